@@ -1,0 +1,111 @@
+//! The [`Backend`] trait: the seam between the runtime and whatever executes code.
+//!
+//! A backend (the Cranelift JIT, later an interpreter) turns a validated [`Module`] into a
+//! [`CompiledModule`]. The runtime instantiates compiled modules and calls their functions
+//! through one calling convention, the *array call*: the callee gets its instance's context and
+//! a buffer of [`ValRaw`] slots holding the arguments on entry and the results on return. With
+//! one convention for every backend (and for host functions), instances compiled by different
+//! backends can import each other's functions and the runtime needs no per-backend code.
+//!
+//! ```text
+//!   bytes ──wes-decode──▶ Module ──Backend::compile──▶ CompiledModule ──runtime──▶ calls
+//! ```
+//!
+//! The layout of the instance context (where memories, tables and globals live) belongs to the
+//! runtime; a backend reads it through the offsets the runtime publishes, so that knowledge stays
+//! in one place.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::module::Module;
+
+/// One argument or result slot of the array-call convention: 16 bytes, enough for any value.
+///
+/// Integers and float bits sit in the low bytes in native byte order; references are the
+/// runtime's raw reference representation; a `v128` fills the slot.
+pub type ValRaw = u128;
+
+/// The signature of a compiled function's array-call entry point.
+///
+/// `callee_vmctx` is the context of the instance the function belongs to, `caller_vmctx` the
+/// context of the calling instance (null when the host calls), and `args_results` points to
+/// `max(params, results)` slots. The function returns `true` when it returned normally and
+/// `false` when it trapped, in which case the trap is recorded in the runtime's per-call state.
+pub type ArrayCallFn =
+    unsafe extern "C" fn(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args_results: *mut ValRaw) -> bool;
+
+/// Why a backend could not compile a module.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompileError {
+    /// The module uses something this backend does not implement.
+    #[error("{backend} backend does not support {what}{}", at_func(*func_index))]
+    Unsupported {
+        /// The backend's name.
+        backend: &'static str,
+        /// What is missing, for example `"the v128 type"`.
+        what: String,
+        /// The function that needs it, when it is a function body.
+        func_index: Option<u32>,
+    },
+    /// Code generation failed for a function. For a validated module this is a backend bug.
+    #[error("code generation failed{}: {message}", at_func(Some(*func_index)))]
+    Codegen {
+        /// The function being compiled.
+        func_index: u32,
+        /// What the code generator said.
+        message: String,
+    },
+    /// A limit of the backend or the host was reached (code size, executable memory).
+    #[error("compilation limit reached: {0}")]
+    Limit(String),
+    /// The host cannot run this backend (for example a CPU without a required extension).
+    #[error("host not supported: {0}")]
+    Host(String),
+}
+
+fn at_func(func_index: Option<u32>) -> String {
+    func_index.map(|i| format!(" in function {i}")).unwrap_or_default()
+}
+
+/// A compiler or interpreter: turns validated modules into something the runtime can call.
+///
+/// Backends are chosen at run time (`dyn Backend`), so a node can switch between the JIT and the
+/// interpreter by configuration. Two backends given the same module, inputs and pricing must
+/// produce the same results, traps and gas.
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// A short, stable name (`"jit"`, `"interp"`) for errors, metrics and configuration.
+    fn name(&self) -> &'static str;
+
+    /// Compiles every function of `module`.
+    ///
+    /// # Errors
+    ///
+    /// [`CompileError`] when the module uses something the backend does not implement, when the
+    /// host cannot run it, or when a limit is reached. Never panics on a validated module.
+    fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError>;
+}
+
+/// A module compiled by a [`Backend`].
+pub trait CompiledModule: Send + Sync + fmt::Debug {
+    /// The module this was compiled from.
+    fn module(&self) -> &Arc<Module>;
+
+    /// The array-call entry point of defined function `defined_index` (0 is the first function
+    /// that is not imported), or `None` if there is no such function.
+    fn entry(&self, defined_index: u32) -> Option<ArrayCallFn>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_function() {
+        let e = CompileError::Unsupported { backend: "jit", what: "the v128 type".into(), func_index: Some(4) };
+        assert_eq!(e.to_string(), "jit backend does not support the v128 type in function 4");
+        let e = CompileError::Codegen { func_index: 2, message: "verifier".into() };
+        assert_eq!(e.to_string(), "code generation failed in function 2: verifier");
+    }
+}

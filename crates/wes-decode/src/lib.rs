@@ -1,0 +1,108 @@
+//! Decoding and validation: `.wasm` bytes or `.wat` text in, a validated [`Module`] out.
+//!
+//! Validation is `wasmparser`'s validator with exactly the proposals in [`Features`] enabled;
+//! decoding reads each section once, alongside validation, into the plain data of
+//! [`wes_core::Module`]. Function bodies are validated but not copied: the module records where
+//! each body lies in the original bytes, and backends re-read the operators from there.
+//!
+//! Decoding never panics, whatever the bytes, and never allocates in proportion to a count
+//! read from the input before the items behind that count have been read: every error is a
+//! [`DecodeError`] saying what is wrong and at which byte offset.
+//!
+//! ```
+//! let module = wes_decode::decode_text("(module (func (export \"answer\") (result i32) i32.const 42))")?;
+//! assert_eq!(module.exports[0].name, "answer");
+//! # Ok::<(), wes_decode::DecodeError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod features;
+mod reader;
+
+pub use error::DecodeError;
+pub use features::Features;
+pub use wes_core::Module;
+
+use std::sync::Arc;
+
+/// Decodes and validates a binary module with the default [`Features`].
+///
+/// # Errors
+///
+/// [`DecodeError`] when the bytes are malformed, invalid, or use a proposal that is not enabled.
+pub fn decode(bytes: &[u8]) -> Result<Module, DecodeError> {
+    Decoder::default().decode(bytes)
+}
+
+/// Parses a text-format module and decodes it with the default [`Features`].
+///
+/// # Errors
+///
+/// [`DecodeError::Text`] when the text does not parse, otherwise as [`decode`].
+pub fn decode_text(text: &str) -> Result<Module, DecodeError> {
+    Decoder::default().decode_text(text)
+}
+
+/// Decodes either format: bytes starting with the binary magic are binary, anything else is
+/// text. This is what a file given on a command line goes through.
+///
+/// # Errors
+///
+/// As [`decode`] and [`decode_text`].
+pub fn decode_any(input: &[u8]) -> Result<Module, DecodeError> {
+    Decoder::default().decode_any(input)
+}
+
+/// A decoder with a chosen set of [`Features`].
+#[derive(Clone, Debug, Default)]
+pub struct Decoder {
+    features: Features,
+}
+
+impl Decoder {
+    /// A decoder accepting the given proposals.
+    pub fn new(features: Features) -> Self {
+        Decoder { features }
+    }
+
+    /// The proposals this decoder accepts.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// Decodes and validates a binary module.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] when the bytes are malformed, invalid, or use a proposal that is not
+    /// enabled.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Module, DecodeError> {
+        reader::read_module(Arc::from(bytes), self.features.to_wasmparser())
+    }
+
+    /// Parses a text-format module, then decodes and validates the binary it encodes to.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::Text`] when the text does not parse, otherwise as [`Decoder::decode`].
+    pub fn decode_text(&self, text: &str) -> Result<Module, DecodeError> {
+        let bytes = wat::parse_str(text).map_err(|e| DecodeError::Text { message: e.to_string() })?;
+        reader::read_module(Arc::from(bytes), self.features.to_wasmparser())
+    }
+
+    /// Decodes either format (see [`decode_any`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Decoder::decode`] and [`Decoder::decode_text`].
+    pub fn decode_any(&self, input: &[u8]) -> Result<Module, DecodeError> {
+        if input.starts_with(b"\0asm") {
+            return self.decode(input);
+        }
+        let text = std::str::from_utf8(input).map_err(|e| DecodeError::Text {
+            message: format!("input is neither a wasm binary nor UTF-8 text: {e}"),
+        })?;
+        self.decode_text(text)
+    }
+}

@@ -1,0 +1,51 @@
+//! `cargo xtask`: the project's automation, in Rust rather than shell scripts.
+//!
+//! | command | what it does |
+//! |---|---|
+//! | `spec-test` | runs the official WebAssembly spec testsuite against a backend |
+//! | `ci` | everything CI runs: format, clippy, tests, spec tests for every backend |
+
+mod ci;
+mod spec;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about = "WES project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the official WebAssembly spec testsuite.
+    SpecTest(spec::SpecTestArgs),
+    /// Run everything CI runs: fmt, clippy, tests, and the spec tests of every backend.
+    Ci,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::SpecTest(args) => spec::run(&args),
+        Command::Ci => ci::run(),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The workspace root, so commands work from any directory.
+fn project_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}

