@@ -95,6 +95,8 @@ fn is_feature_gate(message: &str) -> bool {
         "requires the",
         "requires gc",
         "disallowed",
+        // wasmparser's wording for a second memory without the multi-memory proposal.
+        "multiple memories",
     ];
     GATES.iter().any(|g| message.contains(g))
 }

@@ -39,9 +39,11 @@ pub(crate) fn read_module(bytes: Arc<[u8]>, features: WasmFeatures) -> Result<Mo
         // malformed encoding; otherwise the validator's verdict comes first, so that a feature
         // gate is reported as such rather than as something we cannot represent.
         let recorded = record(&mut m, &payload);
+        if let Err(e @ DecodeError::Malformed { .. }) = recorded {
+            return Err(e);
+        }
         let verdict = validator.payload(&payload);
         let verdict = match (recorded, verdict) {
-            (Err(e @ DecodeError::Malformed { .. }), _) => return Err(e),
             (_, Err(e)) => return Err(DecodeError::from_validator(e)),
             (Err(e), Ok(_)) => return Err(e),
             (Ok(()), Ok(v)) => v,
@@ -61,8 +63,36 @@ pub(crate) fn read_module(bytes: Arc<[u8]>, features: WasmFeatures) -> Result<Mo
     Ok(m)
 }
 
+/// Rejects a section whose item count cannot fit in its bytes. Every item takes at least one
+/// byte, so such a section is malformed anyway; rejecting it here matters because wasmparser's
+/// validator reserves room for the declared count (up to its own limits of about a million
+/// items) before reading any item, which would let a few hundred forged bytes cost megabytes.
+fn check_count(count: u32, range: Range<u64>) -> Result<(), DecodeError> {
+    let len = range.end.saturating_sub(range.start);
+    if u64::from(count) > len {
+        return Err(DecodeError::Malformed {
+            offset: range.start,
+            message: format!("section declares {count} items but has only {len} bytes"),
+        });
+    }
+    Ok(())
+}
+
 fn record(m: &mut Module, payload: &Payload<'_>) -> Result<(), DecodeError> {
     let mal = DecodeError::malformed;
+    match payload {
+        Payload::TypeSection(r) => check_count(r.count(), r.range())?,
+        Payload::ImportSection(r) => check_count(r.count(), r.range())?,
+        Payload::FunctionSection(r) => check_count(r.count(), r.range())?,
+        Payload::TableSection(r) => check_count(r.count(), r.range())?,
+        Payload::MemorySection(r) => check_count(r.count(), r.range())?,
+        Payload::GlobalSection(r) => check_count(r.count(), r.range())?,
+        Payload::ExportSection(r) => check_count(r.count(), r.range())?,
+        Payload::ElementSection(r) => check_count(r.count(), r.range())?,
+        Payload::DataSection(r) => check_count(r.count(), r.range())?,
+        Payload::CodeSectionStart { count, unchecked_range, .. } => check_count(*count, unchecked_range.clone())?,
+        _ => {}
+    }
     match payload {
         Payload::Version { encoding, range, .. } if *encoding != wasmparser::Encoding::Module => {
             return Err(DecodeError::unsupported(range.start, "components (only core modules are supported)"));
