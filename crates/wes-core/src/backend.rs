@@ -11,9 +11,9 @@
 //!   bytes ──wes-decode──▶ Module ──Backend::compile──▶ CompiledModule ──runtime──▶ calls
 //! ```
 //!
-//! The layout of the instance context (where memories, tables and globals live) belongs to the
-//! runtime; a backend reads it through the offsets the runtime publishes, so that knowledge stays
-//! in one place.
+//! The layout of the instance context (where memories, tables and globals live) is the contract
+//! in [`crate::vm`]: the runtime builds it, a backend reads it at those offsets, and neither
+//! knows the other.
 
 use std::fmt;
 use std::sync::Arc;
@@ -95,6 +95,12 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
     /// The array-call entry point of defined function `defined_index` (0 is the first function
     /// that is not imported), or `None` if there is no such function.
     fn entry(&self, defined_index: u32) -> Option<ArrayCallFn>;
+
+    /// An upper bound, in bytes, of the native stack one activation of any function of this
+    /// module uses (its frame, return address and the argument buffer of its calls; not the
+    /// runtime's libcalls). The runtime sizes the stack wasm runs on from this and the call-depth
+    /// limit, so that the depth limit, not the native stack, is what a runaway recursion hits.
+    fn max_frame_size(&self) -> usize;
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! | [`trap`] | [`TrapCode`] and [`Trap`], every way a wasm call can stop abnormally |
 //! | [`module`] | [`Module`], a decoded and validated module, as `wes-decode` produces it |
 //! | [`backend`] | the [`Backend`] trait a compiler or interpreter implements |
+//! | [`vm`] | the instance-context layout and libcalls shared by the runtime and backends |
 //!
 //! Nothing here executes code or parses bytes: decoding is `wes-decode`'s job, execution the
 //! runtime's and the backends'.
@@ -19,6 +20,7 @@ pub mod module;
 pub mod trap;
 pub mod types;
 pub mod value;
+pub mod vm;
 
 pub use backend::{Backend, CompileError};
 pub use module::Module;

@@ -375,7 +375,12 @@ impl Runner {
         match exec {
             WastExecute::Invoke(invoke) => {
                 let ex = self.exec.as_mut()?;
-                Some(invoke_with(ex.as_mut(), &invoke).map_err(ExecErrorOrDecode::Text))
+                // Keep the error's kind: `assert_trap` must tell a trap from other failures.
+                let args = match invoke.args.iter().map(values::arg).collect::<Result<Vec<_>, _>>() {
+                    Ok(args) => args,
+                    Err(e) => return Some(Err(ExecErrorOrDecode::Text(e))),
+                };
+                Some(ex.invoke(invoke.module.map(|m| m.name()), invoke.name, &args).map_err(ExecErrorOrDecode::Exec))
             }
             WastExecute::Get { module, global, .. } => {
                 let ex = self.exec.as_mut()?;

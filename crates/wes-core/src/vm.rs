@@ -1,0 +1,190 @@
+//! The instance-context (*vmctx*) contract between the runtime and the backends.
+//!
+//! Compiled code reaches everything an instance owns through one pointer, the vmctx, which the
+//! runtime passes as the first argument of every [array call](crate::backend::ArrayCallFn).
+//! This module is that contract, as plain numbers: the runtime lays its `#[repr(C)]` structures
+//! out to match (and asserts it in tests), backends emit loads and stores at these offsets. It
+//! knows nothing about either side.
+//!
+//! Every per-kind table is an array of *pointers* to the runtime's objects, one per index of
+//! the module's index space (imports first), so imported and defined items are accessed the
+//! same way and objects never move while an instance holds them:
+//!
+//! ```text
+//!  vmctx ─┬─ +0  store context ──▶ { depth: u32, depth_limit: u32 }
+//!         ├─ +8  libcalls     ──▶ [fn ptr; Libcall::ALL.len()]
+//!         ├─ +16 funcs        ──▶ [*const FuncRef; functions]   FuncRef { call, vmctx, type_id }
+//!         ├─ +24 memories     ──▶ [*mut MemoryDef; memories]    MemoryDef { base, length }
+//!         ├─ +32 tables       ──▶ [*mut TableDef; tables]       TableDef { base, length }
+//!         ├─ +40 globals      ──▶ [*mut ValRaw; globals]
+//!         └─ +48 type ids     ──▶ [u32; types]                  store-wide signature ids
+//! ```
+//!
+//! References are pointer-sized: a `funcref` is the address of the function's `FuncRef`
+//! record (the same address wherever the function is imported, so references compare equal),
+//! an `externref` is its host number plus one; zero is null for both.
+
+use crate::trap::TrapCode;
+
+/// Size in bytes of a pointer and of a reference value. Backends support 64-bit hosts only.
+pub const POINTER_SIZE: u32 = 8;
+
+/// Offset of the store-context pointer in the vmctx.
+pub const VMCTX_STORE: i32 = 0;
+/// Offset of the libcall-table pointer in the vmctx.
+pub const VMCTX_LIBCALLS: i32 = 8;
+/// Offset of the function-reference array pointer in the vmctx.
+pub const VMCTX_FUNCS: i32 = 16;
+/// Offset of the memory-definition array pointer in the vmctx.
+pub const VMCTX_MEMORIES: i32 = 24;
+/// Offset of the table-definition array pointer in the vmctx.
+pub const VMCTX_TABLES: i32 = 32;
+/// Offset of the global-slot array pointer in the vmctx.
+pub const VMCTX_GLOBALS: i32 = 40;
+/// Offset of the signature-id array pointer (`u32` per module type index) in the vmctx.
+pub const VMCTX_TYPE_IDS: i32 = 48;
+/// Size of the part of the vmctx backends may read.
+pub const VMCTX_HEADER_SIZE: u32 = 56;
+
+/// Offset of the current wasm call depth (`u32`) in the store context.
+pub const STORE_DEPTH: i32 = 0;
+/// Offset of the call-depth limit (`u32`) in the store context. A function entered with the
+/// depth already at the limit traps with [`TrapCode::CallStackExhausted`].
+pub const STORE_DEPTH_LIMIT: i32 = 4;
+
+/// Offset of the array-call entry point in a function-reference record.
+pub const FUNCREF_CALL: i32 = 0;
+/// Offset of the callee vmctx in a function-reference record.
+pub const FUNCREF_VMCTX: i32 = 8;
+/// Offset of the store-wide signature id (`u32`) in a function-reference record.
+pub const FUNCREF_TYPE_ID: i32 = 16;
+
+/// Offset of the base address in a memory definition.
+pub const MEMORY_BASE: i32 = 0;
+/// Offset of the current length in bytes (`u64`) in a memory definition.
+pub const MEMORY_LENGTH: i32 = 8;
+
+/// Offset of the element array's address in a table definition; elements are
+/// [`POINTER_SIZE`]-byte references.
+pub const TABLE_BASE: i32 = 0;
+/// Offset of the current length in elements (`u64`) in a table definition.
+pub const TABLE_LENGTH: i32 = 8;
+
+/// Size of one argument/result slot of the array call ([`crate::backend::ValRaw`]).
+pub const VALRAW_SIZE: u32 = 16;
+
+/// The parameter and result types of libcalls, as machine types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbiType {
+    /// A 32-bit integer.
+    I32,
+    /// A 64-bit integer or a reference.
+    I64,
+    /// A pointer (the vmctx).
+    Ptr,
+}
+
+/// The runtime functions compiled code calls, through the vmctx's libcall table.
+///
+/// Each takes the calling instance's vmctx first. Those that can trap return an `i32` status:
+/// `1` when they succeeded, `0` when they trapped, in which case the runtime has already
+/// recorded the trap and compiled code must unwind by returning `false`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Libcall {
+    /// `(vmctx, code: i32, func_index: i32)`: records a trap raised by compiled code (`code`
+    /// from [`trap_code_to_raw`], or `0` when a callee or libcall already recorded it) and the
+    /// frame of `func_index` for the backtrace.
+    Trap,
+    /// `(vmctx, memory: i32, delta: i32) -> i32`: `memory.grow`, the old size or -1.
+    MemoryGrow,
+    /// `(vmctx, memory, dst, value, len) -> status`: `memory.fill`.
+    MemoryFill,
+    /// `(vmctx, dst_memory, src_memory, dst, src, len) -> status`: `memory.copy`.
+    MemoryCopy,
+    /// `(vmctx, memory, data, dst, src, len) -> status`: `memory.init`.
+    MemoryInit,
+    /// `(vmctx, data)`: `data.drop`.
+    DataDrop,
+    /// `(vmctx, table: i32, init: i64, delta: i32) -> i32`: `table.grow`, the old size or -1.
+    TableGrow,
+    /// `(vmctx, table, dst, value: i64, len) -> status`: `table.fill`.
+    TableFill,
+    /// `(vmctx, dst_table, src_table, dst, src, len) -> status`: `table.copy`.
+    TableCopy,
+    /// `(vmctx, table, elem, dst, src, len) -> status`: `table.init`.
+    TableInit,
+    /// `(vmctx, elem)`: `elem.drop`.
+    ElemDrop,
+}
+
+impl Libcall {
+    /// Every libcall, in table order.
+    pub const ALL: &'static [Libcall] = &[
+        Libcall::Trap,
+        Libcall::MemoryGrow,
+        Libcall::MemoryFill,
+        Libcall::MemoryCopy,
+        Libcall::MemoryInit,
+        Libcall::DataDrop,
+        Libcall::TableGrow,
+        Libcall::TableFill,
+        Libcall::TableCopy,
+        Libcall::TableInit,
+        Libcall::ElemDrop,
+    ];
+
+    /// The position of this libcall in the table.
+    pub fn index(self) -> usize {
+        Libcall::ALL.iter().position(|l| *l == self).unwrap_or(0)
+    }
+
+    /// Parameter types (the vmctx included) and result types.
+    pub fn signature(self) -> (&'static [AbiType], &'static [AbiType]) {
+        use AbiType::{I32, I64, Ptr};
+        match self {
+            Libcall::Trap => (&[Ptr, I32, I32], &[]),
+            Libcall::MemoryGrow => (&[Ptr, I32, I32], &[I32]),
+            Libcall::MemoryFill => (&[Ptr, I32, I32, I32, I32], &[I32]),
+            Libcall::MemoryCopy | Libcall::MemoryInit | Libcall::TableCopy | Libcall::TableInit => {
+                (&[Ptr, I32, I32, I32, I32, I32], &[I32])
+            }
+            Libcall::DataDrop | Libcall::ElemDrop => (&[Ptr, I32], &[]),
+            Libcall::TableGrow => (&[Ptr, I32, I64, I32], &[I32]),
+            Libcall::TableFill => (&[Ptr, I32, I32, I64, I32], &[I32]),
+        }
+    }
+}
+
+/// The number compiled code passes to [`Libcall::Trap`] for a trap code (never 0).
+pub fn trap_code_to_raw(code: TrapCode) -> u32 {
+    TrapCode::ALL.iter().position(|c| *c == code).map_or(u32::MAX, |i| i as u32 + 1)
+}
+
+/// The trap code for a number from [`trap_code_to_raw`]; `None` for 0 (already recorded) and
+/// for numbers that name no code.
+pub fn trap_code_from_raw(raw: u32) -> Option<TrapCode> {
+    TrapCode::ALL.get((raw as usize).checked_sub(1)?).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trap_codes_round_trip_and_avoid_zero() {
+        for code in TrapCode::ALL {
+            let raw = trap_code_to_raw(*code);
+            assert_ne!(raw, 0);
+            assert_eq!(trap_code_from_raw(raw), Some(*code));
+        }
+        assert_eq!(trap_code_from_raw(0), None);
+    }
+
+    #[test]
+    fn libcall_indices_follow_the_table() {
+        for (i, l) in Libcall::ALL.iter().enumerate() {
+            assert_eq!(l.index(), i);
+            assert_eq!(l.signature().0.first(), Some(&AbiType::Ptr));
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! WES's Cranelift backend: validated WebAssembly functions in, host machine code out.
+//!
+//! [`Jit`] implements [`wes_core::Backend`]. It translates each function body (re-read in place
+//! from the module's bytes) to Cranelift IR, compiles the functions in parallel on scoped
+//! threads, and maps the result as one read+execute code region. Nothing outside this crate
+//! knows that Cranelift is involved: the runtime sees [`CompiledModule`] entry points with the
+//! array-call convention and the instance layout of [`wes_core::vm`].
+//!
+//! | choice | why |
+//! |---|---|
+//! | traps are explicit checks that branch to a cold block, never Cranelift `trap` | no signal handlers; the store stays usable; every machine traps alike |
+//! | bounds checks are explicit ([`BoundsChecks::Explicit`]) | sound without guard regions; a guard-region strategy can be added behind the same setting |
+//! | NaN canonicalisation on by default | float results are bit-identical on every host |
+//! | every call is an array call through a function-reference record | one convention for wasm, host and indirect callees |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use wes_core::Backend;
+//!
+//! let module = wes_decode::decode_text("(module (func (export \"f\") (result i32) i32.const 7))")?;
+//! let compiled = wes_jit::Jit::new()?.compile(Arc::new(module))?;
+//! assert!(compiled.entry(0).is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod code_memory;
+mod translate;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cranelift_codegen::Context;
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use wes_core::backend::{ArrayCallFn, CompiledModule};
+use wes_core::{Backend, CompileError, Module, ValType};
+
+use crate::code_memory::CodeMemory;
+
+/// How linear-memory accesses are kept inside the memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BoundsChecks {
+    /// Every access compares its end address with the memory's current length and traps when
+    /// it is past it. Portable and needs no signal handling.
+    #[default]
+    Explicit,
+}
+
+/// Settings of the JIT.
+#[derive(Clone, Debug)]
+pub struct JitConfig {
+    /// Replace every NaN an arithmetic instruction produces by the canonical NaN, so float
+    /// results are bit-identical across machines. On by default.
+    pub nan_canonicalization: bool,
+    /// How memory accesses are bounds-checked.
+    pub bounds_checks: BoundsChecks,
+    /// Run Cranelift's optimiser (`speed`) rather than just compiling (`none`). On by default.
+    pub optimize: bool,
+    /// How many threads compile functions; `0` means one per available core.
+    pub threads: usize,
+}
+
+impl Default for JitConfig {
+    fn default() -> Self {
+        JitConfig { nan_canonicalization: true, bounds_checks: BoundsChecks::Explicit, optimize: true, threads: 0 }
+    }
+}
+
+/// The Cranelift backend.
+#[derive(Clone)]
+pub struct Jit {
+    isa: OwnedTargetIsa,
+    config: JitConfig,
+}
+
+impl std::fmt::Debug for Jit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jit").field("isa", &self.isa.name()).field("config", &self.config).finish()
+    }
+}
+
+impl Jit {
+    /// A JIT for the host with the default [`JitConfig`].
+    ///
+    /// # Errors
+    ///
+    /// [`CompileError::Host`] when Cranelift does not support the host.
+    pub fn new() -> Result<Jit, CompileError> {
+        Jit::with_config(JitConfig::default())
+    }
+
+    /// A JIT for the host with the given settings.
+    ///
+    /// # Errors
+    ///
+    /// [`CompileError::Host`] when Cranelift does not support the host, or the host is not a
+    /// 64-bit little-endian machine (the layout of [`wes_core::vm`] assumes one).
+    pub fn with_config(config: JitConfig) -> Result<Jit, CompileError> {
+        if !(cfg!(target_pointer_width = "64") && cfg!(target_endian = "little")) {
+            return Err(CompileError::Host("the JIT needs a 64-bit little-endian host".into()));
+        }
+        let host = |e: &dyn std::fmt::Display| CompileError::Host(e.to_string());
+        let mut flags = settings::builder();
+        let set = |flags: &mut settings::Builder, k: &str, v: &str| flags.set(k, v).map_err(|e| host(&e));
+        set(&mut flags, "opt_level", if config.optimize { "speed" } else { "none" })?;
+        set(&mut flags, "enable_nan_canonicalization", if config.nan_canonicalization { "true" } else { "false" })?;
+        set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+        // Code is placed anywhere in memory and calls go through pointers, so no relocations.
+        set(&mut flags, "is_pic", "false")?;
+        let isa_builder = cranelift_native::builder().map_err(|e| host(&e))?;
+        let isa = isa_builder.finish(settings::Flags::new(flags)).map_err(|e| host(&e))?;
+        Ok(Jit { isa, config })
+    }
+
+    /// The settings this JIT compiles with.
+    pub fn config(&self) -> &JitConfig {
+        &self.config
+    }
+}
+
+/// The machine code of one function, before it is placed in the code region.
+struct CompiledFunc {
+    code: Vec<u8>,
+    frame_size: usize,
+}
+
+impl Jit {
+    fn compile_one(
+        &self,
+        module: &Module,
+        defined_index: u32,
+        ctx: &mut Context,
+        fctx: &mut FunctionBuilderContext,
+    ) -> Result<CompiledFunc, CompileError> {
+        let func_index = module.num_imported_functions + defined_index;
+        ctx.clear();
+        translate::translate(
+            module,
+            defined_index,
+            self.isa.default_call_conv(),
+            self.isa.frontend_config(),
+            &mut ctx.func,
+            fctx,
+        )?;
+        let mut ctrl = cranelift_codegen::control::ControlPlane::default();
+        let compiled = ctx
+            .compile(&*self.isa, &mut ctrl)
+            .map_err(|e| CompileError::Codegen { func_index, message: format!("{:?}", e.inner) })?;
+        if let Some(reloc) = compiled.buffer.relocs().first() {
+            // Libcalls go through the vmctx table, so code never needs patching; a relocation
+            // means Cranelift wanted a helper the host lacks (for example a rounding
+            // instruction without SSE4.1).
+            return Err(CompileError::Host(format!(
+                "function {func_index} needs a relocation ({:?}); the host CPU lacks a required feature",
+                reloc.target
+            )));
+        }
+        // The frame below the frame pointer, plus the saved frame pointer and return address.
+        let frame_size = compiled.buffer.frame_layout().map_or(0, |l| l.frame_to_fp_offset as usize) + 16;
+        Ok(CompiledFunc { code: compiled.code_buffer().to_vec(), frame_size })
+    }
+}
+
+/// Rejects what the JIT cannot run before compiling anything, so the error is the same
+/// whichever function would have failed first.
+fn check_supported(module: &Module) -> Result<(), CompileError> {
+    let v128 = |what: &str| CompileError::Unsupported {
+        backend: "jit",
+        what: format!("the v128 type (SIMD) in {what}"),
+        func_index: None,
+    };
+    if module.types.iter().any(|t| t.params().iter().chain(t.results()).any(|v| *v == ValType::V128)) {
+        return Err(v128("a function type"));
+    }
+    if module.globals.iter().any(|g| g.content == ValType::V128) {
+        return Err(v128("a global"));
+    }
+    if module.memories.iter().any(|m| m.memory64 || m.shared) {
+        return Err(CompileError::Unsupported {
+            backend: "jit",
+            what: "64-bit or shared memories".into(),
+            func_index: None,
+        });
+    }
+    Ok(())
+}
+
+impl Backend for Jit {
+    fn name(&self) -> &'static str {
+        "jit"
+    }
+
+    fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
+        check_supported(&module)?;
+        let n = module.bodies.len();
+        let threads = match self.config.threads {
+            0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
+            t => t,
+        }
+        .min(n.max(1));
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<CompiledFunc, CompileError>>>> =
+            Mutex::new((0..n).map(|_| None).collect());
+        let work = || {
+            let mut ctx = Context::new();
+            let mut fctx = FunctionBuilderContext::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = match u32::try_from(i) {
+                    Ok(di) => self.compile_one(&module, di, &mut ctx, &mut fctx),
+                    Err(_) => Err(CompileError::Limit("too many functions".into())),
+                };
+                if let Ok(mut all) = results.lock() {
+                    all[i] = Some(r);
+                }
+            }
+        };
+        if threads <= 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(work);
+                }
+            });
+        }
+        let results = results.into_inner().map_err(|_| CompileError::Limit("a compile thread panicked".into()))?;
+
+        // Lay the functions out one after another, 16-byte aligned, in one region.
+        let mut code = Vec::new();
+        let mut offsets = Vec::with_capacity(n);
+        let mut max_frame = 0;
+        for (i, r) in results.into_iter().enumerate() {
+            let f = r.ok_or_else(|| CompileError::Codegen {
+                func_index: module.num_imported_functions + i as u32,
+                message: "function was not compiled".into(),
+            })??;
+            while code.len() % 16 != 0 {
+                code.push(0);
+            }
+            offsets.push(code.len());
+            code.extend_from_slice(&f.code);
+            max_frame = max_frame.max(f.frame_size);
+        }
+        let memory = CodeMemory::new(&code)?;
+        Ok(Arc::new(JitModule { module, memory, offsets, max_frame }))
+    }
+}
+
+/// A module compiled by the [`Jit`].
+struct JitModule {
+    module: Arc<Module>,
+    memory: CodeMemory,
+    offsets: Vec<usize>,
+    max_frame: usize,
+}
+
+impl std::fmt::Debug for JitModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitModule")
+            .field("functions", &self.offsets.len())
+            .field("code", &self.memory)
+            .field("max_frame", &self.max_frame)
+            .finish()
+    }
+}
+
+impl CompiledModule for JitModule {
+    fn module(&self) -> &Arc<Module> {
+        &self.module
+    }
+
+    fn entry(&self, defined_index: u32) -> Option<ArrayCallFn> {
+        let offset = *self.offsets.get(defined_index as usize)?;
+        self.memory.entry(offset)
+    }
+
+    fn max_frame_size(&self) -> usize {
+        self.max_frame
+    }
+}

@@ -1,0 +1,1133 @@
+//! Translation of one validated function body to Cranelift IR.
+//!
+//! Every function is compiled with the array-call signature of [`wes_core::backend`]:
+//! `(callee_vmctx, caller_vmctx, args_results) -> bool`. Parameters are loaded from the buffer
+//! on entry and results stored into it on return, and calls between wasm functions use the same
+//! convention through each callee's function-reference record, so imported, defined, host and
+//! indirect callees are all called alike.
+//!
+//! Traps never use Cranelift's `trap` instructions (which would need signal handlers). Each trap
+//! condition branches to a cold block that calls the runtime's `Trap` libcall with the code and
+//! this function's index, then returns `false`; a caller that sees `false` from a callee or a
+//! libcall records its own frame the same way and returns `false` too. The trap therefore
+//! unwinds by ordinary returns, the backtrace is collected innermost first, and no native
+//! state is left behind.
+//!
+//! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
+//! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
+//! 64 bits so it cannot wrap.
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
+use cranelift_codegen::ir::{
+    self, AbiParam, BlockArg, Function, InstBuilder, JumpTableData, MemFlagsData, Signature, StackSlotData,
+    StackSlotKind, Type, UserFuncName, Value, types,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use wasmparser::{BinaryReader, BlockType, FunctionBody, Operator};
+use wes_core::vm::{self, AbiType, Libcall};
+use wes_core::{CompileError, Module, TrapCode, ValType};
+
+const PTR: Type = types::I64;
+
+/// The Cranelift signature of every compiled function and of every call between them.
+pub(crate) fn array_call_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(PTR), AbiParam::new(PTR)]);
+    sig.returns.push(AbiParam::new(types::I8));
+    sig
+}
+
+fn unsupported(what: impl Into<String>, func_index: u32) -> CompileError {
+    CompileError::Unsupported { backend: "jit", what: what.into(), func_index: Some(func_index) }
+}
+
+/// The Cranelift type holding a wasm value type, or `Unsupported` for `v128`.
+pub(crate) fn ir_type(ty: ValType, func_index: u32) -> Result<Type, CompileError> {
+    Ok(match ty {
+        ValType::I32 => types::I32,
+        ValType::I64 => types::I64,
+        ValType::F32 => types::F32,
+        ValType::F64 => types::F64,
+        ValType::FuncRef | ValType::ExternRef => PTR,
+        ValType::V128 => return Err(unsupported("the v128 type (SIMD)", func_index)),
+    })
+}
+
+fn wasm_val_type(t: wasmparser::ValType, func_index: u32) -> Result<ValType, CompileError> {
+    Ok(match t {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(r) if r == wasmparser::RefType::FUNCREF => ValType::FuncRef,
+        wasmparser::ValType::Ref(r) if r == wasmparser::RefType::EXTERNREF => ValType::ExternRef,
+        wasmparser::ValType::Ref(r) => return Err(unsupported(format!("reference type {r}"), func_index)),
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Block,
+    Loop,
+    If,
+}
+
+struct Frame {
+    kind: Kind,
+    /// Where `br` to this frame goes: the loop header for loops, `next` otherwise.
+    br_dest: ir::Block,
+    /// The block after `end`, with the results as parameters.
+    next: ir::Block,
+    num_params: usize,
+    num_results: usize,
+    /// Operand-stack height below this frame's parameters.
+    height: usize,
+    /// Whether anything branches or falls through to `next`.
+    next_reached: bool,
+    /// For `if`: the else block, and the parameters to give it, until `else` is seen.
+    else_block: Option<(ir::Block, Vec<Value>)>,
+}
+
+/// Translates defined function `defined_index` of `module` into `func`.
+pub(crate) fn translate(
+    module: &Module,
+    defined_index: u32,
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    let func_index = module.num_imported_functions + defined_index;
+    let body = module
+        .bodies
+        .get(defined_index as usize)
+        .ok_or_else(|| CompileError::Codegen { func_index, message: "no body for this function".into() })?;
+    let ty = module
+        .types
+        .get(body.type_index as usize)
+        .ok_or_else(|| CompileError::Codegen { func_index, message: "function type index out of range".into() })?;
+    func.signature = array_call_signature(call_conv);
+    func.name = UserFuncName::user(0, func_index);
+
+    let bytes = module.bytes.get(body.range.clone()).ok_or_else(|| CompileError::Codegen {
+        func_index,
+        message: "function body outside the module bytes".into(),
+    })?;
+    let reader = FunctionBody::new(BinaryReader::new(bytes, body.range.start as u64));
+    let codegen = |e: wasmparser::BinaryReaderError| CompileError::Codegen { func_index, message: e.to_string() };
+
+    // Local declarations: parameters first, then the declared locals.
+    let mut local_types: Vec<ValType> = ty.params().to_vec();
+    for local in reader.get_locals_reader().map_err(codegen)? {
+        let (count, t) = local.map_err(codegen)?;
+        let t = wasm_val_type(t, func_index)?;
+        local_types.extend(std::iter::repeat_n(t, count as usize));
+    }
+
+    let mut builder = FunctionBuilder::new(func, fctx);
+    let entry = builder.create_block();
+    builder.append_block_params_for_function_params(entry);
+    builder.switch_to_block(entry);
+    let params = builder.block_params(entry).to_vec();
+    let (vmctx, args) = (params[0], params[2]);
+
+    let mut t = Translator {
+        module,
+        func_index,
+        builder,
+        vmctx,
+        stack: Vec::new(),
+        frames: Vec::new(),
+        reachable: true,
+        unreachable_depth: 0,
+        locals: Vec::new(),
+        trap_blocks: HashMap::new(),
+        libcall_sigs: HashMap::new(),
+        array_sig: None,
+        call_conv,
+        call_buffer: None,
+    };
+
+    // Count the call depth first, so that every exit (return or trap) can undo it.
+    let store = t.load_ptr(vmctx, vm::VMCTX_STORE, true);
+    let depth = t.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH);
+    let limit = t.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH_LIMIT);
+    let new_depth = t.builder.ins().iadd_imm_s(depth, 1);
+    t.builder.ins().store(MemFlagsData::trusted(), new_depth, store, vm::STORE_DEPTH);
+    let exhausted = t.builder.ins().icmp(IntCC::UnsignedGreaterThan, new_depth, limit);
+    t.trap_if(exhausted, TrapCode::CallStackExhausted);
+
+    for (i, lt) in local_types.iter().enumerate() {
+        let ir = ir_type(*lt, func_index)?;
+        let var = t.builder.declare_var(ir);
+        let init = if i < ty.params().len() {
+            let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
+            t.builder.ins().load(ir, MemFlagsData::trusted(), args, offset)
+        } else {
+            t.zero(ir)
+        };
+        t.builder.def_var(var, init);
+        t.locals.push((var, ir));
+    }
+
+    let result_types = ty.results().iter().map(|r| ir_type(*r, func_index)).collect::<Result<Vec<_>, _>>()?;
+    let ret = t.builder.create_block();
+    for r in &result_types {
+        t.builder.append_block_param(ret, *r);
+    }
+    t.frames.push(Frame {
+        kind: Kind::Block,
+        br_dest: ret,
+        next: ret,
+        num_params: 0,
+        num_results: result_types.len(),
+        height: 0,
+        next_reached: false,
+        else_block: None,
+    });
+
+    let mut ops = reader.get_operators_reader().map_err(codegen)?;
+    while !ops.eof() {
+        let op = ops.read().map_err(codegen)?;
+        t.operator(op)?;
+        if t.frames.is_empty() {
+            break;
+        }
+    }
+
+    // The return block: undo the depth count, store the results, report success.
+    t.builder.switch_to_block(ret);
+    let results = t.builder.block_params(ret).to_vec();
+    t.leave();
+    for (i, r) in results.iter().enumerate() {
+        let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
+        t.builder.ins().store(MemFlagsData::trusted(), *r, args, offset);
+    }
+    let one = t.builder.ins().iconst(types::I8, 1);
+    t.builder.ins().return_(&[one]);
+
+    // The trap blocks, one per code, plus `None` for "already recorded by a callee".
+    let mut traps: Vec<_> = t.trap_blocks.iter().map(|(c, b)| (*c, *b)).collect();
+    traps.sort_by_key(|(c, _)| c.map_or(0, vm::trap_code_to_raw));
+    for (code, block) in traps {
+        t.builder.switch_to_block(block);
+        t.builder.set_cold_block(block);
+        let raw = code.map_or(0, vm::trap_code_to_raw);
+        let raw = t.builder.ins().iconst(types::I32, i64::from(raw));
+        let fi = t.builder.ins().iconst(types::I32, i64::from(func_index));
+        t.libcall(Libcall::Trap, &[raw, fi]);
+        t.leave();
+        let zero = t.builder.ins().iconst(types::I8, 0);
+        t.builder.ins().return_(&[zero]);
+    }
+
+    t.builder.seal_all_blocks();
+    t.builder.finalize(frontend);
+    Ok(())
+}
+
+struct Translator<'m, 'f> {
+    module: &'m Module,
+    func_index: u32,
+    builder: FunctionBuilder<'f>,
+    vmctx: Value,
+    stack: Vec<Value>,
+    frames: Vec<Frame>,
+    reachable: bool,
+    /// While unreachable: how many blocks opened in dead code are still open.
+    unreachable_depth: u32,
+    locals: Vec<(Variable, Type)>,
+    trap_blocks: HashMap<Option<TrapCode>, ir::Block>,
+    libcall_sigs: HashMap<Libcall, ir::SigRef>,
+    array_sig: Option<ir::SigRef>,
+    call_conv: CallConv,
+    /// The argument/result buffer of outgoing calls, shared by all call sites.
+    call_buffer: Option<ir::StackSlot>,
+}
+
+impl Translator<'_, '_> {
+    fn err(&self, message: impl Into<String>) -> CompileError {
+        CompileError::Codegen { func_index: self.func_index, message: message.into() }
+    }
+
+    fn pop(&mut self) -> Result<Value, CompileError> {
+        self.stack.pop().ok_or_else(|| self.err("operand stack underflow"))
+    }
+
+    fn pop2(&mut self) -> Result<(Value, Value), CompileError> {
+        let b = self.pop()?;
+        let a = self.pop()?;
+        Ok((a, b))
+    }
+
+    fn pop3(&mut self) -> Result<(Value, Value, Value), CompileError> {
+        let c = self.pop()?;
+        let (a, b) = self.pop2()?;
+        Ok((a, b, c))
+    }
+
+    fn popn(&mut self, n: usize) -> Result<Vec<Value>, CompileError> {
+        let at = self.stack.len().checked_sub(n).ok_or_else(|| self.err("operand stack underflow"))?;
+        Ok(self.stack.split_off(at))
+    }
+
+    fn peekn(&self, n: usize) -> Result<&[Value], CompileError> {
+        let at = self.stack.len().checked_sub(n).ok_or_else(|| self.err("operand stack underflow"))?;
+        Ok(&self.stack[at..])
+    }
+
+    fn push(&mut self, v: Value) {
+        self.stack.push(v);
+    }
+
+    fn zero(&mut self, ty: Type) -> Value {
+        match ty {
+            types::F32 => self.builder.ins().f32const(Ieee32::with_bits(0)),
+            types::F64 => self.builder.ins().f64const(Ieee64::with_bits(0)),
+            _ => self.builder.ins().iconst(ty, 0),
+        }
+    }
+
+    /// Loads a pointer from `base + offset`; `invariant` pointers never change while the
+    /// instance lives, so Cranelift may reuse the load.
+    fn load_ptr(&mut self, base: Value, offset: i32, invariant: bool) -> Value {
+        let flags = if invariant { MemFlagsData::trusted().with_readonly() } else { MemFlagsData::trusted() };
+        self.builder.ins().load(PTR, flags, base, offset)
+    }
+
+    /// The address of entry `index` of the vmctx array at `field`.
+    fn vmctx_entry(&mut self, field: i32, index: u32) -> Value {
+        let array = self.load_ptr(self.vmctx, field, true);
+        let offset = i32::try_from(u64::from(index) * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+        self.load_ptr(array, offset, true)
+    }
+
+    fn trap_block(&mut self, code: Option<TrapCode>) -> ir::Block {
+        if let Some(b) = self.trap_blocks.get(&code) {
+            return *b;
+        }
+        let b = self.builder.create_block();
+        self.trap_blocks.insert(code, b);
+        b
+    }
+
+    /// Branches to the trap block of `code` when `cond` is non-zero, and continues otherwise.
+    fn trap_if(&mut self, cond: Value, code: TrapCode) {
+        self.branch_trap_if(cond, Some(code));
+    }
+
+    fn branch_trap_if(&mut self, cond: Value, code: Option<TrapCode>) {
+        let trap = self.trap_block(code);
+        let cont = self.builder.create_block();
+        self.builder.ins().brif(cond, trap, &[], cont, &[]);
+        self.builder.switch_to_block(cont);
+    }
+
+    /// Propagates a trap when a callee or libcall returned status zero.
+    fn check_status(&mut self, status: Value) {
+        let failed = self.builder.ins().icmp_imm_s(IntCC::Equal, status, 0);
+        self.branch_trap_if(failed, None);
+    }
+
+    /// Undoes the depth count of the function entry.
+    fn leave(&mut self) {
+        let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
+        let depth = self.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH);
+        let depth = self.builder.ins().iadd_imm_s(depth, -1);
+        self.builder.ins().store(MemFlagsData::trusted(), depth, store, vm::STORE_DEPTH);
+    }
+
+    fn libcall(&mut self, lc: Libcall, args: &[Value]) -> Option<Value> {
+        let sig = match self.libcall_sigs.get(&lc) {
+            Some(s) => *s,
+            None => {
+                let (params, results) = lc.signature();
+                let abi = |t: &AbiType| {
+                    AbiParam::new(match t {
+                        AbiType::I32 => types::I32,
+                        AbiType::I64 | AbiType::Ptr => types::I64,
+                    })
+                };
+                let mut sig = Signature::new(self.call_conv);
+                sig.params.extend(params.iter().map(abi));
+                sig.returns.extend(results.iter().map(abi));
+                let s = self.builder.import_signature(sig);
+                self.libcall_sigs.insert(lc, s);
+                s
+            }
+        };
+        let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
+        let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+        let callee = self.load_ptr(table, offset, true);
+        let mut all = vec![self.vmctx];
+        all.extend_from_slice(args);
+        let call = self.builder.ins().call_indirect(sig, callee, &all);
+        self.builder.inst_results(call).first().copied()
+    }
+
+    /// A libcall that returns a status, with the trap propagated.
+    fn libcall_checked(&mut self, lc: Libcall, args: &[Value]) -> Result<(), CompileError> {
+        let status = self.libcall(lc, args).ok_or_else(|| self.err("libcall without status"))?;
+        self.check_status(status);
+        Ok(())
+    }
+
+    fn iconst32(&mut self, x: u32) -> Value {
+        self.builder.ins().iconst(types::I32, i64::from(x))
+    }
+
+    /// Calls the function behind `funcref` (a non-null `FuncRef` record) with the array call.
+    fn array_call(&mut self, funcref: Value, type_index: u32) -> Result<(), CompileError> {
+        let ty = self.module.types.get(type_index as usize).ok_or_else(|| self.err("type index out of range"))?;
+        let params = ty.params().len();
+        let result_types = ty.results().iter().map(|r| ir_type(*r, self.func_index)).collect::<Result<Vec<_>, _>>()?;
+        let args = self.popn(params)?;
+        let slots = params.max(result_types.len());
+        let addr = if slots == 0 {
+            self.builder.ins().iconst(PTR, 0)
+        } else {
+            let slot = self.call_buffer()?;
+            for (i, a) in args.iter().enumerate() {
+                let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
+                self.builder.ins().stack_store(PTR, *a, slot, offset);
+            }
+            self.builder.ins().stack_addr(PTR, slot, 0)
+        };
+        let sig = match self.array_sig {
+            Some(s) => s,
+            None => {
+                let s = self.builder.import_signature(array_call_signature(self.call_conv));
+                self.array_sig = Some(s);
+                s
+            }
+        };
+        let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
+        let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
+        let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
+        let status = self.builder.inst_results(call)[0];
+        self.check_status(status);
+        if !result_types.is_empty() {
+            let slot = self.call_buffer()?;
+            for (i, rt) in result_types.iter().enumerate() {
+                let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
+                let v = self.builder.ins().stack_load(PTR, *rt, slot, offset);
+                self.push(v);
+            }
+        }
+        Ok(())
+    }
+
+    /// The shared call buffer, sized for the widest signature of the module.
+    fn call_buffer(&mut self) -> Result<ir::StackSlot, CompileError> {
+        if let Some(s) = self.call_buffer {
+            return Ok(s);
+        }
+        let widest = self.module.types.iter().map(|t| t.params().len().max(t.results().len())).max().unwrap_or(0);
+        let size = u32::try_from(widest.max(1) as u64 * u64::from(vm::VALRAW_SIZE))
+            .map_err(|_| self.err("signature too wide"))?;
+        let s = self.builder.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 4));
+        self.call_buffer = Some(s);
+        Ok(s)
+    }
+
+    fn block_sig(&self, bt: BlockType) -> Result<(Vec<Type>, Vec<Type>), CompileError> {
+        let fi = self.func_index;
+        Ok(match bt {
+            BlockType::Empty => (vec![], vec![]),
+            BlockType::Type(t) => (vec![], vec![ir_type(wasm_val_type(t, fi)?, fi)?]),
+            BlockType::FuncType(idx) => {
+                let ft = self.module.types.get(idx as usize).ok_or_else(|| self.err("block type out of range"))?;
+                let p = ft.params().iter().map(|t| ir_type(*t, fi)).collect::<Result<Vec<_>, _>>()?;
+                let r = ft.results().iter().map(|t| ir_type(*t, fi)).collect::<Result<Vec<_>, _>>()?;
+                (p, r)
+            }
+        })
+    }
+
+    fn block_with_params(&mut self, tys: &[Type]) -> ir::Block {
+        let b = self.builder.create_block();
+        for t in tys {
+            self.builder.append_block_param(b, *t);
+        }
+        b
+    }
+
+    fn jump(&mut self, dest: ir::Block, args: &[Value]) {
+        let args: Vec<BlockArg> = args.iter().map(|v| BlockArg::Value(*v)).collect();
+        self.builder.ins().jump(dest, &args);
+    }
+
+    /// The frame `depth` levels out, and the values a branch to it carries.
+    fn branch_target(&mut self, depth: u32) -> Result<(ir::Block, usize), CompileError> {
+        let i =
+            self.frames.len().checked_sub(1 + depth as usize).ok_or_else(|| self.err("branch depth out of range"))?;
+        let f = &mut self.frames[i];
+        if f.kind == Kind::Loop {
+            Ok((f.br_dest, f.num_params))
+        } else {
+            f.next_reached = true;
+            Ok((f.br_dest, f.num_results))
+        }
+    }
+
+    /// The native address of a `size`-byte access at `addr + offset` in memory `mem`, after the
+    /// bounds check.
+    fn mem_addr(&mut self, mem: u32, addr: Value, offset: u64, size: u32) -> Value {
+        let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
+        let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::MEMORY_LENGTH);
+        let base = self.builder.ins().load(PTR, MemFlagsData::trusted(), def, vm::MEMORY_BASE);
+        let addr = self.builder.ins().uextend(types::I64, addr);
+        // `offset < 2^32` and `size <= 16` for 32-bit memories, so the sum cannot wrap.
+        let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
+        let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+        self.trap_if(oob, TrapCode::MemoryOutOfBounds);
+        let native = self.builder.ins().iadd(base, addr);
+        if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) }
+    }
+
+    fn load(&mut self, memarg: &wasmparser::MemArg, ty: Type, size: u32, kind: Ext) -> Result<(), CompileError> {
+        let addr = self.pop()?;
+        let p = self.mem_addr(memory_index(memarg, self.func_index)?, addr, memarg.offset, size);
+        let flags = MemFlagsData::new().with_notrap();
+        let ins = self.builder.ins();
+        let v = match (kind, size) {
+            (Ext::None, _) => ins.load(ty, flags, p, 0),
+            (Ext::S, 1) => ins.sload8(ty, flags, p, 0),
+            (Ext::U, 1) => ins.uload8(ty, flags, p, 0),
+            (Ext::S, 2) => ins.sload16(ty, flags, p, 0),
+            (Ext::U, 2) => ins.uload16(ty, flags, p, 0),
+            (Ext::S, _) => ins.sload32(flags, p, 0),
+            (Ext::U, _) => ins.uload32(flags, p, 0),
+        };
+        self.push(v);
+        Ok(())
+    }
+
+    fn store(&mut self, memarg: &wasmparser::MemArg, size: u32, narrow: bool) -> Result<(), CompileError> {
+        let (addr, v) = self.pop2()?;
+        let p = self.mem_addr(memory_index(memarg, self.func_index)?, addr, memarg.offset, size);
+        let flags = MemFlagsData::new().with_notrap();
+        let ins = self.builder.ins();
+        match (narrow, size) {
+            (false, _) => ins.store(flags, v, p, 0),
+            (true, 1) => ins.istore8(flags, v, p, 0),
+            (true, 2) => ins.istore16(flags, v, p, 0),
+            (true, _) => ins.istore32(flags, v, p, 0),
+        };
+        Ok(())
+    }
+
+    fn table_def(&mut self, table: u32) -> Value {
+        self.vmctx_entry(vm::VMCTX_TABLES, table)
+    }
+
+    /// The address of element `index` of table `table`, trapping with `code` when out of bounds.
+    fn table_elem_addr(&mut self, table: u32, index: Value, code: TrapCode) -> Value {
+        let def = self.table_def(table);
+        let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::TABLE_LENGTH);
+        let index = self.builder.ins().uextend(types::I64, index);
+        let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, len);
+        self.trap_if(oob, code);
+        let base = self.builder.ins().load(PTR, MemFlagsData::trusted(), def, vm::TABLE_BASE);
+        let scaled = self.builder.ins().imul_imm_s(index, i64::from(vm::POINTER_SIZE));
+        self.builder.ins().iadd(base, scaled)
+    }
+
+    fn unop(&mut self, f: impl FnOnce(&mut FunctionBuilder<'_>, Value) -> Value) -> Result<(), CompileError> {
+        let a = self.pop()?;
+        let v = f(&mut self.builder, a);
+        self.push(v);
+        Ok(())
+    }
+
+    fn binop(&mut self, f: impl FnOnce(&mut FunctionBuilder<'_>, Value, Value) -> Value) -> Result<(), CompileError> {
+        let (a, b) = self.pop2()?;
+        let v = f(&mut self.builder, a, b);
+        self.push(v);
+        Ok(())
+    }
+
+    fn icmp(&mut self, cc: IntCC) -> Result<(), CompileError> {
+        self.binop(|b, x, y| {
+            let c = b.ins().icmp(cc, x, y);
+            b.ins().uextend(types::I32, c)
+        })
+    }
+
+    fn fcmp(&mut self, cc: FloatCC) -> Result<(), CompileError> {
+        self.binop(|b, x, y| {
+            let c = b.ins().fcmp(cc, x, y);
+            b.ins().uextend(types::I32, c)
+        })
+    }
+
+    fn div(&mut self, signed: bool, rem: bool) -> Result<(), CompileError> {
+        let (a, b) = self.pop2()?;
+        let ty = self.builder.func.dfg.value_type(a);
+        let zero = self.builder.ins().icmp_imm_s(IntCC::Equal, b, 0);
+        self.trap_if(zero, TrapCode::IntegerDivideByZero);
+        let v = match (signed, rem) {
+            (false, false) => self.builder.ins().udiv(a, b),
+            (false, true) => self.builder.ins().urem(a, b),
+            (true, false) => {
+                let min = if ty == types::I32 { i64::from(i32::MIN) } else { i64::MIN };
+                let is_min = self.builder.ins().icmp_imm_s(IntCC::Equal, a, min);
+                let is_neg1 = self.builder.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let overflow = self.builder.ins().band(is_min, is_neg1);
+                self.trap_if(overflow, TrapCode::IntegerOverflow);
+                self.builder.ins().sdiv(a, b)
+            }
+            (true, true) => {
+                // `x rem -1` is 0 for every x, and replacing -1 by 1 keeps the hardware from
+                // faulting on `MIN rem -1`.
+                let is_neg1 = self.builder.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let one = self.builder.ins().iconst(ty, 1);
+                let b = self.builder.ins().select(is_neg1, one, b);
+                self.builder.ins().srem(a, b)
+            }
+        };
+        self.push(v);
+        Ok(())
+    }
+
+    /// A trapping float-to-int conversion: NaN and out-of-range inputs trap, everything else
+    /// converts exactly (the saturating instruction then never saturates).
+    fn trunc(&mut self, to: Type, signed: bool) -> Result<(), CompileError> {
+        let x = self.pop()?;
+        let from = self.builder.func.dfg.value_type(x);
+        let nan = self.builder.ins().fcmp(FloatCC::Unordered, x, x);
+        self.trap_if(nan, TrapCode::BadConversionToInteger);
+        // Exclusive bounds: the input is in range iff lower < x < upper.
+        let (lower, upper): (f64, f64) = match (signed, to == types::I32, from == types::F32) {
+            (true, true, true) => (-2147483904.0, 2147483648.0),
+            (true, true, false) => (-2147483649.0, 2147483648.0),
+            (true, false, true) => (-9223373136366403584.0, 9223372036854775808.0),
+            (true, false, false) => (-9223372036854777856.0, 9223372036854775808.0),
+            (false, true, _) => (-1.0, 4294967296.0),
+            (false, false, _) => (-1.0, 18446744073709551616.0),
+        };
+        let (lo, hi) = if from == types::F32 {
+            (
+                self.builder.ins().f32const(Ieee32::with_bits((lower as f32).to_bits())),
+                self.builder.ins().f32const(Ieee32::with_bits((upper as f32).to_bits())),
+            )
+        } else {
+            (
+                self.builder.ins().f64const(Ieee64::with_bits(lower.to_bits())),
+                self.builder.ins().f64const(Ieee64::with_bits(upper.to_bits())),
+            )
+        };
+        let below = self.builder.ins().fcmp(FloatCC::LessThanOrEqual, x, lo);
+        let above = self.builder.ins().fcmp(FloatCC::GreaterThanOrEqual, x, hi);
+        let out = self.builder.ins().bor(below, above);
+        self.trap_if(out, TrapCode::IntegerOverflow);
+        let v = if signed {
+            self.builder.ins().fcvt_to_sint_sat(to, x)
+        } else {
+            self.builder.ins().fcvt_to_uint_sat(to, x)
+        };
+        self.push(v);
+        Ok(())
+    }
+
+    fn extend(&mut self, narrow: Type, wide: Type) -> Result<(), CompileError> {
+        self.unop(|b, x| {
+            let n = b.ins().ireduce(narrow, x);
+            b.ins().sextend(wide, n)
+        })
+    }
+
+    /// Handles `end` of the innermost frame.
+    fn end(&mut self) -> Result<(), CompileError> {
+        let mut frame = self.frames.pop().ok_or_else(|| self.err("`end` without a block"))?;
+        if self.reachable {
+            let results = self.popn(frame.num_results)?;
+            self.jump(frame.next, &results);
+            frame.next_reached = true;
+        }
+        if let Some((else_block, params)) = frame.else_block.take() {
+            // An `if` without `else`: the missing branch passes its parameters through.
+            self.builder.switch_to_block(else_block);
+            self.jump(frame.next, &params);
+            frame.next_reached = true;
+        }
+        self.stack.truncate(frame.height);
+        if self.frames.is_empty() {
+            // The function's own block: `next` is the return block, handled by the caller.
+            return Ok(());
+        }
+        if frame.next_reached {
+            self.builder.switch_to_block(frame.next);
+            let params = self.builder.block_params(frame.next).to_vec();
+            self.stack.extend(params);
+            self.reachable = true;
+        } else {
+            self.reachable = false;
+        }
+        Ok(())
+    }
+
+    fn operator(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
+        use Operator as O;
+        if !self.reachable {
+            match op {
+                O::Block { .. } | O::Loop { .. } | O::If { .. } => {
+                    self.unreachable_depth += 1;
+                    return Ok(());
+                }
+                O::End if self.unreachable_depth > 0 => {
+                    self.unreachable_depth -= 1;
+                    return Ok(());
+                }
+                O::Else if self.unreachable_depth > 0 => return Ok(()),
+                O::End | O::Else => {}
+                _ => return Ok(()),
+            }
+        }
+        let fi = self.func_index;
+        match op {
+            O::Unreachable => {
+                let t = self.trap_block(Some(TrapCode::Unreachable));
+                self.builder.ins().jump(t, &[]);
+                self.reachable = false;
+            }
+            O::Nop => {}
+            O::Block { blockty } => {
+                let (params, results) = self.block_sig(blockty)?;
+                let next = self.block_with_params(&results);
+                let height = self.stack.len().checked_sub(params.len()).ok_or_else(|| self.err("stack underflow"))?;
+                self.frames.push(Frame {
+                    kind: Kind::Block,
+                    br_dest: next,
+                    next,
+                    num_params: params.len(),
+                    num_results: results.len(),
+                    height,
+                    next_reached: false,
+                    else_block: None,
+                });
+            }
+            O::Loop { blockty } => {
+                let (params, results) = self.block_sig(blockty)?;
+                let header = self.block_with_params(&params);
+                let next = self.block_with_params(&results);
+                let args = self.popn(params.len())?;
+                self.jump(header, &args);
+                self.builder.switch_to_block(header);
+                let height = self.stack.len();
+                let header_params = self.builder.block_params(header).to_vec();
+                self.stack.extend(header_params);
+                self.frames.push(Frame {
+                    kind: Kind::Loop,
+                    br_dest: header,
+                    next,
+                    num_params: params.len(),
+                    num_results: results.len(),
+                    height,
+                    next_reached: false,
+                    else_block: None,
+                });
+            }
+            O::If { blockty } => {
+                let cond = self.pop()?;
+                let (params, results) = self.block_sig(blockty)?;
+                let next = self.block_with_params(&results);
+                let then_block = self.builder.create_block();
+                let else_block = self.builder.create_block();
+                self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
+                self.builder.switch_to_block(then_block);
+                let param_values = self.peekn(params.len())?.to_vec();
+                let height = self.stack.len() - params.len();
+                self.frames.push(Frame {
+                    kind: Kind::If,
+                    br_dest: next,
+                    next,
+                    num_params: params.len(),
+                    num_results: results.len(),
+                    height,
+                    next_reached: false,
+                    else_block: Some((else_block, param_values)),
+                });
+            }
+            O::Else => {
+                let fi = self.func_index;
+                let bad = |m: &str| CompileError::Codegen { func_index: fi, message: m.into() };
+                let frame = self.frames.last_mut().ok_or_else(|| bad("`else` without `if`"))?;
+                let (else_block, params) = frame.else_block.take().ok_or_else(|| bad("`else` twice"))?;
+                let (next, num_results, height) = (frame.next, frame.num_results, frame.height);
+                if self.reachable {
+                    let results = self.popn(num_results)?;
+                    self.jump(next, &results);
+                    if let Some(f) = self.frames.last_mut() {
+                        f.next_reached = true;
+                    }
+                }
+                self.stack.truncate(height);
+                self.stack.extend(params);
+                self.builder.switch_to_block(else_block);
+                self.reachable = true;
+            }
+            O::End => self.end()?,
+            O::Br { relative_depth } => {
+                let (dest, n) = self.branch_target(relative_depth)?;
+                let args = self.popn(n)?;
+                self.jump(dest, &args);
+                self.reachable = false;
+            }
+            O::BrIf { relative_depth } => {
+                let cond = self.pop()?;
+                let (dest, n) = self.branch_target(relative_depth)?;
+                let args: Vec<BlockArg> = self.peekn(n)?.iter().map(|v| BlockArg::Value(*v)).collect();
+                let cont = self.builder.create_block();
+                self.builder.ins().brif(cond, dest, &args, cont, &[]);
+                self.builder.switch_to_block(cont);
+            }
+            O::BrTable { targets } => {
+                let index = self.pop()?;
+                let default = targets.default();
+                let depths = targets.targets().collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e.to_string()))?;
+                let (_, n) = self.branch_target(default)?;
+                let args = self.peekn(n)?.to_vec();
+                // Branches carrying values go through one edge block per distinct target,
+                // because jump-table entries pass no arguments here.
+                let mut edges: HashMap<u32, ir::Block> = HashMap::new();
+                let mut target_of = |t: &mut Self, depth: u32| -> Result<ir::Block, CompileError> {
+                    let (dest, _) = t.branch_target(depth)?;
+                    if n == 0 {
+                        return Ok(dest);
+                    }
+                    if let Some(b) = edges.get(&depth) {
+                        return Ok(*b);
+                    }
+                    let b = t.builder.create_block();
+                    edges.insert(depth, b);
+                    Ok(b)
+                };
+                let default_block = target_of(self, default)?;
+                let mut table_blocks = Vec::with_capacity(depths.len());
+                for d in &depths {
+                    table_blocks.push(target_of(self, *d)?);
+                }
+                let def_call = self.builder.func.dfg.block_call(default_block, &[]);
+                let calls: Vec<_> = table_blocks.iter().map(|b| self.builder.func.dfg.block_call(*b, &[])).collect();
+                let jt = self.builder.create_jump_table(JumpTableData::new(def_call, &calls));
+                self.builder.ins().br_table(index, jt);
+                let mut edges: Vec<_> = edges.into_iter().collect();
+                edges.sort_by_key(|(d, _)| *d);
+                for (depth, block) in edges {
+                    self.builder.switch_to_block(block);
+                    let (dest, _) = self.branch_target(depth)?;
+                    self.jump(dest, &args);
+                }
+                self.reachable = false;
+            }
+            O::Return => {
+                let (dest, n) = self.branch_target(u32::try_from(self.frames.len() - 1).unwrap_or(0))?;
+                let args = self.popn(n)?;
+                self.jump(dest, &args);
+                self.reachable = false;
+            }
+            O::Call { function_index } => {
+                let type_index = *self
+                    .module
+                    .functions
+                    .get(function_index as usize)
+                    .ok_or_else(|| self.err("function index out of range"))?;
+                let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
+                self.array_call(funcref, type_index)?;
+            }
+            O::CallIndirect { type_index, table_index } => {
+                let index = self.pop()?;
+                let addr = self.table_elem_addr(table_index, index, TrapCode::UndefinedElement);
+                let funcref = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
+                let null = self.builder.ins().icmp_imm_s(IntCC::Equal, funcref, 0);
+                self.trap_if(null, TrapCode::IndirectCallToNull);
+                let actual = self.builder.ins().load(types::I32, MemFlagsData::trusted(), funcref, vm::FUNCREF_TYPE_ID);
+                let ids = self.load_ptr(self.vmctx, vm::VMCTX_TYPE_IDS, true);
+                let offset = i32::try_from(u64::from(type_index) * 4).map_err(|_| self.err("type index too large"))?;
+                let expected =
+                    self.builder.ins().load(types::I32, MemFlagsData::trusted().with_readonly(), ids, offset);
+                let mismatch = self.builder.ins().icmp(IntCC::NotEqual, actual, expected);
+                self.trap_if(mismatch, TrapCode::IndirectCallTypeMismatch);
+                self.array_call(funcref, type_index)?;
+            }
+            O::Drop => {
+                self.pop()?;
+            }
+            O::Select | O::TypedSelect { .. } => {
+                let (a, b, c) = self.pop3()?;
+                let v = self.builder.ins().select(c, a, b);
+                self.push(v);
+            }
+            O::TypedSelectMulti { .. } => return Err(unsupported("multi-value select", fi)),
+            O::LocalGet { local_index } => {
+                let (var, _) = *self.locals.get(local_index as usize).ok_or_else(|| self.err("local out of range"))?;
+                let v = self.builder.use_var(var);
+                self.push(v);
+            }
+            O::LocalSet { local_index } => {
+                let v = self.pop()?;
+                let (var, _) = *self.locals.get(local_index as usize).ok_or_else(|| self.err("local out of range"))?;
+                self.builder.def_var(var, v);
+            }
+            O::LocalTee { local_index } => {
+                let v = *self.stack.last().ok_or_else(|| self.err("stack underflow"))?;
+                let (var, _) = *self.locals.get(local_index as usize).ok_or_else(|| self.err("local out of range"))?;
+                self.builder.def_var(var, v);
+            }
+            O::GlobalGet { global_index } => {
+                let g =
+                    self.module.globals.get(global_index as usize).ok_or_else(|| self.err("global out of range"))?;
+                let ty = ir_type(g.content, fi)?;
+                let p = self.vmctx_entry(vm::VMCTX_GLOBALS, global_index);
+                let v = self.builder.ins().load(ty, MemFlagsData::trusted(), p, 0);
+                self.push(v);
+            }
+            O::GlobalSet { global_index } => {
+                let v = self.pop()?;
+                let p = self.vmctx_entry(vm::VMCTX_GLOBALS, global_index);
+                self.builder.ins().store(MemFlagsData::trusted(), v, p, 0);
+            }
+
+            O::I32Load { memarg } => self.load(&memarg, types::I32, 4, Ext::None)?,
+            O::I64Load { memarg } => self.load(&memarg, types::I64, 8, Ext::None)?,
+            O::F32Load { memarg } => self.load(&memarg, types::F32, 4, Ext::None)?,
+            O::F64Load { memarg } => self.load(&memarg, types::F64, 8, Ext::None)?,
+            O::I32Load8S { memarg } => self.load(&memarg, types::I32, 1, Ext::S)?,
+            O::I32Load8U { memarg } => self.load(&memarg, types::I32, 1, Ext::U)?,
+            O::I32Load16S { memarg } => self.load(&memarg, types::I32, 2, Ext::S)?,
+            O::I32Load16U { memarg } => self.load(&memarg, types::I32, 2, Ext::U)?,
+            O::I64Load8S { memarg } => self.load(&memarg, types::I64, 1, Ext::S)?,
+            O::I64Load8U { memarg } => self.load(&memarg, types::I64, 1, Ext::U)?,
+            O::I64Load16S { memarg } => self.load(&memarg, types::I64, 2, Ext::S)?,
+            O::I64Load16U { memarg } => self.load(&memarg, types::I64, 2, Ext::U)?,
+            O::I64Load32S { memarg } => self.load(&memarg, types::I64, 4, Ext::S)?,
+            O::I64Load32U { memarg } => self.load(&memarg, types::I64, 4, Ext::U)?,
+            O::I32Store { memarg } | O::F32Store { memarg } => self.store(&memarg, 4, false)?,
+            O::I64Store { memarg } | O::F64Store { memarg } => self.store(&memarg, 8, false)?,
+            O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.store(&memarg, 1, true)?,
+            O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(&memarg, 2, true)?,
+            O::I64Store32 { memarg } => self.store(&memarg, 4, true)?,
+            O::MemorySize { mem } => {
+                let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
+                let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::MEMORY_LENGTH);
+                let pages = self.builder.ins().ushr_imm_u(len, 16);
+                let v = self.builder.ins().ireduce(types::I32, pages);
+                self.push(v);
+            }
+            O::MemoryGrow { mem } => {
+                let delta = self.pop()?;
+                let m = self.iconst32(mem);
+                let v = self.libcall(Libcall::MemoryGrow, &[m, delta]).ok_or_else(|| self.err("memory.grow"))?;
+                self.push(v);
+            }
+            O::MemoryFill { mem } => {
+                let (dst, val, len) = self.pop3()?;
+                let m = self.iconst32(mem);
+                self.libcall_checked(Libcall::MemoryFill, &[m, dst, val, len])?;
+            }
+            O::MemoryCopy { dst_mem, src_mem } => {
+                let (dst, src, len) = self.pop3()?;
+                let d = self.iconst32(dst_mem);
+                let s = self.iconst32(src_mem);
+                self.libcall_checked(Libcall::MemoryCopy, &[d, s, dst, src, len])?;
+            }
+            O::MemoryInit { data_index, mem } => {
+                let (dst, src, len) = self.pop3()?;
+                let m = self.iconst32(mem);
+                let d = self.iconst32(data_index);
+                self.libcall_checked(Libcall::MemoryInit, &[m, d, dst, src, len])?;
+            }
+            O::DataDrop { data_index } => {
+                let d = self.iconst32(data_index);
+                self.libcall(Libcall::DataDrop, &[d]);
+            }
+
+            O::I32Const { value } => {
+                let v = self.builder.ins().iconst(types::I32, i64::from(value));
+                self.push(v);
+            }
+            O::I64Const { value } => {
+                let v = self.builder.ins().iconst(types::I64, value);
+                self.push(v);
+            }
+            O::F32Const { value } => {
+                let v = self.builder.ins().f32const(Ieee32::with_bits(value.bits()));
+                self.push(v);
+            }
+            O::F64Const { value } => {
+                let v = self.builder.ins().f64const(Ieee64::with_bits(value.bits()));
+                self.push(v);
+            }
+
+            O::I32Eqz | O::I64Eqz => self.unop(|b, x| {
+                let c = b.ins().icmp_imm_s(IntCC::Equal, x, 0);
+                b.ins().uextend(types::I32, c)
+            })?,
+            O::I32Eq | O::I64Eq => self.icmp(IntCC::Equal)?,
+            O::I32Ne | O::I64Ne => self.icmp(IntCC::NotEqual)?,
+            O::I32LtS | O::I64LtS => self.icmp(IntCC::SignedLessThan)?,
+            O::I32LtU | O::I64LtU => self.icmp(IntCC::UnsignedLessThan)?,
+            O::I32GtS | O::I64GtS => self.icmp(IntCC::SignedGreaterThan)?,
+            O::I32GtU | O::I64GtU => self.icmp(IntCC::UnsignedGreaterThan)?,
+            O::I32LeS | O::I64LeS => self.icmp(IntCC::SignedLessThanOrEqual)?,
+            O::I32LeU | O::I64LeU => self.icmp(IntCC::UnsignedLessThanOrEqual)?,
+            O::I32GeS | O::I64GeS => self.icmp(IntCC::SignedGreaterThanOrEqual)?,
+            O::I32GeU | O::I64GeU => self.icmp(IntCC::UnsignedGreaterThanOrEqual)?,
+            O::F32Eq | O::F64Eq => self.fcmp(FloatCC::Equal)?,
+            O::F32Ne | O::F64Ne => self.fcmp(FloatCC::NotEqual)?,
+            O::F32Lt | O::F64Lt => self.fcmp(FloatCC::LessThan)?,
+            O::F32Gt | O::F64Gt => self.fcmp(FloatCC::GreaterThan)?,
+            O::F32Le | O::F64Le => self.fcmp(FloatCC::LessThanOrEqual)?,
+            O::F32Ge | O::F64Ge => self.fcmp(FloatCC::GreaterThanOrEqual)?,
+
+            O::I32Clz | O::I64Clz => self.unop(|b, x| b.ins().clz(x))?,
+            O::I32Ctz | O::I64Ctz => self.unop(|b, x| b.ins().ctz(x))?,
+            O::I32Popcnt | O::I64Popcnt => self.unop(|b, x| b.ins().popcnt(x))?,
+            O::I32Add | O::I64Add => self.binop(|b, x, y| b.ins().iadd(x, y))?,
+            O::I32Sub | O::I64Sub => self.binop(|b, x, y| b.ins().isub(x, y))?,
+            O::I32Mul | O::I64Mul => self.binop(|b, x, y| b.ins().imul(x, y))?,
+            O::I32DivS | O::I64DivS => self.div(true, false)?,
+            O::I32DivU | O::I64DivU => self.div(false, false)?,
+            O::I32RemS | O::I64RemS => self.div(true, true)?,
+            O::I32RemU | O::I64RemU => self.div(false, true)?,
+            O::I32And | O::I64And => self.binop(|b, x, y| b.ins().band(x, y))?,
+            O::I32Or | O::I64Or => self.binop(|b, x, y| b.ins().bor(x, y))?,
+            O::I32Xor | O::I64Xor => self.binop(|b, x, y| b.ins().bxor(x, y))?,
+            O::I32Shl | O::I64Shl => self.binop(|b, x, y| b.ins().ishl(x, y))?,
+            O::I32ShrS | O::I64ShrS => self.binop(|b, x, y| b.ins().sshr(x, y))?,
+            O::I32ShrU | O::I64ShrU => self.binop(|b, x, y| b.ins().ushr(x, y))?,
+            O::I32Rotl | O::I64Rotl => self.binop(|b, x, y| b.ins().rotl(x, y))?,
+            O::I32Rotr | O::I64Rotr => self.binop(|b, x, y| b.ins().rotr(x, y))?,
+
+            O::F32Abs | O::F64Abs => self.unop(|b, x| b.ins().fabs(x))?,
+            O::F32Neg | O::F64Neg => self.unop(|b, x| b.ins().fneg(x))?,
+            O::F32Ceil | O::F64Ceil => self.unop(|b, x| b.ins().ceil(x))?,
+            O::F32Floor | O::F64Floor => self.unop(|b, x| b.ins().floor(x))?,
+            O::F32Trunc | O::F64Trunc => self.unop(|b, x| b.ins().trunc(x))?,
+            O::F32Nearest | O::F64Nearest => self.unop(|b, x| b.ins().nearest(x))?,
+            O::F32Sqrt | O::F64Sqrt => self.unop(|b, x| b.ins().sqrt(x))?,
+            O::F32Add | O::F64Add => self.binop(|b, x, y| b.ins().fadd(x, y))?,
+            O::F32Sub | O::F64Sub => self.binop(|b, x, y| b.ins().fsub(x, y))?,
+            O::F32Mul | O::F64Mul => self.binop(|b, x, y| b.ins().fmul(x, y))?,
+            O::F32Div | O::F64Div => self.binop(|b, x, y| b.ins().fdiv(x, y))?,
+            O::F32Min | O::F64Min => self.binop(|b, x, y| b.ins().fmin(x, y))?,
+            O::F32Max | O::F64Max => self.binop(|b, x, y| b.ins().fmax(x, y))?,
+            O::F32Copysign | O::F64Copysign => self.binop(|b, x, y| b.ins().fcopysign(x, y))?,
+
+            O::I32WrapI64 => self.unop(|b, x| b.ins().ireduce(types::I32, x))?,
+            O::I64ExtendI32S => self.unop(|b, x| b.ins().sextend(types::I64, x))?,
+            O::I64ExtendI32U => self.unop(|b, x| b.ins().uextend(types::I64, x))?,
+            O::I32Extend8S => self.extend(types::I8, types::I32)?,
+            O::I32Extend16S => self.extend(types::I16, types::I32)?,
+            O::I64Extend8S => self.extend(types::I8, types::I64)?,
+            O::I64Extend16S => self.extend(types::I16, types::I64)?,
+            O::I64Extend32S => self.extend(types::I32, types::I64)?,
+            O::I32TruncF32S | O::I32TruncF64S => self.trunc(types::I32, true)?,
+            O::I32TruncF32U | O::I32TruncF64U => self.trunc(types::I32, false)?,
+            O::I64TruncF32S | O::I64TruncF64S => self.trunc(types::I64, true)?,
+            O::I64TruncF32U | O::I64TruncF64U => self.trunc(types::I64, false)?,
+            O::I32TruncSatF32S | O::I32TruncSatF64S => self.unop(|b, x| b.ins().fcvt_to_sint_sat(types::I32, x))?,
+            O::I32TruncSatF32U | O::I32TruncSatF64U => self.unop(|b, x| b.ins().fcvt_to_uint_sat(types::I32, x))?,
+            O::I64TruncSatF32S | O::I64TruncSatF64S => self.unop(|b, x| b.ins().fcvt_to_sint_sat(types::I64, x))?,
+            O::I64TruncSatF32U | O::I64TruncSatF64U => self.unop(|b, x| b.ins().fcvt_to_uint_sat(types::I64, x))?,
+            O::F32ConvertI32S | O::F32ConvertI64S => self.unop(|b, x| b.ins().fcvt_from_sint(types::F32, x))?,
+            O::F32ConvertI32U | O::F32ConvertI64U => self.unop(|b, x| b.ins().fcvt_from_uint(types::F32, x))?,
+            O::F64ConvertI32S | O::F64ConvertI64S => self.unop(|b, x| b.ins().fcvt_from_sint(types::F64, x))?,
+            O::F64ConvertI32U | O::F64ConvertI64U => self.unop(|b, x| b.ins().fcvt_from_uint(types::F64, x))?,
+            O::F32DemoteF64 => self.unop(|b, x| b.ins().fdemote(types::F32, x))?,
+            O::F64PromoteF32 => self.unop(|b, x| b.ins().fpromote(types::F64, x))?,
+            O::I32ReinterpretF32 => self.unop(|b, x| b.ins().bitcast(types::I32, MemFlagsData::new(), x))?,
+            O::I64ReinterpretF64 => self.unop(|b, x| b.ins().bitcast(types::I64, MemFlagsData::new(), x))?,
+            O::F32ReinterpretI32 => self.unop(|b, x| b.ins().bitcast(types::F32, MemFlagsData::new(), x))?,
+            O::F64ReinterpretI64 => self.unop(|b, x| b.ins().bitcast(types::F64, MemFlagsData::new(), x))?,
+
+            O::RefNull { .. } => {
+                let v = self.builder.ins().iconst(PTR, 0);
+                self.push(v);
+            }
+            O::RefIsNull => self.unop(|b, x| {
+                let c = b.ins().icmp_imm_s(IntCC::Equal, x, 0);
+                b.ins().uextend(types::I32, c)
+            })?,
+            O::RefFunc { function_index } => {
+                let v = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
+                self.push(v);
+            }
+            O::TableGet { table } => {
+                let index = self.pop()?;
+                let addr = self.table_elem_addr(table, index, TrapCode::TableOutOfBounds);
+                let v = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
+                self.push(v);
+            }
+            O::TableSet { table } => {
+                let (index, v) = self.pop2()?;
+                let addr = self.table_elem_addr(table, index, TrapCode::TableOutOfBounds);
+                self.builder.ins().store(MemFlagsData::trusted(), v, addr, 0);
+            }
+            O::TableSize { table } => {
+                let def = self.table_def(table);
+                let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::TABLE_LENGTH);
+                let v = self.builder.ins().ireduce(types::I32, len);
+                self.push(v);
+            }
+            O::TableGrow { table } => {
+                let (init, delta) = self.pop2()?;
+                let t = self.iconst32(table);
+                let v = self.libcall(Libcall::TableGrow, &[t, init, delta]).ok_or_else(|| self.err("table.grow"))?;
+                self.push(v);
+            }
+            O::TableFill { table } => {
+                let (dst, val, len) = self.pop3()?;
+                let t = self.iconst32(table);
+                self.libcall_checked(Libcall::TableFill, &[t, dst, val, len])?;
+            }
+            O::TableCopy { dst_table, src_table } => {
+                let (dst, src, len) = self.pop3()?;
+                let d = self.iconst32(dst_table);
+                let s = self.iconst32(src_table);
+                self.libcall_checked(Libcall::TableCopy, &[d, s, dst, src, len])?;
+            }
+            O::TableInit { elem_index, table } => {
+                let (dst, src, len) = self.pop3()?;
+                let t = self.iconst32(table);
+                let e = self.iconst32(elem_index);
+                self.libcall_checked(Libcall::TableInit, &[t, e, dst, src, len])?;
+            }
+            O::ElemDrop { elem_index } => {
+                let e = self.iconst32(elem_index);
+                self.libcall(Libcall::ElemDrop, &[e]);
+            }
+            other => {
+                let name = format!("{other:?}");
+                let name = name.split([' ', '{', '(']).next().unwrap_or("operator").to_string();
+                let what = if name.starts_with("V128") || name.contains('x') {
+                    format!("the SIMD instruction {name}")
+                } else {
+                    format!("the instruction {name}")
+                };
+                return Err(unsupported(what, fi));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ext {
+    None,
+    S,
+    U,
+}
+
+fn memory_index(memarg: &wasmparser::MemArg, func_index: u32) -> Result<u32, CompileError> {
+    match memarg.target {
+        wasmparser::MemArgTarget::Memory(m) => Ok(m),
+        wasmparser::MemArgTarget::Array(_) => Err(unsupported("GC array accesses", func_index)),
+    }
+}

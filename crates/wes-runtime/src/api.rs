@@ -1,0 +1,338 @@
+//! Handles to the objects of a [`Store`]: [`Func`], [`Memory`], [`Table`], [`Global`],
+//! [`Instance`], and [`Extern`], any one of them.
+//!
+//! A handle is an index plus the id of the store that made it. Every method takes the store and
+//! checks the id, so a handle of another store is an error ([`RuntimeError::WrongStore`]),
+//! never another store's object.
+
+use wes_core::module::ExternKind;
+use wes_core::types::{GlobalType, MemoryType, TableType};
+use wes_core::{FuncType, Value, WASM_PAGE_SIZE};
+
+use crate::host::HostFunc;
+use crate::{RuntimeError, Store};
+
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $name {
+            pub(crate) store: u64,
+            pub(crate) index: u32,
+        }
+
+        impl $name {
+            fn check(&self, store: &Store) -> Result<u32, RuntimeError> {
+                if store.inner.id() == self.store { Ok(self.index) } else { Err(RuntimeError::WrongStore) }
+            }
+        }
+    };
+}
+
+handle!(
+    /// A function: defined in an instance or by the host.
+    Func
+);
+handle!(
+    /// A linear memory.
+    Memory
+);
+handle!(
+    /// A table of references.
+    Table
+);
+handle!(
+    /// A global variable.
+    Global
+);
+
+/// An instantiated module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Instance {
+    pub(crate) store: u64,
+    pub(crate) index: usize,
+}
+
+/// Any importable or exportable item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Extern {
+    /// A function.
+    Func(Func),
+    /// A memory.
+    Memory(Memory),
+    /// A table.
+    Table(Table),
+    /// A global.
+    Global(Global),
+}
+
+impl Extern {
+    pub(crate) fn store_item(&self, store: &Store) -> Result<(ExternKind, u32), RuntimeError> {
+        Ok(match self {
+            Extern::Func(f) => (ExternKind::Func, f.check(store)?),
+            Extern::Memory(m) => (ExternKind::Memory, m.check(store)?),
+            Extern::Table(t) => (ExternKind::Table, t.check(store)?),
+            Extern::Global(g) => (ExternKind::Global, g.check(store)?),
+        })
+    }
+
+    pub(crate) fn from_store_item(store: &Store, kind: ExternKind, index: u32) -> Extern {
+        let s = store.inner.id();
+        match kind {
+            ExternKind::Func => Extern::Func(Func { store: s, index }),
+            ExternKind::Memory => Extern::Memory(Memory { store: s, index }),
+            ExternKind::Table => Extern::Table(Table { store: s, index }),
+            ExternKind::Global => Extern::Global(Global { store: s, index }),
+        }
+    }
+
+    /// The kind of item.
+    pub fn kind(&self) -> ExternKind {
+        match self {
+            Extern::Func(_) => ExternKind::Func,
+            Extern::Memory(_) => ExternKind::Memory,
+            Extern::Table(_) => ExternKind::Table,
+            Extern::Global(_) => ExternKind::Global,
+        }
+    }
+}
+
+impl Func {
+    /// Places a host function in `store`, for calling directly or defining in a linker.
+    pub fn from_host(store: &mut Store, func: &HostFunc) -> Func {
+        let index = store.inner.add_host_func(func);
+        Func { store: store.inner.id(), index }
+    }
+
+    /// The function's type.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn ty(&self, store: &Store) -> Result<FuncType, RuntimeError> {
+        let i = self.check(store)?;
+        store.inner.func_ty(i).cloned().ok_or(RuntimeError::WrongStore)
+    }
+
+    /// Calls the function with `args` and returns its results.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Trap`] when the call traps (the store stays usable), and
+    /// [`RuntimeError::TypeMismatch`] when the arguments do not match the function's type.
+    pub fn call(&self, store: &mut Store, args: &[Value]) -> Result<Vec<Value>, RuntimeError> {
+        let i = self.check(store)?;
+        store.inner.call(i, args)
+    }
+}
+
+impl Memory {
+    /// A new memory of type `ty` in `store`, zero-filled.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::ResourceLimit`] when the minimum size exceeds the configured limit or
+    /// cannot be allocated.
+    pub fn new(store: &mut Store, ty: MemoryType) -> Result<Memory, RuntimeError> {
+        let index = store.inner.add_memory(ty)?;
+        Ok(Memory { store: store.inner.id(), index })
+    }
+
+    /// The memory's declared type.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn ty(&self, store: &Store) -> Result<MemoryType, RuntimeError> {
+        store.inner.memory_ty(self.check(store)?).ok_or(RuntimeError::WrongStore)
+    }
+
+    /// The current size in pages.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn size(&self, store: &Store) -> Result<u64, RuntimeError> {
+        Ok(self.data(store)?.len() as u64 / WASM_PAGE_SIZE)
+    }
+
+    /// The memory's bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn data<'s>(&self, store: &'s Store) -> Result<&'s [u8], RuntimeError> {
+        store.inner.memory_data(self.check(store)?).ok_or(RuntimeError::WrongStore)
+    }
+
+    /// The memory's bytes, to write.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn data_mut<'s>(&self, store: &'s mut Store) -> Result<&'s mut [u8], RuntimeError> {
+        let i = self.check(store)?;
+        store.inner.memory_data_mut(i).ok_or(RuntimeError::WrongStore)
+    }
+
+    /// Grows the memory by `delta` pages, like `memory.grow`: the old size, or `None` when the
+    /// memory cannot grow that much.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn grow(&self, store: &mut Store, delta: u64) -> Result<Option<u64>, RuntimeError> {
+        let i = self.check(store)?;
+        Ok(store.inner.memory_grow_pages(i, delta))
+    }
+}
+
+impl Table {
+    /// A new table of type `ty` in `store`, every element `init`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::TypeMismatch`] when `init` is not of the element type, and
+    /// [`RuntimeError::ResourceLimit`] when the minimum size exceeds the configured limit.
+    pub fn new(store: &mut Store, ty: TableType, init: Value) -> Result<Table, RuntimeError> {
+        let index = store.inner.add_table(ty, init)?;
+        Ok(Table { store: store.inner.id(), index })
+    }
+
+    /// The table's declared type.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn ty(&self, store: &Store) -> Result<TableType, RuntimeError> {
+        store.inner.table_ty(self.check(store)?).ok_or(RuntimeError::WrongStore)
+    }
+
+    /// The current size in elements.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn size(&self, store: &Store) -> Result<u64, RuntimeError> {
+        store.inner.table_size(self.check(store)?).ok_or(RuntimeError::WrongStore)
+    }
+
+    /// Element `index`, or `None` past the end.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn get(&self, store: &Store, index: u64) -> Result<Option<Value>, RuntimeError> {
+        Ok(store.inner.table_get(self.check(store)?, index))
+    }
+
+    /// Sets element `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::TypeMismatch`] for a value of the wrong type, a `Trap` with
+    /// `TableOutOfBounds` past the end.
+    pub fn set(&self, store: &mut Store, index: u64, value: Value) -> Result<(), RuntimeError> {
+        let i = self.check(store)?;
+        store.inner.table_set(i, index, value)
+    }
+}
+
+impl Global {
+    /// A new global of type `ty` in `store`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::TypeMismatch`] when `value` is not of the global's type.
+    pub fn new(store: &mut Store, ty: GlobalType, value: Value) -> Result<Global, RuntimeError> {
+        let index = store.inner.add_global(ty, value)?;
+        Ok(Global { store: store.inner.id(), index })
+    }
+
+    /// The global's type.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn ty(&self, store: &Store) -> Result<GlobalType, RuntimeError> {
+        store.inner.global_ty(self.check(store)?).ok_or(RuntimeError::WrongStore)
+    }
+
+    /// The current value.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::WrongStore`] for a handle of another store.
+    pub fn get(&self, store: &Store) -> Result<Value, RuntimeError> {
+        store.inner.global_get(self.check(store)?).ok_or(RuntimeError::WrongStore)
+    }
+
+    /// Sets the value of a mutable global.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::TypeMismatch`] for an immutable global or a value of the wrong type.
+    pub fn set(&self, store: &mut Store, value: Value) -> Result<(), RuntimeError> {
+        let i = self.check(store)?;
+        store.inner.global_set(i, value)
+    }
+}
+
+impl Instance {
+    fn check(&self, store: &Store) -> Result<usize, RuntimeError> {
+        if store.inner.id() == self.store { Ok(self.index) } else { Err(RuntimeError::WrongStore) }
+    }
+
+    /// The export called `name`, if there is one.
+    pub fn get_export(&self, store: &Store, name: &str) -> Option<Extern> {
+        let i = self.check(store).ok()?;
+        let (kind, index) = store.inner.export(i, name)?;
+        Some(Extern::from_store_item(store, kind, index))
+    }
+
+    /// The exported function called `name`, if there is one.
+    pub fn get_func(&self, store: &Store, name: &str) -> Option<Func> {
+        match self.get_export(store, name)? {
+            Extern::Func(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The exported memory called `name`, if there is one.
+    pub fn get_memory(&self, store: &Store, name: &str) -> Option<Memory> {
+        match self.get_export(store, name)? {
+            Extern::Memory(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The exported table called `name`, if there is one.
+    pub fn get_table(&self, store: &Store, name: &str) -> Option<Table> {
+        match self.get_export(store, name)? {
+            Extern::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The exported global called `name`, if there is one.
+    pub fn get_global(&self, store: &Store, name: &str) -> Option<Global> {
+        match self.get_export(store, name)? {
+            Extern::Global(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Every export, in the order of the export section.
+    pub fn exports(&self, store: &Store) -> Vec<(String, Extern)> {
+        let Ok(i) = self.check(store) else { return Vec::new() };
+        let Some(module) = store.inner.instance_module(i) else { return Vec::new() };
+        module
+            .exports
+            .iter()
+            .filter_map(|e| {
+                let (kind, index) = store.inner.export(i, &e.name)?;
+                Some((e.name.clone(), Extern::from_store_item(store, kind, index)))
+            })
+            .collect()
+    }
+}

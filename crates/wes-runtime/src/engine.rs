@@ -1,0 +1,125 @@
+//! [`Config`], [`Engine`] and the compiled [`Module`].
+
+use std::sync::Arc;
+
+use wes_core::Backend;
+use wes_core::backend::CompiledModule;
+
+use crate::RuntimeError;
+
+/// Runtime settings, fixed when an [`Engine`] is made.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// How many wasm frames may be live at once; one more traps with
+    /// [`TrapCode::CallStackExhausted`](wes_core::TrapCode::CallStackExhausted). Counted in wasm
+    /// calls, so the same on every machine.
+    pub max_call_depth: u32,
+    /// The largest a memory may become, in 64 KiB pages; `memory.grow` beyond it returns -1 and
+    /// a module asking for more at instantiation fails.
+    pub max_memory_pages: u64,
+    /// The largest a table may become, in elements; `table.grow` beyond it returns -1.
+    pub max_table_elements: u64,
+    /// Native stack kept for the runtime's own functions and host functions on top of the
+    /// wasm frames, in bytes.
+    pub host_stack_reserve: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_call_depth: 10_000,
+            max_memory_pages: 65_536,
+            max_table_elements: 10_000_000,
+            host_stack_reserve: 1 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// Sets [`Config::max_call_depth`].
+    pub fn max_call_depth(&mut self, depth: u32) -> &mut Self {
+        self.max_call_depth = depth;
+        self
+    }
+
+    /// Sets [`Config::max_memory_pages`].
+    pub fn max_memory_pages(&mut self, pages: u64) -> &mut Self {
+        self.max_memory_pages = pages;
+        self
+    }
+
+    /// Sets [`Config::max_table_elements`].
+    pub fn max_table_elements(&mut self, elements: u64) -> &mut Self {
+        self.max_table_elements = elements;
+        self
+    }
+}
+
+/// A configuration and a backend, shared by every store and module made with it. Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+#[derive(Debug)]
+struct EngineInner {
+    config: Config,
+    backend: Arc<dyn Backend>,
+}
+
+impl Engine {
+    /// An engine running code with `backend`.
+    pub fn new(config: Config, backend: Arc<dyn Backend>) -> Self {
+        Engine { inner: Arc::new(EngineInner { config, backend }) }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    pub(crate) fn same(&self, other: &Engine) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// A module compiled by an engine's backend, ready to instantiate in any store of that
+/// engine. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Module {
+    pub(crate) engine: Engine,
+    pub(crate) compiled: Arc<dyn CompiledModule>,
+}
+
+impl Module {
+    /// Compiles a validated module.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Compile`] when the backend cannot compile it.
+    pub fn new(engine: &Engine, module: wes_core::Module) -> Result<Module, RuntimeError> {
+        Module::from_arc(engine, Arc::new(module))
+    }
+
+    /// Compiles a validated module shared with other owners.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Compile`] when the backend cannot compile it.
+    pub fn from_arc(engine: &Engine, module: Arc<wes_core::Module>) -> Result<Module, RuntimeError> {
+        let compiled = engine.backend().compile(module)?;
+        Ok(Module { engine: engine.clone(), compiled })
+    }
+
+    /// The validated module this was compiled from.
+    pub fn module(&self) -> &wes_core::Module {
+        self.compiled.module()
+    }
+}

@@ -1,0 +1,62 @@
+//! [`RuntimeError`]: everything that can go wrong compiling, linking, instantiating or calling.
+
+use wes_core::{CompileError, Trap};
+
+/// Why a runtime operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// Wasm code trapped (during a call, a start function or segment initialisation).
+    #[error(transparent)]
+    Trap(#[from] Trap),
+    /// The backend could not compile the module.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// The linker has nothing under an import's name.
+    #[error("unknown import: {module}::{name} ({kind})")]
+    UnknownImport {
+        /// The import's module name.
+        module: String,
+        /// The import's field name.
+        name: String,
+        /// What kind of item was expected.
+        kind: &'static str,
+    },
+    /// The linker has something under an import's name, but of the wrong type.
+    #[error("{reason} for import {module}::{name}")]
+    IncompatibleImport {
+        /// The import's module name.
+        module: String,
+        /// The import's field name.
+        name: String,
+        /// How the types differ.
+        reason: String,
+    },
+    /// Arguments or values of the wrong type or number.
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    /// A handle was used with a store it does not belong to.
+    #[error("object used with a store it does not belong to")]
+    WrongStore,
+    /// A module compiled by one engine was instantiated in a store of another.
+    #[error("module belongs to a different engine than the store")]
+    EngineMismatch,
+    /// A configured limit, or the host's memory, does not allow the operation.
+    #[error("resource limit: {0}")]
+    ResourceLimit(String),
+}
+
+impl RuntimeError {
+    /// Whether this is a linking error (an import missing or of the wrong type).
+    pub fn is_link_error(&self) -> bool {
+        matches!(self, RuntimeError::UnknownImport { .. } | RuntimeError::IncompatibleImport { .. })
+    }
+
+    /// The trap, if this is one.
+    pub fn as_trap(&self) -> Option<&Trap> {
+        match self {
+            RuntimeError::Trap(t) => Some(t),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Host functions: Rust closures wasm can import, and the [`Caller`] handle they receive.
+
+use std::sync::Arc;
+
+use wes_core::{FuncType, ValType, Value};
+
+use crate::store::StoreInner;
+
+/// The error a host function fails with. The wasm call that reached it traps with
+/// [`TrapCode::HostError`](wes_core::TrapCode::HostError) and this message as the trap's detail.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HostError {
+    message: String,
+}
+
+impl HostError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        HostError { message: message.into() }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<MemoryAccessError> for HostError {
+    fn from(e: MemoryAccessError) -> Self {
+        HostError::new(e.to_string())
+    }
+}
+
+/// Why a host function could not access the caller's memory.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemoryAccessError {
+    /// The function was not called from wasm, or the calling instance has no memory.
+    #[error("the caller has no linear memory")]
+    NoMemory,
+    /// The range is not inside the memory.
+    #[error("memory access out of bounds: {len} bytes at {offset} in a memory of {size} bytes")]
+    OutOfBounds {
+        /// Where the access starts.
+        offset: u64,
+        /// How many bytes it covers.
+        len: u64,
+        /// The memory's size in bytes.
+        size: u64,
+    },
+}
+
+/// The signature of a host function's implementation: parameters in, results to fill in.
+pub(crate) type HostFn = dyn Fn(&mut Caller<'_>, &[Value], &mut [Value]) -> Result<(), HostError> + Send + Sync;
+
+/// A host function: its type and implementation, defined once and usable in any store.
+#[derive(Clone)]
+pub struct HostFunc {
+    pub(crate) ty: FuncType,
+    pub(crate) func: Arc<HostFn>,
+}
+
+impl std::fmt::Debug for HostFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostFunc").field("ty", &self.ty).finish_non_exhaustive()
+    }
+}
+
+impl HostFunc {
+    /// A host function of type `ty`. The closure receives the arguments (already checked
+    /// against the parameter types) and a result slice pre-filled with zero values of the result
+    /// types, to overwrite; returning a value of the wrong type is a host error.
+    pub fn new(
+        ty: FuncType,
+        func: impl Fn(&mut Caller<'_>, &[Value], &mut [Value]) -> Result<(), HostError> + Send + Sync + 'static,
+    ) -> Self {
+        HostFunc { ty, func: Arc::new(func) }
+    }
+
+    /// The function's type.
+    pub fn ty(&self) -> &FuncType {
+        &self.ty
+    }
+
+    /// A host function from a typed closure, its wasm type derived from the Rust types:
+    ///
+    /// ```
+    /// use wes_runtime::{Caller, HostError, HostFunc};
+    /// let add = HostFunc::wrap(|_: &mut Caller<'_>, (a, b): (i32, i64)| -> Result<i64, HostError> {
+    ///     Ok(i64::from(a) + b)
+    /// });
+    /// assert_eq!(add.ty().to_string(), "(func (param i32 i64) (result i64))");
+    /// ```
+    pub fn wrap<P: WasmParams, R: WasmResults>(
+        f: impl Fn(&mut Caller<'_>, P) -> Result<R, HostError> + Send + Sync + 'static,
+    ) -> Self {
+        let ty = FuncType::new(P::types(), R::types());
+        HostFunc::new(ty, move |caller, params, results| {
+            let p = P::from_values(params).ok_or_else(|| HostError::new("argument type mismatch"))?;
+            let r = f(caller, p)?;
+            r.into_values(results);
+            Ok(())
+        })
+    }
+}
+
+/// A Rust type that is one wasm value.
+pub trait WasmTy: Sized {
+    /// Its wasm type.
+    const TYPE: ValType;
+    /// Converts from a value of [`WasmTy::TYPE`].
+    fn from_value(v: Value) -> Option<Self>;
+    /// Converts to a value.
+    fn into_value(self) -> Value;
+}
+
+macro_rules! wasm_ty {
+    ($t:ty, $vt:ident, $from:expr, $into:expr) => {
+        impl WasmTy for $t {
+            const TYPE: ValType = ValType::$vt;
+            fn from_value(v: Value) -> Option<Self> {
+                $from(v)
+            }
+            fn into_value(self) -> Value {
+                $into(self)
+            }
+        }
+    };
+}
+
+wasm_ty!(i32, I32, |v: Value| v.as_i32(), Value::I32);
+wasm_ty!(i64, I64, |v: Value| v.as_i64(), Value::I64);
+wasm_ty!(u32, I32, |v: Value| v.as_i32().map(|x| x as u32), |x: u32| Value::I32(x as i32));
+wasm_ty!(u64, I64, |v: Value| v.as_i64().map(|x| x as u64), |x: u64| Value::I64(x as i64));
+wasm_ty!(f32, F32, |v: Value| v.as_f32(), Value::f32);
+wasm_ty!(f64, F64, |v: Value| v.as_f64(), Value::f64);
+wasm_ty!(
+    Option<wes_core::FuncRef>,
+    FuncRef,
+    |v: Value| match v {
+        Value::FuncRef(r) => Some(r),
+        _ => None,
+    },
+    Value::FuncRef
+);
+wasm_ty!(
+    Option<wes_core::ExternRef>,
+    ExternRef,
+    |v: Value| match v {
+        Value::ExternRef(r) => Some(r),
+        _ => None,
+    },
+    Value::ExternRef
+);
+
+/// A tuple of [`WasmTy`]s: the parameters of a typed host function.
+pub trait WasmParams: Sized {
+    /// The parameter types.
+    fn types() -> Vec<ValType>;
+    /// Converts from checked argument values.
+    fn from_values(values: &[Value]) -> Option<Self>;
+}
+
+/// A tuple of [`WasmTy`]s, or one: the results of a typed host function.
+pub trait WasmResults {
+    /// The result types.
+    fn types() -> Vec<ValType>;
+    /// Writes the results.
+    fn into_values(self, out: &mut [Value]);
+}
+
+impl<T: WasmTy> WasmResults for T {
+    fn types() -> Vec<ValType> {
+        vec![T::TYPE]
+    }
+    fn into_values(self, out: &mut [Value]) {
+        if let Some(o) = out.first_mut() {
+            *o = self.into_value();
+        }
+    }
+}
+
+macro_rules! tuples {
+    ($($n:ident $i:tt),*) => {
+        impl<$($n: WasmTy),*> WasmParams for ($($n,)*) {
+            fn types() -> Vec<ValType> {
+                vec![$($n::TYPE),*]
+            }
+            #[allow(unused_variables)]
+            fn from_values(values: &[Value]) -> Option<Self> {
+                Some(($($n::from_value(*values.get($i)?)?,)*))
+            }
+        }
+        impl<$($n: WasmTy),*> WasmResults for ($($n,)*) {
+            fn types() -> Vec<ValType> {
+                vec![$($n::TYPE),*]
+            }
+            #[allow(unused_variables)]
+            fn into_values(self, out: &mut [Value]) {
+                $(if let Some(o) = out.get_mut($i) { *o = self.$i.into_value(); })*
+            }
+        }
+    };
+}
+
+tuples!();
+tuples!(A 0);
+tuples!(A 0, B 1);
+tuples!(A 0, B 1, C 2);
+tuples!(A 0, B 1, C 2, D 3);
+tuples!(A 0, B 1, C 2, D 3, E 4);
+tuples!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// What a host function gets besides its arguments: access to the calling instance.
+pub struct Caller<'a> {
+    store: &'a mut StoreInner,
+    instance: Option<usize>,
+}
+
+impl std::fmt::Debug for Caller<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller").field("instance", &self.instance).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Caller<'a> {
+    pub(crate) fn new(store: &'a mut StoreInner, instance: Option<usize>) -> Self {
+        Caller { store, instance }
+    }
+
+    fn memory(&mut self) -> Result<&mut Vec<u8>, MemoryAccessError> {
+        let instance = self.instance.ok_or(MemoryAccessError::NoMemory)?;
+        self.store.instance_memory_data(instance, 0).ok_or(MemoryAccessError::NoMemory)
+    }
+
+    /// The size in bytes of the calling instance's memory 0.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryAccessError::NoMemory`] when there is no calling instance or it has no memory.
+    pub fn memory_size(&mut self) -> Result<u64, MemoryAccessError> {
+        Ok(self.memory()?.len() as u64)
+    }
+
+    /// Reads `buf.len()` bytes at `offset` from the calling instance's memory 0.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryAccessError`] when there is no memory or the range is outside it.
+    pub fn read_memory(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), MemoryAccessError> {
+        let mem = self.memory()?;
+        let range = checked_range(offset, buf.len(), mem.len())?;
+        buf.copy_from_slice(&mem[range]);
+        Ok(())
+    }
+
+    /// Writes `data` at `offset` into the calling instance's memory 0.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryAccessError`] when there is no memory or the range is outside it.
+    pub fn write_memory(&mut self, offset: u64, data: &[u8]) -> Result<(), MemoryAccessError> {
+        let mem = self.memory()?;
+        let range = checked_range(offset, data.len(), mem.len())?;
+        mem[range].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+fn checked_range(offset: u64, len: usize, size: usize) -> Result<std::ops::Range<usize>, MemoryAccessError> {
+    let oob = MemoryAccessError::OutOfBounds { offset, len: len as u64, size: size as u64 };
+    let start = usize::try_from(offset).map_err(|_| oob.clone())?;
+    let end = start.checked_add(len).ok_or(oob.clone())?;
+    if end > size {
+        return Err(oob);
+    }
+    Ok(start..end)
+}

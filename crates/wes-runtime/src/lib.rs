@@ -1,0 +1,51 @@
+//! WES's runtime: what a running module needs, whatever backend compiled it.
+//!
+//! | type | what it is |
+//! |---|---|
+//! | [`Engine`] | a [`Config`] and a backend (`Arc<dyn wes_core::Backend>`); shared, cheap to clone |
+//! | [`Module`] | a module compiled by an engine's backend |
+//! | [`Store`] | the unit of isolation: memories, tables, globals, functions, instances; `&mut`, no locks |
+//! | [`Linker`] | host functions and store items by `(module, name)`; instantiates modules |
+//! | [`Instance`], [`Func`], [`Memory`], [`Table`], [`Global`] | handles into a store |
+//! | [`HostFunc`], [`Caller`] | host functions and their view of the calling instance |
+//!
+//! Calls return `Result<Vec<Value>, RuntimeError>`; a trap is [`RuntimeError::Trap`] carrying a
+//! [`wes_core::Trap`] with its code and wasm backtrace, and the store stays usable afterwards.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use wes_runtime::{Config, Engine, Linker, Module, Store, HostError, Caller};
+//! use wes_core::Value;
+//!
+//! let engine = Engine::new(Config::default(), Arc::new(wes_jit::Jit::new()?));
+//! let wasm = wes_decode::decode_text(r#"(module
+//!     (import "host" "double" (func $double (param i32) (result i32)))
+//!     (func (export "run") (param i32) (result i32) local.get 0 call $double))"#)?;
+//! let module = Module::new(&engine, wasm)?;
+//! let mut linker = Linker::new();
+//! linker.func_wrap("host", "double", |_: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> { Ok(x * 2) });
+//! let mut store = Store::new(&engine);
+//! let instance = linker.instantiate(&mut store, &module)?;
+//! let run = instance.get_func(&store, "run").ok_or("no export")?;
+//! assert_eq!(run.call(&mut store, &[Value::I32(21)])?, vec![Value::I32(42)]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The runtime does not depend on any backend: the vmctx layout it builds is the contract of
+//! [`wes_core::vm`], and all `unsafe` code lives in its private `vm` module.
+#![deny(missing_docs)]
+
+mod api;
+mod engine;
+mod error;
+mod host;
+mod linker;
+mod store;
+mod vm;
+
+pub use api::{Extern, Func, Global, Instance, Memory, Table};
+pub use engine::{Config, Engine, Module};
+pub use error::RuntimeError;
+pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
+pub use linker::Linker;
+pub use store::Store;

@@ -1,0 +1,412 @@
+//! The raw machinery under the store: the `#[repr(C)]` structures compiled code reads, the
+//! libcalls it calls, the host-function trampoline, and the entry into wasm. This is the one
+//! module of wes-runtime with `unsafe`; every block says why it holds.
+//!
+//! # Stack strategy
+//!
+//! Wasm calls run on a dedicated stack, switched to with `corosensei::on_stack`, whose size is
+//! computed from the configured call-depth limit: `limit × (largest frame of any module in the
+//! store + slack) + host reserve`. The backends report each module's largest native frame
+//! ([`CompiledModule::max_frame_size`](wes_core::backend::CompiledModule::max_frame_size)), and
+//! compiled code counts the depth at every function entry, so a runaway recursion always meets
+//! the depth limit (a deterministic number of wasm frames, the same on every machine) before
+//! the native stack can run out. The host reserve covers libcalls and host functions, which
+//! never call back into wasm. A guard page below the stack turns a bug in this arithmetic into
+//! a crash rather than memory corruption.
+//!
+//! A per-call frame-cost budget was the alternative; it would make the limit depend on
+//! Cranelift's register allocation, which is exactly what must not leak into results.
+//!
+//! # Aliasing
+//!
+//! While wasm runs, the store is reached only through the raw pointer in [`VMStoreContext`]:
+//! the safe API turns its `&mut Store` into that pointer before entering wasm and does not use
+//! the reference again until wasm returns, and libcalls and host calls (which run strictly
+//! nested inside that call, on the same thread) rebuild a `&mut StoreInner` from the pointer
+//! for their duration only.
+
+use std::panic::AssertUnwindSafe;
+
+use wes_core::backend::{ArrayCallFn, ValRaw};
+use wes_core::vm::{self as layout, Libcall};
+use wes_core::{TrapCode, Value};
+
+use crate::store::StoreInner;
+
+/// Per-store state compiled code reads and writes (see [`wes_core::vm`]).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMStoreContext {
+    pub(crate) depth: u32,
+    pub(crate) depth_limit: u32,
+    pub(crate) store: *mut StoreInner,
+}
+
+/// A function-reference record. Boxed by the store, so its address is stable: the address is
+/// the `funcref` value.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMFuncRef {
+    pub(crate) call: ArrayCallFn,
+    pub(crate) vmctx: *mut u8,
+    pub(crate) type_id: u32,
+    pub(crate) store_index: u32,
+}
+
+/// Where a memory's bytes are and how many there are.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMMemoryDef {
+    pub(crate) base: *mut u8,
+    pub(crate) length: u64,
+}
+
+/// Where a table's elements are and how many there are.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMTableDef {
+    pub(crate) base: *mut u64,
+    pub(crate) length: u64,
+}
+
+/// The instance context. The header up to `instance` is the layout of [`wes_core::vm`].
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMContext {
+    pub(crate) store: *mut VMStoreContext,
+    pub(crate) libcalls: *const usize,
+    pub(crate) funcs: *const *const VMFuncRef,
+    pub(crate) memories: *const *mut VMMemoryDef,
+    pub(crate) tables: *const *mut VMTableDef,
+    pub(crate) globals: *const *mut ValRaw,
+    pub(crate) type_ids: *const u32,
+    /// The instance's index in its store (runtime-private).
+    pub(crate) instance: usize,
+}
+
+/// The `vmctx` of a host function: enough to find the store and the function.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct HostFuncCtx {
+    pub(crate) store: *mut VMStoreContext,
+    pub(crate) func: u32,
+}
+
+// The layout contract, checked at compile time.
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(VMContext, store) == layout::VMCTX_STORE as usize);
+    assert!(offset_of!(VMContext, libcalls) == layout::VMCTX_LIBCALLS as usize);
+    assert!(offset_of!(VMContext, funcs) == layout::VMCTX_FUNCS as usize);
+    assert!(offset_of!(VMContext, memories) == layout::VMCTX_MEMORIES as usize);
+    assert!(offset_of!(VMContext, tables) == layout::VMCTX_TABLES as usize);
+    assert!(offset_of!(VMContext, globals) == layout::VMCTX_GLOBALS as usize);
+    assert!(offset_of!(VMContext, type_ids) == layout::VMCTX_TYPE_IDS as usize);
+    assert!(offset_of!(VMContext, instance) == layout::VMCTX_HEADER_SIZE as usize);
+    assert!(offset_of!(VMStoreContext, depth) == layout::STORE_DEPTH as usize);
+    assert!(offset_of!(VMStoreContext, depth_limit) == layout::STORE_DEPTH_LIMIT as usize);
+    assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
+    assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
+    assert!(offset_of!(VMFuncRef, type_id) == layout::FUNCREF_TYPE_ID as usize);
+    assert!(offset_of!(VMMemoryDef, base) == layout::MEMORY_BASE as usize);
+    assert!(offset_of!(VMMemoryDef, length) == layout::MEMORY_LENGTH as usize);
+    assert!(offset_of!(VMTableDef, base) == layout::TABLE_BASE as usize);
+    assert!(offset_of!(VMTableDef, length) == layout::TABLE_LENGTH as usize);
+    assert!(std::mem::size_of::<ValRaw>() == layout::VALRAW_SIZE as usize);
+    assert!(std::mem::size_of::<usize>() == layout::POINTER_SIZE as usize);
+};
+
+/// The libcall table every vmctx points to, in [`Libcall::ALL`] order.
+pub(crate) struct LibcallTable([*const (); 11]);
+
+// SAFETY: the table is immutable and holds addresses of functions, which are valid from any
+// thread.
+unsafe impl Sync for LibcallTable {}
+
+impl LibcallTable {
+    pub(crate) fn as_ptr(&self) -> *const usize {
+        self.0.as_ptr().cast()
+    }
+}
+
+pub(crate) static LIBCALLS: LibcallTable = LibcallTable([
+    lc_trap as *const (),
+    lc_memory_grow as *const (),
+    lc_memory_fill as *const (),
+    lc_memory_copy as *const (),
+    lc_memory_init as *const (),
+    lc_data_drop as *const (),
+    lc_table_grow as *const (),
+    lc_table_fill as *const (),
+    lc_table_copy as *const (),
+    lc_table_init as *const (),
+    lc_elem_drop as *const (),
+]);
+
+const _: () = assert!(LIBCALLS.0.len() == Libcall::ALL.len());
+
+/// Runs `f` with the store and the instance index behind `vmctx`.
+///
+/// # Safety
+///
+/// `vmctx` must be the context of a live instance, called from compiled code while its store
+/// is inside [`enter_wasm`] (so the store pointer is set and no other reference to the store is
+/// in use).
+unsafe fn with_store<R>(vmctx: *mut VMContext, f: impl FnOnce(&mut StoreInner, usize) -> R) -> R {
+    // SAFETY: by the contract of this function, `vmctx` points to a live `VMContext` whose
+    // store context's `store` points to the store currently executing wasm, and nothing else
+    // uses that store until this libcall returns.
+    let (store, instance) = unsafe {
+        let ctx = &*vmctx;
+        (&mut *(*ctx.store).store, ctx.instance)
+    };
+    f(store, instance)
+}
+
+/// Converts a libcall's `Result` to the status compiled code expects, recording the trap.
+fn status(store: &mut StoreInner, r: Result<(), TrapCode>) -> u32 {
+    match r {
+        Ok(()) => 1,
+        Err(code) => {
+            store.record_trap(code, None);
+            0
+        }
+    }
+}
+
+unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32) {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe {
+        with_store(vmctx, |s, i| {
+            if let Some(code) = layout::trap_code_from_raw(code) {
+                s.record_trap(code, None);
+            }
+            s.record_frame(i, func_index);
+        })
+    }
+}
+
+unsafe extern "C" fn lc_memory_grow(vmctx: *mut VMContext, mem: u32, delta: u32) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe { with_store(vmctx, |s, i| s.memory_grow(i, mem, delta)) }
+}
+
+unsafe extern "C" fn lc_memory_fill(vmctx: *mut VMContext, mem: u32, dst: u32, val: u32, len: u32) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.memory_fill(i, mem, dst, val as u8, len);
+            status(s, r)
+        })
+    }
+}
+
+unsafe extern "C" fn lc_memory_copy(vmctx: *mut VMContext, dm: u32, sm: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.memory_copy(i, dm, sm, dst, src, len);
+            status(s, r)
+        })
+    }
+}
+
+unsafe extern "C" fn lc_memory_init(vmctx: *mut VMContext, mem: u32, data: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.memory_init(i, mem, data, dst, src, len);
+            status(s, r)
+        })
+    }
+}
+
+unsafe extern "C" fn lc_data_drop(vmctx: *mut VMContext, data: u32) {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe { with_store(vmctx, |s, i| s.data_drop(i, data)) }
+}
+
+unsafe extern "C" fn lc_table_grow(vmctx: *mut VMContext, table: u32, init: u64, delta: u32) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe { with_store(vmctx, |s, i| s.table_grow(i, table, init, delta)) }
+}
+
+unsafe extern "C" fn lc_table_fill(vmctx: *mut VMContext, table: u32, dst: u32, val: u64, len: u32) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.table_fill(i, table, dst, val, len);
+            status(s, r)
+        })
+    }
+}
+
+unsafe extern "C" fn lc_table_copy(vmctx: *mut VMContext, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.table_copy(i, dt, st, dst, src, len);
+            status(s, r)
+        })
+    }
+}
+
+unsafe extern "C" fn lc_table_init(vmctx: *mut VMContext, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.table_init(i, table, elem, dst, src, len);
+            status(s, r)
+        })
+    }
+}
+
+unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe { with_store(vmctx, |s, i| s.elem_drop(i, elem)) }
+}
+
+/// The array-call entry point of every host function.
+///
+/// `callee_vmctx` is the function's [`HostFuncCtx`]; `caller_vmctx` the calling instance's
+/// context, or null when the embedder calls the function directly.
+pub(crate) unsafe extern "C" fn host_trampoline(
+    callee_vmctx: *mut u8,
+    caller_vmctx: *mut u8,
+    args: *mut ValRaw,
+) -> bool {
+    // SAFETY: a host function's `FuncRef` record always carries its own `HostFuncCtx` as vmctx,
+    // and the store it names is the one executing (it is inside `enter_wasm`).
+    let (store, func) = unsafe {
+        let ctx = &*(callee_vmctx as *const HostFuncCtx);
+        (&mut *(*ctx.store).store, ctx.func)
+    };
+    let caller = if caller_vmctx.is_null() {
+        None
+    } else {
+        // SAFETY: a non-null caller vmctx is the live `VMContext` of the calling instance.
+        Some(unsafe { (*(caller_vmctx as *const VMContext)).instance })
+    };
+    let Some((ty, callable)) = store.host_func(func) else {
+        store.record_trap(TrapCode::HostError, Some("not a host function".into()));
+        return false;
+    };
+    let n = ty.params().len().max(ty.results().len());
+    // SAFETY: the caller passes a buffer of `max(params, results)` slots for this signature.
+    let slots = unsafe { std::slice::from_raw_parts_mut(args, n) };
+    let params: Vec<Value> =
+        ty.params().iter().zip(slots.iter()).map(|(t, raw)| store.raw_to_value(*raw, *t)).collect();
+    let mut results: Vec<Value> = ty.results().iter().map(|t| Value::default_for(*t)).collect();
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut caller = crate::host::Caller::new(store, caller);
+        callable(&mut caller, &params, &mut results)
+    }));
+    let message = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("host function panicked".to_string()),
+    };
+    if let Some(message) = message {
+        store.record_trap(TrapCode::HostError, Some(message));
+        return false;
+    }
+    for (i, (t, v)) in ty.results().iter().zip(&results).enumerate() {
+        if v.ty() != *t {
+            let m = format!("host function returned {} for result {i} of type {t}", v.ty());
+            store.record_trap(TrapCode::HostError, Some(m));
+            return false;
+        }
+        match store.value_to_raw(*v) {
+            Some(raw) => slots[i] = raw,
+            None => {
+                store.record_trap(TrapCode::HostError, Some("host function returned a foreign funcref".into()));
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// A reserved native stack for wasm calls.
+pub(crate) struct WasmStack {
+    stack: corosensei::stack::DefaultStack,
+    size: usize,
+}
+
+impl std::fmt::Debug for WasmStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmStack").field("size", &self.size).finish()
+    }
+}
+
+impl WasmStack {
+    pub(crate) fn new(size: usize) -> std::io::Result<WasmStack> {
+        Ok(WasmStack { stack: corosensei::stack::DefaultStack::new(size)?, size })
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+}
+
+/// Calls the function behind `func` with the array call, on `stack`.
+///
+/// Returns `false` if the call trapped (the trap is recorded in the store).
+///
+/// # Safety
+///
+/// `func` must point to a live `VMFuncRef` of the store behind `store_ctx`, `store_ctx.store`
+/// must point to that store and no reference to the store may be used until this returns, and
+/// `args` must hold `max(params, results)` slots of the function's signature with the
+/// arguments in them.
+pub(crate) unsafe fn enter_wasm(func: *const VMFuncRef, args: &mut [ValRaw], stack: &mut WasmStack) -> bool {
+    // SAFETY: `func` is live by this function's contract.
+    let (call, vmctx) = unsafe { ((*func).call, (*func).vmctx) };
+    let args = args.as_mut_ptr();
+    corosensei::on_stack(&mut stack.stack, move || {
+        // SAFETY: `call` is an array-call entry point (compiled by a backend for this
+        // signature, or the host trampoline), `vmctx` is the context it was made for, and
+        // `args` has enough slots; all by this function's contract.
+        unsafe { call(vmctx, std::ptr::null_mut(), args) }
+    })
+}
+
+/// Calls function `func` of `store` with the arguments in `args` (at least
+/// `max(params, results)` slots, already type-checked), leaving the results there.
+///
+/// Returns `Ok(false)` if the call trapped; the trap is then recorded in the store.
+pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Result<bool, crate::RuntimeError> {
+    let ty = store.func_ty(func).ok_or(crate::RuntimeError::WrongStore)?;
+    if args.len() < ty.params().len().max(ty.results().len()) {
+        return Err(crate::RuntimeError::TypeMismatch("argument buffer too small".into()));
+    }
+    let f = store.func_ptr(func).ok_or(crate::RuntimeError::WrongStore)?;
+    let mut stack = store.take_stack()?;
+    let ctx = store.store_ctx();
+    let limit = store.engine().config().max_call_depth;
+    let me: *mut StoreInner = store;
+    // SAFETY: `ctx` is the store's own context (boxed, alive as long as the store) and is
+    // only ever accessed through this pointer; nothing else touches it during this write.
+    let saved_depth = unsafe {
+        (*ctx).store = me;
+        (*ctx).depth_limit = limit;
+        (*ctx).depth
+    };
+    // SAFETY: `f` is a live `FuncRef` record of this store (looked up above), `(*ctx).store` is
+    // the store and `store` is not used until the call returns (only `me` is, by libcalls and
+    // host calls nested in this call), and `args` was checked to be large enough.
+    let ok = unsafe { enter_wasm(f, args, &mut stack) };
+    // SAFETY: as for the first access of `ctx`; the wasm call has returned.
+    unsafe {
+        (*ctx).depth = saved_depth;
+        (*ctx).store = std::ptr::null_mut();
+    }
+    store.put_stack(stack);
+    Ok(ok)
+}
+
+// SAFETY: every raw pointer a store holds points into memory the store itself owns (boxed
+// objects, vectors) or into code kept alive by the `Arc`s it holds, and host functions are
+// `Send + Sync`; nothing is tied to the thread that created the store, and `&mut` access is
+// required for everything that runs code or mutates state.
+unsafe impl Send for StoreInner {}
