@@ -212,10 +212,21 @@ impl Backend for Jit {
                 if i >= n {
                     break;
                 }
-                let r = match u32::try_from(i) {
+                let func_index = module.num_imported_functions.saturating_add(i as u32);
+                // A Cranelift panic is a bug of ours or Cranelift's, but it must not take the
+                // embedder down: it becomes this function's codegen error.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match u32::try_from(i) {
                     Ok(di) => self.compile_one(&module, di, &mut ctx, &mut fctx),
                     Err(_) => Err(CompileError::Limit("too many functions".into())),
-                };
+                }))
+                .unwrap_or_else(|_| {
+                    Err(CompileError::Codegen { func_index, message: "the code generator panicked".into() })
+                });
+                if r.is_err() {
+                    // A translation that stopped half-way leaves the builder context dirty.
+                    ctx = Context::new();
+                    fctx = FunctionBuilderContext::new();
+                }
                 if let Ok(mut all) = results.lock() {
                     all[i] = Some(r);
                 }
