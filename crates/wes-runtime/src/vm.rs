@@ -292,8 +292,14 @@ pub(crate) unsafe extern "C" fn host_trampoline(
         return false;
     };
     let n = ty.params().len().max(ty.results().len());
-    // SAFETY: the caller passes a buffer of `max(params, results)` slots for this signature.
-    let slots = unsafe { std::slice::from_raw_parts_mut(args, n) };
+    let slots: &mut [ValRaw] = if n == 0 {
+        // Callers may pass a null buffer when there is nothing to pass.
+        &mut []
+    } else {
+        // SAFETY: the caller passes a 16-byte aligned buffer of `max(params, results)` slots
+        // for this signature, which is non-empty here.
+        unsafe { std::slice::from_raw_parts_mut(args, n) }
+    };
     let params: Vec<Value> =
         ty.params().iter().zip(slots.iter()).map(|(t, raw)| store.raw_to_value(*raw, *t)).collect();
     let mut results: Vec<Value> = ty.results().iter().map(|t| Value::default_for(*t)).collect();

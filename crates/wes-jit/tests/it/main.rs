@@ -1,0 +1,87 @@
+//! Integration tests of `wes-jit` as a [`Backend`]: what it compiles, what it refuses, and the
+//! facts it reports to the runtime. Execution is tested through `wes-runtime`'s tests and the
+//! spec suite.
+#![allow(clippy::unwrap_used, reason = "helpers fail a test by panicking, like assertions do")]
+
+use std::sync::Arc;
+
+use wes_core::{Backend, CompileError};
+use wes_jit::{Jit, JitConfig};
+
+fn compile(jit: &Jit, wat: &str) -> Result<Arc<dyn wes_core::backend::CompiledModule>, CompileError> {
+    jit.compile(Arc::new(wes_decode::decode_text(wat).unwrap()))
+}
+
+#[test]
+fn every_defined_function_gets_an_entry() {
+    let jit = Jit::new().unwrap();
+    let m =
+        compile(&jit, r#"(module (import "a" "b" (func)) (func) (func (result i32) i32.const 1) (func (param i64)))"#)
+            .unwrap();
+    assert!((0..3).all(|i| m.entry(i).is_some()));
+    assert!(m.entry(3).is_none());
+    assert_eq!(m.module().bodies.len(), 3);
+}
+
+#[test]
+fn simd_is_unsupported_not_a_crash() {
+    let jit = Jit::new().unwrap();
+    for wat in [
+        r#"(module (func (param v128)))"#,
+        r#"(module (func (local v128)))"#,
+        r#"(module (global v128 (v128.const i32x4 0 0 0 0)))"#,
+        r#"(module (memory 1) (func (drop (i32x4.extract_lane 0 (v128.load (i32.const 0))))))"#,
+    ] {
+        match compile(&jit, wat) {
+            Err(CompileError::Unsupported { backend: "jit", .. }) => {}
+            other => panic!("{wat}: expected Unsupported, got {other:?}"),
+        }
+    }
+    // The backend is still usable after refusing, on every worker thread.
+    let many: String = (0..64).map(|_| "(func (result i32) i32.const 1)").collect();
+    compile(&jit, &format!("(module {many} (func (local v128)))")).unwrap_err();
+    compile(&jit, &format!("(module {many})")).unwrap();
+}
+
+#[test]
+fn tail_calls_are_unsupported_for_now() {
+    let jit = Jit::new().unwrap();
+    let e = compile(&jit, "(module (func $f return_call $f))").unwrap_err();
+    assert!(e.to_string().contains("ReturnCall"), "{e}");
+}
+
+#[test]
+fn parallel_and_serial_compilation_agree() {
+    let funcs: String = (0..100).map(|i| format!("(func (export \"f{i}\") (result i32) i32.const {i})")).collect();
+    let wat = format!("(module {funcs})");
+    let serial = Jit::with_config(JitConfig { threads: 1, ..JitConfig::default() }).unwrap();
+    let parallel = Jit::with_config(JitConfig { threads: 4, ..JitConfig::default() }).unwrap();
+    let a = compile(&serial, &wat).unwrap();
+    let b = compile(&parallel, &wat).unwrap();
+    assert_eq!(a.max_frame_size(), b.max_frame_size());
+    assert!((0..100).all(|i| a.entry(i).is_some() && b.entry(i).is_some()));
+}
+
+#[test]
+fn frame_size_grows_with_live_locals() {
+    let jit = Jit::new().unwrap();
+    let small = compile(&jit, "(module (func $f call $f))").unwrap();
+    let locals: String = (0..300).map(|_| " i64").collect();
+    // Loads cannot be moved past the call, so all of them are live across it.
+    let body: String = (1..300).map(|n| format!(" i32.const {} i64.load local.set {n}", n * 8)).collect();
+    let sum: String = (1..300).map(|n| format!(" local.get {n} i64.add")).collect();
+    let big = compile(
+        &jit,
+        &format!(
+            "(module (memory 1) (func $f (param i64) (result i64) (local{locals}) {body} local.get 0 call $f {sum}))"
+        ),
+    )
+    .unwrap();
+    assert!(small.max_frame_size() >= 16);
+    assert!(
+        big.max_frame_size() > small.max_frame_size() + 1000,
+        "{} vs {}",
+        big.max_frame_size(),
+        small.max_frame_size()
+    );
+}

@@ -1,0 +1,161 @@
+//! Host functions: typed closures, every value type, the caller's memory, and failures that
+//! become traps of the wasm call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use wes_core::{ExternRef, FuncType, TrapCode, ValType, Value};
+use wes_runtime::{Caller, Config, Func, HostError, HostFunc, Linker, Store};
+
+use crate::{call, check_trap, engine_with, instantiate_with};
+
+fn linker() -> Linker {
+    let mut l = Linker::new();
+    l.func_wrap("env", "add", |_: &mut Caller<'_>, (a, b): (i32, i64)| -> Result<i64, HostError> {
+        Ok(i64::from(a) + b)
+    });
+    l.func_wrap("env", "fail", |_: &mut Caller<'_>, (code,): (i32,)| -> Result<(), HostError> {
+        Err(HostError::new(format!("refused with {code}")))
+    });
+    l.func_wrap("env", "panic", |_: &mut Caller<'_>, (): ()| -> Result<(), HostError> {
+        panic!("host bug");
+    });
+    // Reads `len` bytes at `ptr`, upper-cases them in place, returns the sum of the bytes.
+    l.func_wrap("env", "shout", |caller: &mut Caller<'_>, (ptr, len): (u32, u32)| -> Result<u32, HostError> {
+        let mut buf = vec![0; len as usize];
+        caller.read_memory(u64::from(ptr), &mut buf)?;
+        buf.make_ascii_uppercase();
+        caller.write_memory(u64::from(ptr), &buf)?;
+        Ok(buf.iter().map(|b| u32::from(*b)).sum())
+    });
+    // Passes every value type through unchanged.
+    let all = [ValType::I32, ValType::I64, ValType::F32, ValType::F64, ValType::FuncRef, ValType::ExternRef];
+    l.func(
+        "env",
+        "echo",
+        HostFunc::new(FuncType::new(all, all), |_, params, results| {
+            results.copy_from_slice(params);
+            Ok(())
+        }),
+    );
+    l
+}
+
+const GUEST: &str = r#"(module
+  (import "env" "add" (func $add (param i32 i64) (result i64)))
+  (import "env" "fail" (func $fail (param i32)))
+  (import "env" "panic" (func $panic))
+  (import "env" "shout" (func $shout (param i32 i32) (result i32)))
+  (import "env" "echo" (func $echo (param i32 i64 f32 f64 funcref externref)
+                                   (result i32 i64 f32 f64 funcref externref)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello")
+  (func $self (export "self"))
+  (elem declare func $self)
+  (func (export "add") (param i32 i64) (result i64) local.get 0 local.get 1 call $add)
+  (func $guest_fail (export "fail") (param i32) local.get 0 call $fail)
+  (func (export "panic") call $panic)
+  (func (export "shout") (param i32 i32) (result i32) local.get 0 local.get 1 call $shout)
+  (func (export "echo") (param externref) (result i32 i64 f32 f64 funcref externref)
+    i32.const -1 i64.const -2 f32.const 1.5 f64.const -2.25 ref.func $self local.get 0 call $echo)
+  (func (export "ok") (result i32) i32.const 1))"#;
+
+fn guest() -> (Store, wes_runtime::Instance) {
+    instantiate_with(&engine_with(Config::default()), &linker(), GUEST)
+}
+
+#[test]
+fn typed_host_function_is_called_with_its_arguments() {
+    let (mut s, i) = guest();
+    assert_eq!(call(&mut s, i, "add", &[Value::I32(-3), Value::I64(10)]).unwrap(), [Value::I64(7)]);
+}
+
+#[test]
+fn every_value_type_crosses_the_boundary() {
+    let (mut s, i) = guest();
+    let r = call(&mut s, i, "echo", &[Value::ExternRef(Some(ExternRef(42)))]).unwrap();
+    assert_eq!(&r[..4], &[Value::I32(-1), Value::I64(-2), Value::f32(1.5), Value::f64(-2.25)]);
+    let own = i.get_func(&s, "self").unwrap();
+    match r[4] {
+        Value::FuncRef(Some(f)) => {
+            // The reference is the exported function itself.
+            let via_export = call(&mut s, i, "self", &[]).unwrap();
+            assert!(via_export.is_empty());
+            assert_eq!(own.ty(&s).unwrap(), FuncType::new([], []));
+            assert!(f.index() < 100);
+        }
+        other => panic!("expected a funcref, got {other:?}"),
+    }
+    assert_eq!(r[5], Value::ExternRef(Some(ExternRef(42))));
+    let r = call(&mut s, i, "echo", &[Value::ExternRef(None)]).unwrap();
+    assert_eq!(r[5], Value::ExternRef(None));
+}
+
+#[test]
+fn host_error_becomes_a_trap_with_the_message() {
+    let (mut s, i) = guest();
+    let trap = check_trap(&mut s, i, "fail", &[Value::I32(7)], TrapCode::HostError);
+    assert_eq!(trap.detail.as_deref(), Some("refused with 7"));
+    assert_eq!(trap.backtrace.first().and_then(|f| f.func_name.as_deref()), Some("guest_fail"));
+    assert_eq!(call(&mut s, i, "ok", &[]).unwrap(), [Value::I32(1)]);
+}
+
+#[test]
+fn host_panic_becomes_a_trap_not_a_crash() {
+    let (mut s, i) = guest();
+    let trap = check_trap(&mut s, i, "panic", &[], TrapCode::HostError);
+    assert_eq!(trap.detail.as_deref(), Some("host function panicked"));
+    assert_eq!(call(&mut s, i, "ok", &[]).unwrap(), [Value::I32(1)]);
+}
+
+#[test]
+fn caller_reads_and_writes_the_calling_instance_memory() {
+    let (mut s, i) = guest();
+    let sum: u32 = b"HELLO".iter().map(|b| u32::from(*b)).sum();
+    assert_eq!(call(&mut s, i, "shout", &[Value::I32(16), Value::I32(5)]).unwrap(), [Value::I32(sum as i32)]);
+    let memory = i.get_memory(&s, "memory").unwrap();
+    assert_eq!(&memory.data(&s).unwrap()[16..21], b"HELLO");
+}
+
+#[test]
+fn caller_memory_access_out_of_bounds_is_a_host_error() {
+    let (mut s, i) = guest();
+    let trap = check_trap(&mut s, i, "shout", &[Value::I32(65_534), Value::I32(5)], TrapCode::HostError);
+    assert!(trap.detail.unwrap_or_default().contains("out of bounds"));
+}
+
+#[test]
+fn host_function_called_directly_has_no_memory() {
+    let engine = engine_with(Config::default());
+    let mut store = Store::new(&engine);
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    let f = HostFunc::wrap(move |caller: &mut Caller<'_>, (x,): (f64,)| -> Result<f64, HostError> {
+        seen.fetch_add(1, Ordering::Relaxed);
+        assert!(caller.memory_size().is_err());
+        Ok(x * 2.0)
+    });
+    let func = Func::from_host(&mut store, &f);
+    assert_eq!(func.call(&mut store, &[Value::f64(1.25)]).unwrap(), [Value::f64(2.5)]);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn wrong_result_type_from_a_host_function_traps() {
+    let mut l = Linker::new();
+    l.func(
+        "env",
+        "bad",
+        HostFunc::new(FuncType::new([], [ValType::I32]), |_, _, results| {
+            results[0] = Value::I64(1);
+            Ok(())
+        }),
+    );
+    let (mut s, i) = instantiate_with(
+        &engine_with(Config::default()),
+        &l,
+        r#"(module (import "env" "bad" (func $bad (result i32))) (func (export "f") (result i32) call $bad))"#,
+    );
+    let trap = check_trap(&mut s, i, "f", &[], TrapCode::HostError);
+    assert!(trap.detail.unwrap_or_default().contains("returned i64"));
+}

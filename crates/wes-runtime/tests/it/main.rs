@@ -1,0 +1,57 @@
+//! Integration tests of `wes-runtime` (with the JIT as backend), in one binary to keep link
+//! time down.
+#![allow(clippy::panic, clippy::unwrap_used, reason = "helpers fail a test by panicking, like assertions do")]
+
+mod host;
+mod instantiate;
+mod stack;
+mod traps;
+
+use std::sync::Arc;
+
+use wes_core::{Trap, TrapCode, Value};
+use wes_runtime::{Config, Engine, Instance, Linker, Module, RuntimeError, Store};
+
+/// An engine with the JIT and `config`.
+pub(crate) fn engine_with(config: Config) -> Engine {
+    Engine::new(config, Arc::new(wes_jit::Jit::new().unwrap()))
+}
+
+/// A store and an instance of `wat`, linked with `linker`.
+pub(crate) fn instantiate_with(engine: &Engine, linker: &Linker, wat: &str) -> (Store, Instance) {
+    let module = Module::new(engine, wes_decode::decode_text(wat).unwrap()).unwrap();
+    let mut store = Store::new(engine);
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    (store, instance)
+}
+
+/// A store and an instance of `wat` with no imports and the default configuration.
+pub(crate) fn instantiate(wat: &str) -> (Store, Instance) {
+    instantiate_with(&engine_with(Config::default()), &Linker::new(), wat)
+}
+
+/// Calls export `name`.
+pub(crate) fn call(
+    store: &mut Store,
+    instance: Instance,
+    name: &str,
+    args: &[Value],
+) -> Result<Vec<Value>, RuntimeError> {
+    let f = instance.get_func(store, name).unwrap_or_else(|| panic!("no export {name}"));
+    f.call(store, args)
+}
+
+/// The trap of a failed call, or a test failure.
+pub(crate) fn trap_of(r: Result<Vec<Value>, RuntimeError>) -> Trap {
+    match r {
+        Err(RuntimeError::Trap(t)) => t,
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+/// Asserts that calling `name` with `args` traps with `code`.
+pub(crate) fn check_trap(store: &mut Store, instance: Instance, name: &str, args: &[Value], code: TrapCode) -> Trap {
+    let trap = trap_of(call(store, instance, name, args));
+    assert_eq!(trap.code, code, "{name}: {trap}");
+    trap
+}

@@ -1,0 +1,104 @@
+//! Every trap kind a wasm instruction can raise comes back as its own code, with a backtrace,
+//! and the store keeps working.
+
+use wes_core::{TrapCode, Value};
+
+use crate::{call, check_trap, instantiate};
+
+const TRAPS: &str = r#"(module
+  (type $v (func))
+  (type $i (func (result i32)))
+  (memory 1)
+  (table $t 2 funcref)
+  (elem (i32.const 0) $ok)
+  (func $ok (result i32) i32.const 7)
+  (func $unreachable (export "unreachable") unreachable)
+  (func (export "load") (param i32) (result i32) local.get 0 i32.load)
+  (func (export "store") (param i32) local.get 0 i64.const 1 i64.store offset=8)
+  (func (export "fill") (param i32 i32) local.get 0 i32.const 0 local.get 1 memory.fill)
+  (func (export "div_s") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+  (func (export "rem_u64") (param i64 i64) (result i64) local.get 0 local.get 1 i64.rem_u)
+  (func (export "rem_s") (param i32 i32) (result i32) local.get 0 local.get 1 i32.rem_s)
+  (func (export "trunc") (param f64) (result i32) local.get 0 i32.trunc_f64_s)
+  (func (export "trunc_sat") (param f64) (result i32) local.get 0 i32.trunc_sat_f64_s)
+  (func (export "call_indirect_i") (param i32) (result i32) local.get 0 call_indirect $t (type $i))
+  (func (export "call_indirect_v") (param i32) local.get 0 call_indirect $t (type $v))
+  (func (export "table_get") (param i32) (result funcref) local.get 0 table.get $t)
+  (func (export "table_fill") (param i32 i32) local.get 0 ref.null func local.get 1 table.fill $t)
+  (func (export "nested") (call $unreachable))
+  (func (export "ok") (result i32) i32.const 1)
+)"#;
+
+#[test]
+fn each_trap_kind_has_its_code() {
+    let (mut s, i) = instantiate(TRAPS);
+    check_trap(&mut s, i, "unreachable", &[], TrapCode::Unreachable);
+    check_trap(&mut s, i, "load", &[Value::I32(65_533)], TrapCode::MemoryOutOfBounds);
+    check_trap(&mut s, i, "load", &[Value::I32(-1)], TrapCode::MemoryOutOfBounds);
+    check_trap(&mut s, i, "store", &[Value::I32(65_528)], TrapCode::MemoryOutOfBounds);
+    check_trap(&mut s, i, "fill", &[Value::I32(65_000), Value::I32(1_000)], TrapCode::MemoryOutOfBounds);
+    check_trap(&mut s, i, "div_s", &[Value::I32(1), Value::I32(0)], TrapCode::IntegerDivideByZero);
+    check_trap(&mut s, i, "rem_u64", &[Value::I64(1), Value::I64(0)], TrapCode::IntegerDivideByZero);
+    check_trap(&mut s, i, "div_s", &[Value::I32(i32::MIN), Value::I32(-1)], TrapCode::IntegerOverflow);
+    check_trap(&mut s, i, "trunc", &[Value::f64(f64::NAN)], TrapCode::BadConversionToInteger);
+    check_trap(&mut s, i, "trunc", &[Value::f64(3e9)], TrapCode::IntegerOverflow);
+    check_trap(&mut s, i, "call_indirect_i", &[Value::I32(1)], TrapCode::IndirectCallToNull);
+    check_trap(&mut s, i, "call_indirect_v", &[Value::I32(0)], TrapCode::IndirectCallTypeMismatch);
+    check_trap(&mut s, i, "call_indirect_i", &[Value::I32(2)], TrapCode::UndefinedElement);
+    check_trap(&mut s, i, "table_get", &[Value::I32(2)], TrapCode::TableOutOfBounds);
+    check_trap(&mut s, i, "table_fill", &[Value::I32(1), Value::I32(2)], TrapCode::TableOutOfBounds);
+}
+
+#[test]
+fn edge_cases_that_must_not_trap() {
+    let (mut s, i) = instantiate(TRAPS);
+    assert_eq!(call(&mut s, i, "rem_s", &[Value::I32(i32::MIN), Value::I32(-1)]).unwrap(), [Value::I32(0)]);
+    assert_eq!(call(&mut s, i, "load", &[Value::I32(65_532)]).unwrap(), [Value::I32(0)]);
+    assert_eq!(call(&mut s, i, "trunc", &[Value::f64(-2147483648.9)]).unwrap(), [Value::I32(i32::MIN)]);
+    assert_eq!(call(&mut s, i, "trunc_sat", &[Value::f64(f64::NAN)]).unwrap(), [Value::I32(0)]);
+    assert_eq!(call(&mut s, i, "trunc_sat", &[Value::f64(1e300)]).unwrap(), [Value::I32(i32::MAX)]);
+    assert_eq!(call(&mut s, i, "call_indirect_i", &[Value::I32(0)]).unwrap(), [Value::I32(7)]);
+    // A zero-length fill at the very end is in bounds.
+    assert_eq!(call(&mut s, i, "fill", &[Value::I32(65_536), Value::I32(0)]).unwrap(), []);
+}
+
+#[test]
+fn backtrace_names_the_frames_innermost_first() {
+    let (mut s, i) = instantiate(TRAPS);
+    let trap = check_trap(&mut s, i, "nested", &[], TrapCode::Unreachable);
+    let frames: Vec<_> = trap.backtrace.iter().map(|f| (f.func_index, f.func_name.as_deref())).collect();
+    assert_eq!(frames, [(1, Some("unreachable")), (14, None)]);
+    assert_eq!(trap.to_string(), "wasm trap: unreachable in func[1] <unreachable>");
+}
+
+#[test]
+fn store_stays_usable_after_every_trap() {
+    let (mut s, i) = instantiate(TRAPS);
+    for _ in 0..3 {
+        check_trap(&mut s, i, "nested", &[], TrapCode::Unreachable);
+        assert_eq!(call(&mut s, i, "ok", &[]).unwrap(), [Value::I32(1)]);
+    }
+}
+
+#[test]
+fn nan_results_are_canonical() {
+    let (mut s, i) = instantiate(
+        r#"(module (func (export "add") (param f32 f32) (result f32) local.get 0 local.get 1 f32.add)
+                   (func (export "neg") (param f64) (result f64) local.get 0 f64.neg))"#,
+    );
+    // A signalling NaN with a payload comes out as the canonical quiet NaN ...
+    let r = call(&mut s, i, "add", &[Value::F32(0x7fa0_0001), Value::f32(1.0)]).unwrap();
+    assert_eq!(r[0], Value::F32(0x7fc0_0000));
+    // ... while bitwise operations keep the payload, as the spec requires.
+    let r = call(&mut s, i, "neg", &[Value::F64(0x7ff4_0000_0000_0001)]).unwrap();
+    assert_eq!(r[0], Value::F64(0xfff4_0000_0000_0001));
+}
+
+#[test]
+fn arguments_are_type_checked() {
+    let (mut s, i) = instantiate(TRAPS);
+    let e = call(&mut s, i, "div_s", &[Value::I32(1)]).unwrap_err();
+    assert!(matches!(e, wes_runtime::RuntimeError::TypeMismatch(_)), "{e}");
+    let e = call(&mut s, i, "div_s", &[Value::I32(1), Value::I64(1)]).unwrap_err();
+    assert!(matches!(e, wes_runtime::RuntimeError::TypeMismatch(_)), "{e}");
+}
