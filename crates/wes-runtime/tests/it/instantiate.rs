@@ -140,3 +140,18 @@ fn simd_is_refused_cleanly() {
     let e = Module::new(&engine, m).unwrap_err();
     assert!(matches!(e, RuntimeError::Compile(wes_core::CompileError::Unsupported { .. })), "{e}");
 }
+
+#[test]
+fn engines_modules_and_stores_can_move_between_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<wes_runtime::Engine>();
+    send_sync::<Module>();
+    send_sync::<Linker>();
+    send::<Store>();
+
+    // A store made on one thread runs on another.
+    let (mut s, i) = instantiate(r#"(module (func (export "f") (result i32) i32.const 3))"#);
+    let r = std::thread::spawn(move || call(&mut s, i, "f", &[]).unwrap()).join().unwrap();
+    assert_eq!(r, [Value::I32(3)]);
+}
