@@ -4,7 +4,9 @@
 //! |---|---|
 //! | `spec-test` | runs the official WebAssembly spec testsuite against a backend |
 //! | `ci` | everything CI runs: format, clippy, tests, spec tests for every backend |
+//! | `bench` | WES side by side with wasmtime and wasmi (the `benches/` workspace) |
 
+mod bench;
 mod ci;
 mod spec;
 
@@ -26,6 +28,9 @@ enum Command {
     SpecTest(spec::SpecTestArgs),
     /// Run everything CI runs: fmt, clippy, tests, and the spec tests of every backend.
     Ci,
+    /// Benchmark WES side by side with wasmtime and wasmi; prints a Markdown table and, on a
+    /// full run, writes it to docs/benchmarks.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::SpecTest(args) => spec::run(&args),
         Command::Ci => ci::run(),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,0 +1,96 @@
+//! WES: wes-decode, then wes-runtime with the Cranelift backend (wes-jit).
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use wes_core::Value;
+use wes_runtime::{Caller, Config, Engine, HostError, Linker, Module, Store};
+
+use super::{Compiled, Entry, Family, Mode, Running, Runtime, Val};
+
+pub struct Wes {
+    label: String,
+    mode: Mode,
+    engine: Engine,
+}
+
+impl Wes {
+    pub fn unmetered() -> Entry {
+        let label = "WES".to_string();
+        let jit = wes_jit::Jit::new().map_err(|e| (label.clone(), e.to_string()))?;
+        let engine = Engine::new(Config::default(), Arc::new(jit));
+        Ok(Box::new(Wes { label, mode: Mode::Unmetered, engine }))
+    }
+
+    /// Gas-metered WES: a row of its own once gas metering lands in the runtime.
+    pub fn metered() -> Entry {
+        Err(("WES (gas)".to_string(), "not yet available: gas metering has not landed in wes-runtime".to_string()))
+    }
+}
+
+impl Runtime for Wes {
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn family(&self) -> Family {
+        Family::Wes
+    }
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+    fn compile(&self, wasm: &[u8]) -> Result<Box<dyn Compiled>> {
+        let decoded = wes_decode::decode(wasm).context("decode")?;
+        let module = Module::new(&self.engine, decoded).context("compile")?;
+        let mut linker = Linker::new();
+        linker.func_wrap("env", "inc", |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
+            Ok(x.wrapping_add(1))
+        });
+        Ok(Box::new(WesCompiled { engine: self.engine.clone(), module, linker }))
+    }
+}
+
+struct WesCompiled {
+    engine: Engine,
+    module: Module,
+    linker: Linker,
+}
+
+impl Compiled for WesCompiled {
+    fn instantiate(&self) -> Result<Box<dyn Running>> {
+        let mut store = Store::new(&self.engine);
+        let instance = self.linker.instantiate(&mut store, &self.module).context("instantiate")?;
+        Ok(Box::new(WesRunning { store, instance }))
+    }
+}
+
+struct WesRunning {
+    store: Store,
+    instance: wes_runtime::Instance,
+}
+
+impl Running for WesRunning {
+    fn call(&mut self, name: &str, args: &[Val]) -> Result<Vec<Val>> {
+        let func = self.instance.get_func(&self.store, name).ok_or_else(|| anyhow!("no export {name}"))?;
+        let args: Vec<Value> = args
+            .iter()
+            .map(|a| match *a {
+                Val::I32(v) => Value::I32(v),
+                Val::I64(v) => Value::I64(v),
+                Val::F64(v) => Value::F64(v),
+            })
+            .collect();
+        let results = func.call(&mut self.store, &args)?;
+        results
+            .into_iter()
+            .map(|r| match r {
+                Value::I32(v) => Ok(Val::I32(v)),
+                Value::I64(v) => Ok(Val::I64(v)),
+                Value::F64(v) => Ok(Val::F64(v)),
+                other => Err(anyhow!("unexpected result {other:?}")),
+            })
+            .collect()
+    }
+    fn consumed(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+}

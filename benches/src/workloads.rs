@@ -1,0 +1,177 @@
+//! The workloads: the WAT files in `benches/workloads/` (embedded at build time) and one module
+//! generated here, each with the calls that set it up and the call that is timed.
+
+use anyhow::{Context, Result};
+
+use crate::runtimes::Val;
+
+/// What is timed.
+pub enum Kind {
+    /// One call of `func(args)` on an instance that ran `setup` first.
+    Call,
+    /// `rounds` times: a fresh store, instantiation and one call of `func(args)`; reported per
+    /// round.
+    InstantiateCall { rounds: u32 },
+    /// Decoding, validating and compiling the module; `func(args)` only checks the result.
+    Compile,
+}
+
+pub struct Workload {
+    pub name: &'static str,
+    /// What it measures and at what size, for the table.
+    pub what: String,
+    pub wasm: Vec<u8>,
+    /// Calls made once on the instance before timing (not timed).
+    pub setup: Vec<(&'static str, Vec<Val>)>,
+    pub func: &'static str,
+    pub args: Vec<Val>,
+    pub kind: Kind,
+}
+
+fn wat(name: &str, text: &str) -> Result<Vec<u8>> {
+    wat::parse_str(text).with_context(|| format!("assembling the {name} workload"))
+}
+
+/// All workloads, sized for a full run or for `--quick`.
+pub fn all(quick: bool) -> Result<Vec<Workload>> {
+    let size = |full: u32, small: u32| if quick { small } else { full };
+    let fib_n = size(32, 27);
+    let loop_n = size(100_000_000, 10_000_000);
+    let sha_len = size(4 << 20, 1 << 20);
+    let mat_n = size(256, 128);
+    let mem_rounds = size(40, 10);
+    let host_n = size(10_000_000, 1_000_000);
+    let contract_rounds = size(2_000, 500);
+    let gen_funcs = size(2_000, 500);
+
+    let generated = generated_module(gen_funcs)?;
+    Ok(vec![
+        Workload {
+            name: "fib",
+            what: format!("recursive fib({fib_n}): call-heavy"),
+            wasm: wat("fib", include_str!("../workloads/fib.wat"))?,
+            setup: vec![],
+            func: "fib",
+            args: vec![Val::I32(fib_n as i32)],
+            kind: Kind::Call,
+        },
+        Workload {
+            name: "xorshift",
+            what: format!("xorshift64 loop, {loop_n} iterations: branch-heavy, short blocks"),
+            wasm: wat("xorshift", include_str!("../workloads/xorshift.wat"))?,
+            setup: vec![],
+            func: "run",
+            args: vec![Val::I64(i64::from(loop_n))],
+            kind: Kind::Call,
+        },
+        Workload {
+            name: "sha256",
+            what: format!("SHA-256 of {} MiB of linear memory", sha_len >> 20),
+            wasm: wat("sha256", include_str!("../workloads/sha256.wat"))?,
+            setup: vec![("fill", vec![Val::I32(sha_len as i32)])],
+            func: "hash",
+            args: vec![Val::I32(sha_len as i32)],
+            kind: Kind::Call,
+        },
+        Workload {
+            name: "matmul",
+            what: format!("f64 matrix multiply, {mat_n}x{mat_n}"),
+            wasm: wat("matmul", include_str!("../workloads/matmul.wat"))?,
+            setup: vec![("init", vec![Val::I32(mat_n as i32)])],
+            func: "run",
+            args: vec![Val::I32(mat_n as i32)],
+            kind: Kind::Call,
+        },
+        Workload {
+            name: "bulk-memory",
+            what: format!("memory.fill + 2x memory.copy of 8 MiB, {mem_rounds} rounds"),
+            wasm: wat("memory", include_str!("../workloads/memory.wat"))?,
+            setup: vec![],
+            func: "run",
+            args: vec![Val::I32(mem_rounds as i32)],
+            kind: Kind::Call,
+        },
+        Workload {
+            name: "host-call",
+            what: format!("{host_n} calls of an imported host function"),
+            wasm: wat("hostcall", include_str!("../workloads/hostcall.wat"))?,
+            setup: vec![],
+            func: "run",
+            args: vec![Val::I32(host_n as i32)],
+            kind: Kind::Call,
+        },
+        Workload {
+            name: "instantiate+call",
+            what: "fresh store + instantiate a small contract + one call (time per round)".to_string(),
+            wasm: wat("contract", include_str!("../workloads/contract.wat"))?,
+            setup: vec![],
+            func: "call",
+            args: vec![Val::I64(42)],
+            kind: Kind::InstantiateCall { rounds: contract_rounds },
+        },
+        Workload {
+            name: "compile",
+            what: format!("compile a generated module: {gen_funcs} functions, {} KiB", generated.len() >> 10),
+            wasm: generated,
+            setup: vec![],
+            func: "main",
+            args: vec![Val::I64(1), Val::I64(2)],
+            kind: Kind::Compile,
+        },
+    ])
+}
+
+/// A deterministic pseudo-random module with `funcs` functions of integer, float, memory and
+/// control-flow code, and a `main` that calls them all: compile throughput on something shaped
+/// like real code rather than one huge function. Written as WAT, then assembled.
+fn generated_module(funcs: u32) -> Result<Vec<u8>> {
+    // A fixed-seed xorshift: the module must be the same on every run and machine.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    const OPS: [&str; 9] = ["add", "sub", "mul", "xor", "or", "and", "rotl", "shl", "shr_u"];
+    let mut text = String::from("(module\n  (memory 1)\n");
+    for i in 0..funcs {
+        text += &format!(
+            "  (func $f{i} (param $a i64) (param $b i64) (result i64)\n    (local $i i32) (local $x i64) (local $y f64)\n    (local.set $x (local.get $a))\n    (block $done (loop $l\n      (br_if $done (i32.ge_u (local.get $i) (i32.const {})))\n",
+            2 + next(3)
+        );
+        for _ in 0..(8 + next(12)) {
+            let op = OPS[next(OPS.len() as u64) as usize];
+            let operand = if next(3) == 0 {
+                "(local.get $b)".to_string()
+            } else {
+                format!("(i64.const {})", next(1 << 40) as i64 - (1 << 39))
+            };
+            text += &format!("      (local.set $x (i64.{op} (local.get $x) {operand}))\n");
+        }
+        text += &format!(
+            "      (if (i64.lt_s (local.get $x) (local.get $b))\n        (then (local.set $x (i64.xor (local.get $x) (i64.const {}))))\n        (else (local.set $x (i64.add (local.get $x) (i64.load offset={} (i32.const 0))))))\n",
+            next(1 << 30),
+            8 * next(1000)
+        );
+        text += &format!(
+            "      (i64.store offset={} (i32.const 0) (local.get $x))\n      (local.set $y (f64.add (f64.mul (local.get $y) (f64.const 0.5)) (f64.convert_i64_s (local.get $x))))\n      (local.set $i (i32.add (local.get $i) (i32.const 1)))\n      (br $l)))\n",
+            8 * next(1000)
+        );
+        // Calls to the previous function, in chains of at most eight.
+        let call = if i % 8 == 0 {
+            "(i64.const 0)".to_string()
+        } else {
+            format!("(call $f{} (local.get $x) (local.get $b))", i - 1)
+        };
+        text += &format!("    (i64.add (i64.add (local.get $x) {call}) (i64.reinterpret_f64 (local.get $y))))\n");
+    }
+    text += "  (func (export \"main\") (param $a i64) (param $b i64) (result i64)\n    (local $acc i64)\n";
+    for i in 0..funcs {
+        text += &format!(
+            "    (local.set $acc (i64.add (i64.rotl (local.get $acc) (i64.const 1)) (call $f{i} (i64.add (local.get $a) (local.get $acc)) (local.get $b))))\n"
+        );
+    }
+    text += "    (local.get $acc)))\n";
+    wat("generated", &text)
+}

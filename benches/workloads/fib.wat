@@ -1,0 +1,9 @@
+;; Workload 1: recursive Fibonacci. Call-heavy: ~1.6 * fib(n) calls, each a compare and two adds.
+(module
+  (func $fib (export "fib") (param $n i32) (result i64)
+    (if (result i64) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (i64.extend_i32_u (local.get $n)))
+      (else
+        (i64.add
+          (call $fib (i32.sub (local.get $n) (i32.const 1)))
+          (call $fib (i32.sub (local.get $n) (i32.const 2))))))))
