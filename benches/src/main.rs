@@ -60,6 +60,8 @@ pub struct Outcome {
     pub name: &'static str,
     pub what: String,
     pub result: Vec<Val>,
+    /// The result was also checked against a reference computed in Rust.
+    pub referenced: bool,
     pub cells: Vec<Cell>,
 }
 
@@ -143,6 +145,17 @@ fn bench_workload(w: &Workload, runtimes: &[Box<dyn Runtime>], budget: &Budget) 
         checked.push((result, consumed, compiled, instance));
     }
     let expected = checked.first().map(|c| c.0.clone()).unwrap_or_default();
+    if let Some(reference) = &w.reference
+        && *reference != expected
+    {
+        bail!(
+            "{}: {} returned {} but the Rust reference is {}",
+            w.name,
+            runtimes[0].label(),
+            show(&expected),
+            show(reference)
+        );
+    }
     for (rt, (result, _, _, _)) in runtimes.iter().zip(&checked) {
         if *result != expected {
             bail!(
@@ -190,7 +203,7 @@ fn bench_workload(w: &Workload, runtimes: &[Box<dyn Runtime>], budget: &Budget) 
             consumed,
         });
     }
-    Ok(Outcome { name: w.name, what: w.what.clone(), result: expected, cells })
+    Ok(Outcome { name: w.name, what: w.what.clone(), result: expected, referenced: w.reference.is_some(), cells })
 }
 
 /// One timed unit of a workload on one runtime: a call, an instantiate+call round (averaged

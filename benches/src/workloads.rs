@@ -26,6 +26,9 @@ pub struct Workload {
     pub func: &'static str,
     pub args: Vec<Val>,
     pub kind: Kind,
+    /// The result computed in Rust, where an independent reference exists: the runtimes must
+    /// not only agree with each other but be right.
+    pub reference: Option<Vec<Val>>,
 }
 
 fn wat(name: &str, text: &str) -> Result<Vec<u8>> {
@@ -54,6 +57,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "fib",
             args: vec![Val::I32(fib_n as i32)],
             kind: Kind::Call,
+            reference: Some(vec![Val::I64(fib(fib_n))]),
         },
         Workload {
             name: "xorshift",
@@ -63,6 +67,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "run",
             args: vec![Val::I64(i64::from(loop_n))],
             kind: Kind::Call,
+            reference: Some(vec![Val::I64(xorshift(loop_n))]),
         },
         Workload {
             name: "sha256",
@@ -72,6 +77,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "hash",
             args: vec![Val::I32(sha_len as i32)],
             kind: Kind::Call,
+            reference: Some(vec![Val::I64(sha256_prefix(sha_len))]),
         },
         Workload {
             name: "matmul",
@@ -81,6 +87,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "run",
             args: vec![Val::I32(mat_n as i32)],
             kind: Kind::Call,
+            reference: Some(vec![Val::F64(matmul(mat_n as usize).to_bits())]),
         },
         Workload {
             name: "bulk-memory",
@@ -90,6 +97,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "run",
             args: vec![Val::I32(mem_rounds as i32)],
             kind: Kind::Call,
+            reference: None,
         },
         Workload {
             name: "host-call",
@@ -99,6 +107,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "run",
             args: vec![Val::I32(host_n as i32)],
             kind: Kind::Call,
+            reference: None,
         },
         Workload {
             name: "instantiate+call",
@@ -108,6 +117,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "call",
             args: vec![Val::I64(42)],
             kind: Kind::InstantiateCall { rounds: contract_rounds },
+            reference: None,
         },
         Workload {
             name: "compile",
@@ -117,8 +127,66 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "main",
             args: vec![Val::I64(1), Val::I64(2)],
             kind: Kind::Compile,
+            reference: None,
         },
     ])
+}
+
+fn fib(n: u32) -> i64 {
+    let (mut a, mut b) = (0i64, 1i64);
+    for _ in 0..n {
+        (a, b) = (b, a.wrapping_add(b));
+    }
+    a
+}
+
+/// What `xorshift.wat` computes.
+fn xorshift(n: u32) -> i64 {
+    let (mut x, mut acc) = (88_172_645_463_325_252u64, 0u64);
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        acc = if x & 1 == 0 { acc.wrapping_add(x) } else { acc ^ x.rotate_left(5) };
+    }
+    acc as i64
+}
+
+/// What `matmul.wat` computes, in the same order of operations (so the same bits).
+fn matmul(n: usize) -> f64 {
+    let a: Vec<f64> = (0..n * n).map(|i| (i % 17) as f64 / 8.0 - 1.0).collect();
+    let b: Vec<f64> = (0..n * n).map(|i| (i % 13) as f64 / 4.0 + 0.5).collect();
+    let mut total = 0.0;
+    // C is summed row by row after the multiply; summing each entry as it is made is the same
+    // sequence of additions.
+    for i in 0..n {
+        for j in 0..n {
+            let mut sum = 0.0;
+            for k in 0..n {
+                sum += a[i * n + k] * b[k * n + j];
+            }
+            total += sum;
+        }
+    }
+    total
+}
+
+/// What `sha256.wat` computes, by the `sha2` crate: the digest of `len` bytes of xorshift64
+/// output (little-endian words), its first 8 bytes as a big-endian i64.
+fn sha256_prefix(len: u32) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut hasher = Sha256::new();
+    for _ in 0..len / 8 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        hasher.update(x.to_le_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(prefix)
 }
 
 /// A deterministic pseudo-random module with `funcs` functions of integer, float, memory and
