@@ -17,6 +17,8 @@
 //! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
 //! 64 bits so it cannot wrap.
 
+mod simd;
+
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -45,15 +47,16 @@ fn unsupported(what: impl Into<String>, func_index: u32) -> CompileError {
     CompileError::Unsupported { backend: "jit", what: what.into(), func_index: Some(func_index) }
 }
 
-/// The Cranelift type holding a wasm value type, or `Unsupported` for `v128`.
-pub(crate) fn ir_type(ty: ValType, func_index: u32) -> Result<Type, CompileError> {
+/// The Cranelift type holding a wasm value type.
+pub(crate) fn ir_type(ty: ValType, _func_index: u32) -> Result<Type, CompileError> {
     Ok(match ty {
         ValType::I32 => types::I32,
         ValType::I64 => types::I64,
         ValType::F32 => types::F32,
         ValType::F64 => types::F64,
         ValType::FuncRef | ValType::ExternRef => PTR,
-        ValType::V128 => return Err(unsupported("the v128 type (SIMD)", func_index)),
+        // Every v128 is an `i8x16` value; SIMD instructions bitcast to their lane shape.
+        ValType::V128 => types::I8X16,
     })
 }
 
@@ -289,6 +292,7 @@ impl Translator<'_, '_> {
         match ty {
             types::F32 => self.builder.ins().f32const(Ieee32::with_bits(0)),
             types::F64 => self.builder.ins().f64const(Ieee64::with_bits(0)),
+            types::I8X16 => self.v128_const(&[0; 16]),
             _ => self.builder.ins().iconst(ty, 0),
         }
     }
@@ -1104,6 +1108,9 @@ impl Translator<'_, '_> {
                 self.libcall(Libcall::ElemDrop, &[e]);
             }
             other => {
+                if self.simd_operator(&other)? {
+                    return Ok(());
+                }
                 let name = format!("{other:?}");
                 let name = name.split([' ', '{', '(']).next().unwrap_or("operator").to_string();
                 let what = if name.starts_with("V128") || name.contains('x') {

@@ -135,6 +135,8 @@ wasm_ty!(u32, I32, |v: Value| v.as_i32().map(|x| x as u32), |x: u32| Value::I32(
 wasm_ty!(u64, I64, |v: Value| v.as_i64().map(|x| x as u64), |x: u64| Value::I64(x as i64));
 wasm_ty!(f32, F32, |v: Value| v.as_f32(), Value::f32);
 wasm_ty!(f64, F64, |v: Value| v.as_f64(), Value::f64);
+// A `v128` as one little-endian 128-bit integer: lane 0 is the least significant.
+wasm_ty!(u128, V128, |v: Value| v.as_v128(), Value::V128);
 wasm_ty!(
     Option<wes_core::FuncRef>,
     FuncRef,

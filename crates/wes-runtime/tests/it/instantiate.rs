@@ -134,14 +134,6 @@ fn handles_of_another_store_are_rejected() {
 }
 
 #[test]
-fn simd_is_refused_cleanly() {
-    let engine = engine_with(Config::default());
-    let m = wes_decode::decode_text(r#"(module (func (export "f") (result v128) v128.const i64x2 1 2))"#).unwrap();
-    let e = Module::new(&engine, m).unwrap_err();
-    assert!(matches!(e, RuntimeError::Compile(wes_core::CompileError::Unsupported { .. })), "{e}");
-}
-
-#[test]
 fn engines_modules_and_stores_can_move_between_threads() {
     fn send<T: Send>() {}
     fn send_sync<T: Send + Sync>() {}

@@ -4,6 +4,7 @@
 
 mod host;
 mod instantiate;
+mod simd;
 mod stack;
 mod traps;
 
