@@ -184,6 +184,14 @@ impl Jit {
 /// Rejects what the JIT cannot run before compiling anything, so the error is the same
 /// whichever function would have failed first.
 fn check_supported(module: &Module) -> Result<(), CompileError> {
+    // Tail calls pass arguments and results through the store's fixed-size buffer.
+    let widest = module.types.iter().map(|t| t.params().len().max(t.results().len())).max().unwrap_or(0);
+    if widest > wes_core::vm::TAIL_CALL_SLOTS as usize {
+        return Err(CompileError::Limit(format!(
+            "a function type with {widest} parameters or results (at most {})",
+            wes_core::vm::TAIL_CALL_SLOTS
+        )));
+    }
     if module.memories.iter().any(|m| m.memory64 || m.shared) {
         return Err(CompileError::Unsupported {
             backend: "jit",

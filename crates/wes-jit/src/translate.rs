@@ -1,23 +1,27 @@
 //! Translation of one validated function body to Cranelift IR.
 //!
 //! Every function is compiled with the array-call signature of [`wes_core::backend`]:
-//! `(callee_vmctx, caller_vmctx, args_results) -> bool`. Parameters are loaded from the buffer
+//! `(callee_vmctx, caller_vmctx, args_results) -> status`. Parameters are loaded from the buffer
 //! on entry and results stored into it on return, and calls between wasm functions use the same
 //! convention through each callee's function-reference record, so imported, defined, host and
 //! indirect callees are all called alike.
 //!
 //! Traps never use Cranelift's `trap` instructions (which would need signal handlers). Each trap
 //! condition branches to a cold block that calls the runtime's `Trap` libcall with the code and
-//! this function's index, then returns `false`; a caller that sees `false` from a callee or a
-//! libcall records its own frame the same way and returns `false` too. The trap therefore
+//! this function's index, then returns `CALL_TRAPPED`; a caller that sees that status from a
+//! callee (or zero from a libcall) records its own frame the same way and returns it too. The trap therefore
 //! unwinds by ordinary returns, the backtrace is collected innermost first, and no native
 //! state is left behind.
+//!
+//! Tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`]. SIMD
+//! instructions are lowered in [`simd`].
 //!
 //! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
 //! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
 //! 64 bits so it cannot wrap.
 
 mod simd;
+mod tail_call;
 
 use std::collections::HashMap;
 
@@ -211,7 +215,7 @@ pub(crate) fn translate(
         let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
         t.builder.ins().store(MemFlagsData::trusted(), *r, args, offset);
     }
-    let one = t.builder.ins().iconst(types::I8, 1);
+    let one = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_RETURNED));
     t.builder.ins().return_(&[one]);
 
     // The trap blocks, one per code, plus `None` for "already recorded by a callee".
@@ -225,7 +229,7 @@ pub(crate) fn translate(
         let fi = t.builder.ins().iconst(types::I32, i64::from(func_index));
         t.libcall(Libcall::Trap, &[raw, fi]);
         t.leave();
-        let zero = t.builder.ins().iconst(types::I8, 0);
+        let zero = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_TRAPPED));
         t.builder.ins().return_(&[zero]);
     }
 
@@ -402,19 +406,12 @@ impl Translator<'_, '_> {
             }
             self.builder.ins().stack_addr(PTR, slot, 0)
         };
-        let sig = match self.array_sig {
-            Some(s) => s,
-            None => {
-                let s = self.builder.import_signature(array_call_signature(self.call_conv));
-                self.array_sig = Some(s);
-                s
-            }
-        };
+        let sig = self.array_sig();
         let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
         let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
         let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
         let status = self.builder.inst_results(call)[0];
-        self.check_status(status);
+        self.call_status(status, result_types.len())?;
         if !result_types.is_empty() {
             let slot = self.call_buffer()?;
             for (i, rt) in result_types.iter().enumerate() {
@@ -424,6 +421,33 @@ impl Translator<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// The signature of array calls, imported once per function.
+    fn array_sig(&mut self) -> ir::SigRef {
+        if let Some(s) = self.array_sig {
+            return s;
+        }
+        let s = self.builder.import_signature(array_call_signature(self.call_conv));
+        self.array_sig = Some(s);
+        s
+    }
+
+    /// The function a `call_indirect` or `return_call_indirect` calls: the non-null record at
+    /// the popped index of `table`, checked to have type `type_index`.
+    fn indirect_callee(&mut self, type_index: u32, table_index: u32) -> Result<Value, CompileError> {
+        let index = self.pop()?;
+        let addr = self.table_elem_addr(table_index, index, TrapCode::UndefinedElement);
+        let funcref = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
+        let null = self.builder.ins().icmp_imm_s(IntCC::Equal, funcref, 0);
+        self.trap_if(null, TrapCode::IndirectCallToNull);
+        let actual = self.builder.ins().load(types::I32, MemFlagsData::trusted(), funcref, vm::FUNCREF_TYPE_ID);
+        let ids = self.load_ptr(self.vmctx, vm::VMCTX_TYPE_IDS, true);
+        let offset = i32::try_from(u64::from(type_index) * 4).map_err(|_| self.err("type index too large"))?;
+        let expected = self.builder.ins().load(types::I32, MemFlagsData::trusted().with_readonly(), ids, offset);
+        let mismatch = self.builder.ins().icmp(IntCC::NotEqual, actual, expected);
+        self.trap_if(mismatch, TrapCode::IndirectCallTypeMismatch);
+        Ok(funcref)
     }
 
     /// The shared call buffer, sized for the widest signature of the module.
@@ -846,19 +870,21 @@ impl Translator<'_, '_> {
                 self.array_call(funcref, type_index)?;
             }
             O::CallIndirect { type_index, table_index } => {
-                let index = self.pop()?;
-                let addr = self.table_elem_addr(table_index, index, TrapCode::UndefinedElement);
-                let funcref = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
-                let null = self.builder.ins().icmp_imm_s(IntCC::Equal, funcref, 0);
-                self.trap_if(null, TrapCode::IndirectCallToNull);
-                let actual = self.builder.ins().load(types::I32, MemFlagsData::trusted(), funcref, vm::FUNCREF_TYPE_ID);
-                let ids = self.load_ptr(self.vmctx, vm::VMCTX_TYPE_IDS, true);
-                let offset = i32::try_from(u64::from(type_index) * 4).map_err(|_| self.err("type index too large"))?;
-                let expected =
-                    self.builder.ins().load(types::I32, MemFlagsData::trusted().with_readonly(), ids, offset);
-                let mismatch = self.builder.ins().icmp(IntCC::NotEqual, actual, expected);
-                self.trap_if(mismatch, TrapCode::IndirectCallTypeMismatch);
+                let funcref = self.indirect_callee(type_index, table_index)?;
                 self.array_call(funcref, type_index)?;
+            }
+            O::ReturnCall { function_index } => {
+                let type_index = *self
+                    .module
+                    .functions
+                    .get(function_index as usize)
+                    .ok_or_else(|| self.err("function index out of range"))?;
+                let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
+                self.return_call(funcref, type_index)?;
+            }
+            O::ReturnCallIndirect { type_index, table_index } => {
+                let funcref = self.indirect_callee(type_index, table_index)?;
+                self.return_call(funcref, type_index)?;
             }
             O::Drop => {
                 self.pop()?;

@@ -38,10 +38,14 @@ pub struct Store {
 impl Store {
     /// An empty store for modules of `engine`.
     pub fn new(engine: &Engine) -> Store {
+        let mut tail_args = vec![0 as ValRaw; wes_core::vm::TAIL_CALL_SLOTS as usize].into_boxed_slice();
         let mut ctx = Box::new(VMStoreContext {
             depth: 0,
             depth_limit: engine.config().max_call_depth,
             store: std::ptr::null_mut(),
+            tail_callee: std::ptr::null(),
+            tail_caller: std::ptr::null_mut(),
+            tail_args: tail_args.as_mut_ptr(),
         });
         let ctx_ptr: *mut VMStoreContext = &mut *ctx;
         Store {
@@ -50,6 +54,7 @@ impl Store {
                 engine: engine.clone(),
                 _ctx: ctx,
                 ctx_ptr,
+                _tail_args: tail_args,
                 funcs: Vec::new(),
                 func_by_addr: HashMap::new(),
                 host_funcs: HashMap::new(),
@@ -229,6 +234,8 @@ pub(crate) struct StoreInner {
     /// because compiled code holds that pointer too.
     _ctx: Box<VMStoreContext>,
     ctx_ptr: *mut VMStoreContext,
+    /// The tail-call buffer the store context points to; accessed only through that pointer.
+    _tail_args: Box<[ValRaw]>,
     funcs: Vec<FuncEntry>,
     /// Store index of each `FuncRef` record by address, to turn `funcref`s back into handles.
     func_by_addr: HashMap<usize, u32>,

@@ -27,7 +27,7 @@
 
 use std::panic::AssertUnwindSafe;
 
-use wes_core::backend::{ArrayCallFn, ValRaw};
+use wes_core::backend::{ArrayCallFn, CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
 use wes_core::vm::{self as layout, Libcall};
 use wes_core::{TrapCode, Value};
 
@@ -40,6 +40,11 @@ pub(crate) struct VMStoreContext {
     pub(crate) depth: u32,
     pub(crate) depth_limit: u32,
     pub(crate) store: *mut StoreInner,
+    /// The pending tail call (see [`wes_core::backend::CALL_TAIL`]): callee, caller, and the
+    /// buffer of [`layout::TAIL_CALL_SLOTS`] slots with its arguments, owned by the store.
+    pub(crate) tail_callee: *const VMFuncRef,
+    pub(crate) tail_caller: *mut u8,
+    pub(crate) tail_args: *mut ValRaw,
 }
 
 /// A function-reference record. Boxed by the store, so its address is stable: the address is
@@ -105,6 +110,9 @@ const _: () = {
     assert!(offset_of!(VMContext, instance) == layout::VMCTX_HEADER_SIZE as usize);
     assert!(offset_of!(VMStoreContext, depth) == layout::STORE_DEPTH as usize);
     assert!(offset_of!(VMStoreContext, depth_limit) == layout::STORE_DEPTH_LIMIT as usize);
+    assert!(offset_of!(VMStoreContext, tail_callee) == layout::STORE_TAIL_CALLEE as usize);
+    assert!(offset_of!(VMStoreContext, tail_caller) == layout::STORE_TAIL_CALLER as usize);
+    assert!(offset_of!(VMStoreContext, tail_args) == layout::STORE_TAIL_ARGS as usize);
     assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
     assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
     assert!(offset_of!(VMFuncRef, type_id) == layout::FUNCREF_TYPE_ID as usize);
@@ -270,11 +278,7 @@ unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
 ///
 /// `callee_vmctx` is the function's [`HostFuncCtx`]; `caller_vmctx` the calling instance's
 /// context, or null when the embedder calls the function directly.
-pub(crate) unsafe extern "C" fn host_trampoline(
-    callee_vmctx: *mut u8,
-    caller_vmctx: *mut u8,
-    args: *mut ValRaw,
-) -> bool {
+pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8 {
     // SAFETY: a host function's `FuncRef` record always carries its own `HostFuncCtx` as vmctx,
     // and the store it names is the one executing (it is inside `enter_wasm`).
     let (store, func) = unsafe {
@@ -289,7 +293,7 @@ pub(crate) unsafe extern "C" fn host_trampoline(
     };
     let Some((ty, callable)) = store.host_func(func) else {
         store.record_trap(TrapCode::HostError, Some("not a host function".into()));
-        return false;
+        return CALL_TRAPPED;
     };
     let n = ty.params().len().max(ty.results().len());
     let slots: &mut [ValRaw] = if n == 0 {
@@ -314,23 +318,23 @@ pub(crate) unsafe extern "C" fn host_trampoline(
     };
     if let Some(message) = message {
         store.record_trap(TrapCode::HostError, Some(message));
-        return false;
+        return CALL_TRAPPED;
     }
     for (i, (t, v)) in ty.results().iter().zip(&results).enumerate() {
         if v.ty() != *t {
             let m = format!("host function returned {} for result {i} of type {t}", v.ty());
             store.record_trap(TrapCode::HostError, Some(m));
-            return false;
+            return CALL_TRAPPED;
         }
         match store.value_to_raw(*v) {
             Some(raw) => slots[i] = raw,
             None => {
                 store.record_trap(TrapCode::HostError, Some("host function returned a foreign funcref".into()));
-                return false;
+                return CALL_TRAPPED;
             }
         }
     }
-    true
+    CALL_RETURNED
 }
 
 /// A reserved native stack for wasm calls.
@@ -355,17 +359,24 @@ impl WasmStack {
     }
 }
 
-/// Calls the function behind `func` with the array call, on `stack`.
+/// Calls the function behind `func` with the array call, on `stack`, and makes the tail
+/// calls it ends with (see [`CALL_TAIL`]) until one returns; its `results` results are then
+/// copied into `args`.
 ///
 /// Returns `false` if the call trapped (the trap is recorded in the store).
 ///
 /// # Safety
 ///
-/// `func` must point to a live `VMFuncRef` of the store behind `store_ctx`, `store_ctx.store`
-/// must point to that store and no reference to the store may be used until this returns, and
-/// `args` must hold `max(params, results)` slots of the function's signature with the
-/// arguments in them.
-pub(crate) unsafe fn enter_wasm(func: *const VMFuncRef, args: &mut [ValRaw], stack: &mut WasmStack) -> bool {
+/// `func` must point to a live `VMFuncRef` of the store behind `ctx`, `ctx.store` must point
+/// to that store and no reference to the store may be used until this returns, and `args` must
+/// hold `max(params, results)` slots of the function's signature with the arguments in them.
+pub(crate) unsafe fn enter_wasm(
+    func: *const VMFuncRef,
+    args: &mut [ValRaw],
+    results: usize,
+    ctx: *mut VMStoreContext,
+    stack: &mut WasmStack,
+) -> bool {
     // SAFETY: `func` is live by this function's contract.
     let (call, vmctx) = unsafe { ((*func).call, (*func).vmctx) };
     let args = args.as_mut_ptr();
@@ -373,7 +384,25 @@ pub(crate) unsafe fn enter_wasm(func: *const VMFuncRef, args: &mut [ValRaw], sta
         // SAFETY: `call` is an array-call entry point (compiled by a backend for this
         // signature, or the host trampoline), `vmctx` is the context it was made for, and
         // `args` has enough slots; all by this function's contract.
-        unsafe { call(vmctx, std::ptr::null_mut(), args) }
+        let mut status = unsafe { call(vmctx, std::ptr::null_mut(), args) };
+        if status != CALL_TAIL {
+            return status == CALL_RETURNED;
+        }
+        // SAFETY: a function returning `CALL_TAIL` has just written a live callee record of
+        // this store, the calling instance's vmctx and the arguments into the store context
+        // and its tail-call buffer (which always has `TAIL_CALL_SLOTS` slots, enough for any
+        // signature); `ctx` is valid by this function's contract.
+        unsafe {
+            let buffer = (*ctx).tail_args;
+            while status == CALL_TAIL {
+                let (callee, caller) = ((*ctx).tail_callee, (*ctx).tail_caller);
+                status = ((*callee).call)((*callee).vmctx, caller, buffer);
+            }
+            if status == CALL_RETURNED {
+                std::ptr::copy_nonoverlapping(buffer, args, results);
+            }
+        }
+        status == CALL_RETURNED
     })
 }
 
@@ -386,6 +415,7 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
     if args.len() < ty.params().len().max(ty.results().len()) {
         return Err(crate::RuntimeError::TypeMismatch("argument buffer too small".into()));
     }
+    let results = ty.results().len();
     let f = store.func_ptr(func).ok_or(crate::RuntimeError::WrongStore)?;
     let mut stack = store.take_stack()?;
     let ctx = store.store_ctx();
@@ -398,10 +428,10 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
         (*ctx).depth_limit = limit;
         (*ctx).depth
     };
-    // SAFETY: `f` is a live `FuncRef` record of this store (looked up above), `(*ctx).store` is
-    // the store and `store` is not used until the call returns (only `me` is, by libcalls and
+    // SAFETY: `f` is a live `FuncRef` record of this store (looked up above), `ctx` is its
+    // context and `(*ctx).store` is the store and `store` is not used until the call returns (only `me` is, by libcalls and
     // host calls nested in this call), and `args` was checked to be large enough.
-    let ok = unsafe { enter_wasm(f, args, &mut stack) };
+    let ok = unsafe { enter_wasm(f, args, results, ctx, &mut stack) };
     // SAFETY: as for the first access of `ctx`; the wasm call has returned.
     unsafe {
         (*ctx).depth = saved_depth;

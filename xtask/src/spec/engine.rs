@@ -63,7 +63,7 @@ pub(crate) const BACKENDS: &[&str] = &["validate", "jit"];
 /// The suites `cargo xtask ci` runs a backend on: everything it implements.
 pub(crate) fn ci_suites(backend: &str) -> &'static str {
     match backend {
-        "jit" => "v2,simd,extended-const",
+        "jit" => "v2,simd,tail-call,extended-const",
         _ => "v2,simd,tail-call,extended-const",
     }
 }

@@ -53,6 +53,19 @@ fn unsupported_features_are_refused_not_a_crash() {
 }
 
 #[test]
+fn tail_calls_compile() {
+    let jit = Jit::new().unwrap();
+    let m = compile(
+        &jit,
+        r#"(module (type $t (func (param i64) (result i64))) (table 1 funcref)
+             (func $f (param i64) (result i64) (return_call $f (local.get 0)))
+             (func (param i64) (result i64) (return_call_indirect (type $t) (local.get 0) (i32.const 0))))"#,
+    )
+    .unwrap();
+    assert!(m.entry(1).is_some());
+}
+
+#[test]
 fn parallel_and_serial_compilation_agree() {
     let funcs: String = (0..100).map(|i| format!("(func (export \"f{i}\") (result i32) i32.const {i})")).collect();
     let wat = format!("(module {funcs})");

@@ -6,6 +6,7 @@ mod host;
 mod instantiate;
 mod simd;
 mod stack;
+mod tail_call;
 mod traps;
 
 use std::sync::Arc;
