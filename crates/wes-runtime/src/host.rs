@@ -229,7 +229,7 @@ impl<'a> Caller<'a> {
         Caller { store, instance }
     }
 
-    fn memory(&mut self) -> Result<&mut Vec<u8>, MemoryAccessError> {
+    fn memory(&mut self) -> Result<&mut [u8], MemoryAccessError> {
         let instance = self.instance.ok_or(MemoryAccessError::NoMemory)?;
         self.store.instance_memory_data(instance, 0).ok_or(MemoryAccessError::NoMemory)
     }

@@ -17,7 +17,9 @@ use wes_core::{FrameInfo, FuncRef, FuncType, Trap, TrapCode, ValType, Value, WAS
 use crate::RuntimeError;
 use crate::engine::{Engine, Module};
 use crate::host::{HostFn, HostFunc};
-use crate::vm::{self, HostFuncCtx, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef, WasmStack};
+use crate::vm::{
+    self, HostFuncCtx, LinearMemory, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef, WasmStack,
+};
 
 /// How many frames a trap's backtrace keeps (the innermost ones).
 const MAX_BACKTRACE: usize = 64;
@@ -105,7 +107,7 @@ pub(crate) struct FuncEntry {
 #[derive(Debug)]
 pub(crate) struct MemoryEntry {
     def: VMMemoryDef,
-    data: Vec<u8>,
+    data: LinearMemory,
     ty: MemoryType,
 }
 
@@ -116,10 +118,8 @@ impl MemoryEntry {
             return Err(RuntimeError::ResourceLimit(format!("memory of {pages} pages exceeds the limit")));
         }
         let bytes = (pages * WASM_PAGE_SIZE) as usize;
-        let mut data = Vec::new();
-        data.try_reserve_exact(bytes)
-            .map_err(|_| RuntimeError::ResourceLimit(format!("cannot allocate a memory of {pages} pages")))?;
-        data.resize(bytes, 0);
+        let data = LinearMemory::new(bytes)
+            .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot allocate a memory of {pages} pages")))?;
         let mut m = Box::new(MemoryEntry { def: VMMemoryDef { base: std::ptr::null_mut(), length: 0 }, data, ty });
         m.refresh();
         Ok(m)
@@ -144,8 +144,9 @@ impl MemoryEntry {
             return None;
         }
         let new_bytes = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
-        self.data.try_reserve_exact(new_bytes - self.data.len()).ok()?;
-        self.data.resize(new_bytes, 0);
+        if !self.data.grow_to(new_bytes) {
+            return None;
+        }
         self.refresh();
         Some(old)
     }
@@ -453,13 +454,13 @@ impl StoreInner {
     }
 
     pub(crate) fn memory_data(&self, index: u32) -> Option<&[u8]> {
-        self.memories.get(index as usize).map(|m| m.data.as_slice())
+        self.memories.get(index as usize).map(|m| &m.data[..])
     }
 
     pub(crate) fn memory_data_mut(&mut self, index: u32) -> Option<&mut [u8]> {
         let m = self.memories.get_mut(index as usize)?;
         m.refresh();
-        Some(m.data.as_mut_slice())
+        Some(&mut m.data[..])
     }
 
     pub(crate) fn memory_ty(&self, index: u32) -> Option<MemoryType> {
@@ -471,11 +472,11 @@ impl StoreInner {
         self.memories.get_mut(index as usize)?.grow(delta, max)
     }
 
-    pub(crate) fn instance_memory_data(&mut self, instance: usize, mem: u32) -> Option<&mut Vec<u8>> {
+    pub(crate) fn instance_memory_data(&mut self, instance: usize, mem: u32) -> Option<&mut [u8]> {
         let index = *self.instances.get(instance)?.memory_idx.get(mem as usize)?;
         let m = self.memories.get_mut(index as usize)?;
         m.refresh();
-        Some(&mut m.data)
+        Some(&mut m.data[..])
     }
 
     pub(crate) fn table_size(&self, index: u32) -> Option<u64> {
