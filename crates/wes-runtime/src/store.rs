@@ -78,8 +78,8 @@ impl Store {
 pub(crate) struct PendingTrap {
     code: TrapCode,
     detail: Option<String>,
-    /// `(instance, function index)`, innermost first.
-    frames: Vec<(usize, u32)>,
+    /// `(instance, function index, module offset)`, innermost first.
+    frames: Vec<(usize, u32, u32)>,
 }
 
 pub(crate) enum FuncKind {
@@ -279,7 +279,7 @@ impl StoreInner {
         self.trap = Some(PendingTrap { code, detail, frames: Vec::new() });
     }
 
-    pub(crate) fn record_frame(&mut self, instance: usize, func_index: u32) {
+    pub(crate) fn record_frame(&mut self, instance: usize, func_index: u32, offset: u32) {
         let trap = self.trap.get_or_insert_with(|| PendingTrap {
             // A status of zero without a recorded trap would be a runtime bug; report it as a
             // host error rather than losing the trap.
@@ -288,7 +288,7 @@ impl StoreInner {
             frames: Vec::new(),
         });
         if trap.frames.len() < MAX_BACKTRACE {
-            trap.frames.push((instance, func_index));
+            trap.frames.push((instance, func_index, offset));
         }
     }
 
@@ -303,10 +303,10 @@ impl StoreInner {
         trap.backtrace = pending
             .frames
             .iter()
-            .map(|(i, f)| FrameInfo {
+            .map(|(i, f, at)| FrameInfo {
                 func_index: *f,
                 func_name: self.instances.get(*i).and_then(|inst| inst.module.func_name(*f)).map(str::to_string),
-                offset: None,
+                offset: Some(*at),
             })
             .collect();
         trap

@@ -174,14 +174,14 @@ fn status(store: &mut StoreInner, r: Result<(), TrapCode>) -> u32 {
     }
 }
 
-unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32) {
+unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32, offset: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
         with_store(vmctx, |s, i| {
             if let Some(code) = layout::trap_code_from_raw(code) {
                 s.record_trap(code, None);
             }
-            s.record_frame(i, func_index);
+            s.record_frame(i, func_index, offset);
         })
     }
 }
