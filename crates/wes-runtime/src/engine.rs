@@ -21,7 +21,8 @@ pub struct Config {
     /// The largest a table may become, in elements; `table.grow` beyond it returns -1.
     pub max_table_elements: u64,
     /// Native stack kept for the runtime's own functions and host functions on top of the
-    /// wasm frames, in bytes.
+    /// wasm frames, in bytes. Host functions run on the stack wasm runs on, so a host function
+    /// needing more than this (deep recursion, large arrays on the stack) must raise it.
     pub host_stack_reserve: usize,
 }
 
@@ -52,6 +53,12 @@ impl Config {
     /// Sets [`Config::max_table_elements`].
     pub fn max_table_elements(&mut self, elements: u64) -> &mut Self {
         self.max_table_elements = elements;
+        self
+    }
+
+    /// Sets [`Config::host_stack_reserve`].
+    pub fn host_stack_reserve(&mut self, bytes: usize) -> &mut Self {
+        self.host_stack_reserve = bytes;
         self
     }
 }
