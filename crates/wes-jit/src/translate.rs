@@ -756,7 +756,7 @@ impl Translator<'_, '_> {
                 self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
                 self.builder.switch_to_block(then_block);
                 let param_values = self.peekn(params.len())?.to_vec();
-                let height = self.stack.len() - params.len();
+                let height = self.stack.len().saturating_sub(params.len());
                 self.frames.push(Frame {
                     kind: Kind::If,
                     br_dest: next,

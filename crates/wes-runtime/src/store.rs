@@ -890,17 +890,18 @@ impl StoreInner {
         let funcs: Vec<*const VMFuncRef> =
             func_idx.iter().map(|i| self.func_ptr(*i).unwrap_or(std::ptr::null())).collect();
 
-        for ty in &m.memories[m.num_imported_memories as usize..] {
+        let inconsistent = || RuntimeError::TypeMismatch("module is inconsistent (not validated?)".into());
+        for ty in m.memories.get(m.num_imported_memories as usize..).ok_or_else(inconsistent)? {
             memory_idx.push(self.add_memory(*ty)?);
         }
         for (gi, init) in m.global_inits.iter().enumerate() {
-            let ty = m.globals[m.num_imported_globals as usize + gi];
+            let ty = *m.globals.get(m.num_imported_globals as usize + gi).ok_or_else(inconsistent)?;
             let value = self.eval_const(init, &global_idx, &funcs)?;
             self.globals.push(Box::new(GlobalEntry { value, ty }));
             global_idx.push(self.globals.len() as u32 - 1);
         }
         for (ti, init) in m.table_inits.iter().enumerate() {
-            let ty = m.tables[m.num_imported_tables as usize + ti];
+            let ty = *m.tables.get(m.num_imported_tables as usize + ti).ok_or_else(inconsistent)?;
             let raw = match init {
                 Some(e) => self.eval_const(e, &global_idx, &funcs)? as u64,
                 None => 0,
@@ -965,11 +966,11 @@ impl StoreInner {
 
         // Active element segments, in order, then data segments: each is a `table.init` /
         // `memory.init` followed by a drop, and the first that is out of bounds traps.
+        let global_idx = self.instances[instance].global_idx.clone();
+        let funcs = self.instances[instance].funcs.clone();
         for (i, seg) in m.elements.iter().enumerate() {
             match &seg.mode {
                 ElementMode::Active { table, offset } => {
-                    let global_idx = self.instances[instance].global_idx.clone();
-                    let funcs = self.instances[instance].funcs.clone();
                     let offset = self.eval_const(offset, &global_idx, &funcs)? as u32;
                     let len = u32::try_from(seg.items.len()).unwrap_or(u32::MAX);
                     self.table_init(instance, *table, i as u32, offset, 0, len)
@@ -982,8 +983,6 @@ impl StoreInner {
         }
         for (i, seg) in m.data.iter().enumerate() {
             if let DataMode::Active { memory, offset } = &seg.mode {
-                let global_idx = self.instances[instance].global_idx.clone();
-                let funcs = self.instances[instance].funcs.clone();
                 let offset = self.eval_const(offset, &global_idx, &funcs)? as u32;
                 let len = u32::try_from(seg.range.len()).unwrap_or(u32::MAX);
                 self.memory_init(instance, *memory, i as u32, offset, 0, len)

@@ -228,3 +228,26 @@ fn tables_and_globals_made_by_the_embedder_can_be_imported() {
     assert_eq!(call(&mut store, i, "f", &[]).unwrap(), [Value::ExternRef(Some(ExternRef(5))), Value::f32(1.5)]);
     assert_eq!(g.get(&store).unwrap(), Value::f32(1.5));
 }
+
+#[test]
+fn hand_made_inconsistent_modules_are_errors_not_panics() {
+    use wes_core::module::FuncBody;
+    let engine = engine_with(Config::default());
+    // Imports counted that do not exist.
+    let m = wes_core::Module { num_imported_memories: 5, ..wes_core::Module::default() };
+    let module = Module::new(&engine, m).unwrap();
+    let e = Linker::new().instantiate(&mut Store::new(&engine), &module).unwrap_err();
+    assert!(matches!(e, RuntimeError::TypeMismatch(_)), "{e}");
+    // A body outside the bytes, and one of garbage.
+    for bytes in [&[][..], &[0xff, 0xff, 0xff, 0xff][..]] {
+        let m = wes_core::Module {
+            bytes: bytes.into(),
+            types: vec![wes_core::FuncType::new([], [])],
+            functions: vec![0],
+            bodies: vec![FuncBody { type_index: 0, range: 0..4 }],
+            ..wes_core::Module::default()
+        };
+        let e = Module::new(&engine, m).unwrap_err();
+        assert!(matches!(e, RuntimeError::Compile(wes_core::CompileError::Codegen { func_index: 0, .. })), "{e}");
+    }
+}
