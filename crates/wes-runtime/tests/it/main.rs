@@ -4,6 +4,7 @@
 
 mod host;
 mod instantiate;
+mod smith;
 mod stack;
 mod traps;
 
