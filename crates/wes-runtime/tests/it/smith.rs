@@ -1,5 +1,6 @@
 //! Random valid modules from `wasm-smith`, compiled and run: every outcome must be a result,
-//! a trap or a resource error, never a crash, a hang or a code-generation error.
+//! a trap or a resource error, never a crash, a hang or a code-generation error, and running
+//! a module twice must give identical outcomes.
 
 use std::sync::Arc;
 
@@ -40,6 +41,48 @@ struct Tally {
     trapped: usize,
 }
 
+/// What one export call did: its results or its trap code.
+type Outcome = Result<Vec<Value>, wes_core::TrapCode>;
+
+/// Instantiates `module` in a fresh store and calls every exported function in order.
+fn run_exports(engine: &Engine, module: &Module, tally: &mut Tally) -> Vec<(String, Outcome)> {
+    let mut store = Store::new(engine);
+    let instance = match Linker::new().instantiate(&mut store, module) {
+        Ok(i) => i,
+        Err(RuntimeError::Trap(_) | RuntimeError::ResourceLimit(_)) => return Vec::new(),
+        Err(e) => panic!("instantiation failed: {e}"),
+    };
+    let mut outcomes = Vec::new();
+    for (name, item) in instance.exports(&store) {
+        let Extern::Func(f) = item else { continue };
+        let ty = f.ty(&store).unwrap();
+        let args: Vec<Value> = ty.params().iter().map(|t| Value::default_for(*t)).collect();
+        tally.calls += 1;
+        let outcome = match f.call(&mut store, &args) {
+            Ok(results) => {
+                tally.returned += 1;
+                assert_eq!(results.len(), ty.results().len(), "{name}");
+                assert!(results.iter().zip(ty.results()).all(|(v, t)| v.ty() == *t), "{name}");
+                // Function references are store-scoped numbers; only their nullness is portable.
+                Ok(results
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::FuncRef(r) => Value::I32(i32::from(r.is_some())),
+                        v => v,
+                    })
+                    .collect())
+            }
+            Err(RuntimeError::Trap(t)) => {
+                tally.trapped += 1;
+                Err(t.code)
+            }
+            Err(e) => panic!("{name}: call failed: {e}"),
+        };
+        outcomes.push((name, outcome));
+    }
+    outcomes
+}
+
 fn run_one(engine: &Engine, bytes: &[u8], tally: &mut Tally) {
     let decoded = match wes_decode::decode(bytes) {
         Ok(m) => m,
@@ -52,31 +95,14 @@ fn run_one(engine: &Engine, bytes: &[u8], tally: &mut Tally) {
         Err(e) => panic!("failed to compile a valid module: {e}"),
     };
     tally.modules += 1;
-    let mut store = Store::new(engine);
-    let instance = match Linker::new().instantiate(&mut store, &module) {
-        Ok(i) => i,
-        Err(RuntimeError::Trap(_) | RuntimeError::ResourceLimit(_)) => return,
-        Err(e) => panic!("instantiation failed: {e}"),
-    };
-    for (name, item) in instance.exports(&store) {
-        let Extern::Func(f) = item else { continue };
-        let ty = f.ty(&store).unwrap();
-        let args: Vec<Value> = ty.params().iter().map(|t| Value::default_for(*t)).collect();
-        tally.calls += 1;
-        match f.call(&mut store, &args) {
-            Ok(results) => {
-                tally.returned += 1;
-                assert_eq!(results.len(), ty.results().len(), "{name}");
-                assert!(results.iter().zip(ty.results()).all(|(v, t)| v.ty() == *t), "{name}");
-            }
-            Err(RuntimeError::Trap(_)) => tally.trapped += 1,
-            Err(e) => panic!("{name}: call failed: {e}"),
-        }
-    }
+    // Two fresh stores must see exactly the same results, bit for bit, and the same traps.
+    let first = run_exports(engine, &module, tally);
+    let second = run_exports(engine, &module, &mut Tally::default());
+    assert_eq!(first, second);
 }
 
 #[test]
-fn random_modules_run_to_a_result_or_a_trap() {
+fn random_modules_run_to_a_result_or_a_trap_the_same_every_time() {
     let mut config = Config::default();
     config.max_call_depth(500).max_memory_pages(64);
     let engine = Engine::new(config, Arc::new(wes_jit::Jit::new().unwrap()));
