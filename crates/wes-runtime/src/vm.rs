@@ -179,7 +179,9 @@ unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32, 
     unsafe {
         with_store(vmctx, |s, i| {
             if let Some(code) = layout::trap_code_from_raw(code) {
-                s.record_trap(code, None);
+                let detail = (code == TrapCode::CallStackExhausted)
+                    .then(|| format!("more than {} nested wasm calls", s.engine().config().max_call_depth));
+                s.record_trap(code, detail);
             }
             s.record_frame(i, func_index, offset);
         })
@@ -310,7 +312,16 @@ pub(crate) unsafe extern "C" fn host_trampoline(
     let message = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some("host function panicked".to_string()),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned());
+            Some(match what {
+                Some(w) => format!("host function panicked: {w}"),
+                None => "host function panicked".to_string(),
+            })
+        }
     };
     if let Some(message) = message {
         store.record_trap(TrapCode::HostError, Some(message));

@@ -100,7 +100,7 @@ fn host_error_becomes_a_trap_with_the_message() {
 fn host_panic_becomes_a_trap_not_a_crash() {
     let (mut s, i) = guest();
     let trap = check_trap(&mut s, i, "panic", &[], TrapCode::HostError);
-    assert_eq!(trap.detail.as_deref(), Some("host function panicked"));
+    assert_eq!(trap.detail.as_deref(), Some("host function panicked: host bug"));
     assert_eq!(call(&mut s, i, "ok", &[]).unwrap(), [Value::I32(1)]);
 }
 

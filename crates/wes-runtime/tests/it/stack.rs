@@ -21,7 +21,8 @@ fn the_limit_is_exact_in_wasm_frames() {
     config.max_call_depth(100);
     let (mut s, i) = instantiate_with(&engine_with(config), &Linker::new(), RECURSE);
     assert_eq!(call(&mut s, i, "depth", &[Value::I32(99)]).unwrap(), [Value::I32(99)]);
-    check_trap(&mut s, i, "depth", &[Value::I32(100)], TrapCode::CallStackExhausted);
+    let trap = check_trap(&mut s, i, "depth", &[Value::I32(100)], TrapCode::CallStackExhausted);
+    assert_eq!(trap.detail.as_deref(), Some("more than 100 nested wasm calls"));
     // The counter was reset by the trap: the same depth works again.
     assert_eq!(call(&mut s, i, "depth", &[Value::I32(99)]).unwrap(), [Value::I32(99)]);
 }
