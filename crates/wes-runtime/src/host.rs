@@ -234,6 +234,12 @@ impl<'a> Caller<'a> {
         self.store.instance_memory_data(instance, 0).ok_or(MemoryAccessError::NoMemory)
     }
 
+    /// The store's data attached with [`Store::set_data`](crate::Store::set_data), if it is a
+    /// `T`.
+    pub fn data<T: std::any::Any>(&mut self) -> Option<&mut T> {
+        self.store.data_mut()
+    }
+
     /// The size in bytes of the calling instance's memory 0.
     ///
     /// # Errors

@@ -5,6 +5,7 @@
 //! through the vmctx (see [`wes_core::vm`]). Handles are plain indices plus the store's id, and
 //! a handle used with another store is an error, never a wrong object.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +64,7 @@ impl Store {
                 max_frame: 0,
                 stack: None,
                 trap: None,
+                data: None,
             }),
         }
     }
@@ -70,6 +72,23 @@ impl Store {
     /// The engine this store runs modules of.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Attaches the embedder's data to this store, replacing any earlier data. Host functions
+    /// reach it through [`Caller::data`](crate::Caller::data): per-store state (a contract's
+    /// context, counters, a virtual file system) without global variables.
+    pub fn set_data<T: Any + Send>(&mut self, data: T) {
+        self.inner.data = Some(Box::new(data));
+    }
+
+    /// The data attached with [`Store::set_data`], if it is a `T`.
+    pub fn data<T: Any>(&self) -> Option<&T> {
+        self.inner.data.as_ref()?.downcast_ref()
+    }
+
+    /// The data attached with [`Store::set_data`], mutably, if it is a `T`.
+    pub fn data_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.inner.data_mut()
     }
 }
 
@@ -249,6 +268,8 @@ pub(crate) struct StoreInner {
     max_frame: usize,
     stack: Option<WasmStack>,
     trap: Option<PendingTrap>,
+    /// The embedder's per-store data, for host functions.
+    data: Option<Box<dyn Any + Send>>,
 }
 
 fn bounds(offset: u32, len: u32, size: usize) -> Result<std::ops::Range<usize>, TrapCode> {
@@ -267,6 +288,10 @@ impl StoreInner {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub(crate) fn data_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.data.as_mut()?.downcast_mut()
     }
 
     pub(crate) fn store_ctx(&mut self) -> *mut VMStoreContext {

@@ -155,3 +155,39 @@ fn wrong_result_type_from_a_host_function_traps() {
     let trap = check_trap(&mut s, i, "f", &[], TrapCode::HostError);
     assert!(trap.detail.unwrap_or_default().contains("returned i64"));
 }
+
+#[test]
+fn host_functions_reach_the_store_data() {
+    #[derive(Debug, Default, PartialEq)]
+    struct Ledger {
+        entries: Vec<i64>,
+    }
+    let mut l = Linker::new();
+    l.func_wrap("env", "record", |caller: &mut Caller<'_>, (x,): (i64,)| -> Result<i32, HostError> {
+        let ledger = caller.data::<Ledger>().ok_or_else(|| HostError::new("no ledger"))?;
+        ledger.entries.push(x);
+        Ok(ledger.entries.len() as i32)
+    });
+    let engine = engine_with(Config::default());
+    let module = wes_runtime::Module::new(
+        &engine,
+        wes_decode::decode_text(
+            r#"(module (import "env" "record" (func $r (param i64) (result i32)))
+                       (func (export "f") (param i64) (result i32) local.get 0 call $r))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut store = Store::new(&engine);
+    let i = l.instantiate(&mut store, &module).unwrap();
+    // Without data the host function fails cleanly.
+    let trap = check_trap(&mut store, i, "f", &[Value::I64(1)], TrapCode::HostError);
+    assert_eq!(trap.detail.as_deref(), Some("no ledger"));
+    store.set_data(Ledger::default());
+    assert_eq!(call(&mut store, i, "f", &[Value::I64(10)]).unwrap(), [Value::I32(1)]);
+    assert_eq!(call(&mut store, i, "f", &[Value::I64(20)]).unwrap(), [Value::I32(2)]);
+    assert_eq!(store.data::<Ledger>(), Some(&Ledger { entries: vec![10, 20] }));
+    assert!(store.data::<String>().is_none());
+    store.data_mut::<Ledger>().unwrap().entries.clear();
+    assert_eq!(call(&mut store, i, "f", &[Value::I64(30)]).unwrap(), [Value::I32(1)]);
+}
