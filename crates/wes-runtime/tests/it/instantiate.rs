@@ -251,3 +251,24 @@ fn hand_made_inconsistent_modules_are_errors_not_panics() {
         assert!(matches!(e, RuntimeError::Compile(wes_core::CompileError::Codegen { func_index: 0, .. })), "{e}");
     }
 }
+
+#[test]
+fn table_and_memory_limits_apply_to_growth_and_to_instantiation() {
+    let mut config = Config::default();
+    config.max_table_elements(5).max_memory_pages(2);
+    let engine = engine_with(config);
+    let (mut s, i) = instantiate_with(
+        &engine,
+        &Linker::new(),
+        r#"(module (table 2 externref)
+                   (func (export "grow") (param i32) (result i32) ref.null extern local.get 0 table.grow 0))"#,
+    );
+    assert_eq!(call(&mut s, i, "grow", &[Value::I32(3)]).unwrap(), [Value::I32(2)]);
+    assert_eq!(call(&mut s, i, "grow", &[Value::I32(1)]).unwrap(), [Value::I32(-1)]);
+
+    for wat in ["(module (memory 3))", "(module (table 6 funcref))"] {
+        let module = Module::new(&engine, wes_decode::decode_text(wat).unwrap()).unwrap();
+        let e = Linker::new().instantiate(&mut Store::new(&engine), &module).unwrap_err();
+        assert!(matches!(e, RuntimeError::ResourceLimit(_)), "{wat}: {e}");
+    }
+}
