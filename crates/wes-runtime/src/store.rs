@@ -553,8 +553,12 @@ impl StoreInner {
 
     /// The native stack a call needs for the configured depth and the largest frame here.
     pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size_for(self.max_frame)
+    }
+
+    fn stack_size_for(&self, max_frame: usize) -> usize {
         let config = self.engine.config();
-        let per_frame = self.max_frame.saturating_add(FRAME_SLACK);
+        let per_frame = max_frame.saturating_add(FRAME_SLACK);
         (config.max_call_depth as usize).saturating_mul(per_frame).saturating_add(config.host_stack_reserve)
     }
 
@@ -874,6 +878,15 @@ impl StoreInner {
         let compiled = Arc::clone(&module.compiled);
         let m = Arc::clone(compiled.module());
         self.check_imports(&m, imports)?;
+        let frame = compiled.max_frame_size();
+        let need = self.stack_size_for(self.max_frame.max(frame));
+        let max = self.engine.config().max_wasm_stack;
+        if need > max {
+            return Err(RuntimeError::ResourceLimit(format!(
+                "frames of up to {frame} bytes at the call depth limit need {need} bytes of stack, more than the \
+                 {max} allowed"
+            )));
+        }
         let instance = self.instances.len();
 
         let mut vmctx = Box::new(VMContext {

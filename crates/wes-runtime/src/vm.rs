@@ -12,7 +12,9 @@
 //! the depth limit (a deterministic number of wasm frames, the same on every machine) before
 //! the native stack can run out. The host reserve covers libcalls and host functions, which
 //! never call back into wasm. A guard page below the stack turns a bug in this arithmetic into
-//! a crash rather than memory corruption.
+//! a crash rather than memory corruption. A module whose frames would make that stack larger
+//! than `Config::max_wasm_stack` is refused at instantiation, so the limit stays a promise the
+//! host can afford.
 //!
 //! A per-call frame-cost budget was the alternative; it would make the limit depend on
 //! Cranelift's register allocation, which is exactly what must not leak into results.
