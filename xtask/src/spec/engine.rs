@@ -60,7 +60,7 @@ pub(crate) trait Executor {
 /// The backends `--backend` accepts, in the order `cargo xtask ci` runs them.
 pub(crate) const BACKENDS: &[&str] = &["validate", "jit"];
 
-/// The suites `cargo xtask ci` runs a backend on: everything it implements. The JIT leaves
+/// The suites a backend implements: what `spec-test` runs by default and `cargo xtask ci` runs. The JIT leaves
 /// SIMD and tail calls to a later issue and refuses them with a clean `Unsupported` error,
 /// which `spec-test --backend jit --suite simd` still shows.
 pub(crate) fn ci_suites(backend: &str) -> &'static str {
