@@ -30,10 +30,13 @@ pub type ValRaw = u128;
 ///
 /// `callee_vmctx` is the context of the instance the function belongs to, `caller_vmctx` the
 /// context of the calling instance (null when the host calls), and `args_results` points to
-/// `max(params, results)` slots. The function returns a status: [`CALL_RETURNED`] when it
-/// returned normally, [`CALL_TRAPPED`] when it trapped (the trap is then recorded in the
-/// runtime's per-call state), or [`CALL_TAIL`] when it ended with a tail call that the caller
-/// must now make (see [`crate::vm::STORE_TAIL_CALLEE`]).
+/// `max(params, results)` slots (16-byte aligned; it may be null when that is zero). The function
+/// returns a status: [`CALL_RETURNED`] when it returned normally, [`CALL_TRAPPED`] when it
+/// trapped (the trap is then recorded in the runtime's per-call state), or [`CALL_TAIL`] when it
+/// ended with a tail call that the caller must now make (see [`crate::vm::STORE_TAIL_CALLEE`]).
+///
+/// Calling one requires a `callee_vmctx` built for it (by the runtime, following
+/// [`crate::vm`]) and a buffer holding arguments of its exact signature.
 pub type ArrayCallFn =
     unsafe extern "C" fn(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args_results: *mut ValRaw) -> u8;
 

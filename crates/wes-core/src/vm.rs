@@ -105,9 +105,9 @@ pub enum AbiType {
 /// recorded the trap and compiled code must unwind by returning `false`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Libcall {
-    /// `(vmctx, code: i32, func_index: i32)`: records a trap raised by compiled code (`code`
-    /// from [`trap_code_to_raw`], or `0` when a callee or libcall already recorded it) and the
-    /// frame of `func_index` for the backtrace.
+    /// `(vmctx, code: i32, func_index: i32, offset: i32)`: records a trap raised by compiled
+    /// code (`code` from [`trap_code_to_raw`], or `0` when a callee or libcall already recorded
+    /// it) and the frame of `func_index`, stopped at module offset `offset`, for the backtrace.
     Trap,
     /// `(vmctx, memory: i32, delta: i32) -> i32`: `memory.grow`, the old size or -1.
     MemoryGrow,
@@ -156,7 +156,7 @@ impl Libcall {
     pub fn signature(self) -> (&'static [AbiType], &'static [AbiType]) {
         use AbiType::{I32, I64, Ptr};
         match self {
-            Libcall::Trap => (&[Ptr, I32, I32], &[]),
+            Libcall::Trap => (&[Ptr, I32, I32, I32], &[]),
             Libcall::MemoryGrow => (&[Ptr, I32, I32], &[I32]),
             Libcall::MemoryFill => (&[Ptr, I32, I32, I32, I32], &[I32]),
             Libcall::MemoryCopy | Libcall::MemoryInit | Libcall::TableCopy | Libcall::TableInit => {

@@ -210,11 +210,14 @@ impl Backend for Jit {
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
         check_supported(&module)?;
         let n = module.bodies.len();
+        // Spawning threads costs more than compiling a handful of small functions, so small
+        // modules compile on the calling thread.
+        const FUNCS_PER_THREAD: usize = 8;
         let threads = match self.config.threads {
             0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
             t => t,
         }
-        .min(n.max(1));
+        .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledFunc, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());

@@ -158,6 +158,7 @@ pub(crate) fn translate(
         array_sig: None,
         call_conv,
         call_buffer: None,
+        offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
     };
 
     // Count the call depth first, so that every exit (return or trap) can undo it.
@@ -200,6 +201,7 @@ pub(crate) fn translate(
 
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
+        t.offset = u32::try_from(ops.original_position()).unwrap_or(u32::MAX);
         let op = ops.read().map_err(codegen)?;
         t.operator(op)?;
         if t.frames.is_empty() {
@@ -227,7 +229,8 @@ pub(crate) fn translate(
         let raw = code.map_or(0, vm::trap_code_to_raw);
         let raw = t.builder.ins().iconst(types::I32, i64::from(raw));
         let fi = t.builder.ins().iconst(types::I32, i64::from(func_index));
-        t.libcall(Libcall::Trap, &[raw, fi]);
+        let at = t.builder.block_params(block)[0];
+        t.libcall(Libcall::Trap, &[raw, fi, at]);
         t.leave();
         let zero = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_TRAPPED));
         t.builder.ins().return_(&[zero]);
@@ -255,6 +258,8 @@ struct Translator<'m, 'f> {
     call_conv: CallConv,
     /// The argument/result buffer of outgoing calls, shared by all call sites.
     call_buffer: Option<ir::StackSlot>,
+    /// The module offset of the instruction being translated.
+    offset: u32,
 }
 
 impl Translator<'_, '_> {
@@ -320,8 +325,15 @@ impl Translator<'_, '_> {
             return *b;
         }
         let b = self.builder.create_block();
+        // The module offset of the trapping instruction, for the backtrace.
+        self.builder.append_block_param(b, types::I32);
         self.trap_blocks.insert(code, b);
         b
+    }
+
+    /// The current instruction's module offset, as an argument for a trap block.
+    fn offset_arg(&mut self) -> BlockArg {
+        BlockArg::Value(self.builder.ins().iconst(types::I32, i64::from(self.offset)))
     }
 
     /// Branches to the trap block of `code` when `cond` is non-zero, and continues otherwise.
@@ -331,8 +343,9 @@ impl Translator<'_, '_> {
 
     fn branch_trap_if(&mut self, cond: Value, code: Option<TrapCode>) {
         let trap = self.trap_block(code);
+        let at = self.offset_arg();
         let cont = self.builder.create_block();
-        self.builder.ins().brif(cond, trap, &[], cont, &[]);
+        self.builder.ins().brif(cond, trap, &[at], cont, &[]);
         self.builder.switch_to_block(cont);
     }
 
@@ -721,7 +734,8 @@ impl Translator<'_, '_> {
         match op {
             O::Unreachable => {
                 let t = self.trap_block(Some(TrapCode::Unreachable));
-                self.builder.ins().jump(t, &[]);
+                let at = self.offset_arg();
+                self.builder.ins().jump(t, &[at]);
                 self.reachable = false;
             }
             O::Nop => {}
@@ -770,7 +784,7 @@ impl Translator<'_, '_> {
                 self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
                 self.builder.switch_to_block(then_block);
                 let param_values = self.peekn(params.len())?.to_vec();
-                let height = self.stack.len() - params.len();
+                let height = self.stack.len().saturating_sub(params.len());
                 self.frames.push(Frame {
                     kind: Kind::If,
                     br_dest: next,

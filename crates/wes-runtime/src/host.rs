@@ -231,9 +231,15 @@ impl<'a> Caller<'a> {
         Caller { store, instance }
     }
 
-    fn memory(&mut self) -> Result<&mut Vec<u8>, MemoryAccessError> {
+    fn memory(&mut self) -> Result<&mut [u8], MemoryAccessError> {
         let instance = self.instance.ok_or(MemoryAccessError::NoMemory)?;
         self.store.instance_memory_data(instance, 0).ok_or(MemoryAccessError::NoMemory)
+    }
+
+    /// The store's data attached with [`Store::set_data`](crate::Store::set_data), if it is a
+    /// `T`.
+    pub fn data<T: std::any::Any>(&mut self) -> Option<&mut T> {
+        self.store.data_mut()
     }
 
     /// The size in bytes of the calling instance's memory 0.

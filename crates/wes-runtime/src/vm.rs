@@ -12,7 +12,9 @@
 //! the depth limit (a deterministic number of wasm frames, the same on every machine) before
 //! the native stack can run out. The host reserve covers libcalls and host functions, which
 //! never call back into wasm. A guard page below the stack turns a bug in this arithmetic into
-//! a crash rather than memory corruption.
+//! a crash rather than memory corruption. A module whose frames would make that stack larger
+//! than `Config::max_wasm_stack` is refused at instantiation, so the limit stays a promise the
+//! host can afford.
 //!
 //! A per-call frame-cost budget was the alternative; it would make the limit depend on
 //! Cranelift's register allocation, which is exactly what must not leak into results.
@@ -182,14 +184,16 @@ fn status(store: &mut StoreInner, r: Result<(), TrapCode>) -> u32 {
     }
 }
 
-unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32) {
+unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32, offset: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
         with_store(vmctx, |s, i| {
             if let Some(code) = layout::trap_code_from_raw(code) {
-                s.record_trap(code, None);
+                let detail = (code == TrapCode::CallStackExhausted)
+                    .then(|| format!("more than {} nested wasm calls", s.engine().config().max_call_depth));
+                s.record_trap(code, detail);
             }
-            s.record_frame(i, func_index);
+            s.record_frame(i, func_index, offset);
         })
     }
 }
@@ -314,7 +318,16 @@ pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vm
     let message = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some("host function panicked".to_string()),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned());
+            Some(match what {
+                Some(w) => format!("host function panicked: {w}"),
+                None => "host function panicked".to_string(),
+            })
+        }
     };
     if let Some(message) = message {
         store.record_trap(TrapCode::HostError, Some(message));
@@ -446,3 +459,106 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
 // `Send + Sync`; nothing is tied to the thread that created the store, and `&mut` access is
 // required for everything that runs code or mutates state.
 unsafe impl Send for StoreInner {}
+
+/// The bytes of a linear memory: one zero-initialised heap block.
+///
+/// A fresh block comes from `alloc_zeroed`, which for large sizes maps zero pages the OS
+/// provides lazily, so declaring a big memory costs address space, not time or resident memory,
+/// until the pages are used. Growing reallocates (in place when the allocator can) and zeroes
+/// only the new part. Allocation failure is reported, never an abort, so `memory.grow` can
+/// return -1.
+pub(crate) struct LinearMemory {
+    /// Points to `len` initialised bytes allocated with [`LinearMemory::layout`], or is
+    /// dangling when `len` is 0.
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl std::fmt::Debug for LinearMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinearMemory").field("len", &self.len).finish()
+    }
+}
+
+// SAFETY: `LinearMemory` uniquely owns its block, like a `Vec<u8>`.
+unsafe impl Send for LinearMemory {}
+// SAFETY: shared access only reads, like a `Vec<u8>`.
+unsafe impl Sync for LinearMemory {}
+
+impl LinearMemory {
+    const ALIGN: usize = 16;
+
+    fn layout(len: usize) -> Option<std::alloc::Layout> {
+        std::alloc::Layout::from_size_align(len, Self::ALIGN).ok()
+    }
+
+    fn dangling() -> std::ptr::NonNull<u8> {
+        // An aligned, non-null address that is never dereferenced (the length is 0).
+        std::ptr::NonNull::<u128>::dangling().cast()
+    }
+
+    /// `len` zero bytes, or `None` if they cannot be allocated.
+    pub(crate) fn new(len: usize) -> Option<LinearMemory> {
+        if len == 0 {
+            return Some(LinearMemory { ptr: Self::dangling(), len: 0 });
+        }
+        let layout = Self::layout(len)?;
+        // SAFETY: `layout` has a non-zero size.
+        let ptr = std::ptr::NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        Some(LinearMemory { ptr, len })
+    }
+
+    /// Grows to `new_len` bytes (at least the current length), zeroing the new ones; `false`
+    /// if the memory cannot be allocated, in which case nothing changed.
+    pub(crate) fn grow_to(&mut self, new_len: usize) -> bool {
+        if new_len <= self.len {
+            return new_len == self.len;
+        }
+        if self.len == 0 {
+            return match LinearMemory::new(new_len) {
+                Some(m) => {
+                    *self = m;
+                    true
+                }
+                None => false,
+            };
+        }
+        let (Some(old), Some(_)) = (Self::layout(self.len), Self::layout(new_len)) else { return false };
+        // SAFETY: `self.ptr` was allocated with `old` (the layout of `self.len` bytes), and
+        // `new_len` is non-zero and fits a layout (checked above).
+        let grown = unsafe { std::alloc::realloc(self.ptr.as_ptr(), old, new_len) };
+        let Some(ptr) = std::ptr::NonNull::new(grown) else { return false };
+        // SAFETY: the block now has `new_len` bytes, of which the first `self.len` are kept
+        // by `realloc`; this initialises the rest.
+        unsafe { ptr.as_ptr().add(self.len).write_bytes(0, new_len - self.len) };
+        self.ptr = ptr;
+        self.len = new_len;
+        true
+    }
+}
+
+impl std::ops::Deref for LinearMemory {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr` points to `len` initialised bytes owned by `self` (or is dangling and
+        // aligned with `len == 0`).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for LinearMemory {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`, and `&mut self` makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for LinearMemory {
+    fn drop(&mut self) {
+        if let (true, Some(layout)) = (self.len > 0, Self::layout(self.len)) {
+            // SAFETY: a non-empty block was allocated with exactly this layout and is freed once.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+        }
+    }
+}

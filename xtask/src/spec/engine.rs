@@ -60,7 +60,7 @@ pub(crate) trait Executor {
 /// The backends `--backend` accepts, in the order `cargo xtask ci` runs them.
 pub(crate) const BACKENDS: &[&str] = &["validate", "jit"];
 
-/// The suites `cargo xtask ci` runs a backend on: everything it implements.
+/// The suites a backend implements: what `spec-test` runs by default and `cargo xtask ci` runs.
 pub(crate) fn ci_suites(backend: &str) -> &'static str {
     match backend {
         "jit" => "v2,simd,tail-call,extended-const",

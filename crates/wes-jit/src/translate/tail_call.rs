@@ -74,7 +74,8 @@ impl Translator<'_, '_> {
 
         self.builder.switch_to_block(slow);
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
-        self.builder.ins().brif(trapped, trap, &[], tail, &[]);
+        let at = self.offset_arg();
+        self.builder.ins().brif(trapped, trap, &[at], tail, &[]);
 
         // The loop: call the pending callee until it does not tail-call again.
         self.builder.switch_to_block(tail);
@@ -92,7 +93,8 @@ impl Translator<'_, '_> {
 
         self.builder.switch_to_block(done);
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TRAPPED));
-        self.builder.ins().brif(trapped, trap, &[], copy, &[]);
+        let at = self.offset_arg();
+        self.builder.ins().brif(trapped, trap, &[at], copy, &[]);
 
         // Results come back in the tail-call buffer; the caller reads them from its own.
         self.builder.switch_to_block(copy);

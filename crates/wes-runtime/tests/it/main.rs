@@ -5,6 +5,7 @@
 mod host;
 mod instantiate;
 mod simd;
+mod smith;
 mod stack;
 mod tail_call;
 mod traps;
