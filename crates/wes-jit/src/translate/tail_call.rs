@@ -21,7 +21,7 @@
 //! traps now compares with [`CALL_RETURNED`]); the loop lives in a cold block per call site.
 //! A tail call costs a return plus an indirect call, and its arguments and results go through
 //! the buffer in memory rather than registers — comparable to an ordinary array call, whose
-//! arguments also travel through memory.
+//! arguments also travel through memory (about 1.5x one: see docs/ARCHITECTURE.md).
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
