@@ -1178,3 +1178,62 @@ fn memory_index(memarg: &wasmparser::MemArg, func_index: u32) -> Result<u32, Com
         wasmparser::MemArgTarget::Array(_) => Err(unsupported("GC array accesses", func_index)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cranelift_codegen::ir::Opcode;
+    use cranelift_codegen::settings::{self, Configurable};
+
+    use super::*;
+
+    /// Translates every function of `wat` and returns the IR.
+    fn ir(wat: &str) -> Vec<Function> {
+        let module = wes_decode::decode_text(wat).unwrap();
+        let mut flags = settings::builder();
+        flags.set("opt_level", "none").unwrap();
+        let isa = cranelift_native::builder().unwrap().finish(settings::Flags::new(flags)).unwrap();
+        (0..module.bodies.len() as u32)
+            .map(|i| {
+                let mut func = Function::new();
+                let mut fctx = FunctionBuilderContext::new();
+                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx).unwrap();
+                func
+            })
+            .collect()
+    }
+
+    #[test]
+    fn wasm_traps_never_use_cranelift_trap_instructions() {
+        let funcs = ir(r#"(module (memory 1) (table 1 funcref) (type $t (func (result i32)))
+            (func (param i32 i64 f64) (result i32)
+              (drop (i32.div_s (local.get 0) (local.get 0)))
+              (drop (i64.rem_u (local.get 1) (local.get 1)))
+              (drop (i32.trunc_f64_u (local.get 2)))
+              (drop (i32.load (local.get 0)))
+              (drop (table.get 0 (local.get 0)))
+              (memory.fill (local.get 0) (local.get 0) (local.get 0))
+              (drop (call_indirect (type $t) (local.get 0)))
+              unreachable))"#);
+        let f = &funcs[0];
+        let opcodes: Vec<Opcode> =
+            f.layout.blocks().flat_map(|b| f.layout.block_insts(b)).map(|i| f.dfg.insts[i].opcode()).collect();
+        assert!(!opcodes.is_empty());
+        for op in opcodes {
+            assert!(!matches!(op, Opcode::Trap | Opcode::Trapz | Opcode::Trapnz), "{op} in\n{}", f.display());
+        }
+    }
+
+    #[test]
+    fn every_function_counts_its_depth_and_returns_a_status() {
+        let f = &ir("(module (func))")[0];
+        let text = f.display().to_string();
+        // Even an empty function has the depth check, whose cold trap block calls the Trap
+        // libcall and returns 0; the normal exit returns 1.
+        assert!(text.contains("iconst.i8 1"), "{text}");
+        assert!(text.contains("iconst.i8 0"), "{text}");
+        assert!(text.contains("call_indirect"), "{text}");
+        assert!(text.contains("icmp ugt"), "{text}");
+        assert_eq!(f.signature.returns.len(), 1);
+        assert_eq!(f.signature.params.len(), 3);
+    }
+}

@@ -184,6 +184,11 @@ fn status(store: &mut StoreInner, r: Result<(), TrapCode>) -> u32 {
     }
 }
 
+/// [`Libcall::Trap`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32, offset: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -198,11 +203,21 @@ unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32, 
     }
 }
 
+/// [`Libcall::MemoryGrow`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_memory_grow(vmctx: *mut VMContext, mem: u32, delta: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe { with_store(vmctx, |s, i| s.memory_grow(i, mem, delta)) }
 }
 
+/// [`Libcall::MemoryFill`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_memory_fill(vmctx: *mut VMContext, mem: u32, dst: u32, val: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -213,6 +228,11 @@ unsafe extern "C" fn lc_memory_fill(vmctx: *mut VMContext, mem: u32, dst: u32, v
     }
 }
 
+/// [`Libcall::MemoryCopy`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_memory_copy(vmctx: *mut VMContext, dm: u32, sm: u32, dst: u32, src: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -223,6 +243,11 @@ unsafe extern "C" fn lc_memory_copy(vmctx: *mut VMContext, dm: u32, sm: u32, dst
     }
 }
 
+/// [`Libcall::MemoryInit`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_memory_init(vmctx: *mut VMContext, mem: u32, data: u32, dst: u32, src: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -233,16 +258,31 @@ unsafe extern "C" fn lc_memory_init(vmctx: *mut VMContext, mem: u32, data: u32, 
     }
 }
 
+/// [`Libcall::DataDrop`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_data_drop(vmctx: *mut VMContext, data: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe { with_store(vmctx, |s, i| s.data_drop(i, data)) }
 }
 
+/// [`Libcall::TableGrow`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_table_grow(vmctx: *mut VMContext, table: u32, init: u64, delta: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe { with_store(vmctx, |s, i| s.table_grow(i, table, init, delta)) }
 }
 
+/// [`Libcall::TableFill`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_table_fill(vmctx: *mut VMContext, table: u32, dst: u32, val: u64, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -253,6 +293,11 @@ unsafe extern "C" fn lc_table_fill(vmctx: *mut VMContext, table: u32, dst: u32, 
     }
 }
 
+/// [`Libcall::TableCopy`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_table_copy(vmctx: *mut VMContext, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -263,6 +308,11 @@ unsafe extern "C" fn lc_table_copy(vmctx: *mut VMContext, dt: u32, st: u32, dst:
     }
 }
 
+/// [`Libcall::TableInit`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_table_init(vmctx: *mut VMContext, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -273,6 +323,11 @@ unsafe extern "C" fn lc_table_init(vmctx: *mut VMContext, table: u32, elem: u32,
     }
 }
 
+/// [`Libcall::ElemDrop`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe { with_store(vmctx, |s, i| s.elem_drop(i, elem)) }
@@ -282,6 +337,12 @@ unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
 ///
 /// `callee_vmctx` is the function's [`HostFuncCtx`]; `caller_vmctx` the calling instance's
 /// context, or null when the embedder calls the function directly.
+///
+/// # Safety
+///
+/// `callee_vmctx` must be the `HostFuncCtx` of a host function of a store that is inside
+/// [`call`], `caller_vmctx` null or a live instance context of that store, and `args` a
+/// 16-byte aligned buffer of `max(params, results)` slots (or null if that is zero).
 pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8 {
     // SAFETY: a host function's `FuncRef` record always carries its own `HostFuncCtx` as vmctx,
     // and the store it names is the one executing (it is inside `enter_wasm`).

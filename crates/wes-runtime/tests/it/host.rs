@@ -191,3 +191,31 @@ fn host_functions_reach_the_store_data() {
     store.data_mut::<Ledger>().unwrap().entries.clear();
     assert_eq!(call(&mut store, i, "f", &[Value::I64(30)]).unwrap(), [Value::I32(1)]);
 }
+
+#[test]
+fn typed_wrappers_cover_every_rust_value_type() {
+    let mut l = Linker::new();
+    l.func_wrap(
+        "env",
+        "mix",
+        |_: &mut Caller<'_>,
+         (a, b, c, d, r, e): (u32, u64, f32, f64, Option<wes_core::FuncRef>, Option<ExternRef>)|
+         -> Result<(f64, Option<ExternRef>, i32), HostError> {
+            let total = f64::from(a) + b as f64 + f64::from(c) + d;
+            Ok((total, e.map(|x| ExternRef(x.0 + 1)), i32::from(r.is_some())))
+        },
+    );
+    let (mut s, i) = instantiate_with(
+        &engine_with(Config::default()),
+        &l,
+        r#"(module
+             (import "env" "mix" (func $mix (param i32 i64 f32 f64 funcref externref) (result f64 externref i32)))
+             (func $f (export "f") (param externref) (result f64 externref i32)
+               i32.const -1 i64.const 2 f32.const 0.5 f64.const 0.25 ref.func $f local.get 0 call $mix)
+             (elem declare func $f))"#,
+    );
+    let r = call(&mut s, i, "f", &[Value::ExternRef(Some(ExternRef(9)))]).unwrap();
+    // `i32.const -1` is u32::MAX to the host.
+    let expected = f64::from(u32::MAX) + 2.0 + 0.5 + 0.25;
+    assert_eq!(r, [Value::f64(expected), Value::ExternRef(Some(ExternRef(10))), Value::I32(1)]);
+}

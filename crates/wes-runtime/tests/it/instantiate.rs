@@ -264,3 +264,16 @@ fn table_and_memory_limits_apply_to_growth_and_to_instantiation() {
         assert!(matches!(e, RuntimeError::ResourceLimit(_)), "{wat}: {e}");
     }
 }
+
+#[test]
+fn modules_stay_with_their_engine_and_link_errors_name_the_import() {
+    let a = engine_with(Config::default());
+    let b = engine_with(Config::default());
+    let module = Module::new(&a, wes_decode::decode_text("(module)").unwrap()).unwrap();
+    let e = Linker::new().instantiate(&mut Store::new(&b), &module).unwrap_err();
+    assert!(matches!(e, RuntimeError::EngineMismatch), "{e}");
+
+    let module = Module::new(&a, wes_decode::decode_text(r#"(module (import "env" "tick" (func)))"#).unwrap()).unwrap();
+    let e = Linker::new().instantiate(&mut Store::new(&a), &module).unwrap_err();
+    assert_eq!(e.to_string(), "unknown import: env::tick (func)");
+}
