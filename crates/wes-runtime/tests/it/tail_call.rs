@@ -96,3 +96,42 @@ fn ordinary_calls_still_count_and_tail_chains_inside_them_do_not() {
     // The store is usable after the trap.
     assert_eq!(call(&mut s, i, "count", &[Value::I64(3), Value::I64(0)]).unwrap(), [Value::I64(3)]);
 }
+
+#[test]
+fn a_host_function_reached_by_tail_call_sees_the_tail_caller_instance() {
+    let engine = engine_with(Config::default());
+    let mut l = Linker::new();
+    // Reads the byte at 0 of the calling instance's memory.
+    l.func_wrap("env", "peek", |caller: &mut Caller<'_>, (): ()| -> Result<i32, HostError> {
+        let mut b = [0];
+        caller.read_memory(0, &mut b)?;
+        Ok(i32::from(b[0]))
+    });
+    let a = wes_runtime::Module::new(
+        &engine,
+        wes_decode::decode_text(
+            r#"(module (import "env" "peek" (func $peek (result i32)))
+                 (memory 1) (data (i32.const 0) "A")
+                 (func (export "f") (result i32) (return_call $peek)))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let b = wes_runtime::Module::new(
+        &engine,
+        wes_decode::decode_text(
+            r#"(module (import "a" "f" (func $f (result i32)))
+                 (memory 1) (data (i32.const 0) "B")
+                 (func (export "g") (result i32) (call $f)))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut s = wes_runtime::Store::new(&engine);
+    let ia = l.instantiate(&mut s, &a).unwrap();
+    l.instance(&s, "a", ia);
+    let ib = l.instantiate(&mut s, &b).unwrap();
+    // `g` in B calls `f` in A, which tail-calls the host: the host's caller is A.
+    assert_eq!(call(&mut s, ib, "g", &[]).unwrap(), [Value::I32(i32::from(b'A'))]);
+    assert_eq!(call(&mut s, ia, "f", &[]).unwrap(), [Value::I32(i32::from(b'A'))]);
+}
