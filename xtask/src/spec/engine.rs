@@ -60,14 +60,6 @@ pub(crate) trait Executor {
 /// The backends `--backend` accepts, in the order `cargo xtask ci` runs them.
 pub(crate) const BACKENDS: &[&str] = &["validate", "jit"];
 
-/// The suites a backend implements: what `spec-test` runs by default and `cargo xtask ci` runs.
-pub(crate) fn ci_suites(backend: &str) -> &'static str {
-    match backend {
-        "jit" => "v2,simd,tail-call,extended-const",
-        _ => "v2,simd,tail-call,extended-const",
-    }
-}
-
 /// A fresh executor for one script, or `None` for a backend that only validates.
 pub(crate) fn executor(backend: &str) -> Option<Box<dyn Executor>> {
     match backend {

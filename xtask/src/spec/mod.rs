@@ -21,7 +21,7 @@ use serde::Serialize;
 use wast::{QuoteWat, QuoteWatTest, WastDirective, WastExecute, WastInvoke};
 use wes_decode::{Decoder, Features, Module};
 
-pub(crate) use engine::{BACKENDS, ci_suites};
+pub(crate) use engine::BACKENDS;
 use engine::{ExecError, Executor};
 
 /// Arguments of `cargo xtask spec-test`.
@@ -30,9 +30,8 @@ pub(crate) struct SpecTestArgs {
     /// Which backend runs the directives: `validate` only decodes and validates.
     #[arg(long, default_value = "validate", value_parser = clap::builder::PossibleValuesParser::new(["validate", "jit", "interp"]))]
     backend: String,
-    /// Comma-separated suites: v2, simd, tail-call, extended-const, v3. By default, every suite
-    /// the backend implements (all but v3 for `validate`; v2 and extended-const for `jit`).
-    #[arg(long, value_delimiter = ',')]
+    /// Comma-separated suites: v2, simd, tail-call, extended-const, v3.
+    #[arg(long, value_delimiter = ',', default_value = "v2,simd,tail-call,extended-const")]
     suite: Vec<String>,
     /// Only run files whose `suite/file` name contains this.
     #[arg(long)]
@@ -151,12 +150,7 @@ enum Verdict {
 }
 
 pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
-    let names: Vec<String> = if args.suite.is_empty() {
-        ci_suites(&args.backend).split(',').map(str::to_string).collect()
-    } else {
-        args.suite.clone()
-    };
-    let suites = names.iter().map(|s| Suite::parse(s)).collect::<Result<Vec<_>>>()?;
+    let suites = args.suite.iter().map(|s| Suite::parse(s)).collect::<Result<Vec<_>>>()?;
     if !BACKENDS.contains(&args.backend.as_str()) {
         bail!("backend `{}` does not exist yet (available: {})", args.backend, BACKENDS.join(", "));
     }
