@@ -4,7 +4,10 @@
 
 mod host;
 mod instantiate;
+mod simd;
+mod smith;
 mod stack;
+mod tail_call;
 mod traps;
 
 use std::sync::Arc;
