@@ -16,6 +16,12 @@
 //! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
 //! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
 //! 64 bits so it cannot wrap.
+//!
+//! When the module is metered, the first operator of every reachable straight-line segment
+//! (as `wes_meter::function_segments` cut them) is preceded by that segment's check-and-deduct;
+//! the code for it is in [`gas`].
+
+mod gas;
 
 use std::collections::HashMap;
 
@@ -101,6 +107,7 @@ pub(crate) fn translate(
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
+    segments: Option<&wes_meter::FunctionSegments>,
 ) -> Result<(), CompileError> {
     let func_index = module.num_imported_functions + defined_index;
     let body = module
@@ -193,7 +200,12 @@ pub(crate) fn translate(
 
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
-        let op = ops.read().map_err(codegen)?;
+        let (op, offset) = ops.read_with_offset().map_err(codegen)?;
+        if t.reachable
+            && let Some(seg) = segments.and_then(|s| s.at(offset))
+        {
+            t.charge_gas(seg.cost);
+        }
         t.operator(op)?;
         if t.frames.is_empty() {
             break;
@@ -923,7 +935,8 @@ impl Translator<'_, '_> {
             O::MemoryGrow { mem } => {
                 let delta = self.pop()?;
                 let m = self.iconst32(mem);
-                let v = self.libcall(Libcall::MemoryGrow, &[m, delta]).ok_or_else(|| self.err("memory.grow"))?;
+                let raw = self.libcall(Libcall::MemoryGrow, &[m, delta]).ok_or_else(|| self.err("memory.grow"))?;
+                let v = self.grow_result(raw);
                 self.push(v);
             }
             O::MemoryFill { mem } => {
@@ -1079,7 +1092,8 @@ impl Translator<'_, '_> {
             O::TableGrow { table } => {
                 let (init, delta) = self.pop2()?;
                 let t = self.iconst32(table);
-                let v = self.libcall(Libcall::TableGrow, &[t, init, delta]).ok_or_else(|| self.err("table.grow"))?;
+                let raw = self.libcall(Libcall::TableGrow, &[t, init, delta]).ok_or_else(|| self.err("table.grow"))?;
+                let v = self.grow_result(raw);
                 self.push(v);
             }
             O::TableFill { table } => {

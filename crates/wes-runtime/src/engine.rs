@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use wes_core::Backend;
 use wes_core::backend::CompiledModule;
+use wes_meter::Pricing;
 
 use crate::RuntimeError;
 
@@ -23,6 +24,10 @@ pub struct Config {
     /// Native stack kept for the runtime's own functions and host functions on top of the
     /// wasm frames, in bytes.
     pub host_stack_reserve: usize,
+    /// The pricing metered code is compiled under, or `None` for unmetered execution. It must
+    /// be the pricing the backend was configured with: a module whose code records another
+    /// pricing table (by content hash) is refused.
+    pub pricing: Option<Arc<Pricing>>,
 }
 
 impl Default for Config {
@@ -32,6 +37,7 @@ impl Default for Config {
             max_memory_pages: 65_536,
             max_table_elements: 10_000_000,
             host_stack_reserve: 1 << 20,
+            pricing: None,
         }
     }
 }
@@ -46,6 +52,12 @@ impl Config {
     /// Sets [`Config::max_memory_pages`].
     pub fn max_memory_pages(&mut self, pages: u64) -> &mut Self {
         self.max_memory_pages = pages;
+        self
+    }
+
+    /// Sets [`Config::pricing`].
+    pub fn pricing(&mut self, pricing: Option<Arc<Pricing>>) -> &mut Self {
+        self.pricing = pricing;
         self
     }
 
@@ -115,6 +127,17 @@ impl Module {
     /// [`RuntimeError::Compile`] when the backend cannot compile it.
     pub fn from_arc(engine: &Engine, module: Arc<wes_core::Module>) -> Result<Module, RuntimeError> {
         let compiled = engine.backend().compile(module)?;
+        let expected = engine.config().pricing.as_ref().map(|p| p.hash());
+        if compiled.pricing_hash() != expected {
+            let show = |h: Option<[u8; 32]>| match h {
+                Some(h) => h.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>(),
+                None => "unmetered".to_string(),
+            };
+            return Err(RuntimeError::PricingMismatch {
+                compiled: show(compiled.pricing_hash()),
+                engine: show(expected),
+            });
+        }
         Ok(Module { engine: engine.clone(), compiled })
     }
 

@@ -40,6 +40,24 @@ pub(crate) struct VMStoreContext {
     pub(crate) depth: u32,
     pub(crate) depth_limit: u32,
     pub(crate) store: *mut StoreInner,
+    /// Gas left for metered code; see [`wes_core::vm::STORE_GAS`].
+    pub(crate) gas: u64,
+}
+
+/// The gas counter of the store context `ctx`.
+///
+/// `ctx` must be the pointer from [`StoreInner::store_ctx`]: the store's own boxed context.
+pub(crate) fn gas_counter(ctx: *mut VMStoreContext) -> u64 {
+    // SAFETY: `ctx` is the store's boxed context (by this function's contract), alive as long as
+    // the store, and only accessed through this pointer on the thread using the store.
+    unsafe { (*ctx).gas }
+}
+
+/// Sets the gas counter of the store context `ctx` (the pointer from
+/// [`StoreInner::store_ctx`]).
+pub(crate) fn set_gas_counter(ctx: *mut VMStoreContext, gas: u64) {
+    // SAFETY: as for `gas_counter`.
+    unsafe { (*ctx).gas = gas }
 }
 
 /// A function-reference record. Boxed by the store, so its address is stable: the address is
@@ -105,6 +123,7 @@ const _: () = {
     assert!(offset_of!(VMContext, instance) == layout::VMCTX_HEADER_SIZE as usize);
     assert!(offset_of!(VMStoreContext, depth) == layout::STORE_DEPTH as usize);
     assert!(offset_of!(VMStoreContext, depth_limit) == layout::STORE_DEPTH_LIMIT as usize);
+    assert!(offset_of!(VMStoreContext, gas) == layout::STORE_GAS as usize);
     assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
     assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
     assert!(offset_of!(VMFuncRef, type_id) == layout::FUNCREF_TYPE_ID as usize);
@@ -117,7 +136,7 @@ const _: () = {
 };
 
 /// The libcall table every vmctx points to, in [`Libcall::ALL`] order.
-pub(crate) struct LibcallTable([*const (); 11]);
+pub(crate) struct LibcallTable([*const (); 12]);
 
 // SAFETY: the table is immutable and holds addresses of functions, which are valid from any
 // thread.
@@ -141,6 +160,7 @@ pub(crate) static LIBCALLS: LibcallTable = LibcallTable([
     lc_table_copy as *const (),
     lc_table_init as *const (),
     lc_elem_drop as *const (),
+    lc_out_of_gas as *const (),
 ]);
 
 const _: () = assert!(LIBCALLS.0.len() == Libcall::ALL.len());
@@ -186,9 +206,26 @@ unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32) 
     }
 }
 
-unsafe extern "C" fn lc_memory_grow(vmctx: *mut VMContext, mem: u32, delta: u32) -> u32 {
+/// The encoding of a grow libcall's result: the old size or -1 in the low 32 bits, or -1 as an
+/// `i64` when the grow trapped (the trap is recorded).
+fn grow_status(store: &mut StoreInner, r: Result<u32, TrapCode>) -> i64 {
+    match r {
+        Ok(v) => i64::from(v),
+        Err(code) => {
+            store.record_trap(code, None);
+            -1
+        }
+    }
+}
+
+unsafe extern "C" fn lc_memory_grow(vmctx: *mut VMContext, mem: u32, delta: u32) -> i64 {
     // SAFETY: called only by compiled code with its own vmctx.
-    unsafe { with_store(vmctx, |s, i| s.memory_grow(i, mem, delta)) }
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.memory_grow(i, mem, delta);
+            grow_status(s, r)
+        })
+    }
 }
 
 unsafe extern "C" fn lc_memory_fill(vmctx: *mut VMContext, mem: u32, dst: u32, val: u32, len: u32) -> u32 {
@@ -226,9 +263,14 @@ unsafe extern "C" fn lc_data_drop(vmctx: *mut VMContext, data: u32) {
     unsafe { with_store(vmctx, |s, i| s.data_drop(i, data)) }
 }
 
-unsafe extern "C" fn lc_table_grow(vmctx: *mut VMContext, table: u32, init: u64, delta: u32) -> u32 {
+unsafe extern "C" fn lc_table_grow(vmctx: *mut VMContext, table: u32, init: u64, delta: u32) -> i64 {
     // SAFETY: called only by compiled code with its own vmctx.
-    unsafe { with_store(vmctx, |s, i| s.table_grow(i, table, init, delta)) }
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.table_grow(i, table, init, delta);
+            grow_status(s, r)
+        })
+    }
 }
 
 unsafe extern "C" fn lc_table_fill(vmctx: *mut VMContext, table: u32, dst: u32, val: u64, len: u32) -> u32 {
@@ -259,6 +301,11 @@ unsafe extern "C" fn lc_table_init(vmctx: *mut VMContext, table: u32, elem: u32,
             status(s, r)
         })
     }
+}
+
+unsafe extern "C" fn lc_out_of_gas(vmctx: *mut VMContext, cost: u64) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe { with_store(vmctx, |s, _| u32::from(s.refill_gas(cost))) }
 }
 
 unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
@@ -300,6 +347,11 @@ pub(crate) unsafe extern "C" fn host_trampoline(
         // for this signature, which is non-empty here.
         unsafe { std::slice::from_raw_parts_mut(args, n) }
     };
+    let base = store.host_call_cost();
+    if let Err(code) = store.charge_gas(wes_meter::ChargeKind::HostCall, base) {
+        store.record_trap(code, None);
+        return false;
+    }
     let params: Vec<Value> =
         ty.params().iter().zip(slots.iter()).map(|(t, raw)| store.raw_to_value(*raw, *t)).collect();
     let mut results: Vec<Value> = ty.results().iter().map(|t| Value::default_for(*t)).collect();
@@ -307,13 +359,16 @@ pub(crate) unsafe extern "C" fn host_trampoline(
         let mut caller = crate::host::Caller::new(store, caller);
         callable(&mut caller, &params, &mut results)
     }));
-    let message = match outcome {
+    let failure = match outcome {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some("host function panicked".to_string()),
+        Ok(Err(e)) => match e.trap_code() {
+            Some(code) => Some((code, None)),
+            None => Some((TrapCode::HostError, Some(e.to_string()))),
+        },
+        Err(_) => Some((TrapCode::HostError, Some("host function panicked".to_string()))),
     };
-    if let Some(message) = message {
-        store.record_trap(TrapCode::HostError, Some(message));
+    if let Some((code, message)) = failure {
+        store.record_trap(code, message);
         return false;
     }
     for (i, (t, v)) in ty.results().iter().zip(&results).enumerate() {
@@ -388,6 +443,9 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
     }
     let f = store.func_ptr(func).ok_or(crate::RuntimeError::WrongStore)?;
     let mut stack = store.take_stack()?;
+    // Load the meter's remaining gas into the counter compiled code decrements; before `me`
+    // is made, so the store reference is not used while compiled code holds the pointer.
+    store.gas_enter();
     let ctx = store.store_ctx();
     let limit = store.engine().config().max_call_depth;
     let me: *mut StoreInner = store;
@@ -402,6 +460,7 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
     // the store and `store` is not used until the call returns (only `me` is, by libcalls and
     // host calls nested in this call), and `args` was checked to be large enough.
     let ok = unsafe { enter_wasm(f, args, &mut stack) };
+    store.gas_leave();
     // SAFETY: as for the first access of `ctx`; the wasm call has returned.
     unsafe {
         (*ctx).depth = saved_depth;

@@ -2,6 +2,7 @@
 //! time down.
 #![allow(clippy::panic, clippy::unwrap_used, reason = "helpers fail a test by panicking, like assertions do")]
 
+mod gas;
 mod host;
 mod instantiate;
 mod stack;
