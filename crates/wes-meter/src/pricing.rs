@@ -346,7 +346,11 @@ impl Pricing {
     /// [`PricingError::Toml`] for malformed text or missing fields, and the errors of
     /// [`Pricing::new`].
     pub fn from_toml(text: &str) -> Result<Pricing, PricingError> {
-        let table: PricingTable = toml::from_str(text).map_err(|e| PricingError::Toml(e.to_string()))?;
+        let table: PricingTable = toml::from_str(text).map_err(|e| {
+            // One line: toml's Display draws the offending line, which a CLI error must not.
+            let at = e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default();
+            PricingError::Toml(format!("{}{at}", e.message().trim_end()))
+        })?;
         Pricing::new(table)
     }
 
