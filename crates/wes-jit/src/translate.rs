@@ -158,6 +158,7 @@ pub(crate) fn translate(
         array_sig: None,
         call_conv,
         call_buffer: None,
+        gas: None,
     };
 
     // Count the call depth first, so that every exit (return or trap) can undo it.
@@ -198,6 +199,9 @@ pub(crate) fn translate(
         else_block: None,
     });
 
+    if segments.is_some() {
+        t.gas_init();
+    }
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset().map_err(codegen)?;
@@ -220,6 +224,7 @@ pub(crate) fn translate(
         let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
         t.builder.ins().store(MemFlagsData::trusted(), *r, args, offset);
     }
+    t.gas_flush();
     let one = t.builder.ins().iconst(types::I8, 1);
     t.builder.ins().return_(&[one]);
 
@@ -260,6 +265,8 @@ struct Translator<'m, 'f> {
     call_conv: CallConv,
     /// The argument/result buffer of outgoing calls, shared by all call sites.
     call_buffer: Option<ir::StackSlot>,
+    /// The remaining gas while this function runs, when metered (see [`gas`]).
+    gas: Option<Variable>,
 }
 
 impl Translator<'_, '_> {
@@ -378,7 +385,9 @@ impl Translator<'_, '_> {
         let callee = self.load_ptr(table, offset, true);
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);
+        self.gas_flush();
         let call = self.builder.ins().call_indirect(sig, callee, &all);
+        self.gas_reload();
         self.builder.inst_results(call).first().copied()
     }
 
@@ -420,7 +429,9 @@ impl Translator<'_, '_> {
         };
         let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
         let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
+        self.gas_flush();
         let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
+        self.gas_reload();
         let status = self.builder.inst_results(call)[0];
         self.check_status(status);
         if !result_types.is_empty() {

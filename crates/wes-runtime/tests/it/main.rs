@@ -6,6 +6,7 @@ mod gas;
 mod golden;
 mod host;
 mod instantiate;
+mod predict;
 mod stack;
 mod traps;
 
