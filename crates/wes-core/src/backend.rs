@@ -30,10 +30,26 @@ pub type ValRaw = u128;
 ///
 /// `callee_vmctx` is the context of the instance the function belongs to, `caller_vmctx` the
 /// context of the calling instance (null when the host calls), and `args_results` points to
-/// `max(params, results)` slots. The function returns `true` when it returned normally and
-/// `false` when it trapped, in which case the trap is recorded in the runtime's per-call state.
+/// `max(params, results)` slots (16-byte aligned; it may be null when that is zero). The function
+/// returns a status: [`CALL_RETURNED`] when it returned normally, [`CALL_TRAPPED`] when it
+/// trapped (the trap is then recorded in the runtime's per-call state), or [`CALL_TAIL`] when it
+/// ended with a tail call that the caller must now make (see [`crate::vm::STORE_TAIL_CALLEE`]).
+///
+/// Calling one requires a `callee_vmctx` built for it (by the runtime, following
+/// [`crate::vm`]) and a buffer holding arguments of its exact signature.
 pub type ArrayCallFn =
-    unsafe extern "C" fn(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args_results: *mut ValRaw) -> bool;
+    unsafe extern "C" fn(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args_results: *mut ValRaw) -> u8;
+
+/// Status of an array call that trapped.
+pub const CALL_TRAPPED: u8 = 0;
+/// Status of an array call that returned; its results are in the slots.
+pub const CALL_RETURNED: u8 = 1;
+/// Status of an array call that ended in a tail call: the function's frame is gone, and the
+/// caller must call the function-reference record in the store context's tail-call callee with
+/// the arguments in its tail-call buffer (repeating while the status stays `CALL_TAIL`), then
+/// take the results from that buffer. This keeps tail calls in constant native stack while
+/// every entry point keeps the one C-ABI array-call signature.
+pub const CALL_TAIL: u8 = 2;
 
 /// Why a backend could not compile a module.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

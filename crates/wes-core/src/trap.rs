@@ -28,20 +28,12 @@ pub enum TrapCode {
     IndirectCallTypeMismatch,
     /// `call_indirect` indexed past the end of the table.
     UndefinedElement,
-    /// A table entry that was never initialised was used (`table.get` of an uninitialised slot
-    /// is a null, but instantiation-time element checks report this).
-    UninitializedElement,
     /// The call stack reached its configured depth limit.
     CallStackExhausted,
     /// The gas limit was reached before the next segment could be paid for.
     OutOfGas,
     /// A host function returned an error.
     HostError,
-    /// A `memory.grow` or `table.grow` would exceed a resource limit set by the embedder and the
-    /// embedder chose to trap rather than return -1.
-    ResourceLimitExceeded,
-    /// Execution was interrupted from outside (a deadline or an embedder's request).
-    Interrupted,
 }
 
 impl TrapCode {
@@ -56,12 +48,9 @@ impl TrapCode {
         TrapCode::IndirectCallToNull,
         TrapCode::IndirectCallTypeMismatch,
         TrapCode::UndefinedElement,
-        TrapCode::UninitializedElement,
         TrapCode::CallStackExhausted,
         TrapCode::OutOfGas,
         TrapCode::HostError,
-        TrapCode::ResourceLimitExceeded,
-        TrapCode::Interrupted,
     ];
 
     /// A stable identifier (`MemoryOutOfBounds`, ...) for machine-readable output such as the
@@ -77,12 +66,9 @@ impl TrapCode {
             TrapCode::IndirectCallToNull => "IndirectCallToNull",
             TrapCode::IndirectCallTypeMismatch => "IndirectCallTypeMismatch",
             TrapCode::UndefinedElement => "UndefinedElement",
-            TrapCode::UninitializedElement => "UninitializedElement",
             TrapCode::CallStackExhausted => "CallStackExhausted",
             TrapCode::OutOfGas => "OutOfGas",
             TrapCode::HostError => "HostError",
-            TrapCode::ResourceLimitExceeded => "ResourceLimitExceeded",
-            TrapCode::Interrupted => "Interrupted",
         }
     }
 
@@ -98,12 +84,9 @@ impl TrapCode {
             TrapCode::IndirectCallToNull => "uninitialized element",
             TrapCode::IndirectCallTypeMismatch => "indirect call type mismatch",
             TrapCode::UndefinedElement => "undefined element",
-            TrapCode::UninitializedElement => "uninitialized element",
             TrapCode::CallStackExhausted => "call stack exhausted",
             TrapCode::OutOfGas => "out of gas",
             TrapCode::HostError => "host error",
-            TrapCode::ResourceLimitExceeded => "resource limit exceeded",
-            TrapCode::Interrupted => "interrupted",
         }
     }
 

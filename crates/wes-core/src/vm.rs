@@ -11,7 +11,8 @@
 //! same way and objects never move while an instance holds them:
 //!
 //! ```text
-//!  vmctx ─┬─ +0  store context ──▶ { depth: u32, depth_limit: u32, _, gas: u64 @ +16 }
+//!  vmctx ─┬─ +0  store context ──▶ { depth: u32, depth_limit: u32, _, tail_callee,
+//!         │                          tail_caller, tail_args, gas: u64 }
 //!         ├─ +8  libcalls     ──▶ [fn ptr; Libcall::ALL.len()]
 //!         ├─ +16 funcs        ──▶ [*const FuncRef; functions]   FuncRef { call, vmctx, type_id }
 //!         ├─ +24 memories     ──▶ [*mut MemoryDef; memories]    MemoryDef { base, length }
@@ -37,7 +38,7 @@ pub const VMCTX_LIBCALLS: i32 = 8;
 /// each segment's cost from it before the segment runs and calls [`Libcall::OutOfGas`] when it
 /// holds less than the cost. It lives in the store context, not in each instance's vmctx,
 /// because calls between instances of one store share one budget.
-pub const STORE_GAS: i32 = 16;
+pub const STORE_GAS: i32 = 40;
 
 /// Offset of the function-reference array pointer in the vmctx.
 pub const VMCTX_FUNCS: i32 = 16;
@@ -57,6 +58,19 @@ pub const STORE_DEPTH: i32 = 0;
 /// Offset of the call-depth limit (`u32`) in the store context. A function entered with the
 /// depth already at the limit traps with [`TrapCode::CallStackExhausted`].
 pub const STORE_DEPTH_LIMIT: i32 = 4;
+
+/// Offset of the pending tail call's callee (`*const FuncRef`) in the store context, written
+/// by a function that returns [`CALL_TAIL`](crate::backend::CALL_TAIL).
+pub const STORE_TAIL_CALLEE: i32 = 16;
+/// Offset of the pending tail call's caller vmctx (the instance that made the tail call) in
+/// the store context; the callee gets it as its `caller_vmctx`.
+pub const STORE_TAIL_CALLER: i32 = 24;
+/// Offset of the pointer to the store's tail-call buffer ([`TAIL_CALL_SLOTS`] slots) in the
+/// store context: the pending tail call's arguments, then its results.
+pub const STORE_TAIL_ARGS: i32 = 32;
+/// Slots of the tail-call buffer: the most parameters or results a function type may have
+/// (the validator's limit), so every signature fits.
+pub const TAIL_CALL_SLOTS: u32 = 1000;
 
 /// Offset of the array-call entry point in a function-reference record.
 pub const FUNCREF_CALL: i32 = 0;
@@ -97,9 +111,9 @@ pub enum AbiType {
 /// recorded the trap and compiled code must unwind by returning `false`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Libcall {
-    /// `(vmctx, code: i32, func_index: i32)`: records a trap raised by compiled code (`code`
-    /// from [`trap_code_to_raw`], or `0` when a callee or libcall already recorded it) and the
-    /// frame of `func_index` for the backtrace.
+    /// `(vmctx, code: i32, func_index: i32, offset: i32)`: records a trap raised by compiled
+    /// code (`code` from [`trap_code_to_raw`], or `0` when a callee or libcall already recorded
+    /// it) and the frame of `func_index`, stopped at module offset `offset`, for the backtrace.
     Trap,
     /// `(vmctx, memory: i32, delta: i32) -> i64`: `memory.grow`. The low 32 bits are the old
     /// size or -1; a negative result means the libcall trapped (out of gas for the pages).
@@ -156,7 +170,7 @@ impl Libcall {
     pub fn signature(self) -> (&'static [AbiType], &'static [AbiType]) {
         use AbiType::{I32, I64, Ptr};
         match self {
-            Libcall::Trap => (&[Ptr, I32, I32], &[]),
+            Libcall::Trap => (&[Ptr, I32, I32, I32], &[]),
             Libcall::MemoryGrow => (&[Ptr, I32, I32], &[I64]),
             Libcall::MemoryFill => (&[Ptr, I32, I32, I32, I32], &[I32]),
             Libcall::MemoryCopy | Libcall::MemoryInit | Libcall::TableCopy | Libcall::TableInit => {

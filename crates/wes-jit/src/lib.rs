@@ -35,7 +35,7 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use wes_core::backend::{ArrayCallFn, CompiledModule};
-use wes_core::{Backend, CompileError, Module, ValType};
+use wes_core::{Backend, CompileError, Module};
 use wes_meter::Pricing;
 
 use crate::code_memory::CodeMemory;
@@ -107,8 +107,9 @@ impl Jit {
     ///
     /// # Errors
     ///
-    /// [`CompileError::Host`] when Cranelift does not support the host, or the host is not a
-    /// 64-bit little-endian machine (the layout of [`wes_core::vm`] assumes one).
+    /// [`CompileError::Host`] when Cranelift does not support the host, the host is not a
+    /// 64-bit little-endian machine (the layout of [`wes_core::vm`] assumes one), or it is an
+    /// x86-64 CPU without SSE4.1 (needed for SIMD).
     pub fn with_config(config: JitConfig) -> Result<Jit, CompileError> {
         if !(cfg!(target_pointer_width = "64") && cfg!(target_endian = "little")) {
             return Err(CompileError::Host("the JIT needs a 64-bit little-endian host".into()));
@@ -121,6 +122,7 @@ impl Jit {
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
         // Code is placed anywhere in memory and calls go through pointers, so no relocations.
         set(&mut flags, "is_pic", "false")?;
+        check_host_features()?;
         let isa_builder = cranelift_native::builder().map_err(|e| host(&e))?;
         let isa = isa_builder.finish(settings::Flags::new(flags)).map_err(|e| host(&e))?;
         Ok(Jit { isa, config })
@@ -130,6 +132,21 @@ impl Jit {
     pub fn config(&self) -> &JitConfig {
         &self.config
     }
+}
+
+/// Cranelift lowers SIMD (and float rounding) with SSE4.1 instructions on x86-64 and has no
+/// fallback; without them a module would fail to compile, or worse, hit an illegal
+/// instruction. Refuse the host up front instead.
+fn check_host_features() -> Result<(), CompileError> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("sse4.1") {
+            return Err(CompileError::Host(
+                "the JIT needs an x86-64 CPU with SSE4.1 (for SIMD and float rounding); this CPU lacks it".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The machine code of one function, before it is placed in the code region.
@@ -195,16 +212,13 @@ impl Jit {
 /// Rejects what the JIT cannot run before compiling anything, so the error is the same
 /// whichever function would have failed first.
 fn check_supported(module: &Module) -> Result<(), CompileError> {
-    let v128 = |what: &str| CompileError::Unsupported {
-        backend: "jit",
-        what: format!("the v128 type (SIMD) in {what}"),
-        func_index: None,
-    };
-    if module.types.iter().any(|t| t.params().iter().chain(t.results()).any(|v| *v == ValType::V128)) {
-        return Err(v128("a function type"));
-    }
-    if module.globals.iter().any(|g| g.content == ValType::V128) {
-        return Err(v128("a global"));
+    // Tail calls pass arguments and results through the store's fixed-size buffer.
+    let widest = module.types.iter().map(|t| t.params().len().max(t.results().len())).max().unwrap_or(0);
+    if widest > wes_core::vm::TAIL_CALL_SLOTS as usize {
+        return Err(CompileError::Limit(format!(
+            "a function type with {widest} parameters or results (at most {})",
+            wes_core::vm::TAIL_CALL_SLOTS
+        )));
     }
     if module.memories.iter().any(|m| m.memory64 || m.shared) {
         return Err(CompileError::Unsupported {
@@ -224,11 +238,14 @@ impl Backend for Jit {
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
         check_supported(&module)?;
         let n = module.bodies.len();
+        // Spawning threads costs more than compiling a handful of small functions, so small
+        // modules compile on the calling thread.
+        const FUNCS_PER_THREAD: usize = 8;
         let threads = match self.config.threads {
             0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
             t => t,
         }
-        .min(n.max(1));
+        .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledFunc, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());

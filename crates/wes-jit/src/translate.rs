@@ -1,17 +1,20 @@
 //! Translation of one validated function body to Cranelift IR.
 //!
 //! Every function is compiled with the array-call signature of [`wes_core::backend`]:
-//! `(callee_vmctx, caller_vmctx, args_results) -> bool`. Parameters are loaded from the buffer
+//! `(callee_vmctx, caller_vmctx, args_results) -> status`. Parameters are loaded from the buffer
 //! on entry and results stored into it on return, and calls between wasm functions use the same
 //! convention through each callee's function-reference record, so imported, defined, host and
 //! indirect callees are all called alike.
 //!
 //! Traps never use Cranelift's `trap` instructions (which would need signal handlers). Each trap
 //! condition branches to a cold block that calls the runtime's `Trap` libcall with the code and
-//! this function's index, then returns `false`; a caller that sees `false` from a callee or a
-//! libcall records its own frame the same way and returns `false` too. The trap therefore
+//! this function's index, then returns `CALL_TRAPPED`; a caller that sees that status from a
+//! callee (or zero from a libcall) records its own frame the same way and returns it too. The trap therefore
 //! unwinds by ordinary returns, the backtrace is collected innermost first, and no native
 //! state is left behind.
+//!
+//! Tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`]. SIMD
+//! instructions are lowered in [`simd`].
 //!
 //! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
 //! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
@@ -22,6 +25,9 @@
 //! the code for it is in [`gas`].
 
 mod gas;
+
+mod simd;
+mod tail_call;
 
 use std::collections::HashMap;
 
@@ -51,15 +57,16 @@ fn unsupported(what: impl Into<String>, func_index: u32) -> CompileError {
     CompileError::Unsupported { backend: "jit", what: what.into(), func_index: Some(func_index) }
 }
 
-/// The Cranelift type holding a wasm value type, or `Unsupported` for `v128`.
-pub(crate) fn ir_type(ty: ValType, func_index: u32) -> Result<Type, CompileError> {
+/// The Cranelift type holding a wasm value type.
+pub(crate) fn ir_type(ty: ValType, _func_index: u32) -> Result<Type, CompileError> {
     Ok(match ty {
         ValType::I32 => types::I32,
         ValType::I64 => types::I64,
         ValType::F32 => types::F32,
         ValType::F64 => types::F64,
         ValType::FuncRef | ValType::ExternRef => PTR,
-        ValType::V128 => return Err(unsupported("the v128 type (SIMD)", func_index)),
+        // Every v128 is an `i8x16` value; SIMD instructions bitcast to their lane shape.
+        ValType::V128 => types::I8X16,
     })
 }
 
@@ -158,6 +165,7 @@ pub(crate) fn translate(
         array_sig: None,
         call_conv,
         call_buffer: None,
+        offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
     };
 
@@ -204,6 +212,7 @@ pub(crate) fn translate(
     }
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
+        t.offset = u32::try_from(ops.original_position()).unwrap_or(u32::MAX);
         let (op, offset) = ops.read_with_offset().map_err(codegen)?;
         if t.reachable
             && let Some(seg) = segments.and_then(|s| s.at(offset))
@@ -225,7 +234,7 @@ pub(crate) fn translate(
         t.builder.ins().store(MemFlagsData::trusted(), *r, args, offset);
     }
     t.gas_flush();
-    let one = t.builder.ins().iconst(types::I8, 1);
+    let one = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_RETURNED));
     t.builder.ins().return_(&[one]);
 
     // The trap blocks, one per code, plus `None` for "already recorded by a callee".
@@ -237,9 +246,10 @@ pub(crate) fn translate(
         let raw = code.map_or(0, vm::trap_code_to_raw);
         let raw = t.builder.ins().iconst(types::I32, i64::from(raw));
         let fi = t.builder.ins().iconst(types::I32, i64::from(func_index));
-        t.libcall(Libcall::Trap, &[raw, fi]);
+        let at = t.builder.block_params(block)[0];
+        t.libcall(Libcall::Trap, &[raw, fi, at]);
         t.leave();
-        let zero = t.builder.ins().iconst(types::I8, 0);
+        let zero = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_TRAPPED));
         t.builder.ins().return_(&[zero]);
     }
 
@@ -265,6 +275,8 @@ struct Translator<'m, 'f> {
     call_conv: CallConv,
     /// The argument/result buffer of outgoing calls, shared by all call sites.
     call_buffer: Option<ir::StackSlot>,
+    /// The module offset of the instruction being translated.
+    offset: u32,
     /// The remaining gas while this function runs, when metered (see [`gas`]).
     gas: Option<Variable>,
 }
@@ -308,6 +320,7 @@ impl Translator<'_, '_> {
         match ty {
             types::F32 => self.builder.ins().f32const(Ieee32::with_bits(0)),
             types::F64 => self.builder.ins().f64const(Ieee64::with_bits(0)),
+            types::I8X16 => self.v128_const(&[0; 16]),
             _ => self.builder.ins().iconst(ty, 0),
         }
     }
@@ -331,8 +344,15 @@ impl Translator<'_, '_> {
             return *b;
         }
         let b = self.builder.create_block();
+        // The module offset of the trapping instruction, for the backtrace.
+        self.builder.append_block_param(b, types::I32);
         self.trap_blocks.insert(code, b);
         b
+    }
+
+    /// The current instruction's module offset, as an argument for a trap block.
+    fn offset_arg(&mut self) -> BlockArg {
+        BlockArg::Value(self.builder.ins().iconst(types::I32, i64::from(self.offset)))
     }
 
     /// Branches to the trap block of `code` when `cond` is non-zero, and continues otherwise.
@@ -342,8 +362,9 @@ impl Translator<'_, '_> {
 
     fn branch_trap_if(&mut self, cond: Value, code: Option<TrapCode>) {
         let trap = self.trap_block(code);
+        let at = self.offset_arg();
         let cont = self.builder.create_block();
-        self.builder.ins().brif(cond, trap, &[], cont, &[]);
+        self.builder.ins().brif(cond, trap, &[at], cont, &[]);
         self.builder.switch_to_block(cont);
     }
 
@@ -419,21 +440,14 @@ impl Translator<'_, '_> {
             }
             self.builder.ins().stack_addr(PTR, slot, 0)
         };
-        let sig = match self.array_sig {
-            Some(s) => s,
-            None => {
-                let s = self.builder.import_signature(array_call_signature(self.call_conv));
-                self.array_sig = Some(s);
-                s
-            }
-        };
+        let sig = self.array_sig();
         let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
         let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
         self.gas_flush();
         let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
         self.gas_reload();
         let status = self.builder.inst_results(call)[0];
-        self.check_status(status);
+        self.call_status(status, result_types.len())?;
         if !result_types.is_empty() {
             let slot = self.call_buffer()?;
             for (i, rt) in result_types.iter().enumerate() {
@@ -443,6 +457,33 @@ impl Translator<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// The signature of array calls, imported once per function.
+    fn array_sig(&mut self) -> ir::SigRef {
+        if let Some(s) = self.array_sig {
+            return s;
+        }
+        let s = self.builder.import_signature(array_call_signature(self.call_conv));
+        self.array_sig = Some(s);
+        s
+    }
+
+    /// The function a `call_indirect` or `return_call_indirect` calls: the non-null record at
+    /// the popped index of `table`, checked to have type `type_index`.
+    fn indirect_callee(&mut self, type_index: u32, table_index: u32) -> Result<Value, CompileError> {
+        let index = self.pop()?;
+        let addr = self.table_elem_addr(table_index, index, TrapCode::UndefinedElement);
+        let funcref = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
+        let null = self.builder.ins().icmp_imm_s(IntCC::Equal, funcref, 0);
+        self.trap_if(null, TrapCode::IndirectCallToNull);
+        let actual = self.builder.ins().load(types::I32, MemFlagsData::trusted(), funcref, vm::FUNCREF_TYPE_ID);
+        let ids = self.load_ptr(self.vmctx, vm::VMCTX_TYPE_IDS, true);
+        let offset = i32::try_from(u64::from(type_index) * 4).map_err(|_| self.err("type index too large"))?;
+        let expected = self.builder.ins().load(types::I32, MemFlagsData::trusted().with_readonly(), ids, offset);
+        let mismatch = self.builder.ins().icmp(IntCC::NotEqual, actual, expected);
+        self.trap_if(mismatch, TrapCode::IndirectCallTypeMismatch);
+        Ok(funcref)
     }
 
     /// The shared call buffer, sized for the widest signature of the module.
@@ -716,7 +757,8 @@ impl Translator<'_, '_> {
         match op {
             O::Unreachable => {
                 let t = self.trap_block(Some(TrapCode::Unreachable));
-                self.builder.ins().jump(t, &[]);
+                let at = self.offset_arg();
+                self.builder.ins().jump(t, &[at]);
                 self.reachable = false;
             }
             O::Nop => {}
@@ -765,7 +807,7 @@ impl Translator<'_, '_> {
                 self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
                 self.builder.switch_to_block(then_block);
                 let param_values = self.peekn(params.len())?.to_vec();
-                let height = self.stack.len() - params.len();
+                let height = self.stack.len().saturating_sub(params.len());
                 self.frames.push(Frame {
                     kind: Kind::If,
                     br_dest: next,
@@ -865,19 +907,21 @@ impl Translator<'_, '_> {
                 self.array_call(funcref, type_index)?;
             }
             O::CallIndirect { type_index, table_index } => {
-                let index = self.pop()?;
-                let addr = self.table_elem_addr(table_index, index, TrapCode::UndefinedElement);
-                let funcref = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
-                let null = self.builder.ins().icmp_imm_s(IntCC::Equal, funcref, 0);
-                self.trap_if(null, TrapCode::IndirectCallToNull);
-                let actual = self.builder.ins().load(types::I32, MemFlagsData::trusted(), funcref, vm::FUNCREF_TYPE_ID);
-                let ids = self.load_ptr(self.vmctx, vm::VMCTX_TYPE_IDS, true);
-                let offset = i32::try_from(u64::from(type_index) * 4).map_err(|_| self.err("type index too large"))?;
-                let expected =
-                    self.builder.ins().load(types::I32, MemFlagsData::trusted().with_readonly(), ids, offset);
-                let mismatch = self.builder.ins().icmp(IntCC::NotEqual, actual, expected);
-                self.trap_if(mismatch, TrapCode::IndirectCallTypeMismatch);
+                let funcref = self.indirect_callee(type_index, table_index)?;
                 self.array_call(funcref, type_index)?;
+            }
+            O::ReturnCall { function_index } => {
+                let type_index = *self
+                    .module
+                    .functions
+                    .get(function_index as usize)
+                    .ok_or_else(|| self.err("function index out of range"))?;
+                let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
+                self.return_call(funcref, type_index)?;
+            }
+            O::ReturnCallIndirect { type_index, table_index } => {
+                let funcref = self.indirect_callee(type_index, table_index)?;
+                self.return_call(funcref, type_index)?;
             }
             O::Drop => {
                 self.pop()?;
@@ -1129,6 +1173,9 @@ impl Translator<'_, '_> {
                 self.libcall(Libcall::ElemDrop, &[e]);
             }
             other => {
+                if self.simd_operator(&other)? {
+                    return Ok(());
+                }
                 let name = format!("{other:?}");
                 let name = name.split([' ', '{', '(']).next().unwrap_or("operator").to_string();
                 let what = if name.starts_with("V128") || name.contains('x') {
@@ -1154,5 +1201,65 @@ fn memory_index(memarg: &wasmparser::MemArg, func_index: u32) -> Result<u32, Com
     match memarg.target {
         wasmparser::MemArgTarget::Memory(m) => Ok(m),
         wasmparser::MemArgTarget::Array(_) => Err(unsupported("GC array accesses", func_index)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cranelift_codegen::ir::Opcode;
+    use cranelift_codegen::settings::{self, Configurable};
+
+    use super::*;
+
+    /// Translates every function of `wat` and returns the IR.
+    fn ir(wat: &str) -> Vec<Function> {
+        let module = wes_decode::decode_text(wat).unwrap();
+        let mut flags = settings::builder();
+        flags.set("opt_level", "none").unwrap();
+        let isa = cranelift_native::builder().unwrap().finish(settings::Flags::new(flags)).unwrap();
+        (0..module.bodies.len() as u32)
+            .map(|i| {
+                let mut func = Function::new();
+                let mut fctx = FunctionBuilderContext::new();
+                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, None)
+                    .unwrap();
+                func
+            })
+            .collect()
+    }
+
+    #[test]
+    fn wasm_traps_never_use_cranelift_trap_instructions() {
+        let funcs = ir(r#"(module (memory 1) (table 1 funcref) (type $t (func (result i32)))
+            (func (param i32 i64 f64) (result i32)
+              (drop (i32.div_s (local.get 0) (local.get 0)))
+              (drop (i64.rem_u (local.get 1) (local.get 1)))
+              (drop (i32.trunc_f64_u (local.get 2)))
+              (drop (i32.load (local.get 0)))
+              (drop (table.get 0 (local.get 0)))
+              (memory.fill (local.get 0) (local.get 0) (local.get 0))
+              (drop (call_indirect (type $t) (local.get 0)))
+              unreachable))"#);
+        let f = &funcs[0];
+        let opcodes: Vec<Opcode> =
+            f.layout.blocks().flat_map(|b| f.layout.block_insts(b)).map(|i| f.dfg.insts[i].opcode()).collect();
+        assert!(!opcodes.is_empty());
+        for op in opcodes {
+            assert!(!matches!(op, Opcode::Trap | Opcode::Trapz | Opcode::Trapnz), "{op} in\n{}", f.display());
+        }
+    }
+
+    #[test]
+    fn every_function_counts_its_depth_and_returns_a_status() {
+        let f = &ir("(module (func))")[0];
+        let text = f.display().to_string();
+        // Even an empty function has the depth check, whose cold trap block calls the Trap
+        // libcall and returns 0; the normal exit returns 1.
+        assert!(text.contains("iconst.i8 1"), "{text}");
+        assert!(text.contains("iconst.i8 0"), "{text}");
+        assert!(text.contains("call_indirect"), "{text}");
+        assert!(text.contains("icmp ugt"), "{text}");
+        assert_eq!(f.signature.returns.len(), 1);
+        assert_eq!(f.signature.params.len(), 3);
     }
 }

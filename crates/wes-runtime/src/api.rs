@@ -7,7 +7,7 @@
 
 use wes_core::module::ExternKind;
 use wes_core::types::{GlobalType, MemoryType, TableType};
-use wes_core::{FuncType, Value, WASM_PAGE_SIZE};
+use wes_core::{FuncRef, FuncType, Value, WASM_PAGE_SIZE};
 
 use crate::host::HostFunc;
 use crate::{RuntimeError, Store};
@@ -102,6 +102,18 @@ impl Func {
     pub fn from_host(store: &mut Store, func: &HostFunc) -> Func {
         let index = store.inner.add_host_func(func);
         Func { store: store.inner.id(), index }
+    }
+
+    /// This function as a `funcref` value, to pass to wasm or store in a table.
+    pub fn to_funcref(&self) -> FuncRef {
+        FuncRef::from_index(self.index)
+    }
+
+    /// The function a `funcref` value of `store` refers to, or `None` if `store` has no such
+    /// function.
+    pub fn from_funcref(store: &Store, r: FuncRef) -> Option<Func> {
+        store.inner.func_ty(r.index())?;
+        Some(Func { store: store.inner.id(), index: r.index() })
     }
 
     /// The function's type.

@@ -22,12 +22,18 @@ pub struct Config {
     /// The largest a table may become, in elements; `table.grow` beyond it returns -1.
     pub max_table_elements: u64,
     /// Native stack kept for the runtime's own functions and host functions on top of the
-    /// wasm frames, in bytes.
+    /// wasm frames, in bytes. Host functions run on the stack wasm runs on, so a host function
+    /// needing more than this (deep recursion, large arrays on the stack) must raise it.
     pub host_stack_reserve: usize,
     /// The pricing metered code is compiled under, or `None` for unmetered execution. It must
     /// be the pricing the backend was configured with: a module whose code records another
     /// pricing table (by content hash) is refused.
     pub pricing: Option<Arc<Pricing>>,
+    /// The most native stack a store may reserve for wasm, in bytes. The stack is sized
+    /// `max_call_depth × (largest frame + slack) + host_stack_reserve`; a module whose frames
+    /// would need more is refused at instantiation with [`RuntimeError::ResourceLimit`], so a
+    /// module cannot make the host reserve (and a runaway recursion touch) gigabytes.
+    pub max_wasm_stack: usize,
 }
 
 impl Default for Config {
@@ -38,6 +44,7 @@ impl Default for Config {
             max_table_elements: 10_000_000,
             host_stack_reserve: 1 << 20,
             pricing: None,
+            max_wasm_stack: 512 << 20,
         }
     }
 }
@@ -64,6 +71,18 @@ impl Config {
     /// Sets [`Config::max_table_elements`].
     pub fn max_table_elements(&mut self, elements: u64) -> &mut Self {
         self.max_table_elements = elements;
+        self
+    }
+
+    /// Sets [`Config::max_wasm_stack`].
+    pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Sets [`Config::host_stack_reserve`].
+    pub fn host_stack_reserve(&mut self, bytes: usize) -> &mut Self {
+        self.host_stack_reserve = bytes;
         self
     }
 }

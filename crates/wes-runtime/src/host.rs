@@ -147,6 +147,8 @@ wasm_ty!(u32, I32, |v: Value| v.as_i32().map(|x| x as u32), |x: u32| Value::I32(
 wasm_ty!(u64, I64, |v: Value| v.as_i64().map(|x| x as u64), |x: u64| Value::I64(x as i64));
 wasm_ty!(f32, F32, |v: Value| v.as_f32(), Value::f32);
 wasm_ty!(f64, F64, |v: Value| v.as_f64(), Value::f64);
+// A `v128` as one little-endian 128-bit integer: lane 0 is the least significant.
+wasm_ty!(u128, V128, |v: Value| v.as_v128(), Value::V128);
 wasm_ty!(
     Option<wes_core::FuncRef>,
     FuncRef,
@@ -241,7 +243,7 @@ impl<'a> Caller<'a> {
         Caller { store, instance }
     }
 
-    fn memory(&mut self) -> Result<&mut Vec<u8>, MemoryAccessError> {
+    fn memory(&mut self) -> Result<&mut [u8], MemoryAccessError> {
         let instance = self.instance.ok_or(MemoryAccessError::NoMemory)?;
         self.store.instance_memory_data(instance, 0).ok_or(MemoryAccessError::NoMemory)
     }
@@ -266,6 +268,12 @@ impl<'a> Caller<'a> {
     /// The gas left for the running call, or `None` when the store has no meter.
     pub fn gas_remaining(&mut self) -> Option<u64> {
         self.store.gas_remaining()
+    }
+
+    /// The store's data attached with [`Store::set_data`](crate::Store::set_data), if it is a
+    /// `T`.
+    pub fn data<T: std::any::Any>(&mut self) -> Option<&mut T> {
+        self.store.data_mut()
     }
 
     /// The size in bytes of the calling instance's memory 0.

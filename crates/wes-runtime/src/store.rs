@@ -5,6 +5,7 @@
 //! through the vmctx (see [`wes_core::vm`]). Handles are plain indices plus the store's id, and
 //! a handle used with another store is an error, never a wrong object.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,9 @@ use wes_meter::{ChargeKind, DynamicOp, GasMeter, Pricing};
 use crate::RuntimeError;
 use crate::engine::{Engine, Module};
 use crate::host::{HostFn, HostFunc};
-use crate::vm::{self, HostFuncCtx, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef, WasmStack};
+use crate::vm::{
+    self, HostFuncCtx, LinearMemory, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef, WasmStack,
+};
 
 /// How many frames a trap's backtrace keeps (the innermost ones).
 const MAX_BACKTRACE: usize = 64;
@@ -39,10 +42,14 @@ pub struct Store {
 impl Store {
     /// An empty store for modules of `engine`.
     pub fn new(engine: &Engine) -> Store {
+        let mut tail_args = vec![0 as ValRaw; wes_core::vm::TAIL_CALL_SLOTS as usize].into_boxed_slice();
         let mut ctx = Box::new(VMStoreContext {
             depth: 0,
             depth_limit: engine.config().max_call_depth,
             store: std::ptr::null_mut(),
+            tail_callee: std::ptr::null(),
+            tail_caller: std::ptr::null_mut(),
+            tail_args: tail_args.as_mut_ptr(),
             gas: u64::MAX,
         });
         let ctx_ptr: *mut VMStoreContext = &mut *ctx;
@@ -52,6 +59,7 @@ impl Store {
                 engine: engine.clone(),
                 _ctx: ctx,
                 ctx_ptr,
+                _tail_args: tail_args,
                 funcs: Vec::new(),
                 func_by_addr: HashMap::new(),
                 host_funcs: HashMap::new(),
@@ -63,6 +71,7 @@ impl Store {
                 max_frame: 0,
                 stack: None,
                 trap: None,
+                data: None,
                 pricing: engine.config().pricing.clone(),
                 meter: None,
                 gas_synced: u64::MAX,
@@ -75,6 +84,23 @@ impl Store {
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
+
+    /// Attaches the embedder's data to this store, replacing any earlier data. Host functions
+    /// reach it through [`Caller::data`](crate::Caller::data): per-store state (a contract's
+    /// context, counters, a virtual file system) without global variables.
+    pub fn set_data<T: Any + Send>(&mut self, data: T) {
+        self.inner.data = Some(Box::new(data));
+    }
+
+    /// The data attached with [`Store::set_data`], if it is a `T`.
+    pub fn data<T: Any>(&self) -> Option<&T> {
+        self.inner.data.as_ref()?.downcast_ref()
+    }
+
+    /// The data attached with [`Store::set_data`], mutably, if it is a `T`.
+    pub fn data_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.inner.data_mut()
+    }
 }
 
 /// A pending trap while it unwinds.
@@ -82,8 +108,8 @@ impl Store {
 pub(crate) struct PendingTrap {
     code: TrapCode,
     detail: Option<String>,
-    /// `(instance, function index)`, innermost first.
-    frames: Vec<(usize, u32)>,
+    /// `(instance, function index, module offset)`, innermost first.
+    frames: Vec<(usize, u32, u32)>,
 }
 
 pub(crate) enum FuncKind {
@@ -111,7 +137,7 @@ pub(crate) struct FuncEntry {
 #[derive(Debug)]
 pub(crate) struct MemoryEntry {
     def: VMMemoryDef,
-    data: Vec<u8>,
+    data: LinearMemory,
     ty: MemoryType,
 }
 
@@ -122,10 +148,8 @@ impl MemoryEntry {
             return Err(RuntimeError::ResourceLimit(format!("memory of {pages} pages exceeds the limit")));
         }
         let bytes = (pages * WASM_PAGE_SIZE) as usize;
-        let mut data = Vec::new();
-        data.try_reserve_exact(bytes)
-            .map_err(|_| RuntimeError::ResourceLimit(format!("cannot allocate a memory of {pages} pages")))?;
-        data.resize(bytes, 0);
+        let data = LinearMemory::new(bytes)
+            .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot allocate a memory of {pages} pages")))?;
         let mut m = Box::new(MemoryEntry { def: VMMemoryDef { base: std::ptr::null_mut(), length: 0 }, data, ty });
         m.refresh();
         Ok(m)
@@ -143,29 +167,31 @@ impl MemoryEntry {
 
     /// `memory.grow`: the old size in pages, or `None` when it cannot grow that much.
     fn grow(&mut self, delta: u64, max_pages: u64) -> Option<u64> {
-        let new_bytes = self.reserve(delta, max_pages)?;
-        Some(self.commit(new_bytes))
+        let new_bytes = self.check_grow(delta, max_pages)?;
+        self.commit(new_bytes)
     }
 
-    /// The first half of a grow: checks the limits and reserves the bytes (invisible to wasm),
-    /// returning the new length; `None` when the grow fails.
-    fn reserve(&mut self, delta: u64, max_pages: u64) -> Option<usize> {
+    /// The first half of a grow: checks the limits, returning the new length in bytes; `None`
+    /// when the limits forbid it.
+    fn check_grow(&self, delta: u64, max_pages: u64) -> Option<usize> {
         let new = self.pages().checked_add(delta)?;
         let limit = self.ty.limits.max.unwrap_or(MAX_WASM_PAGES).min(max_pages).min(MAX_WASM_PAGES);
         if new > limit {
             return None;
         }
         let new_bytes = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
-        self.data.try_reserve_exact(new_bytes - self.data.len()).ok()?;
         Some(new_bytes)
     }
 
-    /// The second half: makes the reserved bytes part of the memory; the old size in pages.
-    fn commit(&mut self, new_bytes: usize) -> u64 {
+    /// The second half: grows to `new_bytes`; the old size in pages, or `None` when the memory
+    /// cannot be allocated (nothing changed).
+    fn commit(&mut self, new_bytes: usize) -> Option<u64> {
         let old = self.pages();
-        self.data.resize(new_bytes, 0);
+        if !self.data.grow_to(new_bytes) {
+            return None;
+        }
         self.refresh();
-        old
+        Some(old)
     }
 }
 
@@ -253,6 +279,8 @@ pub(crate) struct StoreInner {
     /// because compiled code holds that pointer too.
     _ctx: Box<VMStoreContext>,
     ctx_ptr: *mut VMStoreContext,
+    /// The tail-call buffer the store context points to; accessed only through that pointer.
+    _tail_args: Box<[ValRaw]>,
     funcs: Vec<FuncEntry>,
     /// Store index of each `FuncRef` record by address, to turn `funcref`s back into handles.
     func_by_addr: HashMap<usize, u32>,
@@ -272,6 +300,8 @@ pub(crate) struct StoreInner {
     max_frame: usize,
     stack: Option<WasmStack>,
     trap: Option<PendingTrap>,
+    /// The embedder's per-store data, for host functions.
+    data: Option<Box<dyn Any + Send>>,
     /// The pricing metered code of this store's engine was compiled under; `None` when the
     /// engine does not meter.
     pricing: Option<Arc<Pricing>>,
@@ -316,6 +346,10 @@ impl StoreInner {
         &self.engine
     }
 
+    pub(crate) fn data_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.data.as_mut()?.downcast_mut()
+    }
+
     pub(crate) fn store_ctx(&mut self) -> *mut VMStoreContext {
         self.ctx_ptr
     }
@@ -326,7 +360,7 @@ impl StoreInner {
         self.trap = Some(PendingTrap { code, detail, frames: Vec::new() });
     }
 
-    pub(crate) fn record_frame(&mut self, instance: usize, func_index: u32) {
+    pub(crate) fn record_frame(&mut self, instance: usize, func_index: u32, offset: u32) {
         let trap = self.trap.get_or_insert_with(|| PendingTrap {
             // A status of zero without a recorded trap would be a runtime bug; report it as a
             // host error rather than losing the trap.
@@ -335,7 +369,7 @@ impl StoreInner {
             frames: Vec::new(),
         });
         if trap.frames.len() < MAX_BACKTRACE {
-            trap.frames.push((instance, func_index));
+            trap.frames.push((instance, func_index, offset));
         }
     }
 
@@ -350,10 +384,10 @@ impl StoreInner {
         trap.backtrace = pending
             .frames
             .iter()
-            .map(|(i, f)| FrameInfo {
+            .map(|(i, f, at)| FrameInfo {
                 func_index: *f,
                 func_name: self.instances.get(*i).and_then(|inst| inst.module.func_name(*f)).map(str::to_string),
-                offset: None,
+                offset: Some(*at),
             })
             .collect();
         trap
@@ -501,13 +535,13 @@ impl StoreInner {
     }
 
     pub(crate) fn memory_data(&self, index: u32) -> Option<&[u8]> {
-        self.memories.get(index as usize).map(|m| m.data.as_slice())
+        self.memories.get(index as usize).map(|m| &m.data[..])
     }
 
     pub(crate) fn memory_data_mut(&mut self, index: u32) -> Option<&mut [u8]> {
         let m = self.memories.get_mut(index as usize)?;
         m.refresh();
-        Some(m.data.as_mut_slice())
+        Some(&mut m.data[..])
     }
 
     pub(crate) fn memory_ty(&self, index: u32) -> Option<MemoryType> {
@@ -519,11 +553,11 @@ impl StoreInner {
         self.memories.get_mut(index as usize)?.grow(delta, max)
     }
 
-    pub(crate) fn instance_memory_data(&mut self, instance: usize, mem: u32) -> Option<&mut Vec<u8>> {
+    pub(crate) fn instance_memory_data(&mut self, instance: usize, mem: u32) -> Option<&mut [u8]> {
         let index = *self.instances.get(instance)?.memory_idx.get(mem as usize)?;
         let m = self.memories.get_mut(index as usize)?;
         m.refresh();
-        Some(&mut m.data)
+        Some(&mut m.data[..])
     }
 
     pub(crate) fn table_size(&self, index: u32) -> Option<u64> {
@@ -641,6 +675,26 @@ impl StoreInner {
         Ok(())
     }
 
+    /// Makes sure `amount` can be charged (asking the out-of-gas handler if needed) without
+    /// charging it.
+    fn ensure_gas(&mut self, amount: u64) -> Result<(), TrapCode> {
+        if self.pricing.is_none() || self.meter.is_none() || amount == 0 {
+            return Ok(());
+        }
+        self.gas_sync();
+        loop {
+            let remaining = self.meter.as_ref().map_or(u64::MAX, |m| m.remaining());
+            if remaining >= amount {
+                self.gas_reload();
+                return Ok(());
+            }
+            if !self.ask_for_gas(amount - remaining) {
+                self.gas_reload();
+                return Err(TrapCode::OutOfGas);
+            }
+        }
+    }
+
     fn charge_dynamic(&mut self, op: DynamicOp, units: u64) -> Result<(), TrapCode> {
         let cost = self.pricing.as_ref().map_or(0, |p| p.dynamic_cost(op, units));
         self.charge_gas(ChargeKind::Dynamic(op.name()), cost)
@@ -698,8 +752,12 @@ impl StoreInner {
 
     /// The native stack a call needs for the configured depth and the largest frame here.
     pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size_for(self.max_frame)
+    }
+
+    fn stack_size_for(&self, max_frame: usize) -> usize {
         let config = self.engine.config();
-        let per_frame = self.max_frame.saturating_add(FRAME_SLACK);
+        let per_frame = max_frame.saturating_add(FRAME_SLACK);
         (config.max_call_depth as usize).saturating_mul(per_frame).saturating_add(config.host_stack_reserve)
     }
 
@@ -747,11 +805,16 @@ impl StoreInner {
     pub(crate) fn memory_grow(&mut self, instance: usize, mem: u32, delta: u32) -> Result<u32, TrapCode> {
         let max = self.engine.config().max_memory_pages;
         let Some(m) = self.mem_of(instance, mem) else { return Ok(u32::MAX) };
-        let Some(new_bytes) = self.memories.get_mut(m).and_then(|e| e.reserve(u64::from(delta), max)) else {
+        let Some(new_bytes) = self.memories.get(m).and_then(|e| e.check_grow(u64::from(delta), max)) else {
             return Ok(u32::MAX);
         };
+        // Make sure the pages can be paid for, grow, then charge: an allocation failure then
+        // returns -1 having charged nothing, and running out of gas grows nothing.
+        let cost = self.pricing.as_ref().map_or(0, |p| p.dynamic_cost(DynamicOp::MemoryGrow, u64::from(delta)));
+        self.ensure_gas(cost)?;
+        let Some(old) = self.memories.get_mut(m).and_then(|e| e.commit(new_bytes)) else { return Ok(u32::MAX) };
         self.charge_dynamic(DynamicOp::MemoryGrow, u64::from(delta))?;
-        Ok(self.memories.get_mut(m).map_or(u32::MAX, |e| e.commit(new_bytes) as u32))
+        Ok(old as u32)
     }
 
     pub(crate) fn memory_fill(
@@ -1037,6 +1100,15 @@ impl StoreInner {
         let compiled = Arc::clone(&module.compiled);
         let m = Arc::clone(compiled.module());
         self.check_imports(&m, imports)?;
+        let frame = compiled.max_frame_size();
+        let need = self.stack_size_for(self.max_frame.max(frame));
+        let max = self.engine.config().max_wasm_stack;
+        if need > max {
+            return Err(RuntimeError::ResourceLimit(format!(
+                "frames of up to {frame} bytes at the call depth limit need {need} bytes of stack, more than the \
+                 {max} allowed"
+            )));
+        }
         let instance = self.instances.len();
 
         let mut vmctx = Box::new(VMContext {
@@ -1078,17 +1150,18 @@ impl StoreInner {
         let funcs: Vec<*const VMFuncRef> =
             func_idx.iter().map(|i| self.func_ptr(*i).unwrap_or(std::ptr::null())).collect();
 
-        for ty in &m.memories[m.num_imported_memories as usize..] {
+        let inconsistent = || RuntimeError::TypeMismatch("module is inconsistent (not validated?)".into());
+        for ty in m.memories.get(m.num_imported_memories as usize..).ok_or_else(inconsistent)? {
             memory_idx.push(self.add_memory(*ty)?);
         }
         for (gi, init) in m.global_inits.iter().enumerate() {
-            let ty = m.globals[m.num_imported_globals as usize + gi];
+            let ty = *m.globals.get(m.num_imported_globals as usize + gi).ok_or_else(inconsistent)?;
             let value = self.eval_const(init, &global_idx, &funcs)?;
             self.globals.push(Box::new(GlobalEntry { value, ty }));
             global_idx.push(self.globals.len() as u32 - 1);
         }
         for (ti, init) in m.table_inits.iter().enumerate() {
-            let ty = m.tables[m.num_imported_tables as usize + ti];
+            let ty = *m.tables.get(m.num_imported_tables as usize + ti).ok_or_else(inconsistent)?;
             let raw = match init {
                 Some(e) => self.eval_const(e, &global_idx, &funcs)? as u64,
                 None => 0,
@@ -1153,11 +1226,11 @@ impl StoreInner {
 
         // Active element segments, in order, then data segments: each is a `table.init` /
         // `memory.init` followed by a drop, and the first that is out of bounds traps.
+        let global_idx = self.instances[instance].global_idx.clone();
+        let funcs = self.instances[instance].funcs.clone();
         for (i, seg) in m.elements.iter().enumerate() {
             match &seg.mode {
                 ElementMode::Active { table, offset } => {
-                    let global_idx = self.instances[instance].global_idx.clone();
-                    let funcs = self.instances[instance].funcs.clone();
                     let offset = self.eval_const(offset, &global_idx, &funcs)? as u32;
                     let len = u32::try_from(seg.items.len()).unwrap_or(u32::MAX);
                     self.table_init(instance, *table, i as u32, offset, 0, len)
@@ -1170,8 +1243,6 @@ impl StoreInner {
         }
         for (i, seg) in m.data.iter().enumerate() {
             if let DataMode::Active { memory, offset } = &seg.mode {
-                let global_idx = self.instances[instance].global_idx.clone();
-                let funcs = self.instances[instance].funcs.clone();
                 let offset = self.eval_const(offset, &global_idx, &funcs)? as u32;
                 let len = u32::try_from(seg.range.len()).unwrap_or(u32::MAX);
                 self.memory_init(instance, *memory, i as u32, offset, 0, len)

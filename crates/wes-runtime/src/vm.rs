@@ -12,7 +12,9 @@
 //! the depth limit (a deterministic number of wasm frames, the same on every machine) before
 //! the native stack can run out. The host reserve covers libcalls and host functions, which
 //! never call back into wasm. A guard page below the stack turns a bug in this arithmetic into
-//! a crash rather than memory corruption.
+//! a crash rather than memory corruption. A module whose frames would make that stack larger
+//! than `Config::max_wasm_stack` is refused at instantiation, so the limit stays a promise the
+//! host can afford.
 //!
 //! A per-call frame-cost budget was the alternative; it would make the limit depend on
 //! Cranelift's register allocation, which is exactly what must not leak into results.
@@ -27,7 +29,7 @@
 
 use std::panic::AssertUnwindSafe;
 
-use wes_core::backend::{ArrayCallFn, ValRaw};
+use wes_core::backend::{ArrayCallFn, CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
 use wes_core::vm::{self as layout, Libcall};
 use wes_core::{TrapCode, Value};
 
@@ -40,6 +42,11 @@ pub(crate) struct VMStoreContext {
     pub(crate) depth: u32,
     pub(crate) depth_limit: u32,
     pub(crate) store: *mut StoreInner,
+    /// The pending tail call (see [`wes_core::backend::CALL_TAIL`]): callee, caller, and the
+    /// buffer of [`layout::TAIL_CALL_SLOTS`] slots with its arguments, owned by the store.
+    pub(crate) tail_callee: *const VMFuncRef,
+    pub(crate) tail_caller: *mut u8,
+    pub(crate) tail_args: *mut ValRaw,
     /// Gas left for metered code; see [`wes_core::vm::STORE_GAS`].
     pub(crate) gas: u64,
 }
@@ -123,6 +130,9 @@ const _: () = {
     assert!(offset_of!(VMContext, instance) == layout::VMCTX_HEADER_SIZE as usize);
     assert!(offset_of!(VMStoreContext, depth) == layout::STORE_DEPTH as usize);
     assert!(offset_of!(VMStoreContext, depth_limit) == layout::STORE_DEPTH_LIMIT as usize);
+    assert!(offset_of!(VMStoreContext, tail_callee) == layout::STORE_TAIL_CALLEE as usize);
+    assert!(offset_of!(VMStoreContext, tail_caller) == layout::STORE_TAIL_CALLER as usize);
+    assert!(offset_of!(VMStoreContext, tail_args) == layout::STORE_TAIL_ARGS as usize);
     assert!(offset_of!(VMStoreContext, gas) == layout::STORE_GAS as usize);
     assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
     assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
@@ -194,14 +204,21 @@ fn status(store: &mut StoreInner, r: Result<(), TrapCode>) -> u32 {
     }
 }
 
-unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32) {
+/// [`Libcall::Trap`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
+unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32, offset: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
         with_store(vmctx, |s, i| {
             if let Some(code) = layout::trap_code_from_raw(code) {
-                s.record_trap(code, None);
+                let detail = (code == TrapCode::CallStackExhausted)
+                    .then(|| format!("more than {} nested wasm calls", s.engine().config().max_call_depth));
+                s.record_trap(code, detail);
             }
-            s.record_frame(i, func_index);
+            s.record_frame(i, func_index, offset);
         })
     }
 }
@@ -218,6 +235,11 @@ fn grow_status(store: &mut StoreInner, r: Result<u32, TrapCode>) -> i64 {
     }
 }
 
+/// [`Libcall::MemoryGrow`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_memory_grow(vmctx: *mut VMContext, mem: u32, delta: u32) -> i64 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -228,6 +250,11 @@ unsafe extern "C" fn lc_memory_grow(vmctx: *mut VMContext, mem: u32, delta: u32)
     }
 }
 
+/// [`Libcall::MemoryFill`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_memory_fill(vmctx: *mut VMContext, mem: u32, dst: u32, val: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -238,6 +265,11 @@ unsafe extern "C" fn lc_memory_fill(vmctx: *mut VMContext, mem: u32, dst: u32, v
     }
 }
 
+/// [`Libcall::MemoryCopy`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_memory_copy(vmctx: *mut VMContext, dm: u32, sm: u32, dst: u32, src: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -248,6 +280,11 @@ unsafe extern "C" fn lc_memory_copy(vmctx: *mut VMContext, dm: u32, sm: u32, dst
     }
 }
 
+/// [`Libcall::MemoryInit`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_memory_init(vmctx: *mut VMContext, mem: u32, data: u32, dst: u32, src: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -258,11 +295,21 @@ unsafe extern "C" fn lc_memory_init(vmctx: *mut VMContext, mem: u32, data: u32, 
     }
 }
 
+/// [`Libcall::DataDrop`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_data_drop(vmctx: *mut VMContext, data: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe { with_store(vmctx, |s, i| s.data_drop(i, data)) }
 }
 
+/// [`Libcall::TableGrow`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_table_grow(vmctx: *mut VMContext, table: u32, init: u64, delta: u32) -> i64 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -273,6 +320,11 @@ unsafe extern "C" fn lc_table_grow(vmctx: *mut VMContext, table: u32, init: u64,
     }
 }
 
+/// [`Libcall::TableFill`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_table_fill(vmctx: *mut VMContext, table: u32, dst: u32, val: u64, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -283,6 +335,11 @@ unsafe extern "C" fn lc_table_fill(vmctx: *mut VMContext, table: u32, dst: u32, 
     }
 }
 
+/// [`Libcall::TableCopy`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_table_copy(vmctx: *mut VMContext, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -293,6 +350,11 @@ unsafe extern "C" fn lc_table_copy(vmctx: *mut VMContext, dt: u32, st: u32, dst:
     }
 }
 
+/// [`Libcall::TableInit`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_table_init(vmctx: *mut VMContext, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe {
@@ -303,11 +365,21 @@ unsafe extern "C" fn lc_table_init(vmctx: *mut VMContext, table: u32, elem: u32,
     }
 }
 
+/// [`Libcall::OutOfGas`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_out_of_gas(vmctx: *mut VMContext, cost: u64) -> u32 {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe { with_store(vmctx, |s, _| u32::from(s.refill_gas(cost))) }
 }
 
+/// [`Libcall::ElemDrop`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
 unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe { with_store(vmctx, |s, i| s.elem_drop(i, elem)) }
@@ -317,11 +389,13 @@ unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
 ///
 /// `callee_vmctx` is the function's [`HostFuncCtx`]; `caller_vmctx` the calling instance's
 /// context, or null when the embedder calls the function directly.
-pub(crate) unsafe extern "C" fn host_trampoline(
-    callee_vmctx: *mut u8,
-    caller_vmctx: *mut u8,
-    args: *mut ValRaw,
-) -> bool {
+///
+/// # Safety
+///
+/// `callee_vmctx` must be the `HostFuncCtx` of a host function of a store that is inside
+/// [`call`], `caller_vmctx` null or a live instance context of that store, and `args` a
+/// 16-byte aligned buffer of `max(params, results)` slots (or null if that is zero).
+pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8 {
     // SAFETY: a host function's `FuncRef` record always carries its own `HostFuncCtx` as vmctx,
     // and the store it names is the one executing (it is inside `enter_wasm`).
     let (store, func) = unsafe {
@@ -336,7 +410,7 @@ pub(crate) unsafe extern "C" fn host_trampoline(
     };
     let Some((ty, callable)) = store.host_func(func) else {
         store.record_trap(TrapCode::HostError, Some("not a host function".into()));
-        return false;
+        return CALL_TRAPPED;
     };
     let n = ty.params().len().max(ty.results().len());
     let slots: &mut [ValRaw] = if n == 0 {
@@ -350,7 +424,7 @@ pub(crate) unsafe extern "C" fn host_trampoline(
     let base = store.host_call_cost();
     if let Err(code) = store.charge_gas(wes_meter::ChargeKind::HostCall, base) {
         store.record_trap(code, None);
-        return false;
+        return CALL_TRAPPED;
     }
     let params: Vec<Value> =
         ty.params().iter().zip(slots.iter()).map(|(t, raw)| store.raw_to_value(*raw, *t)).collect();
@@ -365,27 +439,39 @@ pub(crate) unsafe extern "C" fn host_trampoline(
             Some(code) => Some((code, None)),
             None => Some((TrapCode::HostError, Some(e.to_string()))),
         },
-        Err(_) => Some((TrapCode::HostError, Some("host function panicked".to_string()))),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned());
+            Some((
+                TrapCode::HostError,
+                Some(match what {
+                    Some(w) => format!("host function panicked: {w}"),
+                    None => "host function panicked".to_string(),
+                }),
+            ))
+        }
     };
     if let Some((code, message)) = failure {
         store.record_trap(code, message);
-        return false;
+        return CALL_TRAPPED;
     }
     for (i, (t, v)) in ty.results().iter().zip(&results).enumerate() {
         if v.ty() != *t {
             let m = format!("host function returned {} for result {i} of type {t}", v.ty());
             store.record_trap(TrapCode::HostError, Some(m));
-            return false;
+            return CALL_TRAPPED;
         }
         match store.value_to_raw(*v) {
             Some(raw) => slots[i] = raw,
             None => {
                 store.record_trap(TrapCode::HostError, Some("host function returned a foreign funcref".into()));
-                return false;
+                return CALL_TRAPPED;
             }
         }
     }
-    true
+    CALL_RETURNED
 }
 
 /// A reserved native stack for wasm calls.
@@ -410,17 +496,24 @@ impl WasmStack {
     }
 }
 
-/// Calls the function behind `func` with the array call, on `stack`.
+/// Calls the function behind `func` with the array call, on `stack`, and makes the tail
+/// calls it ends with (see [`CALL_TAIL`]) until one returns; its `results` results are then
+/// copied into `args`.
 ///
 /// Returns `false` if the call trapped (the trap is recorded in the store).
 ///
 /// # Safety
 ///
-/// `func` must point to a live `VMFuncRef` of the store behind `store_ctx`, `store_ctx.store`
-/// must point to that store and no reference to the store may be used until this returns, and
-/// `args` must hold `max(params, results)` slots of the function's signature with the
-/// arguments in them.
-pub(crate) unsafe fn enter_wasm(func: *const VMFuncRef, args: &mut [ValRaw], stack: &mut WasmStack) -> bool {
+/// `func` must point to a live `VMFuncRef` of the store behind `ctx`, `ctx.store` must point
+/// to that store and no reference to the store may be used until this returns, and `args` must
+/// hold `max(params, results)` slots of the function's signature with the arguments in them.
+pub(crate) unsafe fn enter_wasm(
+    func: *const VMFuncRef,
+    args: &mut [ValRaw],
+    results: usize,
+    ctx: *mut VMStoreContext,
+    stack: &mut WasmStack,
+) -> bool {
     // SAFETY: `func` is live by this function's contract.
     let (call, vmctx) = unsafe { ((*func).call, (*func).vmctx) };
     let args = args.as_mut_ptr();
@@ -428,7 +521,25 @@ pub(crate) unsafe fn enter_wasm(func: *const VMFuncRef, args: &mut [ValRaw], sta
         // SAFETY: `call` is an array-call entry point (compiled by a backend for this
         // signature, or the host trampoline), `vmctx` is the context it was made for, and
         // `args` has enough slots; all by this function's contract.
-        unsafe { call(vmctx, std::ptr::null_mut(), args) }
+        let mut status = unsafe { call(vmctx, std::ptr::null_mut(), args) };
+        if status != CALL_TAIL {
+            return status == CALL_RETURNED;
+        }
+        // SAFETY: a function returning `CALL_TAIL` has just written a live callee record of
+        // this store, the calling instance's vmctx and the arguments into the store context
+        // and its tail-call buffer (which always has `TAIL_CALL_SLOTS` slots, enough for any
+        // signature); `ctx` is valid by this function's contract.
+        unsafe {
+            let buffer = (*ctx).tail_args;
+            while status == CALL_TAIL {
+                let (callee, caller) = ((*ctx).tail_callee, (*ctx).tail_caller);
+                status = ((*callee).call)((*callee).vmctx, caller, buffer);
+            }
+            if status == CALL_RETURNED {
+                std::ptr::copy_nonoverlapping(buffer, args, results);
+            }
+        }
+        status == CALL_RETURNED
     })
 }
 
@@ -441,6 +552,7 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
     if args.len() < ty.params().len().max(ty.results().len()) {
         return Err(crate::RuntimeError::TypeMismatch("argument buffer too small".into()));
     }
+    let results = ty.results().len();
     let f = store.func_ptr(func).ok_or(crate::RuntimeError::WrongStore)?;
     let mut stack = store.take_stack()?;
     // Load the meter's remaining gas into the counter compiled code decrements; before `me`
@@ -456,10 +568,10 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
         (*ctx).depth_limit = limit;
         (*ctx).depth
     };
-    // SAFETY: `f` is a live `FuncRef` record of this store (looked up above), `(*ctx).store` is
-    // the store and `store` is not used until the call returns (only `me` is, by libcalls and
+    // SAFETY: `f` is a live `FuncRef` record of this store (looked up above), `ctx` is its
+    // context and `(*ctx).store` is the store and `store` is not used until the call returns (only `me` is, by libcalls and
     // host calls nested in this call), and `args` was checked to be large enough.
-    let ok = unsafe { enter_wasm(f, args, &mut stack) };
+    let ok = unsafe { enter_wasm(f, args, results, ctx, &mut stack) };
     store.gas_leave();
     // SAFETY: as for the first access of `ctx`; the wasm call has returned.
     unsafe {
@@ -475,3 +587,106 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
 // `Send + Sync`; nothing is tied to the thread that created the store, and `&mut` access is
 // required for everything that runs code or mutates state.
 unsafe impl Send for StoreInner {}
+
+/// The bytes of a linear memory: one zero-initialised heap block.
+///
+/// A fresh block comes from `alloc_zeroed`, which for large sizes maps zero pages the OS
+/// provides lazily, so declaring a big memory costs address space, not time or resident memory,
+/// until the pages are used. Growing reallocates (in place when the allocator can) and zeroes
+/// only the new part. Allocation failure is reported, never an abort, so `memory.grow` can
+/// return -1.
+pub(crate) struct LinearMemory {
+    /// Points to `len` initialised bytes allocated with [`LinearMemory::layout`], or is
+    /// dangling when `len` is 0.
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl std::fmt::Debug for LinearMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinearMemory").field("len", &self.len).finish()
+    }
+}
+
+// SAFETY: `LinearMemory` uniquely owns its block, like a `Vec<u8>`.
+unsafe impl Send for LinearMemory {}
+// SAFETY: shared access only reads, like a `Vec<u8>`.
+unsafe impl Sync for LinearMemory {}
+
+impl LinearMemory {
+    const ALIGN: usize = 16;
+
+    fn layout(len: usize) -> Option<std::alloc::Layout> {
+        std::alloc::Layout::from_size_align(len, Self::ALIGN).ok()
+    }
+
+    fn dangling() -> std::ptr::NonNull<u8> {
+        // An aligned, non-null address that is never dereferenced (the length is 0).
+        std::ptr::NonNull::<u128>::dangling().cast()
+    }
+
+    /// `len` zero bytes, or `None` if they cannot be allocated.
+    pub(crate) fn new(len: usize) -> Option<LinearMemory> {
+        if len == 0 {
+            return Some(LinearMemory { ptr: Self::dangling(), len: 0 });
+        }
+        let layout = Self::layout(len)?;
+        // SAFETY: `layout` has a non-zero size.
+        let ptr = std::ptr::NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        Some(LinearMemory { ptr, len })
+    }
+
+    /// Grows to `new_len` bytes (at least the current length), zeroing the new ones; `false`
+    /// if the memory cannot be allocated, in which case nothing changed.
+    pub(crate) fn grow_to(&mut self, new_len: usize) -> bool {
+        if new_len <= self.len {
+            return new_len == self.len;
+        }
+        if self.len == 0 {
+            return match LinearMemory::new(new_len) {
+                Some(m) => {
+                    *self = m;
+                    true
+                }
+                None => false,
+            };
+        }
+        let (Some(old), Some(_)) = (Self::layout(self.len), Self::layout(new_len)) else { return false };
+        // SAFETY: `self.ptr` was allocated with `old` (the layout of `self.len` bytes), and
+        // `new_len` is non-zero and fits a layout (checked above).
+        let grown = unsafe { std::alloc::realloc(self.ptr.as_ptr(), old, new_len) };
+        let Some(ptr) = std::ptr::NonNull::new(grown) else { return false };
+        // SAFETY: the block now has `new_len` bytes, of which the first `self.len` are kept
+        // by `realloc`; this initialises the rest.
+        unsafe { ptr.as_ptr().add(self.len).write_bytes(0, new_len - self.len) };
+        self.ptr = ptr;
+        self.len = new_len;
+        true
+    }
+}
+
+impl std::ops::Deref for LinearMemory {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr` points to `len` initialised bytes owned by `self` (or is dangling and
+        // aligned with `len == 0`).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for LinearMemory {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`, and `&mut self` makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for LinearMemory {
+    fn drop(&mut self) {
+        if let (true, Some(layout)) = (self.len > 0, Self::layout(self.len)) {
+            // SAFETY: a non-empty block was allocated with exactly this layout and is freed once.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+        }
+    }
+}

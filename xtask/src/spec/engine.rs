@@ -60,16 +60,6 @@ pub(crate) trait Executor {
 /// The backends `--backend` accepts, in the order `cargo xtask ci` runs them.
 pub(crate) const BACKENDS: &[&str] = &["validate", "jit"];
 
-/// The suites `cargo xtask ci` runs a backend on: everything it implements. The JIT leaves
-/// SIMD and tail calls to a later issue and refuses them with a clean `Unsupported` error,
-/// which `spec-test --backend jit --suite simd` still shows.
-pub(crate) fn ci_suites(backend: &str) -> &'static str {
-    match backend {
-        "jit" => "v2,extended-const",
-        _ => "v2,simd,tail-call,extended-const",
-    }
-}
-
 /// A fresh executor for one script, or `None` for a backend that only validates.
 pub(crate) fn executor(backend: &str) -> Option<Box<dyn Executor>> {
     match backend {

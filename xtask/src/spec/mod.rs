@@ -21,7 +21,7 @@ use serde::Serialize;
 use wast::{QuoteWat, QuoteWatTest, WastDirective, WastExecute, WastInvoke};
 use wes_decode::{Decoder, Features, Module};
 
-pub(crate) use engine::{BACKENDS, ci_suites};
+pub(crate) use engine::BACKENDS;
 use engine::{ExecError, Executor};
 
 /// Arguments of `cargo xtask spec-test`.

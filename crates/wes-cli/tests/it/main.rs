@@ -183,3 +183,27 @@ fn unusable_input_exits_2_with_one_line() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn v128_arguments_and_results_round_trip_as_hex() {
+    let path = temp_module(
+        "v128.wat",
+        r#"(module (func (export "add") (param v128 v128) (result v128 i32)
+             (i32x4.add (local.get 0) (local.get 1))
+             (i32x4.extract_lane 3 (local.get 0))))"#,
+    );
+    let path = path.to_str().unwrap();
+    let a = "0x00000004_00000003_00000002_00000001";
+    let b = "0x00000010_00000020_00000030_ffffffff";
+    let o = wes(&["run", path, "--invoke", "add", a, b]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0x00000014000000230000003200000000\n4\n");
+    let o = wes(&["run", path, "--invoke", "add", a, b, "--json"]);
+    assert_eq!(
+        json(&o)["results"][0],
+        serde_json::json!({"type": "v128", "value": "0x00000014000000230000003200000000"})
+    );
+    let o = wes(&["run", path, "--invoke", "add", "7", b]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("not a valid v128"), "{}", stderr(&o));
+}

@@ -77,7 +77,8 @@ impl Translator<'_, '_> {
         // `libcall` writes the counter back before and reads it again after.
         if let Some(status) = self.libcall(Libcall::OutOfGas, &[c]) {
             let trap = self.trap_block(None);
-            self.builder.ins().brif(status, check, &[], trap, &[]);
+            let at = self.offset_arg();
+            self.builder.ins().brif(status, check, &[], trap, &[at]);
         } else {
             self.builder.ins().jump(check, &[]);
         }

@@ -24,30 +24,45 @@ fn every_defined_function_gets_an_entry() {
 }
 
 #[test]
-fn simd_is_unsupported_not_a_crash() {
+fn simd_compiles_everywhere_a_v128_can_stand() {
     let jit = Jit::new().unwrap();
     for wat in [
-        r#"(module (func (param v128)))"#,
+        r#"(module (func (param v128) (result v128) local.get 0))"#,
         r#"(module (func (local v128)))"#,
-        r#"(module (global v128 (v128.const i32x4 0 0 0 0)))"#,
-        r#"(module (memory 1) (func (drop (i32x4.extract_lane 0 (v128.load (i32.const 0))))))"#,
+        r#"(module (global (mut v128) (v128.const i32x4 0 0 0 0)))"#,
+        r#"(module (memory 1) (func (result i32) (i32x4.extract_lane 0 (v128.load (i32.const 0)))))"#,
+        r#"(module (func (param i32) (result v128)
+             (block (result v128) (v128.const i64x2 1 2) (v128.const i64x2 3 4) (local.get 0) select)))"#,
     ] {
-        match compile(&jit, wat) {
-            Err(CompileError::Unsupported { backend: "jit", .. }) => {}
-            other => panic!("{wat}: expected Unsupported, got {other:?}"),
-        }
+        compile(&jit, wat).unwrap_or_else(|e| panic!("{wat}: {e}"));
     }
-    // The backend is still usable after refusing, on every worker thread.
+}
+
+#[test]
+fn unsupported_features_are_refused_not_a_crash() {
+    let jit = Jit::new().unwrap();
+    let features = wes_decode::Features { memory64: true, ..wes_decode::Features::default() };
+    let m = wes_decode::Decoder::new(features).decode_text("(module (memory i64 1))").unwrap();
+    match jit.compile(Arc::new(m)) {
+        Err(CompileError::Unsupported { backend: "jit", .. }) => {}
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    // The backend is still usable after refusing.
     let many: String = (0..64).map(|_| "(func (result i32) i32.const 1)").collect();
-    compile(&jit, &format!("(module {many} (func (local v128)))")).unwrap_err();
     compile(&jit, &format!("(module {many})")).unwrap();
 }
 
 #[test]
-fn tail_calls_are_unsupported_for_now() {
+fn tail_calls_compile() {
     let jit = Jit::new().unwrap();
-    let e = compile(&jit, "(module (func $f return_call $f))").unwrap_err();
-    assert!(e.to_string().contains("ReturnCall"), "{e}");
+    let m = compile(
+        &jit,
+        r#"(module (type $t (func (param i64) (result i64))) (table 1 funcref)
+             (func $f (param i64) (result i64) (return_call $f (local.get 0)))
+             (func (param i64) (result i64) (return_call_indirect (type $t) (local.get 0) (i32.const 0))))"#,
+    )
+    .unwrap();
+    assert!(m.entry(1).is_some());
 }
 
 #[test]

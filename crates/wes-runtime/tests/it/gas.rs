@@ -78,6 +78,13 @@ const PROGRAMS: &str = r#"(module
   (func (export "host") (result i32) (call $work (i32.const 7)))
   (func (export "fill") (param $d i32) (param $n i32) (memory.fill (local.get $d) (i32.const 0xAB) (local.get $n)))
   (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func $down (export "tail") (param i32) (result i32)
+    local.get 0
+    (if (result i32)
+      (then local.get 0 i32.const 1 i32.sub return_call $down)
+      (else i32.const 42)))
+  (func (export "simd") (result i32)
+    (i32x4.extract_lane 1 (i32x4.add (v128.const i32x4 1 2 3 4) (v128.const i32x4 5 6 7 8))))
   (func (export "burn_and_refund") (param i64) (result i64)
     (drop (i32.add (i32.const 1) (i32.const 1)))
     (call $refund (local.get 0)))
@@ -106,6 +113,13 @@ fn hand_computed_figures_and_exact_limits() {
     assert_eq!(exact(&mut s, i, "host", &[], 162), vec![Value::I32(8)]);
     // [local.get i32.const local.get memory.fill(5) end]=9, plus 1 per byte
     exact(&mut s, i, "fill", &[Value::I32(0), Value::I32(100)], 9 + 100);
+    // Per level [local.get if]=2 + [local.get i32.const i32.sub return_call]=13; at 0
+    // [local.get if]=2 + [i32.const end]=2 + [end]=1. The counter survives each tail call.
+    for n in [0, 1, 5, 100] {
+        assert_eq!(exact(&mut s, i, "tail", &[Value::I32(n)], 15 * n as u64 + 5), vec![Value::I32(42)]);
+    }
+    // v128.const ×2, i32x4.add, i32x4.extract_lane at 4 each (the simd class), end 1.
+    assert_eq!(exact(&mut s, i, "simd", &[], 17), vec![Value::I32(8)]);
     // [local.get memory.grow(5) end]=7, plus 1000 per page; a fresh memory for each run.
     for (limit, expect) in [(7 + 2000, Some(vec![Value::I32(1)])), (7 + 1999, None)] {
         let (mut s, i) = setup(&engine, PROGRAMS);

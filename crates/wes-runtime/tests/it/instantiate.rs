@@ -1,9 +1,9 @@
 //! Linking and instantiation: imports by name and type, registered instances, segment
 //! initialisation with the spec's trap semantics, start functions, and limits.
 
-use wes_core::types::{GlobalType, Limits, MemoryType, Mutability};
-use wes_core::{TrapCode, ValType, Value};
-use wes_runtime::{Config, Extern, Global, Linker, Memory, Module, RuntimeError, Store};
+use wes_core::types::{GlobalType, Limits, MemoryType, Mutability, RefType, TableType};
+use wes_core::{ExternRef, TrapCode, ValType, Value};
+use wes_runtime::{Config, Extern, Func, Global, Linker, Memory, Module, RuntimeError, Store, Table};
 
 use crate::{call, engine_with, instantiate, instantiate_with};
 
@@ -134,14 +134,6 @@ fn handles_of_another_store_are_rejected() {
 }
 
 #[test]
-fn simd_is_refused_cleanly() {
-    let engine = engine_with(Config::default());
-    let m = wes_decode::decode_text(r#"(module (func (export "f") (result v128) v128.const i64x2 1 2))"#).unwrap();
-    let e = Module::new(&engine, m).unwrap_err();
-    assert!(matches!(e, RuntimeError::Compile(wes_core::CompileError::Unsupported { .. })), "{e}");
-}
-
-#[test]
 fn engines_modules_and_stores_can_move_between_threads() {
     fn send<T: Send>() {}
     fn send_sync<T: Send + Sync>() {}
@@ -154,4 +146,134 @@ fn engines_modules_and_stores_can_move_between_threads() {
     let (mut s, i) = instantiate(r#"(module (func (export "f") (result i32) i32.const 3))"#);
     let r = std::thread::spawn(move || call(&mut s, i, "f", &[]).unwrap()).join().unwrap();
     assert_eq!(r, [Value::I32(3)]);
+}
+
+#[test]
+fn objects_made_by_the_embedder_behave_like_wasm_ones() {
+    let (mut s, i) = instantiate(
+        r#"(module (table (export "t") 2 funcref) (memory (export "m") 1 2)
+                   (global (export "c") i32 (i32.const 1)) (global (export "v") (mut i64) (i64.const 2))
+                   (func $seven (export "seven") (result i32) i32.const 7)
+                   (elem (i32.const 1) $seven)
+                   (func (export "call") (param i32) (result i32) local.get 0 call_indirect (result i32)))"#,
+    );
+    let names: Vec<String> = i.exports(&s).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["t", "m", "c", "v", "seven", "call"]);
+
+    // Globals: constants refuse writes, variables take values of their type only.
+    let c = i.get_global(&s, "c").unwrap();
+    assert!(matches!(c.set(&mut s, Value::I32(5)), Err(RuntimeError::TypeMismatch(_))));
+    let v = i.get_global(&s, "v").unwrap();
+    assert!(matches!(v.set(&mut s, Value::I32(5)), Err(RuntimeError::TypeMismatch(_))));
+    v.set(&mut s, Value::I64(-9)).unwrap();
+    assert_eq!(v.get(&s).unwrap(), Value::I64(-9));
+
+    // Memories grow up to their maximum, and writes are seen by wasm.
+    let m = i.get_memory(&s, "m").unwrap();
+    assert_eq!(m.grow(&mut s, 1).unwrap(), Some(1));
+    assert_eq!(m.grow(&mut s, 1).unwrap(), None);
+    assert_eq!(m.size(&s).unwrap(), 2);
+    m.data_mut(&mut s).unwrap()[131_071] = 1;
+    assert_eq!(m.data(&s).unwrap().len(), 131_072);
+
+    // Tables hold function references the embedder can call, and `call_indirect` sees what the
+    // embedder stores.
+    let t = i.get_table(&s, "t").unwrap();
+    assert_eq!(t.size(&s).unwrap(), 2);
+    assert_eq!(t.get(&s, 0).unwrap(), Some(Value::FuncRef(None)));
+    assert_eq!(t.get(&s, 2).unwrap(), None);
+    let Some(Value::FuncRef(Some(r))) = t.get(&s, 1).unwrap() else { panic!("slot 1 holds $seven") };
+    let seven = Func::from_funcref(&s, r).unwrap();
+    assert_eq!(seven.call(&mut s, &[]).unwrap(), [Value::I32(7)]);
+    t.set(&mut s, 0, Value::FuncRef(Some(seven.to_funcref()))).unwrap();
+    assert_eq!(call(&mut s, i, "call", &[Value::I32(0)]).unwrap(), [Value::I32(7)]);
+    let e = t.set(&mut s, 5, Value::FuncRef(None)).unwrap_err();
+    assert_eq!(e.as_trap().map(|t| t.code), Some(TrapCode::TableOutOfBounds));
+}
+
+#[test]
+fn tables_and_globals_made_by_the_embedder_can_be_imported() {
+    let engine = engine_with(Config::default());
+    let mut store = Store::new(&engine);
+    let table = Table::new(
+        &mut store,
+        TableType { element: RefType::ExternRef, limits: Limits { min: 1, max: None } },
+        Value::ExternRef(Some(ExternRef(5))),
+    )
+    .unwrap();
+    let g = Global::new(&mut store, GlobalType { content: ValType::F32, mutability: Mutability::Var }, Value::f32(0.5))
+        .unwrap();
+    let mut linker = Linker::new();
+    linker.define("host", "t", Extern::Table(table)).define("host", "g", Extern::Global(g));
+    let module = Module::new(
+        &engine,
+        wes_decode::decode_text(
+            r#"(module (import "host" "t" (table 1 externref)) (import "host" "g" (global $g (mut f32)))
+                       (func (export "f") (result externref f32)
+                         (global.set $g (f32.add (global.get $g) (f32.const 1)))
+                         (table.get 0 (i32.const 0)) (global.get $g)))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let i = linker.instantiate(&mut store, &module).unwrap();
+    assert_eq!(call(&mut store, i, "f", &[]).unwrap(), [Value::ExternRef(Some(ExternRef(5))), Value::f32(1.5)]);
+    assert_eq!(g.get(&store).unwrap(), Value::f32(1.5));
+}
+
+#[test]
+fn hand_made_inconsistent_modules_are_errors_not_panics() {
+    use wes_core::module::FuncBody;
+    let engine = engine_with(Config::default());
+    // Imports counted that do not exist.
+    let m = wes_core::Module { num_imported_memories: 5, ..wes_core::Module::default() };
+    let module = Module::new(&engine, m).unwrap();
+    let e = Linker::new().instantiate(&mut Store::new(&engine), &module).unwrap_err();
+    assert!(matches!(e, RuntimeError::TypeMismatch(_)), "{e}");
+    // A body outside the bytes, and one of garbage.
+    for bytes in [&[][..], &[0xff, 0xff, 0xff, 0xff][..]] {
+        let m = wes_core::Module {
+            bytes: bytes.into(),
+            types: vec![wes_core::FuncType::new([], [])],
+            functions: vec![0],
+            bodies: vec![FuncBody { type_index: 0, range: 0..4 }],
+            ..wes_core::Module::default()
+        };
+        let e = Module::new(&engine, m).unwrap_err();
+        assert!(matches!(e, RuntimeError::Compile(wes_core::CompileError::Codegen { func_index: 0, .. })), "{e}");
+    }
+}
+
+#[test]
+fn table_and_memory_limits_apply_to_growth_and_to_instantiation() {
+    let mut config = Config::default();
+    config.max_table_elements(5).max_memory_pages(2);
+    let engine = engine_with(config);
+    let (mut s, i) = instantiate_with(
+        &engine,
+        &Linker::new(),
+        r#"(module (table 2 externref)
+                   (func (export "grow") (param i32) (result i32) ref.null extern local.get 0 table.grow 0))"#,
+    );
+    assert_eq!(call(&mut s, i, "grow", &[Value::I32(3)]).unwrap(), [Value::I32(2)]);
+    assert_eq!(call(&mut s, i, "grow", &[Value::I32(1)]).unwrap(), [Value::I32(-1)]);
+
+    for wat in ["(module (memory 3))", "(module (table 6 funcref))"] {
+        let module = Module::new(&engine, wes_decode::decode_text(wat).unwrap()).unwrap();
+        let e = Linker::new().instantiate(&mut Store::new(&engine), &module).unwrap_err();
+        assert!(matches!(e, RuntimeError::ResourceLimit(_)), "{wat}: {e}");
+    }
+}
+
+#[test]
+fn modules_stay_with_their_engine_and_link_errors_name_the_import() {
+    let a = engine_with(Config::default());
+    let b = engine_with(Config::default());
+    let module = Module::new(&a, wes_decode::decode_text("(module)").unwrap()).unwrap();
+    let e = Linker::new().instantiate(&mut Store::new(&b), &module).unwrap_err();
+    assert!(matches!(e, RuntimeError::EngineMismatch), "{e}");
+
+    let module = Module::new(&a, wes_decode::decode_text(r#"(module (import "env" "tick" (func)))"#).unwrap()).unwrap();
+    let e = Linker::new().instantiate(&mut Store::new(&a), &module).unwrap_err();
+    assert_eq!(e.to_string(), "unknown import: env::tick (func)");
 }

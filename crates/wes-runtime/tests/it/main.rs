@@ -7,7 +7,10 @@ mod golden;
 mod host;
 mod instantiate;
 mod predict;
+mod simd;
+mod smith;
 mod stack;
+mod tail_call;
 mod traps;
 
 use std::sync::Arc;

@@ -21,7 +21,8 @@ fn the_limit_is_exact_in_wasm_frames() {
     config.max_call_depth(100);
     let (mut s, i) = instantiate_with(&engine_with(config), &Linker::new(), RECURSE);
     assert_eq!(call(&mut s, i, "depth", &[Value::I32(99)]).unwrap(), [Value::I32(99)]);
-    check_trap(&mut s, i, "depth", &[Value::I32(100)], TrapCode::CallStackExhausted);
+    let trap = check_trap(&mut s, i, "depth", &[Value::I32(100)], TrapCode::CallStackExhausted);
+    assert_eq!(trap.detail.as_deref(), Some("more than 100 nested wasm calls"));
     // The counter was reset by the trap: the same depth works again.
     assert_eq!(call(&mut s, i, "depth", &[Value::I32(99)]).unwrap(), [Value::I32(99)]);
 }
@@ -38,21 +39,40 @@ fn runaway_recursion_traps_and_the_store_survives() {
     assert_eq!(call(&mut s, i, "depth", &[Value::I32(9_999)]).unwrap(), [Value::I32(9_999)]);
 }
 
-#[test]
-fn big_frames_still_hit_the_wasm_limit() {
-    // Many values live across the call (loads cannot move past it) make large native frames;
-    // the stack is sized from them.
+/// A module whose one function keeps 199 loaded values live across a recursive call.
+fn big_frame_module() -> String {
     let mut locals = String::new();
     let mut sum = String::from("local.get 0");
     for n in 1..200 {
         locals.push_str(" i64");
         sum.push_str(&format!(" local.get {n} i64.add"));
     }
-    let wat = format!(
+    format!(
         r#"(module (memory 1) (func $f (export "f") (param i64) (result i64) (local{locals})
              {sets} local.get 0 i64.const 1 i64.add call $f {sum} i64.add))"#,
         sets = (1..200).map(|n| format!("i32.const {} i64.load local.set {n}", n * 8)).collect::<Vec<_>>().join(" "),
-    );
+    )
+}
+
+#[test]
+fn modules_needing_too_much_stack_are_refused_up_front() {
+    let mut config = Config::default();
+    config.max_wasm_stack(4 << 20);
+    let engine = engine_with(config);
+    // Small frames fit in 4 MiB at the default depth ...
+    let (mut s, i) = instantiate_with(&engine, &Linker::new(), RECURSE);
+    check_trap(&mut s, i, "runaway", &[], TrapCode::CallStackExhausted);
+    // ... 1.6 KB frames do not.
+    let module = wes_runtime::Module::new(&engine, wes_decode::decode_text(&big_frame_module()).unwrap()).unwrap();
+    let e = Linker::new().instantiate(&mut s, &module).unwrap_err();
+    assert!(matches!(e, wes_runtime::RuntimeError::ResourceLimit(_)), "{e}");
+    // The store is unaffected.
+    assert_eq!(call(&mut s, i, "ok", &[]).unwrap(), [Value::I32(1)]);
+}
+
+#[test]
+fn big_frames_still_hit_the_wasm_limit() {
+    let wat = big_frame_module();
     let (mut s, i) = instantiate(&wat);
     check_trap(&mut s, i, "f", &[Value::I64(0)], TrapCode::CallStackExhausted);
 }

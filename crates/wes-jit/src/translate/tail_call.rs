@@ -1,0 +1,115 @@
+//! Tail calls (`return_call`, `return_call_indirect`) in constant native stack.
+//!
+//! Every call in WES is an array call through a function-reference record with the C calling
+//! convention, because host functions, functions of other instances and functions compiled by
+//! other backends must all be callable alike. Cranelift's own `return_call` needs the `tail`
+//! calling convention on both sides, which host functions and the runtime's entry do not have,
+//! so WES makes tail calls with a *trampoline in the caller* instead:
+//!
+//! 1. A function that tail-calls writes the callee's arguments into the store's tail-call
+//!    buffer ([`vm::STORE_TAIL_ARGS`], sized for any signature), the callee's record and its own
+//!    vmctx into the store context, undoes its call-depth count, and returns
+//!    [`CALL_TAIL`] — its frame is gone.
+//! 2. Whoever made the last ordinary call (compiled code after an array call, or the runtime's
+//!    entry) sees `CALL_TAIL` and calls the pending callee with the buffer, in a loop, until a
+//!    callee returns or traps; the results are then copied out of the buffer.
+//!
+//! The native stack and the call-depth counter therefore stay flat however long a chain of
+//! tail calls is, and a tail call to a host function works like any other.
+//!
+//! Cost: an ordinary call pays nothing extra on its fast path (the status compare that detected
+//! traps now compares with [`CALL_RETURNED`]); the loop lives in a cold block per call site.
+//! A tail call costs a return plus an indirect call, and its arguments and results go through
+//! the buffer in memory rather than registers — comparable to an ordinary array call, whose
+//! arguments also travel through memory (about 1.5x one: see docs/ARCHITECTURE.md).
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+use wes_core::CompileError;
+use wes_core::backend::{CALL_RETURNED, CALL_TAIL, CALL_TRAPPED};
+use wes_core::vm;
+
+use super::{PTR, Translator};
+
+/// Byte offset of slot `i` of an argument/result buffer.
+fn slot(i: usize) -> i32 {
+    i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX)
+}
+
+impl Translator<'_, '_> {
+    /// `return_call*` of the function behind `funcref` (a non-null record) with type
+    /// `type_index`: hands the call to whoever called this function.
+    pub(super) fn return_call(&mut self, funcref: Value, type_index: u32) -> Result<(), CompileError> {
+        let ty = self.module.types.get(type_index as usize).ok_or_else(|| self.err("type index out of range"))?;
+        let args = self.popn(ty.params().len())?;
+        let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
+        let buffer = self.load_ptr(store, vm::STORE_TAIL_ARGS, true);
+        for (i, a) in args.iter().enumerate() {
+            self.builder.ins().store(MemFlagsData::trusted(), *a, buffer, slot(i));
+        }
+        self.builder.ins().store(MemFlagsData::trusted(), funcref, store, vm::STORE_TAIL_CALLEE);
+        self.builder.ins().store(MemFlagsData::trusted(), self.vmctx, store, vm::STORE_TAIL_CALLER);
+        self.gas_flush();
+        self.leave();
+        let status = self.builder.ins().iconst(types::I8, i64::from(CALL_TAIL));
+        self.builder.ins().return_(&[status]);
+        self.reachable = false;
+        Ok(())
+    }
+
+    /// Continues after an array call that returned `status`: on [`CALL_RETURNED`] straight on,
+    /// on [`CALL_TRAPPED`] to the trap exit, and on [`CALL_TAIL`] through the loop that makes
+    /// the pending tail calls and then copies their `results` results into the call buffer.
+    pub(super) fn call_status(&mut self, status: Value, results: usize) -> Result<(), CompileError> {
+        let cont = self.builder.create_block();
+        let slow = self.builder.create_block();
+        let tail = self.builder.create_block();
+        let done = self.builder.create_block();
+        let copy = self.builder.create_block();
+        for b in [slow, tail, done, copy] {
+            self.builder.set_cold_block(b);
+        }
+        let trap = self.trap_block(None);
+        let returned = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_RETURNED));
+        self.builder.ins().brif(returned, cont, &[], slow, &[]);
+
+        self.builder.switch_to_block(slow);
+        let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
+        let at = self.offset_arg();
+        self.builder.ins().brif(trapped, trap, &[at], tail, &[]);
+
+        // The loop: call the pending callee until it does not tail-call again.
+        self.builder.switch_to_block(tail);
+        let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
+        let buffer = self.load_ptr(store, vm::STORE_TAIL_ARGS, true);
+        let callee = self.load_ptr(store, vm::STORE_TAIL_CALLEE, false);
+        let caller = self.load_ptr(store, vm::STORE_TAIL_CALLER, false);
+        let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), callee, vm::FUNCREF_CALL);
+        let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), callee, vm::FUNCREF_VMCTX);
+        let sig = self.array_sig();
+        let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, caller, buffer]);
+        let again_status = self.builder.inst_results(call)[0];
+        let again = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TAIL));
+        self.builder.ins().brif(again, tail, &[], done, &[]);
+
+        self.builder.switch_to_block(done);
+        let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TRAPPED));
+        let at = self.offset_arg();
+        self.builder.ins().brif(trapped, trap, &[at], copy, &[]);
+
+        // Results come back in the tail-call buffer; the caller reads them from its own. The
+        // tail callees charged the gas counter in memory.
+        self.builder.switch_to_block(copy);
+        self.gas_reload();
+        if results > 0 {
+            let own = self.call_buffer()?;
+            for i in 0..results {
+                let v = self.builder.ins().load(types::I8X16, MemFlagsData::trusted(), buffer, slot(i));
+                self.builder.ins().stack_store(PTR, v, own, slot(i));
+            }
+        }
+        self.builder.ins().jump(cont, &[]);
+        self.builder.switch_to_block(cont);
+        Ok(())
+    }
+}
