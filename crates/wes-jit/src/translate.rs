@@ -169,6 +169,11 @@ pub(crate) fn translate(
         gas: None,
     };
 
+    // Load the gas counter before anything can exit: every exit writes it back.
+    if segments.is_some() {
+        t.gas_init();
+    }
+
     // Count the call depth first, so that every exit (return or trap) can undo it.
     let store = t.load_ptr(vmctx, vm::VMCTX_STORE, true);
     let depth = t.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH);
@@ -207,9 +212,6 @@ pub(crate) fn translate(
         else_block: None,
     });
 
-    if segments.is_some() {
-        t.gas_init();
-    }
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
         t.offset = u32::try_from(ops.original_position()).unwrap_or(u32::MAX);

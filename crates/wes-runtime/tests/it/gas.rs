@@ -256,3 +256,18 @@ fn code_never_runs_under_another_pricing() {
     let r = run(&mut s, i, "count", &[Value::I32(5)], 1);
     assert_eq!((r.result.unwrap(), r.gas.consumed), (vec![], 0));
 }
+
+#[test]
+fn a_trap_before_the_first_segment_keeps_the_counter_exact() {
+    // The call-depth check runs before a function's first segment; the counter it writes back
+    // on that trap must be the one it loaded.
+    let engine = metered(Pricing::default(), true);
+    let wat = r#"(module (func $r (export "r") call $r) (func (export "one") (result i32) i32.const 1))"#;
+    let (mut s, i) = setup(&engine, wat);
+    s.set_meter(Box::new(BasicMeter::new(1 << 40)));
+    let r = i.get_func(&s, "r").unwrap().call(&mut s, &[]);
+    assert_eq!(code_of(&r), Some(TrapCode::CallStackExhausted));
+    // 10 000 frames each paid [call]=10 before the next entry's depth check trapped.
+    assert_eq!(s.meter().unwrap().consumed(), 10 * 10_000);
+    assert_eq!(exact(&mut s, i, "one", &[], 2), vec![Value::I32(1)]);
+}
