@@ -181,7 +181,7 @@ pub fn write(path: &Path, table: &str) -> Result<()> {
     let text = match std::fs::read_to_string(path) {
         Ok(old) => match (old.find(BEGIN), old.find(END)) {
             (Some(b), Some(e)) if b < e => {
-                format!("{}{generated}{}", &old[..b], old[e + END.len()..].trim_start_matches('\n'))
+                format!("{}{generated}\n{}", &old[..b], old[e + END.len()..].trim_start_matches('\n'))
             }
             _ => format!("{old}\n{generated}"),
         },

@@ -1,4 +1,5 @@
-//! WES: wes-decode, then wes-runtime with the Cranelift backend (wes-jit).
+//! WES: wes-decode, then wes-runtime with the Cranelift backend (wes-jit); unmetered, or
+//! gas-metered under wes-meter's default pricing.
 
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 use wes_core::Value;
 use wes_runtime::{Caller, Config, Engine, HostError, Linker, Module, Store};
 
-use super::{Compiled, Entry, Family, Mode, Running, Runtime, Val};
+use super::{Compiled, Entry, FUEL, Family, Mode, Running, Runtime, Val};
 
 pub struct Wes {
     label: String,
@@ -22,9 +23,18 @@ impl Wes {
         Ok(Box::new(Wes { label, mode: Mode::Unmetered, engine }))
     }
 
-    /// Gas-metered WES: a row of its own once gas metering lands in the runtime.
+    /// Gas-metered WES under the default pricing: the JIT charges each straight-line segment
+    /// up front, and every store gets a meter holding [`FUEL`] gas.
     pub fn metered() -> Entry {
-        Err(("WES (gas)".to_string(), "not yet available: gas metering has not landed in wes-runtime".to_string()))
+        let label = "WES (gas)".to_string();
+        let pricing = Arc::new(wes_meter::Pricing::default());
+        let jit =
+            wes_jit::Jit::with_config(wes_jit::JitConfig { pricing: Some(pricing.clone()), ..Default::default() })
+                .map_err(|e| (label.clone(), e.to_string()))?;
+        let mut config = Config::default();
+        config.pricing(Some(pricing));
+        let engine = Engine::new(config, Arc::new(jit));
+        Ok(Box::new(Wes { label, mode: Mode::Metered, engine }))
     }
 }
 
@@ -45,11 +55,12 @@ impl Runtime for Wes {
         linker.func_wrap("env", "inc", |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
             Ok(x.wrapping_add(1))
         });
-        Ok(Box::new(WesCompiled { engine: self.engine.clone(), module, linker }))
+        Ok(Box::new(WesCompiled { metered: self.mode == Mode::Metered, engine: self.engine.clone(), module, linker }))
     }
 }
 
 struct WesCompiled {
+    metered: bool,
     engine: Engine,
     module: Module,
     linker: Linker,
@@ -58,12 +69,16 @@ struct WesCompiled {
 impl Compiled for WesCompiled {
     fn instantiate(&self) -> Result<Box<dyn Running>> {
         let mut store = Store::new(&self.engine);
+        if self.metered {
+            store.set_meter(Box::new(wes_meter::BasicMeter::new(FUEL)));
+        }
         let instance = self.linker.instantiate(&mut store, &self.module).context("instantiate")?;
-        Ok(Box::new(WesRunning { store, instance }))
+        Ok(Box::new(WesRunning { store, instance, metered: self.metered }))
     }
 }
 
 struct WesRunning {
+    metered: bool,
     store: Store,
     instance: wes_runtime::Instance,
 }
@@ -91,6 +106,10 @@ impl Running for WesRunning {
             .collect()
     }
     fn consumed(&self) -> Result<Option<u64>> {
-        Ok(None)
+        if !self.metered {
+            return Ok(None);
+        }
+        let meter = self.store.meter().ok_or_else(|| anyhow!("the meter is gone"))?;
+        Ok(Some(meter.used()))
     }
 }

@@ -1,8 +1,11 @@
 //! `wes`: run a WebAssembly module from the command line.
 //!
 //! ```text
-//! wes run FILE [--invoke NAME] [ARG...] [--json]
+//! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--json]
 //! ```
+//!
+//! Every run is metered: under the default pricing table (docs/pricing.md) or the one given
+//! with `--pricing`, with the limit given by `--gas` or a large default.
 //!
 //! Exit status: 0 success, 1 the wasm code trapped, 2 unusable input (unreadable file, invalid
 //! module, unknown export, wrong arguments), always with a one-line message on stderr.
@@ -40,23 +43,67 @@ enum Command {
         /// Print one JSON object instead of plain results.
         #[arg(long)]
         json: bool,
+        /// The gas limit of the run (start function and call together); running out traps
+        /// with `OutOfGas`.
+        #[arg(long, value_name = "N")]
+        gas: Option<u64>,
+        /// A pricing table (.toml or .json) to charge gas by, instead of the default.
+        #[arg(long, value_name = "FILE")]
+        pricing: Option<PathBuf>,
         /// Arguments for the export.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
     },
 }
 
+/// The valued options that may follow the export's arguments.
+#[derive(Parser, Debug, Default)]
+#[command(no_binary_name = true)]
+struct Trailing {
+    #[arg(long)]
+    gas: Option<u64>,
+    #[arg(long)]
+    pricing: Option<PathBuf>,
+}
+
+impl Trailing {
+    /// Removes `--gas N`, `--gas=N`, `--pricing FILE` and `--pricing=FILE` from `args` and
+    /// parses them with clap.
+    fn lift(args: &mut Vec<String>) -> Result<Trailing, clap::Error> {
+        let mut lifted = Vec::new();
+        let mut rest = Vec::new();
+        let mut words = std::mem::take(args).into_iter();
+        while let Some(w) = words.next() {
+            if w == "--gas" || w == "--pricing" {
+                lifted.push(w);
+                lifted.extend(words.next());
+            } else if w.starts_with("--gas=") || w.starts_with("--pricing=") {
+                lifted.push(w);
+            } else {
+                rest.push(w);
+            }
+        }
+        *args = rest;
+        if lifted.is_empty() { Ok(Trailing::default()) } else { Trailing::try_parse_from(lifted) }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, invoke, json, mut args } => {
+        Command::Run { file, invoke, json, gas, pricing, mut args } => {
             // Arguments may start with `-` (negative numbers, `-inf`), so the list takes
-            // hyphenated words and would swallow a trailing `--json`; no value is spelled that
-            // way, so lift it out.
+            // hyphenated words and would swallow trailing options; no value is spelled that
+            // way, so lift them out and let clap parse them on their own.
             let before = args.len();
             args.retain(|a| a != "--json");
             let json = json || args.len() != before;
-            run::run(&file, invoke.as_deref(), &args, json)
+            let trailing = match Trailing::lift(&mut args) {
+                Ok(t) => t,
+                Err(e) => e.exit(),
+            };
+            let options = run::Options { json, gas: gas.or(trailing.gas), pricing: pricing.or(trailing.pricing) };
+            run::run(&file, invoke.as_deref(), &args, &options)
         }
     }
 }

@@ -10,6 +10,12 @@ use wes_core::{Trap, Value};
 pub(crate) struct Outcome {
     pub(crate) results: Vec<TypedValue>,
     pub(crate) trap: Option<TrapJson>,
+    pub(crate) gas_limit: u64,
+    pub(crate) gas_used: u64,
+    pub(crate) gas_refunded: u64,
+    /// Not in the JSON (the limit is there); makes plain output say the default applied.
+    #[serde(skip)]
+    pub(crate) default_limit: bool,
 }
 
 #[derive(Serialize)]
@@ -78,4 +84,9 @@ pub(crate) fn print(outcome: &Outcome, json: bool, trap: Option<&Trap>) {
             eprintln!("    at {frame}");
         }
     }
+    let default = if outcome.default_limit { " (default; set one with --gas)" } else { "" };
+    eprintln!(
+        "wes: gas used {} of limit {}{default}, refunded {}",
+        outcome.gas_used, outcome.gas_limit, outcome.gas_refunded
+    );
 }

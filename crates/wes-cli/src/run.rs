@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use wes_core::{Trap, Value};
+use wes_meter::{BasicMeter, Pricing, PricingError};
 use wes_runtime::{Config, Engine, Func, Instance, Linker, Module, RuntimeError, Store};
 
 use crate::output::{self, Outcome, TypedValue};
@@ -28,6 +29,28 @@ enum UsageError {
     Argument { name: String, index: usize, message: String },
     #[error("nothing to run: give --invoke NAME (exports: {0})")]
     NothingToRun(String),
+    #[error("{0}")]
+    Pricing(PricingError),
+}
+
+/// The gas limit without `--gas`: large enough for any reasonable command-line run, small
+/// enough that a runaway loop stops within seconds.
+pub(crate) const DEFAULT_GAS_LIMIT: u64 = 10_000_000_000;
+
+/// How `wes run` runs and reports.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) json: bool,
+    pub(crate) gas: Option<u64>,
+    pub(crate) pricing: Option<std::path::PathBuf>,
+}
+
+/// The gas of a run, read from the store's meter.
+#[derive(Clone, Copy, Debug, Default)]
+struct Gas {
+    limit: u64,
+    used: u64,
+    refunded: u64,
 }
 
 /// Exit status for a trap.
@@ -35,16 +58,25 @@ const TRAPPED: u8 = 1;
 /// Exit status for unusable input.
 const UNUSABLE: u8 = 2;
 
-pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], json: bool) -> ExitCode {
-    match execute(file, invoke, args) {
+pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &Options) -> ExitCode {
+    let mut gas = Gas { limit: options.gas.unwrap_or(DEFAULT_GAS_LIMIT), ..Gas::default() };
+    let outcome = |results: Vec<TypedValue>, trap, gas: Gas| Outcome {
+        results,
+        trap,
+        gas_limit: gas.limit,
+        gas_used: gas.used,
+        gas_refunded: gas.refunded,
+        default_limit: options.gas.is_none(),
+    };
+    match execute(file, invoke, args, options, &mut gas) {
         Ok(results) => {
-            let outcome = Outcome { results: results.iter().map(TypedValue::from).collect(), trap: None };
-            output::print(&outcome, json, None);
+            let o = outcome(results.iter().map(TypedValue::from).collect(), None, gas);
+            output::print(&o, options.json, None);
             ExitCode::SUCCESS
         }
         Err(Failure::Trap(trap)) => {
-            let outcome = Outcome { results: Vec::new(), trap: Some((&trap).into()) };
-            output::print(&outcome, json, Some(&trap));
+            let o = outcome(Vec::new(), Some((&trap).into()), gas);
+            output::print(&o, options.json, Some(&trap));
             ExitCode::from(TRAPPED)
         }
         Err(Failure::Usage(e)) => {
@@ -74,27 +106,59 @@ impl From<RuntimeError> for Failure {
     }
 }
 
-fn execute(file: &Path, invoke: Option<&str>, args: &[String]) -> Result<Vec<Value>, Failure> {
+/// Runs, leaving the gas figures in `gas` whatever the outcome.
+fn execute(
+    file: &Path,
+    invoke: Option<&str>,
+    args: &[String],
+    options: &Options,
+    gas: &mut Gas,
+) -> Result<Vec<Value>, Failure> {
+    let mut store = None;
+    let r = execute_in(file, invoke, args, options, gas.limit, &mut store);
+    if let Some(meter) = store.as_ref().and_then(Store::meter) {
+        *gas = Gas { limit: meter.limit(), used: meter.used(), refunded: meter.refunded() };
+    }
+    r
+}
+
+fn execute_in(
+    file: &Path,
+    invoke: Option<&str>,
+    args: &[String],
+    options: &Options,
+    limit: u64,
+    store_slot: &mut Option<Store>,
+) -> Result<Vec<Value>, Failure> {
+    let pricing = match &options.pricing {
+        Some(p) => Pricing::from_file(p).map_err(UsageError::Pricing)?,
+        None => Pricing::default(),
+    };
+    let pricing = Arc::new(pricing);
     let path = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
     let module = wes_decode::decode_any(&bytes).map_err(|source| UsageError::Decode { path, source })?;
     let has_start = module.start.is_some();
 
-    let backend = wes_jit::Jit::new().map_err(|e| UsageError::Runtime(e.into()))?;
-    let engine = Engine::new(Config::default(), Arc::new(backend));
+    let jit_config = wes_jit::JitConfig { pricing: Some(pricing.clone()), ..wes_jit::JitConfig::default() };
+    let backend = wes_jit::Jit::with_config(jit_config).map_err(|e| UsageError::Runtime(e.into()))?;
+    let mut config = Config::default();
+    config.pricing(Some(pricing));
+    let engine = Engine::new(config, Arc::new(backend));
     let module = Module::new(&engine, module)?;
-    let mut store = Store::new(&engine);
+    let store = store_slot.insert(Store::new(&engine));
+    store.set_meter(Box::new(BasicMeter::new(limit)));
     // The start function runs here; a trap in it is a trap of the run.
-    let instance = Linker::new().instantiate(&mut store, &module)?;
+    let instance = Linker::new().instantiate(store, &module)?;
 
     let name = match invoke {
         Some(name) => name,
-        None if instance.get_func(&store, "_start").is_some() => "_start",
+        None if instance.get_func(store, "_start").is_some() => "_start",
         None if has_start && args.is_empty() => return Ok(Vec::new()),
-        None => return Err(UsageError::NothingToRun(export_names(&instance, &store)).into()),
+        None => return Err(UsageError::NothingToRun(export_names(&instance, store)).into()),
     };
-    let func = find_func(&instance, &store, name)?;
-    let ty = func.ty(&store)?;
+    let func = find_func(&instance, store, name)?;
+    let ty = func.ty(store)?;
     if ty.params().len() != args.len() {
         return Err(UsageError::Arity {
             name: name.to_string(),
@@ -113,7 +177,7 @@ fn execute(file: &Path, invoke: Option<&str>, args: &[String]) -> Result<Vec<Val
             crate::args::parse(*t, a).map_err(|message| UsageError::Argument { name: name.to_string(), index, message })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(func.call(&mut store, &values)?)
+    Ok(func.call(store, &values)?)
 }
 
 fn find_func(instance: &Instance, store: &Store, name: &str) -> Result<Func, UsageError> {

@@ -117,6 +117,12 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
     /// runtime's libcalls). The runtime sizes the stack wasm runs on from this and the call-depth
     /// limit, so that the depth limit, not the native stack, is what a runaway recursion hits.
     fn max_frame_size(&self) -> usize;
+
+    /// The content hash of the pricing table the code was compiled to charge gas under, or
+    /// `None` when the code is not metered. The runtime never runs code under another table.
+    fn pricing_hash(&self) -> Option<[u8; 32]> {
+        None
+    }
 }
 
 #[cfg(test)]

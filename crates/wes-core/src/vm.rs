@@ -12,7 +12,7 @@
 //!
 //! ```text
 //!  vmctx ─┬─ +0  store context ──▶ { depth: u32, depth_limit: u32, _, tail_callee,
-//!         │                          tail_caller, tail_args }
+//!         │                          tail_caller, tail_args, gas: u64 }
 //!         ├─ +8  libcalls     ──▶ [fn ptr; Libcall::ALL.len()]
 //!         ├─ +16 funcs        ──▶ [*const FuncRef; functions]   FuncRef { call, vmctx, type_id }
 //!         ├─ +24 memories     ──▶ [*mut MemoryDef; memories]    MemoryDef { base, length }
@@ -34,6 +34,12 @@ pub const POINTER_SIZE: u32 = 8;
 pub const VMCTX_STORE: i32 = 0;
 /// Offset of the libcall-table pointer in the vmctx.
 pub const VMCTX_LIBCALLS: i32 = 8;
+/// Offset of the remaining-gas counter (`u64`) in the store context. Metered code subtracts
+/// each segment's cost from it before the segment runs and calls [`Libcall::OutOfGas`] when it
+/// holds less than the cost. It lives in the store context, not in each instance's vmctx,
+/// because calls between instances of one store share one budget.
+pub const STORE_GAS: i32 = 40;
+
 /// Offset of the function-reference array pointer in the vmctx.
 pub const VMCTX_FUNCS: i32 = 16;
 /// Offset of the memory-definition array pointer in the vmctx.
@@ -109,7 +115,8 @@ pub enum Libcall {
     /// code (`code` from [`trap_code_to_raw`], or `0` when a callee or libcall already recorded
     /// it) and the frame of `func_index`, stopped at module offset `offset`, for the backtrace.
     Trap,
-    /// `(vmctx, memory: i32, delta: i32) -> i32`: `memory.grow`, the old size or -1.
+    /// `(vmctx, memory: i32, delta: i32) -> i64`: `memory.grow`. The low 32 bits are the old
+    /// size or -1; a negative result means the libcall trapped (out of gas for the pages).
     MemoryGrow,
     /// `(vmctx, memory, dst, value, len) -> status`: `memory.fill`.
     MemoryFill,
@@ -119,7 +126,8 @@ pub enum Libcall {
     MemoryInit,
     /// `(vmctx, data)`: `data.drop`.
     DataDrop,
-    /// `(vmctx, table: i32, init: i64, delta: i32) -> i32`: `table.grow`, the old size or -1.
+    /// `(vmctx, table: i32, init: i64, delta: i32) -> i64`: `table.grow`, encoded as for
+    /// [`Libcall::MemoryGrow`].
     TableGrow,
     /// `(vmctx, table, dst, value: i64, len) -> status`: `table.fill`.
     TableFill,
@@ -129,6 +137,11 @@ pub enum Libcall {
     TableInit,
     /// `(vmctx, elem)`: `elem.drop`.
     ElemDrop,
+    /// `(vmctx, cost: i64) -> status`: the segment about to run costs `cost` and the gas
+    /// counter ([`STORE_GAS`]) holds less. The runtime asks the embedder's out-of-gas handler
+    /// for more; status 1 means the counter now holds at least `cost` (compiled code re-checks
+    /// and deducts it), 0 that the call traps with `OutOfGas`.
+    OutOfGas,
 }
 
 impl Libcall {
@@ -145,6 +158,7 @@ impl Libcall {
         Libcall::TableCopy,
         Libcall::TableInit,
         Libcall::ElemDrop,
+        Libcall::OutOfGas,
     ];
 
     /// The position of this libcall in the table.
@@ -157,13 +171,14 @@ impl Libcall {
         use AbiType::{I32, I64, Ptr};
         match self {
             Libcall::Trap => (&[Ptr, I32, I32, I32], &[]),
-            Libcall::MemoryGrow => (&[Ptr, I32, I32], &[I32]),
+            Libcall::MemoryGrow => (&[Ptr, I32, I32], &[I64]),
             Libcall::MemoryFill => (&[Ptr, I32, I32, I32, I32], &[I32]),
             Libcall::MemoryCopy | Libcall::MemoryInit | Libcall::TableCopy | Libcall::TableInit => {
                 (&[Ptr, I32, I32, I32, I32, I32], &[I32])
             }
             Libcall::DataDrop | Libcall::ElemDrop => (&[Ptr, I32], &[]),
-            Libcall::TableGrow => (&[Ptr, I32, I64, I32], &[I32]),
+            Libcall::TableGrow => (&[Ptr, I32, I64, I32], &[I64]),
+            Libcall::OutOfGas => (&[Ptr, I64], &[I32]),
             Libcall::TableFill => (&[Ptr, I32, I32, I64, I32], &[I32]),
         }
     }

@@ -36,6 +36,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use wes_core::backend::{ArrayCallFn, CompiledModule};
 use wes_core::{Backend, CompileError, Module};
+use wes_meter::Pricing;
 
 use crate::code_memory::CodeMemory;
 
@@ -61,11 +62,21 @@ pub struct JitConfig {
     pub optimize: bool,
     /// How many threads compile functions; `0` means one per available core.
     pub threads: usize,
+    /// Charge gas under this pricing: every straight-line segment starts with a
+    /// check-and-deduct of its cost (`wes_meter::function_segments`). `None` (the default)
+    /// compiles unmetered code.
+    pub pricing: Option<Arc<Pricing>>,
 }
 
 impl Default for JitConfig {
     fn default() -> Self {
-        JitConfig { nan_canonicalization: true, bounds_checks: BoundsChecks::Explicit, optimize: true, threads: 0 }
+        JitConfig {
+            nan_canonicalization: true,
+            bounds_checks: BoundsChecks::Explicit,
+            optimize: true,
+            threads: 0,
+            pricing: None,
+        }
     }
 }
 
@@ -154,6 +165,22 @@ impl Jit {
     ) -> Result<CompiledFunc, CompileError> {
         let func_index = module.num_imported_functions + defined_index;
         ctx.clear();
+        let segments = match &self.config.pricing {
+            Some(pricing) => {
+                let body = module
+                    .bodies
+                    .get(defined_index as usize)
+                    .ok_or_else(|| CompileError::Codegen { func_index, message: "no body for this function".into() })?;
+                let bytes = module.bytes.get(body.range.clone()).ok_or_else(|| CompileError::Codegen {
+                    func_index,
+                    message: "function body outside the module bytes".into(),
+                })?;
+                let segs = wes_meter::function_segments(bytes, body.range.start as u64, pricing)
+                    .map_err(|e| CompileError::Codegen { func_index, message: e.to_string() })?;
+                Some(segs)
+            }
+            None => None,
+        };
         translate::translate(
             module,
             defined_index,
@@ -161,6 +188,7 @@ impl Jit {
             self.isa.frontend_config(),
             &mut ctx.func,
             fctx,
+            segments.as_ref(),
         )?;
         let mut ctrl = cranelift_codegen::control::ControlPlane::default();
         let compiled = ctx
@@ -277,7 +305,8 @@ impl Backend for Jit {
             max_frame = max_frame.max(f.frame_size);
         }
         let memory = CodeMemory::new(&code)?;
-        Ok(Arc::new(JitModule { module, memory, offsets, max_frame }))
+        let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
+        Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash }))
     }
 }
 
@@ -287,6 +316,7 @@ struct JitModule {
     memory: CodeMemory,
     offsets: Vec<usize>,
     max_frame: usize,
+    pricing_hash: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for JitModule {
@@ -311,5 +341,9 @@ impl CompiledModule for JitModule {
 
     fn max_frame_size(&self) -> usize {
         self.max_frame
+    }
+
+    fn pricing_hash(&self) -> Option<[u8; 32]> {
+        self.pricing_hash
     }
 }

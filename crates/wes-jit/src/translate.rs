@@ -19,6 +19,12 @@
 //! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
 //! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
 //! 64 bits so it cannot wrap.
+//!
+//! When the module is metered, the first operator of every reachable straight-line segment
+//! (as `wes_meter::function_segments` cut them) is preceded by that segment's check-and-deduct;
+//! the code for it is in [`gas`].
+
+mod gas;
 
 mod simd;
 mod tail_call;
@@ -108,6 +114,7 @@ pub(crate) fn translate(
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
+    segments: Option<&wes_meter::FunctionSegments>,
 ) -> Result<(), CompileError> {
     let func_index = module.num_imported_functions + defined_index;
     let body = module
@@ -159,7 +166,13 @@ pub(crate) fn translate(
         call_conv,
         call_buffer: None,
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
+        gas: None,
     };
+
+    // Load the gas counter before anything can exit: every exit writes it back.
+    if segments.is_some() {
+        t.gas_init();
+    }
 
     // Count the call depth first, so that every exit (return or trap) can undo it.
     let store = t.load_ptr(vmctx, vm::VMCTX_STORE, true);
@@ -202,7 +215,12 @@ pub(crate) fn translate(
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
         t.offset = u32::try_from(ops.original_position()).unwrap_or(u32::MAX);
-        let op = ops.read().map_err(codegen)?;
+        let (op, offset) = ops.read_with_offset().map_err(codegen)?;
+        if t.reachable
+            && let Some(seg) = segments.and_then(|s| s.at(offset))
+        {
+            t.charge_gas(seg.cost);
+        }
         t.operator(op)?;
         if t.frames.is_empty() {
             break;
@@ -217,6 +235,7 @@ pub(crate) fn translate(
         let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
         t.builder.ins().store(MemFlagsData::trusted(), *r, args, offset);
     }
+    t.gas_flush();
     let one = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_RETURNED));
     t.builder.ins().return_(&[one]);
 
@@ -260,6 +279,8 @@ struct Translator<'m, 'f> {
     call_buffer: Option<ir::StackSlot>,
     /// The module offset of the instruction being translated.
     offset: u32,
+    /// The remaining gas while this function runs, when metered (see [`gas`]).
+    gas: Option<Variable>,
 }
 
 impl Translator<'_, '_> {
@@ -387,7 +408,9 @@ impl Translator<'_, '_> {
         let callee = self.load_ptr(table, offset, true);
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);
+        self.gas_flush();
         let call = self.builder.ins().call_indirect(sig, callee, &all);
+        self.gas_reload();
         self.builder.inst_results(call).first().copied()
     }
 
@@ -422,7 +445,9 @@ impl Translator<'_, '_> {
         let sig = self.array_sig();
         let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
         let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
+        self.gas_flush();
         let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
+        self.gas_reload();
         let status = self.builder.inst_results(call)[0];
         self.call_status(status, result_types.len())?;
         if !result_types.is_empty() {
@@ -967,7 +992,8 @@ impl Translator<'_, '_> {
             O::MemoryGrow { mem } => {
                 let delta = self.pop()?;
                 let m = self.iconst32(mem);
-                let v = self.libcall(Libcall::MemoryGrow, &[m, delta]).ok_or_else(|| self.err("memory.grow"))?;
+                let raw = self.libcall(Libcall::MemoryGrow, &[m, delta]).ok_or_else(|| self.err("memory.grow"))?;
+                let v = self.grow_result(raw);
                 self.push(v);
             }
             O::MemoryFill { mem } => {
@@ -1123,7 +1149,8 @@ impl Translator<'_, '_> {
             O::TableGrow { table } => {
                 let (init, delta) = self.pop2()?;
                 let t = self.iconst32(table);
-                let v = self.libcall(Libcall::TableGrow, &[t, init, delta]).ok_or_else(|| self.err("table.grow"))?;
+                let raw = self.libcall(Libcall::TableGrow, &[t, init, delta]).ok_or_else(|| self.err("table.grow"))?;
+                let v = self.grow_result(raw);
                 self.push(v);
             }
             O::TableFill { table } => {
@@ -1196,7 +1223,8 @@ mod tests {
             .map(|i| {
                 let mut func = Function::new();
                 let mut fctx = FunctionBuilderContext::new();
-                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx).unwrap();
+                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, None)
+                    .unwrap();
                 func
             })
             .collect()

@@ -136,6 +136,85 @@ impl Func {
         let i = self.check(store)?;
         store.inner.call(i, args)
     }
+
+    /// Calls the function with a gas limit of `limit` and returns the result with the gas
+    /// used, also when the call traps (then the gas charged up to the trap).
+    ///
+    /// The call runs with a fresh [`wes_meter::BasicMeter`] in place of the store's meter,
+    /// which is put back afterwards; the store's out-of-gas handler applies. On an engine
+    /// without [`Config::pricing`](crate::Config::pricing) nothing is charged.
+    pub fn call_with_gas(&self, store: &mut Store, args: &[Value], limit: u64) -> GasCall {
+        let previous = store.inner.set_meter(Some(Box::new(wes_meter::BasicMeter::new(limit))));
+        let result = self.call(store, args);
+        let meter = store.inner.set_meter(previous);
+        let gas = meter.map_or(GasUsage { limit, consumed: 0, refunded: 0 }, |m| GasUsage {
+            limit: m.limit(),
+            consumed: m.consumed(),
+            refunded: m.refunded(),
+        });
+        GasCall { result, gas }
+    }
+}
+
+/// What a call's gas came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GasUsage {
+    /// The limit (with any top-ups).
+    pub limit: u64,
+    /// Gas charged.
+    pub consumed: u64,
+    /// Gas refunded (bounded by the refund policy).
+    pub refunded: u64,
+}
+
+impl GasUsage {
+    /// Gas used net of refunds.
+    pub fn used(&self) -> u64 {
+        self.consumed.saturating_sub(self.refunded)
+    }
+}
+
+/// The outcome of [`Func::call_with_gas`]: the results or the error, and the gas.
+#[derive(Debug)]
+pub struct GasCall {
+    /// The results, or why the call failed.
+    pub result: Result<Vec<Value>, RuntimeError>,
+    /// The gas, also for a call that trapped.
+    pub gas: GasUsage,
+}
+
+impl Store {
+    /// Installs the meter calls in this store charge to, returning the previous one. Without a
+    /// meter, metered code runs with unlimited gas.
+    pub fn set_meter(&mut self, meter: Box<dyn wes_meter::GasMeter>) -> Option<Box<dyn wes_meter::GasMeter>> {
+        self.inner.set_meter(Some(meter))
+    }
+
+    /// Removes and returns the meter.
+    pub fn take_meter(&mut self) -> Option<Box<dyn wes_meter::GasMeter>> {
+        self.inner.set_meter(None)
+    }
+
+    /// The meter, if one is installed.
+    pub fn meter(&self) -> Option<&dyn wes_meter::GasMeter> {
+        self.inner.meter()
+    }
+
+    /// Installs the handler asked for more gas when a charge does not fit: it gets the meter
+    /// and the shortfall, may top the meter up with [`wes_meter::GasMeter::add_gas`], and
+    /// returns whether execution should continue. Execution resumes at the exact point it
+    /// stopped; if the handler declines or adds nothing, the call traps with `OutOfGas`.
+    pub fn set_out_of_gas_handler(
+        &mut self,
+        handler: impl FnMut(&mut dyn wes_meter::GasMeter, u64) -> bool + Send + 'static,
+    ) {
+        self.inner.set_out_of_gas_handler(Some(Box::new(handler)));
+    }
+
+    /// Removes the out-of-gas handler.
+    pub fn clear_out_of_gas_handler(&mut self) {
+        self.inner.set_out_of_gas_handler(None);
+    }
 }
 
 impl Memory {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use wes_core::Backend;
 use wes_core::backend::CompiledModule;
+use wes_meter::Pricing;
 
 use crate::RuntimeError;
 
@@ -24,6 +25,10 @@ pub struct Config {
     /// wasm frames, in bytes. Host functions run on the stack wasm runs on, so a host function
     /// needing more than this (deep recursion, large arrays on the stack) must raise it.
     pub host_stack_reserve: usize,
+    /// The pricing metered code is compiled under, or `None` for unmetered execution. It must
+    /// be the pricing the backend was configured with: a module whose code records another
+    /// pricing table (by content hash) is refused.
+    pub pricing: Option<Arc<Pricing>>,
     /// The most native stack a store may reserve for wasm, in bytes. The stack is sized
     /// `max_call_depth × (largest frame + slack) + host_stack_reserve`; a module whose frames
     /// would need more is refused at instantiation with [`RuntimeError::ResourceLimit`], so a
@@ -38,6 +43,7 @@ impl Default for Config {
             max_memory_pages: 65_536,
             max_table_elements: 10_000_000,
             host_stack_reserve: 1 << 20,
+            pricing: None,
             max_wasm_stack: 512 << 20,
         }
     }
@@ -53,6 +59,12 @@ impl Config {
     /// Sets [`Config::max_memory_pages`].
     pub fn max_memory_pages(&mut self, pages: u64) -> &mut Self {
         self.max_memory_pages = pages;
+        self
+    }
+
+    /// Sets [`Config::pricing`].
+    pub fn pricing(&mut self, pricing: Option<Arc<Pricing>>) -> &mut Self {
+        self.pricing = pricing;
         self
     }
 
@@ -134,6 +146,17 @@ impl Module {
     /// [`RuntimeError::Compile`] when the backend cannot compile it.
     pub fn from_arc(engine: &Engine, module: Arc<wes_core::Module>) -> Result<Module, RuntimeError> {
         let compiled = engine.backend().compile(module)?;
+        let expected = engine.config().pricing.as_ref().map(|p| p.hash());
+        if compiled.pricing_hash() != expected {
+            let show = |h: Option<[u8; 32]>| match h {
+                Some(h) => h.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>(),
+                None => "unmetered".to_string(),
+            };
+            return Err(RuntimeError::PricingMismatch {
+                compiled: show(compiled.pricing_hash()),
+                engine: show(expected),
+            });
+        }
         Ok(Module { engine: engine.clone(), compiled })
     }
 

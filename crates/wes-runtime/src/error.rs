@@ -41,6 +41,15 @@ pub enum RuntimeError {
     /// A module compiled by one engine was instantiated in a store of another.
     #[error("module belongs to a different engine than the store")]
     EngineMismatch,
+    /// The backend compiled code under another pricing table than the engine's (or metered
+    /// code for an unmetered engine, or the reverse); hashes are shown abbreviated.
+    #[error("code compiled under pricing {compiled} cannot run under pricing {engine}")]
+    PricingMismatch {
+        /// The pricing the code was compiled under.
+        compiled: String,
+        /// The engine's pricing.
+        engine: String,
+    },
     /// A configured limit, or the host's memory, does not allow the operation.
     #[error("resource limit: {0}")]
     ResourceLimit(String),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use wes_core::{FuncType, ValType, Value};
+use wes_core::{FuncType, TrapCode, ValType, Value};
 
 use crate::store::StoreInner;
 
@@ -12,12 +12,24 @@ use crate::store::StoreInner;
 #[error("{message}")]
 pub struct HostError {
     message: String,
+    trap: Option<TrapCode>,
 }
 
 impl HostError {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        HostError { message: message.into() }
+        HostError { message: message.into(), trap: None }
+    }
+
+    /// The error [`Caller::charge_gas`] returns when the gas ran out: the wasm call traps with
+    /// [`TrapCode::OutOfGas`] rather than a host error.
+    pub fn out_of_gas() -> Self {
+        HostError { message: TrapCode::OutOfGas.message().into(), trap: Some(TrapCode::OutOfGas) }
+    }
+
+    /// The trap this error becomes, when it is not a plain host error.
+    pub fn trap_code(&self) -> Option<TrapCode> {
+        self.trap
     }
 
     /// The message.
@@ -234,6 +246,28 @@ impl<'a> Caller<'a> {
     fn memory(&mut self) -> Result<&mut [u8], MemoryAccessError> {
         let instance = self.instance.ok_or(MemoryAccessError::NoMemory)?;
         self.store.instance_memory_data(instance, 0).ok_or(MemoryAccessError::NoMemory)
+    }
+
+    /// Charges `amount` gas for work the host function does, before doing it. Free when the
+    /// engine does not meter or the store has no meter.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::out_of_gas`] when the gas runs out (and no out-of-gas handler adds enough);
+    /// return it so the call traps with `OutOfGas`.
+    pub fn charge_gas(&mut self, amount: u64) -> Result<(), HostError> {
+        self.store.charge_gas(wes_meter::ChargeKind::Host, amount).map_err(|_| HostError::out_of_gas())
+    }
+
+    /// Asks for a refund of up to `amount` gas, bounded by the meter's refund policy; returns
+    /// what was refunded (0 without a meter).
+    pub fn refund_gas(&mut self, amount: u64) -> u64 {
+        self.store.refund_gas(amount)
+    }
+
+    /// The gas left for the running call, or `None` when the store has no meter.
+    pub fn gas_remaining(&mut self) -> Option<u64> {
+        self.store.gas_remaining()
     }
 
     /// The store's data attached with [`Store::set_data`](crate::Store::set_data), if it is a

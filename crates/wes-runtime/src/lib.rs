@@ -53,8 +53,9 @@ mod store;
 mod vm;
 
 pub use api::{Extern, Func, Global, Instance, Memory, Table};
+pub use api::{GasCall, GasUsage};
 pub use engine::{Config, Engine, Module};
 pub use error::RuntimeError;
 pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
 pub use linker::Linker;
-pub use store::Store;
+pub use store::{OutOfGasHandler, Store};

@@ -14,6 +14,7 @@ use wes_core::backend::{CompiledModule, ValRaw};
 use wes_core::module::{ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, ExternKind, ImportType};
 use wes_core::types::{GlobalType, Limits, MemoryType, Mutability, TableType};
 use wes_core::{FrameInfo, FuncRef, FuncType, Trap, TrapCode, ValType, Value, WASM_PAGE_SIZE};
+use wes_meter::{ChargeKind, DynamicOp, GasMeter, Pricing};
 
 use crate::RuntimeError;
 use crate::engine::{Engine, Module};
@@ -49,6 +50,7 @@ impl Store {
             tail_callee: std::ptr::null(),
             tail_caller: std::ptr::null_mut(),
             tail_args: tail_args.as_mut_ptr(),
+            gas: u64::MAX,
         });
         let ctx_ptr: *mut VMStoreContext = &mut *ctx;
         Store {
@@ -70,6 +72,10 @@ impl Store {
                 stack: None,
                 trap: None,
                 data: None,
+                pricing: engine.config().pricing.clone(),
+                meter: None,
+                gas_synced: u64::MAX,
+                out_of_gas: None,
             }),
         }
     }
@@ -161,13 +167,26 @@ impl MemoryEntry {
 
     /// `memory.grow`: the old size in pages, or `None` when it cannot grow that much.
     fn grow(&mut self, delta: u64, max_pages: u64) -> Option<u64> {
-        let old = self.pages();
-        let new = old.checked_add(delta)?;
+        let new_bytes = self.check_grow(delta, max_pages)?;
+        self.commit(new_bytes)
+    }
+
+    /// The first half of a grow: checks the limits, returning the new length in bytes; `None`
+    /// when the limits forbid it.
+    fn check_grow(&self, delta: u64, max_pages: u64) -> Option<usize> {
+        let new = self.pages().checked_add(delta)?;
         let limit = self.ty.limits.max.unwrap_or(MAX_WASM_PAGES).min(max_pages).min(MAX_WASM_PAGES);
         if new > limit {
             return None;
         }
         let new_bytes = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
+        Some(new_bytes)
+    }
+
+    /// The second half: grows to `new_bytes`; the old size in pages, or `None` when the memory
+    /// cannot be allocated (nothing changed).
+    fn commit(&mut self, new_bytes: usize) -> Option<u64> {
+        let old = self.pages();
         if !self.data.grow_to(new_bytes) {
             return None;
         }
@@ -205,17 +224,23 @@ impl TableEntry {
         self.def.length = self.elems.len() as u64;
     }
 
-    fn grow(&mut self, delta: u64, init: u64, max: u64) -> Option<u64> {
-        let old = self.elems.len() as u64;
-        let new = old.checked_add(delta)?;
+    /// Checks the limits and reserves room for `delta` more elements; the new length.
+    fn reserve(&mut self, delta: u64, max: u64) -> Option<u64> {
+        let new = (self.elems.len() as u64).checked_add(delta)?;
         let limit = self.ty.limits.max.unwrap_or(u64::from(u32::MAX)).min(max);
         if new > limit {
             return None;
         }
-        self.elems.try_reserve_exact(delta as usize).ok()?;
+        self.elems.try_reserve_exact(usize::try_from(delta).ok()?).ok()?;
+        Some(new)
+    }
+
+    /// Fills the reserved room with `init`; the old length.
+    fn commit(&mut self, new: u64, init: u64) -> u64 {
+        let old = self.elems.len() as u64;
         self.elems.resize(new as usize, init);
         self.refresh();
-        Some(old)
+        old
     }
 }
 
@@ -277,7 +302,31 @@ pub(crate) struct StoreInner {
     trap: Option<PendingTrap>,
     /// The embedder's per-store data, for host functions.
     data: Option<Box<dyn Any + Send>>,
+    /// The pricing metered code of this store's engine was compiled under; `None` when the
+    /// engine does not meter.
+    pricing: Option<Arc<Pricing>>,
+    /// The meter calls charge to; without one, metered code runs with unlimited gas.
+    meter: Option<Box<dyn GasMeter>>,
+    /// The gas counter's value when the meter last saw it: the meter is behind by
+    /// `gas_synced - counter`.
+    gas_synced: u64,
+    /// Asked for more gas when a charge does not fit.
+    out_of_gas: Option<HandlerBox>,
 }
+
+/// The out-of-gas handler, with a `Debug` that says only whether there is one.
+pub(crate) struct HandlerBox(Box<OutOfGasHandler>);
+
+impl std::fmt::Debug for HandlerBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutOfGasHandler")
+    }
+}
+
+/// An embedder's out-of-gas handler: given the meter and how much more gas the charge needs,
+/// it may top the meter up ([`GasMeter::add_gas`]) and return `true` to continue, or return
+/// `false` to let the call trap with `OutOfGas`.
+pub type OutOfGasHandler = dyn FnMut(&mut dyn GasMeter, u64) -> bool + Send;
 
 fn bounds(offset: u32, len: u32, size: usize) -> Result<std::ops::Range<usize>, TrapCode> {
     let end = u64::from(offset) + u64::from(len);
@@ -556,6 +605,149 @@ impl StoreInner {
         Some((e.kind, *list.get(e.index as usize)?))
     }
 
+    // ---- gas ---------------------------------------------------------------------------
+
+    /// Loads the meter's remaining gas into the counter before wasm runs.
+    pub(crate) fn gas_enter(&mut self) {
+        let gas = self.meter.as_ref().map_or(u64::MAX, |m| m.remaining());
+        vm::set_gas_counter(self.ctx_ptr, gas);
+        self.gas_synced = gas;
+    }
+
+    /// Charges the meter what compiled code spent since the last sync.
+    pub(crate) fn gas_leave(&mut self) {
+        self.gas_sync();
+    }
+
+    fn gas_sync(&mut self) {
+        let counter = vm::gas_counter(self.ctx_ptr);
+        if let Some(meter) = &mut self.meter {
+            let spent = self.gas_synced.saturating_sub(counter);
+            if spent > 0 {
+                // Cannot fail: the counter started at the meter's remaining gas.
+                let _ = meter.charge_for(ChargeKind::Code, spent);
+            }
+        }
+        self.gas_synced = counter;
+    }
+
+    /// After the meter changed: the counter becomes its remaining gas.
+    fn gas_reload(&mut self) {
+        if let Some(meter) = &self.meter {
+            let gas = meter.remaining();
+            vm::set_gas_counter(self.ctx_ptr, gas);
+            self.gas_synced = gas;
+        }
+    }
+
+    /// Asks the out-of-gas handler for `needed` more gas; whether it added any.
+    fn ask_for_gas(&mut self, needed: u64) -> bool {
+        let (Some(meter), Some(handler)) = (&mut self.meter, &mut self.out_of_gas) else { return false };
+        let before = meter.remaining();
+        (handler.0)(meter.as_mut(), needed) && meter.remaining() > before
+    }
+
+    /// The base cost of a host call (0 when not metering).
+    pub(crate) fn host_call_cost(&self) -> u64 {
+        self.pricing.as_ref().map_or(0, |p| p.host_call_cost())
+    }
+
+    /// Charges `amount` at run time (a dynamic cost, a host call, a host function's charge),
+    /// asking the out-of-gas handler when it does not fit. Nothing is charged when the engine
+    /// does not meter or the store has no meter.
+    pub(crate) fn charge_gas(&mut self, kind: ChargeKind, amount: u64) -> Result<(), TrapCode> {
+        if self.pricing.is_none() || self.meter.is_none() || amount == 0 {
+            return Ok(());
+        }
+        self.gas_sync();
+        loop {
+            let Some(meter) = &mut self.meter else { return Ok(()) };
+            match meter.charge_for(kind, amount) {
+                Ok(()) => break,
+                Err(e) => {
+                    if !self.ask_for_gas(e.requested - e.remaining) {
+                        return Err(TrapCode::OutOfGas);
+                    }
+                }
+            }
+        }
+        self.gas_reload();
+        Ok(())
+    }
+
+    /// Makes sure `amount` can be charged (asking the out-of-gas handler if needed) without
+    /// charging it.
+    fn ensure_gas(&mut self, amount: u64) -> Result<(), TrapCode> {
+        if self.pricing.is_none() || self.meter.is_none() || amount == 0 {
+            return Ok(());
+        }
+        self.gas_sync();
+        loop {
+            let remaining = self.meter.as_ref().map_or(u64::MAX, |m| m.remaining());
+            if remaining >= amount {
+                self.gas_reload();
+                return Ok(());
+            }
+            if !self.ask_for_gas(amount - remaining) {
+                self.gas_reload();
+                return Err(TrapCode::OutOfGas);
+            }
+        }
+    }
+
+    fn charge_dynamic(&mut self, op: DynamicOp, units: u64) -> Result<(), TrapCode> {
+        let cost = self.pricing.as_ref().map_or(0, |p| p.dynamic_cost(op, units));
+        self.charge_gas(ChargeKind::Dynamic(op.name()), cost)
+    }
+
+    /// The `OutOfGas` libcall: a segment costing `cost` found the counter short. Returns
+    /// whether the counter now covers it; otherwise the `OutOfGas` trap is recorded.
+    pub(crate) fn refill_gas(&mut self, cost: u64) -> bool {
+        if self.meter.is_none() {
+            // Unlimited gas: the counter only ran down from u64::MAX.
+            vm::set_gas_counter(self.ctx_ptr, u64::MAX);
+            self.gas_synced = u64::MAX;
+            return true;
+        }
+        self.gas_sync();
+        loop {
+            let remaining = self.meter.as_ref().map_or(0, |m| m.remaining());
+            if remaining >= cost {
+                self.gas_reload();
+                return true;
+            }
+            if !self.ask_for_gas(cost - remaining) {
+                self.gas_reload();
+                self.record_trap(TrapCode::OutOfGas, None);
+                return false;
+            }
+        }
+    }
+
+    /// Refunds up to `amount` (bounded by the meter's policy); what was refunded.
+    pub(crate) fn refund_gas(&mut self, amount: u64) -> u64 {
+        self.gas_sync();
+        self.meter.as_mut().map_or(0, |m| m.refund(amount))
+    }
+
+    /// Gas left, as the running code sees it; `None` without a meter.
+    pub(crate) fn gas_remaining(&mut self) -> Option<u64> {
+        self.gas_sync();
+        self.meter.as_ref().map(|m| m.remaining())
+    }
+
+    pub(crate) fn set_meter(&mut self, meter: Option<Box<dyn GasMeter>>) -> Option<Box<dyn GasMeter>> {
+        std::mem::replace(&mut self.meter, meter)
+    }
+
+    pub(crate) fn meter(&self) -> Option<&dyn GasMeter> {
+        self.meter.as_deref()
+    }
+
+    pub(crate) fn set_out_of_gas_handler(&mut self, handler: Option<Box<OutOfGasHandler>>) {
+        self.out_of_gas = handler.map(HandlerBox);
+    }
+
     // ---- calls -------------------------------------------------------------------------
 
     /// The native stack a call needs for the configured depth and the largest frame here.
@@ -609,13 +801,20 @@ impl StoreInner {
         Some(*self.instances.get(instance)?.table_idx.get(table as usize)? as usize)
     }
 
-    pub(crate) fn memory_grow(&mut self, instance: usize, mem: u32, delta: u32) -> u32 {
+    /// `memory.grow`: the old size or -1 (`u32::MAX`); out of gas for the pages is a trap.
+    pub(crate) fn memory_grow(&mut self, instance: usize, mem: u32, delta: u32) -> Result<u32, TrapCode> {
         let max = self.engine.config().max_memory_pages;
-        let grown = self
-            .mem_of(instance, mem)
-            .and_then(|m| self.memories.get_mut(m))
-            .and_then(|m| m.grow(u64::from(delta), max));
-        grown.map_or(u32::MAX, |old| old as u32)
+        let Some(m) = self.mem_of(instance, mem) else { return Ok(u32::MAX) };
+        let Some(new_bytes) = self.memories.get(m).and_then(|e| e.check_grow(u64::from(delta), max)) else {
+            return Ok(u32::MAX);
+        };
+        // Make sure the pages can be paid for, grow, then charge: an allocation failure then
+        // returns -1 having charged nothing, and running out of gas grows nothing.
+        let cost = self.pricing.as_ref().map_or(0, |p| p.dynamic_cost(DynamicOp::MemoryGrow, u64::from(delta)));
+        self.ensure_gas(cost)?;
+        let Some(old) = self.memories.get_mut(m).and_then(|e| e.commit(new_bytes)) else { return Ok(u32::MAX) };
+        self.charge_dynamic(DynamicOp::MemoryGrow, u64::from(delta))?;
+        Ok(old as u32)
     }
 
     pub(crate) fn memory_fill(
@@ -626,8 +825,10 @@ impl StoreInner {
         val: u8,
         len: u32,
     ) -> Result<(), TrapCode> {
-        let m = self.mem_of(instance, mem).and_then(|m| self.memories.get_mut(m)).ok_or(TrapCode::MemoryOutOfBounds)?;
-        let range = bounds(dst, len, m.data.len())?;
+        let i = self.mem_of(instance, mem).ok_or(TrapCode::MemoryOutOfBounds)?;
+        let range = bounds(dst, len, self.memories.get(i).map_or(0, |m| m.data.len()))?;
+        self.charge_dynamic(DynamicOp::MemoryFill, u64::from(len))?;
+        let m = self.memories.get_mut(i).ok_or(TrapCode::MemoryOutOfBounds)?;
         m.data[range].fill(val);
         m.refresh();
         Ok(())
@@ -648,6 +849,7 @@ impl StoreInner {
         let slen = self.memories.get(s).map_or(0, |m| m.data.len());
         let dr = bounds(dst, len, dlen)?;
         let sr = bounds(src, len, slen)?;
+        self.charge_dynamic(DynamicOp::MemoryCopy, u64::from(len))?;
         if d == s {
             let m = &mut self.memories[d];
             m.data.copy_within(sr, dr.start);
@@ -677,9 +879,15 @@ impl StoreInner {
             _ => &[],
         };
         let sr = bounds(src, len, bytes.len())?;
+        let dr = bounds(dst, len, self.memories.get(m).map_or(0, |x| x.data.len()))?;
+        self.charge_dynamic(DynamicOp::MemoryInit, u64::from(len))?;
+        let inst = self.instances.get(instance).ok_or(TrapCode::MemoryOutOfBounds)?;
+        let bytes: &[u8] = match inst.module.data.get(data as usize) {
+            Some(seg) => inst.module.slice(&seg.range),
+            None => &[],
+        };
         let memory = self.memories.get_mut(m).ok_or(TrapCode::MemoryOutOfBounds)?;
-        let dr = bounds(dst, len, memory.data.len())?;
-        memory.data[dr].copy_from_slice(&bytes[sr]);
+        memory.data[dr].copy_from_slice(bytes.get(sr).ok_or(TrapCode::MemoryOutOfBounds)?);
         memory.refresh();
         Ok(())
     }
@@ -690,13 +898,15 @@ impl StoreInner {
         }
     }
 
-    pub(crate) fn table_grow(&mut self, instance: usize, table: u32, init: u64, delta: u32) -> u32 {
+    /// `table.grow`: the old size or -1 (`u32::MAX`); out of gas for the elements is a trap.
+    pub(crate) fn table_grow(&mut self, instance: usize, table: u32, init: u64, delta: u32) -> Result<u32, TrapCode> {
         let max = self.engine.config().max_table_elements;
-        let grown = self
-            .table_of(instance, table)
-            .and_then(|t| self.tables.get_mut(t))
-            .and_then(|t| t.grow(u64::from(delta), init, max));
-        grown.map_or(u32::MAX, |old| old as u32)
+        let Some(t) = self.table_of(instance, table) else { return Ok(u32::MAX) };
+        let Some(new) = self.tables.get_mut(t).and_then(|e| e.reserve(u64::from(delta), max)) else {
+            return Ok(u32::MAX);
+        };
+        self.charge_dynamic(DynamicOp::TableGrow, u64::from(delta))?;
+        Ok(self.tables.get_mut(t).map_or(u32::MAX, |e| e.commit(new, init) as u32))
     }
 
     pub(crate) fn table_fill(
@@ -707,9 +917,10 @@ impl StoreInner {
         val: u64,
         len: u32,
     ) -> Result<(), TrapCode> {
-        let t =
-            self.table_of(instance, table).and_then(|t| self.tables.get_mut(t)).ok_or(TrapCode::TableOutOfBounds)?;
-        let range = table_bounds(dst, len, t.elems.len())?;
+        let i = self.table_of(instance, table).ok_or(TrapCode::TableOutOfBounds)?;
+        let range = table_bounds(dst, len, self.tables.get(i).map_or(0, |t| t.elems.len()))?;
+        self.charge_dynamic(DynamicOp::TableFill, u64::from(len))?;
+        let t = self.tables.get_mut(i).ok_or(TrapCode::TableOutOfBounds)?;
         t.elems[range].fill(val);
         t.refresh();
         Ok(())
@@ -730,6 +941,7 @@ impl StoreInner {
         let slen = self.tables.get(s).map_or(0, |t| t.elems.len());
         let dr = table_bounds(dst, len, dlen)?;
         let sr = table_bounds(src, len, slen)?;
+        self.charge_dynamic(DynamicOp::TableCopy, u64::from(len))?;
         if d == s {
             let t = &mut self.tables[d];
             t.elems.copy_within(sr, dr.start);
@@ -756,9 +968,12 @@ impl StoreInner {
         let inst = self.instances.get(instance).ok_or(TrapCode::TableOutOfBounds)?;
         let items: &[u64] = inst.elements.get(elem as usize).map_or(&[], Vec::as_slice);
         let sr = table_bounds(src, len, items.len())?;
+        let dr = table_bounds(dst, len, self.tables.get(t).map_or(0, |x| x.elems.len()))?;
+        self.charge_dynamic(DynamicOp::TableInit, u64::from(len))?;
+        let inst = self.instances.get(instance).ok_or(TrapCode::TableOutOfBounds)?;
+        let items: &[u64] = inst.elements.get(elem as usize).map_or(&[], Vec::as_slice);
         let tbl = self.tables.get_mut(t).ok_or(TrapCode::TableOutOfBounds)?;
-        let dr = table_bounds(dst, len, tbl.elems.len())?;
-        tbl.elems[dr].copy_from_slice(&items[sr]);
+        tbl.elems[dr].copy_from_slice(items.get(sr).ok_or(TrapCode::TableOutOfBounds)?);
         tbl.refresh();
         Ok(())
     }

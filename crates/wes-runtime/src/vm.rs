@@ -47,6 +47,24 @@ pub(crate) struct VMStoreContext {
     pub(crate) tail_callee: *const VMFuncRef,
     pub(crate) tail_caller: *mut u8,
     pub(crate) tail_args: *mut ValRaw,
+    /// Gas left for metered code; see [`wes_core::vm::STORE_GAS`].
+    pub(crate) gas: u64,
+}
+
+/// The gas counter of the store context `ctx`.
+///
+/// `ctx` must be the pointer from [`StoreInner::store_ctx`]: the store's own boxed context.
+pub(crate) fn gas_counter(ctx: *mut VMStoreContext) -> u64 {
+    // SAFETY: `ctx` is the store's boxed context (by this function's contract), alive as long as
+    // the store, and only accessed through this pointer on the thread using the store.
+    unsafe { (*ctx).gas }
+}
+
+/// Sets the gas counter of the store context `ctx` (the pointer from
+/// [`StoreInner::store_ctx`]).
+pub(crate) fn set_gas_counter(ctx: *mut VMStoreContext, gas: u64) {
+    // SAFETY: as for `gas_counter`.
+    unsafe { (*ctx).gas = gas }
 }
 
 /// A function-reference record. Boxed by the store, so its address is stable: the address is
@@ -115,6 +133,7 @@ const _: () = {
     assert!(offset_of!(VMStoreContext, tail_callee) == layout::STORE_TAIL_CALLEE as usize);
     assert!(offset_of!(VMStoreContext, tail_caller) == layout::STORE_TAIL_CALLER as usize);
     assert!(offset_of!(VMStoreContext, tail_args) == layout::STORE_TAIL_ARGS as usize);
+    assert!(offset_of!(VMStoreContext, gas) == layout::STORE_GAS as usize);
     assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
     assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
     assert!(offset_of!(VMFuncRef, type_id) == layout::FUNCREF_TYPE_ID as usize);
@@ -127,7 +146,7 @@ const _: () = {
 };
 
 /// The libcall table every vmctx points to, in [`Libcall::ALL`] order.
-pub(crate) struct LibcallTable([*const (); 11]);
+pub(crate) struct LibcallTable([*const (); 12]);
 
 // SAFETY: the table is immutable and holds addresses of functions, which are valid from any
 // thread.
@@ -151,6 +170,7 @@ pub(crate) static LIBCALLS: LibcallTable = LibcallTable([
     lc_table_copy as *const (),
     lc_table_init as *const (),
     lc_elem_drop as *const (),
+    lc_out_of_gas as *const (),
 ]);
 
 const _: () = assert!(LIBCALLS.0.len() == Libcall::ALL.len());
@@ -203,14 +223,31 @@ unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32, 
     }
 }
 
+/// The encoding of a grow libcall's result: the old size or -1 in the low 32 bits, or -1 as an
+/// `i64` when the grow trapped (the trap is recorded).
+fn grow_status(store: &mut StoreInner, r: Result<u32, TrapCode>) -> i64 {
+    match r {
+        Ok(v) => i64::from(v),
+        Err(code) => {
+            store.record_trap(code, None);
+            -1
+        }
+    }
+}
+
 /// [`Libcall::MemoryGrow`].
 ///
 /// # Safety
 ///
 /// As [`with_store`]: only compiled code calls this, with its own vmctx.
-unsafe extern "C" fn lc_memory_grow(vmctx: *mut VMContext, mem: u32, delta: u32) -> u32 {
+unsafe extern "C" fn lc_memory_grow(vmctx: *mut VMContext, mem: u32, delta: u32) -> i64 {
     // SAFETY: called only by compiled code with its own vmctx.
-    unsafe { with_store(vmctx, |s, i| s.memory_grow(i, mem, delta)) }
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.memory_grow(i, mem, delta);
+            grow_status(s, r)
+        })
+    }
 }
 
 /// [`Libcall::MemoryFill`].
@@ -273,9 +310,14 @@ unsafe extern "C" fn lc_data_drop(vmctx: *mut VMContext, data: u32) {
 /// # Safety
 ///
 /// As [`with_store`]: only compiled code calls this, with its own vmctx.
-unsafe extern "C" fn lc_table_grow(vmctx: *mut VMContext, table: u32, init: u64, delta: u32) -> u32 {
+unsafe extern "C" fn lc_table_grow(vmctx: *mut VMContext, table: u32, init: u64, delta: u32) -> i64 {
     // SAFETY: called only by compiled code with its own vmctx.
-    unsafe { with_store(vmctx, |s, i| s.table_grow(i, table, init, delta)) }
+    unsafe {
+        with_store(vmctx, |s, i| {
+            let r = s.table_grow(i, table, init, delta);
+            grow_status(s, r)
+        })
+    }
 }
 
 /// [`Libcall::TableFill`].
@@ -321,6 +363,16 @@ unsafe extern "C" fn lc_table_init(vmctx: *mut VMContext, table: u32, elem: u32,
             status(s, r)
         })
     }
+}
+
+/// [`Libcall::OutOfGas`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
+unsafe extern "C" fn lc_out_of_gas(vmctx: *mut VMContext, cost: u64) -> u32 {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe { with_store(vmctx, |s, _| u32::from(s.refill_gas(cost))) }
 }
 
 /// [`Libcall::ElemDrop`].
@@ -369,6 +421,11 @@ pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vm
         // for this signature, which is non-empty here.
         unsafe { std::slice::from_raw_parts_mut(args, n) }
     };
+    let base = store.host_call_cost();
+    if let Err(code) = store.charge_gas(wes_meter::ChargeKind::HostCall, base) {
+        store.record_trap(code, None);
+        return CALL_TRAPPED;
+    }
     let params: Vec<Value> =
         ty.params().iter().zip(slots.iter()).map(|(t, raw)| store.raw_to_value(*raw, *t)).collect();
     let mut results: Vec<Value> = ty.results().iter().map(|t| Value::default_for(*t)).collect();
@@ -376,22 +433,28 @@ pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vm
         let mut caller = crate::host::Caller::new(store, caller);
         callable(&mut caller, &params, &mut results)
     }));
-    let message = match outcome {
+    let failure = match outcome {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
+        Ok(Err(e)) => match e.trap_code() {
+            Some(code) => Some((code, None)),
+            None => Some((TrapCode::HostError, Some(e.to_string()))),
+        },
         Err(payload) => {
             let what = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned());
-            Some(match what {
-                Some(w) => format!("host function panicked: {w}"),
-                None => "host function panicked".to_string(),
-            })
+            Some((
+                TrapCode::HostError,
+                Some(match what {
+                    Some(w) => format!("host function panicked: {w}"),
+                    None => "host function panicked".to_string(),
+                }),
+            ))
         }
     };
-    if let Some(message) = message {
-        store.record_trap(TrapCode::HostError, Some(message));
+    if let Some((code, message)) = failure {
+        store.record_trap(code, message);
         return CALL_TRAPPED;
     }
     for (i, (t, v)) in ty.results().iter().zip(&results).enumerate() {
@@ -492,6 +555,9 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
     let results = ty.results().len();
     let f = store.func_ptr(func).ok_or(crate::RuntimeError::WrongStore)?;
     let mut stack = store.take_stack()?;
+    // Load the meter's remaining gas into the counter compiled code decrements; before `me`
+    // is made, so the store reference is not used while compiled code holds the pointer.
+    store.gas_enter();
     let ctx = store.store_ctx();
     let limit = store.engine().config().max_call_depth;
     let me: *mut StoreInner = store;
@@ -506,6 +572,7 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
     // context and `(*ctx).store` is the store and `store` is not used until the call returns (only `me` is, by libcalls and
     // host calls nested in this call), and `args` was checked to be large enough.
     let ok = unsafe { enter_wasm(f, args, results, ctx, &mut stack) };
+    store.gas_leave();
     // SAFETY: as for the first access of `ctx`; the wasm call has returned.
     unsafe {
         (*ctx).depth = saved_depth;

@@ -68,13 +68,22 @@ pub(crate) fn executor(backend: &str) -> Option<Box<dyn Executor>> {
     }
 }
 
-/// One JIT engine for the whole run: compiling the ISA description once is enough.
+/// The gas every script's store may use: large enough never to trip (metering is on to prove
+/// that it changes no result, not to limit anything).
+const SPEC_GAS_LIMIT: u64 = 1 << 62;
+
+/// One JIT engine for the whole run: compiling the ISA description once is enough. It meters
+/// under the default pricing, so every directive also runs through the gas checks.
 fn jit_engine() -> Option<Engine> {
     static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
-            let jit = wes_jit::Jit::new().map_err(|e| eprintln!("cannot start the JIT: {e}")).ok()?;
-            Some(Engine::new(Config::default(), Arc::new(jit)))
+            let pricing = Arc::new(wes_meter::Pricing::default());
+            let jit_config = wes_jit::JitConfig { pricing: Some(pricing.clone()), ..wes_jit::JitConfig::default() };
+            let jit = wes_jit::Jit::with_config(jit_config).map_err(|e| eprintln!("cannot start the JIT: {e}")).ok()?;
+            let mut config = Config::default();
+            config.pricing(Some(pricing));
+            Some(Engine::new(config, Arc::new(jit)))
         })
         .clone()
 }
@@ -91,6 +100,7 @@ struct RuntimeExecutor {
 impl RuntimeExecutor {
     fn new(engine: Engine) -> Self {
         let mut store = Store::new(&engine);
+        store.set_meter(Box::new(wes_meter::BasicMeter::new(SPEC_GAS_LIMIT)));
         let linker = spectest(&mut store).unwrap_or_else(|e| {
             eprintln!("cannot build the spectest module: {e}");
             Linker::new()

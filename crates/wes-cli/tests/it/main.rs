@@ -51,7 +51,64 @@ fn runs_start_without_invoke() {
 fn json_results_carry_types_and_string_values() {
     let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "10", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(json(&o), serde_json::json!({"results": [{"type": "i32", "value": "55"}], "trap": null}));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({
+            "results": [{"type": "i32", "value": "55"}],
+            "trap": null,
+            "gas_limit": 10_000_000_000u64,
+            "gas_used": 3527,
+            "gas_refunded": 0,
+        })
+    );
+}
+
+/// fib's gas under the default pricing, by hand: a call with n < 2 runs
+/// [local.get i32.const i32.lt_u if]=4, [local.get else]=2 and [end]=1, so 7; otherwise
+/// 4 + [local.get i32.const i32.sub call]=13 twice + [i32.add end]=2 + [end]=1 = 33 plus both
+/// recursive calls.
+fn fib_gas(n: u64) -> u64 {
+    if n < 2 { 7 } else { 33 + fib_gas(n - 1) + fib_gas(n - 2) }
+}
+
+#[test]
+fn gas_is_exact_and_the_exact_limit_is_enough() {
+    for n in [0u64, 1, 5, 10, 15] {
+        let need = fib_gas(n);
+        let at = format!("--gas={need}");
+        let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", &n.to_string(), &at, "--json"]);
+        assert_eq!(o.status.code(), Some(0), "fib {n}: {}", stderr(&o));
+        let v = json(&o);
+        assert_eq!((v["gas_limit"].as_u64(), v["gas_used"].as_u64()), (Some(need), Some(need)), "fib {n}");
+        let under = (need - 1).to_string();
+        let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", &n.to_string(), "--json", "--gas", &under]);
+        assert_eq!(o.status.code(), Some(1), "fib {n}: {}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["trap"]["code"], "OutOfGas");
+        assert_eq!(v["results"], serde_json::json!([]));
+        assert!(v["gas_used"].as_u64().unwrap() < need);
+    }
+    // Plain mode reports the gas on stderr and says when the default limit applied.
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "10"]);
+    assert_eq!(stdout(&o), "55\n");
+    assert!(stderr(&o).contains("gas used 3527 of limit 10000000000 (default"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_pricing_file_changes_gas_and_a_malformed_one_is_a_clear_error() {
+    let table = wes_meter::PricingTable { call: 20, ..wes_meter::PricingTable::default() };
+    let path = temp_module("pricing.toml", &table.to_toml().unwrap());
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "2", "--pricing", path.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["gas_used"].as_u64(), Some(fib_gas(2) + 2 * 10), "two calls at 20 instead of 10");
+    let bad = temp_module("bad.toml", "version = 1\ncall = \"ten\"\n");
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "2", "--pricing", bad.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("malformed TOML pricing table"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "2", "--gas", "lots"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
 #[test]

@@ -49,6 +49,7 @@ impl Translator<'_, '_> {
         }
         self.builder.ins().store(MemFlagsData::trusted(), funcref, store, vm::STORE_TAIL_CALLEE);
         self.builder.ins().store(MemFlagsData::trusted(), self.vmctx, store, vm::STORE_TAIL_CALLER);
+        self.gas_flush();
         self.leave();
         let status = self.builder.ins().iconst(types::I8, i64::from(CALL_TAIL));
         self.builder.ins().return_(&[status]);
@@ -96,8 +97,10 @@ impl Translator<'_, '_> {
         let at = self.offset_arg();
         self.builder.ins().brif(trapped, trap, &[at], copy, &[]);
 
-        // Results come back in the tail-call buffer; the caller reads them from its own.
+        // Results come back in the tail-call buffer; the caller reads them from its own. The
+        // tail callees charged the gas counter in memory.
         self.builder.switch_to_block(copy);
+        self.gas_reload();
         if results > 0 {
             let own = self.call_buffer()?;
             for i in 0..results {

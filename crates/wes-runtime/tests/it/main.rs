@@ -2,8 +2,11 @@
 //! time down.
 #![allow(clippy::panic, clippy::unwrap_used, reason = "helpers fail a test by panicking, like assertions do")]
 
+mod gas;
+mod golden;
 mod host;
 mod instantiate;
+mod predict;
 mod simd;
 mod smith;
 mod stack;

@@ -1,0 +1,203 @@
+//! Straight-line segments and their costs: the one definition of "what code costs" that every
+//! backend compiles in.
+//!
+//! A function body is cut into *segments*: maximal runs of operators that end with a
+//! control-flow boundary ([`ends_segment`]: `block`, `loop`, `if`, `else`, `end`, branches,
+//! `return`, calls, `unreachable`, ...). The boundary belongs to the segment it ends; the next
+//! segment starts at the operator after it. Function entries and loop headers therefore start
+//! segments, so a loop's back edge always re-enters a charged segment.
+//!
+//! A segment's cost is the sum of its operators' prices, and the whole cost is charged by one
+//! check-and-deduct *before* its first operator runs. Whenever control reaches the start of a
+//! segment, the segment is paid for; a branch that leaves a segment early forfeits nothing and
+//! is refunded nothing. Because segments are computed from the *input wasm operators* by this
+//! function alone, gas does not depend on the backend, its optimisations or its version.
+
+use wasmparser::{BinaryReader, FunctionBody, Operator};
+
+use crate::pricing::Pricing;
+
+/// One straight-line segment of a function body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Byte offset, in the module, of the segment's first operator.
+    pub start: u64,
+    /// Byte offset of its last operator (the boundary that ends it).
+    pub end: u64,
+    /// The sum of its operators' prices (saturating).
+    pub cost: u64,
+}
+
+/// What the segment analysis learns about a function body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FunctionSegments {
+    /// Segments in code order (sorted by `start`).
+    pub segments: Vec<Segment>,
+    /// Whether the body contains a `loop`.
+    pub has_loop: bool,
+    /// Function indices of direct calls (`call`, `return_call`), one entry per call site.
+    pub direct_calls: Vec<u32>,
+    /// Whether the body calls through a table or a reference.
+    pub has_indirect_call: bool,
+    /// Whether the body has an operator with a run-time cost (bulk memory or table operations,
+    /// `memory.grow`, `table.grow`).
+    pub has_dynamic_cost: bool,
+}
+
+impl FunctionSegments {
+    /// The segment starting at byte offset `start`, if one does.
+    pub fn at(&self, start: u64) -> Option<&Segment> {
+        self.segments.binary_search_by_key(&start, |s| s.start).ok().and_then(|i| self.segments.get(i))
+    }
+
+    /// The sum of every segment's cost: what one pass over every operator costs.
+    pub fn total(&self) -> u64 {
+        self.segments.iter().fold(0u64, |a, s| a.saturating_add(s.cost))
+    }
+}
+
+/// Whether `op` ends a straight-line segment.
+pub fn ends_segment(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::Block { .. }
+            | O::Loop { .. }
+            | O::If { .. }
+            | O::Else
+            | O::End
+            | O::Br { .. }
+            | O::BrIf { .. }
+            | O::BrTable { .. }
+            | O::Return
+            | O::Call { .. }
+            | O::CallIndirect { .. }
+            | O::ReturnCall { .. }
+            | O::ReturnCallIndirect { .. }
+            | O::CallRef { .. }
+            | O::ReturnCallRef { .. }
+            | O::Unreachable
+            | O::BrOnNull { .. }
+            | O::BrOnNonNull { .. }
+            | O::BrOnCast { .. }
+            | O::BrOnCastFail { .. }
+            | O::Try { .. }
+            | O::Catch { .. }
+            | O::CatchAll
+            | O::Delegate { .. }
+            | O::Rethrow { .. }
+            | O::Throw { .. }
+            | O::ThrowRef
+            | O::TryTable { .. }
+    )
+}
+
+/// Cuts the operators of a function body into segments and prices them with `pricing`.
+///
+/// `body` is the function body's bytes (locals and code, without the size prefix) and
+/// `body_offset` their offset in the module, so segment offsets are module offsets as the
+/// backends see them.
+///
+/// # Errors
+///
+/// The reader's error for a malformed body (impossible for a validated module).
+pub fn function_segments(
+    body: &[u8],
+    body_offset: u64,
+    pricing: &Pricing,
+) -> Result<FunctionSegments, wasmparser::BinaryReaderError> {
+    let body = FunctionBody::new(BinaryReader::new(body, body_offset));
+    let mut ops = body.get_operators_reader()?;
+    let mut out = FunctionSegments::default();
+    let mut current: Option<Segment> = None;
+    while !ops.eof() {
+        let (op, offset) = ops.read_with_offset()?;
+        let seg = current.get_or_insert(Segment { start: offset, end: offset, cost: 0 });
+        seg.cost = seg.cost.saturating_add(pricing.operator_cost(&op));
+        seg.end = offset;
+        match &op {
+            Operator::Loop { .. } => out.has_loop = true,
+            Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                out.direct_calls.push(*function_index);
+            }
+            Operator::CallIndirect { .. }
+            | Operator::ReturnCallIndirect { .. }
+            | Operator::CallRef { .. }
+            | Operator::ReturnCallRef { .. } => out.has_indirect_call = true,
+            Operator::MemoryGrow { .. }
+            | Operator::MemoryFill { .. }
+            | Operator::MemoryCopy { .. }
+            | Operator::MemoryInit { .. }
+            | Operator::TableGrow { .. }
+            | Operator::TableFill { .. }
+            | Operator::TableCopy { .. }
+            | Operator::TableInit { .. } => out.has_dynamic_cost = true,
+            _ => {}
+        }
+        if ends_segment(&op)
+            && let Some(seg) = current.take()
+        {
+            out.segments.push(seg);
+        }
+    }
+    if let Some(seg) = current.take() {
+        out.segments.push(seg);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segments_of(wat: &str) -> FunctionSegments {
+        let m = wes_decode::decode_text(wat).unwrap();
+        let body = &m.bodies[0];
+        function_segments(&m.bytes[body.range.clone()], body.range.start as u64, &Pricing::default()).unwrap()
+    }
+
+    #[test]
+    fn straight_line_code_is_one_segment() {
+        // i32.const 1 (1) + i32.const 2 (1) + i32.add (1) + end (1)
+        let s = segments_of("(module (func (result i32) i32.const 1 i32.const 2 i32.add))");
+        assert_eq!(s.segments.len(), 1);
+        assert_eq!(s.segments[0].cost, 4);
+        assert!(!s.has_loop && s.direct_calls.is_empty());
+    }
+
+    #[test]
+    fn boundaries_split_and_loops_start_segments() {
+        let s = segments_of(
+            "(module (func (param i32)
+               local.get 0 drop             ;; segment 1: local.get drop loop = 3
+               (loop                         ;; segment 2 starts at the header
+                 local.get 0 br_if 0)        ;;   local.get br_if = 2
+               i32.const 1 drop              ;; the loop's `end` is a segment of its own
+             ))",
+        );
+        let costs: Vec<u64> = s.segments.iter().map(|s| s.cost).collect();
+        // [local.get, drop, loop] [local.get, br_if] [end] [i32.const, drop, end]
+        assert_eq!(costs, vec![3, 2, 1, 3]);
+        assert!(s.has_loop);
+        assert_eq!(s.at(s.segments[1].start), Some(&s.segments[1]));
+        assert_eq!(s.total(), 9);
+    }
+
+    #[test]
+    fn calls_end_segments_and_are_recorded() {
+        let s =
+            segments_of("(module (func $f) (func call $f call $f (call_indirect (i32.const 0))) (table 1 funcref))");
+        assert_eq!(s.segments.len(), 1, "function 0 is empty: one segment of `end`");
+        let m = wes_decode::decode_text(
+            "(module (table 1 funcref) (func $f) (func call $f call $f (call_indirect (i32.const 0))))",
+        )
+        .unwrap();
+        let b = &m.bodies[1];
+        let s = function_segments(&m.bytes[b.range.clone()], b.range.start as u64, &Pricing::default()).unwrap();
+        assert_eq!(s.direct_calls, vec![0, 0]);
+        assert!(s.has_indirect_call);
+        let costs: Vec<u64> = s.segments.iter().map(|s| s.cost).collect();
+        // [call] [call] [i32.const, call_indirect] [end]
+        assert_eq!(costs, vec![10, 10, 16, 1]);
+    }
+}

@@ -1,0 +1,23 @@
+;; Branch-heavy control flow.
+(module
+  (func (export "switch") (param $x i32) (result i32)
+    (block $d (block $c (block $b (block $a
+      (br_table $a $b $c $d (local.get $x)))
+      (return (i32.const 100)))
+      (return (i32.add (i32.const 200) (local.get $x))))
+      (return (i32.mul (i32.const 300) (local.get $x))))
+    (i32.const -1))
+  (func (export "ifs") (param $x i32) (result i32)
+    (if (result i32) (i32.lt_s (local.get $x) (i32.const 0))
+      (then (i32.const -1))
+      (else (if (result i32) (i32.eqz (local.get $x))
+        (then (i32.const 0))
+        (else (i32.const 1))))))
+  (func (export "early") (param $x i32) (result i32)
+    (block $out (result i32)
+      (br_if $out (i32.const 7) (i32.gt_u (local.get $x) (i32.const 10)))
+      (drop)
+      (i32.add (local.get $x) (i32.const 1))))
+  (func (export "trap_after_work") (param $x i32) (result i32)
+    (i32.div_u (i32.add (local.get $x) (i32.const 1)) (i32.sub (local.get $x) (local.get $x))))
+  (func (export "unreachable") (unreachable)))

@@ -1,0 +1,273 @@
+//! Gas: hand-computed figures under the default pricing (see docs/pricing.md), exact limits,
+//! out-of-gas state, resumption, refunds, and independence from the compiler's settings.
+
+use std::sync::Arc;
+
+use wes_core::{TrapCode, Value};
+use wes_jit::{Jit, JitConfig};
+use wes_meter::{BasicMeter, GasMeter, Pricing, PricingTable};
+use wes_runtime::{Caller, Config, Engine, GasCall, HostError, Instance, Linker, Module, RuntimeError, Store};
+
+/// An engine metering under `pricing`, optimising or not.
+fn metered(pricing: Pricing, optimize: bool) -> Engine {
+    let pricing = Arc::new(pricing);
+    let jit = Jit::with_config(JitConfig { pricing: Some(pricing.clone()), optimize, ..JitConfig::default() }).unwrap();
+    let mut config = Config::default();
+    config.pricing(Some(pricing));
+    Engine::new(config, Arc::new(jit))
+}
+
+fn setup(engine: &Engine, wat: &str) -> (Store, Instance) {
+    let mut linker = Linker::new();
+    linker.func_wrap("host", "work", |c: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> {
+        c.charge_gas(100)?;
+        Ok(x + 1)
+    });
+    linker.func_wrap("host", "refund", |c: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
+        Ok(c.refund_gas(x as u64) as i64)
+    });
+    let module = Module::new(engine, wes_decode::decode_text(wat).unwrap()).unwrap();
+    let mut store = Store::new(engine);
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    (store, instance)
+}
+
+fn run(store: &mut Store, instance: Instance, name: &str, args: &[Value], limit: u64) -> GasCall {
+    instance.get_func(store, name).unwrap().call_with_gas(store, args, limit)
+}
+
+fn code_of(r: &Result<Vec<Value>, RuntimeError>) -> Option<TrapCode> {
+    r.as_ref().err().and_then(|e| e.as_trap()).map(|t| t.code)
+}
+
+/// Checks that `name(args)` needs exactly `expected` gas: it succeeds with that limit (using
+/// all of it) and traps `OutOfGas` with one unit less. Returns the results.
+fn exact(store: &mut Store, instance: Instance, name: &str, args: &[Value], expected: u64) -> Vec<Value> {
+    let big = run(store, instance, name, args, u64::MAX / 2);
+    assert_eq!(big.gas.consumed, expected, "{name}{args:?} with a large limit");
+    let at = run(store, instance, name, args, expected);
+    assert_eq!(at.gas.consumed, expected, "{name}{args:?} at the exact limit");
+    let results = at.result.unwrap_or_else(|e| panic!("{name}{args:?} at the exact limit: {e}"));
+    let under = run(store, instance, name, args, expected - 1);
+    assert_eq!(code_of(&under.result), Some(TrapCode::OutOfGas), "{name}{args:?} one unit short");
+    assert!(under.gas.consumed < expected);
+    results
+}
+
+const PROGRAMS: &str = r#"(module
+  (import "host" "work" (func $work (param i32) (result i32)))
+  (import "host" "refund" (func $refund (param i64) (result i64)))
+  (memory (export "mem") 1 3)
+  (table 2 funcref)
+  (elem (i32.const 0) $five)
+  (type $t (func (result i32)))
+  (func $five (result i32) i32.const 5)
+  (func (export "straight") (result i32) i32.const 1 i32.const 2 i32.add)
+  (func (export "count") (param $n i32)
+    (loop $l
+      (i32.store (i32.const 0) (local.get $n))
+      local.get $n i32.const 1 i32.sub local.tee $n br_if $l))
+  (func (export "bt") (param i32) (result i32)
+    (block (block (block
+      local.get 0 br_table 0 1 2)
+      i32.const 10 return)
+      i32.const 20 i32.const 1 i32.add return)
+    i32.const 30 i32.const 1 i32.add i32.const 1 i32.add)
+  (func (export "direct") (result i32) call $five)
+  (func (export "indirect") (result i32) (call_indirect (type $t) (i32.const 0)))
+  (func (export "host") (result i32) (call $work (i32.const 7)))
+  (func (export "fill") (param $d i32) (param $n i32) (memory.fill (local.get $d) (i32.const 0xAB) (local.get $n)))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func $down (export "tail") (param i32) (result i32)
+    local.get 0
+    (if (result i32)
+      (then local.get 0 i32.const 1 i32.sub return_call $down)
+      (else i32.const 42)))
+  (func (export "simd") (result i32)
+    (i32x4.extract_lane 1 (i32x4.add (v128.const i32x4 1 2 3 4) (v128.const i32x4 5 6 7 8))))
+  (func (export "burn_and_refund") (param i64) (result i64)
+    (drop (i32.add (i32.const 1) (i32.const 1)))
+    (call $refund (local.get 0)))
+)"#;
+
+#[test]
+fn hand_computed_figures_and_exact_limits() {
+    let engine = metered(Pricing::default(), true);
+    let (mut s, i) = setup(&engine, PROGRAMS);
+    // i32.const i32.const i32.add end
+    assert_eq!(exact(&mut s, i, "straight", &[], 4), vec![Value::I32(3)]);
+    // [loop]=1, N × [i32.const local.get i32.store(3) local.get i32.const i32.sub local.tee br_if]=10, [end end]=2
+    for n in [1, 2, 3, 7, 10, 100] {
+        exact(&mut s, i, "count", &[Value::I32(n)], 3 + 10 * n as u64);
+    }
+    // [block block block local.get br_table(3)]=7, then the target's segment.
+    assert_eq!(exact(&mut s, i, "bt", &[Value::I32(0)], 7 + 2), vec![Value::I32(10)]);
+    assert_eq!(exact(&mut s, i, "bt", &[Value::I32(1)], 7 + 4), vec![Value::I32(21)]);
+    assert_eq!(exact(&mut s, i, "bt", &[Value::I32(2)], 7 + 6), vec![Value::I32(32)]);
+    assert_eq!(exact(&mut s, i, "bt", &[Value::I32(99)], 7 + 6), vec![Value::I32(32)]);
+    // [call]=10 [end]=1, callee [i32.const end]=2
+    assert_eq!(exact(&mut s, i, "direct", &[], 13), vec![Value::I32(5)]);
+    // [i32.const call_indirect(15)]=16 [end]=1, callee 2
+    assert_eq!(exact(&mut s, i, "indirect", &[], 19), vec![Value::I32(5)]);
+    // [i32.const call]=11 [end]=1, host call 50, the host's own charge 100
+    assert_eq!(exact(&mut s, i, "host", &[], 162), vec![Value::I32(8)]);
+    // [local.get i32.const local.get memory.fill(5) end]=9, plus 1 per byte
+    exact(&mut s, i, "fill", &[Value::I32(0), Value::I32(100)], 9 + 100);
+    // Per level [local.get if]=2 + [local.get i32.const i32.sub return_call]=13; at 0
+    // [local.get if]=2 + [i32.const end]=2 + [end]=1. The counter survives each tail call.
+    for n in [0, 1, 5, 100] {
+        assert_eq!(exact(&mut s, i, "tail", &[Value::I32(n)], 15 * n as u64 + 5), vec![Value::I32(42)]);
+    }
+    // v128.const ×2, i32x4.add, i32x4.extract_lane at 4 each (the simd class), end 1.
+    assert_eq!(exact(&mut s, i, "simd", &[], 17), vec![Value::I32(8)]);
+    // [local.get memory.grow(5) end]=7, plus 1000 per page; a fresh memory for each run.
+    for (limit, expect) in [(7 + 2000, Some(vec![Value::I32(1)])), (7 + 1999, None)] {
+        let (mut s, i) = setup(&engine, PROGRAMS);
+        let r = run(&mut s, i, "grow", &[Value::I32(2)], limit);
+        match expect {
+            Some(v) => assert_eq!((r.result.unwrap(), r.gas.consumed), (v, limit)),
+            None => assert_eq!((code_of(&r.result), r.gas.consumed), (Some(TrapCode::OutOfGas), 7)),
+        }
+    }
+}
+
+#[test]
+fn out_of_gas_leaves_state_as_the_last_paid_segment_left_it() {
+    let engine = metered(Pricing::default(), true);
+    let (mut s, i) = setup(&engine, PROGRAMS);
+    let mem = i.get_memory(&s, "mem").unwrap();
+    // count(10) pays 1, then 10 per iteration; with 1 + 10·4 + 5 the fifth iteration's segment
+    // cannot be paid, so memory holds what the fourth stored (n = 7) and 41 was charged.
+    let r = run(&mut s, i, "count", &[Value::I32(10)], 1 + 10 * 4 + 5);
+    assert_eq!(code_of(&r.result), Some(TrapCode::OutOfGas));
+    assert_eq!(r.gas.consumed, 41);
+    assert_eq!(&mem.data(&s).unwrap()[0..4], &7i32.to_le_bytes());
+
+    // A fill one byte short writes nothing.
+    let r = run(&mut s, i, "fill", &[Value::I32(100), Value::I32(50)], 9 + 49);
+    assert_eq!(code_of(&r.result), Some(TrapCode::OutOfGas));
+    assert_eq!(r.gas.consumed, 9);
+    assert!(mem.data(&s).unwrap()[100..150].iter().all(|b| *b == 0));
+    // Out of bounds is checked before gas: a huge fill out of bounds traps as out of bounds.
+    let r = run(&mut s, i, "fill", &[Value::I32(65_500), Value::I32(1000)], 20);
+    assert_eq!(code_of(&r.result), Some(TrapCode::MemoryOutOfBounds));
+    assert_eq!(r.gas.consumed, 9);
+
+    // A grow one unit short does not grow; a failing grow costs nothing per page.
+    let r = run(&mut s, i, "grow", &[Value::I32(1)], 7 + 999);
+    assert_eq!(code_of(&r.result), Some(TrapCode::OutOfGas));
+    assert_eq!(mem.size(&s).unwrap(), 1);
+    let r = run(&mut s, i, "grow", &[Value::I32(5)], 7);
+    assert_eq!(r.result.unwrap(), vec![Value::I32(-1)]);
+    assert_eq!(r.gas.consumed, 7);
+}
+
+#[test]
+fn a_handler_can_top_up_and_resume_where_execution_stopped() {
+    let engine = metered(Pricing::default(), true);
+    let (mut s, i) = setup(&engine, PROGRAMS);
+    let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = asked.clone();
+    s.set_out_of_gas_handler(move |meter: &mut dyn GasMeter, _needed| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        meter.add_gas(25);
+        true
+    });
+    let r = run(&mut s, i, "count", &[Value::I32(100)], 10);
+    assert_eq!(r.result.unwrap(), vec![]);
+    assert_eq!(r.gas.consumed, 1003, "the same gas as an uninterrupted run");
+    assert!(asked.load(std::sync::atomic::Ordering::Relaxed) >= 39);
+    let mem = i.get_memory(&s, "mem").unwrap();
+    assert_eq!(&mem.data(&s).unwrap()[0..4], &1i32.to_le_bytes(), "the loop ran to its end");
+
+    s.set_out_of_gas_handler(|_, _| false);
+    let r = run(&mut s, i, "count", &[Value::I32(100)], 10);
+    assert_eq!(code_of(&r.result), Some(TrapCode::OutOfGas));
+    s.clear_out_of_gas_handler();
+}
+
+#[test]
+fn refunds_are_bounded() {
+    let engine = metered(Pricing::default(), true);
+    let (mut s, i) = setup(&engine, PROGRAMS);
+    // Before the refund: [i32.const i32.const i32.add drop local.get call]=15 + host 50 = 65
+    // consumed, so at most 13 can be refunded; afterwards [end]=1.
+    let r = run(&mut s, i, "burn_and_refund", &[Value::I64(5)], 1000);
+    assert_eq!(r.result.unwrap(), vec![Value::I64(5)]);
+    assert_eq!((r.gas.consumed, r.gas.refunded, r.gas.used()), (66, 5, 61));
+    let r = run(&mut s, i, "burn_and_refund", &[Value::I64(1000)], 1000);
+    assert_eq!(r.result.unwrap(), vec![Value::I64(13)]);
+    assert_eq!(r.gas.refunded, 13);
+}
+
+#[test]
+fn gas_does_not_depend_on_optimisation_threads_or_meter() {
+    let calls: Vec<(&str, Vec<Value>)> = vec![
+        ("count", vec![Value::I32(33)]),
+        ("bt", vec![Value::I32(1)]),
+        ("indirect", vec![]),
+        ("host", vec![]),
+        ("fill", vec![Value::I32(3), Value::I32(77)]),
+    ];
+    let figures = move |optimize: bool| -> Vec<u64> {
+        let engine = metered(Pricing::default(), optimize);
+        let (mut s, i) = setup(&engine, PROGRAMS);
+        calls.iter().map(|(n, a)| run(&mut s, i, n, a, 1 << 40).gas.consumed).collect()
+    };
+    let reference = figures(true);
+    assert_eq!(figures(false), reference);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let figures = figures.clone();
+            std::thread::spawn(move || figures(true))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), reference);
+    }
+    // The same figures through a meter installed on the store.
+    let engine = metered(Pricing::default(), true);
+    let (mut s, i) = setup(&engine, PROGRAMS);
+    s.set_meter(Box::new(BasicMeter::new(1 << 40).with_log()));
+    let f = i.get_func(&s, "count").unwrap();
+    f.call(&mut s, &[Value::I32(33)]).unwrap();
+    assert_eq!(s.meter().unwrap().consumed(), reference[0]);
+    assert!(s.meter().unwrap().log().unwrap().iter().all(|r| r.amount > 0));
+}
+
+#[test]
+fn code_never_runs_under_another_pricing() {
+    let mut other = PricingTable::default();
+    other.classes.integer = 2;
+    let other = Arc::new(Pricing::new(other).unwrap());
+    let jit = Jit::with_config(JitConfig { pricing: Some(other.clone()), ..JitConfig::default() }).unwrap();
+    let mut config = Config::default();
+    config.pricing(Some(Arc::new(Pricing::default())));
+    let engine = Engine::new(config, Arc::new(jit));
+    let m = wes_decode::decode_text("(module)").unwrap();
+    assert!(matches!(Module::new(&engine, m.clone()), Err(RuntimeError::PricingMismatch { .. })));
+    // And a different table gives different, still exact, gas.
+    let engine = metered(Pricing::new(other.table().clone()).unwrap(), true);
+    let (mut s, i) = setup(&engine, PROGRAMS);
+    assert_eq!(run(&mut s, i, "straight", &[], 100).gas.consumed, 5, "i32.add now costs 2");
+    // Unmetered engines charge nothing and need no meter.
+    let engine = Engine::new(Config::default(), Arc::new(Jit::new().unwrap()));
+    let (mut s, i) = setup(&engine, PROGRAMS);
+    let r = run(&mut s, i, "count", &[Value::I32(5)], 1);
+    assert_eq!((r.result.unwrap(), r.gas.consumed), (vec![], 0));
+}
+
+#[test]
+fn a_trap_before_the_first_segment_keeps_the_counter_exact() {
+    // The call-depth check runs before a function's first segment; the counter it writes back
+    // on that trap must be the one it loaded.
+    let engine = metered(Pricing::default(), true);
+    let wat = r#"(module (func $r (export "r") call $r) (func (export "one") (result i32) i32.const 1))"#;
+    let (mut s, i) = setup(&engine, wat);
+    s.set_meter(Box::new(BasicMeter::new(1 << 40)));
+    let r = i.get_func(&s, "r").unwrap().call(&mut s, &[]);
+    assert_eq!(code_of(&r), Some(TrapCode::CallStackExhausted));
+    // 10 000 frames each paid [call]=10 before the next entry's depth check trapped.
+    assert_eq!(s.meter().unwrap().consumed(), 10 * 10_000);
+    assert_eq!(exact(&mut s, i, "one", &[], 2), vec![Value::I32(1)]);
+}
