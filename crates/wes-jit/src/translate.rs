@@ -1,10 +1,20 @@
 //! Translation of one validated function body to Cranelift IR.
 //!
-//! Every function is compiled with the array-call signature of [`wes_core::backend`]:
-//! `(callee_vmctx, caller_vmctx, args_results) -> status`. Parameters are loaded from the buffer
-//! on entry and results stored into it on return, and calls between wasm functions use the same
-//! convention through each callee's function-reference record, so imported, defined, host and
-//! indirect callees are all called alike.
+//! Every defined function is compiled twice over:
+//!
+//! - its **body**, with Cranelift's `tail` calling convention and a signature made for calls
+//!   between compiled functions: `(vmctx, frames_left: i32, [gas: i64], params...) ->
+//!   (status: i8, [gas: i64], results...)`. Parameters and results travel in registers, the
+//!   call-depth count (`frames_left`, the frames this call may still open, itself included)
+//!   and, in metered code, the remaining gas travel beside them, so a direct `call` between
+//!   functions of one module touches no memory for any of them. The returned gas is always the
+//!   true counter, whatever the status.
+//! - its **array-call entry** ([`translate_entry`]), with the array-call signature of
+//!   [`wes_core::backend`], `(callee_vmctx, caller_vmctx, args_results) -> status`: it reads the
+//!   parameters, the frame count and the gas from memory, calls the body, and writes the
+//!   results and the gas back. The runtime, imports, tables and references reach a function
+//!   only through this entry, so host, imported and indirect callees are all called alike; a
+//!   body calling through a function-reference record stores its frame count less one first.
 //!
 //! Traps never use Cranelift's `trap` instructions (which would need signal handlers). Each trap
 //! condition branches to a cold block that calls the runtime's `Trap` libcall with the code and
@@ -13,8 +23,9 @@
 //! unwinds by ordinary returns, the backtrace is collected innermost first, and no native
 //! state is left behind.
 //!
-//! Tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`]. SIMD
-//! instructions are lowered in [`simd`].
+//! Tail calls to a function of the same module are Cranelift `return_call`s between bodies;
+//! other tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`].
+//! SIMD instructions are lowered in [`simd`].
 //!
 //! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
 //! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
@@ -45,12 +56,124 @@ use wes_core::{CompileError, Module, TrapCode, ValType};
 
 const PTR: Type = types::I64;
 
-/// The Cranelift signature of every compiled function and of every call between them.
+/// The array-call signature: of every function's entry, and of calls through records.
 pub(crate) fn array_call_signature(call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
     sig.params.extend([AbiParam::new(PTR), AbiParam::new(PTR), AbiParam::new(PTR)]);
     sig.returns.push(AbiParam::new(types::I8));
     sig
+}
+
+/// The signature of the body of a function of type `ty`: `(vmctx, frames_left, [gas],
+/// params...) -> (status, [gas], results...)`, with the `tail` calling convention.
+pub(crate) fn body_signature(
+    ty: &wes_core::FuncType,
+    metered: bool,
+    func_index: u32,
+) -> Result<Signature, CompileError> {
+    let mut sig = Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(PTR));
+    sig.params.push(AbiParam::new(types::I32));
+    sig.returns.push(AbiParam::new(types::I8));
+    if metered {
+        sig.params.push(AbiParam::new(types::I64));
+        sig.returns.push(AbiParam::new(types::I64));
+    }
+    for p in ty.params() {
+        sig.params.push(AbiParam::new(ir_type(*p, func_index)?));
+    }
+    for r in ty.results() {
+        sig.returns.push(AbiParam::new(ir_type(*r, func_index)?));
+    }
+    Ok(sig)
+}
+
+/// The name under which a body refers to the body of defined function `defined_index`; the
+/// JIT resolves it when it lays the code out.
+pub(crate) const BODY_NAMESPACE: u32 = 0;
+
+/// The type of defined function `defined_index`.
+fn defined_type(module: &Module, defined_index: u32) -> Result<&wes_core::FuncType, CompileError> {
+    let func_index = module.num_imported_functions + defined_index;
+    let body = module
+        .bodies
+        .get(defined_index as usize)
+        .ok_or_else(|| CompileError::Codegen { func_index, message: "no body for this function".into() })?;
+    module
+        .types
+        .get(body.type_index as usize)
+        .ok_or_else(|| CompileError::Codegen { func_index, message: "function type index out of range".into() })
+}
+
+/// Byte offset of slot `i` of an argument/result buffer.
+fn slot_offset(i: usize) -> i32 {
+    i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX)
+}
+
+/// Builds the array-call entry of defined function `defined_index` into `func`: parameters,
+/// frame count and gas from memory, a direct call of the body, results and gas back to memory.
+pub(crate) fn translate_entry(
+    module: &Module,
+    defined_index: u32,
+    call_conv: CallConv,
+    metered: bool,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    let func_index = module.num_imported_functions + defined_index;
+    let ty = defined_type(module, defined_index)?;
+    func.signature = array_call_signature(call_conv);
+    func.name = UserFuncName::user(1, func_index);
+    let body_sig = body_signature(ty, metered, func_index)?;
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (vmctx, args) = (params[0], params[2]);
+    let flags = MemFlagsData::trusted();
+    let store = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_STORE);
+    let frames_left = b.ins().load(types::I32, flags, store, vm::STORE_FRAMES_LEFT);
+    let mut call_args = vec![vmctx, frames_left];
+    if metered {
+        call_args.push(b.ins().load(types::I64, flags, store, vm::STORE_GAS));
+    }
+    for (i, p) in ty.params().iter().enumerate() {
+        let t = ir_type(*p, func_index)?;
+        call_args.push(b.ins().load(t, flags, args, slot_offset(i)));
+    }
+    let sig = b.import_signature(body_sig);
+    let name = b.func.declare_imported_user_function(ir::UserExternalName::new(BODY_NAMESPACE, defined_index));
+    let callee = b.import_function(ir::ExtFuncData {
+        name: ir::ExternalName::User(name),
+        signature: sig,
+        colocated: true,
+        patchable: false,
+    });
+    let call = b.ins().call(callee, &call_args);
+    let rets = b.inst_results(call).to_vec();
+    let status = rets[0];
+    let mut results = &rets[1..];
+    if metered {
+        // The body returns the true counter whatever its status.
+        b.ins().store(flags, results[0], store, vm::STORE_GAS);
+        results = &results[1..];
+    }
+    let returned = b.create_block();
+    let other = b.create_block();
+    let ok = b.ins().icmp_imm_s(IntCC::Equal, status, i64::from(wes_core::backend::CALL_RETURNED));
+    b.ins().brif(ok, returned, &[], other, &[]);
+    b.switch_to_block(returned);
+    for (i, r) in results.iter().enumerate() {
+        b.ins().store(flags, *r, args, slot_offset(i));
+    }
+    b.ins().return_(&[status]);
+    b.switch_to_block(other);
+    b.ins().return_(&[status]);
+    b.seal_all_blocks();
+    b.finalize(frontend);
+    Ok(())
 }
 
 fn unsupported(what: impl Into<String>, func_index: u32) -> CompileError {
@@ -106,7 +229,7 @@ struct Frame {
     else_block: Option<(ir::Block, Vec<Value>)>,
 }
 
-/// Translates defined function `defined_index` of `module` into `func`.
+/// Translates the body of defined function `defined_index` of `module` into `func`.
 pub(crate) fn translate(
     module: &Module,
     defined_index: u32,
@@ -121,12 +244,10 @@ pub(crate) fn translate(
         .bodies
         .get(defined_index as usize)
         .ok_or_else(|| CompileError::Codegen { func_index, message: "no body for this function".into() })?;
-    let ty = module
-        .types
-        .get(body.type_index as usize)
-        .ok_or_else(|| CompileError::Codegen { func_index, message: "function type index out of range".into() })?;
-    func.signature = array_call_signature(call_conv);
-    func.name = UserFuncName::user(0, func_index);
+    let ty = defined_type(module, defined_index)?;
+    let metered = segments.is_some();
+    func.signature = body_signature(ty, metered, func_index)?;
+    func.name = UserFuncName::user(BODY_NAMESPACE, defined_index);
 
     let bytes = module.bytes.get(body.range.clone()).ok_or_else(|| CompileError::Codegen {
         func_index,
@@ -142,19 +263,26 @@ pub(crate) fn translate(
         let t = wasm_val_type(t, func_index)?;
         local_types.extend(std::iter::repeat_n(t, count as usize));
     }
+    let result_types = ty.results().iter().map(|r| ir_type(*r, func_index)).collect::<Result<Vec<_>, _>>()?;
 
     let mut builder = FunctionBuilder::new(func, fctx);
     let entry = builder.create_block();
     builder.append_block_params_for_function_params(entry);
     builder.switch_to_block(entry);
     let params = builder.block_params(entry).to_vec();
-    let (vmctx, args) = (params[0], params[2]);
+    let (vmctx, frames_left) = (params[0], params[1]);
+    let first_param = if metered { 3 } else { 2 };
+    // Every callee may open one frame fewer than this function.
+    let callee_frames = builder.ins().iadd_imm_s(frames_left, -1);
 
     let mut t = Translator {
         module,
         func_index,
         builder,
         vmctx,
+        frames_left,
+        callee_frames,
+        result_types: result_types.clone(),
         stack: Vec::new(),
         frames: Vec::new(),
         reachable: true,
@@ -163,40 +291,32 @@ pub(crate) fn translate(
         trap_blocks: HashMap::new(),
         libcall_sigs: HashMap::new(),
         array_sig: None,
+        body_refs: HashMap::new(),
         call_conv,
         call_buffer: None,
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
     };
 
-    // Load the gas counter before anything can exit: every exit writes it back.
-    if segments.is_some() {
-        t.gas_init();
+    // The gas counter arrives in a register; every exit returns it.
+    if metered {
+        t.gas_init(params[2]);
     }
 
-    // Count the call depth first, so that every exit (return or trap) can undo it.
-    let store = t.load_ptr(vmctx, vm::VMCTX_STORE, true);
-    let depth = t.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH);
-    let limit = t.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH_LIMIT);
-    let new_depth = t.builder.ins().iadd_imm_s(depth, 1);
-    t.builder.ins().store(MemFlagsData::trusted(), new_depth, store, vm::STORE_DEPTH);
-    let exhausted = t.builder.ins().icmp(IntCC::UnsignedGreaterThan, new_depth, limit);
+    let exhausted = t.builder.ins().icmp_imm_s(IntCC::Equal, frames_left, 0);
     t.trap_if(exhausted, TrapCode::CallStackExhausted);
 
     for (i, lt) in local_types.iter().enumerate() {
         let ir = ir_type(*lt, func_index)?;
         let var = t.builder.declare_var(ir);
-        let init = if i < ty.params().len() {
-            let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
-            t.builder.ins().load(ir, MemFlagsData::trusted(), args, offset)
-        } else {
-            t.zero(ir)
+        let init = match params.get(first_param + i) {
+            Some(p) if i < ty.params().len() => *p,
+            _ => t.zero(ir),
         };
         t.builder.def_var(var, init);
         t.locals.push((var, ir));
     }
 
-    let result_types = ty.results().iter().map(|r| ir_type(*r, func_index)).collect::<Result<Vec<_>, _>>()?;
     let ret = t.builder.create_block();
     for r in &result_types {
         t.builder.append_block_param(ret, *r);
@@ -227,17 +347,10 @@ pub(crate) fn translate(
         }
     }
 
-    // The return block: undo the depth count, store the results, report success.
+    // The return block: report success with the gas left and the results.
     t.builder.switch_to_block(ret);
     let results = t.builder.block_params(ret).to_vec();
-    t.leave();
-    for (i, r) in results.iter().enumerate() {
-        let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
-        t.builder.ins().store(MemFlagsData::trusted(), *r, args, offset);
-    }
-    t.gas_flush();
-    let one = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_RETURNED));
-    t.builder.ins().return_(&[one]);
+    t.return_with(wes_core::backend::CALL_RETURNED, Some(&results));
 
     // The trap blocks, one per code, plus `None` for "already recorded by a callee".
     let mut traps: Vec<_> = t.trap_blocks.iter().map(|(c, b)| (*c, *b)).collect();
@@ -250,9 +363,7 @@ pub(crate) fn translate(
         let fi = t.builder.ins().iconst(types::I32, i64::from(func_index));
         let at = t.builder.block_params(block)[0];
         t.libcall(Libcall::Trap, &[raw, fi, at]);
-        t.leave();
-        let zero = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_TRAPPED));
-        t.builder.ins().return_(&[zero]);
+        t.return_with(wes_core::backend::CALL_TRAPPED, None);
     }
 
     t.builder.seal_all_blocks();
@@ -265,6 +376,12 @@ struct Translator<'m, 'f> {
     func_index: u32,
     builder: FunctionBuilder<'f>,
     vmctx: Value,
+    /// The frames this call may open, itself included (the body's parameter).
+    frames_left: Value,
+    /// What every callee gets: `frames_left - 1`.
+    callee_frames: Value,
+    /// The IR types of this function's results.
+    result_types: Vec<Type>,
     stack: Vec<Value>,
     frames: Vec<Frame>,
     reachable: bool,
@@ -274,6 +391,8 @@ struct Translator<'m, 'f> {
     trap_blocks: HashMap<Option<TrapCode>, ir::Block>,
     libcall_sigs: HashMap<Libcall, ir::SigRef>,
     array_sig: Option<ir::SigRef>,
+    /// The bodies this one calls directly, by defined index.
+    body_refs: HashMap<u32, ir::FuncRef>,
     call_conv: CallConv,
     /// The argument/result buffer of outgoing calls, shared by all call sites.
     call_buffer: Option<ir::StackSlot>,
@@ -376,12 +495,95 @@ impl Translator<'_, '_> {
         self.branch_trap_if(failed, None);
     }
 
-    /// Undoes the depth count of the function entry.
-    fn leave(&mut self) {
+    /// Returns `status` with the gas left and `results` (zeros of the result types when `None`:
+    /// on a trap or a pending tail call the caller ignores them).
+    fn return_with(&mut self, status: u8, results: Option<&[Value]>) {
+        let mut rets = vec![self.builder.ins().iconst(types::I8, i64::from(status))];
+        if let Some(var) = self.gas {
+            rets.push(self.builder.use_var(var));
+        }
+        match results {
+            Some(r) => rets.extend_from_slice(r),
+            None => {
+                for t in self.result_types.clone() {
+                    let z = self.zero(t);
+                    rets.push(z);
+                }
+            }
+        }
+        self.builder.ins().return_(&rets);
+    }
+
+    /// Makes the frame count of the next array call `frames_left - 1`, as a direct call's.
+    fn store_callee_frames(&mut self) {
         let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
-        let depth = self.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH);
-        let depth = self.builder.ins().iadd_imm_s(depth, -1);
-        self.builder.ins().store(MemFlagsData::trusted(), depth, store, vm::STORE_DEPTH);
+        self.builder.ins().store(MemFlagsData::trusted(), self.callee_frames, store, vm::STORE_FRAMES_LEFT);
+    }
+
+    /// The reference to the body of defined function `defined_index`, imported once.
+    fn body_ref(&mut self, defined_index: u32) -> Result<ir::FuncRef, CompileError> {
+        if let Some(r) = self.body_refs.get(&defined_index) {
+            return Ok(*r);
+        }
+        let ty = defined_type(self.module, defined_index)?;
+        let sig = body_signature(ty, self.gas.is_some(), self.func_index)?;
+        let sig = self.builder.import_signature(sig);
+        let name =
+            self.builder.func.declare_imported_user_function(ir::UserExternalName::new(BODY_NAMESPACE, defined_index));
+        let r = self.builder.import_function(ir::ExtFuncData {
+            name: ir::ExternalName::User(name),
+            signature: sig,
+            colocated: true,
+            patchable: false,
+        });
+        self.body_refs.insert(defined_index, r);
+        Ok(r)
+    }
+
+    /// The arguments of a direct call of a body: `vmctx, frames, [gas], params`.
+    fn body_args(&mut self, frames: Value, params: usize) -> Result<Vec<Value>, CompileError> {
+        let args = self.popn(params)?;
+        let mut all = vec![self.vmctx, frames];
+        if let Some(var) = self.gas {
+            all.push(self.builder.use_var(var));
+        }
+        all.extend(args);
+        Ok(all)
+    }
+
+    /// `call` of defined function `defined_index`: a direct call of its body, the arguments,
+    /// frame count and gas in registers.
+    fn direct_call(&mut self, defined_index: u32) -> Result<(), CompileError> {
+        let ty = defined_type(self.module, defined_index)?;
+        let params = ty.params().len();
+        let result_types = ty.results().iter().map(|r| ir_type(*r, self.func_index)).collect::<Result<Vec<_>, _>>()?;
+        let callee = self.body_ref(defined_index)?;
+        let args = self.body_args(self.callee_frames, params)?;
+        let call = self.builder.ins().call(callee, &args);
+        let rets = self.builder.inst_results(call).to_vec();
+        let status = rets[0];
+        let mut results = &rets[1..];
+        if let Some(var) = self.gas {
+            self.builder.def_var(var, results[0]);
+            results = &results[1..];
+        }
+        let results = results.to_vec();
+        let results = self.body_call_status(status, &results, &result_types)?;
+        for r in results {
+            self.push(r);
+        }
+        Ok(())
+    }
+
+    /// `return_call` of defined function `defined_index`: a native tail call of its body,
+    /// which takes over this function's frame, frame count and caller.
+    fn direct_return_call(&mut self, defined_index: u32) -> Result<(), CompileError> {
+        let ty = defined_type(self.module, defined_index)?;
+        let callee = self.body_ref(defined_index)?;
+        let args = self.body_args(self.frames_left, ty.params().len())?;
+        self.builder.ins().return_call(callee, &args);
+        self.reachable = false;
+        Ok(())
     }
 
     fn libcall(&mut self, lc: Libcall, args: &[Value]) -> Option<Value> {
@@ -445,6 +647,7 @@ impl Translator<'_, '_> {
         let sig = self.array_sig();
         let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
         let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
+        self.store_callee_frames();
         self.gas_flush();
         let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
         self.gas_reload();
@@ -905,8 +1108,13 @@ impl Translator<'_, '_> {
                     .functions
                     .get(function_index as usize)
                     .ok_or_else(|| self.err("function index out of range"))?;
-                let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
-                self.array_call(funcref, type_index)?;
+                match function_index.checked_sub(self.module.num_imported_functions) {
+                    Some(defined) => self.direct_call(defined)?,
+                    None => {
+                        let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
+                        self.array_call(funcref, type_index)?;
+                    }
+                }
             }
             O::CallIndirect { type_index, table_index } => {
                 let funcref = self.indirect_callee(type_index, table_index)?;
@@ -918,8 +1126,13 @@ impl Translator<'_, '_> {
                     .functions
                     .get(function_index as usize)
                     .ok_or_else(|| self.err("function index out of range"))?;
-                let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
-                self.return_call(funcref, type_index)?;
+                match function_index.checked_sub(self.module.num_imported_functions) {
+                    Some(defined) => self.direct_return_call(defined)?,
+                    None => {
+                        let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
+                        self.return_call(funcref, type_index)?;
+                    }
+                }
             }
             O::ReturnCallIndirect { type_index, table_index } => {
                 let funcref = self.indirect_callee(type_index, table_index)?;
@@ -1252,16 +1465,45 @@ mod tests {
     }
 
     #[test]
-    fn every_function_counts_its_depth_and_returns_a_status() {
-        let f = &ir("(module (func))")[0];
+    fn every_body_checks_its_frame_count_and_returns_a_status() {
+        let f = &ir("(module (func (param i32) (result i64) i64.const 7))")[0];
         let text = f.display().to_string();
-        // Even an empty function has the depth check, whose cold trap block calls the Trap
-        // libcall and returns 0; the normal exit returns 1.
+        // Even a trivial function checks the frames it may open, whose cold trap block calls
+        // the Trap libcall and returns 0; the normal exit returns 1.
         assert!(text.contains("iconst.i8 1"), "{text}");
         assert!(text.contains("iconst.i8 0"), "{text}");
         assert!(text.contains("call_indirect"), "{text}");
-        assert!(text.contains("icmp ugt"), "{text}");
-        assert_eq!(f.signature.returns.len(), 1);
+        assert!(text.contains("icmp eq v1"), "{text}");
+        // (vmctx, frames_left, param) -> (status, result), in the tail convention.
+        assert_eq!(f.signature.call_conv, CallConv::Tail);
         assert_eq!(f.signature.params.len(), 3);
+        assert_eq!(f.signature.returns.len(), 2);
+    }
+
+    #[test]
+    fn direct_calls_pass_everything_in_registers_and_calls_through_records_store_the_count() {
+        let funcs = ir(r#"(module (import "m" "f" (func $imp (param i32) (result i32)))
+            (func $g (param i32) (result i32) local.get 0)
+            (func (param i32) (result i32)
+              (call $g (local.get 0))
+              (call $imp)))"#);
+        let f = &funcs[1];
+        let text = f.display().to_string();
+        let opcodes: Vec<Opcode> =
+            f.layout.blocks().flat_map(|b| f.layout.block_insts(b)).map(|i| f.dfg.insts[i].opcode()).collect();
+        // One direct call of $g's body; the import goes through its record, after the frame
+        // count was stored for its entry.
+        assert_eq!(opcodes.iter().filter(|o| **o == Opcode::Call).count(), 1, "{text}");
+        assert!(opcodes.iter().filter(|o| **o == Opcode::CallIndirect).count() >= 2, "{text}");
+        assert!(opcodes.contains(&Opcode::Store), "{text}");
+        // The direct call takes (vmctx, frames_left, the i32) and returns (status, result).
+        let call = f
+            .layout
+            .blocks()
+            .flat_map(|b| f.layout.block_insts(b))
+            .find(|i| f.dfg.insts[*i].opcode() == Opcode::Call)
+            .unwrap();
+        assert_eq!(f.dfg.inst_args(call).len(), 3, "{text}");
+        assert_eq!(f.dfg.inst_results(call).len(), 2, "{text}");
     }
 }
