@@ -296,6 +296,7 @@ pub(crate) fn translate(
         call_buffer: None,
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
+        regions: [None; Region::COUNT],
     };
 
     // The gas counter arrives in a register; every exit returns it.
@@ -400,6 +401,29 @@ struct Translator<'m, 'f> {
     offset: u32,
     /// The remaining gas while this function runs, when metered (see [`gas`]).
     gas: Option<Variable>,
+    /// The alias regions declared so far, by [`Region`].
+    regions: [Option<ir::AliasRegion>; Region::COUNT],
+}
+
+/// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets
+/// Cranelift reuse a memory's base and length across stores to linear memory, and a global
+/// across stores to other things; untagged stores and calls still clobber everything.
+#[derive(Clone, Copy, Debug)]
+enum Region {
+    /// The bytes of linear memories.
+    Heap,
+    /// Memory definitions (base and length).
+    MemoryDef,
+    /// Global slots.
+    Globals,
+    /// Table elements.
+    TableElems,
+    /// Table definitions (base and length).
+    TableDef,
+}
+
+impl Region {
+    const COUNT: usize = 5;
 }
 
 impl Translator<'_, '_> {
@@ -451,6 +475,31 @@ impl Translator<'_, '_> {
     fn load_ptr(&mut self, base: Value, offset: i32, invariant: bool) -> Value {
         let flags = if invariant { MemFlagsData::trusted().with_readonly() } else { MemFlagsData::trusted() };
         self.builder.ins().load(PTR, flags, base, offset)
+    }
+
+    /// Flags tagged with alias region `r`.
+    fn region_flags(&mut self, flags: MemFlagsData, r: Region) -> MemFlagsData {
+        let i = r as usize;
+        let region = match self.regions[i] {
+            Some(region) => region,
+            None => {
+                let region = self
+                    .builder
+                    .func
+                    .dfg
+                    .alias_regions
+                    .insert(ir::AliasRegionData { user_id: i as u32, description: format!("{r:?}").into() });
+                self.regions[i] = Some(region);
+                region
+            }
+        };
+        flags.with_alias_region(Some(region))
+    }
+
+    /// Flags of a linear-memory access: bounds-checked before (so it cannot trap), any
+    /// alignment, with `endianness`.
+    fn heap_flags(&mut self, endianness: ir::Endianness) -> MemFlagsData {
+        self.region_flags(MemFlagsData::new().with_notrap().with_endianness(endianness), Region::Heap)
     }
 
     /// The address of entry `index` of the vmctx array at `field`.
@@ -679,7 +728,8 @@ impl Translator<'_, '_> {
     fn indirect_callee(&mut self, type_index: u32, table_index: u32) -> Result<Value, CompileError> {
         let index = self.pop()?;
         let addr = self.table_elem_addr(table_index, index, TrapCode::UndefinedElement);
-        let funcref = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
+        let flags = self.region_flags(MemFlagsData::trusted(), Region::TableElems);
+        let funcref = self.builder.ins().load(PTR, flags, addr, 0);
         let null = self.builder.ins().icmp_imm_s(IntCC::Equal, funcref, 0);
         self.trap_if(null, TrapCode::IndirectCallToNull);
         let actual = self.builder.ins().load(types::I32, MemFlagsData::trusted(), funcref, vm::FUNCREF_TYPE_ID);
@@ -748,8 +798,9 @@ impl Translator<'_, '_> {
     /// bounds check.
     fn mem_addr(&mut self, mem: u32, addr: Value, offset: u64, size: u32) -> Value {
         let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
-        let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::MEMORY_LENGTH);
-        let base = self.builder.ins().load(PTR, MemFlagsData::trusted(), def, vm::MEMORY_BASE);
+        let flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
+        let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
+        let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
         // `offset < 2^32` and `size <= 16` for 32-bit memories, so the sum cannot wrap.
         let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
@@ -762,7 +813,7 @@ impl Translator<'_, '_> {
     fn load(&mut self, memarg: &wasmparser::MemArg, ty: Type, size: u32, kind: Ext) -> Result<(), CompileError> {
         let addr = self.pop()?;
         let p = self.mem_addr(memory_index(memarg, self.func_index)?, addr, memarg.offset, size);
-        let flags = MemFlagsData::new().with_notrap();
+        let flags = self.heap_flags(ir::Endianness::Little);
         let ins = self.builder.ins();
         let v = match (kind, size) {
             (Ext::None, _) => ins.load(ty, flags, p, 0),
@@ -780,7 +831,7 @@ impl Translator<'_, '_> {
     fn store(&mut self, memarg: &wasmparser::MemArg, size: u32, narrow: bool) -> Result<(), CompileError> {
         let (addr, v) = self.pop2()?;
         let p = self.mem_addr(memory_index(memarg, self.func_index)?, addr, memarg.offset, size);
-        let flags = MemFlagsData::new().with_notrap();
+        let flags = self.heap_flags(ir::Endianness::Little);
         let ins = self.builder.ins();
         match (narrow, size) {
             (false, _) => ins.store(flags, v, p, 0),
@@ -798,11 +849,12 @@ impl Translator<'_, '_> {
     /// The address of element `index` of table `table`, trapping with `code` when out of bounds.
     fn table_elem_addr(&mut self, table: u32, index: Value, code: TrapCode) -> Value {
         let def = self.table_def(table);
-        let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::TABLE_LENGTH);
+        let flags = self.region_flags(MemFlagsData::trusted(), Region::TableDef);
+        let len = self.builder.ins().load(types::I64, flags, def, vm::TABLE_LENGTH);
         let index = self.builder.ins().uextend(types::I64, index);
         let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, len);
         self.trap_if(oob, code);
-        let base = self.builder.ins().load(PTR, MemFlagsData::trusted(), def, vm::TABLE_BASE);
+        let base = self.builder.ins().load(PTR, flags, def, vm::TABLE_BASE);
         let scaled = self.builder.ins().imul_imm_s(index, i64::from(vm::POINTER_SIZE));
         self.builder.ins().iadd(base, scaled)
     }
@@ -1167,13 +1219,15 @@ impl Translator<'_, '_> {
                     self.module.globals.get(global_index as usize).ok_or_else(|| self.err("global out of range"))?;
                 let ty = ir_type(g.content, fi)?;
                 let p = self.vmctx_entry(vm::VMCTX_GLOBALS, global_index);
-                let v = self.builder.ins().load(ty, MemFlagsData::trusted(), p, 0);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::Globals);
+                let v = self.builder.ins().load(ty, flags, p, 0);
                 self.push(v);
             }
             O::GlobalSet { global_index } => {
                 let v = self.pop()?;
                 let p = self.vmctx_entry(vm::VMCTX_GLOBALS, global_index);
-                self.builder.ins().store(MemFlagsData::trusted(), v, p, 0);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::Globals);
+                self.builder.ins().store(flags, v, p, 0);
             }
 
             O::I32Load { memarg } => self.load(&memarg, types::I32, 4, Ext::None)?,
@@ -1197,7 +1251,8 @@ impl Translator<'_, '_> {
             O::I64Store32 { memarg } => self.store(&memarg, 4, true)?,
             O::MemorySize { mem } => {
                 let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
-                let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::MEMORY_LENGTH);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
+                let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
                 let pages = self.builder.ins().ushr_imm_u(len, 16);
                 let v = self.builder.ins().ireduce(types::I32, pages);
                 self.push(v);
@@ -1345,17 +1400,20 @@ impl Translator<'_, '_> {
             O::TableGet { table } => {
                 let index = self.pop()?;
                 let addr = self.table_elem_addr(table, index, TrapCode::TableOutOfBounds);
-                let v = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::TableElems);
+                let v = self.builder.ins().load(PTR, flags, addr, 0);
                 self.push(v);
             }
             O::TableSet { table } => {
                 let (index, v) = self.pop2()?;
                 let addr = self.table_elem_addr(table, index, TrapCode::TableOutOfBounds);
-                self.builder.ins().store(MemFlagsData::trusted(), v, addr, 0);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::TableElems);
+                self.builder.ins().store(flags, v, addr, 0);
             }
             O::TableSize { table } => {
                 let def = self.table_def(table);
-                let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::TABLE_LENGTH);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::TableDef);
+                let len = self.builder.ins().load(types::I64, flags, def, vm::TABLE_LENGTH);
                 let v = self.builder.ins().ireduce(types::I32, len);
                 self.push(v);
             }
