@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use wes_core::backend::ValRaw;
 use wes_core::{FuncType, TrapCode, ValType, Value};
 
 use crate::store::StoreInner;
@@ -63,21 +64,35 @@ pub enum MemoryAccessError {
     },
 }
 
-/// The signature of a host function's implementation: parameters in, results to fill in.
-pub(crate) type HostFn = dyn Fn(&mut Caller<'_>, &[Value], &mut [Value]) -> Result<(), HostError> + Send + Sync;
+/// What the trampoline calls: the function's type and its argument/result slots, read and
+/// written in place. The slots are the caller's array-call buffer: `max(params, results)`
+/// values in their raw form, arguments on entry, results on a successful return.
+pub(crate) type RawHostFn = dyn Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync;
+
+/// A host function's type and implementation, shared by every store that uses it. Stores
+/// hold it by `Arc` and the trampoline borrows it for the call, so calling costs no clone.
+pub(crate) struct HostFuncData<F: ?Sized = RawHostFn> {
+    pub(crate) ty: FuncType,
+    /// `max(params, results)`: the slots of the call buffer, computed once.
+    pub(crate) slots: usize,
+    pub(crate) call: F,
+}
 
 /// A host function: its type and implementation, defined once and usable in any store.
 #[derive(Clone)]
 pub struct HostFunc {
-    pub(crate) ty: FuncType,
-    pub(crate) func: Arc<HostFn>,
+    pub(crate) data: Arc<HostFuncData>,
 }
 
 impl std::fmt::Debug for HostFunc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostFunc").field("ty", &self.ty).finish_non_exhaustive()
+        f.debug_struct("HostFunc").field("ty", &self.data.ty).finish_non_exhaustive()
     }
 }
+
+/// Argument and result buffers of the [`Value`] form up to this many values live on the stack;
+/// wider signatures allocate.
+const INLINE_VALUES: usize = 8;
 
 impl HostFunc {
     /// A host function of type `ty`. The closure receives the arguments (already checked
@@ -87,12 +102,57 @@ impl HostFunc {
         ty: FuncType,
         func: impl Fn(&mut Caller<'_>, &[Value], &mut [Value]) -> Result<(), HostError> + Send + Sync + 'static,
     ) -> Self {
-        HostFunc { ty, func: Arc::new(func) }
+        HostFunc::from_raw(ty, move |caller, ty, slots| {
+            let (np, nr) = (ty.params().len(), ty.results().len());
+            let mut params_inline = [Value::I32(0); INLINE_VALUES];
+            let mut results_inline = [Value::I32(0); INLINE_VALUES];
+            let (mut params_heap, mut results_heap) = (Vec::new(), Vec::new());
+            let params = match params_inline.get_mut(..np) {
+                Some(p) => p,
+                None => {
+                    params_heap.resize(np, Value::I32(0));
+                    &mut params_heap[..]
+                }
+            };
+            let results = match results_inline.get_mut(..nr) {
+                Some(r) => r,
+                None => {
+                    results_heap.resize(nr, Value::I32(0));
+                    &mut results_heap[..]
+                }
+            };
+            for ((p, t), raw) in params.iter_mut().zip(ty.params()).zip(slots.iter()) {
+                *p = caller.store.raw_to_value(*raw, *t);
+            }
+            for (r, t) in results.iter_mut().zip(ty.results()) {
+                *r = Value::default_for(*t);
+            }
+            func(caller, params, results)?;
+            for (i, ((t, v), slot)) in ty.results().iter().zip(results.iter()).zip(slots.iter_mut()).enumerate() {
+                if v.ty() != *t {
+                    return Err(HostError::new(format!(
+                        "host function returned {} for result {i} of type {t}",
+                        v.ty()
+                    )));
+                }
+                *slot = caller.store.value_to_raw(*v).ok_or_else(foreign_funcref)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A host function of type `ty` working on the raw slots directly (see [`RawHostFn`]).
+    fn from_raw(
+        ty: FuncType,
+        call: impl Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync + 'static,
+    ) -> Self {
+        let slots = ty.params().len().max(ty.results().len());
+        HostFunc { data: Arc::new(HostFuncData { ty, slots, call }) }
     }
 
     /// The function's type.
     pub fn ty(&self) -> &FuncType {
-        &self.ty
+        &self.data.ty
     }
 
     /// A host function from a typed closure, its wasm type derived from the Rust types:
@@ -104,17 +164,22 @@ impl HostFunc {
     /// });
     /// assert_eq!(add.ty().to_string(), "(func (param i32 i64) (result i64))");
     /// ```
+    ///
+    /// The arguments are read from and the results written to the call's raw slots directly,
+    /// with no intermediate [`Value`]s: this is the fast way to define a host function.
     pub fn wrap<P: WasmParams, R: WasmResults>(
         f: impl Fn(&mut Caller<'_>, P) -> Result<R, HostError> + Send + Sync + 'static,
     ) -> Self {
         let ty = FuncType::new(P::types(), R::types());
-        HostFunc::new(ty, move |caller, params, results| {
-            let p = P::from_values(params).ok_or_else(|| HostError::new("argument type mismatch"))?;
-            let r = f(caller, p)?;
-            r.into_values(results);
-            Ok(())
+        HostFunc::from_raw(ty, move |caller, _, slots| {
+            let p = P::load(caller, slots).ok_or_else(|| HostError::new("argument type mismatch"))?;
+            f(caller, p)?.store(caller, slots)
         })
     }
+}
+
+fn foreign_funcref() -> HostError {
+    HostError::new("host function returned a foreign funcref")
 }
 
 /// A Rust type that is one wasm value.
@@ -174,6 +239,13 @@ pub trait WasmParams: Sized {
     fn types() -> Vec<ValType>;
     /// Converts from checked argument values.
     fn from_values(values: &[Value]) -> Option<Self>;
+    /// Reads the arguments from a call's raw slots, which hold values of [`WasmParams::types`].
+    #[doc(hidden)]
+    fn load(caller: &Caller<'_>, slots: &[ValRaw]) -> Option<Self> {
+        let values: Vec<Value> =
+            Self::types().into_iter().zip(slots).map(|(t, raw)| caller.store.raw_to_value(*raw, t)).collect();
+        Self::from_values(&values)
+    }
 }
 
 /// A tuple of [`WasmTy`]s, or one: the results of a typed host function.
@@ -182,6 +254,23 @@ pub trait WasmResults {
     fn types() -> Vec<ValType>;
     /// Writes the results.
     fn into_values(self, out: &mut [Value]);
+    /// Writes the results into a call's raw slots.
+    ///
+    /// # Errors
+    ///
+    /// A host error when a result is a function reference of another store.
+    #[doc(hidden)]
+    fn store(self, caller: &Caller<'_>, slots: &mut [ValRaw]) -> Result<(), HostError>
+    where
+        Self: Sized,
+    {
+        let mut values: Vec<Value> = Self::types().into_iter().map(Value::default_for).collect();
+        self.into_values(&mut values);
+        for (slot, v) in slots.iter_mut().zip(values) {
+            *slot = caller.store.value_to_raw(v).ok_or_else(foreign_funcref)?;
+        }
+        Ok(())
+    }
 }
 
 impl<T: WasmTy> WasmResults for T {
@@ -192,6 +281,13 @@ impl<T: WasmTy> WasmResults for T {
         if let Some(o) = out.first_mut() {
             *o = self.into_value();
         }
+    }
+    #[inline]
+    fn store(self, caller: &Caller<'_>, slots: &mut [ValRaw]) -> Result<(), HostError> {
+        if let Some(s) = slots.first_mut() {
+            *s = caller.store.value_to_raw(self.into_value()).ok_or_else(foreign_funcref)?;
+        }
+        Ok(())
     }
 }
 
@@ -205,6 +301,12 @@ macro_rules! tuples {
             fn from_values(values: &[Value]) -> Option<Self> {
                 Some(($($n::from_value(*values.get($i)?)?,)*))
             }
+            #[inline]
+            #[allow(unused_variables)]
+            fn load(caller: &Caller<'_>, slots: &[ValRaw]) -> Option<Self> {
+                // The type is a constant here, so each conversion folds to a cast.
+                Some(($($n::from_value(caller.store.raw_to_value(*slots.get($i)?, $n::TYPE))?,)*))
+            }
         }
         impl<$($n: WasmTy),*> WasmResults for ($($n,)*) {
             fn types() -> Vec<ValType> {
@@ -213,6 +315,14 @@ macro_rules! tuples {
             #[allow(unused_variables)]
             fn into_values(self, out: &mut [Value]) {
                 $(if let Some(o) = out.get_mut($i) { *o = self.$i.into_value(); })*
+            }
+            #[inline]
+            #[allow(unused_variables)]
+            fn store(self, caller: &Caller<'_>, slots: &mut [ValRaw]) -> Result<(), HostError> {
+                $(if let Some(s) = slots.get_mut($i) {
+                    *s = caller.store.value_to_raw(self.$i.into_value()).ok_or_else(foreign_funcref)?;
+                })*
+                Ok(())
             }
         }
     };

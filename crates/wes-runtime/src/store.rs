@@ -18,7 +18,7 @@ use wes_meter::{ChargeKind, DynamicOp, GasMeter, Pricing};
 
 use crate::RuntimeError;
 use crate::engine::{Engine, Module};
-use crate::host::{HostFn, HostFunc};
+use crate::host::HostFunc;
 use crate::vm::{
     self, HostFuncCtx, LinearMemory, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef, WasmStack,
 };
@@ -72,6 +72,7 @@ impl Store {
                 trap: None,
                 data: None,
                 pricing: engine.config().pricing.clone(),
+                host_call_cost: engine.config().pricing.as_ref().map_or(0, |p| p.host_call_cost()),
                 meter: None,
                 gas_synced: u64::MAX,
                 out_of_gas: None,
@@ -111,25 +112,12 @@ pub(crate) struct PendingTrap {
     frames: Vec<(usize, u32, u32)>,
 }
 
-pub(crate) enum FuncKind {
-    Wasm,
-    Host { func: Arc<HostFn>, _ctx: Box<HostFuncCtx> },
-}
-
-impl std::fmt::Debug for FuncKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            FuncKind::Wasm => "Wasm",
-            FuncKind::Host { .. } => "Host",
-        })
-    }
-}
-
 #[derive(Debug)]
 pub(crate) struct FuncEntry {
     pub(crate) vmref: Box<VMFuncRef>,
     ty: FuncType,
-    kind: FuncKind,
+    /// A host function's context, which its record points to (`None` for wasm functions).
+    _host: Option<Box<HostFuncCtx>>,
 }
 
 #[repr(C)]
@@ -304,6 +292,8 @@ pub(crate) struct StoreInner {
     /// The pricing metered code of this store's engine was compiled under; `None` when the
     /// engine does not meter.
     pricing: Option<Arc<Pricing>>,
+    /// `pricing`'s base cost of a host call (0 without pricing), read on every host call.
+    host_call_cost: u64,
     /// The meter calls charge to; without one, metered code runs with unlimited gas.
     meter: Option<Box<dyn GasMeter>>,
     /// The gas counter's value when the meter last saw it: the meter is behind by
@@ -395,6 +385,7 @@ impl StoreInner {
     // ---- values ------------------------------------------------------------------------
 
     /// The raw form of a value, or `None` for a function reference of another store.
+    #[inline]
     pub(crate) fn value_to_raw(&self, v: Value) -> Option<ValRaw> {
         Some(match v {
             Value::I32(x) => ValRaw::from(x as u32),
@@ -413,6 +404,8 @@ impl StoreInner {
         Some(&*f.vmref as *const VMFuncRef as usize as ValRaw)
     }
 
+    /// The value of type `ty` whose raw form is `raw`.
+    #[inline]
     pub(crate) fn raw_to_value(&self, raw: ValRaw, ty: ValType) -> Value {
         match ty {
             ValType::I32 => Value::I32(raw as u32 as i32),
@@ -437,12 +430,12 @@ impl StoreInner {
 
     // ---- objects -----------------------------------------------------------------------
 
-    fn push_func(&mut self, vmref: Box<VMFuncRef>, ty: FuncType, kind: FuncKind) -> u32 {
+    fn push_func(&mut self, vmref: Box<VMFuncRef>, ty: FuncType, host: Option<Box<HostFuncCtx>>) -> u32 {
         let index = self.funcs.len() as u32;
         let mut vmref = vmref;
         vmref.store_index = index;
         self.func_by_addr.insert(&*vmref as *const VMFuncRef as usize, index);
-        self.funcs.push(FuncEntry { vmref, ty, kind });
+        self.funcs.push(FuncEntry { vmref, ty, _host: host });
         index
     }
 
@@ -452,30 +445,22 @@ impl StoreInner {
     }
 
     pub(crate) fn add_host_func(&mut self, f: &HostFunc) -> u32 {
-        let key = Arc::as_ptr(&f.func) as *const () as usize;
+        let key = Arc::as_ptr(&f.data) as *const () as usize;
         if let Some(i) = self.host_funcs.get(&key) {
             return *i;
         }
-        let type_id = self.type_id(&f.ty);
+        let type_id = self.type_id(&f.data.ty);
         let index = self.funcs.len() as u32;
-        let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, func: index });
+        let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, host: Arc::clone(&f.data) });
         let vmref = Box::new(VMFuncRef {
             call: vm::host_trampoline,
             vmctx: &mut *ctx as *mut HostFuncCtx as *mut u8,
             type_id,
             store_index: index,
         });
-        let i = self.push_func(vmref, f.ty.clone(), FuncKind::Host { func: Arc::clone(&f.func), _ctx: ctx });
+        let i = self.push_func(vmref, f.data.ty.clone(), Some(ctx));
         self.host_funcs.insert(key, i);
         i
-    }
-
-    pub(crate) fn host_func(&self, index: u32) -> Option<(FuncType, Arc<HostFn>)> {
-        let f = self.funcs.get(index as usize)?;
-        match &f.kind {
-            FuncKind::Host { func, .. } => Some((f.ty.clone(), Arc::clone(func))),
-            FuncKind::Wasm => None,
-        }
     }
 
     pub(crate) fn func_ty(&self, index: u32) -> Option<&FuncType> {
@@ -647,8 +632,9 @@ impl StoreInner {
     }
 
     /// The base cost of a host call (0 when not metering).
+    #[inline]
     pub(crate) fn host_call_cost(&self) -> u64 {
-        self.pricing.as_ref().map_or(0, |p| p.host_call_cost())
+        self.host_call_cost
     }
 
     /// Charges `amount` at run time (a dynamic cost, a host call, a host function's charge),
@@ -1144,7 +1130,7 @@ impl StoreInner {
             let ty = m.types.get(body.type_index as usize).cloned().unwrap_or_else(|| FuncType::new([], []));
             let type_id = self.type_id(&ty);
             let vmref = Box::new(VMFuncRef { call, vmctx: vmctx_ptr, type_id, store_index: 0 });
-            func_idx.push(self.push_func(vmref, ty, FuncKind::Wasm));
+            func_idx.push(self.push_func(vmref, ty, None));
         }
         let funcs: Vec<*const VMFuncRef> =
             func_idx.iter().map(|i| self.func_ptr(*i).unwrap_or(std::ptr::null())).collect();

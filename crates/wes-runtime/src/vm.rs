@@ -28,11 +28,13 @@
 //! for their duration only.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
+use wes_core::TrapCode;
 use wes_core::backend::{ArrayCallFn, CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
 use wes_core::vm::{self as layout, Libcall};
-use wes_core::{TrapCode, Value};
 
+use crate::host::HostFuncData;
 use crate::store::StoreInner;
 
 /// Per-store state compiled code reads and writes (see [`wes_core::vm`]).
@@ -109,12 +111,17 @@ pub(crate) struct VMContext {
     pub(crate) instance: usize,
 }
 
-/// The `vmctx` of a host function: enough to find the store and the function.
-#[repr(C)]
-#[derive(Debug)]
+/// The `vmctx` of a host function: the store, and the function's type and implementation,
+/// which the trampoline borrows for the call rather than looking them up or cloning them.
 pub(crate) struct HostFuncCtx {
     pub(crate) store: *mut VMStoreContext,
-    pub(crate) func: u32,
+    pub(crate) host: Arc<HostFuncData>,
+}
+
+impl std::fmt::Debug for HostFuncCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostFuncCtx").field("ty", &self.host.ty).finish_non_exhaustive()
+    }
 }
 
 // The layout contract, checked at compile time.
@@ -396,10 +403,13 @@ unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
 /// 16-byte aligned buffer of `max(params, results)` slots (or null if that is zero).
 pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8 {
     // SAFETY: a host function's `FuncRef` record always carries its own `HostFuncCtx` as vmctx,
-    // and the store it names is the one executing (it is inside `enter_wasm`).
-    let (store, func) = unsafe {
+    // and the store it names is the one executing (it is inside `enter_wasm`). The context is
+    // boxed in the function's store entry, and entries live as long as the store: nothing the
+    // host function can reach through its `Caller` removes or moves it, so borrowing the
+    // `HostFuncData` it holds for the call is sound and spares an `Arc` clone per call.
+    let (store, host) = unsafe {
         let ctx = &*(callee_vmctx as *const HostFuncCtx);
-        (&mut *(*ctx.store).store, ctx.func)
+        (&mut *(*ctx.store).store, &*ctx.host)
     };
     let caller = if caller_vmctx.is_null() {
         None
@@ -407,70 +417,49 @@ pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vm
         // SAFETY: a non-null caller vmctx is the live `VMContext` of the calling instance.
         Some(unsafe { (*(caller_vmctx as *const VMContext)).instance })
     };
-    let Some((ty, callable)) = store.host_func(func) else {
-        store.record_trap(TrapCode::HostError, Some("not a host function".into()));
-        return CALL_TRAPPED;
-    };
-    let n = ty.params().len().max(ty.results().len());
-    let slots: &mut [ValRaw] = if n == 0 {
+    let slots: &mut [ValRaw] = if host.slots == 0 {
         // Callers may pass a null buffer when there is nothing to pass.
         &mut []
     } else {
         // SAFETY: the caller passes a 16-byte aligned buffer of `max(params, results)` slots
-        // for this signature, which is non-empty here.
-        unsafe { std::slice::from_raw_parts_mut(args, n) }
+        // for this signature (`host.slots`), which is non-empty here, and no other reference
+        // to it exists during the call.
+        unsafe { std::slice::from_raw_parts_mut(args, host.slots) }
     };
+    // The host call's base cost is charged before the host function runs.
     let base = store.host_call_cost();
-    if let Err(code) = store.charge_gas(wes_meter::ChargeKind::HostCall, base) {
+    if base != 0
+        && let Err(code) = store.charge_gas(wes_meter::ChargeKind::HostCall, base)
+    {
         store.record_trap(code, None);
         return CALL_TRAPPED;
     }
-    let params: Vec<Value> =
-        ty.params().iter().zip(slots.iter()).map(|(t, raw)| store.raw_to_value(*raw, *t)).collect();
-    let mut results: Vec<Value> = ty.results().iter().map(|t| Value::default_for(*t)).collect();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut caller = crate::host::Caller::new(store, caller);
-        callable(&mut caller, &params, &mut results)
+        (host.call)(&mut caller, &host.ty, slots)
     }));
-    let failure = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => match e.trap_code() {
-            Some(code) => Some((code, None)),
-            None => Some((TrapCode::HostError, Some(e.to_string()))),
-        },
+    match outcome {
+        Ok(Ok(())) => CALL_RETURNED,
+        Ok(Err(e)) => {
+            match e.trap_code() {
+                Some(code) => store.record_trap(code, None),
+                None => store.record_trap(TrapCode::HostError, Some(e.to_string())),
+            }
+            CALL_TRAPPED
+        }
         Err(payload) => {
             let what = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned());
-            Some((
-                TrapCode::HostError,
-                Some(match what {
-                    Some(w) => format!("host function panicked: {w}"),
-                    None => "host function panicked".to_string(),
-                }),
-            ))
-        }
-    };
-    if let Some((code, message)) = failure {
-        store.record_trap(code, message);
-        return CALL_TRAPPED;
-    }
-    for (i, (t, v)) in ty.results().iter().zip(&results).enumerate() {
-        if v.ty() != *t {
-            let m = format!("host function returned {} for result {i} of type {t}", v.ty());
-            store.record_trap(TrapCode::HostError, Some(m));
-            return CALL_TRAPPED;
-        }
-        match store.value_to_raw(*v) {
-            Some(raw) => slots[i] = raw,
-            None => {
-                store.record_trap(TrapCode::HostError, Some("host function returned a foreign funcref".into()));
-                return CALL_TRAPPED;
-            }
+            let message = match what {
+                Some(w) => format!("host function panicked: {w}"),
+                None => "host function panicked".to_string(),
+            };
+            store.record_trap(TrapCode::HostError, Some(message));
+            CALL_TRAPPED
         }
     }
-    CALL_RETURNED
 }
 
 /// A reserved native stack for wasm calls.
