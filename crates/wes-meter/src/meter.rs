@@ -4,7 +4,9 @@
 //! `charge` that either takes the whole amount or nothing, bounded `refund`, and an optional log
 //! of charges. Compiled code does not call a meter for every segment (it decrements a counter in
 //! the store context); the runtime settles with the meter at the end of a call and before every
-//! run-time charge, so a meter always sees the exact totals.
+//! run-time charge, so a meter always sees the exact totals. A meter that
+//! [only counts](GasMeter::counts_only) may have fixed run-time charges (a host call's base cost)
+//! taken from that counter too.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -82,6 +84,20 @@ pub trait GasMeter: fmt::Debug + Send {
     /// The log of charges, when this meter keeps one.
     fn log(&self) -> Option<&[ChargeRecord]> {
         None
+    }
+    /// Whether this meter only counts: it keeps no log, attributes nothing, and treats a
+    /// charge of any kind like any other, so only the sum of its charges matters.
+    ///
+    /// A runtime may then take fixed run-time charges (the base cost of a host call) from its
+    /// gas counter the way compiled code takes a segment's cost, checked before the work they
+    /// pay for, and settle them with the meter together with the code's gas, as
+    /// [`ChargeKind::Code`]. Totals, limits and out-of-gas points are unchanged; only the kind
+    /// and the grouping of charges, which such a meter does not observe, differ.
+    ///
+    /// The default is `false`: every run-time charge reaches the meter when it happens, with
+    /// its kind.
+    fn counts_only(&self) -> bool {
+        false
     }
     /// Gas used net of refunds: `consumed - refunded`.
     fn used(&self) -> u64 {
@@ -186,6 +202,10 @@ impl GasMeter for BasicMeter {
 
     fn log(&self) -> Option<&[ChargeRecord]> {
         self.log.as_deref()
+    }
+
+    fn counts_only(&self) -> bool {
+        self.log.is_none()
     }
 }
 
@@ -356,6 +376,15 @@ mod tests {
         m.charge_for(ChargeKind::Dynamic("memory.fill"), 5).unwrap();
         assert_eq!(m.log().unwrap().len(), 3);
         assert_eq!(m.log().unwrap()[2], ChargeRecord { kind: ChargeKind::Dynamic("memory.fill"), amount: 5 });
+    }
+
+    #[test]
+    fn only_a_meter_that_observes_nothing_but_the_sum_counts_only() {
+        assert!(BasicMeter::new(10).counts_only());
+        assert!(!BasicMeter::new(10).with_log().counts_only(), "a log records each charge's kind");
+        assert!(!ProfilingMeter::new(10).counts_only(), "a profile attributes each charge");
+        let composite = CompositeMeter::new(vec![Box::new(BasicMeter::new(10))]);
+        assert!(!composite.counts_only(), "the default is to see every charge");
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Store {
                 meter: None,
                 gas_synced: u64::MAX,
                 out_of_gas: None,
+                counts_only: false,
             }),
         }
     }
@@ -301,6 +302,9 @@ pub(crate) struct StoreInner {
     gas_synced: u64,
     /// Asked for more gas when a charge does not fit.
     out_of_gas: Option<HandlerBox>,
+    /// The meter's [`GasMeter::counts_only`]: host calls may then be charged from the gas
+    /// counter. Read whenever the counter is loaded from the meter.
+    counts_only: bool,
 }
 
 /// The out-of-gas handler, with a `Debug` that says only whether there is one.
@@ -596,6 +600,7 @@ impl StoreInner {
         let gas = self.meter.as_ref().map_or(u64::MAX, |m| m.remaining());
         vm::set_gas_counter(self.ctx_ptr, gas);
         self.gas_synced = gas;
+        self.counts_only = self.meter.as_ref().is_some_and(|m| m.counts_only());
     }
 
     /// Charges the meter what compiled code spent since the last sync.
@@ -621,6 +626,7 @@ impl StoreInner {
             let gas = meter.remaining();
             vm::set_gas_counter(self.ctx_ptr, gas);
             self.gas_synced = gas;
+            self.counts_only = meter.counts_only();
         }
     }
 
@@ -631,10 +637,27 @@ impl StoreInner {
         (handler.0)(meter.as_mut(), needed) && meter.remaining() > before
     }
 
-    /// The base cost of a host call (0 when not metering).
+    /// Charges the base cost of a host call, before the host function runs.
+    ///
+    /// A meter that [only counts](GasMeter::counts_only) is charged through the gas counter,
+    /// as compiled code charges a segment: the meter sees the cost at the next settlement,
+    /// with the code's gas. This keeps the meter's dynamic calls off the path of every host
+    /// call. When the counter is short, the regular charge settles, asks the out-of-gas
+    /// handler and traps exactly as for any other run-time charge.
     #[inline]
-    pub(crate) fn host_call_cost(&self) -> u64 {
-        self.host_call_cost
+    pub(crate) fn charge_host_call(&mut self) -> Result<(), TrapCode> {
+        let cost = self.host_call_cost;
+        if cost == 0 || self.meter.is_none() {
+            return Ok(());
+        }
+        if self.counts_only {
+            let counter = vm::gas_counter(self.ctx_ptr);
+            if let Some(left) = counter.checked_sub(cost) {
+                vm::set_gas_counter(self.ctx_ptr, left);
+                return Ok(());
+            }
+        }
+        self.charge_gas(ChargeKind::HostCall, cost)
     }
 
     /// Charges `amount` at run time (a dynamic cost, a host call, a host function's charge),
@@ -722,6 +745,8 @@ impl StoreInner {
     }
 
     pub(crate) fn set_meter(&mut self, meter: Option<Box<dyn GasMeter>>) -> Option<Box<dyn GasMeter>> {
+        // Read again when the next call loads the counter.
+        self.counts_only = false;
         std::mem::replace(&mut self.meter, meter)
     }
 

@@ -427,10 +427,7 @@ pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vm
         unsafe { std::slice::from_raw_parts_mut(args, host.slots) }
     };
     // The host call's base cost is charged before the host function runs.
-    let base = store.host_call_cost();
-    if base != 0
-        && let Err(code) = store.charge_gas(wes_meter::ChargeKind::HostCall, base)
-    {
+    if let Err(code) = store.charge_host_call() {
         store.record_trap(code, None);
         return CALL_TRAPPED;
     }

@@ -271,3 +271,87 @@ fn a_trap_before_the_first_segment_keeps_the_counter_exact() {
     assert_eq!(s.meter().unwrap().consumed(), 10 * 10_000);
     assert_eq!(exact(&mut s, i, "one", &[], 2), vec![Value::I32(1)]);
 }
+
+#[test]
+fn host_call_cost_is_charged_before_the_host_runs_whatever_the_meter() {
+    // A meter that only counts is charged a host call's base cost through the gas counter; a
+    // logging meter gets it as its own `HostCall` charge. Both must see the same totals, the
+    // same out-of-gas points and the same request to the handler, and neither may let the host
+    // function run when the base cost does not fit.
+    let engine = metered(Pricing::default(), true);
+    let base = Pricing::default().host_call_cost();
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = calls.clone();
+    let mut linker = Linker::new();
+    linker.func_wrap("host", "tick", move |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(x + 1)
+    });
+    let wat = r#"(module
+      (import "host" "tick" (func $tick (param i64) (result i64)))
+      (func (export "once") (result i64) (call $tick (i64.const 1)))
+      (func (export "loop") (param $n i32) (result i64) (local $acc i64)
+        (block $done (loop $next
+          (br_if $done (i32.eqz (local.get $n)))
+          (local.set $acc (call $tick (local.get $acc)))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br $next)))
+        (local.get $acc)))"#;
+    let module = Module::new(&engine, wes_decode::decode_text(wat).unwrap()).unwrap();
+    let count = || calls.load(std::sync::atomic::Ordering::Relaxed);
+    // [i64.const call]=11, the host call, [end]=1.
+    let once = 11 + base + 1;
+    let mut loop_totals = Vec::new();
+    for logging in [false, true] {
+        let meter = |limit: u64| -> Box<dyn GasMeter> {
+            if logging { Box::new(BasicMeter::new(limit).with_log()) } else { Box::new(BasicMeter::new(limit)) }
+        };
+        assert_eq!(meter(1).counts_only(), !logging);
+        let mut s = Store::new(&engine);
+        let i = linker.instantiate(&mut s, &module).unwrap();
+        let f = i.get_func(&s, "once").unwrap();
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = asked.clone();
+        s.set_out_of_gas_handler(move |_, needed| {
+            record.lock().unwrap().push(needed);
+            false
+        });
+        // The segment before the call fits, the base cost does not: no host call.
+        let before = count();
+        s.set_meter(meter(11 + base - 1));
+        assert_eq!(code_of(&f.call(&mut s, &[])), Some(TrapCode::OutOfGas), "logging: {logging}");
+        assert_eq!(count(), before, "the host function ran without its base cost (logging: {logging})");
+        assert_eq!(s.meter().unwrap().consumed(), 11);
+        assert_eq!(*asked.lock().unwrap(), [1], "the handler is asked for what is missing");
+        // The base cost fits, the last segment does not: the host ran once.
+        s.set_meter(meter(once - 1));
+        assert_eq!(code_of(&f.call(&mut s, &[])), Some(TrapCode::OutOfGas));
+        assert_eq!(count(), before + 1);
+        assert_eq!(s.meter().unwrap().consumed(), 11 + base);
+        // Exactly enough.
+        s.set_meter(meter(once));
+        assert_eq!(f.call(&mut s, &[]).unwrap(), [Value::I64(2)]);
+        assert_eq!((count(), s.meter().unwrap().consumed()), (before + 2, once));
+        if logging {
+            let log = s.meter().unwrap().log().unwrap();
+            let host: Vec<u64> =
+                log.iter().filter(|r| r.kind == wes_meter::ChargeKind::HostCall).map(|r| r.amount).collect();
+            assert_eq!(host, [base], "one HostCall charge of the base cost, with its kind");
+            assert_eq!(log.iter().map(|r| r.amount).sum::<u64>(), once);
+        }
+        // Many calls: the same total either way, `base` per call beyond the code.
+        s.set_meter(meter(1 << 40));
+        let r = i.get_func(&s, "loop").unwrap().call(&mut s, &[Value::I32(1000)]).unwrap();
+        assert_eq!(r, [Value::I64(1000)]);
+        loop_totals.push(s.meter().unwrap().consumed());
+        if logging {
+            let log = s.meter().unwrap().log().unwrap();
+            let (host, other): (Vec<&wes_meter::ChargeRecord>, Vec<_>) =
+                log.iter().partition(|r| r.kind == wes_meter::ChargeKind::HostCall);
+            assert_eq!(host.len(), 1000);
+            assert!(host.iter().all(|r| r.amount == base));
+            assert!(other.iter().all(|r| r.kind == wes_meter::ChargeKind::Code));
+        }
+    }
+    assert_eq!(loop_totals[0], loop_totals[1], "counting and logging meters agree");
+}
