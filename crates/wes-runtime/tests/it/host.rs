@@ -219,3 +219,149 @@ fn typed_wrappers_cover_every_rust_value_type() {
     let expected = f64::from(u32::MAX) + 2.0 + 0.5 + 0.25;
     assert_eq!(r, [Value::f64(expected), Value::ExternRef(Some(ExternRef(10))), Value::I32(1)]);
 }
+
+/// Twenty parameters of every numeric and reference type, in a repeating order.
+fn wide_types() -> Vec<ValType> {
+    let cycle = [ValType::I32, ValType::I64, ValType::F32, ValType::F64, ValType::ExternRef];
+    (0..20).map(|i| cycle[i % cycle.len()]).collect()
+}
+
+#[test]
+fn host_function_with_twenty_params_and_results() {
+    // Past the inline buffers: the values go through the heap and must still be exact.
+    let params = wide_types();
+    let results: Vec<ValType> = params.iter().rev().copied().collect();
+    let mut l = Linker::new();
+    l.func(
+        "env",
+        "reverse",
+        HostFunc::new(FuncType::new(params.clone(), results.clone()), |_, params, results| {
+            assert_eq!((params.len(), results.len()), (20, 20));
+            for (r, p) in results.iter_mut().zip(params.iter().rev()) {
+                *r = *p;
+            }
+            Ok(())
+        }),
+    );
+    let names = |tys: &[ValType]| tys.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
+    let args: String = params
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match t {
+            ValType::I32 => format!("(i32.const {})", -(i as i32)),
+            ValType::I64 => format!("(i64.const {})", 1_i64 << (i + 20)),
+            ValType::F32 => format!("(f32.const {i}.5)"),
+            ValType::F64 => format!("(f64.const -{i}.25)"),
+            _ => "(local.get 0)".to_string(),
+        })
+        .collect();
+    let wat = format!(
+        r#"(module
+             (import "env" "reverse" (func $rev (param {p}) (result {r})))
+             (func (export "f") (param externref) (result {r}) {args} call $rev))"#,
+        p = names(&params),
+        r = names(&results),
+    );
+    let (mut s, i) = instantiate_with(&engine_with(Config::default()), &l, &wat);
+    let got = call(&mut s, i, "f", &[Value::ExternRef(Some(ExternRef(77)))]).unwrap();
+    let expected: Vec<Value> = params
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match t {
+            ValType::I32 => Value::I32(-(i as i32)),
+            ValType::I64 => Value::I64(1_i64 << (i + 20)),
+            ValType::F32 => Value::f32(i as f32 + 0.5),
+            ValType::F64 => Value::f64(-(i as f64) - 0.25),
+            _ => Value::ExternRef(Some(ExternRef(77))),
+        })
+        .rev()
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn wrong_result_type_past_the_inline_buffer_traps_with_its_index() {
+    let results = wide_types();
+    let mut l = Linker::new();
+    l.func(
+        "env",
+        "bad",
+        HostFunc::new(FuncType::new([], results.clone()), |_, _, results| {
+            // Result 16 is an i64.
+            results[16] = Value::F32(0);
+            Ok(())
+        }),
+    );
+    let names = results.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
+    let wat = format!(
+        r#"(module (import "env" "bad" (func $bad (result {names})))
+                   (func (export "f") (result {names}) call $bad))"#
+    );
+    let (mut s, i) = instantiate_with(&engine_with(Config::default()), &l, &wat);
+    let trap = check_trap(&mut s, i, "f", &[], TrapCode::HostError);
+    assert_eq!(trap.detail.as_deref(), Some("host function returned f32 for result 16 of type i64"));
+}
+
+#[test]
+fn host_errors_and_panics_of_every_kind_of_host_function_trap_with_their_message() {
+    let ty = FuncType::new([ValType::I32], [ValType::I32]);
+    let mut l = Linker::new();
+    l.func(
+        "env",
+        "dyn_fail",
+        HostFunc::new(ty.clone(), |_, p, _| Err(HostError::new(format!("dyn refused {:?}", p[0])))),
+    );
+    l.func(
+        "env",
+        "dyn_panic",
+        HostFunc::new(ty, |_, p, _| -> Result<(), HostError> { panic!("dyn bug {}", p[0].as_i32().unwrap()) }),
+    );
+    l.func_wrap("env", "typed_panic", |_: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> {
+        // A `String` payload, unlike the `&str` of `panic!("literal")`.
+        panic!("typed bug {x}")
+    });
+    let (mut s, i) = instantiate_with(
+        &engine_with(Config::default()),
+        &l,
+        r#"(module
+             (import "env" "dyn_fail" (func $a (param i32) (result i32)))
+             (import "env" "dyn_panic" (func $b (param i32) (result i32)))
+             (import "env" "typed_panic" (func $c (param i32) (result i32)))
+             (func (export "a") (result i32) (call $a (i32.const 1)))
+             (func (export "b") (result i32) (call $b (i32.const 2)))
+             (func (export "c") (result i32) (call $c (i32.const 3))))"#,
+    );
+    let detail = |s: &mut Store, name: &str| check_trap(s, i, name, &[], TrapCode::HostError).detail;
+    assert_eq!(detail(&mut s, "a").as_deref(), Some("dyn refused I32(1)"));
+    assert_eq!(detail(&mut s, "b").as_deref(), Some("host function panicked: dyn bug 2"));
+    assert_eq!(detail(&mut s, "c").as_deref(), Some("host function panicked: typed bug 3"));
+    // The store is still usable, and a backtrace names the wasm frame.
+    let trap = check_trap(&mut s, i, "c", &[], TrapCode::HostError);
+    assert!(!trap.backtrace.is_empty());
+}
+
+#[test]
+fn one_host_function_serves_several_stores() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    let f = HostFunc::wrap(move |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
+        seen.fetch_add(1, Ordering::Relaxed);
+        Ok(x * 3)
+    });
+    let mut l = Linker::new();
+    l.func("env", "triple", f.clone());
+    let engine = engine_with(Config::default());
+    let wat = r#"(module (import "env" "triple" (func $t (param i64) (result i64)))
+                         (func (export "f") (param i64) (result i64) (call $t (local.get 0))))"#;
+    let (mut s1, i1) = instantiate_with(&engine, &l, wat);
+    let (mut s2, i2) = instantiate_with(&engine, &l, wat);
+    // The same function placed twice in one store is one function there.
+    let a = Func::from_host(&mut s1, &f);
+    let b = Func::from_host(&mut s1, &f);
+    assert_eq!(a.to_funcref(), b.to_funcref());
+    drop(l);
+    assert_eq!(call(&mut s1, i1, "f", &[Value::I64(2)]).unwrap(), [Value::I64(6)]);
+    drop(s1);
+    assert_eq!(call(&mut s2, i2, "f", &[Value::I64(5)]).unwrap(), [Value::I64(15)]);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+}
