@@ -160,12 +160,21 @@ fn check_host_features() -> Result<(), CompileError> {
     Ok(())
 }
 
-/// A call from compiled code to a body, patched when the code is laid out.
+/// What a call between pieces of compiled code calls.
+#[derive(Clone, Copy, Debug)]
+enum CallTarget {
+    /// The body of a defined function, by defined index.
+    Body(u32),
+    /// The module's out-of-gas shim.
+    OutOfGasShim,
+}
+
+/// A call from compiled code to a body or the shim, patched when the code is laid out.
 struct BodyCall {
     /// Offset of the 32-bit displacement in the calling function's code.
     at: usize,
-    /// The defined index of the body called.
-    target: u32,
+    /// What it calls.
+    target: CallTarget,
     /// What Cranelift adds to the target address (the displacement counts from the end of
     /// the field).
     addend: i64,
@@ -237,6 +246,19 @@ impl Jit {
         Ok(CompiledPair { body, entry })
     }
 
+    /// Compiles the out-of-gas shim (see `translate::translate_out_of_gas_shim`).
+    fn compile_shim(&self) -> Result<CompiledFunc, CompileError> {
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        translate::translate_out_of_gas_shim(
+            self.isa.default_call_conv(),
+            self.isa.frontend_config(),
+            &mut ctx.func,
+            &mut fctx,
+        );
+        self.finish(&mut ctx, 0)
+    }
+
     /// Compiles the function in `ctx` to machine code.
     fn finish(&self, ctx: &mut Context, func_index: u32) -> Result<CompiledFunc, CompileError> {
         let mut ctrl = cranelift_codegen::control::ControlPlane::default();
@@ -252,20 +274,24 @@ impl Jit {
             // Libcalls go through the vmctx table, so the only relocations are calls between
             // bodies, which the layout resolves. Anything else means Cranelift wanted a helper
             // the host lacks (for example a rounding instruction without SSE4.1).
-            let body = match (&reloc.kind, &reloc.target) {
+            let target = match (&reloc.kind, &reloc.target) {
                 (
                     Reloc::X86CallPCRel4 | Reloc::X86PCRel4 | Reloc::X86CallPLTRel4,
                     FinalizedRelocTarget::ExternalName(ExternalName::User(name)),
-                ) => ctx.func.params.user_named_funcs().get(*name).filter(|n| n.namespace == translate::BODY_NAMESPACE),
+                ) => ctx.func.params.user_named_funcs().get(*name).and_then(|n| match n.namespace {
+                    translate::BODY_NAMESPACE => Some(CallTarget::Body(n.index)),
+                    translate::SHIM_NAMESPACE => Some(CallTarget::OutOfGasShim),
+                    _ => None,
+                }),
                 _ => None,
             };
-            let Some(body) = body else {
+            let Some(target) = target else {
                 return Err(CompileError::Host(format!(
                     "function {func_index} needs a relocation ({:?}); the host CPU lacks a required feature",
                     reloc.target
                 )));
             };
-            calls.push(BodyCall { at: reloc.offset as usize, target: body.index, addend: reloc.addend });
+            calls.push(BodyCall { at: reloc.offset as usize, target, addend: reloc.addend });
         }
         Ok(CompiledFunc { code, frame_size, calls })
     }
@@ -359,6 +385,11 @@ impl Backend for Jit {
                 message: "function was not compiled".into(),
             })??);
         }
+        // Metered code calls the out-of-gas shim; one per module.
+        let shim = match self.config.pricing {
+            Some(_) => Some(self.compile_shim()?),
+            None => None,
+        };
         let mut code = Vec::new();
         let mut place = |f: &CompiledFunc| {
             while code.len() % 16 != 0 {
@@ -370,10 +401,11 @@ impl Backend for Jit {
         };
         let bodies: Vec<usize> = pairs.iter().map(|p| place(&p.body)).collect();
         let offsets: Vec<usize> = pairs.iter().map(|p| place(&p.entry)).collect();
+        let shim_at = shim.as_ref().map(&mut place);
         for (pair, (body_at, entry_at)) in pairs.iter().zip(bodies.iter().zip(&offsets)) {
             for (f, base) in [(&pair.body, *body_at), (&pair.entry, *entry_at)] {
                 for call in &f.calls {
-                    patch_call(&mut code, base, call, &bodies)?;
+                    patch_call(&mut code, base, call, &bodies, shim_at)?;
                 }
             }
         }
@@ -386,11 +418,21 @@ impl Backend for Jit {
     }
 }
 
-/// Writes the displacement of `call` (in the function placed at `base`) to the body it calls.
-fn patch_call(code: &mut [u8], base: usize, call: &BodyCall, bodies: &[usize]) -> Result<(), CompileError> {
+/// Writes the displacement of `call` (in the function placed at `base`) to what it calls:
+/// a body (placed at `bodies[i]`) or the shim (at `shim`).
+fn patch_call(
+    code: &mut [u8],
+    base: usize,
+    call: &BodyCall,
+    bodies: &[usize],
+    shim: Option<usize>,
+) -> Result<(), CompileError> {
     let bad =
-        || CompileError::Codegen { func_index: call.target, message: "a call between bodies is out of range".into() };
-    let target = *bodies.get(call.target as usize).ok_or_else(bad)?;
+        || CompileError::Codegen { func_index: 0, message: format!("a call to {:?} is out of range", call.target) };
+    let target = match call.target {
+        CallTarget::Body(i) => *bodies.get(i as usize).ok_or_else(bad)?,
+        CallTarget::OutOfGasShim => shim.ok_or_else(bad)?,
+    };
     let at = base + call.at;
     let value = (target as i64) + call.addend - (at as i64);
     let value = i32::try_from(value).map_err(|_| bad())?;

@@ -92,6 +92,55 @@ pub(crate) fn body_signature(
 /// JIT resolves it when it lays the code out.
 pub(crate) const BODY_NAMESPACE: u32 = 0;
 
+/// The name under which metered code refers to the module's out-of-gas shim.
+pub(crate) const SHIM_NAMESPACE: u32 = 2;
+
+/// The signature of the out-of-gas shim: [`Libcall::OutOfGas`]'s parameters, no result (the
+/// `preserve_all` convention has none), preserving every register.
+fn out_of_gas_shim_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig
+}
+
+/// Builds the out-of-gas shim into `func`: it calls [`Libcall::OutOfGas`] through the libcall
+/// table with the C convention, and saves and restores every register that call may clobber.
+/// The libcall's status is not returned; the caller reads the outcome from the gas counter,
+/// which holds at least the cost exactly when the libcall succeeded.
+///
+/// Metered code calls it from the cold refill path of every segment check. A C call there
+/// would clobber every caller-saved register, including all float registers, so any value
+/// live across a loop's check would have to sit in a callee-saved register or be spilled and
+/// reloaded on the hot path; through the shim, the hot path keeps its registers and only the
+/// (rare) refill pays for saving them.
+pub(crate) fn translate_out_of_gas_shim(
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) {
+    func.signature = out_of_gas_shim_signature();
+    func.name = UserFuncName::user(SHIM_NAMESPACE, 0);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let flags = MemFlagsData::trusted().with_readonly();
+    let table = b.ins().load(PTR, flags, params[0], vm::VMCTX_LIBCALLS);
+    let offset = i32::try_from(Libcall::OutOfGas.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+    let callee = b.ins().load(PTR, flags, table, offset);
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig.returns.push(AbiParam::new(types::I32));
+    let sig = b.import_signature(sig);
+    // The status is dropped: the caller reads the outcome from the gas counter.
+    b.ins().call_indirect(sig, callee, &params);
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(frontend);
+}
+
 /// The type of defined function `defined_index`.
 fn defined_type(module: &Module, defined_index: u32) -> Result<&wes_core::FuncType, CompileError> {
     let func_index = module.num_imported_functions + defined_index;
@@ -292,6 +341,7 @@ pub(crate) fn translate(
         libcall_sigs: HashMap::new(),
         array_sig: None,
         body_refs: HashMap::new(),
+        out_of_gas_shim: None,
         call_conv,
         call_buffer: None,
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
@@ -394,6 +444,8 @@ struct Translator<'m, 'f> {
     array_sig: Option<ir::SigRef>,
     /// The bodies this one calls directly, by defined index.
     body_refs: HashMap<u32, ir::FuncRef>,
+    /// The out-of-gas shim, once imported.
+    out_of_gas_shim: Option<ir::FuncRef>,
     call_conv: CallConv,
     /// The argument/result buffer of outgoing calls, shared by all call sites.
     call_buffer: Option<ir::StackSlot>,
@@ -654,13 +706,41 @@ impl Translator<'_, '_> {
                 s
             }
         };
-        let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
-        let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
-        let callee = self.load_ptr(table, offset, true);
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);
         self.gas_flush();
-        let call = self.builder.ins().call_indirect(sig, callee, &all);
+        let call = if lc == Libcall::OutOfGas {
+            // Through the shim that preserves every register, so that values live across the
+            // (cold) call need not be kept in callee-saved registers or spilled around loops.
+            let shim = match self.out_of_gas_shim {
+                Some(f) => f,
+                None => {
+                    let sig = self.builder.import_signature(out_of_gas_shim_signature());
+                    let name =
+                        self.builder.func.declare_imported_user_function(ir::UserExternalName::new(SHIM_NAMESPACE, 0));
+                    let f = self.builder.import_function(ir::ExtFuncData {
+                        name: ir::ExternalName::User(name),
+                        signature: sig,
+                        colocated: true,
+                        patchable: false,
+                    });
+                    self.out_of_gas_shim = Some(f);
+                    f
+                }
+            };
+            self.builder.ins().call(shim, &all);
+            // Cranelift's `preserve_all` convention returns nothing, so the status is read
+            // from the counter: the libcall leaves it at least `cost` exactly when it succeeded
+            // (see `Libcall::OutOfGas`).
+            self.gas_reload();
+            let gas = self.builder.use_var(self.gas?);
+            return Some(self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, args[0]));
+        } else {
+            let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
+            let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+            let callee = self.load_ptr(table, offset, true);
+            self.builder.ins().call_indirect(sig, callee, &all)
+        };
         self.gas_reload();
         self.builder.inst_results(call).first().copied()
     }
