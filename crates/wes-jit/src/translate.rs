@@ -27,9 +27,12 @@
 //! other tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`].
 //! SIMD instructions are lowered in [`simd`].
 //!
-//! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
-//! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
-//! 64 bits so it cannot wrap.
+//! Memory accesses are bounds-checked explicitly against the memory's current length:
+//! `addr <= length - (offset + size)`, in 64 bits so nothing wraps. Base and length are loaded
+//! where they are used and tagged with their own alias region, so Cranelift reuses them across
+//! stores to linear memory; in a function that neither grows a memory nor calls anything (so
+//! nothing can move or resize one while it runs) they are also free to move, and loops load
+//! them once, outside.
 //!
 //! When the module is metered, the first operator of every reachable straight-line segment
 //! (as `wes_meter::function_segments` cut them) is preceded by that segment's check-and-deduct;
@@ -278,6 +281,27 @@ struct Frame {
     else_block: Option<(ir::Block, Vec<Value>)>,
 }
 
+/// Whether a function body has an instruction that can grow a memory or call other code.
+fn grows_or_calls(body: &FunctionBody<'_>) -> Result<bool, wasmparser::BinaryReaderError> {
+    use Operator as O;
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        if matches!(
+            ops.read()?,
+            O::MemoryGrow { .. }
+                | O::Call { .. }
+                | O::CallIndirect { .. }
+                | O::ReturnCall { .. }
+                | O::ReturnCallIndirect { .. }
+                | O::CallRef { .. }
+                | O::ReturnCallRef { .. }
+        ) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Translates the body of defined function `defined_index` of `module` into `func`.
 pub(crate) fn translate(
     module: &Module,
@@ -347,6 +371,7 @@ pub(crate) fn translate(
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
         regions: [None; Region::COUNT],
+        memory_fixed: !grows_or_calls(&reader).map_err(codegen)?,
     };
 
     // The gas counter arrives in a register; every exit returns it.
@@ -455,6 +480,10 @@ struct Translator<'m, 'f> {
     gas: Option<Variable>,
     /// The alias regions declared so far, by [`Region`].
     regions: [Option<ir::AliasRegion>; Region::COUNT],
+    /// Whether memories keep their base and length while this function runs: it neither
+    /// grows a memory nor calls anything that could (libcalls for bulk operations and gas
+    /// never do).
+    memory_fixed: bool,
 }
 
 /// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets
@@ -525,7 +554,10 @@ impl Translator<'_, '_> {
     /// Loads a pointer from `base + offset`; `invariant` pointers never change while the
     /// instance lives, so Cranelift may reuse the load.
     fn load_ptr(&mut self, base: Value, offset: i32, invariant: bool) -> Value {
-        let flags = if invariant { MemFlagsData::trusted().with_readonly() } else { MemFlagsData::trusted() };
+        // An invariant load may also move: out of loops, and ahead of checks, because the
+        // vmctx and the arrays it points to are valid for as long as the instance lives.
+        let flags =
+            if invariant { MemFlagsData::trusted().with_readonly().with_can_move() } else { MemFlagsData::trusted() };
         self.builder.ins().load(PTR, flags, base, offset)
     }
 
@@ -583,10 +615,16 @@ impl Translator<'_, '_> {
     }
 
     fn branch_trap_if(&mut self, cond: Value, code: Option<TrapCode>) {
+        // Each site branches to a cold stub of its own that passes the offset on, so the hot
+        // path does not materialise the offset before every check.
         let trap = self.trap_block(code);
-        let at = self.offset_arg();
+        let stub = self.builder.create_block();
         let cont = self.builder.create_block();
-        self.builder.ins().brif(cond, trap, &[at], cont, &[]);
+        self.builder.ins().brif(cond, stub, &[], cont, &[]);
+        self.builder.switch_to_block(stub);
+        self.builder.set_cold_block(stub);
+        let at = self.offset_arg();
+        self.builder.ins().jump(trap, &[at]);
         self.builder.switch_to_block(cont);
     }
 
@@ -878,13 +916,24 @@ impl Translator<'_, '_> {
     /// bounds check.
     fn mem_addr(&mut self, mem: u32, addr: Value, offset: u64, size: u32) -> Value {
         let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
-        let flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
+        let mut flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
+        if self.memory_fixed {
+            // Nothing this function does can move or resize a memory, so Cranelift may load
+            // base and length once, out of every loop.
+            flags = flags.with_readonly().with_can_move();
+        }
         let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
         let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
-        // `offset < 2^32` and `size <= 16` for 32-bit memories, so the sum cannot wrap.
-        let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
-        let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+        // In bounds when `addr + offset + size <= len`, i.e. `addr <= len - (offset + size)`.
+        // The right side depends only on the length, so in a loop it is computed once, out of
+        // it. It is compared signed: a memory shorter than `offset + size` makes it negative,
+        // and every address (below 2^32, so non-negative) is then out of bounds; otherwise
+        // both sides are below 2^63 and signed is unsigned. `offset < 2^32` and `size <= 16`,
+        // so nothing wraps.
+        let reach = offset.saturating_add(u64::from(size)) as i64;
+        let last = self.builder.ins().iadd_imm_s(len, reach.wrapping_neg());
+        let oob = self.builder.ins().icmp(IntCC::SignedGreaterThan, addr, last);
         self.trap_if(oob, TrapCode::MemoryOutOfBounds);
         let native = self.builder.ins().iadd(base, addr);
         if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) }

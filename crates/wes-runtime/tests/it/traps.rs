@@ -146,6 +146,49 @@ fn every_nan_producing_float_operation_gives_the_canonical_nan() {
 }
 
 #[test]
+fn accesses_see_memory_grown_by_a_callee_inside_the_loop() {
+    // The loop writes one byte per page, growing the memory through a call whenever it
+    // reaches the end: a length kept from before the call (from the load before the loop,
+    // say) would trap out of bounds.
+    let (mut s, i) = instantiate(
+        r#"(module (memory 1 8)
+             (func $grow (drop (memory.grow (i32.const 1))))
+             (func (export "fill") (param $pages i32) (result i32)
+               (local $p i32)
+               (drop (i32.load (i32.const 0)))
+               (loop $next
+                 (if (i32.ge_u (local.get $p) (memory.size)) (then (call $grow)))
+                 (i32.store8 (i32.add (i32.mul (local.get $p) (i32.const 65536)) (i32.const 65535)) (i32.const 7))
+                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                 (br_if $next (i32.lt_u (local.get $p) (local.get $pages))))
+               (i32.load8_u (i32.const 327679)))
+             (func (export "edge") (param $a i32) (result i32)
+               (i32.load offset=4 (local.get $a))))"#,
+    );
+    assert_eq!(call(&mut s, i, "fill", &[Value::I32(5)]).unwrap(), [Value::I32(7)]);
+    // Five pages now: the last four bytes are readable, one byte further is not, and an
+    // offset past the length traps whatever the address.
+    let end = 5 * 65536 - 8;
+    assert_eq!(call(&mut s, i, "edge", &[Value::I32(end)]).unwrap(), [Value::I32(7 << 24)]);
+    let e = call(&mut s, i, "edge", &[Value::I32(end + 1)]).unwrap_err();
+    assert_eq!(e.as_trap().map(|t| t.code), Some(TrapCode::MemoryOutOfBounds));
+    let e = call(&mut s, i, "edge", &[Value::I32(-1)]).unwrap_err();
+    assert_eq!(e.as_trap().map(|t| t.code), Some(TrapCode::MemoryOutOfBounds));
+}
+
+#[test]
+fn a_memory_smaller_than_the_access_traps_at_every_address() {
+    let (mut s, i) = instantiate(
+        r#"(module (memory 0 1)
+             (func (export "load") (param $a i32) (result i64) (i64.load (local.get $a))))"#,
+    );
+    for a in [0, 1, 8, -8, -1] {
+        let e = call(&mut s, i, "load", &[Value::I32(a)]).unwrap_err();
+        assert_eq!(e.as_trap().map(|t| t.code), Some(TrapCode::MemoryOutOfBounds), "address {a}");
+    }
+}
+
+#[test]
 fn arguments_are_type_checked() {
     let (mut s, i) = instantiate(TRAPS);
     let e = call(&mut s, i, "div_s", &[Value::I32(1)]).unwrap_err();
