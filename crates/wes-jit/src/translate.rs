@@ -281,25 +281,12 @@ struct Frame {
     else_block: Option<(ir::Block, Vec<Value>)>,
 }
 
-/// Whether a function body has an instruction that can grow a memory or call other code.
-fn grows_or_calls(body: &FunctionBody<'_>) -> Result<bool, wasmparser::BinaryReaderError> {
-    use Operator as O;
-    let mut ops = body.get_operators_reader()?;
-    while !ops.eof() {
-        if matches!(
-            ops.read()?,
-            O::MemoryGrow { .. }
-                | O::Call { .. }
-                | O::CallIndirect { .. }
-                | O::ReturnCall { .. }
-                | O::ReturnCallIndirect { .. }
-                | O::CallRef { .. }
-                | O::ReturnCallRef { .. }
-        ) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+/// What the translation of one body needs to know beyond the module.
+pub(crate) struct FunctionFacts<'a> {
+    /// The body's segments when the module is metered.
+    pub(crate) segments: Option<&'a wes_meter::FunctionSegments>,
+    /// Whether running the body may move or resize a memory (`analysis::may_move_memory`).
+    pub(crate) may_move_memory: bool,
 }
 
 /// Translates the body of defined function `defined_index` of `module` into `func`.
@@ -310,8 +297,9 @@ pub(crate) fn translate(
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    segments: Option<&wes_meter::FunctionSegments>,
+    facts: &FunctionFacts<'_>,
 ) -> Result<(), CompileError> {
+    let segments = facts.segments;
     let func_index = module.num_imported_functions + defined_index;
     let body = module
         .bodies
@@ -371,7 +359,7 @@ pub(crate) fn translate(
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
         regions: [None; Region::COUNT],
-        memory_fixed: !grows_or_calls(&reader).map_err(codegen)?,
+        memory_fixed: !facts.may_move_memory,
     };
 
     // The gas counter arrives in a register; every exit returns it.
@@ -482,7 +470,7 @@ struct Translator<'m, 'f> {
     regions: [Option<ir::AliasRegion>; Region::COUNT],
     /// Whether memories keep their base and length while this function runs: it neither
     /// grows a memory nor calls anything that could (libcalls for bulk operations and gas
-    /// never do).
+    /// never do; see [`crate::analysis`]).
     memory_fixed: bool,
 }
 
@@ -1623,7 +1611,8 @@ mod tests {
             .map(|i| {
                 let mut func = Function::new();
                 let mut fctx = FunctionBuilderContext::new();
-                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, None)
+                let facts = FunctionFacts { segments: None, may_move_memory: true };
+                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, &facts)
                     .unwrap();
                 func
             })
