@@ -28,7 +28,7 @@
 //! SIMD instructions are lowered in [`simd`].
 //!
 //! Memory accesses are bounds-checked explicitly against the memory's current length:
-//! `addr <= length - (offset + size)`, in 64 bits so nothing wraps. Base and length are loaded
+//! `addr + offset + size <= length`, in 64 bits so nothing wraps. Base and length are loaded
 //! where they are used and tagged with their own alias region, so Cranelift reuses them across
 //! stores to linear memory; in a function that neither grows a memory nor calls anything (so
 //! nothing can move or resize one while it runs) they are also free to move, and loops load
@@ -913,15 +913,13 @@ impl Translator<'_, '_> {
         let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
         let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
-        // In bounds when `addr + offset + size <= len`, i.e. `addr <= len - (offset + size)`.
-        // The right side depends only on the length, so in a loop it is computed once, out of
-        // it. It is compared signed: a memory shorter than `offset + size` makes it negative,
-        // and every address (below 2^32, so non-negative) is then out of bounds; otherwise
-        // both sides are below 2^63 and signed is unsigned. `offset < 2^32` and `size <= 16`,
-        // so nothing wraps.
-        let reach = offset.saturating_add(u64::from(size)) as i64;
-        let last = self.builder.ins().iadd_imm_s(len, reach.wrapping_neg());
-        let oob = self.builder.ins().icmp(IntCC::SignedGreaterThan, addr, last);
+        // In bounds when `addr + offset + size <= len`. `offset < 2^32` and `size <= 16` for
+        // 32-bit memories, so the sum cannot wrap. (Comparing `addr` with `len - (offset +
+        // size)` instead saves an instruction per access, but every distinct offset then
+        // makes a loop-invariant value of its own, and in a loop with many offsets they
+        // crowd the registers and are spilled: sha256 got slower.)
+        let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
+        let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
         self.trap_if(oob, TrapCode::MemoryOutOfBounds);
         let native = self.builder.ins().iadd(base, addr);
         if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) }
