@@ -10,7 +10,7 @@
 //! |---|---|
 //! | traps are explicit checks that branch to a cold block, never Cranelift `trap` | no signal handlers; the store stays usable; every machine traps alike |
 //! | bounds checks are explicit ([`BoundsChecks::Explicit`]) | sound without guard regions; a guard-region strategy can be added behind the same setting |
-//! | NaN canonicalisation on by default | float results are bit-identical on every host |
+//! | NaN canonicalisation on by default, by our own pass ([`nan`]) | float results are bit-identical on every host, at the latency of the operation alone |
 //! | calls from outside (runtime, imports, tables) use each function's array-call entry | one convention for wasm, host and indirect callees |
 //! | a direct call inside a module calls the callee's body with arguments, frame count and gas in registers | calls cost what a native call costs (fib: 1.97× wasmtime before, on par after) |
 //!
@@ -25,7 +25,9 @@
 //! ```
 #![deny(missing_docs)]
 
+mod analysis;
 mod code_memory;
+mod nan;
 mod translate;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -127,7 +129,8 @@ impl Jit {
         // Cranelift's `return_call` (tail calls between bodies) needs frame pointers.
         set(&mut flags, "preserve_frame_pointers", "true")?;
         set(&mut flags, "opt_level", if config.optimize { "speed" } else { "none" })?;
-        set(&mut flags, "enable_nan_canonicalization", if config.nan_canonicalization { "true" } else { "false" })?;
+        // NaNs are canonicalised by our own pass (nan.rs), which is cheaper for scalars.
+        set(&mut flags, "enable_nan_canonicalization", "false")?;
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
         // Code is placed anywhere in memory and calls go through pointers, so no relocations.
         set(&mut flags, "is_pic", "false")?;
@@ -158,12 +161,21 @@ fn check_host_features() -> Result<(), CompileError> {
     Ok(())
 }
 
-/// A call from compiled code to a body, patched when the code is laid out.
+/// What a call between pieces of compiled code calls.
+#[derive(Clone, Copy, Debug)]
+enum CallTarget {
+    /// The body of a defined function, by defined index.
+    Body(u32),
+    /// The module's out-of-gas shim.
+    OutOfGasShim,
+}
+
+/// A call from compiled code to a body or the shim, patched when the code is laid out.
 struct BodyCall {
     /// Offset of the 32-bit displacement in the calling function's code.
     at: usize,
-    /// The defined index of the body called.
-    target: u32,
+    /// What it calls.
+    target: CallTarget,
     /// What Cranelift adds to the target address (the displacement counts from the end of
     /// the field).
     addend: i64,
@@ -187,6 +199,7 @@ impl Jit {
         &self,
         module: &Module,
         defined_index: u32,
+        may_move_memory: bool,
         ctx: &mut Context,
         fctx: &mut FunctionBuilderContext,
     ) -> Result<CompiledPair, CompileError> {
@@ -215,8 +228,11 @@ impl Jit {
             self.isa.frontend_config(),
             &mut ctx.func,
             fctx,
-            segments.as_ref(),
+            &translate::FunctionFacts { segments: segments.as_ref(), may_move_memory },
         )?;
+        if self.config.nan_canonicalization {
+            nan::canonicalize_nans(&mut ctx.func);
+        }
         let body = self.finish(ctx, func_index)?;
         ctx.clear();
         translate::translate_entry(
@@ -230,6 +246,19 @@ impl Jit {
         )?;
         let entry = self.finish(ctx, func_index)?;
         Ok(CompiledPair { body, entry })
+    }
+
+    /// Compiles the out-of-gas shim (see `translate::translate_out_of_gas_shim`).
+    fn compile_shim(&self) -> Result<CompiledFunc, CompileError> {
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        translate::translate_out_of_gas_shim(
+            self.isa.default_call_conv(),
+            self.isa.frontend_config(),
+            &mut ctx.func,
+            &mut fctx,
+        );
+        self.finish(&mut ctx, 0)
     }
 
     /// Compiles the function in `ctx` to machine code.
@@ -247,20 +276,24 @@ impl Jit {
             // Libcalls go through the vmctx table, so the only relocations are calls between
             // bodies, which the layout resolves. Anything else means Cranelift wanted a helper
             // the host lacks (for example a rounding instruction without SSE4.1).
-            let body = match (&reloc.kind, &reloc.target) {
+            let target = match (&reloc.kind, &reloc.target) {
                 (
                     Reloc::X86CallPCRel4 | Reloc::X86PCRel4 | Reloc::X86CallPLTRel4,
                     FinalizedRelocTarget::ExternalName(ExternalName::User(name)),
-                ) => ctx.func.params.user_named_funcs().get(*name).filter(|n| n.namespace == translate::BODY_NAMESPACE),
+                ) => ctx.func.params.user_named_funcs().get(*name).and_then(|n| match n.namespace {
+                    translate::BODY_NAMESPACE => Some(CallTarget::Body(n.index)),
+                    translate::SHIM_NAMESPACE => Some(CallTarget::OutOfGasShim),
+                    _ => None,
+                }),
                 _ => None,
             };
-            let Some(body) = body else {
+            let Some(target) = target else {
                 return Err(CompileError::Host(format!(
                     "function {func_index} needs a relocation ({:?}); the host CPU lacks a required feature",
                     reloc.target
                 )));
             };
-            calls.push(BodyCall { at: reloc.offset as usize, target: body.index, addend: reloc.addend });
+            calls.push(BodyCall { at: reloc.offset as usize, target, addend: reloc.addend });
         }
         Ok(CompiledFunc { code, frame_size, calls })
     }
@@ -303,6 +336,7 @@ impl Backend for Jit {
             t => t,
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
+        let movers = analysis::may_move_memory(&module)?;
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledPair, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());
@@ -318,7 +352,10 @@ impl Backend for Jit {
                 // A Cranelift panic is a bug of ours or Cranelift's, but it must not take the
                 // embedder down: it becomes this function's codegen error.
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match u32::try_from(i) {
-                    Ok(di) => self.compile_one(&module, di, &mut ctx, &mut fctx),
+                    Ok(di) => {
+                        let moves = movers.get(i).copied().unwrap_or(true);
+                        self.compile_one(&module, di, moves, &mut ctx, &mut fctx)
+                    }
                     Err(_) => Err(CompileError::Limit("too many functions".into())),
                 }))
                 .unwrap_or_else(|_| {
@@ -354,6 +391,11 @@ impl Backend for Jit {
                 message: "function was not compiled".into(),
             })??);
         }
+        // Metered code calls the out-of-gas shim; one per module.
+        let shim = match self.config.pricing {
+            Some(_) => Some(self.compile_shim()?),
+            None => None,
+        };
         let mut code = Vec::new();
         let mut place = |f: &CompiledFunc| {
             while code.len() % 16 != 0 {
@@ -365,10 +407,11 @@ impl Backend for Jit {
         };
         let bodies: Vec<usize> = pairs.iter().map(|p| place(&p.body)).collect();
         let offsets: Vec<usize> = pairs.iter().map(|p| place(&p.entry)).collect();
+        let shim_at = shim.as_ref().map(&mut place);
         for (pair, (body_at, entry_at)) in pairs.iter().zip(bodies.iter().zip(&offsets)) {
             for (f, base) in [(&pair.body, *body_at), (&pair.entry, *entry_at)] {
                 for call in &f.calls {
-                    patch_call(&mut code, base, call, &bodies)?;
+                    patch_call(&mut code, base, call, &bodies, shim_at)?;
                 }
             }
         }
@@ -381,11 +424,21 @@ impl Backend for Jit {
     }
 }
 
-/// Writes the displacement of `call` (in the function placed at `base`) to the body it calls.
-fn patch_call(code: &mut [u8], base: usize, call: &BodyCall, bodies: &[usize]) -> Result<(), CompileError> {
+/// Writes the displacement of `call` (in the function placed at `base`) to what it calls:
+/// a body (placed at `bodies[i]`) or the shim (at `shim`).
+fn patch_call(
+    code: &mut [u8],
+    base: usize,
+    call: &BodyCall,
+    bodies: &[usize],
+    shim: Option<usize>,
+) -> Result<(), CompileError> {
     let bad =
-        || CompileError::Codegen { func_index: call.target, message: "a call between bodies is out of range".into() };
-    let target = *bodies.get(call.target as usize).ok_or_else(bad)?;
+        || CompileError::Codegen { func_index: 0, message: format!("a call to {:?} is out of range", call.target) };
+    let target = match call.target {
+        CallTarget::Body(i) => *bodies.get(i as usize).ok_or_else(bad)?,
+        CallTarget::OutOfGasShim => shim.ok_or_else(bad)?,
+    };
     let at = base + call.at;
     let value = (target as i64) + call.addend - (at as i64);
     let value = i32::try_from(value).map_err(|_| bad())?;

@@ -27,9 +27,12 @@
 //! other tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`].
 //! SIMD instructions are lowered in [`simd`].
 //!
-//! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
-//! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
-//! 64 bits so it cannot wrap.
+//! Memory accesses are bounds-checked explicitly against the memory's current length:
+//! `addr + offset + size <= length`, in 64 bits so nothing wraps. Base and length are loaded
+//! where they are used and tagged with their own alias region, so Cranelift reuses them across
+//! stores to linear memory; in a function that neither grows a memory nor calls anything (so
+//! nothing can move or resize one while it runs) they are also free to move, and loops load
+//! them once, outside.
 //!
 //! When the module is metered, the first operator of every reachable straight-line segment
 //! (as `wes_meter::function_segments` cut them) is preceded by that segment's check-and-deduct;
@@ -91,6 +94,55 @@ pub(crate) fn body_signature(
 /// The name under which a body refers to the body of defined function `defined_index`; the
 /// JIT resolves it when it lays the code out.
 pub(crate) const BODY_NAMESPACE: u32 = 0;
+
+/// The name under which metered code refers to the module's out-of-gas shim.
+pub(crate) const SHIM_NAMESPACE: u32 = 2;
+
+/// The signature of the out-of-gas shim: [`Libcall::OutOfGas`]'s parameters, no result (the
+/// `preserve_all` convention has none), preserving every register.
+fn out_of_gas_shim_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig
+}
+
+/// Builds the out-of-gas shim into `func`: it calls [`Libcall::OutOfGas`] through the libcall
+/// table with the C convention, and saves and restores every register that call may clobber.
+/// The libcall's status is not returned; the caller reads the outcome from the gas counter,
+/// which holds at least the cost exactly when the libcall succeeded.
+///
+/// Metered code calls it from the cold refill path of every segment check. A C call there
+/// would clobber every caller-saved register, including all float registers, so any value
+/// live across a loop's check would have to sit in a callee-saved register or be spilled and
+/// reloaded on the hot path; through the shim, the hot path keeps its registers and only the
+/// (rare) refill pays for saving them.
+pub(crate) fn translate_out_of_gas_shim(
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) {
+    func.signature = out_of_gas_shim_signature();
+    func.name = UserFuncName::user(SHIM_NAMESPACE, 0);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let flags = MemFlagsData::trusted().with_readonly();
+    let table = b.ins().load(PTR, flags, params[0], vm::VMCTX_LIBCALLS);
+    let offset = i32::try_from(Libcall::OutOfGas.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+    let callee = b.ins().load(PTR, flags, table, offset);
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig.returns.push(AbiParam::new(types::I32));
+    let sig = b.import_signature(sig);
+    // The status is dropped: the caller reads the outcome from the gas counter.
+    b.ins().call_indirect(sig, callee, &params);
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(frontend);
+}
 
 /// The type of defined function `defined_index`.
 fn defined_type(module: &Module, defined_index: u32) -> Result<&wes_core::FuncType, CompileError> {
@@ -229,6 +281,14 @@ struct Frame {
     else_block: Option<(ir::Block, Vec<Value>)>,
 }
 
+/// What the translation of one body needs to know beyond the module.
+pub(crate) struct FunctionFacts<'a> {
+    /// The body's segments when the module is metered.
+    pub(crate) segments: Option<&'a wes_meter::FunctionSegments>,
+    /// Whether running the body may move or resize a memory (`analysis::may_move_memory`).
+    pub(crate) may_move_memory: bool,
+}
+
 /// Translates the body of defined function `defined_index` of `module` into `func`.
 pub(crate) fn translate(
     module: &Module,
@@ -237,8 +297,9 @@ pub(crate) fn translate(
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    segments: Option<&wes_meter::FunctionSegments>,
+    facts: &FunctionFacts<'_>,
 ) -> Result<(), CompileError> {
+    let segments = facts.segments;
     let func_index = module.num_imported_functions + defined_index;
     let body = module
         .bodies
@@ -292,11 +353,13 @@ pub(crate) fn translate(
         libcall_sigs: HashMap::new(),
         array_sig: None,
         body_refs: HashMap::new(),
+        out_of_gas_shim: None,
         call_conv,
         call_buffer: None,
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
         regions: [None; Region::COUNT],
+        memory_fixed: !facts.may_move_memory,
     };
 
     // The gas counter arrives in a register; every exit returns it.
@@ -394,6 +457,8 @@ struct Translator<'m, 'f> {
     array_sig: Option<ir::SigRef>,
     /// The bodies this one calls directly, by defined index.
     body_refs: HashMap<u32, ir::FuncRef>,
+    /// The out-of-gas shim, once imported.
+    out_of_gas_shim: Option<ir::FuncRef>,
     call_conv: CallConv,
     /// The argument/result buffer of outgoing calls, shared by all call sites.
     call_buffer: Option<ir::StackSlot>,
@@ -403,6 +468,10 @@ struct Translator<'m, 'f> {
     gas: Option<Variable>,
     /// The alias regions declared so far, by [`Region`].
     regions: [Option<ir::AliasRegion>; Region::COUNT],
+    /// Whether memories keep their base and length while this function runs: it neither
+    /// grows a memory nor calls anything that could (libcalls for bulk operations and gas
+    /// never do; see [`crate::analysis`]).
+    memory_fixed: bool,
 }
 
 /// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets
@@ -473,7 +542,10 @@ impl Translator<'_, '_> {
     /// Loads a pointer from `base + offset`; `invariant` pointers never change while the
     /// instance lives, so Cranelift may reuse the load.
     fn load_ptr(&mut self, base: Value, offset: i32, invariant: bool) -> Value {
-        let flags = if invariant { MemFlagsData::trusted().with_readonly() } else { MemFlagsData::trusted() };
+        // An invariant load may also move: out of loops, and ahead of checks, because the
+        // vmctx and the arrays it points to are valid for as long as the instance lives.
+        let flags =
+            if invariant { MemFlagsData::trusted().with_readonly().with_can_move() } else { MemFlagsData::trusted() };
         self.builder.ins().load(PTR, flags, base, offset)
     }
 
@@ -531,10 +603,16 @@ impl Translator<'_, '_> {
     }
 
     fn branch_trap_if(&mut self, cond: Value, code: Option<TrapCode>) {
+        // Each site branches to a cold stub of its own that passes the offset on, so the hot
+        // path does not materialise the offset before every check.
         let trap = self.trap_block(code);
-        let at = self.offset_arg();
+        let stub = self.builder.create_block();
         let cont = self.builder.create_block();
-        self.builder.ins().brif(cond, trap, &[at], cont, &[]);
+        self.builder.ins().brif(cond, stub, &[], cont, &[]);
+        self.builder.switch_to_block(stub);
+        self.builder.set_cold_block(stub);
+        let at = self.offset_arg();
+        self.builder.ins().jump(trap, &[at]);
         self.builder.switch_to_block(cont);
     }
 
@@ -654,13 +732,41 @@ impl Translator<'_, '_> {
                 s
             }
         };
-        let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
-        let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
-        let callee = self.load_ptr(table, offset, true);
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);
         self.gas_flush();
-        let call = self.builder.ins().call_indirect(sig, callee, &all);
+        let call = if lc == Libcall::OutOfGas {
+            // Through the shim that preserves every register, so that values live across the
+            // (cold) call need not be kept in callee-saved registers or spilled around loops.
+            let shim = match self.out_of_gas_shim {
+                Some(f) => f,
+                None => {
+                    let sig = self.builder.import_signature(out_of_gas_shim_signature());
+                    let name =
+                        self.builder.func.declare_imported_user_function(ir::UserExternalName::new(SHIM_NAMESPACE, 0));
+                    let f = self.builder.import_function(ir::ExtFuncData {
+                        name: ir::ExternalName::User(name),
+                        signature: sig,
+                        colocated: true,
+                        patchable: false,
+                    });
+                    self.out_of_gas_shim = Some(f);
+                    f
+                }
+            };
+            self.builder.ins().call(shim, &all);
+            // Cranelift's `preserve_all` convention returns nothing, so the status is read
+            // from the counter: the libcall leaves it at least `cost` exactly when it succeeded
+            // (see `Libcall::OutOfGas`).
+            self.gas_reload();
+            let gas = self.builder.use_var(self.gas?);
+            return Some(self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, args[0]));
+        } else {
+            let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
+            let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+            let callee = self.load_ptr(table, offset, true);
+            self.builder.ins().call_indirect(sig, callee, &all)
+        };
         self.gas_reload();
         self.builder.inst_results(call).first().copied()
     }
@@ -798,11 +904,20 @@ impl Translator<'_, '_> {
     /// bounds check.
     fn mem_addr(&mut self, mem: u32, addr: Value, offset: u64, size: u32) -> Value {
         let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
-        let flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
+        let mut flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
+        if self.memory_fixed {
+            // Nothing this function does can move or resize a memory, so Cranelift may load
+            // base and length once, out of every loop.
+            flags = flags.with_readonly().with_can_move();
+        }
         let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
         let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
-        // `offset < 2^32` and `size <= 16` for 32-bit memories, so the sum cannot wrap.
+        // In bounds when `addr + offset + size <= len`. `offset < 2^32` and `size <= 16` for
+        // 32-bit memories, so the sum cannot wrap. (Comparing `addr` with `len - (offset +
+        // size)` instead saves an instruction per access, but every distinct offset then
+        // makes a loop-invariant value of its own, and in a loop with many offsets they
+        // crowd the registers and are spilled: sha256 got slower.)
         let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
         let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
         self.trap_if(oob, TrapCode::MemoryOutOfBounds);
@@ -1494,7 +1609,8 @@ mod tests {
             .map(|i| {
                 let mut func = Function::new();
                 let mut fctx = FunctionBuilderContext::new();
-                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, None)
+                let facts = FunctionFacts { segments: None, may_move_memory: true };
+                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, &facts)
                     .unwrap();
                 func
             })
