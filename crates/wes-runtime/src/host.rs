@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use wes_core::backend::ValRaw;
+use wes_core::backend::{ArrayCallFn, ValRaw};
 use wes_core::{FuncType, TrapCode, ValType, Value};
 
 use crate::store::StoreInner;
@@ -75,6 +75,10 @@ pub(crate) struct HostFuncData<F: ?Sized = RawHostFn> {
     pub(crate) ty: FuncType,
     /// `max(params, results)`: the slots of the call buffer, computed once.
     pub(crate) slots: usize,
+    /// The array-call entry of this function: [`crate::vm::host_trampoline`] instantiated for
+    /// the closure's own type, so the call into the closure is direct (and inlined) rather
+    /// than through the `dyn` vtable. Only ever paired with this data (see `from_raw`).
+    pub(crate) trampoline: ArrayCallFn,
     pub(crate) call: F,
 }
 
@@ -146,8 +150,7 @@ impl HostFunc {
         ty: FuncType,
         call: impl Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync + 'static,
     ) -> Self {
-        let slots = ty.params().len().max(ty.results().len());
-        HostFunc { data: Arc::new(HostFuncData { ty, slots, call }) }
+        HostFunc { data: make_data(ty, call) }
     }
 
     /// The function's type.
@@ -176,6 +179,15 @@ impl HostFunc {
             f(caller, p)?.store(caller, slots)
         })
     }
+}
+
+/// The shared data of a host function whose closure has type `F`, with the trampoline for `F`.
+fn make_data<F>(ty: FuncType, call: F) -> Arc<HostFuncData>
+where
+    F: Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync + 'static,
+{
+    let slots = ty.params().len().max(ty.results().len());
+    Arc::new(HostFuncData { ty, slots, trampoline: crate::vm::host_trampoline::<F>, call })
 }
 
 fn foreign_funcref() -> HostError {

@@ -39,7 +39,7 @@
 //! | traps | compiled code records the code and returns `false`; every frame records itself on the way out | no signal handlers or unwinding: the store is usable after any trap, and the backtrace is free |
 //! | call stack | a depth counter checked at every function entry ([`Config::max_call_depth`]); wasm runs on a dedicated stack sized from the limit and the largest frame | the limit is in wasm frames, the same on every machine, and is always hit before the native stack runs out |
 //! | memories | zeroed on allocation by the OS, grown in place when possible, bounds-checked by compiled code | declaring a big memory costs nothing until used; growth failures return -1 |
-//! | host functions | closures behind one trampoline; errors and panics become [`TrapCode::HostError`](wes_core::TrapCode::HostError) traps | a failing host call is a trap of the wasm call, never a crash |
+//! | host functions | closures behind a trampoline monomorphised per closure; errors and panics become [`TrapCode::HostError`](wes_core::TrapCode::HostError) traps | a failing host call is a trap of the wasm call, never a crash |
 //!
 //! All `unsafe` code lives in the private `vm` module, each block with a `// SAFETY:` argument.
 #![deny(missing_docs)]

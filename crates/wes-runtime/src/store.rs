@@ -457,7 +457,7 @@ impl StoreInner {
         let index = self.funcs.len() as u32;
         let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, host: Arc::clone(&f.data) });
         let vmref = Box::new(VMFuncRef {
-            call: vm::host_trampoline,
+            call: f.data.trampoline,
             vmctx: &mut *ctx as *mut HostFuncCtx as *mut u8,
             type_id,
             store_index: index,

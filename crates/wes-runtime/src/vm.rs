@@ -391,7 +391,9 @@ unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
     unsafe { with_store(vmctx, |s, i| s.elem_drop(i, elem)) }
 }
 
-/// The array-call entry point of every host function.
+/// The array-call entry point of a host function whose closure has type `F`; each host
+/// function's record points to the instance for its own closure type, so the closure is
+/// called directly rather than through its `dyn` vtable.
 ///
 /// `callee_vmctx` is the function's [`HostFuncCtx`]; `caller_vmctx` the calling instance's
 /// context, or null when the embedder calls the function directly.
@@ -399,17 +401,32 @@ unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
 /// # Safety
 ///
 /// `callee_vmctx` must be the `HostFuncCtx` of a host function of a store that is inside
-/// [`call`], `caller_vmctx` null or a live instance context of that store, and `args` a
-/// 16-byte aligned buffer of `max(params, results)` slots (or null if that is zero).
-pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8 {
+/// [`call`], whose data was made with this `F` (its `trampoline` is this function),
+/// `caller_vmctx` null or a live instance context of that store, and `args` a 16-byte aligned
+/// buffer of `max(params, results)` slots (or null if that is zero).
+pub(crate) unsafe extern "C" fn host_trampoline<F>(
+    callee_vmctx: *mut u8,
+    caller_vmctx: *mut u8,
+    args: *mut ValRaw,
+) -> u8
+where
+    F: Fn(&mut crate::host::Caller<'_>, &wes_core::FuncType, &mut [ValRaw]) -> Result<(), crate::HostError>
+        + Send
+        + Sync
+        + 'static,
+{
     // SAFETY: a host function's `FuncRef` record always carries its own `HostFuncCtx` as vmctx,
     // and the store it names is the one executing (it is inside `enter_wasm`). The context is
     // boxed in the function's store entry, and entries live as long as the store: nothing the
     // host function can reach through its `Caller` removes or moves it, so borrowing the
-    // `HostFuncData` it holds for the call is sound and spares an `Arc` clone per call.
+    // `HostFuncData` it holds for the call is sound and spares an `Arc` clone per call. The
+    // data was made by `host::make_data::<F>`, which unsized a `HostFuncData<F>` and recorded
+    // this very instance as its trampoline (and the record's `call` is that trampoline), so
+    // the `dyn` data is a `HostFuncData<F>` and the cast back to it is exact.
     let (store, host) = unsafe {
         let ctx = &*(callee_vmctx as *const HostFuncCtx);
-        (&mut *(*ctx.store).store, &*ctx.host)
+        let data = Arc::as_ptr(&ctx.host) as *const HostFuncData<F>;
+        (&mut *(*ctx.store).store, &*data)
     };
     let caller = if caller_vmctx.is_null() {
         None
@@ -437,26 +454,34 @@ pub(crate) unsafe extern "C" fn host_trampoline(callee_vmctx: *mut u8, caller_vm
     }));
     match outcome {
         Ok(Ok(())) => CALL_RETURNED,
-        Ok(Err(e)) => {
-            match e.trap_code() {
-                Some(code) => store.record_trap(code, None),
-                None => store.record_trap(TrapCode::HostError, Some(e.to_string())),
-            }
-            CALL_TRAPPED
-        }
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned());
-            let message = match what {
-                Some(w) => format!("host function panicked: {w}"),
-                None => "host function panicked".to_string(),
-            };
-            store.record_trap(TrapCode::HostError, Some(message));
-            CALL_TRAPPED
-        }
+        Ok(Err(e)) => host_failed(store, e),
+        Err(payload) => host_panicked(store, payload),
     }
+}
+
+/// Records the trap of a host function that returned an error; the status to return.
+#[cold]
+#[inline(never)]
+fn host_failed(store: &mut StoreInner, e: crate::HostError) -> u8 {
+    match e.trap_code() {
+        Some(code) => store.record_trap(code, None),
+        None => store.record_trap(TrapCode::HostError, Some(e.to_string())),
+    }
+    CALL_TRAPPED
+}
+
+/// Records the trap of a host function that panicked; the status to return.
+#[cold]
+#[inline(never)]
+fn host_panicked(store: &mut StoreInner, payload: Box<dyn std::any::Any + Send>) -> u8 {
+    let what =
+        payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+    let message = match what {
+        Some(w) => format!("host function panicked: {w}"),
+        None => "host function panicked".to_string(),
+    };
+    store.record_trap(TrapCode::HostError, Some(message));
+    CALL_TRAPPED
 }
 
 /// A reserved native stack for wasm calls.
