@@ -114,7 +114,7 @@ pub(crate) fn translate(
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    segments: Option<&wes_meter::FunctionSegments>,
+    segments: Option<&wes_meter::ChargePlan>,
 ) -> Result<(), CompileError> {
     let func_index = module.num_imported_functions + defined_index;
     let body = module
@@ -217,9 +217,9 @@ pub(crate) fn translate(
         t.offset = u32::try_from(ops.original_position()).unwrap_or(u32::MAX);
         let (op, offset) = ops.read_with_offset().map_err(codegen)?;
         if t.reachable
-            && let Some(seg) = segments.and_then(|s| s.at(offset))
+            && let Some(wes_meter::SegmentCharge::Check { chain }) = segments.and_then(|s| s.at(offset))
         {
-            t.charge_gas(seg.cost);
+            t.charge_chain(chain);
         }
         t.operator(op)?;
         if t.frames.is_empty() {

@@ -23,7 +23,7 @@
 //! that down to the figures in docs/benchmarks.md.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
 use wes_core::vm::{self, Libcall};
 
 use super::Translator;
@@ -52,6 +52,83 @@ impl Translator<'_, '_> {
             let gas = self.builder.ins().load(types::I64, MemFlagsData::trusted(), store, vm::STORE_GAS);
             self.builder.def_var(var, gas);
         }
+    }
+
+    /// Charges, before the code that follows runs, the segments of a check's chain
+    /// (`(start offset, cost)` in the order they run; see the module docs).
+    pub(super) fn charge_chain(&mut self, chain: &[(u64, u64)]) {
+        let [(_, cost)] = chain else {
+            self.charge_merged(chain);
+            return;
+        };
+        self.charge_gas(*cost);
+    }
+
+    /// One check of the chain's total on the fast path; when it fails, the cold path replays
+    /// the per-segment checks, so handler calls, gas and trap offset are those of one check
+    /// per segment.
+    fn charge_merged(&mut self, chain: &[(u64, u64)]) {
+        let Some(var) = self.gas else { return };
+        // The plan never lets a chain's sum overflow; saturating keeps this total anyway.
+        let total = chain.iter().fold(0u64, |a, (_, c)| a.saturating_add(*c));
+        if total == 0 {
+            return;
+        }
+        let check = self.builder.create_block();
+        let paid = self.builder.create_block();
+        let slow = self.builder.create_block();
+        let cont = self.builder.create_block();
+        self.builder.ins().jump(check, &[]);
+
+        self.builder.switch_to_block(check);
+        let gas = self.builder.use_var(var);
+        let enough = self.builder.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, gas, total as i64);
+        self.builder.ins().brif(enough, paid, &[], slow, &[]);
+
+        self.builder.switch_to_block(paid);
+        let left = self.builder.ins().iadd_imm_s(gas, (total as i64).wrapping_neg());
+        self.builder.def_var(var, left);
+        self.builder.ins().jump(cont, &[]);
+
+        // The slow path: each segment's own check, in order, as if unmerged.
+        self.builder.switch_to_block(slow);
+        self.builder.set_cold_block(slow);
+        for &(offset, cost) in chain {
+            if cost == 0 {
+                continue; // an unmerged zero-cost segment has no check
+            }
+            let again = self.builder.create_block();
+            let refill = self.builder.create_block();
+            let next = self.builder.create_block();
+            self.builder.ins().jump(again, &[]);
+
+            self.builder.switch_to_block(again);
+            self.builder.set_cold_block(again);
+            let gas = self.builder.use_var(var);
+            let enough = self.builder.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, gas, cost as i64);
+            self.builder.ins().brif(enough, next, &[], refill, &[]);
+
+            self.builder.switch_to_block(refill);
+            self.builder.set_cold_block(refill);
+            let c = self.builder.ins().iconst(types::I64, cost as i64);
+            if let Some(status) = self.libcall(Libcall::OutOfGas, &[c]) {
+                let trap = self.trap_block(None);
+                // The trap is reported where the unmerged check would have been: at the start
+                // of the segment that could not be paid for.
+                let at = self.builder.ins().iconst(types::I32, i64::from(u32::try_from(offset).unwrap_or(u32::MAX)));
+                self.builder.ins().brif(status, again, &[], trap, &[BlockArg::Value(at)]);
+            } else {
+                self.builder.ins().jump(again, &[]);
+            }
+
+            self.builder.switch_to_block(next);
+            self.builder.set_cold_block(next);
+            let left = self.builder.ins().iadd_imm_s(gas, (cost as i64).wrapping_neg());
+            self.builder.def_var(var, left);
+        }
+        self.builder.ins().jump(cont, &[]);
+
+        self.builder.switch_to_block(cont);
     }
 
     /// Charges `cost` gas before the code that follows runs.
