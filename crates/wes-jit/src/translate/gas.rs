@@ -14,6 +14,25 @@
 //! so nothing of the segment runs before it is paid for, and a topped-up call resumes at the
 //! very check that stopped it.
 //!
+//! With `JitConfig::merge_gas_checks`, `wes_meter::ChargePlan::merged` lets one check charge a
+//! *chain* of segments `[(o1,c1), …, (ok,ck)]` (the first is the segment itself; the ones
+//! before the last are pure and each has the next as its only successor), and the absorbed
+//! segments get no check of their own:
+//!
+//! ```text
+//!   check:   brif gas >= c1+…+ck, paid, slow
+//!   paid:    gas = gas - (c1+…+ck); jump cont
+//!   slow:    (cold) for each i: the check above for ci, trapping at offset oi
+//!            jump cont
+//!   cont:
+//! ```
+//!
+//! The fast path is one compare and one subtraction for the whole chain; the slow path is
+//! exactly the sequence of per-segment checks (the same handler requests, gas and trap
+//! offset), which is unobservable as a difference because nothing between the merged check
+//! and the check it replays can trap, write state or call out. A chain of one segment emits
+//! the plain check.
+//!
 //! Where the counter lives was decided by measurement (docs/benchmarks.md): its home is the
 //! store context ([`vm::STORE_GAS`]), shared by every instance of a store, but while a function
 //! runs it is a Cranelift variable, so the register allocator keeps it in a register through
