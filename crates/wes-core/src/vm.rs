@@ -11,7 +11,7 @@
 //! same way and objects never move while an instance holds them:
 //!
 //! ```text
-//!  vmctx ─┬─ +0  store context ──▶ { depth: u32, depth_limit: u32, _, tail_callee,
+//!  vmctx ─┬─ +0  store context ──▶ { frames_left: u32, _, _, tail_callee,
 //!         │                          tail_caller, tail_args, gas: u64 }
 //!         ├─ +8  libcalls     ──▶ [fn ptr; Libcall::ALL.len()]
 //!         ├─ +16 funcs        ──▶ [*const FuncRef; functions]   FuncRef { call, vmctx, type_id }
@@ -53,11 +53,12 @@ pub const VMCTX_TYPE_IDS: i32 = 48;
 /// Size of the part of the vmctx backends may read.
 pub const VMCTX_HEADER_SIZE: u32 = 56;
 
-/// Offset of the current wasm call depth (`u32`) in the store context.
-pub const STORE_DEPTH: i32 = 0;
-/// Offset of the call-depth limit (`u32`) in the store context. A function entered with the
-/// depth already at the limit traps with [`TrapCode::CallStackExhausted`].
-pub const STORE_DEPTH_LIMIT: i32 = 4;
+/// Offset of the number of wasm frames (`u32`) the next function entered through an array
+/// call may still open, itself included, in the store context. The runtime sets it to the
+/// call-depth limit before a call; compiled code writes its own count less one before every
+/// array call it makes (between compiled functions the count travels in a register). A
+/// function entered with a count of zero traps with [`TrapCode::CallStackExhausted`].
+pub const STORE_FRAMES_LEFT: i32 = 0;
 
 /// Offset of the pending tail call's callee (`*const FuncRef`) in the store context, written
 /// by a function that returns [`CALL_TAIL`](crate::backend::CALL_TAIL).

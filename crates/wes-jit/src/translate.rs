@@ -1,10 +1,20 @@
 //! Translation of one validated function body to Cranelift IR.
 //!
-//! Every function is compiled with the array-call signature of [`wes_core::backend`]:
-//! `(callee_vmctx, caller_vmctx, args_results) -> status`. Parameters are loaded from the buffer
-//! on entry and results stored into it on return, and calls between wasm functions use the same
-//! convention through each callee's function-reference record, so imported, defined, host and
-//! indirect callees are all called alike.
+//! Every defined function is compiled twice over:
+//!
+//! - its **body**, with Cranelift's `tail` calling convention and a signature made for calls
+//!   between compiled functions: `(vmctx, frames_left: i32, [gas: i64], params...) ->
+//!   (status: i8, [gas: i64], results...)`. Parameters and results travel in registers, the
+//!   call-depth count (`frames_left`, the frames this call may still open, itself included)
+//!   and, in metered code, the remaining gas travel beside them, so a direct `call` between
+//!   functions of one module touches no memory for any of them. The returned gas is always the
+//!   true counter, whatever the status.
+//! - its **array-call entry** ([`translate_entry`]), with the array-call signature of
+//!   [`wes_core::backend`], `(callee_vmctx, caller_vmctx, args_results) -> status`: it reads the
+//!   parameters, the frame count and the gas from memory, calls the body, and writes the
+//!   results and the gas back. The runtime, imports, tables and references reach a function
+//!   only through this entry, so host, imported and indirect callees are all called alike; a
+//!   body calling through a function-reference record stores its frame count less one first.
 //!
 //! Traps never use Cranelift's `trap` instructions (which would need signal handlers). Each trap
 //! condition branches to a cold block that calls the runtime's `Trap` libcall with the code and
@@ -13,12 +23,16 @@
 //! unwinds by ordinary returns, the backtrace is collected innermost first, and no native
 //! state is left behind.
 //!
-//! Tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`]. SIMD
-//! instructions are lowered in [`simd`].
+//! Tail calls to a function of the same module are Cranelift `return_call`s between bodies;
+//! other tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`].
+//! SIMD instructions are lowered in [`simd`].
 //!
-//! Memory accesses are bounds-checked explicitly against the memory's current length, loaded
-//! at each access (it changes with `memory.grow`): `addr + offset + size <= length`, computed in
-//! 64 bits so it cannot wrap.
+//! Memory accesses are bounds-checked explicitly against the memory's current length:
+//! `addr <= length - (offset + size)`, in 64 bits so nothing wraps. Base and length are loaded
+//! where they are used and tagged with their own alias region, so Cranelift reuses them across
+//! stores to linear memory; in a function that neither grows a memory nor calls anything (so
+//! nothing can move or resize one while it runs) they are also free to move, and loops load
+//! them once, outside.
 //!
 //! When the module is metered, the first operator of every reachable straight-line segment
 //! (as `wes_meter::function_segments` cut them) is preceded by that segment's check-and-deduct;
@@ -45,12 +59,173 @@ use wes_core::{CompileError, Module, TrapCode, ValType};
 
 const PTR: Type = types::I64;
 
-/// The Cranelift signature of every compiled function and of every call between them.
+/// The array-call signature: of every function's entry, and of calls through records.
 pub(crate) fn array_call_signature(call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
     sig.params.extend([AbiParam::new(PTR), AbiParam::new(PTR), AbiParam::new(PTR)]);
     sig.returns.push(AbiParam::new(types::I8));
     sig
+}
+
+/// The signature of the body of a function of type `ty`: `(vmctx, frames_left, [gas],
+/// params...) -> (status, [gas], results...)`, with the `tail` calling convention.
+pub(crate) fn body_signature(
+    ty: &wes_core::FuncType,
+    metered: bool,
+    func_index: u32,
+) -> Result<Signature, CompileError> {
+    let mut sig = Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(PTR));
+    sig.params.push(AbiParam::new(types::I32));
+    sig.returns.push(AbiParam::new(types::I8));
+    if metered {
+        sig.params.push(AbiParam::new(types::I64));
+        sig.returns.push(AbiParam::new(types::I64));
+    }
+    for p in ty.params() {
+        sig.params.push(AbiParam::new(ir_type(*p, func_index)?));
+    }
+    for r in ty.results() {
+        sig.returns.push(AbiParam::new(ir_type(*r, func_index)?));
+    }
+    Ok(sig)
+}
+
+/// The name under which a body refers to the body of defined function `defined_index`; the
+/// JIT resolves it when it lays the code out.
+pub(crate) const BODY_NAMESPACE: u32 = 0;
+
+/// The name under which metered code refers to the module's out-of-gas shim.
+pub(crate) const SHIM_NAMESPACE: u32 = 2;
+
+/// The signature of the out-of-gas shim: [`Libcall::OutOfGas`]'s parameters, no result (the
+/// `preserve_all` convention has none), preserving every register.
+fn out_of_gas_shim_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig
+}
+
+/// Builds the out-of-gas shim into `func`: it calls [`Libcall::OutOfGas`] through the libcall
+/// table with the C convention, and saves and restores every register that call may clobber.
+/// The libcall's status is not returned; the caller reads the outcome from the gas counter,
+/// which holds at least the cost exactly when the libcall succeeded.
+///
+/// Metered code calls it from the cold refill path of every segment check. A C call there
+/// would clobber every caller-saved register, including all float registers, so any value
+/// live across a loop's check would have to sit in a callee-saved register or be spilled and
+/// reloaded on the hot path; through the shim, the hot path keeps its registers and only the
+/// (rare) refill pays for saving them.
+pub(crate) fn translate_out_of_gas_shim(
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) {
+    func.signature = out_of_gas_shim_signature();
+    func.name = UserFuncName::user(SHIM_NAMESPACE, 0);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let flags = MemFlagsData::trusted().with_readonly();
+    let table = b.ins().load(PTR, flags, params[0], vm::VMCTX_LIBCALLS);
+    let offset = i32::try_from(Libcall::OutOfGas.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+    let callee = b.ins().load(PTR, flags, table, offset);
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig.returns.push(AbiParam::new(types::I32));
+    let sig = b.import_signature(sig);
+    // The status is dropped: the caller reads the outcome from the gas counter.
+    b.ins().call_indirect(sig, callee, &params);
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(frontend);
+}
+
+/// The type of defined function `defined_index`.
+fn defined_type(module: &Module, defined_index: u32) -> Result<&wes_core::FuncType, CompileError> {
+    let func_index = module.num_imported_functions + defined_index;
+    let body = module
+        .bodies
+        .get(defined_index as usize)
+        .ok_or_else(|| CompileError::Codegen { func_index, message: "no body for this function".into() })?;
+    module
+        .types
+        .get(body.type_index as usize)
+        .ok_or_else(|| CompileError::Codegen { func_index, message: "function type index out of range".into() })
+}
+
+/// Byte offset of slot `i` of an argument/result buffer.
+fn slot_offset(i: usize) -> i32 {
+    i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX)
+}
+
+/// Builds the array-call entry of defined function `defined_index` into `func`: parameters,
+/// frame count and gas from memory, a direct call of the body, results and gas back to memory.
+pub(crate) fn translate_entry(
+    module: &Module,
+    defined_index: u32,
+    call_conv: CallConv,
+    metered: bool,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    let func_index = module.num_imported_functions + defined_index;
+    let ty = defined_type(module, defined_index)?;
+    func.signature = array_call_signature(call_conv);
+    func.name = UserFuncName::user(1, func_index);
+    let body_sig = body_signature(ty, metered, func_index)?;
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (vmctx, args) = (params[0], params[2]);
+    let flags = MemFlagsData::trusted();
+    let store = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_STORE);
+    let frames_left = b.ins().load(types::I32, flags, store, vm::STORE_FRAMES_LEFT);
+    let mut call_args = vec![vmctx, frames_left];
+    if metered {
+        call_args.push(b.ins().load(types::I64, flags, store, vm::STORE_GAS));
+    }
+    for (i, p) in ty.params().iter().enumerate() {
+        let t = ir_type(*p, func_index)?;
+        call_args.push(b.ins().load(t, flags, args, slot_offset(i)));
+    }
+    let sig = b.import_signature(body_sig);
+    let name = b.func.declare_imported_user_function(ir::UserExternalName::new(BODY_NAMESPACE, defined_index));
+    let callee = b.import_function(ir::ExtFuncData {
+        name: ir::ExternalName::User(name),
+        signature: sig,
+        colocated: true,
+        patchable: false,
+    });
+    let call = b.ins().call(callee, &call_args);
+    let rets = b.inst_results(call).to_vec();
+    let status = rets[0];
+    let mut results = &rets[1..];
+    if metered {
+        // The body returns the true counter whatever its status.
+        b.ins().store(flags, results[0], store, vm::STORE_GAS);
+        results = &results[1..];
+    }
+    let returned = b.create_block();
+    let other = b.create_block();
+    let ok = b.ins().icmp_imm_s(IntCC::Equal, status, i64::from(wes_core::backend::CALL_RETURNED));
+    b.ins().brif(ok, returned, &[], other, &[]);
+    b.switch_to_block(returned);
+    for (i, r) in results.iter().enumerate() {
+        b.ins().store(flags, *r, args, slot_offset(i));
+    }
+    b.ins().return_(&[status]);
+    b.switch_to_block(other);
+    b.ins().return_(&[status]);
+    b.seal_all_blocks();
+    b.finalize(frontend);
+    Ok(())
 }
 
 fn unsupported(what: impl Into<String>, func_index: u32) -> CompileError {
@@ -106,7 +281,28 @@ struct Frame {
     else_block: Option<(ir::Block, Vec<Value>)>,
 }
 
-/// Translates defined function `defined_index` of `module` into `func`.
+/// Whether a function body has an instruction that can grow a memory or call other code.
+fn grows_or_calls(body: &FunctionBody<'_>) -> Result<bool, wasmparser::BinaryReaderError> {
+    use Operator as O;
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        if matches!(
+            ops.read()?,
+            O::MemoryGrow { .. }
+                | O::Call { .. }
+                | O::CallIndirect { .. }
+                | O::ReturnCall { .. }
+                | O::ReturnCallIndirect { .. }
+                | O::CallRef { .. }
+                | O::ReturnCallRef { .. }
+        ) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Translates the body of defined function `defined_index` of `module` into `func`.
 pub(crate) fn translate(
     module: &Module,
     defined_index: u32,
@@ -121,12 +317,10 @@ pub(crate) fn translate(
         .bodies
         .get(defined_index as usize)
         .ok_or_else(|| CompileError::Codegen { func_index, message: "no body for this function".into() })?;
-    let ty = module
-        .types
-        .get(body.type_index as usize)
-        .ok_or_else(|| CompileError::Codegen { func_index, message: "function type index out of range".into() })?;
-    func.signature = array_call_signature(call_conv);
-    func.name = UserFuncName::user(0, func_index);
+    let ty = defined_type(module, defined_index)?;
+    let metered = segments.is_some();
+    func.signature = body_signature(ty, metered, func_index)?;
+    func.name = UserFuncName::user(BODY_NAMESPACE, defined_index);
 
     let bytes = module.bytes.get(body.range.clone()).ok_or_else(|| CompileError::Codegen {
         func_index,
@@ -142,19 +336,26 @@ pub(crate) fn translate(
         let t = wasm_val_type(t, func_index)?;
         local_types.extend(std::iter::repeat_n(t, count as usize));
     }
+    let result_types = ty.results().iter().map(|r| ir_type(*r, func_index)).collect::<Result<Vec<_>, _>>()?;
 
     let mut builder = FunctionBuilder::new(func, fctx);
     let entry = builder.create_block();
     builder.append_block_params_for_function_params(entry);
     builder.switch_to_block(entry);
     let params = builder.block_params(entry).to_vec();
-    let (vmctx, args) = (params[0], params[2]);
+    let (vmctx, frames_left) = (params[0], params[1]);
+    let first_param = if metered { 3 } else { 2 };
+    // Every callee may open one frame fewer than this function.
+    let callee_frames = builder.ins().iadd_imm_s(frames_left, -1);
 
     let mut t = Translator {
         module,
         func_index,
         builder,
         vmctx,
+        frames_left,
+        callee_frames,
+        result_types: result_types.clone(),
         stack: Vec::new(),
         frames: Vec::new(),
         reachable: true,
@@ -163,40 +364,35 @@ pub(crate) fn translate(
         trap_blocks: HashMap::new(),
         libcall_sigs: HashMap::new(),
         array_sig: None,
+        body_refs: HashMap::new(),
+        out_of_gas_shim: None,
         call_conv,
         call_buffer: None,
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
+        regions: [None; Region::COUNT],
+        memory_fixed: !grows_or_calls(&reader).map_err(codegen)?,
     };
 
-    // Load the gas counter before anything can exit: every exit writes it back.
-    if segments.is_some() {
-        t.gas_init();
+    // The gas counter arrives in a register; every exit returns it.
+    if metered {
+        t.gas_init(params[2]);
     }
 
-    // Count the call depth first, so that every exit (return or trap) can undo it.
-    let store = t.load_ptr(vmctx, vm::VMCTX_STORE, true);
-    let depth = t.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH);
-    let limit = t.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH_LIMIT);
-    let new_depth = t.builder.ins().iadd_imm_s(depth, 1);
-    t.builder.ins().store(MemFlagsData::trusted(), new_depth, store, vm::STORE_DEPTH);
-    let exhausted = t.builder.ins().icmp(IntCC::UnsignedGreaterThan, new_depth, limit);
+    let exhausted = t.builder.ins().icmp_imm_s(IntCC::Equal, frames_left, 0);
     t.trap_if(exhausted, TrapCode::CallStackExhausted);
 
     for (i, lt) in local_types.iter().enumerate() {
         let ir = ir_type(*lt, func_index)?;
         let var = t.builder.declare_var(ir);
-        let init = if i < ty.params().len() {
-            let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
-            t.builder.ins().load(ir, MemFlagsData::trusted(), args, offset)
-        } else {
-            t.zero(ir)
+        let init = match params.get(first_param + i) {
+            Some(p) if i < ty.params().len() => *p,
+            _ => t.zero(ir),
         };
         t.builder.def_var(var, init);
         t.locals.push((var, ir));
     }
 
-    let result_types = ty.results().iter().map(|r| ir_type(*r, func_index)).collect::<Result<Vec<_>, _>>()?;
     let ret = t.builder.create_block();
     for r in &result_types {
         t.builder.append_block_param(ret, *r);
@@ -227,17 +423,10 @@ pub(crate) fn translate(
         }
     }
 
-    // The return block: undo the depth count, store the results, report success.
+    // The return block: report success with the gas left and the results.
     t.builder.switch_to_block(ret);
     let results = t.builder.block_params(ret).to_vec();
-    t.leave();
-    for (i, r) in results.iter().enumerate() {
-        let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
-        t.builder.ins().store(MemFlagsData::trusted(), *r, args, offset);
-    }
-    t.gas_flush();
-    let one = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_RETURNED));
-    t.builder.ins().return_(&[one]);
+    t.return_with(wes_core::backend::CALL_RETURNED, Some(&results));
 
     // The trap blocks, one per code, plus `None` for "already recorded by a callee".
     let mut traps: Vec<_> = t.trap_blocks.iter().map(|(c, b)| (*c, *b)).collect();
@@ -250,9 +439,7 @@ pub(crate) fn translate(
         let fi = t.builder.ins().iconst(types::I32, i64::from(func_index));
         let at = t.builder.block_params(block)[0];
         t.libcall(Libcall::Trap, &[raw, fi, at]);
-        t.leave();
-        let zero = t.builder.ins().iconst(types::I8, i64::from(wes_core::backend::CALL_TRAPPED));
-        t.builder.ins().return_(&[zero]);
+        t.return_with(wes_core::backend::CALL_TRAPPED, None);
     }
 
     t.builder.seal_all_blocks();
@@ -265,6 +452,12 @@ struct Translator<'m, 'f> {
     func_index: u32,
     builder: FunctionBuilder<'f>,
     vmctx: Value,
+    /// The frames this call may open, itself included (the body's parameter).
+    frames_left: Value,
+    /// What every callee gets: `frames_left - 1`.
+    callee_frames: Value,
+    /// The IR types of this function's results.
+    result_types: Vec<Type>,
     stack: Vec<Value>,
     frames: Vec<Frame>,
     reachable: bool,
@@ -274,6 +467,10 @@ struct Translator<'m, 'f> {
     trap_blocks: HashMap<Option<TrapCode>, ir::Block>,
     libcall_sigs: HashMap<Libcall, ir::SigRef>,
     array_sig: Option<ir::SigRef>,
+    /// The bodies this one calls directly, by defined index.
+    body_refs: HashMap<u32, ir::FuncRef>,
+    /// The out-of-gas shim, once imported.
+    out_of_gas_shim: Option<ir::FuncRef>,
     call_conv: CallConv,
     /// The argument/result buffer of outgoing calls, shared by all call sites.
     call_buffer: Option<ir::StackSlot>,
@@ -281,6 +478,33 @@ struct Translator<'m, 'f> {
     offset: u32,
     /// The remaining gas while this function runs, when metered (see [`gas`]).
     gas: Option<Variable>,
+    /// The alias regions declared so far, by [`Region`].
+    regions: [Option<ir::AliasRegion>; Region::COUNT],
+    /// Whether memories keep their base and length while this function runs: it neither
+    /// grows a memory nor calls anything that could (libcalls for bulk operations and gas
+    /// never do).
+    memory_fixed: bool,
+}
+
+/// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets
+/// Cranelift reuse a memory's base and length across stores to linear memory, and a global
+/// across stores to other things; untagged stores and calls still clobber everything.
+#[derive(Clone, Copy, Debug)]
+enum Region {
+    /// The bytes of linear memories.
+    Heap,
+    /// Memory definitions (base and length).
+    MemoryDef,
+    /// Global slots.
+    Globals,
+    /// Table elements.
+    TableElems,
+    /// Table definitions (base and length).
+    TableDef,
+}
+
+impl Region {
+    const COUNT: usize = 5;
 }
 
 impl Translator<'_, '_> {
@@ -330,8 +554,36 @@ impl Translator<'_, '_> {
     /// Loads a pointer from `base + offset`; `invariant` pointers never change while the
     /// instance lives, so Cranelift may reuse the load.
     fn load_ptr(&mut self, base: Value, offset: i32, invariant: bool) -> Value {
-        let flags = if invariant { MemFlagsData::trusted().with_readonly() } else { MemFlagsData::trusted() };
+        // An invariant load may also move: out of loops, and ahead of checks, because the
+        // vmctx and the arrays it points to are valid for as long as the instance lives.
+        let flags =
+            if invariant { MemFlagsData::trusted().with_readonly().with_can_move() } else { MemFlagsData::trusted() };
         self.builder.ins().load(PTR, flags, base, offset)
+    }
+
+    /// Flags tagged with alias region `r`.
+    fn region_flags(&mut self, flags: MemFlagsData, r: Region) -> MemFlagsData {
+        let i = r as usize;
+        let region = match self.regions[i] {
+            Some(region) => region,
+            None => {
+                let region = self
+                    .builder
+                    .func
+                    .dfg
+                    .alias_regions
+                    .insert(ir::AliasRegionData { user_id: i as u32, description: format!("{r:?}").into() });
+                self.regions[i] = Some(region);
+                region
+            }
+        };
+        flags.with_alias_region(Some(region))
+    }
+
+    /// Flags of a linear-memory access: bounds-checked before (so it cannot trap), any
+    /// alignment, with `endianness`.
+    fn heap_flags(&mut self, endianness: ir::Endianness) -> MemFlagsData {
+        self.region_flags(MemFlagsData::new().with_notrap().with_endianness(endianness), Region::Heap)
     }
 
     /// The address of entry `index` of the vmctx array at `field`.
@@ -363,10 +615,16 @@ impl Translator<'_, '_> {
     }
 
     fn branch_trap_if(&mut self, cond: Value, code: Option<TrapCode>) {
+        // Each site branches to a cold stub of its own that passes the offset on, so the hot
+        // path does not materialise the offset before every check.
         let trap = self.trap_block(code);
-        let at = self.offset_arg();
+        let stub = self.builder.create_block();
         let cont = self.builder.create_block();
-        self.builder.ins().brif(cond, trap, &[at], cont, &[]);
+        self.builder.ins().brif(cond, stub, &[], cont, &[]);
+        self.builder.switch_to_block(stub);
+        self.builder.set_cold_block(stub);
+        let at = self.offset_arg();
+        self.builder.ins().jump(trap, &[at]);
         self.builder.switch_to_block(cont);
     }
 
@@ -376,12 +634,95 @@ impl Translator<'_, '_> {
         self.branch_trap_if(failed, None);
     }
 
-    /// Undoes the depth count of the function entry.
-    fn leave(&mut self) {
+    /// Returns `status` with the gas left and `results` (zeros of the result types when `None`:
+    /// on a trap or a pending tail call the caller ignores them).
+    fn return_with(&mut self, status: u8, results: Option<&[Value]>) {
+        let mut rets = vec![self.builder.ins().iconst(types::I8, i64::from(status))];
+        if let Some(var) = self.gas {
+            rets.push(self.builder.use_var(var));
+        }
+        match results {
+            Some(r) => rets.extend_from_slice(r),
+            None => {
+                for t in self.result_types.clone() {
+                    let z = self.zero(t);
+                    rets.push(z);
+                }
+            }
+        }
+        self.builder.ins().return_(&rets);
+    }
+
+    /// Makes the frame count of the next array call `frames_left - 1`, as a direct call's.
+    fn store_callee_frames(&mut self) {
         let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
-        let depth = self.builder.ins().load(types::I32, MemFlagsData::trusted(), store, vm::STORE_DEPTH);
-        let depth = self.builder.ins().iadd_imm_s(depth, -1);
-        self.builder.ins().store(MemFlagsData::trusted(), depth, store, vm::STORE_DEPTH);
+        self.builder.ins().store(MemFlagsData::trusted(), self.callee_frames, store, vm::STORE_FRAMES_LEFT);
+    }
+
+    /// The reference to the body of defined function `defined_index`, imported once.
+    fn body_ref(&mut self, defined_index: u32) -> Result<ir::FuncRef, CompileError> {
+        if let Some(r) = self.body_refs.get(&defined_index) {
+            return Ok(*r);
+        }
+        let ty = defined_type(self.module, defined_index)?;
+        let sig = body_signature(ty, self.gas.is_some(), self.func_index)?;
+        let sig = self.builder.import_signature(sig);
+        let name =
+            self.builder.func.declare_imported_user_function(ir::UserExternalName::new(BODY_NAMESPACE, defined_index));
+        let r = self.builder.import_function(ir::ExtFuncData {
+            name: ir::ExternalName::User(name),
+            signature: sig,
+            colocated: true,
+            patchable: false,
+        });
+        self.body_refs.insert(defined_index, r);
+        Ok(r)
+    }
+
+    /// The arguments of a direct call of a body: `vmctx, frames, [gas], params`.
+    fn body_args(&mut self, frames: Value, params: usize) -> Result<Vec<Value>, CompileError> {
+        let args = self.popn(params)?;
+        let mut all = vec![self.vmctx, frames];
+        if let Some(var) = self.gas {
+            all.push(self.builder.use_var(var));
+        }
+        all.extend(args);
+        Ok(all)
+    }
+
+    /// `call` of defined function `defined_index`: a direct call of its body, the arguments,
+    /// frame count and gas in registers.
+    fn direct_call(&mut self, defined_index: u32) -> Result<(), CompileError> {
+        let ty = defined_type(self.module, defined_index)?;
+        let params = ty.params().len();
+        let result_types = ty.results().iter().map(|r| ir_type(*r, self.func_index)).collect::<Result<Vec<_>, _>>()?;
+        let callee = self.body_ref(defined_index)?;
+        let args = self.body_args(self.callee_frames, params)?;
+        let call = self.builder.ins().call(callee, &args);
+        let rets = self.builder.inst_results(call).to_vec();
+        let status = rets[0];
+        let mut results = &rets[1..];
+        if let Some(var) = self.gas {
+            self.builder.def_var(var, results[0]);
+            results = &results[1..];
+        }
+        let results = results.to_vec();
+        let results = self.body_call_status(status, &results, &result_types)?;
+        for r in results {
+            self.push(r);
+        }
+        Ok(())
+    }
+
+    /// `return_call` of defined function `defined_index`: a native tail call of its body,
+    /// which takes over this function's frame, frame count and caller.
+    fn direct_return_call(&mut self, defined_index: u32) -> Result<(), CompileError> {
+        let ty = defined_type(self.module, defined_index)?;
+        let callee = self.body_ref(defined_index)?;
+        let args = self.body_args(self.frames_left, ty.params().len())?;
+        self.builder.ins().return_call(callee, &args);
+        self.reachable = false;
+        Ok(())
     }
 
     fn libcall(&mut self, lc: Libcall, args: &[Value]) -> Option<Value> {
@@ -403,13 +744,41 @@ impl Translator<'_, '_> {
                 s
             }
         };
-        let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
-        let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
-        let callee = self.load_ptr(table, offset, true);
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);
         self.gas_flush();
-        let call = self.builder.ins().call_indirect(sig, callee, &all);
+        let call = if lc == Libcall::OutOfGas {
+            // Through the shim that preserves every register, so that values live across the
+            // (cold) call need not be kept in callee-saved registers or spilled around loops.
+            let shim = match self.out_of_gas_shim {
+                Some(f) => f,
+                None => {
+                    let sig = self.builder.import_signature(out_of_gas_shim_signature());
+                    let name =
+                        self.builder.func.declare_imported_user_function(ir::UserExternalName::new(SHIM_NAMESPACE, 0));
+                    let f = self.builder.import_function(ir::ExtFuncData {
+                        name: ir::ExternalName::User(name),
+                        signature: sig,
+                        colocated: true,
+                        patchable: false,
+                    });
+                    self.out_of_gas_shim = Some(f);
+                    f
+                }
+            };
+            self.builder.ins().call(shim, &all);
+            // Cranelift's `preserve_all` convention returns nothing, so the status is read
+            // from the counter: the libcall leaves it at least `cost` exactly when it succeeded
+            // (see `Libcall::OutOfGas`).
+            self.gas_reload();
+            let gas = self.builder.use_var(self.gas?);
+            return Some(self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, args[0]));
+        } else {
+            let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
+            let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+            let callee = self.load_ptr(table, offset, true);
+            self.builder.ins().call_indirect(sig, callee, &all)
+        };
         self.gas_reload();
         self.builder.inst_results(call).first().copied()
     }
@@ -445,6 +814,7 @@ impl Translator<'_, '_> {
         let sig = self.array_sig();
         let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
         let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
+        self.store_callee_frames();
         self.gas_flush();
         let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
         self.gas_reload();
@@ -476,7 +846,8 @@ impl Translator<'_, '_> {
     fn indirect_callee(&mut self, type_index: u32, table_index: u32) -> Result<Value, CompileError> {
         let index = self.pop()?;
         let addr = self.table_elem_addr(table_index, index, TrapCode::UndefinedElement);
-        let funcref = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
+        let flags = self.region_flags(MemFlagsData::trusted(), Region::TableElems);
+        let funcref = self.builder.ins().load(PTR, flags, addr, 0);
         let null = self.builder.ins().icmp_imm_s(IntCC::Equal, funcref, 0);
         self.trap_if(null, TrapCode::IndirectCallToNull);
         let actual = self.builder.ins().load(types::I32, MemFlagsData::trusted(), funcref, vm::FUNCREF_TYPE_ID);
@@ -545,12 +916,24 @@ impl Translator<'_, '_> {
     /// bounds check.
     fn mem_addr(&mut self, mem: u32, addr: Value, offset: u64, size: u32) -> Value {
         let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
-        let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::MEMORY_LENGTH);
-        let base = self.builder.ins().load(PTR, MemFlagsData::trusted(), def, vm::MEMORY_BASE);
+        let mut flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
+        if self.memory_fixed {
+            // Nothing this function does can move or resize a memory, so Cranelift may load
+            // base and length once, out of every loop.
+            flags = flags.with_readonly().with_can_move();
+        }
+        let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
+        let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
-        // `offset < 2^32` and `size <= 16` for 32-bit memories, so the sum cannot wrap.
-        let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
-        let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+        // In bounds when `addr + offset + size <= len`, i.e. `addr <= len - (offset + size)`.
+        // The right side depends only on the length, so in a loop it is computed once, out of
+        // it. It is compared signed: a memory shorter than `offset + size` makes it negative,
+        // and every address (below 2^32, so non-negative) is then out of bounds; otherwise
+        // both sides are below 2^63 and signed is unsigned. `offset < 2^32` and `size <= 16`,
+        // so nothing wraps.
+        let reach = offset.saturating_add(u64::from(size)) as i64;
+        let last = self.builder.ins().iadd_imm_s(len, reach.wrapping_neg());
+        let oob = self.builder.ins().icmp(IntCC::SignedGreaterThan, addr, last);
         self.trap_if(oob, TrapCode::MemoryOutOfBounds);
         let native = self.builder.ins().iadd(base, addr);
         if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) }
@@ -559,7 +942,7 @@ impl Translator<'_, '_> {
     fn load(&mut self, memarg: &wasmparser::MemArg, ty: Type, size: u32, kind: Ext) -> Result<(), CompileError> {
         let addr = self.pop()?;
         let p = self.mem_addr(memory_index(memarg, self.func_index)?, addr, memarg.offset, size);
-        let flags = MemFlagsData::new().with_notrap();
+        let flags = self.heap_flags(ir::Endianness::Little);
         let ins = self.builder.ins();
         let v = match (kind, size) {
             (Ext::None, _) => ins.load(ty, flags, p, 0),
@@ -577,7 +960,7 @@ impl Translator<'_, '_> {
     fn store(&mut self, memarg: &wasmparser::MemArg, size: u32, narrow: bool) -> Result<(), CompileError> {
         let (addr, v) = self.pop2()?;
         let p = self.mem_addr(memory_index(memarg, self.func_index)?, addr, memarg.offset, size);
-        let flags = MemFlagsData::new().with_notrap();
+        let flags = self.heap_flags(ir::Endianness::Little);
         let ins = self.builder.ins();
         match (narrow, size) {
             (false, _) => ins.store(flags, v, p, 0),
@@ -595,11 +978,12 @@ impl Translator<'_, '_> {
     /// The address of element `index` of table `table`, trapping with `code` when out of bounds.
     fn table_elem_addr(&mut self, table: u32, index: Value, code: TrapCode) -> Value {
         let def = self.table_def(table);
-        let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::TABLE_LENGTH);
+        let flags = self.region_flags(MemFlagsData::trusted(), Region::TableDef);
+        let len = self.builder.ins().load(types::I64, flags, def, vm::TABLE_LENGTH);
         let index = self.builder.ins().uextend(types::I64, index);
         let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, len);
         self.trap_if(oob, code);
-        let base = self.builder.ins().load(PTR, MemFlagsData::trusted(), def, vm::TABLE_BASE);
+        let base = self.builder.ins().load(PTR, flags, def, vm::TABLE_BASE);
         let scaled = self.builder.ins().imul_imm_s(index, i64::from(vm::POINTER_SIZE));
         self.builder.ins().iadd(base, scaled)
     }
@@ -905,8 +1289,13 @@ impl Translator<'_, '_> {
                     .functions
                     .get(function_index as usize)
                     .ok_or_else(|| self.err("function index out of range"))?;
-                let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
-                self.array_call(funcref, type_index)?;
+                match function_index.checked_sub(self.module.num_imported_functions) {
+                    Some(defined) => self.direct_call(defined)?,
+                    None => {
+                        let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
+                        self.array_call(funcref, type_index)?;
+                    }
+                }
             }
             O::CallIndirect { type_index, table_index } => {
                 let funcref = self.indirect_callee(type_index, table_index)?;
@@ -918,8 +1307,13 @@ impl Translator<'_, '_> {
                     .functions
                     .get(function_index as usize)
                     .ok_or_else(|| self.err("function index out of range"))?;
-                let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
-                self.return_call(funcref, type_index)?;
+                match function_index.checked_sub(self.module.num_imported_functions) {
+                    Some(defined) => self.direct_return_call(defined)?,
+                    None => {
+                        let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
+                        self.return_call(funcref, type_index)?;
+                    }
+                }
             }
             O::ReturnCallIndirect { type_index, table_index } => {
                 let funcref = self.indirect_callee(type_index, table_index)?;
@@ -954,13 +1348,15 @@ impl Translator<'_, '_> {
                     self.module.globals.get(global_index as usize).ok_or_else(|| self.err("global out of range"))?;
                 let ty = ir_type(g.content, fi)?;
                 let p = self.vmctx_entry(vm::VMCTX_GLOBALS, global_index);
-                let v = self.builder.ins().load(ty, MemFlagsData::trusted(), p, 0);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::Globals);
+                let v = self.builder.ins().load(ty, flags, p, 0);
                 self.push(v);
             }
             O::GlobalSet { global_index } => {
                 let v = self.pop()?;
                 let p = self.vmctx_entry(vm::VMCTX_GLOBALS, global_index);
-                self.builder.ins().store(MemFlagsData::trusted(), v, p, 0);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::Globals);
+                self.builder.ins().store(flags, v, p, 0);
             }
 
             O::I32Load { memarg } => self.load(&memarg, types::I32, 4, Ext::None)?,
@@ -984,7 +1380,8 @@ impl Translator<'_, '_> {
             O::I64Store32 { memarg } => self.store(&memarg, 4, true)?,
             O::MemorySize { mem } => {
                 let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
-                let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::MEMORY_LENGTH);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
+                let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
                 let pages = self.builder.ins().ushr_imm_u(len, 16);
                 let v = self.builder.ins().ireduce(types::I32, pages);
                 self.push(v);
@@ -1132,17 +1529,20 @@ impl Translator<'_, '_> {
             O::TableGet { table } => {
                 let index = self.pop()?;
                 let addr = self.table_elem_addr(table, index, TrapCode::TableOutOfBounds);
-                let v = self.builder.ins().load(PTR, MemFlagsData::trusted(), addr, 0);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::TableElems);
+                let v = self.builder.ins().load(PTR, flags, addr, 0);
                 self.push(v);
             }
             O::TableSet { table } => {
                 let (index, v) = self.pop2()?;
                 let addr = self.table_elem_addr(table, index, TrapCode::TableOutOfBounds);
-                self.builder.ins().store(MemFlagsData::trusted(), v, addr, 0);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::TableElems);
+                self.builder.ins().store(flags, v, addr, 0);
             }
             O::TableSize { table } => {
                 let def = self.table_def(table);
-                let len = self.builder.ins().load(types::I64, MemFlagsData::trusted(), def, vm::TABLE_LENGTH);
+                let flags = self.region_flags(MemFlagsData::trusted(), Region::TableDef);
+                let len = self.builder.ins().load(types::I64, flags, def, vm::TABLE_LENGTH);
                 let v = self.builder.ins().ireduce(types::I32, len);
                 self.push(v);
             }
@@ -1252,16 +1652,45 @@ mod tests {
     }
 
     #[test]
-    fn every_function_counts_its_depth_and_returns_a_status() {
-        let f = &ir("(module (func))")[0];
+    fn every_body_checks_its_frame_count_and_returns_a_status() {
+        let f = &ir("(module (func (param i32) (result i64) i64.const 7))")[0];
         let text = f.display().to_string();
-        // Even an empty function has the depth check, whose cold trap block calls the Trap
-        // libcall and returns 0; the normal exit returns 1.
+        // Even a trivial function checks the frames it may open, whose cold trap block calls
+        // the Trap libcall and returns 0; the normal exit returns 1.
         assert!(text.contains("iconst.i8 1"), "{text}");
         assert!(text.contains("iconst.i8 0"), "{text}");
         assert!(text.contains("call_indirect"), "{text}");
-        assert!(text.contains("icmp ugt"), "{text}");
-        assert_eq!(f.signature.returns.len(), 1);
+        assert!(text.contains("icmp eq v1"), "{text}");
+        // (vmctx, frames_left, param) -> (status, result), in the tail convention.
+        assert_eq!(f.signature.call_conv, CallConv::Tail);
         assert_eq!(f.signature.params.len(), 3);
+        assert_eq!(f.signature.returns.len(), 2);
+    }
+
+    #[test]
+    fn direct_calls_pass_everything_in_registers_and_calls_through_records_store_the_count() {
+        let funcs = ir(r#"(module (import "m" "f" (func $imp (param i32) (result i32)))
+            (func $g (param i32) (result i32) local.get 0)
+            (func (param i32) (result i32)
+              (call $g (local.get 0))
+              (call $imp)))"#);
+        let f = &funcs[1];
+        let text = f.display().to_string();
+        let opcodes: Vec<Opcode> =
+            f.layout.blocks().flat_map(|b| f.layout.block_insts(b)).map(|i| f.dfg.insts[i].opcode()).collect();
+        // One direct call of $g's body; the import goes through its record, after the frame
+        // count was stored for its entry.
+        assert_eq!(opcodes.iter().filter(|o| **o == Opcode::Call).count(), 1, "{text}");
+        assert!(opcodes.iter().filter(|o| **o == Opcode::CallIndirect).count() >= 2, "{text}");
+        assert!(opcodes.contains(&Opcode::Store), "{text}");
+        // The direct call takes (vmctx, frames_left, the i32) and returns (status, result).
+        let call = f
+            .layout
+            .blocks()
+            .flat_map(|b| f.layout.block_insts(b))
+            .find(|i| f.dfg.insts[*i].opcode() == Opcode::Call)
+            .unwrap();
+        assert_eq!(f.dfg.inst_args(call).len(), 3, "{text}");
+        assert_eq!(f.dfg.inst_results(call).len(), 2, "{text}");
     }
 }

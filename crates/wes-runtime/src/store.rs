@@ -44,8 +44,7 @@ impl Store {
     pub fn new(engine: &Engine) -> Store {
         let mut tail_args = vec![0 as ValRaw; wes_core::vm::TAIL_CALL_SLOTS as usize].into_boxed_slice();
         let mut ctx = Box::new(VMStoreContext {
-            depth: 0,
-            depth_limit: engine.config().max_call_depth,
+            frames_left: engine.config().max_call_depth,
             store: std::ptr::null_mut(),
             tail_callee: std::ptr::null(),
             tail_caller: std::ptr::null_mut(),

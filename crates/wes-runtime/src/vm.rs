@@ -8,7 +8,7 @@
 //! computed from the configured call-depth limit: `limit × (largest frame of any module in the
 //! store + slack) + host reserve`. The backends report each module's largest native frame
 //! ([`CompiledModule::max_frame_size`](wes_core::backend::CompiledModule::max_frame_size)), and
-//! compiled code counts the depth at every function entry, so a runaway recursion always meets
+//! compiled code counts the frames left at every function entry, so a runaway recursion always meets
 //! the depth limit (a deterministic number of wasm frames, the same on every machine) before
 //! the native stack can run out. The host reserve covers libcalls and host functions, which
 //! never call back into wasm. A guard page below the stack turns a bug in this arithmetic into
@@ -39,8 +39,8 @@ use crate::store::StoreInner;
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct VMStoreContext {
-    pub(crate) depth: u32,
-    pub(crate) depth_limit: u32,
+    /// See [`wes_core::vm::STORE_FRAMES_LEFT`].
+    pub(crate) frames_left: u32,
     pub(crate) store: *mut StoreInner,
     /// The pending tail call (see [`wes_core::backend::CALL_TAIL`]): callee, caller, and the
     /// buffer of [`layout::TAIL_CALL_SLOTS`] slots with its arguments, owned by the store.
@@ -128,8 +128,7 @@ const _: () = {
     assert!(offset_of!(VMContext, globals) == layout::VMCTX_GLOBALS as usize);
     assert!(offset_of!(VMContext, type_ids) == layout::VMCTX_TYPE_IDS as usize);
     assert!(offset_of!(VMContext, instance) == layout::VMCTX_HEADER_SIZE as usize);
-    assert!(offset_of!(VMStoreContext, depth) == layout::STORE_DEPTH as usize);
-    assert!(offset_of!(VMStoreContext, depth_limit) == layout::STORE_DEPTH_LIMIT as usize);
+    assert!(offset_of!(VMStoreContext, frames_left) == layout::STORE_FRAMES_LEFT as usize);
     assert!(offset_of!(VMStoreContext, tail_callee) == layout::STORE_TAIL_CALLEE as usize);
     assert!(offset_of!(VMStoreContext, tail_caller) == layout::STORE_TAIL_CALLER as usize);
     assert!(offset_of!(VMStoreContext, tail_args) == layout::STORE_TAIL_ARGS as usize);
@@ -516,6 +515,8 @@ pub(crate) unsafe fn enter_wasm(
 ) -> bool {
     // SAFETY: `func` is live by this function's contract.
     let (call, vmctx) = unsafe { ((*func).call, (*func).vmctx) };
+    // SAFETY: `ctx` is valid by this function's contract and nothing else accesses it now.
+    let frames_left = unsafe { (*ctx).frames_left };
     let args = args.as_mut_ptr();
     corosensei::on_stack(&mut stack.stack, move || {
         // SAFETY: `call` is an array-call entry point (compiled by a backend for this
@@ -533,6 +534,9 @@ pub(crate) unsafe fn enter_wasm(
             let buffer = (*ctx).tail_args;
             while status == CALL_TAIL {
                 let (callee, caller) = ((*ctx).tail_callee, (*ctx).tail_caller);
+                // The tail callee takes the frame of the function that tail-called, the first
+                // of this call: it may open as many frames as that one could.
+                (*ctx).frames_left = frames_left;
                 status = ((*callee).call)((*callee).vmctx, caller, buffer);
             }
             if status == CALL_RETURNED {
@@ -563,10 +567,9 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
     let me: *mut StoreInner = store;
     // SAFETY: `ctx` is the store's own context (boxed, alive as long as the store) and is
     // only ever accessed through this pointer; nothing else touches it during this write.
-    let saved_depth = unsafe {
+    let saved_frames = unsafe {
         (*ctx).store = me;
-        (*ctx).depth_limit = limit;
-        (*ctx).depth
+        std::mem::replace(&mut (*ctx).frames_left, limit)
     };
     // SAFETY: `f` is a live `FuncRef` record of this store (looked up above), `ctx` is its
     // context and `(*ctx).store` is the store and `store` is not used until the call returns (only `me` is, by libcalls and
@@ -575,7 +578,7 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
     store.gas_leave();
     // SAFETY: as for the first access of `ctx`; the wasm call has returned.
     unsafe {
-        (*ctx).depth = saved_depth;
+        (*ctx).frames_left = saved_frames;
         (*ctx).store = std::ptr::null_mut();
     }
     store.put_stack(stack);

@@ -34,12 +34,14 @@
 //! the plain check.
 //!
 //! Where the counter lives was decided by measurement (docs/benchmarks.md): its home is the
-//! store context ([`vm::STORE_GAS`]), shared by every instance of a store, but while a function
-//! runs it is a Cranelift variable, so the register allocator keeps it in a register through
-//! loops. It is written back before every call and libcall (the callee, the runtime or a host
-//! function reads and charges the memory copy) and before returning, and read again after each
-//! call. Keeping it in memory at every segment cost 2.6× on a tight loop; the variable brings
-//! that down to the figures in docs/benchmarks.md.
+//! store context ([`vm::STORE_GAS`]), shared by every instance of a store, but while compiled
+//! code runs it is a Cranelift variable, so the register allocator keeps it in a register
+//! through loops, and it is passed to and returned from direct calls between bodies like an
+//! argument. It is written back before every libcall and array call (the runtime, a host
+//! function or another instance reads and charges the memory copy) and read again after them;
+//! array-call entries read it at entry and write it back at exit. Keeping it in memory at every
+//! segment cost 2.6× on a tight loop; the variable brings that down to the figures in
+//! docs/benchmarks.md.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
@@ -48,11 +50,12 @@ use wes_core::vm::{self, Libcall};
 use super::Translator;
 
 impl Translator<'_, '_> {
-    /// Makes the function metered: loads the counter into a variable at entry.
-    pub(super) fn gas_init(&mut self) {
+    /// Makes the function metered: the counter, which arrives as the body parameter `gas`,
+    /// becomes a variable.
+    pub(super) fn gas_init(&mut self, gas: Value) {
         let var = self.builder.declare_var(types::I64);
+        self.builder.def_var(var, gas);
         self.gas = Some(var);
-        self.gas_reload();
     }
 
     /// Writes the counter back to the store context (before code that reads or charges it).

@@ -25,11 +25,6 @@ fn lane_order() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
 
-/// Flags of a linear-memory access: bounds-checked before, little-endian, any alignment.
-fn heap() -> MemFlagsData {
-    MemFlagsData::new().with_notrap().with_endianness(Endianness::Little)
-}
-
 impl Translator<'_, '_> {
     /// Pops a `v128` and views it as `ty`.
     fn vpop(&mut self, ty: Type) -> Result<Value, CompileError> {
@@ -139,14 +134,15 @@ impl Translator<'_, '_> {
     /// `v128.loadNxM_s/u`: eight, four or two narrow lanes, each widened.
     fn vload_extend(&mut self, memarg: &MemArg, lanes: Type, signed: bool) -> Result<(), CompileError> {
         let p = self.vaddr(memarg, 8)?;
+        let flags = self.heap_flags(Endianness::Little);
         let ins = self.builder.ins();
         let v = match (lanes, signed) {
-            (I16X8, true) => ins.sload8x8(heap(), p, 0),
-            (I16X8, false) => ins.uload8x8(heap(), p, 0),
-            (I32X4, true) => ins.sload16x4(heap(), p, 0),
-            (I32X4, false) => ins.uload16x4(heap(), p, 0),
-            (_, true) => ins.sload32x2(heap(), p, 0),
-            (_, false) => ins.uload32x2(heap(), p, 0),
+            (I16X8, true) => ins.sload8x8(flags, p, 0),
+            (I16X8, false) => ins.uload8x8(flags, p, 0),
+            (I32X4, true) => ins.sload16x4(flags, p, 0),
+            (I32X4, false) => ins.uload16x4(flags, p, 0),
+            (_, true) => ins.sload32x2(flags, p, 0),
+            (_, false) => ins.uload32x2(flags, p, 0),
         };
         self.vpush(v);
         Ok(())
@@ -154,7 +150,8 @@ impl Translator<'_, '_> {
 
     fn vload_splat(&mut self, memarg: &MemArg, ty: Type) -> Result<(), CompileError> {
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
-        let x = self.builder.ins().load(ty.lane_type(), heap(), p, 0);
+        let flags = self.heap_flags(Endianness::Little);
+        let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
         let v = self.builder.ins().splat(ty, x);
         self.vpush(v);
         Ok(())
@@ -162,7 +159,8 @@ impl Translator<'_, '_> {
 
     fn vload_zero(&mut self, memarg: &MemArg, ty: Type) -> Result<(), CompileError> {
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
-        let x = self.builder.ins().load(ty.lane_type(), heap(), p, 0);
+        let flags = self.heap_flags(Endianness::Little);
+        let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
         let v = self.builder.ins().scalar_to_vector(ty, x);
         self.vpush(v);
         Ok(())
@@ -171,7 +169,8 @@ impl Translator<'_, '_> {
     fn vload_lane(&mut self, memarg: &MemArg, ty: Type, lane: u8) -> Result<(), CompileError> {
         let a = self.vpop(ty)?;
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
-        let x = self.builder.ins().load(ty.lane_type(), heap(), p, 0);
+        let flags = self.heap_flags(Endianness::Little);
+        let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
         let v = self.builder.ins().insertlane(a, x, lane);
         self.vpush(v);
         Ok(())
@@ -181,7 +180,8 @@ impl Translator<'_, '_> {
         let a = self.vpop(ty)?;
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
         let x = self.builder.ins().extractlane(a, lane);
-        self.builder.ins().store(heap(), x, p, 0);
+        let flags = self.heap_flags(Endianness::Little);
+        self.builder.ins().store(flags, x, p, 0);
         Ok(())
     }
 
@@ -242,13 +242,15 @@ impl Translator<'_, '_> {
         match *op {
             O::V128Load { ref memarg } => {
                 let p = self.vaddr(memarg, 16)?;
-                let v = self.builder.ins().load(I8X16, heap(), p, 0);
+                let flags = self.heap_flags(Endianness::Little);
+                let v = self.builder.ins().load(I8X16, flags, p, 0);
                 self.vpush(v);
             }
             O::V128Store { ref memarg } => {
                 let v = self.vpop(I8X16)?;
                 let p = self.vaddr(memarg, 16)?;
-                self.builder.ins().store(heap(), v, p, 0);
+                let flags = self.heap_flags(Endianness::Little);
+                self.builder.ins().store(flags, v, p, 0);
             }
             O::V128Load8x8S { ref memarg } => self.vload_extend(memarg, I16X8, true)?,
             O::V128Load8x8U { ref memarg } => self.vload_extend(memarg, I16X8, false)?,

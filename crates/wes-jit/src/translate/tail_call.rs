@@ -1,30 +1,28 @@
 //! Tail calls (`return_call`, `return_call_indirect`) in constant native stack.
 //!
-//! Every call in WES is an array call through a function-reference record with the C calling
-//! convention, because host functions, functions of other instances and functions compiled by
-//! other backends must all be callable alike. Cranelift's own `return_call` needs the `tail`
-//! calling convention on both sides, which host functions and the runtime's entry do not have,
-//! so WES makes tail calls with a *trampoline in the caller* instead:
+//! A `return_call` of a function of the same module is a Cranelift `return_call` from body to
+//! body (both have the `tail` convention); that lives in translate.rs. This module handles the
+//! rest: calls through imports, tables and references, whose callee may be a host function,
+//! another instance or another backend's code, reachable only through its array-call entry
+//! with the C calling convention. Those tail calls use a *trampoline in the caller*:
 //!
 //! 1. A function that tail-calls writes the callee's arguments into the store's tail-call
 //!    buffer ([`vm::STORE_TAIL_ARGS`], sized for any signature), the callee's record and its own
-//!    vmctx into the store context, undoes its call-depth count, and returns
-//!    [`CALL_TAIL`] — its frame is gone.
-//! 2. Whoever made the last ordinary call (compiled code after an array call, or the runtime's
-//!    entry) sees `CALL_TAIL` and calls the pending callee with the buffer, in a loop, until a
-//!    callee returns or traps; the results are then copied out of the buffer.
+//!    vmctx into the store context, writes the gas counter back and returns [`CALL_TAIL`] — its
+//!    frame is gone.
+//! 2. Whoever made the last ordinary call (compiled code after a call, or the runtime's entry)
+//!    sees `CALL_TAIL` and calls the pending callee's entry with the buffer, in a loop, giving
+//!    each the frame count the tail-calling function had, until a callee returns or traps; the
+//!    results are then taken from the buffer.
 //!
-//! The native stack and the call-depth counter therefore stay flat however long a chain of
-//! tail calls is, and a tail call to a host function works like any other.
+//! The native stack and the call depth therefore stay flat however long a chain of tail calls
+//! is, and a tail call to a host function works like any other.
 //!
-//! Cost: an ordinary call pays nothing extra on its fast path (the status compare that detected
-//! traps now compares with [`CALL_RETURNED`]); the loop lives in a cold block per call site.
-//! A tail call costs a return plus an indirect call, and its arguments and results go through
-//! the buffer in memory rather than registers — comparable to an ordinary array call, whose
-//! arguments also travel through memory (about 1.5x one: see docs/ARCHITECTURE.md).
+//! Cost: an ordinary call pays nothing extra on its fast path (the status compare that detects
+//! traps compares with [`CALL_RETURNED`]); the loop lives in a cold block per call site.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, types};
 use wes_core::CompileError;
 use wes_core::backend::{CALL_RETURNED, CALL_TAIL, CALL_TRAPPED};
 use wes_core::vm;
@@ -50,9 +48,7 @@ impl Translator<'_, '_> {
         self.builder.ins().store(MemFlagsData::trusted(), funcref, store, vm::STORE_TAIL_CALLEE);
         self.builder.ins().store(MemFlagsData::trusted(), self.vmctx, store, vm::STORE_TAIL_CALLER);
         self.gas_flush();
-        self.leave();
-        let status = self.builder.ins().iconst(types::I8, i64::from(CALL_TAIL));
-        self.builder.ins().return_(&[status]);
+        self.return_with(CALL_TAIL, None);
         self.reachable = false;
         Ok(())
     }
@@ -78,8 +74,10 @@ impl Translator<'_, '_> {
         let at = self.offset_arg();
         self.builder.ins().brif(trapped, trap, &[at], tail, &[]);
 
-        // The loop: call the pending callee until it does not tail-call again.
+        // The loop: call the pending callee until it does not tail-call again. Each takes the
+        // frame of the callee this call site called, and may open as many frames.
         self.builder.switch_to_block(tail);
+        self.store_callee_frames();
         let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
         let buffer = self.load_ptr(store, vm::STORE_TAIL_ARGS, true);
         let callee = self.load_ptr(store, vm::STORE_TAIL_CALLEE, false);
@@ -111,5 +109,69 @@ impl Translator<'_, '_> {
         self.builder.ins().jump(cont, &[]);
         self.builder.switch_to_block(cont);
         Ok(())
+    }
+
+    /// Continues after a direct call of a body that returned `status` and, on
+    /// [`CALL_RETURNED`], `results`; returns the results to push. On [`CALL_TRAPPED`] it goes to
+    /// the trap exit; on [`CALL_TAIL`] (the callee ended with a tail call through a record) it
+    /// makes the pending tail calls and loads their results from the tail-call buffer.
+    pub(super) fn body_call_status(
+        &mut self,
+        status: Value,
+        results: &[Value],
+        result_types: &[ir::Type],
+    ) -> Result<Vec<Value>, CompileError> {
+        let cont = self.builder.create_block();
+        for t in result_types {
+            self.builder.append_block_param(cont, *t);
+        }
+        let slow = self.builder.create_block();
+        let tail = self.builder.create_block();
+        let done = self.builder.create_block();
+        let copy = self.builder.create_block();
+        for b in [slow, tail, done, copy] {
+            self.builder.set_cold_block(b);
+        }
+        let trap = self.trap_block(None);
+        let returned = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_RETURNED));
+        let args: Vec<ir::BlockArg> = results.iter().map(|v| ir::BlockArg::Value(*v)).collect();
+        self.builder.ins().brif(returned, cont, &args, slow, &[]);
+
+        // The tail callees charge the memory copy of the counter.
+        self.builder.switch_to_block(slow);
+        self.gas_flush();
+        let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
+        let at = self.offset_arg();
+        self.builder.ins().brif(trapped, trap, &[at], tail, &[]);
+
+        self.builder.switch_to_block(tail);
+        self.store_callee_frames();
+        let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
+        let buffer = self.load_ptr(store, vm::STORE_TAIL_ARGS, true);
+        let callee = self.load_ptr(store, vm::STORE_TAIL_CALLEE, false);
+        let caller = self.load_ptr(store, vm::STORE_TAIL_CALLER, false);
+        let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), callee, vm::FUNCREF_CALL);
+        let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), callee, vm::FUNCREF_VMCTX);
+        let sig = self.array_sig();
+        let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, caller, buffer]);
+        let again_status = self.builder.inst_results(call)[0];
+        let again = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TAIL));
+        self.builder.ins().brif(again, tail, &[], done, &[]);
+
+        self.builder.switch_to_block(done);
+        self.gas_reload();
+        let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TRAPPED));
+        let at = self.offset_arg();
+        self.builder.ins().brif(trapped, trap, &[at], copy, &[]);
+
+        self.builder.switch_to_block(copy);
+        let mut loaded = Vec::with_capacity(result_types.len());
+        for (i, t) in result_types.iter().enumerate() {
+            let v = self.builder.ins().load(*t, MemFlagsData::trusted(), buffer, slot(i));
+            loaded.push(ir::BlockArg::Value(v));
+        }
+        self.builder.ins().jump(cont, &loaded);
+        self.builder.switch_to_block(cont);
+        Ok(self.builder.block_params(cont).to_vec())
     }
 }

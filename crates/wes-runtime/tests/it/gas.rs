@@ -187,6 +187,51 @@ fn a_handler_can_top_up_and_resume_where_execution_stopped() {
 }
 
 #[test]
+fn values_live_across_refills_survive_them() {
+    // A loop with many integer and float values live across each segment check. A handler
+    // that tops up a little at a time makes refills happen in the middle of the loop, again
+    // and again; every value must come out as in an uninterrupted run (the refill path must
+    // not clobber a register the loop keeps a value in).
+    let wat = r#"(module (func (export "mix") (param $n i32) (result f64)
+      (local $a i64) (local $b i64) (local $c i64) (local $d i64) (local $e i64) (local $f i64)
+      (local $x f64) (local $y f64) (local $z f64) (local $w f64)
+      (local.set $y (f64.const 1.5))
+      (block $done (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $a (i64.add (local.get $a) (i64.extend_i32_u (local.get $n))))
+        (local.set $b (i64.xor (local.get $b) (i64.mul (local.get $a) (i64.const 31))))
+        (local.set $c (i64.add (local.get $c) (local.get $b)))
+        (local.set $d (i64.rotl (i64.add (local.get $d) (local.get $c)) (i64.const 7)))
+        (local.set $e (i64.sub (local.get $e) (local.get $d)))
+        (local.set $f (i64.add (local.get $f) (i64.shr_u (local.get $e) (i64.const 3))))
+        (local.set $x (f64.add (local.get $x) (f64.convert_i32_u (local.get $n))))
+        (local.set $y (f64.mul (local.get $y) (f64.const 1.0001)))
+        (local.set $z (f64.add (local.get $z) (f64.div (local.get $x) (local.get $y))))
+        (local.set $w (f64.sub (local.get $w) (f64.sqrt (local.get $z))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+      (f64.add
+        (f64.add (f64.add (local.get $x) (local.get $y)) (f64.add (local.get $z) (local.get $w)))
+        (f64.convert_i64_s
+          (i64.xor (i64.xor (i64.add (local.get $a) (local.get $b)) (i64.add (local.get $c) (local.get $d)))
+                   (i64.add (local.get $e) (local.get $f)))))))"#;
+    let engine = metered(Pricing::default(), true);
+    let (mut s, i) = setup(&engine, wat);
+    let whole = run(&mut s, i, "mix", &[Value::I32(500)], u64::MAX / 2);
+    let expected = whole.result.unwrap();
+    for step in [1, 7, 13, 50] {
+        s.set_out_of_gas_handler(move |meter: &mut dyn GasMeter, _needed| {
+            meter.add_gas(step);
+            true
+        });
+        let r = run(&mut s, i, "mix", &[Value::I32(500)], 1);
+        assert_eq!(r.result.unwrap(), expected, "topping up {step} at a time");
+        assert_eq!(r.gas.consumed, whole.gas.consumed, "topping up {step} at a time");
+    }
+    s.clear_out_of_gas_handler();
+}
+
+#[test]
 fn refunds_are_bounded() {
     let engine = metered(Pricing::default(), true);
     let (mut s, i) = setup(&engine, PROGRAMS);

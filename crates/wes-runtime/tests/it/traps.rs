@@ -100,6 +100,95 @@ fn nan_results_are_canonical() {
 }
 
 #[test]
+fn every_nan_producing_float_operation_gives_the_canonical_nan() {
+    // Each operation gets a NaN with a payload and the sign set (or makes one from 0/0 or
+    // sqrt(-1), where x86 produces a negative NaN): the result must be the positive canonical
+    // NaN, bit for bit.
+    let (mut s, i) = instantiate(
+        r#"(module
+             (func (export "f32") (param $op i32) (param $x f32) (result f32)
+               (block $b (block $9 (block $8 (block $7 (block $6 (block $5 (block $4 (block $3 (block $2 (block $1 (block $0
+                 (br_table $0 $1 $2 $3 $4 $5 $6 $7 $8 $9 (local.get $op)))
+                 (return (f32.add (local.get $x) (f32.const 1))))
+                 (return (f32.sub (f32.const 1) (local.get $x))))
+                 (return (f32.mul (local.get $x) (f32.const 2))))
+                 (return (f32.div (f32.const 0) (f32.const 0))))
+                 (return (f32.sqrt (f32.const -1))))
+                 (return (f32.min (local.get $x) (f32.const 1))))
+                 (return (f32.max (f32.const 1) (local.get $x))))
+                 (return (f32.ceil (local.get $x))))
+                 (return (f32.nearest (local.get $x))))
+                 (return (f32.demote_f64 (f64.promote_f32 (local.get $x)))))
+               (f32.const 0))
+             (func (export "f64") (param $op i32) (param $x f64) (result f64)
+               (block $b (block $6 (block $5 (block $4 (block $3 (block $2 (block $1 (block $0
+                 (br_table $0 $1 $2 $3 $4 $5 $6 (local.get $op)))
+                 (return (f64.add (local.get $x) (f64.const 1))))
+                 (return (f64.mul (local.get $x) (local.get $x))))
+                 (return (f64.div (local.get $x) (f64.const 3))))
+                 (return (f64.sqrt (local.get $x))))
+                 (return (f64.floor (local.get $x))))
+                 (return (f64.trunc (local.get $x))))
+                 (return (f64.promote_f32 (f32.demote_f64 (local.get $x)))))
+               (f64.const 0)))"#,
+    );
+    for op in 0..10 {
+        let r = call(&mut s, i, "f32", &[Value::I32(op), Value::F32(0xffa0_0001)]).unwrap();
+        assert_eq!(r[0], Value::F32(0x7fc0_0000), "f32 operation {op}");
+    }
+    for op in 0..7 {
+        let r = call(&mut s, i, "f64", &[Value::I32(op), Value::F64(0xfff4_0000_0000_0001)]).unwrap();
+        assert_eq!(r[0], Value::F64(0x7ff8_0000_0000_0000), "f64 operation {op}");
+    }
+    // Numbers stay numbers.
+    let r = call(&mut s, i, "f64", &[Value::I32(1), Value::f64(3.0)]).unwrap();
+    assert_eq!(r[0], Value::f64(9.0));
+}
+
+#[test]
+fn accesses_see_memory_grown_by_a_callee_inside_the_loop() {
+    // The loop writes one byte per page, growing the memory through a call whenever it
+    // reaches the end: a length kept from before the call (from the load before the loop,
+    // say) would trap out of bounds.
+    let (mut s, i) = instantiate(
+        r#"(module (memory 1 8)
+             (func $grow (drop (memory.grow (i32.const 1))))
+             (func (export "fill") (param $pages i32) (result i32)
+               (local $p i32)
+               (drop (i32.load (i32.const 0)))
+               (loop $next
+                 (if (i32.ge_u (local.get $p) (memory.size)) (then (call $grow)))
+                 (i32.store8 (i32.add (i32.mul (local.get $p) (i32.const 65536)) (i32.const 65535)) (i32.const 7))
+                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                 (br_if $next (i32.lt_u (local.get $p) (local.get $pages))))
+               (i32.load8_u (i32.const 327679)))
+             (func (export "edge") (param $a i32) (result i32)
+               (i32.load offset=4 (local.get $a))))"#,
+    );
+    assert_eq!(call(&mut s, i, "fill", &[Value::I32(5)]).unwrap(), [Value::I32(7)]);
+    // Five pages now: the last four bytes are readable, one byte further is not, and an
+    // offset past the length traps whatever the address.
+    let end = 5 * 65536 - 8;
+    assert_eq!(call(&mut s, i, "edge", &[Value::I32(end)]).unwrap(), [Value::I32(7 << 24)]);
+    let e = call(&mut s, i, "edge", &[Value::I32(end + 1)]).unwrap_err();
+    assert_eq!(e.as_trap().map(|t| t.code), Some(TrapCode::MemoryOutOfBounds));
+    let e = call(&mut s, i, "edge", &[Value::I32(-1)]).unwrap_err();
+    assert_eq!(e.as_trap().map(|t| t.code), Some(TrapCode::MemoryOutOfBounds));
+}
+
+#[test]
+fn a_memory_smaller_than_the_access_traps_at_every_address() {
+    let (mut s, i) = instantiate(
+        r#"(module (memory 0 1)
+             (func (export "load") (param $a i32) (result i64) (i64.load (local.get $a))))"#,
+    );
+    for a in [0, 1, 8, -8, -1] {
+        let e = call(&mut s, i, "load", &[Value::I32(a)]).unwrap_err();
+        assert_eq!(e.as_trap().map(|t| t.code), Some(TrapCode::MemoryOutOfBounds), "address {a}");
+    }
+}
+
+#[test]
 fn arguments_are_type_checked() {
     let (mut s, i) = instantiate(TRAPS);
     let e = call(&mut s, i, "div_s", &[Value::I32(1)]).unwrap_err();
