@@ -257,15 +257,17 @@ impl Cfg {
                     })
             })
             .collect();
-        // Each round either changes nothing (the fixpoint) or makes at least one more segment
-        // keep its check, so there are at most n + 1 rounds; in practice two.
+        // A round walks every head's chain; a segment a walk cannot take becomes a head and is
+        // walked in the same round. Marking a segment only truncates the chains that ran
+        // through it (its own walk covers the rest), so the round after a changing one is a
+        // fixpoint: two rounds, three if the coverage check below marks anything. This keeps
+        // the analysis linear (at most MAX_CHAIN steps per head per round) on hostile input.
         loop {
             let mut changed = false;
             let mut chains: Vec<Option<Vec<usize>>> = vec![None; n];
-            for s in 0..n {
-                if absorbable.get(s).copied().unwrap_or(false) {
-                    continue;
-                }
+            let mut heads: Vec<usize> =
+                (0..n).rev().filter(|&s| !absorbable.get(s).copied().unwrap_or(false)).collect();
+            while let Some(s) = heads.pop() {
                 let mut chain = vec![s];
                 let mut sum = costs.get(s).map_or(0, |c| c.1);
                 let mut cur = s;
@@ -285,6 +287,7 @@ impl Cfg {
                             if let Some(a) = absorbable.get_mut(q) {
                                 *a = false;
                             }
+                            heads.push(q);
                             changed = true;
                             break;
                         }
