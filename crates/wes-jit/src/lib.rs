@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod analysis;
 mod code_memory;
 mod nan;
 mod translate;
@@ -203,6 +204,7 @@ impl Jit {
         &self,
         module: &Module,
         defined_index: u32,
+        may_move_memory: bool,
         ctx: &mut Context,
         fctx: &mut FunctionBuilderContext,
     ) -> Result<CompiledPair, CompileError> {
@@ -237,7 +239,7 @@ impl Jit {
             self.isa.frontend_config(),
             &mut ctx.func,
             fctx,
-            segments.as_ref(),
+            &translate::FunctionFacts { segments: segments.as_ref(), may_move_memory },
         )?;
         if self.config.nan_canonicalization {
             nan::canonicalize_nans(&mut ctx.func);
@@ -345,6 +347,7 @@ impl Backend for Jit {
             t => t,
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
+        let movers = analysis::may_move_memory(&module)?;
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledPair, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());
@@ -360,7 +363,10 @@ impl Backend for Jit {
                 // A Cranelift panic is a bug of ours or Cranelift's, but it must not take the
                 // embedder down: it becomes this function's codegen error.
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match u32::try_from(i) {
-                    Ok(di) => self.compile_one(&module, di, &mut ctx, &mut fctx),
+                    Ok(di) => {
+                        let moves = movers.get(i).copied().unwrap_or(true);
+                        self.compile_one(&module, di, moves, &mut ctx, &mut fctx)
+                    }
                     Err(_) => Err(CompileError::Limit("too many functions".into())),
                 }))
                 .unwrap_or_else(|_| {

@@ -28,7 +28,7 @@
 //! SIMD instructions are lowered in [`simd`].
 //!
 //! Memory accesses are bounds-checked explicitly against the memory's current length:
-//! `addr <= length - (offset + size)`, in 64 bits so nothing wraps. Base and length are loaded
+//! `addr + offset + size <= length`, in 64 bits so nothing wraps. Base and length are loaded
 //! where they are used and tagged with their own alias region, so Cranelift reuses them across
 //! stores to linear memory; in a function that neither grows a memory nor calls anything (so
 //! nothing can move or resize one while it runs) they are also free to move, and loops load
@@ -281,25 +281,12 @@ struct Frame {
     else_block: Option<(ir::Block, Vec<Value>)>,
 }
 
-/// Whether a function body has an instruction that can grow a memory or call other code.
-fn grows_or_calls(body: &FunctionBody<'_>) -> Result<bool, wasmparser::BinaryReaderError> {
-    use Operator as O;
-    let mut ops = body.get_operators_reader()?;
-    while !ops.eof() {
-        if matches!(
-            ops.read()?,
-            O::MemoryGrow { .. }
-                | O::Call { .. }
-                | O::CallIndirect { .. }
-                | O::ReturnCall { .. }
-                | O::ReturnCallIndirect { .. }
-                | O::CallRef { .. }
-                | O::ReturnCallRef { .. }
-        ) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+/// What the translation of one body needs to know beyond the module.
+pub(crate) struct FunctionFacts<'a> {
+    /// Where the body's gas checks go (`wes_meter::ChargePlan`) when the module is metered.
+    pub(crate) segments: Option<&'a wes_meter::ChargePlan>,
+    /// Whether running the body may move or resize a memory (`analysis::may_move_memory`).
+    pub(crate) may_move_memory: bool,
 }
 
 /// Translates the body of defined function `defined_index` of `module` into `func`.
@@ -310,8 +297,9 @@ pub(crate) fn translate(
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    segments: Option<&wes_meter::ChargePlan>,
+    facts: &FunctionFacts<'_>,
 ) -> Result<(), CompileError> {
+    let segments = facts.segments;
     let func_index = module.num_imported_functions + defined_index;
     let body = module
         .bodies
@@ -371,7 +359,7 @@ pub(crate) fn translate(
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
         regions: [None; Region::COUNT],
-        memory_fixed: !grows_or_calls(&reader).map_err(codegen)?,
+        memory_fixed: !facts.may_move_memory,
     };
 
     // The gas counter arrives in a register; every exit returns it.
@@ -482,7 +470,7 @@ struct Translator<'m, 'f> {
     regions: [Option<ir::AliasRegion>; Region::COUNT],
     /// Whether memories keep their base and length while this function runs: it neither
     /// grows a memory nor calls anything that could (libcalls for bulk operations and gas
-    /// never do).
+    /// never do; see [`crate::analysis`]).
     memory_fixed: bool,
 }
 
@@ -925,15 +913,13 @@ impl Translator<'_, '_> {
         let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
         let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
-        // In bounds when `addr + offset + size <= len`, i.e. `addr <= len - (offset + size)`.
-        // The right side depends only on the length, so in a loop it is computed once, out of
-        // it. It is compared signed: a memory shorter than `offset + size` makes it negative,
-        // and every address (below 2^32, so non-negative) is then out of bounds; otherwise
-        // both sides are below 2^63 and signed is unsigned. `offset < 2^32` and `size <= 16`,
-        // so nothing wraps.
-        let reach = offset.saturating_add(u64::from(size)) as i64;
-        let last = self.builder.ins().iadd_imm_s(len, reach.wrapping_neg());
-        let oob = self.builder.ins().icmp(IntCC::SignedGreaterThan, addr, last);
+        // In bounds when `addr + offset + size <= len`. `offset < 2^32` and `size <= 16` for
+        // 32-bit memories, so the sum cannot wrap. (Comparing `addr` with `len - (offset +
+        // size)` instead saves an instruction per access, but every distinct offset then
+        // makes a loop-invariant value of its own, and in a loop with many offsets they
+        // crowd the registers and are spilled: sha256 got slower.)
+        let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
+        let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
         self.trap_if(oob, TrapCode::MemoryOutOfBounds);
         let native = self.builder.ins().iadd(base, addr);
         if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) }
@@ -1623,7 +1609,8 @@ mod tests {
             .map(|i| {
                 let mut func = Function::new();
                 let mut fctx = FunctionBuilderContext::new();
-                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, None)
+                let facts = FunctionFacts { segments: None, may_move_memory: true };
+                translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, &facts)
                     .unwrap();
                 func
             })
