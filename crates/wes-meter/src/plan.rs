@@ -223,6 +223,11 @@ impl Cfg {
             }
             seg = next;
         }
+        if seg != n {
+            // Not the segments `function_segments` cut (impossible for a validated body):
+            // merge nothing rather than trust a graph over the wrong segments.
+            return Ok(None);
+        }
         Ok(Some(Cfg { pure, succ }))
     }
 
