@@ -5,14 +5,14 @@
 //! only emits, at the first operator of each reachable segment,
 //!
 //! ```text
-//!   check:  brif gas >= cost, paid, refill
+//!           brif gas >= cost, paid, refill
 //!   refill: (cold) status = OutOfGas(cost)   ;; handler tops up, or the trap is recorded
-//!           brif status, check, trap
+//!           brif status, paid, trap          ;; status: the counter now holds `cost`
 //!   paid:   gas = gas - cost
 //! ```
 //!
 //! so nothing of the segment runs before it is paid for, and a topped-up call resumes at the
-//! very check that stopped it.
+//! very point that stopped it.
 //!
 //! With `JitConfig::merge_gas_checks`, `wes_meter::ChargePlan::merged` lets one check charge a
 //! *chain* of segments `[(o1,c1), …, (ok,ck)]` (the first is the segment itself; the ones
@@ -159,30 +159,29 @@ impl Translator<'_, '_> {
         if cost == 0 {
             return;
         }
-        let check = self.builder.create_block();
         let refill = self.builder.create_block();
         let paid = self.builder.create_block();
-        self.builder.ins().jump(check, &[]);
-
-        self.builder.switch_to_block(check);
         let gas = self.builder.use_var(var);
         // The cost is compared as an unsigned 64-bit number; its bits go in the immediate.
         let enough = self.builder.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, gas, cost as i64);
         self.builder.ins().brif(enough, paid, &[], refill, &[]);
 
+        // The libcall writes the counter back before and reads it again after; its status
+        // says whether the counter now holds the cost, so a success goes straight on to pay
+        // it, exactly as the check would.
         self.builder.switch_to_block(refill);
         self.builder.set_cold_block(refill);
         let c = self.builder.ins().iconst(types::I64, cost as i64);
-        // `libcall` writes the counter back before and reads it again after.
-        if let Some(status) = self.libcall(Libcall::OutOfGas, &[c]) {
-            let trap = self.trap_block(None);
-            let at = self.offset_arg();
-            self.builder.ins().brif(status, check, &[], trap, &[at]);
-        } else {
-            self.builder.ins().jump(check, &[]);
-        }
+        let status = self.libcall(Libcall::OutOfGas, &[c]);
+        let trap = self.trap_block(None);
+        let at = self.offset_arg();
+        match status {
+            Some(status) => self.builder.ins().brif(status, paid, &[], trap, &[at]),
+            None => self.builder.ins().jump(trap, &[at]),
+        };
 
         self.builder.switch_to_block(paid);
+        let gas = self.builder.use_var(var);
         let left = self.builder.ins().iadd_imm_s(gas, (cost as i64).wrapping_neg());
         self.builder.def_var(var, left);
     }
