@@ -72,6 +72,10 @@ pub struct JitConfig {
     /// check-and-deduct of its cost (`wes_meter::function_segments`). `None` (the default)
     /// compiles unmetered code.
     pub pricing: Option<Arc<Pricing>>,
+    /// When metered, let one check charge for the segments that must run after it
+    /// (`wes_meter::ChargePlan::merged`); the gas, handler calls and traps are exactly those of
+    /// one check per segment. On by default; off compiles one check per segment.
+    pub merge_gas_checks: bool,
 }
 
 impl Default for JitConfig {
@@ -82,6 +86,7 @@ impl Default for JitConfig {
             optimize: true,
             threads: 0,
             pricing: None,
+            merge_gas_checks: true,
         }
     }
 }
@@ -217,7 +222,13 @@ impl Jit {
                 })?;
                 let segs = wes_meter::function_segments(bytes, body.range.start as u64, pricing)
                     .map_err(|e| CompileError::Codegen { func_index, message: e.to_string() })?;
-                Some(segs)
+                let plan = if self.config.merge_gas_checks {
+                    wes_meter::ChargePlan::merged(bytes, body.range.start as u64, &segs)
+                        .map_err(|e| CompileError::Codegen { func_index, message: e.to_string() })?
+                } else {
+                    wes_meter::ChargePlan::unmerged(&segs)
+                };
+                Some(plan)
             }
             None => None,
         };

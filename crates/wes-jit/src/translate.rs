@@ -283,8 +283,8 @@ struct Frame {
 
 /// What the translation of one body needs to know beyond the module.
 pub(crate) struct FunctionFacts<'a> {
-    /// The body's segments when the module is metered.
-    pub(crate) segments: Option<&'a wes_meter::FunctionSegments>,
+    /// Where the body's gas checks go (`wes_meter::ChargePlan`) when the module is metered.
+    pub(crate) segments: Option<&'a wes_meter::ChargePlan>,
     /// Whether running the body may move or resize a memory (`analysis::may_move_memory`).
     pub(crate) may_move_memory: bool,
 }
@@ -401,9 +401,9 @@ pub(crate) fn translate(
         t.offset = u32::try_from(ops.original_position()).unwrap_or(u32::MAX);
         let (op, offset) = ops.read_with_offset().map_err(codegen)?;
         if t.reachable
-            && let Some(seg) = segments.and_then(|s| s.at(offset))
+            && let Some(wes_meter::SegmentCharge::Check { chain }) = segments.and_then(|s| s.at(offset))
         {
-            t.charge_gas(seg.cost);
+            t.charge_chain(chain);
         }
         t.operator(op)?;
         if t.frames.is_empty() {

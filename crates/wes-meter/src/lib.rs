@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`pricing`] | [`PricingTable`] (serde, TOML/JSON) and the resolved, hashed [`Pricing`] |
 //! | [`segment`] | [`function_segments`]: the straight-line segments of a body and their costs |
+//! | [`plan`] | [`ChargePlan`]: which segments' checks an earlier check may do, unobservably |
 //! | [`meter`] | the [`GasMeter`] trait, [`BasicMeter`], [`ProfilingMeter`], [`CompositeMeter`] |
 //! | [`predictor`] | [`ResourcePredictor`] (static bounds) and [`CallHistory`] (estimates) |
 //! | [`manager`] | the [`ResourceManager`] interface and [`GasManager`] |
@@ -28,6 +29,7 @@
 pub mod manager;
 pub mod meter;
 mod ops;
+pub mod plan;
 pub mod predictor;
 pub mod pricing;
 pub mod segment;
@@ -38,6 +40,7 @@ pub use meter::{
     RefundPolicy,
 };
 pub use ops::{OPERATOR_NAMES, operator_name};
+pub use plan::{ChargePlan, MAX_CHAIN, SegmentCharge};
 pub use predictor::{AnalysisError, CallHistory, ResourcePredictor, WorstCase};
 pub use pricing::{DynamicOp, OpClass, Pricing, PricingError, PricingTable, operator_class};
 pub use segment::{FunctionSegments, Segment, ends_segment, function_segments};

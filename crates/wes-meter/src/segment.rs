@@ -12,6 +12,11 @@
 //! segment, the segment is paid for; a branch that leaves a segment early forfeits nothing and
 //! is refunded nothing. Because segments are computed from the *input wasm operators* by this
 //! function alone, gas does not depend on the backend, its optimisations or its version.
+//!
+//! "Charged before it runs" is the semantics, not necessarily one check per segment: a backend
+//! may pay for several segments with one check where no one can tell the difference
+//! ([`crate::plan::ChargePlan`] says where; the gas, out-of-gas handler requests, trap offsets
+//! and wasm state at a trap stay exactly those of one check per segment).
 
 use wasmparser::{BinaryReader, FunctionBody, Operator};
 

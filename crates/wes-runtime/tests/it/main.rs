@@ -3,6 +3,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, reason = "helpers fail a test by panicking, like assertions do")]
 
 mod gas;
+mod gas_merge;
 mod golden;
 mod host;
 mod instantiate;

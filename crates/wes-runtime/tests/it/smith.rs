@@ -9,7 +9,7 @@ use wes_core::{CompileError, Value};
 use wes_runtime::{Config, Engine, Extern, Linker, Module, RuntimeError, Store};
 
 /// Everything the JIT implements, nothing it refuses.
-fn smith_config() -> wasm_smith::Config {
+pub(crate) fn smith_config() -> wasm_smith::Config {
     wasm_smith::Config {
         min_funcs: 2,
         max_funcs: 12,

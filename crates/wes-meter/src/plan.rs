@@ -1,0 +1,605 @@
+//! Where the gas checks go: which segments' costs can be charged, unobservably, by an earlier
+//! segment's check.
+//!
+//! [`function_segments`](crate::function_segments) defines *what* is charged: every segment's
+//! cost, before its first operator runs. A backend may charge it earlier, together with an
+//! earlier segment's cost, whenever no one can tell the difference. This module works out when
+//! that holds, on the segment-level control-flow graph, independently of any backend.
+//!
+//! A segment is *pure* when none of its operators can trap or change wasm state (locals,
+//! `global.get`, constants, non-trapping integer and float arithmetic and conversions, `select`,
+//! `drop`, `nop`, and the boundaries `block`, `loop`, `else`, `end`, `br`). A segment Q is
+//! *absorbed* when it is not the entry, has a predecessor, and every predecessor P is pure and
+//! has Q as its only successor: whenever P's check passes, Q runs next, so P's check may
+//! charge for Q as well. Every other segment keeps a check, which charges its *chain*: itself,
+//! then while the last element is pure, its unique successor if that is absorbed.
+//!
+//! A backend emits, for a chain `[(o1,c1), …, (ok,ck)]`, one check of `c1 + … + ck` on the
+//! fast path; when it fails, a cold path replays the per-segment checks one by one (the
+//! out-of-gas handler is asked for `ci`, and the trap is reported at `oi`), so the handler
+//! calls, the gas consumed and the trap offset are exactly those of one check per segment.
+//! Nothing of the chain's first `k - 1` segments is observable in between: they cannot trap,
+//! write memory, globals or tables, or call anything, and the handler sees only the meter.
+//!
+//! Chains are bounded: a chain never visits a segment twice (so every loop of the graph still
+//! contains a check and no loop runs unmetered), never has more than [`MAX_CHAIN`] elements and
+//! never sums past `u64::MAX`; a segment a chain could not take keeps its own check.
+
+use wasmparser::{BinaryReader, FunctionBody, Operator};
+
+use crate::segment::{FunctionSegments, ends_segment};
+
+/// The longest chain one check charges for.
+pub const MAX_CHAIN: usize = 16;
+
+/// How a segment's cost is charged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SegmentCharge {
+    /// A check at the segment's start charges the segments of `chain`, given as
+    /// `(start offset, cost)` in execution order; the first is the segment itself.
+    Check {
+        /// The segments charged, in the order they run.
+        chain: Vec<(u64, u64)>,
+    },
+    /// An earlier check paid for this segment: nothing is emitted at its start.
+    Absorbed,
+}
+
+/// The charge plan of a function: one [`SegmentCharge`] per segment, in code order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChargePlan {
+    /// `(segment start, charge)`, sorted by start.
+    pub charges: Vec<(u64, SegmentCharge)>,
+}
+
+impl ChargePlan {
+    /// One check per segment, each charging only its own segment (no merging).
+    pub fn unmerged(segments: &FunctionSegments) -> ChargePlan {
+        ChargePlan {
+            charges: segments
+                .segments
+                .iter()
+                .map(|s| (s.start, SegmentCharge::Check { chain: vec![(s.start, s.cost)] }))
+                .collect(),
+        }
+    }
+
+    /// The charge at the segment starting at byte offset `start`, if one does.
+    pub fn at(&self, start: u64) -> Option<&SegmentCharge> {
+        self.charges.binary_search_by_key(&start, |(s, _)| *s).ok().and_then(|i| self.charges.get(i)).map(|(_, c)| c)
+    }
+
+    /// How many segments keep a check.
+    pub fn checks(&self) -> usize {
+        self.charges.iter().filter(|(_, c)| matches!(c, SegmentCharge::Check { .. })).count()
+    }
+
+    /// The plan that merges checks as the module docs describe, for the function whose body
+    /// (locals and code, at module offset `body_offset`) was cut into `segments`.
+    ///
+    /// A function with a boundary operator this analysis does not model (exceptions, `br_on_*`)
+    /// gets the [unmerged](ChargePlan::unmerged) plan.
+    ///
+    /// # Errors
+    ///
+    /// The reader's error for a malformed body (impossible for a validated module).
+    pub fn merged(
+        body: &[u8],
+        body_offset: u64,
+        segments: &FunctionSegments,
+    ) -> Result<ChargePlan, wasmparser::BinaryReaderError> {
+        let Some(cfg) = Cfg::build(body, body_offset, segments)? else {
+            return Ok(ChargePlan::unmerged(segments));
+        };
+        let costs: Vec<(u64, u64)> = segments.segments.iter().map(|s| (s.start, s.cost)).collect();
+        let chains = cfg.chains(&costs);
+        Ok(ChargePlan {
+            charges: costs
+                .iter()
+                .zip(chains)
+                .map(|((start, _), chain)| {
+                    let charge = match chain {
+                        Some(c) => {
+                            SegmentCharge::Check { chain: c.iter().filter_map(|&i| costs.get(i).copied()).collect() }
+                        }
+                        None => SegmentCharge::Absorbed,
+                    };
+                    (*start, charge)
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The segment-level control-flow graph.
+struct Cfg {
+    /// Per segment: whether it is pure (see the module docs).
+    pure: Vec<bool>,
+    /// Per segment: its successors, without duplicates.
+    succ: Vec<Vec<usize>>,
+}
+
+/// A label of the control stack while the graph is built.
+struct Label {
+    /// For a `loop`: the index of the segment after the `loop` operator (its header).
+    header: Option<usize>,
+    /// For an `if`: the segment ending with it, until its `else` gives it the else edge.
+    if_segment: Option<usize>,
+    /// Segments that branch to the segment after this label's `end`.
+    to_end: Vec<usize>,
+}
+
+impl Cfg {
+    /// Builds the graph, or `None` when the body has a boundary operator not modelled here.
+    fn build(
+        body: &[u8],
+        body_offset: u64,
+        segments: &FunctionSegments,
+    ) -> Result<Option<Cfg>, wasmparser::BinaryReaderError> {
+        let n = segments.segments.len();
+        let mut pure = vec![true; n];
+        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
+        // The function's own label: a branch to it returns.
+        let mut labels = vec![Label { header: None, if_segment: None, to_end: Vec::new() }];
+        let body = FunctionBody::new(BinaryReader::new(body, body_offset));
+        let mut ops = body.get_operators_reader()?;
+        let mut seg = 0usize;
+        while !ops.eof() {
+            let op = ops.read()?;
+            if !is_pure(&op)
+                && let Some(p) = pure.get_mut(seg)
+            {
+                *p = false;
+            }
+            if !ends_segment(&op) {
+                continue;
+            }
+            let next = seg + 1;
+            let depth = labels.len();
+            // Records the edge of a branch to relative depth `d`: to a loop's header now, to the
+            // segment after a block's `end` when that `end` is read, or none (a return).
+            let branch = |labels: &mut Vec<Label>, succ: &mut Vec<Vec<usize>>, d: u32| {
+                let Some(i) = depth.checked_sub(1 + d as usize) else { return };
+                let Some(label) = labels.get_mut(i) else { return };
+                match label.header {
+                    Some(h) => add(succ, seg, h),
+                    None if i == 0 => {} // returns
+                    None => label.to_end.push(seg),
+                }
+            };
+            match &op {
+                Operator::Block { .. } => {
+                    add(&mut succ, seg, next);
+                    labels.push(Label { header: None, if_segment: None, to_end: Vec::new() });
+                }
+                Operator::Loop { .. } => {
+                    add(&mut succ, seg, next);
+                    labels.push(Label { header: Some(next), if_segment: None, to_end: Vec::new() });
+                }
+                Operator::If { .. } => {
+                    add(&mut succ, seg, next);
+                    labels.push(Label { header: None, if_segment: Some(seg), to_end: Vec::new() });
+                }
+                Operator::Else => {
+                    if let Some(label) = labels.last_mut() {
+                        if let Some(i) = label.if_segment.take() {
+                            add(&mut succ, i, next);
+                        }
+                        label.to_end.push(seg);
+                    }
+                }
+                Operator::End => {
+                    if let Some(label) = labels.pop() {
+                        if labels.is_empty() {
+                            // The function's final `end` returns.
+                        } else {
+                            add(&mut succ, seg, next);
+                            for s in label.to_end.into_iter().chain(label.if_segment) {
+                                add(&mut succ, s, next);
+                            }
+                        }
+                    }
+                }
+                Operator::Br { relative_depth } => branch(&mut labels, &mut succ, *relative_depth),
+                Operator::BrIf { relative_depth } => {
+                    branch(&mut labels, &mut succ, *relative_depth);
+                    add(&mut succ, seg, next);
+                }
+                Operator::BrTable { targets } => {
+                    for t in targets.targets() {
+                        branch(&mut labels, &mut succ, t?);
+                    }
+                    branch(&mut labels, &mut succ, targets.default());
+                }
+                Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. } => {
+                    add(&mut succ, seg, next);
+                }
+                Operator::Return
+                | Operator::Unreachable
+                | Operator::ReturnCall { .. }
+                | Operator::ReturnCallIndirect { .. }
+                | Operator::ReturnCallRef { .. } => {}
+                _ => return Ok(None),
+            }
+            seg = next;
+        }
+        if seg != n {
+            // Not the segments `function_segments` cut (impossible for a validated body):
+            // merge nothing rather than trust a graph over the wrong segments.
+            return Ok(None);
+        }
+        Ok(Some(Cfg { pure, succ }))
+    }
+
+    /// The unique successor of segment `i`, if it has exactly one.
+    fn only_successor(&self, i: usize) -> Option<usize> {
+        match self.succ.get(i).map(Vec::as_slice) {
+            Some([s]) => Some(*s),
+            _ => None,
+        }
+    }
+
+    fn is_pure(&self, i: usize) -> bool {
+        self.pure.get(i).copied().unwrap_or(false)
+    }
+
+    /// Per segment: its chain of segment indices, or `None` when it is absorbed.
+    fn chains(&self, costs: &[(u64, u64)]) -> Vec<Option<Vec<usize>>> {
+        let n = self.succ.len();
+        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (p, ss) in self.succ.iter().enumerate() {
+            for &s in ss {
+                if let Some(v) = preds.get_mut(s) {
+                    v.push(p);
+                }
+            }
+        }
+        let mut absorbable: Vec<bool> = (0..n)
+            .map(|q| {
+                q != 0
+                    && preds.get(q).is_some_and(|ps| {
+                        !ps.is_empty() && ps.iter().all(|&p| self.is_pure(p) && self.only_successor(p) == Some(q))
+                    })
+            })
+            .collect();
+        // A round walks every head's chain; a segment a walk cannot take becomes a head and is
+        // walked in the same round. Marking a segment only truncates the chains that ran
+        // through it (its own walk covers the rest), so the round after a changing one is a
+        // fixpoint: two rounds, three if the coverage check below marks anything. This keeps
+        // the analysis linear (at most MAX_CHAIN steps per head per round) on hostile input.
+        loop {
+            let mut changed = false;
+            let mut chains: Vec<Option<Vec<usize>>> = vec![None; n];
+            let mut heads: Vec<usize> =
+                (0..n).rev().filter(|&s| !absorbable.get(s).copied().unwrap_or(false)).collect();
+            while let Some(s) = heads.pop() {
+                let mut chain = vec![s];
+                let mut sum = costs.get(s).map_or(0, |c| c.1);
+                let mut cur = s;
+                while self.is_pure(cur)
+                    && let Some(q) = self.only_successor(cur)
+                    && absorbable.get(q).copied().unwrap_or(false)
+                {
+                    let cost = costs.get(q).map_or(0, |c| c.1);
+                    match sum.checked_add(cost) {
+                        Some(total) if chain.len() < MAX_CHAIN && !chain.contains(&q) => {
+                            sum = total;
+                            chain.push(q);
+                            cur = q;
+                        }
+                        _ => {
+                            // The chain cannot take `q`: it keeps its own check.
+                            if let Some(a) = absorbable.get_mut(q) {
+                                *a = false;
+                            }
+                            heads.push(q);
+                            changed = true;
+                            break;
+                        }
+                    }
+                }
+                if let Some(c) = chains.get_mut(s) {
+                    *c = Some(chain);
+                }
+            }
+            if changed {
+                continue;
+            }
+            // An absorbed segment no chain pays for (only possible in code no path from the
+            // entry reaches) keeps its own check, so nothing ever runs unpaid.
+            let mut covered = vec![false; n];
+            for i in chains.iter().flatten().flatten() {
+                if let Some(c) = covered.get_mut(*i) {
+                    *c = true;
+                }
+            }
+            for q in 0..n {
+                if absorbable.get(q).copied().unwrap_or(false) && !covered.get(q).copied().unwrap_or(false) {
+                    if let Some(a) = absorbable.get_mut(q) {
+                        *a = false;
+                    }
+                    changed = true;
+                }
+            }
+            if !changed {
+                return chains;
+            }
+        }
+    }
+}
+
+fn add(succ: &mut [Vec<usize>], from: usize, to: usize) {
+    if let Some(v) = succ.get_mut(from)
+        && !v.contains(&to)
+    {
+        v.push(to);
+    }
+}
+
+/// Whether `op` can neither trap nor change wasm state (memory, tables, globals) nor call out.
+fn is_pure(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::Nop
+            | O::Drop
+            | O::Select
+            | O::TypedSelect { .. }
+            | O::Block { .. }
+            | O::Loop { .. }
+            | O::Else
+            | O::End
+            | O::Br { .. }
+            | O::LocalGet { .. }
+            | O::LocalSet { .. }
+            | O::LocalTee { .. }
+            | O::GlobalGet { .. }
+            | O::I32Const { .. }
+            | O::I64Const { .. }
+            | O::F32Const { .. }
+            | O::F64Const { .. }
+            | O::I32Eqz
+            | O::I32Eq
+            | O::I32Ne
+            | O::I32LtS
+            | O::I32LtU
+            | O::I32GtS
+            | O::I32GtU
+            | O::I32LeS
+            | O::I32LeU
+            | O::I32GeS
+            | O::I32GeU
+            | O::I64Eqz
+            | O::I64Eq
+            | O::I64Ne
+            | O::I64LtS
+            | O::I64LtU
+            | O::I64GtS
+            | O::I64GtU
+            | O::I64LeS
+            | O::I64LeU
+            | O::I64GeS
+            | O::I64GeU
+            | O::F32Eq
+            | O::F32Ne
+            | O::F32Lt
+            | O::F32Gt
+            | O::F32Le
+            | O::F32Ge
+            | O::F64Eq
+            | O::F64Ne
+            | O::F64Lt
+            | O::F64Gt
+            | O::F64Le
+            | O::F64Ge
+            | O::I32Clz
+            | O::I32Ctz
+            | O::I32Popcnt
+            | O::I32Add
+            | O::I32Sub
+            | O::I32Mul
+            | O::I32And
+            | O::I32Or
+            | O::I32Xor
+            | O::I32Shl
+            | O::I32ShrS
+            | O::I32ShrU
+            | O::I32Rotl
+            | O::I32Rotr
+            | O::I64Clz
+            | O::I64Ctz
+            | O::I64Popcnt
+            | O::I64Add
+            | O::I64Sub
+            | O::I64Mul
+            | O::I64And
+            | O::I64Or
+            | O::I64Xor
+            | O::I64Shl
+            | O::I64ShrS
+            | O::I64ShrU
+            | O::I64Rotl
+            | O::I64Rotr
+            | O::F32Abs
+            | O::F32Neg
+            | O::F32Ceil
+            | O::F32Floor
+            | O::F32Trunc
+            | O::F32Nearest
+            | O::F32Sqrt
+            | O::F32Add
+            | O::F32Sub
+            | O::F32Mul
+            | O::F32Div
+            | O::F32Min
+            | O::F32Max
+            | O::F32Copysign
+            | O::F64Abs
+            | O::F64Neg
+            | O::F64Ceil
+            | O::F64Floor
+            | O::F64Trunc
+            | O::F64Nearest
+            | O::F64Sqrt
+            | O::F64Add
+            | O::F64Sub
+            | O::F64Mul
+            | O::F64Div
+            | O::F64Min
+            | O::F64Max
+            | O::F64Copysign
+            | O::I32WrapI64
+            | O::I64ExtendI32S
+            | O::I64ExtendI32U
+            | O::I32Extend8S
+            | O::I32Extend16S
+            | O::I64Extend8S
+            | O::I64Extend16S
+            | O::I64Extend32S
+            | O::F32ConvertI32S
+            | O::F32ConvertI32U
+            | O::F32ConvertI64S
+            | O::F32ConvertI64U
+            | O::F32DemoteF64
+            | O::F64ConvertI32S
+            | O::F64ConvertI32U
+            | O::F64ConvertI64S
+            | O::F64ConvertI64U
+            | O::F64PromoteF32
+            | O::I32ReinterpretF32
+            | O::I64ReinterpretF64
+            | O::F32ReinterpretI32
+            | O::F64ReinterpretI64
+            | O::I32TruncSatF32S
+            | O::I32TruncSatF32U
+            | O::I32TruncSatF64S
+            | O::I32TruncSatF64U
+            | O::I64TruncSatF32S
+            | O::I64TruncSatF32U
+            | O::I64TruncSatF64S
+            | O::I64TruncSatF64U
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Pricing, function_segments};
+
+    /// The segments and merged plan of the last function of `wat`.
+    fn plan_of(wat: &str) -> (FunctionSegments, ChargePlan) {
+        let m = wes_decode::decode_text(wat).unwrap();
+        let body = m.bodies.last().unwrap();
+        let bytes = &m.bytes[body.range.clone()];
+        let segs = function_segments(bytes, body.range.start as u64, &Pricing::default()).unwrap();
+        let plan = ChargePlan::merged(bytes, body.range.start as u64, &segs).unwrap();
+        assert_eq!(plan.charges.len(), segs.segments.len());
+        (segs, plan)
+    }
+
+    /// Per segment: the indices of the segments its check charges, or `None` when absorbed.
+    fn shape(segs: &FunctionSegments, plan: &ChargePlan) -> Vec<Option<Vec<usize>>> {
+        plan.charges
+            .iter()
+            .map(|(_, c)| match c {
+                SegmentCharge::Check { chain } => Some(
+                    chain
+                        .iter()
+                        .map(|(start, cost)| {
+                            let i = segs.segments.iter().position(|s| s.start == *start).unwrap();
+                            assert_eq!(segs.segments[i].cost, *cost);
+                            i
+                        })
+                        .collect(),
+                ),
+                SegmentCharge::Absorbed => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn xorshift_loop_has_two_checks_per_iteration() {
+        let (segs, plan) = plan_of(include_str!("../../../benches/workloads/xorshift.wat"));
+        // 0 [i64.const local.set block] 1 [loop] 2 [local.get i64.eqz br_if] 3 [... if]
+        // 4 [then ... else] 5 [else arm ... end] 6 [join ... br] 7 [end: loop, dead]
+        // 8 [end: block] 9 [local.get end]
+        let shape = shape(&segs, &plan);
+        assert_eq!(
+            shape,
+            vec![
+                Some(vec![0, 1, 2]),
+                None,
+                None,
+                Some(vec![3]),
+                Some(vec![4, 6, 2]),
+                Some(vec![5, 6, 2]),
+                None,
+                Some(vec![7, 8]),
+                None,
+                Some(vec![9]),
+            ]
+        );
+        assert_eq!(plan.checks(), 6);
+        // One iteration runs segments 2, 3, 4 or 5, 6: the checks of 3 and of 4 or 5.
+        assert_eq!(
+            plan.at(segs.segments[3].start),
+            Some(&SegmentCharge::Check { chain: vec![(segs.segments[3].start, segs.segments[3].cost)] })
+        );
+        assert_eq!(ChargePlan::unmerged(&segs).checks(), 10);
+    }
+
+    #[test]
+    fn a_loop_that_only_branches_back_keeps_its_check() {
+        let (segs, plan) = plan_of("(module (func (loop br 0)))");
+        // 0 [loop] 1 [br 0] 2 [end: loop, dead] 3 [end]
+        assert_eq!(shape(&segs, &plan), vec![Some(vec![0]), Some(vec![1]), Some(vec![2, 3]), None]);
+    }
+
+    #[test]
+    fn a_br_if_fallthrough_is_not_absorbed() {
+        let (segs, plan) =
+            plan_of("(module (func (param i32) (result i32) (block (br_if 0 (local.get 0)) (nop)) (i32.const 7)))");
+        // 0 [block] 1 [local.get br_if] 2 [nop end] 3 [i32.const end]
+        assert_eq!(shape(&segs, &plan), vec![Some(vec![0, 1]), None, Some(vec![2]), Some(vec![3])]);
+    }
+
+    #[test]
+    fn impure_predecessors_block_absorption() {
+        // Each of a store, a call and a division makes the segment impure, so the segment
+        // after it (which has no other predecessor) keeps its own check.
+        for (op, pre) in [
+            ("i32.store", "(i32.const 0) (i32.const 1)"),
+            ("call $f", ""),
+            ("i32.div_u", "(i32.const 6) (i32.const 3)"),
+            ("i32.load drop", "(i32.const 0)"),
+        ] {
+            let wat = format!(
+                "(module (memory 1) (func $f) (func {pre} {op} {} (block (nop)) (i32.const 1) drop))",
+                if op.starts_with("i32.div") { "drop" } else { "" }
+            );
+            let (segs, plan) = plan_of(&wat);
+            let shape = shape(&segs, &plan);
+            assert_eq!(shape[0], Some(vec![0]), "{op}: {shape:?}");
+            assert!(shape[1].is_some(), "{op}: {shape:?}");
+        }
+        // The same shape with pure code merges.
+        let (segs, plan) = plan_of("(module (func (i32.const 1) drop (block (nop)) (i32.const 1) drop))");
+        // 0 [i32.const drop block] 1 [nop end] 2 [i32.const drop end]
+        assert_eq!(shape(&segs, &plan), vec![Some(vec![0, 1, 2]), None, None]);
+    }
+
+    #[test]
+    fn chains_are_capped() {
+        let n = MAX_CHAIN + 4;
+        let wat = format!("(module (func {} {}))", "(block ".repeat(n), ")".repeat(n));
+        let (segs, plan) = plan_of(&wat);
+        // n [block] segments, then the n `end`s (each a segment): one chain of MAX_CHAIN
+        // elements, then a new check.
+        let shape = shape(&segs, &plan);
+        assert_eq!(shape[0], Some((0..MAX_CHAIN).collect()));
+        assert!(shape[1..MAX_CHAIN].iter().all(Option::is_none));
+        assert_eq!(shape[MAX_CHAIN], Some((MAX_CHAIN..2 * MAX_CHAIN).collect()));
+        let total: usize = shape.iter().flatten().map(Vec::len).sum();
+        assert_eq!(total, segs.segments.len(), "every segment is charged exactly once");
+    }
+}
