@@ -9,12 +9,15 @@
 //! multiply) runs at a third of its speed. Here a scalar result is checked with a compare and a
 //! `select`, which x64 lowers to a conditional jump around a move: the jump is never taken
 //! unless a NaN appears, so the result's latency is that of the operation alone. Vectors keep
-//! Cranelift's lane-wise select, which is branch-free and off no worse.
+//! Cranelift's lane-wise select, which is branch-free and off no worse. A result used only as
+//! an operand of other such instructions is not checked at all (see [`observable`]).
 
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
-use cranelift_codegen::ir::{Function, InstBuilder, InstructionData, MemFlagsData, Opcode, types};
+use std::collections::HashSet;
+
+use cranelift_codegen::ir::{Function, InstBuilder, InstructionData, MemFlagsData, Opcode, Value, types};
 
 /// Whether `opcode` is a float instruction whose NaN results hardware may choose.
 fn produces_nan(opcode: Opcode) -> bool {
@@ -39,9 +42,32 @@ fn produces_nan(opcode: Opcode) -> bool {
     )
 }
 
-/// Rewrites `func` so that each NaN a float instruction produces is the canonical NaN
-/// (sign clear, quiet bit set, payload zero).
+/// The values whose bits can be observed: those used by anything other than an instruction
+/// this pass canonicalises. A NaN used only as an operand of such instructions cannot be seen,
+/// because each of them turns a NaN operand into a NaN result, which is then canonicalised
+/// itself: in `a * b + c`, only the sum needs the check.
+fn observable(func: &Function) -> HashSet<Value> {
+    let mut seen = HashSet::new();
+    for block in func.layout.blocks() {
+        for inst in func.layout.block_insts(block) {
+            let data = &func.dfg.insts[inst];
+            let absorbs = produces_nan(data.opcode())
+                && func.dfg.inst_results(inst).first().is_some_and(|r| func.dfg.value_type(*r).lane_type().is_float());
+            if absorbs {
+                continue;
+            }
+            for v in func.dfg.inst_values(inst) {
+                seen.insert(func.dfg.resolve_aliases(v));
+            }
+        }
+    }
+    seen
+}
+
+/// Rewrites `func` so that each NaN a float instruction produces, where it can be observed,
+/// is the canonical NaN (sign clear, quiet bit set, payload zero).
 pub(crate) fn canonicalize_nans(func: &mut Function) {
+    let observable = observable(func);
     let mut pos = FuncCursor::new(func);
     while pos.next_block().is_some() {
         while let Some(inst) = pos.next_inst() {
@@ -57,6 +83,9 @@ pub(crate) fn canonicalize_nans(func: &mut Function) {
                 continue;
             }
             let val = pos.func.dfg.first_result(inst);
+            if !observable.contains(&val) {
+                continue;
+            }
             let ty = pos.func.dfg.value_type(val);
             let canon = match ty {
                 types::F32 | types::F32X4 => pos.ins().f32const(Ieee32::NAN),

@@ -146,6 +146,36 @@ fn every_nan_producing_float_operation_gives_the_canonical_nan() {
 }
 
 #[test]
+fn nans_are_canonical_wherever_they_can_be_seen_along_a_chain() {
+    // The product feeds only the sum (whose NaN is canonicalised), the square root only the
+    // demotion; but a product that is also stored, or passed through a local to the caller,
+    // is seen, and must be canonical where it is seen.
+    let (mut s, i) = instantiate(
+        r#"(module (memory 1)
+             (func (export "fma") (param f64 f64 f64) (result f64)
+               (f64.add (f64.mul (local.get 0) (local.get 1)) (local.get 2)))
+             (func (export "chain") (param f64) (result f32)
+               (f32.demote_f64 (f64.sqrt (f64.neg (local.get 0)))))
+             (func (export "stored") (param f64 f64) (result f64 i64)
+               (local $p f64)
+               (local.set $p (f64.mul (local.get 0) (local.get 1)))
+               (f64.store (i32.const 8) (local.get $p))
+               (f64.add (local.get $p) (f64.const 1))
+               (i64.load (i32.const 8))))"#,
+    );
+    let nan = Value::F64(0xfff4_0000_0000_0001);
+    let canonical = Value::F64(0x7ff8_0000_0000_0000);
+    assert_eq!(call(&mut s, i, "fma", &[nan, Value::f64(2.0), Value::f64(1.0)]).unwrap(), [canonical]);
+    assert_eq!(
+        call(&mut s, i, "fma", &[Value::f64(2.0), Value::f64(3.0), Value::f64(1.0)]).unwrap(),
+        [Value::f64(7.0)]
+    );
+    assert_eq!(call(&mut s, i, "chain", &[Value::f64(4.0)]).unwrap(), [Value::F32(0x7fc0_0000)]);
+    let r = call(&mut s, i, "stored", &[nan, Value::f64(2.0)]).unwrap();
+    assert_eq!(r, [canonical, Value::I64(0x7ff8_0000_0000_0000)]);
+}
+
+#[test]
 fn accesses_see_memory_grown_by_a_callee_inside_the_loop() {
     // The loop writes one byte per page, growing the memory through a call whenever it
     // reaches the end: a length kept from before the call (from the load before the loop,
