@@ -59,46 +59,14 @@ impl Translator<'_, '_> {
     pub(super) fn call_status(&mut self, status: Value, results: usize) -> Result<(), CompileError> {
         let cont = self.builder.create_block();
         let slow = self.builder.create_block();
-        let tail = self.builder.create_block();
-        let done = self.builder.create_block();
-        let copy = self.builder.create_block();
-        for b in [slow, tail, done, copy] {
-            self.builder.set_cold_block(b);
-        }
-        let trap = self.trap_block(None);
+        self.builder.set_cold_block(slow);
         let returned = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_RETURNED));
         self.builder.ins().brif(returned, cont, &[], slow, &[]);
 
+        // The counter in memory is current: it was written back before the call and nothing
+        // has charged the variable since.
         self.builder.switch_to_block(slow);
-        let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
-        let at = self.offset_arg();
-        self.builder.ins().brif(trapped, trap, &[at], tail, &[]);
-
-        // The loop: call the pending callee until it does not tail-call again. Each takes the
-        // frame of the callee this call site called, and may open as many frames.
-        self.builder.switch_to_block(tail);
-        self.store_callee_frames();
-        let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
-        let buffer = self.load_ptr(store, vm::STORE_TAIL_ARGS, true);
-        let callee = self.load_ptr(store, vm::STORE_TAIL_CALLEE, false);
-        let caller = self.load_ptr(store, vm::STORE_TAIL_CALLER, false);
-        let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), callee, vm::FUNCREF_CALL);
-        let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), callee, vm::FUNCREF_VMCTX);
-        let sig = self.array_sig();
-        let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, caller, buffer]);
-        let again_status = self.builder.inst_results(call)[0];
-        let again = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TAIL));
-        self.builder.ins().brif(again, tail, &[], done, &[]);
-
-        self.builder.switch_to_block(done);
-        let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TRAPPED));
-        let at = self.offset_arg();
-        self.builder.ins().brif(trapped, trap, &[at], copy, &[]);
-
-        // Results come back in the tail-call buffer; the caller reads them from its own. The
-        // tail callees charged the gas counter in memory.
-        self.builder.switch_to_block(copy);
-        self.gas_reload();
+        let buffer = self.pending_tail_calls(status);
         if results > 0 {
             let own = self.call_buffer()?;
             for i in 0..results {
@@ -126,20 +94,40 @@ impl Translator<'_, '_> {
             self.builder.append_block_param(cont, *t);
         }
         let slow = self.builder.create_block();
-        let tail = self.builder.create_block();
-        let done = self.builder.create_block();
-        let copy = self.builder.create_block();
-        for b in [slow, tail, done, copy] {
-            self.builder.set_cold_block(b);
-        }
-        let trap = self.trap_block(None);
+        self.builder.set_cold_block(slow);
         let returned = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_RETURNED));
         let args: Vec<ir::BlockArg> = results.iter().map(|v| ir::BlockArg::Value(*v)).collect();
         self.builder.ins().brif(returned, cont, &args, slow, &[]);
 
-        // The tail callees charge the memory copy of the counter.
+        // The body returned the counter in a register; the tail callees charge the memory copy.
         self.builder.switch_to_block(slow);
         self.gas_flush();
+        let buffer = self.pending_tail_calls(status);
+        let mut loaded = Vec::with_capacity(result_types.len());
+        for (i, t) in result_types.iter().enumerate() {
+            let v = self.builder.ins().load(*t, MemFlagsData::trusted(), buffer, slot(i));
+            loaded.push(ir::BlockArg::Value(v));
+        }
+        self.builder.ins().jump(cont, &loaded);
+        self.builder.switch_to_block(cont);
+        Ok(self.builder.block_params(cont).to_vec())
+    }
+
+    /// From a cold block where a callee returned `status` other than [`CALL_RETURNED`], with
+    /// the gas counter in memory current: goes to the trap exit on [`CALL_TRAPPED`]; otherwise
+    /// calls the pending tail callee's entry until one does not tail-call again (each takes
+    /// the frame of the callee this call site called, and may open as many frames), and goes
+    /// to the trap exit if that one trapped. Leaves the builder in a block where the gas
+    /// variable holds the counter the tail callees left, reloaded before any trap exit can
+    /// write it back, and the results are in the returned tail-call buffer.
+    fn pending_tail_calls(&mut self, status: Value) -> Value {
+        let tail = self.builder.create_block();
+        let done = self.builder.create_block();
+        let copy = self.builder.create_block();
+        for b in [tail, done, copy] {
+            self.builder.set_cold_block(b);
+        }
+        let trap = self.trap_block(None);
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
         let at = self.offset_arg();
         self.builder.ins().brif(trapped, trap, &[at], tail, &[]);
@@ -158,20 +146,14 @@ impl Translator<'_, '_> {
         let again = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TAIL));
         self.builder.ins().brif(again, tail, &[], done, &[]);
 
+        // Reload before the trap exit: its libcall writes the variable back to memory, which
+        // would otherwise undo what the tail callees charged.
         self.builder.switch_to_block(done);
         self.gas_reload();
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TRAPPED));
         let at = self.offset_arg();
         self.builder.ins().brif(trapped, trap, &[at], copy, &[]);
-
         self.builder.switch_to_block(copy);
-        let mut loaded = Vec::with_capacity(result_types.len());
-        for (i, t) in result_types.iter().enumerate() {
-            let v = self.builder.ins().load(*t, MemFlagsData::trusted(), buffer, slot(i));
-            loaded.push(ir::BlockArg::Value(v));
-        }
-        self.builder.ins().jump(cont, &loaded);
-        self.builder.switch_to_block(cont);
-        Ok(self.builder.block_params(cont).to_vec())
+        buffer
     }
 }

@@ -232,6 +232,33 @@ fn values_live_across_refills_survive_them() {
 }
 
 #[test]
+fn gas_charged_by_pending_tail_calls_counts_when_they_trap() {
+    // `entry` reaches `hop` through a table (an array call), `hop` tail-calls `burn` through
+    // the table, so the call site in `entry` makes the pending tail call itself; `burn` runs
+    // a loop and traps. Everything charged until the trap must be reported: with one unit
+    // less the call must run out of gas instead of reaching the trap. The same through a
+    // direct call of `hop`.
+    let wat = r#"(module (table 2 funcref) (elem (i32.const 0) $hop $burn) (type $t (func (param i32)))
+      (func $hop (param i32) (return_call_indirect (type $t) (local.get 0) (i32.const 1)))
+      (func $burn (param $n i32)
+        (loop $l (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $l (local.get $n)))
+        unreachable)
+      (func (export "through_table") (param i32) (call_indirect (type $t) (local.get 0) (i32.const 0)))
+      (func (export "direct") (param i32) (call $hop (local.get 0))))"#;
+    let engine = metered(Pricing::default(), true);
+    let (mut s, i) = setup(&engine, wat);
+    for export in ["through_table", "direct"] {
+        let big = run(&mut s, i, export, &[Value::I32(50)], 1_000_000);
+        assert_eq!(code_of(&big.result), Some(TrapCode::Unreachable), "{export}");
+        let exact = run(&mut s, i, export, &[Value::I32(50)], big.gas.consumed);
+        assert_eq!(code_of(&exact.result), Some(TrapCode::Unreachable), "{export}");
+        assert_eq!(exact.gas.consumed, big.gas.consumed, "{export}");
+        let short = run(&mut s, i, export, &[Value::I32(50)], big.gas.consumed - 1);
+        assert_eq!(code_of(&short.result), Some(TrapCode::OutOfGas), "{export}: consumed {}", big.gas.consumed);
+    }
+}
+
+#[test]
 fn refunds_are_bounded() {
     let engine = metered(Pricing::default(), true);
     let (mut s, i) = setup(&engine, PROGRAMS);
