@@ -13,10 +13,9 @@
 //! an operand of other such instructions is not checked at all (see [`observable`]).
 
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
+use cranelift_codegen::entity::EntitySet;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
-use std::collections::HashSet;
-
 use cranelift_codegen::ir::{Function, InstBuilder, InstructionData, MemFlagsData, Opcode, Value, types};
 
 /// Whether `opcode` is a float instruction whose NaN results hardware may choose.
@@ -46,8 +45,8 @@ fn produces_nan(opcode: Opcode) -> bool {
 /// this pass canonicalises. A NaN used only as an operand of such instructions cannot be seen,
 /// because each of them turns a NaN operand into a NaN result, which is then canonicalised
 /// itself: in `a * b + c`, only the sum needs the check.
-fn observable(func: &Function) -> HashSet<Value> {
-    let mut seen = HashSet::new();
+fn observable(func: &Function) -> EntitySet<Value> {
+    let mut seen = EntitySet::with_capacity(func.dfg.num_values());
     for block in func.layout.blocks() {
         for inst in func.layout.block_insts(block) {
             let data = &func.dfg.insts[inst];
@@ -83,7 +82,7 @@ pub(crate) fn canonicalize_nans(func: &mut Function) {
                 continue;
             }
             let val = pos.func.dfg.first_result(inst);
-            if !observable.contains(&val) {
+            if !observable.contains(val) {
                 continue;
             }
             let ty = pos.func.dfg.value_type(val);

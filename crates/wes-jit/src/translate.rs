@@ -474,6 +474,14 @@ struct Translator<'m, 'f> {
     memory_fixed: bool,
 }
 
+/// Where a direct call goes (see `Translator::callee`).
+enum Callee {
+    /// The body of this defined function.
+    Body(u32),
+    /// The function behind this record, of this type.
+    Record(Value, u32),
+}
+
 /// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets
 /// Cranelift reuse a memory's base and length across stores to linear memory, and a global
 /// across stores to other things; untagged stores and calls still clobber everything.
@@ -676,6 +684,20 @@ impl Translator<'_, '_> {
         }
         all.extend(args);
         Ok(all)
+    }
+
+    /// How `call` or `return_call` of `function_index` reaches it: a defined function's body
+    /// directly, an import through its function-reference record.
+    fn callee(&mut self, function_index: u32) -> Result<Callee, CompileError> {
+        let type_index = *self
+            .module
+            .functions
+            .get(function_index as usize)
+            .ok_or_else(|| self.err("function index out of range"))?;
+        Ok(match function_index.checked_sub(self.module.num_imported_functions) {
+            Some(defined) => Callee::Body(defined),
+            None => Callee::Record(self.vmctx_entry(vm::VMCTX_FUNCS, function_index), type_index),
+        })
     }
 
     /// `call` of defined function `defined_index`: a direct call of its body, the arguments,
@@ -1269,38 +1291,18 @@ impl Translator<'_, '_> {
                 self.jump(dest, &args);
                 self.reachable = false;
             }
-            O::Call { function_index } => {
-                let type_index = *self
-                    .module
-                    .functions
-                    .get(function_index as usize)
-                    .ok_or_else(|| self.err("function index out of range"))?;
-                match function_index.checked_sub(self.module.num_imported_functions) {
-                    Some(defined) => self.direct_call(defined)?,
-                    None => {
-                        let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
-                        self.array_call(funcref, type_index)?;
-                    }
-                }
-            }
+            O::Call { function_index } => match self.callee(function_index)? {
+                Callee::Body(defined) => self.direct_call(defined)?,
+                Callee::Record(funcref, type_index) => self.array_call(funcref, type_index)?,
+            },
             O::CallIndirect { type_index, table_index } => {
                 let funcref = self.indirect_callee(type_index, table_index)?;
                 self.array_call(funcref, type_index)?;
             }
-            O::ReturnCall { function_index } => {
-                let type_index = *self
-                    .module
-                    .functions
-                    .get(function_index as usize)
-                    .ok_or_else(|| self.err("function index out of range"))?;
-                match function_index.checked_sub(self.module.num_imported_functions) {
-                    Some(defined) => self.direct_return_call(defined)?,
-                    None => {
-                        let funcref = self.vmctx_entry(vm::VMCTX_FUNCS, function_index);
-                        self.return_call(funcref, type_index)?;
-                    }
-                }
-            }
+            O::ReturnCall { function_index } => match self.callee(function_index)? {
+                Callee::Body(defined) => self.direct_return_call(defined)?,
+                Callee::Record(funcref, type_index) => self.return_call(funcref, type_index)?,
+            },
             O::ReturnCallIndirect { type_index, table_index } => {
                 let funcref = self.indirect_callee(type_index, table_index)?;
                 self.return_call(funcref, type_index)?;
