@@ -1,0 +1,600 @@
+//! [`Store`]: every memory, table, global, function and instance one unit of isolation owns,
+//! and the handles that name them.
+//!
+//! Objects are boxed so their addresses never change: compiled code holds pointers to them
+//! through the vmctx (see [`wes_core::vm`]). Handles are plain indices plus the store's id, and
+//! a handle used with another store is an error, never a wrong object.
+
+mod calls;
+mod gas;
+mod instantiate;
+mod libcalls;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wes_core::backend::{CompiledModule, ValRaw};
+use wes_core::module::{ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, ExternKind, ImportType};
+use wes_core::types::{GlobalType, Limits, MemoryType, Mutability, TableType};
+use wes_core::{FrameInfo, FuncRef, FuncType, Trap, TrapCode, ValType, Value, WASM_PAGE_SIZE};
+use wes_meter::{DynamicOp, GasMeter, Pricing};
+
+use crate::RuntimeError;
+use crate::engine::{Engine, Module};
+use crate::host::HostFunc;
+use crate::vm::{
+    self, HostFuncCtx, LinearMemory, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef, WasmStack,
+};
+
+/// How many frames a trap's backtrace keeps (the innermost ones).
+const MAX_BACKTRACE: usize = 64;
+/// Extra native bytes allowed per wasm frame on top of what the backend reports.
+const FRAME_SLACK: usize = 64;
+/// The largest memory a 32-bit index can address, in pages.
+const MAX_WASM_PAGES: u64 = 65_536;
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The unit of isolation: owns instances and everything they use. Not shared between threads
+/// while in use (`&mut` for every operation that can run wasm), so it needs no locks.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) inner: Box<StoreInner>,
+}
+
+impl Store {
+    /// An empty store for modules of `engine`.
+    pub fn new(engine: &Engine) -> Store {
+        let mut tail_args = vec![0 as ValRaw; wes_core::vm::TAIL_CALL_SLOTS as usize].into_boxed_slice();
+        let mut ctx = Box::new(VMStoreContext {
+            frames_left: engine.config().max_call_depth,
+            store: std::ptr::null_mut(),
+            tail_callee: std::ptr::null(),
+            tail_caller: std::ptr::null_mut(),
+            tail_args: tail_args.as_mut_ptr(),
+            gas: u64::MAX,
+        });
+        let ctx_ptr: *mut VMStoreContext = &mut *ctx;
+        Store {
+            inner: Box::new(StoreInner {
+                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                engine: engine.clone(),
+                _ctx: ctx,
+                ctx_ptr,
+                _tail_args: tail_args,
+                funcs: Vec::new(),
+                func_by_addr: HashMap::new(),
+                host_funcs: HashMap::new(),
+                memories: Vec::new(),
+                tables: Vec::new(),
+                globals: Vec::new(),
+                instances: Vec::new(),
+                types: HashMap::new(),
+                max_frame: 0,
+                stack: None,
+                trap: None,
+                data: None,
+                pricing: engine.config().pricing.clone(),
+                host_call_cost: engine.config().pricing.as_ref().map_or(0, |p| p.host_call_cost()),
+                meter: None,
+                gas_synced: u64::MAX,
+                out_of_gas: None,
+                counts_only: false,
+            }),
+        }
+    }
+
+    /// The engine this store runs modules of.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Attaches the embedder's data to this store, replacing any earlier data. Host functions
+    /// reach it through [`Caller::data`](crate::Caller::data): per-store state (a contract's
+    /// context, counters, a virtual file system) without global variables.
+    pub fn set_data<T: Any + Send>(&mut self, data: T) {
+        self.inner.data = Some(Box::new(data));
+    }
+
+    /// The data attached with [`Store::set_data`], if it is a `T`.
+    pub fn data<T: Any>(&self) -> Option<&T> {
+        self.inner.data.as_ref()?.downcast_ref()
+    }
+
+    /// The data attached with [`Store::set_data`], mutably, if it is a `T`.
+    pub fn data_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.inner.data_mut()
+    }
+}
+
+/// A pending trap while it unwinds.
+#[derive(Debug)]
+pub(crate) struct PendingTrap {
+    code: TrapCode,
+    detail: Option<String>,
+    /// `(instance, function index, module offset)`, innermost first.
+    frames: Vec<(usize, u32, u32)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct FuncEntry {
+    pub(crate) vmref: Box<VMFuncRef>,
+    ty: FuncType,
+    /// A host function's context, which its record points to (`None` for wasm functions).
+    _host: Option<Box<HostFuncCtx>>,
+}
+
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct MemoryEntry {
+    def: VMMemoryDef,
+    data: LinearMemory,
+    ty: MemoryType,
+}
+
+impl MemoryEntry {
+    fn new(ty: MemoryType, max_pages: u64) -> Result<Box<MemoryEntry>, RuntimeError> {
+        let pages = ty.limits.min;
+        if pages > max_pages.min(MAX_WASM_PAGES) {
+            return Err(RuntimeError::ResourceLimit(format!("memory of {pages} pages exceeds the limit")));
+        }
+        let bytes = (pages * WASM_PAGE_SIZE) as usize;
+        let data = LinearMemory::new(bytes)
+            .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot allocate a memory of {pages} pages")))?;
+        let mut m = Box::new(MemoryEntry { def: VMMemoryDef { base: std::ptr::null_mut(), length: 0 }, data, ty });
+        m.refresh();
+        Ok(m)
+    }
+
+    /// Re-publishes where the bytes are, after anything that may have moved them.
+    fn refresh(&mut self) {
+        self.def.base = self.data.as_mut_ptr();
+        self.def.length = self.data.len() as u64;
+    }
+
+    fn pages(&self) -> u64 {
+        self.data.len() as u64 / WASM_PAGE_SIZE
+    }
+
+    /// `memory.grow`: the old size in pages, or `None` when it cannot grow that much.
+    fn grow(&mut self, delta: u64, max_pages: u64) -> Option<u64> {
+        let new_bytes = self.check_grow(delta, max_pages)?;
+        self.commit(new_bytes)
+    }
+
+    /// The first half of a grow: checks the limits, returning the new length in bytes; `None`
+    /// when the limits forbid it.
+    fn check_grow(&self, delta: u64, max_pages: u64) -> Option<usize> {
+        let new = self.pages().checked_add(delta)?;
+        let limit = self.ty.limits.max.unwrap_or(MAX_WASM_PAGES).min(max_pages).min(MAX_WASM_PAGES);
+        if new > limit {
+            return None;
+        }
+        let new_bytes = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
+        Some(new_bytes)
+    }
+
+    /// The second half: grows to `new_bytes`; the old size in pages, or `None` when the memory
+    /// cannot be allocated (nothing changed).
+    fn commit(&mut self, new_bytes: usize) -> Option<u64> {
+        let old = self.pages();
+        if !self.data.grow_to(new_bytes) {
+            return None;
+        }
+        self.refresh();
+        Some(old)
+    }
+}
+
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct TableEntry {
+    def: VMTableDef,
+    elems: Vec<u64>,
+    ty: TableType,
+}
+
+impl TableEntry {
+    fn new(ty: TableType, init: u64, max: u64) -> Result<Box<TableEntry>, RuntimeError> {
+        let len = ty.limits.min;
+        if len > max {
+            return Err(RuntimeError::ResourceLimit(format!("table of {len} elements exceeds the limit")));
+        }
+        let mut elems = Vec::new();
+        elems
+            .try_reserve_exact(len as usize)
+            .map_err(|_| RuntimeError::ResourceLimit(format!("cannot allocate a table of {len} elements")))?;
+        elems.resize(len as usize, init);
+        let mut t = Box::new(TableEntry { def: VMTableDef { base: std::ptr::null_mut(), length: 0 }, elems, ty });
+        t.refresh();
+        Ok(t)
+    }
+
+    fn refresh(&mut self) {
+        self.def.base = self.elems.as_mut_ptr();
+        self.def.length = self.elems.len() as u64;
+    }
+
+    /// Checks the limits and reserves room for `delta` more elements; the new length.
+    fn reserve(&mut self, delta: u64, max: u64) -> Option<u64> {
+        let new = (self.elems.len() as u64).checked_add(delta)?;
+        let limit = self.ty.limits.max.unwrap_or(u64::from(u32::MAX)).min(max);
+        if new > limit {
+            return None;
+        }
+        self.elems.try_reserve_exact(usize::try_from(delta).ok()?).ok()?;
+        Some(new)
+    }
+
+    /// Fills the reserved room with `init`; the old length.
+    fn commit(&mut self, new: u64, init: u64) -> u64 {
+        let old = self.elems.len() as u64;
+        self.elems.resize(new as usize, init);
+        self.refresh();
+        old
+    }
+}
+
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct GlobalEntry {
+    value: ValRaw,
+    ty: GlobalType,
+}
+
+#[derive(Debug)]
+pub(crate) struct InstanceEntry {
+    module: Arc<wes_core::Module>,
+    _compiled: Arc<dyn CompiledModule>,
+    _vmctx: Box<VMContext>,
+    funcs: Vec<*const VMFuncRef>,
+    _memory_defs: Vec<*mut VMMemoryDef>,
+    _table_defs: Vec<*mut VMTableDef>,
+    _global_slots: Vec<*mut ValRaw>,
+    _type_ids: Vec<u32>,
+    func_idx: Vec<u32>,
+    memory_idx: Vec<u32>,
+    table_idx: Vec<u32>,
+    global_idx: Vec<u32>,
+    /// Element segments as references; dropped ones are empty.
+    elements: Vec<Vec<u64>>,
+    data_dropped: Vec<bool>,
+}
+
+/// The store's contents. Libcalls reach it through the raw pointer in [`VMStoreContext`].
+#[derive(Debug)]
+pub(crate) struct StoreInner {
+    id: u64,
+    engine: Engine,
+    /// Owns the store context; after construction it is accessed only through `ctx_ptr`,
+    /// because compiled code holds that pointer too.
+    _ctx: Box<VMStoreContext>,
+    ctx_ptr: *mut VMStoreContext,
+    /// The tail-call buffer the store context points to; accessed only through that pointer.
+    _tail_args: Box<[ValRaw]>,
+    funcs: Vec<FuncEntry>,
+    /// Store index of each `FuncRef` record by address, to turn `funcref`s back into handles.
+    func_by_addr: HashMap<usize, u32>,
+    /// Host functions already placed in this store, by the address of their implementation.
+    host_funcs: HashMap<usize, u32>,
+    // Boxed so that their addresses, which compiled code holds, survive the vectors growing.
+    #[expect(clippy::vec_box, reason = "compiled code holds pointers to the boxed entries")]
+    memories: Vec<Box<MemoryEntry>>,
+    #[expect(clippy::vec_box, reason = "compiled code holds pointers to the boxed entries")]
+    tables: Vec<Box<TableEntry>>,
+    #[expect(clippy::vec_box, reason = "compiled code holds pointers to the boxed entries")]
+    globals: Vec<Box<GlobalEntry>>,
+    instances: Vec<InstanceEntry>,
+    /// Store-wide signature ids, so `call_indirect` compares signatures across modules.
+    types: HashMap<FuncType, u32>,
+    /// The largest native frame of any module instantiated here.
+    max_frame: usize,
+    stack: Option<WasmStack>,
+    trap: Option<PendingTrap>,
+    /// The embedder's per-store data, for host functions.
+    data: Option<Box<dyn Any + Send>>,
+    /// The pricing metered code of this store's engine was compiled under; `None` when the
+    /// engine does not meter.
+    pricing: Option<Arc<Pricing>>,
+    /// `pricing`'s base cost of a host call (0 without pricing), read on every host call.
+    host_call_cost: u64,
+    /// The meter calls charge to; without one, metered code runs with unlimited gas.
+    meter: Option<Box<dyn GasMeter>>,
+    /// The gas counter's value when the meter last saw it: the meter is behind by
+    /// `gas_synced - counter`.
+    gas_synced: u64,
+    /// Asked for more gas when a charge does not fit.
+    out_of_gas: Option<HandlerBox>,
+    /// The meter's [`GasMeter::counts_only`]: host calls may then be charged from the gas
+    /// counter. Read whenever the counter is loaded from the meter.
+    counts_only: bool,
+}
+
+/// The out-of-gas handler, with a `Debug` that says only whether there is one.
+pub(crate) struct HandlerBox(Box<OutOfGasHandler>);
+
+impl std::fmt::Debug for HandlerBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutOfGasHandler")
+    }
+}
+
+/// An embedder's out-of-gas handler: given the meter and how much more gas the charge needs,
+/// it may top the meter up ([`GasMeter::add_gas`]) and return `true` to continue, or return
+/// `false` to let the call trap with `OutOfGas`.
+pub type OutOfGasHandler = dyn FnMut(&mut dyn GasMeter, u64) -> bool + Send;
+
+fn bounds(offset: u32, len: u32, size: usize) -> Result<std::ops::Range<usize>, TrapCode> {
+    let end = u64::from(offset) + u64::from(len);
+    if end > size as u64 { Err(TrapCode::MemoryOutOfBounds) } else { Ok(offset as usize..end as usize) }
+}
+
+fn table_bounds(offset: u32, len: u32, size: usize) -> Result<std::ops::Range<usize>, TrapCode> {
+    bounds(offset, len, size).map_err(|_| TrapCode::TableOutOfBounds)
+}
+
+impl StoreInner {
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn data_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.data.as_mut()?.downcast_mut()
+    }
+
+    pub(crate) fn store_ctx(&mut self) -> *mut VMStoreContext {
+        self.ctx_ptr
+    }
+
+    // ---- traps -------------------------------------------------------------------------
+
+    pub(crate) fn record_trap(&mut self, code: TrapCode, detail: Option<String>) {
+        self.trap = Some(PendingTrap { code, detail, frames: Vec::new() });
+    }
+
+    pub(crate) fn record_frame(&mut self, instance: usize, func_index: u32, offset: u32) {
+        let trap = self.trap.get_or_insert_with(|| PendingTrap {
+            // A status of zero without a recorded trap would be a runtime bug; report it as a
+            // host error rather than losing the trap.
+            code: TrapCode::HostError,
+            detail: Some("trap without a recorded cause".into()),
+            frames: Vec::new(),
+        });
+        if trap.frames.len() < MAX_BACKTRACE {
+            trap.frames.push((instance, func_index, offset));
+        }
+    }
+
+    fn take_trap(&mut self) -> Trap {
+        let pending = self.trap.take().unwrap_or(PendingTrap {
+            code: TrapCode::HostError,
+            detail: Some("trap without a recorded cause".into()),
+            frames: Vec::new(),
+        });
+        let mut trap = Trap::new(pending.code);
+        trap.detail = pending.detail;
+        trap.backtrace = pending
+            .frames
+            .iter()
+            .map(|(i, f, at)| FrameInfo {
+                func_index: *f,
+                func_name: self.instances.get(*i).and_then(|inst| inst.module.func_name(*f)).map(str::to_string),
+                offset: Some(*at),
+            })
+            .collect();
+        trap
+    }
+
+    // ---- values ------------------------------------------------------------------------
+
+    /// The raw form of a value, or `None` for a function reference of another store.
+    #[inline]
+    pub(crate) fn value_to_raw(&self, v: Value) -> Option<ValRaw> {
+        Some(match v {
+            Value::I32(x) => ValRaw::from(x as u32),
+            Value::I64(x) => ValRaw::from(x as u64),
+            Value::F32(b) => ValRaw::from(b),
+            Value::F64(b) => ValRaw::from(b),
+            Value::V128(x) => x,
+            Value::FuncRef(None) | Value::ExternRef(None) => 0,
+            Value::FuncRef(Some(r)) => self.funcref_raw(r)?,
+            Value::ExternRef(Some(e)) => ValRaw::from(e.0) + 1,
+        })
+    }
+
+    fn funcref_raw(&self, r: FuncRef) -> Option<ValRaw> {
+        let f = self.funcs.get(r.index() as usize)?;
+        Some(&*f.vmref as *const VMFuncRef as usize as ValRaw)
+    }
+
+    /// The value of type `ty` whose raw form is `raw`.
+    #[inline]
+    pub(crate) fn raw_to_value(&self, raw: ValRaw, ty: ValType) -> Value {
+        match ty {
+            ValType::I32 => Value::I32(raw as u32 as i32),
+            ValType::I64 => Value::I64(raw as u64 as i64),
+            ValType::F32 => Value::F32(raw as u32),
+            ValType::F64 => Value::F64(raw as u64),
+            ValType::V128 => Value::V128(raw),
+            ValType::FuncRef => {
+                let addr = raw as u64 as usize;
+                Value::FuncRef(if addr == 0 {
+                    None
+                } else {
+                    self.func_by_addr.get(&addr).map(|i| FuncRef::from_index(*i))
+                })
+            }
+            ValType::ExternRef => {
+                let x = raw as u64;
+                Value::ExternRef(if x == 0 { None } else { Some(wes_core::ExternRef((x - 1) as u32)) })
+            }
+        }
+    }
+
+    // ---- objects -----------------------------------------------------------------------
+
+    fn push_func(&mut self, vmref: Box<VMFuncRef>, ty: FuncType, host: Option<Box<HostFuncCtx>>) -> u32 {
+        let index = self.funcs.len() as u32;
+        let mut vmref = vmref;
+        vmref.store_index = index;
+        self.func_by_addr.insert(&*vmref as *const VMFuncRef as usize, index);
+        self.funcs.push(FuncEntry { vmref, ty, _host: host });
+        index
+    }
+
+    fn type_id(&mut self, ty: &FuncType) -> u32 {
+        let next = self.types.len() as u32;
+        *self.types.entry(ty.clone()).or_insert(next)
+    }
+
+    pub(crate) fn add_host_func(&mut self, f: &HostFunc) -> u32 {
+        let key = Arc::as_ptr(&f.data) as *const () as usize;
+        if let Some(i) = self.host_funcs.get(&key) {
+            return *i;
+        }
+        let type_id = self.type_id(&f.data.ty);
+        let index = self.funcs.len() as u32;
+        let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, host: Arc::clone(&f.data) });
+        let vmref = Box::new(VMFuncRef {
+            call: f.data.trampoline,
+            vmctx: &mut *ctx as *mut HostFuncCtx as *mut u8,
+            type_id,
+            store_index: index,
+        });
+        let i = self.push_func(vmref, f.data.ty.clone(), Some(ctx));
+        self.host_funcs.insert(key, i);
+        i
+    }
+
+    pub(crate) fn func_ty(&self, index: u32) -> Option<&FuncType> {
+        self.funcs.get(index as usize).map(|f| &f.ty)
+    }
+
+    pub(crate) fn func_ptr(&self, index: u32) -> Option<*const VMFuncRef> {
+        self.funcs.get(index as usize).map(|f| &*f.vmref as *const VMFuncRef)
+    }
+
+    pub(crate) fn add_memory(&mut self, ty: MemoryType) -> Result<u32, RuntimeError> {
+        let m = MemoryEntry::new(ty, self.engine.config().max_memory_pages)?;
+        self.memories.push(m);
+        Ok(self.memories.len() as u32 - 1)
+    }
+
+    pub(crate) fn add_table(&mut self, ty: TableType, init: Value) -> Result<u32, RuntimeError> {
+        if init.ty() != ValType::from(ty.element) {
+            return Err(RuntimeError::TypeMismatch(format!("table of {} initialised with {}", ty.element, init.ty())));
+        }
+        let raw = self.value_to_raw(init).ok_or(RuntimeError::WrongStore)? as u64;
+        let t = TableEntry::new(ty, raw, self.engine.config().max_table_elements)?;
+        self.tables.push(t);
+        Ok(self.tables.len() as u32 - 1)
+    }
+
+    pub(crate) fn add_global(&mut self, ty: GlobalType, init: Value) -> Result<u32, RuntimeError> {
+        if init.ty() != ty.content {
+            return Err(RuntimeError::TypeMismatch(format!("global of {} initialised with {}", ty.content, init.ty())));
+        }
+        let value = self.value_to_raw(init).ok_or(RuntimeError::WrongStore)?;
+        self.globals.push(Box::new(GlobalEntry { value, ty }));
+        Ok(self.globals.len() as u32 - 1)
+    }
+
+    pub(crate) fn global_get(&self, index: u32) -> Option<Value> {
+        let g = self.globals.get(index as usize)?;
+        Some(self.raw_to_value(g.value, g.ty.content))
+    }
+
+    pub(crate) fn global_ty(&self, index: u32) -> Option<GlobalType> {
+        self.globals.get(index as usize).map(|g| g.ty)
+    }
+
+    pub(crate) fn global_set(&mut self, index: u32, v: Value) -> Result<(), RuntimeError> {
+        let raw = self.value_to_raw(v).ok_or(RuntimeError::WrongStore)?;
+        let g = self.globals.get_mut(index as usize).ok_or(RuntimeError::WrongStore)?;
+        if g.ty.mutability != Mutability::Var {
+            return Err(RuntimeError::TypeMismatch("global is immutable".into()));
+        }
+        if v.ty() != g.ty.content {
+            return Err(RuntimeError::TypeMismatch(format!("global of {} set to {}", g.ty.content, v.ty())));
+        }
+        g.value = raw;
+        Ok(())
+    }
+
+    pub(crate) fn memory_data(&self, index: u32) -> Option<&[u8]> {
+        self.memories.get(index as usize).map(|m| &m.data[..])
+    }
+
+    pub(crate) fn memory_data_mut(&mut self, index: u32) -> Option<&mut [u8]> {
+        let m = self.memories.get_mut(index as usize)?;
+        m.refresh();
+        Some(&mut m.data[..])
+    }
+
+    pub(crate) fn memory_ty(&self, index: u32) -> Option<MemoryType> {
+        self.memories.get(index as usize).map(|m| m.ty)
+    }
+
+    pub(crate) fn memory_grow_pages(&mut self, index: u32, delta: u64) -> Option<u64> {
+        let max = self.engine.config().max_memory_pages;
+        self.memories.get_mut(index as usize)?.grow(delta, max)
+    }
+
+    pub(crate) fn instance_memory_data(&mut self, instance: usize, mem: u32) -> Option<&mut [u8]> {
+        let index = *self.instances.get(instance)?.memory_idx.get(mem as usize)?;
+        let m = self.memories.get_mut(index as usize)?;
+        m.refresh();
+        Some(&mut m.data[..])
+    }
+
+    pub(crate) fn table_size(&self, index: u32) -> Option<u64> {
+        self.tables.get(index as usize).map(|t| t.elems.len() as u64)
+    }
+
+    pub(crate) fn table_ty(&self, index: u32) -> Option<TableType> {
+        self.tables.get(index as usize).map(|t| t.ty)
+    }
+
+    pub(crate) fn table_get(&self, index: u32, elem: u64) -> Option<Value> {
+        let t = self.tables.get(index as usize)?;
+        let raw = *t.elems.get(usize::try_from(elem).ok()?)?;
+        Some(self.raw_to_value(ValRaw::from(raw), ValType::from(t.ty.element)))
+    }
+
+    pub(crate) fn table_set(&mut self, index: u32, elem: u64, v: Value) -> Result<(), RuntimeError> {
+        let raw = self.value_to_raw(v).ok_or(RuntimeError::WrongStore)? as u64;
+        let t = self.tables.get_mut(index as usize).ok_or(RuntimeError::WrongStore)?;
+        if v.ty() != ValType::from(t.ty.element) {
+            return Err(RuntimeError::TypeMismatch(format!("table of {} set to {}", t.ty.element, v.ty())));
+        }
+        let slot = usize::try_from(elem)
+            .ok()
+            .and_then(|e| t.elems.get_mut(e))
+            .ok_or(RuntimeError::Trap(Trap::new(TrapCode::TableOutOfBounds)))?;
+        *slot = raw;
+        Ok(())
+    }
+
+    pub(crate) fn instance_module(&self, instance: usize) -> Option<&Arc<wes_core::Module>> {
+        self.instances.get(instance).map(|i| &i.module)
+    }
+
+    /// The export `name` of an instance, as a store-level item.
+    pub(crate) fn export(&self, instance: usize, name: &str) -> Option<(ExternKind, u32)> {
+        let inst = self.instances.get(instance)?;
+        let e = inst.module.export(name)?;
+        let list = match e.kind {
+            ExternKind::Func => &inst.func_idx,
+            ExternKind::Table => &inst.table_idx,
+            ExternKind::Memory => &inst.memory_idx,
+            ExternKind::Global => &inst.global_idx,
+        };
+        Some((e.kind, *list.get(e.index as usize)?))
+    }
+}

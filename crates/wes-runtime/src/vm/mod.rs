@@ -1,0 +1,162 @@
+//! The raw machinery under the store: the `#[repr(C)]` structures compiled code reads, the
+//! libcalls it calls, the host-function trampoline, and the entry into wasm. This is the one
+//! module of wes-runtime with `unsafe`; every block says why it holds.
+//!
+//! # Stack strategy
+//!
+//! Wasm calls run on a dedicated stack, switched to with `corosensei::on_stack`, whose size is
+//! computed from the configured call-depth limit: `limit × (largest frame of any module in the
+//! store + slack) + host reserve`. The backends report each module's largest native frame
+//! ([`CompiledModule::max_frame_size`](wes_core::backend::CompiledModule::max_frame_size)), and
+//! compiled code counts the frames left at every function entry, so a runaway recursion always meets
+//! the depth limit (a deterministic number of wasm frames, the same on every machine) before
+//! the native stack can run out. The host reserve covers libcalls and host functions, which
+//! never call back into wasm. A guard page below the stack turns a bug in this arithmetic into
+//! a crash rather than memory corruption. A module whose frames would make that stack larger
+//! than `Config::max_wasm_stack` is refused at instantiation, so the limit stays a promise the
+//! host can afford.
+//!
+//! A per-call frame-cost budget was the alternative; it would make the limit depend on
+//! Cranelift's register allocation, which is exactly what must not leak into results.
+//!
+//! # Aliasing
+//!
+//! While wasm runs, the store is reached only through the raw pointer in [`VMStoreContext`]:
+//! the safe API turns its `&mut Store` into that pointer before entering wasm and does not use
+//! the reference again until wasm returns, and libcalls and host calls (which run strictly
+//! nested inside that call, on the same thread) rebuild a `&mut StoreInner` from the pointer
+//! for their duration only.
+
+mod call;
+mod host;
+mod libcalls;
+mod memory;
+
+pub(crate) use call::{WasmStack, call};
+pub(crate) use host::host_trampoline;
+pub(crate) use libcalls::LIBCALLS;
+pub(crate) use memory::LinearMemory;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use wes_core::TrapCode;
+use wes_core::backend::{ArrayCallFn, CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
+use wes_core::vm::{self as layout, Libcall};
+
+use crate::host::HostFuncData;
+use crate::store::StoreInner;
+
+/// Per-store state compiled code reads and writes (see [`wes_core::vm`]).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMStoreContext {
+    /// See [`wes_core::vm::STORE_FRAMES_LEFT`].
+    pub(crate) frames_left: u32,
+    pub(crate) store: *mut StoreInner,
+    /// The pending tail call (see [`wes_core::backend::CALL_TAIL`]): callee, caller, and the
+    /// buffer of [`layout::TAIL_CALL_SLOTS`] slots with its arguments, owned by the store.
+    pub(crate) tail_callee: *const VMFuncRef,
+    pub(crate) tail_caller: *mut u8,
+    pub(crate) tail_args: *mut ValRaw,
+    /// Gas left for metered code; see [`wes_core::vm::STORE_GAS`].
+    pub(crate) gas: u64,
+}
+
+/// The gas counter of the store context `ctx`.
+///
+/// `ctx` must be the pointer from [`StoreInner::store_ctx`]: the store's own boxed context.
+pub(crate) fn gas_counter(ctx: *mut VMStoreContext) -> u64 {
+    // SAFETY: `ctx` is the store's boxed context (by this function's contract), alive as long as
+    // the store, and only accessed through this pointer on the thread using the store.
+    unsafe { (*ctx).gas }
+}
+
+/// Sets the gas counter of the store context `ctx` (the pointer from
+/// [`StoreInner::store_ctx`]).
+pub(crate) fn set_gas_counter(ctx: *mut VMStoreContext, gas: u64) {
+    // SAFETY: as for `gas_counter`.
+    unsafe { (*ctx).gas = gas }
+}
+
+/// A function-reference record. Boxed by the store, so its address is stable: the address is
+/// the `funcref` value.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMFuncRef {
+    pub(crate) call: ArrayCallFn,
+    pub(crate) vmctx: *mut u8,
+    pub(crate) type_id: u32,
+    pub(crate) store_index: u32,
+}
+
+/// Where a memory's bytes are and how many there are.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMMemoryDef {
+    pub(crate) base: *mut u8,
+    pub(crate) length: u64,
+}
+
+/// Where a table's elements are and how many there are.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMTableDef {
+    pub(crate) base: *mut u64,
+    pub(crate) length: u64,
+}
+
+/// The instance context. The header up to `instance` is the layout of [`wes_core::vm`].
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMContext {
+    pub(crate) store: *mut VMStoreContext,
+    pub(crate) libcalls: *const usize,
+    pub(crate) funcs: *const *const VMFuncRef,
+    pub(crate) memories: *const *mut VMMemoryDef,
+    pub(crate) tables: *const *mut VMTableDef,
+    pub(crate) globals: *const *mut ValRaw,
+    pub(crate) type_ids: *const u32,
+    /// The instance's index in its store (runtime-private).
+    pub(crate) instance: usize,
+}
+
+/// The `vmctx` of a host function: the store, and the function's type and implementation,
+/// which the trampoline borrows for the call rather than looking them up or cloning them.
+pub(crate) struct HostFuncCtx {
+    pub(crate) store: *mut VMStoreContext,
+    pub(crate) host: Arc<HostFuncData>,
+}
+
+impl std::fmt::Debug for HostFuncCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostFuncCtx").field("ty", &self.host.ty).finish_non_exhaustive()
+    }
+}
+
+// The layout contract, checked at compile time.
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(VMContext, store) == layout::VMCTX_STORE as usize);
+    assert!(offset_of!(VMContext, libcalls) == layout::VMCTX_LIBCALLS as usize);
+    assert!(offset_of!(VMContext, funcs) == layout::VMCTX_FUNCS as usize);
+    assert!(offset_of!(VMContext, memories) == layout::VMCTX_MEMORIES as usize);
+    assert!(offset_of!(VMContext, tables) == layout::VMCTX_TABLES as usize);
+    assert!(offset_of!(VMContext, globals) == layout::VMCTX_GLOBALS as usize);
+    assert!(offset_of!(VMContext, type_ids) == layout::VMCTX_TYPE_IDS as usize);
+    assert!(offset_of!(VMContext, instance) == layout::VMCTX_HEADER_SIZE as usize);
+    assert!(offset_of!(VMStoreContext, frames_left) == layout::STORE_FRAMES_LEFT as usize);
+    assert!(offset_of!(VMStoreContext, tail_callee) == layout::STORE_TAIL_CALLEE as usize);
+    assert!(offset_of!(VMStoreContext, tail_caller) == layout::STORE_TAIL_CALLER as usize);
+    assert!(offset_of!(VMStoreContext, tail_args) == layout::STORE_TAIL_ARGS as usize);
+    assert!(offset_of!(VMStoreContext, gas) == layout::STORE_GAS as usize);
+    assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
+    assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
+    assert!(offset_of!(VMFuncRef, type_id) == layout::FUNCREF_TYPE_ID as usize);
+    assert!(offset_of!(VMMemoryDef, base) == layout::MEMORY_BASE as usize);
+    assert!(offset_of!(VMMemoryDef, length) == layout::MEMORY_LENGTH as usize);
+    assert!(offset_of!(VMTableDef, base) == layout::TABLE_BASE as usize);
+    assert!(offset_of!(VMTableDef, length) == layout::TABLE_LENGTH as usize);
+    assert!(std::mem::size_of::<ValRaw>() == layout::VALRAW_SIZE as usize);
+    assert!(std::mem::size_of::<usize>() == layout::POINTER_SIZE as usize);
+};
