@@ -77,7 +77,11 @@ impl Extern {
     }
 
     pub(crate) fn from_store_item(store: &Store, kind: ExternKind, index: u32) -> Extern {
-        let s = store.inner.id();
+        Extern::from_parts(store.inner.id(), kind, index)
+    }
+
+    /// The handle of item `index` of `kind` in the store with id `s`.
+    pub(crate) fn from_parts(s: u64, kind: ExternKind, index: u32) -> Extern {
         match kind {
             ExternKind::Func => Extern::Func(Func { store: s, index }),
             ExternKind::Memory => Extern::Memory(Memory { store: s, index }),

@@ -25,12 +25,18 @@ pub struct Config {
     /// wasm frames, in bytes. Host functions run on the stack wasm runs on, so a host function
     /// needing more than this (deep recursion, large arrays on the stack) must raise it.
     pub host_stack_reserve: usize,
+    /// How many host functions may be calling back into wasm at once (through
+    /// [`Caller::call`](crate::Caller::call)); one more traps with
+    /// [`TrapCode::CallStackExhausted`](wes_core::TrapCode::CallStackExhausted). Each level gets
+    /// its own [`Config::host_stack_reserve`] on the wasm stack, so this bounds the stack too.
+    pub max_host_reentry: u32,
     /// The pricing metered code is compiled under, or `None` for unmetered execution. It must
     /// be the pricing the backend was configured with: a module whose code records another
     /// pricing table (by content hash) is refused.
     pub pricing: Option<Arc<Pricing>>,
     /// The most native stack a store may reserve for wasm, in bytes. The stack is sized
-    /// `max_call_depth × (largest frame + slack) + host_stack_reserve`; a module whose frames
+    /// `max_call_depth × (largest frame + slack) + (max_host_reentry + 1) × host_stack_reserve`;
+    /// a module whose frames
     /// would need more is refused at instantiation with [`RuntimeError::ResourceLimit`], so a
     /// module cannot make the host reserve (and a runaway recursion touch) gigabytes.
     pub max_wasm_stack: usize,
@@ -43,6 +49,7 @@ impl Default for Config {
             max_memory_pages: 65_536,
             max_table_elements: 10_000_000,
             host_stack_reserve: 1 << 20,
+            max_host_reentry: 8,
             pricing: None,
             max_wasm_stack: 512 << 20,
         }
@@ -77,6 +84,12 @@ impl Config {
     /// Sets [`Config::max_wasm_stack`].
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Sets [`Config::max_host_reentry`].
+    pub fn max_host_reentry(&mut self, levels: u32) -> &mut Self {
+        self.max_host_reentry = levels;
         self
     }
 

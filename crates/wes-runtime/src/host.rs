@@ -3,29 +3,46 @@
 use std::sync::Arc;
 
 use wes_core::backend::{ArrayCallFn, ValRaw};
-use wes_core::{FuncType, TrapCode, ValType, Value};
+use wes_core::{FuncType, Trap, TrapCode, ValType, Value};
 
+use crate::RuntimeError;
+use crate::api::{Extern, Func};
 use crate::store::StoreInner;
 
 /// The error a host function fails with. The wasm call that reached it traps with
-/// [`TrapCode::HostError`](wes_core::TrapCode::HostError) and this message as the trap's detail.
+/// [`TrapCode::HostError`](wes_core::TrapCode::HostError) and this message as the trap's detail
+/// — unless the error passes on a trap (see [`HostError::out_of_gas`] and the conversion from
+/// [`RuntimeError`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct HostError {
     message: String,
     trap: Option<TrapCode>,
+    /// The trap of a call back into wasm that this error passes on.
+    inner: Option<Box<Trap>>,
 }
 
 impl HostError {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        HostError { message: message.into(), trap: None }
+        HostError { message: message.into(), trap: None, inner: None }
     }
 
     /// The error [`Caller::charge_gas`] returns when the gas ran out: the wasm call traps with
     /// [`TrapCode::OutOfGas`] rather than a host error.
     pub fn out_of_gas() -> Self {
-        HostError { message: TrapCode::OutOfGas.message().into(), trap: Some(TrapCode::OutOfGas) }
+        HostError { message: TrapCode::OutOfGas.message().into(), trap: Some(TrapCode::OutOfGas), inner: None }
+    }
+
+    /// The trap of a call back into wasm ([`Caller::call`]) that this error passes on, if it
+    /// does.
+    pub fn inner_trap(&self) -> Option<&Trap> {
+        self.inner.as_deref()
+    }
+
+    /// Takes the inner trap out, for the trampoline.
+    pub(crate) fn into_inner_trap(self) -> Option<Trap> {
+        self.inner.map(|t| *t)
     }
 
     /// The trap this error becomes, when it is not a plain host error.
@@ -36,6 +53,19 @@ impl HostError {
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+}
+
+/// A failed call back into wasm, passed on with `?`: a trap stays that trap — the wasm call
+/// that reached the host function traps with the same code and detail, its backtrace the
+/// inner call's frames followed by the outer ones — exactly as if the wasm functions had
+/// called each other directly. Other errors (a wrong argument type, say) become host errors.
+impl From<RuntimeError> for HostError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Trap(t) => HostError { message: t.to_string(), trap: Some(t.code), inner: Some(Box::new(t)) },
+            other => HostError::new(other.to_string()),
+        }
     }
 }
 
@@ -390,6 +420,44 @@ impl<'a> Caller<'a> {
     /// The gas left for the running call, or `None` when the store has no meter.
     pub fn gas_remaining(&mut self) -> Option<u64> {
         self.store.gas_remaining()
+    }
+
+    /// The calling instance's export `name`, if there is one (`None` too when the function was
+    /// not called from wasm).
+    pub fn get_export(&self, name: &str) -> Option<Extern> {
+        let (kind, index) = self.store.export(self.instance?, name)?;
+        Some(Extern::from_parts(self.store.id(), kind, index))
+    }
+
+    /// The calling instance's exported function `name`, if there is one.
+    pub fn get_func(&self, name: &str) -> Option<Func> {
+        match self.get_export(name)? {
+            Extern::Func(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Calls `func`, a function of this store (typically an export of the calling instance,
+    /// from [`Caller::get_func`]), with `args`, and returns its results: a host function can
+    /// ask the contract that called it to allocate a buffer for its answer.
+    ///
+    /// The call behaves exactly as a call between wasm functions: it runs on the same stack,
+    /// draws on the same gas (the out-of-gas handler applies), and counts against the
+    /// call-depth limit with one frame for this host function; at most
+    /// [`Config::max_host_reentry`](crate::Config::max_host_reentry) host functions may be
+    /// calling into wasm at once.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Trap`] when the call traps: return it (`?` converts it) and the wasm
+    /// call that reached this host function traps the same way, or handle it and go on — the
+    /// store is consistent either way. [`RuntimeError::TypeMismatch`] for arguments of the
+    /// wrong types, [`RuntimeError::WrongStore`] for a function of another store.
+    pub fn call(&mut self, func: Func, args: &[Value]) -> Result<Vec<Value>, RuntimeError> {
+        if func.store != self.store.id() {
+            return Err(RuntimeError::WrongStore);
+        }
+        self.store.call_from_host(func.index, args)
     }
 
     /// The store's data attached with [`Store::set_data`](crate::Store::set_data), if it is a

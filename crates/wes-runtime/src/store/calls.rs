@@ -13,10 +13,34 @@ impl StoreInner {
         self.stack_size_for(self.max_frame)
     }
 
+    /// The native stack for the configured depth with frames of up to `max_frame` bytes: every
+    /// wasm frame, plus a host reserve for the host function at the top and one for each host
+    /// function that may be calling back into wasm below it.
     pub(super) fn stack_size_for(&self, max_frame: usize) -> usize {
         let config = self.engine.config();
         let per_frame = max_frame.saturating_add(FRAME_SLACK);
-        (config.max_call_depth as usize).saturating_mul(per_frame).saturating_add(config.host_stack_reserve)
+        let host_levels = (config.max_host_reentry as usize).saturating_add(1);
+        (config.max_call_depth as usize)
+            .saturating_mul(per_frame)
+            .saturating_add(host_levels.saturating_mul(config.host_stack_reserve))
+    }
+
+    /// The native stack a call back into wasm from a host function needs, to open `frames`
+    /// frames and call one more host function at the top.
+    pub(crate) fn stack_needed(&self, frames: u32) -> usize {
+        let per_frame = self.max_frame.saturating_add(FRAME_SLACK);
+        (frames as usize).saturating_mul(per_frame).saturating_add(self.engine.config().host_stack_reserve)
+    }
+
+    /// The tail-call buffer of re-entry level `level` (0 for the first host function calling
+    /// into wasm), made on first use.
+    pub(crate) fn reentry_tail_buffer(&mut self, level: usize) -> *mut ValRaw {
+        while self.reentry.tail_buffers.len() <= level {
+            self.reentry
+                .tail_buffers
+                .push(vec![0 as ValRaw; wes_core::vm::TAIL_CALL_SLOTS as usize].into_boxed_slice());
+        }
+        self.reentry.tail_buffers[level].as_mut_ptr()
     }
 
     pub(crate) fn take_stack(&mut self) -> Result<WasmStack, RuntimeError> {
@@ -32,8 +56,22 @@ impl StoreInner {
         self.stack = Some(stack);
     }
 
-    /// Calls function `func` of this store with `args`.
+    /// Calls function `func` of this store with `args`, from the embedder.
     pub(crate) fn call(&mut self, func: u32, args: &[Value]) -> Result<Vec<Value>, RuntimeError> {
+        self.call_with(func, args, vm::call)
+    }
+
+    /// Calls function `func` of this store with `args`, from a host function that wasm called.
+    pub(crate) fn call_from_host(&mut self, func: u32, args: &[Value]) -> Result<Vec<Value>, RuntimeError> {
+        self.call_with(func, args, vm::reenter)
+    }
+
+    fn call_with(
+        &mut self,
+        func: u32,
+        args: &[Value],
+        enter: fn(&mut StoreInner, u32, &mut [ValRaw]) -> Result<bool, RuntimeError>,
+    ) -> Result<Vec<Value>, RuntimeError> {
         let ty = self.func_ty(func).ok_or(RuntimeError::WrongStore)?.clone();
         if args.len() != ty.params().len() || args.iter().zip(ty.params()).any(|(a, t)| a.ty() != *t) {
             let got: Vec<&str> = args.iter().map(|a| a.ty().name()).collect();
@@ -43,7 +81,7 @@ impl StoreInner {
         for (slot, a) in buf.iter_mut().zip(args) {
             *slot = self.value_to_raw(*a).ok_or(RuntimeError::WrongStore)?;
         }
-        if !vm::call(self, func, &mut buf)? {
+        if !enter(self, func, &mut buf)? {
             return Err(RuntimeError::Trap(self.take_trap()));
         }
         Ok(ty.results().iter().zip(&buf).map(|(t, raw)| self.raw_to_value(*raw, *t)).collect())

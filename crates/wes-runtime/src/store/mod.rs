@@ -74,6 +74,7 @@ impl Store {
                 types: HashMap::new(),
                 max_frame: 0,
                 stack: None,
+                reentry: Reentry::default(),
                 trap: None,
                 data: None,
                 pricing: engine.config().pricing.clone(),
@@ -114,8 +115,26 @@ impl Store {
 pub(crate) struct PendingTrap {
     code: TrapCode,
     detail: Option<String>,
+    /// The frames of a wasm call a host function made and whose trap it passed on (see
+    /// [`HostError`](crate::HostError)'s `From<RuntimeError>`): they are innermost, so they
+    /// come before `frames` in the backtrace.
+    inner: Vec<FrameInfo>,
     /// `(instance, function index, module offset)`, innermost first.
     frames: Vec<(usize, u32, u32)>,
+}
+
+/// The state of calls that host functions make back into wasm (see [`vm::reenter`](crate::vm::reenter)).
+#[derive(Debug, Default)]
+pub(crate) struct Reentry {
+    /// How many host functions are calling into wasm now.
+    pub(crate) depth: u32,
+    /// A tail-call buffer for each level of re-entry, made on first use and kept: a nested
+    /// call must not write into the buffer of the host function that made it (the host may be
+    /// reading its arguments from there).
+    pub(crate) tail_buffers: Vec<Box<[ValRaw]>>,
+    /// The lowest usable address of the native stack the current call runs on (0 outside a
+    /// call), for the check made before each re-entry.
+    pub(crate) stack_limit: usize,
 }
 
 #[derive(Debug)]
@@ -292,6 +311,7 @@ pub(crate) struct StoreInner {
     /// The largest native frame of any module instantiated here.
     max_frame: usize,
     stack: Option<WasmStack>,
+    pub(crate) reentry: Reentry,
     trap: Option<PendingTrap>,
     /// The embedder's per-store data, for host functions.
     data: Option<Box<dyn Any + Send>>,
@@ -355,7 +375,14 @@ impl StoreInner {
     // ---- traps -------------------------------------------------------------------------
 
     pub(crate) fn record_trap(&mut self, code: TrapCode, detail: Option<String>) {
-        self.trap = Some(PendingTrap { code, detail, frames: Vec::new() });
+        self.trap = Some(PendingTrap { code, detail, inner: Vec::new(), frames: Vec::new() });
+    }
+
+    /// Records the trap of a wasm call a host function made and passed on as its own error:
+    /// the same code and detail, with the inner call's frames first in the backtrace.
+    pub(crate) fn record_inner_trap(&mut self, trap: Trap) {
+        self.trap =
+            Some(PendingTrap { code: trap.code, detail: trap.detail, inner: trap.backtrace, frames: Vec::new() });
     }
 
     pub(crate) fn record_frame(&mut self, instance: usize, func_index: u32, offset: u32) {
@@ -364,30 +391,29 @@ impl StoreInner {
             // host error rather than losing the trap.
             code: TrapCode::HostError,
             detail: Some("trap without a recorded cause".into()),
+            inner: Vec::new(),
             frames: Vec::new(),
         });
-        if trap.frames.len() < MAX_BACKTRACE {
+        if trap.inner.len() + trap.frames.len() < MAX_BACKTRACE {
             trap.frames.push((instance, func_index, offset));
         }
     }
 
-    fn take_trap(&mut self) -> Trap {
+    pub(crate) fn take_trap(&mut self) -> Trap {
         let pending = self.trap.take().unwrap_or(PendingTrap {
             code: TrapCode::HostError,
             detail: Some("trap without a recorded cause".into()),
+            inner: Vec::new(),
             frames: Vec::new(),
         });
         let mut trap = Trap::new(pending.code);
         trap.detail = pending.detail;
-        trap.backtrace = pending
-            .frames
-            .iter()
-            .map(|(i, f, at)| FrameInfo {
-                func_index: *f,
-                func_name: self.instances.get(*i).and_then(|inst| inst.module.func_name(*f)).map(str::to_string),
-                offset: Some(*at),
-            })
-            .collect();
+        trap.backtrace = pending.inner;
+        trap.backtrace.extend(pending.frames.iter().map(|(i, f, at)| FrameInfo {
+            func_index: *f,
+            func_name: self.instances.get(*i).and_then(|inst| inst.module.func_name(*f)).map(str::to_string),
+            offset: Some(*at),
+        }));
         trap
     }
 

@@ -27,7 +27,7 @@ where
         + 'static,
 {
     // SAFETY: a host function's `FuncRef` record always carries its own `HostFuncCtx` as vmctx,
-    // and the store it names is the one executing (it is inside `enter_wasm`). The context is
+    // and the store it names is the one executing (it is inside `vm::call`). The context is
     // boxed in the function's store entry, and entries live as long as the store: nothing the
     // host function can reach through its `Caller` removes or moves it, so borrowing the
     // `HostFuncData` it holds for the call is sound and spares an `Arc` clone per call. The
@@ -75,7 +75,10 @@ where
 #[inline(never)]
 fn host_failed(store: &mut StoreInner, e: crate::HostError) -> u8 {
     match e.trap_code() {
-        Some(code) => store.record_trap(code, None),
+        Some(code) => match e.into_inner_trap() {
+            Some(inner) => store.record_inner_trap(inner),
+            None => store.record_trap(code, None),
+        },
         None => store.record_trap(TrapCode::HostError, Some(e.to_string())),
     }
     CALL_TRAPPED

@@ -38,7 +38,7 @@ const _: () = assert!(LIBCALLS.0.len() == Libcall::ALL.len());
 /// # Safety
 ///
 /// `vmctx` must be the context of a live instance, called from compiled code while its store
-/// is inside [`enter_wasm`] (so the store pointer is set and no other reference to the store is
+/// is inside [`call`](super::call) (so the store pointer is set and no other reference to the store is
 /// in use).
 unsafe fn with_store<R>(vmctx: *mut VMContext, f: impl FnOnce(&mut StoreInner, usize) -> R) -> R {
     // SAFETY: by the contract of this function, `vmctx` points to a live `VMContext` whose

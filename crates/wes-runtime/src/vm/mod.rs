@@ -10,11 +10,16 @@
 //! ([`CompiledModule::max_frame_size`](wes_core::backend::CompiledModule::max_frame_size)), and
 //! compiled code counts the frames left at every function entry, so a runaway recursion always meets
 //! the depth limit (a deterministic number of wasm frames, the same on every machine) before
-//! the native stack can run out. The host reserve covers libcalls and host functions, which
-//! never call back into wasm. A guard page below the stack turns a bug in this arithmetic into
-//! a crash rather than memory corruption. A module whose frames would make that stack larger
-//! than `Config::max_wasm_stack` is refused at instantiation, so the limit stays a promise the
-//! host can afford.
+//! the native stack can run out. The host reserve covers libcalls and host functions; a host
+//! function may call back into wasm ([`reenter`]), on the same stack, and each of the at most
+//! `Config::max_host_reentry` host functions doing so at once has a reserve of its own, so the
+//! stack is `limit × (largest frame + slack) + (max_host_reentry + 1) × host reserve`. A host
+//! frame counts as one wasm frame against the depth limit, and before a re-entry the stack
+//! left is checked against what the frames left could need, a second line of defence against a
+//! host function that uses more than its reserve. A guard page below the stack turns a bug in
+//! this arithmetic into a crash rather than memory corruption. A module whose frames would
+//! make that stack larger than `Config::max_wasm_stack` is refused at instantiation, so the
+//! limit stays a promise the host can afford.
 //!
 //! A per-call frame-cost budget was the alternative; it would make the limit depend on
 //! Cranelift's register allocation, which is exactly what must not leak into results.
@@ -25,14 +30,17 @@
 //! the safe API turns its `&mut Store` into that pointer before entering wasm and does not use
 //! the reference again until wasm returns, and libcalls and host calls (which run strictly
 //! nested inside that call, on the same thread) rebuild a `&mut StoreInner` from the pointer
-//! for their duration only.
+//! for their duration only. A host function calling back into wasm hands its own `&mut` over
+//! the same way: [`reenter`] puts a pointer derived from it into the store context for the
+//! nested call and restores the enclosing call's pointer afterwards, so every access stays
+//! derived from the reference of the frame that is running.
 
 mod call;
 mod host;
 mod libcalls;
 mod memory;
 
-pub(crate) use call::{WasmStack, call};
+pub(crate) use call::{WasmStack, call, reenter};
 pub(crate) use host::host_trampoline;
 pub(crate) use libcalls::LIBCALLS;
 pub(crate) use memory::LinearMemory;

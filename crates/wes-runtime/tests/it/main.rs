@@ -8,6 +8,7 @@ mod golden;
 mod host;
 mod instantiate;
 mod predict;
+mod reentry;
 mod simd;
 mod smith;
 mod stack;
