@@ -393,6 +393,14 @@ impl Instance {
         }
     }
 
+    /// Memory `index` of the instance in its module's memory index space (imported or
+    /// defined, exported or not), for an embedder that owns the module's memory as a whole.
+    pub fn memory(&self, store: &Store, index: u32) -> Option<Memory> {
+        let i = self.check(store).ok()?;
+        let m = store.inner.instance_memory(i, index)?;
+        Some(Memory { store: store.inner.id(), index: m })
+    }
+
     /// The exported memory called `name`, if there is one.
     pub fn get_memory(&self, store: &Store, name: &str) -> Option<Memory> {
         match self.get_export(store, name)? {

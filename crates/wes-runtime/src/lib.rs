@@ -58,4 +58,4 @@ pub use engine::{Config, Engine, Module};
 pub use error::RuntimeError;
 pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
 pub use linker::Linker;
-pub use store::{OutOfGasHandler, Store};
+pub use store::{OutOfGasHandler, Store, StoreStats};

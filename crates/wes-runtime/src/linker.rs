@@ -61,6 +61,14 @@ impl Linker {
         self
     }
 
+    /// The names defined under module name `module`, sorted (for error messages that say what
+    /// is linked when an import is missing).
+    pub fn names_in(&self, module: &str) -> Vec<String> {
+        let mut names: Vec<String> = self.defs.keys().filter(|(m, _)| m == module).map(|(_, n)| n.clone()).collect();
+        names.sort();
+        names
+    }
+
     /// The definition of `module::name`, if any, as an item of `store`.
     pub fn get(&self, store: &mut Store, module: &str, name: &str) -> Option<Extern> {
         match self.defs.get(&(module.to_string(), name.to_string()))? {

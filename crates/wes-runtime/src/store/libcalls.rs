@@ -24,6 +24,7 @@ impl StoreInner {
         let cost = self.pricing.as_ref().map_or(0, |p| p.dynamic_cost(DynamicOp::MemoryGrow, u64::from(delta)));
         self.ensure_gas(cost)?;
         let Some(old) = self.memories.get_mut(m).and_then(|e| e.commit(new_bytes)) else { return Ok(u32::MAX) };
+        self.stats.memory_grows += 1;
         self.charge_dynamic(DynamicOp::MemoryGrow, u64::from(delta))?;
         Ok(old as u32)
     }

@@ -75,6 +75,7 @@ impl Store {
                 max_frame: 0,
                 stack: None,
                 reentry: Reentry::default(),
+                stats: StoreStats::default(),
                 trap: None,
                 data: None,
                 pricing: engine.config().pricing.clone(),
@@ -108,6 +109,27 @@ impl Store {
     pub fn data_mut<T: Any>(&mut self) -> Option<&mut T> {
         self.inner.data_mut()
     }
+
+    /// Takes the data attached with [`Store::set_data`] out of the store.
+    pub fn take_data(&mut self) -> Option<Box<dyn Any + Send>> {
+        self.inner.data.take()
+    }
+
+    /// What has happened in this store so far (counts since it was made).
+    pub fn stats(&self) -> StoreStats {
+        self.inner.stats
+    }
+}
+
+/// Counts of what happened in a store, for metrics and execution reports. Never consulted by
+/// execution, so they cannot change a result or the gas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Successful `memory.grow`s (by wasm code).
+    pub memory_grows: u64,
+    /// Calls of host functions (from wasm or the embedder) that got past their base cost.
+    pub host_calls: u64,
 }
 
 /// A pending trap while it unwinds.
@@ -312,6 +334,7 @@ pub(crate) struct StoreInner {
     max_frame: usize,
     stack: Option<WasmStack>,
     pub(crate) reentry: Reentry,
+    pub(crate) stats: StoreStats,
     trap: Option<PendingTrap>,
     /// The embedder's per-store data, for host functions.
     data: Option<Box<dyn Any + Send>>,
@@ -570,6 +593,11 @@ impl StoreInner {
     pub(crate) fn memory_grow_pages(&mut self, index: u32, delta: u64) -> Option<u64> {
         let max = self.engine.config().max_memory_pages;
         self.memories.get_mut(index as usize)?.grow(delta, max)
+    }
+
+    /// The store index of memory `mem` of an instance (imported or defined, exported or not).
+    pub(crate) fn instance_memory(&self, instance: usize, mem: u32) -> Option<u32> {
+        self.instances.get(instance)?.memory_idx.get(mem as usize).copied()
     }
 
     pub(crate) fn instance_memory_data(&mut self, instance: usize, mem: u32) -> Option<&mut [u8]> {

@@ -59,6 +59,7 @@ where
         store.record_trap(code, None);
         return CALL_TRAPPED;
     }
+    store.stats.host_calls += 1;
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut caller = crate::host::Caller::new(store, caller);
         (host.call)(&mut caller, &host.ty, slots)

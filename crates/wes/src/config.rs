@@ -1,0 +1,396 @@
+//! [`RuntimeConfig`]: every setting of a [`Runtime`](crate::Runtime), in one serde document
+//! (TOML or JSON), and the one place that turns it into an engine.
+//!
+//! The backend and the runtime are configured from the same values here, so gas pricing is
+//! set once: [`RuntimeConfig::engine`] gives the JIT and the runtime the same `Arc<Pricing>`.
+//! Every section and key is optional and documented with its default; an unknown key or a bad
+//! value is an error naming the key's path (`gas.refunds.denominator`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use wes_meter::{Pricing, PricingTable, RefundPolicy};
+
+use crate::encoding::Encoding;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file's extension is neither `.toml` nor `.json`.
+    #[error("configuration file {0} must end in .toml or .json")]
+    UnknownFormat(String),
+    /// The text is not TOML or JSON at all.
+    #[error("malformed configuration: {0}")]
+    Syntax(String),
+    /// A key is unknown or its value is of the wrong type.
+    #[error("configuration key `{path}`: {message}")]
+    Key {
+        /// The key's path, dotted (`gas.refunds.denominator`); `.` for the document itself.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is of the right type but not allowed.
+    #[error("configuration key `{path}`: {message}")]
+    Value {
+        /// The key's path.
+        path: &'static str,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// The pricing table (inline or from `gas.pricing_file`) is not usable.
+    #[error("configuration key `{path}`: {source}")]
+    Pricing {
+        /// `gas.pricing` or `gas.pricing_file`.
+        path: &'static str,
+        /// Why.
+        source: wes_meter::PricingError,
+    },
+    /// The backend could not be made on this host (for example, no SSE4.1 for the JIT).
+    #[error("backend `{backend}` is not available on this host: {message}")]
+    Backend {
+        /// The configured backend.
+        backend: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Everything a [`Runtime`](crate::Runtime) is built from. Each section is optional; see each
+/// type for its keys and defaults, and `examples/wes.toml` for a documented file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RuntimeConfig {
+    /// Gas: whether calls are metered, limits, pricing and refunds.
+    pub gas: GasConfig,
+    /// Limits of what a module may use at run time.
+    pub limits: LimitsConfig,
+    /// Backend and compilation.
+    pub performance: PerformanceConfig,
+    /// How call arguments and results are encoded for the embedder.
+    pub data: DataConfig,
+    /// What the runtime records about itself.
+    pub monitoring: MonitoringConfig,
+}
+
+/// The `[gas]` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GasConfig {
+    /// Compile metered code and charge every call (default `true`). Off, code runs unmetered
+    /// and every gas figure is 0.
+    pub metered: bool,
+    /// The limit of a call made without one, such as [`Runtime::gas_meter`](crate::Runtime::gas_meter)
+    /// with the default (default 10^10).
+    pub default_limit: u64,
+    /// The largest limit a call may have; [`Runtime::gas_meter`](crate::Runtime::gas_meter)
+    /// clamps to it (default `u64::MAX / 2`).
+    pub max_limit: u64,
+    /// A pricing table inline (`[gas.pricing]`, the format of `docs/pricing.md`); the default
+    /// table when neither this nor `pricing_file` is given.
+    pub pricing: Option<PricingTable>,
+    /// A pricing table in a `.toml` or `.json` file, relative to the configuration file.
+    pub pricing_file: Option<PathBuf>,
+    /// How much of a call's gas host functions may refund.
+    pub refunds: RefundConfig,
+}
+
+impl Default for GasConfig {
+    fn default() -> Self {
+        GasConfig {
+            metered: true,
+            default_limit: 10_000_000_000,
+            max_limit: u64::MAX / 2,
+            pricing: None,
+            pricing_file: None,
+            refunds: RefundConfig::default(),
+        }
+    }
+}
+
+/// The `[gas.refunds]` section: at most `numerator / denominator` of what a call consumed may
+/// be refunded (default 1/5; a denominator of 0 disables refunds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RefundConfig {
+    /// The share's numerator (default 1).
+    pub numerator: u64,
+    /// The share's denominator (default 5).
+    pub denominator: u64,
+}
+
+impl Default for RefundConfig {
+    fn default() -> Self {
+        let p = RefundPolicy::default();
+        RefundConfig { numerator: p.numerator, denominator: p.denominator }
+    }
+}
+
+/// The `[limits]` section; the defaults are those of [`wes_runtime::Config`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LimitsConfig {
+    /// Wasm frames live at once (default 10,000).
+    pub max_call_depth: u32,
+    /// The largest memory, in 64 KiB pages (default 65,536).
+    pub max_memory_pages: u64,
+    /// The largest table, in elements (default 10,000,000).
+    pub max_table_elements: u64,
+    /// Host functions calling back into wasm at once (default 8).
+    pub max_host_reentry: u32,
+    /// Native stack per host-function level, in bytes (default 1 MiB).
+    pub host_stack_reserve: usize,
+    /// The most native stack for wasm, in bytes (default 512 MiB).
+    pub max_wasm_stack: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let c = wes_runtime::Config::default();
+        LimitsConfig {
+            max_call_depth: c.max_call_depth,
+            max_memory_pages: c.max_memory_pages,
+            max_table_elements: c.max_table_elements,
+            max_host_reentry: c.max_host_reentry,
+            host_stack_reserve: c.host_stack_reserve,
+            max_wasm_stack: c.max_wasm_stack,
+        }
+    }
+}
+
+/// Which backend runs code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// The Cranelift JIT (`wes-jit`).
+    #[default]
+    Jit,
+}
+
+/// The `[performance]` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PerformanceConfig {
+    /// The backend (default `"jit"`, the only one in this build).
+    pub backend: BackendKind,
+    /// Threads compiling one module's functions; 0 (the default) is one per core.
+    pub compile_threads: usize,
+    /// Optimise generated code (default `true`).
+    pub optimize: bool,
+    /// Merge gas checks that must run together (default `true`; gas is the same either way).
+    pub merge_gas_checks: bool,
+}
+
+impl Default for PerformanceConfig {
+    fn default() -> Self {
+        PerformanceConfig { backend: BackendKind::Jit, compile_threads: 0, optimize: true, merge_gas_checks: true }
+    }
+}
+
+/// The `[data]` section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DataConfig {
+    /// The encoding of [`ExecutionResult::encoded`](crate::ExecutionResult::encoded): `"json"`
+    /// (the default), `"msgpack"`, `"postcard"` or `"protobuf"`.
+    pub encoding: Encoding,
+}
+
+/// The `[monitoring]` section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MonitoringConfig {
+    /// Keep the counters of [`Runtime::metrics`](crate::Runtime::metrics) (default `true`).
+    pub metrics: bool,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig { metrics: true }
+    }
+}
+
+impl RuntimeConfig {
+    /// Reads a `.toml` or `.json` configuration file. A `gas.pricing_file` in it is relative to
+    /// the file's directory.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the file cannot be read or parsed, or a key is unknown or bad.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<RuntimeConfig, ConfigError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: shown.clone(), source })?;
+        let mut config = match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => RuntimeConfig::from_toml(&text)?,
+            Some("json") => RuntimeConfig::from_json(&text)?,
+            _ => return Err(ConfigError::UnknownFormat(shown)),
+        };
+        if let (Some(file), Some(dir)) = (&config.gas.pricing_file, path.parent())
+            && file.is_relative()
+        {
+            config.gas.pricing_file = Some(dir.join(file));
+        }
+        Ok(config)
+    }
+
+    /// Parses a TOML configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for malformed text, unknown keys and bad values.
+    pub fn from_toml(text: &str) -> Result<RuntimeConfig, ConfigError> {
+        let de = toml::de::Deserializer::parse(text).map_err(|e| ConfigError::Syntax(one_line(e.message())))?;
+        let config: RuntimeConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| ConfigError::Key { path: e.path().to_string(), message: one_line(e.inner().message()) })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses a JSON configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for malformed text, unknown keys and bad values.
+    pub fn from_json(text: &str) -> Result<RuntimeConfig, ConfigError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let config: RuntimeConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                ConfigError::Syntax(inner.to_string())
+            } else {
+                ConfigError::Key { path, message: strip_position(&inner.to_string()) }
+            }
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML, every key written out.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Syntax`] if a value cannot be written (never for a checked configuration).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| ConfigError::Syntax(e.to_string()))
+    }
+
+    /// Checks the values that have a type but not every value of it is allowed.
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |path, message: String| Err(ConfigError::Value { path, message });
+        if self.gas.default_limit > self.gas.max_limit {
+            return bad(
+                "gas.default_limit",
+                format!("{} is above gas.max_limit ({})", self.gas.default_limit, self.gas.max_limit),
+            );
+        }
+        if self.gas.pricing.is_some() && self.gas.pricing_file.is_some() {
+            return bad("gas.pricing_file", "give either gas.pricing or gas.pricing_file, not both".into());
+        }
+        if self.gas.refunds.numerator > self.gas.refunds.denominator {
+            return bad("gas.refunds.numerator", "a refund share above 1 would refund more than was consumed".into());
+        }
+        if self.limits.max_call_depth == 0 {
+            return bad("limits.max_call_depth", "must be at least 1".into());
+        }
+        if self.limits.max_memory_pages > 65_536 {
+            return bad("limits.max_memory_pages", "a 32-bit memory has at most 65,536 pages".into());
+        }
+        Ok(())
+    }
+
+    /// The pricing this configuration meters under: `None` when `gas.metered` is off.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Pricing`] when the inline table or the file is not usable.
+    pub fn pricing(&self) -> Result<Option<Arc<Pricing>>, ConfigError> {
+        if !self.gas.metered {
+            return Ok(None);
+        }
+        let pricing =
+            match (&self.gas.pricing, &self.gas.pricing_file) {
+                (Some(table), _) => Pricing::new(table.clone())
+                    .map_err(|source| ConfigError::Pricing { path: "gas.pricing", source })?,
+                (None, Some(file)) => Pricing::from_file(file)
+                    .map_err(|source| ConfigError::Pricing { path: "gas.pricing_file", source })?,
+                (None, None) => Pricing::default(),
+            };
+        Ok(Some(Arc::new(pricing)))
+    }
+
+    /// The refund policy of the meters this configuration makes.
+    pub fn refund_policy(&self) -> RefundPolicy {
+        RefundPolicy { numerator: self.gas.refunds.numerator, denominator: self.gas.refunds.denominator }
+    }
+
+    /// The engine this configuration describes: the backend and the runtime made from the same
+    /// values, so the pricing the code is compiled under is the pricing it is run under. This
+    /// is the one place in WES where an engine's pieces are put together; the CLI and the spec
+    /// runner use it too.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Pricing`] for an unusable pricing table, [`ConfigError::Backend`] when
+    /// the backend cannot run on this host.
+    pub fn engine(&self) -> Result<wes_runtime::Engine, ConfigError> {
+        let pricing = self.pricing()?;
+        let backend: Arc<dyn wes_core::Backend> = match self.performance.backend {
+            BackendKind::Jit => {
+                let jit = wes_jit::JitConfig {
+                    pricing: pricing.clone(),
+                    optimize: self.performance.optimize,
+                    threads: self.performance.compile_threads,
+                    merge_gas_checks: self.performance.merge_gas_checks,
+                    ..wes_jit::JitConfig::default()
+                };
+                let jit = wes_jit::Jit::with_config(jit)
+                    .map_err(|e| ConfigError::Backend { backend: "jit".into(), message: e.to_string() })?;
+                Arc::new(jit)
+            }
+        };
+        let mut config = wes_runtime::Config::default();
+        let l = &self.limits;
+        config
+            .pricing(pricing)
+            .max_call_depth(l.max_call_depth)
+            .max_memory_pages(l.max_memory_pages)
+            .max_table_elements(l.max_table_elements)
+            .max_host_reentry(l.max_host_reentry)
+            .host_stack_reserve(l.host_stack_reserve)
+            .max_wasm_stack(l.max_wasm_stack);
+        Ok(wes_runtime::Engine::new(config, backend))
+    }
+}
+
+/// The first line of a parser's message (TOML's draw the offending line under it).
+fn one_line(message: &str) -> String {
+    message.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// serde_json's message without its " at line L column C" (the key path says where).
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}

@@ -1,0 +1,465 @@
+//! [`Runtime`], [`LoadedModule`] and [`Instance`]: load, instantiate, execute, destroy,
+//! metrics and diagnosis.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use wes_core::{TrapCode, Value};
+use wes_meter::{BasicMeter, GasMeter};
+use wes_runtime::{Engine, Linker, Store};
+
+use crate::config::RuntimeConfig;
+use crate::encoding::Encoding;
+use crate::error::{Diagnosis, ErrorCode, ErrorKind, RuntimeError};
+use crate::host::HostState;
+use crate::result::{ExecutionResult, GasReport, MemoryReport};
+
+/// A configured WES: an engine built from a [`RuntimeConfig`], the host functions modules may
+/// import, and counters. Load modules and create instances through it; share it by reference
+/// between threads (each instance is used by one thread at a time).
+#[derive(Debug)]
+pub struct Runtime {
+    config: RuntimeConfig,
+    engine: Engine,
+    linker: Linker,
+    encoding: Encoding,
+    metrics: Arc<Counters>,
+    next_instance: AtomicU64,
+}
+
+/// A module decoded, validated and compiled by a [`Runtime`]; cheap to clone, shareable
+/// between threads, instantiable any number of times.
+#[derive(Clone, Debug)]
+pub struct LoadedModule {
+    module: wes_runtime::Module,
+    hash: Arc<str>,
+}
+
+impl LoadedModule {
+    /// SHA-256 of the module's bytes, in hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The validated module: imports, exports, types.
+    pub fn module(&self) -> &wes_core::Module {
+        self.module.module()
+    }
+}
+
+/// An instance of a module with its own store and gas meter, made by
+/// [`Runtime::create_instance`].
+pub struct Instance {
+    id: u64,
+    store: Store,
+    instance: wes_runtime::Instance,
+    hash: Arc<str>,
+    encoding: Encoding,
+    metrics: Arc<Counters>,
+    /// The shortfall of the charge that ran out of gas, recorded by the store's handler.
+    shortfall: Arc<AtomicU64>,
+    depth_limits: (u32, u32),
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance").field("id", &self.id).field("module", &self.hash).finish_non_exhaustive()
+    }
+}
+
+/// The runtime's counters, updated as it works.
+#[derive(Debug, Default)]
+struct Counters {
+    enabled: bool,
+    modules_loaded: AtomicU64,
+    compile_nanos: AtomicU64,
+    instances_created: AtomicU64,
+    instances_destroyed: AtomicU64,
+    calls: AtomicU64,
+    calls_failed: AtomicU64,
+    traps: [AtomicU64; TrapCode::ALL.len()],
+    gas_used: AtomicU64,
+    host_calls: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, counter: &AtomicU64, n: u64) {
+        if self.enabled {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A snapshot of a runtime's counters (all zero when `monitoring.metrics` is off).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Modules loaded.
+    pub modules_loaded: u64,
+    /// Time spent decoding, validating and compiling them, in nanoseconds.
+    pub compile_nanos: u64,
+    /// Instances created.
+    pub instances_created: u64,
+    /// Instances destroyed (or dropped).
+    pub instances_destroyed: u64,
+    /// Instances alive now.
+    pub instances_live: u64,
+    /// Executions.
+    pub calls: u64,
+    /// Executions that failed.
+    pub calls_failed: u64,
+    /// Traps by code, for the codes that occurred (in [`TrapCode::ALL`] order).
+    pub traps: Vec<(TrapCode, u64)>,
+    /// Gas used by all executions, net of refunds.
+    pub gas_used: u64,
+    /// Host functions called during executions.
+    pub host_calls: u64,
+}
+
+impl Runtime {
+    /// A runtime as `config` describes, with the `wes.log` capability linked.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::Config`] when the pricing or the backend cannot be made.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let engine = config.engine()?;
+        let mut linker = Linker::new();
+        linker.func_wrap("wes", "log", crate::host::log_capability);
+        let metrics = Arc::new(Counters { enabled: config.monitoring.metrics, ..Counters::default() });
+        Ok(Runtime {
+            encoding: config.data.encoding,
+            config,
+            engine,
+            linker,
+            metrics,
+            next_instance: AtomicU64::new(1),
+        })
+    }
+
+    /// The configuration the runtime was made from.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The engine, for an embedder that needs the lower layers ([`wes_runtime`]) directly.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The host functions and items modules may import. Define the embedder's host functions
+    /// here before creating instances (`wes.log` is already defined).
+    pub fn linker_mut(&mut self) -> &mut Linker {
+        &mut self.linker
+    }
+
+    /// Decodes, validates and compiles a module from its binary or text form.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::InvalidModule`] for bytes that are not a valid module,
+    /// [`ErrorCode::CompileFailed`] or [`ErrorCode::ResourceLimit`] when the backend fails.
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedModule, RuntimeError> {
+        let start = Instant::now();
+        let hash: Arc<str> = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>().into();
+        let with_hash = |mut e: RuntimeError| {
+            e.context_mut().module_hash = Some(hash.to_string());
+            e
+        };
+        let module = wes_decode::decode_any(bytes).map_err(|e| with_hash(e.into()))?;
+        let module = wes_runtime::Module::new(&self.engine, module).map_err(|e| with_hash(e.into()))?;
+        self.metrics.add(&self.metrics.modules_loaded, 1);
+        self.metrics.add(&self.metrics.compile_nanos, u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        Ok(LoadedModule { module, hash })
+    }
+
+    /// A gas meter of `limit` (clamped to `gas.max_limit`) with the configured refund policy,
+    /// for [`Runtime::create_instance`].
+    pub fn gas_meter(&self, limit: u64) -> Box<dyn GasMeter> {
+        let limit = limit.min(self.config.gas.max_limit);
+        Box::new(BasicMeter::new(limit).with_refund_policy(self.config.refund_policy()))
+    }
+
+    /// A gas meter of the configured `gas.default_limit`.
+    pub fn default_gas_meter(&self) -> Box<dyn GasMeter> {
+        self.gas_meter(self.config.gas.default_limit)
+    }
+
+    /// Instantiates `module` in a store of its own, drawing gas from `meter` for its start
+    /// function and every later call.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::UnknownImport`] / [`ErrorCode::IncompatibleImport`] when an import is not
+    /// linked as the module expects, a trap of the start function or of segment
+    /// initialisation, [`ErrorCode::ResourceLimit`] when a memory or table is too large.
+    pub fn create_instance(&self, module: &LoadedModule, meter: Box<dyn GasMeter>) -> Result<Instance, RuntimeError> {
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let mut store = Store::new(&self.engine);
+        store.set_meter(meter);
+        store.set_data(HostState::default());
+        let shortfall = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&shortfall);
+        store.set_out_of_gas_handler(move |_, needed| {
+            seen.store(needed, Ordering::Relaxed);
+            false
+        });
+        let instance = self.linker.instantiate(&mut store, &module.module).map_err(|e| {
+            let linked = match &e {
+                wes_runtime::RuntimeError::UnknownImport { module, .. }
+                | wes_runtime::RuntimeError::IncompatibleImport { module, .. } => Some(self.linker.names_in(module)),
+                _ => None,
+            };
+            let mut e = RuntimeError::from(e);
+            e.facts_mut().linked = linked;
+            e.context_mut().module_hash = Some(module.hash.to_string());
+            e.context_mut().instance_id = Some(id);
+            e
+        })?;
+        self.metrics.add(&self.metrics.instances_created, 1);
+        let config = self.engine.config();
+        Ok(Instance {
+            id,
+            store,
+            instance,
+            hash: Arc::clone(&module.hash),
+            encoding: self.encoding,
+            metrics: Arc::clone(&self.metrics),
+            shortfall,
+            depth_limits: (config.max_call_depth, config.max_host_reentry),
+        })
+    }
+
+    /// Destroys an instance, freeing its store (dropping it does the same).
+    pub fn destroy_instance(&self, instance: Instance) {
+        drop(instance);
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> Metrics {
+        let m = &self.metrics;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let created = get(&m.instances_created);
+        let destroyed = get(&m.instances_destroyed);
+        Metrics {
+            modules_loaded: get(&m.modules_loaded),
+            compile_nanos: get(&m.compile_nanos),
+            instances_created: created,
+            instances_destroyed: destroyed,
+            instances_live: created.saturating_sub(destroyed),
+            calls: get(&m.calls),
+            calls_failed: get(&m.calls_failed),
+            traps: TrapCode::ALL
+                .iter()
+                .zip(&m.traps)
+                .map(|(code, n)| (*code, get(n)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            gas_used: get(&m.gas_used),
+            host_calls: get(&m.host_calls),
+        }
+    }
+
+    /// The cause of `error` and a concrete suggestion for it.
+    pub fn diagnose(&self, error: &RuntimeError) -> Diagnosis {
+        crate::error::diagnose(error)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.metrics.add(&self.metrics.instances_destroyed, 1);
+    }
+}
+
+impl Instance {
+    /// The instance's id in its runtime.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Attaches the embedder's data, for host functions (see [`crate::host::data`]).
+    pub fn set_data<T: std::any::Any + Send>(&mut self, data: T) {
+        if let Some(s) = self.store.data_mut::<HostState>() {
+            s.user = Some(Box::new(data));
+        }
+    }
+
+    /// The embedder's data, if it is a `T`.
+    pub fn data_mut<T: std::any::Any>(&mut self) -> Option<&mut T> {
+        self.store.data_mut::<HostState>()?.user.as_mut()?.downcast_mut()
+    }
+
+    /// Gas the instance's meter has left.
+    pub fn gas_remaining(&self) -> u64 {
+        self.store.meter().map_or(0, |m| m.remaining())
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of the instance's memory 0.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::ResourceLimit`] when the instance has no memory or the range is outside it.
+    pub fn read_memory(&self, offset: u64, buf: &mut [u8]) -> Result<(), RuntimeError> {
+        let data = self.memory_data()?;
+        let range = range(offset, buf.len(), data.len())?;
+        buf.copy_from_slice(&data[range]);
+        Ok(())
+    }
+
+    /// Writes `data` at `offset` of the instance's memory 0.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::ResourceLimit`] when the instance has no memory or the range is outside it.
+    pub fn write_memory(&mut self, offset: u64, data: &[u8]) -> Result<(), RuntimeError> {
+        let memory = self.instance.memory(&self.store, 0).ok_or_else(no_memory)?;
+        let mem = memory.data_mut(&mut self.store)?;
+        let range = range(offset, data.len(), mem.len())?;
+        mem[range].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn memory_data(&self) -> Result<&[u8], RuntimeError> {
+        let memory = self.instance.memory(&self.store, 0).ok_or_else(no_memory)?;
+        Ok(memory.data(&self.store)?)
+    }
+
+    fn memory_pages(&self) -> u64 {
+        self.instance.memory(&self.store, 0).and_then(|m| m.size(&self.store).ok()).unwrap_or(0)
+    }
+
+    /// Calls export `name` with `args`.
+    ///
+    /// A call that runs gives an [`ExecutionResult`] whether it returns or traps (then with
+    /// `success == false` and the error, and the gas it used up to the trap); `Err` means the
+    /// call could not start.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::NoSuchExport`] when there is no exported function `name`,
+    /// [`ErrorCode::BadArguments`] when `args` do not match its parameters.
+    pub fn execute(&mut self, name: &str, args: &[Value]) -> Result<ExecutionResult, RuntimeError> {
+        let context = |mut e: RuntimeError, id: u64, hash: &str| {
+            let c = e.context_mut();
+            c.export = Some(name.to_string());
+            c.instance_id = Some(id);
+            c.module_hash = Some(hash.to_string());
+            e
+        };
+        let Some(func) = self.instance.get_func(&self.store, name) else {
+            let e = RuntimeError::new(
+                ErrorKind::Validation,
+                ErrorCode::NoSuchExport,
+                format!("no exported function `{name}`"),
+            );
+            return Err(context(e, self.id, &self.hash));
+        };
+        let ty = func.ty(&self.store)?;
+        if args.len() != ty.params().len() || args.iter().zip(ty.params()).any(|(a, t)| a.ty() != *t) {
+            let got: Vec<&str> = args.iter().map(|a| a.ty().name()).collect();
+            let e = RuntimeError::new(
+                ErrorKind::Validation,
+                ErrorCode::BadArguments,
+                format!("`{name}` has type {ty}, called with ({})", got.join(" ")),
+            );
+            return Err(context(e, self.id, &self.hash));
+        }
+
+        let meter = |s: &Store| s.meter().map_or((0, 0, 0), |m| (m.consumed(), m.refunded(), m.remaining()));
+        let (consumed0, refunded0, remaining0) = meter(&self.store);
+        let stats0 = self.store.stats();
+        let pages0 = self.memory_pages();
+        if let Some(s) = self.store.data_mut::<HostState>() {
+            s.logs.clear();
+            s.log_bytes = 0;
+            s.effects.clear();
+        }
+        self.shortfall.store(0, Ordering::Relaxed);
+
+        let start = Instant::now();
+        let outcome = func.call(&mut self.store, args);
+        let duration = start.elapsed();
+
+        let (consumed1, refunded1, remaining) = meter(&self.store);
+        let stats1 = self.store.stats();
+        let pages1 = self.memory_pages();
+        let (logs, side_effects) = match self.store.data_mut::<HostState>() {
+            Some(s) => (std::mem::take(&mut s.logs), std::mem::take(&mut s.effects)),
+            None => (Vec::new(), Vec::new()),
+        };
+        let consumed = consumed1.saturating_sub(consumed0);
+        let refunded = refunded1.saturating_sub(refunded0);
+        let gas = GasReport {
+            limit: self.store.meter().map_or(0, |m| m.limit()),
+            consumed,
+            refunded,
+            used: consumed.saturating_sub(refunded),
+            remaining,
+        };
+        let host_calls = stats1.host_calls.saturating_sub(stats0.host_calls);
+        let m = &self.metrics;
+        m.add(&m.calls, 1);
+        m.add(&m.gas_used, gas.used);
+        m.add(&m.host_calls, host_calls);
+
+        let (values, error) = match outcome {
+            Ok(values) => (values, None),
+            Err(e @ wes_runtime::RuntimeError::Trap(_)) => {
+                let mut e = context(RuntimeError::from(e), self.id, &self.hash);
+                match e.trap_code() {
+                    Some(TrapCode::OutOfGas) => {
+                        e.facts_mut().gas = Some((remaining0, consumed, self.shortfall.load(Ordering::Relaxed)));
+                    }
+                    Some(TrapCode::CallStackExhausted) => e.facts_mut().depth = Some(self.depth_limits),
+                    _ => {}
+                }
+                if let Some(i) = e.trap_code().and_then(|c| TrapCode::ALL.iter().position(|x| *x == c)) {
+                    m.add(&m.traps[i], 1);
+                }
+                m.add(&m.calls_failed, 1);
+                (Vec::new(), Some(e))
+            }
+            Err(other) => {
+                m.add(&m.calls_failed, 1);
+                return Err(context(other.into(), self.id, &self.hash));
+            }
+        };
+        let encoded = if error.is_none() { self.encoding.encoder().encode(&values)? } else { Vec::new() };
+        Ok(ExecutionResult {
+            success: error.is_none(),
+            values,
+            encoded,
+            gas,
+            memory: MemoryReport {
+                initial_pages: pages0,
+                peak_pages: pages1.max(pages0),
+                final_pages: pages1,
+                growths: stats1.memory_grows.saturating_sub(stats0.memory_grows),
+            },
+            duration,
+            host_calls,
+            logs,
+            side_effects,
+            error,
+        })
+    }
+}
+
+fn no_memory() -> RuntimeError {
+    RuntimeError::new(ErrorKind::Memory, ErrorCode::ResourceLimit, "the instance has no memory")
+}
+
+fn range(offset: u64, len: usize, size: usize) -> Result<std::ops::Range<usize>, RuntimeError> {
+    let end = usize::try_from(offset).ok().and_then(|s| s.checked_add(len).map(|e| (s, e)));
+    match end {
+        Some((s, e)) if e <= size => Ok(s..e),
+        _ => Err(RuntimeError::new(
+            ErrorKind::Memory,
+            ErrorCode::MemoryOutOfBounds,
+            format!("{len} bytes at {offset} are outside a memory of {size} bytes"),
+        )),
+    }
+}

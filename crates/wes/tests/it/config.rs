@@ -1,0 +1,150 @@
+//! Configuration files: every section, TOML and JSON alike, unknown keys and bad values
+//! rejected with the key's path, and one source of truth for the engine.
+
+use wes::{ConfigError, Encoding, RuntimeConfig, Value};
+
+const FULL: &str = r#"
+[gas]
+metered = true
+default_limit = 5000
+max_limit = 100000
+[gas.refunds]
+numerator = 1
+denominator = 2
+[limits]
+max_call_depth = 50
+max_memory_pages = 10
+max_table_elements = 1000
+max_host_reentry = 2
+host_stack_reserve = 65536
+max_wasm_stack = 67108864
+[performance]
+backend = "jit"
+compile_threads = 1
+optimize = false
+merge_gas_checks = false
+[data]
+encoding = "postcard"
+[monitoring]
+metrics = false
+"#;
+
+#[test]
+fn every_section_is_read_from_toml_and_json_alike() {
+    let c = RuntimeConfig::from_toml(FULL).unwrap();
+    assert_eq!(c.gas.default_limit, 5000);
+    assert_eq!(c.gas.refunds.denominator, 2);
+    assert_eq!(c.limits.max_call_depth, 50);
+    assert_eq!(c.limits.max_host_reentry, 2);
+    assert_eq!(c.performance.compile_threads, 1);
+    assert!(!c.performance.optimize);
+    assert_eq!(c.data.encoding, Encoding::Postcard);
+    assert!(!c.monitoring.metrics);
+    // The same document as JSON, and back through TOML.
+    let json = serde_json::to_string(&c).unwrap();
+    assert_eq!(RuntimeConfig::from_json(&json).unwrap(), c);
+    assert_eq!(RuntimeConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+}
+
+#[test]
+fn the_example_file_documents_exactly_the_defaults() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/wes.toml");
+    assert_eq!(RuntimeConfig::from_file(path).unwrap(), RuntimeConfig::default());
+    assert_eq!(RuntimeConfig::from_toml("").unwrap(), RuntimeConfig::default());
+}
+
+fn key_error(text: &str) -> (String, String) {
+    match RuntimeConfig::from_toml(text) {
+        Err(ConfigError::Key { path, message }) => (path, message),
+        other => panic!("expected a key error for {text:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_keys_and_bad_values_name_the_key_path() {
+    let (path, message) = key_error("[gas]\nmeterd = true\n");
+    assert_eq!(path, "gas.meterd");
+    assert!(message.contains("unknown field `meterd`"), "{message}");
+    let (path, message) = key_error("[gas.refunds]\nnumerator = 1\nbogus = 2\n");
+    assert_eq!(path, "gas.refunds.bogus");
+    assert!(message.contains("bogus"), "{message}");
+    let (path, _) = key_error("[instanse]\npool = 1\n");
+    assert_eq!(path, "instanse");
+    let (path, message) = key_error("[limits]\nmax_call_depth = \"deep\"\n");
+    assert_eq!(path, "limits.max_call_depth");
+    assert!(message.contains("invalid type"), "{message}");
+    let (path, message) = key_error("[performance]\nbackend = \"interp\"\n");
+    assert_eq!(path, "performance.backend");
+    assert!(message.contains("jit"), "{message}");
+    let (path, _) = key_error("[data]\nencoding = \"xml\"\n");
+    assert_eq!(path, "data.encoding");
+    // JSON names paths the same way.
+    match RuntimeConfig::from_json(r#"{"limits": {"max_memory_pages": -1}}"#) {
+        Err(ConfigError::Key { path, .. }) => assert_eq!(path, "limits.max_memory_pages"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(RuntimeConfig::from_toml("[gas"), Err(ConfigError::Syntax(_))));
+    assert!(matches!(RuntimeConfig::from_json("{"), Err(ConfigError::Syntax(_))));
+}
+
+#[test]
+fn values_of_the_right_type_but_out_of_range_are_refused() {
+    for (text, key) in [
+        ("[gas]\ndefault_limit = 10\nmax_limit = 5\n", "gas.default_limit"),
+        ("[gas.refunds]\nnumerator = 3\ndenominator = 2\n", "gas.refunds.numerator"),
+        ("[limits]\nmax_call_depth = 0\n", "limits.max_call_depth"),
+        ("[limits]\nmax_memory_pages = 65537\n", "limits.max_memory_pages"),
+        ("[gas]\npricing_file = \"p.toml\"\n[gas.pricing]\nversion = 1\n", "gas.pricing"),
+    ] {
+        match RuntimeConfig::from_toml(text) {
+            Err(ConfigError::Value { path, .. }) => assert_eq!(path, key, "{text}"),
+            Err(ConfigError::Key { path, .. }) => assert!(key.starts_with(&path), "{text}: {path}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    let missing = RuntimeConfig::from_toml("[gas]\npricing_file = \"/nonexistent/pricing.toml\"\n").unwrap();
+    assert!(matches!(missing.engine(), Err(ConfigError::Pricing { path: "gas.pricing_file", .. })));
+}
+
+#[test]
+fn pricing_is_set_once_and_reaches_both_the_code_and_the_runtime() {
+    // Doubling every price doubles a straight-line function's gas: the JIT compiled the
+    // charges and the runtime accepted the code, from the one table in the configuration.
+    let mut table = wes_meter::PricingTable::default();
+    let base = RuntimeConfig::default();
+    let mut doubled = RuntimeConfig::default();
+    let classes = &mut table.classes;
+    for c in [
+        &mut classes.control,
+        &mut classes.br_table,
+        &mut classes.local,
+        &mut classes.global,
+        &mut classes.constant,
+        &mut classes.integer,
+        &mut classes.integer_division,
+        &mut classes.float,
+        &mut classes.load,
+        &mut classes.store,
+        &mut classes.memory,
+        &mut classes.table,
+        &mut classes.reference,
+        &mut classes.simd,
+        &mut classes.atomic,
+        &mut classes.other,
+    ] {
+        *c *= 2;
+    }
+    doubled.gas.pricing = Some(table);
+    let wat = br#"(module (func (export "f") (result i32) i32.const 1 i32.const 2 i32.add i32.const 3 i32.mul))"#;
+    let gas = |config: RuntimeConfig| {
+        let rt = wes::Runtime::new(config).unwrap();
+        let m = rt.load(wat).unwrap();
+        let mut i = rt.create_instance(&m, rt.gas_meter(1_000)).unwrap();
+        let r = i.execute("f", &[]).unwrap();
+        assert_eq!(r.values, [Value::I32(9)]);
+        r.gas.used
+    };
+    let (one, two) = (gas(base), gas(doubled));
+    assert!(one > 0);
+    assert_eq!(two, 2 * one);
+}

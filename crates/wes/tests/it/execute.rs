@@ -1,0 +1,200 @@
+//! Execution results: values typed and encoded, gas, memory, host calls, logs, side effects;
+//! metrics after a known workload.
+
+use wes::{Caller, Encoding, HostError, Runtime, RuntimeConfig, TrapCode, Value};
+
+use crate::runtime;
+
+const GUEST: &str = r#"(module
+  (import "wes" "log" (func $log (param i32 i32)))
+  (import "env" "emit" (func $emit (param i32)))
+  (import "env" "refund" (func $refund (param i64)))
+  (memory 1 10)
+  (data (i32.const 0) "grew")
+  (func (export "grow") (param i32) (result i32)
+    (drop (memory.grow (local.get 0)))
+    (drop (memory.grow (i32.const 1)))
+    (call $log (i32.const 0) (i32.const 4))
+    (call $emit (i32.const 7))
+    (call $emit (i32.const 8))
+    memory.size)
+  (func (export "pair") (result i64 f64) i64.const -5 f64.const 2.5)
+  (func (export "refunding") (result i32) (call $refund (i64.const 1000)) i32.const 1)
+  (func (export "trap") unreachable)
+  (func (export "spin") (loop $l (br $l))))"#;
+
+fn with_hosts(config: RuntimeConfig) -> Runtime {
+    let mut rt = Runtime::new(config).unwrap();
+    rt.linker_mut().func_wrap("env", "emit", |c: &mut Caller<'_>, (x,): (i32,)| -> Result<(), HostError> {
+        wes::host::record_effect(c, "event", x.to_le_bytes().to_vec())
+    });
+    rt.linker_mut().func_wrap("env", "refund", |c: &mut Caller<'_>, (x,): (i64,)| -> Result<(), HostError> {
+        c.refund_gas(x as u64);
+        Ok(())
+    });
+    rt
+}
+
+#[test]
+fn a_result_reports_memory_host_calls_logs_and_effects() {
+    let rt = with_hosts(RuntimeConfig::default());
+    let m = rt.load(GUEST.as_bytes()).unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(1_000_000)).unwrap();
+    // Instantiation paid for the data segment.
+    let before = i.gas_remaining();
+    assert!(before < 1_000_000);
+    let r = i.execute("grow", &[Value::I32(2)]).unwrap();
+    assert!(r.success, "{:?}", r.error);
+    assert_eq!(r.values, [Value::I32(4)]);
+    assert_eq!((r.memory.initial_pages, r.memory.peak_pages, r.memory.final_pages, r.memory.growths), (1, 4, 4, 2));
+    assert_eq!(r.host_calls, 3);
+    assert_eq!(r.logs, ["grew"]);
+    let effects: Vec<_> = r.side_effects.iter().map(|e| (e.kind.as_str(), e.data.clone())).collect();
+    assert_eq!(effects, [("event", 7i32.to_le_bytes().to_vec()), ("event", 8i32.to_le_bytes().to_vec())]);
+    // Gas: the meter's figures for this call alone.
+    assert!(r.gas.used > 0);
+    assert_eq!(r.gas.remaining, before - r.gas.used);
+    // A second call starts afresh: its own logs, effects and memory figures.
+    let r2 = i.execute("grow", &[Value::I32(0)]).unwrap();
+    // `memory.grow 0` succeeds too, and counts.
+    assert_eq!((r2.memory.initial_pages, r2.memory.final_pages, r2.memory.growths), (4, 5, 2));
+    assert_eq!(r2.logs.len(), 1);
+    assert_eq!(r2.side_effects.len(), 2);
+    assert_eq!(r2.gas.remaining, before - r.gas.used - r2.gas.used);
+}
+
+#[test]
+fn results_are_encoded_in_the_configured_format() {
+    for encoding in Encoding::ALL {
+        let mut config = RuntimeConfig::default();
+        config.data.encoding = encoding;
+        let rt = with_hosts(config);
+        let m = rt.load(GUEST.as_bytes()).unwrap();
+        let mut i = rt.create_instance(&m, rt.default_gas_meter()).unwrap();
+        let r = i.execute("pair", &[]).unwrap();
+        assert_eq!(r.values, [Value::I64(-5), Value::f64(2.5)]);
+        assert_eq!(encoding.encoder().decode(&r.encoded).unwrap(), r.values, "{encoding:?}");
+    }
+}
+
+#[test]
+fn refunds_follow_the_configured_policy() {
+    let refund = |share: &str| {
+        let rt = with_hosts(RuntimeConfig::from_toml(&format!("[gas.refunds]\n{share}\n")).unwrap());
+        let m = rt.load(GUEST.as_bytes()).unwrap();
+        let mut i = rt.create_instance(&m, rt.gas_meter(1_000_000)).unwrap();
+        let r = i.execute("refunding", &[]).unwrap();
+        assert_eq!(r.gas.used, r.gas.consumed - r.gas.refunded);
+        (r.gas.refunded, 1_000_000 - r.gas.remaining)
+    };
+    // Asked for 1000 each time; granted at most the share of what the meter had consumed.
+    let (half, consumed) = refund("numerator = 1\ndenominator = 2");
+    let (fifth, same) = refund("numerator = 1\ndenominator = 5");
+    let (none, _) = refund("numerator = 0\ndenominator = 0");
+    assert_eq!(consumed, same);
+    assert!(half > fifth && fifth > 0 && none == 0, "{half} {fifth} {none}");
+    assert!(half <= consumed / 2 && fifth <= consumed / 5);
+}
+
+#[test]
+fn an_unmetered_runtime_charges_nothing_and_still_stops_nothing_it_should_not() {
+    let rt = with_hosts(RuntimeConfig::from_toml("[gas]\nmetered = false\n").unwrap());
+    let m = rt.load(GUEST.as_bytes()).unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(1)).unwrap();
+    let r = i.execute("grow", &[Value::I32(1)]).unwrap();
+    assert!(r.success);
+    assert_eq!(r.gas.consumed, 0);
+}
+
+#[test]
+fn metrics_count_what_the_runtime_did() {
+    let rt = with_hosts(RuntimeConfig::default());
+    let m = rt.load(GUEST.as_bytes()).unwrap();
+    let mut gas = 0;
+    for _ in 0..3 {
+        let mut i = rt.create_instance(&m, rt.gas_meter(100_000)).unwrap();
+        gas += i.execute("grow", &[Value::I32(1)]).unwrap().gas.used;
+        let t = i.execute("trap", &[]).unwrap();
+        gas += t.gas.used;
+        assert_eq!(t.error.unwrap().trap_code(), Some(TrapCode::Unreachable));
+        let s = i.execute("spin", &[]).unwrap();
+        gas += s.gas.used;
+        assert_eq!(s.error.unwrap().trap_code(), Some(TrapCode::OutOfGas));
+        rt.destroy_instance(i);
+    }
+    let live = rt.create_instance(&m, rt.gas_meter(10)).unwrap();
+    let metrics = rt.metrics();
+    assert_eq!(metrics.modules_loaded, 1);
+    assert!(metrics.compile_nanos > 0);
+    assert_eq!((metrics.instances_created, metrics.instances_destroyed, metrics.instances_live), (4, 3, 1));
+    assert_eq!((metrics.calls, metrics.calls_failed), (9, 6));
+    assert_eq!(metrics.traps, [(TrapCode::Unreachable, 3), (TrapCode::OutOfGas, 3)]);
+    assert_eq!(metrics.gas_used, gas);
+    assert_eq!(metrics.host_calls, 9);
+    drop(live);
+    assert_eq!(rt.metrics().instances_live, 0);
+
+    // Off: nothing is counted.
+    let quiet = with_hosts(RuntimeConfig::from_toml("[monitoring]\nmetrics = false\n").unwrap());
+    let m = quiet.load(GUEST.as_bytes()).unwrap();
+    let mut i = quiet.create_instance(&m, quiet.gas_meter(100_000)).unwrap();
+    i.execute("grow", &[Value::I32(1)]).unwrap();
+    assert_eq!(quiet.metrics(), wes::Metrics::default());
+}
+
+/// The storage of the counter contract.
+#[derive(Default)]
+struct Storage(std::collections::BTreeMap<Vec<u8>, Vec<u8>>);
+
+fn read_region(c: &mut Caller<'_>, region: u32) -> Result<Vec<u8>, HostError> {
+    let mut h = [0u8; 12];
+    c.read_memory(u64::from(region), &mut h)?;
+    let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let mut data = vec![0; word(8).min(word(4)) as usize];
+    c.read_memory(u64::from(word(0)), &mut data)?;
+    Ok(data)
+}
+
+#[test]
+fn the_counter_contract_runs_through_the_facade_with_reentrant_host_calls() {
+    let mut rt = runtime();
+    rt.linker_mut().func_wrap("env", "db_read", |c: &mut Caller<'_>, (key,): (u32,)| -> Result<u32, HostError> {
+        let key = read_region(c, key)?;
+        let Some(value) = wes::host::data::<Storage>(c).and_then(|s| s.0.get(&key).cloned()) else { return Ok(0) };
+        let allocate = c.get_func("allocate").ok_or_else(|| HostError::new("no allocate"))?;
+        let region = c.call(allocate, &[Value::I32(value.len() as i32)])?[0].as_i32().unwrap_or(0) as u32;
+        let mut offset = [0u8; 4];
+        c.read_memory(u64::from(region), &mut offset)?;
+        c.write_memory(u64::from(u32::from_le_bytes(offset)), &value)?;
+        c.write_memory(u64::from(region) + 8, &(value.len() as u32).to_le_bytes())?;
+        Ok(region)
+    });
+    rt.linker_mut().func_wrap("env", "db_write", |c: &mut Caller<'_>, (k, v): (u32, u32)| -> Result<(), HostError> {
+        let (k, v) = (read_region(c, k)?, read_region(c, v)?);
+        wes::host::record_effect(c, "storage.write", v.clone())?;
+        wes::host::data::<Storage>(c).ok_or_else(|| HostError::new("no storage"))?.0.insert(k, v);
+        Ok(())
+    });
+    let wat = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/counter.wat")).unwrap();
+    let m = rt.load(&wat).unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(1_000_000)).unwrap();
+    i.set_data(Storage::default());
+    let mut count = 0;
+    for add in [5, 37] {
+        count += add;
+        let msg = format!(r#"{{"add":{add}}}"#);
+        let region = i.execute("allocate", &[Value::I32(msg.len() as i32)]).unwrap().values[0].as_i32().unwrap() as u64;
+        let mut offset = [0u8; 4];
+        i.read_memory(region, &mut offset).unwrap();
+        i.write_memory(u64::from(u32::from_le_bytes(offset)), msg.as_bytes()).unwrap();
+        i.write_memory(region + 8, &(msg.len() as u32).to_le_bytes()).unwrap();
+        let r = i.execute("execute", &[Value::I32(region as i32)]).unwrap();
+        assert!(r.success, "{:?}", r.error);
+        assert_eq!(r.logs, ["counter updated"]);
+        assert_eq!(r.side_effects.len(), 1);
+        assert_eq!(r.side_effects[0].data, count.to_string().into_bytes());
+        // db_read's allocate and the two host functions; the nested allocate is wasm.
+        assert_eq!(r.host_calls, 3);
+    }
+    assert_eq!(i.data_mut::<Storage>().unwrap().0.get(&b"count"[..]).unwrap(), b"42");
+}
