@@ -1,11 +1,13 @@
 //! `wes`: run a WebAssembly module from the command line.
 //!
 //! ```text
-//! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--json]
+//! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--json]
 //! ```
 //!
-//! Every run is metered: under the default pricing table (docs/pricing.md) or the one given
-//! with `--pricing`, with the limit given by `--gas` or a large default.
+//! The engine is built from a `wes::RuntimeConfig`: the defaults, or `--config FILE` (TOML or
+//! JSON, see examples/wes.toml). Every run is metered unless the configuration turns it off:
+//! under the default pricing table (docs/pricing.md), the configuration's, or the one given
+//! with `--pricing`, with the limit given by `--gas` or the configuration's `gas.default_limit`.
 //!
 //! Exit status: 0 success, 1 the wasm code trapped, 2 unusable input (unreadable file, invalid
 //! module, unknown export, wrong arguments), always with a one-line message on stderr.
@@ -47,9 +49,12 @@ enum Command {
         /// with `OutOfGas`.
         #[arg(long, value_name = "N")]
         gas: Option<u64>,
-        /// A pricing table (.toml or .json) to charge gas by, instead of the default.
+        /// A pricing table (.toml or .json) to charge gas by, instead of the configuration's.
         #[arg(long, value_name = "FILE")]
         pricing: Option<PathBuf>,
+        /// A runtime configuration (.toml or .json, see examples/wes.toml).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Arguments for the export.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
@@ -64,20 +69,22 @@ struct Trailing {
     gas: Option<u64>,
     #[arg(long)]
     pricing: Option<PathBuf>,
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 impl Trailing {
-    /// Removes `--gas N`, `--gas=N`, `--pricing FILE` and `--pricing=FILE` from `args` and
-    /// parses them with clap.
+    /// Removes `--gas N`, `--pricing FILE` and `--config FILE` (or `--gas=N`, ...) from `args`
+    /// and parses them with clap.
     fn lift(args: &mut Vec<String>) -> Result<Trailing, clap::Error> {
         let mut lifted = Vec::new();
         let mut rest = Vec::new();
         let mut words = std::mem::take(args).into_iter();
         while let Some(w) = words.next() {
-            if w == "--gas" || w == "--pricing" {
+            if w == "--gas" || w == "--pricing" || w == "--config" {
                 lifted.push(w);
                 lifted.extend(words.next());
-            } else if w.starts_with("--gas=") || w.starts_with("--pricing=") {
+            } else if w.starts_with("--gas=") || w.starts_with("--pricing=") || w.starts_with("--config=") {
                 lifted.push(w);
             } else {
                 rest.push(w);
@@ -91,7 +98,7 @@ impl Trailing {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, invoke, json, gas, pricing, mut args } => {
+        Command::Run { file, invoke, json, gas, pricing, config, mut args } => {
             // Arguments may start with `-` (negative numbers, `-inf`), so the list takes
             // hyphenated words and would swallow trailing options; no value is spelled that
             // way, so lift them out and let clap parse them on their own.
@@ -102,7 +109,12 @@ fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => e.exit(),
             };
-            let options = run::Options { json, gas: gas.or(trailing.gas), pricing: pricing.or(trailing.pricing) };
+            let options = run::Options {
+                json,
+                gas: gas.or(trailing.gas),
+                pricing: pricing.or(trailing.pricing),
+                config: config.or(trailing.config),
+            };
             run::run(&file, invoke.as_deref(), &args, &options)
         }
     }

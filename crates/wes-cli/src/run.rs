@@ -2,11 +2,9 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use wes_core::{Trap, Value};
-use wes_meter::{BasicMeter, Pricing, PricingError};
-use wes_runtime::{Config, Engine, Func, Instance, Linker, Module, RuntimeError, Store};
+use wes_runtime::{Func, Instance, Module, RuntimeError, Store};
 
 use crate::output::{self, Outcome, TypedValue};
 
@@ -30,12 +28,10 @@ enum UsageError {
     #[error("nothing to run: give --invoke NAME (exports: {0})")]
     NothingToRun(String),
     #[error("{0}")]
-    Pricing(PricingError),
+    Config(wes::ConfigError),
+    #[error("{0}")]
+    Facade(wes::RuntimeError),
 }
-
-/// The gas limit without `--gas`: large enough for any reasonable command-line run, small
-/// enough that a runaway loop stops within seconds.
-pub(crate) const DEFAULT_GAS_LIMIT: u64 = 10_000_000_000;
 
 /// How `wes run` runs and reports.
 #[derive(Debug)]
@@ -43,6 +39,7 @@ pub(crate) struct Options {
     pub(crate) json: bool,
     pub(crate) gas: Option<u64>,
     pub(crate) pricing: Option<std::path::PathBuf>,
+    pub(crate) config: Option<std::path::PathBuf>,
 }
 
 /// The gas of a run, read from the store's meter.
@@ -59,7 +56,15 @@ const TRAPPED: u8 = 1;
 const UNUSABLE: u8 = 2;
 
 pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &Options) -> ExitCode {
-    let mut gas = Gas { limit: options.gas.unwrap_or(DEFAULT_GAS_LIMIT), ..Gas::default() };
+    let runtime = match runtime(options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wes: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let limit = options.gas.unwrap_or(runtime.config().gas.default_limit).min(runtime.config().gas.max_limit);
+    let mut gas = Gas { limit, ..Gas::default() };
     let outcome = |results: Vec<TypedValue>, trap, gas: Gas| Outcome {
         results,
         trap,
@@ -68,7 +73,7 @@ pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &
         gas_refunded: gas.refunded,
         default_limit: options.gas.is_none(),
     };
-    match execute(file, invoke, args, options, &mut gas) {
+    match execute(&runtime, file, invoke, args, &mut gas) {
         Ok(results) => {
             let o = outcome(results.iter().map(TypedValue::from).collect(), None, gas);
             output::print(&o, options.json, None);
@@ -106,16 +111,32 @@ impl From<RuntimeError> for Failure {
     }
 }
 
+/// The runtime the options describe: the configuration file's or the defaults, with
+/// `--pricing` in place of its pricing. Its engine is the one the run uses.
+fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
+    let mut config = match &options.config {
+        Some(path) => wes::RuntimeConfig::from_file(path).map_err(UsageError::Config)?,
+        None => wes::RuntimeConfig::default(),
+    };
+    if let Some(pricing) = &options.pricing {
+        config.gas.pricing = None;
+        config.gas.pricing_file = Some(pricing.clone());
+    }
+    // Checked here so that a bad pricing file is reported as such, before any module is read.
+    config.pricing().map_err(UsageError::Config)?;
+    wes::Runtime::new(config).map_err(UsageError::Facade)
+}
+
 /// Runs, leaving the gas figures in `gas` whatever the outcome.
 fn execute(
+    runtime: &wes::Runtime,
     file: &Path,
     invoke: Option<&str>,
     args: &[String],
-    options: &Options,
     gas: &mut Gas,
 ) -> Result<Vec<Value>, Failure> {
     let mut store = None;
-    let r = execute_in(file, invoke, args, options, gas.limit, &mut store);
+    let r = execute_in(runtime, file, invoke, args, gas.limit, &mut store);
     if let Some(meter) = store.as_ref().and_then(Store::meter) {
         *gas = Gas { limit: meter.limit(), used: meter.used(), refunded: meter.refunded() };
     }
@@ -123,33 +144,24 @@ fn execute(
 }
 
 fn execute_in(
+    runtime: &wes::Runtime,
     file: &Path,
     invoke: Option<&str>,
     args: &[String],
-    options: &Options,
     limit: u64,
     store_slot: &mut Option<Store>,
 ) -> Result<Vec<Value>, Failure> {
-    let pricing = match &options.pricing {
-        Some(p) => Pricing::from_file(p).map_err(UsageError::Pricing)?,
-        None => Pricing::default(),
-    };
-    let pricing = Arc::new(pricing);
     let path = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
     let module = wes_decode::decode_any(&bytes).map_err(|source| UsageError::Decode { path, source })?;
     let has_start = module.start.is_some();
 
-    let jit_config = wes_jit::JitConfig { pricing: Some(pricing.clone()), ..wes_jit::JitConfig::default() };
-    let backend = wes_jit::Jit::with_config(jit_config).map_err(|e| UsageError::Runtime(e.into()))?;
-    let mut config = Config::default();
-    config.pricing(Some(pricing));
-    let engine = Engine::new(config, Arc::new(backend));
-    let module = Module::new(&engine, module)?;
-    let store = store_slot.insert(Store::new(&engine));
-    store.set_meter(Box::new(BasicMeter::new(limit)));
+    let engine = runtime.engine();
+    let module = Module::new(engine, module)?;
+    let store = store_slot.insert(Store::new(engine));
+    store.set_meter(runtime.gas_meter(limit));
     // The start function runs here; a trap in it is a trap of the run.
-    let instance = Linker::new().instantiate(store, &module)?;
+    let instance = wes_runtime::Linker::new().instantiate(store, &module)?;
 
     let name = match invoke {
         Some(name) => name,

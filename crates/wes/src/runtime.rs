@@ -149,7 +149,12 @@ impl Runtime {
         &self.engine
     }
 
-    /// The host functions and items modules may import. Define the embedder's host functions
+    /// The host functions and items modules may import.
+    pub fn linker(&self) -> &Linker {
+        &self.linker
+    }
+
+    /// The host functions and items modules may import, to add to. Define the embedder's host functions
     /// here before creating instances (`wes.log` is already defined).
     pub fn linker_mut(&mut self) -> &mut Linker {
         &mut self.linker

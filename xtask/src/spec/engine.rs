@@ -6,11 +6,11 @@
 //! invocation and global reads through it, the same way for every backend.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use wes_core::types::{GlobalType, Limits, MemoryType, Mutability, RefType, TableType};
 use wes_core::{Module, ValType, Value};
-use wes_runtime::{Config, Engine, Extern, Global, HostFunc, Instance, Linker, Memory, RuntimeError, Store, Table};
+use wes_runtime::{Engine, Extern, Global, HostFunc, Instance, Linker, Memory, RuntimeError, Store, Table};
 
 /// How a step of execution failed.
 #[derive(Debug)]
@@ -60,11 +60,21 @@ pub(crate) trait Executor {
 /// The backends `--backend` accepts, in the order `cargo xtask ci` runs them.
 pub(crate) const BACKENDS: &[&str] = &["validate", "jit"];
 
-/// A fresh executor for one script, or `None` for a backend that only validates.
-pub(crate) fn executor(backend: &str) -> Option<Box<dyn Executor>> {
+/// Whether `backend` executes code (and so must run every directive).
+pub(crate) fn executes(backend: &str) -> bool {
+    backend != "validate"
+}
+
+/// A fresh executor for one script: `Ok(None)` for a backend that only validates, an error for
+/// an executing backend that cannot start (which fails the run: its directives must not be
+/// quietly skipped).
+pub(crate) fn executor(backend: &str, metered: bool) -> Result<Option<Box<dyn Executor>>, String> {
     match backend {
-        "jit" => jit_engine().map(|engine| Box::new(RuntimeExecutor::new(engine)) as Box<dyn Executor>),
-        _ => None,
+        "jit" => {
+            let engine = jit_engine(metered)?;
+            Ok(Some(Box::new(RuntimeExecutor::new(engine)) as Box<dyn Executor>))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -72,20 +82,19 @@ pub(crate) fn executor(backend: &str) -> Option<Box<dyn Executor>> {
 /// that it changes no result, not to limit anything).
 const SPEC_GAS_LIMIT: u64 = 1 << 62;
 
-/// One JIT engine for the whole run: compiling the ISA description once is enough. It meters
-/// under the default pricing, so every directive also runs through the gas checks.
-fn jit_engine() -> Option<Engine> {
-    static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| {
-            let pricing = Arc::new(wes_meter::Pricing::default());
-            let jit_config = wes_jit::JitConfig { pricing: Some(pricing.clone()), ..wes_jit::JitConfig::default() };
-            let jit = wes_jit::Jit::with_config(jit_config).map_err(|e| eprintln!("cannot start the JIT: {e}")).ok()?;
-            let mut config = Config::default();
-            config.pricing(Some(pricing));
-            Some(Engine::new(config, Arc::new(jit)))
-        })
-        .clone()
+/// One JIT engine per metering mode for the whole run: compiling the ISA description once is
+/// enough. Built through the facade's configuration, the one place engines are put together;
+/// metered runs use the default pricing, so every directive also runs through the gas checks.
+fn jit_engine(metered: bool) -> Result<Engine, String> {
+    static METERED: OnceLock<Result<Engine, String>> = OnceLock::new();
+    static UNMETERED: OnceLock<Result<Engine, String>> = OnceLock::new();
+    let slot = if metered { &METERED } else { &UNMETERED };
+    slot.get_or_init(|| {
+        let mut config = wes::RuntimeConfig::default();
+        config.gas.metered = metered;
+        config.engine().map_err(|e| format!("cannot start the JIT: {e}"))
+    })
+    .clone()
 }
 
 /// An [`Executor`] over `wes-runtime`'s public API.

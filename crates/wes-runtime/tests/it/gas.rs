@@ -10,11 +10,7 @@ use wes_runtime::{Caller, Config, Engine, GasCall, HostError, Instance, Linker, 
 
 /// An engine metering under `pricing`, optimising or not.
 fn metered(pricing: Pricing, optimize: bool) -> Engine {
-    let pricing = Arc::new(pricing);
-    let jit = Jit::with_config(JitConfig { pricing: Some(pricing.clone()), optimize, ..JitConfig::default() }).unwrap();
-    let mut config = Config::default();
-    config.pricing(Some(pricing));
-    Engine::new(config, Arc::new(jit))
+    crate::metered_engine(&Arc::new(pricing), JitConfig { optimize, ..JitConfig::default() }, Config::default())
 }
 
 fn setup(engine: &Engine, wat: &str) -> (Store, Instance) {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use arbitrary::Unstructured;
 use wes_core::Value;
 
-use wes_jit::{Jit, JitConfig};
+use wes_jit::JitConfig;
 use wes_meter::{GasMeter, Pricing};
 use wes_runtime::{Caller, Config, Engine, Extern, HostError, Linker, Module, Store};
 
@@ -194,12 +194,7 @@ const PROGRAMS: &[(&str, &str)] = &[
 ];
 
 fn engine(pricing: &Arc<Pricing>, merge: bool) -> Engine {
-    let jit =
-        Jit::with_config(JitConfig { pricing: Some(pricing.clone()), merge_gas_checks: merge, ..JitConfig::default() })
-            .unwrap();
-    let mut config = Config::default();
-    config.pricing(Some(pricing.clone()));
-    Engine::new(config, Arc::new(jit))
+    crate::metered_engine(pricing, JitConfig { merge_gas_checks: merge, ..JitConfig::default() }, Config::default())
 }
 
 /// Everything observable about one call.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use wes_core::Value;
-use wes_jit::{Jit, JitConfig};
+use wes_jit::JitConfig;
 use wes_meter::Pricing;
 use wes_runtime::{Caller, Config, Engine, HostError, Linker, Module, Store};
 
@@ -39,10 +39,7 @@ fn dir() -> PathBuf {
 }
 
 fn engine(pricing: &Arc<Pricing>, optimize: bool) -> Engine {
-    let jit = Jit::with_config(JitConfig { pricing: Some(pricing.clone()), optimize, ..JitConfig::default() }).unwrap();
-    let mut config = Config::default();
-    config.pricing(Some(pricing.clone()));
-    Engine::new(config, Arc::new(jit))
+    crate::metered_engine(pricing, JitConfig { optimize, ..JitConfig::default() }, Config::default())
 }
 
 /// Runs `call` in a fresh store; its gas and outcome.

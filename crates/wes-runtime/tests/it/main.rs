@@ -25,6 +25,16 @@ pub(crate) fn engine_with(config: Config) -> Engine {
     Engine::new(config, Arc::new(wes_jit::Jit::new().unwrap()))
 }
 
+/// An engine metering under `pricing`: the JIT compiled with `jit`'s other settings, the
+/// runtime with `config`'s. The one place these tests put a metered engine together, so the
+/// code and the runtime always get the same pricing (as `wes::RuntimeConfig::engine` does for
+/// embedders; these tests sit below the facade).
+pub(crate) fn metered_engine(pricing: &Arc<wes_meter::Pricing>, jit: wes_jit::JitConfig, mut config: Config) -> Engine {
+    let jit = wes_jit::Jit::with_config(wes_jit::JitConfig { pricing: Some(pricing.clone()), ..jit }).unwrap();
+    config.pricing(Some(pricing.clone()));
+    Engine::new(config, Arc::new(jit))
+}
+
 /// A store and an instance of `wat`, linked with `linker`.
 pub(crate) fn instantiate_with(engine: &Engine, linker: &Linker, wat: &str) -> (Store, Instance) {
     let module = Module::new(engine, wes_decode::decode_text(wat).unwrap()).unwrap();

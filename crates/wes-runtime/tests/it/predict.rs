@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use wes_core::Value;
-use wes_jit::{Jit, JitConfig};
+use wes_jit::JitConfig;
 use wes_meter::{CallHistory, Pricing, ResourcePredictor, WorstCase};
-use wes_runtime::{Config, Engine, Linker, Module, Store};
+use wes_runtime::{Config, Linker, Module, Store};
 
 const WAT: &str = r#"(module
   (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
@@ -34,10 +34,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let pricing = Arc::new(Pricing::default());
-    let jit = Jit::with_config(JitConfig { pricing: Some(pricing.clone()), ..JitConfig::default() }).unwrap();
-    let mut config = Config::default();
-    config.pricing(Some(pricing.clone()));
-    let engine = Engine::new(config, Arc::new(jit));
+    let engine = crate::metered_engine(&pricing, JitConfig::default(), Config::default());
     let module = wes_decode::decode_text(WAT).unwrap();
     let predictor = ResourcePredictor::analyze(&module, &pricing).unwrap();
     let compiled = Module::new(&engine, module.clone()).unwrap();

@@ -7,18 +7,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wes_core::{TrapCode, Value};
-use wes_jit::{Jit, JitConfig};
+use wes_jit::JitConfig;
 use wes_meter::{BasicMeter, GasMeter, Pricing};
 use wes_runtime::{Caller, Config, Engine, Func, HostError, Instance, Linker, Module, RuntimeError, Store};
 
 use crate::{call, check_trap, engine_with, trap_of};
 
 /// A metered engine under the default pricing, with `config` otherwise.
-fn metered(mut config: Config) -> Engine {
-    let pricing = Arc::new(Pricing::default());
-    let jit = Jit::with_config(JitConfig { pricing: Some(pricing.clone()), ..JitConfig::default() }).unwrap();
-    config.pricing(Some(pricing));
-    Engine::new(config, Arc::new(jit))
+fn metered(config: Config) -> Engine {
+    crate::metered_engine(&Arc::new(Pricing::default()), JitConfig::default(), config)
 }
 
 fn instantiate(engine: &Engine, linker: &Linker, wat: &str) -> (Store, Instance) {
