@@ -218,13 +218,17 @@ pub struct DataConfig {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MonitoringConfig {
-    /// Keep the counters of [`Runtime::metrics`](crate::Runtime::metrics) (default `true`).
+    /// Keep the runtime's metrics registry, [`Runtime::metrics`](crate::Runtime::metrics)
+    /// (default `true`).
     pub metrics: bool,
+    /// Record one call in this many in the per-call histograms (default 1: every call);
+    /// counters always count every call.
+    pub sample_every: u64,
 }
 
 impl Default for MonitoringConfig {
     fn default() -> Self {
-        MonitoringConfig { metrics: true }
+        MonitoringConfig { metrics: true, sample_every: 1 }
     }
 }
 

@@ -46,7 +46,7 @@
 //! | type | what it is |
 //! |---|---|
 //! | [`RuntimeConfig`] | every setting, from TOML or JSON: `[gas]`, `[limits]`, `[performance]`, `[data]`, `[monitoring]` |
-//! | [`Runtime`] | the engine built from it, the host functions, counters ([`Runtime::metrics`]) and [`Runtime::diagnose`] |
+//! | [`Runtime`] | the engine built from it, the host functions, metrics ([`Runtime::metrics`], Prometheus text and JSON, through `wes-metrics`) and [`Runtime::diagnose`] |
 //! | [`LoadedModule`] | a validated, compiled module |
 //! | [`Instance`] | a module instantiated in its own store, with its gas meter |
 //! | [`ExecutionResult`] | results typed and encoded, gas, memory, time, host calls, logs, side effects, the error |
@@ -81,7 +81,8 @@ pub use encoding::{
 };
 pub use error::{Diagnosis, ErrorCode, ErrorContext, ErrorKind, RuntimeError};
 pub use result::{ExecutionResult, GasReport, MemoryReport, SideEffect};
-pub use runtime::{Instance, LoadedModule, Metrics, Runtime};
+pub use runtime::{Instance, LoadedModule, Runtime};
+pub use wes_metrics::{CallRecord, CompileRecord, MetricsCollector, MetricsSnapshot, Registry};
 
 pub use wes_core::{ExternRef, FrameInfo, FuncRef, FuncType, Trap, TrapCode, ValType, Value};
 pub use wes_meter::GasMeter;

@@ -15,6 +15,7 @@ use crate::encoding::Encoding;
 use crate::error::{Diagnosis, ErrorCode, ErrorKind, RuntimeError};
 use crate::host::HostState;
 use crate::result::{ExecutionResult, GasReport, MemoryReport};
+use wes_metrics::{CallRecord, CompileRecord, MetricsCollector, MetricsSnapshot, Registry};
 
 /// A configured WES: an engine built from a [`RuntimeConfig`], the host functions modules may
 /// import, and counters. Load modules and create instances through it; share it by reference
@@ -25,7 +26,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker,
     encoding: Encoding,
-    metrics: Arc<Counters>,
+    monitor: Arc<Monitor>,
     next_instance: AtomicU64,
 }
 
@@ -57,7 +58,7 @@ pub struct Instance {
     instance: wes_runtime::Instance,
     hash: Arc<str>,
     encoding: Encoding,
-    metrics: Arc<Counters>,
+    monitor: Arc<Monitor>,
     /// The shortfall of the charge that ran out of gas, recorded by the store's handler.
     shortfall: Arc<AtomicU64>,
     depth_limits: (u32, u32),
@@ -69,53 +70,23 @@ impl std::fmt::Debug for Instance {
     }
 }
 
-/// The runtime's counters, updated as it works.
-#[derive(Debug, Default)]
-struct Counters {
-    enabled: bool,
-    modules_loaded: AtomicU64,
-    compile_nanos: AtomicU64,
-    instances_created: AtomicU64,
-    instances_destroyed: AtomicU64,
-    calls: AtomicU64,
-    calls_failed: AtomicU64,
-    traps: [AtomicU64; TrapCode::ALL.len()],
-    gas_used: AtomicU64,
-    host_calls: AtomicU64,
+/// Where the runtime reports what it does: its own registry (unless `monitoring.metrics` is
+/// off) and any collectors the embedder added.
+#[derive(Clone, Debug, Default)]
+struct Monitor {
+    registry: Option<Arc<Registry>>,
+    extra: Vec<Arc<dyn MetricsCollector>>,
 }
 
-impl Counters {
-    fn add(&self, counter: &AtomicU64, n: u64) {
-        if self.enabled {
-            counter.fetch_add(n, Ordering::Relaxed);
+impl Monitor {
+    fn each(&self, f: impl Fn(&dyn MetricsCollector)) {
+        if let Some(r) = &self.registry {
+            f(r.as_ref());
+        }
+        for c in &self.extra {
+            f(c.as_ref());
         }
     }
-}
-
-/// A snapshot of a runtime's counters (all zero when `monitoring.metrics` is off).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Metrics {
-    /// Modules loaded.
-    pub modules_loaded: u64,
-    /// Time spent decoding, validating and compiling them, in nanoseconds.
-    pub compile_nanos: u64,
-    /// Instances created.
-    pub instances_created: u64,
-    /// Instances destroyed (or dropped).
-    pub instances_destroyed: u64,
-    /// Instances alive now.
-    pub instances_live: u64,
-    /// Executions.
-    pub calls: u64,
-    /// Executions that failed.
-    pub calls_failed: u64,
-    /// Traps by code, for the codes that occurred (in [`TrapCode::ALL`] order).
-    pub traps: Vec<(TrapCode, u64)>,
-    /// Gas used by all executions, net of refunds.
-    pub gas_used: u64,
-    /// Host functions called during executions.
-    pub host_calls: u64,
 }
 
 impl Runtime {
@@ -128,13 +99,14 @@ impl Runtime {
         let engine = config.engine()?;
         let mut linker = Linker::new();
         linker.func_wrap("wes", "log", crate::host::log_capability);
-        let metrics = Arc::new(Counters { enabled: config.monitoring.metrics, ..Counters::default() });
+        let registry = config.monitoring.metrics.then(|| Arc::new(Registry::new(config.monitoring.sample_every)));
+        let monitor = Arc::new(Monitor { registry, extra: Vec::new() });
         Ok(Runtime {
             encoding: config.data.encoding,
             config,
             engine,
             linker,
-            metrics,
+            monitor,
             next_instance: AtomicU64::new(1),
         })
     }
@@ -173,11 +145,12 @@ impl Runtime {
             e.context_mut().module_hash = Some(hash.to_string());
             e
         };
-        let module = wes_decode::decode_any(bytes).map_err(|e| with_hash(e.into()))?;
-        let module = wes_runtime::Module::new(&self.engine, module).map_err(|e| with_hash(e.into()))?;
-        self.metrics.add(&self.metrics.modules_loaded, 1);
-        self.metrics.add(&self.metrics.compile_nanos, u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        Ok(LoadedModule { module, hash })
+        let loaded = wes_decode::decode_any(bytes)
+            .map_err(RuntimeError::from)
+            .and_then(|m| wes_runtime::Module::new(&self.engine, m).map_err(RuntimeError::from));
+        let record = CompileRecord { bytes: bytes.len() as u64, duration: start.elapsed(), failed: loaded.is_err() };
+        self.monitor.each(|c| c.module_loaded(&record));
+        Ok(LoadedModule { module: loaded.map_err(with_hash)?, hash })
     }
 
     /// A gas meter of `limit` (clamped to `gas.max_limit`) with the configured refund policy,
@@ -223,7 +196,7 @@ impl Runtime {
             e.context_mut().instance_id = Some(id);
             e
         })?;
-        self.metrics.add(&self.metrics.instances_created, 1);
+        self.monitor.each(|c| c.instance_created());
         let config = self.engine.config();
         Ok(Instance {
             id,
@@ -231,7 +204,7 @@ impl Runtime {
             instance,
             hash: Arc::clone(&module.hash),
             encoding: self.encoding,
-            metrics: Arc::clone(&self.metrics),
+            monitor: Arc::clone(&self.monitor),
             shortfall,
             depth_limits: (config.max_call_depth, config.max_host_reentry),
         })
@@ -242,29 +215,28 @@ impl Runtime {
         drop(instance);
     }
 
-    /// A snapshot of the counters.
-    pub fn metrics(&self) -> Metrics {
-        let m = &self.metrics;
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let created = get(&m.instances_created);
-        let destroyed = get(&m.instances_destroyed);
-        Metrics {
-            modules_loaded: get(&m.modules_loaded),
-            compile_nanos: get(&m.compile_nanos),
-            instances_created: created,
-            instances_destroyed: destroyed,
-            instances_live: created.saturating_sub(destroyed),
-            calls: get(&m.calls),
-            calls_failed: get(&m.calls_failed),
-            traps: TrapCode::ALL
-                .iter()
-                .zip(&m.traps)
-                .map(|(code, n)| (*code, get(n)))
-                .filter(|(_, n)| *n > 0)
-                .collect(),
-            gas_used: get(&m.gas_used),
-            host_calls: get(&m.host_calls),
-        }
+    /// Adds a collector that gets every record the runtime makes from now on, besides its own
+    /// registry (instances created earlier keep reporting where they did).
+    pub fn add_collector(&mut self, collector: Arc<dyn MetricsCollector>) {
+        let mut monitor = Monitor::clone(&self.monitor);
+        monitor.extra.push(collector);
+        self.monitor = Arc::new(monitor);
+    }
+
+    /// The counts of the runtime's registry (all zero when `monitoring.metrics` is off).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.monitor.registry.as_ref().map(|r| r.snapshot()).unwrap_or_default()
+    }
+
+    /// The registry in the Prometheus text exposition format (empty when `monitoring.metrics`
+    /// is off), for a `/metrics` endpoint.
+    pub fn metrics_prometheus(&self) -> String {
+        self.monitor.registry.as_ref().map(|r| r.encode_prometheus()).unwrap_or_default()
+    }
+
+    /// The registry's counts as JSON.
+    pub fn metrics_json(&self) -> String {
+        self.monitor.registry.as_ref().map(|r| r.encode_json()).unwrap_or_default()
     }
 
     /// The cause of `error` and a concrete suggestion for it.
@@ -275,7 +247,7 @@ impl Runtime {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        self.metrics.add(&self.metrics.instances_destroyed, 1);
+        self.monitor.each(|c| c.instance_destroyed());
     }
 }
 
@@ -405,10 +377,12 @@ impl Instance {
             remaining,
         };
         let host_calls = stats1.host_calls.saturating_sub(stats0.host_calls);
-        let m = &self.metrics;
-        m.add(&m.calls, 1);
-        m.add(&m.gas_used, gas.used);
-        m.add(&m.host_calls, host_calls);
+        let memory = MemoryReport {
+            initial_pages: pages0,
+            peak_pages: pages1.max(pages0),
+            final_pages: pages1,
+            growths: stats1.memory_grows.saturating_sub(stats0.memory_grows),
+        };
 
         let (values, error) = match outcome {
             Ok(values) => (values, None),
@@ -421,29 +395,27 @@ impl Instance {
                     Some(TrapCode::CallStackExhausted) => e.facts_mut().depth = Some(self.depth_limits),
                     _ => {}
                 }
-                if let Some(i) = e.trap_code().and_then(|c| TrapCode::ALL.iter().position(|x| *x == c)) {
-                    m.add(&m.traps[i], 1);
-                }
-                m.add(&m.calls_failed, 1);
                 (Vec::new(), Some(e))
             }
-            Err(other) => {
-                m.add(&m.calls_failed, 1);
-                return Err(context(other.into(), self.id, &self.hash));
-            }
+            Err(other) => return Err(context(other.into(), self.id, &self.hash)),
         };
+        let record = CallRecord {
+            duration,
+            gas_used: gas.used,
+            trap: error.as_ref().and_then(RuntimeError::trap_code).map(TrapCode::name),
+            memory_initial_pages: memory.initial_pages,
+            memory_peak_pages: memory.peak_pages,
+            memory_grows: memory.growths,
+            host_calls,
+        };
+        self.monitor.each(|c| c.call_finished(&record));
         let encoded = if error.is_none() { self.encoding.encoder().encode(&values)? } else { Vec::new() };
         Ok(ExecutionResult {
             success: error.is_none(),
             values,
             encoded,
             gas,
-            memory: MemoryReport {
-                initial_pages: pages0,
-                peak_pages: pages1.max(pages0),
-                final_pages: pages1,
-                growths: stats1.memory_grows.saturating_sub(stats0.memory_grows),
-            },
+            memory,
             duration,
             host_calls,
             logs,

@@ -107,13 +107,16 @@ fn an_unmetered_runtime_charges_nothing_and_still_stops_nothing_it_should_not() 
 }
 
 #[test]
-fn metrics_count_what_the_runtime_did() {
+fn metrics_count_what_the_runtime_did_and_scrape_as_prometheus() {
     let rt = with_hosts(RuntimeConfig::default());
     let m = rt.load(GUEST.as_bytes()).unwrap();
-    let mut gas = 0;
+    assert!(rt.load(b"\0asm garbage").is_err());
+    let (mut gas, mut peak) = (0, 0);
     for _ in 0..3 {
         let mut i = rt.create_instance(&m, rt.gas_meter(100_000)).unwrap();
-        gas += i.execute("grow", &[Value::I32(1)]).unwrap().gas.used;
+        let g = i.execute("grow", &[Value::I32(1)]).unwrap();
+        gas += g.gas.used;
+        peak = peak.max(g.memory.peak_pages);
         let t = i.execute("trap", &[]).unwrap();
         gas += t.gas.used;
         assert_eq!(t.error.unwrap().trap_code(), Some(TrapCode::Unreachable));
@@ -124,13 +127,36 @@ fn metrics_count_what_the_runtime_did() {
     }
     let live = rt.create_instance(&m, rt.gas_meter(10)).unwrap();
     let metrics = rt.metrics();
-    assert_eq!(metrics.modules_loaded, 1);
+    assert_eq!((metrics.modules_loaded, metrics.modules_failed), (1, 1));
     assert!(metrics.compile_nanos > 0);
     assert_eq!((metrics.instances_created, metrics.instances_destroyed, metrics.instances_live), (4, 3, 1));
-    assert_eq!((metrics.calls, metrics.calls_failed), (9, 6));
-    assert_eq!(metrics.traps, [(TrapCode::Unreachable, 3), (TrapCode::OutOfGas, 3)]);
+    assert_eq!((metrics.calls, metrics.calls_trapped), (9, 6));
+    let traps: Vec<_> = metrics.traps.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(traps, [("OutOfGas", 3), ("Unreachable", 3)]);
     assert_eq!(metrics.gas_used, gas);
     assert_eq!(metrics.host_calls, 9);
+    assert_eq!((metrics.memory_grows, metrics.memory_peak_pages), (6, peak));
+
+    // The Prometheus exposition carries the same figures.
+    let text = rt.metrics_prometheus();
+    for line in [
+        "wes_calls_total{outcome=\"ok\"} 3".to_string(),
+        "wes_calls_total{outcome=\"trap\"} 6".to_string(),
+        "wes_traps_total{code=\"OutOfGas\"} 3".to_string(),
+        "wes_traps_total{code=\"Unreachable\"} 3".to_string(),
+        format!("wes_gas_used_total {gas}"),
+        "wes_host_calls_total 9".to_string(),
+        format!("wes_memory_peak_pages {peak}"),
+        "wes_instances_live 1".to_string(),
+        "wes_call_gas_count 9".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line `{line}` in:\n{text}");
+    }
+    assert!(text.trim_end().ends_with("# EOF"));
+    // And the JSON export.
+    let json: serde_json::Value = serde_json::from_str(&rt.metrics_json()).unwrap();
+    assert_eq!(json["gas_used"].as_u64(), Some(gas));
+    assert_eq!(json["traps"]["OutOfGas"].as_u64(), Some(3));
     drop(live);
     assert_eq!(rt.metrics().instances_live, 0);
 
@@ -139,7 +165,33 @@ fn metrics_count_what_the_runtime_did() {
     let m = quiet.load(GUEST.as_bytes()).unwrap();
     let mut i = quiet.create_instance(&m, quiet.gas_meter(100_000)).unwrap();
     i.execute("grow", &[Value::I32(1)]).unwrap();
-    assert_eq!(quiet.metrics(), wes::Metrics::default());
+    assert_eq!(quiet.metrics(), wes::MetricsSnapshot::default());
+    assert_eq!(quiet.metrics_prometheus(), "");
+}
+
+/// A collector of the embedder's own, next to the registry.
+#[derive(Debug, Default)]
+struct Tally(std::sync::atomic::AtomicU64);
+
+impl wes::MetricsCollector for Tally {
+    fn module_loaded(&self, _: &wes::CompileRecord) {}
+    fn instance_created(&self) {}
+    fn instance_destroyed(&self) {}
+    fn call_finished(&self, r: &wes::CallRecord) {
+        self.0.fetch_add(r.gas_used, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn an_embedders_collector_gets_every_call() {
+    let mut rt = with_hosts(RuntimeConfig::default());
+    let tally = std::sync::Arc::new(Tally::default());
+    rt.add_collector(tally.clone());
+    let m = rt.load(GUEST.as_bytes()).unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(100_000)).unwrap();
+    let used = i.execute("grow", &[Value::I32(1)]).unwrap().gas.used;
+    assert_eq!(tally.0.load(std::sync::atomic::Ordering::Relaxed), used);
+    assert_eq!(rt.metrics().gas_used, used);
 }
 
 /// The storage of the counter contract.
