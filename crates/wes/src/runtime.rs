@@ -141,13 +141,19 @@ impl Runtime {
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedModule, RuntimeError> {
         let start = Instant::now();
         let hash: Arc<str> = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>().into();
+        let _span = tracing::info_span!("wes.load", module = %hash, bytes = bytes.len()).entered();
         let with_hash = |mut e: RuntimeError| {
             e.context_mut().module_hash = Some(hash.to_string());
             e
         };
-        let loaded = wes_decode::decode_any(bytes)
-            .map_err(RuntimeError::from)
-            .and_then(|m| wes_runtime::Module::new(&self.engine, m).map_err(RuntimeError::from));
+        let decoded = tracing::info_span!("wes.decode").in_scope(|| wes_decode::decode_any(bytes));
+        let loaded = decoded.map_err(RuntimeError::from).and_then(|m| {
+            let _span = tracing::info_span!("wes.compile", functions = m.bodies.len()).entered();
+            wes_runtime::Module::new(&self.engine, m).map_err(RuntimeError::from)
+        });
+        if let Err(e) = &loaded {
+            tracing::info!(code = %e.code(), "module refused");
+        }
         let record = CompileRecord { bytes: bytes.len() as u64, duration: start.elapsed(), failed: loaded.is_err() };
         self.monitor.each(|c| c.module_loaded(&record));
         Ok(LoadedModule { module: loaded.map_err(with_hash)?, hash })
@@ -175,6 +181,7 @@ impl Runtime {
     /// initialisation, [`ErrorCode::ResourceLimit`] when a memory or table is too large.
     pub fn create_instance(&self, module: &LoadedModule, meter: Box<dyn GasMeter>) -> Result<Instance, RuntimeError> {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let _span = tracing::info_span!("wes.instantiate", module = %module.hash, instance = id).entered();
         let mut store = Store::new(&self.engine);
         store.set_meter(meter);
         store.set_data(HostState::default());
@@ -319,6 +326,7 @@ impl Instance {
     /// [`ErrorCode::NoSuchExport`] when there is no exported function `name`,
     /// [`ErrorCode::BadArguments`] when `args` do not match its parameters.
     pub fn execute(&mut self, name: &str, args: &[Value]) -> Result<ExecutionResult, RuntimeError> {
+        let _span = tracing::info_span!("wes.call", module = %self.hash, export = name, instance = self.id).entered();
         let context = |mut e: RuntimeError, id: u64, hash: &str| {
             let c = e.context_mut();
             c.export = Some(name.to_string());
@@ -409,6 +417,7 @@ impl Instance {
             host_calls,
         };
         self.monitor.each(|c| c.call_finished(&record));
+        tracing::info!(gas_used = gas.used, trap = record.trap, "call finished");
         let encoded = if error.is_none() { self.encoding.encoder().encode(&values)? } else { Vec::new() };
         Ok(ExecutionResult {
             success: error.is_none(),
