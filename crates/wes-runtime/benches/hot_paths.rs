@@ -75,6 +75,23 @@ fn hot_paths(c: &mut Criterion) {
         b.iter(|| black_box(host_loop.call(&mut store, &[Value::I32(HOST_CALLS)]).unwrap()));
     });
     group.finish();
+
+    // A host function that calls back into wasm, as a contract host's db_read calls the
+    // contract's allocate: wasm -> host -> wasm and back, per round trip.
+    let mut linker = Linker::new();
+    linker.func_wrap("env", "inc", |c: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
+        let nop = c.get_func("nop").ok_or_else(|| HostError::new("no nop"))?;
+        Ok(c.call(nop, &[Value::I64(x)])?.first().and_then(Value::as_i64).unwrap_or(0).wrapping_add(1))
+    });
+    let mut store = Store::new(&engine);
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let host_loop = instance.get_func(&store, "host_loop").unwrap();
+    let mut group = c.benchmark_group("host call calling back into wasm (wasm -> host -> wasm)");
+    group.throughput(Throughput::Elements(HOST_CALLS as u64));
+    group.bench_function("per 1000 round trips", |b| {
+        b.iter(|| black_box(host_loop.call(&mut store, &[Value::I32(HOST_CALLS)]).unwrap()));
+    });
+    group.finish();
 }
 
 criterion_group!(benches, hot_paths);
