@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 
+use crate::large_module;
 use crate::runtimes::Val;
 
 /// What is timed.
@@ -117,6 +118,22 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             func: "call",
             args: vec![Val::I64(42)],
             kind: Kind::InstantiateCall { rounds: contract_rounds },
+            reference: None,
+        },
+        Workload {
+            name: "instantiate-large",
+            what: format!(
+                "fresh store + instantiate a large contract ({} functions, a {}-entry table, {} KiB of data, {} pages) + one call",
+                large_module::FUNCS,
+                large_module::TABLE,
+                large_module::DATA_BYTES >> 10,
+                large_module::PAGES
+            ),
+            wasm: wat("large", &large_module::wat())?,
+            setup: vec![],
+            func: "call",
+            args: vec![Val::I64(42)],
+            kind: Kind::InstantiateCall { rounds: size(500, 100) },
             reference: None,
         },
         Workload {

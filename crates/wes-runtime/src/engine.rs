@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use wes_core::{Backend, FuncType};
 use wes_core::backend::CompiledModule;
+use wes_core::{Backend, FuncType};
 use wes_meter::Pricing;
 
 use crate::RuntimeError;

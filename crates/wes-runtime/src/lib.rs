@@ -6,6 +6,7 @@
 //! | [`Module`] | a module compiled by an engine's backend |
 //! | [`Store`] | the unit of isolation: memories, tables, globals, functions, instances; `&mut`, no locks |
 //! | [`Linker`] | host functions and store items by `(module, name)`; instantiates modules |
+//! | [`InstancePre`] | a module with its imports resolved and checked once, to instantiate many times |
 //! | [`Instance`], [`Func`], [`Memory`], [`Table`], [`Global`] | handles into a store |
 //! | [`HostFunc`], [`Caller`] | host functions and their view of the calling instance |
 //!
@@ -59,5 +60,5 @@ pub use api::{GasCall, GasUsage};
 pub use engine::{Config, Engine, Module};
 pub use error::RuntimeError;
 pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
-pub use linker::Linker;
+pub use linker::{InstancePre, Linker};
 pub use store::{OutOfGasHandler, Store};

@@ -201,7 +201,8 @@ impl StoreInner {
             let mut t = TableEntry::new(ty, raw, max_table)?;
             if let Some(image) = image {
                 for (offset, items) in &image.writes {
-                    let dst = t.elems.get_mut(*offset as usize..*offset as usize + items.len()).ok_or_else(inconsistent)?;
+                    let dst =
+                        t.elems.get_mut(*offset as usize..*offset as usize + items.len()).ok_or_else(inconsistent)?;
                     for (d, f) in dst.iter_mut().zip(items) {
                         *d = func_raw_of(funcs, *f);
                     }

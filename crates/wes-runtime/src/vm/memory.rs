@@ -86,7 +86,8 @@ impl MemoryImage {
     /// A sealed memfd of `len` bytes holding `segments`; `None` if the host has no memfd.
     fn memfd(segments: &[(usize, &[u8])], len: usize) -> Option<OwnedFd> {
         // SAFETY: the name is a NUL-terminated string; the flags are valid.
-        let raw = unsafe { libc::memfd_create(c"wes-memory-image".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        let raw =
+            unsafe { libc::memfd_create(c"wes-memory-image".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
         if raw < 0 {
             return None;
         }
@@ -178,7 +179,9 @@ impl LinearMemory {
         };
         let mut mem = LinearMemory { ptr, len: 0, reserved, image_mapped: false };
         // SAFETY: `[ptr, ptr + len)` lies in the mapping `mem` owns (and unmaps on failure).
-        if !open && len > 0 && unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_WRITE) } != 0
+        if !open
+            && len > 0
+            && unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_WRITE) } != 0
         {
             return None;
         }

@@ -6,6 +6,7 @@ mod gas;
 mod gas_merge;
 mod golden;
 mod host;
+mod images;
 mod instantiate;
 mod predict;
 mod simd;
