@@ -18,6 +18,8 @@
 //! `store/instantiate.rs`). Otherwise that kind is copied at run time, exactly as the spec
 //! orders it.
 
+use std::sync::Arc;
+
 use wes_core::WASM_PAGE_SIZE;
 use wes_core::backend::ValRaw;
 use wes_core::module::{ConstExpr, ConstOp, DataMode, ElementItems, ElementMode};
@@ -45,7 +47,7 @@ pub(crate) struct ModulePlan {
     /// Engine-wide signature id of each defined function.
     pub(crate) func_type_ids: Box<[u32]>,
     /// Per defined memory, its image (`None`: all zeroes); meaningful when `data_in_image`.
-    pub(crate) memory_images: Vec<Option<MemoryImage>>,
+    pub(crate) memory_images: Vec<Option<Arc<MemoryImage>>>,
     /// Every active data segment is in `memory_images`.
     pub(crate) data_in_image: bool,
     /// Per defined table, its initial contents; meaningful when `elems_in_image`.
@@ -129,7 +131,7 @@ fn const_func(expr: &ConstExpr) -> Option<u32> {
 
 /// The images of the defined memories, or `None` when some active data segment is not
 /// imageable.
-fn memory_images(m: &wes_core::Module) -> Option<Vec<Option<MemoryImage>>> {
+fn memory_images(m: &wes_core::Module) -> Option<Vec<Option<Arc<MemoryImage>>>> {
     let imported = m.num_imported_memories as usize;
     let defined = m.memories.get(imported..)?;
     let mut segments: Vec<Vec<(usize, &[u8])>> = vec![Vec::new(); defined.len()];
@@ -147,7 +149,7 @@ fn memory_images(m: &wes_core::Module) -> Option<Vec<Option<MemoryImage>>> {
     let mut images = Vec::with_capacity(defined.len());
     for (ty, segs) in defined.iter().zip(&segments) {
         let size = usize::try_from(ty.limits.min.checked_mul(WASM_PAGE_SIZE)?).ok()?;
-        images.push(MemoryImage::new(segs, size));
+        images.push(MemoryImage::new(segs, size).map(Arc::new));
     }
     Some(images)
 }

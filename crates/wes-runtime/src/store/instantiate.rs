@@ -178,7 +178,7 @@ impl StoreInner {
         let inconsistent = || RuntimeError::TypeMismatch("module is inconsistent (not validated?)".into());
         let defined_memories = m.memories.get(m.num_imported_memories as usize..).ok_or_else(inconsistent)?;
         for (i, ty) in defined_memories.iter().enumerate() {
-            let image = if plan.data_in_image { plan.memory_images.get(i).and_then(Option::as_ref) } else { None };
+            let image = if plan.data_in_image { plan.memory_images.get(i).cloned().flatten() } else { None };
             memory_idx.push(self.add_memory_from(*ty, image)?);
         }
         let funcs = &self.instances[instance].funcs;
@@ -282,6 +282,9 @@ impl StoreInner {
                 ElementMode::Declared => self.elem_drop(instance, i as u32),
                 ElementMode::Passive => {}
             }
+        }
+        if !plan.data_in_image && !m.data.is_empty() {
+            self.touched = true;
         }
         for (i, seg) in m.data.iter().enumerate() {
             if let DataMode::Active { memory, offset } = &seg.mode {

@@ -10,6 +10,9 @@ mod calls;
 mod gas;
 mod instantiate;
 mod libcalls;
+mod reset;
+
+pub use reset::ResetStats;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -85,6 +88,8 @@ impl Store {
                 gas_synced: u64::MAX,
                 out_of_gas: None,
                 counts_only: false,
+                touched: false,
+                checkpoint: None,
             }),
         }
     }
@@ -160,11 +165,13 @@ pub(crate) struct MemoryEntry {
     def: VMMemoryDef,
     data: LinearMemory,
     ty: MemoryType,
+    /// What the memory was made with: its length and image (see [`Store::checkpoint`]).
+    initial: (usize, Option<Arc<MemoryImage>>),
 }
 
 impl MemoryEntry {
     /// A memory of type `ty` holding `image` (which must fit its initial size) and zeroes.
-    fn new(ty: MemoryType, max_pages: u64, image: Option<&MemoryImage>) -> Result<Box<MemoryEntry>, RuntimeError> {
+    fn new(ty: MemoryType, max_pages: u64, image: Option<Arc<MemoryImage>>) -> Result<Box<MemoryEntry>, RuntimeError> {
         let pages = ty.limits.min;
         let limit = max_pages.min(MAX_WASM_PAGES);
         if pages > limit {
@@ -174,9 +181,10 @@ impl MemoryEntry {
         }
         let bytes = (pages * WASM_PAGE_SIZE) as usize;
         let max = (ty.limits.max.unwrap_or(MAX_WASM_PAGES).min(limit) * WASM_PAGE_SIZE) as usize;
-        let data = LinearMemory::new(bytes, max, image)
+        let data = LinearMemory::new(bytes, max, image.as_deref())
             .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot map a memory of {pages} pages")))?;
-        let mut m = Box::new(MemoryEntry { def: VMMemoryDef { base: std::ptr::null_mut(), length: 0 }, data, ty });
+        let def = VMMemoryDef { base: std::ptr::null_mut(), length: 0 };
+        let mut m = Box::new(MemoryEntry { def, data, ty, initial: (bytes, image) });
         m.refresh();
         Ok(m)
     }
@@ -345,6 +353,11 @@ pub(crate) struct StoreInner {
     /// The meter's [`GasMeter::counts_only`]: host calls may then be charged from the gas
     /// counter. Read whenever the counter is loaded from the meter.
     counts_only: bool,
+    /// Whether a memory may differ from what it was made with: code ran, the embedder wrote
+    /// or grew one, or segments were copied in (see [`Store::checkpoint`]).
+    touched: bool,
+    /// What [`Store::reset`] returns the store to.
+    checkpoint: Option<reset::Checkpoint>,
 }
 
 /// The out-of-gas handler, with a `Debug` that says only whether there is one.
@@ -532,7 +545,7 @@ impl StoreInner {
     }
 
     /// A memory of type `ty` holding `image` and zeroes.
-    fn add_memory_from(&mut self, ty: MemoryType, image: Option<&MemoryImage>) -> Result<u32, RuntimeError> {
+    fn add_memory_from(&mut self, ty: MemoryType, image: Option<Arc<MemoryImage>>) -> Result<u32, RuntimeError> {
         let m = MemoryEntry::new(ty, self.engine.config().max_memory_pages, image)?;
         self.memories.push(m);
         Ok(self.memories.len() as u32 - 1)
@@ -584,6 +597,7 @@ impl StoreInner {
     }
 
     pub(crate) fn memory_data_mut(&mut self, index: u32) -> Option<&mut [u8]> {
+        self.touched = true;
         let m = self.memories.get_mut(index as usize)?;
         m.refresh();
         Some(&mut m.data[..])
@@ -594,11 +608,13 @@ impl StoreInner {
     }
 
     pub(crate) fn memory_grow_pages(&mut self, index: u32, delta: u64) -> Option<u64> {
+        self.touched = true;
         let max = self.engine.config().max_memory_pages;
         self.memories.get_mut(index as usize)?.grow(delta, max)
     }
 
     pub(crate) fn instance_memory_data(&mut self, instance: usize, mem: u32) -> Option<&mut [u8]> {
+        self.touched = true;
         let index = *self.instances.get(instance)?.memory_idx.get(mem as usize)?;
         let m = self.memories.get_mut(index as usize)?;
         m.refresh();

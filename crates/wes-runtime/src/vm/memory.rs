@@ -46,10 +46,17 @@ fn round_up(n: usize) -> Option<usize> {
 /// The initial contents of a memory: what its module's active data segments write, in order.
 #[derive(Debug)]
 pub(crate) struct MemoryImage {
+    /// Unique in the process: tells which image a memory has mapped.
+    id: u64,
     /// Bytes `[0, len)` of the memory come from the image; `len` is a multiple of the page
     /// size for a mapped image.
     len: usize,
     source: ImageSource,
+}
+
+fn next_image_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[derive(Debug)]
@@ -74,13 +81,42 @@ impl MemoryImage {
             && let Some(len) = round_up(end).filter(|l| *l <= memory_len)
             && let Some(fd) = Self::memfd(segments, len)
         {
-            return Some(MemoryImage { len, source: ImageSource::File(fd) });
+            return Some(MemoryImage { id: next_image_id(), len, source: ImageSource::File(fd) });
         }
         let mut bytes = vec![0u8; end - start];
         for (offset, b) in segments.iter().filter(|(_, b)| !b.is_empty()) {
             bytes[offset - start..offset - start + b.len()].copy_from_slice(b);
         }
-        Some(MemoryImage { len: end, source: ImageSource::Bytes { offset: start, bytes: bytes.into_boxed_slice() } })
+        Some(MemoryImage {
+            id: next_image_id(),
+            len: end,
+            source: ImageSource::Bytes { offset: start, bytes: bytes.into_boxed_slice() },
+        })
+    }
+
+    /// A mapped image of `data` (a whole memory, whose length is a multiple of the page size),
+    /// writing only its non-zero pages; `None` if the host has no memfd.
+    pub(crate) fn snapshot(data: &[u8]) -> Option<MemoryImage> {
+        let page = page_size();
+        let mut runs: Vec<(usize, &[u8])> = Vec::new();
+        for (i, chunk) in data.chunks(page).enumerate() {
+            if chunk.iter().all(|b| *b == 0) {
+                continue;
+            }
+            match runs.last_mut() {
+                Some((start, run)) if *start + run.len() == i * page => {
+                    *run = &data[*start..*start + run.len() + chunk.len()];
+                }
+                _ => runs.push((i * page, chunk)),
+            }
+        }
+        let len = round_up(data.len())?;
+        let fd = Self::memfd(&runs, len)?;
+        Some(MemoryImage { id: next_image_id(), len, source: ImageSource::File(fd) })
+    }
+
+    fn is_mapped(&self) -> bool {
+        matches!(self.source, ImageSource::File(_))
     }
 
     /// A sealed memfd of `len` bytes holding `segments`; `None` if the host has no memfd.
@@ -129,8 +165,8 @@ pub(crate) struct LinearMemory {
     len: usize,
     /// Bytes `[0, reserved)` are mapped (those past `len` with `PROT_NONE`).
     reserved: usize,
-    /// Whether bytes `[0, image.len())` are a copy-on-write mapping of the image file.
-    image_mapped: bool,
+    /// `(id, len)` when bytes `[0, len)` are a copy-on-write mapping of that image's file.
+    mapped: Option<(u64, usize)>,
 }
 
 impl std::fmt::Debug for LinearMemory {
@@ -168,7 +204,7 @@ impl LinearMemory {
         let len_pages = round_up(len)?;
         let want = round_up(max.max(len))?;
         if want == 0 {
-            return Some(LinearMemory { ptr: Self::dangling(), len: 0, reserved: 0, image_mapped: false });
+            return Some(LinearMemory { ptr: Self::dangling(), len: 0, reserved: 0, mapped: None });
         }
         // Reserve the maximum with no access past the length, or, if the address space will
         // not have it, just the length.
@@ -177,7 +213,7 @@ impl LinearMemory {
             None if len_pages > 0 => (map_anon(len_pages, true)?, len_pages, true),
             None => return None,
         };
-        let mut mem = LinearMemory { ptr, len: 0, reserved, image_mapped: false };
+        let mut mem = LinearMemory { ptr, len: 0, reserved, mapped: None };
         // SAFETY: `[ptr, ptr + len)` lies in the mapping `mem` owns (and unmaps on failure).
         if !open
             && len > 0
@@ -212,7 +248,7 @@ impl LinearMemory {
                 if p == libc::MAP_FAILED {
                     return None;
                 }
-                self.image_mapped = true;
+                self.mapped = Some((image.id, image.len));
             }
             ImageSource::Bytes { offset, bytes } => {
                 self.get_mut(*offset..offset + bytes.len())?.copy_from_slice(bytes);
@@ -252,8 +288,55 @@ impl LinearMemory {
         // SAFETY: both mappings are live, distinct, and at least `len` bytes long.
         unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), ptr.as_ptr(), self.len) };
         self.unmap();
-        *self = LinearMemory { ptr, len: new_len, reserved, image_mapped: false };
+        *self = LinearMemory { ptr, len: new_len, reserved, mapped: None };
         true
+    }
+
+    /// Returns the memory to `len` bytes holding `image` and zeroes, dropping every page
+    /// written since: work in proportion to the pages touched, not to the memory's size.
+    /// `false` if the kernel refused, in which case the memory must not be reused.
+    pub(crate) fn reset(&mut self, len: usize, image: Option<&MemoryImage>) -> bool {
+        if self.len < len || image.is_some_and(|i| i.len > len) {
+            return false;
+        }
+        if self.len > 0 {
+            // SAFETY: `[ptr, ptr + self.len)` is mapped by this memory; after `DONTNEED` its
+            // private pages are gone and reads see the mapped file (an image) or zeroes.
+            if unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_DONTNEED) } != 0 {
+                return false;
+            }
+        }
+        if self.len > len {
+            // SAFETY: `[ptr + len, ptr + self.len)` lies in the reservation; it was just dropped.
+            if unsafe { libc::mprotect(self.ptr.as_ptr().add(len).cast(), self.len - len, libc::PROT_NONE) } != 0 {
+                return false;
+            }
+            self.len = len;
+        }
+        let already = matches!((image, self.mapped), (Some(i), Some((id, _))) if i.id == id);
+        if already {
+            return true;
+        }
+        if let Some((_, mapped_len)) = self.mapped {
+            // Another image is mapped: back to anonymous zero pages before loading this one.
+            let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE;
+            // SAFETY: `[ptr, ptr + mapped_len)` lies within the memory's length (an image is never
+            // longer) in the mapping this memory owns; `MAP_FIXED` replaces exactly those pages.
+            let p = unsafe {
+                libc::mmap(self.ptr.as_ptr().cast(), mapped_len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
+            };
+            if p == libc::MAP_FAILED {
+                return false;
+            }
+            self.mapped = None;
+        }
+        image.is_none_or(|i| self.load_image(i).is_some())
+    }
+
+    /// Maps `image`, a [`MemoryImage::snapshot`] of this memory's current contents, over it,
+    /// so that [`LinearMemory::reset`] can return to these contents. Nothing observable changes.
+    pub(crate) fn adopt(&mut self, image: &MemoryImage) -> bool {
+        image.is_mapped() && image.len <= self.len && self.load_image(image).is_some()
     }
 
     fn unmap(&mut self) {
@@ -265,7 +348,7 @@ impl LinearMemory {
         self.ptr = Self::dangling();
         self.len = 0;
         self.reserved = 0;
-        self.image_mapped = false;
+        self.mapped = None;
     }
 
     /// The base address (stable until a grow past the reservation).

@@ -9,6 +9,7 @@ mod host;
 mod images;
 mod instantiate;
 mod predict;
+mod reset;
 mod simd;
 mod smith;
 mod stack;
