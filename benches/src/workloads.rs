@@ -137,6 +137,28 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             reference: None,
         },
         Workload {
+            name: "instantiate+dirty-64k",
+            what: "fresh store + instantiate a 16 MiB memory + a call writing 64 KiB of it (one write per 4 KiB page)"
+                .to_string(),
+            wasm: wat("dirty", include_str!("../workloads/dirty.wat"))?,
+            setup: vec![],
+            func: "dirty",
+            args: vec![Val::I32(64 << 10)],
+            kind: Kind::InstantiateCall { rounds: size(500, 100) },
+            reference: Some(vec![Val::I64(16)]),
+        },
+        Workload {
+            name: "instantiate+dirty-16m",
+            what: "fresh store + instantiate a 16 MiB memory + a call writing all of it (one write per 4 KiB page)"
+                .to_string(),
+            wasm: wat("dirty", include_str!("../workloads/dirty.wat"))?,
+            setup: vec![],
+            func: "dirty",
+            args: vec![Val::I32(16 << 20)],
+            kind: Kind::InstantiateCall { rounds: size(40, 10) },
+            reference: Some(vec![Val::I64(4096)]),
+        },
+        Workload {
             name: "compile",
             what: format!("compile a generated module: {gen_funcs} functions, {} KiB", generated.len() >> 10),
             wasm: generated,
