@@ -9,6 +9,10 @@ use wes_meter::Pricing;
 
 use crate::RuntimeError;
 use crate::plan::ModulePlan;
+use crate::vm::WasmStack;
+
+/// How many wasm stacks an engine keeps for its next stores.
+const CACHED_STACKS: usize = 16;
 
 /// Runtime settings, fixed when an [`Engine`] is made.
 #[derive(Clone, Debug)]
@@ -104,12 +108,22 @@ struct EngineInner {
     /// stores, and each module's ids are computed once (in its [`ModulePlan`]) rather than
     /// per instance. It only grows: by the distinct signatures of the modules compiled here.
     types: Mutex<HashMap<FuncType, u32>>,
+    /// Wasm stacks of dropped stores, for the next stores' first calls: mapping a stack of a
+    /// few megabytes (and faulting its top pages in) cost most of a fresh store's first call.
+    stacks: Mutex<Vec<WasmStack>>,
 }
 
 impl Engine {
     /// An engine running code with `backend`.
     pub fn new(config: Config, backend: Arc<dyn Backend>) -> Self {
-        Engine { inner: Arc::new(EngineInner { config, backend, types: Mutex::new(HashMap::new()) }) }
+        Engine {
+            inner: Arc::new(EngineInner {
+                config,
+                backend,
+                types: Mutex::new(HashMap::new()),
+                stacks: Mutex::new(Vec::new()),
+            }),
+        }
     }
 
     /// The settings.
@@ -128,6 +142,21 @@ impl Engine {
         let mut types = self.inner.types.lock().unwrap_or_else(PoisonError::into_inner);
         let next = types.len() as u32;
         *types.entry(ty.clone()).or_insert(next)
+    }
+
+    /// A cached wasm stack of at least `size` bytes, if there is one.
+    pub(crate) fn take_stack(&self, size: usize) -> Option<WasmStack> {
+        let mut stacks = self.inner.stacks.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = stacks.iter().rposition(|s| s.size() >= size)?;
+        Some(stacks.swap_remove(i))
+    }
+
+    /// Keeps `stack` for a later store (or drops it when enough are kept).
+    pub(crate) fn put_stack(&self, stack: WasmStack) {
+        let mut stacks = self.inner.stacks.lock().unwrap_or_else(PoisonError::into_inner);
+        if stacks.len() < CACHED_STACKS {
+            stacks.push(stack);
+        }
     }
 
     pub(crate) fn same(&self, other: &Engine) -> bool {

@@ -23,8 +23,11 @@ impl StoreInner {
         let need = self.stack_size();
         match self.stack.take() {
             Some(s) if s.size() >= need => Ok(s),
-            _ => WasmStack::new(need)
-                .map_err(|e| RuntimeError::ResourceLimit(format!("cannot map a {need}-byte stack for wasm: {e}"))),
+            _ => match self.engine.take_stack(need) {
+                Some(s) => Ok(s),
+                None => WasmStack::new(need)
+                    .map_err(|e| RuntimeError::ResourceLimit(format!("cannot map a {need}-byte stack for wasm: {e}"))),
+            },
         }
     }
 

@@ -360,6 +360,15 @@ pub(crate) struct StoreInner {
     checkpoint: Option<reset::Checkpoint>,
 }
 
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        // The stack outlives the store in the engine's cache, for the next store's calls.
+        if let Some(stack) = self.stack.take() {
+            self.engine.put_stack(stack);
+        }
+    }
+}
+
 /// The out-of-gas handler, with a `Debug` that says only whether there is one.
 pub(crate) struct HandlerBox(Box<OutOfGasHandler>);
 
