@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 
+use crate::large_module;
 use crate::runtimes::Val;
 
 /// What is timed.
@@ -118,6 +119,44 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             args: vec![Val::I64(42)],
             kind: Kind::InstantiateCall { rounds: contract_rounds },
             reference: None,
+        },
+        Workload {
+            name: "instantiate-large",
+            what: format!(
+                "fresh store + instantiate a large contract ({} functions, a {}-entry table, {} KiB of data, {} pages) + one call",
+                large_module::FUNCS,
+                large_module::TABLE,
+                large_module::DATA_BYTES >> 10,
+                large_module::PAGES
+            ),
+            wasm: wat("large", &large_module::wat())?,
+            setup: vec![],
+            func: "call",
+            args: vec![Val::I64(42)],
+            kind: Kind::InstantiateCall { rounds: size(500, 100) },
+            reference: None,
+        },
+        Workload {
+            name: "instantiate+dirty-64k",
+            what: "fresh store + instantiate a 16 MiB memory + a call writing 64 KiB of it (one write per 4 KiB page)"
+                .to_string(),
+            wasm: wat("dirty", include_str!("../workloads/dirty.wat"))?,
+            setup: vec![],
+            func: "dirty",
+            args: vec![Val::I32(64 << 10)],
+            kind: Kind::InstantiateCall { rounds: size(500, 100) },
+            reference: Some(vec![Val::I64(16)]),
+        },
+        Workload {
+            name: "instantiate+dirty-16m",
+            what: "fresh store + instantiate a 16 MiB memory + a call writing all of it (one write per 4 KiB page)"
+                .to_string(),
+            wasm: wat("dirty", include_str!("../workloads/dirty.wat"))?,
+            setup: vec![],
+            func: "dirty",
+            args: vec![Val::I32(16 << 20)],
+            kind: Kind::InstantiateCall { rounds: size(40, 10) },
+            reference: Some(vec![Val::I64(4096)]),
         },
         Workload {
             name: "compile",

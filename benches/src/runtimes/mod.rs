@@ -8,6 +8,7 @@
 mod wasmi;
 mod wasmtime;
 mod wes;
+mod wes_pool;
 
 use anyhow::Result;
 
@@ -106,11 +107,13 @@ pub type Entry = std::result::Result<Box<dyn Runtime>, (String, String)>;
 pub fn all() -> Vec<Entry> {
     vec![
         wes::Wes::unmetered(),
+        wes_pool::WesPool::unmetered(),
         wasmtime::Wasmtime::entry(Mode::Unmetered, false),
         wasmtime::Wasmtime::entry(Mode::Unmetered, true),
         wasmtime::Wasmtime::entry(Mode::Epoch, false),
         wasmi::Wasmi::entry(Mode::Unmetered),
         wes::Wes::metered(),
+        wes_pool::WesPool::metered(),
         wasmtime::Wasmtime::entry(Mode::Metered, false),
         wasmtime::Wasmtime::entry(Mode::Metered, true),
         wasmi::Wasmi::entry(Mode::Metered),

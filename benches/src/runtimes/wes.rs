@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use wes_core::Value;
-use wes_runtime::{Caller, Config, Engine, HostError, Linker, Module, Store};
+use wes_runtime::{Caller, Config, Engine, HostError, InstancePre, Linker, Module, Store};
 
 use super::{Compiled, Entry, FUEL, Family, Mode, Running, Runtime, Val};
 
@@ -55,15 +55,16 @@ impl Runtime for Wes {
         linker.func_wrap("env", "inc", |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
             Ok(x.wrapping_add(1))
         });
-        Ok(Box::new(WesCompiled { metered: self.mode == Mode::Metered, engine: self.engine.clone(), module, linker }))
+        let pre = linker.instantiate_pre(&module).context("link")?;
+        Ok(Box::new(WesCompiled { metered: self.mode == Mode::Metered, engine: self.engine.clone(), pre }))
     }
 }
 
 struct WesCompiled {
     metered: bool,
     engine: Engine,
-    module: Module,
-    linker: Linker,
+    /// Imports resolved once per module, as with wasmtime's `InstancePre`.
+    pre: InstancePre,
 }
 
 impl Compiled for WesCompiled {
@@ -72,7 +73,7 @@ impl Compiled for WesCompiled {
         if self.metered {
             store.set_meter(Box::new(wes_meter::BasicMeter::new(FUEL)));
         }
-        let instance = self.linker.instantiate(&mut store, &self.module).context("instantiate")?;
+        let instance = self.pre.instantiate(&mut store).context("instantiate")?;
         Ok(Box::new(WesRunning { store, instance, metered: self.metered }))
     }
 }

@@ -1,12 +1,18 @@
 //! [`Config`], [`Engine`] and the compiled [`Module`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use wes_core::Backend;
 use wes_core::backend::CompiledModule;
+use wes_core::{Backend, FuncType};
 use wes_meter::Pricing;
 
 use crate::RuntimeError;
+use crate::plan::ModulePlan;
+use crate::vm::WasmStack;
+
+/// How many wasm stacks an engine keeps for its next stores.
+const CACHED_STACKS: usize = 16;
 
 /// Runtime settings, fixed when an [`Engine`] is made.
 #[derive(Clone, Debug)]
@@ -111,12 +117,26 @@ pub struct Engine {
 struct EngineInner {
     config: Config,
     backend: Arc<dyn Backend>,
+    /// Engine-wide signature ids, so `call_indirect` compares signatures across modules and
+    /// stores, and each module's ids are computed once (in its [`ModulePlan`]) rather than
+    /// per instance. It only grows: by the distinct signatures of the modules compiled here.
+    types: Mutex<HashMap<FuncType, u32>>,
+    /// Wasm stacks of dropped stores, for the next stores' first calls: mapping a stack of a
+    /// few megabytes (and faulting its top pages in) cost most of a fresh store's first call.
+    stacks: Mutex<Vec<WasmStack>>,
 }
 
 impl Engine {
     /// An engine running code with `backend`.
     pub fn new(config: Config, backend: Arc<dyn Backend>) -> Self {
-        Engine { inner: Arc::new(EngineInner { config, backend }) }
+        Engine {
+            inner: Arc::new(EngineInner {
+                config,
+                backend,
+                types: Mutex::new(HashMap::new()),
+                stacks: Mutex::new(Vec::new()),
+            }),
+        }
     }
 
     /// The settings.
@@ -127,6 +147,29 @@ impl Engine {
     /// The backend.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.inner.backend
+    }
+
+    /// The engine-wide id of the signature `ty`.
+    pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
+        // A panic elsewhere cannot leave the map inconsistent (one insert at a time).
+        let mut types = self.inner.types.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = types.len() as u32;
+        *types.entry(ty.clone()).or_insert(next)
+    }
+
+    /// A cached wasm stack of at least `size` bytes, if there is one.
+    pub(crate) fn take_stack(&self, size: usize) -> Option<WasmStack> {
+        let mut stacks = self.inner.stacks.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = stacks.iter().rposition(|s| s.size() >= size)?;
+        Some(stacks.swap_remove(i))
+    }
+
+    /// Keeps `stack` for a later store (or drops it when enough are kept).
+    pub(crate) fn put_stack(&self, stack: WasmStack) {
+        let mut stacks = self.inner.stacks.lock().unwrap_or_else(PoisonError::into_inner);
+        if stacks.len() < CACHED_STACKS {
+            stacks.push(stack);
+        }
     }
 
     pub(crate) fn same(&self, other: &Engine) -> bool {
@@ -140,6 +183,8 @@ impl Engine {
 pub struct Module {
     pub(crate) engine: Engine,
     pub(crate) compiled: Arc<dyn CompiledModule>,
+    /// What instantiation needs that does not depend on the instance, computed once.
+    pub(crate) plan: Arc<ModulePlan>,
 }
 
 impl Module {
@@ -170,7 +215,8 @@ impl Module {
                 engine: show(expected),
             });
         }
-        Ok(Module { engine: engine.clone(), compiled })
+        let plan = Arc::new(ModulePlan::new(engine, compiled.module()));
+        Ok(Module { engine: engine.clone(), compiled, plan })
     }
 
     /// The validated module this was compiled from.

@@ -53,6 +53,10 @@ pub enum RuntimeError {
     /// A configured limit, or the host's memory, does not allow the operation.
     #[error("resource limit: {0}")]
     ResourceLimit(String),
+    /// [`Store::reset`](crate::Store::reset) could not return the store to its checkpoint; the
+    /// store must not be reused.
+    #[error("cannot reset the store: {0}")]
+    Reset(String),
 }
 
 impl RuntimeError {

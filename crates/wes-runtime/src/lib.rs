@@ -6,6 +6,7 @@
 //! | [`Module`] | a module compiled by an engine's backend |
 //! | [`Store`] | the unit of isolation: memories, tables, globals, functions, instances; `&mut`, no locks |
 //! | [`Linker`] | host functions and store items by `(module, name)`; instantiates modules |
+//! | [`InstancePre`] | a module with its imports resolved and checked once, to instantiate many times |
 //! | [`Instance`], [`Func`], [`Memory`], [`Table`], [`Global`] | handles into a store |
 //! | [`HostFunc`], [`Caller`] | host functions and their view of the calling instance |
 //!
@@ -38,7 +39,8 @@
 //! | backend seam | `Arc<dyn wes_core::Backend>`; the instance layout is [`wes_core::vm`] | the runtime knows no backend, a backend knows no runtime type |
 //! | traps | compiled code records the code and returns `false`; every frame records itself on the way out | no signal handlers or unwinding: the store is usable after any trap, and the backtrace is free |
 //! | call stack | a depth counter checked at every function entry ([`Config::max_call_depth`]); wasm runs on a dedicated stack sized from the limit and the largest frame | the limit is in wasm frames, the same on every machine, and is always hit before the native stack runs out |
-//! | memories | zeroed on allocation by the OS, grown in place when possible, bounds-checked by compiled code | declaring a big memory costs nothing until used; growth failures return -1 |
+//! | memories | one private mapping each, reserved to the maximum and opened by `mprotect`; data segments from a per-module image mapped copy-on-write; bounds-checked by compiled code | declaring a big memory costs nothing until used, the base never moves, an instance pays only for the pages it touches; growth failures return -1 |
+//! | instantiation | what does not depend on the instance (signature ids, memory and table images) computed once per module; function records in one block per instance | a fresh instance of a large module does per-instance work only |
 //! | host functions | closures behind a trampoline monomorphised per closure; errors and panics become [`TrapCode::HostError`](wes_core::TrapCode::HostError) traps | a failing host call is a trap of the wasm call, never a crash |
 //!
 //! All `unsafe` code lives in the private `vm` module, each block with a `// SAFETY:` argument.
@@ -49,6 +51,7 @@ mod engine;
 mod error;
 mod host;
 mod linker;
+mod plan;
 mod store;
 mod vm;
 
@@ -57,5 +60,5 @@ pub use api::{GasCall, GasUsage};
 pub use engine::{Config, Engine, Module};
 pub use error::RuntimeError;
 pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
-pub use linker::Linker;
-pub use store::{OutOfGasHandler, Store, StoreStats};
+pub use linker::{InstancePre, Linker};
+pub use store::{OutOfGasHandler, ResetStats, Store, StoreStats};

@@ -1,6 +1,8 @@
-//! [`Linker`]: names for imports, and instantiation.
+//! [`Linker`]: names for imports, and instantiation; [`InstancePre`]: a module linked once, to
+//! instantiate many times.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use wes_core::module::ImportType;
 
@@ -102,6 +104,95 @@ impl Linker {
             items.push(item.store_item(store)?);
         }
         let index = store.inner.instantiate(module, &items)?;
+        Ok(Instance { store: store.inner.id(), index })
+    }
+
+    /// Resolves and type-checks the imports of `module` once, for instantiating it many
+    /// times (in any store, when every import is a host function) with
+    /// [`InstancePre::instantiate`]. Like wasmtime's `InstancePre`: a node running the same
+    /// contract in a fresh store per call pays for name lookups and signature checks once.
+    ///
+    /// Later changes to this linker do not affect the result.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownImport`] when an import has no definition;
+    /// [`RuntimeError::IncompatibleImport`] when a host function has the wrong type (store items
+    /// are checked at each instantiation, in their store).
+    pub fn instantiate_pre(&self, module: &Module) -> Result<InstancePre, RuntimeError> {
+        let m = module.module();
+        let mut imports = Vec::with_capacity(m.imports.len());
+        for import in &m.imports {
+            let (kind, want) = match import.ty {
+                ImportType::Func(t) => ("func", m.types.get(t as usize)),
+                ImportType::Table(_) => ("table", None),
+                ImportType::Memory(_) => ("memory", None),
+                ImportType::Global(_) => ("global", None),
+            };
+            let unknown =
+                || RuntimeError::UnknownImport { module: import.module.clone(), name: import.name.clone(), kind };
+            let def = self.defs.get(&(import.module.clone(), import.name.clone())).ok_or_else(unknown)?;
+            imports.push(match def {
+                Definition::Host(h) => {
+                    let ty = h.ty();
+                    if want != Some(ty) {
+                        return Err(RuntimeError::IncompatibleImport {
+                            module: import.module.clone(),
+                            name: import.name.clone(),
+                            reason: match want {
+                                Some(want) => format!("incompatible import type: expected {want}, found {ty}"),
+                                None => "incompatible import type: got a func".to_string(),
+                            },
+                        });
+                    }
+                    PreImport::Host { type_id: module.engine.type_id(ty), func: h.clone() }
+                }
+                Definition::Extern(e) => PreImport::Extern(*e),
+            });
+        }
+        Ok(InstancePre { module: module.clone(), imports: imports.into() })
+    }
+}
+
+/// A module whose imports are resolved and type-checked (see [`Linker::instantiate_pre`]).
+/// Cheap to clone, `Send + Sync`: one per module, shared by every thread instantiating it.
+#[derive(Clone, Debug)]
+pub struct InstancePre {
+    module: Module,
+    imports: Arc<[PreImport]>,
+}
+
+#[derive(Clone, Debug)]
+enum PreImport {
+    /// A host function and the engine's id of its type.
+    Host { func: HostFunc, type_id: u32 },
+    /// An item of one store.
+    Extern(Extern),
+}
+
+impl InstancePre {
+    /// The module.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Instantiates the module in `store`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Linker::instantiate`]; [`RuntimeError::WrongStore`] when an import is an item of
+    /// another store.
+    pub fn instantiate(&self, store: &mut Store) -> Result<Instance, RuntimeError> {
+        let mut items = Vec::with_capacity(self.imports.len());
+        for import in self.imports.iter() {
+            items.push(match import {
+                PreImport::Host { func, type_id } => {
+                    (wes_core::module::ExternKind::Func, store.inner.add_host_func_typed(func, Some(*type_id)))
+                }
+                PreImport::Extern(e) => e.store_item(store)?,
+            });
+        }
+        let index = store.inner.instantiate(&self.module, &items)?;
         Ok(Instance { store: store.inner.id(), index })
     }
 }

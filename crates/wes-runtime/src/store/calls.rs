@@ -47,8 +47,11 @@ impl StoreInner {
         let need = self.stack_size();
         match self.stack.take() {
             Some(s) if s.size() >= need => Ok(s),
-            _ => WasmStack::new(need)
-                .map_err(|e| RuntimeError::ResourceLimit(format!("cannot map a {need}-byte stack for wasm: {e}"))),
+            _ => match self.engine.take_stack(need) {
+                Some(s) => Ok(s),
+                None => WasmStack::new(need)
+                    .map_err(|e| RuntimeError::ResourceLimit(format!("cannot map a {need}-byte stack for wasm: {e}"))),
+            },
         }
     }
 
@@ -77,6 +80,8 @@ impl StoreInner {
             let got: Vec<&str> = args.iter().map(|a| a.ty().name()).collect();
             return Err(RuntimeError::TypeMismatch(format!("{ty} called with ({})", got.join(" "))));
         }
+        // Code may write memory: a checkpoint can no longer take a memory as it was made.
+        self.touched = true;
         let mut buf = vec![0 as ValRaw; ty.params().len().max(ty.results().len()).max(1)];
         for (slot, a) in buf.iter_mut().zip(args) {
             *slot = self.value_to_raw(*a).ok_or(RuntimeError::WrongStore)?;

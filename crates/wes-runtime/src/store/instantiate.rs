@@ -1,7 +1,11 @@
 //! Instantiation, as the spec orders it: imports matched, then globals, tables and memories
 //! created, element and data segments copied in order, then the start function run.
 
+use wes_core::module::ConstExpr;
+use wes_meter::DynamicOp;
+
 use super::*;
+use crate::plan::NULL_FUNC;
 
 impl StoreInner {
     fn import_error(import: &wes_core::module::Import, reason: impl Into<String>) -> RuntimeError {
@@ -64,49 +68,23 @@ impl StoreInner {
         globals: &[u32],
         funcs: &[*const VMFuncRef],
     ) -> Result<ValRaw, RuntimeError> {
-        let bad = || RuntimeError::TypeMismatch("malformed constant expression".into());
-        let mut stack: Vec<ValRaw> = Vec::with_capacity(2);
-        for op in &expr.ops {
-            let v = match *op {
-                ConstOp::I32Const(x) => ValRaw::from(x as u32),
-                ConstOp::I64Const(x) => ValRaw::from(x as u64),
-                ConstOp::F32Const(b) => ValRaw::from(b),
-                ConstOp::F64Const(b) => ValRaw::from(b),
-                ConstOp::V128Const(x) => x,
-                ConstOp::RefNull(_) => 0,
-                ConstOp::RefFunc(i) => *funcs.get(i as usize).ok_or_else(bad)? as usize as ValRaw,
-                ConstOp::GlobalGet(i) => {
-                    let g = *globals.get(i as usize).ok_or_else(bad)?;
-                    self.globals.get(g as usize).ok_or_else(bad)?.value
-                }
-                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
-                    let b = stack.pop().ok_or_else(bad)? as u32;
-                    let a = stack.pop().ok_or_else(bad)? as u32;
-                    ValRaw::from(match op {
-                        ConstOp::I32Add => a.wrapping_add(b),
-                        ConstOp::I32Sub => a.wrapping_sub(b),
-                        _ => a.wrapping_mul(b),
-                    })
-                }
-                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
-                    let b = stack.pop().ok_or_else(bad)? as u64;
-                    let a = stack.pop().ok_or_else(bad)? as u64;
-                    ValRaw::from(match op {
-                        ConstOp::I64Add => a.wrapping_add(b),
-                        ConstOp::I64Sub => a.wrapping_sub(b),
-                        _ => a.wrapping_mul(b),
-                    })
-                }
-            };
-            stack.push(v);
-        }
-        stack.pop().ok_or_else(bad)
+        crate::plan::eval_const(
+            expr,
+            |g| Some(self.globals.get(*globals.get(g as usize)? as usize)?.value),
+            |f| Some(*funcs.get(f as usize)? as usize as ValRaw),
+        )
+        .ok_or_else(|| RuntimeError::TypeMismatch("malformed constant expression".into()))
     }
 
     /// Instantiates `module` with `imports` (store items, one per import in order): creates
     /// its objects, initialises tables and memories from active segments in order (trapping
     /// like the spec's `table.init`/`memory.init`, with earlier writes kept), then runs the
     /// start function.
+    ///
+    /// What does not depend on the instance comes from the module's [`ModulePlan`]: signature
+    /// ids, and, where every segment of a kind is imageable, the initial contents of its
+    /// memories and tables, which then need no copying segment by segment (their gas is still
+    /// charged segment by segment, in order).
     pub(crate) fn instantiate(
         &mut self,
         module: &Module,
@@ -116,6 +94,7 @@ impl StoreInner {
             return Err(RuntimeError::EngineMismatch);
         }
         let compiled = Arc::clone(&module.compiled);
+        let plan = Arc::clone(&module.plan);
         let m = Arc::clone(compiled.module());
         self.check_imports(&m, imports)?;
         let frame = compiled.max_frame_size();
@@ -136,11 +115,10 @@ impl StoreInner {
             memories: std::ptr::null(),
             tables: std::ptr::null(),
             globals: std::ptr::null(),
-            type_ids: std::ptr::null(),
+            type_ids: plan.type_ids.as_ptr(),
             instance,
         });
         let vmctx_ptr = &mut *vmctx as *mut VMContext as *mut u8;
-        let type_ids: Vec<u32> = m.types.iter().map(|t| self.type_id(t)).collect();
 
         let mut func_idx = Vec::with_capacity(m.functions.len());
         let mut memory_idx = Vec::with_capacity(m.memories.len());
@@ -154,50 +132,102 @@ impl StoreInner {
                 ExternKind::Global => global_idx.push(*index),
             }
         }
-        for (di, body) in m.bodies.iter().enumerate() {
-            let fi = m.num_imported_functions + di as u32;
-            let call = compiled.entry(di as u32).ok_or(RuntimeError::Compile(wes_core::CompileError::Codegen {
-                func_index: fi,
+
+        // The defined functions' records, in one block, registered with the store together
+        // with the instance that owns them (so a failure further on leaves nothing dangling).
+        let first = self.funcs.len() as u32;
+        let mut records = Vec::with_capacity(m.bodies.len());
+        for di in 0..m.bodies.len() as u32 {
+            let call = compiled.entry(di).ok_or(RuntimeError::Compile(wes_core::CompileError::Codegen {
+                func_index: m.num_imported_functions + di,
                 message: "backend has no entry point".into(),
             }))?;
-            let ty = m.types.get(body.type_index as usize).cloned().unwrap_or_else(|| FuncType::new([], []));
-            let type_id = self.type_id(&ty);
-            let vmref = Box::new(VMFuncRef { call, vmctx: vmctx_ptr, type_id, store_index: 0 });
-            func_idx.push(self.push_func(vmref, ty, None));
+            let type_id = plan.func_type_ids.get(di as usize).copied().unwrap_or(u32::MAX);
+            records.push(VMFuncRef { call, vmctx: vmctx_ptr, type_id, store_index: first + di });
         }
-        let funcs: Vec<*const VMFuncRef> =
-            func_idx.iter().map(|i| self.func_ptr(*i).unwrap_or(std::ptr::null())).collect();
+        let records = records.into_boxed_slice();
+        let mut funcs: Vec<*const VMFuncRef> = Vec::with_capacity(m.functions.len());
+        funcs.extend(func_idx.iter().map(|i| self.func_ptr(*i).unwrap_or(std::ptr::null())));
+        funcs.extend(records.iter().map(|r| r as *const VMFuncRef));
+        func_idx.extend(first..first + records.len() as u32);
+        let owner = instance as u32;
+        self.funcs.extend(m.bodies.iter().zip(records.iter()).map(|(body, r)| FuncEntry {
+            vmref: r,
+            owner: FuncOwner::Wasm { instance: owner, type_index: body.type_index },
+        }));
+        self.add_func_block(records.as_ptr(), records.len() as u32, first);
+        let num_data = m.data.len();
+        self.instances.push(InstanceEntry {
+            module: Arc::clone(&m),
+            _plan: Arc::clone(&plan),
+            _compiled: Arc::clone(&compiled),
+            _vmctx: vmctx,
+            _records: records,
+            funcs,
+            _memory_defs: Vec::new(),
+            _table_defs: Vec::new(),
+            _global_slots: Vec::new(),
+            func_idx,
+            memory_idx: Vec::new(),
+            table_idx: Vec::new(),
+            global_idx: Vec::new(),
+            elements: Vec::new(),
+            data_dropped: vec![false; num_data],
+        });
 
         let inconsistent = || RuntimeError::TypeMismatch("module is inconsistent (not validated?)".into());
-        for ty in m.memories.get(m.num_imported_memories as usize..).ok_or_else(inconsistent)? {
-            memory_idx.push(self.add_memory(*ty)?);
+        let defined_memories = m.memories.get(m.num_imported_memories as usize..).ok_or_else(inconsistent)?;
+        for (i, ty) in defined_memories.iter().enumerate() {
+            let image = if plan.data_in_image { plan.memory_images.get(i).cloned().flatten() } else { None };
+            memory_idx.push(self.add_memory_from(*ty, image)?);
         }
+        let funcs = &self.instances[instance].funcs;
         for (gi, init) in m.global_inits.iter().enumerate() {
             let ty = *m.globals.get(m.num_imported_globals as usize + gi).ok_or_else(inconsistent)?;
-            let value = self.eval_const(init, &global_idx, &funcs)?;
+            let value = self.eval_const(init, &global_idx, funcs)?;
             self.globals.push(Box::new(GlobalEntry { value, ty }));
             global_idx.push(self.globals.len() as u32 - 1);
         }
+        let max_table = self.engine.config().max_table_elements;
         for (ti, init) in m.table_inits.iter().enumerate() {
             let ty = *m.tables.get(m.num_imported_tables as usize + ti).ok_or_else(inconsistent)?;
-            let raw = match init {
-                Some(e) => self.eval_const(e, &global_idx, &funcs)? as u64,
-                None => 0,
+            let funcs = &self.instances[instance].funcs;
+            let image = plan.table_images.get(ti).filter(|_| plan.elems_in_image);
+            let raw = match (image, init) {
+                (Some(image), _) => func_raw_of(funcs, image.fill),
+                (None, Some(e)) => self.eval_const(e, &global_idx, funcs)? as u64,
+                (None, None) => 0,
             };
-            let t = TableEntry::new(ty, raw, self.engine.config().max_table_elements)?;
+            let mut t = TableEntry::new(ty, raw, max_table)?;
+            if let Some(image) = image {
+                for (offset, items) in &image.writes {
+                    let dst =
+                        t.elems.get_mut(*offset as usize..*offset as usize + items.len()).ok_or_else(inconsistent)?;
+                    for (d, f) in dst.iter_mut().zip(items) {
+                        *d = func_raw_of(funcs, *f);
+                    }
+                }
+            }
             self.tables.push(t);
             table_idx.push(self.tables.len() as u32 - 1);
         }
 
+        // Element segments as references, for `table.init`: the passive ones, and the active
+        // ones when they are copied segment by segment.
+        let funcs = &self.instances[instance].funcs;
         let mut elements = Vec::with_capacity(m.elements.len());
         for seg in &m.elements {
+            let needed = match seg.mode {
+                ElementMode::Passive => true,
+                ElementMode::Active { .. } => !plan.elems_in_image,
+                ElementMode::Declared => false,
+            };
             let items: Vec<u64> = match &seg.items {
-                ElementItems::Functions(fs) => {
-                    fs.iter().map(|f| funcs.get(*f as usize).map_or(0, |p| *p as usize as u64)).collect()
-                }
+                _ if !needed => Vec::new(),
+                ElementItems::Functions(fs) => fs.iter().map(|f| func_raw_of(funcs, *f)).collect(),
                 ElementItems::Exprs(es) => es
                     .iter()
-                    .map(|e| self.eval_const(e, &global_idx, &funcs).map(|v| v as u64))
+                    .map(|e| self.eval_const(e, &global_idx, funcs).map(|v| v as u64))
                     .collect::<Result<_, _>>()?,
             };
             elements.push(items);
@@ -217,54 +247,54 @@ impl StoreInner {
             .iter()
             .map(|i| self.globals.get_mut(*i as usize).map_or(std::ptr::null_mut(), |g| &mut g.value as *mut ValRaw))
             .collect();
-        vmctx.funcs = funcs.as_ptr();
-        vmctx.memories = memory_defs.as_ptr();
-        vmctx.tables = table_defs.as_ptr();
-        vmctx.globals = global_slots.as_ptr();
-        vmctx.type_ids = type_ids.as_ptr();
         self.max_frame = self.max_frame.max(compiled.max_frame_size());
-
-        let num_data = m.data.len();
-        self.instances.push(InstanceEntry {
-            module: Arc::clone(&m),
-            _compiled: compiled,
-            _vmctx: vmctx,
-            funcs,
-            _memory_defs: memory_defs,
-            _table_defs: table_defs,
-            _global_slots: global_slots,
-            _type_ids: type_ids,
-            func_idx,
-            memory_idx,
-            table_idx,
-            global_idx,
-            elements,
-            data_dropped: vec![false; num_data],
-        });
+        let inst = &mut self.instances[instance];
+        inst._vmctx.funcs = inst.funcs.as_ptr();
+        inst._vmctx.memories = memory_defs.as_ptr();
+        inst._vmctx.tables = table_defs.as_ptr();
+        inst._vmctx.globals = global_slots.as_ptr();
+        inst._memory_defs = memory_defs;
+        inst._table_defs = table_defs;
+        inst._global_slots = global_slots;
+        inst.memory_idx = memory_idx;
+        inst.table_idx = table_idx;
+        inst.global_idx = global_idx;
+        inst.elements = elements;
 
         // Active element segments, in order, then data segments: each is a `table.init` /
-        // `memory.init` followed by a drop, and the first that is out of bounds traps.
+        // `memory.init` followed by a drop, and the first that is out of bounds traps. An
+        // imaged segment is already in place and cannot trap; only its gas is charged.
+        let trap = |c| RuntimeError::Trap(Trap::new(c));
         let global_idx = self.instances[instance].global_idx.clone();
         let funcs = self.instances[instance].funcs.clone();
         for (i, seg) in m.elements.iter().enumerate() {
             match &seg.mode {
                 ElementMode::Active { table, offset } => {
-                    let offset = self.eval_const(offset, &global_idx, &funcs)? as u32;
                     let len = u32::try_from(seg.items.len()).unwrap_or(u32::MAX);
-                    self.table_init(instance, *table, i as u32, offset, 0, len)
-                        .map_err(|c| RuntimeError::Trap(Trap::new(c)))?;
+                    if plan.elems_in_image {
+                        self.charge_dynamic(DynamicOp::TableInit, u64::from(len)).map_err(trap)?;
+                    } else {
+                        let offset = self.eval_const(offset, &global_idx, &funcs)? as u32;
+                        self.table_init(instance, *table, i as u32, offset, 0, len).map_err(trap)?;
+                    }
                     self.elem_drop(instance, i as u32);
                 }
                 ElementMode::Declared => self.elem_drop(instance, i as u32),
                 ElementMode::Passive => {}
             }
         }
+        if !plan.data_in_image && !m.data.is_empty() {
+            self.touched = true;
+        }
         for (i, seg) in m.data.iter().enumerate() {
             if let DataMode::Active { memory, offset } = &seg.mode {
-                let offset = self.eval_const(offset, &global_idx, &funcs)? as u32;
                 let len = u32::try_from(seg.range.len()).unwrap_or(u32::MAX);
-                self.memory_init(instance, *memory, i as u32, offset, 0, len)
-                    .map_err(|c| RuntimeError::Trap(Trap::new(c)))?;
+                if plan.data_in_image {
+                    self.charge_dynamic(DynamicOp::MemoryInit, u64::from(len)).map_err(trap)?;
+                } else {
+                    let offset = self.eval_const(offset, &global_idx, &funcs)? as u32;
+                    self.memory_init(instance, *memory, i as u32, offset, 0, len).map_err(trap)?;
+                }
                 self.data_drop(instance, i as u32);
             }
         }
@@ -274,4 +304,10 @@ impl StoreInner {
         }
         Ok(instance)
     }
+}
+
+/// The raw reference to function `f` of an instance whose records are `funcs`; null for
+/// [`NULL_FUNC`] (or an index the module does not have, which validation rules out).
+fn func_raw_of(funcs: &[*const VMFuncRef], f: u32) -> u64 {
+    if f == NULL_FUNC { 0 } else { funcs.get(f as usize).map_or(0, |p| *p as usize as u64) }
 }

@@ -2,13 +2,17 @@
 //! and the handles that name them.
 //!
 //! Objects are boxed so their addresses never change: compiled code holds pointers to them
-//! through the vmctx (see [`wes_core::vm`]). Handles are plain indices plus the store's id, and
-//! a handle used with another store is an error, never a wrong object.
+//! through the vmctx (see [`wes_core::vm`]). An instance's function records are one block per
+//! instance, not one allocation each. Handles are plain indices plus the store's id, and a
+//! handle used with another store is an error, never a wrong object.
 
 mod calls;
 mod gas;
 mod instantiate;
 mod libcalls;
+mod reset;
+
+pub use reset::ResetStats;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -16,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wes_core::backend::{CompiledModule, ValRaw};
-use wes_core::module::{ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, ExternKind, ImportType};
+use wes_core::module::{DataMode, ElementItems, ElementMode, ExternKind, ImportType};
 use wes_core::types::{GlobalType, Limits, MemoryType, Mutability, TableType};
 use wes_core::{FrameInfo, FuncRef, FuncType, Trap, TrapCode, ValType, Value, WASM_PAGE_SIZE};
 use wes_meter::{DynamicOp, GasMeter, Pricing};
@@ -24,8 +28,10 @@ use wes_meter::{DynamicOp, GasMeter, Pricing};
 use crate::RuntimeError;
 use crate::engine::{Engine, Module};
 use crate::host::HostFunc;
+use crate::plan::ModulePlan;
 use crate::vm::{
-    self, HostFuncCtx, LinearMemory, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef, WasmStack,
+    self, HostFuncCtx, LinearMemory, MemoryImage, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef,
+    WasmStack,
 };
 
 /// How many frames a trap's backtrace keeps (the innermost ones).
@@ -65,13 +71,13 @@ impl Store {
                 ctx_ptr,
                 _tail_args: tail_args,
                 funcs: Vec::new(),
-                func_by_addr: HashMap::new(),
+                func_blocks: Vec::new(),
+                host_records: Vec::new(),
                 host_funcs: HashMap::new(),
                 memories: Vec::new(),
                 tables: Vec::new(),
                 globals: Vec::new(),
                 instances: Vec::new(),
-                types: HashMap::new(),
                 max_frame: 0,
                 stack: None,
                 reentry: Reentry::default(),
@@ -84,6 +90,8 @@ impl Store {
                 gas_synced: u64::MAX,
                 out_of_gas: None,
                 counts_only: false,
+                touched: false,
+                checkpoint: None,
             }),
         }
     }
@@ -159,12 +167,37 @@ pub(crate) struct Reentry {
     pub(crate) stack_limit: usize,
 }
 
+/// A function of the store: where its record is, and whose it is (which gives its type).
 #[derive(Debug)]
 pub(crate) struct FuncEntry {
-    pub(crate) vmref: Box<VMFuncRef>,
-    ty: FuncType,
-    /// A host function's context, which its record points to (`None` for wasm functions).
-    _host: Option<Box<HostFuncCtx>>,
+    /// Owned by the instance's record block or by a [`HostRecord`] of this store.
+    vmref: *const VMFuncRef,
+    owner: FuncOwner,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum FuncOwner {
+    /// A function of `instance`, of the module's type `type_index`.
+    Wasm { instance: u32, type_index: u32 },
+    /// The host function of `host_records[i]`.
+    Host(u32),
+}
+
+/// A host function placed in this store: its record, and the context the record points to.
+#[derive(Debug)]
+pub(crate) struct HostRecord {
+    _vmref: Box<VMFuncRef>,
+    ctx: Box<HostFuncCtx>,
+}
+
+/// Function records that lie together in memory: `count` records from address `start`, the
+/// store's functions `first..first + count`. Sorted by address, so a `funcref` (a record's
+/// address) turns back into a handle by binary search, without trusting the address.
+#[derive(Clone, Copy, Debug)]
+struct FuncBlock {
+    start: usize,
+    count: u32,
+    first: u32,
 }
 
 #[repr(C)]
@@ -173,18 +206,26 @@ pub(crate) struct MemoryEntry {
     def: VMMemoryDef,
     data: LinearMemory,
     ty: MemoryType,
+    /// What the memory was made with: its length and image (see [`Store::checkpoint`]).
+    initial: (usize, Option<Arc<MemoryImage>>),
 }
 
 impl MemoryEntry {
-    fn new(ty: MemoryType, max_pages: u64) -> Result<Box<MemoryEntry>, RuntimeError> {
+    /// A memory of type `ty` holding `image` (which must fit its initial size) and zeroes.
+    fn new(ty: MemoryType, max_pages: u64, image: Option<Arc<MemoryImage>>) -> Result<Box<MemoryEntry>, RuntimeError> {
         let pages = ty.limits.min;
-        if pages > max_pages.min(MAX_WASM_PAGES) {
-            return Err(RuntimeError::ResourceLimit(format!("memory of {pages} pages exceeds the limit")));
+        let limit = max_pages.min(MAX_WASM_PAGES);
+        if pages > limit {
+            return Err(RuntimeError::ResourceLimit(format!(
+                "memory of {pages} pages exceeds the limit of {limit} pages"
+            )));
         }
         let bytes = (pages * WASM_PAGE_SIZE) as usize;
-        let data = LinearMemory::new(bytes)
-            .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot allocate a memory of {pages} pages")))?;
-        let mut m = Box::new(MemoryEntry { def: VMMemoryDef { base: std::ptr::null_mut(), length: 0 }, data, ty });
+        let max = (ty.limits.max.unwrap_or(MAX_WASM_PAGES).min(limit) * WASM_PAGE_SIZE) as usize;
+        let data = LinearMemory::new(bytes, max, image.as_deref())
+            .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot map a memory of {pages} pages")))?;
+        let def = VMMemoryDef { base: std::ptr::null_mut(), length: 0 };
+        let mut m = Box::new(MemoryEntry { def, data, ty, initial: (bytes, image) });
         m.refresh();
         Ok(m)
     }
@@ -288,13 +329,16 @@ pub(crate) struct GlobalEntry {
 #[derive(Debug)]
 pub(crate) struct InstanceEntry {
     module: Arc<wes_core::Module>,
+    /// Owns the signature ids the vmctx points to.
+    _plan: Arc<ModulePlan>,
     _compiled: Arc<dyn CompiledModule>,
     _vmctx: Box<VMContext>,
+    /// The records of the functions the instance defines, in one block.
+    _records: Box<[VMFuncRef]>,
     funcs: Vec<*const VMFuncRef>,
     _memory_defs: Vec<*mut VMMemoryDef>,
     _table_defs: Vec<*mut VMTableDef>,
     _global_slots: Vec<*mut ValRaw>,
-    _type_ids: Vec<u32>,
     func_idx: Vec<u32>,
     memory_idx: Vec<u32>,
     table_idx: Vec<u32>,
@@ -316,8 +360,9 @@ pub(crate) struct StoreInner {
     /// The tail-call buffer the store context points to; accessed only through that pointer.
     _tail_args: Box<[ValRaw]>,
     funcs: Vec<FuncEntry>,
-    /// Store index of each `FuncRef` record by address, to turn `funcref`s back into handles.
-    func_by_addr: HashMap<usize, u32>,
+    /// Where the records of `funcs` are, to turn `funcref`s back into handles.
+    func_blocks: Vec<FuncBlock>,
+    host_records: Vec<HostRecord>,
     /// Host functions already placed in this store, by the address of their implementation.
     host_funcs: HashMap<usize, u32>,
     // Boxed so that their addresses, which compiled code holds, survive the vectors growing.
@@ -328,8 +373,6 @@ pub(crate) struct StoreInner {
     #[expect(clippy::vec_box, reason = "compiled code holds pointers to the boxed entries")]
     globals: Vec<Box<GlobalEntry>>,
     instances: Vec<InstanceEntry>,
-    /// Store-wide signature ids, so `call_indirect` compares signatures across modules.
-    types: HashMap<FuncType, u32>,
     /// The largest native frame of any module instantiated here.
     max_frame: usize,
     stack: Option<WasmStack>,
@@ -353,6 +396,20 @@ pub(crate) struct StoreInner {
     /// The meter's [`GasMeter::counts_only`]: host calls may then be charged from the gas
     /// counter. Read whenever the counter is loaded from the meter.
     counts_only: bool,
+    /// Whether a memory may differ from what it was made with: code ran, the embedder wrote
+    /// or grew one, or segments were copied in (see [`Store::checkpoint`]).
+    touched: bool,
+    /// What [`Store::reset`] returns the store to.
+    checkpoint: Option<reset::Checkpoint>,
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        // The stack outlives the store in the engine's cache, for the next store's calls.
+        if let Some(stack) = self.stack.take() {
+            self.engine.put_stack(stack);
+        }
+    }
 }
 
 /// The out-of-gas handler, with a `Debug` that says only whether there is one.
@@ -459,7 +516,16 @@ impl StoreInner {
 
     fn funcref_raw(&self, r: FuncRef) -> Option<ValRaw> {
         let f = self.funcs.get(r.index() as usize)?;
-        Some(&*f.vmref as *const VMFuncRef as usize as ValRaw)
+        Some(f.vmref as usize as ValRaw)
+    }
+
+    /// The function whose record is at `addr`, if it is one of this store's.
+    fn func_at(&self, addr: usize) -> Option<u32> {
+        let size = std::mem::size_of::<VMFuncRef>();
+        let block = self.func_blocks.get(self.func_blocks.partition_point(|b| b.start <= addr).checked_sub(1)?)?;
+        let offset = addr - block.start;
+        let i = u32::try_from(offset / size).ok().filter(|i| offset.is_multiple_of(size) && *i < block.count)?;
+        Some(block.first + i)
     }
 
     /// The value of type `ty` whose raw form is `raw`.
@@ -473,11 +539,7 @@ impl StoreInner {
             ValType::V128 => Value::V128(raw),
             ValType::FuncRef => {
                 let addr = raw as u64 as usize;
-                Value::FuncRef(if addr == 0 {
-                    None
-                } else {
-                    self.func_by_addr.get(&addr).map(|i| FuncRef::from_index(*i))
-                })
+                Value::FuncRef(if addr == 0 { None } else { self.func_at(addr).map(FuncRef::from_index) })
             }
             ValType::ExternRef => {
                 let x = raw as u64;
@@ -488,26 +550,25 @@ impl StoreInner {
 
     // ---- objects -----------------------------------------------------------------------
 
-    fn push_func(&mut self, vmref: Box<VMFuncRef>, ty: FuncType, host: Option<Box<HostFuncCtx>>) -> u32 {
-        let index = self.funcs.len() as u32;
-        let mut vmref = vmref;
-        vmref.store_index = index;
-        self.func_by_addr.insert(&*vmref as *const VMFuncRef as usize, index);
-        self.funcs.push(FuncEntry { vmref, ty, _host: host });
-        index
-    }
-
-    fn type_id(&mut self, ty: &FuncType) -> u32 {
-        let next = self.types.len() as u32;
-        *self.types.entry(ty.clone()).or_insert(next)
+    /// Records that the `count` records from `start` are the functions from `first` on.
+    fn add_func_block(&mut self, start: *const VMFuncRef, count: u32, first: u32) {
+        let start = start as usize;
+        let at = self.func_blocks.partition_point(|b| b.start < start);
+        self.func_blocks.insert(at, FuncBlock { start, count, first });
     }
 
     pub(crate) fn add_host_func(&mut self, f: &HostFunc) -> u32 {
+        self.add_host_func_typed(f, None)
+    }
+
+    /// [`StoreInner::add_host_func`] with the engine's id of the function's type, when the
+    /// caller already has it.
+    pub(crate) fn add_host_func_typed(&mut self, f: &HostFunc, type_id: Option<u32>) -> u32 {
         let key = Arc::as_ptr(&f.data) as *const () as usize;
         if let Some(i) = self.host_funcs.get(&key) {
             return *i;
         }
-        let type_id = self.type_id(&f.data.ty);
+        let type_id = type_id.unwrap_or_else(|| self.engine.type_id(&f.data.ty));
         let index = self.funcs.len() as u32;
         let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, host: Arc::clone(&f.data) });
         let vmref = Box::new(VMFuncRef {
@@ -516,21 +577,34 @@ impl StoreInner {
             type_id,
             store_index: index,
         });
-        let i = self.push_func(vmref, f.data.ty.clone(), Some(ctx));
-        self.host_funcs.insert(key, i);
-        i
+        let ptr: *const VMFuncRef = &*vmref;
+        self.add_func_block(ptr, 1, index);
+        self.funcs.push(FuncEntry { vmref: ptr, owner: FuncOwner::Host(self.host_records.len() as u32) });
+        self.host_records.push(HostRecord { _vmref: vmref, ctx });
+        self.host_funcs.insert(key, index);
+        index
     }
 
     pub(crate) fn func_ty(&self, index: u32) -> Option<&FuncType> {
-        self.funcs.get(index as usize).map(|f| &f.ty)
+        match self.funcs.get(index as usize)?.owner {
+            FuncOwner::Wasm { instance, type_index } => {
+                self.instances.get(instance as usize)?.module.types.get(type_index as usize)
+            }
+            FuncOwner::Host(h) => Some(&self.host_records.get(h as usize)?.ctx.host.ty),
+        }
     }
 
     pub(crate) fn func_ptr(&self, index: u32) -> Option<*const VMFuncRef> {
-        self.funcs.get(index as usize).map(|f| &*f.vmref as *const VMFuncRef)
+        self.funcs.get(index as usize).map(|f| f.vmref)
     }
 
     pub(crate) fn add_memory(&mut self, ty: MemoryType) -> Result<u32, RuntimeError> {
-        let m = MemoryEntry::new(ty, self.engine.config().max_memory_pages)?;
+        self.add_memory_from(ty, None)
+    }
+
+    /// A memory of type `ty` holding `image` and zeroes.
+    fn add_memory_from(&mut self, ty: MemoryType, image: Option<Arc<MemoryImage>>) -> Result<u32, RuntimeError> {
+        let m = MemoryEntry::new(ty, self.engine.config().max_memory_pages, image)?;
         self.memories.push(m);
         Ok(self.memories.len() as u32 - 1)
     }
@@ -581,6 +655,7 @@ impl StoreInner {
     }
 
     pub(crate) fn memory_data_mut(&mut self, index: u32) -> Option<&mut [u8]> {
+        self.touched = true;
         let m = self.memories.get_mut(index as usize)?;
         m.refresh();
         Some(&mut m.data[..])
@@ -591,6 +666,7 @@ impl StoreInner {
     }
 
     pub(crate) fn memory_grow_pages(&mut self, index: u32, delta: u64) -> Option<u64> {
+        self.touched = true;
         let max = self.engine.config().max_memory_pages;
         self.memories.get_mut(index as usize)?.grow(delta, max)
     }
@@ -601,6 +677,7 @@ impl StoreInner {
     }
 
     pub(crate) fn instance_memory_data(&mut self, instance: usize, mem: u32) -> Option<&mut [u8]> {
+        self.touched = true;
         let index = *self.instances.get(instance)?.memory_idx.get(mem as usize)?;
         let m = self.memories.get_mut(index as usize)?;
         m.refresh();

@@ -1,79 +1,359 @@
-//! Linear memory's bytes.
+//! Linear memory's bytes, and the initial images memories are made from.
+//!
+//! Each memory is one private mapping of its own, reserved at creation for the most it may
+//! ever grow to (the declared maximum, capped by the engine's limit) and readable and writable
+//! up to its current length; the rest stays `PROT_NONE` until `memory.grow` opens it. So the
+//! base never moves, growing is one `mprotect`, and untouched pages cost neither time nor
+//! resident memory: the kernel supplies zero pages on first use. (Compiled code checks every
+//! access against the length explicitly, so the `PROT_NONE` tail is bookkeeping for the
+//! kernel's commit accounting, not a safety mechanism.)
+//!
+//! A memory whose module has data segments starts from a [`MemoryImage`]: the bytes the
+//! segments write, computed once per module. A large image is a sealed `memfd` that each
+//! instance maps copy-on-write over the start of its memory (one `mmap`, no copy: a page is
+//! copied only when the instance writes to it); a small one is copied in. Resetting a memory to
+//! its image ([`LinearMemory::reset`], for pooled instances) is an `madvise(MADV_DONTNEED)`,
+//! which drops exactly the pages the instance touched: the next access sees the image (or
+//! zeroes) again.
+//!
+//! Mapping failures are reported, never an abort, so `memory.grow` can return -1. If a
+//! reservation of the maximum size cannot be made, the memory reserves only its length and a
+//! grow past it moves to a new mapping (compiled code reloads the base after anything that may
+//! grow memory).
 
-/// The bytes of a linear memory: one zero-initialised heap block.
-///
-/// A fresh block comes from `alloc_zeroed`, which for large sizes maps zero pages the OS
-/// provides lazily, so declaring a big memory costs address space, not time or resident memory,
-/// until the pages are used. Growing reallocates (in place when the allocator can) and zeroes
-/// only the new part. Allocation failure is reported, never an abort, so `memory.grow` can
-/// return -1.
-pub(crate) struct LinearMemory {
-    /// Points to `len` initialised bytes allocated with [`LinearMemory::layout`], or is
-    /// dangling when `len` is 0.
-    ptr: std::ptr::NonNull<u8>,
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+/// Images of at most this many bytes are copied into each instance's memory rather than mapped:
+/// a copy of a few pages is cheaper than the `mmap` and the page faults of a mapping.
+const COPY_IMAGE_LIMIT: usize = 16 * 1024;
+
+/// The host's page size (4 KiB on the hosts WES supports; asked once).
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: `sysconf` has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(p).ok().filter(|p| p.is_power_of_two()).unwrap_or(4096)
+    })
+}
+
+fn round_up(n: usize) -> Option<usize> {
+    let p = page_size();
+    n.checked_add(p - 1).map(|n| n & !(p - 1))
+}
+
+/// The initial contents of a memory: what its module's active data segments write, in order.
+#[derive(Debug)]
+pub(crate) struct MemoryImage {
+    /// Unique in the process: tells which image a memory has mapped.
+    id: u64,
+    /// Bytes `[0, len)` of the memory come from the image; `len` is a multiple of the page
+    /// size for a mapped image.
     len: usize,
+    source: ImageSource,
+}
+
+fn next_image_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+#[derive(Debug)]
+enum ImageSource {
+    /// A sealed memfd of exactly `len` bytes, mapped copy-on-write.
+    File(OwnedFd),
+    /// The bytes `[offset, offset + bytes.len())`, copied in; the rest of the image is zero.
+    Bytes { offset: usize, bytes: Box<[u8]> },
+}
+
+impl MemoryImage {
+    /// The image of `segments` (`(offset, bytes)` in the order the module lists them, each
+    /// within `memory_len`), or `None` when they write nothing.
+    pub(crate) fn new(segments: &[(usize, &[u8])], memory_len: usize) -> Option<MemoryImage> {
+        let written = segments.iter().filter(|(_, b)| !b.is_empty());
+        let start = written.clone().map(|(o, _)| *o).min()?;
+        let end = written.map(|(o, b)| o + b.len()).max()?;
+        if end > memory_len {
+            return None;
+        }
+        if end - start > COPY_IMAGE_LIMIT
+            && let Some(len) = round_up(end).filter(|l| *l <= memory_len)
+            && let Some(fd) = Self::memfd(segments, len)
+        {
+            return Some(MemoryImage { id: next_image_id(), len, source: ImageSource::File(fd) });
+        }
+        let mut bytes = vec![0u8; end - start];
+        for (offset, b) in segments.iter().filter(|(_, b)| !b.is_empty()) {
+            bytes[offset - start..offset - start + b.len()].copy_from_slice(b);
+        }
+        Some(MemoryImage {
+            id: next_image_id(),
+            len: end,
+            source: ImageSource::Bytes { offset: start, bytes: bytes.into_boxed_slice() },
+        })
+    }
+
+    /// A mapped image of `data` (a whole memory, whose length is a multiple of the page size),
+    /// writing only its non-zero pages; `None` if the host has no memfd.
+    pub(crate) fn snapshot(data: &[u8]) -> Option<MemoryImage> {
+        let page = page_size();
+        let mut runs: Vec<(usize, &[u8])> = Vec::new();
+        for (i, chunk) in data.chunks(page).enumerate() {
+            if chunk.iter().all(|b| *b == 0) {
+                continue;
+            }
+            match runs.last_mut() {
+                Some((start, run)) if *start + run.len() == i * page => {
+                    *run = &data[*start..*start + run.len() + chunk.len()];
+                }
+                _ => runs.push((i * page, chunk)),
+            }
+        }
+        let len = round_up(data.len())?;
+        let fd = Self::memfd(&runs, len)?;
+        Some(MemoryImage { id: next_image_id(), len, source: ImageSource::File(fd) })
+    }
+
+    fn is_mapped(&self) -> bool {
+        matches!(self.source, ImageSource::File(_))
+    }
+
+    /// A sealed memfd of `len` bytes holding `segments`; `None` if the host has no memfd.
+    fn memfd(segments: &[(usize, &[u8])], len: usize) -> Option<OwnedFd> {
+        // SAFETY: the name is a NUL-terminated string; the flags are valid.
+        let raw =
+            unsafe { libc::memfd_create(c"wes-memory-image".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: `raw` is a new descriptor this function owns from here on.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: `fd` is open; `len` fits an `off_t` (it is at most a 4 GiB memory).
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+            return None;
+        }
+        for (offset, bytes) in segments {
+            let mut done = 0;
+            while done < bytes.len() {
+                let rest = &bytes[done..];
+                // SAFETY: `rest` is a live buffer of `rest.len()` bytes; the file is open.
+                let n = unsafe {
+                    libc::pwrite(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), (offset + done) as libc::off_t)
+                };
+                if n <= 0 {
+                    return None;
+                }
+                done += n as usize;
+            }
+        }
+        // Sealed, so no one (not even this process by mistake) can change what instances map.
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+        // SAFETY: `fd` is an open memfd created with sealing allowed.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+            return None;
+        }
+        Some(fd)
+    }
+}
+
+/// The bytes of a linear memory: a private mapping (see the module docs).
+pub(crate) struct LinearMemory {
+    /// The start of a mapping of `reserved` bytes, or dangling when `reserved` is 0.
+    ptr: NonNull<u8>,
+    /// Bytes `[0, len)` are readable and writable and hold the memory's contents.
+    len: usize,
+    /// Bytes `[0, reserved)` are mapped (those past `len` with `PROT_NONE`).
+    reserved: usize,
+    /// `(id, len)` when bytes `[0, len)` are a copy-on-write mapping of that image's file.
+    mapped: Option<(u64, usize)>,
 }
 
 impl std::fmt::Debug for LinearMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinearMemory").field("len", &self.len).finish()
+        f.debug_struct("LinearMemory").field("len", &self.len).field("reserved", &self.reserved).finish()
     }
 }
 
-// SAFETY: `LinearMemory` uniquely owns its block, like a `Vec<u8>`.
+// SAFETY: `LinearMemory` uniquely owns its mapping, like a `Vec<u8>` its buffer.
 unsafe impl Send for LinearMemory {}
 // SAFETY: shared access only reads, like a `Vec<u8>`.
 unsafe impl Sync for LinearMemory {}
 
+/// An anonymous private mapping of `len` bytes (`len > 0`), readable and writable or not.
+fn map_anon(len: usize, writable: bool) -> Option<NonNull<u8>> {
+    let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_NONE };
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    // SAFETY: a fresh mapping at an address of the kernel's choosing touches nothing existing.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, -1, 0) };
+    if p == libc::MAP_FAILED { None } else { NonNull::new(p.cast()) }
+}
+
 impl LinearMemory {
-    const ALIGN: usize = 16;
-
-    fn layout(len: usize) -> Option<std::alloc::Layout> {
-        std::alloc::Layout::from_size_align(len, Self::ALIGN).ok()
-    }
-
-    fn dangling() -> std::ptr::NonNull<u8> {
+    fn dangling() -> NonNull<u8> {
         // An aligned, non-null address that is never dereferenced (the length is 0).
-        std::ptr::NonNull::<u128>::dangling().cast()
+        NonNull::<u128>::dangling().cast()
     }
 
-    /// `len` zero bytes, or `None` if they cannot be allocated.
-    pub(crate) fn new(len: usize) -> Option<LinearMemory> {
-        if len == 0 {
-            return Some(LinearMemory { ptr: Self::dangling(), len: 0 });
+    /// A memory of `len` bytes that may grow to `max` bytes, holding `image` (whose length
+    /// must be at most `len`) and zeroes; `None` if it cannot be mapped.
+    pub(crate) fn new(len: usize, max: usize, image: Option<&MemoryImage>) -> Option<LinearMemory> {
+        if image.is_some_and(|i| i.len > len) {
+            return None;
         }
-        let layout = Self::layout(len)?;
-        // SAFETY: `layout` has a non-zero size.
-        let ptr = std::ptr::NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
-        Some(LinearMemory { ptr, len })
+        let len_pages = round_up(len)?;
+        let want = round_up(max.max(len))?;
+        if want == 0 {
+            return Some(LinearMemory { ptr: Self::dangling(), len: 0, reserved: 0, mapped: None });
+        }
+        // Reserve the maximum with no access past the length, or, if the address space will
+        // not have it, just the length.
+        let (ptr, reserved, open) = match map_anon(want, want == len_pages) {
+            Some(p) => (p, want, want == len_pages),
+            None if len_pages > 0 => (map_anon(len_pages, true)?, len_pages, true),
+            None => return None,
+        };
+        let mut mem = LinearMemory { ptr, len: 0, reserved, mapped: None };
+        // SAFETY: `[ptr, ptr + len)` lies in the mapping `mem` owns (and unmaps on failure).
+        if !open
+            && len > 0
+            && unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_WRITE) } != 0
+        {
+            return None;
+        }
+        mem.len = len;
+        if let Some(image) = image {
+            mem.load_image(image)?;
+        }
+        Some(mem)
+    }
+
+    /// Puts `image` at the start of the memory, whose pages there must be untouched (zero).
+    fn load_image(&mut self, image: &MemoryImage) -> Option<()> {
+        match &image.source {
+            ImageSource::File(fd) => {
+                // SAFETY: `[ptr, ptr + image.len)` lies within `len` (checked by the callers)
+                // in the mapping this memory owns; `MAP_FIXED` replaces exactly those pages,
+                // privately (writes never reach the file).
+                let p = unsafe {
+                    libc::mmap(
+                        self.ptr.as_ptr().cast(),
+                        image.len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_FIXED,
+                        fd.as_raw_fd(),
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return None;
+                }
+                self.mapped = Some((image.id, image.len));
+            }
+            ImageSource::Bytes { offset, bytes } => {
+                self.get_mut(*offset..offset + bytes.len())?.copy_from_slice(bytes);
+            }
+        }
+        Some(())
+    }
+
+    fn get_mut(&mut self, range: std::ops::Range<usize>) -> Option<&mut [u8]> {
+        std::ops::DerefMut::deref_mut(self).get_mut(range)
     }
 
     /// Grows to `new_len` bytes (at least the current length), zeroing the new ones; `false`
-    /// if the memory cannot be allocated, in which case nothing changed.
+    /// if the memory cannot be mapped, in which case nothing changed.
     pub(crate) fn grow_to(&mut self, new_len: usize) -> bool {
         if new_len <= self.len {
             return new_len == self.len;
         }
-        if self.len == 0 {
-            return match LinearMemory::new(new_len) {
-                Some(m) => {
-                    *self = m;
-                    true
-                }
-                None => false,
-            };
+        if new_len <= self.reserved {
+            // SAFETY: `[ptr + len, ptr + new_len)` lies in the reservation this memory owns;
+            // its pages were never written since they were last dropped, so they read as zero.
+            let ok = unsafe {
+                libc::mprotect(
+                    self.ptr.as_ptr().add(self.len).cast(),
+                    new_len - self.len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                )
+            } == 0;
+            if ok {
+                self.len = new_len;
+            }
+            return ok;
         }
-        let (Some(old), Some(_)) = (Self::layout(self.len), Self::layout(new_len)) else { return false };
-        // SAFETY: `self.ptr` was allocated with `old` (the layout of `self.len` bytes), and
-        // `new_len` is non-zero and fits a layout (checked above).
-        let grown = unsafe { std::alloc::realloc(self.ptr.as_ptr(), old, new_len) };
-        let Some(ptr) = std::ptr::NonNull::new(grown) else { return false };
-        // SAFETY: the block now has `new_len` bytes, of which the first `self.len` are kept
-        // by `realloc`; this initialises the rest.
-        unsafe { ptr.as_ptr().add(self.len).write_bytes(0, new_len - self.len) };
-        self.ptr = ptr;
-        self.len = new_len;
+        // Past the reservation: move to a new mapping.
+        let Some(reserved) = round_up(new_len) else { return false };
+        let Some(ptr) = map_anon(reserved, true) else { return false };
+        // SAFETY: both mappings are live, distinct, and at least `len` bytes long.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), ptr.as_ptr(), self.len) };
+        self.unmap();
+        *self = LinearMemory { ptr, len: new_len, reserved, mapped: None };
         true
+    }
+
+    /// Returns the memory to `len` bytes holding `image` and zeroes, dropping every page
+    /// written since: work in proportion to the pages touched, not to the memory's size.
+    /// `false` if the kernel refused, in which case the memory must not be reused.
+    pub(crate) fn reset(&mut self, len: usize, image: Option<&MemoryImage>) -> bool {
+        if self.len < len || image.is_some_and(|i| i.len > len) {
+            return false;
+        }
+        if self.len > 0 {
+            // SAFETY: `[ptr, ptr + self.len)` is mapped by this memory; after `DONTNEED` its
+            // private pages are gone and reads see the mapped file (an image) or zeroes.
+            if unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_DONTNEED) } != 0 {
+                return false;
+            }
+        }
+        if self.len > len {
+            // SAFETY: `[ptr + len, ptr + self.len)` lies in the reservation; it was just dropped.
+            if unsafe { libc::mprotect(self.ptr.as_ptr().add(len).cast(), self.len - len, libc::PROT_NONE) } != 0 {
+                return false;
+            }
+            self.len = len;
+        }
+        let already = matches!((image, self.mapped), (Some(i), Some((id, _))) if i.id == id);
+        if already {
+            return true;
+        }
+        if let Some((_, mapped_len)) = self.mapped {
+            // Another image is mapped: back to anonymous zero pages before loading this one.
+            let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE;
+            // SAFETY: `[ptr, ptr + mapped_len)` lies within the memory's length (an image is never
+            // longer) in the mapping this memory owns; `MAP_FIXED` replaces exactly those pages.
+            let p = unsafe {
+                libc::mmap(self.ptr.as_ptr().cast(), mapped_len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
+            };
+            if p == libc::MAP_FAILED {
+                return false;
+            }
+            self.mapped = None;
+        }
+        image.is_none_or(|i| self.load_image(i).is_some())
+    }
+
+    /// Maps `image`, a [`MemoryImage::snapshot`] of this memory's current contents, over it,
+    /// so that [`LinearMemory::reset`] can return to these contents. Nothing observable changes.
+    pub(crate) fn adopt(&mut self, image: &MemoryImage) -> bool {
+        image.is_mapped() && image.len <= self.len && self.load_image(image).is_some()
+    }
+
+    fn unmap(&mut self) {
+        if self.reserved > 0 {
+            // SAFETY: the mapping of `reserved` bytes at `ptr` is owned by this memory and
+            // unmapped once (the fields are reset right after).
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.reserved) };
+        }
+        self.ptr = Self::dangling();
+        self.len = 0;
+        self.reserved = 0;
+        self.mapped = None;
+    }
+
+    /// The base address (stable until a grow past the reservation).
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
     }
 }
 
@@ -81,24 +361,21 @@ impl std::ops::Deref for LinearMemory {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: `ptr` points to `len` initialised bytes owned by `self` (or is dangling and
-        // aligned with `len == 0`).
+        // SAFETY: `[ptr, ptr + len)` is mapped readable and owned by `self` (or `ptr` is
+        // dangling and aligned with `len == 0`).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
 
 impl std::ops::DerefMut for LinearMemory {
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as for `deref`, and `&mut self` makes this the only access.
+        // SAFETY: as for `deref`, writable, and `&mut self` makes this the only access.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 
 impl Drop for LinearMemory {
     fn drop(&mut self) {
-        if let (true, Some(layout)) = (self.len > 0, Self::layout(self.len)) {
-            // SAFETY: a non-empty block was allocated with exactly this layout and is freed once.
-            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
-        }
+        self.unmap();
     }
 }

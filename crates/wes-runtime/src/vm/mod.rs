@@ -43,7 +43,7 @@ mod memory;
 pub(crate) use call::{WasmStack, call, reenter};
 pub(crate) use host::host_trampoline;
 pub(crate) use libcalls::LIBCALLS;
-pub(crate) use memory::LinearMemory;
+pub(crate) use memory::{LinearMemory, MemoryImage};
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
