@@ -11,5 +11,6 @@ RW_EXPORT(all) uint64_t rw_all(uint32_t scale) {
     h = rw_mix(h, rw_ed25519(scale));
     h = rw_mix(h, rw_bigint(scale));
     h = rw_mix(h, rw_collections(200 * scale));
+    h = rw_mix(h, rw_crypto(scale));
     return h;
 }

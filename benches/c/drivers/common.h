@@ -52,6 +52,7 @@ uint64_t rw_deflate(uint32_t kib);
 uint64_t rw_ed25519(uint32_t n);
 uint64_t rw_bigint(uint32_t n);
 uint64_t rw_collections(uint32_t n);
+uint64_t rw_crypto(uint32_t n);
 uint64_t rw_all(uint32_t scale);
 
 #endif
