@@ -7,6 +7,7 @@
 //! mode (unmetered with unmetered, fuel with metered). The report is Markdown; a full run
 //! rewrites the generated part of `docs/benchmarks.md`.
 
+mod realworld;
 mod report;
 mod runtimes;
 mod workloads;

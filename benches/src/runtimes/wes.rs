@@ -55,6 +55,7 @@ impl Runtime for Wes {
         linker.func_wrap("env", "inc", |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
             Ok(x.wrapping_add(1))
         });
+        super::wasi::link_wes(&mut linker);
         Ok(Box::new(WesCompiled { metered: self.mode == Mode::Metered, engine: self.engine.clone(), module, linker }))
     }
 }
