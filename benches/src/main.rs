@@ -61,7 +61,8 @@ pub struct Outcome {
     pub name: &'static str,
     pub what: String,
     pub result: Vec<Val>,
-    /// The result was also checked against a reference computed in Rust.
+    /// The result was also checked against a reference computed natively (in Rust, or by the
+    /// same C compiled for the host).
     pub referenced: bool,
     pub cells: Vec<Cell>,
 }
@@ -150,7 +151,7 @@ fn bench_workload(w: &Workload, runtimes: &[Box<dyn Runtime>], budget: &Budget) 
         && *reference != expected
     {
         bail!(
-            "{}: {} returned {} but the Rust reference is {}",
+            "{}: {} returned {} but the native reference is {}",
             w.name,
             runtimes[0].label(),
             show(&expected),

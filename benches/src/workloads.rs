@@ -27,8 +27,8 @@ pub struct Workload {
     pub func: &'static str,
     pub args: Vec<Val>,
     pub kind: Kind,
-    /// The result computed in Rust, where an independent reference exists: the runtimes must
-    /// not only agree with each other but be right.
+    /// The result computed natively (in Rust, or by the same C built for the host), where a
+    /// reference exists: the runtimes must not only agree with each other but be right.
     pub reference: Option<Vec<Val>>,
 }
 
