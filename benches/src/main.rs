@@ -25,7 +25,7 @@ use workloads::{Kind, Workload};
 #[derive(Parser, Debug)]
 #[command(name = "wes-bench", about = "WES side by side with wasmtime and wasmi")]
 struct Args {
-    /// Smaller workloads and fewer samples: about a minute.
+    /// Smaller workloads and fewer samples: a few minutes.
     #[arg(long)]
     quick: bool,
     /// Only the workloads whose name contains this.
