@@ -8,6 +8,7 @@
 //! rewrites the generated part of `docs/benchmarks.md`.
 
 mod large_module;
+mod realworld;
 mod report;
 mod runtimes;
 mod workloads;
@@ -25,7 +26,7 @@ use workloads::{Kind, Workload};
 #[derive(Parser, Debug)]
 #[command(name = "wes-bench", about = "WES side by side with wasmtime and wasmi")]
 struct Args {
-    /// Smaller workloads and fewer samples: about a minute.
+    /// Smaller workloads and fewer samples: a few minutes.
     #[arg(long)]
     quick: bool,
     /// Only the workloads whose name contains this.
@@ -61,7 +62,8 @@ pub struct Outcome {
     pub name: &'static str,
     pub what: String,
     pub result: Vec<Val>,
-    /// The result was also checked against a reference computed in Rust.
+    /// The result was also checked against a reference computed natively (in Rust, or by the
+    /// same C compiled for the host).
     pub referenced: bool,
     pub cells: Vec<Cell>,
 }
@@ -150,7 +152,7 @@ fn bench_workload(w: &Workload, runtimes: &[Box<dyn Runtime>], budget: &Budget) 
         && *reference != expected
     {
         bail!(
-            "{}: {} returned {} but the Rust reference is {}",
+            "{}: {} returned {} but the native reference is {}",
             w.name,
             runtimes[0].label(),
             show(&expected),

@@ -101,7 +101,7 @@ pub fn render(
         writeln!(md, "### {}: {}", o.name, o.what)?;
         writeln!(md)?;
         let result = o.result.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        let reference = if o.referenced { " and to the Rust reference" } else { "" };
+        let reference = if o.referenced { " and to the native reference" } else { "" };
         writeln!(md, "Result, identical on every runtime{reference}: `{result}`.")?;
         writeln!(md)?;
         writeln!(md, "| runtime | median | min | vs wasmtime, same mode | fuel / gas |")?;

@@ -1,5 +1,6 @@
-//! The workloads: the WAT files in `benches/workloads/` (embedded at build time) and one module
-//! generated here, each with the calls that set it up and the call that is timed.
+//! The workloads: the WAT files in `benches/workloads/` (embedded at build time), one module
+//! generated here and the real-world C modules of [`crate::realworld`], each with the calls that
+//! set it up and the call that is timed.
 
 use anyhow::{Context, Result};
 
@@ -27,8 +28,8 @@ pub struct Workload {
     pub func: &'static str,
     pub args: Vec<Val>,
     pub kind: Kind,
-    /// The result computed in Rust, where an independent reference exists: the runtimes must
-    /// not only agree with each other but be right.
+    /// The result computed natively (in Rust, or by the same C built for the host), where a
+    /// reference exists: the runtimes must not only agree with each other but be right.
     pub reference: Option<Vec<Val>>,
 }
 
@@ -49,7 +50,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
     let gen_funcs = size(2_000, 500);
 
     let generated = generated_module(gen_funcs)?;
-    Ok(vec![
+    let mut all = vec![
         Workload {
             name: "fib",
             what: format!("recursive fib({fib_n}): call-heavy"),
@@ -168,7 +169,9 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             kind: Kind::Compile,
             reference: None,
         },
-    ])
+    ];
+    all.extend(crate::realworld::workloads(quick)?);
+    Ok(all)
 }
 
 fn fib(n: u32) -> i64 {

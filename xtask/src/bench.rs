@@ -11,11 +11,13 @@ use crate::project_root;
 
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
-    /// Smaller workloads and fewer samples: about a minute once built.
+    /// Smaller workloads and fewer samples: a few minutes once built.
     #[arg(long)]
     quick: bool,
     /// Only the workloads whose name contains this (fib, xorshift, sha256, matmul,
-    /// bulk-memory, host-call, instantiate+call, compile).
+    /// bulk-memory, host-call, instantiate+call, compile, and the C workloads c-json, c-deflate,
+    /// c-ed25519, c-bigint, c-sort+hashmap, c-crypto, c-compile-O2, c-compile-Oz; `c-` picks
+    /// them all).
     #[arg(long)]
     filter: Option<String>,
 }

@@ -5,8 +5,10 @@
 //! | `spec-test` | runs the official WebAssembly spec testsuite against a backend |
 //! | `ci` | everything CI runs: format, clippy, tests, spec tests for every backend |
 //! | `bench` | WES side by side with wasmtime and wasmi (the `benches/` workspace) |
+//! | `bench-c` | rebuilds the real-world workload modules in `benches/c/` from their C sources |
 
 mod bench;
+mod bench_c;
 mod ci;
 mod spec;
 
@@ -31,6 +33,9 @@ enum Command {
     /// Benchmark WES side by side with wasmtime and wasmi; prints a Markdown table and, on a
     /// full run, writes it to docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// Rebuild the real-world workload modules (benches/c/*.wasm) from their C sources with
+    /// clang, or check that they rebuild to the same bytes.
+    BenchC(bench_c::BenchCArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
         Command::SpecTest(args) => spec::run(&args),
         Command::Ci => ci::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::BenchC(args) => bench_c::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -2,9 +2,10 @@
 //! adding a runtime (or a mode of one) is one more adapter and one more entry in [`all`].
 //!
 //! Every adapter gives modules the same host environment: `env.inc (i64) -> i64`, returning its
-//! argument plus one. Values cross the boundary as [`Val`], floats as bits, so results compare
-//! exactly.
+//! argument plus one, and the few WASI functions of [`wasi`] the C workloads import. Values
+//! cross the boundary as [`Val`], floats as bits, so results compare exactly.
 
+mod wasi;
 mod wasmi;
 mod wasmtime;
 mod wes;

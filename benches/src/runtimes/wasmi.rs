@@ -40,6 +40,7 @@ impl Runtime for Wasmi {
         let module = Module::new(&self.engine, wasm).map_err(|e| anyhow!("{e}"))?;
         let mut linker = Linker::new(&self.engine);
         linker.func_wrap("env", "inc", |x: i64| -> i64 { x.wrapping_add(1) }).map_err(|e| anyhow!("{e}"))?;
+        super::wasi::link_wasmi(&mut linker)?;
         Ok(Box::new(WasmiCompiled { mode: self.mode, engine: self.engine.clone(), module, linker }))
     }
 }

@@ -63,6 +63,7 @@ impl Runtime for Wasmtime {
         let module = Module::new(&self.engine, wasm).map_err(|e| anyhow!("{e:#}"))?;
         let mut linker = Linker::new(&self.engine);
         linker.func_wrap("env", "inc", |x: i64| -> i64 { x.wrapping_add(1) }).map_err(|e| anyhow!("{e:#}"))?;
+        super::wasi::link_wasmtime(&mut linker)?;
         let linker = linker.instantiate_pre(&module).map_err(|e| anyhow!("{e:#}"))?;
         Ok(Box::new(WasmtimeCompiled { mode: self.mode, engine: self.engine.clone(), linker }))
     }

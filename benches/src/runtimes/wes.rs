@@ -1,11 +1,9 @@
 //! WES: wes-decode, then wes-runtime with the Cranelift backend (wes-jit); unmetered, or
 //! gas-metered under wes-meter's default pricing.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result, anyhow};
 use wes_core::Value;
-use wes_runtime::{Caller, Config, Engine, HostError, InstancePre, Linker, Module, Store};
+use wes_runtime::{Caller, Engine, HostError, InstancePre, Linker, Module, Store};
 
 use super::{Compiled, Entry, FUEL, Family, Mode, Running, Runtime, Val};
 
@@ -17,24 +15,22 @@ pub struct Wes {
 
 impl Wes {
     pub fn unmetered() -> Entry {
-        let label = "WES".to_string();
-        let jit = wes_jit::Jit::new().map_err(|e| (label.clone(), e.to_string()))?;
-        let engine = Engine::new(Config::default(), Arc::new(jit));
-        Ok(Box::new(Wes { label, mode: Mode::Unmetered, engine }))
+        Wes::with_gas("WES", Mode::Unmetered)
     }
 
     /// Gas-metered WES under the default pricing: the JIT charges each straight-line segment
     /// up front, and every store gets a meter holding [`FUEL`] gas.
     pub fn metered() -> Entry {
-        let label = "WES (gas)".to_string();
-        let pricing = Arc::new(wes_meter::Pricing::default());
-        let jit =
-            wes_jit::Jit::with_config(wes_jit::JitConfig { pricing: Some(pricing.clone()), ..Default::default() })
-                .map_err(|e| (label.clone(), e.to_string()))?;
-        let mut config = Config::default();
-        config.pricing(Some(pricing));
-        let engine = Engine::new(config, Arc::new(jit));
-        Ok(Box::new(Wes { label, mode: Mode::Metered, engine }))
+        Wes::with_gas("WES (gas)", Mode::Metered)
+    }
+
+    /// The engine as an embedder gets it: from the facade's configuration, the one place
+    /// WES puts an engine together (pricing set once for the code and the runtime).
+    fn with_gas(label: &str, mode: Mode) -> Entry {
+        let mut config = wes::RuntimeConfig::default();
+        config.gas.metered = mode == Mode::Metered;
+        let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
+        Ok(Box::new(Wes { label: label.to_string(), mode, engine }))
     }
 }
 
@@ -55,6 +51,7 @@ impl Runtime for Wes {
         linker.func_wrap("env", "inc", |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
             Ok(x.wrapping_add(1))
         });
+        super::wasi::link_wes(&mut linker);
         let pre = linker.instantiate_pre(&module).context("link")?;
         Ok(Box::new(WesCompiled { metered: self.mode == Mode::Metered, engine: self.engine.clone(), pre }))
     }
