@@ -3,11 +3,13 @@
 //! | command | what it does |
 //! |---|---|
 //! | `spec-test` | runs the official WebAssembly spec testsuite against a backend |
-//! | `ci` | everything CI runs: format, clippy, tests, spec tests for every backend |
+//! | `ci` | everything CI runs: format, clippy, tests, spec tests for every backend, the hostile corpus |
 //! | `bench` | WES side by side with wasmtime and wasmi (the `benches/` workspace) |
+//! | `hostile` | the hostile-module corpus: every case compiles within its time and memory budget |
 
 mod bench;
 mod ci;
+mod hostile;
 mod spec;
 
 use std::path::PathBuf;
@@ -26,11 +28,18 @@ struct Cli {
 enum Command {
     /// Run the official WebAssembly spec testsuite.
     SpecTest(spec::SpecTestArgs),
-    /// Run everything CI runs: fmt, clippy, tests, and the spec tests of every backend.
+    /// Run everything CI runs: fmt, clippy, tests, the spec tests of every backend, and the
+    /// hostile corpus.
     Ci,
     /// Benchmark WES side by side with wasmtime and wasmi; prints a Markdown table and, on a
     /// full run, writes it to docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// Compile the hostile-module corpus, unmetered and metered, each case in a child process,
+    /// and check each against its time and memory budget.
+    Hostile(hostile::HostileArgs),
+    /// One compile of the hostile corpus (the child process `hostile` starts).
+    #[command(hide = true)]
+    HostileCase(hostile::CaseArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +48,8 @@ fn main() -> ExitCode {
         Command::SpecTest(args) => spec::run(&args),
         Command::Ci => ci::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Hostile(args) => hostile::run(&args),
+        Command::HostileCase(args) => hostile::run_case_child(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
