@@ -68,7 +68,7 @@ use wes_core::vm::{self, Libcall};
 use wes_core::{CompileError, Module, TrapCode, ValType};
 
 use self::control::{Frame, Kind};
-pub(crate) use self::entry::{translate_entry, translate_out_of_gas_shim};
+pub(crate) use self::entry::{translate_entry, translate_out_of_gas_shim, translate_replay_shim};
 
 const PTR: Type = types::I64;
 
@@ -108,7 +108,8 @@ pub(crate) fn body_signature(
 /// JIT resolves it when it lays the code out.
 pub(crate) const BODY_NAMESPACE: u32 = 0;
 
-/// The name under which metered code refers to the module's out-of-gas shim.
+/// The name under which metered code refers to the module's shims: index 0 is the out-of-gas
+/// shim, 1 the replay shim.
 pub(crate) const SHIM_NAMESPACE: u32 = 2;
 
 /// The type of defined function `defined_index`.
@@ -223,10 +224,15 @@ pub(crate) fn translate(
         unreachable_depth: 0,
         locals: Vec::new(),
         trap_blocks: HashMap::new(),
+        trap_exits: Vec::new(),
+        trap_offset: None,
+        pending_stubs: Vec::new(),
         libcall_sigs: HashMap::new(),
         array_sig: None,
         body_refs: HashMap::new(),
         out_of_gas_shim: None,
+        replay_shim: None,
+        replay_slot: None,
         call_conv,
         call_buffer: None,
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
@@ -289,19 +295,8 @@ pub(crate) fn translate(
     let results = t.builder.block_params(ret).to_vec();
     t.return_with(wes_core::backend::CALL_RETURNED, Some(&results));
 
-    // The trap blocks, one per code, plus `None` for "already recorded by a callee".
-    let mut traps: Vec<_> = t.trap_blocks.iter().map(|(c, b)| (*c, *b)).collect();
-    traps.sort_by_key(|(c, _)| c.map_or(0, vm::trap_code_to_raw));
-    for (code, block) in traps {
-        t.builder.switch_to_block(block);
-        t.builder.set_cold_block(block);
-        let raw = code.map_or(0, vm::trap_code_to_raw);
-        let raw = t.builder.ins().iconst(types::I32, i64::from(raw));
-        let fi = t.builder.ins().iconst(types::I32, i64::from(func_index));
-        let at = t.builder.block_params(block)[0];
-        t.libcall(Libcall::Trap, &[raw, fi, at]);
-        t.return_with(wes_core::backend::CALL_TRAPPED, None);
-    }
+    // The trap exits, one per code, plus `None` for "already recorded by a callee".
+    t.emit_trap_exits();
 
     t.builder.seal_all_blocks();
     t.builder.finalize(frontend);
@@ -325,13 +320,24 @@ struct Translator<'m, 'f> {
     /// While unreachable: how many blocks opened in dead code are still open.
     unreachable_depth: u32,
     locals: Vec<(Variable, Type)>,
-    trap_blocks: HashMap<Option<TrapCode>, ir::Block>,
+    /// The trap exit sites of each code jump to now, and how many sites use it.
+    trap_blocks: HashMap<Option<TrapCode>, (ir::Block, u32)>,
+    /// Every trap exit made, in order.
+    trap_exits: Vec<(Option<TrapCode>, ir::Block)>,
+    /// Where trap sites leave the trapping instruction's offset for the trap exits.
+    trap_offset: Option<ir::StackSlot>,
+    /// Trap stubs branched to but not filled yet: (stub, code, offset).
+    pending_stubs: Vec<(ir::Block, Option<TrapCode>, u32)>,
     libcall_sigs: HashMap<Libcall, ir::SigRef>,
     array_sig: Option<ir::SigRef>,
     /// The bodies this one calls directly, by defined index.
     body_refs: HashMap<u32, ir::FuncRef>,
     /// The out-of-gas shim, once imported.
     out_of_gas_shim: Option<ir::FuncRef>,
+    /// The replay shim, once imported.
+    replay_shim: Option<ir::FuncRef>,
+    /// The table merged checks hand the replay shim.
+    replay_slot: Option<ir::StackSlot>,
     call_conv: CallConv,
     /// The argument/result buffer of outgoing calls, shared by all call sites.
     call_buffer: Option<ir::StackSlot>,

@@ -109,7 +109,47 @@ impl Translator<'_, '_> {
         Ok(())
     }
 
+    /// Calls libcall `lc` with `args` (after the vmctx), the gas counter written back before
+    /// and read again after (see [`gas`](super::gas)).
     pub(super) fn libcall(&mut self, lc: Libcall, args: &[Value]) -> Option<Value> {
+        if lc != Libcall::OutOfGas {
+            self.gas_flush();
+            let r = self.libcall_raw(lc, args);
+            self.gas_reload();
+            return r;
+        }
+        let mut all = vec![self.vmctx];
+        all.extend_from_slice(args);
+        self.gas_flush();
+        // Through the shim that preserves every register, so that values live across the
+        // (cold) call need not be kept in callee-saved registers or spilled around loops.
+        let shim = match self.out_of_gas_shim {
+            Some(f) => f,
+            None => {
+                let sig = self.builder.import_signature(out_of_gas_shim_signature());
+                let name =
+                    self.builder.func.declare_imported_user_function(ir::UserExternalName::new(SHIM_NAMESPACE, 0));
+                let f = self.builder.import_function(ir::ExtFuncData {
+                    name: ir::ExternalName::User(name),
+                    signature: sig,
+                    colocated: true,
+                    patchable: false,
+                });
+                self.out_of_gas_shim = Some(f);
+                f
+            }
+        };
+        self.builder.ins().call(shim, &all);
+        // Cranelift's `preserve_all` convention returns nothing, so the status is read
+        // from the counter: the libcall leaves it at least `cost` exactly when it succeeded
+        // (see `Libcall::OutOfGas`).
+        self.gas_reload();
+        let gas = self.builder.use_var(self.gas?);
+        Some(self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, args[0]))
+    }
+
+    /// Calls libcall `lc` through the vmctx's libcall table, leaving the gas counter alone.
+    pub(super) fn libcall_raw(&mut self, lc: Libcall, args: &[Value]) -> Option<Value> {
         let sig = match self.libcall_sigs.get(&lc) {
             Some(s) => *s,
             None => {
@@ -130,40 +170,10 @@ impl Translator<'_, '_> {
         };
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);
-        self.gas_flush();
-        let call = if lc == Libcall::OutOfGas {
-            // Through the shim that preserves every register, so that values live across the
-            // (cold) call need not be kept in callee-saved registers or spilled around loops.
-            let shim = match self.out_of_gas_shim {
-                Some(f) => f,
-                None => {
-                    let sig = self.builder.import_signature(out_of_gas_shim_signature());
-                    let name =
-                        self.builder.func.declare_imported_user_function(ir::UserExternalName::new(SHIM_NAMESPACE, 0));
-                    let f = self.builder.import_function(ir::ExtFuncData {
-                        name: ir::ExternalName::User(name),
-                        signature: sig,
-                        colocated: true,
-                        patchable: false,
-                    });
-                    self.out_of_gas_shim = Some(f);
-                    f
-                }
-            };
-            self.builder.ins().call(shim, &all);
-            // Cranelift's `preserve_all` convention returns nothing, so the status is read
-            // from the counter: the libcall leaves it at least `cost` exactly when it succeeded
-            // (see `Libcall::OutOfGas`).
-            self.gas_reload();
-            let gas = self.builder.use_var(self.gas?);
-            return Some(self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, args[0]));
-        } else {
-            let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
-            let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
-            let callee = self.load_ptr(table, offset, true);
-            self.builder.ins().call_indirect(sig, callee, &all)
-        };
-        self.gas_reload();
+        let table = self.load_ptr(self.vmctx, vm::VMCTX_LIBCALLS, true);
+        let offset = i32::try_from(lc.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+        let callee = self.load_ptr(table, offset, true);
+        let call = self.builder.ins().call_indirect(sig, callee, &all);
         self.builder.inst_results(call).first().copied()
     }
 

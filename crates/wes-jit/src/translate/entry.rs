@@ -1,5 +1,5 @@
 //! The small functions around the bodies: each function's array-call entry, and the module's
-//! out-of-gas shim that metered code calls from its cold refill paths.
+//! out-of-gas and replay shims that metered code calls from its cold refill paths.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, AbiParam, Function, InstBuilder, MemFlagsData, Signature, UserFuncName, types};
@@ -52,6 +52,114 @@ pub(crate) fn translate_out_of_gas_shim(
     // The status is dropped: the caller reads the outcome from the gas counter.
     b.ins().call_indirect(sig, callee, &params);
     b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(frontend);
+}
+
+/// The layout of the table a merged check's slow path hands the replay shim: the result at
+/// byte 0 (written by the shim: the start offset of the segment that could not be paid for,
+/// or `u64::MAX`), the number of segments at byte 8, then one `(cost, start offset)` pair of
+/// `u64`s per segment from byte 16.
+pub(super) const REPLAY_RESULT: i32 = 0;
+/// See [`REPLAY_RESULT`].
+pub(super) const REPLAY_COUNT: i32 = 8;
+/// See [`REPLAY_RESULT`].
+pub(super) const REPLAY_PAIRS: i32 = 16;
+
+/// The signature of the replay shim: `(vmctx, table)`, no result, preserving every register.
+pub(super) fn replay_shim_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(PTR)]);
+    sig
+}
+
+/// Builds the replay shim into `func`: the slow path of a merged gas check (see
+/// [`gas`](super::gas)), shared by every function of the module. For each `(cost, offset)` of
+/// the table in order it does what one unmerged check does, on the counter in memory: while
+/// the counter is below `cost`, it asks [`Libcall::OutOfGas`] for it, and stops with `offset`
+/// as the result when that fails (the libcall has recorded the trap); otherwise it deducts
+/// `cost`. The result is `u64::MAX` when every segment was paid for.
+///
+/// Why a shim rather than the checks written out in every slow path: written out, each merged
+/// segment cost four blocks and about twenty instructions of cold code, most of the IR of a
+/// metered function, and compile time grew faster than the function.
+pub(crate) fn translate_replay_shim(
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) {
+    func.signature = replay_shim_signature();
+    func.name = UserFuncName::user(SHIM_NAMESPACE, 1);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    let head = b.create_block();
+    let body = b.create_block();
+    let check = b.create_block();
+    let pay = b.create_block();
+    let refill = b.create_block();
+    let fail = b.create_block();
+    let finish = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    let index = b.declare_var(types::I64);
+
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (vmctx, table) = (params[0], params[1]);
+    let flags = MemFlagsData::trusted();
+    let count = b.ins().load(types::I64, flags, table, REPLAY_COUNT);
+    let zero = b.ins().iconst(types::I64, 0);
+    b.def_var(index, zero);
+    b.ins().jump(head, &[]);
+
+    b.switch_to_block(head);
+    let i = b.use_var(index);
+    let done = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i, count);
+    b.ins().brif(done, finish, &[], body, &[]);
+
+    b.switch_to_block(body);
+    let scaled = b.ins().imul_imm_s(i, 16);
+    let base = b.ins().iadd(table, scaled);
+    let cost = b.ins().load(types::I64, flags, base, REPLAY_PAIRS);
+    b.ins().jump(check, &[]);
+
+    b.switch_to_block(check);
+    let store = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_STORE);
+    let gas = b.ins().load(types::I64, flags, store, vm::STORE_GAS);
+    let enough = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, cost);
+    b.ins().brif(enough, pay, &[], refill, &[]);
+
+    b.switch_to_block(pay);
+    let left = b.ins().isub(gas, cost);
+    b.ins().store(flags, left, store, vm::STORE_GAS);
+    let next = b.ins().iadd_imm_s(i, 1);
+    b.def_var(index, next);
+    b.ins().jump(head, &[]);
+
+    // The libcall leaves the counter at least `cost` exactly when it succeeded; the check is
+    // made again either way, as an unmerged check does after a refill.
+    b.switch_to_block(refill);
+    let libcalls = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_LIBCALLS);
+    let offset = i32::try_from(Libcall::OutOfGas.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+    let callee = b.ins().load(PTR, flags.with_readonly(), libcalls, offset);
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig.returns.push(AbiParam::new(types::I32));
+    let sig = b.import_signature(sig);
+    let call = b.ins().call_indirect(sig, callee, &[vmctx, cost]);
+    let status = b.inst_results(call)[0];
+    b.ins().brif(status, check, &[], fail, &[]);
+
+    b.switch_to_block(fail);
+    let at = b.ins().load(types::I64, flags, base, REPLAY_PAIRS + 8);
+    b.ins().store(flags, at, table, REPLAY_RESULT);
+    b.ins().return_(&[]);
+
+    b.switch_to_block(finish);
+    let none = b.ins().iconst(types::I64, -1);
+    b.ins().store(flags, none, table, REPLAY_RESULT);
+    b.ins().return_(&[]);
+
     b.seal_all_blocks();
     b.finalize(frontend);
 }

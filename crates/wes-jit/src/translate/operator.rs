@@ -146,9 +146,7 @@ impl Translator<'_, '_> {
         let fi = self.func_index;
         match op {
             O::Unreachable => {
-                let t = self.trap_block(Some(TrapCode::Unreachable));
-                let at = self.offset_arg();
-                self.builder.ins().jump(t, &[at]);
+                self.trap_jump(Some(TrapCode::Unreachable), self.offset);
                 self.reachable = false;
             }
             O::Nop => {}
