@@ -16,11 +16,17 @@ use wes_core::{CompileError, Module};
 pub(crate) const MAX_BR_TABLE_TARGETS: u32 = 65_520;
 
 /// The most operators one function body may have.
-pub(crate) const MAX_FUNCTION_OPERATORS: u64 = 200_000;
+pub(crate) const MAX_FUNCTION_OPERATORS: u64 = 100_000;
 
 /// The most control operators (those that end a gas segment: blocks, branches, calls, ...)
 /// one function body may have.
-pub(crate) const MAX_FUNCTION_CONTROL: u64 = 40_000;
+pub(crate) const MAX_FUNCTION_CONTROL: u64 = 16_000;
+
+/// The most branches (`br`, `br_if`, and each distinct target of a `br_table`) to one label.
+pub(crate) const MAX_BRANCHES_PER_LABEL: u64 = 2_048;
+
+/// The most calls (direct, indirect, tail) one function may make.
+pub(crate) const MAX_FUNCTION_CALLS: u64 = 2_000;
 
 /// The deepest blocks, loops and ifs may nest in one function.
 pub(crate) const MAX_NESTING_DEPTH: u64 = 4096;
@@ -31,13 +37,16 @@ pub(crate) const MAX_LOCALS_TIMES_CONTROL: u64 = 30_000_000;
 // Why these limits: some shapes of one function make Cranelift and regalloc2 work faster than
 // linearly however the translator drives them (measured with `cargo xtask hostile`):
 // regalloc2 computes dominators by walking from each predecessor of a block up to the
-// dominator found so far, so 100k `br_if`s to one label cost 100k² steps; Cranelift's SSA
+// dominator found so far, so 100k `br_if`s to one label cost 100k² steps (and the gas
+// variable, live into the label from every branch, makes a phi of as many inputs); Cranelift's SSA
 // builder keeps, per variable, a map as long as the highest block that reads or writes it,
 // so many locals times many blocks is gigabytes; a value live into each of n nested `if`s
 // without `else` is live across n² block boundaries (10k nested ifs: 4 s and 600 MB in
 // regalloc2's liveness alone). Bounding the size of one function bounds
-// both; 200k operators is a function body of about half a megabyte or more, far beyond what
-// compilers emit for contracts. The limits are on the wasm input, so every node accepts and
+// both. The values were set with `cargo xtask hostile` so that a function just inside every
+// limit compiles within its budget on the project's machines; each function's code is still
+// several times what wasmtime makes of it (every trap check is a branch to a cold block), and
+// the limits can grow as that shrinks. 100k operators is a function body of 200-400 KB. The limits are on the wasm input, so every node accepts and
 // refuses the same modules.
 
 /// Checks one count of function `func_index` against its limit.
@@ -70,7 +79,17 @@ pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError
         for l in reader.get_locals_reader().map_err(codegen)? {
             locals += u64::from(l.map_err(codegen)?.0);
         }
-        let (mut operators, mut control, mut depth) = (0u64, 0u64, 0u64);
+        let (mut operators, mut control, mut depth, mut calls) = (0u64, 0u64, 0u64, 0u64);
+        // Per open label (the function's own first): branches to it so far.
+        let mut branches: Vec<u64> = vec![0];
+        let branch_to = |branches: &mut Vec<u64>, relative: u32| -> Result<(), CompileError> {
+            let Some(i) = branches.len().checked_sub(1 + relative as usize) else { return Ok(()) };
+            if let Some(n) = branches.get_mut(i) {
+                *n += 1;
+                check_limit(func_index, "branches to one label", *n, MAX_BRANCHES_PER_LABEL)?;
+            }
+            Ok(())
+        };
         let mut ops = reader.get_operators_reader().map_err(codegen)?;
         while !ops.eof() {
             let op = ops.read().map_err(codegen)?;
@@ -80,12 +99,43 @@ pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError
                 control += 1;
                 check_limit(func_index, "control operators per function", control, MAX_FUNCTION_CONTROL)?;
             }
+            if matches!(
+                op,
+                Operator::Call { .. }
+                    | Operator::CallIndirect { .. }
+                    | Operator::ReturnCall { .. }
+                    | Operator::ReturnCallIndirect { .. }
+                    | Operator::CallRef { .. }
+                    | Operator::ReturnCallRef { .. }
+            ) {
+                calls += 1;
+                check_limit(func_index, "calls per function", calls, MAX_FUNCTION_CALLS)?;
+            }
+            match &op {
+                Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
+                    branch_to(&mut branches, *relative_depth)?;
+                }
+                Operator::BrTable { targets } if targets.len() <= MAX_BR_TABLE_TARGETS => {
+                    let mut distinct: Vec<u32> =
+                        targets.targets().chain([Ok(targets.default())]).collect::<Result<_, _>>().map_err(codegen)?;
+                    distinct.sort_unstable();
+                    distinct.dedup();
+                    for d in distinct {
+                        branch_to(&mut branches, d)?;
+                    }
+                }
+                _ => {}
+            }
             match op {
                 Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
                     depth += 1;
                     check_limit(func_index, "nesting depth", depth, MAX_NESTING_DEPTH)?;
+                    branches.push(0);
                 }
-                Operator::End => depth = depth.saturating_sub(1),
+                Operator::End => {
+                    depth = depth.saturating_sub(1);
+                    branches.pop();
+                }
                 Operator::BrTable { targets } if targets.len() > MAX_BR_TABLE_TARGETS => {
                     return Err(CompileError::FunctionLimit {
                         func_index,

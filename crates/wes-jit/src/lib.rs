@@ -104,7 +104,7 @@ pub struct Jit {
 /// The most functions a module may define: compiling one costs Cranelift about as much as
 /// compiling the module's empty functions does (measured by `cargo xtask hostile`), so this
 /// bounds a module's compile time however small its functions are.
-const MAX_DEFINED_FUNCTIONS: usize = 10_000;
+const MAX_DEFINED_FUNCTIONS: usize = 5_000;
 
 /// Functions of more Cranelift blocks than this compile without Cranelift's optimiser.
 ///
