@@ -3,13 +3,15 @@
 //! | command | what it does |
 //! |---|---|
 //! | `spec-test` | runs the official WebAssembly spec testsuite against a backend |
-//! | `ci` | everything CI runs: format, clippy, tests, spec tests for every backend |
+//! | `ci` | everything CI runs: format, clippy, tests, spec tests for every backend, the hostile corpus |
 //! | `bench` | WES side by side with wasmtime and wasmi (the `benches/` workspace) |
 //! | `bench-c` | rebuilds the real-world workload modules in `benches/c/` from their C sources |
+//! | `hostile` | the hostile-module corpus: every case compiles within its time and memory budget |
 
 mod bench;
 mod bench_c;
 mod ci;
+mod hostile;
 mod spec;
 
 use std::path::PathBuf;
@@ -28,7 +30,8 @@ struct Cli {
 enum Command {
     /// Run the official WebAssembly spec testsuite.
     SpecTest(spec::SpecTestArgs),
-    /// Run everything CI runs: fmt, clippy, tests, and the spec tests of every backend.
+    /// Run everything CI runs: fmt, clippy, tests, the spec tests of every backend, and the
+    /// hostile corpus.
     Ci,
     /// Benchmark WES side by side with wasmtime and wasmi; prints a Markdown table and, on a
     /// full run, writes it to docs/benchmarks.md.
@@ -36,6 +39,12 @@ enum Command {
     /// Rebuild the real-world workload modules (benches/c/*.wasm) from their C sources with
     /// clang, or check that they rebuild to the same bytes.
     BenchC(bench_c::BenchCArgs),
+    /// Compile the hostile-module corpus, unmetered and metered, each case in a child process,
+    /// and check each against its time and memory budget.
+    Hostile(hostile::HostileArgs),
+    /// One compile of the hostile corpus (the child process `hostile` starts).
+    #[command(hide = true)]
+    HostileCase(hostile::CaseArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +54,8 @@ fn main() -> ExitCode {
         Command::Ci => ci::run(),
         Command::Bench(args) => bench::run(&args),
         Command::BenchC(args) => bench_c::run(&args),
+        Command::Hostile(args) => hostile::run(&args),
+        Command::HostileCase(args) => hostile::run_case_child(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

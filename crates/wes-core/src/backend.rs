@@ -76,6 +76,19 @@ pub enum CompileError {
     /// A limit of the backend or the host was reached (code size, executable memory).
     #[error("compilation limit reached: {0}")]
     Limit(String),
+    /// A function exceeds a limit the backend puts on what one function may contain, so that
+    /// no function can make compilation take unbounded time or memory.
+    #[error("function {func_index} exceeds the limit on {limit}: {value} (at most {max})")]
+    FunctionLimit {
+        /// The function.
+        func_index: u32,
+        /// What is limited, for example `"br_table targets"`.
+        limit: &'static str,
+        /// How many the function has (the first count found past the limit).
+        value: u64,
+        /// The most allowed.
+        max: u64,
+    },
     /// The host cannot run this backend (for example a CPU without a required extension).
     #[error("host not supported: {0}")]
     Host(String),

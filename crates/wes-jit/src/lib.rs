@@ -95,8 +95,26 @@ impl Default for JitConfig {
 #[derive(Clone)]
 pub struct Jit {
     isa: OwnedTargetIsa,
+    /// The same target without Cranelift's optimiser, for functions past
+    /// [`LARGE_FUNCTION_BLOCKS`].
+    isa_large: OwnedTargetIsa,
     config: JitConfig,
 }
+
+/// The most functions a module may define: compiling one costs Cranelift about as much as
+/// compiling the module's empty functions does (measured by `cargo xtask hostile`), so this
+/// bounds a module's compile time however small its functions are.
+const MAX_DEFINED_FUNCTIONS: usize = 5_000;
+
+/// Functions of more Cranelift blocks than this compile without Cranelift's optimiser.
+///
+/// Why: the optimiser's GVN pass finds the depth of a value's block in the dominator tree by a
+/// linear scan of the path from the root, once per pure instruction, so its time grows with
+/// instructions × depth. Every trap check and gas check ends a block (traps are branches to
+/// cold blocks, never Cranelift `trap` instructions), so a long function is a deep tree:
+/// 100k blocks in a row did not compile in 30 s. Past this size the code is plainer but the
+/// compile stays linear; results, traps and gas do not depend on it.
+const LARGE_FUNCTION_BLOCKS: usize = 4096;
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,8 +159,10 @@ impl Jit {
         set(&mut flags, "is_pic", "false")?;
         check_host_features()?;
         let isa_builder = cranelift_native::builder().map_err(|e| host(&e))?;
-        let isa = isa_builder.finish(settings::Flags::new(flags)).map_err(|e| host(&e))?;
-        Ok(Jit { isa, config })
+        let isa = isa_builder.finish(settings::Flags::new(flags.clone())).map_err(|e| host(&e))?;
+        set(&mut flags, "opt_level", "none")?;
+        let isa_large = isa_builder.finish(settings::Flags::new(flags)).map_err(|e| host(&e))?;
+        Ok(Jit { isa, isa_large, config })
     }
 
     /// The settings this JIT compiles with.
@@ -173,6 +193,8 @@ enum CallTarget {
     Body(u32),
     /// The module's out-of-gas shim.
     OutOfGasShim,
+    /// The module's replay shim.
+    ReplayShim,
 }
 
 /// A call from compiled code to a body or the shim, patched when the code is laid out.
@@ -191,6 +213,12 @@ struct CompiledFunc {
     code: Vec<u8>,
     frame_size: usize,
     calls: Vec<BodyCall>,
+}
+
+/// The module-level helpers of metered code.
+struct Shims {
+    out_of_gas: CompiledFunc,
+    replay: CompiledFunc,
 }
 
 /// A defined function's body and its array-call entry.
@@ -259,24 +287,26 @@ impl Jit {
         Ok(CompiledPair { body, entry })
     }
 
-    /// Compiles the out-of-gas shim (see `translate::translate_out_of_gas_shim`).
-    fn compile_shim(&self) -> Result<CompiledFunc, CompileError> {
+    /// Compiles the out-of-gas and replay shims (see `translate::translate_out_of_gas_shim`
+    /// and `translate::translate_replay_shim`).
+    fn compile_shims(&self) -> Result<Shims, CompileError> {
         let mut ctx = Context::new();
         let mut fctx = FunctionBuilderContext::new();
-        translate::translate_out_of_gas_shim(
-            self.isa.default_call_conv(),
-            self.isa.frontend_config(),
-            &mut ctx.func,
-            &mut fctx,
-        );
-        self.finish(&mut ctx, 0)
+        let (call_conv, frontend) = (self.isa.default_call_conv(), self.isa.frontend_config());
+        translate::translate_out_of_gas_shim(call_conv, frontend, &mut ctx.func, &mut fctx);
+        let out_of_gas = self.finish(&mut ctx, 0)?;
+        ctx.clear();
+        translate::translate_replay_shim(call_conv, frontend, &mut ctx.func, &mut fctx);
+        let replay = self.finish(&mut ctx, 0)?;
+        Ok(Shims { out_of_gas, replay })
     }
 
     /// Compiles the function in `ctx` to machine code.
     fn finish(&self, ctx: &mut Context, func_index: u32) -> Result<CompiledFunc, CompileError> {
         let mut ctrl = cranelift_codegen::control::ControlPlane::default();
+        let isa = if ctx.func.dfg.num_blocks() > LARGE_FUNCTION_BLOCKS { &self.isa_large } else { &self.isa };
         let compiled = ctx
-            .compile(&*self.isa, &mut ctrl)
+            .compile(&**isa, &mut ctrl)
             .map_err(|e| CompileError::Codegen { func_index, message: format!("{:?}", e.inner) })?;
         let code = compiled.code_buffer().to_vec();
         // The frame below the frame pointer, plus the saved frame pointer and return address.
@@ -293,7 +323,8 @@ impl Jit {
                     FinalizedRelocTarget::ExternalName(ExternalName::User(name)),
                 ) => ctx.func.params.user_named_funcs().get(*name).and_then(|n| match n.namespace {
                     translate::BODY_NAMESPACE => Some(CallTarget::Body(n.index)),
-                    translate::SHIM_NAMESPACE => Some(CallTarget::OutOfGasShim),
+                    translate::SHIM_NAMESPACE if n.index == 0 => Some(CallTarget::OutOfGasShim),
+                    translate::SHIM_NAMESPACE if n.index == 1 => Some(CallTarget::ReplayShim),
                     _ => None,
                 }),
                 _ => None,
@@ -313,6 +344,14 @@ impl Jit {
 /// Rejects what the JIT cannot run before compiling anything, so the error is the same
 /// whichever function would have failed first.
 fn check_supported(module: &Module) -> Result<(), CompileError> {
+    // Each function costs Cranelift a fixed amount (two compiles: body and entry), so a
+    // module's compile time grows with the number of functions whatever their size.
+    if module.bodies.len() > MAX_DEFINED_FUNCTIONS {
+        return Err(CompileError::Limit(format!(
+            "defined functions per module: {} (at most {MAX_DEFINED_FUNCTIONS})",
+            module.bodies.len()
+        )));
+    }
     // Tail calls pass arguments and results through the store's fixed-size buffer.
     let widest = module.types.iter().map(|t| t.params().len().max(t.results().len())).max().unwrap_or(0);
     if widest > wes_core::vm::TAIL_CALL_SLOTS as usize {
@@ -402,9 +441,9 @@ impl Backend for Jit {
                 message: "function was not compiled".into(),
             })??);
         }
-        // Metered code calls the out-of-gas shim; one per module.
-        let shim = match self.config.pricing {
-            Some(_) => Some(self.compile_shim()?),
+        // Metered code calls the shims; one of each per module.
+        let shims = match self.config.pricing {
+            Some(_) => Some(self.compile_shims()?),
             None => None,
         };
         let mut code = Vec::new();
@@ -418,7 +457,7 @@ impl Backend for Jit {
         };
         let bodies: Vec<usize> = pairs.iter().map(|p| place(&p.body)).collect();
         let offsets: Vec<usize> = pairs.iter().map(|p| place(&p.entry)).collect();
-        let shim_at = shim.as_ref().map(&mut place);
+        let shim_at = shims.as_ref().map(|s| (place(&s.out_of_gas), place(&s.replay)));
         for (pair, (body_at, entry_at)) in pairs.iter().zip(bodies.iter().zip(&offsets)) {
             for (f, base) in [(&pair.body, *body_at), (&pair.entry, *entry_at)] {
                 for call in &f.calls {
@@ -436,19 +475,20 @@ impl Backend for Jit {
 }
 
 /// Writes the displacement of `call` (in the function placed at `base`) to what it calls:
-/// a body (placed at `bodies[i]`) or the shim (at `shim`).
+/// a body (placed at `bodies[i]`) or a shim (the out-of-gas and replay shims at `shims`).
 fn patch_call(
     code: &mut [u8],
     base: usize,
     call: &BodyCall,
     bodies: &[usize],
-    shim: Option<usize>,
+    shims: Option<(usize, usize)>,
 ) -> Result<(), CompileError> {
     let bad =
         || CompileError::Codegen { func_index: 0, message: format!("a call to {:?} is out of range", call.target) };
     let target = match call.target {
         CallTarget::Body(i) => *bodies.get(i as usize).ok_or_else(bad)?,
-        CallTarget::OutOfGasShim => shim.ok_or_else(bad)?,
+        CallTarget::OutOfGasShim => shims.ok_or_else(bad)?.0,
+        CallTarget::ReplayShim => shims.ok_or_else(bad)?.1,
     };
     let at = base + call.at;
     let value = (target as i64) + call.addend - (at as i64);

@@ -115,7 +115,7 @@ impl ChargePlan {
 struct Cfg {
     /// Per segment: whether it is pure (see the module docs).
     pure: Vec<bool>,
-    /// Per segment: its successors, without duplicates.
+    /// Per segment: its successors, sorted, without duplicates.
     succ: Vec<Vec<usize>>,
 }
 
@@ -228,6 +228,10 @@ impl Cfg {
             // merge nothing rather than trust a graph over the wrong segments.
             return Ok(None);
         }
+        for v in &mut succ {
+            v.sort_unstable();
+            v.dedup();
+        }
         Ok(Some(Cfg { pure, succ }))
     }
 
@@ -328,10 +332,11 @@ impl Cfg {
     }
 }
 
+/// Records the edge `from -> to`. Duplicates are removed once the graph is built
+/// (`Cfg::build`): checking here would cost the length of the list per edge, quadratic for a
+/// `br_table` with many targets.
 fn add(succ: &mut [Vec<usize>], from: usize, to: usize) {
-    if let Some(v) = succ.get_mut(from)
-        && !v.contains(&to)
-    {
+    if let Some(v) = succ.get_mut(from) {
         v.push(to);
     }
 }

@@ -44,10 +44,11 @@
 //! docs/benchmarks.md.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value, types};
 use wes_core::vm::{self, Libcall};
 
-use super::Translator;
+use super::entry::{REPLAY_COUNT, REPLAY_PAIRS, REPLAY_RESULT, replay_shim_signature};
+use super::{PTR, SHIM_NAMESPACE, Translator};
 
 impl Translator<'_, '_> {
     /// Makes the function metered: the counter, which arrives as the body parameter `gas`,
@@ -91,6 +92,13 @@ impl Translator<'_, '_> {
     /// per segment.
     fn charge_merged(&mut self, chain: &[(u64, u64)]) {
         let Some(var) = self.gas else { return };
+        if chain.len() > wes_meter::MAX_CHAIN {
+            // The plan never makes one; charging segment by segment is always right.
+            for &(_, cost) in chain {
+                self.charge_gas(cost);
+            }
+            return;
+        }
         // The plan never lets a chain's sum overflow; saturating keeps this total anyway.
         let total = chain.iter().fold(0u64, |a, (_, c)| a.saturating_add(*c));
         if total == 0 {
@@ -112,49 +120,70 @@ impl Translator<'_, '_> {
         self.builder.def_var(var, left);
         self.builder.ins().jump(cont, &[]);
 
-        // The slow path: each segment's own check, in order, as if unmerged. It is written out
-        // here rather than calling `charge_gas` per segment: that version (re-check loop
-        // dropped, a phi in the deduction) changed Cranelift's register allocation of the hot
-        // path around it, and metered fib took 2.42 ms instead of 1.73 ms (`cargo xtask bench
-        // --quick --filter fib`, 2026-11-21).
+        // The slow path: each segment's own check, in order, as if unmerged, made by the
+        // module's replay shim from a table of the chain's (cost, offset) pairs.
         self.builder.switch_to_block(slow);
         self.builder.set_cold_block(slow);
+        let slot = self.replay_slot();
+        let mut n = 0i64;
         for &(offset, cost) in chain {
             if cost == 0 {
                 continue; // an unmerged zero-cost segment has no check
             }
-            let again = self.builder.create_block();
-            let refill = self.builder.create_block();
-            let next = self.builder.create_block();
-            self.builder.ins().jump(again, &[]);
-
-            self.builder.switch_to_block(again);
-            self.builder.set_cold_block(again);
-            let gas = self.builder.use_var(var);
-            let enough = self.builder.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, gas, cost as i64);
-            self.builder.ins().brif(enough, next, &[], refill, &[]);
-
-            self.builder.switch_to_block(refill);
-            self.builder.set_cold_block(refill);
+            let at = REPLAY_PAIRS + 16 * n as i32;
             let c = self.builder.ins().iconst(types::I64, cost as i64);
-            if let Some(status) = self.libcall(Libcall::OutOfGas, &[c]) {
-                let trap = self.trap_block(None);
-                // The trap is reported where the unmerged check would have been: at the start
-                // of the segment that could not be paid for.
-                let at = self.builder.ins().iconst(types::I32, i64::from(u32::try_from(offset).unwrap_or(u32::MAX)));
-                self.builder.ins().brif(status, again, &[], trap, &[BlockArg::Value(at)]);
-            } else {
-                self.builder.ins().jump(again, &[]);
-            }
-
-            self.builder.switch_to_block(next);
-            self.builder.set_cold_block(next);
-            let left = self.builder.ins().iadd_imm_s(gas, (cost as i64).wrapping_neg());
-            self.builder.def_var(var, left);
+            self.builder.ins().stack_store(PTR, c, slot, at);
+            let o = self.builder.ins().iconst(types::I64, i64::from(u32::try_from(offset).unwrap_or(u32::MAX)));
+            self.builder.ins().stack_store(PTR, o, slot, at + 8);
+            n += 1;
         }
-        self.builder.ins().jump(cont, &[]);
+        let count = self.builder.ins().iconst(types::I64, n);
+        self.builder.ins().stack_store(PTR, count, slot, REPLAY_COUNT);
+        let table = self.builder.ins().stack_addr(PTR, slot, 0);
+        self.gas_flush();
+        let shim = self.replay_shim();
+        self.builder.ins().call(shim, &[self.vmctx, table]);
+        self.gas_reload();
+        // The trap is reported where the unmerged check would have been: at the start of the
+        // segment that could not be paid for.
+        let result = self.builder.ins().stack_load(PTR, types::I64, slot, REPLAY_RESULT);
+        let paid_all = self.builder.ins().icmp_imm_s(IntCC::Equal, result, -1);
+        let stub = self.builder.create_block();
+        self.builder.set_cold_block(stub);
+        self.builder.ins().brif(paid_all, cont, &[], stub, &[]);
+        self.builder.switch_to_block(stub);
+        let at = self.builder.ins().ireduce(types::I32, result);
+        self.trap_jump_value(None, at);
 
         self.builder.switch_to_block(cont);
+    }
+
+    /// The stack slot of the replay shim's table, sized for the longest chain.
+    fn replay_slot(&mut self) -> ir::StackSlot {
+        if let Some(s) = self.replay_slot {
+            return s;
+        }
+        let size = (REPLAY_PAIRS as u32) + 16 * wes_meter::MAX_CHAIN as u32;
+        let s = self.builder.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3));
+        self.replay_slot = Some(s);
+        s
+    }
+
+    /// The module's replay shim, imported once.
+    fn replay_shim(&mut self) -> ir::FuncRef {
+        if let Some(f) = self.replay_shim {
+            return f;
+        }
+        let sig = self.builder.import_signature(replay_shim_signature());
+        let name = self.builder.func.declare_imported_user_function(ir::UserExternalName::new(SHIM_NAMESPACE, 1));
+        let f = self.builder.import_function(ir::ExtFuncData {
+            name: ir::ExternalName::User(name),
+            signature: sig,
+            colocated: true,
+            patchable: false,
+        });
+        self.replay_shim = Some(f);
+        f
     }
 
     /// Charges `cost` gas before the code that follows runs.
@@ -176,13 +205,14 @@ impl Translator<'_, '_> {
         self.builder.switch_to_block(refill);
         self.builder.set_cold_block(refill);
         let c = self.builder.ins().iconst(types::I64, cost as i64);
-        let status = self.libcall(Libcall::OutOfGas, &[c]);
-        let trap = self.trap_block(None);
-        let at = self.offset_arg();
-        match status {
-            Some(status) => self.builder.ins().brif(status, paid, &[], trap, &[at]),
-            None => self.builder.ins().jump(trap, &[at]),
-        };
+        match self.libcall(Libcall::OutOfGas, &[c]) {
+            Some(status) => {
+                let trap = self.trap_stub(None, self.offset);
+                self.builder.ins().brif(status, paid, &[], trap, &[]);
+                self.fill_trap_stubs();
+            }
+            None => self.trap_jump(None, self.offset),
+        }
 
         self.builder.switch_to_block(paid);
         let gas = self.builder.use_var(var);

@@ -18,7 +18,8 @@ use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData,
 use wasmparser::{MemArg, Operator};
 use wes_core::CompileError;
 
-use super::{Translator, memory_index};
+use super::Translator;
+use super::memory::memory_index;
 
 /// Flags of a bitcast between vector shapes: lanes are numbered little-endian, as in wasm.
 fn lane_order() -> MemFlagsData {

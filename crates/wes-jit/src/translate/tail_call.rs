@@ -127,10 +127,10 @@ impl Translator<'_, '_> {
         for b in [tail, done, copy] {
             self.builder.set_cold_block(b);
         }
-        let trap = self.trap_block(None);
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
-        let at = self.offset_arg();
-        self.builder.ins().brif(trapped, trap, &[at], tail, &[]);
+        let trap = self.trap_stub(None, self.offset);
+        self.builder.ins().brif(trapped, trap, &[], tail, &[]);
+        self.fill_trap_stubs();
 
         self.builder.switch_to_block(tail);
         self.store_callee_frames();
@@ -151,8 +151,9 @@ impl Translator<'_, '_> {
         self.builder.switch_to_block(done);
         self.gas_reload();
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TRAPPED));
-        let at = self.offset_arg();
-        self.builder.ins().brif(trapped, trap, &[at], copy, &[]);
+        let trap = self.trap_stub(None, self.offset);
+        self.builder.ins().brif(trapped, trap, &[], copy, &[]);
+        self.fill_trap_stubs();
         self.builder.switch_to_block(copy);
         buffer
     }

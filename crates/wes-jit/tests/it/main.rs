@@ -100,3 +100,14 @@ fn frame_size_grows_with_live_locals() {
         small.max_frame_size()
     );
 }
+
+#[test]
+fn a_module_past_the_function_limit_is_refused_before_compiling() {
+    let jit = Jit::new().unwrap();
+    let module = |n: usize| format!("(module {})", "(func)".repeat(n));
+    assert!(compile(&jit, &module(5_000)).is_ok());
+    match compile(&jit, &module(5_001)) {
+        Err(CompileError::Limit(m)) => assert!(m.contains("defined functions per module: 5001"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,236 @@
+//! The small functions around the bodies: each function's array-call entry, and the module's
+//! out-of-gas and replay shims that metered code calls from its cold refill paths.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{self, AbiParam, Function, InstBuilder, MemFlagsData, Signature, UserFuncName, types};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use wes_core::vm::{self, Libcall};
+use wes_core::{CompileError, Module};
+
+use super::{BODY_NAMESPACE, PTR, SHIM_NAMESPACE, array_call_signature, body_signature, defined_type, ir_type};
+
+/// The signature of the out-of-gas shim: [`Libcall::OutOfGas`]'s parameters, no result (the
+/// `preserve_all` convention has none), preserving every register.
+pub(super) fn out_of_gas_shim_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig
+}
+
+/// Builds the out-of-gas shim into `func`: it calls [`Libcall::OutOfGas`] through the libcall
+/// table with the C convention, and saves and restores every register that call may clobber.
+/// The libcall's status is not returned; the caller reads the outcome from the gas counter,
+/// which holds at least the cost exactly when the libcall succeeded.
+///
+/// Metered code calls it from the cold refill path of every segment check. A C call there
+/// would clobber every caller-saved register, including all float registers, so any value
+/// live across a loop's check would have to sit in a callee-saved register or be spilled and
+/// reloaded on the hot path; through the shim, the hot path keeps its registers and only the
+/// (rare) refill pays for saving them.
+pub(crate) fn translate_out_of_gas_shim(
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) {
+    func.signature = out_of_gas_shim_signature();
+    func.name = UserFuncName::user(SHIM_NAMESPACE, 0);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let flags = MemFlagsData::trusted().with_readonly();
+    let table = b.ins().load(PTR, flags, params[0], vm::VMCTX_LIBCALLS);
+    let offset = i32::try_from(Libcall::OutOfGas.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+    let callee = b.ins().load(PTR, flags, table, offset);
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig.returns.push(AbiParam::new(types::I32));
+    let sig = b.import_signature(sig);
+    // The status is dropped: the caller reads the outcome from the gas counter.
+    b.ins().call_indirect(sig, callee, &params);
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(frontend);
+}
+
+/// The layout of the table a merged check's slow path hands the replay shim: the result at
+/// byte 0 (written by the shim: the start offset of the segment that could not be paid for,
+/// or `u64::MAX`), the number of segments at byte 8, then one `(cost, start offset)` pair of
+/// `u64`s per segment from byte 16.
+pub(super) const REPLAY_RESULT: i32 = 0;
+/// See [`REPLAY_RESULT`].
+pub(super) const REPLAY_COUNT: i32 = 8;
+/// See [`REPLAY_RESULT`].
+pub(super) const REPLAY_PAIRS: i32 = 16;
+
+/// The signature of the replay shim: `(vmctx, table)`, no result, preserving every register.
+pub(super) fn replay_shim_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(PTR)]);
+    sig
+}
+
+/// Builds the replay shim into `func`: the slow path of a merged gas check (see
+/// [`gas`](super::gas)), shared by every function of the module. For each `(cost, offset)` of
+/// the table in order it does what one unmerged check does, on the counter in memory: while
+/// the counter is below `cost`, it asks [`Libcall::OutOfGas`] for it, and stops with `offset`
+/// as the result when that fails (the libcall has recorded the trap); otherwise it deducts
+/// `cost`. The result is `u64::MAX` when every segment was paid for.
+///
+/// Why a shim rather than the checks written out in every slow path: written out, each merged
+/// segment cost four blocks and about twenty instructions of cold code, most of the IR of a
+/// metered function, and compile time grew faster than the function.
+pub(crate) fn translate_replay_shim(
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) {
+    func.signature = replay_shim_signature();
+    func.name = UserFuncName::user(SHIM_NAMESPACE, 1);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    let head = b.create_block();
+    let body = b.create_block();
+    let check = b.create_block();
+    let pay = b.create_block();
+    let refill = b.create_block();
+    let fail = b.create_block();
+    let finish = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    let index = b.declare_var(types::I64);
+
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (vmctx, table) = (params[0], params[1]);
+    let flags = MemFlagsData::trusted();
+    let count = b.ins().load(types::I64, flags, table, REPLAY_COUNT);
+    let zero = b.ins().iconst(types::I64, 0);
+    b.def_var(index, zero);
+    b.ins().jump(head, &[]);
+
+    b.switch_to_block(head);
+    let i = b.use_var(index);
+    let done = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i, count);
+    b.ins().brif(done, finish, &[], body, &[]);
+
+    b.switch_to_block(body);
+    let scaled = b.ins().imul_imm_s(i, 16);
+    let base = b.ins().iadd(table, scaled);
+    let cost = b.ins().load(types::I64, flags, base, REPLAY_PAIRS);
+    b.ins().jump(check, &[]);
+
+    b.switch_to_block(check);
+    let store = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_STORE);
+    let gas = b.ins().load(types::I64, flags, store, vm::STORE_GAS);
+    let enough = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, cost);
+    b.ins().brif(enough, pay, &[], refill, &[]);
+
+    b.switch_to_block(pay);
+    let left = b.ins().isub(gas, cost);
+    b.ins().store(flags, left, store, vm::STORE_GAS);
+    let next = b.ins().iadd_imm_s(i, 1);
+    b.def_var(index, next);
+    b.ins().jump(head, &[]);
+
+    // The libcall leaves the counter at least `cost` exactly when it succeeded; the check is
+    // made again either way, as an unmerged check does after a refill.
+    b.switch_to_block(refill);
+    let libcalls = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_LIBCALLS);
+    let offset = i32::try_from(Libcall::OutOfGas.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+    let callee = b.ins().load(PTR, flags.with_readonly(), libcalls, offset);
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig.returns.push(AbiParam::new(types::I32));
+    let sig = b.import_signature(sig);
+    let call = b.ins().call_indirect(sig, callee, &[vmctx, cost]);
+    let status = b.inst_results(call)[0];
+    b.ins().brif(status, check, &[], fail, &[]);
+
+    b.switch_to_block(fail);
+    let at = b.ins().load(types::I64, flags, base, REPLAY_PAIRS + 8);
+    b.ins().store(flags, at, table, REPLAY_RESULT);
+    b.ins().return_(&[]);
+
+    b.switch_to_block(finish);
+    let none = b.ins().iconst(types::I64, -1);
+    b.ins().store(flags, none, table, REPLAY_RESULT);
+    b.ins().return_(&[]);
+
+    b.seal_all_blocks();
+    b.finalize(frontend);
+}
+
+/// Byte offset of slot `i` of an argument/result buffer.
+pub(super) fn slot_offset(i: usize) -> i32 {
+    i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX)
+}
+
+/// Builds the array-call entry of defined function `defined_index` into `func`: parameters,
+/// frame count and gas from memory, a direct call of the body, results and gas back to memory.
+pub(crate) fn translate_entry(
+    module: &Module,
+    defined_index: u32,
+    call_conv: CallConv,
+    metered: bool,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    let func_index = module.num_imported_functions + defined_index;
+    let ty = defined_type(module, defined_index)?;
+    func.signature = array_call_signature(call_conv);
+    func.name = UserFuncName::user(1, func_index);
+    let body_sig = body_signature(ty, metered, func_index)?;
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (vmctx, args) = (params[0], params[2]);
+    let flags = MemFlagsData::trusted();
+    let store = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_STORE);
+    let frames_left = b.ins().load(types::I32, flags, store, vm::STORE_FRAMES_LEFT);
+    let mut call_args = vec![vmctx, frames_left];
+    if metered {
+        call_args.push(b.ins().load(types::I64, flags, store, vm::STORE_GAS));
+    }
+    for (i, p) in ty.params().iter().enumerate() {
+        let t = ir_type(*p, func_index)?;
+        call_args.push(b.ins().load(t, flags, args, slot_offset(i)));
+    }
+    let sig = b.import_signature(body_sig);
+    let name = b.func.declare_imported_user_function(ir::UserExternalName::new(BODY_NAMESPACE, defined_index));
+    let callee = b.import_function(ir::ExtFuncData {
+        name: ir::ExternalName::User(name),
+        signature: sig,
+        colocated: true,
+        patchable: false,
+    });
+    let call = b.ins().call(callee, &call_args);
+    let rets = b.inst_results(call).to_vec();
+    let status = rets[0];
+    let mut results = &rets[1..];
+    if metered {
+        // The body returns the true counter whatever its status.
+        b.ins().store(flags, results[0], store, vm::STORE_GAS);
+        results = &results[1..];
+    }
+    let returned = b.create_block();
+    let other = b.create_block();
+    let ok = b.ins().icmp_imm_s(IntCC::Equal, status, i64::from(wes_core::backend::CALL_RETURNED));
+    b.ins().brif(ok, returned, &[], other, &[]);
+    b.switch_to_block(returned);
+    for (i, r) in results.iter().enumerate() {
+        b.ins().store(flags, *r, args, slot_offset(i));
+    }
+    b.ins().return_(&[status]);
+    b.switch_to_block(other);
+    b.ins().return_(&[status]);
+    b.seal_all_blocks();
+    b.finalize(frontend);
+    Ok(())
+}
