@@ -164,7 +164,7 @@ impl StoreInner {
             module: Arc::clone(&m),
             _plan: Arc::clone(&plan),
             _compiled: Arc::clone(&compiled),
-            _vmctx: vmctx,
+            vmctx,
             _records: records,
             funcs,
             _memory_defs: Vec::new(),
@@ -252,10 +252,10 @@ impl StoreInner {
             .collect();
         self.max_frame = self.max_frame.max(compiled.max_frame_size());
         let inst = &mut self.instances[instance];
-        inst._vmctx.funcs = inst.funcs.as_ptr();
-        inst._vmctx.memories = memory_defs.as_ptr();
-        inst._vmctx.tables = table_defs.as_ptr();
-        inst._vmctx.globals = global_slots.as_ptr();
+        inst.vmctx.funcs = inst.funcs.as_ptr();
+        inst.vmctx.memories = memory_defs.as_ptr();
+        inst.vmctx.tables = table_defs.as_ptr();
+        inst.vmctx.globals = global_slots.as_ptr();
         inst._memory_defs = memory_defs;
         inst._table_defs = table_defs;
         inst._global_slots = global_slots;

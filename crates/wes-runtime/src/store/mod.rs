@@ -299,10 +299,11 @@ pub(crate) struct InstanceEntry {
     /// Owns the signature ids the vmctx points to.
     _plan: Arc<ModulePlan>,
     _compiled: Arc<dyn CompiledModule>,
-    _vmctx: Box<VMContext>,
+    vmctx: Box<VMContext>,
     /// The records of the functions the instance defines, in one block.
     _records: Box<[VMFuncRef]>,
     funcs: Vec<*const VMFuncRef>,
+    // The arrays the vmctx points to: owned here, read only by compiled code.
     _memory_defs: Vec<*mut VMMemoryDef>,
     _table_defs: Vec<*mut VMTableDef>,
     _global_slots: Vec<*mut ValRaw>,

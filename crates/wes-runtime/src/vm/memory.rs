@@ -12,9 +12,11 @@
 //! segments write, computed once per module. A large image is a sealed `memfd` that each
 //! instance maps copy-on-write over the start of its memory (one `mmap`, no copy: a page is
 //! copied only when the instance writes to it); a small one is copied in. Resetting a memory to
-//! its image ([`LinearMemory::reset`], for pooled instances) is an `madvise(MADV_DONTNEED)`,
-//! which drops exactly the pages the instance touched: the next access sees the image (or
-//! zeroes) again.
+//! its image ([`LinearMemory::reset`], for pooled instances and for mappings the engine keeps
+//! from dropped stores) copies the image's first 64 KiB back in place and drops the pages past
+//! them with `madvise(MADV_DONTNEED)`, which drops exactly the pages that were written: the next
+//! access sees the image (or zeroes) again. [`LinearMemory::scrub`] drops every written page
+//! before a mapping is kept for another store.
 //!
 //! Mapping failures are reported, never an abort, so `memory.grow` can return -1. If a
 //! reservation of the maximum size cannot be made, the memory reserves only its length and a
