@@ -78,7 +78,7 @@ pub(crate) fn wat() -> String {
          (i32.wrap_i64 (i64.rem_u (local.get $n) (i64.const {TABLE})))))\n    (local.set $x (call_indirect (type $binop) \
          (local.get $x) (local.get $n) (i32.const 5)))\n    (i64.store (global.get $sp) (local.get $x))\n    (global.set \
          $sp (i32.add (global.get $sp) (i32.const 16)))\n    (call $inc (i64.add (local.get $x) (i64.load (i32.const \
-         4096))))))\n"
+         4096)))))\n"
     );
     text += ")\n";
     text

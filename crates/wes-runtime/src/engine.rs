@@ -9,10 +9,12 @@ use wes_meter::Pricing;
 
 use crate::RuntimeError;
 use crate::plan::ModulePlan;
-use crate::vm::WasmStack;
+use crate::vm::{LinearMemory, WasmStack};
 
 /// How many wasm stacks an engine keeps for its next stores.
 const CACHED_STACKS: usize = 16;
+/// How many memory mappings an engine keeps for its next stores.
+const CACHED_MEMORIES: usize = 16;
 
 /// Runtime settings, fixed when an [`Engine`] is made.
 #[derive(Clone, Debug)]
@@ -124,6 +126,10 @@ struct EngineInner {
     /// Wasm stacks of dropped stores, for the next stores' first calls: mapping a stack of a
     /// few megabytes (and faulting its top pages in) cost most of a fresh store's first call.
     stacks: Mutex<Vec<WasmStack>>,
+    /// Memory mappings of dropped stores, scrubbed (every page written dropped), for the next
+    /// memories of the same reservation: making and unmapping a reservation and its mappings
+    /// was most of a fresh instance's cost.
+    memories: Mutex<Vec<LinearMemory>>,
 }
 
 impl Engine {
@@ -135,6 +141,7 @@ impl Engine {
                 backend,
                 types: Mutex::new(HashMap::new()),
                 stacks: Mutex::new(Vec::new()),
+                memories: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -169,6 +176,26 @@ impl Engine {
         let mut stacks = self.inner.stacks.lock().unwrap_or_else(PoisonError::into_inner);
         if stacks.len() < CACHED_STACKS {
             stacks.push(stack);
+        }
+    }
+
+    /// A kept memory mapping of `reserved` bytes, preferably one with the image `image`
+    /// already mapped.
+    pub(crate) fn take_memory(&self, reserved: usize, image: Option<u64>) -> Option<LinearMemory> {
+        let mut memories = self.inner.memories.lock().unwrap_or_else(PoisonError::into_inner);
+        let fits = |m: &LinearMemory| m.reserved() == reserved;
+        let i = memories
+            .iter()
+            .rposition(|m| fits(m) && m.mapped_image() == image)
+            .or_else(|| memories.iter().rposition(fits))?;
+        Some(memories.swap_remove(i))
+    }
+
+    /// Keeps a scrubbed memory mapping for a later store (or unmaps it when enough are kept).
+    pub(crate) fn put_memory(&self, memory: LinearMemory) {
+        let mut memories = self.inner.memories.lock().unwrap_or_else(PoisonError::into_inner);
+        if memories.len() < CACHED_MEMORIES {
+            memories.push(memory);
         }
     }
 
@@ -215,7 +242,7 @@ impl Module {
                 engine: show(expected),
             });
         }
-        let plan = Arc::new(ModulePlan::new(engine, compiled.module()));
+        let plan = Arc::new(ModulePlan::new(engine, compiled.as_ref()));
         Ok(Module { engine: engine.clone(), compiled, plan })
     }
 

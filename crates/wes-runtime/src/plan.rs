@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use wes_core::WASM_PAGE_SIZE;
-use wes_core::backend::ValRaw;
+use wes_core::backend::{ArrayCallFn, CompiledModule, ValRaw};
 use wes_core::module::{ConstExpr, ConstOp, DataMode, ElementItems, ElementMode};
 
 use crate::engine::Engine;
@@ -46,6 +46,9 @@ pub(crate) struct ModulePlan {
     pub(crate) type_ids: Box<[u32]>,
     /// Engine-wide signature id of each defined function.
     pub(crate) func_type_ids: Box<[u32]>,
+    /// The array-call entry point of each defined function, or the index (in the function
+    /// index space) of the first the backend has none for.
+    pub(crate) entries: Result<Box<[ArrayCallFn]>, u32>,
     /// Per defined memory, its image (`None`: all zeroes); meaningful when `data_in_image`.
     pub(crate) memory_images: Vec<Option<Arc<MemoryImage>>>,
     /// Every active data segment is in `memory_images`.
@@ -57,7 +60,11 @@ pub(crate) struct ModulePlan {
 }
 
 impl ModulePlan {
-    pub(crate) fn new(engine: &Engine, m: &wes_core::Module) -> ModulePlan {
+    pub(crate) fn new(engine: &Engine, compiled: &dyn CompiledModule) -> ModulePlan {
+        let m = compiled.module();
+        let entries = (0..m.bodies.len() as u32)
+            .map(|i| compiled.entry(i).ok_or(m.num_imported_functions + i))
+            .collect::<Result<_, _>>();
         let type_ids: Box<[u32]> = m.types.iter().map(|t| engine.type_id(t)).collect();
         let func_type_ids =
             m.bodies.iter().map(|b| type_ids.get(b.type_index as usize).copied().unwrap_or(u32::MAX)).collect();
@@ -69,7 +76,7 @@ impl ModulePlan {
             Some(images) => (images, true),
             None => (Vec::new(), false),
         };
-        ModulePlan { type_ids, func_type_ids, memory_images, data_in_image, table_images, elems_in_image }
+        ModulePlan { type_ids, func_type_ids, entries, memory_images, data_in_image, table_images, elems_in_image }
     }
 }
 

@@ -136,15 +136,18 @@ impl StoreInner {
         // The defined functions' records, in one block, registered with the store together
         // with the instance that owns them (so a failure further on leaves nothing dangling).
         let first = self.funcs.len() as u32;
-        let mut records = Vec::with_capacity(m.bodies.len());
-        for di in 0..m.bodies.len() as u32 {
-            let call = compiled.entry(di).ok_or(RuntimeError::Compile(wes_core::CompileError::Codegen {
-                func_index: m.num_imported_functions + di,
+        let entries = plan.entries.as_ref().map_err(|&func_index| {
+            RuntimeError::Compile(wes_core::CompileError::Codegen {
+                func_index,
                 message: "backend has no entry point".into(),
-            }))?;
-            let type_id = plan.func_type_ids.get(di as usize).copied().unwrap_or(u32::MAX);
-            records.push(VMFuncRef { call, vmctx: vmctx_ptr, type_id, store_index: first + di });
-        }
+            })
+        })?;
+        let records: Vec<VMFuncRef> = entries
+            .iter()
+            .zip(plan.func_type_ids.iter())
+            .zip(first..)
+            .map(|((&call, &type_id), store_index)| VMFuncRef { call, vmctx: vmctx_ptr, type_id, store_index })
+            .collect();
         let records = records.into_boxed_slice();
         let mut funcs: Vec<*const VMFuncRef> = Vec::with_capacity(m.functions.len());
         funcs.extend(func_idx.iter().map(|i| self.func_ptr(*i).unwrap_or(std::ptr::null())));
@@ -161,7 +164,7 @@ impl StoreInner {
             module: Arc::clone(&m),
             _plan: Arc::clone(&plan),
             _compiled: Arc::clone(&compiled),
-            _vmctx: vmctx,
+            vmctx,
             _records: records,
             funcs,
             _memory_defs: Vec::new(),
@@ -249,10 +252,10 @@ impl StoreInner {
             .collect();
         self.max_frame = self.max_frame.max(compiled.max_frame_size());
         let inst = &mut self.instances[instance];
-        inst._vmctx.funcs = inst.funcs.as_ptr();
-        inst._vmctx.memories = memory_defs.as_ptr();
-        inst._vmctx.tables = table_defs.as_ptr();
-        inst._vmctx.globals = global_slots.as_ptr();
+        inst.vmctx.funcs = inst.funcs.as_ptr();
+        inst.vmctx.memories = memory_defs.as_ptr();
+        inst.vmctx.tables = table_defs.as_ptr();
+        inst.vmctx.globals = global_slots.as_ptr();
         inst._memory_defs = memory_defs;
         inst._table_defs = table_defs;
         inst._global_slots = global_slots;

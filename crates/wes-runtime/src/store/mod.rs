@@ -212,7 +212,8 @@ pub(crate) struct MemoryEntry {
 
 impl MemoryEntry {
     /// A memory of type `ty` holding `image` (which must fit its initial size) and zeroes.
-    fn new(ty: MemoryType, max_pages: u64, image: Option<Arc<MemoryImage>>) -> Result<Box<MemoryEntry>, RuntimeError> {
+    fn new(engine: &Engine, ty: MemoryType, image: Option<Arc<MemoryImage>>) -> Result<Box<MemoryEntry>, RuntimeError> {
+        let max_pages = engine.config().max_memory_pages;
         let pages = ty.limits.min;
         let limit = max_pages.min(MAX_WASM_PAGES);
         if pages > limit {
@@ -222,8 +223,15 @@ impl MemoryEntry {
         }
         let bytes = (pages * WASM_PAGE_SIZE) as usize;
         let max = (ty.limits.max.unwrap_or(MAX_WASM_PAGES).min(limit) * WASM_PAGE_SIZE) as usize;
-        let data = LinearMemory::new(bytes, max, image.as_deref())
-            .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot map a memory of {pages} pages")))?;
+        // A mapping a dropped store left, reset to this memory's contents, or a new one.
+        let recycled = LinearMemory::reservation(bytes, max)
+            .and_then(|r| engine.take_memory(r, image.as_ref().map(|i| i.id())))
+            .and_then(|mut m| m.reset(bytes, image.as_deref()).then_some(m));
+        let data = match recycled {
+            Some(m) => m,
+            None => LinearMemory::new(bytes, max, image.as_deref())
+                .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot map a memory of {pages} pages")))?,
+        };
         let def = VMMemoryDef { base: std::ptr::null_mut(), length: 0 };
         let mut m = Box::new(MemoryEntry { def, data, ty, initial: (bytes, image) });
         m.refresh();
@@ -332,10 +340,11 @@ pub(crate) struct InstanceEntry {
     /// Owns the signature ids the vmctx points to.
     _plan: Arc<ModulePlan>,
     _compiled: Arc<dyn CompiledModule>,
-    _vmctx: Box<VMContext>,
+    vmctx: Box<VMContext>,
     /// The records of the functions the instance defines, in one block.
     _records: Box<[VMFuncRef]>,
     funcs: Vec<*const VMFuncRef>,
+    // The arrays the vmctx points to: owned here, read only by compiled code.
     _memory_defs: Vec<*mut VMMemoryDef>,
     _table_defs: Vec<*mut VMTableDef>,
     _global_slots: Vec<*mut ValRaw>,
@@ -405,9 +414,16 @@ pub(crate) struct StoreInner {
 
 impl Drop for StoreInner {
     fn drop(&mut self) {
-        // The stack outlives the store in the engine's cache, for the next store's calls.
+        // The stack and the memory mappings outlive the store in the engine's caches, for the
+        // next stores (memories scrubbed first: nothing written here survives).
         if let Some(stack) = self.stack.take() {
             self.engine.put_stack(stack);
+        }
+        for m in self.memories.drain(..) {
+            let MemoryEntry { mut data, .. } = *m;
+            if data.scrub() {
+                self.engine.put_memory(data);
+            }
         }
     }
 }
@@ -604,7 +620,7 @@ impl StoreInner {
 
     /// A memory of type `ty` holding `image` and zeroes.
     fn add_memory_from(&mut self, ty: MemoryType, image: Option<Arc<MemoryImage>>) -> Result<u32, RuntimeError> {
-        let m = MemoryEntry::new(ty, self.engine.config().max_memory_pages, image)?;
+        let m = MemoryEntry::new(&self.engine, ty, image)?;
         self.memories.push(m);
         Ok(self.memories.len() as u32 - 1)
     }

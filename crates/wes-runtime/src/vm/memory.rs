@@ -12,9 +12,11 @@
 //! segments write, computed once per module. A large image is a sealed `memfd` that each
 //! instance maps copy-on-write over the start of its memory (one `mmap`, no copy: a page is
 //! copied only when the instance writes to it); a small one is copied in. Resetting a memory to
-//! its image ([`LinearMemory::reset`], for pooled instances) is an `madvise(MADV_DONTNEED)`,
-//! which drops exactly the pages the instance touched: the next access sees the image (or
-//! zeroes) again.
+//! its image ([`LinearMemory::reset`], for pooled instances and for mappings the engine keeps
+//! from dropped stores) copies the image's first 64 KiB back in place and drops the pages past
+//! them with `madvise(MADV_DONTNEED)`, which drops exactly the pages that were written: the next
+//! access sees the image (or zeroes) again. [`LinearMemory::scrub`] drops every written page
+//! before a mapping is kept for another store.
 //!
 //! Mapping failures are reported, never an abort, so `memory.grow` can return -1. If a
 //! reservation of the maximum size cannot be made, the memory reserves only its length and a
@@ -27,6 +29,12 @@ use std::ptr::NonNull;
 /// Images of at most this many bytes are copied into each instance's memory rather than mapped:
 /// a copy of a few pages is cheaper than the `mmap` and the page faults of a mapping.
 const COPY_IMAGE_LIMIT: usize = 16 * 1024;
+
+/// A reset restores this many bytes at the start of a memory by copying, keeping the pages
+/// resident, and drops only the pages past them: a small contract's memory is then reset with
+/// no system call and reused with no page fault (each of which costs more than copying 64 KiB
+/// on a loaded machine), while a large memory still costs in proportion to what was touched.
+const KEEP_RESIDENT: usize = 64 * 1024;
 
 /// The host's page size (4 KiB on the hosts WES supports; asked once).
 fn page_size() -> usize {
@@ -52,6 +60,20 @@ pub(crate) struct MemoryImage {
     /// size for a mapped image.
     len: usize,
     source: ImageSource,
+    /// The image's first `min(len, KEEP_RESIDENT)` bytes, which a reset copies back.
+    head: Box<[u8]>,
+}
+
+/// The first `min(len, KEEP_RESIDENT)` bytes of an image of `len` bytes made of `segments`.
+fn head_of(segments: &[(usize, &[u8])], len: usize) -> Box<[u8]> {
+    let mut head = vec![0u8; len.min(KEEP_RESIDENT)];
+    for (offset, bytes) in segments {
+        if let Some(room) = head.len().checked_sub(*offset) {
+            let n = room.min(bytes.len());
+            head[*offset..offset + n].copy_from_slice(&bytes[..n]);
+        }
+    }
+    head.into_boxed_slice()
 }
 
 fn next_image_id() -> u64 {
@@ -81,7 +103,8 @@ impl MemoryImage {
             && let Some(len) = round_up(end).filter(|l| *l <= memory_len)
             && let Some(fd) = Self::memfd(segments, len)
         {
-            return Some(MemoryImage { id: next_image_id(), len, source: ImageSource::File(fd) });
+            let head = head_of(segments, len);
+            return Some(MemoryImage { id: next_image_id(), len, source: ImageSource::File(fd), head });
         }
         let mut bytes = vec![0u8; end - start];
         for (offset, b) in segments.iter().filter(|(_, b)| !b.is_empty()) {
@@ -91,6 +114,7 @@ impl MemoryImage {
             id: next_image_id(),
             len: end,
             source: ImageSource::Bytes { offset: start, bytes: bytes.into_boxed_slice() },
+            head: head_of(segments, end),
         })
     }
 
@@ -112,7 +136,13 @@ impl MemoryImage {
         }
         let len = round_up(data.len())?;
         let fd = Self::memfd(&runs, len)?;
-        Some(MemoryImage { id: next_image_id(), len, source: ImageSource::File(fd) })
+        let head = head_of(&runs, len);
+        Some(MemoryImage { id: next_image_id(), len, source: ImageSource::File(fd), head })
+    }
+
+    /// Unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     fn is_mapped(&self) -> bool {
@@ -167,6 +197,9 @@ pub(crate) struct LinearMemory {
     reserved: usize,
     /// `(id, len)` when bytes `[0, len)` are a copy-on-write mapping of that image's file.
     mapped: Option<(u64, usize)>,
+    /// No page was written since the last [`LinearMemory::scrub`]: `[0, len)` reads as the
+    /// mapped image and zeroes.
+    clean: bool,
 }
 
 impl std::fmt::Debug for LinearMemory {
@@ -195,6 +228,21 @@ impl LinearMemory {
         NonNull::<u128>::dangling().cast()
     }
 
+    /// The bytes a memory of `len` bytes that may grow to `max` reserves.
+    pub(crate) fn reservation(len: usize, max: usize) -> Option<usize> {
+        round_up(max.max(len))
+    }
+
+    /// The bytes reserved.
+    pub(crate) fn reserved(&self) -> usize {
+        self.reserved
+    }
+
+    /// The id of the image mapped at the start, if any.
+    pub(crate) fn mapped_image(&self) -> Option<u64> {
+        self.mapped.map(|(id, _)| id)
+    }
+
     /// A memory of `len` bytes that may grow to `max` bytes, holding `image` (whose length
     /// must be at most `len`) and zeroes; `None` if it cannot be mapped.
     pub(crate) fn new(len: usize, max: usize, image: Option<&MemoryImage>) -> Option<LinearMemory> {
@@ -202,9 +250,9 @@ impl LinearMemory {
             return None;
         }
         let len_pages = round_up(len)?;
-        let want = round_up(max.max(len))?;
+        let want = Self::reservation(len, max)?;
         if want == 0 {
-            return Some(LinearMemory { ptr: Self::dangling(), len: 0, reserved: 0, mapped: None });
+            return Some(LinearMemory { ptr: Self::dangling(), len: 0, reserved: 0, mapped: None, clean: false });
         }
         // Reserve the maximum with no access past the length, or, if the address space will
         // not have it, just the length.
@@ -213,7 +261,7 @@ impl LinearMemory {
             None if len_pages > 0 => (map_anon(len_pages, true)?, len_pages, true),
             None => return None,
         };
-        let mut mem = LinearMemory { ptr, len: 0, reserved, mapped: None };
+        let mut mem = LinearMemory { ptr, len: 0, reserved, mapped: None, clean: false };
         // SAFETY: `[ptr, ptr + len)` lies in the mapping `mem` owns (and unmaps on failure).
         if !open
             && len > 0
@@ -230,6 +278,12 @@ impl LinearMemory {
 
     /// Puts `image` at the start of the memory, whose pages there must be untouched (zero).
     fn load_image(&mut self, image: &MemoryImage) -> Option<()> {
+        self.load_image_from(image, 0)
+    }
+
+    /// [`LinearMemory::load_image`] for a memory whose first `from` bytes already hold the
+    /// image (a copied image's bytes before `from` are skipped).
+    fn load_image_from(&mut self, image: &MemoryImage, from: usize) -> Option<()> {
         match &image.source {
             ImageSource::File(fd) => {
                 // SAFETY: `[ptr, ptr + image.len)` lies within `len` (checked by the callers)
@@ -251,7 +305,8 @@ impl LinearMemory {
                 self.mapped = Some((image.id, image.len));
             }
             ImageSource::Bytes { offset, bytes } => {
-                self.get_mut(*offset..offset + bytes.len())?.copy_from_slice(bytes);
+                let skip = from.saturating_sub(*offset).min(bytes.len());
+                self.get_mut(offset + skip..offset + bytes.len())?.copy_from_slice(&bytes[skip..]);
             }
         }
         Some(())
@@ -288,23 +343,38 @@ impl LinearMemory {
         // SAFETY: both mappings are live, distinct, and at least `len` bytes long.
         unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), ptr.as_ptr(), self.len) };
         self.unmap();
-        *self = LinearMemory { ptr, len: new_len, reserved, mapped: None };
+        *self = LinearMemory { ptr, len: new_len, reserved, mapped: None, clean: false };
         true
     }
 
-    /// Returns the memory to `len` bytes holding `image` and zeroes, dropping every page
-    /// written since: work in proportion to the pages touched, not to the memory's size.
-    /// `false` if the kernel refused, in which case the memory must not be reused.
+    /// Returns the memory to `len` bytes (at most the reservation) holding `image` and
+    /// zeroes, dropping every page written since: work in proportion to the pages touched, not
+    /// to the memory's size. `false` if the kernel refused, in which case the memory must not be
+    /// reused.
     pub(crate) fn reset(&mut self, len: usize, image: Option<&MemoryImage>) -> bool {
-        if self.len < len || image.is_some_and(|i| i.len > len) {
+        if len > self.reserved || image.is_some_and(|i| i.len > len) {
             return false;
         }
-        if self.len > 0 {
-            // SAFETY: `[ptr, ptr + self.len)` is mapped by this memory; after `DONTNEED` its
-            // private pages are gone and reads see the mapped file (an image) or zeroes.
-            if unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_DONTNEED) } != 0 {
+        let same_image = match (image, self.mapped) {
+            (Some(i), Some((id, _))) => i.id == id,
+            (Some(i), None) => !i.is_mapped(),
+            (None, mapped) => mapped.is_none(),
+        };
+        let clean = std::mem::take(&mut self.clean);
+        let head_copied = same_image && !clean;
+        if head_copied {
+            // The same contents go back: copy the first bytes back in place (pages stay
+            // resident), drop the pages past them.
+            let keep = KEEP_RESIDENT.min(self.len).min(len);
+            let head = image.map_or(&[][..], |i| &i.head[..i.head.len().min(keep)]);
+            let memory = std::ops::DerefMut::deref_mut(self);
+            memory[..head.len()].copy_from_slice(head);
+            memory[head.len()..keep].fill(0);
+            if !self.drop_pages_from(keep) {
                 return false;
             }
+        } else if !clean && !self.drop_pages_from(0) {
+            return false;
         }
         if self.len > len {
             // SAFETY: `[ptr + len, ptr + self.len)` lies in the reservation; it was just dropped.
@@ -312,16 +382,21 @@ impl LinearMemory {
                 return false;
             }
             self.len = len;
+        } else if self.len < len && !self.grow_to(len) {
+            return false;
         }
-        let already = matches!((image, self.mapped), (Some(i), Some((id, _))) if i.id == id);
-        if already {
+        if same_image && image.is_none_or(MemoryImage::is_mapped) {
             return true;
+        }
+        if head_copied && self.len == len {
+            // A copied image whose first bytes were just copied back: the rest of it too.
+            return image.is_none_or(|i| self.load_image_from(i, KEEP_RESIDENT).is_some());
         }
         if let Some((_, mapped_len)) = self.mapped {
             // Another image is mapped: back to anonymous zero pages before loading this one.
             let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE;
-            // SAFETY: `[ptr, ptr + mapped_len)` lies within the memory's length (an image is never
-            // longer) in the mapping this memory owns; `MAP_FIXED` replaces exactly those pages.
+            // SAFETY: `[ptr, ptr + mapped_len)` lies in the mapping this memory owns (an image was
+            // mapped there); `MAP_FIXED` replaces exactly those pages.
             let p = unsafe {
                 libc::mmap(self.ptr.as_ptr().cast(), mapped_len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
             };
@@ -331,6 +406,24 @@ impl LinearMemory {
             self.mapped = None;
         }
         image.is_none_or(|i| self.load_image(i).is_some())
+    }
+
+    /// Drops every page written since the memory was made or last reset, so that it holds only
+    /// its mapped image and zeroes (for keeping it for another store). `false` if the kernel
+    /// refused.
+    pub(crate) fn scrub(&mut self) -> bool {
+        self.clean = self.drop_pages_from(0);
+        self.clean
+    }
+
+    /// Drops the pages of `[from, len)` (`from` a multiple of the page size).
+    fn drop_pages_from(&mut self, from: usize) -> bool {
+        if self.len <= from {
+            return true;
+        }
+        // SAFETY: `[ptr + from, ptr + len)` is mapped by this memory; after `DONTNEED` its
+        // private pages are gone and reads see the mapped file (an image) or zeroes.
+        unsafe { libc::madvise(self.ptr.as_ptr().add(from).cast(), self.len - from, libc::MADV_DONTNEED) == 0 }
     }
 
     /// Maps `image`, a [`MemoryImage::snapshot`] of this memory's current contents, over it,

@@ -246,3 +246,43 @@ fn instance_pre_links_once_and_instantiates_in_many_stores() {
     let e = pre2.instantiate(&mut Store::new(&engine)).unwrap_err();
     assert!(matches!(e, RuntimeError::WrongStore), "{e}");
 }
+
+#[test]
+fn a_memory_kept_by_the_engine_carries_nothing_into_the_next_store() {
+    let engine = engine_with(Config::default());
+    // Same memory type (so the same reservation), different images: mapped, copied, none.
+    let module = |data: &str| {
+        let wat = format!(
+            r#"(module (memory (export "mem") 2 4) {data}
+                 (func (export "scribble") (i64.store (i32.const 8) (i64.const -1))
+                   (i64.store (i32.const 70000) (i64.const -1)) (drop (memory.grow (i32.const 1)))
+                   (i64.store (i32.const 140000) (i64.const -1))))"#
+        );
+        Module::new(&engine, wes_decode::decode_text(&wat).unwrap()).unwrap()
+    };
+    let mapped = module(&format!(r#"(data (i32.const 4) "{}")"#, bytes(30_000, 1)));
+    let copied = module(r#"(data (i32.const 4) "\07\08")"#);
+    let empty = module("");
+    let expected = |m: &Module| {
+        let mut store = Store::new(&engine);
+        let i = Linker::new().instantiate(&mut store, m).unwrap();
+        i.get_memory(&store, "mem").unwrap().data(&store).unwrap().to_vec()
+    };
+    let want: Vec<Vec<u8>> = [&mapped, &copied, &empty].iter().map(|m| expected(m)).collect();
+    for round in 0..3 {
+        for m in [&mapped, &copied, &empty, &copied, &mapped, &empty, &mapped] {
+            let mut store = Store::new(&engine);
+            let i = Linker::new().instantiate(&mut store, m).unwrap();
+            let data = i.get_memory(&store, "mem").unwrap().data(&store).unwrap().to_vec();
+            let k = if std::ptr::eq(m, &mapped) {
+                0
+            } else if std::ptr::eq(m, &copied) {
+                1
+            } else {
+                2
+            };
+            assert!(data == want[k], "round {round}: module {k} sees another store's memory");
+            call(&mut store, i, "scribble", &[]).unwrap();
+        }
+    }
+}
