@@ -26,7 +26,7 @@
 
 use std::fmt;
 
-use wasmparser::{FuncValidator, FunctionBody, OperatorsReader, ValidatorResources, WasmFeatures};
+use wasmparser::{FuncValidator, FunctionBody, ValidatorResources, WasmFeatures};
 use wes_core::Module;
 use wes_core::types::Limits as TypeLimits;
 
@@ -120,21 +120,23 @@ impl Limits {
         }
     }
 
-    /// The limits the spec and `wasmparser` impose anyway (the "implementation limits" the
-    /// engines agreed on in the JS API spec, as `wasmparser` 0.263 enforces them), stated here
-    /// so that a violation is a typed [`Limit`] error rather than a validator message. Where
-    /// neither bounds a quantity, the limit stays `u64::MAX`: module bytes, operators,
-    /// nesting, `br_table` targets (each bounded only by the body size) and custom sections.
+    /// The implementation limits of the WebAssembly JS API spec ("Limits" in the JS API
+    /// document: the figures the engines agreed on, and that `wasmparser` mostly enforces
+    /// itself), stated here so that a violation is a typed [`Limit`] error rather than a
+    /// validator message. Where that list bounds nothing, the limit stays `u64::MAX`:
+    /// operators, nesting and `br_table` targets (each bounded by the body size) and custom
+    /// sections (bounded by the module size). Element segments and memories take
+    /// `wasmparser`'s bounds (100,000 and 100).
     ///
-    /// Memory pages are the 32-bit spec limit (65,536 pages, 4 GiB), applied to every memory:
-    /// WES does not run 64-bit memories.
+    /// Memory pages are the 32-bit core spec limit (65,536 pages, 4 GiB), applied to every
+    /// memory: WES does not run 64-bit memories.
     pub const fn spec() -> Self {
         Limits {
-            max_module_bytes: u64::MAX,
+            max_module_bytes: 1 << 30,
             max_types: 1_000_000,
             max_functions: 1_000_000,
-            max_imports: 1_000_000,
-            max_exports: 1_000_000,
+            max_imports: 100_000,
+            max_exports: 100_000,
             max_globals: 1_000_000,
             max_tables: 100_000,
             max_memories: 100,
@@ -148,7 +150,7 @@ impl Limits {
             max_nesting_depth: u64::MAX,
             max_br_table_targets: u64::MAX,
             max_memory_pages: 65_536,
-            max_table_elements: u32::MAX as u64,
+            max_table_elements: 10_000_000,
             max_custom_section_bytes: u64::MAX,
         }
     }
@@ -470,8 +472,10 @@ impl From<DecodeError> for Scan {
     }
 }
 
-/// The validator's own loop (`FuncValidator::validate`), with the limits checked on each
-/// local declaration and operator before the validator sees it. Each operator is decoded once.
+/// The validator's own loop (`FuncValidator::validate`, without its debug-build self-checks),
+/// with the limits checked on each local declaration and before each operator. The validator
+/// decodes each operator itself, straight into its visitor; the limits only count, read the
+/// validator's control-stack height, and peek at a `br_table`'s target count.
 fn scan_body(
     l: &Limits,
     func: &mut FuncValidator<ValidatorResources>,
@@ -480,7 +484,6 @@ fn scan_body(
 ) -> Result<(), Scan> {
     let index = Some(func.index());
     let mut reader = body.get_binary_reader();
-    reader.set_features(features);
     // Locals: the parameters count, as they do in the validator's own bound.
     let mut locals = u64::from(func.len_locals());
     for _ in 0..reader.read_var_u32()? {
@@ -491,20 +494,29 @@ fn scan_body(
         check(l, Limit::LocalsPerFunction, locals, index, offset)?;
         func.define_locals(offset, count, ty)?;
     }
-    let mut ops = OperatorsReader::new(reader);
+    reader.set_features(features);
+    let (max_ops, max_depth, max_targets) = (l.max_operators_per_function, l.max_nesting_depth, l.max_br_table_targets);
     let mut operators: u64 = 0;
-    while !ops.eof() {
-        let (op, offset) = ops.read_with_offset()?;
+    while !reader.eof() {
+        let offset = reader.original_position();
         operators += 1;
-        check(l, Limit::OperatorsPerFunction, operators, index, offset)?;
-        if let wasmparser::Operator::BrTable { targets } = &op {
-            check(l, Limit::BrTableTargets, u64::from(targets.len()), index, offset)?;
+        if operators > max_ops {
+            return Err(exceeded(Limit::OperatorsPerFunction, max_ops, operators, index, offset).into());
         }
-        func.op(offset, &op)?;
+        if max_targets != u64::MAX {
+            let mut peek = reader.clone();
+            if peek.read_u8()? == 0x0e {
+                let targets = u64::from(peek.read_var_u32()?);
+                check(l, Limit::BrTableTargets, targets, index, offset)?;
+            }
+        }
+        reader.visit_operator(&mut func.visitor(offset))??;
         // The validator's control stack holds the function's own frame plus the open blocks.
         let depth = u64::from(func.control_stack_height()).saturating_sub(1);
-        check(l, Limit::NestingDepth, depth, index, offset)?;
+        if depth > max_depth {
+            return Err(exceeded(Limit::NestingDepth, max_depth, depth, index, offset).into());
+        }
     }
-    ops.finish()?;
+    reader.finish_expression(&func.visitor(reader.original_position()))?;
     Ok(())
 }

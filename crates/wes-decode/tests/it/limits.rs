@@ -21,7 +21,7 @@ fn small(limit: Limit) -> u64 {
 }
 
 fn expect_exceeded(limit: Limit, max: u64, bytes: &[u8], decoder: &Decoder) -> DecodeError {
-    let err = decoder.decode(bytes).expect_err(&format!("{limit} one past accepted"));
+    let Err(err) = decoder.decode(bytes) else { panic!("{limit} one past accepted") };
     match &err {
         DecodeError::LimitExceeded { limit: l, max: m, actual, .. } => {
             assert_eq!((*l, *m, *actual), (limit, max, max + 1), "{err}");

@@ -5,4 +5,4 @@ mod contents;
 mod errors;
 mod hostile;
 mod limits;
-pub mod shapes;
+mod shapes;

@@ -83,7 +83,7 @@ fn name(i: u64, out: &mut Vec<u8>) {
 
 /// A valid module with exactly `n` of what `limit` bounds. `n` must be at least the least
 /// such a module can have (1 for the sizes of a body, 10 for module bytes).
-pub fn shape(limit: Limit, n: u64) -> Vec<u8> {
+pub(crate) fn shape(limit: Limit, n: u64) -> Vec<u8> {
     let mut w = Wasm::new();
     match limit {
         Limit::ModuleBytes => {
