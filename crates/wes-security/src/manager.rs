@@ -219,7 +219,11 @@ impl SecurityManager {
         let result = func.call(store, args);
         let hash = identity.hash();
         let pages_after = memory.and_then(|m| m.size(store).ok()).unwrap_or(0);
-        self.alert(self.monitor.record(hash, ThreatKind::HostCalls, store.stats().host_calls - calls_before))?;
+        self.alert(self.monitor.record(
+            hash,
+            ThreatKind::HostCalls,
+            store.stats().host_calls.saturating_sub(calls_before),
+        ))?;
         self.alert(self.monitor.record(hash, ThreatKind::MemoryGrowth, pages_after.saturating_sub(pages_before)))?;
         match result {
             Ok(values) => Ok(values),

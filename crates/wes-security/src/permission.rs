@@ -4,7 +4,7 @@
 //! The run-time side is a [`Session`], one per instance: the module's grant (an atomic bit set
 //! shared by every instance of the module, so that a revocation reaches them all at their next
 //! host call) plus the instance's own budget counters. A guarded host function checks it on
-//! every call — one atomic load for the grant, one atomic add for the call budget — before the
+//! every call — one atomic load for the grant, a load and a store for the call budget — before the
 //! function's body runs; see [`GuardedLinker`](crate::GuardedLinker).
 
 use std::collections::HashMap;
@@ -417,7 +417,11 @@ impl Session {
         }
         let i = capability.index();
         if let (Some(counters), Some(budget)) = (self.counters.get(i), self.budgets.get(i)) {
-            let calls = counters.calls.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+            // A load and a store rather than an atomic add: a session's counters are only
+            // touched by calls of its instance, which its store (`&mut`) serialises, so no
+            // increment can race; a locked add would double the cost of the check.
+            let calls = counters.calls.load(Ordering::Relaxed).saturating_add(1);
+            counters.calls.store(calls, Ordering::Relaxed);
             if calls > budget.calls_per_invocation {
                 return Err(self.exhausted(capability, BudgetKind::Calls, budget.calls_per_invocation, calls));
             }
@@ -476,7 +480,9 @@ impl Permit<'_> {
     pub fn bytes(&self, n: u64) -> Result<(), HostError> {
         let i = self.capability.index();
         if let (Some(counters), Some(budget)) = (self.session.counters.get(i), self.session.budgets.get(i)) {
-            let used = counters.bytes.fetch_add(n, Ordering::Relaxed).saturating_add(n);
+            // As for calls in `Session::enter`: serialised by the store.
+            let used = counters.bytes.load(Ordering::Relaxed).saturating_add(n);
+            counters.bytes.store(used, Ordering::Relaxed);
             if used > budget.bytes_per_invocation {
                 return Err(self.session.exhausted(
                     self.capability,
