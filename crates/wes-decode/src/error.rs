@@ -40,6 +40,23 @@ pub enum DecodeError {
         /// What it is.
         message: String,
     },
+    /// The module exceeds one of the decoder's [`Limits`](crate::Limits).
+    #[error("limit {limit} exceeded{}: {actual} > {max}, at offset 0x{offset:x}", crate::limits::IndexNote(*limit, *index))]
+    LimitExceeded {
+        /// Which limit.
+        limit: crate::Limit,
+        /// The limit's value.
+        max: u64,
+        /// What the module has.
+        actual: u64,
+        /// The index of the function (or type, memory, table: see [`Limit::index_kind`]) at
+        /// fault, when the limit is per item.
+        ///
+        /// [`Limit::index_kind`]: crate::Limit::index_kind
+        index: Option<u32>,
+        /// Byte offset of the section, item or operator that exceeds it.
+        offset: u64,
+    },
     /// The text format could not be parsed.
     #[error("text format error: {message}")]
     Text {
@@ -55,7 +72,8 @@ impl DecodeError {
             DecodeError::Malformed { offset, .. }
             | DecodeError::Invalid { offset, .. }
             | DecodeError::FeatureNotEnabled { offset, .. }
-            | DecodeError::Unsupported { offset, .. } => Some(*offset),
+            | DecodeError::Unsupported { offset, .. }
+            | DecodeError::LimitExceeded { offset, .. } => Some(*offset),
             DecodeError::Text { .. } => None,
         }
     }

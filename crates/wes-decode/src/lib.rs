@@ -18,10 +18,12 @@
 
 mod error;
 mod features;
+mod limits;
 mod reader;
 
 pub use error::DecodeError;
 pub use features::Features;
+pub use limits::{Limit, Limits};
 pub use wes_core::Module;
 
 use std::sync::Arc;
@@ -54,21 +56,41 @@ pub fn decode_any(input: &[u8]) -> Result<Module, DecodeError> {
     Decoder::default().decode_any(input)
 }
 
-/// A decoder with a chosen set of [`Features`].
+/// A decoder with a chosen set of [`Features`] and [`Limits`].
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
     features: Features,
+    limits: Limits,
 }
 
 impl Decoder {
-    /// A decoder accepting the given proposals.
+    /// A decoder accepting the given proposals, with no [`Limits`] beyond `wasmparser`'s.
     pub fn new(features: Features) -> Self {
-        Decoder { features }
+        Decoder { features, limits: Limits::default() }
+    }
+
+    /// The same decoder, rejecting modules past `limits` (checked in the decoding pass,
+    /// before anything is compiled) with [`DecodeError::LimitExceeded`].
+    ///
+    /// ```
+    /// use wes_decode::{DecodeError, Decoder, Limit, Limits};
+    /// let decoder = Decoder::default().with_limits(Limits { max_params: 2, ..Limits::spec() });
+    /// let err = decoder.decode_text("(module (type (func (param i32 i32 i32))))").unwrap_err();
+    /// assert!(matches!(err, DecodeError::LimitExceeded { limit: Limit::Params, max: 2, actual: 3, index: Some(0), .. }));
+    /// ```
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The proposals this decoder accepts.
     pub fn features(&self) -> &Features {
         &self.features
+    }
+
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Decodes and validates a binary module.
@@ -78,7 +100,8 @@ impl Decoder {
     /// [`DecodeError`] when the bytes are malformed, invalid, or use a proposal that is not
     /// enabled.
     pub fn decode(&self, bytes: &[u8]) -> Result<Module, DecodeError> {
-        reader::read_module(Arc::from(bytes), self.features.to_wasmparser())
+        limits::check_module_bytes(&self.limits, bytes.len())?;
+        reader::read_module(Arc::from(bytes), self.features.to_wasmparser(), &self.limits)
     }
 
     /// Parses a text-format module, then decodes and validates the binary it encodes to.
@@ -88,7 +111,8 @@ impl Decoder {
     /// [`DecodeError::Text`] when the text does not parse, otherwise as [`Decoder::decode`].
     pub fn decode_text(&self, text: &str) -> Result<Module, DecodeError> {
         let bytes = wat::parse_str(text).map_err(|e| DecodeError::Text { message: e.to_string() })?;
-        reader::read_module(Arc::from(bytes), self.features.to_wasmparser())
+        limits::check_module_bytes(&self.limits, bytes.len())?;
+        reader::read_module(Arc::from(bytes), self.features.to_wasmparser(), &self.limits)
     }
 
     /// Decodes either format (see [`decode_any`]).

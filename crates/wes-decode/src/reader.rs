@@ -14,6 +14,7 @@ use wes_core::module::{
 use wes_core::types::{FuncType, GlobalType, Limits, MemoryType, Mutability, RefType, TableType, ValType};
 
 use crate::DecodeError;
+use crate::limits::{LimitChecker, Limits as ModuleLimits};
 
 /// Counts in the input size `Vec`s only up to this many items ahead of reading them, so a
 /// forged count cannot make us allocate gigabytes for a tiny module.
@@ -28,19 +29,30 @@ fn range(r: Range<u64>) -> Range<usize> {
     usize::try_from(r.start).unwrap_or(usize::MAX)..usize::try_from(r.end).unwrap_or(usize::MAX)
 }
 
-pub(crate) fn read_module(bytes: Arc<[u8]>, features: WasmFeatures) -> Result<Module, DecodeError> {
+pub(crate) fn read_module(
+    bytes: Arc<[u8]>,
+    features: WasmFeatures,
+    limits: &ModuleLimits,
+) -> Result<Module, DecodeError> {
+    let mut limits = LimitChecker::new(limits);
     let mut validator = Validator::new_with_features(features);
     let mut allocs = FuncValidatorAllocations::default();
     let mut m = Module { bytes: Arc::clone(&bytes), ..Module::default() };
 
     for payload in Parser::new(0).parse_all(&bytes) {
         let payload = payload.map_err(DecodeError::malformed)?;
+        // Limits on what the section header declares come before anything is read or
+        // allocated for the items; limits on the items as soon as they are recorded.
+        limits.before(&m, &payload)?;
         // Read the section ourselves as well as validating it: a read error of ours is a
         // malformed encoding; otherwise the validator's verdict comes first, so that a feature
         // gate is reported as such rather than as something we cannot represent.
         let recorded = record(&mut m, &payload);
         if let Err(e @ DecodeError::Malformed { .. }) = recorded {
             return Err(e);
+        }
+        if recorded.is_ok() {
+            limits.after(&m, &payload)?;
         }
         let verdict = validator.payload(&payload);
         let verdict = match (recorded, verdict) {
@@ -52,7 +64,7 @@ pub(crate) fn read_module(bytes: Arc<[u8]>, features: WasmFeatures) -> Result<Mo
             ValidPayload::Ok | ValidPayload::End(_) => {}
             ValidPayload::Func(to_validate, body) => {
                 let mut func = to_validate.into_validator(std::mem::take(&mut allocs));
-                func.validate(&body).map_err(DecodeError::from_validator)?;
+                limits.validate_body(&mut func, &body, features)?;
                 allocs = func.into_allocations();
             }
             ValidPayload::Parser(_) => {

@@ -4,3 +4,5 @@
 mod contents;
 mod errors;
 mod hostile;
+mod limits;
+mod shapes;

@@ -1,0 +1,502 @@
+//! [`PermissionController`]: host functions grouped into named capabilities, capabilities
+//! granted to modules (by hash or name), revocation at run time, and per-invocation budgets.
+//!
+//! The run-time side is a [`Session`], one per instance: the module's grant (an atomic bit set
+//! shared by every instance of the module, so that a revocation reaches them all at their next
+//! host call) plus the instance's own budget counters. A guarded host function checks it on
+//! every call — one atomic load for the grant, a load and a store for the call budget — before the
+//! function's body runs; see [`GuardedLinker`](crate::GuardedLinker).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use wes_runtime::HostError;
+
+use crate::error::BudgetKind;
+use crate::policy::{Budget, CapabilityPolicy};
+use crate::{CustomSecurityChecker, ModuleHash, ModuleIdentity, SecurityError};
+
+/// How many capabilities one controller holds: a grant is one `u64` of bits.
+pub const MAX_CAPABILITIES: usize = 64;
+
+/// A capability registered with a controller: its bit in a grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Capability(u8);
+
+impl Capability {
+    fn bit(self) -> u64 {
+        1 << self.0
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// A module as a grant names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ModuleRef {
+    /// Exactly this module.
+    Hash(ModuleHash),
+    /// Every module given this name.
+    Name(String),
+}
+
+impl ModuleRef {
+    /// A policy key: `sha256:<hex>` is a hash, anything else a name.
+    pub fn parse(key: &str) -> Self {
+        match key.strip_prefix("sha256:").and_then(ModuleHash::from_hex) {
+            Some(hash) => ModuleRef::Hash(hash),
+            None => ModuleRef::Name(key.to_string()),
+        }
+    }
+
+    fn matches(&self, id: &ModuleIdentity) -> bool {
+        match self {
+            ModuleRef::Hash(h) => h == id.hash(),
+            ModuleRef::Name(n) => id.name() == Some(n.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for ModuleRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModuleRef::Hash(h) => write!(f, "sha256:{}", h.to_hex()),
+            ModuleRef::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Granted bits; `all` stands for every capability, including ones registered later.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mask {
+    bits: u64,
+    all: bool,
+}
+
+impl Mask {
+    fn value(self) -> u64 {
+        if self.all { u64::MAX } else { self.bits }
+    }
+}
+
+/// A module's grant as running instances see it.
+#[derive(Debug)]
+struct GrantCell {
+    identity: ModuleIdentity,
+    bits: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    names: Vec<String>,
+    budgets: Vec<Budget>,
+    default: Mask,
+    grants: HashMap<ModuleRef, Mask>,
+    revoked: HashMap<ModuleRef, u64>,
+    cells: HashMap<ModuleHash, Arc<GrantCell>>,
+    checkers: Vec<Arc<dyn CustomSecurityChecker>>,
+}
+
+impl State {
+    fn lookup(&self, name: &str) -> Option<Capability> {
+        self.names.iter().position(|n| n == name).and_then(|i| u8::try_from(i).ok()).map(Capability)
+    }
+
+    fn register(&mut self, name: &str) -> Result<Capability, SecurityError> {
+        if let Some(c) = self.lookup(name) {
+            return Ok(c);
+        }
+        let valid = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        if !valid {
+            return Err(SecurityError::InvalidCapability(name.to_string()));
+        }
+        let id = u8::try_from(self.names.len())
+            .ok()
+            .filter(|&i| usize::from(i) < MAX_CAPABILITIES)
+            .ok_or_else(|| SecurityError::TooManyCapabilities(name.to_string()))?;
+        self.names.push(name.to_string());
+        self.budgets.push(Budget::UNLIMITED);
+        Ok(Capability(id))
+    }
+
+    /// The bits granted to `id` now.
+    fn resolve(&self, id: &ModuleIdentity) -> u64 {
+        let mut granted = self.default.value();
+        let mut revoked = 0;
+        for (r, mask) in &self.grants {
+            if r.matches(id) {
+                granted |= mask.value();
+            }
+        }
+        for (r, bits) in &self.revoked {
+            if r.matches(id) {
+                revoked |= bits;
+            }
+        }
+        granted & !revoked
+    }
+
+    /// Pushes the current grants to every running module's cell.
+    fn refresh(&self) {
+        for cell in self.cells.values() {
+            cell.bits.store(self.resolve(&cell.identity), Ordering::Release);
+        }
+    }
+}
+
+/// Capabilities, who is granted them, and their budgets. Shared (`Arc`) between the
+/// [`GuardedLinker`](crate::GuardedLinker)s and sessions that use it.
+pub struct PermissionController {
+    state: RwLock<State>,
+}
+
+impl std::fmt::Debug for PermissionController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PermissionController").field("capabilities", &self.read().names).finish_non_exhaustive()
+    }
+}
+
+impl Default for PermissionController {
+    /// No capabilities, nothing granted.
+    fn default() -> Self {
+        PermissionController { state: RwLock::new(State::default()) }
+    }
+}
+
+impl PermissionController {
+    /// The grants and budgets of a policy.
+    ///
+    /// # Errors
+    ///
+    /// [`SecurityError::InvalidCapability`] / [`SecurityError::TooManyCapabilities`] for a bad
+    /// capability name in the policy.
+    pub fn from_policy(policy: &CapabilityPolicy) -> Result<Self, SecurityError> {
+        let controller = PermissionController::default();
+        {
+            let mut s = controller.write();
+            for name in &policy.default_grants {
+                if name == "*" {
+                    s.default.all = true;
+                } else {
+                    let c = s.register(name)?;
+                    s.default.bits |= c.bit();
+                }
+            }
+            for (key, names) in &policy.grants {
+                let mut mask = Mask::default();
+                for name in names {
+                    if name == "*" {
+                        mask.all = true;
+                    } else {
+                        mask.bits |= s.register(name)?.bit();
+                    }
+                }
+                s.grants.insert(ModuleRef::parse(key), mask);
+            }
+            for (name, budget) in &policy.budgets {
+                let c = s.register(name)?;
+                s.budgets[c.index()] = *budget;
+            }
+        }
+        Ok(controller)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The capability `name`, registered if it is new.
+    ///
+    /// # Errors
+    ///
+    /// [`SecurityError::InvalidCapability`] for a name other than `a-z0-9._-`,
+    /// [`SecurityError::TooManyCapabilities`] past [`MAX_CAPABILITIES`].
+    pub fn capability(&self, name: &str) -> Result<Capability, SecurityError> {
+        if let Some(c) = self.read().lookup(name) {
+            return Ok(c);
+        }
+        self.write().register(name)
+    }
+
+    /// The name of a capability.
+    pub fn name(&self, capability: Capability) -> String {
+        self.read().names.get(capability.index()).cloned().unwrap_or_default()
+    }
+
+    /// Sets a capability's budget, for sessions started afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As [`capability`](Self::capability).
+    pub fn set_budget(&self, name: &str, budget: Budget) -> Result<(), SecurityError> {
+        let mut s = self.write();
+        let c = s.register(name)?;
+        s.budgets[c.index()] = budget;
+        Ok(())
+    }
+
+    /// Grants `capability` to `module` (lifting an earlier revocation). Running instances see
+    /// it at their next host call.
+    ///
+    /// # Errors
+    ///
+    /// As [`capability`](Self::capability).
+    pub fn grant(&self, module: &ModuleRef, capability: &str) -> Result<(), SecurityError> {
+        let mut s = self.write();
+        let c = s.register(capability)?;
+        s.grants.entry(module.clone()).or_default().bits |= c.bit();
+        if let Some(r) = s.revoked.get_mut(module) {
+            *r &= !c.bit();
+        }
+        s.refresh();
+        Ok(())
+    }
+
+    /// Revokes `capability` from `module`, whatever grants it (a default, a name, a hash):
+    /// running instances refuse their next call of it, with [`SecurityError::Revoked`].
+    ///
+    /// # Errors
+    ///
+    /// As [`capability`](Self::capability).
+    pub fn revoke(&self, module: &ModuleRef, capability: &str) -> Result<(), SecurityError> {
+        let mut s = self.write();
+        let c = s.register(capability)?;
+        *s.revoked.entry(module.clone()).or_default() |= c.bit();
+        if let Some(g) = s.grants.get_mut(module) {
+            g.bits &= !c.bit();
+        }
+        s.refresh();
+        Ok(())
+    }
+
+    /// Whether `module` holds `capability` now.
+    pub fn is_granted(&self, module: &ModuleIdentity, capability: &str) -> bool {
+        let s = self.read();
+        s.lookup(capability).is_some_and(|c| s.resolve(module) & c.bit() != 0)
+    }
+
+    /// Adds an embedder's checker.
+    pub fn add_checker(&self, checker: Arc<dyn CustomSecurityChecker>) {
+        self.write().checkers.push(checker);
+    }
+
+    /// Runs every checker's [`check_instantiation`](CustomSecurityChecker::check_instantiation).
+    ///
+    /// # Errors
+    ///
+    /// [`SecurityError::Refused`] from the first checker that refuses.
+    pub fn check_instantiation(&self, module: &ModuleIdentity, wasm: &wes_core::Module) -> Result<(), SecurityError> {
+        let checkers = self.read().checkers.clone();
+        for checker in checkers {
+            checker.check_instantiation(module, wasm).map_err(|reason| SecurityError::Refused {
+                module: module.to_string(),
+                checker: checker.name().to_string(),
+                reason,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A new session for an instance of `module`: its grant (shared with the module's other
+    /// instances) and fresh budget counters.
+    pub fn session(&self, module: &ModuleIdentity) -> Arc<Session> {
+        let mut s = self.write();
+        let bits = s.resolve(module);
+        let cell = Arc::clone(
+            s.cells
+                .entry(*module.hash())
+                .or_insert_with(|| Arc::new(GrantCell { identity: module.clone(), bits: AtomicU64::new(bits) })),
+        );
+        // A cell made for the same hash under another name keeps serving; its grant is this
+        // identity's from now on.
+        cell.bits.store(bits, Ordering::Release);
+        let mut checkers: Vec<Vec<Arc<dyn CustomSecurityChecker>>> = vec![Vec::new(); s.names.len()];
+        // A checker may name a capability nothing defines yet: registering it keeps ids stable.
+        let all_checkers = s.checkers.clone();
+        for checker in &all_checkers {
+            for name in checker.capabilities() {
+                if let Ok(c) = s.register(&name) {
+                    if checkers.len() <= c.index() {
+                        checkers.resize(c.index() + 1, Vec::new());
+                    }
+                    checkers[c.index()].push(Arc::clone(checker));
+                }
+            }
+        }
+        let n = s.names.len();
+        Arc::new(Session {
+            identity: module.clone(),
+            cell,
+            budgets: s.budgets.clone().into_boxed_slice(),
+            counters: (0..n).map(|_| Counters::default()).collect(),
+            names: s.names.clone().into_boxed_slice(),
+            checkers: checkers.into_boxed_slice(),
+            violation: Mutex::new(None),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// One instance's view of its permissions: the module's grant, and this instance's budget
+/// counters for the current invocation.
+pub struct Session {
+    identity: ModuleIdentity,
+    cell: Arc<GrantCell>,
+    budgets: Box<[Budget]>,
+    counters: Box<[Counters]>,
+    names: Box<[String]>,
+    checkers: Box<[Vec<Arc<dyn CustomSecurityChecker>>]>,
+    violation: Mutex<Option<SecurityError>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("module", &self.identity).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The module.
+    pub fn identity(&self) -> &ModuleIdentity {
+        &self.identity
+    }
+
+    /// Whether the module holds `capability` now.
+    pub fn is_granted(&self, capability: Capability) -> bool {
+        self.cell.bits.load(Ordering::Acquire) & capability.bit() != 0
+    }
+
+    /// Starts a new invocation: budgets count from zero again and the last violation is
+    /// forgotten.
+    pub fn begin_invocation(&self) {
+        for c in self.counters.iter() {
+            c.calls.store(0, Ordering::Relaxed);
+            c.bytes.store(0, Ordering::Relaxed);
+        }
+        *self.violation.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Host calls of `capability` in this invocation (refused ones included).
+    pub fn calls(&self, capability: Capability) -> u64 {
+        self.counters.get(capability.index()).map_or(0, |c| c.calls.load(Ordering::Relaxed))
+    }
+
+    /// The security decision that made the last host call trap, if one did, taken out.
+    pub fn take_violation(&self) -> Option<SecurityError> {
+        self.violation.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// The check before a host call of `capability`: granted, within the call budget, and
+    /// allowed by the checkers registered for it. `function` (`module::name`) is for errors.
+    ///
+    /// # Errors
+    ///
+    /// A [`HostError`] that makes the wasm call trap; the [`SecurityError`] behind it is kept
+    /// for [`take_violation`](Self::take_violation).
+    #[inline]
+    pub fn enter(&self, capability: Capability, function: &str) -> Result<Permit<'_>, HostError> {
+        if self.cell.bits.load(Ordering::Acquire) & capability.bit() == 0 {
+            return Err(self.refuse(SecurityError::Revoked {
+                module: self.identity.to_string(),
+                capability: self.name(capability),
+                function: function.to_string(),
+            }));
+        }
+        let i = capability.index();
+        if let (Some(counters), Some(budget)) = (self.counters.get(i), self.budgets.get(i)) {
+            // A load and a store rather than an atomic add: a session's counters are only
+            // touched by calls of its instance, which its store (`&mut`) serialises, so no
+            // increment can race; a locked add would double the cost of the check.
+            let calls = counters.calls.load(Ordering::Relaxed).saturating_add(1);
+            counters.calls.store(calls, Ordering::Relaxed);
+            if calls > budget.calls_per_invocation {
+                return Err(self.exhausted(capability, BudgetKind::Calls, budget.calls_per_invocation, calls));
+            }
+            if let Some(checkers) = self.checkers.get(i) {
+                for checker in checkers {
+                    if let Err(reason) = checker.check_host_call(&self.identity, &self.names[i], function) {
+                        return Err(self.refuse(SecurityError::Refused {
+                            module: self.identity.to_string(),
+                            checker: checker.name().to_string(),
+                            reason,
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(Permit { session: self, capability })
+    }
+
+    fn name(&self, capability: Capability) -> String {
+        self.names.get(capability.index()).cloned().unwrap_or_default()
+    }
+
+    #[cold]
+    fn exhausted(&self, capability: Capability, kind: BudgetKind, limit: u64, used: u64) -> HostError {
+        self.refuse(SecurityError::BudgetExhausted {
+            module: self.identity.to_string(),
+            capability: self.name(capability),
+            kind,
+            limit,
+            used,
+        })
+    }
+
+    #[cold]
+    fn refuse(&self, e: SecurityError) -> HostError {
+        let error = HostError::new(format!("security: {e}"));
+        *self.violation.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+        error
+    }
+}
+
+/// Proof that a host call passed its checks; the host function declares the bytes it moves
+/// through it, against the capability's byte budget.
+#[derive(Debug)]
+pub struct Permit<'s> {
+    session: &'s Session,
+    capability: Capability,
+}
+
+impl Permit<'_> {
+    /// Declares `n` bytes about to be read or written for the capability, before moving them.
+    ///
+    /// # Errors
+    ///
+    /// A [`HostError`] (the call traps) when the invocation's byte budget would be exceeded.
+    pub fn bytes(&self, n: u64) -> Result<(), HostError> {
+        let i = self.capability.index();
+        if let (Some(counters), Some(budget)) = (self.session.counters.get(i), self.session.budgets.get(i)) {
+            // As for calls in `Session::enter`: serialised by the store.
+            let used = counters.bytes.load(Ordering::Relaxed).saturating_add(n);
+            counters.bytes.store(used, Ordering::Relaxed);
+            if used > budget.bytes_per_invocation {
+                return Err(self.session.exhausted(
+                    self.capability,
+                    BudgetKind::Bytes,
+                    budget.bytes_per_invocation,
+                    used,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The capability the call is of.
+    pub fn capability(&self) -> Capability {
+        self.capability
+    }
+}
