@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use wes_core::Value;
 use wes_lifecycle::{InstanceFactory, InstancePool, Lease, PoolConfig, PoolStrategy, SystemClock};
-use wes_runtime::{Caller, Config, Engine, HostError, Linker, Module};
+use wes_runtime::{Caller, Engine, HostError, Linker, Module};
 
 use super::{Compiled, Entry, FUEL, Family, Mode, Running, Runtime, Val};
 
@@ -19,20 +19,19 @@ pub struct WesPool {
 
 impl WesPool {
     pub fn unmetered() -> Entry {
-        let label = "WES (pool)".to_string();
-        let jit = wes_jit::Jit::new().map_err(|e| (label.clone(), e.to_string()))?;
-        Ok(Box::new(WesPool { label, mode: Mode::Unmetered, engine: Engine::new(Config::default(), Arc::new(jit)) }))
+        WesPool::with_gas("WES (pool)", Mode::Unmetered)
     }
 
     pub fn metered() -> Entry {
-        let label = "WES (gas, pool)".to_string();
-        let pricing = Arc::new(wes_meter::Pricing::default());
-        let jit =
-            wes_jit::Jit::with_config(wes_jit::JitConfig { pricing: Some(pricing.clone()), ..Default::default() })
-                .map_err(|e| (label.clone(), e.to_string()))?;
-        let mut config = Config::default();
-        config.pricing(Some(pricing));
-        Ok(Box::new(WesPool { label, mode: Mode::Metered, engine: Engine::new(config, Arc::new(jit)) }))
+        WesPool::with_gas("WES (gas, pool)", Mode::Metered)
+    }
+
+    /// The engine from the facade's configuration, as for the other WES rows.
+    fn with_gas(label: &str, mode: Mode) -> Entry {
+        let mut config = wes::RuntimeConfig::default();
+        config.gas.metered = mode == Mode::Metered;
+        let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
+        Ok(Box::new(WesPool { label: label.to_string(), mode, engine }))
     }
 }
 
@@ -55,6 +54,7 @@ impl Runtime for WesPool {
         linker.func_wrap("env", "inc", |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
             Ok(x.wrapping_add(1))
         });
+        super::wasi::link_wes(&mut linker);
         let mut factory = InstanceFactory::new(&self.engine, &linker, &module)?;
         let metered = self.mode == Mode::Metered;
         if metered {
