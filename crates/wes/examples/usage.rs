@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "fib(20) = {:?}, gas used {}, encoded {}",
         result.values,
         result.gas.used,
-        String::from_utf8_lossy(&result.encoded)
+        String::from_utf8_lossy(&result.encoded()?)
     );
     runtime.destroy_instance(instance);
 

@@ -24,7 +24,7 @@
 //! let result = instance.execute("main", &[Value::I32(40), Value::I32(2)])?;
 //! assert!(result.success);
 //! assert_eq!(result.values, [Value::I32(42)]);
-//! assert_eq!(result.encoded, br#"[{"i32":42}]"#);
+//! assert_eq!(result.encoded()?, br#"[{"i32":42}]"#);
 //! assert_eq!(result.logs, ["adding"]);
 //! assert!(result.gas.used > 0);
 //! runtime.destroy_instance(instance);

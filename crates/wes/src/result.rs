@@ -17,8 +17,8 @@ pub struct ExecutionResult {
     pub success: bool,
     /// The results (empty when the call failed).
     pub values: Vec<Value>,
-    /// The results in the runtime's `[data] encoding`.
-    pub encoded: Vec<u8>,
+    /// The runtime's `[data] encoding`, which [`ExecutionResult::encoded`] uses.
+    pub encoding: crate::Encoding,
     /// Gas figures of this call.
     pub gas: GasReport,
     /// Memory 0 of the instance over this call (all zero when the module has no memory).
@@ -36,6 +36,17 @@ pub struct ExecutionResult {
 }
 
 impl ExecutionResult {
+    /// The results in the runtime's `[data] encoding`. Encoded on request, so a caller that
+    /// only reads [`ExecutionResult::values`] does not pay for it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::Encoding`](crate::ErrorCode::Encoding) if the format cannot represent a
+    /// value (none of the built-in ones fails).
+    pub fn encoded(&self) -> Result<Vec<u8>, RuntimeError> {
+        Ok(self.encoding.encoder().encode(&self.values)?)
+    }
+
     /// The results, or the error.
     ///
     /// # Errors

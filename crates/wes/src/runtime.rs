@@ -418,11 +418,10 @@ impl Instance {
         };
         self.monitor.each(|c| c.call_finished(&record));
         tracing::info!(gas_used = gas.used, trap = record.trap, "call finished");
-        let encoded = if error.is_none() { self.encoding.encoder().encode(&values)? } else { Vec::new() };
         Ok(ExecutionResult {
             success: error.is_none(),
             values,
-            encoded,
+            encoding: self.encoding,
             gas,
             memory,
             duration,

@@ -73,7 +73,7 @@ fn results_are_encoded_in_the_configured_format() {
         let mut i = rt.create_instance(&m, rt.default_gas_meter()).unwrap();
         let r = i.execute("pair", &[]).unwrap();
         assert_eq!(r.values, [Value::I64(-5), Value::f64(2.5)]);
-        assert_eq!(encoding.encoder().decode(&r.encoded).unwrap(), r.values, "{encoding:?}");
+        assert_eq!(encoding.encoder().decode(&r.encoded().unwrap()).unwrap(), r.values, "{encoding:?}");
     }
 }
 
