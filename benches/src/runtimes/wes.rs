@@ -24,14 +24,19 @@ impl Wes {
         Wes::with_gas("WES (gas)", Mode::Metered)
     }
 
-    /// The engine as an embedder gets it: from the facade's configuration, the one place
-    /// WES puts an engine together (pricing set once for the code and the runtime).
     fn with_gas(label: &str, mode: Mode) -> Entry {
-        let mut config = wes::RuntimeConfig::default();
-        config.gas.metered = mode == Mode::Metered;
-        let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
+        let engine = engine(label, mode)?;
         Ok(Box::new(Wes { label: label.to_string(), mode, engine }))
     }
+}
+
+/// A WES engine as an embedder gets it: from the facade's configuration, the one place WES
+/// puts an engine together (pricing set once for the code and the runtime). The pooled rows
+/// use it too.
+pub fn engine(label: &str, mode: Mode) -> Result<Engine, (String, String)> {
+    let mut config = wes::RuntimeConfig::default();
+    config.gas.metered = mode == Mode::Metered;
+    config.engine().map_err(|e| (label.to_string(), e.to_string()))
 }
 
 impl Runtime for Wes {

@@ -26,11 +26,8 @@ impl WesPool {
         WesPool::with_gas("WES (gas, pool)", Mode::Metered)
     }
 
-    /// The engine from the facade's configuration, as for the other WES rows.
     fn with_gas(label: &str, mode: Mode) -> Entry {
-        let mut config = wes::RuntimeConfig::default();
-        config.gas.metered = mode == Mode::Metered;
-        let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
+        let engine = super::wes::engine(label, mode)?;
         Ok(Box::new(WesPool { label: label.to_string(), mode, engine }))
     }
 }
