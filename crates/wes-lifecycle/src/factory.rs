@@ -12,19 +12,38 @@ use crate::state::{LifecycleController, State};
 /// Prepares each new store before instantiation (a meter, the embedder's data...).
 pub type StoreSetup = dyn Fn(&mut Store) + Send + Sync;
 
+/// Instantiates a module in a fresh store, for a factory whose instances are made by a layer
+/// above the runtime's linker (the security layer binds each instance's host functions to a
+/// session of its own, so one [`InstancePre`] cannot serve every instance).
+pub type Instantiate = dyn Fn(&mut Store) -> Result<Instance, LifecycleError> + Send + Sync;
+
+/// How a factory instantiates.
+#[derive(Clone)]
+enum Maker {
+    /// Imports resolved once.
+    Pre(InstancePre),
+    /// The embedder's instantiation.
+    Custom(Arc<Instantiate>),
+}
+
 /// A module with its imports resolved and type-checked once ([`InstancePre`]); its plan
 /// (signature ids, memory and table images) was computed once when it was compiled. Cheap to
 /// clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct InstanceFactory {
     engine: Engine,
-    pre: InstancePre,
+    maker: Maker,
     setup: Option<Arc<StoreSetup>>,
 }
 
 impl std::fmt::Debug for InstanceFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InstanceFactory").field("pre", &self.pre).finish_non_exhaustive()
+        let mut d = f.debug_struct("InstanceFactory");
+        match &self.maker {
+            Maker::Pre(pre) => d.field("pre", pre),
+            Maker::Custom(_) => d.field("custom", &true),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
@@ -35,7 +54,16 @@ impl InstanceFactory {
     ///
     /// [`LifecycleError::Runtime`] when an import is missing or mistyped.
     pub fn new(engine: &Engine, linker: &Linker, module: &Module) -> Result<Self, LifecycleError> {
-        Ok(InstanceFactory { engine: engine.clone(), pre: linker.instantiate_pre(module)?, setup: None })
+        Ok(InstanceFactory { engine: engine.clone(), maker: Maker::Pre(linker.instantiate_pre(module)?), setup: None })
+    }
+
+    /// A factory whose instances `instantiate` makes, each in a fresh store of `engine` (after
+    /// the [store setup](Self::with_store_setup), if any).
+    pub fn from_fn(
+        engine: &Engine,
+        instantiate: impl Fn(&mut Store) -> Result<Instance, LifecycleError> + Send + Sync + 'static,
+    ) -> Self {
+        InstanceFactory { engine: engine.clone(), maker: Maker::Custom(Arc::new(instantiate)), setup: None }
     }
 
     /// Runs `setup` on every new store before the module is instantiated in it.
@@ -55,7 +83,10 @@ impl InstanceFactory {
         if let Some(setup) = &self.setup {
             setup(&mut store);
         }
-        let instance = self.pre.instantiate(&mut store)?;
+        let instance = match &self.maker {
+            Maker::Pre(pre) => pre.instantiate(&mut store)?,
+            Maker::Custom(instantiate) => instantiate(&mut store)?,
+        };
         Ok((store, instance))
     }
 

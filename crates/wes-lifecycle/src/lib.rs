@@ -48,7 +48,7 @@ mod pool;
 mod state;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use factory::{InstanceFactory, InstanceId, LiveInstance, StoreSetup};
+pub use factory::{InstanceFactory, InstanceId, Instantiate, LiveInstance, StoreSetup};
 pub use manager::{HeldInstance, InstanceManager, ManagerConfig};
 pub use metrics::MetricsSnapshot;
 pub use pool::{InstancePool, Lease, ModuleId, PoolConfig, PoolStrategy};
@@ -61,6 +61,9 @@ pub enum LifecycleError {
     /// The runtime failed: linking, instantiation, a call, a checkpoint.
     #[error(transparent)]
     Runtime(#[from] wes_runtime::RuntimeError),
+    /// A [custom instantiation](InstanceFactory::from_fn) refused (a security decision, say).
+    #[error(transparent)]
+    Refused(Box<dyn std::error::Error + Send + Sync>),
     /// A pool is at its maximum and none of its instances is idle.
     #[error("module {module:?}: all {max} instances are in use")]
     Exhausted {

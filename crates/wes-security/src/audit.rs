@@ -86,6 +86,23 @@ impl AuditLogger {
         AuditLogger { chain: Mutex::new(Chain { out, seq: 0, head: GENESIS }), clock }
     }
 
+    /// A log that continues the chain of `existing` (the log so far, verified first), appending
+    /// to `out`: how a log file survives restarts as one chain.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError`] when `existing` does not verify: the file was tampered with, and
+    /// appending to it would hide that.
+    pub fn resume(
+        out: Box<dyn Write + Send>,
+        clock: std::sync::Arc<dyn Clock>,
+        existing: &str,
+    ) -> Result<Self, AuditError> {
+        let seq = verify(existing, None)?;
+        let head = existing.lines().last().map_or(GENESIS, |l| Sha256::digest(l.as_bytes()).into());
+        Ok(AuditLogger { chain: Mutex::new(Chain { out, seq, head }), clock })
+    }
+
     /// The hash of the last line written (zeros before the first): keep it elsewhere to detect
     /// lines cut off the end.
     pub fn head(&self) -> [u8; 32] {

@@ -79,7 +79,7 @@ pub use checker::CustomSecurityChecker;
 pub use error::{BudgetKind, SecurityError};
 pub use identity::{ModuleHash, ModuleIdentity};
 pub use linker::{GuardedInstance, GuardedLinker};
-pub use manager::SecurityManager;
+pub use manager::{Invocation, SecurityManager};
 pub use permission::{Capability, MAX_CAPABILITIES, ModuleRef, PermissionController, Permit, Session};
 pub use policy::{Budget, CapabilityPolicy, SecurityPolicy};
 pub use threat::{

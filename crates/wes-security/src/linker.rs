@@ -18,12 +18,15 @@ use crate::{ModuleIdentity, PermissionController, SecurityError};
 
 type MakeGuarded = dyn Fn(&Arc<Session>) -> HostFunc + Send + Sync;
 
+#[derive(Clone)]
 struct Guarded {
     capability: Capability,
     make: Arc<MakeGuarded>,
 }
 
 /// Host functions by `(module, name)`, each of a capability, plus ordinary definitions.
+/// Cloning copies the definitions (the closures are shared).
+#[derive(Clone)]
 pub struct GuardedLinker {
     controller: Arc<PermissionController>,
     plain: Linker,
@@ -60,6 +63,11 @@ impl GuardedLinker {
     /// no capability). A guarded definition of the same name takes precedence.
     pub fn plain(&mut self) -> &mut Linker {
         &mut self.plain
+    }
+
+    /// The linker of ordinary definitions, to read.
+    pub fn plain_ref(&self) -> &Linker {
+        &self.plain
     }
 
     /// Defines `module::name`, of `capability`, from a typed closure (as

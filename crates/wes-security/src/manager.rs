@@ -11,10 +11,21 @@ use wes_runtime::{Module, RuntimeError, Store};
 
 use crate::audit::{AuditLogger, Decision};
 use crate::linker::{GuardedInstance, GuardedLinker};
-use crate::permission::ModuleRef;
+use crate::permission::{ModuleRef, Session};
 use crate::threat::{ModuleStatus, ThreatAlert, ThreatKind, ThreatMonitor};
 use crate::{Clock, CustomSecurityChecker, ModuleHash, ModuleIdentity, PermissionController, SecurityError};
 use crate::{SecurityPolicy, SystemClock};
+
+/// What one invocation did, for [`SecurityManager::end_invocation`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// Host calls it made.
+    pub host_calls: u64,
+    /// Pages its memory 0 grew by.
+    pub pages_grown: u64,
+    /// The trap it ended with, if it trapped.
+    pub trap: Option<TrapCode>,
+}
 
 /// The security layer for one runtime.
 #[derive(Debug)]
@@ -54,6 +65,12 @@ impl SecurityManager {
     /// Records every decision, hash-chained, to `out` (see [`AuditLogger`]).
     pub fn with_audit(mut self, out: Box<dyn Write + Send>, clock: Arc<dyn Clock>) -> Self {
         self.audit = Some(AuditLogger::new(out, clock));
+        self
+    }
+
+    /// Records every decision to an audit log already made (see [`AuditLogger::resume`]).
+    pub fn with_audit_logger(mut self, logger: AuditLogger) -> Self {
+        self.audit = Some(logger);
         self
     }
 
@@ -195,6 +212,9 @@ impl SecurityManager {
     /// quarantined; budgets start from zero; afterwards the monitor learns the host calls made,
     /// the memory grown and how the call ended.
     ///
+    /// [`begin_invocation`](Self::begin_invocation) and [`end_invocation`](Self::end_invocation)
+    /// are its two halves, for an embedder that makes the call itself.
+    ///
     /// # Errors
     ///
     /// [`SecurityError::Revoked`], [`SecurityError::BudgetExhausted`] or
@@ -207,41 +227,58 @@ impl SecurityManager {
         name: &str,
         args: &[Value],
     ) -> Result<Vec<Value>, SecurityError> {
-        let identity = instance.session.identity();
-        self.check_status(identity)?;
+        self.begin_invocation(&instance.session)?;
         let func = instance.instance.get_func(store, name).ok_or_else(|| {
             SecurityError::Runtime(RuntimeError::TypeMismatch(format!("no exported function `{name}`")))
         })?;
-        instance.session.begin_invocation();
         let memory = instance.instance.memory(store, 0);
         let pages_before = memory.and_then(|m| m.size(store).ok()).unwrap_or(0);
         let calls_before = store.stats().host_calls;
         let result = func.call(store, args);
-        let hash = identity.hash();
         let pages_after = memory.and_then(|m| m.size(store).ok()).unwrap_or(0);
-        self.alert(self.monitor.record(
-            hash,
-            ThreatKind::HostCalls,
-            store.stats().host_calls.saturating_sub(calls_before),
-        ))?;
-        self.alert(self.monitor.record(hash, ThreatKind::MemoryGrowth, pages_after.saturating_sub(pages_before)))?;
-        match result {
-            Ok(values) => Ok(values),
-            Err(e) => {
-                if let Some(violation) = instance.session.take_violation() {
-                    return Err(self.deny(hash, "host_call", violation));
-                }
-                let kind = match e.as_trap().map(|t| t.code) {
-                    Some(TrapCode::OutOfGas) => Some(ThreatKind::OutOfGas),
-                    Some(_) => Some(ThreatKind::Trap),
-                    None => None,
-                };
-                if let Some(kind) = kind {
-                    self.alert(self.monitor.record(hash, kind, 1))?;
-                }
-                Err(SecurityError::Runtime(e))
-            }
+        let seen = Invocation {
+            host_calls: store.stats().host_calls.saturating_sub(calls_before),
+            pages_grown: pages_after.saturating_sub(pages_before),
+            trap: result.as_ref().err().and_then(|e| e.as_trap()).map(|t| t.code),
+        };
+        let violation = self.end_invocation(&instance.session, &seen)?;
+        match (result, violation) {
+            (Err(_), Some(violation)) => Err(violation),
+            (result, _) => result.map_err(SecurityError::Runtime),
         }
+    }
+
+    /// The first half of an invocation: refuses the module while it is throttled or
+    /// quarantined, and starts the session's budgets from zero.
+    ///
+    /// # Errors
+    ///
+    /// [`SecurityError::Quarantined`] / [`SecurityError::Throttled`];
+    /// [`SecurityError::Audit`].
+    pub fn begin_invocation(&self, session: &Session) -> Result<(), SecurityError> {
+        self.check_status(session.identity())?;
+        session.begin_invocation();
+        Ok(())
+    }
+
+    /// The second half: the monitor learns what the invocation did. Returns the security
+    /// decision that made it trap, if a host call was refused (audited, and counted as a
+    /// policy violation).
+    ///
+    /// # Errors
+    ///
+    /// [`SecurityError::Audit`] if a decision or an alert could not be logged.
+    pub fn end_invocation(&self, session: &Session, seen: &Invocation) -> Result<Option<SecurityError>, SecurityError> {
+        let hash = session.identity().hash();
+        self.alert(self.monitor.record(hash, ThreatKind::HostCalls, seen.host_calls))?;
+        self.alert(self.monitor.record(hash, ThreatKind::MemoryGrowth, seen.pages_grown))?;
+        let Some(code) = seen.trap else { return Ok(None) };
+        if let Some(violation) = session.take_violation() {
+            return Ok(Some(self.deny(hash, "host_call", violation)));
+        }
+        let kind = if code == TrapCode::OutOfGas { ThreatKind::OutOfGas } else { ThreatKind::Trap };
+        self.alert(self.monitor.record(hash, kind, 1))?;
+        Ok(None)
     }
 
     /// Grants a capability, and records it.

@@ -82,6 +82,10 @@ pub struct RuntimeConfig {
     pub data: DataConfig,
     /// What the runtime records about itself.
     pub monitoring: MonitoringConfig,
+    /// Reusing instances: pools, pre-warming, lifetimes (`wes-lifecycle`).
+    pub instance: InstanceConfig,
+    /// The security layer: static limits, capabilities, threat rules, audit (`wes-security`).
+    pub security: SecurityConfig,
 }
 
 /// The `[gas]` section.
@@ -232,6 +236,158 @@ impl Default for MonitoringConfig {
     }
 }
 
+/// The `[instance]` section: whether instances are reused, and how many are kept.
+///
+/// With `reuse` on, each loaded module gets a pool: [`Runtime::create_instance`](crate::Runtime::create_instance)
+/// checks out a warm instance and [`Runtime::destroy_instance`](crate::Runtime::destroy_instance)
+/// returns it, reset to its state right after instantiation (memory, globals, tables, dropped
+/// segments; the embedder's data is cleared), so nothing one user wrote is seen by the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct InstanceConfig {
+    /// Pool and reuse instances (default `false`: every instance is made fresh and freed).
+    pub reuse: bool,
+    /// The most instances of one module alive at once, in use or idle (default 64).
+    pub pool_size: usize,
+    /// Instances of each module made when it is loaded, before its first call (default 0).
+    pub prewarm: usize,
+    /// The most pooled instances alive across all modules; past it, idle instances of the
+    /// least recently used module are evicted (default 1,024).
+    pub capacity: usize,
+    /// Retire an instance this many milliseconds after it was made (default: never).
+    pub max_lifetime_ms: Option<u64>,
+    /// Retire an instance after this many uses (default: never).
+    pub max_uses: Option<u64>,
+    /// Evict an instance idle this many milliseconds, keeping `prewarm` per module, when
+    /// [`Runtime::evict_expired`](crate::Runtime::evict_expired) runs (default: never).
+    pub idle_timeout_ms: Option<u64>,
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        InstanceConfig {
+            reuse: false,
+            pool_size: 64,
+            prewarm: 0,
+            capacity: 1024,
+            max_lifetime_ms: None,
+            max_uses: None,
+            idle_timeout_ms: None,
+        }
+    }
+}
+
+impl InstanceConfig {
+    /// The pool settings of one module.
+    pub(crate) fn pool(&self) -> wes_lifecycle::PoolConfig {
+        let ms = |v: Option<u64>| v.map(std::time::Duration::from_millis);
+        wes_lifecycle::PoolConfig {
+            strategy: wes_lifecycle::PoolStrategy::Dynamic { min: self.prewarm, max: self.pool_size },
+            lifetime: wes_lifecycle::LifetimePolicy {
+                max_age: ms(self.max_lifetime_ms),
+                max_uses: self.max_uses,
+                idle_timeout: ms(self.idle_timeout_ms),
+            },
+            priority: 0,
+        }
+    }
+}
+
+/// The preset a `[security]` section starts from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SecurityPreset {
+    /// Only the spec's limits, every capability granted, no threat rule acting.
+    #[default]
+    Spec,
+    /// Limits and budgets in the spirit of CosmWasm and NEAR (see
+    /// [`wes_security::SecurityPolicy::contract`]).
+    Contract,
+}
+
+/// The `[security]` section: a preset, overridden key by key, and an audit log.
+///
+/// ```toml
+/// [security]
+/// enabled = true
+/// preset = "contract"
+/// audit_log = "audit.jsonl"
+/// [security.limits]            # keys of wes_decode::Limits
+/// max_memory_pages = 256
+/// [security.capabilities]
+/// grants = { "token" = ["time"] }
+/// [security.threats.trap_storm]
+/// threshold = 5
+/// ```
+///
+/// The tables `limits`, `capabilities` and `threats` are those of
+/// [`wes_security::SecurityPolicy`]; a key given replaces the preset's, a key left out keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SecurityConfig {
+    /// Run modules under the security layer (default `false`: no limits beyond the spec's,
+    /// host functions unguarded, nothing monitored or audited).
+    pub enabled: bool,
+    /// The policy the overrides start from (default `"spec"`).
+    pub preset: SecurityPreset,
+    /// Overrides of the preset's static limits.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub limits: serde_json::Map<String, serde_json::Value>,
+    /// Overrides of the preset's grants and budgets.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub capabilities: serde_json::Map<String, serde_json::Value>,
+    /// Overrides of the preset's threat rules.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub threats: serde_json::Map<String, serde_json::Value>,
+    /// Append every security decision to this file, one hash-chained JSON line each, relative
+    /// to the configuration file (default: no audit log).
+    pub audit_log: Option<PathBuf>,
+}
+
+impl SecurityConfig {
+    /// The policy: the preset with the overrides applied.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Key`] naming the overriding key (`security.limits.max_tables`) when it is
+    /// unknown or of the wrong type.
+    pub fn policy(&self) -> Result<wes_security::SecurityPolicy, ConfigError> {
+        let preset = match self.preset {
+            SecurityPreset::Spec => wes_security::SecurityPolicy::spec(),
+            SecurityPreset::Contract => wes_security::SecurityPolicy::contract(),
+        };
+        let internal = |e: serde_json::Error| ConfigError::Key { path: "security".into(), message: e.to_string() };
+        let mut policy = serde_json::to_value(&preset).map_err(internal)?;
+        for (table, overrides) in
+            [("limits", &self.limits), ("capabilities", &self.capabilities), ("threats", &self.threats)]
+        {
+            if let Some(base) = policy.get_mut(table) {
+                merge(base, overrides);
+            }
+        }
+        serde_path_to_error::deserialize(policy).map_err(|e| ConfigError::Key {
+            path: format!("security.{}", e.path()),
+            message: one_line(&e.inner().to_string()),
+        })
+    }
+}
+
+/// Replaces `base`'s keys by those of `overrides`, recursively into tables both have.
+fn merge(base: &mut serde_json::Value, overrides: &serde_json::Map<String, serde_json::Value>) {
+    let serde_json::Value::Object(base) = base else { return };
+    for (key, value) in overrides {
+        match (base.get_mut(key), value) {
+            (Some(b @ serde_json::Value::Object(_)), serde_json::Value::Object(o)) => merge(b, o),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
 impl RuntimeConfig {
     /// Reads a `.toml` or `.json` configuration file. A `gas.pricing_file` in it is relative to
     /// the file's directory.
@@ -248,10 +404,12 @@ impl RuntimeConfig {
             Some("json") => RuntimeConfig::from_json(&text)?,
             _ => return Err(ConfigError::UnknownFormat(shown)),
         };
-        if let (Some(file), Some(dir)) = (&config.gas.pricing_file, path.parent())
-            && file.is_relative()
-        {
-            config.gas.pricing_file = Some(dir.join(file));
+        if let Some(dir) = path.parent() {
+            for file in [&mut config.gas.pricing_file, &mut config.security.audit_log].into_iter().flatten() {
+                if file.is_relative() {
+                    *file = dir.join(&*file);
+                }
+            }
         }
         Ok(config)
     }
@@ -319,6 +477,17 @@ impl RuntimeConfig {
         if self.limits.max_memory_pages > 65_536 {
             return bad("limits.max_memory_pages", "a 32-bit memory has at most 65,536 pages".into());
         }
+        let i = &self.instance;
+        if i.pool_size == 0 {
+            return bad("instance.pool_size", "must be at least 1".into());
+        }
+        if i.prewarm > i.pool_size {
+            return bad("instance.prewarm", format!("{} is above instance.pool_size ({})", i.prewarm, i.pool_size));
+        }
+        if i.capacity < i.pool_size {
+            return bad("instance.capacity", format!("{} is below instance.pool_size ({})", i.capacity, i.pool_size));
+        }
+        self.security.policy()?;
         Ok(())
     }
 

@@ -62,6 +62,17 @@ pub enum ErrorCode {
     Config,
     /// Values could not be encoded or decoded.
     Encoding,
+    /// The module is past a static limit of the security policy.
+    PolicyViolation,
+    /// A host function of a capability the module is not granted (or no longer is), or an
+    /// embedder's checker refused.
+    PermissionDenied,
+    /// A capability's per-invocation budget ran out.
+    BudgetExhausted,
+    /// The threat monitor quarantined or throttled the module.
+    Quarantined,
+    /// A pool of reused instances is full, or the runtime's capacity is reached.
+    PoolExhausted,
     /// Anything else (a bug).
     Internal,
 }
@@ -85,6 +96,11 @@ impl ErrorCode {
             ErrorCode::ResourceLimit => "WES-RESOURCE-LIMIT",
             ErrorCode::Config => "WES-CONFIG",
             ErrorCode::Encoding => "WES-ENCODING",
+            ErrorCode::PolicyViolation => "WES-POLICY-VIOLATION",
+            ErrorCode::PermissionDenied => "WES-PERMISSION-DENIED",
+            ErrorCode::BudgetExhausted => "WES-BUDGET-EXHAUSTED",
+            ErrorCode::Quarantined => "WES-QUARANTINED",
+            ErrorCode::PoolExhausted => "WES-POOL-EXHAUSTED",
             ErrorCode::Internal => "WES-INTERNAL",
         }
     }
@@ -118,6 +134,8 @@ pub(crate) struct Facts {
     pub(crate) depth: Option<(u32, u32)>,
     /// For a missing or mistyped import: what is defined under the import's module name.
     pub(crate) linked: Option<Vec<String>>,
+    /// For [`ErrorCode::Quarantined`]: throttled (for a while) rather than quarantined.
+    pub(crate) throttled: bool,
 }
 
 /// A failure of the facade: what kind, a stable code, a one-line message, details, the wasm
@@ -171,6 +189,16 @@ impl RuntimeError {
     pub(crate) fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.inner.source = Some(Box::new(e));
         self
+    }
+
+    /// Takes the trap out (for an error that replaces this one).
+    pub(crate) fn take_trap(&mut self) -> Option<Trap> {
+        self.inner.trap.take()
+    }
+
+    /// Attaches the trap the failure ended the call with.
+    pub(crate) fn set_trap(&mut self, trap: Option<Trap>) {
+        self.inner.trap = trap;
     }
 
     pub(crate) fn context_mut(&mut self) -> &mut ErrorContext {
@@ -230,7 +258,12 @@ impl RuntimeError {
     /// module or the input: running out of gas (with a higher limit) and a host's transient
     /// resource shortage. A trap of the code, an invalid module or a missing import fail again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.inner.code, ErrorCode::OutOfGas | ErrorCode::ResourceLimit)
+        match self.inner.code {
+            ErrorCode::OutOfGas | ErrorCode::ResourceLimit | ErrorCode::PoolExhausted => true,
+            // A throttled module is accepted again later; a quarantined one only when released.
+            ErrorCode::Quarantined => self.inner.facts.throttled,
+            _ => false,
+        }
     }
 
     /// The error of a trap.
@@ -274,6 +307,50 @@ impl From<wes_runtime::RuntimeError> for RuntimeError {
 impl From<wes_decode::DecodeError> for RuntimeError {
     fn from(e: wes_decode::DecodeError) -> Self {
         RuntimeError::new(ErrorKind::Validation, ErrorCode::InvalidModule, e.to_string()).with_source(e)
+    }
+}
+
+impl From<wes_security::SecurityError> for RuntimeError {
+    fn from(e: wes_security::SecurityError) -> Self {
+        use wes_security::SecurityError as S;
+        let message = e.to_string();
+        let (kind, code) = match e {
+            S::Runtime(e) => return e.into(),
+            S::Decode { source: wes_decode::DecodeError::LimitExceeded { .. }, .. } => {
+                (ErrorKind::Security, ErrorCode::PolicyViolation)
+            }
+            S::Decode { .. } => (ErrorKind::Validation, ErrorCode::InvalidModule),
+            S::NotGranted { .. } | S::Revoked { .. } | S::Refused { .. } => {
+                (ErrorKind::Security, ErrorCode::PermissionDenied)
+            }
+            S::BudgetExhausted { .. } => (ErrorKind::Security, ErrorCode::BudgetExhausted),
+            S::Quarantined { .. } | S::Throttled { .. } => (ErrorKind::Security, ErrorCode::Quarantined),
+            S::TooManyCapabilities(_) | S::InvalidCapability(_) | S::Config(_) => {
+                (ErrorKind::Validation, ErrorCode::Config)
+            }
+            _ => (ErrorKind::Internal, ErrorCode::Internal),
+        };
+        let throttled = matches!(e, S::Throttled { .. });
+        let mut out = RuntimeError::new(kind, code, message).with_source(e);
+        out.inner.facts.throttled = throttled;
+        out
+    }
+}
+
+impl From<wes_lifecycle::LifecycleError> for RuntimeError {
+    fn from(e: wes_lifecycle::LifecycleError) -> Self {
+        use wes_lifecycle::LifecycleError as L;
+        match e {
+            L::Runtime(e) => e.into(),
+            L::Refused(e) => match e.downcast::<wes_security::SecurityError>() {
+                Ok(e) => (*e).into(),
+                Err(e) => RuntimeError::new(ErrorKind::Internal, ErrorCode::Internal, e.to_string()),
+            },
+            L::Exhausted { .. } | L::CapacityReached { .. } => {
+                RuntimeError::new(ErrorKind::Resource, ErrorCode::PoolExhausted, e.to_string()).with_source(e)
+            }
+            e => RuntimeError::new(ErrorKind::Internal, ErrorCode::Internal, e.to_string()).with_source(e),
+        }
     }
 }
 
@@ -396,6 +473,37 @@ pub(crate) fn diagnose(e: &RuntimeError) -> Diagnosis {
             "raise the limit in the configuration's [limits] section, or give the host more memory".to_string(),
         ),
         ErrorCode::Config => (e.message().to_string(), "fix the key named in the message".to_string()),
+        ErrorCode::PolicyViolation => (
+            format!("the module is outside the security policy: {}", e.message()),
+            "shrink the module below the named limit (a smaller build, fewer functions or pages), or raise \
+             that key in the configuration's [security.limits]"
+                .to_string(),
+        ),
+        ErrorCode::PermissionDenied => (
+            format!("a security decision refused the module: {}", e.message()),
+            "grant the named capability to the module (by name or sha256 hash) in [security.capabilities] \
+             grants, or build the module without that import"
+                .to_string(),
+        ),
+        ErrorCode::BudgetExhausted => (
+            format!("the call used up a capability's budget: {}", e.message()),
+            "make fewer or smaller host calls of that capability per call, or raise its budget in \
+             [security.capabilities] budgets"
+                .to_string(),
+        ),
+        ErrorCode::Quarantined => (
+            format!("the threat monitor holds the module back: {}", e.message()),
+            if e.facts().throttled {
+                "wait until the throttle ends, and find why the module tripped a threat rule (the audit log has it)"
+            } else {
+                "the module tripped a threat rule; inspect it (the audit log says which rule), then release it"
+            }
+            .to_string(),
+        ),
+        ErrorCode::PoolExhausted => (
+            format!("no instance could be made: {}", e.message()),
+            "destroy instances no longer used, or raise instance.pool_size / instance.capacity".to_string(),
+        ),
         ErrorCode::Encoding => (e.message().to_string(), "check the data's format against [data] encoding".to_string()),
         ErrorCode::CompileFailed | ErrorCode::Internal => {
             (format!("WES failed: {}", e.message()), "this is a WES bug; report it with the module".to_string())

@@ -23,6 +23,19 @@ pub(crate) struct HostState {
     pub(crate) log_bytes: usize,
     pub(crate) effects: Vec<SideEffect>,
     pub(crate) user: Option<Box<dyn Any + Send>>,
+    /// The instance's permissions, when the runtime has a security layer (kept here so a
+    /// pooled instance brings its own back on every check-out).
+    pub(crate) session: Option<std::sync::Arc<wes_security::Session>>,
+}
+
+impl HostState {
+    /// Forgets everything a user of the instance left, keeping its session.
+    pub(crate) fn clear(&mut self) {
+        self.logs.clear();
+        self.log_bytes = 0;
+        self.effects.clear();
+        self.user = None;
+    }
 }
 
 impl std::fmt::Debug for HostState {
@@ -73,6 +86,21 @@ pub fn log(caller: &mut Caller<'_>, message: impl Into<String>) -> Result<(), Ho
 /// logs the UTF-8 text at `ptr` (invalid sequences replaced), charging
 /// [`LOG_GAS_PER_BYTE`] per byte before reading it.
 pub(crate) fn log_capability(caller: &mut Caller<'_>, (ptr, len): (u32, u32)) -> Result<(), HostError> {
+    log_message(caller, ptr, len)
+}
+
+/// `wes.log` under a security layer: of capability `log`, its bytes counted against the
+/// capability's byte budget before anything is read.
+pub(crate) fn guarded_log_capability(
+    caller: &mut Caller<'_>,
+    permit: &wes_security::Permit<'_>,
+    (ptr, len): (u32, u32),
+) -> Result<(), HostError> {
+    permit.bytes(u64::from(len))?;
+    log_message(caller, ptr, len)
+}
+
+fn log_message(caller: &mut Caller<'_>, ptr: u32, len: u32) -> Result<(), HostError> {
     if len > MAX_LOG_MESSAGE {
         return Err(HostError::new(format!("a log message of {len} bytes is longer than {MAX_LOG_MESSAGE}")));
     }

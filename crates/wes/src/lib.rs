@@ -45,10 +45,10 @@
 //!
 //! | type | what it is |
 //! |---|---|
-//! | [`RuntimeConfig`] | every setting, from TOML or JSON: `[gas]`, `[limits]`, `[performance]`, `[data]`, `[monitoring]` |
+//! | [`RuntimeConfig`] | every setting, from TOML or JSON: `[gas]`, `[limits]`, `[performance]`, `[data]`, `[monitoring]`, `[instance]` (pooling and reuse), `[security]` (policy, capabilities, threats, audit) |
 //! | [`Runtime`] | the engine built from it, the host functions, metrics ([`Runtime::metrics`], Prometheus text and JSON, through `wes-metrics`) and [`Runtime::diagnose`] |
 //! | [`LoadedModule`] | a validated, compiled module |
-//! | [`Instance`] | a module instantiated in its own store, with its gas meter |
+//! | [`Instance`] | a module instantiated for one user with its gas meter: in a store of its own, or out of its module's pool |
 //! | [`ExecutionResult`] | results typed and encoded, gas, memory, time, host calls, logs, side effects, the error |
 //! | [`RuntimeError`] | kind, stable code, message, details, backtrace, context, retryability |
 //! | [`DataEncoder`] | values as JSON, MessagePack, postcard or Protocol Buffers |
@@ -69,20 +69,23 @@ mod config;
 mod encoding;
 mod error;
 pub mod host;
+mod instance;
 mod result;
 mod runtime;
 
 pub use config::{
-    BackendKind, ConfigError, DataConfig, GasConfig, LimitsConfig, MonitoringConfig, PerformanceConfig, RefundConfig,
-    RuntimeConfig,
+    BackendKind, ConfigError, DataConfig, GasConfig, InstanceConfig, LimitsConfig, MonitoringConfig, PerformanceConfig,
+    RefundConfig, RuntimeConfig, SecurityConfig, SecurityPreset,
 };
 pub use encoding::{
     DataEncoder, Encoding, EncodingError, JsonEncoder, MsgpackEncoder, PostcardEncoder, ProtobufEncoder,
 };
 pub use error::{Diagnosis, ErrorCode, ErrorContext, ErrorKind, RuntimeError};
+pub use instance::Instance;
 pub use result::{ExecutionResult, GasReport, MemoryReport, SideEffect};
-pub use runtime::{Instance, LoadedModule, Runtime};
+pub use runtime::{LoadedModule, Runtime};
 pub use wes_metrics::{CallRecord, CompileRecord, MetricsCollector, MetricsSnapshot, Registry};
+pub use wes_security::{GuardedLinker, Permit, SecurityManager, SecurityPolicy};
 
 pub use wes_core::{ExternRef, FrameInfo, FuncRef, FuncType, Trap, TrapCode, ValType, Value};
 pub use wes_meter::GasMeter;

@@ -1,33 +1,47 @@
-//! [`Runtime`], [`LoadedModule`] and [`Instance`]: load, instantiate, execute, destroy,
-//! metrics and diagnosis.
+//! [`Runtime`] and [`LoadedModule`]: load (admit, decode, compile, pool), instantiate,
+//! destroy, metrics and diagnosis. [`Instance`](crate::Instance) is in `instance.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use wes_core::{TrapCode, Value};
+use wes_lifecycle::{InstanceFactory, InstanceManager, LifecycleError, ManagerConfig, ModuleId};
 use wes_meter::{BasicMeter, GasMeter};
 use wes_runtime::{Engine, Linker, Store};
+use wes_security::{GuardedLinker, ModuleIdentity, SecurityManager};
 
 use crate::config::RuntimeConfig;
 use crate::encoding::Encoding;
-use crate::error::{Diagnosis, ErrorCode, ErrorKind, RuntimeError};
+use crate::error::{Diagnosis, ErrorCode, RuntimeError};
 use crate::host::HostState;
-use crate::result::{ExecutionResult, GasReport, MemoryReport};
-use wes_metrics::{CallRecord, CompileRecord, MetricsCollector, MetricsSnapshot, Registry};
+use crate::instance::{Instance, Slot};
+use wes_metrics::{CompileRecord, MetricsCollector, MetricsSnapshot, Registry};
 
 /// A configured WES: an engine built from a [`RuntimeConfig`], the host functions modules may
-/// import, and counters. Load modules and create instances through it; share it by reference
-/// between threads (each instance is used by one thread at a time).
+/// import, the security layer and instance pools when configured, and counters. Load modules
+/// and create instances through it; share it by reference between threads (each instance is
+/// used by one thread at a time).
 #[derive(Debug)]
 pub struct Runtime {
     config: RuntimeConfig,
     engine: Engine,
-    linker: Linker,
+    host: Host,
     encoding: Encoding,
     monitor: Arc<Monitor>,
     next_instance: AtomicU64,
+    /// The instance pools, when `instance.reuse` is on.
+    pools: Option<InstanceManager>,
+    /// The security layer, when `security.enabled` is on.
+    security: Option<Arc<SecurityManager>>,
+}
+
+/// The host functions: a plain linker, or a guarded one under a security layer (whose plain
+/// part holds the definitions that need no capability).
+#[derive(Clone, Debug)]
+enum Host {
+    Plain(Linker),
+    Guarded(GuardedLinker),
 }
 
 /// A module decoded, validated and compiled by a [`Runtime`]; cheap to clone, shareable
@@ -36,6 +50,10 @@ pub struct Runtime {
 pub struct LoadedModule {
     module: wes_runtime::Module,
     hash: Arc<str>,
+    /// Who the module is to the security layer, when there is one.
+    identity: Option<ModuleIdentity>,
+    /// Its pool, when instances are reused and its imports could be linked at load.
+    pool: Option<ModuleId>,
 }
 
 impl LoadedModule {
@@ -50,36 +68,16 @@ impl LoadedModule {
     }
 }
 
-/// An instance of a module with its own store and gas meter, made by
-/// [`Runtime::create_instance`].
-pub struct Instance {
-    id: u64,
-    store: Store,
-    instance: wes_runtime::Instance,
-    hash: Arc<str>,
-    encoding: Encoding,
-    monitor: Arc<Monitor>,
-    /// The shortfall of the charge that ran out of gas, recorded by the store's handler.
-    shortfall: Arc<AtomicU64>,
-    depth_limits: (u32, u32),
-}
-
-impl std::fmt::Debug for Instance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instance").field("id", &self.id).field("module", &self.hash).finish_non_exhaustive()
-    }
-}
-
 /// Where the runtime reports what it does: its own registry (unless `monitoring.metrics` is
 /// off) and any collectors the embedder added.
 #[derive(Clone, Debug, Default)]
-struct Monitor {
+pub(crate) struct Monitor {
     registry: Option<Arc<Registry>>,
     extra: Vec<Arc<dyn MetricsCollector>>,
 }
 
 impl Monitor {
-    fn each(&self, f: impl Fn(&dyn MetricsCollector)) {
+    pub(crate) fn each(&self, f: impl Fn(&dyn MetricsCollector)) {
         if let Some(r) = &self.registry {
             f(r.as_ref());
         }
@@ -94,20 +92,40 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`ErrorCode::Config`] when the pricing or the backend cannot be made.
+    /// [`ErrorCode::Config`] when the pricing, the backend or the security policy cannot be
+    /// made, or the audit log cannot be opened.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
         let engine = config.engine()?;
-        let mut linker = Linker::new();
-        linker.func_wrap("wes", "log", crate::host::log_capability);
+        let security = match config.security.enabled {
+            true => Some(Arc::new(security_manager(&config)?)),
+            false => None,
+        };
+        let host = match &security {
+            Some(security) => {
+                let mut linker = security.linker();
+                linker.func_wrap("log", "wes", "log", crate::host::guarded_log_capability)?;
+                Host::Guarded(linker)
+            }
+            None => {
+                let mut linker = Linker::new();
+                linker.func_wrap("wes", "log", crate::host::log_capability);
+                Host::Plain(linker)
+            }
+        };
+        let pools = config.instance.reuse.then(|| {
+            InstanceManager::new(ManagerConfig { capacity: config.instance.capacity, ..ManagerConfig::default() })
+        });
         let registry = config.monitoring.metrics.then(|| Arc::new(Registry::new(config.monitoring.sample_every)));
         let monitor = Arc::new(Monitor { registry, extra: Vec::new() });
         Ok(Runtime {
             encoding: config.data.encoding,
             config,
             engine,
-            linker,
+            host,
             monitor,
             next_instance: AtomicU64::new(1),
+            pools,
+            security,
         })
     }
 
@@ -121,42 +139,138 @@ impl Runtime {
         &self.engine
     }
 
-    /// The host functions and items modules may import.
+    /// The host functions and items modules may import that need no capability.
     pub fn linker(&self) -> &Linker {
-        &self.linker
+        match &self.host {
+            Host::Plain(l) => l,
+            Host::Guarded(g) => g.plain_ref(),
+        }
     }
 
-    /// The host functions and items modules may import, to add to. Define the embedder's host functions
-    /// here before creating instances (`wes.log` is already defined).
+    /// The host functions and items modules may import, to add to. Define the embedder's host
+    /// functions here before loading modules (a pooled module is linked when it is loaded;
+    /// `wes.log` is already defined). Under a security layer these need no capability; define
+    /// guarded ones on [`Runtime::guarded_linker_mut`].
     pub fn linker_mut(&mut self) -> &mut Linker {
-        &mut self.linker
+        match &mut self.host {
+            Host::Plain(l) => l,
+            Host::Guarded(g) => g.plain(),
+        }
+    }
+
+    /// The linker of host functions grouped into capabilities, when `security.enabled` is on:
+    /// importing one the module is not granted fails at instantiation, and every call is
+    /// checked against the grant and the capability's budget first.
+    pub fn guarded_linker_mut(&mut self) -> Option<&mut GuardedLinker> {
+        match &mut self.host {
+            Host::Plain(_) => None,
+            Host::Guarded(g) => Some(g),
+        }
+    }
+
+    /// The security layer (permissions, threat monitor, audit log), when `security.enabled`
+    /// is on: to grant, revoke, release a quarantined module or add a checker.
+    pub fn security(&self) -> Option<&SecurityManager> {
+        self.security.as_deref()
     }
 
     /// Decodes, validates and compiles a module from its binary or text form.
     ///
     /// # Errors
     ///
-    /// [`ErrorCode::InvalidModule`] for bytes that are not a valid module,
-    /// [`ErrorCode::CompileFailed`] or [`ErrorCode::ResourceLimit`] when the backend fails.
+    /// As [`Runtime::load_named`].
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedModule, RuntimeError> {
+        self.load_named(bytes, None)
+    }
+
+    /// Decodes, validates and compiles a module; `name` is what the security layer's grants
+    /// may name it by (they may also name it by hash). Under a security layer the module is
+    /// first admitted: refused while quarantined, and checked against the policy's static
+    /// limits before anything is compiled. With `instance.reuse` on, the module's pool is made
+    /// (and pre-warmed) here.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::InvalidModule`] for bytes that are not a valid module,
+    /// [`ErrorCode::PolicyViolation`] past a limit of the security policy,
+    /// [`ErrorCode::Quarantined`], [`ErrorCode::CompileFailed`] or
+    /// [`ErrorCode::ResourceLimit`] when the backend fails, and the instantiation errors of
+    /// pre-warmed instances.
+    pub fn load_named(&self, bytes: &[u8], name: Option<&str>) -> Result<LoadedModule, RuntimeError> {
         let start = Instant::now();
-        let hash: Arc<str> = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>().into();
+        let (identity, hash): (Option<ModuleIdentity>, Arc<str>) = match &self.security {
+            Some(_) => {
+                let identity = ModuleIdentity::new(bytes, name);
+                let hash = identity.hash().to_hex().into();
+                (Some(identity), hash)
+            }
+            None => (None, Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>().into()),
+        };
         let _span = tracing::info_span!("wes.load", module = %hash, bytes = bytes.len()).entered();
         let with_hash = |mut e: RuntimeError| {
             e.context_mut().module_hash = Some(hash.to_string());
             e
         };
-        let decoded = tracing::info_span!("wes.decode").in_scope(|| wes_decode::decode_any(bytes));
-        let loaded = decoded.map_err(RuntimeError::from).and_then(|m| {
+        let decoded = tracing::info_span!("wes.decode").in_scope(|| match &self.security {
+            Some(security) => security.admit(bytes, name).map(|(_, m)| m).map_err(RuntimeError::from),
+            None => wes_decode::decode_any(bytes).map_err(RuntimeError::from),
+        });
+        let loaded = decoded.and_then(|m| {
             let _span = tracing::info_span!("wes.compile", functions = m.bodies.len()).entered();
             wes_runtime::Module::new(&self.engine, m).map_err(RuntimeError::from)
         });
         if let Err(e) = &loaded {
             tracing::info!(code = %e.code(), "module refused");
         }
-        let record = CompileRecord { bytes: bytes.len() as u64, duration: start.elapsed(), failed: loaded.is_err() };
+        let duration = start.elapsed();
+        let record = CompileRecord { bytes: bytes.len() as u64, duration, failed: loaded.is_err() };
         self.monitor.each(|c| c.module_loaded(&record));
-        Ok(LoadedModule { module: loaded.map_err(with_hash)?, hash })
+        let module = loaded.map_err(with_hash)?;
+        if let (Some(security), Some(identity)) = (&self.security, &identity) {
+            let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+            security.record_compile(identity, micros).map_err(|e| with_hash(e.into()))?;
+        }
+        let pool = self.pool(&module, identity.as_ref()).map_err(|e| with_hash(e.into()))?;
+        Ok(LoadedModule { module, hash, identity, pool })
+    }
+
+    /// Registers `module`'s pool when instances are reused. A module whose imports cannot be
+    /// linked now gets none: its instances are made fresh, and report the link error.
+    fn pool(
+        &self,
+        module: &wes_runtime::Module,
+        identity: Option<&ModuleIdentity>,
+    ) -> Result<Option<ModuleId>, LifecycleError> {
+        let Some(pools) = &self.pools else { return Ok(None) };
+        let factory = match (&self.host, &self.security, identity) {
+            (Host::Guarded(linker), Some(security), Some(identity)) => {
+                // Each pooled instance gets its own session (budgets), kept in its store.
+                let (linker, security, module, identity) =
+                    (linker.clone(), Arc::clone(security), module.clone(), identity.clone());
+                InstanceFactory::from_fn(&self.engine, move |store: &mut Store| {
+                    let guarded = security
+                        .instantiate(&linker, store, &module, &identity)
+                        .map_err(|e| LifecycleError::Refused(Box::new(e)))?;
+                    if let Some(state) = store.data_mut::<HostState>() {
+                        state.session = Some(guarded.session);
+                    }
+                    Ok(guarded.instance)
+                })
+            }
+            _ => match InstanceFactory::new(&self.engine, self.linker(), module) {
+                Ok(factory) => factory,
+                Err(_) => return Ok(None),
+            },
+        };
+        // The start function runs when an instance is made, before any user has a meter: the
+        // runtime's default limit bounds it (a start function that loops is refused at load or
+        // check-out, like any call out of gas).
+        let (limit, refunds) = (self.config.gas.default_limit, self.config.refund_policy());
+        let factory = factory.with_store_setup(move |store| {
+            store.set_meter(Box::new(BasicMeter::new(limit).with_refund_policy(refunds)));
+            store.set_data(HostState::default());
+        });
+        pools.register(factory, self.config.instance.pool()).map(Some)
     }
 
     /// A gas meter of `limit` (clamped to `gas.max_limit`) with the configured refund policy,
@@ -171,55 +285,93 @@ impl Runtime {
         self.gas_meter(self.config.gas.default_limit)
     }
 
-    /// Instantiates `module` in a store of its own, drawing gas from `meter` for its start
-    /// function and every later call.
+    /// An instance of `module` drawing gas from `meter` for its start function and every
+    /// later call: with `instance.reuse` on, a warm one out of the module's pool (its start
+    /// function ran when it was made, under `gas.default_limit`, and is not charged to
+    /// `meter`); otherwise a fresh one in a store of its own.
     ///
     /// # Errors
     ///
     /// [`ErrorCode::UnknownImport`] / [`ErrorCode::IncompatibleImport`] when an import is not
-    /// linked as the module expects, a trap of the start function or of segment
-    /// initialisation, [`ErrorCode::ResourceLimit`] when a memory or table is too large.
+    /// linked as the module expects, [`ErrorCode::PermissionDenied`] for an import of a
+    /// capability the module is not granted, [`ErrorCode::Quarantined`], a trap of the start
+    /// function or of segment initialisation, [`ErrorCode::ResourceLimit`] when a memory or
+    /// table is too large, [`ErrorCode::PoolExhausted`] when the module's pool is full.
     pub fn create_instance(&self, module: &LoadedModule, meter: Box<dyn GasMeter>) -> Result<Instance, RuntimeError> {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let _span = tracing::info_span!("wes.instantiate", module = %module.hash, instance = id).entered();
-        let mut store = Store::new(&self.engine);
-        store.set_meter(meter);
-        store.set_data(HostState::default());
-        let shortfall = Arc::new(AtomicU64::new(0));
-        let seen = Arc::clone(&shortfall);
-        store.set_out_of_gas_handler(move |_, needed| {
-            seen.store(needed, Ordering::Relaxed);
-            false
-        });
-        let instance = self.linker.instantiate(&mut store, &module.module).map_err(|e| {
-            let linked = match &e {
-                wes_runtime::RuntimeError::UnknownImport { module, .. }
-                | wes_runtime::RuntimeError::IncompatibleImport { module, .. } => Some(self.linker.names_in(module)),
-                _ => None,
-            };
-            let mut e = RuntimeError::from(e);
-            e.facts_mut().linked = linked;
+        let context = |mut e: RuntimeError| {
             e.context_mut().module_hash = Some(module.hash.to_string());
             e.context_mut().instance_id = Some(id);
             e
-        })?;
+        };
+        let (slot, session) = match (&self.pools, module.pool) {
+            (Some(pools), Some(pool)) => {
+                let mut lease = pools.checkout(pool).map_err(|e| context(e.into()))?;
+                let store = lease.store_mut();
+                store.set_meter(meter);
+                let session = store.data_mut::<HostState>().and_then(|s| s.session.clone());
+                (Slot::Pooled(lease), session)
+            }
+            _ => {
+                let mut store = Store::new(&self.engine);
+                store.set_meter(meter);
+                store.set_data(HostState::default());
+                let made = match (&self.host, &self.security, &module.identity) {
+                    (Host::Guarded(linker), Some(security), Some(identity)) => security
+                        .instantiate(linker, &mut store, &module.module, identity)
+                        .map(|g| (g.instance, Some(g.session)))
+                        .map_err(RuntimeError::from),
+                    _ => self.linker().instantiate(&mut store, &module.module).map(|i| (i, None)).map_err(|e| {
+                        let linked = match &e {
+                            wes_runtime::RuntimeError::UnknownImport { module, .. }
+                            | wes_runtime::RuntimeError::IncompatibleImport { module, .. } => {
+                                Some(self.linker().names_in(module))
+                            }
+                            _ => None,
+                        };
+                        let mut e = RuntimeError::from(e);
+                        e.facts_mut().linked = linked;
+                        e
+                    }),
+                };
+                let (instance, session) = made.map_err(context)?;
+                (Slot::Own { store, instance }, session)
+            }
+        };
         self.monitor.each(|c| c.instance_created());
         let config = self.engine.config();
-        Ok(Instance {
+        let security = match (&self.security, session) {
+            (Some(manager), Some(session)) => Some((Arc::clone(manager), session)),
+            _ => None,
+        };
+        Ok(Instance::new(
             id,
-            store,
-            instance,
-            hash: Arc::clone(&module.hash),
-            encoding: self.encoding,
-            monitor: Arc::clone(&self.monitor),
-            shortfall,
-            depth_limits: (config.max_call_depth, config.max_host_reentry),
-        })
+            slot,
+            Arc::clone(&module.hash),
+            self.encoding,
+            Arc::clone(&self.monitor),
+            (config.max_call_depth, config.max_host_reentry),
+            security,
+        ))
     }
 
-    /// Destroys an instance, freeing its store (dropping it does the same).
+    /// Destroys an instance (dropping it does the same): a pooled one goes back to its pool,
+    /// reset; a fresh one is freed.
     pub fn destroy_instance(&self, instance: Instance) {
         drop(instance);
+    }
+
+    /// Retires pooled instances past their lifetime or idle timeout (`instance.max_lifetime_ms`,
+    /// `instance.idle_timeout_ms`); how many. Run it from a timer; a no-op without reuse.
+    pub fn evict_expired(&self) -> usize {
+        self.pools.as_ref().map_or(0, InstanceManager::evict_expired)
+    }
+
+    /// The instance pools' counters (instances live, idle, created, reused, evicted; reset
+    /// times), when `instance.reuse` is on.
+    pub fn pool_metrics(&self) -> Option<wes_lifecycle::MetricsSnapshot> {
+        self.pools.as_ref().map(InstanceManager::metrics)
     }
 
     /// Adds a collector that gets every record the runtime makes from now on, besides its own
@@ -252,191 +404,31 @@ impl Runtime {
     }
 }
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.monitor.each(|c| c.instance_destroyed());
-    }
-}
-
-impl Instance {
-    /// The instance's id in its runtime.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Attaches the embedder's data, for host functions (see [`crate::host::data`]).
-    pub fn set_data<T: std::any::Any + Send>(&mut self, data: T) {
-        if let Some(s) = self.store.data_mut::<HostState>() {
-            s.user = Some(Box::new(data));
-        }
-    }
-
-    /// The embedder's data, if it is a `T`.
-    pub fn data_mut<T: std::any::Any>(&mut self) -> Option<&mut T> {
-        self.store.data_mut::<HostState>()?.user.as_mut()?.downcast_mut()
-    }
-
-    /// Gas the instance's meter has left.
-    pub fn gas_remaining(&self) -> u64 {
-        self.store.meter().map_or(0, |m| m.remaining())
-    }
-
-    /// Reads `buf.len()` bytes at `offset` of the instance's memory 0.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorCode::ResourceLimit`] when the instance has no memory or the range is outside it.
-    pub fn read_memory(&self, offset: u64, buf: &mut [u8]) -> Result<(), RuntimeError> {
-        let data = self.memory_data()?;
-        let range = range(offset, buf.len(), data.len())?;
-        buf.copy_from_slice(&data[range]);
-        Ok(())
-    }
-
-    /// Writes `data` at `offset` of the instance's memory 0.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorCode::ResourceLimit`] when the instance has no memory or the range is outside it.
-    pub fn write_memory(&mut self, offset: u64, data: &[u8]) -> Result<(), RuntimeError> {
-        let memory = self.instance.memory(&self.store, 0).ok_or_else(no_memory)?;
-        let mem = memory.data_mut(&mut self.store)?;
-        let range = range(offset, data.len(), mem.len())?;
-        mem[range].copy_from_slice(data);
-        Ok(())
-    }
-
-    fn memory_data(&self) -> Result<&[u8], RuntimeError> {
-        let memory = self.instance.memory(&self.store, 0).ok_or_else(no_memory)?;
-        Ok(memory.data(&self.store)?)
-    }
-
-    fn memory_pages(&self) -> u64 {
-        self.instance.memory(&self.store, 0).and_then(|m| m.size(&self.store).ok()).unwrap_or(0)
-    }
-
-    /// Calls export `name` with `args`.
-    ///
-    /// A call that runs gives an [`ExecutionResult`] whether it returns or traps (then with
-    /// `success == false` and the error, and the gas it used up to the trap); `Err` means the
-    /// call could not start.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorCode::NoSuchExport`] when there is no exported function `name`,
-    /// [`ErrorCode::BadArguments`] when `args` do not match its parameters.
-    pub fn execute(&mut self, name: &str, args: &[Value]) -> Result<ExecutionResult, RuntimeError> {
-        let _span = tracing::info_span!("wes.call", module = %self.hash, export = name, instance = self.id).entered();
-        let context = |mut e: RuntimeError, id: u64, hash: &str| {
-            let c = e.context_mut();
-            c.export = Some(name.to_string());
-            c.instance_id = Some(id);
-            c.module_hash = Some(hash.to_string());
-            e
-        };
-        let Some(func) = self.instance.get_func(&self.store, name) else {
-            let e = RuntimeError::new(
-                ErrorKind::Validation,
-                ErrorCode::NoSuchExport,
-                format!("no exported function `{name}`"),
-            );
-            return Err(context(e, self.id, &self.hash));
-        };
-        // The arguments are type-checked by the call itself (a mismatch comes back as
-        // `BadArguments` below, before anything ran); checking them here too would clone the
-        // function's type on every call.
-        let meter = |s: &Store| s.meter().map_or((0, 0, 0), |m| (m.consumed(), m.refunded(), m.remaining()));
-        let (consumed0, refunded0, remaining0) = meter(&self.store);
-        let stats0 = self.store.stats();
-        let pages0 = self.memory_pages();
-        if let Some(s) = self.store.data_mut::<HostState>() {
-            s.logs.clear();
-            s.log_bytes = 0;
-            s.effects.clear();
-        }
-        self.shortfall.store(0, Ordering::Relaxed);
-
-        let start = Instant::now();
-        let outcome = func.call(&mut self.store, args);
-        let duration = start.elapsed();
-
-        let (consumed1, refunded1, remaining) = meter(&self.store);
-        let stats1 = self.store.stats();
-        let pages1 = self.memory_pages();
-        let (logs, side_effects) = match self.store.data_mut::<HostState>() {
-            Some(s) => (std::mem::take(&mut s.logs), std::mem::take(&mut s.effects)),
-            None => (Vec::new(), Vec::new()),
-        };
-        let consumed = consumed1.saturating_sub(consumed0);
-        let refunded = refunded1.saturating_sub(refunded0);
-        let gas = GasReport {
-            limit: self.store.meter().map_or(0, |m| m.limit()),
-            consumed,
-            refunded,
-            used: consumed.saturating_sub(refunded),
-            remaining,
-        };
-        let host_calls = stats1.host_calls.saturating_sub(stats0.host_calls);
-        let memory = MemoryReport {
-            initial_pages: pages0,
-            peak_pages: pages1.max(pages0),
-            final_pages: pages1,
-            growths: stats1.memory_grows.saturating_sub(stats0.memory_grows),
-        };
-
-        let (values, error) = match outcome {
-            Ok(values) => (values, None),
-            Err(e @ wes_runtime::RuntimeError::Trap(_)) => {
-                let mut e = context(RuntimeError::from(e), self.id, &self.hash);
-                match e.trap_code() {
-                    Some(TrapCode::OutOfGas) => {
-                        e.facts_mut().gas = Some((remaining0, consumed, self.shortfall.load(Ordering::Relaxed)));
-                    }
-                    Some(TrapCode::CallStackExhausted) => e.facts_mut().depth = Some(self.depth_limits),
-                    _ => {}
-                }
-                (Vec::new(), Some(e))
-            }
-            Err(other) => return Err(context(other.into(), self.id, &self.hash)),
-        };
-        let record = CallRecord {
-            duration,
-            gas_used: gas.used,
-            trap: error.as_ref().and_then(RuntimeError::trap_code).map(TrapCode::name),
-            memory_initial_pages: memory.initial_pages,
-            memory_peak_pages: memory.peak_pages,
-            memory_grows: memory.growths,
-            host_calls,
-        };
-        self.monitor.each(|c| c.call_finished(&record));
-        tracing::info!(gas_used = gas.used, trap = record.trap, "call finished");
-        Ok(ExecutionResult {
-            success: error.is_none(),
-            values,
-            encoding: self.encoding,
-            gas,
-            memory,
-            duration,
-            host_calls,
-            logs,
-            side_effects,
-            error,
-        })
-    }
-}
-
-fn no_memory() -> RuntimeError {
-    RuntimeError::new(ErrorKind::Memory, ErrorCode::ResourceLimit, "the instance has no memory")
-}
-
-fn range(offset: u64, len: usize, size: usize) -> Result<std::ops::Range<usize>, RuntimeError> {
-    let end = usize::try_from(offset).ok().and_then(|s| s.checked_add(len).map(|e| (s, e)));
-    match end {
-        Some((s, e)) if e <= size => Ok(s..e),
-        _ => Err(RuntimeError::new(
-            ErrorKind::Memory,
-            ErrorCode::MemoryOutOfBounds,
-            format!("{len} bytes at {offset} are outside a memory of {size} bytes"),
-        )),
-    }
+/// The security manager `config` describes, with its audit log when one is configured.
+fn security_manager(config: &RuntimeConfig) -> Result<SecurityManager, RuntimeError> {
+    let policy = config.security.policy()?;
+    let manager = SecurityManager::new(policy)?;
+    let Some(path) = &config.security.audit_log else { return Ok(manager) };
+    let bad = |what: String| {
+        RuntimeError::new(
+            crate::ErrorKind::Validation,
+            ErrorCode::Config,
+            format!("configuration key `security.audit_log`: {}: {what}", path.display()),
+        )
+    };
+    // An existing log is verified and continued, so a restart keeps one chain.
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(bad(format!("cannot read it: {e}"))),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| bad(format!("cannot open it: {e}")))?;
+    let clock = Arc::new(wes_security::SystemClock);
+    let logger = wes_security::AuditLogger::resume(Box::new(file), clock, &existing)
+        .map_err(|e| bad(format!("the log does not verify, refusing to append to it: {e}")))?;
+    Ok(manager.with_audit_logger(logger))
 }

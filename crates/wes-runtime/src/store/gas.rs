@@ -45,6 +45,7 @@ impl StoreInner {
 
     /// Asks the out-of-gas handler for `needed` more gas; whether it added any.
     fn ask_for_gas(&mut self, needed: u64) -> bool {
+        self.stats.last_shortfall = needed;
         let (Some(meter), Some(handler)) = (&mut self.meter, &mut self.out_of_gas) else { return false };
         let before = meter.remaining();
         (handler.0)(meter.as_mut(), needed) && meter.remaining() > before

@@ -138,6 +138,10 @@ pub struct StoreStats {
     pub memory_grows: u64,
     /// Calls of host functions (from wasm or the embedder) that got past their base cost.
     pub host_calls: u64,
+    /// How much more gas the last charge that found the meter short needed (before the
+    /// out-of-gas handler, if any, was asked): after an `OutOfGas` trap, the call needed at
+    /// least its limit plus this. 0 until a charge has found the meter short.
+    pub last_shortfall: u64,
 }
 
 /// A pending trap while it unwinds.

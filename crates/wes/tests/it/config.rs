@@ -27,6 +27,23 @@ merge_gas_checks = false
 encoding = "postcard"
 [monitoring]
 metrics = false
+[instance]
+reuse = true
+pool_size = 8
+prewarm = 2
+capacity = 32
+max_lifetime_ms = 60000
+max_uses = 1000
+idle_timeout_ms = 5000
+[security]
+enabled = true
+preset = "contract"
+[security.limits]
+max_memory_pages = 16
+[security.capabilities]
+grants = { "token" = ["time"] }
+[security.threats.trap_storm]
+threshold = 3
 "#;
 
 #[test]
@@ -40,6 +57,19 @@ fn every_section_is_read_from_toml_and_json_alike() {
     assert!(!c.performance.optimize);
     assert_eq!(c.data.encoding, Encoding::Postcard);
     assert!(!c.monitoring.metrics);
+    assert!(c.instance.reuse);
+    assert_eq!((c.instance.pool_size, c.instance.prewarm, c.instance.capacity), (8, 2, 32));
+    assert_eq!((c.instance.max_uses, c.instance.idle_timeout_ms), (Some(1000), Some(5000)));
+    assert!(c.security.enabled);
+    // The preset, overridden key by key: the override replaces one key and keeps the rest.
+    let policy = c.security.policy().unwrap();
+    let contract = wes_security::SecurityPolicy::contract();
+    assert_eq!(policy.limits.max_memory_pages, 16);
+    assert_eq!(policy.limits.max_functions, contract.limits.max_functions);
+    assert_eq!(policy.capabilities.grants["token"], ["time"]);
+    assert_eq!(policy.capabilities.default_grants, contract.capabilities.default_grants);
+    assert_eq!(policy.threats.trap_storm.threshold, 3);
+    assert_eq!(policy.threats.trap_storm.window_ms, contract.threats.trap_storm.window_ms);
     // The same document as JSON, and back through TOML.
     let json = serde_json::to_string(&c).unwrap();
     assert_eq!(RuntimeConfig::from_json(&json).unwrap(), c);
@@ -78,6 +108,18 @@ fn unknown_keys_and_bad_values_name_the_key_path() {
     assert!(message.contains("jit"), "{message}");
     let (path, _) = key_error("[data]\nencoding = \"xml\"\n");
     assert_eq!(path, "data.encoding");
+    let (path, _) = key_error("[instance]\npool_size = -1\n");
+    assert_eq!(path, "instance.pool_size");
+    let (path, _) = key_error("[security]\npreset = \"paranoid\"\n");
+    assert_eq!(path, "security.preset");
+    // Overrides of the security policy are checked against the policy's own keys.
+    let (path, message) = key_error("[security.limits]\nmax_tabels = 1\n");
+    assert_eq!(path, "security.limits.max_tabels");
+    assert!(message.contains("unknown field"), "{message}");
+    let (path, _) = key_error("[security.capabilities]\ndefault_grants = 3\n");
+    assert_eq!(path, "security.capabilities.default_grants");
+    let (path, _) = key_error("[security.threats.trap_storm]\naction = \"explode\"\n");
+    assert_eq!(path, "security.threats.trap_storm.action");
     // JSON names paths the same way.
     match RuntimeConfig::from_json(r#"{"limits": {"max_memory_pages": -1}}"#) {
         Err(ConfigError::Key { path, .. }) => assert_eq!(path, "limits.max_memory_pages"),
@@ -95,6 +137,9 @@ fn values_of_the_right_type_but_out_of_range_are_refused() {
         ("[limits]\nmax_call_depth = 0\n", "limits.max_call_depth"),
         ("[limits]\nmax_memory_pages = 65537\n", "limits.max_memory_pages"),
         ("[gas]\npricing_file = \"p.toml\"\n[gas.pricing]\nversion = 1\n", "gas.pricing"),
+        ("[instance]\npool_size = 0\n", "instance.pool_size"),
+        ("[instance]\npool_size = 4\nprewarm = 5\n", "instance.prewarm"),
+        ("[instance]\npool_size = 40\ncapacity = 8\n", "instance.capacity"),
     ] {
         match RuntimeConfig::from_toml(text) {
             Err(ConfigError::Value { path, .. }) => assert_eq!(path, key, "{text}"),

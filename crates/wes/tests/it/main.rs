@@ -5,6 +5,8 @@ mod config;
 mod encoding;
 mod errors;
 mod execute;
+mod pool;
+mod security;
 
 use wes::{Runtime, RuntimeConfig};
 

@@ -1,0 +1,303 @@
+//! [`Instance`]: a module instantiated for one user, with its gas meter: execute, read the
+//! result, destroy. Fresh, in a store of its own, or checked out of its module's pool.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wes_core::{TrapCode, Value};
+use wes_lifecycle::Lease;
+use wes_runtime::Store;
+use wes_security::{Invocation, SecurityManager, Session};
+
+use crate::encoding::Encoding;
+use crate::error::{ErrorCode, ErrorKind, RuntimeError};
+use crate::host::HostState;
+use crate::result::{ExecutionResult, GasReport, MemoryReport};
+use crate::runtime::Monitor;
+use wes_metrics::CallRecord;
+
+/// An instance of a module with its gas meter, made by
+/// [`Runtime::create_instance`](crate::Runtime::create_instance).
+pub struct Instance {
+    id: u64,
+    slot: Slot,
+    hash: Arc<str>,
+    encoding: Encoding,
+    monitor: Arc<Monitor>,
+    depth_limits: (u32, u32),
+    /// The security layer and this instance's session, when the runtime has one.
+    security: Option<(Arc<SecurityManager>, Arc<Session>)>,
+}
+
+/// Where an instance lives.
+pub(crate) enum Slot {
+    /// In a store of its own, freed with it.
+    Own { store: Store, instance: wes_runtime::Instance },
+    /// Checked out of its module's pool; back to it, reset, when dropped.
+    Pooled(Lease),
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pooled = matches!(self.slot, Slot::Pooled(_));
+        f.debug_struct("Instance")
+            .field("id", &self.id)
+            .field("module", &self.hash)
+            .field("pooled", &pooled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    pub(crate) fn new(
+        id: u64,
+        slot: Slot,
+        hash: Arc<str>,
+        encoding: Encoding,
+        monitor: Arc<Monitor>,
+        depth_limits: (u32, u32),
+        security: Option<(Arc<SecurityManager>, Arc<Session>)>,
+    ) -> Self {
+        Instance { id, slot, hash, encoding, monitor, depth_limits, security }
+    }
+
+    fn store(&self) -> &Store {
+        match &self.slot {
+            Slot::Own { store, .. } => store,
+            Slot::Pooled(lease) => lease.store(),
+        }
+    }
+
+    fn store_mut(&mut self) -> &mut Store {
+        match &mut self.slot {
+            Slot::Own { store, .. } => store,
+            Slot::Pooled(lease) => lease.store_mut(),
+        }
+    }
+
+    fn instance(&self) -> wes_runtime::Instance {
+        match &self.slot {
+            Slot::Own { instance, .. } => *instance,
+            Slot::Pooled(lease) => lease.instance(),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Slot::Pooled(lease) = &mut self.slot {
+            // The pool resets the wasm state on check-in; what the facade keeps in the store
+            // is cleared here, so the next user starts clean (the session stays: it is the
+            // instance's, and budgets restart with each call).
+            let store = lease.store_mut();
+            store.take_meter();
+            if let Some(state) = store.data_mut::<HostState>() {
+                state.clear();
+            }
+        }
+        self.monitor.each(|c| c.instance_destroyed());
+    }
+}
+
+impl Instance {
+    /// The instance's id in its runtime.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Attaches the embedder's data, for host functions (see [`crate::host::data`]).
+    pub fn set_data<T: std::any::Any + Send>(&mut self, data: T) {
+        if let Some(s) = self.store_mut().data_mut::<HostState>() {
+            s.user = Some(Box::new(data));
+        }
+    }
+
+    /// The embedder's data, if it is a `T`.
+    pub fn data_mut<T: std::any::Any>(&mut self) -> Option<&mut T> {
+        self.store_mut().data_mut::<HostState>()?.user.as_mut()?.downcast_mut()
+    }
+
+    /// Gas the instance's meter has left.
+    pub fn gas_remaining(&self) -> u64 {
+        self.store().meter().map_or(0, |m| m.remaining())
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of the instance's memory 0.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::ResourceLimit`] when the instance has no memory or the range is outside it.
+    pub fn read_memory(&self, offset: u64, buf: &mut [u8]) -> Result<(), RuntimeError> {
+        let data = self.memory_data()?;
+        let range = range(offset, buf.len(), data.len())?;
+        buf.copy_from_slice(&data[range]);
+        Ok(())
+    }
+
+    /// Writes `data` at `offset` of the instance's memory 0.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::ResourceLimit`] when the instance has no memory or the range is outside it.
+    pub fn write_memory(&mut self, offset: u64, data: &[u8]) -> Result<(), RuntimeError> {
+        let memory = self.instance().memory(self.store(), 0).ok_or_else(no_memory)?;
+        let mem = memory.data_mut(self.store_mut())?;
+        let range = range(offset, data.len(), mem.len())?;
+        mem[range].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn memory_data(&self) -> Result<&[u8], RuntimeError> {
+        let memory = self.instance().memory(self.store(), 0).ok_or_else(no_memory)?;
+        Ok(memory.data(self.store())?)
+    }
+
+    fn memory_pages(&self) -> u64 {
+        self.instance().memory(self.store(), 0).and_then(|m| m.size(self.store()).ok()).unwrap_or(0)
+    }
+
+    /// Calls export `name` with `args`.
+    ///
+    /// A call that runs gives an [`ExecutionResult`] whether it returns or traps (then with
+    /// `success == false` and the error, and the gas it used up to the trap); `Err` means the
+    /// call could not start.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::NoSuchExport`] when there is no exported function `name`,
+    /// [`ErrorCode::BadArguments`] when `args` do not match its parameters.
+    pub fn execute(&mut self, name: &str, args: &[Value]) -> Result<ExecutionResult, RuntimeError> {
+        let _span = tracing::info_span!("wes.call", module = %self.hash, export = name, instance = self.id).entered();
+        let context = |mut e: RuntimeError, id: u64, hash: &str| {
+            let c = e.context_mut();
+            c.export = Some(name.to_string());
+            c.instance_id = Some(id);
+            c.module_hash = Some(hash.to_string());
+            e
+        };
+        let Some(func) = self.instance().get_func(self.store(), name) else {
+            let e = RuntimeError::new(
+                ErrorKind::Validation,
+                ErrorCode::NoSuchExport,
+                format!("no exported function `{name}`"),
+            );
+            return Err(context(e, self.id, &self.hash));
+        };
+        // The arguments are type-checked by the call itself (a mismatch comes back as
+        // `BadArguments` below, before anything ran); checking them here too would clone the
+        // function's type on every call.
+        let meter = |s: &Store| s.meter().map_or((0, 0, 0), |m| (m.consumed(), m.refunded(), m.remaining()));
+        let (consumed0, refunded0, remaining0) = meter(self.store());
+        let stats0 = self.store().stats();
+        let pages0 = self.memory_pages();
+        if let Some(s) = self.store_mut().data_mut::<HostState>() {
+            s.logs.clear();
+            s.log_bytes = 0;
+            s.effects.clear();
+        }
+        if let Some((security, session)) = &self.security {
+            security.begin_invocation(session).map_err(|e| context(e.into(), self.id, &self.hash))?;
+        }
+
+        let start = Instant::now();
+        let outcome = func.call(self.store_mut(), args);
+        let duration = start.elapsed();
+
+        let (consumed1, refunded1, remaining) = meter(self.store());
+        let stats1 = self.store().stats();
+        let pages1 = self.memory_pages();
+        let (logs, side_effects) = match self.store_mut().data_mut::<HostState>() {
+            Some(s) => (std::mem::take(&mut s.logs), std::mem::take(&mut s.effects)),
+            None => (Vec::new(), Vec::new()),
+        };
+        let consumed = consumed1.saturating_sub(consumed0);
+        let refunded = refunded1.saturating_sub(refunded0);
+        let gas = GasReport {
+            limit: self.store().meter().map_or(0, |m| m.limit()),
+            consumed,
+            refunded,
+            used: consumed.saturating_sub(refunded),
+            remaining,
+        };
+        let host_calls = stats1.host_calls.saturating_sub(stats0.host_calls);
+        let memory = MemoryReport {
+            initial_pages: pages0,
+            peak_pages: pages1.max(pages0),
+            final_pages: pages1,
+            growths: stats1.memory_grows.saturating_sub(stats0.memory_grows),
+        };
+
+        let (values, mut error) = match outcome {
+            Ok(values) => (values, None),
+            Err(e @ wes_runtime::RuntimeError::Trap(_)) => {
+                let mut e = context(RuntimeError::from(e), self.id, &self.hash);
+                match e.trap_code() {
+                    Some(TrapCode::OutOfGas) => {
+                        e.facts_mut().gas = Some((remaining0, consumed, stats1.last_shortfall));
+                    }
+                    Some(TrapCode::CallStackExhausted) => e.facts_mut().depth = Some(self.depth_limits),
+                    _ => {}
+                }
+                (Vec::new(), Some(e))
+            }
+            Err(other) => return Err(context(other.into(), self.id, &self.hash)),
+        };
+        if let Some((security, session)) = &self.security {
+            let seen = Invocation {
+                host_calls: stats1.host_calls.saturating_sub(stats0.host_calls),
+                pages_grown: pages1.saturating_sub(pages0),
+                trap: error.as_ref().and_then(RuntimeError::trap_code),
+            };
+            match security.end_invocation(session, &seen) {
+                Ok(None) => {}
+                // A host call was refused: the call trapped because of that decision, so the
+                // decision is the error (with the trap's backtrace).
+                Ok(Some(violation)) => {
+                    let mut e = context(violation.into(), self.id, &self.hash);
+                    e.set_trap(error.as_mut().and_then(RuntimeError::take_trap));
+                    error = Some(e);
+                }
+                Err(audit) => return Err(context(audit.into(), self.id, &self.hash)),
+            }
+        }
+        let record = CallRecord {
+            duration,
+            gas_used: gas.used,
+            trap: error.as_ref().and_then(RuntimeError::trap_code).map(TrapCode::name),
+            memory_initial_pages: memory.initial_pages,
+            memory_peak_pages: memory.peak_pages,
+            memory_grows: memory.growths,
+            host_calls,
+        };
+        self.monitor.each(|c| c.call_finished(&record));
+        tracing::info!(gas_used = gas.used, trap = record.trap, "call finished");
+        Ok(ExecutionResult {
+            success: error.is_none(),
+            values,
+            encoding: self.encoding,
+            gas,
+            memory,
+            duration,
+            host_calls,
+            logs,
+            side_effects,
+            error,
+        })
+    }
+}
+
+fn no_memory() -> RuntimeError {
+    RuntimeError::new(ErrorKind::Memory, ErrorCode::ResourceLimit, "the instance has no memory")
+}
+
+fn range(offset: u64, len: usize, size: usize) -> Result<std::ops::Range<usize>, RuntimeError> {
+    let end = usize::try_from(offset).ok().and_then(|s| s.checked_add(len).map(|e| (s, e)));
+    match end {
+        Some((s, e)) if e <= size => Ok(s..e),
+        _ => Err(RuntimeError::new(
+            ErrorKind::Memory,
+            ErrorCode::MemoryOutOfBounds,
+            format!("{len} bytes at {offset} are outside a memory of {size} bytes"),
+        )),
+    }
+}
