@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use wes_core::{Trap, Value};
-use wes_runtime::{Func, Instance, Module, RuntimeError, Store};
 
 use crate::output::{self, Outcome, TypedValue};
 
@@ -13,10 +12,8 @@ use crate::output::{self, Outcome, TypedValue};
 enum UsageError {
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("{path}: {source}")]
-    Decode { path: String, source: wes_decode::DecodeError },
-    #[error("{0}")]
-    Runtime(RuntimeError),
+    #[error("{path}: {message}")]
+    Decode { path: String, message: String },
     #[error("no export named `{0}`")]
     NoSuchExport(String),
     #[error("export `{0}` is not a function")]
@@ -102,11 +99,13 @@ impl From<UsageError> for Failure {
     }
 }
 
-impl From<RuntimeError> for Failure {
-    fn from(e: RuntimeError) -> Self {
-        match e {
-            RuntimeError::Trap(t) => Failure::Trap(t),
-            other => Failure::Usage(UsageError::Runtime(other)),
+impl From<wes::RuntimeError> for Failure {
+    /// A trap of the code (out of gas and stack exhaustion included) is a trap of the run;
+    /// anything else, a refusal by the security layer included, is unusable input.
+    fn from(e: wes::RuntimeError) -> Self {
+        match (e.kind(), e.trap()) {
+            (kind, Some(trap)) if kind != wes::ErrorKind::Security => Failure::Trap(trap.clone()),
+            _ => Failure::Usage(UsageError::Facade(e)),
         }
     }
 }
@@ -127,7 +126,8 @@ fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
     wes::Runtime::new(config).map_err(UsageError::Facade)
 }
 
-/// Runs, leaving the gas figures in `gas` whatever the outcome.
+/// Runs through the facade (so every section of the configuration applies: the security
+/// policy, the limits, pricing), leaving the gas figures in `gas` whatever the outcome.
 fn execute(
     runtime: &wes::Runtime,
     file: &Path,
@@ -135,42 +135,32 @@ fn execute(
     args: &[String],
     gas: &mut Gas,
 ) -> Result<Vec<Value>, Failure> {
-    let mut store = None;
-    let r = execute_in(runtime, file, invoke, args, gas.limit, &mut store);
-    if let Some(meter) = store.as_ref().and_then(Store::meter) {
-        *gas = Gas { limit: meter.limit(), used: meter.used(), refunded: meter.refunded() };
-    }
-    r
-}
-
-fn execute_in(
-    runtime: &wes::Runtime,
-    file: &Path,
-    invoke: Option<&str>,
-    args: &[String],
-    limit: u64,
-    store_slot: &mut Option<Store>,
-) -> Result<Vec<Value>, Failure> {
     let path = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
-    let module = wes_decode::decode_any(&bytes).map_err(|source| UsageError::Decode { path, source })?;
-    let has_start = module.start.is_some();
-
-    let engine = runtime.engine();
-    let module = Module::new(engine, module)?;
-    let store = store_slot.insert(Store::new(engine));
-    store.set_meter(runtime.gas_meter(limit));
+    let module = runtime.load(&bytes).map_err(|e| match e.code() {
+        wes::ErrorCode::InvalidModule => UsageError::Decode { path, message: e.message().to_string() },
+        _ => UsageError::Facade(e),
+    })?;
     // The start function runs here; a trap in it is a trap of the run.
-    let instance = wes_runtime::Linker::new().instantiate(store, &module)?;
+    let mut instance = runtime.create_instance(&module, runtime.gas_meter(gas.limit)).map_err(|e| {
+        gas.used = e.gas_used().unwrap_or(0);
+        Failure::from(e)
+    })?;
 
+    let exports = instance.export_names();
     let name = match invoke {
         Some(name) => name,
-        None if instance.get_func(store, "_start").is_some() => "_start",
-        None if has_start && args.is_empty() => return Ok(Vec::new()),
-        None => return Err(UsageError::NothingToRun(export_names(&instance, store)).into()),
+        None if exports.iter().any(|e| e == "_start") => "_start",
+        None if module.has_start() && args.is_empty() => return Ok(Vec::new()),
+        None => {
+            let names = if exports.is_empty() { "none".to_string() } else { exports.join(", ") };
+            return Err(UsageError::NothingToRun(names).into());
+        }
     };
-    let func = find_func(&instance, store, name)?;
-    let ty = func.ty(store)?;
+    let ty = instance.func_type(name).map_err(|_| match exports.iter().any(|x| x == name) {
+        true => UsageError::NotAFunction(name.to_string()),
+        false => UsageError::NoSuchExport(name.to_string()),
+    })?;
     if ty.params().len() != args.len() {
         return Err(UsageError::Arity {
             name: name.to_string(),
@@ -189,18 +179,10 @@ fn execute_in(
             crate::args::parse(*t, a).map_err(|message| UsageError::Argument { name: name.to_string(), index, message })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(func.call(store, &values)?)
-}
-
-fn find_func(instance: &Instance, store: &Store, name: &str) -> Result<Func, UsageError> {
-    match instance.get_func(store, name) {
-        Some(f) => Ok(f),
-        None if instance.get_export(store, name).is_some() => Err(UsageError::NotAFunction(name.to_string())),
-        None => Err(UsageError::NoSuchExport(name.to_string())),
+    let result = instance.execute(name, &values)?;
+    *gas = Gas { limit: result.gas.limit, used: result.gas.used, refunded: result.gas.refunded };
+    match result.error {
+        None => Ok(result.values),
+        Some(e) => Err(e.into()),
     }
-}
-
-fn export_names(instance: &Instance, store: &Store) -> String {
-    let names: Vec<String> = instance.exports(store).into_iter().map(|(n, _)| n).collect();
-    if names.is_empty() { "none".to_string() } else { names.join(", ") }
 }

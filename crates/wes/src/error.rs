@@ -136,6 +136,8 @@ pub(crate) struct Facts {
     pub(crate) linked: Option<Vec<String>>,
     /// For [`ErrorCode::Quarantined`]: throttled (for a while) rather than quarantined.
     pub(crate) throttled: bool,
+    /// For a failed instantiation: the gas its start function and segments consumed.
+    pub(crate) gas_used: Option<u64>,
 }
 
 /// A failure of the facade: what kind, a stable code, a one-line message, details, the wasm
@@ -247,6 +249,13 @@ impl RuntimeError {
     /// module has them (empty when there was no trap).
     pub fn backtrace(&self) -> &[FrameInfo] {
         self.inner.trap.as_ref().map_or(&[], |t| &t.backtrace)
+    }
+
+    /// The gas consumed before a failed instantiation (a trapping start function, say) gave
+    /// up; `None` for other errors (a call's gas is in its
+    /// [`ExecutionResult`](crate::ExecutionResult)).
+    pub fn gas_used(&self) -> Option<u64> {
+        self.inner.facts.gas_used
     }
 
     /// Where it happened.

@@ -117,6 +117,27 @@ impl Instance {
         self.store_mut().data_mut::<HostState>()?.user.as_mut()?.downcast_mut()
     }
 
+    /// The names of the instance's exports, in the module's order.
+    pub fn export_names(&self) -> Vec<String> {
+        self.instance().exports(self.store()).into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// The type of exported function `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::NoSuchExport`] when there is no export `name` or it is not a function.
+    pub fn func_type(&self, name: &str) -> Result<wes_core::FuncType, RuntimeError> {
+        let func = self.instance().get_func(self.store(), name).ok_or_else(|| {
+            let what = match self.instance().get_export(self.store(), name) {
+                Some(_) => format!("export `{name}` is not a function"),
+                None => format!("no exported function `{name}`"),
+            };
+            RuntimeError::new(ErrorKind::Validation, ErrorCode::NoSuchExport, what)
+        })?;
+        Ok(func.ty(self.store())?)
+    }
+
     /// Gas the instance's meter has left.
     pub fn gas_remaining(&self) -> u64 {
         self.store().meter().map_or(0, |m| m.remaining())

@@ -66,6 +66,11 @@ impl LoadedModule {
     pub fn module(&self) -> &wes_core::Module {
         self.module.module()
     }
+
+    /// Whether the module has a start function (it runs when an instance is made).
+    pub fn has_start(&self) -> bool {
+        self.module.module().start.is_some()
+    }
 }
 
 /// Where the runtime reports what it does: its own registry (unless `monitoring.metrics` is
@@ -335,7 +340,11 @@ impl Runtime {
                         e
                     }),
                 };
-                let (instance, session) = made.map_err(context)?;
+                let (instance, session) = made.map_err(|mut e| {
+                    // What the start function or the segments consumed before failing.
+                    e.facts_mut().gas_used = store.meter().map(|m| m.used());
+                    context(e)
+                })?;
                 (Slot::Own { store, instance }, session)
             }
         };

@@ -306,3 +306,26 @@ fn wast_runs_spec_scripts_like_the_spec_runner() {
     assert!(stdout(&o).contains("1 passed, 1 failed, 0 skipped"), "{}", stdout(&o));
     assert!(stdout(&o).contains("line 2 assert_return"), "{}", stdout(&o));
 }
+
+#[test]
+fn the_security_section_of_a_configuration_applies_to_runs() {
+    let config = temp_module(
+        "secure.toml",
+        "[security]\nenabled = true\npreset = \"contract\"\n[security.limits]\nmax_memory_pages = 1\n",
+    );
+    let big = temp_module("big.wat", r#"(module (memory 2) (func (export "f")))"#);
+    let o = wes(&["run", big.to_str().unwrap(), "--invoke", "f", "--config", config.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("WES-POLICY-VIOLATION") && err.contains("max_memory_pages"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    // Within the limits the same configuration runs, with the `wes.log` capability.
+    let small = temp_module(
+        "small.wat",
+        r#"(module (import "wes" "log" (func $log (param i32 i32))) (memory 1)
+             (func (export "f") (result i32) (call $log (i32.const 0) (i32.const 0)) i32.const 7))"#,
+    );
+    let o = wes(&["run", small.to_str().unwrap(), "--invoke", "f", "--config", config.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "7\n");
+}
