@@ -47,6 +47,57 @@ fn facade(c: &mut Criterion) {
     });
     group.finish();
 
+    // The same two loops interleaved in short batches, so load that comes and goes on a shared
+    // machine falls on both alike: the median of the per-round ratios is the facade's cost.
+    let rounds = 41;
+    let batch = 200;
+    let mut raw_times = Vec::with_capacity(rounds);
+    let mut facade_times = Vec::with_capacity(rounds);
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let time_raw = || {
+            let t = std::time::Instant::now();
+            for _ in 0..batch {
+                let mut store = Store::new(&engine);
+                store.set_meter(runtime.gas_meter(1_000_000));
+                let instance = linker.instantiate(&mut store, &raw).unwrap();
+                let call = instance.get_func(&store, "call").unwrap();
+                black_box(call.call(&mut store, &[Value::I64(42)]).unwrap());
+            }
+            t.elapsed().as_secs_f64() / f64::from(batch)
+        };
+        let time_facade = || {
+            let t = std::time::Instant::now();
+            for _ in 0..batch {
+                let mut instance = runtime.create_instance(&module, runtime.gas_meter(1_000_000)).unwrap();
+                black_box(instance.execute("call", &[Value::I64(42)]).unwrap().values);
+                runtime.destroy_instance(instance);
+            }
+            t.elapsed().as_secs_f64() / f64::from(batch)
+        };
+        // Alternate which goes first, so neither always runs on a warmer cache.
+        let (r, f) = if round % 2 == 0 {
+            let r = time_raw();
+            (r, time_facade())
+        } else {
+            let f = time_facade();
+            (time_raw(), f)
+        };
+        raw_times.push(r);
+        facade_times.push(f);
+        ratios.push(f / r);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "paired instantiate + call, {rounds} rounds of {batch}: runtime API {:.2} µs, facade {:.2} µs, median ratio {:.3}",
+        median(&mut raw_times) * 1e6,
+        median(&mut facade_times) * 1e6,
+        median(&mut ratios)
+    );
+
     let ten = [
         Value::I32(-7),
         Value::I64(1 << 40),
