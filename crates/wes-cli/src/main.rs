@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--json]
+//!         [--backend jit] [--metrics prometheus|json]
 //! wes inspect FILE [--json] [--config FILE]
 //! wes wast FILE... [--config FILE]
 //! ```
@@ -59,6 +60,12 @@ enum Command {
         /// A runtime configuration (.toml or .json, see examples/wes.toml).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The backend, instead of the configuration's `performance.backend`.
+        #[arg(long, value_enum)]
+        backend: Option<Backend>,
+        /// After the run, print the runtime's metrics to stderr in this format.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        metrics: Option<MetricsFormat>,
         /// Arguments for the export.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
@@ -92,6 +99,22 @@ enum Command {
     },
 }
 
+/// `--backend`: the backends of this build.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// The Cranelift JIT.
+    Jit,
+}
+
+/// `--metrics`: the exposition formats of `wes-metrics`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetricsFormat {
+    /// The Prometheus text format.
+    Prometheus,
+    /// JSON.
+    Json,
+}
+
 /// The valued options that may follow the export's arguments.
 #[derive(Parser, Debug, Default)]
 #[command(no_binary_name = true)]
@@ -102,20 +125,27 @@ struct Trailing {
     pricing: Option<PathBuf>,
     #[arg(long)]
     config: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
+    #[arg(long, value_enum)]
+    metrics: Option<MetricsFormat>,
 }
 
+/// The options [`Trailing`] lifts out of the export's arguments.
+const VALUED: [&str; 5] = ["--gas", "--pricing", "--config", "--backend", "--metrics"];
+
 impl Trailing {
-    /// Removes `--gas N`, `--pricing FILE` and `--config FILE` (or `--gas=N`, ...) from `args`
-    /// and parses them with clap.
+    /// Removes the [`VALUED`] options (`--gas N`, `--gas=N`, ...) from `args` and parses them
+    /// with clap.
     fn lift(args: &mut Vec<String>) -> Result<Trailing, clap::Error> {
         let mut lifted = Vec::new();
         let mut rest = Vec::new();
         let mut words = std::mem::take(args).into_iter();
         while let Some(w) = words.next() {
-            if w == "--gas" || w == "--pricing" || w == "--config" {
+            if VALUED.contains(&w.as_str()) {
                 lifted.push(w);
                 lifted.extend(words.next());
-            } else if w.starts_with("--gas=") || w.starts_with("--pricing=") || w.starts_with("--config=") {
+            } else if VALUED.iter().any(|o| w.strip_prefix(o).is_some_and(|rest| rest.starts_with('='))) {
                 lifted.push(w);
             } else {
                 rest.push(w);
@@ -129,7 +159,7 @@ impl Trailing {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, invoke, json, gas, pricing, config, mut args } => {
+        Command::Run { file, invoke, json, gas, pricing, config, backend, metrics, mut args } => {
             // Arguments may start with `-` (negative numbers, `-inf`), so the list takes
             // hyphenated words and would swallow trailing options; no value is spelled that
             // way, so lift them out and let clap parse them on their own.
@@ -145,6 +175,10 @@ fn main() -> ExitCode {
                 gas: gas.or(trailing.gas),
                 pricing: pricing.or(trailing.pricing),
                 config: config.or(trailing.config),
+                // The only backend of this build; the flag is accepted so scripts can say
+                // which they mean, and a later build with more backends keeps them working.
+                backend_jit: backend.or(trailing.backend).is_some_and(|b| b == Backend::Jit),
+                metrics: metrics.or(trailing.metrics),
             };
             run::run(&file, invoke.as_deref(), &args, &options)
         }

@@ -37,6 +37,10 @@ pub(crate) struct Options {
     pub(crate) gas: Option<u64>,
     pub(crate) pricing: Option<std::path::PathBuf>,
     pub(crate) config: Option<std::path::PathBuf>,
+    /// `--backend jit` was given.
+    pub(crate) backend_jit: bool,
+    /// Print the metrics to stderr after the run.
+    pub(crate) metrics: Option<crate::MetricsFormat>,
 }
 
 /// The gas of a run, read from the store's meter.
@@ -70,7 +74,7 @@ pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &
         gas_refunded: gas.refunded,
         default_limit: options.gas.is_none(),
     };
-    match execute(&runtime, file, invoke, args, &mut gas) {
+    let code = match execute(&runtime, file, invoke, args, &mut gas) {
         Ok(results) => {
             let o = outcome(results.iter().map(TypedValue::from).collect(), None, gas);
             output::print(&o, options.json, None);
@@ -85,7 +89,13 @@ pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &
             eprintln!("wes: {e}");
             ExitCode::from(UNUSABLE)
         }
+    };
+    match options.metrics {
+        Some(crate::MetricsFormat::Prometheus) => eprint!("{}", runtime.metrics_prometheus()),
+        Some(crate::MetricsFormat::Json) => eprintln!("{}", runtime.metrics_json()),
+        None => {}
     }
+    code
 }
 
 enum Failure {
@@ -120,6 +130,9 @@ fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
     if let Some(pricing) = &options.pricing {
         config.gas.pricing = None;
         config.gas.pricing_file = Some(pricing.clone());
+    }
+    if options.backend_jit {
+        config.performance.backend = wes::BackendKind::Jit;
     }
     // Checked here so that a bad pricing file is reported as such, before any module is read.
     config.pricing().map_err(UsageError::Config)?;

@@ -329,3 +329,25 @@ fn the_security_section_of_a_configuration_applies_to_runs() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "7\n");
 }
+
+#[test]
+fn metrics_of_the_run_go_to_stderr_in_either_format() {
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "10", "--backend", "jit", "--metrics", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "55\n");
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in {err}"));
+    let m: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        (m["calls"].as_u64(), m["gas_used"].as_u64(), m["calls_trapped"].as_u64()),
+        (Some(1), Some(3527), Some(0))
+    );
+    // Trailing after the arguments, and Prometheus text with the trap counted by code.
+    let o = wes(&["run", "examples/checked_div.wat", "--invoke", "div", "7", "0", "--metrics=prometheus"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("wes_traps_total{code=\"IntegerDivideByZero\"} 1"), "{err}");
+    assert!(err.contains("wes_calls_total{outcome=\"trap\"} 1"), "{err}");
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "1", "--backend", "interp"]);
+    assert_eq!(o.status.code(), Some(2), "an unknown backend is a usage error");
+}
