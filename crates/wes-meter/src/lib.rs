@@ -8,6 +8,7 @@
 //! | [`meter`] | the [`GasMeter`] trait, [`BasicMeter`], [`ProfilingMeter`], [`CompositeMeter`] |
 //! | [`predictor`] | [`ResourcePredictor`] (static bounds) and [`CallHistory`] (estimates) |
 //! | [`manager`] | the [`ResourceManager`] interface and [`GasManager`] |
+//! | [`account`] | [`GasAccount`]: prepaid reservations settled postpaid, and [`admit`] |
 //!
 //! Gas is defined on the *input wasm operators*, never on generated code: every backend calls
 //! [`function_segments`] and charges each segment's cost once, before it runs, so the same
@@ -26,6 +27,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod manager;
 pub mod meter;
 mod ops;
@@ -34,6 +36,7 @@ pub mod predictor;
 pub mod pricing;
 pub mod segment;
 
+pub use account::{AccountError, Admission, GasAccount, Reservation, Settlement, admit};
 pub use manager::{GasManager, Operation, Prediction, ResourceManager, ResourceMetrics};
 pub use meter::{
     BasicMeter, ChargeKind, ChargeRecord, CompositeMeter, FunctionProfile, GasMeter, OutOfGas, ProfilingMeter,
@@ -41,6 +44,6 @@ pub use meter::{
 };
 pub use ops::{OPERATOR_NAMES, operator_name};
 pub use plan::{ChargePlan, MAX_CHAIN, SegmentCharge};
-pub use predictor::{AnalysisError, CallHistory, ResourcePredictor, WorstCase};
+pub use predictor::{Accuracy, AnalysisError, CallHistory, DEFAULT_WINDOW, Estimator, ResourcePredictor, WorstCase};
 pub use pricing::{DynamicOp, OpClass, Pricing, PricingError, PricingTable, operator_class};
 pub use segment::{FunctionSegments, Segment, ends_segment, function_segments};

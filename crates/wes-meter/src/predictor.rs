@@ -8,9 +8,14 @@
 //! the sum of its segments plus the bounds of its callees (per call site) is a sound bound.
 //! Anything else is [`WorstCase::Unbounded`], with the reason.
 //!
-//! [`CallHistory`] estimates a call's gas from earlier calls of the same export: a
-//! least-squares line through (input size, gas) once it has seen two different sizes, the mean
-//! before that.
+//! [`CallHistory`] estimates a call's gas from earlier calls of the same export, two ways
+//! ([`Estimator`]): a least-squares line through (input size, gas) once it has seen two
+//! different sizes (the mean before that), or a quantile of the gas of the recent calls whatever
+//! their size. It keeps the most recent calls of each export only (a window), so its memory is
+//! bounded and it follows a contract whose cost drifts. [`CallHistory::backtest`] measures how
+//! good an estimator is on a sequence of calls. Estimates use floating point and depend on what
+//! one node has seen: they are advice (sizing a reservation, refusing early off-chain), never
+//! consensus data; only [`WorstCase::Bounded`] is the same on every node.
 
 use std::collections::BTreeMap;
 
@@ -126,27 +131,123 @@ impl ResourcePredictor {
     }
 }
 
+/// How [`CallHistory`] turns earlier calls into an estimate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Estimator {
+    /// The least-squares line through (input size, gas), evaluated at the input size: for
+    /// code whose cost grows with its input.
+    Linear,
+    /// This quantile (0 to 1) of the gas of the calls in the window, whatever their size: for
+    /// code whose cost does not follow the input size; 0.5 is the median, 0.95 covers all but
+    /// one call in twenty.
+    Quantile(f64),
+}
+
+/// How good an [`Estimator`] was over a sequence of calls ([`CallHistory::backtest`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Accuracy {
+    /// Calls estimated (after the warm-up).
+    pub calls: usize,
+    /// Mean of |estimate − actual| / actual.
+    pub mean_abs_error: f64,
+    /// The 95th percentile of |estimate − actual| / actual.
+    pub p95_abs_error: f64,
+    /// Share of calls that used more gas than estimated (a reservation of the estimate would
+    /// have run short).
+    pub under_estimated: f64,
+}
+
+/// The most recent calls of each export kept by default.
+pub const DEFAULT_WINDOW: usize = 1024;
+
 /// Earlier calls of each export, to estimate the next one's gas.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CallHistory {
-    /// `(input size, gas)` of each recorded call, per export.
-    calls: BTreeMap<String, Vec<(u64, u64)>>,
+    /// `(input size, gas)` of the most recent calls, per export, oldest first.
+    calls: BTreeMap<String, std::collections::VecDeque<(u64, u64)>>,
+    window: usize,
+}
+
+impl Default for CallHistory {
+    fn default() -> Self {
+        CallHistory::with_window(DEFAULT_WINDOW)
+    }
 }
 
 impl CallHistory {
-    /// An empty history.
+    /// An empty history keeping the [`DEFAULT_WINDOW`] most recent calls of each export.
     pub fn new() -> Self {
         CallHistory::default()
     }
 
-    /// Records that a call of `export` with an input of `input_size` used `gas`.
+    /// An empty history keeping the `window` most recent calls of each export (at least one).
+    pub fn with_window(window: usize) -> Self {
+        CallHistory { calls: BTreeMap::new(), window: window.max(1) }
+    }
+
+    /// Records that a call of `export` with an input of `input_size` used `gas`; the oldest
+    /// call of `export` is forgotten when the window is full.
     pub fn record(&mut self, export: &str, input_size: u64, gas: u64) {
-        self.calls.entry(export.to_string()).or_default().push((input_size, gas));
+        let calls = match self.calls.get_mut(export) {
+            Some(c) => c,
+            None => self.calls.entry(export.to_string()).or_default(),
+        };
+        if calls.len() == self.window {
+            calls.pop_front();
+        }
+        calls.push_back((input_size, gas));
+    }
+
+    /// The estimate of `estimator` for a call of `export` with an input of `input_size`, or
+    /// `None` before any call of it was recorded.
+    pub fn estimate_by(&self, export: &str, input_size: u64, estimator: Estimator) -> Option<u64> {
+        match estimator {
+            Estimator::Linear => self.estimate(export, input_size),
+            Estimator::Quantile(q) => self.quantile(export, q),
+        }
+    }
+
+    /// The `q` quantile (nearest rank, `q` clamped to 0..=1) of the gas of the recorded calls of
+    /// `export`, or `None` before any was recorded.
+    pub fn quantile(&self, export: &str, q: f64) -> Option<u64> {
+        let calls = self.calls.get(export).filter(|c| !c.is_empty())?;
+        let mut gas: Vec<u64> = calls.iter().map(|(_, g)| *g).collect();
+        gas.sort_unstable();
+        let q = if q.is_nan() { 1.0 } else { q.clamp(0.0, 1.0) };
+        let rank = (q * gas.len() as f64).ceil() as usize;
+        gas.get(rank.saturating_sub(1)).copied()
+    }
+
+    /// Replays `calls` (`(input size, gas)` of one export, in order) through an empty history
+    /// with this one's window: each call after the first `warmup` is estimated from the ones
+    /// before it, then recorded. How close the estimates came.
+    pub fn backtest(&self, calls: &[(u64, u64)], estimator: Estimator, warmup: usize) -> Accuracy {
+        let mut h = CallHistory::with_window(self.window);
+        let mut errors = Vec::with_capacity(calls.len());
+        let mut under = 0usize;
+        for (i, &(size, gas)) in calls.iter().enumerate() {
+            if i >= warmup
+                && let Some(e) = h.estimate_by("f", size, estimator)
+            {
+                errors.push(e.abs_diff(gas) as f64 / gas.max(1) as f64);
+                under += usize::from(gas > e);
+            }
+            h.record("f", size, gas);
+        }
+        if errors.is_empty() {
+            return Accuracy::default();
+        }
+        let n = errors.len();
+        let mean = errors.iter().sum::<f64>() / n as f64;
+        errors.sort_by(f64::total_cmp);
+        let p95 = errors[((0.95 * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Accuracy { calls: n, mean_abs_error: mean, p95_abs_error: p95, under_estimated: under as f64 / n as f64 }
     }
 
     /// How many calls of `export` were recorded.
     pub fn len(&self, export: &str) -> usize {
-        self.calls.get(export).map_or(0, Vec::len)
+        self.calls.get(export).map_or(0, std::collections::VecDeque::len)
     }
 
     /// Whether nothing was recorded at all.
@@ -188,6 +289,55 @@ mod tests {
         assert_eq!(h.estimate("f", 100), Some(550), "gas = 50 + 5·size");
         assert_eq!(h.len("f"), 3);
         assert_eq!(h.estimate("g", 1), None);
+    }
+
+    #[test]
+    fn quantiles_and_the_window() {
+        let mut h = CallHistory::with_window(4);
+        assert_eq!(h.quantile("f", 0.5), None);
+        for g in [10, 40, 20, 30] {
+            h.record("f", 0, g);
+        }
+        assert_eq!(h.quantile("f", 0.5), Some(20));
+        assert_eq!(h.quantile("f", 0.95), Some(40));
+        assert_eq!(h.quantile("f", 0.0), Some(10));
+        h.record("f", 0, 50); // 10 leaves the window
+        assert_eq!(h.len("f"), 4);
+        assert_eq!(h.quantile("f", 0.0), Some(20));
+        assert_eq!(h.estimate_by("f", 0, Estimator::Quantile(1.0)), Some(50));
+    }
+
+    /// Generated workloads, deterministic: a cost linear in the input with ±5% jitter, and a
+    /// cost that ignores the input but has a heavy tail (one call in ten costs ten times more).
+    #[test]
+    fn backtests_measure_each_estimator_on_generated_workloads() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let linear: Vec<(u64, u64)> = (0..800)
+            .map(|_| {
+                let size = next() % 10_000;
+                let exact = 5_000 + 37 * size;
+                (size, exact - exact / 20 + next() % (exact / 10 + 1))
+            })
+            .collect();
+        let tail: Vec<(u64, u64)> =
+            (0..800).map(|i| (next() % 10_000, if i % 10 == 7 { 100_000 } else { 10_000 + next() % 1_000 })).collect();
+        let h = CallHistory::new();
+        let fit = h.backtest(&linear, Estimator::Linear, 10);
+        assert_eq!(fit.calls, 790);
+        assert!(fit.mean_abs_error < 0.04, "{fit:?}");
+        let median = h.backtest(&linear, Estimator::Quantile(0.5), 10);
+        assert!(median.mean_abs_error > 5.0 * fit.mean_abs_error, "a line beats a constant: {median:?} {fit:?}");
+        // On the tail workload a line is as lost as a median; a high quantile covers the calls.
+        let p95 = h.backtest(&tail, Estimator::Quantile(0.95), 10);
+        assert!(p95.under_estimated < 0.12, "{p95:?}");
+        let lin = h.backtest(&tail, Estimator::Linear, 10);
+        assert!(lin.under_estimated > 0.05, "{lin:?}");
     }
 
     #[test]

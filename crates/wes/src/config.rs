@@ -109,6 +109,8 @@ pub struct GasConfig {
     pub pricing_file: Option<PathBuf>,
     /// How much of a call's gas host functions may refund.
     pub refunds: RefundConfig,
+    /// Predicting a call's gas: history, estimates, refusing calls that cannot be afforded.
+    pub prediction: PredictionConfig,
 }
 
 impl Default for GasConfig {
@@ -120,6 +122,84 @@ impl Default for GasConfig {
             pricing: None,
             pricing_file: None,
             refunds: RefundConfig::default(),
+            prediction: PredictionConfig::default(),
+        }
+    }
+}
+
+/// Which estimate [`Runtime::predict`](crate::Runtime::predict) gives when the code has no
+/// static bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum EstimatorKind {
+    /// A least-squares line through (input size, gas) of the recorded calls.
+    #[default]
+    Linear,
+    /// The `quantile` of the gas of the recorded calls.
+    Quantile,
+}
+
+/// When a call is refused before it starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdmissionKind {
+    /// Never (the call runs until it returns, traps or runs out of gas).
+    #[default]
+    Off,
+    /// When the export's static bound exceeds the gas left: the same on every node.
+    StaticBound,
+    /// Also when the estimate from this runtime's history does: local advice, not consensus.
+    Estimate,
+}
+
+/// The `[gas.prediction]` section.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PredictionConfig {
+    /// Refuse calls predicted to cost more than their gas left (default `"off"`;
+    /// `"static_bound"`, `"estimate"`).
+    pub admission: AdmissionKind,
+    /// Record every call's gas and input size, for estimates (default `false`).
+    pub record_history: bool,
+    /// The most recent calls kept per export (default 1,024).
+    pub window: usize,
+    /// The estimator (default `"linear"`; `"quantile"`).
+    pub estimator: EstimatorKind,
+    /// The quantile of the `"quantile"` estimator, 0 to 1 (default 0.95).
+    pub quantile: f64,
+    /// Reservations sized from an estimate add this share of it, in percent (default 20).
+    pub reserve_margin_percent: u64,
+}
+
+impl Default for PredictionConfig {
+    fn default() -> Self {
+        PredictionConfig {
+            admission: AdmissionKind::Off,
+            record_history: false,
+            window: wes_meter::DEFAULT_WINDOW,
+            estimator: EstimatorKind::Linear,
+            quantile: 0.95,
+            reserve_margin_percent: 20,
+        }
+    }
+}
+
+impl PredictionConfig {
+    pub(crate) fn estimator(&self) -> wes_meter::Estimator {
+        match self.estimator {
+            EstimatorKind::Linear => wes_meter::Estimator::Linear,
+            EstimatorKind::Quantile => wes_meter::Estimator::Quantile(self.quantile),
+        }
+    }
+
+    pub(crate) fn admission(&self) -> wes_meter::Admission {
+        match self.admission {
+            AdmissionKind::Off => wes_meter::Admission::Off,
+            AdmissionKind::StaticBound => wes_meter::Admission::StaticBound,
+            AdmissionKind::Estimate => wes_meter::Admission::Estimate,
         }
     }
 }
@@ -467,6 +547,13 @@ impl RuntimeConfig {
         }
         if self.gas.pricing.is_some() && self.gas.pricing_file.is_some() {
             return bad("gas.pricing_file", "give either gas.pricing or gas.pricing_file, not both".into());
+        }
+        let p = &self.gas.prediction;
+        if !(0.0..=1.0).contains(&p.quantile) {
+            return bad("gas.prediction.quantile", format!("{} is not between 0 and 1", p.quantile));
+        }
+        if p.window == 0 {
+            return bad("gas.prediction.window", "must be at least 1".into());
         }
         if self.gas.refunds.numerator > self.gas.refunds.denominator {
             return bad("gas.refunds.numerator", "a refund share above 1 would refund more than was consumed".into());

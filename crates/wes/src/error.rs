@@ -73,6 +73,8 @@ pub enum ErrorCode {
     Quarantined,
     /// A pool of reused instances is full, or the runtime's capacity is reached.
     PoolExhausted,
+    /// The call's predicted cost exceeds the gas it may spend, or a reservation the balance.
+    Unaffordable,
     /// Anything else (a bug).
     Internal,
 }
@@ -101,6 +103,7 @@ impl ErrorCode {
             ErrorCode::BudgetExhausted => "WES-BUDGET-EXHAUSTED",
             ErrorCode::Quarantined => "WES-QUARANTINED",
             ErrorCode::PoolExhausted => "WES-POOL-EXHAUSTED",
+            ErrorCode::Unaffordable => "WES-UNAFFORDABLE",
             ErrorCode::Internal => "WES-INTERNAL",
         }
     }
@@ -268,7 +271,7 @@ impl RuntimeError {
     /// resource shortage. A trap of the code, an invalid module or a missing import fail again.
     pub fn is_retryable(&self) -> bool {
         match self.inner.code {
-            ErrorCode::OutOfGas | ErrorCode::ResourceLimit | ErrorCode::PoolExhausted => true,
+            ErrorCode::OutOfGas | ErrorCode::ResourceLimit | ErrorCode::PoolExhausted | ErrorCode::Unaffordable => true,
             // A throttled module is accepted again later; a quarantined one only when released.
             ErrorCode::Quarantined => self.inner.facts.throttled,
             _ => false,
@@ -360,6 +363,12 @@ impl From<wes_lifecycle::LifecycleError> for RuntimeError {
             }
             e => RuntimeError::new(ErrorKind::Internal, ErrorCode::Internal, e.to_string()).with_source(e),
         }
+    }
+}
+
+impl From<wes_meter::AccountError> for RuntimeError {
+    fn from(e: wes_meter::AccountError) -> Self {
+        RuntimeError::new(ErrorKind::Resource, ErrorCode::Unaffordable, e.to_string()).with_source(e)
     }
 }
 
@@ -508,6 +517,12 @@ pub(crate) fn diagnose(e: &RuntimeError) -> Diagnosis {
                 "the module tripped a threat rule; inspect it (the audit log says which rule), then release it"
             }
             .to_string(),
+        ),
+        ErrorCode::Unaffordable => (
+            format!("the call was refused before it started: {}", e.message()),
+            "give the call at least the predicted gas (Runtime::predict says how much and on what basis), \
+             or deposit more into the account"
+                .to_string(),
         ),
         ErrorCode::PoolExhausted => (
             format!("no instance could be made: {}", e.message()),

@@ -9,9 +9,11 @@ use wes_lifecycle::Lease;
 use wes_runtime::Store;
 use wes_security::{Invocation, SecurityManager, Session};
 
+use crate::config::AdmissionKind;
 use crate::encoding::Encoding;
 use crate::error::{ErrorCode, ErrorKind, RuntimeError};
 use crate::host::HostState;
+use crate::predict::{Analysis, Predictions};
 use crate::result::{ExecutionResult, GasReport, MemoryReport};
 use crate::runtime::Monitor;
 use wes_metrics::CallRecord;
@@ -19,14 +21,25 @@ use wes_metrics::CallRecord;
 /// An instance of a module with its gas meter, made by
 /// [`Runtime::create_instance`](crate::Runtime::create_instance).
 pub struct Instance {
-    id: u64,
-    slot: Slot,
-    hash: Arc<str>,
-    encoding: Encoding,
-    monitor: Arc<Monitor>,
-    depth_limits: (u32, u32),
+    pub(crate) id: u64,
+    pub(crate) slot: Slot,
+    pub(crate) hash: Arc<str>,
+    pub(crate) encoding: Encoding,
+    pub(crate) monitor: Arc<Monitor>,
+    /// The configured limits (wasm frames, host re-entry), for diagnoses.
+    pub(crate) depth_limits: (u32, u32),
     /// The security layer and this instance's session, when the runtime has one.
-    security: Option<(Arc<SecurityManager>, Arc<Session>)>,
+    pub(crate) security: Option<(Arc<SecurityManager>, Arc<Session>)>,
+    /// What admission and history need, when `[gas.prediction]` uses either.
+    pub(crate) prediction: Option<Predicting>,
+}
+
+/// An instance's link to its runtime's predictions.
+#[derive(Debug)]
+pub(crate) struct Predicting {
+    pub(crate) predictions: Arc<Predictions>,
+    pub(crate) analysis: Arc<Analysis>,
+    pub(crate) module: wes_runtime::Module,
 }
 
 /// Where an instance lives.
@@ -49,18 +62,6 @@ impl std::fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub(crate) fn new(
-        id: u64,
-        slot: Slot,
-        hash: Arc<str>,
-        encoding: Encoding,
-        monitor: Arc<Monitor>,
-        depth_limits: (u32, u32),
-        security: Option<(Arc<SecurityManager>, Arc<Session>)>,
-    ) -> Self {
-        Instance { id, slot, hash, encoding, monitor, depth_limits, security }
-    }
-
     fn store(&self) -> &Store {
         match &self.slot {
             Slot::Own { store, .. } => store,
@@ -188,6 +189,30 @@ impl Instance {
     /// [`ErrorCode::NoSuchExport`] when there is no exported function `name`,
     /// [`ErrorCode::BadArguments`] when `args` do not match its parameters.
     pub fn execute(&mut self, name: &str, args: &[Value]) -> Result<ExecutionResult, RuntimeError> {
+        // Only prediction reads the input size.
+        let input_size = match self.prediction {
+            Some(_) => args.iter().map(value_bytes).sum::<u64>(),
+            None => 0,
+        };
+        self.execute_sized(name, args, input_size)
+    }
+
+    /// [`Instance::execute`], telling the runtime's prediction how big the call's input is
+    /// (`input_size`, in whatever measure suits the embedder, such as the bytes of the message
+    /// written to memory before the call): calls are recorded with it for estimates
+    /// (`gas.prediction.record_history`), and admission (`gas.prediction.admission`) predicts
+    /// with it. [`Instance::execute`] passes the bytes of its arguments.
+    ///
+    /// # Errors
+    ///
+    /// As [`Instance::execute`], and [`ErrorCode::Unaffordable`] when admission refuses the
+    /// call before it starts (nothing runs, no gas is used).
+    pub fn execute_sized(
+        &mut self,
+        name: &str,
+        args: &[Value],
+        input_size: u64,
+    ) -> Result<ExecutionResult, RuntimeError> {
         let _span = tracing::info_span!("wes.call", module = %self.hash, export = name, instance = self.id).entered();
         let context = |mut e: RuntimeError, id: u64, hash: &str| {
             let c = e.context_mut();
@@ -215,6 +240,13 @@ impl Instance {
             s.logs.clear();
             s.log_bytes = 0;
             s.effects.clear();
+        }
+        if let Some(p) = &self.prediction
+            && p.predictions.config.admission != AdmissionKind::Off
+        {
+            let predicted = p.predictions.predict(p.module.module(), &p.analysis, &self.hash, name, input_size);
+            wes_meter::admit(&predicted, remaining0, p.predictions.config.admission())
+                .map_err(|e| context(e.into(), self.id, &self.hash))?;
         }
         if let Some((security, session)) = &self.security {
             security.begin_invocation(session).map_err(|e| context(e.into(), self.id, &self.hash))?;
@@ -291,6 +323,9 @@ impl Instance {
             host_calls,
         };
         self.monitor.each(|c| c.call_finished(&record));
+        if let Some(p) = &self.prediction {
+            p.predictions.record(&self.hash, name, input_size, gas.used);
+        }
         tracing::info!(gas_used = gas.used, trap = record.trap, "call finished");
         Ok(ExecutionResult {
             success: error.is_none(),
@@ -304,6 +339,15 @@ impl Instance {
             side_effects,
             error,
         })
+    }
+}
+
+/// The bytes of a value as an argument: 4, 8 or 16 (a reference counts as 4).
+fn value_bytes(v: &Value) -> u64 {
+    match v {
+        Value::I64(_) | Value::F64(_) => 8,
+        Value::V128(_) => 16,
+        _ => 4,
     }
 }
 

@@ -70,12 +70,13 @@ mod encoding;
 mod error;
 pub mod host;
 mod instance;
+mod predict;
 mod result;
 mod runtime;
 
 pub use config::{
-    BackendKind, ConfigError, DataConfig, GasConfig, InstanceConfig, LimitsConfig, MonitoringConfig, PerformanceConfig,
-    RefundConfig, RuntimeConfig, SecurityConfig, SecurityPreset,
+    AdmissionKind, BackendKind, ConfigError, DataConfig, EstimatorKind, GasConfig, InstanceConfig, LimitsConfig,
+    MonitoringConfig, PerformanceConfig, PredictionConfig, RefundConfig, RuntimeConfig, SecurityConfig, SecurityPreset,
 };
 pub use encoding::{
     DataEncoder, Encoding, EncodingError, JsonEncoder, MsgpackEncoder, PostcardEncoder, ProtobufEncoder,
@@ -88,5 +89,5 @@ pub use wes_metrics::{CallRecord, CompileRecord, MetricsCollector, MetricsSnapsh
 pub use wes_security::{GuardedLinker, Permit, SecurityManager, SecurityPolicy};
 
 pub use wes_core::{ExternRef, FrameInfo, FuncRef, FuncType, Trap, TrapCode, ValType, Value};
-pub use wes_meter::GasMeter;
+pub use wes_meter::{GasAccount, GasMeter, Prediction, Reservation, Settlement};
 pub use wes_runtime::{Caller, HostError, HostFunc, Linker};

@@ -11,11 +11,13 @@ use wes_meter::{BasicMeter, GasMeter};
 use wes_runtime::{Engine, Linker, Store};
 use wes_security::{GuardedLinker, ModuleIdentity, SecurityManager};
 
-use crate::config::RuntimeConfig;
+use crate::config::{AdmissionKind, RuntimeConfig};
 use crate::encoding::Encoding;
 use crate::error::{Diagnosis, ErrorCode, RuntimeError};
 use crate::host::HostState;
 use crate::instance::{Instance, Slot};
+use crate::predict::{Analysis, Predictions};
+use wes_meter::{GasAccount, Prediction, Reservation};
 use wes_metrics::{CompileRecord, MetricsCollector, MetricsSnapshot, Registry};
 
 /// A configured WES: an engine built from a [`RuntimeConfig`], the host functions modules may
@@ -34,6 +36,8 @@ pub struct Runtime {
     pools: Option<InstanceManager>,
     /// The security layer, when `security.enabled` is on.
     security: Option<Arc<SecurityManager>>,
+    /// Static bounds, history and admission (`[gas.prediction]`).
+    predictions: Arc<Predictions>,
 }
 
 /// The host functions: a plain linker, or a guarded one under a security layer (whose plain
@@ -54,6 +58,8 @@ pub struct LoadedModule {
     identity: Option<ModuleIdentity>,
     /// Its pool, when instances are reused and its imports could be linked at load.
     pool: Option<ModuleId>,
+    /// Its static gas analysis, made when first asked for.
+    analysis: Arc<Analysis>,
 }
 
 impl LoadedModule {
@@ -120,6 +126,7 @@ impl Runtime {
         let pools = config.instance.reuse.then(|| {
             InstanceManager::new(ManagerConfig { capacity: config.instance.capacity, ..ManagerConfig::default() })
         });
+        let predictions = Arc::new(Predictions::new(config.gas.prediction, engine.config().pricing.clone()));
         let registry = config.monitoring.metrics.then(|| Arc::new(Registry::new(config.monitoring.sample_every)));
         let monitor = Arc::new(Monitor { registry, extra: Vec::new() });
         Ok(Runtime {
@@ -131,6 +138,7 @@ impl Runtime {
             next_instance: AtomicU64::new(1),
             pools,
             security,
+            predictions,
         })
     }
 
@@ -236,7 +244,7 @@ impl Runtime {
             security.record_compile(identity, micros).map_err(|e| with_hash(e.into()))?;
         }
         let pool = self.pool(&module, identity.as_ref()).map_err(|e| with_hash(e.into()))?;
-        Ok(LoadedModule { module, hash, identity, pool })
+        Ok(LoadedModule { module, hash, identity, pool, analysis: Arc::default() })
     }
 
     /// Registers `module`'s pool when instances are reused. A module whose imports cannot be
@@ -354,15 +362,60 @@ impl Runtime {
             (Some(manager), Some(session)) => Some((Arc::clone(manager), session)),
             _ => None,
         };
-        Ok(Instance::new(
+        let p = &self.predictions.config;
+        let prediction = (p.record_history || p.admission != AdmissionKind::Off).then(|| crate::instance::Predicting {
+            predictions: Arc::clone(&self.predictions),
+            analysis: Arc::clone(&module.analysis),
+            module: module.module.clone(),
+        });
+        Ok(Instance {
             id,
             slot,
-            Arc::clone(&module.hash),
-            self.encoding,
-            Arc::clone(&self.monitor),
-            (config.max_call_depth, config.max_host_reentry),
+            hash: Arc::clone(&module.hash),
+            encoding: self.encoding,
+            monitor: Arc::clone(&self.monitor),
+            depth_limits: (config.max_call_depth, config.max_host_reentry),
             security,
-        ))
+            prediction,
+        })
+    }
+
+    /// The gas a call of `export` of `module` with an input of `input_size` is predicted to
+    /// use: [`Prediction::Exact`] 0 when nothing is metered, [`Prediction::AtMost`] the
+    /// export's static bound when its code has one (no loop, recursion, indirect or host call,
+    /// or operand-priced operation on any path), else [`Prediction::Estimate`] from the calls
+    /// recorded so far (`gas.prediction.record_history`, by `gas.prediction.estimator`), else
+    /// [`Prediction::Unknown`] with the reason. Input size is whatever measure the embedder
+    /// passes to [`Instance::execute_sized`].
+    pub fn predict(&self, module: &LoadedModule, export: &str, input_size: u64) -> Prediction {
+        self.predictions.predict(module.module(), &module.analysis, &module.hash, export, input_size)
+    }
+
+    /// Takes gas for a call from `account` up front (prepaid), sized by [`Runtime::predict`]:
+    /// the static bound, or the estimate plus `gas.prediction.reserve_margin_percent`, or, when
+    /// nothing is known, as much of the balance as `gas.default_limit` allows. Run the call under
+    /// `runtime.gas_meter(reservation.amount())` and settle with what it used
+    /// (`account.settle(reservation, result.gas.used)`, postpaid): the account pays exactly that.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::Unaffordable`] when the static bound exceeds `gas.default_limit` or the balance
+    /// cannot cover the reservation.
+    pub fn reserve(
+        &self,
+        account: &GasAccount,
+        module: &LoadedModule,
+        export: &str,
+        input_size: u64,
+    ) -> Result<Reservation, RuntimeError> {
+        let prediction = self.predict(module, export, input_size);
+        let margin = self.predictions.config.reserve_margin_percent;
+        account.reserve_for(&prediction, margin, self.config.gas.default_limit).map_err(|e| {
+            let mut e = RuntimeError::from(e);
+            e.context_mut().module_hash = Some(module.hash.to_string());
+            e.context_mut().export = Some(export.to_string());
+            e
+        })
     }
 
     /// Destroys an instance (dropping it does the same): a pooled one goes back to its pool,

@@ -11,6 +11,13 @@ max_limit = 100000
 [gas.refunds]
 numerator = 1
 denominator = 2
+[gas.prediction]
+admission = "static_bound"
+record_history = true
+window = 16
+estimator = "quantile"
+quantile = 0.5
+reserve_margin_percent = 10
 [limits]
 max_call_depth = 50
 max_memory_pages = 10
@@ -51,6 +58,8 @@ fn every_section_is_read_from_toml_and_json_alike() {
     let c = RuntimeConfig::from_toml(FULL).unwrap();
     assert_eq!(c.gas.default_limit, 5000);
     assert_eq!(c.gas.refunds.denominator, 2);
+    assert_eq!(c.gas.prediction.admission, wes::AdmissionKind::StaticBound);
+    assert_eq!((c.gas.prediction.window, c.gas.prediction.quantile), (16, 0.5));
     assert_eq!(c.limits.max_call_depth, 50);
     assert_eq!(c.limits.max_host_reentry, 2);
     assert_eq!(c.performance.compile_threads, 1);
@@ -138,6 +147,8 @@ fn values_of_the_right_type_but_out_of_range_are_refused() {
         ("[limits]\nmax_memory_pages = 65537\n", "limits.max_memory_pages"),
         ("[gas]\npricing_file = \"p.toml\"\n[gas.pricing]\nversion = 1\n", "gas.pricing"),
         ("[instance]\npool_size = 0\n", "instance.pool_size"),
+        ("[gas.prediction]\nquantile = 1.5\n", "gas.prediction.quantile"),
+        ("[gas.prediction]\nwindow = 0\n", "gas.prediction.window"),
         ("[instance]\npool_size = 4\nprewarm = 5\n", "instance.prewarm"),
         ("[instance]\npool_size = 40\ncapacity = 8\n", "instance.capacity"),
     ] {

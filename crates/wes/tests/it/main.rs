@@ -6,6 +6,7 @@ mod encoding;
 mod errors;
 mod execute;
 mod pool;
+mod prediction;
 mod security;
 
 use wes::{Runtime, RuntimeConfig};
