@@ -18,6 +18,7 @@
 mod args;
 mod inspect;
 mod output;
+mod progress;
 mod run;
 mod wast;
 

@@ -150,7 +150,11 @@ fn execute(
 ) -> Result<Vec<Value>, Failure> {
     let path = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
-    let module = runtime.load(&bytes).map_err(|e| match e.code() {
+    let progress = crate::progress::Progress::new();
+    progress.update(&format!("wes: compiling {path} ({} KiB)", bytes.len().div_ceil(1024)));
+    let loaded = runtime.load(&bytes);
+    drop(progress);
+    let module = loaded.map_err(|e| match e.code() {
         wes::ErrorCode::InvalidModule => UsageError::Decode { path, message: e.message().to_string() },
         _ => UsageError::Facade(e),
     })?;

@@ -19,8 +19,10 @@ pub(crate) fn run(files: &[PathBuf], config: Option<&std::path::Path>, show: usi
     };
     let decoder = wes_decode::Decoder::default();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for file in files {
+    let progress = crate::progress::Progress::new();
+    for (i, file) in files.iter().enumerate() {
         let shown = file.display();
+        progress.update(&format!("wes wast: {}/{} {shown}", i + 1, files.len()));
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
@@ -30,6 +32,7 @@ pub(crate) fn run(files: &[PathBuf], config: Option<&std::path::Path>, show: usi
         };
         let executor = Box::new(wes_wast::RuntimeExecutor::new(engine.clone()));
         let r = wes_wast::run_script(&text, &decoder, Some(executor));
+        // Results go to stdout; the progress line is on stderr and redrawn over.
         println!("{shown}: {} passed, {} failed, {} skipped", r.passed, r.failed, r.skipped);
         for f in r.failures.iter().take(show) {
             println!("    line {} {}: {}", f.line, f.directive, f.message);
@@ -41,6 +44,7 @@ pub(crate) fn run(files: &[PathBuf], config: Option<&std::path::Path>, show: usi
         failed += r.failed;
         skipped += r.skipped;
     }
+    drop(progress);
     println!("wes wast: {passed} passed, {failed} failed, {skipped} skipped");
     // Skipped directives (threads, exceptions, custom-section assertions) are not passes.
     if failed > 0 || skipped > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }

@@ -302,6 +302,7 @@ fn wast_runs_spec_scripts_like_the_spec_runner() {
         "(module (func (export \"one\") (result i32) i32.const 1))\n(assert_return (invoke \"one\") (i32.const 2))\n",
     );
     let o = wes(&["wast", bad.to_str().unwrap()]);
+    assert!(!stderr(&o).contains('\r'), "no progress display when stderr is not a terminal");
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("1 passed, 1 failed, 0 skipped"), "{}", stdout(&o));
     assert!(stdout(&o).contains("line 2 assert_return"), "{}", stdout(&o));
@@ -350,4 +351,19 @@ fn metrics_of_the_run_go_to_stderr_in_either_format() {
     assert!(err.contains("wes_calls_total{outcome=\"trap\"} 1"), "{err}");
     let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "1", "--backend", "interp"]);
     assert_eq!(o.status.code(), Some(2), "an unknown backend is a usage error");
+}
+
+/// On a terminal (a pseudo-terminal made by util-linux's `script`), long work shows a progress
+/// line that is redrawn in place and erased at the end; in a pipe it shows nothing (above).
+#[test]
+fn progress_is_shown_on_a_terminal_and_erased() {
+    let files: Vec<PathBuf> = ["fac.wast", "i32.wast"].iter().map(|f| spec_file(f)).collect();
+    let command = format!("{} wast {} {}", env!("CARGO_BIN_EXE_wes"), files[0].display(), files[1].display());
+    let o = Command::new("script").args(["-qec", &command, "/dev/null"]).current_dir(root()).output().unwrap();
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("\rwes wast: 1/2 "), "{out:?}");
+    assert!(out.contains("\rwes wast: 2/2 "), "{out:?}");
+    assert!(out.contains("\r\x1b[K"), "erased: {out:?}");
+    assert!(out.trim_end().ends_with("passed, 0 failed, 0 skipped"), "{out:?}");
 }
