@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--json]
-//!         [--backend jit] [--metrics prometheus|json]
+//!         [--backend jit] [--metrics prometheus|json] [--profile OUT.svg] [--profile-folded OUT.txt]
 //! wes inspect FILE [--json] [--config FILE]
 //! wes wast FILE... [--config FILE]
 //! ```
@@ -18,6 +18,7 @@
 mod args;
 mod inspect;
 mod output;
+mod profile;
 mod progress;
 mod run;
 mod wast;
@@ -67,6 +68,12 @@ enum Command {
         /// After the run, print the runtime's metrics to stderr in this format.
         #[arg(long, value_enum, value_name = "FORMAT")]
         metrics: Option<MetricsFormat>,
+        /// Profile the call and write a flame graph of its gas per function (SVG).
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+        /// Profile the call and write its stacks in the folded format (`a;b;c GAS` per line).
+        #[arg(long, value_name = "FILE")]
+        profile_folded: Option<PathBuf>,
         /// Arguments for the export.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
@@ -130,10 +137,14 @@ struct Trailing {
     backend: Option<Backend>,
     #[arg(long, value_enum)]
     metrics: Option<MetricsFormat>,
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    #[arg(long)]
+    profile_folded: Option<PathBuf>,
 }
 
 /// The options [`Trailing`] lifts out of the export's arguments.
-const VALUED: [&str; 5] = ["--gas", "--pricing", "--config", "--backend", "--metrics"];
+const VALUED: [&str; 7] = ["--gas", "--pricing", "--config", "--backend", "--metrics", "--profile", "--profile-folded"];
 
 impl Trailing {
     /// Removes the [`VALUED`] options (`--gas N`, `--gas=N`, ...) from `args` and parses them
@@ -160,7 +171,19 @@ impl Trailing {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, invoke, json, gas, pricing, config, backend, metrics, mut args } => {
+        Command::Run {
+            file,
+            invoke,
+            json,
+            gas,
+            pricing,
+            config,
+            backend,
+            metrics,
+            profile,
+            profile_folded,
+            mut args,
+        } => {
             // Arguments may start with `-` (negative numbers, `-inf`), so the list takes
             // hyphenated words and would swallow trailing options; no value is spelled that
             // way, so lift them out and let clap parse them on their own.
@@ -180,6 +203,8 @@ fn main() -> ExitCode {
                 // which they mean, and a later build with more backends keeps them working.
                 backend_jit: backend.or(trailing.backend).is_some_and(|b| b == Backend::Jit),
                 metrics: metrics.or(trailing.metrics),
+                profile_svg: profile.or(trailing.profile),
+                profile_folded: profile_folded.or(trailing.profile_folded),
             };
             run::run(&file, invoke.as_deref(), &args, &options)
         }

@@ -41,6 +41,10 @@ pub(crate) struct Options {
     pub(crate) backend_jit: bool,
     /// Print the metrics to stderr after the run.
     pub(crate) metrics: Option<crate::MetricsFormat>,
+    /// Write a flame graph of the call's gas here.
+    pub(crate) profile_svg: Option<std::path::PathBuf>,
+    /// Write the call's folded stacks here.
+    pub(crate) profile_folded: Option<std::path::PathBuf>,
 }
 
 /// The gas of a run, read from the store's meter.
@@ -74,7 +78,8 @@ pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &
         gas_refunded: gas.refunded,
         default_limit: options.gas.is_none(),
     };
-    let code = match execute(&runtime, file, invoke, args, &mut gas) {
+    let mut profile = None;
+    let code = match execute(&runtime, file, invoke, args, &mut gas, &mut profile) {
         Ok(results) => {
             let o = outcome(results.iter().map(TypedValue::from).collect(), None, gas);
             output::print(&o, options.json, None);
@@ -90,6 +95,12 @@ pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &
             ExitCode::from(UNUSABLE)
         }
     };
+    if let Some(p) = &profile
+        && let Err(e) = crate::profile::write(p, options.profile_svg.as_deref(), options.profile_folded.as_deref())
+    {
+        eprintln!("wes: {e}");
+        return ExitCode::from(UNUSABLE);
+    }
     match options.metrics {
         Some(crate::MetricsFormat::Prometheus) => eprint!("{}", runtime.metrics_prometheus()),
         Some(crate::MetricsFormat::Json) => eprintln!("{}", runtime.metrics_json()),
@@ -134,6 +145,9 @@ fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
     if options.backend_jit {
         config.performance.backend = wes::BackendKind::Jit;
     }
+    if options.profile_svg.is_some() || options.profile_folded.is_some() {
+        config.monitoring.profile = true;
+    }
     // Checked here so that a bad pricing file is reported as such, before any module is read.
     config.pricing().map_err(UsageError::Config)?;
     wes::Runtime::new(config).map_err(UsageError::Facade)
@@ -147,6 +161,7 @@ fn execute(
     invoke: Option<&str>,
     args: &[String],
     gas: &mut Gas,
+    profile: &mut Option<wes::GasProfile>,
 ) -> Result<Vec<Value>, Failure> {
     let path = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
@@ -196,8 +211,9 @@ fn execute(
             crate::args::parse(*t, a).map_err(|message| UsageError::Argument { name: name.to_string(), index, message })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let result = instance.execute(name, &values)?;
+    let mut result = instance.execute(name, &values)?;
     *gas = Gas { limit: result.gas.limit, used: result.gas.used, refunded: result.gas.refunded };
+    *profile = result.profile.take();
     match result.error {
         None => Ok(result.values),
         Some(e) => Err(e.into()),

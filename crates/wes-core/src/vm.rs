@@ -143,6 +143,12 @@ pub enum Libcall {
     /// for more; status 1 means the counter now holds at least `cost` (compiled code re-checks
     /// and deducts it), 0 that the call traps with `OutOfGas`.
     OutOfGas,
+    /// `(vmctx, func_index: i32)`: a function of this instance was entered, in code compiled
+    /// for profiling (`JitConfig::profile`); the gas counter is flushed.
+    ProfileEnter,
+    /// `(vmctx)`: the innermost profiled function returns or tail-calls; the gas counter is
+    /// flushed.
+    ProfileExit,
 }
 
 impl Libcall {
@@ -160,6 +166,8 @@ impl Libcall {
         Libcall::TableInit,
         Libcall::ElemDrop,
         Libcall::OutOfGas,
+        Libcall::ProfileEnter,
+        Libcall::ProfileExit,
     ];
 
     /// The position of this libcall in the table.
@@ -177,7 +185,8 @@ impl Libcall {
             Libcall::MemoryCopy | Libcall::MemoryInit | Libcall::TableCopy | Libcall::TableInit => {
                 (&[Ptr, I32, I32, I32, I32, I32], &[I32])
             }
-            Libcall::DataDrop | Libcall::ElemDrop => (&[Ptr, I32], &[]),
+            Libcall::DataDrop | Libcall::ElemDrop | Libcall::ProfileEnter => (&[Ptr, I32], &[]),
+            Libcall::ProfileExit => (&[Ptr], &[]),
             Libcall::TableGrow => (&[Ptr, I32, I64, I32], &[I64]),
             Libcall::OutOfGas => (&[Ptr, I64], &[I32]),
             Libcall::TableFill => (&[Ptr, I32, I32, I64, I32], &[I32]),

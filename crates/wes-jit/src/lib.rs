@@ -76,6 +76,11 @@ pub struct JitConfig {
     /// (`wes_meter::ChargePlan::merged`); the gas, handler calls and traps are exactly those of
     /// one check per segment. On by default; off compiles one check per segment.
     pub merge_gas_checks: bool,
+    /// Compile for the gas profiler: every function tells the runtime when it is entered and
+    /// when it returns or tail-calls ([`Libcall::ProfileEnter`](wes_core::vm::Libcall) /
+    /// `ProfileExit`), so gas and time can be attributed to functions exactly. Gas, results
+    /// and traps are the same as without; the calls cost time. Off by default.
+    pub profile: bool,
 }
 
 impl Default for JitConfig {
@@ -87,6 +92,7 @@ impl Default for JitConfig {
             threads: 0,
             pricing: None,
             merge_gas_checks: true,
+            profile: false,
         }
     }
 }
@@ -267,7 +273,7 @@ impl Jit {
             self.isa.frontend_config(),
             &mut ctx.func,
             fctx,
-            &translate::FunctionFacts { segments: segments.as_ref(), may_move_memory },
+            &translate::FunctionFacts { segments: segments.as_ref(), may_move_memory, profile: self.config.profile },
         )?;
         if self.config.nan_canonicalization {
             nan::canonicalize_nans(&mut ctx.func);

@@ -161,6 +161,8 @@ pub(crate) struct FunctionFacts<'a> {
     pub(crate) segments: Option<&'a wes_meter::ChargePlan>,
     /// Whether running the body may move or resize a memory (`analysis::may_move_memory`).
     pub(crate) may_move_memory: bool,
+    /// Tell the runtime when the function is entered and left (`JitConfig::profile`).
+    pub(crate) profile: bool,
 }
 
 /// Translates the body of defined function `defined_index` of `module` into `func`.
@@ -239,6 +241,7 @@ pub(crate) fn translate(
         gas: None,
         regions: [None; Region::COUNT],
         memory_fixed: !facts.may_move_memory,
+        profile: facts.profile,
     };
 
     // The gas counter arrives in a register; every exit returns it.
@@ -248,6 +251,11 @@ pub(crate) fn translate(
 
     let exhausted = t.builder.ins().icmp_imm_s(IntCC::Equal, frames_left, 0);
     t.trap_if(exhausted, TrapCode::CallStackExhausted);
+    // After the depth check: a call that never starts opens no profiled frame.
+    if t.profile {
+        let index = t.iconst32(func_index);
+        t.libcall(Libcall::ProfileEnter, &[index]);
+    }
 
     for (i, lt) in local_types.iter().enumerate() {
         let ir = ir_type(*lt, func_index)?;
@@ -351,6 +359,8 @@ struct Translator<'m, 'f> {
     /// grows a memory nor calls anything that could (libcalls for bulk operations and gas
     /// never do; see [`crate::analysis`]).
     memory_fixed: bool,
+    /// Report entry and exit to the runtime's gas profiler.
+    profile: bool,
 }
 
 /// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets

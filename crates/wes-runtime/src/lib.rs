@@ -62,4 +62,4 @@ pub use engine::{Config, Engine, Module};
 pub use error::RuntimeError;
 pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
 pub use linker::{InstancePre, Linker};
-pub use store::{OutOfGasHandler, ResetStats, Store, StoreStats};
+pub use store::{FunctionCost, GasProfile, OutOfGasHandler, ResetStats, Store, StoreStats};

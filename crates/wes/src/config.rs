@@ -308,11 +308,15 @@ pub struct MonitoringConfig {
     /// Record one call in this many in the per-call histograms (default 1: every call);
     /// counters always count every call.
     pub sample_every: u64,
+    /// Profile every call: gas and time per function, exactly, in
+    /// [`ExecutionResult::profile`](crate::ExecutionResult::profile) (default `false`). Code is
+    /// compiled to report function entries and exits, which costs time, never gas.
+    pub profile: bool,
 }
 
 impl Default for MonitoringConfig {
     fn default() -> Self {
-        MonitoringConfig { metrics: true, sample_every: 1 }
+        MonitoringConfig { metrics: true, sample_every: 1, profile: false }
     }
 }
 
@@ -621,6 +625,7 @@ impl RuntimeConfig {
                     optimize: self.performance.optimize,
                     threads: self.performance.compile_threads,
                     merge_gas_checks: self.performance.merge_gas_checks,
+                    profile: self.monitoring.profile,
                     ..wes_jit::JitConfig::default()
                 };
                 let jit = wes_jit::Jit::with_config(jit)

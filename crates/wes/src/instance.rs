@@ -32,6 +32,8 @@ pub struct Instance {
     pub(crate) security: Option<(Arc<SecurityManager>, Arc<Session>)>,
     /// What admission and history need, when `[gas.prediction]` uses either.
     pub(crate) prediction: Option<Predicting>,
+    /// Profile every call (`monitoring.profile`).
+    pub(crate) profile: bool,
 }
 
 /// An instance's link to its runtime's predictions.
@@ -252,9 +254,14 @@ impl Instance {
             security.begin_invocation(session).map_err(|e| context(e.into(), self.id, &self.hash))?;
         }
 
+        let profiling = self.profile;
+        if profiling {
+            self.store_mut().start_profile();
+        }
         let start = Instant::now();
         let outcome = func.call(self.store_mut(), args);
         let duration = start.elapsed();
+        let profile = if profiling { self.store_mut().take_profile() } else { None };
 
         let (consumed1, refunded1, remaining) = meter(self.store());
         let stats1 = self.store().stats();
@@ -338,6 +345,7 @@ impl Instance {
             logs,
             side_effects,
             error,
+            profile,
         })
     }
 }

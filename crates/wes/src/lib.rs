@@ -90,4 +90,4 @@ pub use wes_security::{GuardedLinker, Permit, SecurityManager, SecurityPolicy};
 
 pub use wes_core::{ExternRef, FrameInfo, FuncRef, FuncType, Trap, TrapCode, ValType, Value};
 pub use wes_meter::{GasAccount, GasMeter, Prediction, Reservation, Settlement};
-pub use wes_runtime::{Caller, HostError, HostFunc, Linker};
+pub use wes_runtime::{Caller, FunctionCost, GasProfile, HostError, HostFunc, Linker};

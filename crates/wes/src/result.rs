@@ -33,6 +33,10 @@ pub struct ExecutionResult {
     pub side_effects: Vec<SideEffect>,
     /// Why the call failed, when it did.
     pub error: Option<RuntimeError>,
+    /// Gas and time per function of this call, when `monitoring.profile` is on: the functions'
+    /// exclusive gas adds up to [`GasReport::consumed`]. Render it with
+    /// [`GasProfile::folded`](wes_runtime::GasProfile::folded) for flame-graph tools.
+    pub profile: Option<wes_runtime::GasProfile>,
 }
 
 impl ExecutionResult {

@@ -377,6 +377,7 @@ impl Runtime {
             depth_limits: (config.max_call_depth, config.max_host_reentry),
             security,
             prediction,
+            profile: self.config.monitoring.profile,
         })
     }
 

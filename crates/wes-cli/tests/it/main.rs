@@ -367,3 +367,39 @@ fn progress_is_shown_on_a_terminal_and_erased() {
     assert!(out.contains("\r\x1b[K"), "erased: {out:?}");
     assert!(out.trim_end().ends_with("passed, 0 failed, 0 skipped"), "{out:?}");
 }
+
+#[test]
+fn profile_writes_a_flame_graph_and_folded_stacks_that_add_up_to_the_gas() {
+    let dir = std::env::temp_dir().join(format!("wes-cli-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (svg, folded) = (dir.join("fib.svg"), dir.join("fib.txt"));
+    let o = wes(&[
+        "run",
+        "examples/fib.wat",
+        "--invoke",
+        "fib",
+        "12",
+        "--json",
+        "--profile",
+        svg.to_str().unwrap(),
+        "--profile-folded",
+        folded.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let gas = json(&o)["gas_used"].as_u64().unwrap();
+    let text = std::fs::read_to_string(&folded).unwrap();
+    let total: u64 = text.lines().map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum();
+    assert_eq!(total, gas, "the stacks' gas adds up to the run's:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("fib;fib;fib ")), "{text}");
+    // The SVG is well-formed XML with one frame per stack and the function's name in it.
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
+    let doc = roxmltree::Document::parse_with_options(&svg_text, options).unwrap_or_else(|e| panic!("not XML: {e}"));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let titles: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("title")).filter_map(|n| n.text()).collect();
+    assert!(titles.iter().any(|t| t.starts_with("fib (") && t.contains("gas")), "{titles:?}");
+    // Profiling changes no gas.
+    let plain = wes(&["run", "examples/fib.wat", "--invoke", "fib", "12", "--json"]);
+    assert_eq!(json(&plain)["gas_used"].as_u64(), Some(gas));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -103,6 +103,10 @@ impl Translator<'_, '_> {
     pub(super) fn direct_return_call(&mut self, defined_index: u32) -> Result<(), CompileError> {
         let ty = defined_type(self.module, defined_index)?;
         let callee = self.body_ref(defined_index)?;
+        if self.profile {
+            // The callee replaces this frame: it leaves before the callee enters.
+            self.libcall(Libcall::ProfileExit, &[]);
+        }
         let args = self.body_args(self.frames_left, ty.params().len())?;
         self.builder.ins().return_call(callee, &args);
         self.reachable = false;

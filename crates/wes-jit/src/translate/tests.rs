@@ -13,7 +13,7 @@ fn ir(wat: &str) -> Vec<Function> {
         .map(|i| {
             let mut func = Function::new();
             let mut fctx = FunctionBuilderContext::new();
-            let facts = FunctionFacts { segments: None, may_move_memory: true };
+            let facts = FunctionFacts { segments: None, may_move_memory: true, profile: false };
             translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, &facts)
                 .unwrap();
             func

@@ -133,6 +133,11 @@ impl Translator<'_, '_> {
     /// Returns `status` with the gas left and `results` (zeros of the result types when `None`:
     /// on a trap or a pending tail call the caller ignores them).
     pub(super) fn return_with(&mut self, status: u8, results: Option<&[Value]>) {
+        // A return or a tail call through a record leaves the profiled frame (a trap does
+        // not: the runtime closes the frames a trap unwinds).
+        if self.profile && status != wes_core::backend::CALL_TRAPPED {
+            self.libcall(Libcall::ProfileExit, &[]);
+        }
         let mut rets = vec![self.builder.ins().iconst(types::I8, i64::from(status))];
         if let Some(var) = self.gas {
             rets.push(self.builder.use_var(var));

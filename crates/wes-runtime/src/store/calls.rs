@@ -86,7 +86,11 @@ impl StoreInner {
         for (slot, a) in buf.iter_mut().zip(args) {
             *slot = self.value_to_raw(*a).ok_or(RuntimeError::WrongStore)?;
         }
-        if !enter(self, func, &mut buf)? {
+        let profiled = self.profile_depth();
+        let entered = enter(self, func, &mut buf);
+        // Frames a trap unwound never reported their exit.
+        self.profile_unwind(profiled);
+        if !entered? {
             return Err(RuntimeError::Trap(self.take_trap()));
         }
         Ok(ty.results().iter().zip(&buf).map(|(t, raw)| self.raw_to_value(*raw, *t)).collect())

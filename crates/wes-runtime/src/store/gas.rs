@@ -21,7 +21,7 @@ impl StoreInner {
         self.gas_sync();
     }
 
-    fn gas_sync(&mut self) {
+    pub(super) fn gas_sync(&mut self) {
         let counter = vm::gas_counter(self.ctx_ptr);
         if let Some(meter) = &mut self.meter {
             let spent = self.gas_synced.saturating_sub(counter);

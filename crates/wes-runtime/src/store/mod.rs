@@ -10,7 +10,10 @@ mod calls;
 mod gas;
 mod instantiate;
 mod libcalls;
+mod profile;
 mod reset;
+
+pub use profile::{FunctionCost, GasProfile};
 
 pub use reset::ResetStats;
 
@@ -92,6 +95,7 @@ impl Store {
                 counts_only: false,
                 touched: false,
                 checkpoint: None,
+                profiler: None,
             }),
         }
     }
@@ -126,6 +130,18 @@ impl Store {
     /// What has happened in this store so far (counts since it was made).
     pub fn stats(&self) -> StoreStats {
         self.inner.stats
+    }
+
+    /// Starts profiling gas and time per function, discarding any profile so far. Only code
+    /// compiled with `JitConfig::profile` reports to it (an engine's backend decides); gas,
+    /// results and traps are the same either way.
+    pub fn start_profile(&mut self) {
+        self.inner.start_profile();
+    }
+
+    /// The profile since [`Store::start_profile`], which ends it; `None` if none was started.
+    pub fn take_profile(&mut self) -> Option<GasProfile> {
+        self.inner.take_profile()
     }
 }
 
@@ -414,6 +430,8 @@ pub(crate) struct StoreInner {
     touched: bool,
     /// What [`Store::reset`] returns the store to.
     checkpoint: Option<reset::Checkpoint>,
+    /// The gas profiler, while one runs ([`Store::start_profile`]).
+    profiler: Option<Box<profile::Profiler>>,
 }
 
 impl Drop for StoreInner {

@@ -4,7 +4,7 @@
 use super::*;
 
 /// The libcall table every vmctx points to, in [`Libcall::ALL`] order.
-pub(crate) struct LibcallTable([*const (); 12]);
+pub(crate) struct LibcallTable([*const (); 14]);
 
 // SAFETY: the table is immutable and holds addresses of functions, which are valid from any
 // thread.
@@ -29,6 +29,8 @@ pub(crate) static LIBCALLS: LibcallTable = LibcallTable([
     lc_table_init as *const (),
     lc_elem_drop as *const (),
     lc_out_of_gas as *const (),
+    lc_profile_enter as *const (),
+    lc_profile_exit as *const (),
 ]);
 
 const _: () = assert!(LIBCALLS.0.len() == Libcall::ALL.len());
@@ -241,4 +243,24 @@ unsafe extern "C" fn lc_out_of_gas(vmctx: *mut VMContext, cost: u64) -> u32 {
 unsafe extern "C" fn lc_elem_drop(vmctx: *mut VMContext, elem: u32) {
     // SAFETY: called only by compiled code with its own vmctx.
     unsafe { with_store(vmctx, |s, i| s.elem_drop(i, elem)) }
+}
+
+/// [`Libcall::ProfileEnter`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
+unsafe extern "C" fn lc_profile_enter(vmctx: *mut VMContext, func_index: u32) {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe { with_store(vmctx, |s, i| s.profile_enter(i, func_index)) }
+}
+
+/// [`Libcall::ProfileExit`].
+///
+/// # Safety
+///
+/// As [`with_store`]: only compiled code calls this, with its own vmctx.
+unsafe extern "C" fn lc_profile_exit(vmctx: *mut VMContext) {
+    // SAFETY: called only by compiled code with its own vmctx.
+    unsafe { with_store(vmctx, |s, _| s.profile_exit()) }
 }

@@ -9,6 +9,7 @@ mod host;
 mod images;
 mod instantiate;
 mod predict;
+mod profile;
 mod reentry;
 mod reset;
 mod simd;

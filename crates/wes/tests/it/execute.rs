@@ -250,3 +250,31 @@ fn the_counter_contract_runs_through_the_facade_with_reentrant_host_calls() {
     }
     assert_eq!(i.data_mut::<Storage>().unwrap().0.get(&b"count"[..]).unwrap(), b"42");
 }
+
+#[test]
+fn a_profiled_call_attributes_all_its_gas_to_functions() {
+    let config = RuntimeConfig::from_toml("[monitoring]\nprofile = true\n").unwrap();
+    let rt = wes::Runtime::new(config).unwrap();
+    let wat = br#"(module
+          (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
+          (func (export "sum") (param i32) (result i32) (local $acc i32)
+            (loop $l
+              (local.set $acc (i32.add (local.get $acc) (call $sq (local.get 0))))
+              (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+            (local.get $acc)))"#;
+    let m = rt.load(wat).unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(1_000_000)).unwrap();
+    let r = i.execute("sum", &[wes::Value::I32(10)]).unwrap();
+    assert_eq!(r.values, [wes::Value::I32(385)]);
+    let p = r.profile.unwrap();
+    assert_eq!(p.total_gas(), r.gas.consumed);
+    let sq = p.functions.iter().find(|f| f.label() == "sq").unwrap();
+    assert_eq!(sq.calls, 10);
+    // Off by default: no profile, and the same gas.
+    let plain = wes::Runtime::new(RuntimeConfig::default()).unwrap();
+    let m = plain.load(wat).unwrap();
+    let r2 =
+        plain.create_instance(&m, plain.gas_meter(1_000_000)).unwrap().execute("sum", &[wes::Value::I32(10)]).unwrap();
+    assert!(r2.profile.is_none());
+    assert_eq!(r2.gas.consumed, r.gas.consumed);
+}
