@@ -26,6 +26,18 @@ struct Report {
     data_segments: usize,
     element_segments: usize,
     start: Option<u32>,
+    /// The security policy's verdict, when the configuration enables the security layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security: Option<Verdict>,
+}
+
+/// Whether the configured security policy admits the module (its static limits).
+#[derive(Serialize, Debug)]
+struct Verdict {
+    preset: String,
+    admitted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 /// An import or export: its name, kind and type, and for an exported function its gas bound.
@@ -79,6 +91,18 @@ fn report(file: &Path, config: Option<&Path>) -> Result<Report, String> {
         None => wes::RuntimeConfig::default(),
     };
     let pricing = config.pricing().map_err(|e| e.to_string())?;
+    // The module is inspected whatever the policy says; the verdict says whether a runtime
+    // with this configuration would admit it.
+    let security = match config.security.enabled {
+        true => {
+            let policy = config.security.policy().map_err(|e| e.to_string())?;
+            let decoder = wes_decode::Decoder::default().with_limits(policy.decoder_limits());
+            let refused = decoder.decode_any(&bytes).err().map(|e| e.to_string());
+            let preset = serde_json::to_value(config.security.preset).ok().and_then(|v| v.as_str().map(String::from));
+            Some(Verdict { preset: preset.unwrap_or_default(), admitted: refused.is_none(), reason: refused })
+        }
+        false => None,
+    };
     let predictor = match &pricing {
         Some(p) => Some(ResourcePredictor::analyze(&module, p).map_err(|e| format!("{shown}: {e}"))?),
         None => None,
@@ -111,6 +135,7 @@ fn report(file: &Path, config: Option<&Path>) -> Result<Report, String> {
         data_segments: module.data.len(),
         element_segments: module.elements.len(),
         start: module.start,
+        security,
     })
 }
 
@@ -188,6 +213,12 @@ fn print_plain(r: &Report) {
         r.element_segments,
         r.start.map_or("none".into(), |s| s.to_string())
     );
+    if let Some(v) = &r.security {
+        match &v.reason {
+            None => println!("security ({} preset): admitted", v.preset),
+            Some(why) => println!("security ({} preset): refused: {why}", v.preset),
+        }
+    }
 }
 
 /// SHA-256 of `bytes` in hex, as `wes::LoadedModule::hash` gives it.

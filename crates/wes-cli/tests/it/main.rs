@@ -274,6 +274,18 @@ fn inspect_lists_imports_exports_types_and_gas_bounds() {
     );
     let missing = wes(&["inspect", "examples/none.wat"]);
     assert_eq!(missing.status.code(), Some(2));
+    assert!(v.get("security").is_none(), "no verdict without a security layer");
+
+    // With a security policy, the verdict: admitted, or refused naming the limit.
+    let strict = temp_module("strict.toml", "[security]\nenabled = true\n[security.limits]\nmax_imports = 2\n");
+    let o = wes(&["inspect", "examples/counter.wat", "--json", "--config", strict.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "the module is still inspected: {}", stderr(&o));
+    let verdict = &json(&o)["security"];
+    assert_eq!((verdict["preset"].as_str(), verdict["admitted"].as_bool()), (Some("spec"), Some(false)));
+    assert!(verdict["reason"].as_str().unwrap().contains("max_imports"), "{verdict}");
+    let contract = temp_module("contract.toml", "[security]\nenabled = true\npreset = \"contract\"\n");
+    let o = wes(&["inspect", "examples/counter.wat", "--config", contract.to_str().unwrap()]);
+    assert!(stdout(&o).contains("security (contract preset): admitted"), "{}", stdout(&o));
 }
 
 /// A spec file from the pinned testsuite, written out for `wes wast`.
