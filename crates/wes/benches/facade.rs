@@ -47,56 +47,41 @@ fn facade(c: &mut Criterion) {
     });
     group.finish();
 
-    // The same two loops interleaved in short batches, so load that comes and goes on a shared
-    // machine falls on both alike: the median of the per-round ratios is the facade's cost.
-    let rounds = 41;
-    let batch = 200;
-    let mut raw_times = Vec::with_capacity(rounds);
-    let mut facade_times = Vec::with_capacity(rounds);
-    let mut ratios = Vec::with_capacity(rounds);
-    for round in 0..rounds {
-        let time_raw = || {
-            let t = std::time::Instant::now();
-            for _ in 0..batch {
-                let mut store = Store::new(&engine);
-                store.set_meter(runtime.gas_meter(1_000_000));
-                let instance = linker.instantiate(&mut store, &raw).unwrap();
-                let call = instance.get_func(&store, "call").unwrap();
-                black_box(call.call(&mut store, &[Value::I64(42)]).unwrap());
-            }
-            t.elapsed().as_secs_f64() / f64::from(batch)
-        };
-        let time_facade = || {
-            let t = std::time::Instant::now();
-            for _ in 0..batch {
-                let mut instance = runtime.create_instance(&module, runtime.gas_meter(1_000_000)).unwrap();
-                black_box(instance.execute("call", &[Value::I64(42)]).unwrap().values);
-                runtime.destroy_instance(instance);
-            }
-            t.elapsed().as_secs_f64() / f64::from(batch)
-        };
-        // Alternate which goes first, so neither always runs on a warmer cache.
-        let (r, f) = if round % 2 == 0 {
-            let r = time_raw();
-            (r, time_facade())
-        } else {
-            let f = time_facade();
-            (time_raw(), f)
-        };
-        raw_times.push(r);
-        facade_times.push(f);
-        ratios.push(f / r);
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+    // The same loops interleaved in short batches, so load that comes and goes on a shared
+    // machine falls on both alike: the median of the per-round ratios is the cost.
+    let raw_round = || {
+        let mut store = Store::new(&engine);
+        store.set_meter(runtime.gas_meter(1_000_000));
+        let instance = linker.instantiate(&mut store, &raw).unwrap();
+        let call = instance.get_func(&store, "call").unwrap();
+        black_box(call.call(&mut store, &[Value::I64(42)]).unwrap());
     };
-    println!(
-        "paired instantiate + call, {rounds} rounds of {batch}: runtime API {:.2} µs, facade {:.2} µs, median ratio {:.3}",
-        median(&mut raw_times) * 1e6,
-        median(&mut facade_times) * 1e6,
-        median(&mut ratios)
-    );
+    let facade_round = |rt: &Runtime, m: &wes::LoadedModule| {
+        let mut instance = rt.create_instance(m, rt.gas_meter(1_000_000)).unwrap();
+        black_box(instance.execute("call", &[Value::I64(42)]).unwrap().values);
+        rt.destroy_instance(instance);
+    };
+    paired("instantiate + call: facade / runtime API", &raw_round, &|| facade_round(&runtime, &module));
+    let mut quiet = Runtime::new(RuntimeConfig::from_toml("[monitoring]\nmetrics = false\n").unwrap()).unwrap();
+    quiet.linker_mut().func_wrap("env", "inc", inc);
+    let quiet_module = quiet.load(CONTRACT.as_bytes()).unwrap();
+    paired("instantiate + call: facade with metrics / without", &|| facade_round(&quiet, &quiet_module), &|| {
+        facade_round(&runtime, &module)
+    });
+    let mut profiled = Runtime::new(RuntimeConfig::from_toml("[monitoring]\nprofile = true\n").unwrap()).unwrap();
+    profiled.linker_mut().func_wrap("env", "inc", inc);
+    let fib = br#"(module (func $fib (export "fib") (param i32) (result i32)
+        (if (result i32) (i32.lt_u (local.get 0) (i32.const 2)) (then (local.get 0))
+          (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                         (call $fib (i32.sub (local.get 0) (i32.const 2))))))))"#;
+    let (fib_plain, fib_profiled) = (runtime.load(fib).unwrap(), profiled.load(fib).unwrap());
+    let fib_round = |rt: &Runtime, m: &wes::LoadedModule| {
+        let mut instance = rt.create_instance(m, rt.gas_meter(u64::MAX / 4)).unwrap();
+        black_box(instance.execute("fib", &[Value::I32(20)]).unwrap().values);
+    };
+    paired("fib(20) (21,891 calls): profiled / not", &|| fib_round(&runtime, &fib_plain), &|| {
+        fib_round(&profiled, &fib_profiled)
+    });
 
     let ten = [
         Value::I32(-7),
@@ -123,6 +108,47 @@ fn facade(c: &mut Criterion) {
         group.bench_function(format!("{encoding:?}"), |b| b.iter(|| black_box(e.decode(black_box(&bytes)).unwrap())));
     }
     group.finish();
+}
+
+/// Times `base` and `other` in alternating batches and prints the median time of each and the
+/// median of the per-round ratios `other / base`.
+/// `WES_PAIRED=TEXT` runs only the pairs whose label contains TEXT (to profile one).
+fn paired(label: &str, base: &dyn Fn(), other: &dyn Fn()) {
+    if std::env::var("WES_PAIRED").is_ok_and(|only| !label.contains(&only)) {
+        return;
+    }
+    let (rounds, batch) = (41, 100u32);
+    let time = |f: &dyn Fn()| {
+        let t = std::time::Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        t.elapsed().as_secs_f64() / f64::from(batch)
+    };
+    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which goes first, so neither always runs on a warmer cache.
+        let (x, y) = if round % 2 == 0 {
+            let x = time(base);
+            (x, time(other))
+        } else {
+            let y = time(other);
+            (time(base), y)
+        };
+        a.push(x);
+        b.push(y);
+        ratios.push(y / x);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "paired, {rounds} rounds of {batch}: {label}: {:.2} µs / {:.2} µs, median ratio {:.3}",
+        median(&mut b) * 1e6,
+        median(&mut a) * 1e6,
+        median(&mut ratios)
+    );
 }
 
 criterion_group!(benches, facade);

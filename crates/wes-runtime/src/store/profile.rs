@@ -26,6 +26,10 @@ struct Node {
     calls: u64,
     gas: u64,
     time: Duration,
+    /// The first child and the next sibling (0: none; the root is never a child): a node has
+    /// few children, and a short list walk beats hashing on every call.
+    first_child: usize,
+    next_sibling: usize,
 }
 
 #[derive(Debug)]
@@ -42,14 +46,21 @@ struct OpenFrame {
 pub(crate) struct Profiler {
     /// Node 0 is the root: outside every function.
     nodes: Vec<Node>,
-    children: HashMap<(usize, FuncKey), usize>,
     stack: Vec<OpenFrame>,
 }
 
 impl Profiler {
     fn new() -> Self {
-        let root = Node { parent: 0, func: (usize::MAX, u32::MAX), calls: 0, gas: 0, time: Duration::ZERO };
-        Profiler { nodes: vec![root], children: HashMap::new(), stack: Vec::new() }
+        let root = Node {
+            parent: 0,
+            func: (usize::MAX, u32::MAX),
+            calls: 0,
+            gas: 0,
+            time: Duration::ZERO,
+            first_child: 0,
+            next_sibling: 0,
+        };
+        Profiler { nodes: vec![root], stack: Vec::new() }
     }
 
     pub(crate) fn depth(&self) -> usize {
@@ -58,10 +69,23 @@ impl Profiler {
 
     fn enter(&mut self, func: FuncKey, gas: u64, at: Instant) {
         let parent = self.stack.last().map_or(0, |f| f.node);
-        let next = self.nodes.len();
-        let node = *self.children.entry((parent, func)).or_insert(next);
-        if node == next {
-            self.nodes.push(Node { parent, func, calls: 0, gas: 0, time: Duration::ZERO });
+        let mut node = self.nodes[parent].first_child;
+        while node != 0 && self.nodes[node].func != func {
+            node = self.nodes[node].next_sibling;
+        }
+        if node == 0 {
+            node = self.nodes.len();
+            let next_sibling = self.nodes[parent].first_child;
+            self.nodes.push(Node {
+                parent,
+                func,
+                calls: 0,
+                gas: 0,
+                time: Duration::ZERO,
+                first_child: 0,
+                next_sibling,
+            });
+            self.nodes[parent].first_child = node;
         }
         self.nodes[node].calls += 1;
         self.stack.push(OpenFrame { node, gas_at_entry: gas, child_gas: 0, at, child_time: Duration::ZERO });
