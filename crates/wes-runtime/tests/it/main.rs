@@ -8,6 +8,7 @@ mod golden;
 mod host;
 mod images;
 mod instantiate;
+mod limits;
 mod predict;
 mod reentry;
 mod reset;
