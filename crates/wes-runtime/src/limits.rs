@@ -128,6 +128,10 @@ pub struct LimitExceeded {
 /// table and every instantiation, with the store's usage now and what it would be after; an
 /// `Err` refuses (nothing is allocated). Must be deterministic in its inputs for a store whose
 /// results must agree across nodes: `memory.grow` returns what it says.
+///
+/// An admitted operation can still fail after it (a grow that then runs out of gas, a mapping
+/// the host refuses): a limiter keeping an account of its own should settle it from the usage
+/// it is shown, which is always what the store really holds, rather than from its admissions.
 pub trait ResourceLimiter: Send {
     /// Whether the store may go from `current` to `desired` for `op`.
     ///

@@ -240,3 +240,26 @@ fn grown_memory_is_not_resident_until_written() {
     assert!(resident_pages(&data[PAGE as usize..]) <= 512);
     assert_eq!(data[at as usize], 7);
 }
+
+#[test]
+fn a_reset_returns_the_usage_to_the_checkpoint() {
+    let engine = engine_with(Config::default());
+    let m = module(
+        &engine,
+        r#"(module (memory 1) (table 1 funcref)
+             (func (export "grow") (result i32)
+               (drop (table.grow (ref.null func) (i32.const 9)))
+               (memory.grow (i32.const 3))))"#,
+    );
+    let mut store = Store::new(&engine);
+    store.set_limits(StoreLimits { memory_bytes: 4 * PAGE, ..StoreLimits::unlimited() });
+    let i = Linker::new().instantiate(&mut store, &m).unwrap();
+    store.checkpoint().unwrap();
+    let initial = store.resource_usage();
+    assert_eq!(call(&mut store, i, "grow", &[]).unwrap(), [Value::I32(1)]);
+    assert_eq!((store.resource_usage().memory_bytes, store.resource_usage().table_elements), (4 * PAGE, 10));
+    store.reset().unwrap();
+    assert_eq!(store.resource_usage(), initial);
+    // The pages a reset gave back can be grown into again.
+    assert_eq!(call(&mut store, i, "grow", &[]).unwrap(), [Value::I32(1)]);
+}
