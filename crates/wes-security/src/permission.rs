@@ -431,9 +431,9 @@ impl Session {
     }
 
     /// [`Session::enter`] against `cell` and `slot`, this session's grant and the capability's
-    /// slot (which a [`Guard`] holds itself, one pointer nearer). The common case — granted, within budget, no checker — is a load of the
-    /// grant, a load and a store of the call counter and two compares; everything else is out of
-    /// line.
+    /// slot (which a [`Guard`] holds itself, one pointer nearer). The common case — granted,
+    /// within budget, no checker — is a load of the grant, a load and a store of the call
+    /// counter and two compares; everything else is out of line.
     #[inline(always)]
     fn check(
         &self,
