@@ -23,7 +23,7 @@ pub mod value;
 pub mod vm;
 
 pub use backend::{Backend, CompileError};
-pub use module::Module;
+pub use module::{Module, ModuleParts};
 pub use trap::{FrameInfo, Trap, TrapCode};
 pub use types::{FuncType, GlobalType, Limits, MemoryType, Mutability, RefType, TableType, ValType};
 pub use value::{ExternRef, FuncRef, Value};

@@ -5,8 +5,11 @@
 //! `wasmparser`'s operator reader) instead of receiving a copy. Index spaces follow the spec:
 //! imported functions, tables, memories and globals come first, then the defined ones.
 //!
-//! `wes-decode` is the one producer of validated modules. A `Module` assembled by hand is not
-//! validated, and backends are entitled to reject (never to crash on) anything inconsistent.
+//! A [`Module`] is sealed: its contents are [`ModuleParts`], readable through it (`Deref`) but
+//! never writable, and safe code cannot make one. `wes-decode` is the one producer: it fills in
+//! the parts while its validator checks them, and only then seals them with the `unsafe`
+//! [`Module::from_parts_unchecked`], whose contract is that the parts are valid. A backend may
+//! therefore trust every index, type and range in a `Module` it is handed.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -238,9 +241,11 @@ pub struct Names {
     pub functions: BTreeMap<u32, String>,
 }
 
-/// A decoded and validated WebAssembly module.
+/// The contents of a module as plain data: what a validator fills in while it checks them, and
+/// what a [`Module`] shows (through `Deref`). Parts are not a module: nothing checks them, and
+/// only [`Module::from_parts_unchecked`] turns them into one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Module {
+pub struct ModuleParts {
     /// The module's binary encoding. Function bodies, data segments and custom sections are
     /// ranges into it.
     pub bytes: Arc<[u8]>,
@@ -287,7 +292,84 @@ pub struct Module {
     pub custom_sections: Vec<CustomSection>,
 }
 
+/// A decoded and validated WebAssembly module: [`ModuleParts`] that passed validation, sealed.
+///
+/// Its parts are read through `Deref` (`module.types`, `module.body(i)`); nothing can change
+/// them. Safe code cannot build a `Module` — there is no literal, no `Default`, no conversion
+/// from parts — so a backend handed one may rely on it being valid. Make one with
+/// `wes_decode::decode`, and read it like plain data:
+///
+/// ```
+/// fn defined_memories(module: &wes_core::Module) -> usize {
+///     module.memories.len() - module.num_imported_memories as usize
+/// }
+/// ```
+///
+/// Not by hand, with fields or a default:
+///
+/// ```compile_fail
+/// # use wes_core::module::{Module, ModuleParts};
+/// let invalid = Module { parts: ModuleParts { num_imported_memories: 5, ..ModuleParts::default() } };
+/// ```
+///
+/// ```compile_fail
+/// let invalid = wes_core::Module::default();
+/// ```
+///
+/// ```compile_fail
+/// # use wes_core::module::{Module, ModuleParts};
+/// let invalid: Module = ModuleParts { num_imported_memories: 5, ..ModuleParts::default() }.into();
+/// ```
+///
+/// Nor by changing a valid one (there is no `DerefMut`):
+///
+/// ```compile_fail
+/// fn corrupt(module: &mut wes_core::Module) {
+///     module.num_imported_memories = 5;
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Module {
+    parts: ModuleParts,
+}
+
 impl Module {
+    /// Seals `parts` as a module without checking them.
+    ///
+    /// # Safety
+    ///
+    /// `parts` must be a module that passes WebAssembly validation (under the proposals the
+    /// backend it is given to supports), exactly as decoded from `parts.bytes`: every index
+    /// within its index space, every body within `bytes` and well typed, the counts of imported
+    /// items matching the imports, `bodies` matching the defined functions, constant
+    /// expressions well typed. Backends compile a `Module` without re-validating it, and
+    /// compiled code trusts it: a memory or table index the validator would have refused is
+    /// an access outside the instance. `wes-decode` is the producer that keeps this contract;
+    /// call this only with parts that have passed an equivalent validator.
+    pub unsafe fn from_parts_unchecked(parts: ModuleParts) -> Module {
+        Module { parts }
+    }
+
+    /// The module's parts (also reachable through `Deref`).
+    pub fn parts(&self) -> &ModuleParts {
+        &self.parts
+    }
+
+    /// The module's parts, unsealed (to inspect or transform; sealing them again is unsafe).
+    pub fn into_parts(self) -> ModuleParts {
+        self.parts
+    }
+}
+
+impl std::ops::Deref for Module {
+    type Target = ModuleParts;
+
+    fn deref(&self) -> &ModuleParts {
+        &self.parts
+    }
+}
+
+impl ModuleParts {
     /// The type of function `index`, if it exists.
     pub fn func_type(&self, index: u32) -> Option<&FuncType> {
         let ty = *self.functions.get(index as usize)?;
@@ -333,12 +415,12 @@ mod tests {
 
     #[test]
     fn index_spaces_put_imports_first() {
-        let m = Module {
+        let m = ModuleParts {
             types: vec![FuncType::new([], []), FuncType::new([ValType::I32], [ValType::I32])],
             functions: vec![1, 0, 1],
             num_imported_functions: 1,
             bodies: vec![FuncBody { type_index: 0, range: 0..0 }, FuncBody { type_index: 1, range: 0..0 }],
-            ..Module::default()
+            ..ModuleParts::default()
         };
         assert!(m.is_imported_function(0));
         assert!(m.body(0).is_none());

@@ -27,7 +27,7 @@
 use std::fmt;
 
 use wasmparser::{FuncValidator, FunctionBody, ValidatorResources, WasmFeatures};
-use wes_core::Module;
+use wes_core::ModuleParts;
 use wes_core::types::Limits as TypeLimits;
 
 use crate::DecodeError;
@@ -363,7 +363,7 @@ impl<'l> LimitChecker<'l> {
 
     /// Before a payload is read: the counts its header declares, added to what the module
     /// already has. Nothing has been allocated for the items yet.
-    pub(crate) fn before(&mut self, m: &Module, payload: &wasmparser::Payload<'_>) -> Result<(), DecodeError> {
+    pub(crate) fn before(&mut self, m: &ModuleParts, payload: &wasmparser::Payload<'_>) -> Result<(), DecodeError> {
         use wasmparser::Payload as P;
         let l = self.limits;
         let n = |len: usize, count: u32| len as u64 + u64::from(count);
@@ -396,7 +396,7 @@ impl<'l> LimitChecker<'l> {
     /// After a payload has been recorded in `m`: the items it added (types' parameters and
     /// results, tables' and memories' sizes, imported items' counts). Each item was read
     /// one at a time, so nothing was allocated in proportion to a declared count.
-    pub(crate) fn after(&mut self, m: &Module, payload: &wasmparser::Payload<'_>) -> Result<(), DecodeError> {
+    pub(crate) fn after(&mut self, m: &ModuleParts, payload: &wasmparser::Payload<'_>) -> Result<(), DecodeError> {
         use wasmparser::Payload as P;
         let l = self.limits;
         let offset = match payload {

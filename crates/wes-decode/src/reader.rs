@@ -9,7 +9,7 @@ use wasmparser::{
 };
 use wes_core::module::{
     ConstExpr, ConstOp, CustomSection, DataMode, DataSegment, ElementItems, ElementMode, ElementSegment, Export,
-    ExternKind, FuncBody, Import, ImportType, Module,
+    ExternKind, FuncBody, Import, ImportType, Module, ModuleParts,
 };
 use wes_core::types::{FuncType, GlobalType, Limits, MemoryType, Mutability, RefType, TableType, ValType};
 
@@ -37,7 +37,7 @@ pub(crate) fn read_module(
     let mut limits = LimitChecker::new(limits);
     let mut validator = Validator::new_with_features(features);
     let mut allocs = FuncValidatorAllocations::default();
-    let mut m = Module { bytes: Arc::clone(&bytes), ..Module::default() };
+    let mut m = ModuleParts { bytes: Arc::clone(&bytes), ..ModuleParts::default() };
 
     for payload in Parser::new(0).parse_all(&bytes) {
         let payload = payload.map_err(DecodeError::malformed)?;
@@ -72,7 +72,11 @@ pub(crate) fn read_module(
             }
         }
     }
-    Ok(m)
+    // SAFETY: `m` was recorded from `bytes` payload by payload as the validator, with the
+    // features the caller asked for, accepted each of them, every function body included, and
+    // the end of the module (counts of functions and bodies, data count); a payload it refused
+    // returned above. So `m` is a valid module, as `from_parts_unchecked` requires.
+    Ok(unsafe { Module::from_parts_unchecked(m) })
 }
 
 /// Rejects a section whose item count cannot fit in its bytes. Every item takes at least one
@@ -90,7 +94,7 @@ fn check_count(count: u32, range: Range<u64>) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn record(m: &mut Module, payload: &Payload<'_>) -> Result<(), DecodeError> {
+fn record(m: &mut ModuleParts, payload: &Payload<'_>) -> Result<(), DecodeError> {
     let mal = DecodeError::malformed;
     match payload {
         Payload::TypeSection(r) => check_count(r.count(), r.range())?,
@@ -319,7 +323,7 @@ fn strict_u32_leb_len(bytes: &[u8], pos: usize) -> Option<usize> {
     None
 }
 
-fn read_names(m: &mut Module, names: wasmparser::NameSectionReader<'_>) {
+fn read_names(m: &mut ModuleParts, names: wasmparser::NameSectionReader<'_>) {
     for name in names.into_iter().flatten() {
         match name {
             wasmparser::Name::Module { name, .. } => m.names.module = Some(name.to_string()),

@@ -8,6 +8,7 @@ use wes_core::{Backend, FuncType};
 use wes_meter::Pricing;
 
 use crate::RuntimeError;
+use crate::limits::StoreLimits;
 use crate::plan::ModulePlan;
 use crate::vm::{LinearMemory, WasmStack};
 
@@ -48,6 +49,11 @@ pub struct Config {
     /// would need more is refused at instantiation with [`RuntimeError::ResourceLimit`], so a
     /// module cannot make the host reserve (and a runaway recursion touch) gigabytes.
     pub max_wasm_stack: usize,
+    /// The totals every new store is limited to (memory bytes and table elements across its
+    /// memories and tables, counts of memories, tables and instances), checked before anything
+    /// is allocated; a store can be given other limits or a limiter of the embedder's
+    /// ([`Store::set_limits`](crate::Store::set_limits), [`Store::set_limiter`](crate::Store::set_limiter)).
+    pub store_limits: StoreLimits,
 }
 
 impl Default for Config {
@@ -60,6 +66,7 @@ impl Default for Config {
             max_host_reentry: 8,
             pricing: None,
             max_wasm_stack: 512 << 20,
+            store_limits: StoreLimits::default(),
         }
     }
 }
@@ -92,6 +99,12 @@ impl Config {
     /// Sets [`Config::max_wasm_stack`].
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Sets [`Config::store_limits`].
+    pub fn store_limits(&mut self, limits: StoreLimits) -> &mut Self {
+        self.store_limits = limits;
         self
     }
 

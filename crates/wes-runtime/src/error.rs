@@ -50,6 +50,10 @@ pub enum RuntimeError {
         /// The engine's pricing.
         engine: String,
     },
+    /// The store's [`ResourceLimiter`](crate::ResourceLimiter) refused to create a memory, a
+    /// table or an instance (nothing was added to the store).
+    #[error(transparent)]
+    StoreLimit(#[from] crate::LimitExceeded),
     /// A configured limit, or the host's memory, does not allow the operation.
     #[error("resource limit: {0}")]
     ResourceLimit(String),

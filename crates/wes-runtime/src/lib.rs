@@ -40,6 +40,7 @@
 //! | traps | compiled code records the code and returns `false`; every frame records itself on the way out | no signal handlers or unwinding: the store is usable after any trap, and the backtrace is free |
 //! | call stack | a depth counter checked at every function entry ([`Config::max_call_depth`]); wasm runs on a dedicated stack sized from the limit and the largest frame | the limit is in wasm frames, the same on every machine, and is always hit before the native stack runs out |
 //! | memories | one private mapping each, reserved to the maximum and opened by `mprotect`; data segments from a per-module image mapped copy-on-write; mappings of dropped stores scrubbed and reused by the engine; bounds-checked by compiled code | declaring a big memory costs nothing until used, the base never moves, an instance pays only for the pages it touches, a fresh instance makes no mapping; growth failures return -1 |
+//! | resource limits | a [`ResourceLimiter`] per store ([`StoreLimits`] by default) asked before every memory, table and instance is created or grown, with the store's totals | a module cannot make a store allocate past its budget; a refusal is a typed error or -1, never an allocation failure |
 //! | reuse | [`Store::checkpoint`] / [`Store::reset`]: back to the post-instantiation state, memory in proportion to the pages written | pooled instances (`wes-lifecycle`) that show nothing of their last user |
 //! | instantiation | what does not depend on the instance (signature ids, memory and table images) computed once per module; function records in one block per instance | a fresh instance of a large module does per-instance work only |
 //! | host functions | closures behind a trampoline monomorphised per closure; errors and panics become [`TrapCode::HostError`](wes_core::TrapCode::HostError) traps | a failing host call is a trap of the wasm call, never a crash |
@@ -51,6 +52,7 @@ mod api;
 mod engine;
 mod error;
 mod host;
+mod limits;
 mod linker;
 mod plan;
 mod store;
@@ -61,5 +63,6 @@ pub use api::{GasCall, GasUsage};
 pub use engine::{Config, Engine, Module};
 pub use error::RuntimeError;
 pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
+pub use limits::{LimitExceeded, Resource, ResourceLimiter, ResourceOp, ResourceUsage, StoreLimits};
 pub use linker::{InstancePre, Linker};
 pub use store::{FunctionCost, GasProfile, OutOfGasHandler, ResetStats, Store, StoreStats};

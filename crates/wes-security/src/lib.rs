@@ -81,7 +81,7 @@ pub use identity::{ModuleHash, ModuleIdentity};
 pub use linker::{GuardedInstance, GuardedLinker};
 pub use manager::{Invocation, SecurityManager};
 pub use permission::{Capability, MAX_CAPABILITIES, ModuleRef, PermissionController, Permit, Session};
-pub use policy::{Budget, CapabilityPolicy, SecurityPolicy};
+pub use policy::{Budget, CapabilityPolicy, ResourcePolicy, SecurityPolicy};
 pub use threat::{
     Action, Clock, ManualClock, ModuleStatus, Rule, SystemClock, ThreatAlert, ThreatKind, ThreatMonitor, ThreatPolicy,
 };

@@ -92,9 +92,9 @@ impl GuardedLinker {
         let f = Arc::new(f);
         let function: Arc<str> = format!("{module}::{name}").into();
         let make = move |session: &Arc<Session>| {
-            let (f, session, function) = (Arc::clone(&f), Arc::clone(session), Arc::clone(&function));
+            let (f, guard, function) = (Arc::clone(&f), session.guard(cap), Arc::clone(&function));
             HostFunc::wrap(move |caller: &mut Caller<'_>, params: P| -> Result<R, HostError> {
-                let permit = session.enter(cap, &function)?;
+                let permit = guard.enter(&function)?;
                 f(caller, &permit, params)
             })
         };
@@ -123,9 +123,9 @@ impl GuardedLinker {
         let f = Arc::new(f);
         let function: Arc<str> = format!("{module}::{name}").into();
         let make = move |session: &Arc<Session>| {
-            let (f, session, function) = (Arc::clone(&f), Arc::clone(session), Arc::clone(&function));
+            let (f, guard, function) = (Arc::clone(&f), session.guard(cap), Arc::clone(&function));
             HostFunc::new(ty.clone(), move |caller: &mut Caller<'_>, params: &[Value], results: &mut [Value]| {
-                let permit = session.enter(cap, &function)?;
+                let permit = guard.enter(&function)?;
                 f(caller, &permit, params, results)
             })
         };

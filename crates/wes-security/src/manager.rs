@@ -185,6 +185,9 @@ impl SecurityManager {
     }
 
     /// Instantiates through `linker`, refusing a quarantined module and recording the decision.
+    /// The store is limited to the policy's [`resources`](SecurityPolicy::resources) from here
+    /// on; a module whose memories, tables or instance pass them is refused and the refusal
+    /// recorded.
     ///
     /// # Errors
     ///
@@ -198,10 +201,14 @@ impl SecurityManager {
         identity: &ModuleIdentity,
     ) -> Result<GuardedInstance, SecurityError> {
         self.check_status(identity)?;
+        store.set_limits(self.policy.store_limits());
         match linker.instantiate(store, module, identity) {
             Ok(instance) => {
                 self.log(identity.hash(), "instantiate", Decision::Allow, "")?;
                 Ok(instance)
+            }
+            Err(e @ SecurityError::Runtime(RuntimeError::StoreLimit(_))) => {
+                Err(self.deny(identity.hash(), "instantiate", e))
             }
             Err(e @ SecurityError::Runtime(_)) => Err(e),
             Err(e) => Err(self.deny(identity.hash(), "instantiate", e)),

@@ -331,23 +331,36 @@ impl PermissionController {
                 }
             }
         }
-        let n = s.names.len();
+        checkers.resize(s.names.len().max(checkers.len()), Vec::new());
+        let slots = checkers
+            .into_iter()
+            .enumerate()
+            .map(|(i, checkers)| {
+                Arc::new(Slot {
+                    calls: AtomicU64::new(0),
+                    bytes: AtomicU64::new(0),
+                    budget: s.budgets.get(i).copied().unwrap_or(Budget::UNLIMITED),
+                    checkers: checkers.into_boxed_slice(),
+                })
+            })
+            .collect();
         Arc::new(Session {
             identity: module.clone(),
             cell,
-            budgets: s.budgets.clone().into_boxed_slice(),
-            counters: (0..n).map(|_| Counters::default()).collect(),
+            slots,
             names: s.names.clone().into_boxed_slice(),
-            checkers: checkers.into_boxed_slice(),
             violation: Mutex::new(None),
         })
     }
 }
 
-#[derive(Debug, Default)]
-struct Counters {
+/// One capability in a session: its budget, the invocation's counters and its checkers, side
+/// by side so that a host call's check reads one place.
+struct Slot {
     calls: AtomicU64,
     bytes: AtomicU64,
+    budget: Budget,
+    checkers: Box<[Arc<dyn CustomSecurityChecker>]>,
 }
 
 /// One instance's view of its permissions: the module's grant, and this instance's budget
@@ -355,10 +368,9 @@ struct Counters {
 pub struct Session {
     identity: ModuleIdentity,
     cell: Arc<GrantCell>,
-    budgets: Box<[Budget]>,
-    counters: Box<[Counters]>,
+    /// By capability index; shared with the [`Guard`]s of the session's host functions.
+    slots: Box<[Arc<Slot>]>,
     names: Box<[String]>,
-    checkers: Box<[Vec<Arc<dyn CustomSecurityChecker>>]>,
     violation: Mutex<Option<SecurityError>>,
 }
 
@@ -382,7 +394,7 @@ impl Session {
     /// Starts a new invocation: budgets count from zero again and the last violation is
     /// forgotten.
     pub fn begin_invocation(&self) {
-        for c in self.counters.iter() {
+        for c in self.slots.iter() {
             c.calls.store(0, Ordering::Relaxed);
             c.bytes.store(0, Ordering::Relaxed);
         }
@@ -391,7 +403,7 @@ impl Session {
 
     /// Host calls of `capability` in this invocation (refused ones included).
     pub fn calls(&self, capability: Capability) -> u64 {
-        self.counters.get(capability.index()).map_or(0, |c| c.calls.load(Ordering::Relaxed))
+        self.slots.get(capability.index()).map_or(0, |c| c.calls.load(Ordering::Relaxed))
     }
 
     /// The security decision that made the last host call trap, if one did, taken out.
@@ -408,36 +420,69 @@ impl Session {
     /// for [`take_violation`](Self::take_violation).
     #[inline]
     pub fn enter(&self, capability: Capability, function: &str) -> Result<Permit<'_>, HostError> {
-        if self.cell.bits.load(Ordering::Acquire) & capability.bit() == 0 {
-            return Err(self.refuse(SecurityError::Revoked {
-                module: self.identity.to_string(),
-                capability: self.name(capability),
-                function: function.to_string(),
-            }));
+        self.check(&self.cell, self.slots.get(capability.index()).map(|s| &**s), capability, function)
+    }
+
+    /// A guard for host calls of `capability` through this session (what a guarded host
+    /// function holds).
+    pub(crate) fn guard(self: &Arc<Self>, capability: Capability) -> Guard {
+        let slot = self.slots.get(capability.index()).cloned();
+        Guard { cell: Arc::clone(&self.cell), slot, session: Arc::clone(self), capability }
+    }
+
+    /// [`Session::enter`] against `cell` and `slot`, this session's grant and the capability's
+    /// slot (which a [`Guard`] holds itself, one pointer nearer). The common case — granted,
+    /// within budget, no checker — is a load of the grant, a load and a store of the call
+    /// counter and two compares; everything else is out of line.
+    #[inline(always)]
+    fn check(
+        &self,
+        cell: &GrantCell,
+        slot: Option<&Slot>,
+        capability: Capability,
+        function: &str,
+    ) -> Result<Permit<'_>, HostError> {
+        if cell.bits.load(Ordering::Acquire) & capability.bit() == 0 {
+            return Err(self.revoked(capability, function));
         }
-        let i = capability.index();
-        if let (Some(counters), Some(budget)) = (self.counters.get(i), self.budgets.get(i)) {
+        if let Some(slot) = slot {
             // A load and a store rather than an atomic add: a session's counters are only
             // touched by calls of its instance, which its store (`&mut`) serialises, so no
             // increment can race; a locked add would double the cost of the check.
-            let calls = counters.calls.load(Ordering::Relaxed).saturating_add(1);
-            counters.calls.store(calls, Ordering::Relaxed);
-            if calls > budget.calls_per_invocation {
-                return Err(self.exhausted(capability, BudgetKind::Calls, budget.calls_per_invocation, calls));
+            let calls = slot.calls.load(Ordering::Relaxed).saturating_add(1);
+            slot.calls.store(calls, Ordering::Relaxed);
+            if calls > slot.budget.calls_per_invocation {
+                return Err(self.exhausted(capability, BudgetKind::Calls, slot.budget.calls_per_invocation, calls));
             }
-            if let Some(checkers) = self.checkers.get(i) {
-                for checker in checkers {
-                    if let Err(reason) = checker.check_host_call(&self.identity, &self.names[i], function) {
-                        return Err(self.refuse(SecurityError::Refused {
-                            module: self.identity.to_string(),
-                            checker: checker.name().to_string(),
-                            reason,
-                        }));
-                    }
-                }
+            if !slot.checkers.is_empty() {
+                self.run_checkers(slot, capability, function)?;
             }
         }
         Ok(Permit { session: self, capability })
+    }
+
+    #[cold]
+    fn revoked(&self, capability: Capability, function: &str) -> HostError {
+        self.refuse(SecurityError::Revoked {
+            module: self.identity.to_string(),
+            capability: self.name(capability),
+            function: function.to_string(),
+        })
+    }
+
+    #[cold]
+    fn run_checkers(&self, slot: &Slot, capability: Capability, function: &str) -> Result<(), HostError> {
+        let name = self.names.get(capability.index()).map_or("", String::as_str);
+        for checker in slot.checkers.iter() {
+            if let Err(reason) = checker.check_host_call(&self.identity, name, function) {
+                return Err(self.refuse(SecurityError::Refused {
+                    module: self.identity.to_string(),
+                    checker: checker.name().to_string(),
+                    reason,
+                }));
+            }
+        }
+        Ok(())
     }
 
     fn name(&self, capability: Capability) -> String {
@@ -478,16 +523,15 @@ impl Permit<'_> {
     ///
     /// A [`HostError`] (the call traps) when the invocation's byte budget would be exceeded.
     pub fn bytes(&self, n: u64) -> Result<(), HostError> {
-        let i = self.capability.index();
-        if let (Some(counters), Some(budget)) = (self.session.counters.get(i), self.session.budgets.get(i)) {
+        if let Some(slot) = self.session.slots.get(self.capability.index()) {
             // As for calls in `Session::enter`: serialised by the store.
-            let used = counters.bytes.load(Ordering::Relaxed).saturating_add(n);
-            counters.bytes.store(used, Ordering::Relaxed);
-            if used > budget.bytes_per_invocation {
+            let used = slot.bytes.load(Ordering::Relaxed).saturating_add(n);
+            slot.bytes.store(used, Ordering::Relaxed);
+            if used > slot.budget.bytes_per_invocation {
                 return Err(self.session.exhausted(
                     self.capability,
                     BudgetKind::Bytes,
-                    budget.bytes_per_invocation,
+                    slot.budget.bytes_per_invocation,
                     used,
                 ));
             }
@@ -498,5 +542,23 @@ impl Permit<'_> {
     /// The capability the call is of.
     pub fn capability(&self) -> Capability {
         self.capability
+    }
+}
+
+/// What a guarded host function checks before its body runs: one instance's session, one
+/// capability. Holds the module's grant cell and the capability's slot itself, so each of the
+/// check's loads is one pointer from the host function's own data.
+pub(crate) struct Guard {
+    cell: Arc<GrantCell>,
+    slot: Option<Arc<Slot>>,
+    session: Arc<Session>,
+    capability: Capability,
+}
+
+impl Guard {
+    /// [`Session::enter`] for the guard's capability.
+    #[inline(always)]
+    pub(crate) fn enter(&self, function: &str) -> Result<Permit<'_>, HostError> {
+        self.session.check(&self.cell, self.slot.as_deref(), self.capability, function)
     }
 }

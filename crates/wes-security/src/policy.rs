@@ -17,6 +17,11 @@
 //! threshold = 20
 //! window_ms = 60000
 //! action = "quarantine"
+//!
+//! [resources]                     # per store, checked by the runtime before allocating
+//! memory_bytes = 33554432
+//! table_elements = 2500
+//! instances = 1
 //! ```
 //!
 //! Every table rejects unknown keys. A table left out is the [`spec`](SecurityPolicy::spec)
@@ -27,6 +32,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use wes_decode::Limits;
+use wes_runtime::StoreLimits;
 
 use crate::SecurityError;
 use crate::threat::{Action, Rule, ThreatPolicy};
@@ -41,6 +47,57 @@ pub struct SecurityPolicy {
     pub capabilities: CapabilityPolicy,
     /// What the threat monitor watches for, and what it does.
     pub threats: ThreatPolicy,
+    /// What one store may hold in total: the runtime's per-store limits, checked before a
+    /// memory, table or instance is created or grown.
+    pub resources: ResourcePolicy,
+}
+
+/// Per-store resource limits (the runtime's [`StoreLimits`]), as data. A key left out is the
+/// runtime's default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourcePolicy {
+    /// Bytes of linear memory across a store's memories.
+    pub memory_bytes: u64,
+    /// Elements across a store's tables.
+    pub table_elements: u64,
+    /// Memories in a store.
+    pub memories: u64,
+    /// Tables in a store.
+    pub tables: u64,
+    /// Instances in a store.
+    pub instances: u64,
+}
+
+impl Default for ResourcePolicy {
+    /// The runtime's defaults ([`StoreLimits::default`]).
+    fn default() -> Self {
+        ResourcePolicy::from(StoreLimits::default())
+    }
+}
+
+impl From<StoreLimits> for ResourcePolicy {
+    fn from(l: StoreLimits) -> Self {
+        ResourcePolicy {
+            memory_bytes: l.memory_bytes,
+            table_elements: l.table_elements,
+            memories: l.memories,
+            tables: l.tables,
+            instances: l.instances,
+        }
+    }
+}
+
+impl From<&ResourcePolicy> for StoreLimits {
+    fn from(p: &ResourcePolicy) -> Self {
+        StoreLimits {
+            memory_bytes: p.memory_bytes,
+            table_elements: p.table_elements,
+            memories: p.memories,
+            tables: p.tables,
+            instances: p.instances,
+        }
+    }
 }
 
 impl Default for SecurityPolicy {
@@ -96,12 +153,16 @@ impl Budget {
 
 impl SecurityPolicy {
     /// Only the spec's limits ([`Limits::spec`]), every capability granted to every module, no
-    /// budgets, and a threat monitor that never acts.
+    /// budgets, a threat monitor that never acts, and the runtime's default per-store limits
+    /// ([`StoreLimits::default`]: one 4 GiB memory's worth of bytes, ten million table
+    /// elements, wasmtime's 10,000 instances, memories and tables), which the spec leaves to the
+    /// embedder.
     pub fn spec() -> Self {
         SecurityPolicy {
             limits: Limits::spec(),
             capabilities: CapabilityPolicy::default(),
             threats: ThreatPolicy::off(),
+            resources: ResourcePolicy::default(),
         }
     }
 
@@ -140,6 +201,16 @@ impl SecurityPolicy {
     /// and move 16 KiB per invocation (NEAR's `max_number_logs` and `max_total_log_length`).
     ///
     /// Threats: see [`ThreatPolicy::contract`].
+    ///
+    /// Per-store resources (a store runs one contract call):
+    ///
+    /// | limit | value | source |
+    /// |---|---|---|
+    /// | `memory_bytes` | 32 MiB (512 pages) | CosmWasm `DEFAULT_MEMORY_LIMIT`, the same figure as `max_memory_pages`, now also bounding growth |
+    /// | `table_elements` | 2,500 | CosmWasm `DEFAULT_TABLE_SIZE_LIMIT`, also bounding `table.grow` |
+    /// | `memories` | 1 | as `max_memories` |
+    /// | `tables` | 1 | as `max_tables` |
+    /// | `instances` | 1 | CosmWasm and NEAR instantiate one contract module per call |
     pub fn contract() -> Self {
         let limits = Limits {
             max_module_bytes: 4 * 1024 * 1024,
@@ -172,6 +243,13 @@ impl SecurityPolicy {
             limits,
             capabilities: CapabilityPolicy { default_grants, grants: BTreeMap::new(), budgets },
             threats: ThreatPolicy::contract(),
+            resources: ResourcePolicy {
+                memory_bytes: 512 * 64 * 1024,
+                table_elements: 2_500,
+                memories: 1,
+                tables: 1,
+                instances: 1,
+            },
         }
     }
 
@@ -210,6 +288,11 @@ impl SecurityPolicy {
     /// the presets or parsed from text).
     pub fn to_toml(&self) -> Result<String, SecurityError> {
         toml::to_string(self).map_err(|e| SecurityError::Config(e.to_string()))
+    }
+
+    /// The per-store limits: what [`wes_runtime::Store::set_limits`] takes.
+    pub fn store_limits(&self) -> StoreLimits {
+        StoreLimits::from(&self.resources)
     }
 
     /// The decoder limits: what [`wes_decode::Decoder::with_limits`] takes.

@@ -240,6 +240,40 @@ pub struct LimitsConfig {
     pub host_stack_reserve: usize,
     /// The most native stack for wasm, in bytes (default 512 MiB).
     pub max_wasm_stack: usize,
+    /// What one instance's store may hold in total (`[limits.store]`); creation past a limit
+    /// fails, growth past it returns -1. Under `[security] enabled`, the policy's
+    /// `[security.resources]` apply instead.
+    pub store: StoreLimitsConfig,
+}
+
+/// The `[limits.store]` section; the defaults are those of [`wes_runtime::StoreLimits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreLimitsConfig {
+    /// Bytes across the store's memories (default 4 GiB).
+    pub memory_bytes: u64,
+    /// Elements across the store's tables (default 10,000,000).
+    pub table_elements: u64,
+    /// Memories, tables and instances in the store (default 10,000 each).
+    pub memories: u64,
+    /// Tables in the store.
+    pub tables: u64,
+    /// Instances in the store.
+    pub instances: u64,
+}
+
+impl Default for StoreLimitsConfig {
+    fn default() -> Self {
+        let l = wes_runtime::StoreLimits::default();
+        StoreLimitsConfig {
+            memory_bytes: l.memory_bytes,
+            table_elements: l.table_elements,
+            memories: l.memories,
+            tables: l.tables,
+            instances: l.instances,
+        }
+    }
 }
 
 impl Default for LimitsConfig {
@@ -252,6 +286,7 @@ impl Default for LimitsConfig {
             max_host_reentry: c.max_host_reentry,
             host_stack_reserve: c.host_stack_reserve,
             max_wasm_stack: c.max_wasm_stack,
+            store: StoreLimitsConfig::default(),
         }
     }
 }
@@ -642,7 +677,14 @@ impl RuntimeConfig {
             .max_table_elements(l.max_table_elements)
             .max_host_reentry(l.max_host_reentry)
             .host_stack_reserve(l.host_stack_reserve)
-            .max_wasm_stack(l.max_wasm_stack);
+            .max_wasm_stack(l.max_wasm_stack)
+            .store_limits(wes_runtime::StoreLimits {
+                memory_bytes: l.store.memory_bytes,
+                table_elements: l.store.table_elements,
+                memories: l.store.memories,
+                tables: l.store.tables,
+                instances: l.store.instances,
+            });
         Ok(wes_runtime::Engine::new(config, backend))
     }
 }

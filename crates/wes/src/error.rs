@@ -308,7 +308,7 @@ impl From<wes_runtime::RuntimeError> for RuntimeError {
             R::UnknownImport { .. } => (ErrorKind::Validation, ErrorCode::UnknownImport),
             R::IncompatibleImport { .. } => (ErrorKind::Validation, ErrorCode::IncompatibleImport),
             R::TypeMismatch(_) => (ErrorKind::Validation, ErrorCode::BadArguments),
-            R::ResourceLimit(_) => (ErrorKind::Resource, ErrorCode::ResourceLimit),
+            R::ResourceLimit(_) | R::StoreLimit(_) => (ErrorKind::Resource, ErrorCode::ResourceLimit),
             R::PricingMismatch { .. } | R::EngineMismatch | R::WrongStore => (ErrorKind::Internal, ErrorCode::Internal),
             _ => (ErrorKind::Internal, ErrorCode::Internal),
         };

@@ -106,6 +106,64 @@ impl StoreInner {
                  {max} allowed"
             )));
         }
+        // Everything the instance will hold, asked for at once before anything is made.
+        let defined_memories = m.memories.get(m.num_imported_memories as usize..).unwrap_or_default();
+        let defined_tables = m.tables.get(m.num_imported_tables as usize..).unwrap_or_default();
+        let more = ResourceUsage {
+            instances: 1,
+            memories: defined_memories.len() as u64,
+            memory_bytes: defined_memories.iter().fold(0, |sum: u64, t| sum.saturating_add(memory_bytes(t))),
+            tables: defined_tables.len() as u64,
+            table_elements: defined_tables.iter().fold(0, |sum: u64, t| sum.saturating_add(t.limits.min)),
+        };
+        self.admit(ResourceOp::Instantiate, &more)?;
+        // A failure while the instance's objects are made leaves nothing of it in the store.
+        let mark = self.mark();
+        let instance = match self.create_instance(&compiled, &plan, &m, imports) {
+            Ok(instance) => instance,
+            Err(e) => {
+                self.rollback(mark);
+                return Err(e);
+            }
+        };
+        self.initialise(instance, &m, &plan)?;
+        Ok(instance)
+    }
+
+    /// How many of each object the store holds, for [`StoreInner::rollback`].
+    fn mark(&self) -> Mark {
+        Mark {
+            funcs: self.funcs.len(),
+            memories: self.memories.len(),
+            tables: self.tables.len(),
+            globals: self.globals.len(),
+            instances: self.instances.len(),
+            max_frame: self.max_frame,
+            usage: self.usage,
+        }
+    }
+
+    /// Removes everything added since `mark` (by a failed instantiation, before any of it was
+    /// reachable from outside).
+    fn rollback(&mut self, mark: Mark) {
+        self.func_blocks.retain(|b| (b.first as usize) < mark.funcs);
+        self.funcs.truncate(mark.funcs);
+        self.memories.truncate(mark.memories);
+        self.tables.truncate(mark.tables);
+        self.globals.truncate(mark.globals);
+        self.instances.truncate(mark.instances);
+        self.max_frame = mark.max_frame;
+        self.usage = mark.usage;
+    }
+
+    /// Makes the instance's function records, memories, globals and tables, and its vmctx.
+    fn create_instance(
+        &mut self,
+        compiled: &Arc<dyn CompiledModule>,
+        plan: &Arc<ModulePlan>,
+        m: &Arc<wes_core::Module>,
+        imports: &[(ExternKind, u32)],
+    ) -> Result<usize, RuntimeError> {
         let instance = self.instances.len();
 
         let mut vmctx = Box::new(VMContext {
@@ -161,9 +219,9 @@ impl StoreInner {
         self.add_func_block(records.as_ptr(), records.len() as u32, first);
         let num_data = m.data.len();
         self.instances.push(InstanceEntry {
-            module: Arc::clone(&m),
-            _plan: Arc::clone(&plan),
-            _compiled: Arc::clone(&compiled),
+            module: Arc::clone(m),
+            _plan: Arc::clone(plan),
+            _compiled: Arc::clone(compiled),
             vmctx,
             _records: records,
             funcs,
@@ -211,8 +269,7 @@ impl StoreInner {
                     }
                 }
             }
-            self.tables.push(t);
-            table_idx.push(self.tables.len() as u32 - 1);
+            table_idx.push(self.push_table(t));
         }
 
         // Element segments as references, for `table.init`: the passive ones, and the active
@@ -263,7 +320,13 @@ impl StoreInner {
         inst.table_idx = table_idx;
         inst.global_idx = global_idx;
         inst.elements = elements;
+        self.usage.instances += 1;
+        Ok(instance)
+    }
 
+    /// Copies the active segments in, in order, then runs the start function: what may trap,
+    /// leaving earlier writes in place as the spec requires.
+    fn initialise(&mut self, instance: usize, m: &wes_core::Module, plan: &ModulePlan) -> Result<(), RuntimeError> {
         // Active element segments, in order, then data segments: each is a `table.init` /
         // `memory.init` followed by a drop, and the first that is out of bounds traps. An
         // imaged segment is already in place and cannot trap; only its gas is charged.
@@ -305,8 +368,19 @@ impl StoreInner {
             let f = *self.instances[instance].func_idx.get(start as usize).ok_or(RuntimeError::WrongStore)?;
             self.call(f, &[])?;
         }
-        Ok(instance)
+        Ok(())
     }
+}
+
+/// What a store held before an instantiation (see [`StoreInner::rollback`]).
+struct Mark {
+    funcs: usize,
+    memories: usize,
+    tables: usize,
+    globals: usize,
+    instances: usize,
+    max_frame: usize,
+    usage: ResourceUsage,
 }
 
 /// The raw reference to function `f` of an instance whose records are `funcs`; null for

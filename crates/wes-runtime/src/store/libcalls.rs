@@ -21,9 +21,14 @@ impl StoreInner {
         };
         // Make sure the pages can be paid for, grow, then charge: an allocation failure then
         // returns -1 having charged nothing, and running out of gas grows nothing.
+        // The limiter is asked first: a refusal is -1, charging nothing, like a grow past the
+        // memory's own maximum.
+        if self.admit_memory_grow(m, new_bytes).is_none() {
+            return Ok(u32::MAX);
+        }
         let cost = self.pricing.as_ref().map_or(0, |p| p.dynamic_cost(DynamicOp::MemoryGrow, u64::from(delta)));
         self.ensure_gas(cost)?;
-        let Some(old) = self.memories.get_mut(m).and_then(|e| e.commit(new_bytes)) else { return Ok(u32::MAX) };
+        let Some(old) = self.commit_memory_grow(m, new_bytes) else { return Ok(u32::MAX) };
         self.stats.memory_grows += 1;
         self.charge_dynamic(DynamicOp::MemoryGrow, u64::from(delta))?;
         Ok(old as u32)
@@ -114,11 +119,23 @@ impl StoreInner {
     pub(crate) fn table_grow(&mut self, instance: usize, table: u32, init: u64, delta: u32) -> Result<u32, TrapCode> {
         let max = self.engine.config().max_table_elements;
         let Some(t) = self.table_of(instance, table) else { return Ok(u32::MAX) };
+        let Some(len) = self.tables.get(t).map(|e| e.elems.len() as u64) else { return Ok(u32::MAX) };
+        // Limits first (the table's own, then the store's), before any room is reserved: a
+        // refusal is -1, charging nothing.
+        if !self.tables.get(t).is_some_and(|e| e.allows(u64::from(delta), max)) {
+            return Ok(u32::MAX);
+        }
+        let more = ResourceUsage { table_elements: u64::from(delta), ..ResourceUsage::default() };
+        if self.admit(ResourceOp::TableGrow, &more).is_err() {
+            return Ok(u32::MAX);
+        }
         let Some(new) = self.tables.get_mut(t).and_then(|e| e.reserve(u64::from(delta), max)) else {
             return Ok(u32::MAX);
         };
         self.charge_dynamic(DynamicOp::TableGrow, u64::from(delta))?;
-        Ok(self.tables.get_mut(t).map_or(u32::MAX, |e| e.commit(new, init) as u32))
+        let old = self.tables.get_mut(t).map_or(u32::MAX, |e| e.commit(new, init) as u32);
+        self.usage.table_elements += new - len;
+        Ok(old)
     }
 
     pub(crate) fn table_fill(

@@ -31,6 +31,7 @@ use wes_meter::{DynamicOp, GasMeter, Pricing};
 use crate::RuntimeError;
 use crate::engine::{Engine, Module};
 use crate::host::HostFunc;
+use crate::limits::{LimitExceeded, Limiter, ResourceLimiter, ResourceOp, ResourceUsage, StoreLimits};
 use crate::plan::ModulePlan;
 use crate::vm::{
     self, HostFuncCtx, LinearMemory, MemoryImage, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef,
@@ -96,6 +97,8 @@ impl Store {
                 touched: false,
                 checkpoint: None,
                 profiler: None,
+                limiter: Limiter::Limits(engine.config().store_limits),
+                usage: ResourceUsage::default(),
             }),
         }
     }
@@ -143,6 +146,23 @@ impl Store {
     pub fn take_profile(&mut self) -> Option<GasProfile> {
         self.inner.take_profile()
     }
+
+    /// What the store holds now, in the units its limiter counts.
+    pub fn resource_usage(&self) -> ResourceUsage {
+        self.inner.usage
+    }
+
+    /// Limits this store to `limits` from now on (instead of the engine's
+    /// [`Config::store_limits`](crate::Config::store_limits)). What the store already holds stays.
+    pub fn set_limits(&mut self, limits: StoreLimits) {
+        self.inner.limiter = Limiter::Limits(limits);
+    }
+
+    /// Makes `limiter` decide, from now on, whether this store may create or grow memories and
+    /// tables and instantiate modules (see [`ResourceLimiter`]).
+    pub fn set_limiter(&mut self, limiter: impl ResourceLimiter + 'static) {
+        self.inner.limiter = Limiter::Custom(Box::new(limiter));
+    }
 }
 
 /// Counts of what happened in a store, for metrics and execution reports. Never consulted by
@@ -158,6 +178,11 @@ pub struct StoreStats {
     /// out-of-gas handler, if any, was asked): after an `OutOfGas` trap, the call needed at
     /// least its limit plus this. 0 until a charge has found the meter short.
     pub last_shortfall: u64,
+    /// Operations the store's [`ResourceLimiter`] refused: grows that returned -1 for it, and
+    /// creations and instantiations that failed with [`RuntimeError::StoreLimit`].
+    pub limit_refusals: u64,
+    /// The last of those refusals.
+    pub last_refusal: Option<LimitExceeded>,
 }
 
 /// A pending trap while it unwinds.
@@ -268,12 +293,6 @@ impl MemoryEntry {
         self.data.len() as u64 / WASM_PAGE_SIZE
     }
 
-    /// `memory.grow`: the old size in pages, or `None` when it cannot grow that much.
-    fn grow(&mut self, delta: u64, max_pages: u64) -> Option<u64> {
-        let new_bytes = self.check_grow(delta, max_pages)?;
-        self.commit(new_bytes)
-    }
-
     /// The first half of a grow: checks the limits, returning the new length in bytes; `None`
     /// when the limits forbid it.
     fn check_grow(&self, delta: u64, max_pages: u64) -> Option<usize> {
@@ -327,15 +346,20 @@ impl TableEntry {
         self.def.length = self.elems.len() as u64;
     }
 
+    /// Whether the table's own limits (its declared maximum, the engine's `max`) let it grow by
+    /// `delta`.
+    fn allows(&self, delta: u64, max: u64) -> bool {
+        let limit = self.ty.limits.max.unwrap_or(u64::from(u32::MAX)).min(max);
+        (self.elems.len() as u64).checked_add(delta).is_some_and(|new| new <= limit)
+    }
+
     /// Checks the limits and reserves room for `delta` more elements; the new length.
     fn reserve(&mut self, delta: u64, max: u64) -> Option<u64> {
-        let new = (self.elems.len() as u64).checked_add(delta)?;
-        let limit = self.ty.limits.max.unwrap_or(u64::from(u32::MAX)).min(max);
-        if new > limit {
+        if !self.allows(delta, max) {
             return None;
         }
         self.elems.try_reserve_exact(usize::try_from(delta).ok()?).ok()?;
-        Some(new)
+        Some(self.elems.len() as u64 + delta)
     }
 
     /// Fills the reserved room with `init`; the old length.
@@ -432,6 +456,10 @@ pub(crate) struct StoreInner {
     checkpoint: Option<reset::Checkpoint>,
     /// The gas profiler, while one runs ([`Store::start_profile`]).
     profiler: Option<Box<profile::Profiler>>,
+    /// Asked before anything is added to the store or grown.
+    limiter: Limiter,
+    /// What the store holds, kept up to date by every creation, growth and reset.
+    usage: ResourceUsage,
 }
 
 impl Drop for StoreInner {
@@ -463,6 +491,11 @@ impl std::fmt::Debug for HandlerBox {
 /// it may top the meter up ([`GasMeter::add_gas`]) and return `true` to continue, or return
 /// `false` to let the call trap with `OutOfGas`.
 pub type OutOfGasHandler = dyn FnMut(&mut dyn GasMeter, u64) -> bool + Send;
+
+/// The bytes a memory of type `ty` has when it is made.
+fn memory_bytes(ty: &MemoryType) -> u64 {
+    ty.limits.min.saturating_mul(WASM_PAGE_SIZE)
+}
 
 fn bounds(offset: u32, len: u32, size: usize) -> Result<std::ops::Range<usize>, TrapCode> {
     let end = u64::from(offset) + u64::from(len);
@@ -637,14 +670,49 @@ impl StoreInner {
     }
 
     pub(crate) fn add_memory(&mut self, ty: MemoryType) -> Result<u32, RuntimeError> {
+        let more = ResourceUsage { memories: 1, memory_bytes: memory_bytes(&ty), ..ResourceUsage::default() };
+        self.admit(ResourceOp::CreateMemory, &more)?;
         self.add_memory_from(ty, None)
     }
 
-    /// A memory of type `ty` holding `image` and zeroes.
+    /// A memory of type `ty` holding `image` and zeroes; the limiter must have admitted it.
     fn add_memory_from(&mut self, ty: MemoryType, image: Option<Arc<MemoryImage>>) -> Result<u32, RuntimeError> {
         let m = MemoryEntry::new(&self.engine, ty, image)?;
+        self.usage.memories += 1;
+        self.usage.memory_bytes += m.data.len() as u64;
         self.memories.push(m);
         Ok(self.memories.len() as u32 - 1)
+    }
+
+    /// A table of type `ty` every element of which is `raw`; the limiter must have admitted it.
+    fn push_table(&mut self, t: Box<TableEntry>) -> u32 {
+        self.usage.tables += 1;
+        self.usage.table_elements += t.elems.len() as u64;
+        self.tables.push(t);
+        self.tables.len() as u32 - 1
+    }
+
+    /// Asks the limiter whether the store may hold `more` on top of what it holds; a refusal is
+    /// counted in the stats.
+    pub(crate) fn admit(&mut self, op: ResourceOp, more: &ResourceUsage) -> Result<(), LimitExceeded> {
+        let desired = self.usage.plus(more);
+        let verdict = self.limiter.admit(op, &self.usage, &desired);
+        if let Err(refusal) = verdict {
+            self.stats.limit_refusals += 1;
+            self.stats.last_refusal = Some(refusal);
+        }
+        verdict
+    }
+
+    /// Recomputes the usage from the objects (after a reset changed their sizes).
+    fn recount_usage(&mut self) {
+        self.usage = ResourceUsage {
+            memory_bytes: self.memories.iter().map(|m| m.data.len() as u64).sum(),
+            table_elements: self.tables.iter().map(|t| t.elems.len() as u64).sum(),
+            memories: self.memories.len() as u64,
+            tables: self.tables.len() as u64,
+            instances: self.instances.len() as u64,
+        };
     }
 
     pub(crate) fn add_table(&mut self, ty: TableType, init: Value) -> Result<u32, RuntimeError> {
@@ -652,9 +720,10 @@ impl StoreInner {
             return Err(RuntimeError::TypeMismatch(format!("table of {} initialised with {}", ty.element, init.ty())));
         }
         let raw = self.value_to_raw(init).ok_or(RuntimeError::WrongStore)? as u64;
+        let more = ResourceUsage { tables: 1, table_elements: ty.limits.min, ..ResourceUsage::default() };
+        self.admit(ResourceOp::CreateTable, &more)?;
         let t = TableEntry::new(ty, raw, self.engine.config().max_table_elements)?;
-        self.tables.push(t);
-        Ok(self.tables.len() as u32 - 1)
+        Ok(self.push_table(t))
     }
 
     pub(crate) fn add_global(&mut self, ty: GlobalType, init: Value) -> Result<u32, RuntimeError> {
@@ -706,7 +775,25 @@ impl StoreInner {
     pub(crate) fn memory_grow_pages(&mut self, index: u32, delta: u64) -> Option<u64> {
         self.touched = true;
         let max = self.engine.config().max_memory_pages;
-        self.memories.get_mut(index as usize)?.grow(delta, max)
+        let new_bytes = self.memories.get(index as usize)?.check_grow(delta, max)?;
+        self.admit_memory_grow(index as usize, new_bytes)?;
+        self.commit_memory_grow(index as usize, new_bytes)
+    }
+
+    /// Asks the limiter whether memory `m` may grow to `new_bytes`.
+    fn admit_memory_grow(&mut self, m: usize, new_bytes: usize) -> Option<()> {
+        let added = (new_bytes as u64).saturating_sub(self.memories.get(m)?.data.len() as u64);
+        let more = ResourceUsage { memory_bytes: added, ..ResourceUsage::default() };
+        self.admit(ResourceOp::MemoryGrow, &more).ok()
+    }
+
+    /// Grows memory `m` to `new_bytes` (checked and admitted); the old size in pages.
+    fn commit_memory_grow(&mut self, m: usize, new_bytes: usize) -> Option<u64> {
+        let entry = self.memories.get_mut(m)?;
+        let before = entry.data.len() as u64;
+        let old = entry.commit(new_bytes)?;
+        self.usage.memory_bytes += entry.data.len() as u64 - before;
+        Some(old)
     }
 
     /// The store index of memory `mem` of an instance (imported or defined, exported or not).

@@ -94,6 +94,7 @@ impl StoreInner {
         }
         self.trap = None;
         self.touched = false;
+        self.recount_usage();
         Ok(ResetStats { memory_bytes, elapsed: started.elapsed() })
     }
 }

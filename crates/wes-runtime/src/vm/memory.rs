@@ -316,8 +316,9 @@ impl LinearMemory {
         std::ops::DerefMut::deref_mut(self).get_mut(range)
     }
 
-    /// Grows to `new_len` bytes (at least the current length), zeroing the new ones; `false`
-    /// if the memory cannot be mapped, in which case nothing changed.
+    /// Grows to `new_len` bytes (at least the current length); `false` if the memory cannot be
+    /// mapped, in which case nothing changed. Nothing is written: the new bytes are untouched
+    /// pages that read as zero and cost no resident memory until wasm writes them.
     pub(crate) fn grow_to(&mut self, new_len: usize) -> bool {
         if new_len <= self.len {
             return new_len == self.len;

@@ -221,24 +221,33 @@ fn tables_and_globals_made_by_the_embedder_can_be_imported() {
     assert_eq!(g.get(&store).unwrap(), Value::f32(1.5));
 }
 
+/// Seals `parts` that break [`wes_core::Module::from_parts_unchecked`]'s contract on purpose.
+fn invalid_module(parts: wes_core::ModuleParts) -> wes_core::Module {
+    // SAFETY: these parts are not valid, deliberately: the test that uses them pins that the
+    // runtime and the JIT check the few facts they index by (counts of imports, body ranges,
+    // entry points) before using them and refuse such a module with an error. Nothing of it is
+    // ever executed, so no compiled code relies on the broken facts.
+    unsafe { wes_core::Module::from_parts_unchecked(parts) }
+}
+
 #[test]
 fn hand_made_inconsistent_modules_are_errors_not_panics() {
     use wes_core::module::FuncBody;
     let engine = engine_with(Config::default());
     // Imports counted that do not exist.
-    let m = wes_core::Module { num_imported_memories: 5, ..wes_core::Module::default() };
+    let m = invalid_module(wes_core::ModuleParts { num_imported_memories: 5, ..wes_core::ModuleParts::default() });
     let module = Module::new(&engine, m).unwrap();
     let e = Linker::new().instantiate(&mut Store::new(&engine), &module).unwrap_err();
     assert!(matches!(e, RuntimeError::TypeMismatch(_)), "{e}");
     // A body outside the bytes, and one of garbage.
     for bytes in [&[][..], &[0xff, 0xff, 0xff, 0xff][..]] {
-        let m = wes_core::Module {
+        let m = invalid_module(wes_core::ModuleParts {
             bytes: bytes.into(),
             types: vec![wes_core::FuncType::new([], [])],
             functions: vec![0],
             bodies: vec![FuncBody { type_index: 0, range: 0..4 }],
-            ..wes_core::Module::default()
-        };
+            ..wes_core::ModuleParts::default()
+        });
         let e = Module::new(&engine, m).unwrap_err();
         assert!(matches!(e, RuntimeError::Compile(wes_core::CompileError::Codegen { func_index: 0, .. })), "{e}");
     }

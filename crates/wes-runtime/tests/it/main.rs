@@ -6,8 +6,10 @@ mod gas;
 mod gas_merge;
 mod golden;
 mod host;
+mod hostile;
 mod images;
 mod instantiate;
+mod limits;
 mod predict;
 mod profile;
 mod reentry;
@@ -75,4 +77,21 @@ pub(crate) fn check_trap(store: &mut Store, instance: Instance, name: &str, args
     let trap = trap_of(call(store, instance, name, args));
     assert_eq!(trap.code, code, "{name}: {trap}");
     trap
+}
+
+/// How many of the host pages of `bytes` are resident (`mincore`): what a memory really costs.
+pub(crate) fn resident_pages(bytes: &[u8]) -> usize {
+    // SAFETY: `sysconf` has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    if bytes.is_empty() {
+        return 0;
+    }
+    let start = bytes.as_ptr() as usize & !(page - 1);
+    let len = bytes.as_ptr() as usize + bytes.len() - start;
+    let mut vec = vec![0u8; len.div_ceil(page)];
+    // SAFETY: `[start, start + len)` is mapped (it covers `bytes`, page-aligned down); `vec` has
+    // one byte per page of it.
+    let r = unsafe { libc::mincore(start as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    assert_eq!(r, 0);
+    vec.iter().filter(|v| **v & 1 == 1).count()
 }

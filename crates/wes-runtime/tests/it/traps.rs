@@ -69,7 +69,7 @@ fn backtrace_names_the_frames_innermost_first() {
     let frames: Vec<_> = trap.backtrace.iter().map(|f| (f.func_index, f.func_name.as_deref())).collect();
     assert_eq!(frames, [(1, Some("unreachable")), (14, None)]);
     // Each frame's offset is its instruction in the module: `unreachable`, then the `call`.
-    let bytes = wes_decode::decode_text(TRAPS).unwrap().bytes;
+    let bytes = wes_decode::decode_text(TRAPS).unwrap().into_parts().bytes;
     let at = |i: usize| trap.backtrace[i].offset.map(|o| bytes[o as usize]);
     assert_eq!((at(0), at(1)), (Some(0x00), Some(0x10)));
     let offset = trap.backtrace[0].offset.unwrap();

@@ -4,6 +4,7 @@
 mod audit;
 mod permissions;
 mod policy;
+mod resources;
 #[path = "../../../wes-decode/tests/it/shapes.rs"]
 mod shapes;
 mod support;

@@ -25,6 +25,9 @@ max_table_elements = 1000
 max_host_reentry = 2
 host_stack_reserve = 65536
 max_wasm_stack = 67108864
+[limits.store]
+memory_bytes = 1048576
+instances = 3
 [performance]
 backend = "jit"
 compile_threads = 1
@@ -62,6 +65,7 @@ fn every_section_is_read_from_toml_and_json_alike() {
     assert_eq!((c.gas.prediction.window, c.gas.prediction.quantile), (16, 0.5));
     assert_eq!(c.limits.max_call_depth, 50);
     assert_eq!(c.limits.max_host_reentry, 2);
+    assert_eq!((c.limits.store.memory_bytes, c.limits.store.instances), (1_048_576, 3));
     assert_eq!(c.performance.compile_threads, 1);
     assert!(!c.performance.optimize);
     assert_eq!(c.data.encoding, Encoding::Postcard);

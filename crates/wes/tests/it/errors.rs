@@ -140,3 +140,19 @@ fn resource_limits_are_resource_errors() {
     assert!(e.is_retryable());
     assert!(rt.diagnose(&e).suggestion.contains("[limits]"));
 }
+
+#[test]
+fn store_limits_refuse_creation_and_make_growth_fail_softly() {
+    let config = RuntimeConfig::from_toml("[limits.store]\nmemory_bytes = 131072\ninstances = 1\n").unwrap();
+    let rt = wes::Runtime::new(config).unwrap();
+    let big = rt.load(br#"(module (memory 3))"#).unwrap();
+    let e = rt.create_instance(&big, rt.gas_meter(1_000)).unwrap_err();
+    assert_eq!((e.kind(), e.code()), (ErrorKind::Resource, ErrorCode::ResourceLimit));
+    assert!(e.message().contains("memory"), "{e}");
+    let m = rt
+        .load(br#"(module (memory 1) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#)
+        .unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(100_000)).unwrap();
+    assert_eq!(i.execute("grow", &[Value::I32(1)]).unwrap().values, [Value::I32(1)], "2 pages = 128 KiB fit");
+    assert_eq!(i.execute("grow", &[Value::I32(1)]).unwrap().values, [Value::I32(-1)], "a third does not");
+}
