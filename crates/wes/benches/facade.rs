@@ -68,6 +68,30 @@ fn facade(c: &mut Criterion) {
     paired("instantiate + call: facade with metrics / without", &|| facade_round(&quiet, &quiet_module), &|| {
         facade_round(&runtime, &module)
     });
+    // Pooled: the facade with [instance] reuse against a wes-lifecycle pool used directly (the
+    // same factory setup: a meter per check-out, the instance reset on check-in).
+    let mut pooled =
+        Runtime::new(RuntimeConfig::from_toml("[instance]\nreuse = true\nprewarm = 1\n").unwrap()).unwrap();
+    pooled.linker_mut().func_wrap("env", "inc", inc);
+    let pooled_module = pooled.load(CONTRACT.as_bytes()).unwrap();
+    let factory = wes_lifecycle::InstanceFactory::new(&engine, &linker, &raw).unwrap();
+    let pool = wes_lifecycle::InstancePool::new(
+        factory,
+        wes_lifecycle::PoolConfig::default(),
+        std::sync::Arc::new(wes_lifecycle::SystemClock::new()),
+    )
+    .unwrap();
+    pool.prewarm(1).unwrap();
+    let pool_round = || {
+        let mut lease = pool.checkout().unwrap();
+        lease.store_mut().set_meter(runtime.gas_meter(1_000_000));
+        let instance = lease.instance();
+        let call = instance.get_func(lease.store(), "call").unwrap();
+        black_box(call.call(lease.store_mut(), &[Value::I64(42)]).unwrap());
+    };
+    paired("pooled instance + call: facade / wes-lifecycle pool", &pool_round, &|| {
+        facade_round(&pooled, &pooled_module)
+    });
     let mut profiled = Runtime::new(RuntimeConfig::from_toml("[monitoring]\nprofile = true\n").unwrap()).unwrap();
     profiled.linker_mut().func_wrap("env", "inc", inc);
     let fib = br#"(module (func $fib (export "fib") (param i32) (result i32)

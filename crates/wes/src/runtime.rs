@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use wes_lifecycle::{InstanceFactory, InstanceManager, LifecycleError, ManagerConfig, ModuleId};
+use wes_lifecycle::{InstanceFactory, InstanceManager, InstancePool, LifecycleError, ManagerConfig};
 use wes_meter::{BasicMeter, GasMeter};
 use wes_runtime::{Engine, Linker, Store};
 use wes_security::{GuardedLinker, ModuleIdentity, SecurityManager};
@@ -56,8 +56,9 @@ pub struct LoadedModule {
     hash: Arc<str>,
     /// Who the module is to the security layer, when there is one.
     identity: Option<ModuleIdentity>,
-    /// Its pool, when instances are reused and its imports could be linked at load.
-    pool: Option<ModuleId>,
+    /// Its pool (registered with the runtime's manager), when instances are reused and its
+    /// imports could be linked at load; held here so a check-out takes no lock.
+    pool: Option<InstancePool>,
     /// Its static gas analysis, made when first asked for.
     analysis: Arc<Analysis>,
 }
@@ -253,7 +254,7 @@ impl Runtime {
         &self,
         module: &wes_runtime::Module,
         identity: Option<&ModuleIdentity>,
-    ) -> Result<Option<ModuleId>, LifecycleError> {
+    ) -> Result<Option<InstancePool>, LifecycleError> {
         let Some(pools) = &self.pools else { return Ok(None) };
         let factory = match (&self.host, &self.security, identity) {
             (Host::Guarded(linker), Some(security), Some(identity)) => {
@@ -283,7 +284,8 @@ impl Runtime {
             store.set_meter(Box::new(BasicMeter::new(limit).with_refund_policy(refunds)));
             store.set_data(HostState::default());
         });
-        pools.register(factory, self.config.instance.pool()).map(Some)
+        let id = pools.register(factory, self.config.instance.pool())?;
+        Ok(pools.pool(id))
     }
 
     /// A gas meter of `limit` (clamped to `gas.max_limit`) with the configured refund policy,
@@ -318,9 +320,9 @@ impl Runtime {
             e.context_mut().instance_id = Some(id);
             e
         };
-        let (slot, session) = match (&self.pools, module.pool) {
-            (Some(pools), Some(pool)) => {
-                let mut lease = pools.checkout(pool).map_err(|e| context(e.into()))?;
+        let (slot, session) = match &module.pool {
+            Some(pool) => {
+                let mut lease = pool.checkout().map_err(|e| context(e.into()))?;
                 let store = lease.store_mut();
                 store.set_meter(meter);
                 let session = store.data_mut::<HostState>().and_then(|s| s.session.clone());
