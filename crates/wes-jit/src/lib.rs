@@ -27,8 +27,11 @@
 
 mod analysis;
 mod code_memory;
+mod limits;
 mod nan;
 mod translate;
+
+pub use crate::limits::FunctionLimits;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,6 +79,10 @@ pub struct JitConfig {
     /// (`wes_meter::ChargePlan::merged`); the gas, handler calls and traps are exactly those of
     /// one check per segment. On by default; off compiles one check per segment.
     pub merge_gas_checks: bool,
+    /// What one function and one module may contain; a module past a limit is refused
+    /// before anything is compiled. The defaults bound every function's compile time and
+    /// memory ([`FunctionLimits`]).
+    pub function_limits: FunctionLimits,
 }
 
 impl Default for JitConfig {
@@ -87,6 +94,7 @@ impl Default for JitConfig {
             threads: 0,
             pricing: None,
             merge_gas_checks: true,
+            function_limits: FunctionLimits::default(),
         }
     }
 }
@@ -100,11 +108,6 @@ pub struct Jit {
     isa_large: OwnedTargetIsa,
     config: JitConfig,
 }
-
-/// The most functions a module may define: compiling one costs Cranelift about as much as
-/// compiling the module's empty functions does (measured by `cargo xtask hostile`), so this
-/// bounds a module's compile time however small its functions are.
-const MAX_DEFINED_FUNCTIONS: usize = 5_000;
 
 /// Functions of more Cranelift blocks than this compile without Cranelift's optimiser.
 ///
@@ -343,13 +346,14 @@ impl Jit {
 
 /// Rejects what the JIT cannot run before compiling anything, so the error is the same
 /// whichever function would have failed first.
-fn check_supported(module: &Module) -> Result<(), CompileError> {
+fn check_supported(module: &Module, limits: &FunctionLimits) -> Result<(), CompileError> {
     // Each function costs Cranelift a fixed amount (two compiles: body and entry), so a
     // module's compile time grows with the number of functions whatever their size.
-    if module.bodies.len() > MAX_DEFINED_FUNCTIONS {
+    if module.bodies.len() as u64 > limits.max_defined_functions {
         return Err(CompileError::Limit(format!(
-            "defined functions per module: {} (at most {MAX_DEFINED_FUNCTIONS})",
-            module.bodies.len()
+            "defined functions per module: {} (at most {})",
+            module.bodies.len(),
+            limits.max_defined_functions
         )));
     }
     // Tail calls pass arguments and results through the store's fixed-size buffer.
@@ -376,7 +380,7 @@ impl Backend for Jit {
     }
 
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
-        check_supported(&module)?;
+        check_supported(&module, &self.config.function_limits)?;
         let n = module.bodies.len();
         // Spawning threads costs more than compiling a handful of small functions, so small
         // modules compile on the calling thread.
@@ -386,7 +390,7 @@ impl Backend for Jit {
             t => t,
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
-        let movers = analysis::may_move_memory(&module)?;
+        let movers = analysis::may_move_memory(&module, &self.config.function_limits)?;
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledPair, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());
