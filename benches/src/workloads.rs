@@ -48,6 +48,7 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
     let host_n = size(10_000_000, 1_000_000);
     let contract_rounds = size(2_000, 500);
     let gen_funcs = size(2_000, 500);
+    let big_loop_n = size(50_000_000, 10_000_000);
 
     let generated = generated_module(gen_funcs)?;
     let mut all = vec![
@@ -158,6 +159,19 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
             args: vec![Val::I32(16 << 20)],
             kind: Kind::InstantiateCall { rounds: size(40, 10) },
             reference: Some(vec![Val::I64(4096)]),
+        },
+        Workload {
+            name: "loop-in-big-fn",
+            what: format!(
+                "an empty loop (counter in a global) and an xorshift loop, {big_loop_n} iterations each, \
+                 inside a generated 16 KB function with 48 live values"
+            ),
+            wasm: big_function_module()?,
+            setup: vec![],
+            func: "run",
+            args: vec![Val::I64(i64::from(big_loop_n))],
+            kind: Kind::Call,
+            reference: None,
         },
         Workload {
             name: "compile",
@@ -284,4 +298,76 @@ fn generated_module(funcs: u32) -> Result<Vec<u8>> {
     }
     text += "    (local.get $acc)))\n";
     wat("generated", &text)
+}
+
+/// One big function around two hot loops: the shape LLVM gives contract code (a 16 KB body,
+/// many values live across the loops, calls and memory traffic before and after them), where
+/// the hand-written workloads are small functions with few live values. What it measures is
+/// whether the loops' own values, the gas counter among them, stay in registers while the
+/// register allocator has to spill the rest. The same pseudo-random statements on every run.
+fn big_function_module() -> Result<Vec<u8>> {
+    const LIVE: u64 = 48;
+    const STATEMENTS: u32 = 700;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    const OPS: [&str; 7] = ["add", "sub", "mul", "xor", "or", "and", "rotl"];
+    let mut text = String::from(
+        "(module (memory 1) (global $count (mut i64) (i64.const 0))\n  (func $h (param $x i64) (result i64)\n    \
+         (i64.add (i64.mul (local.get $x) (i64.const 6364136223846793005)) (i64.const 1442695040888963407)))\n  \
+         (func (export \"run\") (param $n i64) (result i64)\n    ",
+    );
+    for k in 0..LIVE {
+        text += &format!("(local $v{k} i64) ");
+    }
+    text += "(local $i i64) (local $x i64)\n";
+    for k in 0..LIVE {
+        if k % 6 == 0 {
+            text += &format!("    (local.set $v{k} (call $h (i64.add (local.get $n) (i64.const {k}))))\n");
+        } else {
+            let op = OPS[next(OPS.len() as u64) as usize];
+            text += &format!(
+                "    (local.set $v{k} (i64.{op} (local.get $v{}) (i64.load offset={} (i32.const 0))))\n",
+                k - 1,
+                8 * k
+            );
+        }
+    }
+    let mut statements = |text: &mut String| {
+        for r in 0..STATEMENTS {
+            let (a, b, c) = (next(LIVE), next(LIVE), next(LIVE));
+            let op = OPS[next(OPS.len() as u64) as usize];
+            *text += &if r % 25 == 0 {
+                format!("    (local.set $v{a} (call $h (local.get $v{b})))\n")
+            } else if r % 7 == 0 {
+                format!("    (i64.store offset={} (i32.const 0) (local.get $v{a}))\n", 8 * next(500))
+            } else {
+                format!("    (local.set $v{a} (i64.{op} (local.get $v{b}) (local.get $v{c})))\n")
+            };
+        }
+    };
+    statements(&mut text);
+    // The empty loop: its counter is a global, so the only value it carries in a register, if
+    // any, is the gas counter, as in a Rust `loop {}` that runs until the gas runs out.
+    text += "    (global.set $count (local.get $n))\n    (loop $empty\n      \
+             (global.set $count (i64.sub (global.get $count) (i64.const 1)))\n      \
+             (br_if $empty (i64.ne (global.get $count) (i64.const 0))))\n";
+    // A loop with work: an xorshift64 step per iteration.
+    text += "    (local.set $x (i64.or (local.get $v5) (i64.const 1)))\n    (local.set $i (i64.const 0))\n    \
+             (loop $work\n      \
+             (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 13))))\n      \
+             (local.set $x (i64.xor (local.get $x) (i64.shr_u (local.get $x) (i64.const 7))))\n      \
+             (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))\n      \
+             (br_if $work (i64.lt_u (local.tee $i (i64.add (local.get $i) (i64.const 1))) (local.get $n))))\n";
+    statements(&mut text);
+    let mut sum = "(local.get $x)".to_string();
+    for k in 0..LIVE {
+        sum = format!("(i64.add {sum} (local.get $v{k}))");
+    }
+    text += &format!("    {sum}))\n");
+    wat("loop-in-big-fn", &text)
 }

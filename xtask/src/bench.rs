@@ -15,7 +15,7 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     quick: bool,
     /// Only the workloads whose name contains this (fib, xorshift, sha256, matmul,
-    /// bulk-memory, host-call, instantiate+call, compile, and the C workloads c-json, c-deflate,
+    /// bulk-memory, host-call, instantiate+call, loop-in-big-fn, compile, and the C workloads c-json, c-deflate,
     /// c-ed25519, c-bigint, c-sort+hashmap, c-crypto, c-compile-O2, c-compile-Oz; `c-` picks
     /// them all).
     #[arg(long)]

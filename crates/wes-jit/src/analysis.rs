@@ -4,50 +4,13 @@
 //! Which functions may move or resize a linear memory while they run: a function that cannot
 //! lets Cranelift load each memory's base and length once, out of its loops (see
 //! `Translator::mem_addr`); one that can must reload them after every call. The same scan
-//! enforces the per-function limits ([`MAX_BR_TABLE_TARGETS`]), so a module is refused before
-//! any work grows with it.
+//! enforces the per-function limits ([`FunctionLimits`]), so a module is refused before any
+//! work grows with it.
 
 use wasmparser::{BinaryReader, FunctionBody, Operator};
 use wes_core::{CompileError, Module};
 
-/// The most targets one `br_table` may have (besides its default). The spec leaves the limit
-/// to implementations; this is V8's, SpiderMonkey's and wasmtime's. A table past it makes a
-/// jump table and successor lists of its size in every pass.
-pub(crate) const MAX_BR_TABLE_TARGETS: u32 = 65_520;
-
-/// The most operators one function body may have.
-pub(crate) const MAX_FUNCTION_OPERATORS: u64 = 100_000;
-
-/// The most control operators (those that end a gas segment: blocks, branches, calls, ...)
-/// one function body may have.
-pub(crate) const MAX_FUNCTION_CONTROL: u64 = 16_000;
-
-/// The most branches (`br`, `br_if`, and each distinct target of a `br_table`) to one label.
-pub(crate) const MAX_BRANCHES_PER_LABEL: u64 = 2_048;
-
-/// The most calls (direct, indirect, tail) one function may make.
-pub(crate) const MAX_FUNCTION_CALLS: u64 = 2_000;
-
-/// The deepest blocks, loops and ifs may nest in one function.
-pub(crate) const MAX_NESTING_DEPTH: u64 = 4096;
-
-/// The most `locals × control operators` one function may have.
-pub(crate) const MAX_LOCALS_TIMES_CONTROL: u64 = 30_000_000;
-
-// Why these limits: some shapes of one function make Cranelift and regalloc2 work faster than
-// linearly however the translator drives them (measured with `cargo xtask hostile`):
-// regalloc2 computes dominators by walking from each predecessor of a block up to the
-// dominator found so far, so 100k `br_if`s to one label cost 100k² steps (and the gas
-// variable, live into the label from every branch, makes a phi of as many inputs); Cranelift's SSA
-// builder keeps, per variable, a map as long as the highest block that reads or writes it,
-// so many locals times many blocks is gigabytes; a value live into each of n nested `if`s
-// without `else` is live across n² block boundaries (10k nested ifs: 4 s and 600 MB in
-// regalloc2's liveness alone). Bounding the size of one function bounds
-// both. The values were set with `cargo xtask hostile` so that a function just inside every
-// limit compiles within its budget on the project's machines; each function's code is still
-// several times what wasmtime makes of it (every trap check is a branch to a cold block), and
-// the limits can grow as that shrinks. 100k operators is a function body of 200-400 KB. The limits are on the wasm input, so every node accepts and
-// refuses the same modules.
+use crate::FunctionLimits;
 
 /// Checks one count of function `func_index` against its limit.
 fn check_limit(func_index: u32, limit: &'static str, value: u64, max: u64) -> Result<(), CompileError> {
@@ -61,7 +24,11 @@ fn check_limit(func_index: u32, limit: &'static str, value: u64, max: u64) -> Re
 /// it grows one, calls through a table or reference (the callee is unknown), calls an import
 /// (a host function or another instance, which may grow a shared memory), or calls a function
 /// that may. Conservative: a function the scan cannot read counts as one that may.
-pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError> {
+///
+/// # Errors
+///
+/// [`CompileError::FunctionLimit`] for the first function past one of `limits`.
+pub(crate) fn may_move_memory(module: &Module, limits: &FunctionLimits) -> Result<Vec<bool>, CompileError> {
     let imported = module.num_imported_functions;
     let n = module.bodies.len();
     let mut moves = vec![false; n];
@@ -86,7 +53,7 @@ pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError
             let Some(i) = branches.len().checked_sub(1 + relative as usize) else { return Ok(()) };
             if let Some(n) = branches.get_mut(i) {
                 *n += 1;
-                check_limit(func_index, "branches to one label", *n, MAX_BRANCHES_PER_LABEL)?;
+                check_limit(func_index, "branches to one label", *n, limits.max_branches_per_label)?;
             }
             Ok(())
         };
@@ -94,10 +61,10 @@ pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError
         while !ops.eof() {
             let op = ops.read().map_err(codegen)?;
             operators += 1;
-            check_limit(func_index, "operators per function", operators, MAX_FUNCTION_OPERATORS)?;
+            check_limit(func_index, "operators per function", operators, limits.max_operators)?;
             if wes_meter::ends_segment(&op) {
                 control += 1;
-                check_limit(func_index, "control operators per function", control, MAX_FUNCTION_CONTROL)?;
+                check_limit(func_index, "control operators per function", control, limits.max_control_operators)?;
             }
             if matches!(
                 op,
@@ -109,13 +76,13 @@ pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError
                     | Operator::ReturnCallRef { .. }
             ) {
                 calls += 1;
-                check_limit(func_index, "calls per function", calls, MAX_FUNCTION_CALLS)?;
+                check_limit(func_index, "calls per function", calls, limits.max_calls)?;
             }
             match &op {
                 Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
                     branch_to(&mut branches, *relative_depth)?;
                 }
-                Operator::BrTable { targets } if targets.len() <= MAX_BR_TABLE_TARGETS => {
+                Operator::BrTable { targets } if u64::from(targets.len()) <= limits.max_br_table_targets => {
                     let mut distinct: Vec<u32> =
                         targets.targets().chain([Ok(targets.default())]).collect::<Result<_, _>>().map_err(codegen)?;
                     distinct.sort_unstable();
@@ -129,19 +96,19 @@ pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError
             match op {
                 Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
                     depth += 1;
-                    check_limit(func_index, "nesting depth", depth, MAX_NESTING_DEPTH)?;
+                    check_limit(func_index, "nesting depth", depth, limits.max_nesting_depth)?;
                     branches.push(0);
                 }
                 Operator::End => {
                     depth = depth.saturating_sub(1);
                     branches.pop();
                 }
-                Operator::BrTable { targets } if targets.len() > MAX_BR_TABLE_TARGETS => {
+                Operator::BrTable { targets } if u64::from(targets.len()) > limits.max_br_table_targets => {
                     return Err(CompileError::FunctionLimit {
                         func_index,
                         limit: "br_table targets",
                         value: u64::from(targets.len()),
-                        max: u64::from(MAX_BR_TABLE_TARGETS),
+                        max: limits.max_br_table_targets,
                     });
                 }
                 Operator::MemoryGrow { .. }
@@ -166,7 +133,12 @@ pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError
             .types
             .get(module.functions.get(func_index as usize).copied().unwrap_or(0) as usize)
             .map_or(0, |t| t.params().len() as u64);
-        check_limit(func_index, "locals × control operators", (locals + params) * control, MAX_LOCALS_TIMES_CONTROL)?;
+        check_limit(
+            func_index,
+            "locals × control operators",
+            (locals + params) * control,
+            limits.max_locals_times_control,
+        )?;
     }
     // Whoever calls a function that may move memory may too.
     let mut work: Vec<u32> = (0..n as u32).filter(|i| moves[*i as usize]).collect();
@@ -185,6 +157,10 @@ pub(crate) fn may_move_memory(module: &Module) -> Result<Vec<bool>, CompileError
 mod tests {
     use super::*;
 
+    fn defaults() -> FunctionLimits {
+        FunctionLimits::default()
+    }
+
     #[test]
     fn a_br_table_past_the_limit_is_refused_by_name() {
         let table = |n: u32| {
@@ -194,10 +170,12 @@ mod tests {
             ))
             .unwrap()
         };
-        assert!(may_move_memory(&table(MAX_BR_TABLE_TARGETS)).is_ok());
-        match may_move_memory(&table(MAX_BR_TABLE_TARGETS + 1)) {
-            Err(CompileError::FunctionLimit { func_index: 0, limit: "br_table targets", value, max }) => {
-                assert_eq!((value, max), (u64::from(MAX_BR_TABLE_TARGETS) + 1, u64::from(MAX_BR_TABLE_TARGETS)));
+        let max = defaults().max_br_table_targets;
+        assert_eq!(max, 65_520);
+        assert!(may_move_memory(&table(max as u32), &defaults()).is_ok());
+        match may_move_memory(&table(max as u32 + 1), &defaults()) {
+            Err(CompileError::FunctionLimit { func_index: 0, limit: "br_table targets", value, max: m }) => {
+                assert_eq!((value, m), (max + 1, max));
             }
             other => panic!("{other:?}"),
         }
@@ -209,8 +187,9 @@ mod tests {
             let n = n as usize;
             wes_decode::decode_text(&format!("(module (func {} {}))", "block ".repeat(n), "end ".repeat(n))).unwrap()
         };
-        assert!(may_move_memory(&nested(MAX_NESTING_DEPTH)).is_ok());
-        let err = may_move_memory(&nested(MAX_NESTING_DEPTH + 1)).unwrap_err();
+        let depth = defaults().max_nesting_depth;
+        assert!(may_move_memory(&nested(depth), &defaults()).is_ok());
+        let err = may_move_memory(&nested(depth + 1), &defaults()).unwrap_err();
         assert!(matches!(err, CompileError::FunctionLimit { limit: "nesting depth", .. }), "{err}");
         assert!(err.to_string().contains("nesting depth: 4097 (at most 4096)"), "{err}");
 
@@ -219,9 +198,33 @@ mod tests {
             wes_decode::decode_text(&format!("(module (func {body}))")).unwrap()
         };
         // Each `(block)` is two control operators, and the function's `end` one more.
-        assert!(may_move_memory(&flat(MAX_FUNCTION_CONTROL - 2)).is_ok());
-        let err = may_move_memory(&flat(MAX_FUNCTION_CONTROL)).unwrap_err();
+        let control = defaults().max_control_operators;
+        assert!(may_move_memory(&flat(control - 2), &defaults()).is_ok());
+        let err = may_move_memory(&flat(control), &defaults()).unwrap_err();
         assert!(matches!(err, CompileError::FunctionLimit { limit: "control operators per function", .. }));
+    }
+
+    #[test]
+    fn configured_limits_replace_the_defaults() {
+        // Three calls and a nesting depth of two.
+        let m = wes_decode::decode_text("(module (func $f) (func (block (block call $f call $f call $f))))").unwrap();
+        assert!(may_move_memory(&m, &defaults()).is_ok());
+        let calls = FunctionLimits { max_calls: 2, ..defaults() };
+        match may_move_memory(&m, &calls) {
+            Err(CompileError::FunctionLimit { func_index: 1, limit: "calls per function", value: 3, max: 2 }) => {}
+            other => panic!("{other:?}"),
+        }
+        let nesting = FunctionLimits { max_nesting_depth: 1, ..defaults() };
+        match may_move_memory(&m, &nesting) {
+            Err(CompileError::FunctionLimit { func_index: 1, limit: "nesting depth", value: 2, max: 1 }) => {}
+            other => panic!("{other:?}"),
+        }
+        // Raising a limit admits what the default refuses.
+        let deep = |n: usize| {
+            wes_decode::decode_text(&format!("(module (func {} {}))", "block ".repeat(n), "end ".repeat(n))).unwrap()
+        };
+        assert!(may_move_memory(&deep(5_000), &defaults()).is_err());
+        assert!(may_move_memory(&deep(5_000), &FunctionLimits::unlimited()).is_ok());
     }
 
     #[test]
@@ -238,7 +241,7 @@ mod tests {
                  (func $rec call $rec))"#,
         )
         .unwrap();
-        let moves = may_move_memory(&m).unwrap();
+        let moves = may_move_memory(&m, &defaults()).unwrap();
         assert_eq!(moves, vec![true, true, true, false, false, true, true, false]);
     }
 }

@@ -27,8 +27,11 @@
 
 mod analysis;
 mod code_memory;
+mod limits;
 mod nan;
 mod translate;
+
+pub use crate::limits::FunctionLimits;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,6 +84,10 @@ pub struct JitConfig {
     /// `ProfileExit`), so gas and time can be attributed to functions exactly. Gas, results
     /// and traps are the same as without; the calls cost time. Off by default.
     pub profile: bool,
+    /// What one function and one module may contain; a module past a limit is refused
+    /// before anything is compiled. The defaults bound every function's compile time and
+    /// memory ([`FunctionLimits`]).
+    pub function_limits: FunctionLimits,
 }
 
 impl Default for JitConfig {
@@ -93,6 +100,7 @@ impl Default for JitConfig {
             pricing: None,
             merge_gas_checks: true,
             profile: false,
+            function_limits: FunctionLimits::default(),
         }
     }
 }
@@ -106,11 +114,6 @@ pub struct Jit {
     isa_large: OwnedTargetIsa,
     config: JitConfig,
 }
-
-/// The most functions a module may define: compiling one costs Cranelift about as much as
-/// compiling the module's empty functions does (measured by `cargo xtask hostile`), so this
-/// bounds a module's compile time however small its functions are.
-const MAX_DEFINED_FUNCTIONS: usize = 5_000;
 
 /// Functions of more Cranelift blocks than this compile without Cranelift's optimiser.
 ///
@@ -349,13 +352,14 @@ impl Jit {
 
 /// Rejects what the JIT cannot run before compiling anything, so the error is the same
 /// whichever function would have failed first.
-fn check_supported(module: &Module) -> Result<(), CompileError> {
+fn check_supported(module: &Module, limits: &FunctionLimits) -> Result<(), CompileError> {
     // Each function costs Cranelift a fixed amount (two compiles: body and entry), so a
     // module's compile time grows with the number of functions whatever their size.
-    if module.bodies.len() > MAX_DEFINED_FUNCTIONS {
+    if module.bodies.len() as u64 > limits.max_defined_functions {
         return Err(CompileError::Limit(format!(
-            "defined functions per module: {} (at most {MAX_DEFINED_FUNCTIONS})",
-            module.bodies.len()
+            "defined functions per module: {} (at most {})",
+            module.bodies.len(),
+            limits.max_defined_functions
         )));
     }
     // Tail calls pass arguments and results through the store's fixed-size buffer.
@@ -382,7 +386,7 @@ impl Backend for Jit {
     }
 
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
-        check_supported(&module)?;
+        check_supported(&module, &self.config.function_limits)?;
         let n = module.bodies.len();
         // Spawning threads costs more than compiling a handful of small functions, so small
         // modules compile on the calling thread.
@@ -392,7 +396,7 @@ impl Backend for Jit {
             t => t,
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
-        let movers = analysis::may_move_memory(&module)?;
+        let movers = analysis::may_move_memory(&module, &self.config.function_limits)?;
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledPair, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());

@@ -224,7 +224,7 @@ impl Default for RefundConfig {
 }
 
 /// The `[limits]` section; the defaults are those of [`wes_runtime::Config`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct LimitsConfig {
@@ -244,6 +244,11 @@ pub struct LimitsConfig {
     /// fails, growth past it returns -1. Under `[security] enabled`, the policy's
     /// `[security.resources]` apply instead.
     pub store: StoreLimitsConfig,
+    /// What one function and one module may contain to be compiled at all
+    /// (`[limits.compile]`, [`wes_jit::FunctionLimits`]: operators, control operators, calls,
+    /// branches per label, nesting, locals × control, `br_table` targets, defined functions);
+    /// the defaults bound every function's compile time and memory.
+    pub compile: wes_jit::FunctionLimits,
 }
 
 /// The `[limits.store]` section; the defaults are those of [`wes_runtime::StoreLimits`].
@@ -287,6 +292,7 @@ impl Default for LimitsConfig {
             host_stack_reserve: c.host_stack_reserve,
             max_wasm_stack: c.max_wasm_stack,
             store: StoreLimitsConfig::default(),
+            compile: wes_jit::FunctionLimits::default(),
         }
     }
 }
@@ -661,6 +667,7 @@ impl RuntimeConfig {
                     threads: self.performance.compile_threads,
                     merge_gas_checks: self.performance.merge_gas_checks,
                     profile: self.monitoring.profile,
+                    function_limits: self.limits.compile.clone(),
                     ..wes_jit::JitConfig::default()
                 };
                 let jit = wes_jit::Jit::with_config(jit)

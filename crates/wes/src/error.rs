@@ -303,7 +303,9 @@ impl From<wes_runtime::RuntimeError> for RuntimeError {
         let message = e.to_string();
         let (kind, code) = match &e {
             R::Trap(t) => return RuntimeError::from_trap(t.clone()),
-            R::Compile(wes_core::CompileError::Limit(_)) => (ErrorKind::Resource, ErrorCode::ResourceLimit),
+            R::Compile(wes_core::CompileError::Limit(_) | wes_core::CompileError::FunctionLimit { .. }) => {
+                (ErrorKind::Resource, ErrorCode::ResourceLimit)
+            }
             R::Compile(_) => (ErrorKind::Internal, ErrorCode::CompileFailed),
             R::UnknownImport { .. } => (ErrorKind::Validation, ErrorCode::UnknownImport),
             R::IncompatibleImport { .. } => (ErrorKind::Validation, ErrorCode::IncompatibleImport),

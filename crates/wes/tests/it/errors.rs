@@ -156,3 +156,17 @@ fn store_limits_refuse_creation_and_make_growth_fail_softly() {
     assert_eq!(i.execute("grow", &[Value::I32(1)]).unwrap().values, [Value::I32(1)], "2 pages = 128 KiB fit");
     assert_eq!(i.execute("grow", &[Value::I32(1)]).unwrap().values, [Value::I32(-1)], "a third does not");
 }
+
+#[test]
+fn compile_limits_come_from_the_configuration() {
+    let text = r#"(module (func (export "f") (result i32) i32.const 1 i32.const 2 i32.add i32.const 3 i32.add))"#;
+    let strict = RuntimeConfig::from_toml("[limits.compile]\nmax_operators = 4\n").unwrap();
+    let e = wes::Runtime::new(strict).unwrap().load(text.as_bytes()).unwrap_err();
+    assert_eq!((e.kind(), e.code()), (ErrorKind::Resource, ErrorCode::ResourceLimit), "{e}");
+    assert!(e.message().contains("operators"), "{e}");
+    wes::Runtime::new(RuntimeConfig::default()).unwrap().load(text.as_bytes()).unwrap();
+    match RuntimeConfig::from_toml("[limits.compile]\nmax_operatorz = 4\n") {
+        Err(wes::ConfigError::Key { path, .. }) => assert_eq!(path, "limits.compile.max_operatorz"),
+        other => panic!("{other:?}"),
+    }
+}
