@@ -1,6 +1,7 @@
 //! The backends the spec runner can drive: which exist, and the executor of each.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use wes_runtime::Engine;
 use wes_wast::{Executor, RuntimeExecutor};
@@ -26,6 +27,14 @@ pub(crate) fn executor(backend: &str, metered: bool) -> Result<Option<Box<dyn Ex
     }
 }
 
+/// `--profile-hooks`: compile with the gas profiler's entry and exit calls. Set once, before
+/// the first engine is made.
+static PROFILE_HOOKS: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_profile_hooks(on: bool) {
+    PROFILE_HOOKS.store(on, Ordering::Relaxed);
+}
+
 /// One JIT engine per metering mode for the whole run: compiling the ISA description once is
 /// enough. Built through the facade's configuration, the one place engines are put together;
 /// metered runs use the default pricing, so every directive also runs through the gas checks.
@@ -36,6 +45,7 @@ fn jit_engine(metered: bool) -> Result<Engine, String> {
     slot.get_or_init(|| {
         let mut config = wes::RuntimeConfig::default();
         config.gas.metered = metered;
+        config.monitoring.profile = PROFILE_HOOKS.load(Ordering::Relaxed);
         config.engine().map_err(|e| format!("cannot start the JIT: {e}"))
     })
     .clone()

@@ -46,6 +46,10 @@ pub(crate) struct SpecTestArgs {
     /// Run an executing backend's code metered, unmetered, or both (one pass each).
     #[arg(long, default_value = "both", value_parser = clap::builder::PossibleValuesParser::new(["metered", "unmetered", "both"]))]
     metering: String,
+    /// Compile the JIT's code with the gas profiler's entry and exit calls
+    /// (`JitConfig::profile`), to check that they change no result, trap or gas.
+    #[arg(long)]
+    profile_hooks: bool,
 }
 
 /// A directory of the testsuite.
@@ -147,6 +151,7 @@ pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
     if !engine::executes(&args.backend) {
         return run_pass(args, true);
     }
+    engine::set_profile_hooks(args.profile_hooks);
     let modes: &[bool] = match args.metering.as_str() {
         "metered" => &[true],
         "unmetered" => &[false],
@@ -154,7 +159,8 @@ pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
     };
     let mut ok = true;
     for &metered in modes {
-        println!("==> spec-test --backend {} ({})", args.backend, if metered { "metered" } else { "unmetered" });
+        let hooks = if args.profile_hooks { ", with profiler hooks" } else { "" };
+        println!("==> spec-test --backend {} ({}{hooks})", args.backend, if metered { "metered" } else { "unmetered" });
         ok &= run_pass(args, metered)?;
     }
     Ok(ok)
