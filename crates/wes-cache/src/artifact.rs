@@ -75,24 +75,22 @@ pub enum ArtifactError {
         expected: String,
     },
     /// Another backend, or the same backend configured otherwise (settings, pricing), compiled it.
-    #[error("artifact compiled by backend {found_backend} ({found}), the engine's is {expected_backend} ({expected})")]
+    #[error(
+        "artifact compiled by backend {found_backend}, the engine's is {expected_backend}; settings that differ: {differences}"
+    )]
     Backend {
         /// The artifact's backend.
         found_backend: String,
-        /// The artifact's backend configuration.
-        found: String,
         /// The engine's backend.
         expected_backend: String,
-        /// The engine's backend configuration.
-        expected: String,
+        /// The settings that differ, as `name: artifact's -> engine's`.
+        differences: String,
     },
     /// The code was compiled for another CPU (architecture or features).
-    #[error("artifact compiled for target {found}, this host is {expected}")]
+    #[error("artifact compiled for another target or CPU; differences: {differences}")]
     Target {
-        /// The artifact's target and CPU features.
-        found: String,
-        /// The host's.
-        expected: String,
+        /// What differs, as `name: artifact's -> this host's` (the triple and CPU features).
+        differences: String,
     },
     /// The artifact was compiled from other wasm bytes than the ones given.
     #[error("artifact compiled from module {found}, not from the given module {expected}")]
@@ -279,13 +277,12 @@ impl Artifact {
         if f.backend != ours.backend || f.config != ours.config {
             return Err(ArtifactError::Backend {
                 found_backend: f.backend.clone(),
-                found: f.config.clone(),
                 expected_backend: ours.backend.clone(),
-                expected: ours.config.clone(),
+                differences: differences(&f.config, &ours.config),
             });
         }
         if f.target != ours.target {
-            return Err(ArtifactError::Target { found: f.target.clone(), expected: ours.target.clone() });
+            return Err(ArtifactError::Target { differences: differences(&f.target, &ours.target) });
         }
         if let Some(h) = hash
             && h != self.module_hash
@@ -294,6 +291,32 @@ impl Artifact {
         }
         Ok(())
     }
+}
+
+/// The `name=value` words of two settings strings that differ, as `name: a -> b` (a word
+/// that is not `name=value`, like a target triple, is its own name).
+fn differences(found: &str, expected: &str) -> String {
+    fn words(s: &str) -> std::collections::BTreeMap<&str, &str> {
+        s.split(|c: char| c.is_whitespace() || c == '[' || c == ']')
+            .filter(|w| !w.is_empty())
+            .enumerate()
+            .map(|(i, w)| match w.split_once('=') {
+                Some((k, v)) => (k, v),
+                // A bare word (the triple) is keyed by its position.
+                None => (["#0", "#1", "#2", "#3"].get(i).copied().unwrap_or("#"), w),
+            })
+            .collect()
+    }
+    let (a, b) = (words(found), words(expected));
+    let mut out: Vec<String> = Vec::new();
+    for k in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+        let (x, y) = (a.get(k).copied().unwrap_or("(none)"), b.get(k).copied().unwrap_or("(none)"));
+        if x != y {
+            let name = if k.starts_with('#') { "target" } else { k };
+            out.push(format!("{name}: {x} -> {y}"));
+        }
+    }
+    if out.is_empty() { "(in order only)".into() } else { out.join(", ") }
 }
 
 /// Loads an artifact into `engine`: decodes and checks it ([`Artifact::decode`],

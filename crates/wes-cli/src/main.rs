@@ -1,7 +1,8 @@
 //! `wes`: run a WebAssembly module from the command line.
 //!
 //! ```text
-//! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--json]
+//! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--cache DIR] [--json]
+//! wes compile FILE [-o FILE.cwasm] [--pricing FILE] [--config FILE]
 //! wes inspect FILE [--json] [--config FILE]
 //! wes wast FILE... [--config FILE]
 //! ```
@@ -11,10 +12,16 @@
 //! under the default pricing table (docs/pricing.md), the configuration's, or the one given
 //! with `--pricing`, with the limit given by `--gas` or the configuration's `gas.default_limit`.
 //!
+//! `wes compile` writes a compiled artifact that carries its wasm bytes, so `wes run
+//! FILE.cwasm` needs nothing else; run it with the configuration it was compiled with (see
+//! `compile.rs`). `--cache DIR` loads the code through a cache directory several processes may
+//! share (compiled and written on a miss).
+//!
 //! Exit status: 0 success, 1 the wasm code trapped, 2 unusable input (unreadable file, invalid
 //! module, unknown export, wrong arguments), always with a one-line message on stderr.
 
 mod args;
+mod compile;
 mod inspect;
 mod output;
 mod run;
@@ -34,7 +41,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Instantiate FILE (.wasm or .wat) and call an export.
+    /// Instantiate FILE (.wasm, .wat, or a .cwasm artifact from `wes compile`) and call an export.
     ///
     /// Without --invoke, runs the `_start` export, or only the start function if there is no
     /// `_start`. Arguments are parsed by the export's parameter types: integers in decimal or
@@ -59,9 +66,29 @@ enum Command {
         /// A runtime configuration (.toml or .json, see examples/wes.toml).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// A compiled-artifact cache directory: the code is loaded from it, or compiled and
+        /// written to it. Several processes may share one.
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
         /// Arguments for the export.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Compile FILE (.wasm or .wat) to a self-contained artifact that `wes run` loads without
+    /// compiling, on a machine with the same CPU features and the same configuration.
+    Compile {
+        /// The module, binary or text.
+        file: PathBuf,
+        /// Where to write the artifact (default: FILE with the extension .cwasm).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// A pricing table (.toml or .json) to compile gas checks for, instead of the
+        /// configuration's.
+        #[arg(long, value_name = "FILE")]
+        pricing: Option<PathBuf>,
+        /// A runtime configuration (.toml or .json).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Show a module's imports, exports with their types and static gas bounds, memories,
     /// tables, globals and sizes.
@@ -102,20 +129,22 @@ struct Trailing {
     pricing: Option<PathBuf>,
     #[arg(long)]
     config: Option<PathBuf>,
+    #[arg(long)]
+    cache: Option<PathBuf>,
 }
 
 impl Trailing {
-    /// Removes `--gas N`, `--pricing FILE` and `--config FILE` (or `--gas=N`, ...) from `args`
+    /// Removes `--gas N`, `--pricing FILE`, `--config FILE` and `--cache DIR` (or `--gas=N`, ...) from `args`
     /// and parses them with clap.
     fn lift(args: &mut Vec<String>) -> Result<Trailing, clap::Error> {
         let mut lifted = Vec::new();
         let mut rest = Vec::new();
         let mut words = std::mem::take(args).into_iter();
         while let Some(w) = words.next() {
-            if w == "--gas" || w == "--pricing" || w == "--config" {
+            if w == "--gas" || w == "--pricing" || w == "--config" || w == "--cache" {
                 lifted.push(w);
                 lifted.extend(words.next());
-            } else if w.starts_with("--gas=") || w.starts_with("--pricing=") || w.starts_with("--config=") {
+            } else if ["--gas=", "--pricing=", "--config=", "--cache="].iter().any(|p| w.starts_with(p)) {
                 lifted.push(w);
             } else {
                 rest.push(w);
@@ -129,7 +158,7 @@ impl Trailing {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, invoke, json, gas, pricing, config, mut args } => {
+        Command::Run { file, invoke, json, gas, pricing, config, cache, mut args } => {
             // Arguments may start with `-` (negative numbers, `-inf`), so the list takes
             // hyphenated words and would swallow trailing options; no value is spelled that
             // way, so lift them out and let clap parse them on their own.
@@ -145,8 +174,19 @@ fn main() -> ExitCode {
                 gas: gas.or(trailing.gas),
                 pricing: pricing.or(trailing.pricing),
                 config: config.or(trailing.config),
+                cache: cache.or(trailing.cache),
             };
             run::run(&file, invoke.as_deref(), &args, &options)
+        }
+        Command::Compile { file, output, pricing, config } => {
+            let options = run::Options { json: false, gas: None, pricing, config, cache: None };
+            match run::runtime(&options) {
+                Ok(runtime) => compile::run(&file, output.as_deref(), &runtime),
+                Err(e) => {
+                    eprintln!("wes: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Inspect { file, json, config } => inspect::run(&file, json, config.as_deref()),
         Command::Wast { files, config, show } => wast::run(&files, config.as_deref(), show),

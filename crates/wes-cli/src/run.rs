@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use wes_core::{Trap, Value};
 use wes_runtime::{Func, Instance, Module, RuntimeError, Store};
 
+use crate::compile::{self, CodeSource};
 use crate::output::{self, Outcome, TypedValue};
 
 /// Why `wes run` could not run: each is "unusable input", exit status 2.
 #[derive(Debug, thiserror::Error)]
-enum UsageError {
+pub(crate) enum UsageError {
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("{path}: {source}")]
@@ -31,6 +32,8 @@ enum UsageError {
     Config(wes::ConfigError),
     #[error("{0}")]
     Facade(wes::RuntimeError),
+    #[error("{path}: {source}")]
+    Artifact { path: String, source: wes_cache::CacheError },
 }
 
 /// How `wes run` runs and reports.
@@ -40,6 +43,8 @@ pub(crate) struct Options {
     pub(crate) gas: Option<u64>,
     pub(crate) pricing: Option<std::path::PathBuf>,
     pub(crate) config: Option<std::path::PathBuf>,
+    /// A compiled-artifact cache directory to load the module's code through.
+    pub(crate) cache: Option<std::path::PathBuf>,
 }
 
 /// The gas of a run, read from the store's meter.
@@ -65,22 +70,24 @@ pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &
     };
     let limit = options.gas.unwrap_or(runtime.config().gas.default_limit).min(runtime.config().gas.max_limit);
     let mut gas = Gas { limit, ..Gas::default() };
-    let outcome = |results: Vec<TypedValue>, trap, gas: Gas| Outcome {
+    let mut code = CodeSource::Compiled;
+    let outcome = |results: Vec<TypedValue>, trap, gas: Gas, code: CodeSource| Outcome {
         results,
         trap,
         gas_limit: gas.limit,
         gas_used: gas.used,
         gas_refunded: gas.refunded,
         default_limit: options.gas.is_none(),
+        code: code.json_name(),
     };
-    match execute(&runtime, file, invoke, args, &mut gas) {
+    match execute(&runtime, file, invoke, args, options, &mut gas, &mut code) {
         Ok(results) => {
-            let o = outcome(results.iter().map(TypedValue::from).collect(), None, gas);
+            let o = outcome(results.iter().map(TypedValue::from).collect(), None, gas, code);
             output::print(&o, options.json, None);
             ExitCode::SUCCESS
         }
         Err(Failure::Trap(trap)) => {
-            let o = outcome(Vec::new(), Some((&trap).into()), gas);
+            let o = outcome(Vec::new(), Some((&trap).into()), gas, code);
             output::print(&o, options.json, Some(&trap));
             ExitCode::from(TRAPPED)
         }
@@ -113,7 +120,7 @@ impl From<RuntimeError> for Failure {
 
 /// The runtime the options describe: the configuration file's or the defaults, with
 /// `--pricing` in place of its pricing. Its engine is the one the run uses.
-fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
+pub(crate) fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
     let mut config = match &options.config {
         Some(path) => wes::RuntimeConfig::from_file(path).map_err(UsageError::Config)?,
         None => wes::RuntimeConfig::default(),
@@ -133,10 +140,14 @@ fn execute(
     file: &Path,
     invoke: Option<&str>,
     args: &[String],
+    options: &Options,
     gas: &mut Gas,
+    code: &mut CodeSource,
 ) -> Result<Vec<Value>, Failure> {
+    let (module, source) = load(runtime, file, options.cache.as_deref())?;
+    *code = source;
     let mut store = None;
-    let r = execute_in(runtime, file, invoke, args, gas.limit, &mut store);
+    let r = execute_in(runtime, &module, invoke, args, gas.limit, &mut store);
     if let Some(meter) = store.as_ref().and_then(Store::meter) {
         *gas = Gas { limit: meter.limit(), used: meter.used(), refunded: meter.refunded() };
     }
@@ -145,23 +156,18 @@ fn execute(
 
 fn execute_in(
     runtime: &wes::Runtime,
-    file: &Path,
+    module: &Module,
     invoke: Option<&str>,
     args: &[String],
     limit: u64,
     store_slot: &mut Option<Store>,
 ) -> Result<Vec<Value>, Failure> {
-    let path = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
-    let module = wes_decode::decode_any(&bytes).map_err(|source| UsageError::Decode { path, source })?;
-    let has_start = module.start.is_some();
-
+    let has_start = module.module().start.is_some();
     let engine = runtime.engine();
-    let module = Module::new(engine, module)?;
     let store = store_slot.insert(Store::new(engine));
     store.set_meter(runtime.gas_meter(limit));
     // The start function runs here; a trap in it is a trap of the run.
-    let instance = wes_runtime::Linker::new().instantiate(store, &module)?;
+    let instance = wes_runtime::Linker::new().instantiate(store, module)?;
 
     let name = match invoke {
         Some(name) => name,
@@ -190,6 +196,28 @@ fn execute_in(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(func.call(store, &values)?)
+}
+
+/// The module in `file`: a compiled artifact, or a module (binary or text) compiled now or
+/// loaded through the cache directory `cache`.
+fn load(runtime: &wes::Runtime, file: &Path, cache: Option<&Path>) -> Result<(Module, CodeSource), UsageError> {
+    let path = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
+    let artifact = |source| UsageError::Artifact { path: path.clone(), source };
+    if compile::is_artifact(&bytes) {
+        return Ok((compile::load_artifact(runtime, &bytes).map_err(artifact)?, CodeSource::Artifact));
+    }
+    if let Some(dir) = cache {
+        // The cache keys binary modules; text is encoded first (as decoding it would).
+        let wasm = wat::parse_bytes(&bytes).map_err(|e| UsageError::Decode {
+            path: path.clone(),
+            source: wes_decode::DecodeError::Text { message: e.to_string() },
+        })?;
+        let (module, source) = compile::load_cached(runtime, dir, &wasm).map_err(artifact)?;
+        return Ok((module, CodeSource::Cache(source)));
+    }
+    let module = wes_decode::decode_any(&bytes).map_err(|source| UsageError::Decode { path, source })?;
+    Ok((Module::new(runtime.engine(), module).map_err(UsageError::Runtime)?, CodeSource::Compiled))
 }
 
 fn find_func(instance: &Instance, store: &Store, name: &str) -> Result<Func, UsageError> {
