@@ -62,4 +62,5 @@ pub use engine::{Config, Engine, Module};
 pub use error::RuntimeError;
 pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
 pub use linker::{InstancePre, Linker};
+pub use store::{InstanceState, MemoryState, RefState, SnapshotError, ValueState};
 pub use store::{OutOfGasHandler, ResetStats, Store, StoreStats};

@@ -11,8 +11,10 @@ mod gas;
 mod instantiate;
 mod libcalls;
 mod reset;
+mod snapshot;
 
 pub use reset::ResetStats;
+pub use snapshot::{InstanceState, MemoryState, RefState, SnapshotError, ValueState};
 
 use std::any::Any;
 use std::collections::HashMap;
