@@ -207,9 +207,10 @@ impl ArtifactCache {
     /// # Errors
     ///
     /// [`CacheError::Decode`] when the bytes do not validate, [`CacheError::Runtime`] when they
-    /// do not compile, [`CacheError::Io`] when the directory cannot be used for the compile
-    /// lock. A bad artifact is never an error: it is counted, recorded
-    /// ([`ArtifactCache::last_rejection`]), deleted and recompiled.
+    /// do not compile. Neither a bad artifact nor a directory that cannot be read or written is
+    /// an error: a bad artifact is counted, recorded ([`ArtifactCache::last_rejection`]),
+    /// deleted and recompiled; a failed read or write is counted in
+    /// [`CacheStats::disk_errors`](crate::CacheStats::disk_errors).
     pub fn load(&self, wasm: &[u8]) -> Result<(Module, Source), CacheError> {
         self.load_hashed(wasm, module_hash(wasm))
     }
@@ -235,8 +236,9 @@ impl ArtifactCache {
         if let Some(m) = self.try_disk(disk, &key, wasm, module_hash)? {
             return Ok((m, Source::Disk));
         }
-        // One process compiles a key at a time; whoever waited finds the artifact written.
-        let _compiling = disk.lock_key(&key)?;
+        // One process compiles a key at a time; whoever waited finds the artifact written. A
+        // directory that cannot hold the lock only costs the work the lock would save.
+        let _compiling = disk.lock_key(&key).map_err(|_| self.counts.disk_errors.fetch_add(1, Ordering::Relaxed)).ok();
         if let Some(m) = self.try_disk(disk, &key, wasm, module_hash)? {
             return Ok((m, Source::Disk));
         }
