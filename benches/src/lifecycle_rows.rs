@@ -225,7 +225,11 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
     let two = throughput(2, rounds, reps, &wes_round)?;
     out.push_str(&format!("| WES (fresh store, `InstancePre`) | {one:.0}/s | {two:.0}/s | {:.2}× |\n", two / one));
 
-    let factory = wes_lifecycle::InstanceFactory::new(&engine, &wes_linker(), &Module::new(&engine, wes_decode::decode(contract)?)?)?;
+    let factory = wes_lifecycle::InstanceFactory::new(
+        &engine,
+        &wes_linker(),
+        &Module::new(&engine, wes_decode::decode(contract)?)?,
+    )?;
     let pool = Arc::new(wes_lifecycle::InstancePool::new(
         factory,
         wes_lifecycle::PoolConfig { strategy: wes_lifecycle::PoolStrategy::Fixed(4), ..Default::default() },

@@ -126,8 +126,11 @@ fn run(args: &Args) -> Result<()> {
     let wall = started.elapsed();
     let mode = if args.quick { "quick" } else { "full" };
     let filtered = args.filter.is_some();
-    let mut table =
-        if outcomes.is_empty() { String::new() } else { report::render(&outcomes, &unavailable, mode, filtered, wall)? };
+    let mut table = if outcomes.is_empty() {
+        String::new()
+    } else {
+        report::render(&outcomes, &unavailable, mode, filtered, wall)?
+    };
     if let Some(extra) = extra {
         table.push_str("\n## Compiled artifacts and threads\n\n");
         table.push_str(&extra);
