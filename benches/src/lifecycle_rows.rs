@@ -164,38 +164,69 @@ fn wasmtime_artifact(wasm: &[u8], quick: bool, out: &mut String) -> Result<()> {
     Ok(())
 }
 
+/// This thread's time on a CPU, in nanoseconds (Linux's `/proc/thread-self/schedstat`), or
+/// `None` where it cannot be read.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 /// Instantiate + call rounds per second on `threads` threads at once, each with `make`'s
-/// round function; the median of `reps` repetitions of `rounds` rounds per thread.
-fn throughput<F>(threads: usize, rounds: usize, reps: usize, make: &(dyn Fn() -> Result<F> + Sync)) -> Result<f64>
+/// round function, and the share of the wall time the threads spent on a CPU (below 1 when
+/// other processes kept them waiting for one); the median of `reps` repetitions of `rounds`
+/// rounds per thread.
+fn throughput<F>(
+    threads: usize,
+    rounds: usize,
+    reps: usize,
+    make: &(dyn Fn() -> Result<F> + Sync),
+) -> Result<(f64, f64)>
 where
     F: FnMut() -> Result<()>,
 {
     let mut rates = Vec::with_capacity(reps);
     for _ in 0..reps {
         let barrier = std::sync::Barrier::new(threads);
-        let elapsed: Vec<Result<Duration>> = std::thread::scope(|s| {
+        let elapsed: Vec<Result<(Duration, f64)>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     let barrier = &barrier;
-                    s.spawn(move || -> Result<Duration> {
+                    s.spawn(move || -> Result<(Duration, f64)> {
                         let mut round = make()?;
                         round()?;
                         barrier.wait();
-                        let t = Instant::now();
+                        let (t, cpu) = (Instant::now(), thread_cpu_ns());
                         for _ in 0..rounds {
                             round()?;
                         }
-                        Ok(t.elapsed())
+                        let wall = t.elapsed();
+                        let on_cpu = match (cpu, thread_cpu_ns()) {
+                            (Some(a), Some(b)) => (b - a) as f64 / wall.as_nanos() as f64,
+                            _ => f64::NAN,
+                        };
+                        Ok((wall, on_cpu))
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().map_err(|_| anyhow!("thread panicked"))?).collect()
         });
-        let slowest = elapsed.into_iter().collect::<Result<Vec<_>>>()?.into_iter().max().unwrap_or_default();
-        rates.push((threads * rounds) as f64 / slowest.as_secs_f64());
+        let runs = elapsed.into_iter().collect::<Result<Vec<_>>>()?;
+        let slowest = runs.iter().map(|r| r.0).max().unwrap_or_default();
+        let on_cpu = runs.iter().map(|r| r.1).sum::<f64>() / runs.len() as f64;
+        rates.push(((threads * rounds) as f64 / slowest.as_secs_f64(), on_cpu));
     }
-    rates.sort_by(f64::total_cmp);
+    rates.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(rates[rates.len() / 2])
+}
+
+fn scaling_row(label: &str, one: (f64, f64), two: (f64, f64)) -> String {
+    format!(
+        "| {label} | {:.0}/s ({:.0}%) | {:.0}/s ({:.0}%) | {:.2}× |\n",
+        one.0,
+        one.1 * 100.0,
+        two.0,
+        two.1 * 100.0,
+        two.0 / one.0
+    )
 }
 
 fn wes_contract(engine: &Engine, wasm: &[u8]) -> Result<InstancePre> {
@@ -223,7 +254,7 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
     };
     let one = throughput(1, rounds, reps, &wes_round)?;
     let two = throughput(2, rounds, reps, &wes_round)?;
-    out.push_str(&format!("| WES (fresh store, `InstancePre`) | {one:.0}/s | {two:.0}/s | {:.2}× |\n", two / one));
+    out.push_str(&scaling_row("WES (fresh store, `InstancePre`)", one, two));
 
     let factory = wes_lifecycle::InstanceFactory::new(
         &engine,
@@ -246,7 +277,7 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
     };
     let one = throughput(1, rounds, reps, &pool_round)?;
     let two = throughput(2, rounds, reps, &pool_round)?;
-    out.push_str(&format!("| WES (pool) | {one:.0}/s | {two:.0}/s | {:.2}× |\n", two / one));
+    out.push_str(&scaling_row("WES (pool)", one, two));
 
     for pooling in [false, true] {
         let mut config = wasmtime::Config::new();
@@ -273,7 +304,7 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
         let one = throughput(1, rounds, reps, &round)?;
         let two = throughput(2, rounds, reps, &round)?;
         let label = if pooling { "wasmtime (pooling)" } else { "wasmtime" };
-        out.push_str(&format!("| {label} | {one:.0}/s | {two:.0}/s | {:.2}× |\n", two / one));
+        out.push_str(&scaling_row(label, one, two));
     }
     Ok(())
 }
@@ -312,6 +343,7 @@ pub fn run(compile_wasm: &[u8], contract: &[u8], quick: bool, filter: Option<&st
         eprintln!("== threads: instantiate + call of the contract on one thread and on two");
         out.push_str(
             "### threads: instantiate + call of the contract, one thread against two\n\n\
+             Rounds per second (in brackets: the share of the wall time each thread was on a CPU).\n\n\
              | runtime | 1 thread | 2 threads | 2 threads / 1 |\n|---|---:|---:|---:|\n",
         );
         threads_rows(contract, quick, &mut out).context("threads rows")?;
