@@ -17,7 +17,8 @@ pub(crate) struct BenchArgs {
     /// Only the workloads whose name contains this (fib, xorshift, sha256, matmul,
     /// bulk-memory, host-call, instantiate+call, loop-in-big-fn, compile, and the C workloads c-json, c-deflate,
     /// c-ed25519, c-bigint, c-sort+hashmap, c-crypto, c-compile-O2, c-compile-Oz; `c-` picks
-    /// them all).
+    /// them all), or `artifact` (the compile workload loaded from the artifact cache) and
+    /// `threads` (instantiate + call on two threads against one).
     #[arg(long)]
     filter: Option<String>,
 }

@@ -11,6 +11,8 @@ mod wasmtime;
 mod wes;
 mod wes_pool;
 
+pub use wes::engine as wes_engine;
+
 use anyhow::Result;
 
 /// A value passed to or returned from a wasm function.

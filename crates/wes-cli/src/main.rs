@@ -1,8 +1,9 @@
 //! `wes`: run a WebAssembly module from the command line.
 //!
 //! ```text
-//! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--json]
+//! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--cache DIR] [--json]
 //!         [--backend jit] [--metrics prometheus|json] [--profile OUT.svg] [--profile-folded OUT.txt]
+//! wes compile FILE [-o FILE.cwasm] [--pricing FILE] [--config FILE]
 //! wes inspect FILE [--json] [--config FILE]
 //! wes wast FILE... [--config FILE]
 //! ```
@@ -12,10 +13,16 @@
 //! under the default pricing table (docs/pricing.md), the configuration's, or the one given
 //! with `--pricing`, with the limit given by `--gas` or the configuration's `gas.default_limit`.
 //!
+//! `wes compile` writes a compiled artifact that carries its wasm bytes, so `wes run
+//! FILE.cwasm` needs nothing else; run it with the configuration it was compiled with (see
+//! `compile.rs`). `--cache DIR` loads the code through a cache directory several processes may
+//! share (compiled and written on a miss).
+//!
 //! Exit status: 0 success, 1 the wasm code trapped, 2 unusable input (unreadable file, invalid
 //! module, unknown export, wrong arguments), always with a one-line message on stderr.
 
 mod args;
+mod compile;
 mod inspect;
 mod output;
 mod profile;
@@ -37,7 +44,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Instantiate FILE (.wasm or .wat) and call an export.
+    /// Instantiate FILE (.wasm, .wat, or a .cwasm artifact from `wes compile`) and call an export.
     ///
     /// Without --invoke, runs the `_start` export, or only the start function if there is no
     /// `_start`. Arguments are parsed by the export's parameter types: integers in decimal or
@@ -62,6 +69,10 @@ enum Command {
         /// A runtime configuration (.toml or .json, see examples/wes.toml).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// A compiled-artifact cache directory: the code is loaded from it, or compiled and
+        /// written to it. Several processes may share one.
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
         /// The backend, instead of the configuration's `performance.backend`.
         #[arg(long, value_enum)]
         backend: Option<Backend>,
@@ -77,6 +88,22 @@ enum Command {
         /// Arguments for the export.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Compile FILE (.wasm or .wat) to a self-contained artifact that `wes run` loads without
+    /// compiling, on a machine with the same CPU features and the same configuration.
+    Compile {
+        /// The module, binary or text.
+        file: PathBuf,
+        /// Where to write the artifact (default: FILE with the extension .cwasm).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// A pricing table (.toml or .json) to compile gas checks for, instead of the
+        /// configuration's.
+        #[arg(long, value_name = "FILE")]
+        pricing: Option<PathBuf>,
+        /// A runtime configuration (.toml or .json).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Show a module's imports, exports with their types and static gas bounds, memories,
     /// tables, globals and sizes.
@@ -133,6 +160,8 @@ struct Trailing {
     pricing: Option<PathBuf>,
     #[arg(long)]
     config: Option<PathBuf>,
+    #[arg(long)]
+    cache: Option<PathBuf>,
     #[arg(long, value_enum)]
     backend: Option<Backend>,
     #[arg(long, value_enum)]
@@ -144,7 +173,8 @@ struct Trailing {
 }
 
 /// The options [`Trailing`] lifts out of the export's arguments.
-const VALUED: [&str; 7] = ["--gas", "--pricing", "--config", "--backend", "--metrics", "--profile", "--profile-folded"];
+const VALUED: [&str; 8] =
+    ["--gas", "--pricing", "--config", "--cache", "--backend", "--metrics", "--profile", "--profile-folded"];
 
 impl Trailing {
     /// Removes the [`VALUED`] options (`--gas N`, `--gas=N`, ...) from `args` and parses them
@@ -182,6 +212,7 @@ fn main() -> ExitCode {
             metrics,
             profile,
             profile_folded,
+            cache,
             mut args,
         } => {
             // Arguments may start with `-` (negative numbers, `-inf`), so the list takes
@@ -205,8 +236,19 @@ fn main() -> ExitCode {
                 metrics: metrics.or(trailing.metrics),
                 profile_svg: profile.or(trailing.profile),
                 profile_folded: profile_folded.or(trailing.profile_folded),
+                cache: cache.or(trailing.cache),
             };
             run::run(&file, invoke.as_deref(), &args, &options)
+        }
+        Command::Compile { file, output, pricing, config } => {
+            let options = run::Options { pricing, config, ..run::Options::default() };
+            match run::runtime(&options) {
+                Ok(runtime) => compile::run(&file, output.as_deref(), &runtime),
+                Err(e) => {
+                    eprintln!("wes: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Inspect { file, json, config } => inspect::run(&file, json, config.as_deref()),
         Command::Wast { files, config, show } => wast::run(&files, config.as_deref(), show),

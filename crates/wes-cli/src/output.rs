@@ -16,6 +16,10 @@ pub(crate) struct Outcome {
     /// Not in the JSON (the limit is there); makes plain output say the default applied.
     #[serde(skip)]
     pub(crate) default_limit: bool,
+    /// Where the code came from, when not compiled now: `artifact`, `cache-compiled`,
+    /// `cache-disk` (absent otherwise, so plain runs keep their shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) code: Option<&'static str>,
 }
 
 #[derive(Serialize)]

@@ -9,7 +9,7 @@ use crate::output::{self, Outcome, TypedValue};
 
 /// Why `wes run` could not run: each is "unusable input", exit status 2.
 #[derive(Debug, thiserror::Error)]
-enum UsageError {
+pub(crate) enum UsageError {
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
@@ -31,7 +31,7 @@ enum UsageError {
 }
 
 /// How `wes run` runs and reports.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Options {
     pub(crate) json: bool,
     pub(crate) gas: Option<u64>,
@@ -45,6 +45,8 @@ pub(crate) struct Options {
     pub(crate) profile_svg: Option<std::path::PathBuf>,
     /// Write the call's folded stacks here.
     pub(crate) profile_folded: Option<std::path::PathBuf>,
+    /// A compiled-artifact cache directory to load the module's code through.
+    pub(crate) cache: Option<std::path::PathBuf>,
 }
 
 /// The gas of a run, read from the store's meter.
@@ -70,6 +72,9 @@ pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &
     };
     let limit = options.gas.unwrap_or(runtime.config().gas.default_limit).min(runtime.config().gas.max_limit);
     let mut gas = Gas { limit, ..Gas::default() };
+    let mut profile = None;
+    let mut source = None;
+    let ran = execute(&runtime, file, invoke, args, &mut gas, &mut profile, &mut source);
     let outcome = |results: Vec<TypedValue>, trap, gas: Gas| Outcome {
         results,
         trap,
@@ -77,9 +82,9 @@ pub(crate) fn run(file: &Path, invoke: Option<&str>, args: &[String], options: &
         gas_used: gas.used,
         gas_refunded: gas.refunded,
         default_limit: options.gas.is_none(),
+        code: source.and_then(code_name),
     };
-    let mut profile = None;
-    let code = match execute(&runtime, file, invoke, args, &mut gas, &mut profile) {
+    let code = match ran {
         Ok(results) => {
             let o = outcome(results.iter().map(TypedValue::from).collect(), None, gas);
             output::print(&o, options.json, None);
@@ -133,7 +138,7 @@ impl From<wes::RuntimeError> for Failure {
 
 /// The runtime the options describe: the configuration file's or the defaults, with
 /// `--pricing` in place of its pricing. Its engine is the one the run uses.
-fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
+pub(crate) fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
     let mut config = match &options.config {
         Some(path) => wes::RuntimeConfig::from_file(path).map_err(UsageError::Config)?,
         None => wes::RuntimeConfig::default(),
@@ -144,6 +149,9 @@ fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
     }
     if options.backend_jit {
         config.performance.backend = wes::BackendKind::Jit;
+    }
+    if let Some(dir) = &options.cache {
+        config.performance.cache_dir = Some(dir.clone());
     }
     if options.profile_svg.is_some() || options.profile_folded.is_some() {
         config.monitoring.profile = true;
@@ -162,17 +170,25 @@ fn execute(
     args: &[String],
     gas: &mut Gas,
     profile: &mut Option<wes::GasProfile>,
+    source: &mut Option<wes::CodeSource>,
 ) -> Result<Vec<Value>, Failure> {
     let path = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
     let progress = crate::progress::Progress::new();
     progress.update(&format!("wes: compiling {path} ({} KiB)", bytes.len().div_ceil(1024)));
-    let loaded = runtime.load(&bytes);
+    let loaded = if crate::compile::is_artifact(&bytes) {
+        // SAFETY: the user named this file to be run, as they would a native executable; the
+        // artifact's checks refuse a corrupt or mismatched file before any of its code runs.
+        unsafe { runtime.load_artifact(&bytes, None) }
+    } else {
+        runtime.load(&bytes)
+    };
     drop(progress);
     let module = loaded.map_err(|e| match e.code() {
         wes::ErrorCode::InvalidModule => UsageError::Decode { path, message: e.message().to_string() },
         _ => UsageError::Facade(e),
     })?;
+    *source = Some(module.code_source());
     // The start function runs here; a trap in it is a trap of the run.
     let mut instance = runtime.create_instance(&module, runtime.gas_meter(gas.limit)).map_err(|e| {
         gas.used = e.gas_used().unwrap_or(0);
@@ -217,5 +233,17 @@ fn execute(
     match result.error {
         None => Ok(result.values),
         Some(e) => Err(e.into()),
+    }
+}
+
+/// `code` in the JSON output: where the code came from, when not compiled by this run the
+/// plain way (absent then, so plain runs keep their shape).
+fn code_name(source: wes::CodeSource) -> Option<&'static str> {
+    match source {
+        wes::CodeSource::Artifact => Some("artifact"),
+        wes::CodeSource::Cache(wes::CacheSource::Compiled) => Some("cache-compiled"),
+        wes::CodeSource::Cache(wes::CacheSource::Disk) => Some("cache-disk"),
+        wes::CodeSource::Cache(wes::CacheSource::Memory) => Some("cache-memory"),
+        _ => None,
     }
 }

@@ -92,6 +92,9 @@ pub enum CompileError {
     /// The host cannot run this backend (for example a CPU without a required extension).
     #[error("host not supported: {0}")]
     Host(String),
+    /// Serialised code (see [`Backend::deserialize`]) is malformed or does not fit the module.
+    #[error("compiled artifact refused: {0}")]
+    Artifact(String),
 }
 
 fn at_func(func_index: Option<u32>) -> String {
@@ -114,6 +117,52 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// [`CompileError`] when the module uses something the backend does not implement, when the
     /// host cannot run it, or when a limit is reached. Never panics on a validated module.
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError>;
+
+    /// What this backend's compiled code depends on besides the module, when its code can be
+    /// serialised ([`CompiledModule::serialize`]) and loaded back ([`Backend::deserialize`]);
+    /// `None` (the default) when it cannot. Two backends with equal fingerprints produce
+    /// interchangeable code for the same module; an artifact is only loaded by a backend with
+    /// the fingerprint it was made with.
+    fn fingerprint(&self) -> Option<CodeFingerprint> {
+        None
+    }
+
+    /// Loads code that [`CompiledModule::serialize`] of a backend with this backend's
+    /// [`fingerprint`](Backend::fingerprint) produced for `module`.
+    ///
+    /// The backend checks what it can (the payload's own framing, that every entry point lies
+    /// inside the code, that the function count matches `module`), so a payload that is merely
+    /// corrupt is refused; it cannot tell code that was forged from code it compiled.
+    ///
+    /// # Safety
+    ///
+    /// `payload` must be exactly what `serialize` returned for a compilation of `module` (the
+    /// same validated module, byte for byte) by a backend with this fingerprint: the bytes are
+    /// mapped as machine code and run. Callers establish this with a checksum over a trusted
+    /// file, not by trusting the file's contents.
+    ///
+    /// # Errors
+    ///
+    /// [`CompileError::Unsupported`] when the backend cannot load code (the default), and
+    /// [`CompileError::Artifact`] when the payload is malformed or does not fit `module`.
+    unsafe fn deserialize(&self, module: Arc<Module>, payload: &[u8]) -> Result<Arc<dyn CompiledModule>, CompileError> {
+        let _ = (module, payload);
+        Err(CompileError::Unsupported { backend: self.name(), what: "loading compiled code".into(), func_index: None })
+    }
+}
+
+/// What a backend's compiled code depends on besides the module: the key under which code
+/// may be cached, and what an artifact records so that no other backend, configuration or
+/// CPU runs it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CodeFingerprint {
+    /// The backend's [`Backend::name`].
+    pub backend: String,
+    /// Every setting that changes the code (not, say, the number of compile threads), as
+    /// text, including the pricing table's hash for metered code.
+    pub config: String,
+    /// The target the code runs on: architecture and the CPU features the code may use.
+    pub target: String,
 }
 
 /// A module compiled by a [`Backend`].
@@ -134,6 +183,14 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
     /// The content hash of the pricing table the code was compiled to charge gas under, or
     /// `None` when the code is not metered. The runtime never runs code under another table.
     fn pricing_hash(&self) -> Option<[u8; 32]> {
+        None
+    }
+
+    /// The code as bytes that [`Backend::deserialize`] of a backend with the same
+    /// [`Backend::fingerprint`] turns back into this compiled module (given the same validated
+    /// module), or `None` when the backend cannot serialise its code (the default). The
+    /// module itself is not included: the loader validates the wasm bytes again.
+    fn serialize(&self) -> Option<Vec<u8>> {
         None
     }
 }

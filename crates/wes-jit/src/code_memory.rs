@@ -43,6 +43,13 @@ impl CodeMemory {
         Ok(CodeMemory { alloc, len: code.len() })
     }
 
+    /// The code, as it was mapped (for serialising it; see `artifact.rs`).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is readable (read+execute), at least `len` bytes long, never
+        // written after `new` returned, and lives as long as `self`, which the slice borrows.
+        unsafe { std::slice::from_raw_parts(self.alloc.as_ptr::<u8>(), self.len) }
+    }
+
     /// The array-call entry point of the function whose code starts at `offset`.
     ///
     /// Returns `None` if `offset` is outside the code.

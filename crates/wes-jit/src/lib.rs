@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod analysis;
+mod artifact;
 mod code_memory;
 mod limits;
 mod nan;
@@ -482,6 +483,14 @@ impl Backend for Jit {
         let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
         Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash }))
     }
+
+    fn fingerprint(&self) -> Option<wes_core::CodeFingerprint> {
+        Some(self.code_fingerprint())
+    }
+
+    unsafe fn deserialize(&self, module: Arc<Module>, payload: &[u8]) -> Result<Arc<dyn CompiledModule>, CompileError> {
+        self.load_code(module, payload)
+    }
 }
 
 /// Writes the displacement of `call` (in the function placed at `base`) to what it calls:
@@ -542,5 +551,9 @@ impl CompiledModule for JitModule {
 
     fn pricing_hash(&self) -> Option<[u8; 32]> {
         self.pricing_hash
+    }
+
+    fn serialize(&self) -> Option<Vec<u8>> {
+        Some(self.serialize_code())
     }
 }

@@ -8,6 +8,7 @@
 //! | [`InstanceManager`] | pools by module, instances by id, a capacity across modules with eviction by tier and LRU, metrics |
 //! | [`LifecycleController`] | an instance's [`State`], changed only by legal transitions; [`LifetimePolicy`] retires it |
 //! | [`Clock`] | time for lifetimes and timeouts; [`ManualClock`] lets tests drive it |
+//! | [`Snapshot`] | an instance's whole state in a versioned, checksummed file, restored elsewhere to continue identically |
 //!
 //! Reuse is safe because a checked-in instance is reset to its exact post-instantiation state
 //! before anyone sees it again: [`wes_runtime::Store::reset`] drops every memory page written
@@ -45,6 +46,7 @@ mod factory;
 mod manager;
 mod metrics;
 mod pool;
+mod snapshot;
 mod state;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -52,6 +54,7 @@ pub use factory::{InstanceFactory, InstanceId, Instantiate, LiveInstance, StoreS
 pub use manager::{HeldInstance, InstanceManager, ManagerConfig};
 pub use metrics::MetricsSnapshot;
 pub use pool::{InstancePool, Lease, ModuleId, PoolConfig, PoolStrategy};
+pub use snapshot::{FORMAT_VERSION as SNAPSHOT_FORMAT_VERSION, Snapshot, SnapshotFormatError};
 pub use state::{LifecycleController, LifetimePolicy, RetireReason, State};
 
 /// What can go wrong in the instance layer.
@@ -64,6 +67,9 @@ pub enum LifecycleError {
     /// A [custom instantiation](InstanceFactory::from_fn) refused (a security decision, say).
     #[error(transparent)]
     Refused(Box<dyn std::error::Error + Send + Sync>),
+    /// A snapshot was refused: corrupt, of another format, module or pricing.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotFormatError),
     /// A pool is at its maximum and none of its instances is idle.
     #[error("module {module:?}: all {max} instances are in use")]
     Exhausted {

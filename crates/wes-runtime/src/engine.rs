@@ -243,7 +243,17 @@ impl Module {
     ///
     /// [`RuntimeError::Compile`] when the backend cannot compile it.
     pub fn from_arc(engine: &Engine, module: Arc<wes_core::Module>) -> Result<Module, RuntimeError> {
-        let compiled = engine.backend().compile(module)?;
+        Module::from_compiled(engine, engine.backend().compile(module)?)
+    }
+
+    /// A module from code the engine's backend compiled or loaded (for example through
+    /// [`Backend::deserialize`](wes_core::Backend::deserialize) from a compiled artifact).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::PricingMismatch`] when the code was compiled under another pricing than
+    /// the engine's.
+    pub fn from_compiled(engine: &Engine, compiled: Arc<dyn CompiledModule>) -> Result<Module, RuntimeError> {
         let expected = engine.config().pricing.as_ref().map(|p| p.hash());
         if compiled.pricing_hash() != expected {
             let show = |h: Option<[u8; 32]>| match h {
@@ -262,5 +272,10 @@ impl Module {
     /// The validated module this was compiled from.
     pub fn module(&self) -> &wes_core::Module {
         self.compiled.module()
+    }
+
+    /// The compiled code (to serialise it with [`CompiledModule::serialize`]).
+    pub fn compiled(&self) -> &Arc<dyn CompiledModule> {
+        &self.compiled
     }
 }

@@ -61,6 +61,9 @@ pub enum RuntimeError {
     /// store must not be reused.
     #[error("cannot reset the store: {0}")]
     Reset(String),
+    /// An instance's state could not be captured or restored (see [`Store::capture`](crate::Store::capture)).
+    #[error(transparent)]
+    Snapshot(#[from] crate::SnapshotError),
 }
 
 impl RuntimeError {

@@ -66,3 +66,4 @@ pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmR
 pub use limits::{LimitExceeded, Resource, ResourceLimiter, ResourceOp, ResourceUsage, StoreLimits};
 pub use linker::{InstancePre, Linker};
 pub use store::{FunctionCost, GasProfile, OutOfGasHandler, ResetStats, Store, StoreStats};
+pub use store::{InstanceState, MemoryState, RefState, SnapshotError, ValueState};

@@ -320,11 +320,28 @@ pub struct PerformanceConfig {
     pub optimize: bool,
     /// Merge gas checks that must run together (default `true`; gas is the same either way).
     pub merge_gas_checks: bool,
+    /// A compiled-artifact cache directory (`wes-cache`), relative to the configuration file:
+    /// `Runtime::load` takes a module's code from it when a checked artifact is there, and
+    /// writes it there after compiling; several processes may share one. Only trusted
+    /// processes may write to it: its checks catch corruption and mismatches, not forgery.
+    /// Default: none.
+    pub cache_dir: Option<PathBuf>,
+    /// Bytes of compiled modules kept in memory by the artifact cache, keyed by the module's
+    /// SHA-256, so loading the same bytes again costs a hash (default 0: no memory cache, or
+    /// 256 MiB when `cache_dir` is set).
+    pub cache_memory_bytes: u64,
 }
 
 impl Default for PerformanceConfig {
     fn default() -> Self {
-        PerformanceConfig { backend: BackendKind::Jit, compile_threads: 0, optimize: true, merge_gas_checks: true }
+        PerformanceConfig {
+            backend: BackendKind::Jit,
+            compile_threads: 0,
+            optimize: true,
+            merge_gas_checks: true,
+            cache_dir: None,
+            cache_memory_bytes: 0,
+        }
     }
 }
 
@@ -530,7 +547,9 @@ impl RuntimeConfig {
             _ => return Err(ConfigError::UnknownFormat(shown)),
         };
         if let Some(dir) = path.parent() {
-            for file in [&mut config.gas.pricing_file, &mut config.security.audit_log].into_iter().flatten() {
+            let files =
+                [&mut config.gas.pricing_file, &mut config.security.audit_log, &mut config.performance.cache_dir];
+            for file in files.into_iter().flatten() {
                 if file.is_relative() {
                     *file = dir.join(&*file);
                 }

@@ -75,6 +75,9 @@ pub enum ErrorCode {
     PoolExhausted,
     /// The call's predicted cost exceeds the gas it may spend, or a reservation the balance.
     Unaffordable,
+    /// A compiled artifact is corrupt, of another WES, configuration or CPU, or lacks its
+    /// module.
+    ArtifactRefused,
     /// Anything else (a bug).
     Internal,
 }
@@ -104,6 +107,7 @@ impl ErrorCode {
             ErrorCode::Quarantined => "WES-QUARANTINED",
             ErrorCode::PoolExhausted => "WES-POOL-EXHAUSTED",
             ErrorCode::Unaffordable => "WES-UNAFFORDABLE",
+            ErrorCode::ArtifactRefused => "WES-ARTIFACT-REFUSED",
             ErrorCode::Internal => "WES-INTERNAL",
         }
     }
@@ -374,6 +378,20 @@ impl From<wes_meter::AccountError> for RuntimeError {
     }
 }
 
+impl From<wes_cache::CacheError> for RuntimeError {
+    fn from(e: wes_cache::CacheError) -> Self {
+        use wes_cache::CacheError as C;
+        match e {
+            C::Decode(e) => e.into(),
+            C::Runtime(e) => e.into(),
+            C::Artifact(_) => {
+                RuntimeError::new(ErrorKind::Validation, ErrorCode::ArtifactRefused, e.to_string()).with_source(e)
+            }
+            e => RuntimeError::new(ErrorKind::Resource, ErrorCode::ResourceLimit, e.to_string()).with_source(e),
+        }
+    }
+}
+
 impl From<ConfigError> for RuntimeError {
     fn from(e: ConfigError) -> Self {
         RuntimeError::new(ErrorKind::Validation, ErrorCode::Config, e.to_string()).with_source(e)
@@ -519,6 +537,12 @@ pub(crate) fn diagnose(e: &RuntimeError) -> Diagnosis {
                 "the module tripped a threat rule; inspect it (the audit log says which rule), then release it"
             }
             .to_string(),
+        ),
+        ErrorCode::ArtifactRefused => (
+            format!("the compiled artifact cannot be used here: {}", e.message()),
+            "compile the module again (`wes compile`) with this WES and this configuration, or load the \
+             wasm module itself"
+                .to_string(),
         ),
         ErrorCode::Unaffordable => (
             format!("the call was refused before it started: {}", e.message()),

@@ -84,7 +84,8 @@ pub use encoding::{
 pub use error::{Diagnosis, ErrorCode, ErrorContext, ErrorKind, RuntimeError};
 pub use instance::Instance;
 pub use result::{ExecutionResult, GasReport, MemoryReport, SideEffect};
-pub use runtime::{LoadedModule, Runtime};
+pub use runtime::{CodeSource, LoadedModule, Runtime};
+pub use wes_cache::Source as CacheSource;
 pub use wes_metrics::{CallRecord, CompileRecord, MetricsCollector, MetricsSnapshot, Registry};
 pub use wes_security::{GuardedLinker, Permit, SecurityManager, SecurityPolicy};
 

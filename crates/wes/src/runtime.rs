@@ -38,6 +38,10 @@ pub struct Runtime {
     security: Option<Arc<SecurityManager>>,
     /// Static bounds, history and admission (`[gas.prediction]`).
     predictions: Arc<Predictions>,
+    /// Compiled code by module hash, in memory and on disk (`performance.cache_dir`).
+    cache: Option<wes_cache::ArtifactCache>,
+    /// Validates modules whose code comes from an artifact or the cache.
+    decoder: wes_decode::Decoder,
 }
 
 /// The host functions: a plain linker, or a guarded one under a security layer (whose plain
@@ -61,6 +65,21 @@ pub struct LoadedModule {
     pool: Option<InstancePool>,
     /// Its static gas analysis, made when first asked for.
     analysis: Arc<Analysis>,
+    /// Where its code came from.
+    code: CodeSource,
+}
+
+/// Where a [`LoadedModule`]'s code came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeSource {
+    /// Compiled by this load.
+    Compiled,
+    /// A compiled artifact ([`Runtime::load_artifact`]).
+    Artifact,
+    /// The artifact cache (`performance.cache_dir` / `cache_memory_bytes`): from memory, from
+    /// the directory, or compiled now and stored.
+    Cache(wes_cache::Source),
 }
 
 impl LoadedModule {
@@ -72,6 +91,11 @@ impl LoadedModule {
     /// The validated module: imports, exports, types.
     pub fn module(&self) -> &wes_core::Module {
         self.module.module()
+    }
+
+    /// Where the module's code came from.
+    pub fn code_source(&self) -> CodeSource {
+        self.code
     }
 
     /// Whether the module has a start function (it runs when an instance is made).
@@ -128,6 +152,7 @@ impl Runtime {
             InstanceManager::new(ManagerConfig { capacity: config.instance.capacity, ..ManagerConfig::default() })
         });
         let predictions = Arc::new(Predictions::new(config.gas.prediction, engine.config().pricing.clone()));
+        let cache = artifact_cache(&config, &engine)?;
         let registry = config.monitoring.metrics.then(|| Arc::new(Registry::new(config.monitoring.sample_every)));
         let monitor = Arc::new(Monitor { registry, extra: Vec::new() });
         Ok(Runtime {
@@ -140,6 +165,8 @@ impl Runtime {
             pools,
             security,
             predictions,
+            cache,
+            decoder: wes_decode::Decoder::default(),
         })
     }
 
@@ -211,6 +238,39 @@ impl Runtime {
     /// [`ErrorCode::ResourceLimit`] when the backend fails, and the instantiation errors of
     /// pre-warmed instances.
     pub fn load_named(&self, bytes: &[u8], name: Option<&str>) -> Result<LoadedModule, RuntimeError> {
+        self.load_code(bytes, name, None)
+    }
+
+    /// Loads a compiled artifact written by `wes compile` (or `wes_cache::Artifact::encode`
+    /// with the wasm embedded): the code is not compiled again. The artifact is checked against
+    /// this WES, the runtime's configuration (backend settings, pricing, limits) and this CPU,
+    /// its embedded module validated again (and admitted by the security layer, when there is
+    /// one) before its code is mapped; a mismatch is refused, never run.
+    ///
+    /// # Safety
+    ///
+    /// The artifact's code is run. `artifact` must come from a WES the caller trusts and a
+    /// place only trusted processes write to: the checks detect corruption and mismatches,
+    /// not a forged file with a matching checksum.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::ArtifactRefused`] for a corrupt, foreign or mismatched artifact (or one
+    /// without its wasm bytes), and the errors of [`Runtime::load_named`].
+    pub unsafe fn load_artifact(&self, artifact: &[u8], name: Option<&str>) -> Result<LoadedModule, RuntimeError> {
+        let decoded = wes_cache::Artifact::decode(artifact).map_err(wes_cache::CacheError::from)?;
+        let wasm = decoded.wasm.ok_or(wes_cache::CacheError::Artifact(wes_cache::ArtifactError::NoModule))?;
+        self.load_code(&wasm, name, Some(artifact))
+    }
+
+    /// Admits, decodes and compiles `bytes` (or loads their code from `artifact`, or through
+    /// the artifact cache), then records, audits and pools the module.
+    fn load_code(
+        &self,
+        bytes: &[u8],
+        name: Option<&str>,
+        artifact: Option<&[u8]>,
+    ) -> Result<LoadedModule, RuntimeError> {
         let start = Instant::now();
         let (identity, hash): (Option<ModuleIdentity>, Arc<str>) = match &self.security {
             Some(_) => {
@@ -225,27 +285,57 @@ impl Runtime {
             e.context_mut().module_hash = Some(hash.to_string());
             e
         };
-        let decoded = tracing::info_span!("wes.decode").in_scope(|| match &self.security {
-            Some(security) => security.admit(bytes, name).map(|(_, m)| m).map_err(RuntimeError::from),
-            None => wes_decode::decode_any(bytes).map_err(RuntimeError::from),
-        });
-        let loaded = decoded.and_then(|m| {
-            let _span = tracing::info_span!("wes.compile", functions = m.bodies.len()).entered();
-            wes_runtime::Module::new(&self.engine, m).map_err(RuntimeError::from)
-        });
+        // The security layer admits the bytes first (quarantine, static limits): nothing is
+        // compiled or loaded for a module it refuses.
+        let admitted = match &self.security {
+            Some(security) => tracing::info_span!("wes.decode")
+                .in_scope(|| security.admit(bytes, name).map(|(_, m)| Some(m)).map_err(RuntimeError::from)),
+            None => Ok(None),
+        };
+        let loaded = admitted.and_then(|admitted| self.code(bytes, admitted, artifact));
         if let Err(e) = &loaded {
             tracing::info!(code = %e.code(), "module refused");
         }
         let duration = start.elapsed();
         let record = CompileRecord { bytes: bytes.len() as u64, duration, failed: loaded.is_err() };
         self.monitor.each(|c| c.module_loaded(&record));
-        let module = loaded.map_err(with_hash)?;
+        let (module, code) = loaded.map_err(with_hash)?;
         if let (Some(security), Some(identity)) = (&self.security, &identity) {
             let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
             security.record_compile(identity, micros).map_err(|e| with_hash(e.into()))?;
         }
         let pool = self.pool(&module, identity.as_ref()).map_err(|e| with_hash(e.into()))?;
-        Ok(LoadedModule { module, hash, identity, pool, analysis: Arc::default() })
+        Ok(LoadedModule { module, hash, identity, pool, analysis: Arc::default(), code })
+    }
+
+    /// The module's code: from `artifact`, through the artifact cache, or compiled now (from
+    /// the module the security layer already decoded, if it did).
+    fn code(
+        &self,
+        bytes: &[u8],
+        admitted: Option<wes_core::Module>,
+        artifact: Option<&[u8]>,
+    ) -> Result<(wes_runtime::Module, CodeSource), RuntimeError> {
+        if let Some(artifact) = artifact {
+            let wasm = wat::parse_bytes(bytes).map_err(text_error)?;
+            // SAFETY: only `load_artifact` passes an artifact, under its own contract (the
+            // caller trusts where it came from); it was written for exactly these bytes, which
+            // `artifact::load` checks with everything else before mapping any code.
+            let module = unsafe { wes_cache::artifact::load(&self.engine, &self.decoder, artifact, Some(&wasm)) }?;
+            return Ok((module, CodeSource::Artifact));
+        }
+        if let Some(cache) = &self.cache {
+            // The cache keys binary modules; text is encoded first, as decoding it would.
+            let wasm = wat::parse_bytes(bytes).map_err(text_error)?;
+            let (module, source) = cache.load(&wasm)?;
+            return Ok((module, CodeSource::Cache(source)));
+        }
+        let decoded = match admitted {
+            Some(m) => m,
+            None => tracing::info_span!("wes.decode").in_scope(|| wes_decode::decode_any(bytes))?,
+        };
+        let _span = tracing::info_span!("wes.compile", functions = decoded.bodies.len()).entered();
+        Ok((wes_runtime::Module::new(&self.engine, decoded)?, CodeSource::Compiled))
     }
 
     /// Registers `module`'s pool when instances are reused. A module whose imports cannot be
@@ -496,4 +586,29 @@ fn security_manager(config: &RuntimeConfig) -> Result<SecurityManager, RuntimeEr
     let logger = wes_security::AuditLogger::resume(Box::new(file), clock, &existing)
         .map_err(|e| bad(format!("the log does not verify, refusing to append to it: {e}")))?;
     Ok(manager.with_audit_logger(logger))
+}
+
+/// The artifact cache `[performance]` asks for, if any.
+fn artifact_cache(config: &RuntimeConfig, engine: &Engine) -> Result<Option<wes_cache::ArtifactCache>, RuntimeError> {
+    let p = &config.performance;
+    let memory_bytes = match (&p.cache_dir, p.cache_memory_bytes) {
+        (None, 0) => return Ok(None),
+        (Some(_), 0) => wes_cache::CacheConfig::default().memory_bytes,
+        (_, n) => n,
+    };
+    let settings = wes_cache::CacheConfig { memory_bytes, ..wes_cache::CacheConfig::default() };
+    let decoder = wes_decode::Decoder::default();
+    let cache = match &p.cache_dir {
+        // SAFETY: the directory is named by the runtime's configuration, which the embedder
+        // trusts as it trusts the code reading it (`performance.cache_dir` documents that only
+        // trusted processes may write there); every artifact is checked before its code runs.
+        Some(dir) => unsafe { wes_cache::ArtifactCache::with_directory(engine, decoder, &settings, dir) },
+        None => wes_cache::ArtifactCache::new(engine, decoder, &settings),
+    };
+    Ok(Some(cache?))
+}
+
+/// A text module that does not parse, as the decoder reports it.
+fn text_error(e: wat::Error) -> RuntimeError {
+    wes_decode::DecodeError::Text { message: e.to_string() }.into()
 }

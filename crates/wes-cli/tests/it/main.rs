@@ -415,3 +415,88 @@ fn profile_writes_a_flame_graph_and_folded_stacks_that_add_up_to_the_gas() {
     assert_eq!(json(&plain)["gas_used"].as_u64(), Some(gas));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_compiled_artifact_runs_alone_and_a_damaged_one_is_refused() {
+    let dir = std::env::temp_dir().join(format!("wes-cli-artifact-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("fib.cwasm");
+    let o = wes(&["compile", "examples/fib.wat", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plain = json(&wes(&["run", "examples/fib.wat", "--invoke", "fib", "15", "--json"]));
+    let o = wes(&["run", out.to_str().unwrap(), "--invoke", "fib", "15", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let loaded = json(&o);
+    assert_eq!(loaded["code"], "artifact");
+    assert_eq!((&loaded["results"], &loaded["gas_used"]), (&plain["results"], &plain["gas_used"]));
+
+    // Another configuration (unmetered) is refused, naming the setting that differs.
+    let config = dir.join("unmetered.toml");
+    std::fs::write(&config, "[gas]\nmetered = false\n").unwrap();
+    let o = wes(&["run", out.to_str().unwrap(), "--invoke", "fib", "15", "--config", config.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("settings that differ: pricing"), "{}", stderr(&o));
+
+    // Truncated and bit-flipped files: exit 2 with the reason, nothing run.
+    let good = std::fs::read(&out).unwrap();
+    let mut flipped = good.clone();
+    let at = flipped.len() - 100;
+    flipped[at] ^= 4;
+    for (what, bytes, reason) in
+        [("truncated", good[..good.len() - 1].to_vec(), "checksum"), ("flipped", flipped, "checksum")]
+    {
+        let bad = dir.join(format!("{what}.cwasm"));
+        std::fs::write(&bad, bytes).unwrap();
+        let o = wes(&["run", bad.to_str().unwrap(), "--invoke", "fib", "15"]);
+        assert_eq!(o.status.code(), Some(2), "{what}");
+        assert!(stderr(&o).contains(reason), "{what}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{what}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_processes_share_one_cache_directory() {
+    // A module big enough that compiling it takes a while, so the processes overlap.
+    let funcs: String = (0..300)
+        .map(|i| {
+            format!("(func $f{i} (param i32) (result i32) local.get 0 i32.const {i} i32.add i32.const 3 i32.mul)\n")
+        })
+        .collect();
+    let calls: String = (0..300).map(|i| format!("call $f{i}\n")).collect();
+    let text = format!("(module {funcs} (func (export \"run\") (param i32) (result i32) local.get 0 {calls}))");
+    let module = temp_module("cache-shared.wat", &text);
+    let dir = std::env::temp_dir().join(format!("wes-cli-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = ["run", module.to_str().unwrap(), "--invoke", "run", "1", "--json", "--cache", dir.to_str().unwrap()];
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_wes"))
+            .args(args)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut sources = Vec::new();
+    for o in &outputs {
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+        let v = json(o);
+        sources.push(v["code"].as_str().unwrap().to_string());
+        assert_eq!(v["results"], json(&outputs[0])["results"]);
+        assert_eq!(v["gas_used"], json(&outputs[0])["gas_used"]);
+    }
+    sources.sort();
+    // One compiled and wrote the artifact; the other loaded it (after waiting for it, or later).
+    assert_eq!(sources, ["cache-compiled", "cache-disk"]);
+    let artifacts = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "cwasm"));
+    assert_eq!(artifacts.count(), 1);
+    // A third run finds it too.
+    let o = wes(&args);
+    assert_eq!(json(&o)["code"], "cache-disk");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -299,3 +299,5 @@ fn many_threads_check_out_and_in_at_once() {
     // Every check-out but each instance's first was a reuse.
     assert!(metrics.reused >= 100 - metrics.created && metrics.reused < 100, "{metrics:?}");
 }
+
+mod snapshot;

@@ -12,10 +12,12 @@ mod instantiate;
 mod libcalls;
 mod profile;
 mod reset;
+mod snapshot;
 
 pub use profile::{FunctionCost, GasProfile};
 
 pub use reset::ResetStats;
+pub use snapshot::{InstanceState, MemoryState, RefState, SnapshotError, ValueState};
 
 use std::any::Any;
 use std::collections::HashMap;

@@ -278,3 +278,23 @@ fn a_profiled_call_attributes_all_its_gas_to_functions() {
     assert!(r2.profile.is_none());
     assert_eq!(r2.gas.consumed, r.gas.consumed);
 }
+
+#[test]
+fn the_artifact_cache_serves_a_module_loaded_again_and_artifacts_load_without_compiling() {
+    let config = RuntimeConfig::from_toml("[performance]\ncache_memory_bytes = 16777216\n").unwrap();
+    let rt = wes::Runtime::new(config).unwrap();
+    let wat = br#"(module (func (export "f") (result i32) i32.const 41 i32.const 1 i32.add))"#;
+    let first = rt.load(wat).unwrap();
+    assert_eq!(first.code_source(), wes::CodeSource::Cache(wes::CacheSource::Compiled));
+    let again = rt.load(wat).unwrap();
+    assert_eq!(again.code_source(), wes::CodeSource::Cache(wes::CacheSource::Memory));
+    let mut i = rt.create_instance(&again, rt.gas_meter(1_000)).unwrap();
+    assert_eq!(i.execute("f", &[]).unwrap().values, [wes::Value::I32(42)]);
+    // Without a cache, every load compiles.
+    let plain = wes::Runtime::new(RuntimeConfig::default()).unwrap();
+    assert_eq!(plain.load(wat).unwrap().code_source(), wes::CodeSource::Compiled);
+    // Garbage that claims to be an artifact is refused with a typed error, never run.
+    // SAFETY: the bytes are refused by the artifact checks before any code could be mapped.
+    let e = unsafe { rt.load_artifact(b"WESCWASM not really", None) }.unwrap_err();
+    assert_eq!(e.code(), wes::ErrorCode::ArtifactRefused, "{e}");
+}

@@ -1,0 +1,246 @@
+//! Compiled code as bytes, and back: what the JIT puts in a compiled artifact.
+//!
+//! The JIT's code needs no relocation at load. A module's functions are laid out in one
+//! buffer; the only relocations Cranelift reports are calls between them (and to the
+//! module's shims), which [`crate::patch_call`] resolves as PC-relative displacements inside
+//! the buffer; libcalls, memories, tables and globals are reached through the instance
+//! context, whose address is an argument; constants and jump tables are PC-relative inside
+//! each function. So the laid-out buffer is position-independent and is saved as it is,
+//! with the entry offsets and the largest frame. Loading maps it read+execute in a fresh
+//! mapping, exactly as a compile does.
+//!
+//! The payload is this crate's framing only: the envelope an artifact travels in (format
+//! version, WES version, fingerprint, module hash, checksum) is the cache's (`wes-cache`),
+//! which checks it before handing the payload here. What is checked here is what only the
+//! JIT knows: its own framing, that the code was compiled under this JIT's pricing, that the
+//! function count is the module's and that every entry point lies inside the code. The
+//! validated module is not in the payload: the loader validates the wasm bytes again.
+//!
+//! ```text
+//!   "WESJIT01"  functions: u32  max_frame: u64  metered: u8  pricing hash: [u8; 32]
+//!   offsets: functions × u64   code length: u64   code
+//! ```
+//! All integers little-endian.
+
+use std::sync::Arc;
+
+use wes_core::backend::CompiledModule;
+use wes_core::{CodeFingerprint, CompileError, Module};
+
+use crate::code_memory::CodeMemory;
+use crate::{Jit, JitModule};
+
+/// The payload's magic and version: bump the digits when the layout or the meaning of the
+/// code changes in a way the fingerprint does not capture.
+const MAGIC: &[u8; 8] = b"WESJIT01";
+
+impl Jit {
+    /// What this JIT's code depends on: every setting that changes the code, Cranelift's
+    /// shared flags, and the target triple with the CPU features Cranelift detected on this
+    /// host (code compiled with AVX2 must not run where there is none).
+    pub(crate) fn code_fingerprint(&self) -> CodeFingerprint {
+        let c = &self.config;
+        let pricing = match &c.pricing {
+            Some(p) => hex(&p.hash()),
+            None => "unmetered".into(),
+        };
+        let shared: Vec<String> = self.isa.flags().iter().map(|v| v.to_string()).collect();
+        let config = format!(
+            "nan_canonicalization={} bounds_checks={:?} optimize={} merge_gas_checks={} pricing={pricing} \
+             profile={} function_limits={:?} large_function_blocks={} cranelift=[{}]",
+            c.nan_canonicalization,
+            c.bounds_checks,
+            c.optimize,
+            c.merge_gas_checks,
+            // Profiled code has other calls in it; the limits decide which modules compile at
+            // all, so code compiled under looser ones must not be loaded under stricter ones.
+            c.profile,
+            c.function_limits,
+            crate::LARGE_FUNCTION_BLOCKS,
+            shared.join(" "),
+        );
+        let features: Vec<String> = self.isa.isa_flags().iter().map(|v| v.to_string()).collect();
+        let target = format!("{} [{}]", self.isa.triple(), features.join(" "));
+        CodeFingerprint { backend: "jit".into(), config, target }
+    }
+
+    /// Loads a payload written by [`JitModule::serialize_code`]; see
+    /// [`wes_core::Backend::deserialize`] for the contract.
+    pub(crate) fn load_code(
+        &self,
+        module: Arc<Module>,
+        payload: &[u8],
+    ) -> Result<Arc<dyn CompiledModule>, CompileError> {
+        let mut r = Reader { bytes: payload, at: 0 };
+        if r.take(MAGIC.len())? != MAGIC {
+            return Err(bad("not a JIT payload of this version".into()));
+        }
+        let functions = r.u32()? as usize;
+        let max_frame = usize::try_from(r.u64()?).map_err(|_| bad("frame size out of range".into()))?;
+        let metered = r.take(1)?[0];
+        let hash: [u8; 32] = r.take(32)?.try_into().map_err(|_| bad("pricing hash".into()))?;
+        let pricing_hash = match metered {
+            0 => None,
+            1 => Some(hash),
+            m => return Err(bad(format!("metered flag {m}"))),
+        };
+        if pricing_hash != self.config.pricing.as_ref().map(|p| p.hash()) {
+            return Err(bad("the code was compiled under another pricing table".into()));
+        }
+        let defined = defined_functions(&module);
+        if functions != defined {
+            return Err(bad(format!("the code has {functions} functions, the module defines {defined}")));
+        }
+        // Each offset is 8 bytes of the payload, so this cannot allocate more than its size.
+        if functions > payload.len() / 8 {
+            return Err(bad("truncated offsets".into()));
+        }
+        let mut offsets = Vec::with_capacity(functions);
+        for _ in 0..functions {
+            offsets.push(usize::try_from(r.u64()?).map_err(|_| bad("offset out of range".into()))?);
+        }
+        let len = usize::try_from(r.u64()?).map_err(|_| bad("code length out of range".into()))?;
+        let code = r.take(len)?;
+        if r.at != payload.len() {
+            return Err(bad(format!("{} bytes after the code", payload.len() - r.at)));
+        }
+        // Functions are placed 16-byte aligned (see `Backend::compile`).
+        if let Some(o) = offsets.iter().find(|&&o| o >= code.len() || o % 16 != 0) {
+            return Err(bad(format!("entry offset {o} is not a function start in {} bytes of code", code.len())));
+        }
+        let memory = CodeMemory::new(code)?;
+        Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash }))
+    }
+}
+
+impl JitModule {
+    /// The payload [`Jit::load_code`] reads.
+    pub(crate) fn serialize_code(&self) -> Vec<u8> {
+        let code = self.memory.bytes();
+        let mut out = Vec::with_capacity(64 + self.offsets.len() * 8 + code.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.offsets.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.max_frame as u64).to_le_bytes());
+        out.push(u8::from(self.pricing_hash.is_some()));
+        out.extend_from_slice(&self.pricing_hash.unwrap_or([0; 32]));
+        for &o in &self.offsets {
+            out.extend_from_slice(&(o as u64).to_le_bytes());
+        }
+        out.extend_from_slice(&(code.len() as u64).to_le_bytes());
+        out.extend_from_slice(code);
+        out
+    }
+}
+
+/// How many functions `module` defines, through its methods only.
+fn defined_functions(module: &Module) -> usize {
+    let mut first = 0u32;
+    while module.is_imported_function(first) {
+        first += 1;
+    }
+    let mut n = 0u32;
+    while module.body(first + n).is_some() {
+        n += 1;
+    }
+    n as usize
+}
+
+fn bad(what: String) -> CompileError {
+    CompileError::Artifact(format!("JIT payload: {what}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the payload front to back; every read past the end is an error, never a panic.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CompileError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| bad("truncated".into()))?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self) -> Result<u32, CompileError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| bad("truncated".into()))?))
+    }
+
+    fn u64(&mut self) -> Result<u64, CompileError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| bad("truncated".into()))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wes_core::Backend;
+
+    const WAT: &str = r#"(module
+        (func $f (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+        (func (export "g") (param i32) (result i32) local.get 0 call $f call $f))"#;
+
+    fn compiled() -> (Jit, Arc<Module>, Vec<u8>) {
+        let jit = Jit::new().unwrap();
+        let module = Arc::new(wes_decode::decode_text(WAT).unwrap());
+        let c = jit.compile(module.clone()).unwrap();
+        let payload = c.serialize().unwrap();
+        (jit, module, payload)
+    }
+
+    #[test]
+    fn round_trip_gives_the_same_code() {
+        let (jit, module, payload) = compiled();
+        // SAFETY: the payload was just serialised by this JIT for this module.
+        let loaded = unsafe { jit.deserialize(module, &payload) }.unwrap();
+        assert_eq!(loaded.serialize().unwrap(), payload);
+        assert!(loaded.entry(1).is_some());
+        assert!(loaded.entry(2).is_none());
+    }
+
+    #[test]
+    fn malformed_payloads_are_refused() {
+        let (jit, module, payload) = compiled();
+        let load = |p: &[u8]| {
+            // SAFETY: every payload below is refused before any code is mapped (asserted).
+            unsafe { jit.deserialize(module.clone(), p) }.map(|_| ()).unwrap_err()
+        };
+        for cut in [0, 7, 12, 40, payload.len() - 1] {
+            assert!(matches!(load(&payload[..cut]), CompileError::Artifact(_)), "cut at {cut}");
+        }
+        let mut longer = payload.clone();
+        longer.push(0);
+        assert!(load(&longer).to_string().contains("after the code"));
+        // Two functions: the first offset is at byte 53.
+        let mut outside = payload.clone();
+        outside[53..61].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(load(&outside), CompileError::Artifact(_)));
+        let mut metered = payload.clone();
+        metered[20] = 1;
+        assert!(load(&metered).to_string().contains("pricing"));
+        let other = Arc::new(wes_decode::decode_text("(module (func))").unwrap());
+        // SAFETY: refused (function count) before any code is mapped.
+        let e = unsafe { jit.deserialize(other, &payload) }.map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("functions"), "{e}");
+    }
+
+    #[test]
+    fn the_fingerprint_names_the_settings_and_the_cpu() {
+        let jit = Jit::new().unwrap();
+        let f = jit.fingerprint().unwrap();
+        assert_eq!(f.backend, "jit");
+        assert!(f.config.contains("nan_canonicalization=true"));
+        assert!(f.config.contains("pricing=unmetered"));
+        #[cfg(target_arch = "x86_64")]
+        assert!(f.target.starts_with("x86_64") && f.target.contains("has_sse41=1"), "{}", f.target);
+        let plain = Jit::with_config(crate::JitConfig { optimize: false, ..Default::default() }).unwrap();
+        assert_ne!(plain.fingerprint().unwrap().config, f.config);
+        let threads = Jit::with_config(crate::JitConfig { threads: 3, ..Default::default() }).unwrap();
+        assert_eq!(threads.fingerprint().unwrap(), f);
+    }
+}
