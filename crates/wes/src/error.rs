@@ -145,6 +145,8 @@ pub(crate) struct Facts {
     pub(crate) throttled: bool,
     /// For a failed instantiation: the gas its start function and segments consumed.
     pub(crate) gas_used: Option<u64>,
+    /// A limit the same module always exceeds (a compile limit): retrying cannot help.
+    pub(crate) permanent: bool,
 }
 
 /// A failure of the facade: what kind, a stable code, a one-line message, details, the wasm
@@ -275,7 +277,9 @@ impl RuntimeError {
     /// resource shortage. A trap of the code, an invalid module or a missing import fail again.
     pub fn is_retryable(&self) -> bool {
         match self.inner.code {
-            ErrorCode::OutOfGas | ErrorCode::ResourceLimit | ErrorCode::PoolExhausted | ErrorCode::Unaffordable => true,
+            ErrorCode::OutOfGas | ErrorCode::ResourceLimit | ErrorCode::PoolExhausted | ErrorCode::Unaffordable => {
+                !self.inner.facts.permanent
+            }
             // A throttled module is accepted again later; a quarantined one only when released.
             ErrorCode::Quarantined => self.inner.facts.throttled,
             _ => false,
@@ -308,7 +312,10 @@ impl From<wes_runtime::RuntimeError> for RuntimeError {
         let (kind, code) = match &e {
             R::Trap(t) => return RuntimeError::from_trap(t.clone()),
             R::Compile(wes_core::CompileError::Limit(_) | wes_core::CompileError::FunctionLimit { .. }) => {
-                (ErrorKind::Resource, ErrorCode::ResourceLimit)
+                // The module's shape exceeds a compile limit: it will again, however often.
+                let mut out = RuntimeError::new(ErrorKind::Resource, ErrorCode::ResourceLimit, message).with_source(e);
+                out.inner.facts.permanent = true;
+                return out;
             }
             R::Compile(_) => (ErrorKind::Internal, ErrorCode::CompileFailed),
             R::UnknownImport { .. } => (ErrorKind::Validation, ErrorCode::UnknownImport),

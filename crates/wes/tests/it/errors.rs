@@ -164,6 +164,7 @@ fn compile_limits_come_from_the_configuration() {
     let e = wes::Runtime::new(strict).unwrap().load(text.as_bytes()).unwrap_err();
     assert_eq!((e.kind(), e.code()), (ErrorKind::Resource, ErrorCode::ResourceLimit), "{e}");
     assert!(e.message().contains("operators"), "{e}");
+    assert!(!e.is_retryable(), "the same module exceeds the same limit every time");
     wes::Runtime::new(RuntimeConfig::default()).unwrap().load(text.as_bytes()).unwrap();
     match RuntimeConfig::from_toml("[limits.compile]\nmax_operatorz = 4\n") {
         Err(wes::ConfigError::Key { path, .. }) => assert_eq!(path, "limits.compile.max_operatorz"),
