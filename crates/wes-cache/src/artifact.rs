@@ -344,6 +344,26 @@ pub unsafe fn load(
     wasm: Option<&[u8]>,
 ) -> Result<Module, CacheError> {
     let artifact = Artifact::decode(bytes)?;
+    // SAFETY: the caller's contract is this function's, which is `load_decoded`'s.
+    unsafe { load_decoded(engine, decoder, &artifact, wasm) }
+}
+
+/// [`load`] for an artifact already decoded (and its checksum so verified), for a caller that
+/// reads it first, say to admit its embedded module.
+///
+/// # Safety
+///
+/// As [`load`]: `artifact` was decoded from bytes of a trusted origin.
+///
+/// # Errors
+///
+/// As [`load`].
+pub unsafe fn load_decoded(
+    engine: &Engine,
+    decoder: &Decoder,
+    artifact: &Artifact,
+    wasm: Option<&[u8]>,
+) -> Result<Module, CacheError> {
     artifact.check(engine, wasm)?;
     let wasm = match (wasm, &artifact.wasm) {
         (Some(w), _) => w,
@@ -359,6 +379,11 @@ pub unsafe fn load(
     // SAFETY: the caller vouches for the artifact's origin; it was checked for this engine and
     // for exactly these wasm bytes just above.
     unsafe { load_checked(engine, decoder, wasm, &artifact.payload) }
+}
+
+/// Whether `bytes` start like an artifact (its magic), rather than like a module.
+pub fn is_artifact(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
 }
 
 /// Validates `wasm` and loads `payload` as its code.

@@ -15,11 +15,6 @@ use wes_cache::Artifact;
 use wes_decode::Decoder;
 use wes_runtime::Module;
 
-/// Whether `bytes` are a compiled artifact rather than a module.
-pub(crate) fn is_artifact(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"WESCWASM")
-}
-
 /// `wes compile FILE -o OUT`: validates and compiles FILE under the configuration and writes
 /// a self-contained artifact (default `FILE.cwasm`). Exit status 0, or 2 with a message.
 pub(crate) fn run(file: &Path, out: Option<&Path>, runtime: &wes::Runtime) -> ExitCode {

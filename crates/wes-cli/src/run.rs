@@ -176,7 +176,7 @@ fn execute(
     let bytes = std::fs::read(file).map_err(|source| UsageError::Read { path: path.clone(), source })?;
     let progress = crate::progress::Progress::new();
     progress.update(&format!("wes: compiling {path} ({} KiB)", bytes.len().div_ceil(1024)));
-    let loaded = if crate::compile::is_artifact(&bytes) {
+    let loaded = if wes_cache::artifact::is_artifact(&bytes) {
         // SAFETY: the user named this file to be run, as they would a native executable; the
         // artifact's checks refuse a corrupt or mismatched file before any of its code runs.
         unsafe { runtime.load_artifact(&bytes, None) }

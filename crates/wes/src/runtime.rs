@@ -258,9 +258,11 @@ impl Runtime {
     /// [`ErrorCode::ArtifactRefused`] for a corrupt, foreign or mismatched artifact (or one
     /// without its wasm bytes), and the errors of [`Runtime::load_named`].
     pub unsafe fn load_artifact(&self, artifact: &[u8], name: Option<&str>) -> Result<LoadedModule, RuntimeError> {
-        let decoded = wes_cache::Artifact::decode(artifact).map_err(wes_cache::CacheError::from)?;
-        let wasm = decoded.wasm.ok_or(wes_cache::CacheError::Artifact(wes_cache::ArtifactError::NoModule))?;
-        self.load_code(&wasm, name, Some(artifact))
+        // Decoded once (the checksum covers the whole file): its module is admitted and its
+        // code loaded from the same decoded artifact.
+        let mut decoded = wes_cache::Artifact::decode(artifact).map_err(wes_cache::CacheError::from)?;
+        let wasm = decoded.wasm.take().ok_or(wes_cache::CacheError::Artifact(wes_cache::ArtifactError::NoModule))?;
+        self.load_code(&wasm, name, Some(&decoded))
     }
 
     /// Admits, decodes and compiles `bytes` (or loads their code from `artifact`, or through
@@ -269,7 +271,7 @@ impl Runtime {
         &self,
         bytes: &[u8],
         name: Option<&str>,
-        artifact: Option<&[u8]>,
+        artifact: Option<&wes_cache::Artifact>,
     ) -> Result<LoadedModule, RuntimeError> {
         let start = Instant::now();
         let (identity, hash): (Option<ModuleIdentity>, Arc<str>) = match &self.security {
@@ -314,14 +316,14 @@ impl Runtime {
         &self,
         bytes: &[u8],
         admitted: Option<wes_core::Module>,
-        artifact: Option<&[u8]>,
+        artifact: Option<&wes_cache::Artifact>,
     ) -> Result<(wes_runtime::Module, CodeSource), RuntimeError> {
         if let Some(artifact) = artifact {
-            let wasm = wat::parse_bytes(bytes).map_err(text_error)?;
             // SAFETY: only `load_artifact` passes an artifact, under its own contract (the
-            // caller trusts where it came from); it was written for exactly these bytes, which
-            // `artifact::load` checks with everything else before mapping any code.
-            let module = unsafe { wes_cache::artifact::load(&self.engine, &self.decoder, artifact, Some(&wasm)) }?;
+            // caller trusts where it came from); `bytes` are its embedded module, which
+            // `load_decoded` checks against the artifact's hash before mapping any code.
+            let module =
+                unsafe { wes_cache::artifact::load_decoded(&self.engine, &self.decoder, artifact, Some(bytes)) }?;
             return Ok((module, CodeSource::Artifact));
         }
         if let Some(cache) = &self.cache {
