@@ -40,6 +40,45 @@ pub type ValRaw = u128;
 pub type ArrayCallFn =
     unsafe extern "C" fn(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args_results: *mut ValRaw) -> u8;
 
+/// How the runtime reaches one defined function: its array-call entry point, and what that
+/// entry gets as its `callee_vmctx`.
+///
+/// Native code knows which function it is, so its entry gets the instance's vmctx directly
+/// (`data` null, [`FuncEntry::native`]). A backend that runs many functions through one entry
+/// (an interpreter) names the function with `data`: the runtime then builds, for each instance
+/// and such function, a *function context* record (layout [`crate::vm::FUNCCTX_VMCTX`],
+/// [`crate::vm::FUNCCTX_DATA`]) holding the instance's vmctx and `data`, and passes the
+/// record's address instead. Either way the function-reference record stays `{call, vmctx,
+/// type_id}` and callers do not know which kind they call, so code of different backends
+/// calls, imports and tail-calls each other, and shares tables, in one store.
+#[derive(Clone, Copy, Debug)]
+pub struct FuncEntry {
+    /// The array-call entry point.
+    pub call: ArrayCallFn,
+    /// Null, or the backend's per-function data, valid as long as the compiled module lives.
+    pub data: *const u8,
+}
+
+impl FuncEntry {
+    /// The entry of native code, which gets the instance's vmctx.
+    pub fn native(call: ArrayCallFn) -> FuncEntry {
+        FuncEntry { call, data: std::ptr::null() }
+    }
+
+    /// An entry that gets a function context holding the instance's vmctx and `data`.
+    pub fn with_data(call: ArrayCallFn, data: *const u8) -> FuncEntry {
+        FuncEntry { call, data }
+    }
+}
+
+// SAFETY: a `FuncEntry` is a code address and an address the runtime copies into records; it is
+// never dereferenced except by the backend's own entry point, on the thread running the call,
+// and the backend keeps what `data` points to alive and immutable-or-synchronised for as long as
+// the compiled module (which is `Send + Sync`) lives.
+unsafe impl Send for FuncEntry {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for FuncEntry {}
+
 /// Status of an array call that trapped.
 pub const CALL_TRAPPED: u8 = 0;
 /// Status of an array call that returned; its results are in the slots.
@@ -170,9 +209,9 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
     /// The module this was compiled from.
     fn module(&self) -> &Arc<Module>;
 
-    /// The array-call entry point of defined function `defined_index` (0 is the first function
-    /// that is not imported), or `None` if there is no such function.
-    fn entry(&self, defined_index: u32) -> Option<ArrayCallFn>;
+    /// How the runtime calls defined function `defined_index` (0 is the first function that
+    /// is not imported), or `None` if there is no such function.
+    fn entry(&self, defined_index: u32) -> Option<FuncEntry>;
 
     /// An upper bound, in bytes, of the native stack one activation of any function of this
     /// module uses (its frame, return address and the argument buffer of its calls; not the

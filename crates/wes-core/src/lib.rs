@@ -22,7 +22,7 @@ pub mod types;
 pub mod value;
 pub mod vm;
 
-pub use backend::{Backend, CodeFingerprint, CompileError};
+pub use backend::{Backend, CodeFingerprint, CompileError, FuncEntry};
 pub use module::{Module, ModuleParts};
 pub use trap::{FrameInfo, Trap, TrapCode};
 pub use types::{FuncType, GlobalType, Limits, MemoryType, Mutability, RefType, TableType, ValType};

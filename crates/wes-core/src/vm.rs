@@ -80,6 +80,12 @@ pub const FUNCREF_VMCTX: i32 = 8;
 /// Offset of the store-wide signature id (`u32`) in a function-reference record.
 pub const FUNCREF_TYPE_ID: i32 = 16;
 
+/// Offset of the instance's vmctx in a function context: the record an entry that asked for one
+/// (a [`FuncEntry`](crate::backend::FuncEntry) with data) gets as its `callee_vmctx`.
+pub const FUNCCTX_VMCTX: i32 = 0;
+/// Offset of the backend's per-function data pointer in a function context.
+pub const FUNCCTX_DATA: i32 = 8;
+
 /// Offset of the base address in a memory definition.
 pub const MEMORY_BASE: i32 = 0;
 /// Offset of the current length in bytes (`u64`) in a memory definition.

@@ -44,7 +44,7 @@ use cranelift_codegen::ir::ExternalName;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
-use wes_core::backend::{ArrayCallFn, CompiledModule};
+use wes_core::backend::{CompiledModule, FuncEntry};
 use wes_core::{Backend, CompileError, Module};
 use wes_meter::Pricing;
 
@@ -540,9 +540,9 @@ impl CompiledModule for JitModule {
         &self.module
     }
 
-    fn entry(&self, defined_index: u32) -> Option<ArrayCallFn> {
+    fn entry(&self, defined_index: u32) -> Option<FuncEntry> {
         let offset = *self.offsets.get(defined_index as usize)?;
-        self.memory.entry(offset)
+        self.memory.entry(offset).map(FuncEntry::native)
     }
 
     fn max_frame_size(&self) -> usize {

@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use wes_core::WASM_PAGE_SIZE;
-use wes_core::backend::{ArrayCallFn, CompiledModule, ValRaw};
+use wes_core::backend::{CompiledModule, FuncEntry, ValRaw};
 use wes_core::module::{ConstExpr, ConstOp, DataMode, ElementItems, ElementMode};
 
 use crate::engine::Engine;
@@ -46,9 +46,9 @@ pub(crate) struct ModulePlan {
     pub(crate) type_ids: Box<[u32]>,
     /// Engine-wide signature id of each defined function.
     pub(crate) func_type_ids: Box<[u32]>,
-    /// The array-call entry point of each defined function, or the index (in the function
-    /// index space) of the first the backend has none for.
-    pub(crate) entries: Result<Box<[ArrayCallFn]>, u32>,
+    /// The entry of each defined function, or the index (in the function index space) of the
+    /// first the backend has none for.
+    pub(crate) entries: Result<Box<[FuncEntry]>, u32>,
     /// Per defined memory, its image (`None`: all zeroes); meaningful when `data_in_image`.
     pub(crate) memory_images: Vec<Option<Arc<MemoryImage>>>,
     /// Every active data segment is in `memory_images`.

@@ -200,11 +200,25 @@ impl StoreInner {
                 message: "backend has no entry point".into(),
             })
         })?;
+        // Functions whose backend asked for a function context get one each (see
+        // `FuncEntry`); it holds the instance's vmctx, whose address is already fixed.
+        let contexts: Box<[VMFuncContext]> = entries
+            .iter()
+            .filter(|e| !e.data.is_null())
+            .map(|e| VMFuncContext { vmctx: vmctx_ptr, data: e.data })
+            .collect();
+        let mut next_context = contexts.iter();
         let records: Vec<VMFuncRef> = entries
             .iter()
             .zip(plan.func_type_ids.iter())
             .zip(first..)
-            .map(|((&call, &type_id), store_index)| VMFuncRef { call, vmctx: vmctx_ptr, type_id, store_index })
+            .map(|((entry, &type_id), store_index)| {
+                let vmctx = match entry.data.is_null() {
+                    true => vmctx_ptr,
+                    false => next_context.next().map_or(std::ptr::null_mut(), |c| c as *const VMFuncContext as *mut u8),
+                };
+                VMFuncRef { call: entry.call, vmctx, type_id, store_index }
+            })
             .collect();
         let records = records.into_boxed_slice();
         let mut funcs: Vec<*const VMFuncRef> = Vec::with_capacity(m.functions.len());
@@ -224,6 +238,7 @@ impl StoreInner {
             _compiled: Arc::clone(compiled),
             vmctx,
             _records: records,
+            _contexts: contexts,
             funcs,
             _memory_defs: Vec::new(),
             _table_defs: Vec::new(),

@@ -36,8 +36,8 @@ use crate::host::HostFunc;
 use crate::limits::{LimitExceeded, Limiter, ResourceLimiter, ResourceOp, ResourceUsage, StoreLimits};
 use crate::plan::ModulePlan;
 use crate::vm::{
-    self, HostFuncCtx, LinearMemory, MemoryImage, VMContext, VMFuncRef, VMMemoryDef, VMStoreContext, VMTableDef,
-    WasmStack,
+    self, HostFuncCtx, LinearMemory, MemoryImage, VMContext, VMFuncContext, VMFuncRef, VMMemoryDef, VMStoreContext,
+    VMTableDef, WasmStack,
 };
 
 /// How many frames a trap's backtrace keeps (the innermost ones).
@@ -389,6 +389,8 @@ pub(crate) struct InstanceEntry {
     vmctx: Box<VMContext>,
     /// The records of the functions the instance defines, in one block.
     _records: Box<[VMFuncRef]>,
+    /// The function contexts of the functions whose backend asked for one.
+    _contexts: Box<[VMFuncContext]>,
     funcs: Vec<*const VMFuncRef>,
     // The arrays the vmctx points to: owned here, read only by compiled code.
     _memory_defs: Vec<*mut VMMemoryDef>,

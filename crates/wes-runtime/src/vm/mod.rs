@@ -98,6 +98,16 @@ pub(crate) struct VMFuncRef {
     pub(crate) store_index: u32,
 }
 
+/// The function context of a defined function whose backend asked for one (a
+/// [`wes_core::backend::FuncEntry`] with data): its entry gets this record as `callee_vmctx`.
+/// Owned by the instance, in one block, so its address is stable.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMFuncContext {
+    pub(crate) vmctx: *mut u8,
+    pub(crate) data: *const u8,
+}
+
 /// Where a memory's bytes are and how many there are.
 #[repr(C)]
 #[derive(Debug)]
@@ -161,6 +171,8 @@ const _: () = {
     assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
     assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
     assert!(offset_of!(VMFuncRef, type_id) == layout::FUNCREF_TYPE_ID as usize);
+    assert!(offset_of!(VMFuncContext, vmctx) == layout::FUNCCTX_VMCTX as usize);
+    assert!(offset_of!(VMFuncContext, data) == layout::FUNCCTX_DATA as usize);
     assert!(offset_of!(VMMemoryDef, base) == layout::MEMORY_BASE as usize);
     assert!(offset_of!(VMMemoryDef, length) == layout::MEMORY_LENGTH as usize);
     assert!(offset_of!(VMTableDef, base) == layout::TABLE_BASE as usize);
