@@ -48,7 +48,9 @@ pub type ArrayCallFn =
 /// (an interpreter) names the function with `data`: the runtime then builds, for each instance
 /// and such function, a *function context* record (layout [`crate::vm::FUNCCTX_VMCTX`],
 /// [`crate::vm::FUNCCTX_DATA`]) holding the instance's vmctx and `data`, and passes the
-/// record's address instead. Either way the function-reference record stays `{call, vmctx,
+/// record's address instead (valid for the duration of the call: an entry must not keep the
+/// address after it returns, since a composing backend such as tiering may build the record
+/// on its stack). Either way the function-reference record stays `{call, vmctx,
 /// type_id}` and callers do not know which kind they call, so code of different backends
 /// calls, imports and tail-calls each other, and shares tables, in one store.
 #[derive(Clone, Copy, Debug)]

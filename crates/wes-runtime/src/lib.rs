@@ -9,6 +9,7 @@
 //! | [`InstancePre`] | a module with its imports resolved and checked once, to instantiate many times |
 //! | [`Instance`], [`Func`], [`Memory`], [`Table`], [`Global`] | handles into a store |
 //! | [`HostFunc`], [`Caller`] | host functions and their view of the calling instance |
+//! | [`Tiered`] | a backend of two: runs modules on the first at once, on the second once it compiled them in the background |
 //!
 //! Calls return `Result<Vec<Value>, RuntimeError>`; a trap is [`RuntimeError::Trap`] carrying a
 //! [`wes_core::Trap`] with its code and wasm backtrace, and the store stays usable afterwards.
@@ -56,6 +57,7 @@ mod limits;
 mod linker;
 mod plan;
 mod store;
+mod tier;
 mod vm;
 
 pub use api::{Extern, Func, Global, Instance, Memory, Table};
@@ -67,3 +69,4 @@ pub use limits::{LimitExceeded, Resource, ResourceLimiter, ResourceOp, ResourceU
 pub use linker::{InstancePre, Linker};
 pub use store::{FunctionCost, GasProfile, OutOfGasHandler, ResetStats, Store, StoreStats};
 pub use store::{InstanceState, MemoryState, RefState, SnapshotError, ValueState};
+pub use tier::{TierState, TierStats, Tiered};

@@ -39,17 +39,19 @@ mod call;
 mod host;
 mod libcalls;
 mod memory;
+mod tier;
 
 pub(crate) use call::{WasmStack, call, reenter};
 pub(crate) use host::host_trampoline;
 pub(crate) use libcalls::LIBCALLS;
 pub(crate) use memory::{LinearMemory, MemoryImage};
+pub(crate) use tier::tier_entry;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use wes_core::TrapCode;
-use wes_core::backend::{ArrayCallFn, CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
+use wes_core::backend::{ArrayCallFn, CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, FuncEntry, ValRaw};
 use wes_core::vm::{self as layout, Libcall};
 
 use crate::host::HostFuncData;

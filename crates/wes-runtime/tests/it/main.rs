@@ -18,6 +18,7 @@ mod simd;
 mod smith;
 mod stack;
 mod tail_call;
+mod tier;
 mod traps;
 
 use std::sync::Arc;
