@@ -75,3 +75,79 @@ fn the_spec_preset_has_the_runtimes_default_store_limits() {
         }
     }
 }
+
+/// Instantiates `module` in `store` under `security` until a refusal (at most `max + 1`
+/// times); how many instances were made and the refusal.
+fn fill(
+    security: &SecurityManager,
+    store: &mut Store,
+    module: &wes_runtime::Module,
+    id: &wes_security::ModuleIdentity,
+    max: u64,
+) -> (u64, LimitExceeded) {
+    let linker = security.linker();
+    for made in 0..=max {
+        if let Err(e) = security.instantiate(&linker, store, module, id) {
+            return (made, refusal(e));
+        }
+    }
+    panic!("{} instances were all admitted", max + 1);
+}
+
+#[test]
+fn the_spec_preset_counts_instances_memories_and_tables_to_ten_thousand() {
+    let limits = StoreLimits::default();
+    assert_eq!((limits.instances, limits.memories, limits.tables), (10_000, 10_000, 10_000));
+    let security = SecurityManager::new(SecurityPolicy::spec())
+        .unwrap()
+        .with_features(Features { multi_memory: true, ..Features::default() });
+    // Instances: a module with nothing to allocate, 10,000 times; the next is refused.
+    let (id, module) = load(&security, "(module)", None);
+    let mut store = Store::new(&engine());
+    let (made, e) = fill(&security, &mut store, &module, &id, 10_000);
+    assert_eq!(made, 10_000);
+    assert_eq!(e, LimitExceeded { resource: Resource::Instances, limit: 10_000, requested: 10_001 });
+    // Memories: two per instance, so the 5,001st instance would hold 10,002; refused by name
+    // with nothing of it left behind.
+    let (id, module) = load(&security, "(module (memory 0) (memory 0))", None);
+    let mut store = Store::new(&engine());
+    let (made, e) = fill(&security, &mut store, &module, &id, 5_000);
+    assert_eq!(made, 5_000);
+    assert_eq!(e, LimitExceeded { resource: Resource::Memories, limit: 10_000, requested: 10_002 });
+    assert_eq!(store.resource_usage().memories, 10_000);
+    // Tables: the same with two empty tables per instance.
+    let (id, module) = load(&security, "(module (table 0 funcref) (table 0 externref))", None);
+    let mut store = Store::new(&engine());
+    let (made, e) = fill(&security, &mut store, &module, &id, 5_000);
+    assert_eq!(made, 5_000);
+    assert_eq!(e, LimitExceeded { resource: Resource::Tables, limit: 10_000, requested: 10_002 });
+    assert_eq!(store.resource_usage().tables, 10_000);
+}
+
+#[test]
+fn the_spec_preset_bounds_table_elements_across_tables_at_ten_million() {
+    let security = SecurityManager::new(SecurityPolicy::spec()).unwrap();
+    let linker = security.linker();
+    // 9,999,999 elements declared in one table, then a second grown by one: exactly the limit
+    // across the two. One more is -1 (the second table's own maximum is far from reached, so the
+    // store's total is what refuses it).
+    let (id, module) = load(
+        &security,
+        r#"(module (table 9999999 funcref) (table 0 funcref)
+             (func (export "tgrow") (param i32) (result i32) ref.null func local.get 0 table.grow 1))"#,
+        None,
+    );
+    let mut store = Store::new(&engine());
+    let i = security.instantiate(&linker, &mut store, &module, &id).unwrap();
+    assert_eq!(grow(&security, &mut store, &i, "tgrow", 1), 0);
+    assert_eq!(store.resource_usage().table_elements, 10_000_000);
+    assert_eq!(grow(&security, &mut store, &i, "tgrow", 1), -1);
+    assert_eq!(
+        store.stats().last_refusal,
+        Some(LimitExceeded { resource: Resource::TableElements, limit: 10_000_000, requested: 10_000_001 })
+    );
+    // A second instance declaring one element is refused before it is made.
+    let (id, small) = load(&security, "(module (table 1 funcref))", None);
+    let e = refusal(security.instantiate(&linker, &mut store, &small, &id).unwrap_err());
+    assert_eq!(e, LimitExceeded { resource: Resource::TableElements, limit: 10_000_000, requested: 10_000_001 });
+}
