@@ -373,7 +373,12 @@ impl Executor {
             let (vmctx, record) = unsafe { function_context(ctx) };
             // SAFETY: the record lives as long as its compiled module, beyond this call.
             let rec = unsafe { &*record };
-            let code = rec.code().map_err(|_| CallTrap::Entry(TrapCode::HostError, rec.func_index(), 0))?;
+            let Ok(code) = rec.code() else {
+                if !tail {
+                    self.frames.push(*cur);
+                }
+                return Err(CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0));
+            };
             let n = code.params.len();
             let args = *sp - n;
             let (fp, frames_left) = if tail {
@@ -384,7 +389,7 @@ impl Executor {
                 (args, cur.frames_left.saturating_sub(1))
             };
             if frames_left == 0 {
-                return Err(CallTrap::Entry(TrapCode::CallStackExhausted, code.func_index, code.body_offset));
+                return Err(CallTrap::Entry(vmctx, TrapCode::CallStackExhausted, code.func_index, code.body_offset));
             }
             *sp = self.enter(code, fp);
             return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
@@ -466,10 +471,10 @@ impl Executor {
                     // Run it here, as a frame `cur` called.
                     let (vmctx, record) = function_context(ctx);
                     let rec = &*record;
-                    let code = rec.code().map_err(|_| CallTrap::Entry(TrapCode::HostError, rec.func_index(), 0))?;
                     self.frames.push(*cur);
+                    let code = rec.code().map_err(|_| CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0))?;
                     if frames_left == 0 {
-                        return Err(CallTrap::Entry(TrapCode::CallStackExhausted, code.func_index, code.body_offset));
+                        return Err(CallTrap::Entry(vmctx, TrapCode::CallStackExhausted, code.func_index, code.body_offset));
                     }
                     let fp = *sp;
                     let end = self.enter(code, fp);
@@ -571,9 +576,9 @@ impl Executor {
                         vmctx = cur.vmctx;
                         trap!(None)
                     }
-                    Err(CallTrap::Entry(c, fi, off)) => {
+                    Err(CallTrap::Entry(callee_vmctx, c, fi, off)) => {
                         // SAFETY: every frame's vmctx is live.
-                        return unsafe { self.unwind(vmctx, Some(c), fi, off) };
+                        return unsafe { self.unwind(callee_vmctx, Some(c), fi, off) };
                     }
                 }
             }};
@@ -901,8 +906,9 @@ enum CallTrap {
     /// frame records its own frame.
     Recorded,
     /// The callee trapped on entry (call depth, or a body that could not be translated):
-    /// `(code, callee function index, offset)`; its caller is already on the frame stack.
-    Entry(TrapCode, u32, u32),
+    /// `(callee vmctx, code, callee function index, offset)`; its caller is already on the
+    /// frame stack.
+    Entry(*mut u8, TrapCode, u32, u32),
     /// The entry's own frame tail-called native code: return `CALL_TAIL`.
     Tail,
 }
