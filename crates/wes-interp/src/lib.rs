@@ -6,5 +6,157 @@
 //! traps and gas are those of the JIT by construction: gas is charged per
 //! `wes_meter::function_segments` segment, and everything an instance owns is reached through
 //! the same vmctx layout (`wes_core::vm`) and runtime libcalls.
+//!
+//! ```text
+//!   Module ──compile──▶ InterpModule { records: [FuncRecord; defined functions] }
+//!                         FuncRecord { shared, defined_index, code: OnceLock<Code> }
+//!   runtime ──array call──▶ exec::interp_entry(function context {vmctx, &FuncRecord}, ..)
+//! ```
+//!
+//! Every defined function has one [`FuncRecord`]; its address is the `data` of the function's
+//! [`FuncEntry`], so the one entry point, [`exec::interp_entry`], learns from the function
+//! context the runtime passes which instance and which function it runs. A body is translated
+//! ([`translate`]) to the internal form ([`code`]) on its first call, or at compile time with
+//! [`InterpConfig::eager`]. Execution ([`exec`]) is one loop with an explicit frame stack:
+//! calls and tail calls between interpreted functions, of any instance, never recurse
+//! natively; only calls to native code (JIT functions, host functions) nest a native call.
 
+mod code;
+mod exec;
+mod num;
+#[allow(dead_code)] // Wired in when the SIMD operators land (issue 14).
 mod simd;
+mod translate;
+
+use std::sync::{Arc, OnceLock};
+
+use wes_core::backend::CompiledModule;
+use wes_core::{CompileError, FuncEntry, Module};
+use wes_meter::Pricing;
+
+use crate::code::Code;
+
+/// How an [`Interpreter`] runs code.
+#[derive(Clone, Debug)]
+pub struct InterpConfig {
+    /// Charge gas under this pricing: every straight-line segment is paid for before it runs,
+    /// exactly as the JIT compiled under the same pricing does. `None`: unmetered.
+    pub pricing: Option<Arc<Pricing>>,
+    /// Canonicalise the NaNs of exactly the float operators the JIT canonicalises (default on),
+    /// so float results are bit-identical on every host and backend.
+    pub nan_canonicalization: bool,
+    /// Translate every function at compile time instead of on its first call (default off).
+    pub eager: bool,
+}
+
+impl Default for InterpConfig {
+    fn default() -> Self {
+        InterpConfig { pricing: None, nan_canonicalization: true, eager: false }
+    }
+}
+
+/// The interpreter backend.
+#[derive(Debug, Default)]
+pub struct Interpreter {
+    config: InterpConfig,
+}
+
+impl Interpreter {
+    /// An interpreter with `config`.
+    pub fn new(config: InterpConfig) -> Interpreter {
+        Interpreter { config }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &InterpConfig {
+        &self.config
+    }
+}
+
+/// What every function record of one compiled module shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) module: Arc<Module>,
+    pub(crate) pricing: Option<Arc<Pricing>>,
+    pub(crate) nan_canonicalization: bool,
+}
+
+/// One defined function: what the runtime's function context points to.
+#[derive(Debug)]
+pub(crate) struct FuncRecord {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) defined_index: u32,
+    code: OnceLock<Result<Code, CompileError>>,
+}
+
+impl FuncRecord {
+    /// The function's internal form, translated on first use.
+    pub(crate) fn code(&self) -> Result<&Code, &CompileError> {
+        self.code
+            .get_or_init(|| {
+                translate::translate(&self.shared.module, self.defined_index, self.shared.pricing.as_deref())
+            })
+            .as_ref()
+    }
+
+    pub(crate) fn func_index(&self) -> u32 {
+        self.shared.module.num_imported_functions + self.defined_index
+    }
+}
+
+impl wes_core::Backend for Interpreter {
+    fn name(&self) -> &'static str {
+        "interp"
+    }
+
+    fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
+        translate::check_module(&module)?;
+        let shared = Arc::new(Shared {
+            module: Arc::clone(&module),
+            pricing: self.config.pricing.clone(),
+            nan_canonicalization: self.config.nan_canonicalization,
+        });
+        let records: Box<[FuncRecord]> = (0..module.bodies.len() as u32)
+            .map(|defined_index| FuncRecord { shared: Arc::clone(&shared), defined_index, code: OnceLock::new() })
+            .collect();
+        for r in records.iter() {
+            if self.config.eager {
+                r.code().map_err(Clone::clone)?;
+            } else {
+                // Lazy: what translation could refuse is found now, cheaply, so a module is
+                // refused at compile time exactly when eager translation would refuse it.
+                translate::check_body(&module, r.defined_index)?;
+            }
+        }
+        let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
+        Ok(Arc::new(InterpModule { module, records, pricing_hash }))
+    }
+}
+
+/// A module compiled by the [`Interpreter`]: one record per defined function.
+#[derive(Debug)]
+struct InterpModule {
+    module: Arc<Module>,
+    records: Box<[FuncRecord]>,
+    pricing_hash: Option<[u8; 32]>,
+}
+
+impl CompiledModule for InterpModule {
+    fn module(&self) -> &Arc<Module> {
+        &self.module
+    }
+
+    fn entry(&self, defined_index: u32) -> Option<FuncEntry> {
+        let record = self.records.get(defined_index as usize)?;
+        // The records never move: they live in a boxed slice as long as this module.
+        Some(FuncEntry::with_data(exec::interp_entry, (record as *const FuncRecord).cast()))
+    }
+
+    fn max_frame_size(&self) -> usize {
+        exec::MAX_NATIVE_FRAME
+    }
+
+    fn pricing_hash(&self) -> Option<[u8; 32]> {
+        self.pricing_hash
+    }
+}

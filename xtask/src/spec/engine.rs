@@ -7,7 +7,7 @@ use wes_runtime::Engine;
 use wes_wast::{Executor, RuntimeExecutor};
 
 /// The backends `--backend` accepts, in the order `cargo xtask ci` runs them.
-pub(crate) const BACKENDS: &[&str] = &["validate", "jit"];
+pub(crate) const BACKENDS: &[&str] = &["validate", "jit", "interp"];
 
 /// Whether `backend` executes code (and so must run every directive).
 pub(crate) fn executes(backend: &str) -> bool {
@@ -21,6 +21,10 @@ pub(crate) fn executor(backend: &str, metered: bool) -> Result<Option<Box<dyn Ex
     match backend {
         "jit" => {
             let engine = jit_engine(metered)?;
+            Ok(Some(Box::new(RuntimeExecutor::new(engine)) as Box<dyn Executor>))
+        }
+        "interp" => {
+            let engine = interp_engine(metered)?;
             Ok(Some(Box::new(RuntimeExecutor::new(engine)) as Box<dyn Executor>))
         }
         _ => Ok(None),
@@ -47,6 +51,23 @@ fn jit_engine(metered: bool) -> Result<Engine, String> {
         config.gas.metered = metered;
         config.monitoring.profile = PROFILE_HOOKS.load(Ordering::Relaxed);
         config.engine().map_err(|e| format!("cannot start the JIT: {e}"))
+    })
+    .clone()
+}
+
+/// One interpreter engine per metering mode: the runtime configuration and pricing the
+/// facade gives the JIT engine, with the interpreter as its backend.
+fn interp_engine(metered: bool) -> Result<Engine, String> {
+    static METERED: OnceLock<Result<Engine, String>> = OnceLock::new();
+    static UNMETERED: OnceLock<Result<Engine, String>> = OnceLock::new();
+    let slot = if metered { &METERED } else { &UNMETERED };
+    slot.get_or_init(|| {
+        let mut config = wes::RuntimeConfig::default();
+        config.gas.metered = metered;
+        let pricing = config.pricing().map_err(|e| format!("cannot start the interpreter: {e}"))?;
+        let runtime = jit_engine(metered)?.config().clone();
+        let interp = wes_interp::Interpreter::new(wes_interp::InterpConfig { pricing, ..Default::default() });
+        Ok(Engine::new(runtime, std::sync::Arc::new(interp)))
     })
     .clone()
 }

@@ -1,0 +1,141 @@
+//! The same programs on the JIT and the interpreter: results, traps (code, backtrace, offsets)
+//! and gas must be identical, metered and unmetered, and the gas at which a call runs out too.
+
+use wes_core::{TrapCode, Value};
+use wes_runtime::RuntimeError;
+
+use crate::{Kind, Outcome, run};
+
+const PROGRAMS: &str = r#"(module
+  (memory 1)
+  (table 4 funcref)
+  (global $g (mut i64) (i64.const 7))
+  (elem (i32.const 0) $fib $sq)
+  (type $i2i (func (param i32) (result i32)))
+  (func $fib (export "fib") (param $n i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (local.get $n))
+      (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                     (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+  (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
+  (func (export "indirect") (param i32 i32) (result i32)
+    (call_indirect (type $i2i) (local.get 1) (local.get 0)))
+  (func (export "loop_sum") (param $n i32) (result i64) (local $acc i64)
+    (block $done
+      (loop $l
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $n))))
+        (i32.store (i32.and (i32.mul (local.get $n) (i32.const 4)) (i32.const 0xfff)) (local.get $n))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+    (global.set $g (i64.add (global.get $g) (local.get $acc)))
+    (global.get $g))
+  (func (export "switch") (param i32) (result i32)
+    (block $c (block $b (block $a
+      (br_table $a $b $c (local.get 0)))
+      (return (i32.const 10)))
+      (return (i32.const 20)))
+    (i32.const 30))
+  (func (export "floats") (param f64 f32) (result f64)
+    (f64.add (f64.sqrt (local.get 0)) (f64.promote_f32 (f32.min (local.get 1) (f32.const -0.0)))))
+  (func (export "nan") (result i64)
+    (i64.reinterpret_f64 (f64.div (f64.const 0) (f64.const 0))))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "oob") (param i32) (result i32) (i32.load offset=8 (local.get 0)))
+  (func $deep (export "deep") (param i32) (result i32)
+    (i32.add (i32.const 1) (call $deep (local.get 0))))
+  (func (export "grow") (param i32) (result i32)
+    (drop (memory.grow (local.get 0)))
+    (memory.fill (i32.const 0) (i32.const 7) (i32.const 4096))
+    (memory.size))
+  (func $count (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 99))
+      (else (return_call $count (i32.sub (local.get $n) (i32.const 1))))))
+  (func (export "tail") (param i32) (result i32) (return_call $count (local.get 0)))
+  (func (export "multi") (param i32) (result i32 i32)
+    (local.get 0) (i32.const 1)
+    (block (param i32 i32) (result i32 i32)
+      (br_if 0 (i32.const 1)) (drop) (drop) (i32.const 0) (i32.const 0)))
+)"#;
+
+fn both(metered: bool, name: &str, args: &[Value], limit: u64) -> (Outcome, Outcome) {
+    (run(Kind::Jit, metered, PROGRAMS, name, args, limit), run(Kind::Interp, metered, PROGRAMS, name, args, limit))
+}
+
+fn same(a: &Outcome, b: &Outcome) -> bool {
+    let results = match (&a.0, &b.0) {
+        (Ok(x), Ok(y)) => x == y,
+        (Err(RuntimeError::Trap(x)), Err(RuntimeError::Trap(y))) => x == y,
+        _ => false,
+    };
+    results && a.1 == b.1
+}
+
+const CASES: &[(&str, &[Value])] = &[
+    ("fib", &[Value::I32(15)]),
+    ("indirect", &[Value::I32(0), Value::I32(10)]),
+    ("indirect", &[Value::I32(1), Value::I32(12)]),
+    ("indirect", &[Value::I32(2), Value::I32(12)]),
+    ("indirect", &[Value::I32(9), Value::I32(12)]),
+    ("loop_sum", &[Value::I32(1000)]),
+    ("switch", &[Value::I32(0)]),
+    ("switch", &[Value::I32(1)]),
+    ("switch", &[Value::I32(77)]),
+    ("floats", &[Value::F64(2.0), Value::F32(0.0)]),
+    ("nan", &[]),
+    ("div", &[Value::I32(7), Value::I32(0)]),
+    ("div", &[Value::I32(i32::MIN), Value::I32(-1)]),
+    ("div", &[Value::I32(-7), Value::I32(2)]),
+    ("oob", &[Value::I32(65530)]),
+    ("deep", &[Value::I32(0)]),
+    ("grow", &[Value::I32(1)]),
+    ("tail", &[Value::I32(100_000)]),
+    ("multi", &[Value::I32(5)]),
+];
+
+#[test]
+fn results_traps_and_gas_match_the_jit() {
+    for metered in [true, false] {
+        for (name, args) in CASES {
+            let (jit, interp) = both(metered, name, args, u64::MAX / 2);
+            assert!(same(&jit, &interp), "{name}{args:?} metered={metered}:\n jit    {jit:?}\n interp {interp:?}");
+        }
+    }
+}
+
+#[test]
+fn running_out_of_gas_happens_at_the_same_unit_and_offset() {
+    for (name, args) in CASES {
+        let (full, _) = both(true, name, args, u64::MAX / 2);
+        let used = full.1;
+        for limit in [0, 1, used / 3, used / 2, used.saturating_sub(1)] {
+            let (jit, interp) = both(true, name, args, limit);
+            assert!(same(&jit, &interp), "{name}{args:?} limit {limit}:\n jit    {jit:?}\n interp {interp:?}");
+        }
+    }
+}
+
+#[test]
+fn traps_carry_the_jit_backtrace() {
+    let (jit, interp) = both(true, "oob", &[Value::I32(65530)], u64::MAX / 2);
+    let Err(RuntimeError::Trap(t)) = &interp.0 else { panic!("no trap: {interp:?}") };
+    assert_eq!(t.code, TrapCode::MemoryOutOfBounds);
+    assert!(t.backtrace.first().and_then(|f| f.offset).is_some(), "{t:?}");
+    assert!(same(&jit, &interp));
+    let (_, interp) = both(false, "deep", &[Value::I32(0)], 0);
+    let Err(RuntimeError::Trap(t)) = &interp.0 else { panic!("no trap: {interp:?}") };
+    assert_eq!(t.code, TrapCode::CallStackExhausted);
+    assert_eq!(t.backtrace.len(), 10_000);
+}
+
+#[test]
+fn lazy_and_eager_translation_refuse_simd_alike() {
+    use std::sync::Arc;
+    use wes_core::{Backend, CompileError};
+    let wat = r#"(module (func (result i32) (i32x4.extract_lane 0 (v128.const i64x2 1 2))))"#;
+    for eager in [false, true] {
+        let interp = wes_interp::Interpreter::new(wes_interp::InterpConfig { eager, ..Default::default() });
+        let e = interp.compile(Arc::new(wes_decode::decode_text(wat).unwrap())).unwrap_err();
+        assert!(matches!(e, CompileError::Unsupported { backend: "interp", .. }), "{e}");
+    }
+}
