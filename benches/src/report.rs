@@ -46,10 +46,13 @@ fn baseline(outcome: &Outcome, class: Class) -> Option<&Cell> {
 }
 
 fn find(outcome: &Outcome, family: Family, class: Class, pooling: bool) -> Option<&Cell> {
-    outcome
-        .cells
-        .iter()
-        .find(|c| c.family == family && c.class == class && c.pooling == pooling && !c.label.contains("epoch"))
+    outcome.cells.iter().find(|c| {
+        c.family == family
+            && c.class == class
+            && c.pooling == pooling
+            && !c.label.contains("epoch")
+            && !c.label.contains("(lazy)")
+    })
 }
 
 fn ratio(cell: &Cell, base: &Cell) -> f64 {
@@ -170,6 +173,45 @@ fn targets(outcomes: &[Outcome], unavailable: &[(String, String)]) -> Vec<String
                 compare(o, Class::Unmetered, false, 1.0, "at least as fast as wasmtime");
                 compare(o, Class::Metered, false, 1.0, "metered, at least as fast as wasmtime with fuel");
             }
+        }
+    }
+    // The interpreter's targets (issue 14): against wasmi, against its own unmetered row, and
+    // against the JIT for a module never seen before.
+    let mut against = |o: &Outcome, row: (Family, Class), peer: (Family, Class), limit: f64, what: &str| {
+        let line = match (find(o, row.0, row.1, false), find(o, peer.0, peer.1, false)) {
+            (Some(w), Some(p)) => {
+                let r = ratio(w, p);
+                let met = if r <= limit + PAR * limit { "met" } else { "**NOT met**" };
+                format!("{} ({what}): {} {r:.2}× {} — {met}", o.name, w.label, p.label)
+            }
+            _ => format!("{} ({what}): not measured", o.name),
+        };
+        lines.push(line);
+    };
+    for o in outcomes {
+        match o.name {
+            "fib" | "xorshift" | "sha256" | "matmul" | "bulk-memory" | "host-call" => {
+                let interp = (Family::WesInterp, Class::Unmetered);
+                against(o, interp, (Family::Wasmi, Class::Unmetered), 1.0, "interpreter at least as fast as wasmi");
+                // The metered row translates lazily, the unmetered eagerly; translation happens
+                // before timing, so the ratio is metering's cost alone.
+                against(o, (Family::WesInterp, Class::Metered), interp, 1.10, "metered interpreter over unmetered");
+            }
+            "compile" => against(
+                o,
+                (Family::WesInterp, Class::Unmetered),
+                (Family::Wasmi, Class::Unmetered),
+                1.0,
+                "interpreter translation throughput at least wasmi-eager's",
+            ),
+            "first-result" => against(
+                o,
+                (Family::WesInterp, Class::Metered),
+                (Family::Wes, Class::Metered),
+                0.05,
+                "interpreter bytes-to-first-result at most 1/20 of the JIT's",
+            ),
+            _ => {}
         }
     }
     lines

@@ -16,6 +16,9 @@ pub enum Kind {
     InstantiateCall { rounds: u32 },
     /// Decoding, validating and compiling the module; `func(args)` only checks the result.
     Compile,
+    /// From the bytes to the first result: compiling, a fresh instance and one call of
+    /// `func(args)`, what a user waits for a module never seen before.
+    FirstResult,
 }
 
 pub struct Workload {
@@ -176,11 +179,21 @@ pub fn all(quick: bool) -> Result<Vec<Workload>> {
         Workload {
             name: "compile",
             what: format!("compile a generated module: {gen_funcs} functions, {} KiB", generated.len() >> 10),
-            wasm: generated,
+            wasm: generated.clone(),
             setup: vec![],
             func: "main",
             args: vec![Val::I64(1), Val::I64(2)],
             kind: Kind::Compile,
+            reference: None,
+        },
+        Workload {
+            name: "first-result",
+            what: "bytes to the first result: the compile workload's module, one call of main".to_string(),
+            wasm: generated,
+            setup: vec![],
+            func: "main",
+            args: vec![Val::I64(1), Val::I64(2)],
+            kind: Kind::FirstResult,
             reference: None,
         },
     ];

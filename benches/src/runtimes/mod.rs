@@ -67,6 +67,8 @@ impl Mode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
     Wes,
+    /// WES on its interpreter, compared with wasmi.
+    WesInterp,
     Wasmtime,
     Wasmi,
 }
@@ -115,10 +117,13 @@ pub fn all() -> Vec<Entry> {
         wasmtime::Wasmtime::entry(Mode::Unmetered, true),
         wasmtime::Wasmtime::entry(Mode::Epoch, false),
         wasmi::Wasmi::entry(Mode::Unmetered),
+        wasmi::Wasmi::lazy(),
+        wes::Wes::interp_eager(),
         wes::Wes::metered(),
         wes_pool::WesPool::metered(),
         wasmtime::Wasmtime::entry(Mode::Metered, false),
         wasmtime::Wasmtime::entry(Mode::Metered, true),
         wasmi::Wasmi::entry(Mode::Metered),
+        wes::Wes::interp_metered(),
     ]
 }

@@ -1,5 +1,6 @@
 //! wasmi from crates.io: the register-machine interpreter, with or without fuel. Eager
-//! compilation, so `compile` does the same work as the JITs' (every function translated).
+//! compilation, so `compile` does the same work as the JITs' (every function translated); and
+//! one lazy row (translation on first call), wasmi's default, for bytes-to-first-result.
 
 use anyhow::{Result, anyhow};
 use wasmi::{CompilationMode, Config, Engine, Linker, Module, Store};
@@ -23,6 +24,13 @@ impl Wasmi {
         config.compilation_mode(CompilationMode::Eager);
         config.consume_fuel(mode == Mode::Metered);
         Ok(Box::new(Wasmi { label, mode, engine: Engine::new(&config) }))
+    }
+
+    /// Unmetered, translating each function on its first call.
+    pub fn lazy() -> Entry {
+        let mut config = Config::default();
+        config.compilation_mode(CompilationMode::Lazy);
+        Ok(Box::new(Wasmi { label: "wasmi (lazy)".into(), mode: Mode::Unmetered, engine: Engine::new(&config) }))
     }
 }
 

@@ -1,5 +1,5 @@
-//! WES: wes-decode, then wes-runtime with the Cranelift backend (wes-jit); unmetered, or
-//! gas-metered under wes-meter's default pricing.
+//! WES: wes-decode, then wes-runtime with the Cranelift backend (wes-jit) or the interpreter
+//! (wes-interp); unmetered, or gas-metered under wes-meter's default pricing.
 
 use anyhow::{Context, Result, anyhow};
 use wes_core::Value;
@@ -10,6 +10,7 @@ use super::{Compiled, Entry, FUEL, Family, Mode, Running, Runtime, Val};
 pub struct Wes {
     label: String,
     mode: Mode,
+    family: Family,
     engine: Engine,
 }
 
@@ -24,9 +25,30 @@ impl Wes {
         Wes::with_gas("WES (gas)", Mode::Metered)
     }
 
+    /// The interpreter translating every function when the module is loaded, as wasmi's eager
+    /// rows do: its compile row is translation throughput.
+    pub fn interp_eager() -> Entry {
+        Wes::interp("WES interp (eager)", Mode::Unmetered, wes::Translation::Eager)
+    }
+
+    /// The metered interpreter translating each function on its first call (its default):
+    /// its compile row is validation alone, and bytes-to-first-result is what a user waits.
+    pub fn interp_metered() -> Entry {
+        Wes::interp("WES interp (gas, lazy)", Mode::Metered, wes::Translation::Lazy)
+    }
+
     fn with_gas(label: &str, mode: Mode) -> Entry {
         let engine = engine(label, mode)?;
-        Ok(Box::new(Wes { label: label.to_string(), mode, engine }))
+        Ok(Box::new(Wes { label: label.to_string(), mode, family: Family::Wes, engine }))
+    }
+
+    fn interp(label: &str, mode: Mode, translation: wes::Translation) -> Entry {
+        let mut config = wes::RuntimeConfig::default();
+        config.gas.metered = mode == Mode::Metered;
+        config.performance.backend = wes::BackendKind::Interp;
+        config.performance.translation = translation;
+        let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
+        Ok(Box::new(Wes { label: label.to_string(), mode, family: Family::WesInterp, engine }))
     }
 }
 
@@ -44,7 +66,7 @@ impl Runtime for Wes {
         &self.label
     }
     fn family(&self) -> Family {
-        Family::Wes
+        self.family
     }
     fn mode(&self) -> Mode {
         self.mode

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! wes run FILE [--invoke NAME] [ARG...] [--gas N] [--pricing FILE] [--config FILE] [--cache DIR] [--json]
-//!         [--backend jit] [--metrics prometheus|json] [--profile OUT.svg] [--profile-folded OUT.txt]
+//!         [--backend jit|interp|tiered] [--metrics prometheus|json] [--profile OUT.svg] [--profile-folded OUT.txt]
 //! wes compile FILE [-o FILE.cwasm] [--pricing FILE] [--config FILE]
 //! wes inspect FILE [--json] [--config FILE]
 //! wes wast FILE... [--config FILE]
@@ -136,9 +136,23 @@ enum Command {
 
 /// `--backend`: the backends of this build.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
+pub(crate) enum Backend {
     /// The Cranelift JIT.
     Jit,
+    /// The interpreter.
+    Interp,
+    /// The interpreter at once, the JIT's code once it has compiled.
+    Tiered,
+}
+
+impl Backend {
+    pub(crate) fn kind(self) -> wes::BackendKind {
+        match self {
+            Backend::Jit => wes::BackendKind::Jit,
+            Backend::Interp => wes::BackendKind::Interp,
+            Backend::Tiered => wes::BackendKind::Tiered,
+        }
+    }
 }
 
 /// `--metrics`: the exposition formats of `wes-metrics`.
@@ -230,9 +244,7 @@ fn main() -> ExitCode {
                 gas: gas.or(trailing.gas),
                 pricing: pricing.or(trailing.pricing),
                 config: config.or(trailing.config),
-                // The only backend of this build; the flag is accepted so scripts can say
-                // which they mean, and a later build with more backends keeps them working.
-                backend_jit: backend.or(trailing.backend).is_some_and(|b| b == Backend::Jit),
+                backend: backend.or(trailing.backend),
                 metrics: metrics.or(trailing.metrics),
                 profile_svg: profile.or(trailing.profile),
                 profile_folded: profile_folded.or(trailing.profile_folded),

@@ -37,8 +37,8 @@ pub(crate) struct Options {
     pub(crate) gas: Option<u64>,
     pub(crate) pricing: Option<std::path::PathBuf>,
     pub(crate) config: Option<std::path::PathBuf>,
-    /// `--backend jit` was given.
-    pub(crate) backend_jit: bool,
+    /// `--backend`, instead of the configuration's.
+    pub(crate) backend: Option<crate::Backend>,
     /// Print the metrics to stderr after the run.
     pub(crate) metrics: Option<crate::MetricsFormat>,
     /// Write a flame graph of the call's gas here.
@@ -147,8 +147,8 @@ pub(crate) fn runtime(options: &Options) -> Result<wes::Runtime, UsageError> {
         config.gas.pricing = None;
         config.gas.pricing_file = Some(pricing.clone());
     }
-    if options.backend_jit {
-        config.performance.backend = wes::BackendKind::Jit;
+    if let Some(backend) = options.backend {
+        config.performance.backend = backend.kind();
     }
     if let Some(dir) = &options.cache {
         config.performance.cache_dir = Some(dir.clone());

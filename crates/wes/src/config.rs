@@ -302,9 +302,27 @@ impl Default for LimitsConfig {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum BackendKind {
-    /// The Cranelift JIT (`wes-jit`).
+    /// The Cranelift JIT (`wes-jit`): the fastest code, tens of milliseconds to compile a big
+    /// module.
     #[default]
     Jit,
+    /// The interpreter (`wes-interp`): ready in microseconds, no native code generated.
+    Interp,
+    /// The interpreter at once, then the JIT's code once it has compiled the module in the
+    /// background (`wes_runtime::Tiered`). Results, traps and gas are the same on every tier.
+    Tiered,
+}
+
+/// When the interpreter translates a function to its internal form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Translation {
+    /// On its first call: loading a module costs only validation.
+    #[default]
+    Lazy,
+    /// All functions when the module is loaded.
+    Eager,
 }
 
 /// The `[performance]` section.
@@ -312,8 +330,15 @@ pub enum BackendKind {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PerformanceConfig {
-    /// The backend (default `"jit"`, the only one in this build).
+    /// The backend: `"jit"` (the default), `"interp"` or `"tiered"`.
     pub backend: BackendKind,
+    /// When the interpreter (`interp`, and the first tier of `tiered`) translates functions
+    /// (default `"lazy"`).
+    pub translation: Translation,
+    /// `tiered` only: the JIT's code is used when its largest native frame is at most this many
+    /// bytes (default 8 KiB). The stack a store reserves is sized from it, so it cannot grow
+    /// when the module tiers up.
+    pub tier_frame_budget: usize,
     /// Threads compiling one module's functions; 0 (the default) is one per core.
     pub compile_threads: usize,
     /// Optimise generated code (default `true`).
@@ -336,6 +361,8 @@ impl Default for PerformanceConfig {
     fn default() -> Self {
         PerformanceConfig {
             backend: BackendKind::Jit,
+            translation: Translation::Lazy,
+            tier_frame_budget: 8 << 10,
             compile_threads: 0,
             optimize: true,
             merge_gas_checks: true,
@@ -678,20 +705,38 @@ impl RuntimeConfig {
     /// the backend cannot run on this host.
     pub fn engine(&self) -> Result<wes_runtime::Engine, ConfigError> {
         let pricing = self.pricing()?;
+        let jit = || -> Result<Arc<dyn wes_core::Backend>, ConfigError> {
+            let jit = wes_jit::JitConfig {
+                pricing: pricing.clone(),
+                optimize: self.performance.optimize,
+                threads: self.performance.compile_threads,
+                merge_gas_checks: self.performance.merge_gas_checks,
+                profile: self.monitoring.profile,
+                function_limits: self.limits.compile.clone(),
+                ..wes_jit::JitConfig::default()
+            };
+            let jit = wes_jit::Jit::with_config(jit)
+                .map_err(|e| ConfigError::Backend { backend: "jit".into(), message: e.to_string() })?;
+            Ok(Arc::new(jit))
+        };
+        let interp = || -> Result<Arc<dyn wes_core::Backend>, ConfigError> {
+            if self.monitoring.profile {
+                return Err(ConfigError::Backend {
+                    backend: "interp".into(),
+                    message: "the gas profiler (monitoring.profile) needs the jit backend".into(),
+                });
+            }
+            Ok(Arc::new(wes_interp::Interpreter::new(wes_interp::InterpConfig {
+                pricing: pricing.clone(),
+                eager: self.performance.translation == Translation::Eager,
+                ..wes_interp::InterpConfig::default()
+            })))
+        };
         let backend: Arc<dyn wes_core::Backend> = match self.performance.backend {
-            BackendKind::Jit => {
-                let jit = wes_jit::JitConfig {
-                    pricing: pricing.clone(),
-                    optimize: self.performance.optimize,
-                    threads: self.performance.compile_threads,
-                    merge_gas_checks: self.performance.merge_gas_checks,
-                    profile: self.monitoring.profile,
-                    function_limits: self.limits.compile.clone(),
-                    ..wes_jit::JitConfig::default()
-                };
-                let jit = wes_jit::Jit::with_config(jit)
-                    .map_err(|e| ConfigError::Backend { backend: "jit".into(), message: e.to_string() })?;
-                Arc::new(jit)
+            BackendKind::Jit => jit()?,
+            BackendKind::Interp => interp()?,
+            BackendKind::Tiered => {
+                Arc::new(wes_runtime::Tiered::new(interp()?, jit()?, self.performance.tier_frame_budget))
             }
         };
         let mut config = wes_runtime::Config::default();

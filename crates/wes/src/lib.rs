@@ -77,6 +77,7 @@ mod runtime;
 pub use config::{
     AdmissionKind, BackendKind, ConfigError, DataConfig, EstimatorKind, GasConfig, InstanceConfig, LimitsConfig,
     MonitoringConfig, PerformanceConfig, PredictionConfig, RefundConfig, RuntimeConfig, SecurityConfig, SecurityPreset,
+    Translation,
 };
 pub use encoding::{
     DataEncoder, Encoding, EncodingError, JsonEncoder, MsgpackEncoder, PostcardEncoder, ProtobufEncoder,

@@ -361,8 +361,34 @@ fn metrics_of_the_run_go_to_stderr_in_either_format() {
     let err = stderr(&o);
     assert!(err.contains("wes_traps_total{code=\"IntegerDivideByZero\"} 1"), "{err}");
     assert!(err.contains("wes_calls_total{outcome=\"trap\"} 1"), "{err}");
-    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "1", "--backend", "interp"]);
+    let o = wes(&["run", "examples/fib.wat", "--invoke", "fib", "1", "--backend", "pulley"]);
     assert_eq!(o.status.code(), Some(2), "an unknown backend is a usage error");
+}
+
+/// Every backend prints the same results, traps, gas and exit status for the examples: gas is
+/// defined on wasm operators, not on what executes them.
+#[test]
+fn every_backend_gives_the_same_results_and_gas_on_the_examples() {
+    let runs: &[&[&str]] = &[
+        &["run", "examples/fib.wat", "--invoke", "fib", "20", "--json"],
+        &["run", "examples/checked_div.wat", "--invoke", "div", "7", "2", "--json"],
+        &["run", "examples/checked_div.wat", "--invoke", "div", "7", "0", "--json"],
+        &["run", "examples/fib.wat", "--invoke", "fib", "25", "--gas", "100000", "--json"],
+    ];
+    for args in runs {
+        let outputs: Vec<(Option<i32>, serde_json::Value)> = ["jit", "interp", "tiered"]
+            .iter()
+            .map(|backend| {
+                let mut all = args.to_vec();
+                all.extend(["--backend", backend]);
+                let o = wes(&all);
+                (o.status.code(), json(&o))
+            })
+            .collect();
+        assert!(outputs[0].1["gas_used"].as_u64().is_some_and(|g| g > 0), "{:?}", outputs[0]);
+        assert_eq!(outputs[0], outputs[1], "jit and interp differ on {args:?}");
+        assert_eq!(outputs[0], outputs[2], "jit and tiered differ on {args:?}");
+    }
 }
 
 /// On a terminal (a pseudo-terminal made by util-linux's `script`), long work shows a progress
