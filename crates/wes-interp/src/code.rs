@@ -60,12 +60,21 @@ pub(crate) enum Op {
     /// Jumps to `pc` when the popped condition is zero (`if`).
     BrIfEqz(u32),
     /// `br_table` over `len` targets starting at `start` in [`Code::tables`], the default last.
-    BrTable { start: u32, len: u32 },
+    BrTable {
+        start: u32,
+        len: u32,
+    },
     Return,
     Call(u32),
-    CallIndirect { type_index: u32, table: u32 },
+    CallIndirect {
+        type_index: u32,
+        table: u32,
+    },
     ReturnCall(u32),
-    ReturnCallIndirect { type_index: u32, table: u32 },
+    ReturnCallIndirect {
+        type_index: u32,
+        table: u32,
+    },
     Drop,
     Select,
     LocalGet(u32),
@@ -73,13 +82,27 @@ pub(crate) enum Op {
     LocalTee(u32),
     GlobalGet(u32, Width),
     GlobalSet(u32, Width),
-    Load { kind: LoadKind, mem: u32, offset: u64 },
-    Store { size: u8, mem: u32, offset: u64 },
+    Load {
+        kind: LoadKind,
+        mem: u32,
+        offset: u64,
+    },
+    Store {
+        size: u8,
+        mem: u32,
+        offset: u64,
+    },
     MemorySize(u32),
     MemoryGrow(u32),
     MemoryFill(u32),
-    MemoryCopy { dst: u32, src: u32 },
-    MemoryInit { mem: u32, data: u32 },
+    MemoryCopy {
+        dst: u32,
+        src: u32,
+    },
+    MemoryInit {
+        mem: u32,
+        data: u32,
+    },
     DataDrop(u32),
     Const(u64),
     Num(crate::num::NumOp),
@@ -89,8 +112,14 @@ pub(crate) enum Op {
     TableSize(u32),
     TableGrow(u32),
     TableFill(u32),
-    TableCopy { dst: u32, src: u32 },
-    TableInit { table: u32, elem: u32 },
+    TableCopy {
+        dst: u32,
+        src: u32,
+    },
+    TableInit {
+        table: u32,
+        elem: u32,
+    },
     ElemDrop(u32),
 }
 

@@ -472,9 +472,15 @@ impl Executor {
                     let (vmctx, record) = function_context(ctx);
                     let rec = &*record;
                     self.frames.push(*cur);
-                    let code = rec.code().map_err(|_| CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0))?;
+                    let code =
+                        rec.code().map_err(|_| CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0))?;
                     if frames_left == 0 {
-                        return Err(CallTrap::Entry(vmctx, TrapCode::CallStackExhausted, code.func_index, code.body_offset));
+                        return Err(CallTrap::Entry(
+                            vmctx,
+                            TrapCode::CallStackExhausted,
+                            code.func_index,
+                            code.body_offset,
+                        ));
                     }
                     let fp = *sp;
                     let end = self.enter(code, fp);

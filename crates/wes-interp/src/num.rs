@@ -103,7 +103,13 @@ macro_rules! fminmax {
             a + b
         } else if a == b {
             // Equal values differ only in the sign of zero.
-            if $min { if a.is_sign_negative() { a } else { b } } else if a.is_sign_negative() { b } else { a }
+            if $min {
+                if a.is_sign_negative() { a } else { b }
+            } else if a.is_sign_negative() {
+                b
+            } else {
+                a
+            }
         } else if (a < b) == $min {
             a
         } else {

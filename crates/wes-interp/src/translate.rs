@@ -23,7 +23,8 @@ fn unsupported(what: impl Into<String>, func_index: Option<u32>) -> CompileError
 /// globals.
 pub(crate) fn check_module(module: &Module) -> Result<(), CompileError> {
     let v128 = |ts: &[ValType]| ts.contains(&ValType::V128);
-    if module.types.iter().any(|t| v128(t.params()) || v128(t.results())) || module.globals.iter().any(|g| g.content == ValType::V128)
+    if module.types.iter().any(|t| v128(t.params()) || v128(t.results()))
+        || module.globals.iter().any(|g| g.content == ValType::V128)
     {
         return Err(unsupported("the v128 type", None));
     }
@@ -155,11 +156,10 @@ pub(crate) fn translate(module: &Module, defined_index: u32, pricing: Option<&Pr
     let segments: Option<FunctionSegments> = match pricing {
         Some(p) => {
             let range = reader.range();
-            let bytes = module.bytes.get(range.start as usize..range.end as usize).ok_or_else(|| CompileError::Codegen {
-                func_index,
-                message: "function body outside the module bytes".into(),
+            let bytes = module.bytes.get(range.start as usize..range.end as usize).ok_or_else(|| {
+                CompileError::Codegen { func_index, message: "function body outside the module bytes".into() }
             })?;
-            Some(wes_meter::function_segments(bytes, range.start as u64, p).map_err(codegen)?)
+            Some(wes_meter::function_segments(bytes, range.start, p).map_err(codegen)?)
         }
         None => None,
     };

