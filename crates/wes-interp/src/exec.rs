@@ -39,9 +39,51 @@ use crate::code::{Code, LoadKind, Op, RETURN, Target, Width};
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
 /// the loop's frame and the call it makes into native code. Every nesting belongs to at least
 /// one wasm frame (the one making the native call), so this bounds the native stack per wasm
-/// frame. Measured by the `host_reentry_chain_stays_within_the_frame_bound` test (a debug
-/// build's frames are several times a release build's).
-pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 32 * 1024 } else { 4 * 1024 };
+/// frame. The `frame_bound` test measures it (5.4 KB in a debug build).
+pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 8 * 1024 } else { 4 * 1024 };
+
+/// The most cells the value stack of one nesting of the loop may hold (512 MiB, the runtime's
+/// default limit of the native stack wasm runs on). The JIT keeps locals on the native stack,
+/// which the runtime bounds; this is the interpreter's bound, so a module of huge frames
+/// recursing deeply traps `CallStackExhausted` rather than exhausting the host's memory.
+const MAX_STACK_CELLS: usize = 64 << 20;
+
+/// Test-only measurement of the native stack one nesting takes: from the entry's frame to the
+/// point where the loop calls native code (see the `frame_bound` test).
+#[cfg(test)]
+pub(crate) mod probe {
+    use std::cell::Cell;
+
+    thread_local! {
+        static ENTRY: Cell<usize> = const { Cell::new(0) };
+        pub(crate) static DEEPEST: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// An address in the caller's frame.
+    #[inline(never)]
+    fn here() -> usize {
+        let x = 0u8;
+        std::hint::black_box(&x) as *const u8 as usize
+    }
+
+    /// At the entry: remembers where its frame is, returning the outer nesting's.
+    #[inline(always)]
+    pub(crate) fn enter() -> usize {
+        ENTRY.with(|e| e.replace(here()))
+    }
+
+    /// At the entry's return: back to the outer nesting.
+    pub(crate) fn leave(outer: usize) {
+        ENTRY.with(|e| e.set(outer));
+    }
+
+    /// Just before a native call: how deep the stack is below the entry.
+    #[inline(always)]
+    pub(crate) fn at_native_call() {
+        let used = ENTRY.with(Cell::get).saturating_sub(here());
+        DEEPEST.with(|d| d.set(d.get().max(used)));
+    }
+}
 
 /// One wasm frame of the interpreter.
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +129,21 @@ enum Exit {
 /// an entry of this backend (its data a [`FuncRecord`] of a live compiled module) and `args`
 /// holds the function's arguments in `max(params, results)` slots.
 pub(crate) unsafe extern "C" fn interp_entry(callee: *mut u8, _caller: *mut u8, args: *mut ValRaw) -> u8 {
+    #[cfg(test)]
+    let outer = probe::enter();
+    // SAFETY: by this function's contract.
+    let status = unsafe { entry(callee, args) };
+    #[cfg(test)]
+    probe::leave(outer);
+    status
+}
+
+/// [`interp_entry`]'s work.
+///
+/// # Safety
+///
+/// As [`interp_entry`].
+unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
     // SAFETY: by this function's contract.
     let (vmctx, record) = unsafe { function_context(callee) };
     // SAFETY: the record lives as long as the compiled module, which outlives the call.
@@ -95,34 +152,33 @@ pub(crate) unsafe extern "C" fn interp_entry(callee: *mut u8, _caller: *mut u8, 
     let store = unsafe { store_of(vmctx) };
     // SAFETY: the store context holds the frame count (`vm::STORE_FRAMES_LEFT`).
     let frames_left: u32 = unsafe { rd(store, vm::STORE_FRAMES_LEFT) };
-    let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
-    let code = match rec.code() {
-        Ok(c) => c,
-        Err(_) => {
-            // Compilation checked every body, so this is a translator bug; it traps rather
-            // than runs something else.
-            // SAFETY: `vmctx` is live.
-            unsafe { record_trap(vmctx, Some(TrapCode::HostError), rec.func_index(), 0) };
-            return CALL_TRAPPED;
-        }
+    let Ok(code) = rec.code() else {
+        // Compilation checked every body, so this is a translator bug; it traps rather than
+        // runs something else.
+        // SAFETY: `vmctx` is live.
+        unsafe { record_trap(vmctx, Some(TrapCode::HostError), rec.func_index(), 0) };
+        return CALL_TRAPPED;
     };
-    ex.stack.resize(code.frame_cells(), 0);
-    // SAFETY: `args` holds the parameters, by this function's contract.
-    unsafe { calls::raw_to_cells(&code.params, args, &mut ex.stack) };
-    let frame = Frame { record, code, vmctx, pc: 0, fp: 0, frames_left };
-    if frames_left == 0 {
+    if frames_left == 0 || code.frame_cells() > MAX_STACK_CELLS {
         // SAFETY: `vmctx` is live.
         unsafe { record_trap(vmctx, Some(TrapCode::CallStackExhausted), code.func_index, code.body_offset) };
         return CALL_TRAPPED;
     }
+    let mut ex = Executor { stack: vec![0; code.frame_cells()], frames: Vec::new(), buf: Vec::new() };
+    // SAFETY: `args` holds the parameters, by this function's contract.
+    unsafe { calls::raw_to_cells(&code.params, args, &mut ex.stack) };
+    let frame = Frame { record, code, vmctx, pc: 0, fp: 0, frames_left };
     let sp = (code.param_cells + code.local_cells) as usize;
     // SAFETY: the frame's vmctx and record are live for the call.
     match unsafe { ex.run(frame, sp) } {
         Exit::Returned => {
             let n = code.results.len();
-            // SAFETY: `args` has room for the results, by this function's contract.
-            let slots = unsafe { std::slice::from_raw_parts_mut(args, n) };
-            calls::cells_to_raw(&code.results, &ex.stack, slots);
+            if n > 0 {
+                // SAFETY: `args` has room for the results, by this function's contract (it may
+                // be null only when there are none).
+                let slots = unsafe { std::slice::from_raw_parts_mut(args, n) };
+                calls::cells_to_raw(&code.results, &ex.stack, slots);
+            }
             CALL_RETURNED
         }
         Exit::Tail => CALL_TAIL,
@@ -140,16 +196,17 @@ struct Executor {
 }
 
 impl Executor {
-    /// Makes room for a frame of `code` at `fp` and zeroes its declared locals.
-    fn enter(&mut self, code: &Code, fp: usize) -> usize {
-        let need = fp + code.frame_cells();
+    /// Makes room for a frame of `code` at `fp` and zeroes its declared locals; returns where
+    /// its operand stack starts, or `None` past [`MAX_STACK_CELLS`].
+    fn enter(&mut self, code: &Code, fp: usize) -> Option<usize> {
+        let need = fp.checked_add(code.frame_cells()).filter(|n| *n <= MAX_STACK_CELLS)?;
         if self.stack.len() < need {
-            self.stack.resize(need.max(self.stack.len() * 2), 0);
+            self.stack.resize(need.max(self.stack.len().saturating_mul(2)).min(MAX_STACK_CELLS), 0);
         }
         let locals = fp + code.param_cells as usize;
         let end = locals + code.local_cells as usize;
         self.stack[locals..end].fill(0);
-        end
+        Some(end)
     }
 
     /// Runs from frame `cur`, whose operand stack starts at `sp`, until the entry's frame

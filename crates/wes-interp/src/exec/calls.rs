@@ -87,7 +87,12 @@ impl Executor {
             if frames_left == 0 {
                 return Err(CallTrap::Entry(vmctx, TrapCode::CallStackExhausted, code.func_index, code.body_offset));
             }
-            *sp = self.enter(code, fp);
+            *sp = self.enter(code, fp).ok_or(CallTrap::Entry(
+                vmctx,
+                TrapCode::CallStackExhausted,
+                code.func_index,
+                code.body_offset,
+            ))?;
             return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
         }
         // Native code: the array call, with the JIT's frame count.
@@ -153,6 +158,8 @@ impl Executor {
             let store = store_of(cur.vmctx);
             wr(store, vm::STORE_FRAMES_LEFT, frames_left);
             let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
+            #[cfg(test)]
+            super::probe::at_native_call();
             let mut status = f(ctx, caller_vmctx, self.buf.as_mut_ptr());
             let mut out: *const ValRaw = self.buf.as_ptr();
             while status == CALL_TAIL {
@@ -178,7 +185,12 @@ impl Executor {
                         ));
                     }
                     let fp = *sp;
-                    let end = self.enter(code, fp);
+                    let end = self.enter(code, fp).ok_or(CallTrap::Entry(
+                        vmctx,
+                        TrapCode::CallStackExhausted,
+                        code.func_index,
+                        code.body_offset,
+                    ))?;
                     raw_to_cells(&code.params, tail_args, &mut self.stack[fp..]);
                     *sp = end;
                     return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
