@@ -12,7 +12,8 @@
 //! the JIT's NaN pass rewrites (`wes-jit/src/nan.rs`: arithmetic, rounding, `sqrt`, `min`/`max`,
 //! `demote`/`promote`), and no others: `pmin`/`pmax` are selects, `abs`/`neg` are sign-bit
 //! operations, and conversions to integers cannot produce a NaN. [`SimdOp::eval_raw`] skips the
-//! canonicalisation, for engines built with it off.
+//! canonicalisation, for engines built with it off; its NaN bits are those the JIT's code gives
+//! on x86-64, spelled out in portable Rust (`simd/float.rs`).
 //!
 //! The differential test in `simd/tests.rs` runs every operator on the JIT and here, on the same
 //! edge and random inputs, and requires the same bits.
@@ -325,7 +326,8 @@ impl SimdOp {
     }
 
     /// [`Self::eval`] without NaN canonicalisation: a NaN an arithmetic lane produces has the
-    /// bits the host's float unit gives it, as in the JIT's code with canonicalisation off.
+    /// bits the JIT's code gives it with canonicalisation off on x86-64, on every host (the
+    /// rules are in `simd/float.rs`).
     pub(crate) fn eval_raw(self, a: u128, b: u128, c: u128) -> u128 {
         use Kind as K;
         // Lane index of an extract or replace (checked against the shape by `decode`).
@@ -530,29 +532,29 @@ impl SimdOp {
             K::I32x4ExtAddPairwiseI16x8S => pairwise(a, a, |x: i16, y, _, _| i32::from(x) + i32::from(y)),
             K::I32x4ExtAddPairwiseI16x8U => pairwise(a, a, |x: u16, y, _, _| u32::from(x) + u32::from(y)),
 
-            K::F32x4Ceil => map(a, f32::ceil),
-            K::F64x2Ceil => map(a, f64::ceil),
-            K::F32x4Floor => map(a, f32::floor),
-            K::F64x2Floor => map(a, f64::floor),
-            K::F32x4Trunc => map(a, f32::trunc),
-            K::F64x2Trunc => map(a, f64::trunc),
-            K::F32x4Nearest => map(a, f32::round_ties_even),
-            K::F64x2Nearest => map(a, f64::round_ties_even),
-            K::F32x4Sqrt => map(a, f32::sqrt),
-            K::F64x2Sqrt => map(a, f64::sqrt),
+            K::F32x4Ceil => map(a, |x| float::unary(x, f32::ceil)),
+            K::F64x2Ceil => map(a, |x| float::unary(x, f64::ceil)),
+            K::F32x4Floor => map(a, |x| float::unary(x, f32::floor)),
+            K::F64x2Floor => map(a, |x| float::unary(x, f64::floor)),
+            K::F32x4Trunc => map(a, |x| float::unary(x, f32::trunc)),
+            K::F64x2Trunc => map(a, |x| float::unary(x, f64::trunc)),
+            K::F32x4Nearest => map(a, |x| float::unary(x, f32::round_ties_even)),
+            K::F64x2Nearest => map(a, |x| float::unary(x, f64::round_ties_even)),
+            K::F32x4Sqrt => map(a, |x| float::unary(x, f32::sqrt)),
+            K::F64x2Sqrt => map(a, |x| float::unary(x, f64::sqrt)),
             // Sign-bit operations: every other bit, NaN payloads included, is kept.
             K::F32x4Abs => map(a, |x: u32| x & 0x7fff_ffff),
             K::F64x2Abs => map(a, |x: u64| x & 0x7fff_ffff_ffff_ffff),
             K::F32x4Neg => map(a, |x: u32| x ^ 0x8000_0000),
             K::F64x2Neg => map(a, |x: u64| x ^ 0x8000_0000_0000_0000),
-            K::F32x4Add => zip(a, b, |x: f32, y| x + y),
-            K::F64x2Add => zip(a, b, |x: f64, y| x + y),
-            K::F32x4Sub => zip(a, b, |x: f32, y| x - y),
-            K::F64x2Sub => zip(a, b, |x: f64, y| x - y),
-            K::F32x4Mul => zip(a, b, |x: f32, y| x * y),
-            K::F64x2Mul => zip(a, b, |x: f64, y| x * y),
-            K::F32x4Div => zip(a, b, |x: f32, y| x / y),
-            K::F64x2Div => zip(a, b, |x: f64, y| x / y),
+            K::F32x4Add => zip(a, b, |x: f32, y| float::binary(x, y, |x, y| x + y)),
+            K::F64x2Add => zip(a, b, |x: f64, y| float::binary(x, y, |x, y| x + y)),
+            K::F32x4Sub => zip(a, b, |x: f32, y| float::binary(x, y, |x, y| x - y)),
+            K::F64x2Sub => zip(a, b, |x: f64, y| float::binary(x, y, |x, y| x - y)),
+            K::F32x4Mul => zip(a, b, |x: f32, y| float::binary(x, y, |x, y| x * y)),
+            K::F64x2Mul => zip(a, b, |x: f64, y| float::binary(x, y, |x, y| x * y)),
+            K::F32x4Div => zip(a, b, |x: f32, y| float::binary(x, y, |x, y| x / y)),
+            K::F64x2Div => zip(a, b, |x: f64, y| float::binary(x, y, |x, y| x / y)),
             K::F32x4Min => zip(a, b, float::min::<f32>),
             K::F64x2Min => zip(a, b, float::min::<f64>),
             K::F32x4Max => zip(a, b, float::max::<f32>),
