@@ -311,7 +311,7 @@ fn vector(rng: &mut fastrand::Rng, mode: u8) -> u128 {
 /// meets like (infinities of both signs, zeros and infinities, NaN and NaN).
 fn operands(rng: &mut fastrand::Rng) -> (u128, u128, u128) {
     let first = rng.u8(0..MODES);
-    let mut mode = |rng: &mut fastrand::Rng| if rng.bool() { first } else { rng.u8(0..MODES) };
+    let mode = |rng: &mut fastrand::Rng| if rng.bool() { first } else { rng.u8(0..MODES) };
     let (mb, mc) = (mode(rng), mode(rng));
     (vector(rng, first), vector(rng, mb), vector(rng, mc))
 }
