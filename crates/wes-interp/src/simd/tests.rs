@@ -24,7 +24,7 @@ const INPUTS: usize = 400;
 
 /// Operators of the final SIMD proposal that do not access memory, `v128.const` excluded:
 /// 236 operators, of which 22 load or store and 1 is a constant.
-const NON_MEMORY_OPERATORS: usize = 213;
+pub(super) const NON_MEMORY_OPERATORS: usize = 213;
 
 /// One row per SIMD operator wasmparser knows: proposal, `Operator` variant, visitor name, and
 /// whether it takes a memory argument.
@@ -326,7 +326,8 @@ fn scalar(rng: &mut fastrand::Rng, ty: ValType) -> u128 {
     }
 }
 
-fn to_value(ty: ValType, bits: u128) -> Value {
+/// `bits` as a value of `ty` (a scalar zero-extended in the low bits).
+pub(super) fn to_value(ty: ValType, bits: u128) -> Value {
     match ty {
         ValType::I32 => Value::I32(bits as u32 as i32),
         ValType::I64 => Value::I64(bits as u64 as i64),
@@ -337,7 +338,8 @@ fn to_value(ty: ValType, bits: u128) -> Value {
     }
 }
 
-fn from_value(v: &Value) -> u128 {
+/// The bits of a numeric or vector value, zero-extended.
+pub(super) fn from_value(v: &Value) -> u128 {
     match *v {
         Value::I32(x) => u128::from(x as u32),
         Value::I64(x) => u128::from(x as u64),
