@@ -8,10 +8,10 @@
 //! bits in portable Rust, so the interpreter gives them on every host:
 //! - arithmetic (`add`, `sub`, `mul`, `div`, `sqrt`, rounding, `demote`, `promote`): the first
 //!   NaN operand, made quiet; a NaN made from numbers (`0 / 0`, `inf - inf`, `sqrt(-1)`) is
-//!   x86's "indefinite" NaN, `0xffc0_0000` (sign set);
-//! - `min`: always the indefinite NaN, and `max`: the quiet NaN with the sign of either
-//!   operand's sign bit — what Cranelift's branch-free `minps`/`maxps` sequences compute
-//!   (`cranelift-codegen` `isa/x64/lower.isle`, `fmin`/`fmax` of `F32X4`/`F64X2`).
+//!   x86's "indefinite" NaN, `0xffc0_0000` / `0xfff8_0000_0000_0000` (sign set, payload zero);
+//! - `min`: always the indefinite NaN; `max`: the quiet NaN with payload zero, negative when
+//!   either operand's sign bit is set — what Cranelift's branch-free `minps`/`maxps` sequences
+//!   compute (`cranelift-codegen` `isa/x64/lower.isle`, `fmin`/`fmax` of `F32X4`/`F64X2`).
 
 use super::lanes::Lane;
 
@@ -98,7 +98,7 @@ pub(super) fn max<F: Float>(x: F, y: F) -> F {
     }
 }
 
-/// `fN.pmin`: `y < x ? y : x`, so a NaN operand passes through with its bits.
+/// `fN.pmin`: `y < x ? y : x`, a select: the chosen operand keeps its bits, NaN or not.
 pub(super) fn pmin<F: Float>(x: F, y: F) -> F {
     if y < x { y } else { x }
 }
