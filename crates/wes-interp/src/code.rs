@@ -140,6 +140,8 @@ pub(crate) enum Op {
     /// `v128.const` of [`Code::v128s`] at this index.
     ConstV(u32),
     Num(crate::num::NumOp),
+    /// The SIMD operator of [`Code::simd`] at this index, of this arity.
+    Simd(u32, crate::simd::SimdArity),
     LoadV {
         kind: VLoad,
         mem: u32,
@@ -203,6 +205,8 @@ pub(crate) struct Code {
     pub(crate) tables: Vec<Target>,
     /// The constants of `v128.const`.
     pub(crate) v128s: Vec<u128>,
+    /// The SIMD lane operators.
+    pub(crate) simd: Vec<crate::simd::SimdOp>,
 }
 
 /// Cells a value of type `ty` takes.

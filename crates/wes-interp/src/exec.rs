@@ -35,6 +35,7 @@ use self::calls::{CallTrap, Called};
 use self::vmctx::*;
 use crate::FuncRecord;
 use crate::code::{Code, LoadKind, Op, RETURN, Target, Width};
+use crate::simd::SimdArity;
 
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
 /// the loop's frame and the call it makes into native code. Every nesting belongs to at least
@@ -602,6 +603,34 @@ impl Executor {
                         Ok(v) => self.stack[sp - 1] = v,
                         Err(c) => trap!(Some(c)),
                     }
+                }
+                Op::Simd(i, arity) => {
+                    let Some(s) = code.simd.get(i as usize).copied() else { trap!(Some(TrapCode::Unreachable)) };
+                    let v = |cells: &[u64], at: usize| u128::from(cells[at]) | (u128::from(cells[at + 1]) << 64);
+                    let eval = |a, b, c| if canon { s.eval(a, b, c) } else { s.eval_raw(a, b, c) };
+                    // Where the result goes and how many cells the operands took.
+                    let (at, r) = match arity {
+                        SimdArity::Unary => (sp - 2, eval(v(&self.stack, sp - 2), 0, 0)),
+                        SimdArity::Binary => (sp - 4, eval(v(&self.stack, sp - 4), v(&self.stack, sp - 2), 0)),
+                        SimdArity::Ternary => {
+                            let (a, b, c) = (v(&self.stack, sp - 6), v(&self.stack, sp - 4), v(&self.stack, sp - 2));
+                            (sp - 6, eval(a, b, c))
+                        }
+                        SimdArity::Splat => (sp - 1, eval(u128::from(self.stack[sp - 1]), 0, 0)),
+                        SimdArity::WithScalar => {
+                            (sp - 3, eval(v(&self.stack, sp - 3), u128::from(self.stack[sp - 1]), 0))
+                        }
+                        SimdArity::Reduce => {
+                            let r = eval(v(&self.stack, sp - 2), 0, 0);
+                            self.stack[sp - 2] = r as u64;
+                            sp -= 1;
+                            pc += 1;
+                            continue;
+                        }
+                    };
+                    self.stack[at] = r as u64;
+                    self.stack[at + 1] = (r >> 64) as u64;
+                    sp = at + 2;
                 }
                 Op::RefFunc(f) => {
                     // SAFETY: validated index.

@@ -14,6 +14,7 @@ use wes_meter::{FunctionSegments, Pricing};
 
 use crate::code::{Code, DropKeep, LoadKind, Op, RETURN, Target, VLoad, Width, cells};
 use crate::num::NumOp;
+use crate::simd::{SimdArity, SimdOp};
 
 fn unsupported(what: impl Into<String>, func_index: Option<u32>) -> CompileError {
     CompileError::Unsupported { backend: "interp", what: what.into(), func_index }
@@ -41,7 +42,7 @@ macro_rules! simd_check {
 wasmparser::for_each_operator!(simd_check);
 
 /// What translating defined function `defined_index` would refuse, found without translating:
-/// the SIMD operators the interpreter does not run yet (see [`simd_supported`]).
+/// SIMD operators that are neither [`SimdOp`]s nor handled by the translator (relaxed SIMD).
 pub(crate) fn check_body(module: &Module, defined_index: u32) -> Result<(), CompileError> {
     let func_index = module.num_imported_functions + defined_index;
     let (reader, _) = body_reader(module, defined_index)?;
@@ -53,15 +54,15 @@ pub(crate) fn check_body(module: &Module, defined_index: u32) -> Result<(), Comp
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
         let op = ops.read().map_err(codegen)?;
-        if is_simd(&op) && !simd_supported(&op) {
+        if is_simd(&op) && !simd_supported(&op) && SimdOp::decode(&op).is_none() {
             return Err(unsupported("SIMD instructions", Some(func_index)));
         }
     }
     Ok(())
 }
 
-/// Whether the translator runs SIMD operator `op`: `v128.const` and the memory operators.
-/// The lane operators wait for `simd.rs` (issue 14).
+/// Whether `op` is a SIMD operator the translator handles itself: `v128.const` and the memory
+/// operators. The lane operators are [`SimdOp`]s.
 fn simd_supported(op: &Operator<'_>) -> bool {
     use Operator as O;
     matches!(
@@ -156,6 +157,7 @@ struct Translator<'m> {
     offsets: Vec<u32>,
     tables: Vec<Target>,
     v128s: Vec<u128>,
+    simd: Vec<SimdOp>,
     ctrl: Vec<Ctrl>,
     /// The types on the operand stack.
     types: Vec<ValType>,
@@ -214,6 +216,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, pricing: Option<&Pr
         offsets: Vec::new(),
         tables: Vec::new(),
         v128s: Vec::new(),
+        simd: Vec::new(),
         ctrl: vec![Ctrl {
             kind: Kind::Func,
             height: 0,
@@ -263,6 +266,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, pricing: Option<&Pr
         offsets: t.offsets,
         tables: t.tables,
         v128s: t.v128s,
+        simd: t.simd,
     })
 }
 
@@ -431,6 +435,9 @@ impl Translator<'_> {
         }
         if let Some(n) = NumOp::from_operator(op) {
             return self.simple(Op::Num(n), n.arity() as usize, &[n.result_type()]);
+        }
+        if let Some(s) = SimdOp::decode(op) {
+            return self.simd_op(s);
         }
         match *op {
             O::Unreachable => {
@@ -687,6 +694,21 @@ impl Translator<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A SIMD lane operator: what it pops and pushes follows its arity.
+    fn simd_op(&mut self, s: SimdOp) -> Result<(), CompileError> {
+        let at = u32::try_from(self.simd.len()).map_err(|_| self.err("too many SIMD operators"))?;
+        self.simd.push(s);
+        let arity = s.arity();
+        let scalar = s.scalar_type().unwrap_or(ValType::I32);
+        let (pops, result) = match arity {
+            SimdArity::Unary | SimdArity::Splat => (1, ValType::V128),
+            SimdArity::Binary | SimdArity::WithScalar => (2, ValType::V128),
+            SimdArity::Ternary => (3, ValType::V128),
+            SimdArity::Reduce => (1, scalar),
+        };
+        self.simple(Op::Simd(at, arity), pops, &[result])
     }
 
     fn table_type(&self, table: u32) -> Result<ValType, CompileError> {

@@ -132,14 +132,21 @@ fn traps_carry_the_jit_backtrace() {
 }
 
 #[test]
-fn lazy_and_eager_translation_refuse_simd_alike() {
+fn lazy_and_eager_translation_run_simd_alike() {
     use std::sync::Arc;
-    use wes_core::{Backend, CompileError};
-    let wat = r#"(module (func (result i32) (i32x4.extract_lane 0 (v128.const i64x2 1 2))))"#;
+    use wes_core::Backend;
+    use wes_runtime::{Linker, Module, Store};
+    let wat = r#"(module (func (export "f") (result i32)
+      (i32x4.extract_lane 1 (i32x4.add (v128.const i32x4 1 2 3 4) (i32x4.splat (i32.const 40))))))"#;
     for eager in [false, true] {
+        let engine = crate::engine(Kind::Jit, false, 100);
         let interp = wes_interp::Interpreter::new(wes_interp::InterpConfig { eager, ..Default::default() });
-        let e = interp.compile(Arc::new(wes_decode::decode_text(wat).unwrap())).unwrap_err();
-        assert!(matches!(e, CompileError::Unsupported { backend: "interp", .. }), "{e}");
+        let compiled = interp.compile(Arc::new(wes_decode::decode_text(wat).unwrap())).unwrap();
+        let m = Module::from_compiled(&engine, compiled).unwrap();
+        let mut store = Store::new(&engine);
+        let i = Linker::new().instantiate(&mut store, &m).unwrap();
+        let r = crate::call(&mut store, i, "f", &[], 0);
+        assert_eq!(r.0.unwrap(), vec![Value::I32(42)]);
     }
 }
 

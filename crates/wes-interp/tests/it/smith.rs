@@ -9,7 +9,7 @@ use wes_core::{Backend, CompileError, Value};
 use wes_meter::Pricing;
 use wes_runtime::{Config, Engine, Extern, Linker, Module, RuntimeError, Store};
 
-/// Everything both backends implement (SIMD lane operators wait for `simd.rs`).
+/// Everything both backends implement.
 fn smith_config() -> wasm_smith::Config {
     wasm_smith::Config {
         min_funcs: 2,
@@ -21,7 +21,7 @@ fn smith_config() -> wasm_smith::Config {
         max_memory32_bytes: 8 << 16,
         max_table_elements: 1_000,
         export_everything: true,
-        simd_enabled: false,
+        simd_enabled: true,
         relaxed_simd_enabled: false,
         tail_call_enabled: true,
         exceptions_enabled: false,
