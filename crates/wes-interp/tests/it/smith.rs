@@ -1,6 +1,8 @@
-//! Random valid modules from `wasm-smith` on the JIT and on the interpreter, metered: every
-//! export must give the same results bit for bit (function references by nullness), the same
-//! trap with the same backtrace (offsets included), the same gas, and leave the same memory.
+//! Random valid modules from `wasm-smith` on the JIT and on the interpreter: every export must
+//! give the same results bit for bit (function references by nullness), the same trap with the
+//! same backtrace (offsets included), the same gas, and leave the same memory; metered (also
+//! with an out-of-gas handler topping up mid-call), and unmetered without NaN
+//! canonicalisation.
 
 use std::sync::Arc;
 
@@ -44,8 +46,20 @@ enum Outcome {
 
 /// Instantiates `module` in a fresh store and calls every exported function in order with a
 /// gas limit; returns each outcome with its gas, and the final memory of each export.
-fn run_exports(engine: &Engine, module: &Module) -> Vec<(String, Outcome, u64)> {
+fn run_exports(engine: &Engine, module: &Module, top_up: Option<u64>) -> Vec<(String, Outcome, u64)> {
     let mut store = Store::new(engine);
+    if let Some(n) = top_up {
+        // At most 50 top-ups per store, so a runaway call still ends.
+        let mut left = 50u32;
+        store.set_out_of_gas_handler(move |meter: &mut dyn wes_meter::GasMeter, _needed| {
+            if left == 0 {
+                return false;
+            }
+            left -= 1;
+            meter.add_gas(n);
+            true
+        });
+    }
     let instance = match Linker::new().instantiate(&mut store, module) {
         Ok(i) => i,
         Err(e) => return vec![("<instantiate>".into(), Outcome::Failed(e.to_string()), 0)],
@@ -82,17 +96,35 @@ fn run_exports(engine: &Engine, module: &Module) -> Vec<(String, Outcome, u64)> 
     out
 }
 
-#[test]
-fn random_modules_match_the_jit_to_the_unit_of_gas() {
-    let pricing = Arc::new(Pricing::default());
+/// How the two engines of one pass are built.
+#[derive(Clone, Copy, Debug)]
+struct Pass {
+    metered: bool,
+    nan_canonicalization: bool,
+    /// A store out-of-gas handler that tops the meter up by this much each time it is asked
+    /// (so calls stop and resume in the middle of segments), or none.
+    top_up: Option<u64>,
+}
+
+/// Runs 300 random modules on both backends under `pass`; returns (modules, calls, returned,
+/// trapped).
+fn differential(pass: Pass, seed: u64) -> (usize, usize, usize, usize) {
+    let pricing = pass.metered.then(|| Arc::new(Pricing::default()));
     let mut config = Config::default();
-    config.max_call_depth(500).max_memory_pages(64).pricing(Some(pricing.clone()));
-    let jit = wes_jit::Jit::with_config(wes_jit::JitConfig { pricing: Some(pricing.clone()), ..Default::default() });
+    config.max_call_depth(500).max_memory_pages(64).pricing(pricing.clone());
+    let jit = wes_jit::Jit::with_config(wes_jit::JitConfig {
+        pricing: pricing.clone(),
+        nan_canonicalization: pass.nan_canonicalization,
+        ..Default::default()
+    });
     let engine = Engine::new(config, Arc::new(jit.unwrap()));
-    let interp =
-        wes_interp::Interpreter::new(wes_interp::InterpConfig { pricing: Some(pricing), ..Default::default() });
+    let interp = wes_interp::Interpreter::new(wes_interp::InterpConfig {
+        pricing,
+        nan_canonicalization: pass.nan_canonicalization,
+        ..Default::default()
+    });
     let smith = smith_config();
-    let mut rng = fastrand::Rng::with_seed(0x1e7e);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let (mut modules, mut calls, mut returned, mut trapped) = (0, 0, 0, 0);
     for _ in 0..300 {
         let len = rng.usize(1024..8192);
@@ -110,9 +142,9 @@ fn random_modules_match_the_jit_to_the_unit_of_gas() {
             Err(e) => panic!("failed to compile a valid module: {e}"),
         };
         let on_interp = Module::from_compiled(&engine, compiled).unwrap();
-        let a = run_exports(&engine, &on_jit);
-        let b = run_exports(&engine, &on_interp);
-        assert_eq!(a, b, "module {modules}: {:?}", m.to_bytes());
+        let a = run_exports(&engine, &on_jit, pass.top_up);
+        let b = run_exports(&engine, &on_interp, pass.top_up);
+        assert_eq!(a, b, "{pass:?} module {modules}: {:?}", m.to_bytes());
         modules += 1;
         for (_, o, _) in &a {
             calls += 1;
@@ -123,6 +155,27 @@ fn random_modules_match_the_jit_to_the_unit_of_gas() {
             }
         }
     }
-    eprintln!("{modules} modules, {calls} calls: {returned} returned, {trapped} trapped");
+    eprintln!("{pass:?}: {modules} modules, {calls} calls: {returned} returned, {trapped} trapped");
+    (modules, calls, returned, trapped)
+}
+
+#[test]
+fn random_modules_match_the_jit_to_the_unit_of_gas() {
+    let pass = Pass { metered: true, nan_canonicalization: true, top_up: None };
+    let (modules, calls, returned, trapped) = differential(pass, 0x1e7e);
     assert!(modules > 200 && calls > 250 && returned > 40 && trapped > 20, "{modules} {calls} {returned} {trapped}");
+}
+
+#[test]
+fn random_modules_resume_after_top_ups_as_the_jit_does() {
+    let pass = Pass { metered: true, nan_canonicalization: true, top_up: Some(97) };
+    let (modules, calls, ..) = differential(pass, 0x70b);
+    assert!(modules > 200 && calls > 250, "{modules} {calls}");
+}
+
+#[test]
+fn random_modules_match_the_jit_unmetered_and_without_nan_canonicalisation() {
+    let pass = Pass { metered: false, nan_canonicalization: false, top_up: None };
+    let (modules, calls, returned, _) = differential(pass, 0xca11);
+    assert!(modules > 200 && calls > 250 && returned > 40, "{modules} {calls} {returned}");
 }
