@@ -115,10 +115,12 @@ pub fn all() -> Vec<Entry> {
         wasmtime::Wasmtime::entry(Mode::Unmetered, true),
         wasmtime::Wasmtime::entry(Mode::Epoch, false),
         wasmi::Wasmi::entry(Mode::Unmetered),
+        wes::Wes::interp(false),
         wes::Wes::metered(),
         wes_pool::WesPool::metered(),
         wasmtime::Wasmtime::entry(Mode::Metered, false),
         wasmtime::Wasmtime::entry(Mode::Metered, true),
         wasmi::Wasmi::entry(Mode::Metered),
+        wes::Wes::interp(true),
     ]
 }

@@ -24,6 +24,20 @@ impl Wes {
         Wes::with_gas("WES (gas)", Mode::Metered)
     }
 
+    /// The interpreter (`wes-interp`, lazy translation) on the runtime configuration and
+    /// pricing the facade gives the JIT.
+    pub fn interp(metered: bool) -> Entry {
+        let (label, mode) = if metered { ("WES interp (gas)", Mode::Metered) } else { ("WES interp", Mode::Unmetered) };
+        let err = |e: String| (label.to_string(), e);
+        let mut config = wes::RuntimeConfig::default();
+        config.gas.metered = metered;
+        let pricing = config.pricing().map_err(|e| err(e.to_string()))?;
+        let runtime = config.engine().map_err(|e| err(e.to_string()))?.config().clone();
+        let interp = wes_interp::Interpreter::new(wes_interp::InterpConfig { pricing, ..Default::default() });
+        let engine = Engine::new(runtime, std::sync::Arc::new(interp));
+        Ok(Box::new(Wes { label: label.to_string(), mode, engine }))
+    }
+
     fn with_gas(label: &str, mode: Mode) -> Entry {
         let engine = engine(label, mode)?;
         Ok(Box::new(Wes { label: label.to_string(), mode, engine }))
