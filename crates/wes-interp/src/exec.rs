@@ -43,11 +43,17 @@ use crate::simd::SimdArity;
 /// frame. The `frame_bound` test measures it (5.4 KB in a debug build).
 pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 8 * 1024 } else { 4 * 1024 };
 
-/// The most cells the value stack of one nesting of the loop may hold (512 MiB, the runtime's
-/// default limit of the native stack wasm runs on). The JIT keeps locals on the native stack,
-/// which the runtime bounds; this is the interpreter's bound, so a module of huge frames
-/// recursing deeply traps `CallStackExhausted` rather than exhausting the host's memory.
+/// The most cells the value stacks of one thread may hold together, across host re-entries
+/// (512 MiB, the runtime's default limit of the native stack wasm runs on). The JIT keeps
+/// locals on the native stack, which the runtime bounds; this is the interpreter's bound, so a
+/// module of huge frames recursing deeply traps `CallStackExhausted` rather than exhausting
+/// the host's memory.
 const MAX_STACK_CELLS: usize = 64 << 20;
+
+thread_local! {
+    /// Cells the live executors of this thread hold (see [`MAX_STACK_CELLS`]).
+    static CELLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// Test-only measurement of the native stack one nesting takes: from the entry's frame to the
 /// point where the loop calls native code (see the `frame_bound` test).
@@ -160,12 +166,12 @@ unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
         unsafe { record_trap(vmctx, Some(TrapCode::HostError), rec.func_index(), 0) };
         return CALL_TRAPPED;
     };
-    if frames_left == 0 || code.frame_cells() > MAX_STACK_CELLS {
+    let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
+    if frames_left == 0 || !ex.grow(code.frame_cells()) {
         // SAFETY: `vmctx` is live.
         unsafe { record_trap(vmctx, Some(TrapCode::CallStackExhausted), code.func_index, code.body_offset) };
         return CALL_TRAPPED;
     }
-    let mut ex = Executor { stack: vec![0; code.frame_cells()], frames: Vec::new(), buf: Vec::new() };
     // SAFETY: `args` holds the parameters, by this function's contract.
     unsafe { calls::raw_to_cells(&code.params, args, &mut ex.stack) };
     let frame = Frame { record, code, vmctx, pc: 0, fp: 0, frames_left };
@@ -187,6 +193,7 @@ unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
     }
 }
 
+/// The state of one nesting of the loop: its frames and value stack.
 struct Executor {
     /// Cells of every frame: locals, then operands.
     stack: Vec<u64>,
@@ -196,13 +203,40 @@ struct Executor {
     buf: Vec<ValRaw>,
 }
 
+impl Drop for Executor {
+    fn drop(&mut self) {
+        let held = self.stack.len();
+        CELLS.with(|cells| cells.set(cells.get().saturating_sub(held)));
+    }
+}
+
 impl Executor {
+    /// Grows the value stack to at least `need` cells (doubling, within what
+    /// [`MAX_STACK_CELLS`] leaves this thread); `false` when that does not fit.
+    fn grow(&mut self, need: usize) -> bool {
+        let len = self.stack.len();
+        if len >= need {
+            return true;
+        }
+        CELLS.with(|cells| {
+            let used = cells.get();
+            let room = MAX_STACK_CELLS.saturating_sub(used);
+            if need - len > room {
+                return false;
+            }
+            let target = need.max(len.saturating_mul(2)).min(len + room);
+            cells.set(used + (target - len));
+            self.stack.resize(target, 0);
+            true
+        })
+    }
+
     /// Makes room for a frame of `code` at `fp` and zeroes its declared locals; returns where
     /// its operand stack starts, or `None` past [`MAX_STACK_CELLS`].
     fn enter(&mut self, code: &Code, fp: usize) -> Option<usize> {
-        let need = fp.checked_add(code.frame_cells()).filter(|n| *n <= MAX_STACK_CELLS)?;
-        if self.stack.len() < need {
-            self.stack.resize(need.max(self.stack.len().saturating_mul(2)).min(MAX_STACK_CELLS), 0);
+        let need = fp.checked_add(code.frame_cells())?;
+        if !self.grow(need) {
+            return None;
         }
         let locals = fp + code.param_cells as usize;
         let end = locals + code.local_cells as usize;
@@ -708,5 +742,27 @@ impl Executor {
             }
             pc += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_stacks_share_one_bound_per_thread() {
+        let before = CELLS.with(std::cell::Cell::get);
+        // Another nesting already holds all but 100 cells of the bound.
+        CELLS.with(|c| c.set(MAX_STACK_CELLS - 100));
+        let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
+        assert!(!ex.grow(101));
+        assert!(ex.grow(60));
+        assert!(ex.stack.len() >= 60 && ex.stack.len() <= 100);
+        assert!(!ex.grow(101));
+        assert!(ex.grow(100));
+        assert_eq!(CELLS.with(std::cell::Cell::get), MAX_STACK_CELLS);
+        drop(ex);
+        assert_eq!(CELLS.with(std::cell::Cell::get), MAX_STACK_CELLS - 100);
+        CELLS.with(|c| c.set(before));
     }
 }

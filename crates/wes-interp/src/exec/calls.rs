@@ -203,8 +203,16 @@ impl Executor {
                 return Err(CallTrap::Recorded);
             }
             let n: usize = results.iter().map(|t| cells(*t) as usize).sum();
-            if self.stack.len() < *sp + n {
-                self.stack.resize(*sp + n, 0);
+            // The frame reserved room for the results (they count in its operand stack), so
+            // this never fails; if it did, the frame would trap at its call.
+            if !self.grow(*sp + n) {
+                let code = cur.code();
+                return Err(CallTrap::Entry(
+                    cur.vmctx,
+                    TrapCode::CallStackExhausted,
+                    code.func_index,
+                    code.offset(cur.pc),
+                ));
             }
             raw_to_cells(results, out, &mut self.stack[*sp..]);
             *sp += n;
