@@ -139,7 +139,10 @@ pub(crate) enum Op {
     Const(u64),
     /// `v128.const` of [`Code::v128s`] at this index.
     ConstV(u32),
-    Num(crate::num::NumOp),
+    /// A numeric operator of one operand (its arity decided at translation).
+    Unary(crate::num::NumOp),
+    /// A numeric operator of two operands.
+    Binary(crate::num::NumOp),
     /// The SIMD operator of [`Code::simd`] at this index, of this arity.
     Simd(u32, crate::simd::SimdArity),
     LoadV {

@@ -626,14 +626,13 @@ impl Executor {
                     self.stack[sp] = v;
                     sp += 1;
                 }
-                Op::Num(n) => {
-                    let r = if n.arity() == 1 {
-                        n.eval(self.stack[sp - 1], 0, canon)
-                    } else {
-                        sp -= 1;
-                        n.eval(self.stack[sp - 1], self.stack[sp], canon)
-                    };
-                    match r {
+                Op::Unary(n) => match n.eval(self.stack[sp - 1], 0, canon) {
+                    Ok(v) => self.stack[sp - 1] = v,
+                    Err(c) => trap!(Some(c)),
+                },
+                Op::Binary(n) => {
+                    sp -= 1;
+                    match n.eval(self.stack[sp - 1], self.stack[sp], canon) {
                         Ok(v) => self.stack[sp - 1] = v,
                         Err(c) => trap!(Some(c)),
                     }

@@ -434,7 +434,8 @@ impl Translator<'_> {
             }
         }
         if let Some(n) = NumOp::from_operator(op) {
-            return self.simple(Op::Num(n), n.arity() as usize, &[n.result_type()]);
+            let (op, pops) = if n.arity() == 1 { (Op::Unary(n), 1) } else { (Op::Binary(n), 2) };
+            return self.simple(op, pops, &[n.result_type()]);
         }
         if let Some(s) = SimdOp::decode(op) {
             return self.simd_op(s);
