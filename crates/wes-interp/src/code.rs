@@ -228,3 +228,15 @@ impl Code {
         self.offsets.get(pc).copied().unwrap_or(self.body_offset)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loop copies one op per step: what does not fit in 24 bytes (a `v128` constant, a
+    /// SIMD operator's immediates, `br_table` targets) lives in side tables.
+    #[test]
+    fn ops_stay_small() {
+        assert!(std::mem::size_of::<Op>() <= 24, "{}", std::mem::size_of::<Op>());
+    }
+}
