@@ -2,8 +2,10 @@
 //! targets and stack adjustments resolved, executed by [`crate::exec`].
 //!
 //! Values live in untyped 64-bit cells: `i32` and `f32` zero-extended, `i64`, `f64` and
-//! references as they are. A frame's cells are its locals (parameters first) followed by its
-//! operand stack; every stack height below is counted from the frame's first local.
+//! references as they are, a `v128` in two cells (low half first). The translator knows every
+//! value's type, so each op knows how many cells it touches. A frame's cells are its locals
+//! (parameters first) followed by its operand stack; every stack height and local index below
+//! is counted in cells from the frame's first local.
 
 use wes_core::ValType;
 
@@ -29,6 +31,31 @@ pub(crate) const RETURN: u32 = u32::MAX;
 pub(crate) enum Width {
     W32,
     W64,
+    W128,
+}
+
+/// A `v128` load: what it reads and how it fills the vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VLoad {
+    /// `v128.load`.
+    Full,
+    /// `v128.load8x8_s` and its kin: eight bytes, each lane widened.
+    Extend { lane_bytes: u8, signed: bool },
+    /// `v128.load*_splat`.
+    Splat(u8),
+    /// `v128.load32_zero`, `v128.load64_zero`.
+    Zero(u8),
+}
+
+impl VLoad {
+    /// Bytes read from memory.
+    pub(crate) fn size(self) -> u64 {
+        match self {
+            VLoad::Full => 16,
+            VLoad::Extend { .. } => 8,
+            VLoad::Splat(n) | VLoad::Zero(n) => u64::from(n),
+        }
+    }
 }
 
 /// A linear-memory load: size in bytes and how it extends to its cell.
@@ -76,10 +103,15 @@ pub(crate) enum Op {
         table: u32,
     },
     Drop,
+    Drop2,
     Select,
+    Select2,
     LocalGet(u32),
     LocalSet(u32),
     LocalTee(u32),
+    LocalGet2(u32),
+    LocalSet2(u32),
+    LocalTee2(u32),
     GlobalGet(u32, Width),
     GlobalSet(u32, Width),
     Load {
@@ -105,7 +137,35 @@ pub(crate) enum Op {
     },
     DataDrop(u32),
     Const(u64),
-    Num(crate::num::NumOp),
+    /// `v128.const` of [`Code::v128s`] at this index.
+    ConstV(u32),
+    /// A numeric operator of one operand (its arity decided at translation).
+    Unary(crate::num::NumOp),
+    /// A numeric operator of two operands.
+    Binary(crate::num::NumOp),
+    /// The SIMD operator of [`Code::simd`] at this index, of this arity.
+    Simd(u32, crate::simd::SimdArity),
+    LoadV {
+        kind: VLoad,
+        mem: u32,
+        offset: u64,
+    },
+    StoreV {
+        mem: u32,
+        offset: u64,
+    },
+    LoadLane {
+        size: u8,
+        lane: u8,
+        mem: u32,
+        offset: u64,
+    },
+    StoreLane {
+        size: u8,
+        lane: u8,
+        mem: u32,
+        offset: u64,
+    },
     RefFunc(u32),
     TableGet(u32),
     TableSet(u32),
@@ -132,9 +192,13 @@ pub(crate) struct Code {
     /// check): the start of the body, as the JIT reports it.
     pub(crate) body_offset: u32,
     pub(crate) params: Vec<ValType>,
-    pub(crate) num_results: u32,
-    /// Declared locals, after the parameters (zeroed on entry).
-    pub(crate) num_locals: u32,
+    pub(crate) results: Vec<ValType>,
+    /// Cells of the parameters.
+    pub(crate) param_cells: u32,
+    /// Cells of the results.
+    pub(crate) result_cells: u32,
+    /// Cells of the declared locals, after the parameters (zeroed on entry).
+    pub(crate) local_cells: u32,
     /// The most cells the operand stack holds at once.
     pub(crate) max_height: u32,
     pub(crate) ops: Vec<Op>,
@@ -142,16 +206,37 @@ pub(crate) struct Code {
     pub(crate) offsets: Vec<u32>,
     /// The targets of every `br_table`.
     pub(crate) tables: Vec<Target>,
+    /// The constants of `v128.const`.
+    pub(crate) v128s: Vec<u128>,
+    /// The SIMD lane operators.
+    pub(crate) simd: Vec<crate::simd::SimdOp>,
+}
+
+/// Cells a value of type `ty` takes.
+pub(crate) fn cells(ty: ValType) -> u32 {
+    if ty == ValType::V128 { 2 } else { 1 }
 }
 
 impl Code {
     /// Cells a frame of this function needs: locals and operand stack.
     pub(crate) fn frame_cells(&self) -> usize {
-        self.params.len() + self.num_locals as usize + self.max_height as usize
+        self.param_cells as usize + self.local_cells as usize + self.max_height as usize
     }
 
     /// The module offset of the op at `pc`.
     pub(crate) fn offset(&self, pc: usize) -> u32 {
         self.offsets.get(pc).copied().unwrap_or(self.body_offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loop copies one op per step: what does not fit in 24 bytes (a `v128` constant, a
+    /// SIMD operator's immediates, `br_table` targets) lives in side tables.
+    #[test]
+    fn ops_stay_small() {
+        assert!(std::mem::size_of::<Op>() <= 24, "{}", std::mem::size_of::<Op>());
     }
 }

@@ -22,101 +22,73 @@
 //! - **Gas** lives in the store context (`STORE_GAS`), where libcalls, host functions and other
 //!   instances charge it too; each segment's charge reads and writes it there.
 
+#[macro_use]
+mod vmctx;
+mod calls;
+mod vector;
+
+use wes_core::TrapCode;
 use wes_core::backend::{CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
 use wes_core::vm::{self, Libcall};
-use wes_core::{TrapCode, ValType};
 
+use self::calls::{CallTrap, Called};
+use self::vmctx::*;
 use crate::FuncRecord;
 use crate::code::{Code, LoadKind, Op, RETURN, Target, Width};
+use crate::simd::SimdArity;
 
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
 /// the loop's frame and the call it makes into native code. Every nesting belongs to at least
 /// one wasm frame (the one making the native call), so this bounds the native stack per wasm
-/// frame. Measured by the `host_reentry_chain_stays_within_the_frame_bound` test (a debug
-/// build's frames are several times a release build's).
-pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 32 * 1024 } else { 4 * 1024 };
+/// frame. The `frame_bound` test measures it (5.4 KB in a debug build).
+pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 8 * 1024 } else { 4 * 1024 };
 
-type TrapFn = unsafe extern "C" fn(*mut u8, u32, u32, u32);
-type GrowFn = unsafe extern "C" fn(*mut u8, u32, u32) -> i64;
-type Bulk4Fn = unsafe extern "C" fn(*mut u8, u32, u32, u32, u32) -> u32;
-type Bulk5Fn = unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32;
-type DropFn = unsafe extern "C" fn(*mut u8, u32);
-type TableGrowFn = unsafe extern "C" fn(*mut u8, u32, u64, u32) -> i64;
-type TableFillFn = unsafe extern "C" fn(*mut u8, u32, u32, u64, u32) -> u32;
-type OutOfGasFn = unsafe extern "C" fn(*mut u8, u64) -> u32;
+/// The most cells the value stacks of one thread may hold together, across host re-entries
+/// (512 MiB, the runtime's default limit of the native stack wasm runs on). The JIT keeps
+/// locals on the native stack, which the runtime bounds; this is the interpreter's bound, so a
+/// module of huge frames recursing deeply traps `CallStackExhausted` rather than exhausting
+/// the host's memory.
+const MAX_STACK_CELLS: usize = 64 << 20;
 
-/// Reads a `T` at `base + offset`.
-///
-/// # Safety
-///
-/// `base + offset` must be valid for reading a `T`.
-unsafe fn rd<T: Copy>(base: *const u8, offset: i32) -> T {
-    // SAFETY: by this function's contract.
-    unsafe { base.offset(offset as isize).cast::<T>().read_unaligned() }
+thread_local! {
+    /// Cells the live executors of this thread hold (see [`MAX_STACK_CELLS`]).
+    static CELLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Writes `v` at `base + offset`.
-///
-/// # Safety
-///
-/// `base + offset` must be valid for writing a `T`.
-unsafe fn wr<T: Copy>(base: *mut u8, offset: i32, v: T) {
-    // SAFETY: by this function's contract.
-    unsafe { base.offset(offset as isize).cast::<T>().write_unaligned(v) }
-}
+/// Test-only measurement of the native stack one nesting takes: from the entry's frame to the
+/// point where the loop calls native code (see the `frame_bound` test).
+#[cfg(test)]
+pub(crate) mod probe {
+    use std::cell::Cell;
 
-/// Entry `index` of the vmctx's pointer array at `field`.
-///
-/// # Safety
-///
-/// `vmctx` must be a live instance context and `index` in range of that array (the module is
-/// validated, so every index the translator emits is).
-unsafe fn vmctx_entry(vmctx: *mut u8, field: i32, index: u32) -> *mut u8 {
-    // SAFETY: by this function's contract.
-    unsafe {
-        let array: *const *mut u8 = rd(vmctx, field);
-        array.add(index as usize).read()
+    thread_local! {
+        static ENTRY: Cell<usize> = const { Cell::new(0) };
+        pub(crate) static DEEPEST: Cell<usize> = const { Cell::new(0) };
     }
-}
 
-/// The address of libcall `lc` of the instance behind `vmctx`.
-///
-/// # Safety
-///
-/// `vmctx` must be a live instance context.
-unsafe fn libcall(vmctx: *mut u8, lc: Libcall) -> usize {
-    // SAFETY: the libcall table has an entry per `Libcall::ALL` (wes_core::vm).
-    unsafe {
-        let table: *const usize = rd(vmctx, vm::VMCTX_LIBCALLS);
-        table.add(lc.index()).read()
+    /// An address in the caller's frame.
+    #[inline(never)]
+    fn here() -> usize {
+        let x = 0u8;
+        std::hint::black_box(&x) as *const u8 as usize
     }
-}
 
-macro_rules! lc {
-    ($vmctx:expr, $lc:expr, $ty:ty) => {{
-        // SAFETY: the table entry of `$lc` is the runtime's function with the signature
-        // `Libcall::signature` gives, which `$ty` spells.
-        #[allow(unused_unsafe)]
-        let f = unsafe { std::mem::transmute::<usize, $ty>(libcall($vmctx, $lc)) };
-        f
-    }};
-}
+    /// At the entry: remembers where its frame is, returning the outer nesting's.
+    #[inline(always)]
+    pub(crate) fn enter() -> usize {
+        ENTRY.with(|e| e.replace(here()))
+    }
 
-/// The store context of the instance behind `vmctx`.
-///
-/// # Safety
-///
-/// `vmctx` must be a live instance context.
-unsafe fn store_of(vmctx: *mut u8) -> *mut u8 {
-    // SAFETY: by this function's contract.
-    unsafe { rd(vmctx, vm::VMCTX_STORE) }
-}
+    /// At the entry's return: back to the outer nesting.
+    pub(crate) fn leave(outer: usize) {
+        ENTRY.with(|e| e.set(outer));
+    }
 
-/// The cell holding a value of type `ty` passed in an array-call slot.
-fn from_raw(ty: ValType, raw: ValRaw) -> u64 {
-    match ty {
-        ValType::I32 | ValType::F32 => u64::from(raw as u32),
-        _ => raw as u64,
+    /// Just before a native call: how deep the stack is below the entry.
+    #[inline(always)]
+    pub(crate) fn at_native_call() {
+        let used = ENTRY.with(Cell::get).saturating_sub(here());
+        DEEPEST.with(|d| d.set(d.get().max(used)));
     }
 }
 
@@ -156,21 +128,6 @@ enum Exit {
     Trapped,
 }
 
-/// The function context the runtime passed: the instance's vmctx and the function's record.
-///
-/// # Safety
-///
-/// `ctx` must be a function context built for an entry of this backend.
-unsafe fn function_context(ctx: *const u8) -> (*mut u8, *const FuncRecord) {
-    // SAFETY: by this function's contract (layout `vm::FUNCCTX_*`).
-    unsafe { (rd(ctx, vm::FUNCCTX_VMCTX), rd(ctx, vm::FUNCCTX_DATA)) }
-}
-
-/// Whether `call` is this backend's entry point.
-fn is_interp(call: usize) -> bool {
-    call == interp_entry as *const () as usize
-}
-
 /// The array-call entry of every interpreted function.
 ///
 /// # Safety
@@ -179,6 +136,21 @@ fn is_interp(call: usize) -> bool {
 /// an entry of this backend (its data a [`FuncRecord`] of a live compiled module) and `args`
 /// holds the function's arguments in `max(params, results)` slots.
 pub(crate) unsafe extern "C" fn interp_entry(callee: *mut u8, _caller: *mut u8, args: *mut ValRaw) -> u8 {
+    #[cfg(test)]
+    let outer = probe::enter();
+    // SAFETY: by this function's contract.
+    let status = unsafe { entry(callee, args) };
+    #[cfg(test)]
+    probe::leave(outer);
+    status
+}
+
+/// [`interp_entry`]'s work.
+///
+/// # Safety
+///
+/// As [`interp_entry`].
+unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
     // SAFETY: by this function's contract.
     let (vmctx, record) = unsafe { function_context(callee) };
     // SAFETY: the record lives as long as the compiled module, which outlives the call.
@@ -187,35 +159,32 @@ pub(crate) unsafe extern "C" fn interp_entry(callee: *mut u8, _caller: *mut u8, 
     let store = unsafe { store_of(vmctx) };
     // SAFETY: the store context holds the frame count (`vm::STORE_FRAMES_LEFT`).
     let frames_left: u32 = unsafe { rd(store, vm::STORE_FRAMES_LEFT) };
-    let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
-    let code = match rec.code() {
-        Ok(c) => c,
-        Err(_) => {
-            // Compilation checked every body, so this is a translator bug; it traps rather
-            // than runs something else.
-            // SAFETY: `vmctx` is live.
-            unsafe { record_trap(vmctx, Some(TrapCode::HostError), rec.func_index(), 0) };
-            return CALL_TRAPPED;
-        }
+    let Ok(code) = rec.code() else {
+        // Compilation checked every body, so this is a translator bug; it traps rather than
+        // runs something else.
+        // SAFETY: `vmctx` is live.
+        unsafe { record_trap(vmctx, Some(TrapCode::HostError), rec.func_index(), 0) };
+        return CALL_TRAPPED;
     };
-    let n = code.params.len();
-    ex.stack.resize(code.frame_cells(), 0);
-    for (i, ty) in code.params.iter().enumerate() {
-        // SAFETY: `args` holds the parameters, by this function's contract.
-        ex.stack[i] = from_raw(*ty, unsafe { args.add(i).read() });
-    }
-    let frame = Frame { record, code, vmctx, pc: 0, fp: 0, frames_left };
-    if frames_left == 0 {
+    let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
+    if frames_left == 0 || !ex.grow(code.frame_cells()) {
         // SAFETY: `vmctx` is live.
         unsafe { record_trap(vmctx, Some(TrapCode::CallStackExhausted), code.func_index, code.body_offset) };
         return CALL_TRAPPED;
     }
+    // SAFETY: `args` holds the parameters, by this function's contract.
+    unsafe { calls::raw_to_cells(&code.params, args, &mut ex.stack) };
+    let frame = Frame { record, code, vmctx, pc: 0, fp: 0, frames_left };
+    let sp = (code.param_cells + code.local_cells) as usize;
     // SAFETY: the frame's vmctx and record are live for the call.
-    match unsafe { ex.run(frame, n + code.num_locals as usize) } {
+    match unsafe { ex.run(frame, sp) } {
         Exit::Returned => {
-            for (i, v) in ex.stack.iter().take(code.num_results as usize).enumerate() {
-                // SAFETY: `args` has room for the results, by this function's contract.
-                unsafe { args.add(i).write(ValRaw::from(*v)) };
+            let n = code.results.len();
+            if n > 0 {
+                // SAFETY: `args` has room for the results, by this function's contract (it may
+                // be null only when there are none).
+                let slots = unsafe { std::slice::from_raw_parts_mut(args, n) };
+                calls::cells_to_raw(&code.results, &ex.stack, slots);
             }
             CALL_RETURNED
         }
@@ -224,81 +193,7 @@ pub(crate) unsafe extern "C" fn interp_entry(callee: *mut u8, _caller: *mut u8, 
     }
 }
 
-/// Records a trap (`code`, or `None` when a callee or libcall recorded it) and the frame of
-/// `func_index` stopped at `offset`.
-///
-/// # Safety
-///
-/// `vmctx` must be a live instance context.
-unsafe fn record_trap(vmctx: *mut u8, code: Option<TrapCode>, func_index: u32, offset: u32) {
-    let raw = code.map_or(0, vm::trap_code_to_raw);
-    let f = lc!(vmctx, Libcall::Trap, TrapFn);
-    // SAFETY: the runtime's trap libcall, called with the instance's own vmctx.
-    unsafe { f(vmctx, raw, func_index, offset) };
-}
-
-/// Pays `cost` from the store's gas counter, asking the out-of-gas handler for more while it
-/// holds less; `false` when that fails (the libcall recorded the trap).
-///
-/// # Safety
-///
-/// `vmctx` must be a live instance context.
-unsafe fn charge(vmctx: *mut u8, cost: u64) -> bool {
-    // SAFETY: `vmctx` is live; its store context holds the counter at `vm::STORE_GAS`.
-    unsafe {
-        let store = store_of(vmctx);
-        loop {
-            let gas: u64 = rd(store, vm::STORE_GAS);
-            if gas >= cost {
-                wr(store, vm::STORE_GAS, gas - cost);
-                return true;
-            }
-            let f = lc!(vmctx, Libcall::OutOfGas, OutOfGasFn);
-            if f(vmctx, cost) == 0 {
-                return false;
-            }
-        }
-    }
-}
-
-/// The native address of a `size`-byte access at `addr + offset` of memory `mem`, or `None`
-/// when it is out of bounds.
-///
-/// # Safety
-///
-/// `vmctx` must be a live instance context with memory `mem`.
-unsafe fn mem_addr(vmctx: *mut u8, mem: u32, addr: u64, offset: u64, size: u64) -> Option<*mut u8> {
-    // SAFETY: by this function's contract.
-    unsafe {
-        let def = vmctx_entry(vmctx, vm::VMCTX_MEMORIES, mem);
-        let len: u64 = rd(def, vm::MEMORY_LENGTH);
-        let base: *mut u8 = rd(def, vm::MEMORY_BASE);
-        let end = addr.checked_add(offset)?.checked_add(size)?;
-        if end > len {
-            return None;
-        }
-        Some(base.add((addr + offset) as usize))
-    }
-}
-
-/// The address of element `index` of table `table`, or `None` when out of bounds.
-///
-/// # Safety
-///
-/// `vmctx` must be a live instance context with table `table`.
-unsafe fn table_elem(vmctx: *mut u8, table: u32, index: u64) -> Option<*mut u64> {
-    // SAFETY: by this function's contract.
-    unsafe {
-        let def = vmctx_entry(vmctx, vm::VMCTX_TABLES, table);
-        let len: u64 = rd(def, vm::TABLE_LENGTH);
-        if index >= len {
-            return None;
-        }
-        let base: *mut u64 = rd(def, vm::TABLE_BASE);
-        Some(base.add(index as usize))
-    }
-}
-
+/// The state of one nesting of the loop: its frames and value stack.
 struct Executor {
     /// Cells of every frame: locals, then operands.
     stack: Vec<u64>,
@@ -308,204 +203,45 @@ struct Executor {
     buf: Vec<ValRaw>,
 }
 
-/// How a call ended up being made.
-enum Called {
-    /// A frame was pushed (or replaced): run it.
-    Frame(Frame),
-    /// A native call returned; its results are on the stack.
-    Done,
+impl Drop for Executor {
+    fn drop(&mut self) {
+        let held = self.stack.len();
+        CELLS.with(|cells| cells.set(cells.get().saturating_sub(held)));
+    }
 }
 
 impl Executor {
-    /// Makes room for a frame of `code` at `fp` and zeroes its declared locals.
-    fn enter(&mut self, code: &Code, fp: usize) -> usize {
-        let need = fp + code.frame_cells();
-        if self.stack.len() < need {
-            self.stack.resize(need.max(self.stack.len() * 2), 0);
+    /// Grows the value stack to at least `need` cells (doubling, within what
+    /// [`MAX_STACK_CELLS`] leaves this thread); `false` when that does not fit.
+    fn grow(&mut self, need: usize) -> bool {
+        let len = self.stack.len();
+        if len >= need {
+            return true;
         }
-        let locals = fp + code.params.len();
-        let end = locals + code.num_locals as usize;
+        CELLS.with(|cells| {
+            let used = cells.get();
+            let room = MAX_STACK_CELLS.saturating_sub(used);
+            if need - len > room {
+                return false;
+            }
+            let target = need.max(len.saturating_mul(2)).min(len + room);
+            cells.set(used + (target - len));
+            self.stack.resize(target, 0);
+            true
+        })
+    }
+
+    /// Makes room for a frame of `code` at `fp` and zeroes its declared locals; returns where
+    /// its operand stack starts, or `None` past [`MAX_STACK_CELLS`].
+    fn enter(&mut self, code: &Code, fp: usize) -> Option<usize> {
+        let need = fp.checked_add(code.frame_cells())?;
+        if !self.grow(need) {
+            return None;
+        }
+        let locals = fp + code.param_cells as usize;
+        let end = locals + code.local_cells as usize;
         self.stack[locals..end].fill(0);
-        end
-    }
-
-    /// Records the trap of the running frame `cur` (code `code` at `offset` in function
-    /// `func_index`, which is `cur`'s unless the call-depth check of a callee failed) and the
-    /// frames of every caller.
-    ///
-    /// # Safety
-    ///
-    /// Every frame's vmctx must be live.
-    unsafe fn unwind(&mut self, vmctx: *mut u8, code: Option<TrapCode>, func_index: u32, offset: u32) -> Exit {
-        // SAFETY: by this function's contract.
-        unsafe {
-            record_trap(vmctx, code, func_index, offset);
-            while let Some(f) = self.frames.pop() {
-                record_trap(f.vmctx, None, f.code().func_index, f.code().offset(f.pc));
-            }
-        }
-        Exit::Trapped
-    }
-
-    /// Calls the function behind `funcref` from frame `cur` (whose operands end at `sp` with
-    /// the arguments), as a tail call when `tail`. Returns the frame to run, or `Done` with
-    /// the results pushed and the new `sp`; `Err` when it trapped (recorded down to `cur`'s
-    /// callers, exclusive: `Err(None)` means the callee recorded it and `cur` must record its
-    /// frame; `Err(Some(code))` a trap in the callee's entry, recorded by the caller with
-    /// [`Executor::unwind`]).
-    ///
-    /// # Safety
-    ///
-    /// `funcref` must be a live function record of the store whose signature is `type_index`
-    /// of `cur`'s module; every frame's vmctx must be live.
-    unsafe fn call(
-        &mut self,
-        cur: &mut Frame,
-        sp: &mut usize,
-        funcref: *const u8,
-        type_index: u32,
-        tail: bool,
-    ) -> Result<Called, CallTrap> {
-        // SAFETY: `funcref` is a live record (layout `vm::FUNCREF_*`).
-        let (call, ctx): (usize, *mut u8) = unsafe { (rd(funcref, vm::FUNCREF_CALL), rd(funcref, vm::FUNCREF_VMCTX)) };
-        if is_interp(call) {
-            // SAFETY: an interpreted function's record points to its function context.
-            let (vmctx, record) = unsafe { function_context(ctx) };
-            // SAFETY: the record lives as long as its compiled module, beyond this call.
-            let rec = unsafe { &*record };
-            let Ok(code) = rec.code() else {
-                if !tail {
-                    self.frames.push(*cur);
-                }
-                return Err(CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0));
-            };
-            let n = code.params.len();
-            let args = *sp - n;
-            let (fp, frames_left) = if tail {
-                self.stack.copy_within(args..*sp, cur.fp);
-                (cur.fp, cur.frames_left)
-            } else {
-                self.frames.push(*cur);
-                (args, cur.frames_left.saturating_sub(1))
-            };
-            if frames_left == 0 {
-                return Err(CallTrap::Entry(vmctx, TrapCode::CallStackExhausted, code.func_index, code.body_offset));
-            }
-            *sp = self.enter(code, fp);
-            return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
-        }
-        // Native code: the array call, with the JIT's frame count.
-        let module = &cur.record().shared.module;
-        let ty = module.types.get(type_index as usize).ok_or(CallTrap::Recorded)?;
-        let (n, results) = (ty.params().len(), ty.results());
-        self.buf.clear();
-        self.buf.resize(n.max(results.len()).max(1), 0);
-        let args = *sp - n;
-        for (slot, v) in self.buf.iter_mut().zip(&self.stack[args..*sp]) {
-            *slot = ValRaw::from(*v);
-        }
-        *sp = args;
-        if tail {
-            if self.frames.is_empty() {
-                // The entry's own frame: the caller of the entry makes the call.
-                // SAFETY: the store context's tail-call fields (`vm::STORE_TAIL_*`) and buffer
-                // of `TAIL_CALL_SLOTS` slots, which any signature fits.
-                unsafe {
-                    let store = store_of(cur.vmctx);
-                    let tail_args: *mut ValRaw = rd(store, vm::STORE_TAIL_ARGS);
-                    for (i, v) in self.buf.iter().take(n).enumerate() {
-                        tail_args.add(i).write(*v);
-                    }
-                    wr(store, vm::STORE_TAIL_CALLEE, funcref);
-                    wr(store, vm::STORE_TAIL_CALLER, cur.vmctx);
-                }
-                return Err(CallTrap::Tail);
-            }
-            // Deeper: the frame is gone, its caller makes the call with the frame's count.
-            let caller_vmctx = cur.vmctx;
-            let frames_left = cur.frames_left;
-            *sp = cur.fp;
-            let Some(c) = self.frames.pop() else { return Err(CallTrap::Recorded) };
-            *cur = c;
-            // SAFETY: as this function's.
-            return unsafe { self.native_call(cur, sp, call, ctx, caller_vmctx, frames_left, results) };
-        }
-        let frames_left = cur.frames_left.saturating_sub(1);
-        // SAFETY: as this function's.
-        unsafe { self.native_call(cur, sp, call, ctx, cur.vmctx, frames_left, results) }
-    }
-
-    /// Makes an array call of native code `call` with `ctx` and the arguments in `self.buf`,
-    /// then the tail calls it ends with; the results land on `cur`'s stack at `sp`.
-    ///
-    /// # Safety
-    ///
-    /// As [`Executor::call`]; `call` and `ctx` come from a live function record.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn native_call(
-        &mut self,
-        cur: &mut Frame,
-        sp: &mut usize,
-        call: usize,
-        ctx: *mut u8,
-        caller_vmctx: *mut u8,
-        frames_left: u32,
-        results: &[ValType],
-    ) -> Result<Called, CallTrap> {
-        // SAFETY: the store context of a live instance; `call` is an array-call entry point
-        // (`FUNCREF_CALL` of a live record) and `buf` holds its arguments in enough slots.
-        unsafe {
-            let store = store_of(cur.vmctx);
-            wr(store, vm::STORE_FRAMES_LEFT, frames_left);
-            let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
-            let mut status = f(ctx, caller_vmctx, self.buf.as_mut_ptr());
-            let mut out: *const ValRaw = self.buf.as_ptr();
-            while status == CALL_TAIL {
-                wr(store, vm::STORE_FRAMES_LEFT, frames_left);
-                let tail_args: *mut ValRaw = rd(store, vm::STORE_TAIL_ARGS);
-                let callee: *const u8 = rd(store, vm::STORE_TAIL_CALLEE);
-                let caller: *mut u8 = rd(store, vm::STORE_TAIL_CALLER);
-                let call: usize = rd(callee, vm::FUNCREF_CALL);
-                let ctx: *mut u8 = rd(callee, vm::FUNCREF_VMCTX);
-                if is_interp(call) {
-                    // Run it here, as a frame `cur` called.
-                    let (vmctx, record) = function_context(ctx);
-                    let rec = &*record;
-                    self.frames.push(*cur);
-                    let code =
-                        rec.code().map_err(|_| CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0))?;
-                    if frames_left == 0 {
-                        return Err(CallTrap::Entry(
-                            vmctx,
-                            TrapCode::CallStackExhausted,
-                            code.func_index,
-                            code.body_offset,
-                        ));
-                    }
-                    let fp = *sp;
-                    let end = self.enter(code, fp);
-                    for (i, ty) in code.params.iter().enumerate() {
-                        self.stack[fp + i] = from_raw(*ty, tail_args.add(i).read());
-                    }
-                    *sp = end;
-                    return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
-                }
-                let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
-                status = f(ctx, caller, tail_args);
-                out = tail_args;
-            }
-            if status != CALL_RETURNED {
-                return Err(CallTrap::Recorded);
-            }
-            if self.stack.len() < *sp + results.len() {
-                self.stack.resize(*sp + results.len(), 0);
-            }
-            for (i, ty) in results.iter().enumerate() {
-                self.stack[*sp + i] = from_raw(*ty, out.add(i).read());
-            }
-            *sp += results.len();
-        }
-        Ok(Called::Done)
+        Some(end)
     }
 
     /// Runs from frame `cur`, whose operand stack starts at `sp`, until the entry's frame
@@ -553,7 +289,7 @@ impl Executor {
         }
         macro_rules! do_return {
             () => {{
-                let n = code.num_results as usize;
+                let n = code.result_cells as usize;
                 self.stack.copy_within(sp - n..sp, cur.fp);
                 sp = cur.fp + n;
                 match self.frames.pop() {
@@ -678,6 +414,75 @@ impl Executor {
                     continue;
                 }
                 Op::Drop => sp -= 1,
+                Op::Drop2 => sp -= 2,
+                Op::Select2 => {
+                    // `a` (two cells), `b` (two cells), the condition.
+                    sp -= 3;
+                    if self.stack[sp + 2] as u32 == 0 {
+                        self.stack.copy_within(sp..sp + 2, sp - 2);
+                    }
+                }
+                Op::LocalGet2(i) => {
+                    let at = cur.fp + i as usize;
+                    self.stack.copy_within(at..at + 2, sp);
+                    sp += 2;
+                }
+                Op::LocalSet2(i) => {
+                    sp -= 2;
+                    self.stack.copy_within(sp..sp + 2, cur.fp + i as usize);
+                }
+                Op::LocalTee2(i) => self.stack.copy_within(sp - 2..sp, cur.fp + i as usize),
+                Op::ConstV(i) => {
+                    let v = code.v128s.get(i as usize).copied().unwrap_or(0);
+                    self.stack[sp] = v as u64;
+                    self.stack[sp + 1] = (v >> 64) as u64;
+                    sp += 2;
+                }
+                Op::LoadV { kind, mem, offset } => {
+                    let addr = u64::from(self.stack[sp - 1] as u32);
+                    // SAFETY: `vmctx` is live, the memory index validated.
+                    let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, kind.size()) }) else {
+                        trap!(Some(TrapCode::MemoryOutOfBounds))
+                    };
+                    // SAFETY: `p..p+size` is inside the memory (checked against its length).
+                    let v = unsafe { vector::load(kind, p) };
+                    self.stack[sp - 1] = v as u64;
+                    self.stack[sp] = (v >> 64) as u64;
+                    sp += 1;
+                }
+                Op::StoreV { mem, offset } => {
+                    sp -= 3;
+                    let addr = u64::from(self.stack[sp] as u32);
+                    // SAFETY: `vmctx` is live, the memory index validated.
+                    let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, 16) }) else {
+                        trap!(Some(TrapCode::MemoryOutOfBounds))
+                    };
+                    // SAFETY: `p..p+16` is inside the memory (checked against its length).
+                    unsafe {
+                        vector::write_le(p, 8, self.stack[sp + 1]);
+                        vector::write_le(p.add(8), 8, self.stack[sp + 2]);
+                    }
+                }
+                Op::LoadLane { size, lane, mem, offset } | Op::StoreLane { size, lane, mem, offset } => {
+                    sp -= 3;
+                    let addr = u64::from(self.stack[sp] as u32);
+                    let v = u128::from(self.stack[sp + 1]) | (u128::from(self.stack[sp + 2]) << 64);
+                    // SAFETY: `vmctx` is live, the memory index validated.
+                    let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, u64::from(size)) }) else {
+                        trap!(Some(TrapCode::MemoryOutOfBounds))
+                    };
+                    if matches!(op, Op::LoadLane { .. }) {
+                        // SAFETY: `p..p+size` is inside the memory (checked against its length).
+                        let x = unsafe { vector::read_le(p, u64::from(size)) };
+                        let v = vector::replace_lane(v, size, lane, x);
+                        self.stack[sp] = v as u64;
+                        self.stack[sp + 1] = (v >> 64) as u64;
+                        sp += 2;
+                    } else {
+                        // SAFETY: `p..p+size` is inside the memory (checked against its length).
+                        unsafe { vector::write_le(p, u64::from(size), vector::lane(v, size, lane)) };
+                    }
+                }
                 Op::Select => {
                     sp -= 2;
                     if self.stack[sp + 1] as u32 == 0 {
@@ -698,15 +503,20 @@ impl Executor {
                     let v = unsafe {
                         let p = vmctx_entry(vmctx, vm::VMCTX_GLOBALS, g);
                         match w {
-                            Width::W32 => u64::from(rd::<u32>(p, 0)),
-                            Width::W64 => rd::<u64>(p, 0),
+                            Width::W32 => u128::from(rd::<u32>(p, 0)),
+                            Width::W64 => u128::from(rd::<u64>(p, 0)),
+                            Width::W128 => rd::<u128>(p, 0),
                         }
                     };
-                    self.stack[sp] = v;
+                    self.stack[sp] = v as u64;
                     sp += 1;
+                    if w == Width::W128 {
+                        self.stack[sp] = (v >> 64) as u64;
+                        sp += 1;
+                    }
                 }
                 Op::GlobalSet(g, w) => {
-                    sp -= 1;
+                    sp -= if w == Width::W128 { 2 } else { 1 };
                     let v = self.stack[sp];
                     // SAFETY: validated index; a global slot is a 16-byte `ValRaw`.
                     unsafe {
@@ -714,6 +524,7 @@ impl Executor {
                         match w {
                             Width::W32 => wr(p, 0, v as u32),
                             Width::W64 => wr(p, 0, v),
+                            Width::W128 => wr(p, 0, u128::from(v) | (u128::from(self.stack[sp + 1]) << 64)),
                         }
                     }
                 }
@@ -815,17 +626,44 @@ impl Executor {
                     self.stack[sp] = v;
                     sp += 1;
                 }
-                Op::Num(n) => {
-                    let r = if n.arity() == 1 {
-                        n.eval(self.stack[sp - 1], 0, canon)
-                    } else {
-                        sp -= 1;
-                        n.eval(self.stack[sp - 1], self.stack[sp], canon)
-                    };
-                    match r {
+                Op::Unary(n) => match n.eval(self.stack[sp - 1], 0, canon) {
+                    Ok(v) => self.stack[sp - 1] = v,
+                    Err(c) => trap!(Some(c)),
+                },
+                Op::Binary(n) => {
+                    sp -= 1;
+                    match n.eval(self.stack[sp - 1], self.stack[sp], canon) {
                         Ok(v) => self.stack[sp - 1] = v,
                         Err(c) => trap!(Some(c)),
                     }
+                }
+                Op::Simd(i, arity) => {
+                    let Some(s) = code.simd.get(i as usize).copied() else { trap!(Some(TrapCode::Unreachable)) };
+                    let v = |cells: &[u64], at: usize| u128::from(cells[at]) | (u128::from(cells[at + 1]) << 64);
+                    let eval = |a, b, c| if canon { s.eval(a, b, c) } else { s.eval_raw(a, b, c) };
+                    // Where the result goes and how many cells the operands took.
+                    let (at, r) = match arity {
+                        SimdArity::Unary => (sp - 2, eval(v(&self.stack, sp - 2), 0, 0)),
+                        SimdArity::Binary => (sp - 4, eval(v(&self.stack, sp - 4), v(&self.stack, sp - 2), 0)),
+                        SimdArity::Ternary => {
+                            let (a, b, c) = (v(&self.stack, sp - 6), v(&self.stack, sp - 4), v(&self.stack, sp - 2));
+                            (sp - 6, eval(a, b, c))
+                        }
+                        SimdArity::Splat => (sp - 1, eval(u128::from(self.stack[sp - 1]), 0, 0)),
+                        SimdArity::WithScalar => {
+                            (sp - 3, eval(v(&self.stack, sp - 3), u128::from(self.stack[sp - 1]), 0))
+                        }
+                        SimdArity::Reduce => {
+                            let r = eval(v(&self.stack, sp - 2), 0, 0);
+                            self.stack[sp - 2] = r as u64;
+                            sp -= 1;
+                            pc += 1;
+                            continue;
+                        }
+                    };
+                    self.stack[at] = r as u64;
+                    self.stack[at + 1] = (r >> 64) as u64;
+                    sp = at + 2;
                 }
                 Op::RefFunc(f) => {
                     // SAFETY: validated index.
@@ -906,15 +744,24 @@ impl Executor {
     }
 }
 
-/// How a call failed to go on.
-enum CallTrap {
-    /// The callee (or the native code it tail-called) trapped and recorded it; the calling
-    /// frame records its own frame.
-    Recorded,
-    /// The callee trapped on entry (call depth, or a body that could not be translated):
-    /// `(callee vmctx, code, callee function index, offset)`; its caller is already on the
-    /// frame stack.
-    Entry(*mut u8, TrapCode, u32, u32),
-    /// The entry's own frame tail-called native code: return `CALL_TAIL`.
-    Tail,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_stacks_share_one_bound_per_thread() {
+        let before = CELLS.with(std::cell::Cell::get);
+        // Another nesting already holds all but 100 cells of the bound.
+        CELLS.with(|c| c.set(MAX_STACK_CELLS - 100));
+        let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
+        assert!(!ex.grow(101));
+        assert!(ex.grow(60));
+        assert!(ex.stack.len() >= 60 && ex.stack.len() <= 100);
+        assert!(!ex.grow(101));
+        assert!(ex.grow(100));
+        assert_eq!(CELLS.with(std::cell::Cell::get), MAX_STACK_CELLS);
+        drop(ex);
+        assert_eq!(CELLS.with(std::cell::Cell::get), MAX_STACK_CELLS - 100);
+        CELLS.with(|c| c.set(before));
+    }
 }

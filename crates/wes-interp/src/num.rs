@@ -7,7 +7,7 @@
 //! reinterpretations) only move bits and keep every payload, as the JIT's do.
 
 use wasmparser::Operator;
-use wes_core::TrapCode;
+use wes_core::{TrapCode, ValType};
 
 /// The canonical NaN of `f32`: sign clear, quiet bit set, payload zero.
 const CANON_F32: u32 = 0x7fc0_0000;
@@ -24,6 +24,11 @@ macro_rules! num_ops {
             /// How many cells the operator pops (it always pushes one).
             pub(crate) fn arity(self) -> u32 {
                 match self { $( NumOp::$name => $arity ),* }
+            }
+
+            /// The wasm name of the operator, as `wasmparser` spells its variant.
+            fn name(self) -> &'static str {
+                match self { $( NumOp::$name => stringify!($name) ),* }
             }
 
             /// The operator for `op`, if it is one of these.
@@ -144,6 +149,38 @@ const U32: (f64, f64) = (-1.0, 4294967296.0);
 const U64: (f64, f64) = (-1.0, 18446744073709551616.0);
 
 impl NumOp {
+    /// The type of the operator's result: `i32` for tests and comparisons, otherwise the type
+    /// its name starts with (`I64ExtendI32S` → `i64`).
+    pub(crate) fn result_type(self) -> ValType {
+        let name = self.name();
+        let (prefix, rest) = name.split_at(3.min(name.len()));
+        let compares = matches!(
+            rest,
+            "Eqz"
+                | "Eq"
+                | "Ne"
+                | "Lt"
+                | "LtS"
+                | "LtU"
+                | "Gt"
+                | "GtS"
+                | "GtU"
+                | "Le"
+                | "LeS"
+                | "LeU"
+                | "Ge"
+                | "GeS"
+                | "GeU"
+        );
+        match prefix {
+            _ if compares => ValType::I32,
+            "I64" => ValType::I64,
+            "F32" => ValType::F32,
+            "F64" => ValType::F64,
+            _ => ValType::I32,
+        }
+    }
+
     /// Applies the operator to `a` (and `b` for binary operators), canonicalising NaN results
     /// of the operators the JIT canonicalises when `canon` is set.
     pub(crate) fn eval(self, a: u64, bb: u64, canon: bool) -> Result<u64, TrapCode> {
@@ -348,6 +385,16 @@ impl NumOp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_types_follow_the_names() {
+        assert_eq!(NumOp::F32Neg.result_type(), ValType::F32);
+        assert_eq!(NumOp::I64Eqz.result_type(), ValType::I32);
+        assert_eq!(NumOp::F64Ge.result_type(), ValType::I32);
+        assert_eq!(NumOp::I64ExtendI32U.result_type(), ValType::I64);
+        assert_eq!(NumOp::I32ReinterpretF32.result_type(), ValType::I32);
+        assert_eq!(NumOp::F64ConvertI64U.result_type(), ValType::F64);
+    }
 
     #[test]
     fn min_max_order_zeros_and_propagate_nan() {

@@ -1,7 +1,7 @@
 //! Translation of one validated function body into the internal form ([`crate::code`]).
 //!
-//! One pass over the operators: the translator tracks the operand-stack height (every value is
-//! one cell) and the control stack, resolves each branch to a target and a [`DropKeep`], patches
+//! One pass over the operators: the translator tracks the operand stack's types (so it knows
+//! how many cells each value takes: two for a `v128`, one otherwise) and the control stack, resolves each branch to a target and a [`DropKeep`], patches
 //! forward branches at their block's `end`, and drops code that cannot run (as the JIT does).
 //! When metered, each segment `wes_meter::function_segments` starts at a reachable operator
 //! gets a [`Op::Charge`] of its cost in front of that operator's code: a branch to a block's
@@ -12,22 +12,16 @@ use wasmparser::{BinaryReader, BlockType, FunctionBody, Operator};
 use wes_core::{CompileError, Module, ValType};
 use wes_meter::{FunctionSegments, Pricing};
 
-use crate::code::{Code, DropKeep, LoadKind, Op, RETURN, Target, Width};
+use crate::code::{Code, DropKeep, LoadKind, Op, RETURN, Target, VLoad, Width, cells};
 use crate::num::NumOp;
+use crate::simd::{SimdArity, SimdOp};
 
 fn unsupported(what: impl Into<String>, func_index: Option<u32>) -> CompileError {
     CompileError::Unsupported { backend: "interp", what: what.into(), func_index }
 }
 
-/// Refuses what no function of `module` can use here: the v128 type in signatures and
-/// globals.
-pub(crate) fn check_module(module: &Module) -> Result<(), CompileError> {
-    let v128 = |ts: &[ValType]| ts.contains(&ValType::V128);
-    if module.types.iter().any(|t| v128(t.params()) || v128(t.results()))
-        || module.globals.iter().any(|g| g.content == ValType::V128)
-    {
-        return Err(unsupported("the v128 type", None));
-    }
+/// Refuses what no function of `module` can use here (nothing yet: every type is supported).
+pub(crate) fn check_module(_module: &Module) -> Result<(), CompileError> {
     Ok(())
 }
 
@@ -48,7 +42,7 @@ macro_rules! simd_check {
 wasmparser::for_each_operator!(simd_check);
 
 /// What translating defined function `defined_index` would refuse, found without translating:
-/// SIMD operators and v128 locals (until the SIMD lanes are wired in).
+/// SIMD operators that are neither [`SimdOp`]s nor handled by the translator (relaxed SIMD).
 pub(crate) fn check_body(module: &Module, defined_index: u32) -> Result<(), CompileError> {
     let func_index = module.num_imported_functions + defined_index;
     let (reader, _) = body_reader(module, defined_index)?;
@@ -60,11 +54,43 @@ pub(crate) fn check_body(module: &Module, defined_index: u32) -> Result<(), Comp
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
         let op = ops.read().map_err(codegen)?;
-        if is_simd(&op) {
+        if is_simd(&op) && !simd_supported(&op) && SimdOp::decode(&op).is_none() {
             return Err(unsupported("SIMD instructions", Some(func_index)));
         }
     }
     Ok(())
+}
+
+/// Whether `op` is a SIMD operator the translator handles itself: `v128.const` and the memory
+/// operators. The lane operators are [`SimdOp`]s.
+fn simd_supported(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::V128Const { .. }
+            | O::V128Load { .. }
+            | O::V128Load8x8S { .. }
+            | O::V128Load8x8U { .. }
+            | O::V128Load16x4S { .. }
+            | O::V128Load16x4U { .. }
+            | O::V128Load32x2S { .. }
+            | O::V128Load32x2U { .. }
+            | O::V128Load8Splat { .. }
+            | O::V128Load16Splat { .. }
+            | O::V128Load32Splat { .. }
+            | O::V128Load64Splat { .. }
+            | O::V128Load32Zero { .. }
+            | O::V128Load64Zero { .. }
+            | O::V128Store { .. }
+            | O::V128Load8Lane { .. }
+            | O::V128Load16Lane { .. }
+            | O::V128Load32Lane { .. }
+            | O::V128Load64Lane { .. }
+            | O::V128Store8Lane { .. }
+            | O::V128Store16Lane { .. }
+            | O::V128Store32Lane { .. }
+            | O::V128Store64Lane { .. }
+    )
 }
 
 fn body_reader(module: &Module, defined_index: u32) -> Result<(FunctionBody<'_>, u32), CompileError> {
@@ -86,7 +112,7 @@ fn val_type(t: wasmparser::ValType, func_index: u32) -> Result<ValType, CompileE
         wasmparser::ValType::I64 => ValType::I64,
         wasmparser::ValType::F32 => ValType::F32,
         wasmparser::ValType::F64 => ValType::F64,
-        wasmparser::ValType::V128 => return Err(unsupported("the v128 type", Some(func_index))),
+        wasmparser::ValType::V128 => ValType::V128,
         wasmparser::ValType::Ref(r) if r == wasmparser::RefType::FUNCREF => ValType::FuncRef,
         wasmparser::ValType::Ref(r) if r == wasmparser::RefType::EXTERNREF => ValType::ExternRef,
         wasmparser::ValType::Ref(r) => return Err(unsupported(format!("reference type {r}"), Some(func_index))),
@@ -111,10 +137,12 @@ enum Patch {
 #[derive(Debug)]
 struct Ctrl {
     kind: Kind,
-    /// Operand-stack height below the block's parameters.
+    /// Operand-stack height in cells below the block's parameters.
     height: u32,
-    params: u32,
-    results: u32,
+    /// Operand-stack depth in values below the block's parameters.
+    depth: usize,
+    params: Vec<ValType>,
+    results: Vec<ValType>,
     /// For a loop: where its branches go.
     loop_pc: u32,
     patches: Vec<Patch>,
@@ -128,8 +156,15 @@ struct Translator<'m> {
     ops: Vec<Op>,
     offsets: Vec<u32>,
     tables: Vec<Target>,
+    v128s: Vec<u128>,
+    simd: Vec<SimdOp>,
     ctrl: Vec<Ctrl>,
+    /// The types on the operand stack.
+    types: Vec<ValType>,
+    /// Cells on the operand stack.
     height: u32,
+    /// The cell index of each local.
+    local_at: Vec<(u32, ValType)>,
     max_height: u32,
     reachable: bool,
     unreachable_depth: u32,
@@ -147,11 +182,22 @@ pub(crate) fn translate(module: &Module, defined_index: u32, pricing: Option<&Pr
         .get(type_index as usize)
         .ok_or_else(|| CompileError::Codegen { func_index, message: "function type out of range".into() })?;
     let body_offset = u32::try_from(reader.range().start).unwrap_or(u32::MAX);
-    let mut num_locals: u32 = 0;
+    let mut local_at = Vec::new();
+    let mut at: u32 = 0;
+    for p in ty.params() {
+        local_at.push((at, *p));
+        at = at.saturating_add(cells(*p));
+    }
+    let param_cells = at;
     for local in reader.get_locals_reader().map_err(codegen)? {
         let (count, t) = local.map_err(codegen)?;
-        val_type(t, func_index)?;
-        num_locals = num_locals.saturating_add(count);
+        let t = val_type(t, func_index)?;
+        for _ in 0..count {
+            local_at.push((at, t));
+            at = at
+                .checked_add(cells(t))
+                .ok_or_else(|| CompileError::Codegen { func_index, message: "too many locals".into() })?;
+        }
     }
     let segments: Option<FunctionSegments> = match pricing {
         Some(p) => {
@@ -159,27 +205,31 @@ pub(crate) fn translate(module: &Module, defined_index: u32, pricing: Option<&Pr
             let bytes = module.bytes.get(range.start as usize..range.end as usize).ok_or_else(|| {
                 CompileError::Codegen { func_index, message: "function body outside the module bytes".into() }
             })?;
-            Some(wes_meter::function_segments(bytes, range.start as u64, p).map_err(codegen)?)
+            Some(wes_meter::function_segments(bytes, range.start, p).map_err(codegen)?)
         }
         None => None,
     };
-    let results = u32::try_from(ty.results().len()).unwrap_or(u32::MAX);
     let mut t = Translator {
         module,
         func_index,
         ops: Vec::new(),
         offsets: Vec::new(),
         tables: Vec::new(),
+        v128s: Vec::new(),
+        simd: Vec::new(),
         ctrl: vec![Ctrl {
             kind: Kind::Func,
             height: 0,
-            params: 0,
-            results,
+            depth: 0,
+            params: Vec::new(),
+            results: ty.results().to_vec(),
             loop_pc: 0,
             patches: Vec::new(),
             else_patch: None,
         }],
+        types: Vec::new(),
         height: 0,
+        local_at,
         max_height: 0,
         reachable: true,
         unreachable_depth: 0,
@@ -207,12 +257,16 @@ pub(crate) fn translate(module: &Module, defined_index: u32, pricing: Option<&Pr
         func_index,
         body_offset,
         params: ty.params().to_vec(),
-        num_results: results,
-        num_locals,
+        results: ty.results().to_vec(),
+        param_cells,
+        result_cells: ty.results().iter().map(|r| cells(*r)).sum(),
+        local_cells: at - param_cells,
         max_height: t.max_height,
         ops: t.ops,
         offsets: t.offsets,
         tables: t.tables,
+        v128s: t.v128s,
+        simd: t.simd,
     })
 }
 
@@ -231,36 +285,53 @@ impl Translator<'_> {
         u32::try_from(self.ops.len()).unwrap_or(u32::MAX)
     }
 
-    fn pop(&mut self, n: u32) -> Result<(), CompileError> {
-        self.height = self.height.checked_sub(n).ok_or_else(|| self.err("operand stack underflow"))?;
-        Ok(())
+    /// Pops `n` values, returning their types (deepest first).
+    fn pop(&mut self, n: usize) -> Result<Vec<ValType>, CompileError> {
+        let at = self.types.len().checked_sub(n).ok_or_else(|| self.err("operand stack underflow"))?;
+        let popped = self.types.split_off(at);
+        let c: u32 = popped.iter().map(|t| cells(*t)).sum();
+        self.height = self.height.checked_sub(c).ok_or_else(|| self.err("operand stack underflow"))?;
+        Ok(popped)
     }
 
-    fn push(&mut self, n: u32) {
-        self.height = self.height.saturating_add(n);
+    /// Pops one value, returning its type.
+    fn pop1(&mut self) -> Result<ValType, CompileError> {
+        let t = self.pop(1)?;
+        t.first().copied().ok_or_else(|| self.err("operand stack underflow"))
+    }
+
+    fn push(&mut self, tys: &[ValType]) {
+        for t in tys {
+            self.types.push(*t);
+            self.height = self.height.saturating_add(cells(*t));
+        }
         self.max_height = self.max_height.max(self.height);
     }
 
-    fn block_sig(&self, bt: BlockType) -> Result<(u32, u32), CompileError> {
+    /// Resets the operand stack to `depth` values (`height` cells), then pushes `tys`.
+    fn reset(&mut self, depth: usize, height: u32, tys: &[ValType]) {
+        self.types.truncate(depth);
+        self.height = height;
+        self.push(tys);
+    }
+
+    fn block_sig(&self, bt: BlockType) -> Result<(Vec<ValType>, Vec<ValType>), CompileError> {
         Ok(match bt {
-            BlockType::Empty => (0, 0),
-            BlockType::Type(t) => {
-                val_type(t, self.func_index)?;
-                (0, 1)
-            }
+            BlockType::Empty => (Vec::new(), Vec::new()),
+            BlockType::Type(t) => (Vec::new(), vec![val_type(t, self.func_index)?]),
             BlockType::FuncType(i) => {
                 let ft = self.module.types.get(i as usize).ok_or_else(|| self.err("block type out of range"))?;
-                (ft.params().len() as u32, ft.results().len() as u32)
+                (ft.params().to_vec(), ft.results().to_vec())
             }
         })
     }
 
-    fn func_type(&self, type_index: u32) -> Result<(u32, u32), CompileError> {
+    fn func_type(&self, type_index: u32) -> Result<(Vec<ValType>, Vec<ValType>), CompileError> {
         let ft = self.module.types.get(type_index as usize).ok_or_else(|| self.err("type index out of range"))?;
-        Ok((ft.params().len() as u32, ft.results().len() as u32))
+        Ok((ft.params().to_vec(), ft.results().to_vec()))
     }
 
-    fn func_sig(&self, function_index: u32) -> Result<(u32, u32), CompileError> {
+    fn func_sig(&self, function_index: u32) -> Result<(Vec<ValType>, Vec<ValType>), CompileError> {
         let ti =
             *self.module.functions.get(function_index as usize).ok_or_else(|| self.err("function out of range"))?;
         self.func_type(ti)
@@ -271,7 +342,7 @@ impl Translator<'_> {
     fn target(&mut self, depth: u32) -> Result<(Target, Option<usize>), CompileError> {
         let i = self.ctrl.len().checked_sub(1 + depth as usize).ok_or_else(|| self.err("branch depth out of range"))?;
         let c = &self.ctrl[i];
-        let keep = if c.kind == Kind::Loop { c.params } else { c.results };
+        let keep: u32 = if c.kind == Kind::Loop { &c.params } else { &c.results }.iter().map(|t| cells(*t)).sum();
         let drop = self
             .height
             .checked_sub(c.height)
@@ -292,39 +363,61 @@ impl Translator<'_> {
         }
     }
 
-    fn load(&mut self, m: &wasmparser::MemArg, kind: LoadKind) -> Result<(), CompileError> {
+    fn load(&mut self, m: &wasmparser::MemArg, kind: LoadKind, ty: ValType) -> Result<(), CompileError> {
         let (mem, offset) = self.memarg(m)?;
-        self.pop(1)?;
-        self.emit(Op::Load { kind, mem, offset });
-        self.push(1);
-        Ok(())
+        self.simple(Op::Load { kind, mem, offset }, 1, &[ty])
     }
 
     fn store(&mut self, m: &wasmparser::MemArg, size: u8) -> Result<(), CompileError> {
         let (mem, offset) = self.memarg(m)?;
-        self.pop(2)?;
-        self.emit(Op::Store { size, mem, offset });
-        Ok(())
+        self.simple(Op::Store { size, mem, offset }, 2, &[])
     }
 
-    fn simple(&mut self, op: Op, pops: u32, pushes: u32) -> Result<(), CompileError> {
+    fn load_v(&mut self, m: &wasmparser::MemArg, kind: VLoad) -> Result<(), CompileError> {
+        let (mem, offset) = self.memarg(m)?;
+        self.simple(Op::LoadV { kind, mem, offset }, 1, &[ValType::V128])
+    }
+
+    fn lane(&mut self, m: &wasmparser::MemArg, size: u8, lane: u8, load: bool) -> Result<(), CompileError> {
+        let (mem, offset) = self.memarg(m)?;
+        if load {
+            self.simple(Op::LoadLane { size, lane, mem, offset }, 2, &[ValType::V128])
+        } else {
+            self.simple(Op::StoreLane { size, lane, mem, offset }, 2, &[])
+        }
+    }
+
+    /// Emits `op`, which pops `pops` values and pushes values of types `pushes`.
+    fn simple(&mut self, op: Op, pops: usize, pushes: &[ValType]) -> Result<(), CompileError> {
         self.pop(pops)?;
         self.emit(op);
         self.push(pushes);
         Ok(())
     }
 
-    fn global_width(&self, global_index: u32) -> Result<Width, CompileError> {
+    /// Emits the narrow or wide form of a local access of `local_index`.
+    fn local(&mut self, local_index: u32, narrow: fn(u32) -> Op, wide: fn(u32) -> Op) -> Result<ValType, CompileError> {
+        let (at, ty) = *self.local_at.get(local_index as usize).ok_or_else(|| self.err("local out of range"))?;
+        self.emit(if ty == ValType::V128 { wide(at) } else { narrow(at) });
+        Ok(ty)
+    }
+
+    fn global_width(&self, global_index: u32) -> Result<(Width, ValType), CompileError> {
         let g = self.module.globals.get(global_index as usize).ok_or_else(|| self.err("global out of range"))?;
-        Ok(match g.content {
-            ValType::I32 | ValType::F32 => Width::W32,
-            ValType::I64 | ValType::F64 | ValType::FuncRef | ValType::ExternRef => Width::W64,
-            ValType::V128 => return Err(unsupported("the v128 type", Some(self.func_index))),
-        })
+        Ok((
+            g.content,
+            match g.content {
+                ValType::I32 | ValType::F32 => Width::W32,
+                ValType::I64 | ValType::F64 | ValType::FuncRef | ValType::ExternRef => Width::W64,
+                ValType::V128 => Width::W128,
+            },
+        ))
+        .map(|(t, w)| (w, t))
     }
 
     fn operator(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
         use Operator as O;
+        use ValType::{F32, F64, I32, I64, V128};
         if !self.reachable {
             match op {
                 O::Block { .. } | O::Loop { .. } | O::If { .. } => {
@@ -341,7 +434,11 @@ impl Translator<'_> {
             }
         }
         if let Some(n) = NumOp::from_operator(op) {
-            return self.simple(Op::Num(n), n.arity(), 1);
+            let (op, pops) = if n.arity() == 1 { (Op::Unary(n), 1) } else { (Op::Binary(n), 2) };
+            return self.simple(op, pops, &[n.result_type()]);
+        }
+        if let Some(s) = SimdOp::decode(op) {
+            return self.simd_op(s);
         }
         match *op {
             O::Unreachable => {
@@ -349,69 +446,46 @@ impl Translator<'_> {
                 self.reachable = false;
             }
             O::Nop => {}
-            O::Block { blockty } => {
-                let (p, r) = self.block_sig(blockty)?;
-                let height = self.height.checked_sub(p).ok_or_else(|| self.err("operand stack underflow"))?;
-                self.ctrl.push(Ctrl {
-                    kind: Kind::Block,
-                    height,
-                    params: p,
-                    results: r,
-                    loop_pc: 0,
-                    patches: Vec::new(),
-                    else_patch: None,
-                });
-            }
-            O::Loop { blockty } => {
-                let (p, r) = self.block_sig(blockty)?;
-                let height = self.height.checked_sub(p).ok_or_else(|| self.err("operand stack underflow"))?;
+            O::Block { blockty } | O::Loop { blockty } | O::If { blockty } => {
+                let is_if = matches!(op, O::If { .. });
+                if is_if {
+                    self.pop(1)?;
+                }
+                let (params, results) = self.block_sig(blockty)?;
+                let pc: u32 = params.iter().map(|t| cells(*t)).sum();
+                let height = self.height.checked_sub(pc).ok_or_else(|| self.err("operand stack underflow"))?;
+                let depth =
+                    self.types.len().checked_sub(params.len()).ok_or_else(|| self.err("operand stack underflow"))?;
+                let (kind, else_patch) = match op {
+                    O::Loop { .. } => (Kind::Loop, None),
+                    O::If { .. } => (Kind::If, Some(self.emit(Op::BrIfEqz(RETURN)))),
+                    _ => (Kind::Block, None),
+                };
                 let loop_pc = self.pc();
-                self.ctrl.push(Ctrl {
-                    kind: Kind::Loop,
-                    height,
-                    params: p,
-                    results: r,
-                    loop_pc,
-                    patches: Vec::new(),
-                    else_patch: None,
-                });
-            }
-            O::If { blockty } => {
-                self.pop(1)?;
-                let (p, r) = self.block_sig(blockty)?;
-                let height = self.height.checked_sub(p).ok_or_else(|| self.err("operand stack underflow"))?;
-                let at = self.emit(Op::BrIfEqz(RETURN));
-                self.ctrl.push(Ctrl {
-                    kind: Kind::If,
-                    height,
-                    params: p,
-                    results: r,
-                    loop_pc: 0,
-                    patches: Vec::new(),
-                    else_patch: Some(at),
-                });
+                self.ctrl.push(Ctrl { kind, height, depth, params, results, loop_pc, patches: Vec::new(), else_patch });
             }
             O::Else => {
                 let reachable = self.reachable;
                 let pc_after_jump = self.pc() + u32::from(reachable);
-                let c = self.ctrl.last_mut().ok_or_else(|| CompileError::Codegen {
-                    func_index: self.func_index,
-                    message: "`else` without `if`".into(),
-                })?;
+                let fi = self.func_index;
+                let c = self
+                    .ctrl
+                    .last_mut()
+                    .ok_or_else(|| CompileError::Codegen { func_index: fi, message: "`else` without `if`".into() })?;
                 let else_at = c.else_patch.take();
-                let (height, params, results) = (c.height, c.params, c.results);
+                let (height, depth, params) = (c.height, c.depth, c.params.clone());
+                let keep: u32 = c.results.iter().map(|t| cells(*t)).sum();
                 if reachable {
                     let at = self.ops.len();
                     c.patches.push(Patch::Op(at));
-                    self.emit(Op::Br(Target { pc: RETURN, dk: DropKeep { drop: 0, keep: results } }));
+                    self.emit(Op::Br(Target { pc: RETURN, dk: DropKeep { drop: 0, keep } }));
                 }
                 if let Some(at) = else_at
                     && let Some(Op::BrIfEqz(pc)) = self.ops.get_mut(at)
                 {
                     *pc = pc_after_jump;
                 }
-                self.height = height + params;
-                self.max_height = self.max_height.max(self.height);
+                self.reset(depth, height, &params);
                 self.reachable = true;
             }
             O::End => {
@@ -444,8 +518,7 @@ impl Translator<'_> {
                         }
                     }
                 }
-                self.height = c.height + c.results;
-                self.max_height = self.max_height.max(self.height);
+                self.reset(c.depth, c.height, &c.results);
                 self.reachable = reached;
             }
             O::Br { relative_depth } => {
@@ -486,79 +559,130 @@ impl Translator<'_> {
             }
             O::Call { function_index } => {
                 let (p, r) = self.func_sig(function_index)?;
-                self.simple(Op::Call(function_index), p, r)?;
+                self.simple(Op::Call(function_index), p.len(), &r)?;
             }
             O::CallIndirect { type_index, table_index } => {
                 let (p, r) = self.func_type(type_index)?;
-                self.simple(Op::CallIndirect { type_index, table: table_index }, p + 1, r)?;
+                self.simple(Op::CallIndirect { type_index, table: table_index }, p.len() + 1, &r)?;
             }
             O::ReturnCall { function_index } => {
                 let (p, _) = self.func_sig(function_index)?;
-                self.simple(Op::ReturnCall(function_index), p, 0)?;
+                self.simple(Op::ReturnCall(function_index), p.len(), &[])?;
                 self.reachable = false;
             }
             O::ReturnCallIndirect { type_index, table_index } => {
                 let (p, _) = self.func_type(type_index)?;
-                self.simple(Op::ReturnCallIndirect { type_index, table: table_index }, p + 1, 0)?;
+                self.simple(Op::ReturnCallIndirect { type_index, table: table_index }, p.len() + 1, &[])?;
                 self.reachable = false;
             }
-            O::Drop => self.simple(Op::Drop, 1, 0)?,
-            O::Select => self.simple(Op::Select, 3, 1)?,
-            O::TypedSelect { ty } => {
-                val_type(ty, self.func_index)?;
-                self.simple(Op::Select, 3, 1)?;
+            O::Drop => {
+                let t = self.pop1()?;
+                self.emit(if t == V128 { Op::Drop2 } else { Op::Drop });
             }
-            O::LocalGet { local_index } => self.simple(Op::LocalGet(local_index), 0, 1)?,
-            O::LocalSet { local_index } => self.simple(Op::LocalSet(local_index), 1, 0)?,
-            O::LocalTee { local_index } => self.simple(Op::LocalTee(local_index), 1, 1)?,
+            O::Select | O::TypedSelect { .. } => {
+                self.pop(1)?;
+                let t = self.pop1()?;
+                self.pop(1)?;
+                self.emit(if t == V128 { Op::Select2 } else { Op::Select });
+                self.push(&[t]);
+            }
+            O::LocalGet { local_index } => {
+                let t = self.local(local_index, Op::LocalGet, Op::LocalGet2)?;
+                self.push(&[t]);
+            }
+            O::LocalSet { local_index } => {
+                self.pop(1)?;
+                self.local(local_index, Op::LocalSet, Op::LocalSet2)?;
+            }
+            O::LocalTee { local_index } => {
+                self.local(local_index, Op::LocalTee, Op::LocalTee2)?;
+            }
             O::GlobalGet { global_index } => {
-                let w = self.global_width(global_index)?;
-                self.simple(Op::GlobalGet(global_index, w), 0, 1)?;
+                let (w, t) = self.global_width(global_index)?;
+                self.simple(Op::GlobalGet(global_index, w), 0, &[t])?;
             }
             O::GlobalSet { global_index } => {
-                let w = self.global_width(global_index)?;
-                self.simple(Op::GlobalSet(global_index, w), 1, 0)?;
+                let (w, _) = self.global_width(global_index)?;
+                self.simple(Op::GlobalSet(global_index, w), 1, &[])?;
             }
-            O::I32Load { ref memarg } | O::F32Load { ref memarg } => self.load(memarg, LoadKind::I32)?,
-            O::I64Load { ref memarg } | O::F64Load { ref memarg } => self.load(memarg, LoadKind::I64)?,
-            O::I32Load8S { ref memarg } => self.load(memarg, LoadKind::I32S8)?,
-            O::I32Load8U { ref memarg } => self.load(memarg, LoadKind::I32U8)?,
-            O::I32Load16S { ref memarg } => self.load(memarg, LoadKind::I32S16)?,
-            O::I32Load16U { ref memarg } => self.load(memarg, LoadKind::I32U16)?,
-            O::I64Load8S { ref memarg } => self.load(memarg, LoadKind::I64S8)?,
-            O::I64Load8U { ref memarg } => self.load(memarg, LoadKind::I64U8)?,
-            O::I64Load16S { ref memarg } => self.load(memarg, LoadKind::I64S16)?,
-            O::I64Load16U { ref memarg } => self.load(memarg, LoadKind::I64U16)?,
-            O::I64Load32S { ref memarg } => self.load(memarg, LoadKind::I64S32)?,
-            O::I64Load32U { ref memarg } => self.load(memarg, LoadKind::I64U32)?,
+            O::I32Load { ref memarg } => self.load(memarg, LoadKind::I32, I32)?,
+            O::F32Load { ref memarg } => self.load(memarg, LoadKind::I32, F32)?,
+            O::I64Load { ref memarg } => self.load(memarg, LoadKind::I64, I64)?,
+            O::F64Load { ref memarg } => self.load(memarg, LoadKind::I64, F64)?,
+            O::I32Load8S { ref memarg } => self.load(memarg, LoadKind::I32S8, I32)?,
+            O::I32Load8U { ref memarg } => self.load(memarg, LoadKind::I32U8, I32)?,
+            O::I32Load16S { ref memarg } => self.load(memarg, LoadKind::I32S16, I32)?,
+            O::I32Load16U { ref memarg } => self.load(memarg, LoadKind::I32U16, I32)?,
+            O::I64Load8S { ref memarg } => self.load(memarg, LoadKind::I64S8, I64)?,
+            O::I64Load8U { ref memarg } => self.load(memarg, LoadKind::I64U8, I64)?,
+            O::I64Load16S { ref memarg } => self.load(memarg, LoadKind::I64S16, I64)?,
+            O::I64Load16U { ref memarg } => self.load(memarg, LoadKind::I64U16, I64)?,
+            O::I64Load32S { ref memarg } => self.load(memarg, LoadKind::I64S32, I64)?,
+            O::I64Load32U { ref memarg } => self.load(memarg, LoadKind::I64U32, I64)?,
             O::I32Store { ref memarg } | O::F32Store { ref memarg } | O::I64Store32 { ref memarg } => {
                 self.store(memarg, 4)?
             }
             O::I64Store { ref memarg } | O::F64Store { ref memarg } => self.store(memarg, 8)?,
             O::I32Store8 { ref memarg } | O::I64Store8 { ref memarg } => self.store(memarg, 1)?,
             O::I32Store16 { ref memarg } | O::I64Store16 { ref memarg } => self.store(memarg, 2)?,
-            O::MemorySize { mem } => self.simple(Op::MemorySize(mem), 0, 1)?,
-            O::MemoryGrow { mem } => self.simple(Op::MemoryGrow(mem), 1, 1)?,
-            O::MemoryFill { mem } => self.simple(Op::MemoryFill(mem), 3, 0)?,
-            O::MemoryCopy { dst_mem, src_mem } => self.simple(Op::MemoryCopy { dst: dst_mem, src: src_mem }, 3, 0)?,
-            O::MemoryInit { data_index, mem } => self.simple(Op::MemoryInit { mem, data: data_index }, 3, 0)?,
-            O::DataDrop { data_index } => self.simple(Op::DataDrop(data_index), 0, 0)?,
-            O::I32Const { value } => self.simple(Op::Const(u64::from(value as u32)), 0, 1)?,
-            O::I64Const { value } => self.simple(Op::Const(value as u64), 0, 1)?,
-            O::F32Const { value } => self.simple(Op::Const(u64::from(value.bits())), 0, 1)?,
-            O::F64Const { value } => self.simple(Op::Const(value.bits()), 0, 1)?,
-            O::RefNull { .. } => self.simple(Op::Const(0), 0, 1)?,
-            O::RefFunc { function_index } => self.simple(Op::RefFunc(function_index), 0, 1)?,
-            O::TableGet { table } => self.simple(Op::TableGet(table), 1, 1)?,
-            O::TableSet { table } => self.simple(Op::TableSet(table), 2, 0)?,
-            O::TableSize { table } => self.simple(Op::TableSize(table), 0, 1)?,
-            O::TableGrow { table } => self.simple(Op::TableGrow(table), 2, 1)?,
-            O::TableFill { table } => self.simple(Op::TableFill(table), 3, 0)?,
-            O::TableCopy { dst_table, src_table } => {
-                self.simple(Op::TableCopy { dst: dst_table, src: src_table }, 3, 0)?
+            O::MemorySize { mem } => self.simple(Op::MemorySize(mem), 0, &[I32])?,
+            O::MemoryGrow { mem } => self.simple(Op::MemoryGrow(mem), 1, &[I32])?,
+            O::MemoryFill { mem } => self.simple(Op::MemoryFill(mem), 3, &[])?,
+            O::MemoryCopy { dst_mem, src_mem } => self.simple(Op::MemoryCopy { dst: dst_mem, src: src_mem }, 3, &[])?,
+            O::MemoryInit { data_index, mem } => self.simple(Op::MemoryInit { mem, data: data_index }, 3, &[])?,
+            O::DataDrop { data_index } => self.simple(Op::DataDrop(data_index), 0, &[])?,
+            O::I32Const { value } => self.simple(Op::Const(u64::from(value as u32)), 0, &[I32])?,
+            O::I64Const { value } => self.simple(Op::Const(value as u64), 0, &[I64])?,
+            O::F32Const { value } => self.simple(Op::Const(u64::from(value.bits())), 0, &[F32])?,
+            O::F64Const { value } => self.simple(Op::Const(value.bits()), 0, &[F64])?,
+            O::RefNull { hty } => {
+                let t = if hty == wasmparser::HeapType::FUNC { ValType::FuncRef } else { ValType::ExternRef };
+                self.simple(Op::Const(0), 0, &[t])?
             }
-            O::TableInit { elem_index, table } => self.simple(Op::TableInit { table, elem: elem_index }, 3, 0)?,
-            O::ElemDrop { elem_index } => self.simple(Op::ElemDrop(elem_index), 0, 0)?,
+            O::RefFunc { function_index } => self.simple(Op::RefFunc(function_index), 0, &[ValType::FuncRef])?,
+            O::TableGet { table } => {
+                let t = self.table_type(table)?;
+                self.simple(Op::TableGet(table), 1, &[t])?
+            }
+            O::TableSet { table } => self.simple(Op::TableSet(table), 2, &[])?,
+            O::TableSize { table } => self.simple(Op::TableSize(table), 0, &[I32])?,
+            O::TableGrow { table } => self.simple(Op::TableGrow(table), 2, &[I32])?,
+            O::TableFill { table } => self.simple(Op::TableFill(table), 3, &[])?,
+            O::TableCopy { dst_table, src_table } => {
+                self.simple(Op::TableCopy { dst: dst_table, src: src_table }, 3, &[])?
+            }
+            O::TableInit { elem_index, table } => self.simple(Op::TableInit { table, elem: elem_index }, 3, &[])?,
+            O::ElemDrop { elem_index } => self.simple(Op::ElemDrop(elem_index), 0, &[])?,
+            O::V128Const { value } => {
+                let at = u32::try_from(self.v128s.len()).map_err(|_| self.err("too many v128 constants"))?;
+                self.v128s.push(value.i128() as u128);
+                self.simple(Op::ConstV(at), 0, &[V128])?
+            }
+            O::V128Load { ref memarg } => self.load_v(memarg, VLoad::Full)?,
+            O::V128Load8x8S { ref memarg } => self.load_v(memarg, VLoad::Extend { lane_bytes: 1, signed: true })?,
+            O::V128Load8x8U { ref memarg } => self.load_v(memarg, VLoad::Extend { lane_bytes: 1, signed: false })?,
+            O::V128Load16x4S { ref memarg } => self.load_v(memarg, VLoad::Extend { lane_bytes: 2, signed: true })?,
+            O::V128Load16x4U { ref memarg } => self.load_v(memarg, VLoad::Extend { lane_bytes: 2, signed: false })?,
+            O::V128Load32x2S { ref memarg } => self.load_v(memarg, VLoad::Extend { lane_bytes: 4, signed: true })?,
+            O::V128Load32x2U { ref memarg } => self.load_v(memarg, VLoad::Extend { lane_bytes: 4, signed: false })?,
+            O::V128Load8Splat { ref memarg } => self.load_v(memarg, VLoad::Splat(1))?,
+            O::V128Load16Splat { ref memarg } => self.load_v(memarg, VLoad::Splat(2))?,
+            O::V128Load32Splat { ref memarg } => self.load_v(memarg, VLoad::Splat(4))?,
+            O::V128Load64Splat { ref memarg } => self.load_v(memarg, VLoad::Splat(8))?,
+            O::V128Load32Zero { ref memarg } => self.load_v(memarg, VLoad::Zero(4))?,
+            O::V128Load64Zero { ref memarg } => self.load_v(memarg, VLoad::Zero(8))?,
+            O::V128Store { ref memarg } => {
+                let (mem, offset) = self.memarg(memarg)?;
+                self.simple(Op::StoreV { mem, offset }, 2, &[])?
+            }
+            O::V128Load8Lane { ref memarg, lane } => self.lane(memarg, 1, lane, true)?,
+            O::V128Load16Lane { ref memarg, lane } => self.lane(memarg, 2, lane, true)?,
+            O::V128Load32Lane { ref memarg, lane } => self.lane(memarg, 4, lane, true)?,
+            O::V128Load64Lane { ref memarg, lane } => self.lane(memarg, 8, lane, true)?,
+            O::V128Store8Lane { ref memarg, lane } => self.lane(memarg, 1, lane, false)?,
+            O::V128Store16Lane { ref memarg, lane } => self.lane(memarg, 2, lane, false)?,
+            O::V128Store32Lane { ref memarg, lane } => self.lane(memarg, 4, lane, false)?,
+            O::V128Store64Lane { ref memarg, lane } => self.lane(memarg, 8, lane, false)?,
             ref other => {
                 let name = format!("{other:?}");
                 let name = name.split([' ', '{', '(']).next().unwrap_or("operator").to_string();
@@ -571,5 +695,25 @@ impl Translator<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A SIMD lane operator: what it pops and pushes follows its arity.
+    fn simd_op(&mut self, s: SimdOp) -> Result<(), CompileError> {
+        let at = u32::try_from(self.simd.len()).map_err(|_| self.err("too many SIMD operators"))?;
+        self.simd.push(s);
+        let arity = s.arity();
+        let scalar = s.scalar_type().unwrap_or(ValType::I32);
+        let (pops, result) = match arity {
+            SimdArity::Unary | SimdArity::Splat => (1, ValType::V128),
+            SimdArity::Binary | SimdArity::WithScalar => (2, ValType::V128),
+            SimdArity::Ternary => (3, ValType::V128),
+            SimdArity::Reduce => (1, scalar),
+        };
+        self.simple(Op::Simd(at, arity), pops, &[result])
+    }
+
+    fn table_type(&self, table: u32) -> Result<ValType, CompileError> {
+        let t = self.module.tables.get(table as usize).ok_or_else(|| self.err("table out of range"))?;
+        Ok(ValType::from(t.element))
     }
 }

@@ -1,0 +1,272 @@
+//! Calls out of the running frame: to interpreted functions (a frame is pushed or replaced),
+//! to native code (an array call, then the tail calls it ends with), and the unwinding of a
+//! trap through the frames.
+
+use wes_core::backend::{CALL_RETURNED, CALL_TAIL, ValRaw};
+use wes_core::vm;
+use wes_core::{TrapCode, ValType};
+
+use super::vmctx::{function_context, is_interp, rd, record_trap, store_of, wr};
+use super::{Executor, Exit, Frame};
+use crate::code::cells;
+
+/// How a call ended up being made.
+pub(super) enum Called {
+    /// A frame was pushed (or replaced): run it.
+    Frame(Frame),
+    /// A native call returned; its results are on the stack.
+    Done,
+}
+
+impl Executor {
+    /// Records the trap of the running frame `cur` (code `code` at `offset` in function
+    /// `func_index`, which is `cur`'s unless the call-depth check of a callee failed) and the
+    /// frames of every caller.
+    ///
+    /// # Safety
+    ///
+    /// Every frame's vmctx must be live.
+    pub(super) unsafe fn unwind(
+        &mut self,
+        vmctx: *mut u8,
+        code: Option<TrapCode>,
+        func_index: u32,
+        offset: u32,
+    ) -> Exit {
+        // SAFETY: by this function's contract.
+        unsafe {
+            record_trap(vmctx, code, func_index, offset);
+            while let Some(f) = self.frames.pop() {
+                record_trap(f.vmctx, None, f.code().func_index, f.code().offset(f.pc));
+            }
+        }
+        Exit::Trapped
+    }
+
+    /// Calls the function behind `funcref` from frame `cur` (whose operands end at `sp` with
+    /// the arguments), as a tail call when `tail`. Returns the frame to run, or `Done` with
+    /// the results pushed and the new `sp`; `Err` when it trapped (recorded down to `cur`'s
+    /// callers, exclusive: `Err(None)` means the callee recorded it and `cur` must record its
+    /// frame; `Err(Some(code))` a trap in the callee's entry, recorded by the caller with
+    /// [`Executor::unwind`]).
+    ///
+    /// # Safety
+    ///
+    /// `funcref` must be a live function record of the store whose signature is `type_index`
+    /// of `cur`'s module; every frame's vmctx must be live.
+    pub(super) unsafe fn call(
+        &mut self,
+        cur: &mut Frame,
+        sp: &mut usize,
+        funcref: *const u8,
+        type_index: u32,
+        tail: bool,
+    ) -> Result<Called, CallTrap> {
+        // SAFETY: `funcref` is a live record (layout `vm::FUNCREF_*`).
+        let (call, ctx): (usize, *mut u8) = unsafe { (rd(funcref, vm::FUNCREF_CALL), rd(funcref, vm::FUNCREF_VMCTX)) };
+        if is_interp(call) {
+            // SAFETY: an interpreted function's record points to its function context.
+            let (vmctx, record) = unsafe { function_context(ctx) };
+            // SAFETY: the record lives as long as its compiled module, beyond this call.
+            let rec = unsafe { &*record };
+            let Ok(code) = rec.code() else {
+                if !tail {
+                    self.frames.push(*cur);
+                }
+                return Err(CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0));
+            };
+            let n = code.param_cells as usize;
+            let args = *sp - n;
+            let (fp, frames_left) = if tail {
+                self.stack.copy_within(args..*sp, cur.fp);
+                (cur.fp, cur.frames_left)
+            } else {
+                self.frames.push(*cur);
+                (args, cur.frames_left.saturating_sub(1))
+            };
+            if frames_left == 0 {
+                return Err(CallTrap::Entry(vmctx, TrapCode::CallStackExhausted, code.func_index, code.body_offset));
+            }
+            *sp = self.enter(code, fp).ok_or(CallTrap::Entry(
+                vmctx,
+                TrapCode::CallStackExhausted,
+                code.func_index,
+                code.body_offset,
+            ))?;
+            return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
+        }
+        // Native code: the array call, with the JIT's frame count.
+        let module = &cur.record().shared.module;
+        let ty = module.types.get(type_index as usize).ok_or(CallTrap::Recorded)?;
+        let (params, results) = (ty.params(), ty.results());
+        let n: usize = params.iter().map(|t| cells(*t) as usize).sum();
+        self.buf.clear();
+        self.buf.resize(params.len().max(results.len()).max(1), 0);
+        let args = *sp - n;
+        cells_to_raw(params, &self.stack[args..*sp], &mut self.buf);
+        *sp = args;
+        if tail {
+            if self.frames.is_empty() {
+                // The entry's own frame: the caller of the entry makes the call.
+                // SAFETY: the store context's tail-call fields (`vm::STORE_TAIL_*`) and buffer
+                // of `TAIL_CALL_SLOTS` slots, which any signature fits.
+                unsafe {
+                    let store = store_of(cur.vmctx);
+                    let tail_args: *mut ValRaw = rd(store, vm::STORE_TAIL_ARGS);
+                    for (i, v) in self.buf.iter().take(params.len()).enumerate() {
+                        tail_args.add(i).write(*v);
+                    }
+                    wr(store, vm::STORE_TAIL_CALLEE, funcref);
+                    wr(store, vm::STORE_TAIL_CALLER, cur.vmctx);
+                }
+                return Err(CallTrap::Tail);
+            }
+            // Deeper: the frame is gone, its caller makes the call with the frame's count.
+            let caller_vmctx = cur.vmctx;
+            let frames_left = cur.frames_left;
+            *sp = cur.fp;
+            let Some(c) = self.frames.pop() else { return Err(CallTrap::Recorded) };
+            *cur = c;
+            // SAFETY: as this function's.
+            return unsafe { self.native_call(cur, sp, call, ctx, caller_vmctx, frames_left, results) };
+        }
+        let frames_left = cur.frames_left.saturating_sub(1);
+        // SAFETY: as this function's.
+        unsafe { self.native_call(cur, sp, call, ctx, cur.vmctx, frames_left, results) }
+    }
+
+    /// Makes an array call of native code `call` with `ctx` and the arguments in `self.buf`,
+    /// then the tail calls it ends with; the results land on `cur`'s stack at `sp`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Executor::call`]; `call` and `ctx` come from a live function record.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn native_call(
+        &mut self,
+        cur: &mut Frame,
+        sp: &mut usize,
+        call: usize,
+        ctx: *mut u8,
+        caller_vmctx: *mut u8,
+        frames_left: u32,
+        results: &[ValType],
+    ) -> Result<Called, CallTrap> {
+        // SAFETY: the store context of a live instance; `call` is an array-call entry point
+        // (`FUNCREF_CALL` of a live record) and `buf` holds its arguments in enough slots.
+        unsafe {
+            let store = store_of(cur.vmctx);
+            wr(store, vm::STORE_FRAMES_LEFT, frames_left);
+            let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
+            #[cfg(test)]
+            super::probe::at_native_call();
+            let mut status = f(ctx, caller_vmctx, self.buf.as_mut_ptr());
+            let mut out: *const ValRaw = self.buf.as_ptr();
+            while status == CALL_TAIL {
+                wr(store, vm::STORE_FRAMES_LEFT, frames_left);
+                let tail_args: *mut ValRaw = rd(store, vm::STORE_TAIL_ARGS);
+                let callee: *const u8 = rd(store, vm::STORE_TAIL_CALLEE);
+                let caller: *mut u8 = rd(store, vm::STORE_TAIL_CALLER);
+                let call: usize = rd(callee, vm::FUNCREF_CALL);
+                let ctx: *mut u8 = rd(callee, vm::FUNCREF_VMCTX);
+                if is_interp(call) {
+                    // Run it here, as a frame `cur` called.
+                    let (vmctx, record) = function_context(ctx);
+                    let rec = &*record;
+                    self.frames.push(*cur);
+                    let code =
+                        rec.code().map_err(|_| CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0))?;
+                    if frames_left == 0 {
+                        return Err(CallTrap::Entry(
+                            vmctx,
+                            TrapCode::CallStackExhausted,
+                            code.func_index,
+                            code.body_offset,
+                        ));
+                    }
+                    let fp = *sp;
+                    let end = self.enter(code, fp).ok_or(CallTrap::Entry(
+                        vmctx,
+                        TrapCode::CallStackExhausted,
+                        code.func_index,
+                        code.body_offset,
+                    ))?;
+                    raw_to_cells(&code.params, tail_args, &mut self.stack[fp..]);
+                    *sp = end;
+                    return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
+                }
+                let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
+                status = f(ctx, caller, tail_args);
+                out = tail_args;
+            }
+            if status != CALL_RETURNED {
+                return Err(CallTrap::Recorded);
+            }
+            let n: usize = results.iter().map(|t| cells(*t) as usize).sum();
+            // The frame reserved room for the results (they count in its operand stack), so
+            // this never fails; if it did, the frame would trap at its call.
+            if !self.grow(*sp + n) {
+                let code = cur.code();
+                return Err(CallTrap::Entry(
+                    cur.vmctx,
+                    TrapCode::CallStackExhausted,
+                    code.func_index,
+                    code.offset(cur.pc),
+                ));
+            }
+            raw_to_cells(results, out, &mut self.stack[*sp..]);
+            *sp += n;
+        }
+        Ok(Called::Done)
+    }
+}
+
+/// How a call failed to go on.
+pub(super) enum CallTrap {
+    /// The callee (or the native code it tail-called) trapped and recorded it; the calling
+    /// frame records its own frame.
+    Recorded,
+    /// The callee trapped on entry (call depth, or a body that could not be translated):
+    /// `(callee vmctx, code, callee function index, offset)`; its caller is already on the
+    /// frame stack.
+    Entry(*mut u8, TrapCode, u32, u32),
+    /// The entry's own frame tail-called native code: return `CALL_TAIL`.
+    Tail,
+}
+
+/// Writes values of types `tys` from their cells in `src` to array-call slots in `dst`.
+pub(super) fn cells_to_raw(tys: &[ValType], src: &[u64], dst: &mut [ValRaw]) {
+    let mut at = 0;
+    for (ty, slot) in tys.iter().zip(dst.iter_mut()) {
+        let lo = src.get(at).copied().unwrap_or(0);
+        *slot = if *ty == ValType::V128 {
+            let hi = src.get(at + 1).copied().unwrap_or(0);
+            ValRaw::from(lo) | (ValRaw::from(hi) << 64)
+        } else {
+            ValRaw::from(lo)
+        };
+        at += cells(*ty) as usize;
+    }
+}
+
+/// Reads values of types `tys` from array-call slots at `src` into their cells in `dst`.
+///
+/// # Safety
+///
+/// `src` must point to at least `tys.len()` slots.
+pub(super) unsafe fn raw_to_cells(tys: &[ValType], src: *const ValRaw, dst: &mut [u64]) {
+    let mut at = 0;
+    for (i, ty) in tys.iter().enumerate() {
+        // SAFETY: by this function's contract.
+        let raw = unsafe { src.add(i).read() };
+        match ty {
+            ValType::I32 | ValType::F32 => dst[at] = u64::from(raw as u32),
+            ValType::V128 => {
+                dst[at] = raw as u64;
+                dst[at + 1] = (raw >> 64) as u64;
+            }
+            _ => dst[at] = raw as u64,
+        }
+        at += cells(*ty) as usize;
+    }
+}
