@@ -14,21 +14,22 @@ pub(crate) fn executes(backend: &str) -> bool {
     backend != "validate"
 }
 
+/// The backends `--backend` also accepts but CI does not run: `tiered` starts on the
+/// interpreter and switches to the JIT's code mid-run, whatever the timing, with the same results.
+pub(crate) const EXTRA_BACKENDS: &[&str] = &["tiered"];
+
 /// A fresh executor for one script: `Ok(None)` for a backend that only validates, an error for
 /// an executing backend that cannot start (which fails the run: its directives must not be
 /// quietly skipped).
 pub(crate) fn executor(backend: &str, metered: bool) -> Result<Option<Box<dyn Executor>>, String> {
-    match backend {
-        "jit" => {
-            let engine = jit_engine(metered)?;
-            Ok(Some(Box::new(RuntimeExecutor::new(engine)) as Box<dyn Executor>))
-        }
-        "interp" => {
-            let engine = interp_engine(metered)?;
-            Ok(Some(Box::new(RuntimeExecutor::new(engine)) as Box<dyn Executor>))
-        }
-        _ => Ok(None),
-    }
+    let kind = match backend {
+        "jit" => wes::BackendKind::Jit,
+        "interp" => wes::BackendKind::Interp,
+        "tiered" => wes::BackendKind::Tiered,
+        _ => return Ok(None),
+    };
+    let engine = engine(kind, metered)?;
+    Ok(Some(Box::new(RuntimeExecutor::new(engine)) as Box<dyn Executor>))
 }
 
 /// `--profile-hooks`: compile with the gas profiler's entry and exit calls. Set once, before
@@ -39,35 +40,25 @@ pub(crate) fn set_profile_hooks(on: bool) {
     PROFILE_HOOKS.store(on, Ordering::Relaxed);
 }
 
-/// One JIT engine per metering mode for the whole run: compiling the ISA description once is
-/// enough. Built through the facade's configuration, the one place engines are put together;
-/// metered runs use the default pricing, so every directive also runs through the gas checks.
-fn jit_engine(metered: bool) -> Result<Engine, String> {
-    static METERED: OnceLock<Result<Engine, String>> = OnceLock::new();
-    static UNMETERED: OnceLock<Result<Engine, String>> = OnceLock::new();
-    let slot = if metered { &METERED } else { &UNMETERED };
-    slot.get_or_init(|| {
-        let mut config = wes::RuntimeConfig::default();
-        config.gas.metered = metered;
-        config.monitoring.profile = PROFILE_HOOKS.load(Ordering::Relaxed);
-        config.engine().map_err(|e| format!("cannot start the JIT: {e}"))
-    })
-    .clone()
-}
-
-/// One interpreter engine per metering mode: the runtime configuration and pricing the
-/// facade gives the JIT engine, with the interpreter as its backend.
-fn interp_engine(metered: bool) -> Result<Engine, String> {
-    static METERED: OnceLock<Result<Engine, String>> = OnceLock::new();
-    static UNMETERED: OnceLock<Result<Engine, String>> = OnceLock::new();
-    let slot = if metered { &METERED } else { &UNMETERED };
-    slot.get_or_init(|| {
-        let mut config = wes::RuntimeConfig::default();
-        config.gas.metered = metered;
-        let pricing = config.pricing().map_err(|e| format!("cannot start the interpreter: {e}"))?;
-        let runtime = jit_engine(metered)?.config().clone();
-        let interp = wes_interp::Interpreter::new(wes_interp::InterpConfig { pricing, ..Default::default() });
-        Ok(Engine::new(runtime, std::sync::Arc::new(interp)))
-    })
-    .clone()
+/// One engine per backend and metering mode for the whole run (compiling the JIT's ISA
+/// description once is enough). Built through the facade's configuration, the one place
+/// engines are put together; metered runs use the default pricing, so every directive also
+/// runs through the gas checks.
+fn engine(kind: wes::BackendKind, metered: bool) -> Result<Engine, String> {
+    type Slot = OnceLock<Result<Engine, String>>;
+    static ENGINES: [[Slot; 2]; 3] = [const { [const { OnceLock::new() }, const { OnceLock::new() }] }; 3];
+    let index = match kind {
+        wes::BackendKind::Interp => 1,
+        wes::BackendKind::Tiered => 2,
+        _ => 0,
+    };
+    ENGINES[index][usize::from(metered)]
+        .get_or_init(|| {
+            let mut config = wes::RuntimeConfig::default();
+            config.gas.metered = metered;
+            config.performance.backend = kind;
+            config.monitoring.profile = PROFILE_HOOKS.load(Ordering::Relaxed);
+            config.engine().map_err(|e| format!("cannot start the {kind:?} backend: {e}"))
+        })
+        .clone()
 }

@@ -24,12 +24,13 @@ use wes_decode::{Decoder, Features};
 use wes_wast::Failure;
 
 pub(crate) use engine::BACKENDS;
+use engine::EXTRA_BACKENDS;
 
 /// Arguments of `cargo xtask spec-test`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SpecTestArgs {
     /// Which backend runs the directives: `validate` only decodes and validates.
-    #[arg(long, default_value = "validate", value_parser = clap::builder::PossibleValuesParser::new(["validate", "jit", "interp"]))]
+    #[arg(long, default_value = "validate", value_parser = clap::builder::PossibleValuesParser::new(["validate", "jit", "interp", "tiered"]))]
     backend: String,
     /// Comma-separated suites: v2, simd, tail-call, extended-const, v3.
     #[arg(long, value_delimiter = ',', default_value = "v2,simd,tail-call,extended-const")]
@@ -145,7 +146,7 @@ struct Report {
 }
 
 pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
-    if !BACKENDS.contains(&args.backend.as_str()) {
+    if !BACKENDS.contains(&args.backend.as_str()) && !EXTRA_BACKENDS.contains(&args.backend.as_str()) {
         bail!("backend `{}` does not exist yet (available: {})", args.backend, BACKENDS.join(", "));
     }
     if !engine::executes(&args.backend) {
