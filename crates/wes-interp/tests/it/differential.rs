@@ -81,7 +81,7 @@ const CASES: &[(&str, &[Value])] = &[
     ("switch", &[Value::I32(0)]),
     ("switch", &[Value::I32(1)]),
     ("switch", &[Value::I32(77)]),
-    ("floats", &[Value::F64(2.0), Value::F32(0.0)]),
+    ("floats", &[Value::F64(2.0f64.to_bits()), Value::F32(0.0f32.to_bits())]),
     ("nan", &[]),
     ("div", &[Value::I32(7), Value::I32(0)]),
     ("div", &[Value::I32(i32::MIN), Value::I32(-1)]),
