@@ -4,6 +4,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, reason = "helpers fail a test by panicking, like assertions do")]
 
 mod differential;
+mod operators;
 mod mixed;
 
 use std::sync::Arc;
