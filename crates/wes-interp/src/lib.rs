@@ -100,11 +100,7 @@ pub(crate) struct FuncRecord {
 impl FuncRecord {
     /// The function's internal form, translated on first use.
     pub(crate) fn code(&self) -> Result<&Code, &CompileError> {
-        self.code
-            .get_or_init(|| {
-                translate::translate(&self.shared.module, self.defined_index, &self.shared)
-            })
-            .as_ref()
+        self.code.get_or_init(|| translate::translate(&self.shared.module, self.defined_index, &self.shared)).as_ref()
     }
 
     pub(crate) fn func_index(&self) -> u32 {

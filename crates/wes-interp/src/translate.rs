@@ -161,7 +161,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
             let bytes = module.bytes.get(range.start as usize..range.end as usize).ok_or_else(|| {
                 CompileError::Codegen { func_index, message: "function body outside the module bytes".into() }
             })?;
-            Some(wes_meter::function_segments(bytes, range.start as u64, p).map_err(codegen)?)
+            Some(wes_meter::function_segments(bytes, range.start, p).map_err(codegen)?)
         }
         None => None,
     };

@@ -213,7 +213,11 @@ impl Backend for Tiered {
             })
             .collect::<Result<Box<[TierFunc]>, CompileError>>()?;
         if !funcs.is_empty() {
-            let job = Job { module, shared: Arc::clone(&shared), frame, lower_pricing: lower.pricing_hash(),
+            let job = Job {
+                module,
+                shared: Arc::clone(&shared),
+                frame,
+                lower_pricing: lower.pricing_hash(),
                 lower_counts: lower.counts_operators(),
             };
             self.progress.queued.fetch_add(1, Ordering::AcqRel);

@@ -4,8 +4,8 @@
 #![allow(clippy::panic, clippy::unwrap_used, reason = "helpers fail a test by panicking, like assertions do")]
 
 mod differential;
-mod operators;
 mod mixed;
+mod operators;
 
 use std::sync::Arc;
 

@@ -32,8 +32,11 @@ fn engine(kind: Counting, metered: bool) -> (Engine, Option<Arc<Tiered>>) {
             .unwrap(),
         )
     };
-    let interp: Arc<dyn Backend> =
-        Arc::new(Interpreter::new(InterpConfig { pricing: pricing.clone(), count_operators: true, ..Default::default() }));
+    let interp: Arc<dyn Backend> = Arc::new(Interpreter::new(InterpConfig {
+        pricing: pricing.clone(),
+        count_operators: true,
+        ..Default::default()
+    }));
     let tiered = matches!(kind, Counting::Tiered).then(|| Arc::new(Tiered::new(interp.clone(), jit(true), 8 << 10)));
     let backend: Arc<dyn Backend> = match (kind, &tiered) {
         (Counting::Jit { merge }, _) => jit(merge),

@@ -86,7 +86,9 @@ fn run(s: Setup, name: &str, args: &[Value], limit: u64) -> (Result<Vec<Value>, 
 
 #[test]
 fn hand_counted_functions() {
-    let cases: &[(&str, &[Value], u64, Result<i32, TrapCode>)] = &[
+    /// Export, arguments, operators, result or trap.
+    type Case<'a> = (&'a str, &'a [Value], u64, Result<i32, TrapCode>);
+    let cases: &[Case<'_>] = &[
         ("add", &[Value::I32(2), Value::I32(3)], 4, Ok(5)),
         ("sum", &[Value::I32(0)], 7, Ok(0)),
         ("sum", &[Value::I32(10)], 127, Ok(55)),
@@ -151,7 +153,8 @@ fn calls_accumulate_in_the_store_and_each_reports_its_own() {
 #[test]
 fn code_that_counts_runs_only_on_an_engine_that_counts() {
     let m = wes_decode::decode_text(WAT).unwrap();
-    let counting = Arc::new(wes_jit::Jit::with_config(JitConfig { count_operators: true, ..JitConfig::default() }).unwrap());
+    let counting =
+        Arc::new(wes_jit::Jit::with_config(JitConfig { count_operators: true, ..JitConfig::default() }).unwrap());
     let plain = Engine::new(Config::default(), counting);
     let e = Module::new(&plain, m.clone()).unwrap_err();
     assert!(matches!(e, RuntimeError::OperatorCountMismatch { compiled: true, engine: false }), "{e}");
