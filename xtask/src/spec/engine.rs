@@ -39,6 +39,14 @@ pub(crate) fn set_profile_hooks(on: bool) {
     PROFILE_HOOKS.store(on, Ordering::Relaxed);
 }
 
+/// `--count-operators`: compile code that counts the operators it executes. Set once, before
+/// the first engine is made.
+static COUNT_OPERATORS: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_count_operators(on: bool) {
+    COUNT_OPERATORS.store(on, Ordering::Relaxed);
+}
+
 /// One JIT engine per metering mode for the whole run: compiling the ISA description once is
 /// enough. Built through the facade's configuration, the one place engines are put together;
 /// metered runs use the default pricing, so every directive also runs through the gas checks.
@@ -50,6 +58,7 @@ fn jit_engine(metered: bool) -> Result<Engine, String> {
         let mut config = wes::RuntimeConfig::default();
         config.gas.metered = metered;
         config.monitoring.profile = PROFILE_HOOKS.load(Ordering::Relaxed);
+        config.monitoring.count_operators = COUNT_OPERATORS.load(Ordering::Relaxed);
         config.engine().map_err(|e| format!("cannot start the JIT: {e}"))
     })
     .clone()
@@ -66,7 +75,9 @@ fn interp_engine(metered: bool) -> Result<Engine, String> {
         config.gas.metered = metered;
         let pricing = config.pricing().map_err(|e| format!("cannot start the interpreter: {e}"))?;
         let runtime = jit_engine(metered)?.config().clone();
-        let interp = wes_interp::Interpreter::new(wes_interp::InterpConfig { pricing, ..Default::default() });
+        let count_operators = COUNT_OPERATORS.load(Ordering::Relaxed);
+        let interp =
+            wes_interp::Interpreter::new(wes_interp::InterpConfig { pricing, count_operators, ..Default::default() });
         Ok(Engine::new(runtime, std::sync::Arc::new(interp)))
     })
     .clone()
