@@ -120,6 +120,7 @@ pub fn all() -> Vec<Entry> {
         wasmi::Wasmi::lazy(),
         wes::Wes::interp_eager(),
         wes::Wes::metered(),
+        wes::Wes::metered_counting(),
         wes_pool::WesPool::metered(),
         wasmtime::Wasmtime::entry(Mode::Metered, false),
         wasmtime::Wasmtime::entry(Mode::Metered, true),

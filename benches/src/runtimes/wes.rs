@@ -25,6 +25,17 @@ impl Wes {
         Wes::with_gas("WES (gas)", Mode::Metered)
     }
 
+    /// Metered WES that also counts the operators it executes (`[monitoring] count_operators`):
+    /// beside `WES (gas)`, the cost of counting.
+    pub fn metered_counting() -> Entry {
+        let label = "WES (gas, ops)";
+        let mut config = wes::RuntimeConfig::default();
+        config.gas.metered = true;
+        config.monitoring.count_operators = true;
+        let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
+        Ok(Box::new(Wes { label: label.to_string(), mode: Mode::Metered, family: Family::Wes, engine }))
+    }
+
     /// The interpreter translating every function when the module is loaded, as wasmi's eager
     /// rows do: its compile row is translation throughput.
     pub fn interp_eager() -> Entry {

@@ -227,6 +227,13 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether the code counts the wasm operators it executes into the store context's
+    /// [`STORE_OPERATORS`](crate::vm::STORE_OPERATORS) counter (per straight-line segment, when
+    /// the segment is charged). The runtime never mixes code that counts with code that does not.
+    fn counts_operators(&self) -> bool {
+        false
+    }
+
     /// The code as bytes that [`Backend::deserialize`] of a backend with the same
     /// [`Backend::fingerprint`] turns back into this compiled module (given the same validated
     /// module), or `None` when the backend cannot serialise its code (the default). The

@@ -12,7 +12,7 @@
 //!
 //! ```text
 //!  vmctx ─┬─ +0  store context ──▶ { frames_left: u32, _, _, tail_callee,
-//!         │                          tail_caller, tail_args, gas: u64 }
+//!         │                          tail_caller, tail_args, gas: u64, operators: u64 }
 //!         ├─ +8  libcalls     ──▶ [fn ptr; Libcall::ALL.len()]
 //!         ├─ +16 funcs        ──▶ [*const FuncRef; functions]   FuncRef { call, vmctx, type_id }
 //!         ├─ +24 memories     ──▶ [*mut MemoryDef; memories]    MemoryDef { base, length }
@@ -39,6 +39,12 @@ pub const VMCTX_LIBCALLS: i32 = 8;
 /// holds less than the cost. It lives in the store context, not in each instance's vmctx,
 /// because calls between instances of one store share one budget.
 pub const STORE_GAS: i32 = 40;
+/// Offset of the executed-operator counter (`u64`) in the store context. Code compiled to count
+/// operators adds each segment's operator count (`wes_meter::Segment::ops`) to it when it
+/// charges the segment, keeping it in a register while it runs and writing it back where it
+/// writes the gas counter back. It only grows (wrapping), for the store's whole life; the
+/// runtime reports differences. Shared by every instance of the store, like the gas counter.
+pub const STORE_OPERATORS: i32 = 48;
 
 /// Offset of the function-reference array pointer in the vmctx.
 pub const VMCTX_FUNCS: i32 = 16;

@@ -78,8 +78,12 @@ pub(crate) enum LoadKind {
 /// One instruction of the internal form.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Op {
-    /// Pays for the segment that starts here (see `wes_meter::function_segments`).
-    Charge(u64),
+    /// Pays `cost` for the segment that starts here (see `wes_meter::function_segments`) and
+    /// then counts its `ops` operators.
+    Charge {
+        cost: u64,
+        ops: u32,
+    },
     Unreachable,
     Br(Target),
     /// `br_if`: branches when the popped condition is non-zero.

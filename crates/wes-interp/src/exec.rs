@@ -20,7 +20,8 @@
 //!   the entry's own; deeper, the frame is popped and its caller makes the call. A native
 //!   callee that returns `CALL_TAIL` has its pending calls made here, in a loop.
 //! - **Gas** lives in the store context (`STORE_GAS`), where libcalls, host functions and other
-//!   instances charge it too; each segment's charge reads and writes it there.
+//!   instances charge it too; each segment's charge reads and writes it there, and, when
+//!   counting, adds the segment's operators to `STORE_OPERATORS` once it is paid for.
 
 #[macro_use]
 mod vmctx;
@@ -328,10 +329,19 @@ impl Executor {
         loop {
             let Some(op) = code.ops.get(pc).copied() else { trap!(Some(TrapCode::Unreachable)) };
             match op {
-                Op::Charge(cost) => {
+                Op::Charge { cost, ops } => {
                     // SAFETY: `vmctx` is live.
-                    if !unsafe { charge(vmctx, cost) } {
+                    if cost > 0 && !unsafe { charge(vmctx, cost) } {
                         trap!(None)
+                    }
+                    // Counted once paid for, as the JIT counts (an unpaid segment counts none).
+                    if ops > 0 {
+                        // SAFETY: `vmctx` is live; its store context holds the operator counter.
+                        unsafe {
+                            let store = store_of(vmctx);
+                            let n: u64 = rd(store, vm::STORE_OPERATORS);
+                            wr(store, vm::STORE_OPERATORS, n.wrapping_add(u64::from(ops)));
+                        }
                     }
                 }
                 Op::Unreachable => trap!(Some(TrapCode::Unreachable)),

@@ -48,11 +48,15 @@ pub struct InterpConfig {
     pub nan_canonicalization: bool,
     /// Translate every function at compile time instead of on its first call (default off).
     pub eager: bool,
+    /// Count the wasm operators executed into the store context's counter
+    /// (`wes_core::vm::STORE_OPERATORS`), per segment when it is charged, exactly as the JIT
+    /// with `count_operators` does (default off).
+    pub count_operators: bool,
 }
 
 impl Default for InterpConfig {
     fn default() -> Self {
-        InterpConfig { pricing: None, nan_canonicalization: true, eager: false }
+        InterpConfig { pricing: None, nan_canonicalization: true, eager: false, count_operators: false }
     }
 }
 
@@ -78,7 +82,11 @@ impl Interpreter {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) module: Arc<Module>,
-    pub(crate) pricing: Option<Arc<Pricing>>,
+    /// What segments are cut and priced under: the pricing when metered; when only counting
+    /// operators, the default (the costs are not charged).
+    pub(crate) segment_pricing: Option<Arc<Pricing>>,
+    pub(crate) metered: bool,
+    pub(crate) count_operators: bool,
     pub(crate) nan_canonicalization: bool,
 }
 
@@ -93,11 +101,7 @@ pub(crate) struct FuncRecord {
 impl FuncRecord {
     /// The function's internal form, translated on first use.
     pub(crate) fn code(&self) -> Result<&Code, &CompileError> {
-        self.code
-            .get_or_init(|| {
-                translate::translate(&self.shared.module, self.defined_index, self.shared.pricing.as_deref())
-            })
-            .as_ref()
+        self.code.get_or_init(|| translate::translate(&self.shared.module, self.defined_index, &self.shared)).as_ref()
     }
 
     pub(crate) fn func_index(&self) -> u32 {
@@ -114,7 +118,13 @@ impl wes_core::Backend for Interpreter {
         translate::check_module(&module)?;
         let shared = Arc::new(Shared {
             module: Arc::clone(&module),
-            pricing: self.config.pricing.clone(),
+            segment_pricing: match &self.config.pricing {
+                Some(p) => Some(Arc::clone(p)),
+                None if self.config.count_operators => Some(Arc::new(Pricing::default())),
+                None => None,
+            },
+            metered: self.config.pricing.is_some(),
+            count_operators: self.config.count_operators,
             nan_canonicalization: self.config.nan_canonicalization,
         });
         let records: Box<[FuncRecord]> = (0..module.bodies.len() as u32)
@@ -130,7 +140,8 @@ impl wes_core::Backend for Interpreter {
             }
         }
         let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
-        Ok(Arc::new(InterpModule { module, records, pricing_hash }))
+        let counts_operators = self.config.count_operators;
+        Ok(Arc::new(InterpModule { module, records, pricing_hash, counts_operators }))
     }
 }
 
@@ -140,6 +151,7 @@ struct InterpModule {
     module: Arc<Module>,
     records: Box<[FuncRecord]>,
     pricing_hash: Option<[u8; 32]>,
+    counts_operators: bool,
 }
 
 impl CompiledModule for InterpModule {
@@ -159,6 +171,10 @@ impl CompiledModule for InterpModule {
 
     fn pricing_hash(&self) -> Option<[u8; 32]> {
         self.pricing_hash
+    }
+
+    fn counts_operators(&self) -> bool {
+        self.counts_operators
     }
 }
 

@@ -3,8 +3,9 @@
 //! One pass over the operators: the translator tracks the operand stack's types (so it knows
 //! how many cells each value takes: two for a `v128`, one otherwise) and the control stack, resolves each branch to a target and a [`DropKeep`], patches
 //! forward branches at their block's `end`, and drops code that cannot run (as the JIT does).
-//! When metered, each segment `wes_meter::function_segments` starts at a reachable operator
-//! gets a [`Op::Charge`] of its cost in front of that operator's code: a branch to a block's
+//! When metered or counting operators, each segment `wes_meter::function_segments` starts at a
+//! reachable operator gets a [`Op::Charge`] of its cost (0 when unmetered) and its operators
+//! (0 when not counting) in front of that operator's code: a branch to a block's
 //! end lands after the charge of a segment starting at that `end`, exactly where the JIT's
 //! branches land, so the same segments are paid for on every path.
 
@@ -171,9 +172,10 @@ struct Translator<'m> {
     offset: u32,
 }
 
-/// Translates defined function `defined_index` of `module`, with gas charges when `pricing`
-/// is set.
-pub(crate) fn translate(module: &Module, defined_index: u32, pricing: Option<&Pricing>) -> Result<Code, CompileError> {
+/// Translates defined function `defined_index` of `module`, with gas charges and operator counts
+/// as `shared` says.
+pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Shared) -> Result<Code, CompileError> {
+    let pricing: Option<&Pricing> = shared.segment_pricing.as_deref();
     let func_index = module.num_imported_functions + defined_index;
     let (reader, type_index) = body_reader(module, defined_index)?;
     let codegen = |e: wasmparser::BinaryReaderError| CompileError::Codegen { func_index, message: e.to_string() };
@@ -241,9 +243,13 @@ pub(crate) fn translate(module: &Module, defined_index: u32, pricing: Option<&Pr
         t.offset = u32::try_from(offset).unwrap_or(u32::MAX);
         if t.reachable
             && let Some(seg) = segments.as_ref().and_then(|s| s.at(offset))
-            && seg.cost > 0
         {
-            t.emit(Op::Charge(seg.cost));
+            let cost = if shared.metered { seg.cost } else { 0 };
+            // A body has fewer operators than bytes, and a module fewer than 2^32 bytes.
+            let ops = if shared.count_operators { u32::try_from(seg.ops).unwrap_or(u32::MAX) } else { 0 };
+            if cost > 0 || ops > 0 {
+                t.emit(Op::Charge { cost, ops });
+            }
         }
         t.operator(&op)?;
         if t.ctrl.is_empty() {

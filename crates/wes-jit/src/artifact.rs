@@ -47,7 +47,7 @@ impl Jit {
         let shared: Vec<String> = self.isa.flags().iter().map(|v| v.to_string()).collect();
         let config = format!(
             "nan_canonicalization={} bounds_checks={:?} optimize={} merge_gas_checks={} pricing={pricing} \
-             profile={} function_limits={:?} large_function_blocks={} cranelift=[{}]",
+             profile={} count_operators={} function_limits={:?} large_function_blocks={} cranelift=[{}]",
             c.nan_canonicalization,
             c.bounds_checks,
             c.optimize,
@@ -55,6 +55,8 @@ impl Jit {
             // Profiled code has other calls in it; the limits decide which modules compile at
             // all, so code compiled under looser ones must not be loaded under stricter ones.
             c.profile,
+            // Counting code carries another counter and adds to it.
+            c.count_operators,
             c.function_limits,
             crate::LARGE_FUNCTION_BLOCKS,
             shared.join(" "),
@@ -109,7 +111,10 @@ impl Jit {
             return Err(bad(format!("entry offset {o} is not a function start in {} bytes of code", code.len())));
         }
         let memory = CodeMemory::new(code)?;
-        Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash }))
+        // The fingerprint (checked by whoever hands the payload over, see `Backend::deserialize`)
+        // includes `count_operators`, so the code counts exactly when this JIT's does.
+        let counts_operators = self.config.count_operators;
+        Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash, counts_operators }))
     }
 }
 

@@ -85,6 +85,13 @@ pub struct JitConfig {
     /// `ProfileExit`), so gas and time can be attributed to functions exactly. Gas, results
     /// and traps are the same as without; the calls cost time. Off by default.
     pub profile: bool,
+    /// Count the wasm operators executed into the store context's counter
+    /// ([`wes_core::vm::STORE_OPERATORS`]): each check adds the operators of the segments it
+    /// charges (`wes_meter::ChainLink::ops`), in a register like the gas counter; unmetered
+    /// code adds at the same segment starts without a check. The count is defined on the wasm
+    /// operators, so it is the same on every backend, merged or not. Gas, results and traps
+    /// are the same as without. Off by default.
+    pub count_operators: bool,
     /// What one function and one module may contain; a module past a limit is refused
     /// before anything is compiled. The defaults bound every function's compile time and
     /// memory ([`FunctionLimits`]).
@@ -101,6 +108,7 @@ impl Default for JitConfig {
             pricing: None,
             merge_gas_checks: true,
             profile: false,
+            count_operators: false,
             function_limits: FunctionLimits::default(),
         }
     }
@@ -238,17 +246,33 @@ struct CompiledPair {
 }
 
 impl Jit {
+    /// The counters compiled bodies carry.
+    fn counters(&self) -> translate::Counters {
+        translate::Counters { gas: self.config.pricing.is_some(), ops: self.config.count_operators }
+    }
+
+    /// The pricing segments are cut and priced under: the configured one, or, for unmetered
+    /// code that counts operators (which needs the segments but not their costs), the default.
+    fn segment_pricing(&self) -> Option<Arc<Pricing>> {
+        match &self.config.pricing {
+            Some(p) => Some(Arc::clone(p)),
+            None if self.config.count_operators => Some(Arc::new(Pricing::default())),
+            None => None,
+        }
+    }
+
     fn compile_one(
         &self,
         module: &Module,
         defined_index: u32,
         may_move_memory: bool,
+        segment_pricing: Option<&Pricing>,
         ctx: &mut Context,
         fctx: &mut FunctionBuilderContext,
     ) -> Result<CompiledPair, CompileError> {
         let func_index = module.num_imported_functions + defined_index;
         ctx.clear();
-        let segments = match &self.config.pricing {
+        let segments = match segment_pricing {
             Some(pricing) => {
                 let body = module
                     .bodies
@@ -277,7 +301,12 @@ impl Jit {
             self.isa.frontend_config(),
             &mut ctx.func,
             fctx,
-            &translate::FunctionFacts { segments: segments.as_ref(), may_move_memory, profile: self.config.profile },
+            &translate::FunctionFacts {
+                segments: segments.as_ref(),
+                counters: self.counters(),
+                may_move_memory,
+                profile: self.config.profile,
+            },
         )?;
         if self.config.nan_canonicalization {
             nan::canonicalize_nans(&mut ctx.func);
@@ -288,7 +317,7 @@ impl Jit {
             module,
             defined_index,
             self.isa.default_call_conv(),
-            self.config.pricing.is_some(),
+            self.counters(),
             self.isa.frontend_config(),
             &mut ctx.func,
             fctx,
@@ -306,7 +335,7 @@ impl Jit {
         translate::translate_out_of_gas_shim(call_conv, frontend, &mut ctx.func, &mut fctx);
         let out_of_gas = self.finish(&mut ctx, 0)?;
         ctx.clear();
-        translate::translate_replay_shim(call_conv, frontend, &mut ctx.func, &mut fctx);
+        translate::translate_replay_shim(self.config.count_operators, call_conv, frontend, &mut ctx.func, &mut fctx);
         let replay = self.finish(&mut ctx, 0)?;
         Ok(Shims { out_of_gas, replay })
     }
@@ -398,6 +427,7 @@ impl Backend for Jit {
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
         let movers = analysis::may_move_memory(&module, &self.config.function_limits)?;
+        let segment_pricing = self.segment_pricing();
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledPair, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());
@@ -415,7 +445,7 @@ impl Backend for Jit {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match u32::try_from(i) {
                     Ok(di) => {
                         let moves = movers.get(i).copied().unwrap_or(true);
-                        self.compile_one(&module, di, moves, &mut ctx, &mut fctx)
+                        self.compile_one(&module, di, moves, segment_pricing.as_deref(), &mut ctx, &mut fctx)
                     }
                     Err(_) => Err(CompileError::Limit("too many functions".into())),
                 }))
@@ -481,7 +511,8 @@ impl Backend for Jit {
             + pairs.iter().map(|p| p.entry.frame_size).max().unwrap_or(0);
         let memory = CodeMemory::new(&code)?;
         let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
-        Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash }))
+        let counts_operators = self.config.count_operators;
+        Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash, counts_operators }))
     }
 
     fn fingerprint(&self) -> Option<wes_core::CodeFingerprint> {
@@ -523,6 +554,8 @@ struct JitModule {
     offsets: Vec<usize>,
     max_frame: usize,
     pricing_hash: Option<[u8; 32]>,
+    /// Whether the code counts executed operators (`JitConfig::count_operators`).
+    counts_operators: bool,
 }
 
 impl std::fmt::Debug for JitModule {
@@ -551,6 +584,10 @@ impl CompiledModule for JitModule {
 
     fn pricing_hash(&self) -> Option<[u8; 32]> {
         self.pricing_hash
+    }
+
+    fn counts_operators(&self) -> bool {
+        self.counts_operators
     }
 
     fn serialize(&self) -> Option<Vec<u8>> {

@@ -3,12 +3,13 @@
 //! Every defined function is compiled twice over:
 //!
 //! - its **body**, with Cranelift's `tail` calling convention and a signature made for calls
-//!   between compiled functions: `(vmctx, frames_left: i32, [gas: i64], params...) ->
-//!   (status: i8, [gas: i64], results...)`. Parameters and results travel in registers, the
-//!   call-depth count (`frames_left`, the frames this call may still open, itself included)
-//!   and, in metered code, the remaining gas travel beside them, so a direct `call` between
-//!   functions of one module touches no memory for any of them. The returned gas is always the
-//!   true counter, whatever the status.
+//!   between compiled functions: `(vmctx, frames_left: i32, [gas: i64], [operators: i64],
+//!   params...) -> (status: i8, [gas: i64], [operators: i64], results...)`. Parameters and
+//!   results travel in registers, the call-depth count (`frames_left`, the frames this call may
+//!   still open, itself included) and, in metered code, the remaining gas and, in code that
+//!   counts operators, the executed-operator count travel beside them ([`Counters`]), so a
+//!   direct `call` between functions of one module touches no memory for any of them. The
+//!   returned counters are always the true ones, whatever the status.
 //! - its **array-call entry** ([`translate_entry`]), with the array-call signature of
 //!   [`wes_core::backend`], `(callee_vmctx, caller_vmctx, args_results) -> status`: it reads the
 //!   parameters, the frame count and the gas from memory, calls the body, and writes the
@@ -36,7 +37,8 @@
 //!
 //! When the module is metered, the first operator of every reachable straight-line segment
 //! (as `wes_meter::function_segments` cut them) is preceded by that segment's check-and-deduct;
-//! the code for it is in [`gas`].
+//! when it counts operators, by the addition of the operators the check charges for (without a
+//! check when unmetered); the code for both is in [`gas`].
 //!
 //! The translator is split along its seams: this file holds the signatures, the entry point
 //! [`translate`] and the translator's state; [`operator`] dispatches one wasm operator at a
@@ -80,18 +82,36 @@ pub(crate) fn array_call_signature(call_conv: CallConv) -> Signature {
     sig
 }
 
+/// Which counters a body carries in registers beside its parameters and results: the gas
+/// left (metered code) and the operators executed (code that counts them), in that order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    /// The remaining gas (`JitConfig::pricing`).
+    pub(crate) gas: bool,
+    /// The executed-operator count (`JitConfig::count_operators`).
+    pub(crate) ops: bool,
+}
+
+impl Counters {
+    /// How many there are.
+    pub(crate) fn len(self) -> usize {
+        usize::from(self.gas) + usize::from(self.ops)
+    }
+}
+
 /// The signature of the body of a function of type `ty`: `(vmctx, frames_left, [gas],
-/// params...) -> (status, [gas], results...)`, with the `tail` calling convention.
+/// [operators], params...) -> (status, [gas], [operators], results...)`, with the `tail`
+/// calling convention.
 pub(crate) fn body_signature(
     ty: &wes_core::FuncType,
-    metered: bool,
+    counters: Counters,
     func_index: u32,
 ) -> Result<Signature, CompileError> {
     let mut sig = Signature::new(CallConv::Tail);
     sig.params.push(AbiParam::new(PTR));
     sig.params.push(AbiParam::new(types::I32));
     sig.returns.push(AbiParam::new(types::I8));
-    if metered {
+    for _ in 0..counters.len() {
         sig.params.push(AbiParam::new(types::I64));
         sig.returns.push(AbiParam::new(types::I64));
     }
@@ -157,8 +177,11 @@ fn wasm_val_type(t: wasmparser::ValType, func_index: u32) -> Result<ValType, Com
 
 /// What the translation of one body needs to know beyond the module.
 pub(crate) struct FunctionFacts<'a> {
-    /// Where the body's gas checks go (`wes_meter::ChargePlan`) when the module is metered.
+    /// Where the body's gas checks (and operator counts) go (`wes_meter::ChargePlan`) when
+    /// the module is metered or counts operators.
     pub(crate) segments: Option<&'a wes_meter::ChargePlan>,
+    /// The counters the body carries: gas when metered, operators when counting.
+    pub(crate) counters: Counters,
     /// Whether running the body may move or resize a memory (`analysis::may_move_memory`).
     pub(crate) may_move_memory: bool,
     /// Tell the runtime when the function is entered and left (`JitConfig::profile`).
@@ -182,8 +205,8 @@ pub(crate) fn translate(
         .get(defined_index as usize)
         .ok_or_else(|| CompileError::Codegen { func_index, message: "no body for this function".into() })?;
     let ty = defined_type(module, defined_index)?;
-    let metered = segments.is_some();
-    func.signature = body_signature(ty, metered, func_index)?;
+    let counters = facts.counters;
+    func.signature = body_signature(ty, counters, func_index)?;
     func.name = UserFuncName::user(BODY_NAMESPACE, defined_index);
 
     let bytes = module.bytes.get(body.range.clone()).ok_or_else(|| CompileError::Codegen {
@@ -208,7 +231,7 @@ pub(crate) fn translate(
     builder.switch_to_block(entry);
     let params = builder.block_params(entry).to_vec();
     let (vmctx, frames_left) = (params[0], params[1]);
-    let first_param = if metered { 3 } else { 2 };
+    let first_param = 2 + counters.len();
     // Every callee may open one frame fewer than this function.
     let callee_frames = builder.ins().iadd_imm_s(frames_left, -1);
 
@@ -239,15 +262,14 @@ pub(crate) fn translate(
         call_buffer: None,
         offset: u32::try_from(body.range.start).unwrap_or(u32::MAX),
         gas: None,
+        ops: None,
         regions: [None; Region::COUNT],
         memory_fixed: !facts.may_move_memory,
         profile: facts.profile,
     };
 
-    // The gas counter arrives in a register; every exit returns it.
-    if metered {
-        t.gas_init(params[2]);
-    }
+    // The counters arrive in registers; every exit returns them.
+    t.counters_init(counters, &params[2..first_param]);
 
     let exhausted = t.builder.ins().icmp_imm_s(IntCC::Equal, frames_left, 0);
     t.trap_if(exhausted, TrapCode::CallStackExhausted);
@@ -353,6 +375,8 @@ struct Translator<'m, 'f> {
     offset: u32,
     /// The remaining gas while this function runs, when metered (see [`gas`]).
     gas: Option<Variable>,
+    /// The operators executed so far, when counting them (see [`gas`]).
+    ops: Option<Variable>,
     /// The alias regions declared so far, by [`Region`].
     regions: [Option<ir::AliasRegion>; Region::COUNT],
     /// Whether memories keep their base and length while this function runs: it neither

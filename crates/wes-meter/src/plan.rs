@@ -14,10 +14,12 @@
 //! charge for Q as well. Every other segment keeps a check, which charges its *chain*: itself,
 //! then while the last element is pure, its unique successor if that is absorbed.
 //!
-//! A backend emits, for a chain `[(o1,c1), …, (ok,ck)]`, one check of `c1 + … + ck` on the
-//! fast path; when it fails, a cold path replays the per-segment checks one by one (the
-//! out-of-gas handler is asked for `ci`, and the trap is reported at `oi`), so the handler
-//! calls, the gas consumed and the trap offset are exactly those of one check per segment.
+//! A backend emits, for a chain `[(o1,c1,n1), …, (ok,ck,nk)]` (start offset, cost, operators),
+//! one check of `c1 + … + ck` on the fast path, which also adds `n1 + … + nk` to the
+//! executed-operator count; when it fails, a cold path replays the per-segment checks one by
+//! one (the out-of-gas handler is asked for `ci`, the trap is reported at `oi`, and each
+//! segment paid for adds its `ni`), so the handler calls, the gas consumed, the operator count
+//! and the trap offset are exactly those of one check per segment.
 //! Nothing of the chain's first `k - 1` segments is observable in between: they cannot trap,
 //! write memory, globals or tables, or call anything, and the handler sees only the meter.
 //!
@@ -27,19 +29,37 @@
 
 use wasmparser::{BinaryReader, FunctionBody, Operator};
 
-use crate::segment::{FunctionSegments, ends_segment};
+use crate::segment::{FunctionSegments, Segment, ends_segment};
 
 /// The longest chain one check charges for.
 pub const MAX_CHAIN: usize = 16;
 
+/// One segment a check charges: what a backend needs to charge it alone (on the slow path)
+/// and to add it to the chain's sums (on the fast path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainLink {
+    /// The segment's start offset (where its trap is reported when it cannot be paid for).
+    pub start: u64,
+    /// Its cost ([`Segment::cost`](crate::Segment::cost)).
+    pub cost: u64,
+    /// Its operators ([`Segment::ops`](crate::Segment::ops)), counted when it is paid for.
+    pub ops: u64,
+}
+
+impl ChainLink {
+    fn of(s: &Segment) -> ChainLink {
+        ChainLink { start: s.start, cost: s.cost, ops: s.ops }
+    }
+}
+
 /// How a segment's cost is charged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SegmentCharge {
-    /// A check at the segment's start charges the segments of `chain`, given as
-    /// `(start offset, cost)` in execution order; the first is the segment itself.
+    /// A check at the segment's start charges the segments of `chain`, in execution order;
+    /// the first is the segment itself.
     Check {
         /// The segments charged, in the order they run.
-        chain: Vec<(u64, u64)>,
+        chain: Vec<ChainLink>,
     },
     /// An earlier check paid for this segment: nothing is emitted at its start.
     Absorbed,
@@ -59,7 +79,7 @@ impl ChargePlan {
             charges: segments
                 .segments
                 .iter()
-                .map(|s| (s.start, SegmentCharge::Check { chain: vec![(s.start, s.cost)] }))
+                .map(|s| (s.start, SegmentCharge::Check { chain: vec![ChainLink::of(s)] }))
                 .collect(),
         }
     }
@@ -94,17 +114,18 @@ impl ChargePlan {
         let costs: Vec<(u64, u64)> = segments.segments.iter().map(|s| (s.start, s.cost)).collect();
         let chains = cfg.chains(&costs);
         Ok(ChargePlan {
-            charges: costs
+            charges: segments
+                .segments
                 .iter()
                 .zip(chains)
-                .map(|((start, _), chain)| {
+                .map(|(seg, chain)| {
                     let charge = match chain {
-                        Some(c) => {
-                            SegmentCharge::Check { chain: c.iter().filter_map(|&i| costs.get(i).copied()).collect() }
-                        }
+                        Some(c) => SegmentCharge::Check {
+                            chain: c.iter().filter_map(|&i| segments.segments.get(i).map(ChainLink::of)).collect(),
+                        },
                         None => SegmentCharge::Absorbed,
                     };
-                    (*start, charge)
+                    (seg.start, charge)
                 })
                 .collect(),
         })
@@ -510,9 +531,10 @@ mod tests {
                 SegmentCharge::Check { chain } => Some(
                     chain
                         .iter()
-                        .map(|(start, cost)| {
-                            let i = segs.segments.iter().position(|s| s.start == *start).unwrap();
-                            assert_eq!(segs.segments[i].cost, *cost);
+                        .map(|link| {
+                            let i = segs.segments.iter().position(|s| s.start == link.start).unwrap();
+                            assert_eq!(segs.segments[i].cost, link.cost);
+                            assert_eq!(segs.segments[i].ops, link.ops);
                             i
                         })
                         .collect(),
@@ -548,9 +570,31 @@ mod tests {
         // One iteration runs segments 2, 3, 4 or 5, 6: the checks of 3 and of 4 or 5.
         assert_eq!(
             plan.at(segs.segments[3].start),
-            Some(&SegmentCharge::Check { chain: vec![(segs.segments[3].start, segs.segments[3].cost)] })
+            Some(&SegmentCharge::Check { chain: vec![ChainLink::of(&segs.segments[3])] })
         );
         assert_eq!(ChargePlan::unmerged(&segs).checks(), 10);
+    }
+
+    #[test]
+    fn chains_carry_each_segments_operators() {
+        let (segs, plan) = plan_of(include_str!("../../../benches/workloads/xorshift.wat"));
+        let ops = |p: &ChargePlan| -> u64 {
+            p.charges
+                .iter()
+                .filter_map(|(_, c)| match c {
+                    SegmentCharge::Check { chain } => Some(chain.iter().map(|l| l.ops).sum::<u64>()),
+                    SegmentCharge::Absorbed => None,
+                })
+                .sum()
+        };
+        assert_eq!(ops(&ChargePlan::unmerged(&segs)), segs.total_ops());
+        // Merged, a segment may be charged by several chains (one per path into it), so the
+        // plan's static sum is no total; each chain carries its segments' own counts.
+        assert!(ops(&plan) >= segs.total_ops());
+        // The chain of segment 0 is [i64.const local.set block] [loop] [local.get i64.eqz
+        // br_if]: 3 + 1 + 3 operators in one check.
+        let Some(SegmentCharge::Check { chain }) = plan.at(segs.segments[0].start) else { panic!() };
+        assert_eq!(chain.iter().map(|l| l.ops).collect::<Vec<_>>(), vec![3, 1, 3]);
     }
 
     #[test]

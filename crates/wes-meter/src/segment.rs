@@ -13,6 +13,12 @@
 //! is refunded nothing. Because segments are computed from the *input wasm operators* by this
 //! function alone, gas does not depend on the backend, its optimisations or its version.
 //!
+//! The same segments define the *executed-operator count* (issue 15's "instructions
+//! executed"): a segment adds its operator count ([`Segment::ops`], every operator the body's
+//! reader yields, the boundary included) exactly when its cost is charged. So a segment that
+//! traps part-way counts all its operators, as it has paid for all of them, and a segment that
+//! cannot be paid for (out of gas) counts none. Unmetered code counts at the same points.
+//!
 //! "Charged before it runs" is the semantics, not necessarily one check per segment: a backend
 //! may pay for several segments with one check where no one can tell the difference
 //! ([`crate::plan::ChargePlan`] says where; the gas, out-of-gas handler requests, trap offsets
@@ -31,6 +37,10 @@ pub struct Segment {
     pub end: u64,
     /// The sum of its operators' prices (saturating).
     pub cost: u64,
+    /// How many operators it holds: every operator the body's reader yields from `start` to
+    /// `end`, the boundary included (`block`, `loop`, `if`, `else` and `end` count like any
+    /// other). What a backend adds to the executed-operator count when it charges the segment.
+    pub ops: u64,
 }
 
 /// What the segment analysis learns about a function body.
@@ -58,6 +68,11 @@ impl FunctionSegments {
     /// The sum of every segment's cost: what one pass over every operator costs.
     pub fn total(&self) -> u64 {
         self.segments.iter().fold(0u64, |a, s| a.saturating_add(s.cost))
+    }
+
+    /// The number of operators of the body: the sum of every segment's [`Segment::ops`].
+    pub fn total_ops(&self) -> u64 {
+        self.segments.iter().fold(0u64, |a, s| a.saturating_add(s.ops))
     }
 }
 
@@ -117,8 +132,9 @@ pub fn function_segments(
     let mut current: Option<Segment> = None;
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset()?;
-        let seg = current.get_or_insert(Segment { start: offset, end: offset, cost: 0 });
+        let seg = current.get_or_insert(Segment { start: offset, end: offset, cost: 0, ops: 0 });
         seg.cost = seg.cost.saturating_add(pricing.operator_cost(&op));
+        seg.ops += 1;
         seg.end = offset;
         match &op {
             Operator::Loop { .. } => out.has_loop = true,
@@ -167,6 +183,7 @@ mod tests {
         let s = segments_of("(module (func (result i32) i32.const 1 i32.const 2 i32.add))");
         assert_eq!(s.segments.len(), 1);
         assert_eq!(s.segments[0].cost, 4);
+        assert_eq!(s.segments[0].ops, 4);
         assert!(!s.has_loop && s.direct_calls.is_empty());
     }
 
@@ -183,6 +200,9 @@ mod tests {
         let costs: Vec<u64> = s.segments.iter().map(|s| s.cost).collect();
         // [local.get, drop, loop] [local.get, br_if] [end] [i32.const, drop, end]
         assert_eq!(costs, vec![3, 2, 1, 3]);
+        let ops: Vec<u64> = s.segments.iter().map(|s| s.ops).collect();
+        assert_eq!(ops, vec![3, 2, 1, 3]);
+        assert_eq!(s.total_ops(), 9);
         assert!(s.has_loop);
         assert_eq!(s.at(s.segments[1].start), Some(&s.segments[1]));
         assert_eq!(s.total(), 9);
@@ -204,5 +224,8 @@ mod tests {
         let costs: Vec<u64> = s.segments.iter().map(|s| s.cost).collect();
         // [call] [call] [i32.const, call_indirect] [end]
         assert_eq!(costs, vec![10, 10, 16, 1]);
+        // Operators are counted one each, whatever they cost.
+        let ops: Vec<u64> = s.segments.iter().map(|s| s.ops).collect();
+        assert_eq!(ops, vec![1, 1, 2, 1]);
     }
 }

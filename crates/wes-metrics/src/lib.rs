@@ -63,6 +63,8 @@ pub struct CallRecord {
     pub memory_grows: u64,
     /// Host functions called during the call.
     pub host_calls: u64,
+    /// Wasm operators the call executed (0 when the runtime does not count them).
+    pub operators_executed: u64,
 }
 
 /// Where the facts a runtime reports go. Implementations must be cheap and must not fail:
@@ -110,6 +112,8 @@ pub struct MetricsSnapshot {
     pub memory_grows: u64,
     /// The largest memory 0 any call reached, in pages.
     pub memory_peak_pages: u64,
+    /// Wasm operators executed by all calls (0 unless the runtime counts them).
+    pub operators_executed: u64,
 }
 
 /// The collector WES ships: exact counters, sampled histograms, Prometheus text and JSON.
@@ -129,6 +133,7 @@ pub struct Registry {
     traps: Family<Vec<(String, String)>, Counter>,
     gas_used: Counter,
     host_calls: Counter,
+    operators: Counter,
     memory_grows: Counter,
     memory_peak: Gauge,
     call_seconds: Histogram,
@@ -164,6 +169,7 @@ impl Registry {
             traps: Family::default(),
             gas_used: Counter::default(),
             host_calls: Counter::default(),
+            operators: Counter::default(),
             memory_grows: Counter::default(),
             memory_peak: Gauge::default(),
             call_seconds: Histogram::new(exponential_buckets(0.000_001, 4.0, 12)),
@@ -183,6 +189,11 @@ impl Registry {
         registry.register("traps", "Traps, by code", r.traps.clone());
         registry.register("gas_used", "Gas used by calls, net of refunds", r.gas_used.clone());
         registry.register("host_calls", "Host functions called", r.host_calls.clone());
+        registry.register(
+            "operators_executed",
+            "Wasm operators executed by calls (0 unless operators are counted)",
+            r.operators.clone(),
+        );
         registry.register("memory_grows", "Successful memory.grow operations", r.memory_grows.clone());
         registry.register("memory_peak_pages", "Largest memory 0 of any call, in pages", r.memory_peak.clone());
         registry.register("call_duration_seconds", "Time of one call (sampled)", r.call_seconds.clone());
@@ -234,6 +245,7 @@ impl Registry {
             host_calls: self.host_calls.get(),
             memory_grows: self.memory_grows.get(),
             memory_peak_pages: u64::try_from(self.memory_peak.get()).unwrap_or(0),
+            operators_executed: self.operators.get(),
         }
     }
 }
@@ -294,6 +306,7 @@ impl MetricsCollector for Registry {
         }
         self.gas_used.inc_by(r.gas_used);
         self.host_calls.inc_by(r.host_calls);
+        self.operators.inc_by(r.operators_executed);
         self.memory_grows.inc_by(r.memory_grows);
         let peak = i64::try_from(r.memory_peak_pages).unwrap_or(i64::MAX);
         self.memory_peak.inner().fetch_max(peak, Ordering::Relaxed);
@@ -318,6 +331,7 @@ mod tests {
         let text = r.encode_prometheus();
         assert!(text.lines().any(|l| l == "wes_call_gas_count 3"), "{text}");
         assert!(text.lines().any(|l| l == "wes_gas_used_total 28"), "{text}");
+        assert!(text.lines().any(|l| l == "wes_operators_executed_total 0"), "{text}");
         let s = r.snapshot();
         assert_eq!((s.calls, s.gas_used, s.memory_peak_pages), (7, 28, 7));
     }

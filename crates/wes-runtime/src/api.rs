@@ -149,14 +149,16 @@ impl Func {
     /// without [`Config::pricing`](crate::Config::pricing) nothing is charged.
     pub fn call_with_gas(&self, store: &mut Store, args: &[Value], limit: u64) -> GasCall {
         let previous = store.inner.set_meter(Some(Box::new(wes_meter::BasicMeter::new(limit))));
+        let operators0 = store.stats().operators_executed;
         let result = self.call(store, args);
+        let operators = store.stats().operators_executed.wrapping_sub(operators0);
         let meter = store.inner.set_meter(previous);
         let gas = meter.map_or(GasUsage { limit, consumed: 0, refunded: 0 }, |m| GasUsage {
             limit: m.limit(),
             consumed: m.consumed(),
             refunded: m.refunded(),
         });
-        GasCall { result, gas }
+        GasCall { result, gas, operators }
     }
 }
 
@@ -185,6 +187,10 @@ pub struct GasCall {
     pub result: Result<Vec<Value>, RuntimeError>,
     /// The gas, also for a call that trapped.
     pub gas: GasUsage,
+    /// The wasm operators the call executed, also when it trapped (see
+    /// [`StoreStats::operators_executed`](crate::StoreStats::operators_executed)); 0 unless
+    /// the engine counts them.
+    pub operators: u64,
 }
 
 impl Store {

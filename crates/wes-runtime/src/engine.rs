@@ -54,6 +54,12 @@ pub struct Config {
     /// is allocated; a store can be given other limits or a limiter of the embedder's
     /// ([`Store::set_limits`](crate::Store::set_limits), [`Store::set_limiter`](crate::Store::set_limiter)).
     pub store_limits: StoreLimits,
+    /// Whether code counts the wasm operators it executes
+    /// ([`StoreStats::operators_executed`](crate::StoreStats::operators_executed)). It must be
+    /// what the backend was configured with (`JitConfig::count_operators`,
+    /// `InterpConfig::count_operators`): code that counts otherwise is refused, so a count is
+    /// never partial. Off by default.
+    pub count_operators: bool,
 }
 
 impl Default for Config {
@@ -67,6 +73,7 @@ impl Default for Config {
             pricing: None,
             max_wasm_stack: 512 << 20,
             store_limits: StoreLimits::default(),
+            count_operators: false,
         }
     }
 }
@@ -99,6 +106,12 @@ impl Config {
     /// Sets [`Config::max_wasm_stack`].
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Sets [`Config::count_operators`].
+    pub fn count_operators(&mut self, on: bool) -> &mut Self {
+        self.count_operators = on;
         self
     }
 
@@ -252,7 +265,8 @@ impl Module {
     /// # Errors
     ///
     /// [`RuntimeError::PricingMismatch`] when the code was compiled under another pricing than
-    /// the engine's.
+    /// the engine's, [`RuntimeError::OperatorCountMismatch`] when it counts operators and the
+    /// engine does not, or the other way round.
     pub fn from_compiled(engine: &Engine, compiled: Arc<dyn CompiledModule>) -> Result<Module, RuntimeError> {
         let expected = engine.config().pricing.as_ref().map(|p| p.hash());
         if compiled.pricing_hash() != expected {
@@ -263,6 +277,12 @@ impl Module {
             return Err(RuntimeError::PricingMismatch {
                 compiled: show(compiled.pricing_hash()),
                 engine: show(expected),
+            });
+        }
+        if compiled.counts_operators() != engine.config().count_operators {
+            return Err(RuntimeError::OperatorCountMismatch {
+                compiled: compiled.counts_operators(),
+                engine: engine.config().count_operators,
             });
         }
         let plan = Arc::new(ModulePlan::new(engine, compiled.as_ref()));

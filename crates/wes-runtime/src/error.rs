@@ -50,6 +50,15 @@ pub enum RuntimeError {
         /// The engine's pricing.
         engine: String,
     },
+    /// The backend's code counts executed operators and the engine's
+    /// [`Config::count_operators`](crate::Config::count_operators) does not, or the reverse.
+    #[error("code that {} operators cannot run on an engine that {}", counts(*compiled), counts(*engine))]
+    OperatorCountMismatch {
+        /// Whether the code counts.
+        compiled: bool,
+        /// Whether the engine counts.
+        engine: bool,
+    },
     /// The store's [`ResourceLimiter`](crate::ResourceLimiter) refused to create a memory, a
     /// table or an instance (nothing was added to the store).
     #[error(transparent)]
@@ -79,4 +88,8 @@ impl RuntimeError {
             _ => None,
         }
     }
+}
+
+fn counts(on: bool) -> &'static str {
+    if on { "counts" } else { "does not count" }
 }

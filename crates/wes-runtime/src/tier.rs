@@ -3,7 +3,8 @@
 //! second's code as soon as it is ready.
 //!
 //! Nothing observable changes when a module tiers up: both backends charge the same gas
-//! segments (`wes_meter::function_segments`, refused at compile time if their pricing differs),
+//! segments (`wes_meter::function_segments`, refused at compile time if their pricing differs,
+//! or if one counts executed operators and the other does not),
 //! count the same wasm frames and record the same traps, so which tier ran a call is not
 //! consensus-visible; only time is.
 //!
@@ -89,6 +90,10 @@ impl CompiledModule for TieredModule {
     fn pricing_hash(&self) -> Option<[u8; 32]> {
         self.lower.pricing_hash()
     }
+
+    fn counts_operators(&self) -> bool {
+        self.lower.counts_operators()
+    }
 }
 
 /// One module the worker must compile with the upper tier.
@@ -97,6 +102,7 @@ struct Job {
     shared: Arc<TierShared>,
     frame: usize,
     lower_pricing: Option<[u8; 32]>,
+    lower_counts: bool,
 }
 
 /// What the worker has done, for [`Tiered::wait_idle`] and [`Tiered::stats`].
@@ -207,7 +213,13 @@ impl Backend for Tiered {
             })
             .collect::<Result<Box<[TierFunc]>, CompileError>>()?;
         if !funcs.is_empty() {
-            let job = Job { module, shared: Arc::clone(&shared), frame, lower_pricing: lower.pricing_hash() };
+            let job = Job {
+                module,
+                shared: Arc::clone(&shared),
+                frame,
+                lower_pricing: lower.pricing_hash(),
+                lower_counts: lower.counts_operators(),
+            };
             self.progress.queued.fetch_add(1, Ordering::AcqRel);
             let sent = self.jobs.lock().map(|tx| tx.send(job).is_ok()).unwrap_or(false);
             if !sent {
@@ -224,6 +236,9 @@ fn worker(upper: Arc<dyn Backend>, jobs: Receiver<Job>, progress: Arc<Progress>)
         let outcome = upper.compile(job.module).and_then(|code| {
             if code.pricing_hash() != job.lower_pricing {
                 return Err(CompileError::Limit("the tiers charge gas under different pricing".into()));
+            }
+            if code.counts_operators() != job.lower_counts {
+                return Err(CompileError::Limit("one tier counts executed operators, the other does not".into()));
             }
             if code.max_frame_size() > job.frame {
                 return Err(CompileError::Limit(format!(

@@ -397,11 +397,17 @@ pub struct MonitoringConfig {
     /// [`ExecutionResult::profile`](crate::ExecutionResult::profile) (default `false`). Code is
     /// compiled to report function entries and exits, which costs time, never gas.
     pub profile: bool,
+    /// Count the wasm operators every call executes, in
+    /// [`ExecutionResult::operators_executed`](crate::ExecutionResult::operators_executed) and
+    /// the metrics' `wes_operators_executed_total` (default `false`). Code is compiled to count
+    /// per straight-line segment, with the gas; the count is the same on every backend, and it
+    /// costs time, never gas.
+    pub count_operators: bool,
 }
 
 impl Default for MonitoringConfig {
     fn default() -> Self {
-        MonitoringConfig { metrics: true, sample_every: 1, profile: false }
+        MonitoringConfig { metrics: true, sample_every: 1, profile: false, count_operators: false }
     }
 }
 
@@ -712,6 +718,7 @@ impl RuntimeConfig {
                 threads: self.performance.compile_threads,
                 merge_gas_checks: self.performance.merge_gas_checks,
                 profile: self.monitoring.profile,
+                count_operators: self.monitoring.count_operators,
                 function_limits: self.limits.compile.clone(),
                 ..wes_jit::JitConfig::default()
             };
@@ -729,6 +736,7 @@ impl RuntimeConfig {
             Ok(Arc::new(wes_interp::Interpreter::new(wes_interp::InterpConfig {
                 pricing: pricing.clone(),
                 eager: self.performance.translation == Translation::Eager,
+                count_operators: self.monitoring.count_operators,
                 ..wes_interp::InterpConfig::default()
             })))
         };
@@ -749,6 +757,7 @@ impl RuntimeConfig {
             .max_host_reentry(l.max_host_reentry)
             .host_stack_reserve(l.host_stack_reserve)
             .max_wasm_stack(l.max_wasm_stack)
+            .count_operators(self.monitoring.count_operators)
             .store_limits(wes_runtime::StoreLimits {
                 memory_bytes: l.store.memory_bytes,
                 table_elements: l.store.table_elements,

@@ -280,6 +280,9 @@ impl Instance {
             remaining,
         };
         let host_calls = stats1.host_calls.saturating_sub(stats0.host_calls);
+        // The store's counter only grows (wrapping), so the difference is this call's.
+        let operators = stats1.operators_executed.wrapping_sub(stats0.operators_executed);
+        let operators_executed = self.store().engine().config().count_operators.then_some(operators);
         let memory = MemoryReport {
             initial_pages: pages0,
             peak_pages: pages1.max(pages0),
@@ -328,6 +331,7 @@ impl Instance {
             memory_peak_pages: memory.peak_pages,
             memory_grows: memory.growths,
             host_calls,
+            operators_executed: operators,
         };
         self.monitor.each(|c| c.call_finished(&record));
         if let Some(p) = &self.prediction {
@@ -342,6 +346,7 @@ impl Instance {
             memory,
             duration,
             host_calls,
+            operators_executed,
             logs,
             side_effects,
             error,

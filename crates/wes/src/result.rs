@@ -27,6 +27,11 @@ pub struct ExecutionResult {
     pub duration: Duration,
     /// Host functions called (by wasm, during this call).
     pub host_calls: u64,
+    /// The wasm operators the call executed, nested calls back into wasm included, when
+    /// `monitoring.count_operators` is on (`None` otherwise). Counted per straight-line segment
+    /// when its gas is charged (`docs/pricing.md`): a trapping segment counts whole, one that
+    /// runs out of gas not at all. The same on every backend.
+    pub operators_executed: Option<u64>,
     /// What the code logged through the `wes.log` capability, in order.
     pub logs: Vec<String>,
     /// What host functions recorded with [`record_effect`](crate::host::record_effect), in order.

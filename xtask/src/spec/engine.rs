@@ -40,6 +40,14 @@ pub(crate) fn set_profile_hooks(on: bool) {
     PROFILE_HOOKS.store(on, Ordering::Relaxed);
 }
 
+/// `--count-operators`: compile code that counts the operators it executes. Set once, before
+/// the first engine is made.
+static COUNT_OPERATORS: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_count_operators(on: bool) {
+    COUNT_OPERATORS.store(on, Ordering::Relaxed);
+}
+
 /// One engine per backend and metering mode for the whole run (compiling the JIT's ISA
 /// description once is enough). Built through the facade's configuration, the one place
 /// engines are put together; metered runs use the default pricing, so every directive also
@@ -58,6 +66,7 @@ fn engine(kind: wes::BackendKind, metered: bool) -> Result<Engine, String> {
             config.gas.metered = metered;
             config.performance.backend = kind;
             config.monitoring.profile = PROFILE_HOOKS.load(Ordering::Relaxed);
+            config.monitoring.count_operators = COUNT_OPERATORS.load(Ordering::Relaxed);
             config.engine().map_err(|e| format!("cannot start the {kind:?} backend: {e}"))
         })
         .clone()

@@ -51,6 +51,10 @@ pub(crate) struct SpecTestArgs {
     /// (`JitConfig::profile`), to check that they change no result, trap or gas.
     #[arg(long)]
     profile_hooks: bool,
+    /// Compile code that counts the operators it executes (`[monitoring] count_operators`), to
+    /// check that counting changes no result or trap.
+    #[arg(long)]
+    count_operators: bool,
 }
 
 /// A directory of the testsuite.
@@ -153,6 +157,7 @@ pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
         return run_pass(args, true);
     }
     engine::set_profile_hooks(args.profile_hooks);
+    engine::set_count_operators(args.count_operators);
     let modes: &[bool] = match args.metering.as_str() {
         "metered" => &[true],
         "unmetered" => &[false],
@@ -160,7 +165,12 @@ pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
     };
     let mut ok = true;
     for &metered in modes {
-        let hooks = if args.profile_hooks { ", with profiler hooks" } else { "" };
+        let hooks = match (args.profile_hooks, args.count_operators) {
+            (true, true) => ", with profiler hooks, counting operators",
+            (true, false) => ", with profiler hooks",
+            (false, true) => ", counting operators",
+            (false, false) => "",
+        };
         println!("==> spec-test --backend {} ({}{hooks})", args.backend, if metered { "metered" } else { "unmetered" });
         ok &= run_pass(args, metered)?;
     }

@@ -6,7 +6,7 @@ use wes_runtime::RuntimeError;
 
 use crate::{Kind, Outcome, run};
 
-const PROGRAMS: &str = r#"(module
+pub(crate) const PROGRAMS: &str = r#"(module
   (memory 1)
   (table 4 funcref)
   (global $g (mut i64) (i64.const 7))
@@ -71,7 +71,7 @@ fn same(a: &Outcome, b: &Outcome) -> bool {
     results && a.1 == b.1
 }
 
-const CASES: &[(&str, &[Value])] = &[
+pub(crate) const CASES: &[(&str, &[Value])] = &[
     ("fib", &[Value::I32(15)]),
     ("indirect", &[Value::I32(0), Value::I32(10)]),
     ("indirect", &[Value::I32(1), Value::I32(12)]),

@@ -5,6 +5,7 @@
 
 mod differential;
 mod mixed;
+mod operators;
 mod smith;
 
 use std::sync::Arc;

@@ -35,7 +35,8 @@ impl Translator<'_, '_> {
             return Ok(*r);
         }
         let ty = defined_type(self.module, defined_index)?;
-        let sig = body_signature(ty, self.gas.is_some(), self.func_index)?;
+        let counters = super::Counters { gas: self.gas.is_some(), ops: self.ops.is_some() };
+        let sig = body_signature(ty, counters, self.func_index)?;
         let sig = self.builder.import_signature(sig);
         let name =
             self.builder.func.declare_imported_user_function(ir::UserExternalName::new(BODY_NAMESPACE, defined_index));
@@ -49,13 +50,11 @@ impl Translator<'_, '_> {
         Ok(r)
     }
 
-    /// The arguments of a direct call of a body: `vmctx, frames, [gas], params`.
+    /// The arguments of a direct call of a body: `vmctx, frames, [gas], [operators], params`.
     pub(super) fn body_args(&mut self, frames: Value, params: usize) -> Result<Vec<Value>, CompileError> {
         let args = self.popn(params)?;
         let mut all = vec![self.vmctx, frames];
-        if let Some(var) = self.gas {
-            all.push(self.builder.use_var(var));
-        }
+        all.extend(self.counter_values());
         all.extend(args);
         Ok(all)
     }
@@ -85,12 +84,7 @@ impl Translator<'_, '_> {
         let call = self.builder.ins().call(callee, &args);
         let rets = self.builder.inst_results(call).to_vec();
         let status = rets[0];
-        let mut results = &rets[1..];
-        if let Some(var) = self.gas {
-            self.builder.def_var(var, results[0]);
-            results = &results[1..];
-        }
-        let results = results.to_vec();
+        let results = self.take_returned_counters(&rets[1..]).to_vec();
         let results = self.body_call_status(status, &results, &result_types)?;
         for r in results {
             self.push(r);
@@ -113,18 +107,18 @@ impl Translator<'_, '_> {
         Ok(())
     }
 
-    /// Calls libcall `lc` with `args` (after the vmctx), the gas counter written back before
+    /// Calls libcall `lc` with `args` (after the vmctx), the counters written back before
     /// and read again after (see [`gas`](super::gas)).
     pub(super) fn libcall(&mut self, lc: Libcall, args: &[Value]) -> Option<Value> {
         if lc != Libcall::OutOfGas {
-            self.gas_flush();
+            self.flush_counters();
             let r = self.libcall_raw(lc, args);
-            self.gas_reload();
+            self.reload_counters();
             return r;
         }
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);
-        self.gas_flush();
+        self.flush_counters();
         // Through the shim that preserves every register, so that values live across the
         // (cold) call need not be kept in callee-saved registers or spilled around loops.
         let shim = match self.out_of_gas_shim {
@@ -147,7 +141,7 @@ impl Translator<'_, '_> {
         // Cranelift's `preserve_all` convention returns nothing, so the status is read
         // from the counter: the libcall leaves it at least `cost` exactly when it succeeded
         // (see `Libcall::OutOfGas`).
-        self.gas_reload();
+        self.reload_counters();
         let gas = self.builder.use_var(self.gas?);
         Some(self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, args[0]))
     }
@@ -209,9 +203,9 @@ impl Translator<'_, '_> {
         let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
         let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
         self.store_callee_frames();
-        self.gas_flush();
+        self.flush_counters();
         let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
-        self.gas_reload();
+        self.reload_counters();
         let status = self.builder.inst_results(call)[0];
         self.call_status(status, result_types.len())?;
         if !result_types.is_empty() {

@@ -58,13 +58,16 @@ pub(crate) fn translate_out_of_gas_shim(
 
 /// The layout of the table a merged check's slow path hands the replay shim: the result at
 /// byte 0 (written by the shim: the start offset of the segment that could not be paid for,
-/// or `u64::MAX`), the number of segments at byte 8, then one `(cost, start offset)` pair of
-/// `u64`s per segment from byte 16.
+/// or `u64::MAX`), the number of segments at byte 8, then one `(cost, start offset, operators)`
+/// entry of `u64`s per segment from byte 16 (the operators are read only by the shim of code
+/// that counts them).
 pub(super) const REPLAY_RESULT: i32 = 0;
 /// See [`REPLAY_RESULT`].
 pub(super) const REPLAY_COUNT: i32 = 8;
 /// See [`REPLAY_RESULT`].
-pub(super) const REPLAY_PAIRS: i32 = 16;
+pub(super) const REPLAY_ENTRIES: i32 = 16;
+/// See [`REPLAY_RESULT`].
+pub(super) const REPLAY_ENTRY_SIZE: i32 = 24;
 
 /// The signature of the replay shim: `(vmctx, table)`, no result, preserving every register.
 pub(super) fn replay_shim_signature() -> Signature {
@@ -74,16 +77,18 @@ pub(super) fn replay_shim_signature() -> Signature {
 }
 
 /// Builds the replay shim into `func`: the slow path of a merged gas check (see
-/// [`gas`](super::gas)), shared by every function of the module. For each `(cost, offset)` of
-/// the table in order it does what one unmerged check does, on the counter in memory: while
-/// the counter is below `cost`, it asks [`Libcall::OutOfGas`] for it, and stops with `offset`
-/// as the result when that fails (the libcall has recorded the trap); otherwise it deducts
-/// `cost`. The result is `u64::MAX` when every segment was paid for.
+/// [`gas`](super::gas)), shared by every function of the module. For each `(cost, offset,
+/// operators)` of the table in order it does what one unmerged check does, on the counters in
+/// memory: while the gas counter is below `cost`, it asks [`Libcall::OutOfGas`] for it, and
+/// stops with `offset` as the result when that fails (the libcall has recorded the trap);
+/// otherwise it deducts `cost` and, when `count_operators`, adds `operators` to the operator
+/// counter. The result is `u64::MAX` when every segment was paid for.
 ///
 /// Why a shim rather than the checks written out in every slow path: written out, each merged
 /// segment cost four blocks and about twenty instructions of cold code, most of the IR of a
 /// metered function, and compile time grew faster than the function.
 pub(crate) fn translate_replay_shim(
+    count_operators: bool,
     call_conv: CallConv,
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
@@ -118,9 +123,9 @@ pub(crate) fn translate_replay_shim(
     b.ins().brif(done, finish, &[], body, &[]);
 
     b.switch_to_block(body);
-    let scaled = b.ins().imul_imm_s(i, 16);
+    let scaled = b.ins().imul_imm_s(i, i64::from(REPLAY_ENTRY_SIZE));
     let base = b.ins().iadd(table, scaled);
-    let cost = b.ins().load(types::I64, flags, base, REPLAY_PAIRS);
+    let cost = b.ins().load(types::I64, flags, base, REPLAY_ENTRIES);
     b.ins().jump(check, &[]);
 
     b.switch_to_block(check);
@@ -132,6 +137,12 @@ pub(crate) fn translate_replay_shim(
     b.switch_to_block(pay);
     let left = b.ins().isub(gas, cost);
     b.ins().store(flags, left, store, vm::STORE_GAS);
+    if count_operators {
+        let n = b.ins().load(types::I64, flags, base, REPLAY_ENTRIES + 16);
+        let ops = b.ins().load(types::I64, flags, store, vm::STORE_OPERATORS);
+        let more = b.ins().iadd(ops, n);
+        b.ins().store(flags, more, store, vm::STORE_OPERATORS);
+    }
     let next = b.ins().iadd_imm_s(i, 1);
     b.def_var(index, next);
     b.ins().jump(head, &[]);
@@ -151,7 +162,7 @@ pub(crate) fn translate_replay_shim(
     b.ins().brif(status, check, &[], fail, &[]);
 
     b.switch_to_block(fail);
-    let at = b.ins().load(types::I64, flags, base, REPLAY_PAIRS + 8);
+    let at = b.ins().load(types::I64, flags, base, REPLAY_ENTRIES + 8);
     b.ins().store(flags, at, table, REPLAY_RESULT);
     b.ins().return_(&[]);
 
@@ -170,12 +181,13 @@ pub(super) fn slot_offset(i: usize) -> i32 {
 }
 
 /// Builds the array-call entry of defined function `defined_index` into `func`: parameters,
-/// frame count and gas from memory, a direct call of the body, results and gas back to memory.
+/// frame count and counters (gas, operators) from memory, a direct call of the body, results
+/// and counters back to memory.
 pub(crate) fn translate_entry(
     module: &Module,
     defined_index: u32,
     call_conv: CallConv,
-    metered: bool,
+    counters: super::Counters,
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
@@ -184,7 +196,11 @@ pub(crate) fn translate_entry(
     let ty = defined_type(module, defined_index)?;
     func.signature = array_call_signature(call_conv);
     func.name = UserFuncName::user(1, func_index);
-    let body_sig = body_signature(ty, metered, func_index)?;
+    let body_sig = body_signature(ty, counters, func_index)?;
+    let homes: Vec<i32> = [(counters.gas, vm::STORE_GAS), (counters.ops, vm::STORE_OPERATORS)]
+        .into_iter()
+        .filter_map(|(on, at)| on.then_some(at))
+        .collect();
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -195,8 +211,8 @@ pub(crate) fn translate_entry(
     let store = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_STORE);
     let frames_left = b.ins().load(types::I32, flags, store, vm::STORE_FRAMES_LEFT);
     let mut call_args = vec![vmctx, frames_left];
-    if metered {
-        call_args.push(b.ins().load(types::I64, flags, store, vm::STORE_GAS));
+    for at in &homes {
+        call_args.push(b.ins().load(types::I64, flags, store, *at));
     }
     for (i, p) in ty.params().iter().enumerate() {
         let t = ir_type(*p, func_index)?;
@@ -214,9 +230,9 @@ pub(crate) fn translate_entry(
     let rets = b.inst_results(call).to_vec();
     let status = rets[0];
     let mut results = &rets[1..];
-    if metered {
-        // The body returns the true counter whatever its status.
-        b.ins().store(flags, results[0], store, vm::STORE_GAS);
+    for at in &homes {
+        // The body returns the true counters whatever its status.
+        b.ins().store(flags, results[0], store, *at);
         results = &results[1..];
     }
     let returned = b.create_block();

@@ -1,5 +1,6 @@
-//! Gas metering in generated code: the check-and-deduct at the start of each segment and the
-//! decoding of the grow libcalls' results.
+//! Gas metering and operator counting in generated code: the check-and-deduct at the start of
+//! each segment, the count of the operators it charges for, and the decoding of the grow
+//! libcalls' results.
 //!
 //! What a segment costs is decided by `wes_meter::function_segments`, never here: this module
 //! only emits, at the first operator of each reachable segment,
@@ -42,66 +43,142 @@
 //! array-call entries read it at entry and write it back at exit. Keeping it in memory at every
 //! segment cost 2.6× on a tight loop; the variable brings that down to the figures in
 //! docs/benchmarks.md.
+//!
+//! The executed-operator count (`JitConfig::count_operators`) is a second counter kept the same
+//! way: its home is [`vm::STORE_OPERATORS`], in compiled code it is a variable passed to and
+//! returned from direct calls, written back and read again wherever the gas counter is. Each
+//! check adds the operators of the segments it charges (`wes_meter::ChainLink::ops`) on its
+//! paid path: the fast path of a merged check adds the chain's sum, and the replay shim adds
+//! each segment's operators as it pays for it, so a segment that runs out of gas is not
+//! counted, exactly as it is not charged. Unmetered code that counts adds at the same points
+//! with no check. An add on a register is one instruction; a read-modify-write of memory per
+//! check would put a store-to-load dependency on every loop iteration.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value, types};
 use wes_core::vm::{self, Libcall};
 
-use super::entry::{REPLAY_COUNT, REPLAY_PAIRS, REPLAY_RESULT, replay_shim_signature};
+use super::entry::{REPLAY_COUNT, REPLAY_ENTRIES, REPLAY_ENTRY_SIZE, REPLAY_RESULT, replay_shim_signature};
 use super::{PTR, SHIM_NAMESPACE, Translator};
 
 impl Translator<'_, '_> {
-    /// Makes the function metered: the counter, which arrives as the body parameter `gas`,
-    /// becomes a variable.
-    pub(super) fn gas_init(&mut self, gas: Value) {
-        let var = self.builder.declare_var(types::I64);
-        self.builder.def_var(var, gas);
-        self.gas = Some(var);
-    }
-
-    /// Writes the counter back to the store context (before code that reads or charges it).
-    pub(super) fn gas_flush(&mut self) {
-        if let Some(var) = self.gas {
-            let gas = self.builder.use_var(var);
-            let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
-            self.builder.ins().store(MemFlagsData::trusted(), gas, store, vm::STORE_GAS);
+    /// Makes the body's counters variables: `params` are the body parameters that carry them
+    /// (gas first), as [`Counters`](super::Counters) says.
+    pub(super) fn counters_init(&mut self, counters: super::Counters, params: &[Value]) {
+        let mut params = params.iter();
+        if counters.gas
+            && let Some(gas) = params.next()
+        {
+            let var = self.builder.declare_var(types::I64);
+            self.builder.def_var(var, *gas);
+            self.gas = Some(var);
+        }
+        if counters.ops
+            && let Some(ops) = params.next()
+        {
+            let var = self.builder.declare_var(types::I64);
+            self.builder.def_var(var, *ops);
+            self.ops = Some(var);
         }
     }
 
-    /// Reads the counter from the store context (after code that may have charged it).
-    pub(super) fn gas_reload(&mut self) {
-        if let Some(var) = self.gas {
+    /// The counter variables with their homes in the store context.
+    fn counter_vars(&self) -> impl Iterator<Item = (cranelift_frontend::Variable, i32)> + use<> {
+        [(self.gas, vm::STORE_GAS), (self.ops, vm::STORE_OPERATORS)]
+            .into_iter()
+            .filter_map(|(v, at)| v.map(|v| (v, at)))
+    }
+
+    /// Writes the counters back to the store context (before code that reads or charges them).
+    pub(super) fn flush_counters(&mut self) {
+        for (var, at) in self.counter_vars() {
+            let value = self.builder.use_var(var);
             let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
-            let gas = self.builder.ins().load(types::I64, MemFlagsData::trusted(), store, vm::STORE_GAS);
-            self.builder.def_var(var, gas);
+            self.builder.ins().store(MemFlagsData::trusted(), value, store, at);
         }
     }
 
-    /// Charges, before the code that follows runs, the segments of a check's chain
-    /// (`(start offset, cost)` in the order they run; see the module docs).
-    pub(super) fn charge_chain(&mut self, chain: &[(u64, u64)]) {
-        let [(_, cost)] = chain else {
+    /// Reads the counters from the store context (after code that may have charged them).
+    pub(super) fn reload_counters(&mut self) {
+        for (var, at) in self.counter_vars() {
+            let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
+            let value = self.builder.ins().load(types::I64, MemFlagsData::trusted(), store, at);
+            self.builder.def_var(var, value);
+        }
+    }
+
+    /// The counters' values from the store context, in body-return order (after a trap exit's
+    /// libcall, which wrote nothing into the variables).
+    pub(super) fn counters_from_memory(&mut self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for (_, at) in self.counter_vars() {
+            let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
+            out.push(self.builder.ins().load(types::I64, MemFlagsData::trusted(), store, at));
+        }
+        out
+    }
+
+    /// The counters' variables' values, in body-return order.
+    pub(super) fn counter_values(&mut self) -> Vec<Value> {
+        let vars: Vec<_> = self.counter_vars().map(|(v, _)| v).collect();
+        vars.into_iter().map(|v| self.builder.use_var(v)).collect()
+    }
+
+    /// Takes a direct callee's returned counters (the first values of `rets`, in body-return
+    /// order) as this function's; the rest of `rets`.
+    pub(super) fn take_returned_counters<'r>(&mut self, rets: &'r [Value]) -> &'r [Value] {
+        let vars: Vec<_> = self.counter_vars().map(|(v, _)| v).collect();
+        for (var, value) in vars.iter().zip(rets) {
+            self.builder.def_var(*var, *value);
+        }
+        rets.get(vars.len()..).unwrap_or(&[])
+    }
+
+    /// Adds `n` executed operators to the count, when counting.
+    fn count_ops(&mut self, n: u64) {
+        if let Some(var) = self.ops
+            && n > 0
+        {
+            let ops = self.builder.use_var(var);
+            // Wrapping, like every add in the store context's counter: 2^64 operators is
+            // centuries of execution.
+            let more = self.builder.ins().iadd_imm_s(ops, n as i64);
+            self.builder.def_var(var, more);
+        }
+    }
+
+    /// Charges, before the code that follows runs, the segments of a check's chain (in the
+    /// order they run; see the module docs), and counts their operators.
+    pub(super) fn charge_chain(&mut self, chain: &[wes_meter::ChainLink]) {
+        let [link] = chain else {
             self.charge_merged(chain);
             return;
         };
-        self.charge_gas(*cost);
+        self.charge_gas(link.cost, link.ops);
     }
 
     /// One check of the chain's total on the fast path; when it fails, the cold path replays
-    /// the per-segment checks, so handler calls, gas and trap offset are those of one check
-    /// per segment.
-    fn charge_merged(&mut self, chain: &[(u64, u64)]) {
-        let Some(var) = self.gas else { return };
+    /// the per-segment checks, so handler calls, gas, operator count and trap offset are those
+    /// of one check per segment.
+    fn charge_merged(&mut self, chain: &[wes_meter::ChainLink]) {
+        // The plan never lets a chain's sums overflow; saturating keeps these totals anyway.
+        let total = chain.iter().fold(0u64, |a, l| a.saturating_add(l.cost));
+        let total_ops = chain.iter().fold(0u64, |a, l| a.saturating_add(l.ops));
+        let Some(var) = self.gas else {
+            // Unmetered: nothing can stop the chain once its first segment starts.
+            self.count_ops(total_ops);
+            return;
+        };
         if chain.len() > wes_meter::MAX_CHAIN {
             // The plan never makes one; charging segment by segment is always right.
-            for &(_, cost) in chain {
-                self.charge_gas(cost);
+            for l in chain {
+                self.charge_gas(l.cost, l.ops);
             }
             return;
         }
-        // The plan never lets a chain's sum overflow; saturating keeps this total anyway.
-        let total = chain.iter().fold(0u64, |a, (_, c)| a.saturating_add(*c));
         if total == 0 {
+            // No segment of the chain has a check to fail.
+            self.count_ops(total_ops);
             return;
         }
         let check = self.builder.create_block();
@@ -118,6 +195,7 @@ impl Translator<'_, '_> {
         self.builder.switch_to_block(paid);
         let left = self.builder.ins().iadd_imm_s(gas, (total as i64).wrapping_neg());
         self.builder.def_var(var, left);
+        self.count_ops(total_ops);
         self.builder.ins().jump(cont, &[]);
 
         // The slow path: each segment's own check, in order, as if unmerged, made by the
@@ -125,25 +203,30 @@ impl Translator<'_, '_> {
         self.builder.switch_to_block(slow);
         self.builder.set_cold_block(slow);
         let slot = self.replay_slot();
-        let mut n = 0i64;
-        for &(offset, cost) in chain {
-            if cost == 0 {
-                continue; // an unmerged zero-cost segment has no check
+        let counting = self.ops.is_some();
+        let mut n = 0i32;
+        for l in chain {
+            if l.cost == 0 && !counting {
+                continue; // an unmerged zero-cost segment has no check (and nothing to count)
             }
-            let at = REPLAY_PAIRS + 16 * n as i32;
-            let c = self.builder.ins().iconst(types::I64, cost as i64);
+            let at = REPLAY_ENTRIES + REPLAY_ENTRY_SIZE * n;
+            let c = self.builder.ins().iconst(types::I64, l.cost as i64);
             self.builder.ins().stack_store(PTR, c, slot, at);
-            let o = self.builder.ins().iconst(types::I64, i64::from(u32::try_from(offset).unwrap_or(u32::MAX)));
+            let o = self.builder.ins().iconst(types::I64, i64::from(u32::try_from(l.start).unwrap_or(u32::MAX)));
             self.builder.ins().stack_store(PTR, o, slot, at + 8);
+            if counting {
+                let k = self.builder.ins().iconst(types::I64, l.ops as i64);
+                self.builder.ins().stack_store(PTR, k, slot, at + 16);
+            }
             n += 1;
         }
-        let count = self.builder.ins().iconst(types::I64, n);
+        let count = self.builder.ins().iconst(types::I64, i64::from(n));
         self.builder.ins().stack_store(PTR, count, slot, REPLAY_COUNT);
         let table = self.builder.ins().stack_addr(PTR, slot, 0);
-        self.gas_flush();
+        self.flush_counters();
         let shim = self.replay_shim();
         self.builder.ins().call(shim, &[self.vmctx, table]);
-        self.gas_reload();
+        self.reload_counters();
         // The trap is reported where the unmerged check would have been: at the start of the
         // segment that could not be paid for.
         let result = self.builder.ins().stack_load(PTR, types::I64, slot, REPLAY_RESULT);
@@ -163,7 +246,7 @@ impl Translator<'_, '_> {
         if let Some(s) = self.replay_slot {
             return s;
         }
-        let size = (REPLAY_PAIRS as u32) + 16 * wes_meter::MAX_CHAIN as u32;
+        let size = (REPLAY_ENTRIES as u32) + REPLAY_ENTRY_SIZE as u32 * wes_meter::MAX_CHAIN as u32;
         let s = self.builder.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3));
         self.replay_slot = Some(s);
         s
@@ -186,10 +269,15 @@ impl Translator<'_, '_> {
         f
     }
 
-    /// Charges `cost` gas before the code that follows runs.
-    pub(super) fn charge_gas(&mut self, cost: u64) {
-        let Some(var) = self.gas else { return };
+    /// Charges `cost` gas before the code that follows runs, and counts `ops` operators once
+    /// it is paid.
+    pub(super) fn charge_gas(&mut self, cost: u64, ops: u64) {
+        let Some(var) = self.gas else {
+            self.count_ops(ops);
+            return;
+        };
         if cost == 0 {
+            self.count_ops(ops);
             return;
         }
         let refill = self.builder.create_block();
@@ -218,6 +306,7 @@ impl Translator<'_, '_> {
         let gas = self.builder.use_var(var);
         let left = self.builder.ins().iadd_imm_s(gas, (cost as i64).wrapping_neg());
         self.builder.def_var(var, left);
+        self.count_ops(ops);
     }
 
     /// Turns a grow libcall's `i64` result into the wasm `i32` result, propagating a trap the

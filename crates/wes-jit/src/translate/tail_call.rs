@@ -47,7 +47,7 @@ impl Translator<'_, '_> {
         }
         self.builder.ins().store(MemFlagsData::trusted(), funcref, store, vm::STORE_TAIL_CALLEE);
         self.builder.ins().store(MemFlagsData::trusted(), self.vmctx, store, vm::STORE_TAIL_CALLER);
-        self.gas_flush();
+        self.flush_counters();
         self.return_with(CALL_TAIL, None);
         self.reachable = false;
         Ok(())
@@ -101,7 +101,7 @@ impl Translator<'_, '_> {
 
         // The body returned the counter in a register; the tail callees charge the memory copy.
         self.builder.switch_to_block(slow);
-        self.gas_flush();
+        self.flush_counters();
         let buffer = self.pending_tail_calls(status);
         let mut loaded = Vec::with_capacity(result_types.len());
         for (i, t) in result_types.iter().enumerate() {
@@ -149,7 +149,7 @@ impl Translator<'_, '_> {
         // Reload before the trap exit: its libcall writes the variable back to memory, which
         // would otherwise undo what the tail callees charged.
         self.builder.switch_to_block(done);
-        self.gas_reload();
+        self.reload_counters();
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TRAPPED));
         let trap = self.trap_stub(None, self.offset);
         self.builder.ins().brif(trapped, trap, &[], copy, &[]);

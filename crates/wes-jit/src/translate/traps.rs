@@ -2,7 +2,7 @@
 //! to, and the returns of a body.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value, types};
+use cranelift_codegen::ir::{self, InstBuilder, StackSlotData, StackSlotKind, Value, types};
 use wes_core::TrapCode;
 use wes_core::backend::CALL_TRAPPED;
 use wes_core::vm::{self, Libcall};
@@ -56,7 +56,7 @@ impl Translator<'_, '_> {
 
     /// [`trap_jump`](Self::trap_jump) with the offset computed at run time (an `i32`).
     pub(super) fn trap_jump_value(&mut self, code: Option<TrapCode>, at: Value) {
-        self.gas_flush();
+        self.flush_counters();
         let slot = self.trap_offset_slot();
         self.builder.ins().stack_store(PTR, at, slot, 0);
         let exit = self.trap_block(code);
@@ -83,7 +83,7 @@ impl Translator<'_, '_> {
 
     /// Emits the trap exits, one per code used: each records the trap (or, for `None`, this
     /// frame of a trap a callee recorded) with the offset the site left, and returns
-    /// `CALL_TRAPPED` with the counter from memory.
+    /// `CALL_TRAPPED` with the counters from memory.
     pub(super) fn emit_trap_exits(&mut self) {
         for (code, block) in std::mem::take(&mut self.trap_exits) {
             self.builder.switch_to_block(block);
@@ -97,10 +97,7 @@ impl Translator<'_, '_> {
             // gas variable (and so give this block a phi over every site again).
             self.libcall_raw(Libcall::Trap, &[raw, fi, at]);
             let mut rets = vec![self.builder.ins().iconst(types::I8, i64::from(CALL_TRAPPED))];
-            if self.gas.is_some() {
-                let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
-                rets.push(self.builder.ins().load(types::I64, MemFlagsData::trusted(), store, vm::STORE_GAS));
-            }
+            rets.extend(self.counters_from_memory());
             for t in self.result_types.clone() {
                 let z = self.zero(t);
                 rets.push(z);
@@ -130,7 +127,7 @@ impl Translator<'_, '_> {
         self.branch_trap_if(failed, None);
     }
 
-    /// Returns `status` with the gas left and `results` (zeros of the result types when `None`:
+    /// Returns `status` with the counters (gas left, operators executed) and `results` (zeros of the result types when `None`:
     /// on a trap or a pending tail call the caller ignores them).
     pub(super) fn return_with(&mut self, status: u8, results: Option<&[Value]>) {
         // A return or a tail call through a record leaves the profiled frame (a trap does
@@ -139,9 +136,7 @@ impl Translator<'_, '_> {
             self.libcall(Libcall::ProfileExit, &[]);
         }
         let mut rets = vec![self.builder.ins().iconst(types::I8, i64::from(status))];
-        if let Some(var) = self.gas {
-            rets.push(self.builder.use_var(var));
-        }
+        rets.extend(self.counter_values());
         match results {
             Some(r) => rets.extend_from_slice(r),
             None => {

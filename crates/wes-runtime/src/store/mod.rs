@@ -67,6 +67,7 @@ impl Store {
             tail_caller: std::ptr::null_mut(),
             tail_args: tail_args.as_mut_ptr(),
             gas: u64::MAX,
+            operators: 0,
         });
         let ctx_ptr: *mut VMStoreContext = &mut *ctx;
         Store {
@@ -134,7 +135,7 @@ impl Store {
 
     /// What has happened in this store so far (counts since it was made).
     pub fn stats(&self) -> StoreStats {
-        self.inner.stats
+        StoreStats { operators_executed: vm::operator_counter(self.inner.ctx_ptr), ..self.inner.stats }
     }
 
     /// Starts profiling gas and time per function, discarding any profile so far. Only code
@@ -185,6 +186,12 @@ pub struct StoreStats {
     pub limit_refusals: u64,
     /// The last of those refusals.
     pub last_refusal: Option<LimitExceeded>,
+    /// Wasm operators executed in this store, by every call, nested ones included, counted
+    /// per straight-line segment when the segment is charged (`docs/pricing.md`): 0 unless the
+    /// engine's [`Config::count_operators`](crate::Config::count_operators) is on. Like the gas,
+    /// the same on every backend. A call's count is the difference over the call (or
+    /// [`GasCall::operators`](crate::GasCall::operators)).
+    pub operators_executed: u64,
 }
 
 /// A pending trap while it unwinds.

@@ -71,6 +71,8 @@ pub(crate) struct VMStoreContext {
     pub(crate) tail_args: *mut ValRaw,
     /// Gas left for metered code; see [`wes_core::vm::STORE_GAS`].
     pub(crate) gas: u64,
+    /// Operators executed by code that counts them; see [`wes_core::vm::STORE_OPERATORS`].
+    pub(crate) operators: u64,
 }
 
 /// The gas counter of the store context `ctx`.
@@ -87,6 +89,13 @@ pub(crate) fn gas_counter(ctx: *mut VMStoreContext) -> u64 {
 pub(crate) fn set_gas_counter(ctx: *mut VMStoreContext, gas: u64) {
     // SAFETY: as for `gas_counter`.
     unsafe { (*ctx).gas = gas }
+}
+
+/// The executed-operator counter of the store context `ctx` (the pointer from
+/// [`StoreInner::store_ctx`]).
+pub(crate) fn operator_counter(ctx: *mut VMStoreContext) -> u64 {
+    // SAFETY: as for `gas_counter`.
+    unsafe { (*ctx).operators }
 }
 
 /// A function-reference record. Boxed by the store, so its address is stable: the address is
@@ -170,6 +179,7 @@ const _: () = {
     assert!(offset_of!(VMStoreContext, tail_caller) == layout::STORE_TAIL_CALLER as usize);
     assert!(offset_of!(VMStoreContext, tail_args) == layout::STORE_TAIL_ARGS as usize);
     assert!(offset_of!(VMStoreContext, gas) == layout::STORE_GAS as usize);
+    assert!(offset_of!(VMStoreContext, operators) == layout::STORE_OPERATORS as usize);
     assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
     assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
     assert!(offset_of!(VMFuncRef, type_id) == layout::FUNCREF_TYPE_ID as usize);

@@ -10,6 +10,7 @@ mod hostile;
 mod images;
 mod instantiate;
 mod limits;
+mod operators;
 mod predict;
 mod profile;
 mod reentry;

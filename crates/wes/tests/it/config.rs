@@ -116,7 +116,7 @@ fn unknown_keys_and_bad_values_name_the_key_path() {
     let (path, message) = key_error("[limits]\nmax_call_depth = \"deep\"\n");
     assert_eq!(path, "limits.max_call_depth");
     assert!(message.contains("invalid type"), "{message}");
-    let (path, message) = key_error("[performance]\nbackend = \"interp\"\n");
+    let (path, message) = key_error("[performance]\nbackend = \"wasm3\"\n");
     assert_eq!(path, "performance.backend");
     assert!(message.contains("jit"), "{message}");
     let (path, _) = key_error("[data]\nencoding = \"xml\"\n");

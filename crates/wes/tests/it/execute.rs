@@ -169,6 +169,45 @@ fn metrics_count_what_the_runtime_did_and_scrape_as_prometheus() {
     assert_eq!(quiet.metrics_prometheus(), "");
 }
 
+#[test]
+fn operators_executed_are_counted_per_call_and_scrape_as_prometheus_and_json() {
+    // By hand, per straight-line segment charged (docs/pricing.md):
+    // - `grow 1`: [local.get memory.grow drop i32.const memory.grow drop i32.const i32.const
+    //   call] 9, [i32.const call] 2, [i32.const call] 2, [memory.size end] 2 = 15;
+    // - `trap`: [unreachable] 1 (its `end` never runs);
+    // - `spin`, on what the instance's 100 000 gas has left: [loop] then [br] again and again,
+    //   every operator priced 1 under the default table, so the operators paid for are the
+    //   gas the call used.
+    let rt = with_hosts(RuntimeConfig::from_toml("[monitoring]\ncount_operators = true\n").unwrap());
+    let m = rt.load(GUEST.as_bytes()).unwrap();
+    let mut total = 0;
+    for _ in 0..3 {
+        let mut i = rt.create_instance(&m, rt.gas_meter(100_000)).unwrap();
+        assert_eq!(i.execute("grow", &[Value::I32(1)]).unwrap().operators_executed, Some(15));
+        assert_eq!(i.execute("trap", &[]).unwrap().operators_executed, Some(1));
+        let s = i.execute("spin", &[]).unwrap();
+        assert_eq!(s.error.unwrap().trap_code(), Some(TrapCode::OutOfGas));
+        // Every operator costs 1, so the loop runs the meter dry to the unit.
+        assert_eq!(s.gas.remaining, 0);
+        assert_eq!(s.operators_executed, Some(s.gas.used));
+        total += 15 + 1 + s.gas.used;
+        rt.destroy_instance(i);
+    }
+    assert_eq!(rt.metrics().operators_executed, total);
+    let text = rt.metrics_prometheus();
+    let line = format!("wes_operators_executed_total {total}");
+    assert!(text.lines().any(|l| l == line), "no line `{line}` in:\n{text}");
+    let json: serde_json::Value = serde_json::from_str(&rt.metrics_json()).unwrap();
+    assert_eq!(json["operators_executed"].as_u64(), Some(total));
+
+    // Off (the default): no count in the result, 0 in the metrics.
+    let rt = with_hosts(RuntimeConfig::default());
+    let m = rt.load(GUEST.as_bytes()).unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(100_000)).unwrap();
+    assert_eq!(i.execute("grow", &[Value::I32(1)]).unwrap().operators_executed, None);
+    assert_eq!(rt.metrics().operators_executed, 0);
+}
+
 /// A collector of the embedder's own, next to the registry.
 #[derive(Debug, Default)]
 struct Tally(std::sync::atomic::AtomicU64);
