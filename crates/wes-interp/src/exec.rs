@@ -41,7 +41,8 @@ use crate::simd::SimdArity;
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
 /// the loop's frame and the call it makes into native code. Every nesting belongs to at least
 /// one wasm frame (the one making the native call), so this bounds the native stack per wasm
-/// frame. The `frame_bound` test measures it (5.4 KB in a debug build).
+/// frame. The `frame_bound` test measures it: 576 bytes in a release build, 5,360 in a debug
+/// build (2026-11-30).
 pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 8 * 1024 } else { 4 * 1024 };
 
 /// The most cells the value stacks of one thread may hold together, across host re-entries

@@ -110,3 +110,43 @@ fn host_reentry_chain_stays_within_the_frame_bound() {
     assert_eq!(jit.0.as_ref().unwrap(), interp.0.as_ref().unwrap());
     assert_eq!(jit.1, interp.1);
 }
+
+/// An interpreted function calls a JIT function that tail-calls an interpreted one through an
+/// import: the JIT function returns `CALL_TAIL` to the interpreter, which runs the pending
+/// callee as a frame of its own; results, traps and gas as on the JIT alone.
+#[test]
+fn a_pending_tail_call_from_native_code_runs_as_an_interpreted_frame() {
+    const MID: &str = r#"(module
+      (import "lib" "count" (func $count (param i32) (result i32)))
+      (import "lib" "boom" (func $boom (param i32) (result i32)))
+      (func (export "mid") (param i32) (result i32) (return_call $count (local.get 0)))
+      (func (export "mid_boom") (param i32) (result i32) (return_call $boom (local.get 0))))"#;
+    const TOP: &str = r#"(module
+      (import "mid" "mid" (func $mid (param i32) (result i32)))
+      (import "mid" "mid_boom" (func $mid_boom (param i32) (result i32)))
+      (func (export "top") (param i32) (result i32) (i32.add (i32.const 1) (call $mid (local.get 0))))
+      (func (export "top_boom") (param i32) (result i32) (i32.add (i32.const 1) (call $mid_boom (local.get 0)))))"#;
+    let run = |interp_ends: bool| {
+        let engine = engine(Kind::Jit, true, 10_000);
+        let lib = if interp_ends { interp_module(&engine, LIB) } else { module(&engine, LIB) };
+        let mid = module(&engine, MID);
+        let top = if interp_ends { interp_module(&engine, TOP) } else { module(&engine, TOP) };
+        let mut store = Store::new(&engine);
+        let lib = Linker::new().instantiate(&mut store, &lib).unwrap();
+        let mut linker = Linker::new();
+        linker.instance(&store, "lib", lib);
+        let mid = linker.instantiate(&mut store, &mid).unwrap();
+        linker.instance(&store, "mid", mid);
+        let top = linker.instantiate(&mut store, &top).unwrap();
+        vec![
+            call(&mut store, top, "top", &[Value::I32(300)], 1 << 40),
+            call(&mut store, top, "top_boom", &[Value::I32(3)], 1 << 40),
+        ]
+    };
+    let reference = run(false);
+    assert_eq!(reference[0].0.as_ref().unwrap(), &[Value::I32(8)]);
+    let got = run(true);
+    assert_same(&reference, &got);
+    let Err(RuntimeError::Trap(t)) = &got[1].0 else { panic!("{:?}", got[1]) };
+    assert_eq!(t.code, TrapCode::IntegerDivideByZero);
+}
