@@ -24,8 +24,6 @@
 mod code;
 mod exec;
 mod num;
-// `simd.rs` expects to be dead code until it is wired in, which it now is.
-#[allow(unfulfilled_lint_expectations)]
 mod simd;
 mod translate;
 

@@ -18,7 +18,6 @@
 //! The differential test in `simd/tests.rs` runs every operator on the JIT and here, on the same
 //! edge and random inputs, and requires the same bits; `simd/spec_tests.rs` runs the official
 //! SIMD spec scripts with every one-operator function answered by [`SimdOp::eval`].
-#![cfg_attr(not(test), expect(dead_code, reason = "wired in by the interpreter core"))]
 
 mod float;
 mod lanes;
