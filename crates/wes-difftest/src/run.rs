@@ -45,7 +45,8 @@ pub struct Step {
     pub outcome: Outcome,
     /// Gas charged, on a metered engine.
     pub gas: Option<u64>,
-    /// [`state_hash`] afterwards (0 when there is no instance).
+    /// A hash of the exported memories, globals and tables afterwards (0 when there is no
+    /// instance).
     pub state: u64,
 }
 
