@@ -47,6 +47,12 @@ impl StoreInner {
                 memories.push(m.initial.clone());
                 continue;
             }
+            if m.data.is_empty() {
+                // Nothing to snapshot, and an empty file cannot be mapped: a reset to no image
+                // returns it to zero pages.
+                memories.push((0, None));
+                continue;
+            }
             let failed = || RuntimeError::ResourceLimit(format!("cannot snapshot memory {i} for a checkpoint"));
             let image = MemoryImage::snapshot(&m.data).ok_or_else(failed)?;
             if !m.data.adopt(&image) {

@@ -159,3 +159,31 @@ fn embedder_writes_are_reset_too_and_a_store_that_gained_objects_is_refused() {
     let engine = engine_with(Config::default());
     assert!(matches!(Store::new(&engine).reset(), Err(RuntimeError::Reset(_))), "no checkpoint");
 }
+
+/// Found by the differential harness (wes-difftest): a checkpoint taken after code ran, of a
+/// store whose memory is empty (0 pages), failed with "cannot snapshot memory 0", since an
+/// empty memory cannot be mapped from a file.
+#[test]
+fn a_store_with_an_empty_memory_is_checkpointed_after_code_ran() {
+    let wat = r#"(module
+        (memory (export "mem") 0)
+        (global $g (export "g") (mut i32) (i32.const 0))
+        (func (export "bump") (global.set $g (i32.add (global.get $g) (i32.const 1))))
+        (func (export "grow") (result i32) (i32.store (i32.const 0) (i32.const 7)) (memory.size))
+        (func (export "state") (result i32 i32) (global.get $g) (memory.size)))"#;
+    let engine = engine_with(Config::default());
+    let module = Module::new(&engine, wes_decode::decode_text(wat).unwrap()).unwrap();
+    let mut store = Store::new(&engine);
+    let i = Linker::new().instantiate(&mut store, &module).unwrap();
+    call(&mut store, i, "bump", &[]).unwrap();
+    store.checkpoint().unwrap();
+    let mem = i.get_memory(&store, "mem").unwrap();
+    mem.grow(&mut store, 1).unwrap();
+    assert_eq!(call(&mut store, i, "grow", &[]).unwrap(), vec![Value::I32(1)]);
+    call(&mut store, i, "bump", &[]).unwrap();
+    store.reset().unwrap();
+    assert_eq!(call(&mut store, i, "state", &[]).unwrap(), vec![Value::I32(1), Value::I32(0)]);
+    // Grown again after the reset, the memory reads as zero: nothing of the last user is left.
+    mem.grow(&mut store, 1).unwrap();
+    assert_eq!(mem.data(&store).unwrap()[..4], [0; 4]);
+}

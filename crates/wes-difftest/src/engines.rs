@@ -1,0 +1,55 @@
+//! The engines compared: every backend and configuration that must give the same results,
+//! traps and (when metered under one pricing) gas.
+
+use std::sync::Arc;
+
+use wes_core::CompileError;
+use wes_jit::{Jit, JitConfig};
+use wes_meter::Pricing;
+use wes_runtime::{Config, Engine};
+
+/// The gas limit of every call and of instantiation on a metered engine. Generated modules
+/// burn [`FUEL`](crate::FUEL) long before it in most calls; the rest run out of gas here, which
+/// is an outcome like any other.
+pub const CALL_GAS: u64 = 1_000_000;
+
+/// The runtime settings every compared engine shares: limits small enough that a hostile
+/// module's recursion, memory and tables stay cheap to run and to hash.
+pub fn engine_config() -> Config {
+    let mut config = Config::default();
+    config.max_call_depth(300).max_memory_pages(64).max_table_elements(10_000);
+    config
+}
+
+/// The engines compared today, named; the first metered one is the reference the others are
+/// held to.
+///
+/// Each JIT pair differs in one setting whose results, traps and gas are promised not to
+/// depend on it: Cranelift's optimiser, gas checks merged or one per segment, profiler calls,
+/// metering itself (results and traps only).
+///
+/// # Errors
+///
+/// [`CompileError::Host`] when the JIT does not support this host.
+pub fn standard_engines() -> Result<Vec<(&'static str, Engine)>, CompileError> {
+    let pricing = Arc::new(Pricing::default());
+    // One compile thread: the harness runs many small modules, and tests run in parallel.
+    let base = JitConfig { threads: 1, ..JitConfig::default() };
+    let metered = |jit: JitConfig| -> Result<Engine, CompileError> {
+        let backend = Jit::with_config(JitConfig { pricing: Some(pricing.clone()), ..jit })?;
+        let mut config = engine_config();
+        config.pricing(Some(pricing.clone()));
+        Ok(Engine::new(config, Arc::new(backend)))
+    };
+    let unmetered = |jit: JitConfig| -> Result<Engine, CompileError> {
+        Ok(Engine::new(engine_config(), Arc::new(Jit::with_config(jit)?)))
+    };
+    Ok(vec![
+        ("jit", metered(base.clone())?),
+        ("jit-noopt", metered(JitConfig { optimize: false, ..base.clone() })?),
+        ("jit-per-segment", metered(JitConfig { merge_gas_checks: false, ..base.clone() })?),
+        ("jit-profile", metered(JitConfig { profile: true, ..base.clone() })?),
+        ("jit-unmetered", unmetered(base)?),
+        // The interpreter joins here, e.g. `("interp", metered_with(Interpreter::new(..)))`.
+    ])
+}
