@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use wes_core::CompileError;
+use wes_interp::{InterpConfig, Interpreter};
 use wes_jit::{Jit, JitConfig};
 use wes_meter::Pricing;
 use wes_runtime::{Config, Engine};
@@ -26,7 +27,8 @@ pub fn engine_config() -> Config {
 ///
 /// Each JIT pair differs in one setting whose results, traps and gas are promised not to
 /// depend on it: Cranelift's optimiser, gas checks merged or one per segment, profiler calls,
-/// metering itself (results and traps only).
+/// metering itself (results and traps only). The interpreter (named `interp…`) is the other
+/// backend: translating lazily or eagerly, metered and unmetered.
 ///
 /// # Errors
 ///
@@ -44,12 +46,22 @@ pub fn standard_engines() -> Result<Vec<(&'static str, Engine)>, CompileError> {
     let unmetered = |jit: JitConfig| -> Result<Engine, CompileError> {
         Ok(Engine::new(engine_config(), Arc::new(Jit::with_config(jit)?)))
     };
+    let interp = |config: InterpConfig| -> Engine {
+        let mut runtime = engine_config();
+        runtime.pricing(config.pricing.clone());
+        Engine::new(runtime, Arc::new(Interpreter::new(config)))
+    };
     Ok(vec![
         ("jit", metered(base.clone())?),
         ("jit-noopt", metered(JitConfig { optimize: false, ..base.clone() })?),
         ("jit-per-segment", metered(JitConfig { merge_gas_checks: false, ..base.clone() })?),
         ("jit-profile", metered(JitConfig { profile: true, ..base.clone() })?),
         ("jit-unmetered", unmetered(base)?),
-        // The interpreter joins here, e.g. `("interp", metered_with(Interpreter::new(..)))`.
+        ("interp", interp(InterpConfig { pricing: Some(pricing.clone()), ..InterpConfig::default() })),
+        (
+            "interp-eager",
+            interp(InterpConfig { pricing: Some(pricing.clone()), eager: true, ..InterpConfig::default() }),
+        ),
+        ("interp-unmetered", interp(InterpConfig::default())),
     ])
 }
