@@ -147,6 +147,14 @@ pub(crate) enum Op {
     Unary(crate::num::NumOp),
     /// A numeric operator of two operands.
     Binary(crate::num::NumOp),
+    /// Superinstructions the translator fuses from a binary operator that cannot trap and the
+    /// operators pushing its operands (no branch lands between them): `local.get a; local.get
+    /// b; op` pushes `a op b`.
+    BinaryLL(crate::num::NumOp, u32, u32),
+    /// `local.get a; const c; op` pushes `a op c`.
+    BinaryLC(crate::num::NumOp, u32, u64),
+    /// `const c; op` replaces the top cell `x` with `x op c`.
+    BinaryC(crate::num::NumOp, u64),
     /// The SIMD operator of [`Code::simd`] at this index, of this arity.
     Simd(u32, crate::simd::SimdArity),
     LoadV {

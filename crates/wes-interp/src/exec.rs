@@ -648,6 +648,25 @@ impl Executor {
                         Err(c) => trap!(Some(c)),
                     }
                 }
+                Op::BinaryLL(n, a, b) => {
+                    let (x, y) = (self.stack[cur.fp + a as usize], self.stack[cur.fp + b as usize]);
+                    match n.eval(x, y, canon) {
+                        Ok(v) => self.stack[sp] = v,
+                        Err(c) => trap!(Some(c)),
+                    }
+                    sp += 1;
+                }
+                Op::BinaryLC(n, a, y) => {
+                    match n.eval(self.stack[cur.fp + a as usize], y, canon) {
+                        Ok(v) => self.stack[sp] = v,
+                        Err(c) => trap!(Some(c)),
+                    }
+                    sp += 1;
+                }
+                Op::BinaryC(n, y) => match n.eval(self.stack[sp - 1], y, canon) {
+                    Ok(v) => self.stack[sp - 1] = v,
+                    Err(c) => trap!(Some(c)),
+                },
                 Op::Simd(i, arity) => {
                     let Some(s) = code.simd.get(i as usize).copied() else { trap!(Some(TrapCode::Unreachable)) };
                     let v = |cells: &[u64], at: usize| u128::from(cells[at]) | (u128::from(cells[at + 1]) << 64);
