@@ -442,6 +442,26 @@ impl Translator<'_> {
         Ok(ty)
     }
 
+    /// Fuses the `LocalSet` just emitted at `at` into the binary op before it, when no branch
+    /// targets the `LocalSet` (see [`Translator::pc`]). The fused op keeps the binary op's
+    /// offset, which is where it traps if it does (the store cannot).
+    fn fuse_local_set(&mut self, at: usize) {
+        if at == 0 || at <= self.fence {
+            return;
+        }
+        let (Some(&Op::LocalSet(d)), Some(&prev)) = (self.ops.get(at), self.ops.get(at - 1)) else { return };
+        let fused = match prev {
+            Op::Binary(n) => Op::BinarySet(n, d),
+            Op::BinaryLL(n, a, b) => Op::BinaryLLSet(n, a, b, d),
+            Op::BinaryLC(n, a, c) => Op::BinaryLCSet { n, a, c, d },
+            Op::BinaryC(n, c) => Op::BinaryCSet(n, c, d),
+            _ => return,
+        };
+        self.ops.truncate(at - 1);
+        self.ops.push(fused);
+        self.offsets.truncate(at);
+    }
+
     fn global_width(&self, global_index: u32) -> Result<(Width, ValType), CompileError> {
         let g = self.module.globals.get(global_index as usize).ok_or_else(|| self.err("global out of range"))?;
         Ok((
@@ -638,6 +658,7 @@ impl Translator<'_> {
             O::LocalSet { local_index } => {
                 self.pop(1)?;
                 self.local(local_index, Op::LocalSet, Op::LocalSet2)?;
+                self.fuse_local_set(self.ops.len() - 1);
             }
             O::LocalTee { local_index } => {
                 self.local(local_index, Op::LocalTee, Op::LocalTee2)?;
