@@ -147,6 +147,27 @@ pub(crate) enum Op {
     Unary(crate::num::NumOp),
     /// A numeric operator of two operands.
     Binary(crate::num::NumOp),
+    /// Superinstructions the translator fuses from a binary operator that cannot trap and the
+    /// operators pushing its operands (no branch lands between them): `local.get a; local.get
+    /// b; op` pushes `a op b`.
+    BinaryLL(crate::num::NumOp, u32, u32),
+    /// `local.get a; const c; op` pushes `a op c`.
+    BinaryLC(crate::num::NumOp, u32, u64),
+    /// `const c; op` replaces the top cell `x` with `x op c`.
+    BinaryC(crate::num::NumOp, u64),
+    /// A binary op and the `local.set` of its result to local `d`, fused: `Binary(n)`, ...
+    BinarySet(crate::num::NumOp, u32),
+    /// ... `BinaryLL(n, a, b)`, ...
+    BinaryLLSet(crate::num::NumOp, u32, u32, u32),
+    /// ... `BinaryLC(n, a, c)` ...
+    BinaryLCSet {
+        n: crate::num::NumOp,
+        a: u32,
+        c: u64,
+        d: u32,
+    },
+    /// ... and `BinaryC(n, c)`.
+    BinaryCSet(crate::num::NumOp, u64, u32),
     /// The SIMD operator of [`Code::simd`] at this index, of this arity.
     Simd(u32, crate::simd::SimdArity),
     LoadV {

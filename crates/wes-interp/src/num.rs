@@ -181,6 +181,32 @@ impl NumOp {
         }
     }
 
+    /// Whether [`NumOp::eval`] can trap (divisions, remainders, float-to-int truncations):
+    /// the translator fuses only operators that cannot into superinstructions, whose module
+    /// offset is that of their first wasm operator.
+    pub(crate) fn can_trap(self) -> bool {
+        use NumOp as N;
+        matches!(
+            self,
+            N::I32DivS
+                | N::I32DivU
+                | N::I32RemS
+                | N::I32RemU
+                | N::I64DivS
+                | N::I64DivU
+                | N::I64RemS
+                | N::I64RemU
+                | N::I32TruncF32S
+                | N::I32TruncF32U
+                | N::I32TruncF64S
+                | N::I32TruncF64U
+                | N::I64TruncF32S
+                | N::I64TruncF32U
+                | N::I64TruncF64S
+                | N::I64TruncF64U
+        )
+    }
+
     /// Applies the operator to `a` (and `b` for binary operators), canonicalising NaN results
     /// of the operators the JIT canonicalises when `canon` is set. Inlined into the loop in
     /// optimised builds, so an operator costs a second jump table rather than a call returning

@@ -169,6 +169,8 @@ struct Translator<'m> {
     max_height: u32,
     reachable: bool,
     unreachable_depth: u32,
+    /// Ops before this index are never fused with later ones: a branch may target it.
+    fence: usize,
     offset: u32,
 }
 
@@ -235,6 +237,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         max_height: 0,
         reachable: true,
         unreachable_depth: 0,
+        fence: 0,
         offset: body_offset,
     };
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
@@ -287,8 +290,39 @@ impl Translator<'_> {
         self.ops.len() - 1
     }
 
-    fn pc(&self) -> u32 {
+    /// The pc of the next op, which a branch may target: no op before it is fused with ops
+    /// after it.
+    fn pc(&mut self) -> u32 {
+        self.fence = self.ops.len();
         u32::try_from(self.ops.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Emits binary operator `n`, fused with the ops just emitted that push its operands when
+    /// `n` cannot trap (so no trap reports a fused op's offset) and no branch target lies
+    /// between them (see [`Translator::pc`]); the fused op replaces them, at the offset of the
+    /// first.
+    fn emit_binary(&mut self, n: NumOp) {
+        let len = self.ops.len();
+        let last2 = if len >= 2 && len - 2 >= self.fence { self.ops.get(len - 2..) } else { None };
+        let fused = match last2 {
+            _ if n.can_trap() => None,
+            Some(&[Op::LocalGet(a), Op::LocalGet(b)]) => Some((2, Op::BinaryLL(n, a, b))),
+            Some(&[Op::LocalGet(a), Op::Const(c)]) => Some((2, Op::BinaryLC(n, a, c))),
+            _ => match self.ops.last() {
+                Some(&Op::Const(c)) if len > self.fence => Some((1, Op::BinaryC(n, c))),
+                _ => None,
+            },
+        };
+        match fused {
+            Some((k, op)) => {
+                self.ops.truncate(len - k);
+                self.ops.push(op);
+                self.offsets.truncate(len - k + 1);
+            }
+            None => {
+                self.emit(Op::Binary(n));
+            }
+        }
     }
 
     /// Pops `n` values, returning their types (deepest first).
@@ -408,6 +442,26 @@ impl Translator<'_> {
         Ok(ty)
     }
 
+    /// Fuses the `LocalSet` just emitted at `at` into the binary op before it, when no branch
+    /// targets the `LocalSet` (see [`Translator::pc`]). The fused op keeps the binary op's
+    /// offset, which is where it traps if it does (the store cannot).
+    fn fuse_local_set(&mut self, at: usize) {
+        if at == 0 || at <= self.fence {
+            return;
+        }
+        let (Some(&Op::LocalSet(d)), Some(&prev)) = (self.ops.get(at), self.ops.get(at - 1)) else { return };
+        let fused = match prev {
+            Op::Binary(n) => Op::BinarySet(n, d),
+            Op::BinaryLL(n, a, b) => Op::BinaryLLSet(n, a, b, d),
+            Op::BinaryLC(n, a, c) => Op::BinaryLCSet { n, a, c, d },
+            Op::BinaryC(n, c) => Op::BinaryCSet(n, c, d),
+            _ => return,
+        };
+        self.ops.truncate(at - 1);
+        self.ops.push(fused);
+        self.offsets.truncate(at);
+    }
+
     fn global_width(&self, global_index: u32) -> Result<(Width, ValType), CompileError> {
         let g = self.module.globals.get(global_index as usize).ok_or_else(|| self.err("global out of range"))?;
         Ok((
@@ -440,8 +494,13 @@ impl Translator<'_> {
             }
         }
         if let Some(n) = NumOp::from_operator(op) {
-            let (op, pops) = if n.arity() == 1 { (Op::Unary(n), 1) } else { (Op::Binary(n), 2) };
-            return self.simple(op, pops, &[n.result_type()]);
+            if n.arity() == 1 {
+                return self.simple(Op::Unary(n), 1, &[n.result_type()]);
+            }
+            self.pop(2)?;
+            self.emit_binary(n);
+            self.push(&[n.result_type()]);
+            return Ok(());
         }
         if let Some(s) = SimdOp::decode(op) {
             return self.simd_op(s);
@@ -599,6 +658,7 @@ impl Translator<'_> {
             O::LocalSet { local_index } => {
                 self.pop(1)?;
                 self.local(local_index, Op::LocalSet, Op::LocalSet2)?;
+                self.fuse_local_set(self.ops.len() - 1);
             }
             O::LocalTee { local_index } => {
                 self.local(local_index, Op::LocalTee, Op::LocalTee2)?;
