@@ -65,3 +65,21 @@ pub fn standard_engines() -> Result<Vec<(&'static str, Engine)>, CompileError> {
         ("interp-unmetered", interp(InterpConfig::default())),
     ])
 }
+
+/// The engines one module runs on when comparing every engine on every module costs too much:
+/// the reference (`all[0]`), the interpreter engine number `pick` and the other JIT engine number
+/// `pick`, each counted modulo how many there are. Every module is compared across the two
+/// backends, and over many values of `pick` every engine sees its share.
+#[must_use]
+pub fn rotation<'a>(pick: usize, all: &[(&'a str, Engine)]) -> Vec<(&'a str, Engine)> {
+    let Some((reference, others)) = all.split_first() else { return Vec::new() };
+    let (interps, jits): (Vec<_>, Vec<_>) = others.iter().partition(|(name, _)| name.starts_with("interp"));
+    let mut chosen = vec![reference.clone()];
+    if !interps.is_empty() {
+        chosen.push(interps[pick % interps.len()].clone());
+    }
+    if !jits.is_empty() {
+        chosen.push(jits[pick % jits.len()].clone());
+    }
+    chosen
+}

@@ -29,6 +29,6 @@ mod generate;
 mod run;
 
 pub use compare::{Divergence, Summary, compare, compare_seed};
-pub use engines::{CALL_GAS, engine_config, standard_engines};
+pub use engines::{CALL_GAS, engine_config, rotation, standard_engines};
 pub use generate::{FUEL, GenerateError, ModuleFeatures, generate, module_features, smith_config};
 pub use run::{Outcome, Step};

@@ -1,8 +1,9 @@
 //! The differential corpus: 2,000 modules from fixed seeds, each compared on the reference
-//! engine and two others in rotation (every engine sees a share of the corpus), with no
+//! engine and two others in rotation (`wes_difftest::rotation`: one interpreter, one other JIT;
+//! compiling every module on every engine would not fit the debug-build time budget), with no
 //! divergence allowed and coverage asserted, so the test cannot pass by exercising nothing.
 
-use wes_difftest::{Divergence, Summary, compare_seed, standard_engines};
+use wes_difftest::{Divergence, Summary, compare_seed, rotation, standard_engines};
 use wes_runtime::Engine;
 
 /// How many modules the corpus generates.
@@ -16,26 +17,11 @@ fn seed(i: usize) -> Vec<u8> {
     std::iter::repeat_with(|| rng.u8(..)).take(len).collect()
 }
 
-/// Module `i` runs on the reference engine (the metered JIT), one interpreter engine and one
-/// other JIT engine, each chosen in turn: every module is compared across the two backends,
-/// and compiling every module on every engine would not fit the debug-build time budget.
-fn engines_for<'a>(i: usize, all: &[(&'a str, Engine)]) -> Vec<(&'a str, Engine)> {
-    let (interps, jits): (Vec<_>, Vec<_>) = all[1..].iter().partition(|(name, _)| name.starts_with("interp"));
-    let mut chosen = vec![all[0].clone()];
-    if !interps.is_empty() {
-        chosen.push(interps[i % interps.len()].clone());
-    }
-    if !jits.is_empty() {
-        chosen.push(jits[i % jits.len()].clone());
-    }
-    chosen
-}
-
 fn run(range: impl Iterator<Item = usize>, all: &[(&str, Engine)]) -> (Summary, Vec<(usize, Box<Divergence>)>) {
     let mut total = Summary::default();
     let mut divergences = Vec::new();
     for i in range {
-        match compare_seed(&seed(i), &engines_for(i, all)) {
+        match compare_seed(&seed(i), &rotation(i, all)) {
             Ok(summary) => total.add(&summary),
             Err(d) => divergences.push((i, d)),
         }

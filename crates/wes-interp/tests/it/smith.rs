@@ -11,28 +11,14 @@ use wes_core::{Backend, CompileError, Value};
 use wes_meter::Pricing;
 use wes_runtime::{Config, Engine, Extern, Linker, Module, RuntimeError, Store};
 
-/// Everything both backends implement.
+/// The differential harness's generator settings (`wes_difftest::smith_config`: everything both
+/// backends implement), with bigger modules: this test compiles fewer.
 fn smith_config() -> wasm_smith::Config {
     wasm_smith::Config {
-        min_funcs: 2,
         max_funcs: 12,
         max_instructions: 300,
-        max_imports: 0,
-        max_memories: 1,
-        max_tables: 3,
         max_memory32_bytes: 8 << 16,
-        max_table_elements: 1_000,
-        export_everything: true,
-        simd_enabled: true,
-        relaxed_simd_enabled: false,
-        tail_call_enabled: true,
-        exceptions_enabled: false,
-        gc_enabled: false,
-        threads_enabled: false,
-        memory64_enabled: false,
-        wide_arithmetic_enabled: false,
-        custom_page_sizes_enabled: false,
-        ..wasm_smith::Config::default()
+        ..wes_difftest::smith_config()
     }
 }
 
