@@ -26,6 +26,9 @@
 #[macro_use]
 mod vmctx;
 mod calls;
+#[cfg(test)]
+pub(crate) mod probe;
+mod stack;
 mod vector;
 
 use wes_core::TrapCode;
@@ -33,6 +36,7 @@ use wes_core::backend::{CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
 use wes_core::vm::{self, Libcall};
 
 use self::calls::{CallTrap, Called};
+use self::stack::{cell, copy_cells};
 use self::vmctx::*;
 use crate::FuncRecord;
 use crate::code::{Code, LoadKind, Op, RETURN, Target, Width};
@@ -46,55 +50,6 @@ use crate::simd::SimdArity;
 /// stack slots); 17,280 in a debug build since the cells are reached through raw pointers
 /// checked by a function call per access (every access's temporaries get their own slots).
 pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 24 * 1024 } else { 4 * 1024 };
-
-/// The most cells the value stacks of one thread may hold together, across host re-entries
-/// (512 MiB, the runtime's default limit of the native stack wasm runs on). The JIT keeps
-/// locals on the native stack, which the runtime bounds; this is the interpreter's bound, so a
-/// module of huge frames recursing deeply traps `CallStackExhausted` rather than exhausting
-/// the host's memory.
-const MAX_STACK_CELLS: usize = 64 << 20;
-
-thread_local! {
-    /// Cells the live executors of this thread hold (see [`MAX_STACK_CELLS`]).
-    static CELLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Test-only measurement of the native stack one nesting takes: from the entry's frame to the
-/// point where the loop calls native code (see the `frame_bound` test).
-#[cfg(test)]
-pub(crate) mod probe {
-    use std::cell::Cell;
-
-    thread_local! {
-        static ENTRY: Cell<usize> = const { Cell::new(0) };
-        pub(crate) static DEEPEST: Cell<usize> = const { Cell::new(0) };
-    }
-
-    /// An address in the caller's frame.
-    #[inline(never)]
-    fn here() -> usize {
-        let x = 0u8;
-        std::hint::black_box(&x) as *const u8 as usize
-    }
-
-    /// At the entry: remembers where its frame is, returning the outer nesting's.
-    #[inline(always)]
-    pub(crate) fn enter() -> usize {
-        ENTRY.with(|e| e.replace(here()))
-    }
-
-    /// At the entry's return: back to the outer nesting.
-    pub(crate) fn leave(outer: usize) {
-        ENTRY.with(|e| e.set(outer));
-    }
-
-    /// Just before a native call: how deep the stack is below the entry.
-    #[inline(always)]
-    pub(crate) fn at_native_call() {
-        let used = ENTRY.with(Cell::get).saturating_sub(here());
-        DEEPEST.with(|d| d.set(d.get().max(used)));
-    }
-}
 
 /// One wasm frame of the interpreter.
 #[derive(Clone, Copy, Debug)]
@@ -122,32 +77,6 @@ impl Frame {
         // instance of it does, and so for the whole call.
         unsafe { &*self.code }
     }
-}
-
-/// The address of cell `i` of a value stack of `len` cells at `base`, checked in debug builds
-/// only (a function, not a macro, so that unoptimised builds keep the loop's frame small).
-///
-/// # Safety
-///
-/// `i < len`, and `base` points to `len` cells.
-#[inline(always)]
-unsafe fn cell(base: *mut u64, i: usize, len: usize) -> *mut u64 {
-    debug_assert!(i < len, "cell {i} past the value stack ({len} cells)");
-    // SAFETY: by this function's contract.
-    unsafe { base.add(i) }
-}
-
-/// Copies cells `from..to` of a value stack of `len` cells at `base` to `dst` (the ranges may
-/// overlap), checked in debug builds only.
-///
-/// # Safety
-///
-/// Both ranges lie inside the `len` cells at `base`.
-#[inline(always)]
-unsafe fn copy_cells(base: *mut u64, from: usize, to: usize, dst: usize, len: usize) {
-    debug_assert!(from <= to && to <= len && dst.saturating_add(to - from) <= len);
-    // SAFETY: by this function's contract.
-    unsafe { std::ptr::copy(base.add(from), base.add(dst), to - from) };
 }
 
 /// Why the loop stopped.
@@ -233,47 +162,7 @@ struct Executor {
     buf: Vec<ValRaw>,
 }
 
-impl Drop for Executor {
-    fn drop(&mut self) {
-        let held = self.stack.len();
-        CELLS.with(|cells| cells.set(cells.get().saturating_sub(held)));
-    }
-}
-
 impl Executor {
-    /// Grows the value stack to at least `need` cells (doubling, within what
-    /// [`MAX_STACK_CELLS`] leaves this thread); `false` when that does not fit.
-    fn grow(&mut self, need: usize) -> bool {
-        let len = self.stack.len();
-        if len >= need {
-            return true;
-        }
-        CELLS.with(|cells| {
-            let used = cells.get();
-            let room = MAX_STACK_CELLS.saturating_sub(used);
-            if need - len > room {
-                return false;
-            }
-            let target = need.max(len.saturating_mul(2)).min(len + room);
-            cells.set(used + (target - len));
-            self.stack.resize(target, 0);
-            true
-        })
-    }
-
-    /// Makes room for a frame of `code` at `fp` and zeroes its declared locals; returns where
-    /// its operand stack starts, or `None` past [`MAX_STACK_CELLS`].
-    fn enter(&mut self, code: &Code, fp: usize) -> Option<usize> {
-        let need = fp.checked_add(code.frame_cells())?;
-        if !self.grow(need) {
-            return None;
-        }
-        let locals = fp + code.param_cells as usize;
-        let end = locals + code.local_cells as usize;
-        self.stack[locals..end].fill(0);
-        Some(end)
-    }
-
     /// Runs from frame `cur`, whose operand stack starts at `sp`, until the entry's frame
     /// returns (its results then start at cell 0), tail-calls native code, or traps.
     ///
@@ -860,27 +749,5 @@ impl Executor {
             }
             pc += 1;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn value_stacks_share_one_bound_per_thread() {
-        let before = CELLS.with(std::cell::Cell::get);
-        // Another nesting already holds all but 100 cells of the bound.
-        CELLS.with(|c| c.set(MAX_STACK_CELLS - 100));
-        let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
-        assert!(!ex.grow(101));
-        assert!(ex.grow(60));
-        assert!(ex.stack.len() >= 60 && ex.stack.len() <= 100);
-        assert!(!ex.grow(101));
-        assert!(ex.grow(100));
-        assert_eq!(CELLS.with(std::cell::Cell::get), MAX_STACK_CELLS);
-        drop(ex);
-        assert_eq!(CELLS.with(std::cell::Cell::get), MAX_STACK_CELLS - 100);
-        CELLS.with(|c| c.set(before));
     }
 }
