@@ -248,6 +248,33 @@ impl Code {
         self.param_cells as usize + self.local_cells as usize + self.max_height as usize
     }
 
+    /// Makes `ops` safe to run without bounds checks on the program counter: ends it with an
+    /// op that does not fall through (an `Unreachable` that is never reached, when the body's
+    /// last op could fall through — the translator emits none past unreachable code) and
+    /// checks that every branch lands on an op. The loop relies on both (see `exec::run`);
+    /// a failure here is a translator bug, reported rather than run.
+    pub(crate) fn seal(&mut self) -> Result<(), String> {
+        let ends = matches!(self.ops.last(), Some(Op::Unreachable | Op::Br(_) | Op::BrTable { .. } | Op::Return));
+        if !ends {
+            self.ops.push(Op::Unreachable);
+            self.offsets.push(self.offsets.last().copied().unwrap_or(self.body_offset));
+        }
+        let len = self.ops.len();
+        let lands = |pc: u32| pc == RETURN || (pc as usize) < len;
+        let bad = self.ops.iter().position(|op| match *op {
+            Op::Br(t) | Op::BrIf(t) => !lands(t.pc),
+            Op::BrIfEqz(pc) => pc == RETURN || !lands(pc),
+            _ => false,
+        });
+        if let Some(at) = bad {
+            return Err(format!("op {at} branches past the end of the body ({len} ops)"));
+        }
+        if let Some(t) = self.tables.iter().find(|t| !lands(t.pc)) {
+            return Err(format!("a br_table target ({}) lies past the end of the body ({len} ops)", t.pc));
+        }
+        Ok(())
+    }
+
     /// The module offset of the op at `pc`.
     pub(crate) fn offset(&self, pc: usize) -> u32 {
         self.offsets.get(pc).copied().unwrap_or(self.body_offset)

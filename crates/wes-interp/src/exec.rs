@@ -26,6 +26,9 @@
 #[macro_use]
 mod vmctx;
 mod calls;
+#[cfg(test)]
+pub(crate) mod probe;
+mod stack;
 mod vector;
 
 use wes_core::TrapCode;
@@ -33,6 +36,7 @@ use wes_core::backend::{CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
 use wes_core::vm::{self, Libcall};
 
 use self::calls::{CallTrap, Called};
+use self::stack::{cell, copy_cells};
 use self::vmctx::*;
 use crate::FuncRecord;
 use crate::code::{Code, LoadKind, Op, RETURN, Target, Width};
@@ -43,57 +47,9 @@ use crate::simd::SimdArity;
 /// one wasm frame (the one making the native call), so this bounds the native stack per wasm
 /// frame. The `frame_bound` test measures it: 576 bytes in a release build, 7,904 in a debug
 /// build (2026-11-30, with the fused ops: an unoptimised build gives every match arm its own
-/// stack slots).
-pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 12 * 1024 } else { 4 * 1024 };
-
-/// The most cells the value stacks of one thread may hold together, across host re-entries
-/// (512 MiB, the runtime's default limit of the native stack wasm runs on). The JIT keeps
-/// locals on the native stack, which the runtime bounds; this is the interpreter's bound, so a
-/// module of huge frames recursing deeply traps `CallStackExhausted` rather than exhausting
-/// the host's memory.
-const MAX_STACK_CELLS: usize = 64 << 20;
-
-thread_local! {
-    /// Cells the live executors of this thread hold (see [`MAX_STACK_CELLS`]).
-    static CELLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Test-only measurement of the native stack one nesting takes: from the entry's frame to the
-/// point where the loop calls native code (see the `frame_bound` test).
-#[cfg(test)]
-pub(crate) mod probe {
-    use std::cell::Cell;
-
-    thread_local! {
-        static ENTRY: Cell<usize> = const { Cell::new(0) };
-        pub(crate) static DEEPEST: Cell<usize> = const { Cell::new(0) };
-    }
-
-    /// An address in the caller's frame.
-    #[inline(never)]
-    fn here() -> usize {
-        let x = 0u8;
-        std::hint::black_box(&x) as *const u8 as usize
-    }
-
-    /// At the entry: remembers where its frame is, returning the outer nesting's.
-    #[inline(always)]
-    pub(crate) fn enter() -> usize {
-        ENTRY.with(|e| e.replace(here()))
-    }
-
-    /// At the entry's return: back to the outer nesting.
-    pub(crate) fn leave(outer: usize) {
-        ENTRY.with(|e| e.set(outer));
-    }
-
-    /// Just before a native call: how deep the stack is below the entry.
-    #[inline(always)]
-    pub(crate) fn at_native_call() {
-        let used = ENTRY.with(Cell::get).saturating_sub(here());
-        DEEPEST.with(|d| d.set(d.get().max(used)));
-    }
-}
+/// stack slots); 17,280 in a debug build since the cells are reached through raw pointers
+/// checked by a function call per access (every access's temporaries get their own slots).
+pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 24 * 1024 } else { 4 * 1024 };
 
 /// One wasm frame of the interpreter.
 #[derive(Clone, Copy, Debug)]
@@ -206,47 +162,7 @@ struct Executor {
     buf: Vec<ValRaw>,
 }
 
-impl Drop for Executor {
-    fn drop(&mut self) {
-        let held = self.stack.len();
-        CELLS.with(|cells| cells.set(cells.get().saturating_sub(held)));
-    }
-}
-
 impl Executor {
-    /// Grows the value stack to at least `need` cells (doubling, within what
-    /// [`MAX_STACK_CELLS`] leaves this thread); `false` when that does not fit.
-    fn grow(&mut self, need: usize) -> bool {
-        let len = self.stack.len();
-        if len >= need {
-            return true;
-        }
-        CELLS.with(|cells| {
-            let used = cells.get();
-            let room = MAX_STACK_CELLS.saturating_sub(used);
-            if need - len > room {
-                return false;
-            }
-            let target = need.max(len.saturating_mul(2)).min(len + room);
-            cells.set(used + (target - len));
-            self.stack.resize(target, 0);
-            true
-        })
-    }
-
-    /// Makes room for a frame of `code` at `fp` and zeroes its declared locals; returns where
-    /// its operand stack starts, or `None` past [`MAX_STACK_CELLS`].
-    fn enter(&mut self, code: &Code, fp: usize) -> Option<usize> {
-        let need = fp.checked_add(code.frame_cells())?;
-        if !self.grow(need) {
-            return None;
-        }
-        let locals = fp + code.param_cells as usize;
-        let end = locals + code.local_cells as usize;
-        self.stack[locals..end].fill(0);
-        Some(end)
-    }
-
     /// Runs from frame `cur`, whose operand stack starts at `sp`, until the entry's frame
     /// returns (its results then start at cell 0), tail-calls native code, or traps.
     ///
@@ -259,6 +175,36 @@ impl Executor {
         let mut pc = 0usize;
         let mut vmctx = cur.vmctx;
         let mut canon = cur.record().shared.nan_canonicalization;
+        // The hot state lives in locals of the loop: the running code's ops and the value
+        // stack's cells as raw pointers, re-read only where they can change (a frame switch
+        // and any call, which may grow the stack and move its cells).
+        let mut ops: *const Op = code.ops.as_ptr();
+        let mut base: *mut u64 = self.stack.as_mut_ptr();
+        // Cell `$i` of the value stack, unchecked. Every frame's cells — locals and its
+        // operand stack up to `max_height` — were reserved by `Executor::enter` (or `entry`)
+        // before the frame ran, and the translator computed `max_height` from the same
+        // operand-stack accounting that gives each op its cells, so every index an op forms
+        // (`fp + local`, `sp - k` for its operands, `sp + k` below the frame's height) is
+        // inside the stack. Debug builds (every `cargo test`) check each access.
+        macro_rules! c {
+            ($i:expr) => {
+                // SAFETY: see above; `base` is re-read after every call that can move the
+                // stack's cells, and no other reference to a cell is live.
+                *{
+                    #[allow(unused_unsafe)]
+                    unsafe {
+                        &mut *cell(base, $i, self.stack.len())
+                    }
+                }
+            };
+        }
+        // Copies cells `$from..$to` to `$dst` (the ranges may overlap), unchecked as `c!`.
+        macro_rules! cp {
+            ($from:expr, $to:expr, $dst:expr) => {
+                // SAFETY: as `c!`: both ranges are cells of the running frame.
+                unsafe { copy_cells(base, $from, $to, $dst, self.stack.len()) }
+            };
+        }
         macro_rules! trap {
             ($code:expr) => {{
                 // SAFETY: every frame's vmctx is live.
@@ -269,6 +215,8 @@ impl Executor {
             ($frame:expr) => {{
                 cur = $frame;
                 code = cur.code();
+                ops = code.ops.as_ptr();
+                base = self.stack.as_mut_ptr();
                 pc = cur.pc;
                 vmctx = cur.vmctx;
                 canon = cur.record().shared.nan_canonicalization;
@@ -283,7 +231,7 @@ impl Executor {
                     let keep = t.dk.keep as usize;
                     if t.dk.drop > 0 {
                         let from = sp - keep;
-                        self.stack.copy_within(from..sp, from - t.dk.drop as usize);
+                        cp!(from, sp, from - t.dk.drop as usize);
                         sp -= t.dk.drop as usize;
                     }
                     pc = t.pc as usize;
@@ -293,7 +241,7 @@ impl Executor {
         macro_rules! do_return {
             () => {{
                 let n = code.result_cells as usize;
-                self.stack.copy_within(sp - n..sp, cur.fp);
+                cp!(sp - n, sp, cur.fp);
                 sp = cur.fp + n;
                 match self.frames.pop() {
                     None => return Exit::Returned,
@@ -310,6 +258,8 @@ impl Executor {
                     Ok(Called::Frame(f)) => switch!(f),
                     Ok(Called::Done) => {
                         code = cur.code();
+                        ops = code.ops.as_ptr();
+                        base = self.stack.as_mut_ptr();
                         pc = cur.pc + 1;
                         vmctx = cur.vmctx;
                         canon = cur.record().shared.nan_canonicalization;
@@ -329,7 +279,11 @@ impl Executor {
             }};
         }
         loop {
-            let Some(op) = code.ops.get(pc).copied() else { trap!(Some(TrapCode::Unreachable)) };
+            debug_assert!(pc < code.ops.len());
+            // SAFETY: `pc` is always an op of `code`: the translator ends every body with an
+            // op that does not fall through and checks every branch target (`Code::seal`);
+            // a call resumes after the op that made it, which falls through.
+            let op = unsafe { *ops.add(pc) };
             match op {
                 Op::Charge { cost, ops } => {
                     // SAFETY: `vmctx` is live.
@@ -353,21 +307,21 @@ impl Executor {
                 }
                 Op::BrIf(t) => {
                     sp -= 1;
-                    if self.stack[sp] as u32 != 0 {
+                    if c!(sp) as u32 != 0 {
                         branch!(t);
                         continue;
                     }
                 }
                 Op::BrIfEqz(to) => {
                     sp -= 1;
-                    if self.stack[sp] as u32 == 0 {
+                    if c!(sp) as u32 == 0 {
                         pc = to as usize;
                         continue;
                     }
                 }
                 Op::BrTable { start, len } => {
                     sp -= 1;
-                    let i = (self.stack[sp] as u32).min(len);
+                    let i = (c!(sp) as u32).min(len);
                     let Some(t) = code.tables.get((start + i) as usize).copied() else {
                         trap!(Some(TrapCode::Unreachable))
                     };
@@ -400,7 +354,7 @@ impl Executor {
                 }
                 Op::CallIndirect { type_index, table } | Op::ReturnCallIndirect { type_index, table } => {
                     sp -= 1;
-                    let index = u64::from(self.stack[sp] as u32);
+                    let index = u64::from(c!(sp) as u32);
                     // SAFETY: `vmctx` is live and the table index validated.
                     let Some(elem) = (unsafe { table_elem(vmctx, table, index) }) else {
                         trap!(Some(TrapCode::UndefinedElement))
@@ -430,55 +384,55 @@ impl Executor {
                 Op::Select2 => {
                     // `a` (two cells), `b` (two cells), the condition.
                     sp -= 3;
-                    if self.stack[sp + 2] as u32 == 0 {
-                        self.stack.copy_within(sp..sp + 2, sp - 2);
+                    if c!(sp + 2) as u32 == 0 {
+                        cp!(sp, sp + 2, sp - 2);
                     }
                 }
                 Op::LocalGet2(i) => {
                     let at = cur.fp + i as usize;
-                    self.stack.copy_within(at..at + 2, sp);
+                    cp!(at, at + 2, sp);
                     sp += 2;
                 }
                 Op::LocalSet2(i) => {
                     sp -= 2;
-                    self.stack.copy_within(sp..sp + 2, cur.fp + i as usize);
+                    cp!(sp, sp + 2, cur.fp + i as usize);
                 }
-                Op::LocalTee2(i) => self.stack.copy_within(sp - 2..sp, cur.fp + i as usize),
+                Op::LocalTee2(i) => cp!(sp - 2, sp, cur.fp + i as usize),
                 Op::ConstV(i) => {
                     let v = code.v128s.get(i as usize).copied().unwrap_or(0);
-                    self.stack[sp] = v as u64;
-                    self.stack[sp + 1] = (v >> 64) as u64;
+                    c!(sp) = v as u64;
+                    c!(sp + 1) = (v >> 64) as u64;
                     sp += 2;
                 }
                 Op::LoadV { kind, mem, offset } => {
-                    let addr = u64::from(self.stack[sp - 1] as u32);
+                    let addr = u64::from(c!(sp - 1) as u32);
                     // SAFETY: `vmctx` is live, the memory index validated.
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, kind.size()) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
                     let v = unsafe { vector::load(kind, p) };
-                    self.stack[sp - 1] = v as u64;
-                    self.stack[sp] = (v >> 64) as u64;
+                    c!(sp - 1) = v as u64;
+                    c!(sp) = (v >> 64) as u64;
                     sp += 1;
                 }
                 Op::StoreV { mem, offset } => {
                     sp -= 3;
-                    let addr = u64::from(self.stack[sp] as u32);
+                    let addr = u64::from(c!(sp) as u32);
                     // SAFETY: `vmctx` is live, the memory index validated.
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, 16) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
                     // SAFETY: `p..p+16` is inside the memory (checked against its length).
                     unsafe {
-                        vector::write_le(p, 8, self.stack[sp + 1]);
-                        vector::write_le(p.add(8), 8, self.stack[sp + 2]);
+                        vector::write_le(p, 8, c!(sp + 1));
+                        vector::write_le(p.add(8), 8, c!(sp + 2));
                     }
                 }
                 Op::LoadLane { size, lane, mem, offset } | Op::StoreLane { size, lane, mem, offset } => {
                     sp -= 3;
-                    let addr = u64::from(self.stack[sp] as u32);
-                    let v = u128::from(self.stack[sp + 1]) | (u128::from(self.stack[sp + 2]) << 64);
+                    let addr = u64::from(c!(sp) as u32);
+                    let v = u128::from(c!(sp + 1)) | (u128::from(c!(sp + 2)) << 64);
                     // SAFETY: `vmctx` is live, the memory index validated.
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, u64::from(size)) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
@@ -487,8 +441,8 @@ impl Executor {
                         // SAFETY: `p..p+size` is inside the memory (checked against its length).
                         let x = unsafe { vector::read_le(p, u64::from(size)) };
                         let v = vector::replace_lane(v, size, lane, x);
-                        self.stack[sp] = v as u64;
-                        self.stack[sp + 1] = (v >> 64) as u64;
+                        c!(sp) = v as u64;
+                        c!(sp + 1) = (v >> 64) as u64;
                         sp += 2;
                     } else {
                         // SAFETY: `p..p+size` is inside the memory (checked against its length).
@@ -497,19 +451,19 @@ impl Executor {
                 }
                 Op::Select => {
                     sp -= 2;
-                    if self.stack[sp + 1] as u32 == 0 {
-                        self.stack[sp - 1] = self.stack[sp];
+                    if c!(sp + 1) as u32 == 0 {
+                        c!(sp - 1) = c!(sp);
                     }
                 }
                 Op::LocalGet(i) => {
-                    self.stack[sp] = self.stack[cur.fp + i as usize];
+                    c!(sp) = c!(cur.fp + i as usize);
                     sp += 1;
                 }
                 Op::LocalSet(i) => {
                     sp -= 1;
-                    self.stack[cur.fp + i as usize] = self.stack[sp];
+                    c!(cur.fp + i as usize) = c!(sp);
                 }
-                Op::LocalTee(i) => self.stack[cur.fp + i as usize] = self.stack[sp - 1],
+                Op::LocalTee(i) => c!(cur.fp + i as usize) = c!(sp - 1),
                 Op::GlobalGet(g, w) => {
                     // SAFETY: validated index; a global slot is a 16-byte `ValRaw`.
                     let v = unsafe {
@@ -520,28 +474,28 @@ impl Executor {
                             Width::W128 => rd::<u128>(p, 0),
                         }
                     };
-                    self.stack[sp] = v as u64;
+                    c!(sp) = v as u64;
                     sp += 1;
                     if w == Width::W128 {
-                        self.stack[sp] = (v >> 64) as u64;
+                        c!(sp) = (v >> 64) as u64;
                         sp += 1;
                     }
                 }
                 Op::GlobalSet(g, w) => {
                     sp -= if w == Width::W128 { 2 } else { 1 };
-                    let v = self.stack[sp];
+                    let v = c!(sp);
                     // SAFETY: validated index; a global slot is a 16-byte `ValRaw`.
                     unsafe {
                         let p = vmctx_entry(vmctx, vm::VMCTX_GLOBALS, g);
                         match w {
                             Width::W32 => wr(p, 0, v as u32),
                             Width::W64 => wr(p, 0, v),
-                            Width::W128 => wr(p, 0, u128::from(v) | (u128::from(self.stack[sp + 1]) << 64)),
+                            Width::W128 => wr(p, 0, u128::from(v) | (u128::from(c!(sp + 1)) << 64)),
                         }
                     }
                 }
                 Op::Load { kind, mem, offset } => {
-                    let addr = u64::from(self.stack[sp - 1] as u32);
+                    let addr = u64::from(c!(sp - 1) as u32);
                     let size = match kind {
                         LoadKind::I32 | LoadKind::I64S32 | LoadKind::I64U32 => 4,
                         LoadKind::I64 => 8,
@@ -566,12 +520,12 @@ impl Executor {
                             LoadKind::I64S32 => i64::from(rd::<i32>(p, 0)) as u64,
                         }
                     };
-                    self.stack[sp - 1] = v;
+                    c!(sp - 1) = v;
                 }
                 Op::Store { size, mem, offset } => {
                     sp -= 2;
-                    let addr = u64::from(self.stack[sp] as u32);
-                    let v = self.stack[sp + 1];
+                    let addr = u64::from(c!(sp) as u32);
+                    let v = c!(sp + 1);
                     // SAFETY: `vmctx` is live, the memory index validated.
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, u64::from(size)) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
@@ -589,22 +543,22 @@ impl Executor {
                 Op::MemorySize(mem) => {
                     // SAFETY: validated index.
                     let len: u64 = unsafe { rd(vmctx_entry(vmctx, vm::VMCTX_MEMORIES, mem), vm::MEMORY_LENGTH) };
-                    self.stack[sp] = u64::from((len >> 16) as u32);
+                    c!(sp) = u64::from((len >> 16) as u32);
                     sp += 1;
                 }
                 Op::MemoryGrow(mem) => {
-                    let delta = self.stack[sp - 1] as u32;
+                    let delta = c!(sp - 1) as u32;
                     let f = lc!(vmctx, Libcall::MemoryGrow, GrowFn);
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     let r = unsafe { f(vmctx, mem, delta) };
                     if r < 0 {
                         trap!(None)
                     }
-                    self.stack[sp - 1] = u64::from(r as u32);
+                    c!(sp - 1) = u64::from(r as u32);
                 }
                 Op::MemoryFill(mem) => {
                     sp -= 3;
-                    let (d, v, n) = (self.stack[sp] as u32, self.stack[sp + 1] as u32, self.stack[sp + 2] as u32);
+                    let (d, v, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
                     let f = lc!(vmctx, Libcall::MemoryFill, Bulk4Fn);
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     if unsafe { f(vmctx, mem, d, v, n) } == 0 {
@@ -613,7 +567,7 @@ impl Executor {
                 }
                 Op::MemoryCopy { dst, src } => {
                     sp -= 3;
-                    let (d, s, n) = (self.stack[sp] as u32, self.stack[sp + 1] as u32, self.stack[sp + 2] as u32);
+                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
                     let f = lc!(vmctx, Libcall::MemoryCopy, Bulk5Fn);
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     if unsafe { f(vmctx, dst, src, d, s, n) } == 0 {
@@ -622,7 +576,7 @@ impl Executor {
                 }
                 Op::MemoryInit { mem, data } => {
                     sp -= 3;
-                    let (d, s, n) = (self.stack[sp] as u32, self.stack[sp + 1] as u32, self.stack[sp + 2] as u32);
+                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
                     let f = lc!(vmctx, Libcall::MemoryInit, Bulk5Fn);
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     if unsafe { f(vmctx, mem, data, d, s, n) } == 0 {
@@ -635,136 +589,134 @@ impl Executor {
                     unsafe { f(vmctx, data) };
                 }
                 Op::Const(v) => {
-                    self.stack[sp] = v;
+                    c!(sp) = v;
                     sp += 1;
                 }
-                Op::Unary(n) => match n.eval(self.stack[sp - 1], 0, canon) {
-                    Ok(v) => self.stack[sp - 1] = v,
+                Op::Unary(n) => match n.eval(c!(sp - 1), 0, canon) {
+                    Ok(v) => c!(sp - 1) = v,
                     Err(c) => trap!(Some(c)),
                 },
                 Op::Binary(n) => {
                     sp -= 1;
-                    match n.eval(self.stack[sp - 1], self.stack[sp], canon) {
-                        Ok(v) => self.stack[sp - 1] = v,
+                    match n.eval(c!(sp - 1), c!(sp), canon) {
+                        Ok(v) => c!(sp - 1) = v,
                         Err(c) => trap!(Some(c)),
                     }
                 }
                 Op::BinaryLL(n, a, b) => {
-                    let (x, y) = (self.stack[cur.fp + a as usize], self.stack[cur.fp + b as usize]);
+                    let (x, y) = (c!(cur.fp + a as usize), c!(cur.fp + b as usize));
                     match n.eval(x, y, canon) {
-                        Ok(v) => self.stack[sp] = v,
+                        Ok(v) => c!(sp) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp += 1;
                 }
                 Op::BinaryLC(n, a, y) => {
-                    match n.eval(self.stack[cur.fp + a as usize], y, canon) {
-                        Ok(v) => self.stack[sp] = v,
+                    match n.eval(c!(cur.fp + a as usize), y, canon) {
+                        Ok(v) => c!(sp) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp += 1;
                 }
-                Op::BinaryC(n, y) => match n.eval(self.stack[sp - 1], y, canon) {
-                    Ok(v) => self.stack[sp - 1] = v,
+                Op::BinaryC(n, y) => match n.eval(c!(sp - 1), y, canon) {
+                    Ok(v) => c!(sp - 1) = v,
                     Err(c) => trap!(Some(c)),
                 },
                 Op::BinarySet(n, d) => {
                     sp -= 2;
-                    match n.eval(self.stack[sp], self.stack[sp + 1], canon) {
-                        Ok(v) => self.stack[cur.fp + d as usize] = v,
+                    match n.eval(c!(sp), c!(sp + 1), canon) {
+                        Ok(v) => c!(cur.fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                 }
                 Op::BinaryLLSet(n, a, b, d) => {
-                    let (x, y) = (self.stack[cur.fp + a as usize], self.stack[cur.fp + b as usize]);
+                    let (x, y) = (c!(cur.fp + a as usize), c!(cur.fp + b as usize));
                     match n.eval(x, y, canon) {
-                        Ok(v) => self.stack[cur.fp + d as usize] = v,
+                        Ok(v) => c!(cur.fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                 }
-                Op::BinaryLCSet { n, a, c: y, d } => match n.eval(self.stack[cur.fp + a as usize], y, canon) {
-                    Ok(v) => self.stack[cur.fp + d as usize] = v,
+                Op::BinaryLCSet { n, a, c: y, d } => match n.eval(c!(cur.fp + a as usize), y, canon) {
+                    Ok(v) => c!(cur.fp + d as usize) = v,
                     Err(c) => trap!(Some(c)),
                 },
                 Op::BinaryCSet(n, y, d) => {
                     sp -= 1;
-                    match n.eval(self.stack[sp], y, canon) {
-                        Ok(v) => self.stack[cur.fp + d as usize] = v,
+                    match n.eval(c!(sp), y, canon) {
+                        Ok(v) => c!(cur.fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                 }
                 Op::Simd(i, arity) => {
                     let Some(s) = code.simd.get(i as usize).copied() else { trap!(Some(TrapCode::Unreachable)) };
-                    let v = |cells: &[u64], at: usize| u128::from(cells[at]) | (u128::from(cells[at + 1]) << 64);
+                    let v = |at: usize| u128::from(c!(at)) | (u128::from(c!(at + 1)) << 64);
                     let eval = |a, b, c| if canon { s.eval(a, b, c) } else { s.eval_raw(a, b, c) };
                     // Where the result goes and how many cells the operands took.
                     let (at, r) = match arity {
-                        SimdArity::Unary => (sp - 2, eval(v(&self.stack, sp - 2), 0, 0)),
-                        SimdArity::Binary => (sp - 4, eval(v(&self.stack, sp - 4), v(&self.stack, sp - 2), 0)),
+                        SimdArity::Unary => (sp - 2, eval(v(sp - 2), 0, 0)),
+                        SimdArity::Binary => (sp - 4, eval(v(sp - 4), v(sp - 2), 0)),
                         SimdArity::Ternary => {
-                            let (a, b, c) = (v(&self.stack, sp - 6), v(&self.stack, sp - 4), v(&self.stack, sp - 2));
+                            let (a, b, c) = (v(sp - 6), v(sp - 4), v(sp - 2));
                             (sp - 6, eval(a, b, c))
                         }
-                        SimdArity::Splat => (sp - 1, eval(u128::from(self.stack[sp - 1]), 0, 0)),
-                        SimdArity::WithScalar => {
-                            (sp - 3, eval(v(&self.stack, sp - 3), u128::from(self.stack[sp - 1]), 0))
-                        }
+                        SimdArity::Splat => (sp - 1, eval(u128::from(c!(sp - 1)), 0, 0)),
+                        SimdArity::WithScalar => (sp - 3, eval(v(sp - 3), u128::from(c!(sp - 1)), 0)),
                         SimdArity::Reduce => {
-                            let r = eval(v(&self.stack, sp - 2), 0, 0);
-                            self.stack[sp - 2] = r as u64;
+                            let r = eval(v(sp - 2), 0, 0);
+                            c!(sp - 2) = r as u64;
                             sp -= 1;
                             pc += 1;
                             continue;
                         }
                     };
-                    self.stack[at] = r as u64;
-                    self.stack[at + 1] = (r >> 64) as u64;
+                    c!(at) = r as u64;
+                    c!(at + 1) = (r >> 64) as u64;
                     sp = at + 2;
                 }
                 Op::RefFunc(f) => {
                     // SAFETY: validated index.
-                    self.stack[sp] = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) } as u64;
+                    c!(sp) = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) } as u64;
                     sp += 1;
                 }
                 Op::TableGet(t) => {
-                    let index = u64::from(self.stack[sp - 1] as u32);
+                    let index = u64::from(c!(sp - 1) as u32);
                     // SAFETY: `vmctx` is live, the table index validated.
                     let Some(p) = (unsafe { table_elem(vmctx, t, index) }) else {
                         trap!(Some(TrapCode::TableOutOfBounds))
                     };
                     // SAFETY: in bounds.
-                    self.stack[sp - 1] = unsafe { p.read() };
+                    c!(sp - 1) = unsafe { p.read() };
                 }
                 Op::TableSet(t) => {
                     sp -= 2;
-                    let index = u64::from(self.stack[sp] as u32);
+                    let index = u64::from(c!(sp) as u32);
                     // SAFETY: `vmctx` is live, the table index validated.
                     let Some(p) = (unsafe { table_elem(vmctx, t, index) }) else {
                         trap!(Some(TrapCode::TableOutOfBounds))
                     };
                     // SAFETY: in bounds.
-                    unsafe { p.write(self.stack[sp + 1]) };
+                    unsafe { p.write(c!(sp + 1)) };
                 }
                 Op::TableSize(t) => {
                     // SAFETY: validated index.
                     let len: u64 = unsafe { rd(vmctx_entry(vmctx, vm::VMCTX_TABLES, t), vm::TABLE_LENGTH) };
-                    self.stack[sp] = u64::from(len as u32);
+                    c!(sp) = u64::from(len as u32);
                     sp += 1;
                 }
                 Op::TableGrow(t) => {
                     sp -= 1;
-                    let (init, delta) = (self.stack[sp - 1], self.stack[sp] as u32);
+                    let (init, delta) = (c!(sp - 1), c!(sp) as u32);
                     let f = lc!(vmctx, Libcall::TableGrow, TableGrowFn);
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     let r = unsafe { f(vmctx, t, init, delta) };
                     if r < 0 {
                         trap!(None)
                     }
-                    self.stack[sp - 1] = u64::from(r as u32);
+                    c!(sp - 1) = u64::from(r as u32);
                 }
                 Op::TableFill(t) => {
                     sp -= 3;
-                    let (d, v, n) = (self.stack[sp] as u32, self.stack[sp + 1], self.stack[sp + 2] as u32);
+                    let (d, v, n) = (c!(sp) as u32, c!(sp + 1), c!(sp + 2) as u32);
                     let f = lc!(vmctx, Libcall::TableFill, TableFillFn);
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     if unsafe { f(vmctx, t, d, v, n) } == 0 {
@@ -773,7 +725,7 @@ impl Executor {
                 }
                 Op::TableCopy { dst, src } => {
                     sp -= 3;
-                    let (d, s, n) = (self.stack[sp] as u32, self.stack[sp + 1] as u32, self.stack[sp + 2] as u32);
+                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
                     let f = lc!(vmctx, Libcall::TableCopy, Bulk5Fn);
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     if unsafe { f(vmctx, dst, src, d, s, n) } == 0 {
@@ -782,7 +734,7 @@ impl Executor {
                 }
                 Op::TableInit { table, elem } => {
                     sp -= 3;
-                    let (d, s, n) = (self.stack[sp] as u32, self.stack[sp + 1] as u32, self.stack[sp + 2] as u32);
+                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
                     let f = lc!(vmctx, Libcall::TableInit, Bulk5Fn);
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     if unsafe { f(vmctx, table, elem, d, s, n) } == 0 {
@@ -797,27 +749,5 @@ impl Executor {
             }
             pc += 1;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn value_stacks_share_one_bound_per_thread() {
-        let before = CELLS.with(std::cell::Cell::get);
-        // Another nesting already holds all but 100 cells of the bound.
-        CELLS.with(|c| c.set(MAX_STACK_CELLS - 100));
-        let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
-        assert!(!ex.grow(101));
-        assert!(ex.grow(60));
-        assert!(ex.stack.len() >= 60 && ex.stack.len() <= 100);
-        assert!(!ex.grow(101));
-        assert!(ex.grow(100));
-        assert_eq!(CELLS.with(std::cell::Cell::get), MAX_STACK_CELLS);
-        drop(ex);
-        assert_eq!(CELLS.with(std::cell::Cell::get), MAX_STACK_CELLS - 100);
-        CELLS.with(|c| c.set(before));
     }
 }

@@ -262,7 +262,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     if !t.ctrl.is_empty() {
         return Err(t.err("body ends inside a block"));
     }
-    Ok(Code {
+    let mut code = Code {
         func_index,
         body_offset,
         params: ty.params().to_vec(),
@@ -276,7 +276,9 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         tables: t.tables,
         v128s: t.v128s,
         simd: t.simd,
-    })
+    };
+    code.seal().map_err(|message| CompileError::Codegen { func_index, message })?;
+    Ok(code)
 }
 
 impl Translator<'_> {
