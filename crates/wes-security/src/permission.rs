@@ -497,8 +497,9 @@ impl Session {
         // A load and a store rather than an atomic add: a session's counters are only touched
         // by calls of its instance, which its store (`&mut`) serialises, so no increment can
         // race; a locked add would double the cost of the check.
+        // Wrapping: 2^64 calls is out of reach, and the add is one instruction.
         let before = slot.calls.load(Ordering::Relaxed);
-        let calls = before.saturating_add(1);
+        let calls = before.wrapping_add(1);
         slot.calls.store(calls, Ordering::Relaxed);
         if calls > slot.pass.load(Ordering::Acquire) {
             self.check_closely(slot, before, capability, function)?;
