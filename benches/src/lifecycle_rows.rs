@@ -183,12 +183,7 @@ type Rate = (f64, f64, f64);
 
 /// Instantiate + call rounds on `threads` threads at once, each with `make`'s round function;
 /// the median (by wall-time rate) of `reps` repetitions of `rounds` rounds per thread.
-fn throughput<F>(
-    threads: usize,
-    rounds: usize,
-    reps: usize,
-    make: &(dyn Fn() -> Result<F> + Sync),
-) -> Result<Rate>
+fn throughput<F>(threads: usize, rounds: usize, reps: usize, make: &(dyn Fn() -> Result<F> + Sync)) -> Result<Rate>
 where
     F: FnMut() -> Result<()>,
 {
