@@ -164,33 +164,37 @@ fn wasmtime_artifact(wasm: &[u8], quick: bool, out: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// This thread's time on a CPU, in nanoseconds (Linux's `/proc/thread-self/schedstat`), or
-/// `None` where it cannot be read.
+/// This thread's time on a CPU, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`: exact, where
+/// `/proc/thread-self/schedstat` lags by up to a scheduler tick, more than a quick run's
+/// rounds take), or `None` where it cannot be read.
 fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec for the duration of the call.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    let ns = u64::try_from(t.tv_sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(t.tv_nsec).ok()?)?;
+    ok.then_some(ns)
 }
 
-/// Instantiate + call rounds per second on `threads` threads at once, each with `make`'s
-/// round function, and the share of the wall time the threads spent on a CPU (below 1 when
-/// other processes kept them waiting for one); the median of `reps` repetitions of `rounds`
-/// rounds per thread.
-fn throughput<F>(
-    threads: usize,
-    rounds: usize,
-    reps: usize,
-    make: &(dyn Fn() -> Result<F> + Sync),
-) -> Result<(f64, f64)>
+/// What [`throughput`] measured: rounds per second of wall time, the share of the wall time
+/// the threads spent on a CPU (below 1 when other processes kept them waiting for one), and
+/// rounds per second the threads were on a CPU (what the work itself costs, whatever share of
+/// the machine it got; lower on two threads than on one when they contend).
+type Rate = (f64, f64, f64);
+
+/// Instantiate + call rounds on `threads` threads at once, each with `make`'s round function;
+/// the median (by wall-time rate) of `reps` repetitions of `rounds` rounds per thread.
+fn throughput<F>(threads: usize, rounds: usize, reps: usize, make: &(dyn Fn() -> Result<F> + Sync)) -> Result<Rate>
 where
     F: FnMut() -> Result<()>,
 {
     let mut rates = Vec::with_capacity(reps);
     for _ in 0..reps {
         let barrier = std::sync::Barrier::new(threads);
-        let elapsed: Vec<Result<(Duration, f64)>> = std::thread::scope(|s| {
+        let elapsed: Vec<Result<(Duration, f64, f64)>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     let barrier = &barrier;
-                    s.spawn(move || -> Result<(Duration, f64)> {
+                    s.spawn(move || -> Result<(Duration, f64, f64)> {
                         let mut round = make()?;
                         round()?;
                         barrier.wait();
@@ -199,11 +203,11 @@ where
                             round()?;
                         }
                         let wall = t.elapsed();
-                        let on_cpu = match (cpu, thread_cpu_ns()) {
-                            (Some(a), Some(b)) => (b - a) as f64 / wall.as_nanos() as f64,
+                        let cpu_ns = match (cpu, thread_cpu_ns()) {
+                            (Some(a), Some(b)) => (b - a) as f64,
                             _ => f64::NAN,
                         };
-                        Ok((wall, on_cpu))
+                        Ok((wall, cpu_ns / wall.as_nanos() as f64, cpu_ns))
                     })
                 })
                 .collect();
@@ -212,20 +216,45 @@ where
         let runs = elapsed.into_iter().collect::<Result<Vec<_>>>()?;
         let slowest = runs.iter().map(|r| r.0).max().unwrap_or_default();
         let on_cpu = runs.iter().map(|r| r.1).sum::<f64>() / runs.len() as f64;
-        rates.push(((threads * rounds) as f64 / slowest.as_secs_f64(), on_cpu));
+        let cpu_seconds = runs.iter().map(|r| r.2).sum::<f64>() / 1e9;
+        let total = (threads * rounds) as f64;
+        rates.push((total / slowest.as_secs_f64(), on_cpu, total / cpu_seconds));
     }
     rates.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(rates[rates.len() / 2])
 }
 
-fn scaling_row(label: &str, one: (f64, f64), two: (f64, f64)) -> String {
+/// One thread against two, their repetitions alternated so that load which comes and goes
+/// falls on both: the median of each.
+fn scaling<F>(rounds: usize, reps: usize, make: &(dyn Fn() -> Result<F> + Sync)) -> Result<(Rate, Rate)>
+where
+    F: FnMut() -> Result<()>,
+{
+    let (mut one, mut two) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    for _ in 0..reps {
+        one.push(throughput(1, rounds, 1, make)?);
+        two.push(throughput(2, rounds, 1, make)?);
+    }
+    let median = |mut v: Vec<Rate>| {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let wall = v[v.len() / 2];
+        v.sort_by(|a, b| a.2.total_cmp(&b.2));
+        (wall.0, wall.1, v[v.len() / 2].2)
+    };
+    Ok((median(one), median(two)))
+}
+
+fn scaling_row(label: &str, one: Rate, two: Rate) -> String {
     format!(
-        "| {label} | {:.0}/s ({:.0}%) | {:.0}/s ({:.0}%) | {:.2}× |\n",
+        "| {label} | {:.0}/s ({:.0}%) | {:.0}/s ({:.0}%) | {:.2}× | {:.0} | {:.0} | {:.2}× |\n",
         one.0,
         one.1 * 100.0,
         two.0,
         two.1 * 100.0,
-        two.0 / one.0
+        two.0 / one.0,
+        one.2,
+        two.2,
+        2.0 * two.2 / one.2
     )
 }
 
@@ -252,8 +281,7 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
             Ok(())
         })
     };
-    let one = throughput(1, rounds, reps, &wes_round)?;
-    let two = throughput(2, rounds, reps, &wes_round)?;
+    let (one, two) = scaling(rounds, reps, &wes_round)?;
     out.push_str(&scaling_row("WES (fresh store, `InstancePre`)", one, two));
 
     let factory = wes_lifecycle::InstanceFactory::new(
@@ -275,8 +303,7 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
             Ok(())
         })
     };
-    let one = throughput(1, rounds, reps, &pool_round)?;
-    let two = throughput(2, rounds, reps, &pool_round)?;
+    let (one, two) = scaling(rounds, reps, &pool_round)?;
     out.push_str(&scaling_row("WES (pool)", one, two));
 
     for pooling in [false, true] {
@@ -301,8 +328,7 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
                 Ok(())
             })
         };
-        let one = throughput(1, rounds, reps, &round)?;
-        let two = throughput(2, rounds, reps, &round)?;
+        let (one, two) = scaling(rounds, reps, &round)?;
         let label = if pooling { "wasmtime (pooling)" } else { "wasmtime" };
         out.push_str(&scaling_row(label, one, two));
     }
@@ -343,8 +369,13 @@ pub fn run(compile_wasm: &[u8], contract: &[u8], quick: bool, filter: Option<&st
         eprintln!("== threads: instantiate + call of the contract on one thread and on two");
         out.push_str(
             "### threads: instantiate + call of the contract, one thread against two\n\n\
-             Rounds per second (in brackets: the share of the wall time each thread was on a CPU).\n\n\
-             | runtime | 1 thread | 2 threads | 2 threads / 1 |\n|---|---:|---:|---:|\n",
+             Rounds per second of wall time (in brackets: the share of the wall time each thread was \
+             on a CPU), then rounds per second on a CPU (per CPU-second: what a round costs whatever \
+             share of the machine it got), one and two thread runs alternated, medians. The last \
+             column is what two threads would reach with two cores to themselves: 2 × the per \
+             CPU-second rate of two threads / that of one.\n\n\
+             | runtime | 1 thread | 2 threads | 2 threads / 1 | per CPU-s, 1 thread | per CPU-s, 2 threads | 2 threads / 1, per CPU-s |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
         );
         threads_rows(contract, quick, &mut out).context("threads rows")?;
         out.push('\n');

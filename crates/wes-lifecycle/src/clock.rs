@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The time elapsed since the clock's start; never decreases.
     fn now(&self) -> Duration;
+
+    /// The clock's time at the system's `instant`, when the clock follows the system's
+    /// monotonic clock; `None` (the default) when it does not. A pool that reads the system
+    /// clock anyway (to time a reset) then needs no second read for the clock's time.
+    fn at(&self, instant: Instant) -> Option<Duration> {
+        let _ = instant;
+        None
+    }
 }
 
 /// The system's monotonic clock.
@@ -32,6 +40,10 @@ impl Default for SystemClock {
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    fn at(&self, instant: Instant) -> Option<Duration> {
+        Some(instant.saturating_duration_since(self.start))
     }
 }
 

@@ -151,7 +151,8 @@ impl LiveInstance {
     }
 
     /// Returns the store to its post-instantiation state.
-    pub(crate) fn reset(&mut self) -> Result<Duration, LifecycleError> {
-        Ok(self.store.reset()?.elapsed)
+    pub(crate) fn reset(&mut self) -> Result<(), LifecycleError> {
+        self.store.reset()?;
+        Ok(())
     }
 }

@@ -25,7 +25,10 @@ impl Metrics {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.resets.fetch_add(1, Ordering::Relaxed);
         self.reset_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.max_reset_nanos.fetch_max(nanos, Ordering::Relaxed);
+        // A new maximum is rare: read before paying for a locked read-modify-write.
+        if nanos > self.max_reset_nanos.load(Ordering::Relaxed) {
+            self.max_reset_nanos.fetch_max(nanos, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn add_to(&self, s: &mut MetricsSnapshot) {

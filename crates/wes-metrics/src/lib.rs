@@ -304,12 +304,22 @@ impl MetricsCollector for Registry {
                 self.traps.get_or_create(&outcome("code", code)).inc();
             }
         }
-        self.gas_used.inc_by(r.gas_used);
-        self.host_calls.inc_by(r.host_calls);
-        self.operators.inc_by(r.operators_executed);
-        self.memory_grows.inc_by(r.memory_grows);
+        // Each counter is a locked add: the ones with nothing to add (no host call, no growth,
+        // operators not counted) and a peak that is not new are skipped.
+        for (counter, n) in [
+            (&self.gas_used, r.gas_used),
+            (&self.host_calls, r.host_calls),
+            (&self.operators, r.operators_executed),
+            (&self.memory_grows, r.memory_grows),
+        ] {
+            if n != 0 {
+                counter.inc_by(n);
+            }
+        }
         let peak = i64::try_from(r.memory_peak_pages).unwrap_or(i64::MAX);
-        self.memory_peak.inner().fetch_max(peak, Ordering::Relaxed);
+        if peak > self.memory_peak.get() {
+            self.memory_peak.inner().fetch_max(peak, Ordering::Relaxed);
+        }
         if self.seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(self.sample_every) {
             self.call_seconds.observe(r.duration.as_secs_f64());
             self.call_gas.observe(r.gas_used as f64);

@@ -4,8 +4,14 @@
 //! The run-time side is a [`Session`], one per instance: the module's grant (an atomic bit set
 //! shared by every instance of the module, so that a revocation reaches them all at their next
 //! host call) plus the instance's own budget counters. A guarded host function checks it on
-//! every call — one atomic load for the grant, a load and a store for the call budget — before the
-//! function's body runs; see [`GuardedLinker`](crate::GuardedLinker).
+//! every call before the function's body runs; see [`GuardedLinker`](crate::GuardedLinker).
+//!
+//! The check is resolved ahead of the call: each capability's slot in a session holds how many
+//! calls may pass without a closer look (its call budget while the capability is granted and no
+//! checker watches it, zero otherwise), kept up to date by every grant, revocation and session
+//! start. A host call then costs a load and a store of its counter and one compare against
+//! that figure, all in one cache line; revocations, exhausted budgets and checkers are found on
+//! the cold path behind it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,6 +93,31 @@ impl Mask {
 struct GrantCell {
     identity: ModuleIdentity,
     bits: AtomicU64,
+    /// The capability slots of the module's sessions, whose pass figures follow `bits`. Changed
+    /// only under the controller's write lock (the mutex is never contended).
+    slots: Mutex<Vec<std::sync::Weak<Slot>>>,
+}
+
+impl GrantCell {
+    /// Publishes `bits` as the module's grant, to the cell and to its sessions' slots.
+    fn publish(&self, bits: u64) {
+        self.bits.store(bits, Ordering::Release);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|slot| match slot.upgrade() {
+            Some(slot) => {
+                slot.refresh(bits);
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Adds a new session's slots (already refreshed), dropping those of ended sessions.
+    fn adopt(&self, new: &[Arc<Slot>]) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|slot| slot.strong_count() > 0);
+        slots.extend(new.iter().map(Arc::downgrade));
+    }
 }
 
 #[derive(Default)]
@@ -140,10 +171,10 @@ impl State {
         granted & !revoked
     }
 
-    /// Pushes the current grants to every running module's cell.
+    /// Pushes the current grants to every running module's cell and sessions.
     fn refresh(&self) {
         for cell in self.cells.values() {
-            cell.bits.store(self.resolve(&cell.identity), Ordering::Release);
+            cell.publish(self.resolve(&cell.identity));
         }
     }
 }
@@ -310,14 +341,12 @@ impl PermissionController {
     pub fn session(&self, module: &ModuleIdentity) -> Arc<Session> {
         let mut s = self.write();
         let bits = s.resolve(module);
-        let cell = Arc::clone(
-            s.cells
-                .entry(*module.hash())
-                .or_insert_with(|| Arc::new(GrantCell { identity: module.clone(), bits: AtomicU64::new(bits) })),
-        );
+        let cell = Arc::clone(s.cells.entry(*module.hash()).or_insert_with(|| {
+            Arc::new(GrantCell { identity: module.clone(), bits: AtomicU64::new(bits), slots: Mutex::default() })
+        }));
         // A cell made for the same hash under another name keeps serving; its grant is this
-        // identity's from now on.
-        cell.bits.store(bits, Ordering::Release);
+        // identity's from now on (and its other sessions' too).
+        cell.publish(bits);
         let mut checkers: Vec<Vec<Arc<dyn CustomSecurityChecker>>> = vec![Vec::new(); s.names.len()];
         // A checker may name a capability nothing defines yet: registering it keeps ids stable.
         let all_checkers = s.checkers.clone();
@@ -332,18 +361,23 @@ impl PermissionController {
             }
         }
         checkers.resize(s.names.len().max(checkers.len()), Vec::new());
-        let slots = checkers
+        let slots: Box<[Arc<Slot>]> = checkers
             .into_iter()
             .enumerate()
             .map(|(i, checkers)| {
-                Arc::new(Slot {
+                let slot = Slot {
                     calls: AtomicU64::new(0),
+                    pass: AtomicU64::new(0),
                     bytes: AtomicU64::new(0),
+                    bit: 1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX)).unwrap_or(0),
                     budget: s.budgets.get(i).copied().unwrap_or(Budget::UNLIMITED),
                     checkers: checkers.into_boxed_slice(),
-                })
+                };
+                slot.refresh(bits);
+                Arc::new(slot)
             })
             .collect();
+        cell.adopt(&slots);
         Arc::new(Session {
             identity: module.clone(),
             cell,
@@ -357,10 +391,29 @@ impl PermissionController {
 /// One capability in a session: its budget, the invocation's counters and its checkers, side
 /// by side so that a host call's check reads one place.
 struct Slot {
+    /// Host calls of the capability in this invocation (refused ones included, revoked ones
+    /// not).
     calls: AtomicU64,
+    /// How many calls an invocation may make without a closer look: the call budget while the
+    /// capability is granted and no checker watches it, else 0 (every call takes the cold
+    /// path, which tells a revocation from an exhausted budget and runs the checkers).
+    pass: AtomicU64,
     bytes: AtomicU64,
+    /// The capability's bit in a grant.
+    bit: u64,
     budget: Budget,
     checkers: Box<[Arc<dyn CustomSecurityChecker>]>,
+}
+
+impl Slot {
+    /// Follows the module's grant `bits`.
+    fn refresh(&self, bits: u64) {
+        let pass = match bits & self.bit != 0 && self.checkers.is_empty() {
+            true => self.budget.calls_per_invocation,
+            false => 0,
+        };
+        self.pass.store(pass, Ordering::Release);
+    }
 }
 
 /// One instance's view of its permissions: the module's grant, and this instance's budget
@@ -420,45 +473,57 @@ impl Session {
     /// for [`take_violation`](Self::take_violation).
     #[inline]
     pub fn enter(&self, capability: Capability, function: &str) -> Result<Permit<'_>, HostError> {
-        self.check(&self.cell, self.slots.get(capability.index()).map(|s| &**s), capability, function)
+        match self.slots.get(capability.index()) {
+            Some(slot) => self.check(slot, capability, function),
+            // A capability registered after the session started: no budget, no checker.
+            None if self.is_granted(capability) => Ok(Permit { session: self, capability }),
+            None => Err(self.revoked(capability, function)),
+        }
     }
 
     /// A guard for host calls of `capability` through this session (what a guarded host
     /// function holds).
     pub(crate) fn guard(self: &Arc<Self>, capability: Capability) -> Guard {
         let slot = self.slots.get(capability.index()).cloned();
-        Guard { cell: Arc::clone(&self.cell), slot, session: Arc::clone(self), capability }
+        Guard { slot, session: Arc::clone(self), capability }
     }
 
-    /// [`Session::enter`] against `cell` and `slot`, this session's grant and the capability's
-    /// slot (which a [`Guard`] holds itself, one pointer nearer). The common case — granted,
-    /// within budget, no checker — is a load of the grant, a load and a store of the call
-    /// counter and two compares; everything else is out of line.
+    /// [`Session::enter`] against the capability's `slot` (which a [`Guard`] holds itself, one
+    /// pointer nearer). The common case — granted, within budget, no checker — is a load and
+    /// a store of the call counter and a compare with the slot's pass figure, in one cache
+    /// line; everything else is out of line.
     #[inline(always)]
-    fn check(
-        &self,
-        cell: &GrantCell,
-        slot: Option<&Slot>,
-        capability: Capability,
-        function: &str,
-    ) -> Result<Permit<'_>, HostError> {
-        if cell.bits.load(Ordering::Acquire) & capability.bit() == 0 {
-            return Err(self.revoked(capability, function));
-        }
-        if let Some(slot) = slot {
-            // A load and a store rather than an atomic add: a session's counters are only
-            // touched by calls of its instance, which its store (`&mut`) serialises, so no
-            // increment can race; a locked add would double the cost of the check.
-            let calls = slot.calls.load(Ordering::Relaxed).saturating_add(1);
-            slot.calls.store(calls, Ordering::Relaxed);
-            if calls > slot.budget.calls_per_invocation {
-                return Err(self.exhausted(capability, BudgetKind::Calls, slot.budget.calls_per_invocation, calls));
-            }
-            if !slot.checkers.is_empty() {
-                self.run_checkers(slot, capability, function)?;
-            }
+    fn check(&self, slot: &Slot, capability: Capability, function: &str) -> Result<Permit<'_>, HostError> {
+        // A load and a store rather than an atomic add: a session's counters are only touched
+        // by calls of its instance, which its store (`&mut`) serialises, so no increment can
+        // race; a locked add would double the cost of the check.
+        // Wrapping: 2^64 calls is out of reach, and the add is one instruction.
+        let before = slot.calls.load(Ordering::Relaxed);
+        let calls = before.wrapping_add(1);
+        slot.calls.store(calls, Ordering::Relaxed);
+        if calls > slot.pass.load(Ordering::Acquire) {
+            self.check_closely(slot, before, capability, function)?;
         }
         Ok(Permit { session: self, capability })
+    }
+
+    /// The cold half of [`Session::check`]: the grant, the call budget and the checkers, in
+    /// that order (a revoked call is not counted).
+    #[cold]
+    #[inline(never)]
+    fn check_closely(&self, slot: &Slot, before: u64, capability: Capability, function: &str) -> Result<(), HostError> {
+        if self.cell.bits.load(Ordering::Acquire) & slot.bit == 0 {
+            slot.calls.store(before, Ordering::Relaxed);
+            return Err(self.revoked(capability, function));
+        }
+        let calls = before.saturating_add(1);
+        if calls > slot.budget.calls_per_invocation {
+            return Err(self.exhausted(capability, BudgetKind::Calls, slot.budget.calls_per_invocation, calls));
+        }
+        if !slot.checkers.is_empty() {
+            self.run_checkers(slot, capability, function)?;
+        }
+        Ok(())
     }
 
     #[cold]
@@ -546,10 +611,9 @@ impl Permit<'_> {
 }
 
 /// What a guarded host function checks before its body runs: one instance's session, one
-/// capability. Holds the module's grant cell and the capability's slot itself, so each of the
-/// check's loads is one pointer from the host function's own data.
+/// capability. Holds the capability's slot itself, so the check's loads are one pointer from
+/// the host function's own data.
 pub(crate) struct Guard {
-    cell: Arc<GrantCell>,
     slot: Option<Arc<Slot>>,
     session: Arc<Session>,
     capability: Capability,
@@ -559,6 +623,9 @@ impl Guard {
     /// [`Session::enter`] for the guard's capability.
     #[inline(always)]
     pub(crate) fn enter(&self, function: &str) -> Result<Permit<'_>, HostError> {
-        self.session.check(&self.cell, self.slot.as_deref(), self.capability, function)
+        match &self.slot {
+            Some(slot) => self.session.check(slot, self.capability, function),
+            None => self.session.enter(self.capability, function),
+        }
     }
 }

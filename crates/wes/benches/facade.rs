@@ -136,12 +136,14 @@ fn facade(c: &mut Criterion) {
 
 /// Times `base` and `other` in alternating batches and prints the median time of each and the
 /// median of the per-round ratios `other / base`.
-/// `WES_PAIRED=TEXT` runs only the pairs whose label contains TEXT (to profile one).
+/// `WES_PAIRED=TEXT` runs only the pairs whose label contains TEXT (to profile one);
+/// `WES_PAIRED_ROUNDS=N` runs N rounds instead of 41 (a longer run to profile).
 fn paired(label: &str, base: &dyn Fn(), other: &dyn Fn()) {
     if std::env::var("WES_PAIRED").is_ok_and(|only| !label.contains(&only)) {
         return;
     }
-    let (rounds, batch) = (41, 100u32);
+    let rounds = std::env::var("WES_PAIRED_ROUNDS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(41).max(1);
+    let batch = 100u32;
     let time = |f: &dyn Fn()| {
         let t = std::time::Instant::now();
         for _ in 0..batch {

@@ -413,6 +413,17 @@ impl LinearMemory {
     /// its mapped image and zeroes (for keeping it for another store). `false` if the kernel
     /// refused.
     pub(crate) fn scrub(&mut self) -> bool {
+        if self.mapped.is_none() && self.len <= KEEP_RESIDENT {
+            // A small memory with no image mapped over it is zeroed in place (every page it
+            // was written through lies below its length): its pages stay resident, so neither
+            // this store's drop nor the next store's image copy enters the kernel. On the
+            // 2-vCPU machine of `docs/benchmarks.md` the `madvise` and the page fault it caused
+            // were half of a fresh contract instance's time, and on two threads each `madvise`
+            // also interrupted the other CPU to flush its TLB.
+            std::ops::DerefMut::deref_mut(self).fill(0);
+            self.clean = true;
+            return true;
+        }
         self.clean = self.drop_pages_from(0);
         self.clean
     }

@@ -286,3 +286,47 @@ fn a_memory_kept_by_the_engine_carries_nothing_into_the_next_store() {
         }
     }
 }
+
+/// A dropped store's memory mapping is kept by the engine for the next store: a small one
+/// (at most 64 KiB, no image mapped over it) zeroed in place, a larger one by dropping its
+/// pages. Either way the next store of any module sees its own image and zeroes, nothing of
+/// what the last one wrote: every byte is compared, after attacks that write every page.
+#[test]
+fn a_recycled_memory_shows_nothing_of_the_store_that_used_it() {
+    let engine = engine_with(Config::default());
+    let wat = |pages: u32, max: u32, data: &str| {
+        format!(
+            r#"(module
+              (memory (export "mem") {pages} {max})
+              (data (i32.const 16) "{data}")
+              (func (export "attack") (param $secret i32) (local $p i32)
+                (drop (memory.grow (i32.const 1)))
+                (block $done (loop $next
+                  (br_if $done (i32.ge_u (local.get $p) (i32.mul (memory.size) (i32.const 65536))))
+                  (i32.store (local.get $p) (local.get $secret))
+                  (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                  (br $next)))))"#
+        )
+    };
+    // One page growing to two (past 64 KiB: dropped), one page that cannot grow (zeroed in
+    // place), and modules of the same reservation with other images, so mappings move between
+    // modules.
+    let modules: Vec<(Module, Vec<u8>)> = [(1, 2, "small"), (1, 1, "tiny"), (1, 1, "other data"), (1, 2, "x")]
+        .into_iter()
+        .map(|(pages, max, data)| {
+            let module = Module::new(&engine, wes_decode::decode_text(&wat(pages, max, data)).unwrap()).unwrap();
+            let mut image = vec![0u8; pages as usize * 65536];
+            image[16..16 + data.len()].copy_from_slice(data.as_bytes());
+            (module, image)
+        })
+        .collect();
+    for round in 0..12 {
+        let (module, image) = &modules[round % modules.len()];
+        let mut store = Store::new(&engine);
+        let instance = Linker::new().instantiate(&mut store, module).unwrap();
+        let mem = instance.get_memory(&store, "mem").unwrap();
+        assert!(mem.data(&store).unwrap() == image.as_slice(), "round {round}: a fresh memory holds only its image");
+        call(&mut store, instance, "attack", &[Value::I32(0x5ec2e7 + round as i32)]).unwrap();
+        assert!(mem.data(&store).unwrap()[..8].iter().any(|&b| b != 0), "the attack wrote");
+    }
+}
