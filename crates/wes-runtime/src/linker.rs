@@ -23,7 +23,9 @@ enum Definition {
 /// be used with their own store.
 #[derive(Clone, Debug, Default)]
 pub struct Linker {
-    defs: HashMap<(String, String), Definition>,
+    /// By module name, then by name: two levels so that a lookup by `&str` allocates nothing
+    /// (a `(String, String)` key needed two allocations per import on every instantiation).
+    defs: HashMap<String, HashMap<String, Definition>>,
 }
 
 impl Linker {
@@ -34,13 +36,21 @@ impl Linker {
 
     /// Defines `module::name` as a store item. A later definition replaces an earlier one.
     pub fn define(&mut self, module: &str, name: &str, item: Extern) -> &mut Self {
-        self.defs.insert((module.to_string(), name.to_string()), Definition::Extern(item));
+        self.insert(module, name, Definition::Extern(item));
         self
+    }
+
+    fn insert(&mut self, module: &str, name: &str, def: Definition) {
+        self.defs.entry(module.to_string()).or_default().insert(name.to_string(), def);
+    }
+
+    fn lookup(&self, module: &str, name: &str) -> Option<&Definition> {
+        self.defs.get(module)?.get(name)
     }
 
     /// Defines `module::name` as a host function.
     pub fn func(&mut self, module: &str, name: &str, func: HostFunc) -> &mut Self {
-        self.defs.insert((module.to_string(), name.to_string()), Definition::Host(func));
+        self.insert(module, name, Definition::Host(func));
         self
     }
 
@@ -66,14 +76,14 @@ impl Linker {
     /// The names defined under module name `module`, sorted (for error messages that say what
     /// is linked when an import is missing).
     pub fn names_in(&self, module: &str) -> Vec<String> {
-        let mut names: Vec<String> = self.defs.keys().filter(|(m, _)| m == module).map(|(_, n)| n.clone()).collect();
+        let mut names: Vec<String> = self.defs.get(module).map(|m| m.keys().cloned().collect()).unwrap_or_default();
         names.sort();
         names
     }
 
     /// The definition of `module::name`, if any, as an item of `store`.
     pub fn get(&self, store: &mut Store, module: &str, name: &str) -> Option<Extern> {
-        match self.defs.get(&(module.to_string(), name.to_string()))? {
+        match self.lookup(module, name)? {
             Definition::Extern(e) => Some(*e),
             Definition::Host(h) => Some(Extern::Func(crate::Func::from_host(store, h))),
         }
@@ -131,7 +141,7 @@ impl Linker {
             };
             let unknown =
                 || RuntimeError::UnknownImport { module: import.module.clone(), name: import.name.clone(), kind };
-            let def = self.defs.get(&(import.module.clone(), import.name.clone())).ok_or_else(unknown)?;
+            let def = self.lookup(&import.module, &import.name).ok_or_else(unknown)?;
             imports.push(match def {
                 Definition::Host(h) => {
                     let ty = h.ty();
