@@ -33,8 +33,13 @@ struct Args {
     /// Only the workloads whose name contains this.
     #[arg(long)]
     filter: Option<String>,
-    /// Where to write the report. By default a full, unfiltered run rewrites the generated part
-    /// of docs/benchmarks.md and other runs write nothing.
+    /// Also run wasmtime with explicit bounds checks (no guard region, no signal-based traps),
+    /// unmetered and with fuel: what bounds checking costs the peer, next to WES's explicit
+    /// checks. Its rows are never a baseline.
+    #[arg(long)]
+    explicit_peer: bool,
+    /// Where to write the report. By default a full, unfiltered run without `--explicit-peer`
+    /// rewrites the generated part of docs/benchmarks.md and other runs write nothing.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -89,7 +94,7 @@ fn run(args: &Args) -> Result<()> {
     };
     let mut runtimes: Vec<Box<dyn Runtime>> = Vec::new();
     let mut unavailable = Vec::new();
-    for r in runtimes::all() {
+    for r in runtimes::all(args.explicit_peer) {
         match r {
             Ok(r) => runtimes.push(r),
             Err((label, why)) => {
@@ -138,7 +143,7 @@ fn run(args: &Args) -> Result<()> {
     println!("{table}");
     let out = match &args.out {
         Some(path) => Some(path.clone()),
-        None if !args.quick && !filtered => Some(report::default_path()),
+        None if !args.quick && !filtered && !args.explicit_peer => Some(report::default_path()),
         None => None,
     };
     if let Some(path) = out {

@@ -39,10 +39,13 @@ fn median(cell: &Cell) -> Duration {
 
 /// wasmtime with the default allocator in the cell's class: the row ratios are taken against.
 fn baseline(outcome: &Outcome, class: Class) -> Option<&Cell> {
-    outcome
-        .cells
-        .iter()
-        .find(|c| c.family == Family::Wasmtime && c.class == class && !c.pooling && !c.label.contains("epoch"))
+    outcome.cells.iter().find(|c| {
+        c.family == Family::Wasmtime
+            && c.class == class
+            && !c.pooling
+            && !c.label.contains("epoch")
+            && !c.label.contains("explicit")
+    })
 }
 
 fn find(outcome: &Outcome, family: Family, class: Class, pooling: bool) -> Option<&Cell> {
@@ -52,6 +55,7 @@ fn find(outcome: &Outcome, family: Family, class: Class, pooling: bool) -> Optio
             && c.pooling == pooling
             && !c.label.contains("epoch")
             && !c.label.contains("(lazy)")
+            && !c.label.contains("explicit")
     })
 }
 

@@ -21,6 +21,10 @@ pub(crate) struct BenchArgs {
     /// `threads` (instantiate + call on two threads against one).
     #[arg(long)]
     filter: Option<String>,
+    /// Also run wasmtime with explicit bounds checks (no guard region, no signal-based traps),
+    /// unmetered and with fuel: what bounds checking costs the peer.
+    #[arg(long)]
+    explicit_peer: bool,
 }
 
 /// Runs the harness in release mode; it prints the table and, on a full unfiltered run,
@@ -34,6 +38,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     }
     if let Some(filter) = &args.filter {
         cmd.args(["--filter", filter]);
+    }
+    if args.explicit_peer {
+        cmd.arg("--explicit-peer");
     }
     let status = cmd.status().context("could not start cargo for the bench harness")?;
     Ok(status.success())

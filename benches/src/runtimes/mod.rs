@@ -108,14 +108,20 @@ pub const FUEL: u64 = 1 << 60;
 pub type Entry = std::result::Result<Box<dyn Runtime>, (String, String)>;
 
 /// Every runtime configuration the harness knows, in table order. The unavailable ones come
-/// back as `Err` so the table can say so.
-pub fn all() -> Vec<Entry> {
-    vec![
+/// back as `Err` so the table can say so. `explicit_peer` adds wasmtime with explicit bounds
+/// checks, unmetered and with fuel, after the default wasmtime rows.
+pub fn all(explicit_peer: bool) -> Vec<Entry> {
+    let mut all = vec![
         wes::Wes::unmetered(),
         wes_pool::WesPool::unmetered(),
         wasmtime::Wasmtime::entry(Mode::Unmetered, false),
         wasmtime::Wasmtime::entry(Mode::Unmetered, true),
         wasmtime::Wasmtime::entry(Mode::Epoch, false),
+    ];
+    if explicit_peer {
+        all.push(wasmtime::Wasmtime::explicit_bounds(Mode::Unmetered));
+    }
+    all.extend([
         wasmi::Wasmi::entry(Mode::Unmetered),
         wasmi::Wasmi::lazy(),
         wes::Wes::interp_eager(),
@@ -124,7 +130,10 @@ pub fn all() -> Vec<Entry> {
         wes_pool::WesPool::metered(),
         wasmtime::Wasmtime::entry(Mode::Metered, false),
         wasmtime::Wasmtime::entry(Mode::Metered, true),
-        wasmi::Wasmi::entry(Mode::Metered),
-        wes::Wes::interp_metered(),
-    ]
+    ]);
+    if explicit_peer {
+        all.push(wasmtime::Wasmtime::explicit_bounds(Mode::Metered));
+    }
+    all.extend([wasmi::Wasmi::entry(Mode::Metered), wes::Wes::interp_metered()]);
+    all
 }

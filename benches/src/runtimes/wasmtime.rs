@@ -1,5 +1,7 @@
 //! wasmtime from crates.io: Cranelift, unmetered, with fuel or with epoch interruption; the
-//! on-demand (default) or the pooling instance allocator.
+//! on-demand (default) or the pooling instance allocator; and, on request (`--explicit-peer`),
+//! with explicit bounds checks instead of its guard regions, to measure what bounds checks
+//! cost the peer.
 
 use anyhow::{Result, anyhow};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store};
@@ -15,16 +17,39 @@ pub struct Wasmtime {
 
 impl Wasmtime {
     pub fn entry(mode: Mode, pooling: bool) -> Entry {
-        let label = match (mode, pooling) {
-            (Mode::Unmetered, false) => "wasmtime",
-            (Mode::Unmetered, true) => "wasmtime (pooling)",
-            (Mode::Epoch, false) => "wasmtime (epoch)",
-            (Mode::Epoch, true) => "wasmtime (epoch, pooling)",
-            (Mode::Metered, false) => "wasmtime (fuel)",
-            (Mode::Metered, true) => "wasmtime (fuel, pooling)",
+        Wasmtime::build(mode, pooling, false)
+    }
+
+    /// wasmtime as WES checks memory accesses: no virtual reservation and no guard pages, so
+    /// every load and store compares its end with the memory's length, and no signal-based
+    /// traps (every trap is an explicit check). The default allocator. Unlike WES, wasmtime
+    /// also keeps its Spectre guard on each checked access (a `select` of the address), so
+    /// these rows are an upper bound on what explicit checks cost it.
+    pub fn explicit_bounds(mode: Mode) -> Entry {
+        Wasmtime::build(mode, false, true)
+    }
+
+    fn build(mode: Mode, pooling: bool, explicit: bool) -> Entry {
+        let label = match (mode, pooling, explicit) {
+            (Mode::Unmetered, _, true) => "wasmtime (explicit)",
+            (Mode::Epoch, _, true) => "wasmtime (epoch, explicit)",
+            (Mode::Metered, _, true) => "wasmtime (fuel, explicit)",
+            (Mode::Unmetered, false, false) => "wasmtime",
+            (Mode::Unmetered, true, false) => "wasmtime (pooling)",
+            (Mode::Epoch, false, false) => "wasmtime (epoch)",
+            (Mode::Epoch, true, false) => "wasmtime (epoch, pooling)",
+            (Mode::Metered, false, false) => "wasmtime (fuel)",
+            (Mode::Metered, true, false) => "wasmtime (fuel, pooling)",
         }
         .to_string();
         let mut config = Config::new();
+        if explicit {
+            config
+                .signals_based_traps(false)
+                .memory_reservation(0)
+                .memory_guard_size(0)
+                .memory_reservation_for_growth(0);
+        }
         match mode {
             Mode::Unmetered => {}
             Mode::Epoch => {
