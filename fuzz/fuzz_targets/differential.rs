@@ -1,8 +1,8 @@
 //! Differential execution on arbitrary input: the bytes seed a wasm-smith module
 //! (`wes_difftest::generate`), which runs on the reference engine, one interpreter engine and
 //! one other JIT engine chosen by a hash of the bytes (`wes_difftest::rotation`, as the corpus
-//! test does: three engines instead of eight runs the fuzzer about twice as fast, and every
-//! input still compares the two backends);
+//! test does: three engines instead of eight, two JIT compiles per input instead of five, and
+//! every input still compares the two backends);
 //! any difference in results, traps, gas, state or the gas at which a call runs out is a crash
 //! whose input reproduces it. The deterministic counterpart is
 //! `crates/wes-difftest/tests/it/corpus.rs`.

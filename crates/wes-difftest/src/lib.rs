@@ -19,8 +19,10 @@
 //! engines are compared on outcomes and state, and only run calls a metered engine finished,
 //! so a module that loops forever cannot hang the harness.
 //!
-//! The engines compared today are JIT configurations that must agree ([`standard_engines`]);
-//! another backend joins by one line in that list.
+//! The engines compared today are the JIT's and the interpreter's configurations that must
+//! agree ([`standard_engines`]); another backend joins by one line in that list. [`rotation`]
+//! picks three of them per module (the reference, one interpreter engine, one other JIT
+//! engine) for the corpus test and the fuzz target.
 #![deny(missing_docs)]
 
 mod compare;
