@@ -212,7 +212,10 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
     fn module(&self) -> &Arc<Module>;
 
     /// How the runtime calls defined function `defined_index` (0 is the first function that
-    /// is not imported), or `None` if there is no such function.
+    /// is not imported), or `None` if there is no such function. A backend may also give no
+    /// entry for a function outside [`Module::referenced_functions`](crate::Module): nothing
+    /// outside its module can call it, so the runtime never does; it must give one for every
+    /// referenced function.
     fn entry(&self, defined_index: u32) -> Option<FuncEntry>;
 
     /// An upper bound, in bytes, of the native stack one activation of any function of this

@@ -392,6 +392,39 @@ impl ModuleParts {
         self.bytes.get(range.clone()).unwrap_or(&[])
     }
 
+    /// Which functions code outside the module's bodies can reach, indexed by function index:
+    /// the exported functions, the start function, and every function an element segment or a
+    /// global or table initialiser names. Validation lets `ref.func` in a body name only these
+    /// (the spec's *C.refs* plus the start function), so any other defined function is called
+    /// only directly, from its own module's code: a backend needs no array-call entry for it,
+    /// since the runtime never calls it, nor can a table, a reference or an import lead to it.
+    pub fn referenced_functions(&self) -> Vec<bool> {
+        let mut reached = vec![false; self.functions.len()];
+        let mut mark = |index: u32| {
+            if let Some(r) = reached.get_mut(index as usize) {
+                *r = true;
+            }
+        };
+        let exprs = self.elements.iter().flat_map(|seg| match &seg.items {
+            ElementItems::Functions(_) => &[][..],
+            ElementItems::Exprs(exprs) => &exprs[..],
+        });
+        let listed = self.elements.iter().flat_map(|seg| match &seg.items {
+            ElementItems::Functions(funcs) => &funcs[..],
+            ElementItems::Exprs(_) => &[][..],
+        });
+        let exported = self.exports.iter().filter(|e| e.kind == ExternKind::Func).map(|e| e.index);
+        listed.copied().chain(exported).chain(self.start).for_each(&mut mark);
+        for expr in exprs.chain(&self.global_inits).chain(self.table_inits.iter().flatten()) {
+            for op in &expr.ops {
+                if let ConstOp::RefFunc(index) = *op {
+                    mark(index);
+                }
+            }
+        }
+        reached
+    }
+
     /// The export with this name, if any.
     pub fn export(&self, name: &str) -> Option<&Export> {
         self.exports.iter().find(|e| e.name == name)

@@ -20,7 +20,9 @@
 //!   "WESJIT01"  functions: u32  max_frame: u64  metered: u8  pricing hash: [u8; 32]
 //!   offsets: functions × u64   code length: u64   code
 //! ```
-//! All integers little-endian.
+//! All integers little-endian. An offset of `u64::MAX` stands for a function without an
+//! entry (one that [`Module::referenced_functions`] leaves out); every referenced function
+//! must have one.
 
 use std::sync::Arc;
 
@@ -32,7 +34,10 @@ use crate::{Jit, JitModule};
 
 /// The payload's magic and version: bump the digits when the layout or the meaning of the
 /// code changes in a way the fingerprint does not capture.
-const MAGIC: &[u8; 8] = b"WESJIT01";
+const MAGIC: &[u8; 8] = b"WESJIT02";
+
+/// The offset written for a function without an entry.
+const NO_ENTRY: u64 = u64::MAX;
 
 impl Jit {
     /// What this JIT's code depends on: every setting that changes the code, Cranelift's
@@ -97,9 +102,18 @@ impl Jit {
         if functions > payload.len() / 8 {
             return Err(bad("truncated offsets".into()));
         }
+        let referenced = module.referenced_functions();
+        let imported = module.num_imported_functions as usize;
         let mut offsets = Vec::with_capacity(functions);
-        for _ in 0..functions {
-            offsets.push(usize::try_from(r.u64()?).map_err(|_| bad("offset out of range".into()))?);
+        for i in 0..functions {
+            let offset = match r.u64()? {
+                NO_ENTRY => None,
+                o => Some(usize::try_from(o).map_err(|_| bad("offset out of range".into()))?),
+            };
+            if offset.is_none() && referenced.get(imported + i).copied().unwrap_or(true) {
+                return Err(bad(format!("no entry for function {}, which is referenced", imported + i)));
+            }
+            offsets.push(offset);
         }
         let len = usize::try_from(r.u64()?).map_err(|_| bad("code length out of range".into()))?;
         let code = r.take(len)?;
@@ -107,7 +121,7 @@ impl Jit {
             return Err(bad(format!("{} bytes after the code", payload.len() - r.at)));
         }
         // Functions are placed 16-byte aligned (see `Backend::compile`).
-        if let Some(o) = offsets.iter().find(|&&o| o >= code.len() || o % 16 != 0) {
+        if let Some(o) = offsets.iter().flatten().find(|&&o| o >= code.len() || o % 16 != 0) {
             return Err(bad(format!("entry offset {o} is not a function start in {} bytes of code", code.len())));
         }
         let memory = CodeMemory::new(code)?;
@@ -129,7 +143,7 @@ impl JitModule {
         out.push(u8::from(self.pricing_hash.is_some()));
         out.extend_from_slice(&self.pricing_hash.unwrap_or([0; 32]));
         for &o in &self.offsets {
-            out.extend_from_slice(&(o as u64).to_le_bytes());
+            out.extend_from_slice(&o.map_or(NO_ENTRY, |o| o as u64).to_le_bytes());
         }
         out.extend_from_slice(&(code.len() as u64).to_le_bytes());
         out.extend_from_slice(code);
@@ -204,6 +218,8 @@ mod tests {
         // SAFETY: the payload was just serialised by this JIT for this module.
         let loaded = unsafe { jit.deserialize(module, &payload) }.unwrap();
         assert_eq!(loaded.serialize().unwrap(), payload);
+        // `$f` is called only by `g`'s body, so it has no entry; the export has one.
+        assert!(loaded.entry(0).is_none());
         assert!(loaded.entry(1).is_some());
         assert!(loaded.entry(2).is_none());
     }
@@ -221,10 +237,14 @@ mod tests {
         let mut longer = payload.clone();
         longer.push(0);
         assert!(load(&longer).to_string().contains("after the code"));
-        // Two functions: the first offset is at byte 53.
+        // Two functions: the offsets are at bytes 53 and 61; `$f` has none, `g` has one.
+        assert_eq!(payload[53..61], NO_ENTRY.to_le_bytes());
         let mut outside = payload.clone();
-        outside[53..61].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(load(&outside), CompileError::Artifact(_)));
+        outside[61..69].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(load(&outside).to_string().contains("not a function start"));
+        let mut missing = payload.clone();
+        missing[61..69].copy_from_slice(&NO_ENTRY.to_le_bytes());
+        assert!(load(&missing).to_string().contains("no entry for function 1"));
         let mut metered = payload.clone();
         metered[20] = 1;
         assert!(load(&metered).to_string().contains("pricing"));

@@ -239,10 +239,20 @@ struct Shims {
     replay: CompiledFunc,
 }
 
-/// A defined function's body and its array-call entry.
+/// What the module-wide scans found about one defined function.
+#[derive(Clone, Copy)]
+struct FuncFacts {
+    /// It may grow a memory or call something that might (see `analysis`).
+    may_move_memory: bool,
+    /// Something outside the module can call it (see [`Module::referenced_functions`]).
+    needs_entry: bool,
+}
+
+/// A defined function's body and its array-call entry, if it needs one (see
+/// [`Module::referenced_functions`]).
 struct CompiledPair {
     body: CompiledFunc,
-    entry: CompiledFunc,
+    entry: Option<CompiledFunc>,
 }
 
 impl Jit {
@@ -265,7 +275,7 @@ impl Jit {
         &self,
         module: &Module,
         defined_index: u32,
-        may_move_memory: bool,
+        facts: FuncFacts,
         segment_pricing: Option<&Pricing>,
         ctx: &mut Context,
         fctx: &mut FunctionBuilderContext,
@@ -304,7 +314,7 @@ impl Jit {
             &translate::FunctionFacts {
                 segments: segments.as_ref(),
                 counters: self.counters(),
-                may_move_memory,
+                may_move_memory: facts.may_move_memory,
                 profile: self.config.profile,
             },
         )?;
@@ -312,6 +322,9 @@ impl Jit {
             nan::canonicalize_nans(&mut ctx.func);
         }
         let body = self.finish(ctx, func_index)?;
+        if !facts.needs_entry {
+            return Ok(CompiledPair { body, entry: None });
+        }
         ctx.clear();
         translate::translate_entry(
             module,
@@ -323,7 +336,7 @@ impl Jit {
             fctx,
         )?;
         let entry = self.finish(ctx, func_index)?;
-        Ok(CompiledPair { body, entry })
+        Ok(CompiledPair { body, entry: Some(entry) })
     }
 
     /// Compiles the out-of-gas and replay shims (see `translate::translate_out_of_gas_shim`
@@ -427,6 +440,12 @@ impl Backend for Jit {
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
         let movers = analysis::may_move_memory(&module, &self.config.function_limits)?;
+        // Only functions the runtime, a table, a reference or an import can reach get an
+        // array-call entry; the rest are called only body to body. In code compiled from Rust
+        // or C most functions are such, and an entry costs Cranelift about as much as a small
+        // body: wasmtime likewise makes trampolines only for functions that escape.
+        let referenced = module.referenced_functions();
+        let imported = module.num_imported_functions as usize;
         let segment_pricing = self.segment_pricing();
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledPair, CompileError>>>> =
@@ -444,8 +463,11 @@ impl Backend for Jit {
                 // embedder down: it becomes this function's codegen error.
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match u32::try_from(i) {
                     Ok(di) => {
-                        let moves = movers.get(i).copied().unwrap_or(true);
-                        self.compile_one(&module, di, moves, segment_pricing.as_deref(), &mut ctx, &mut fctx)
+                        let facts = FuncFacts {
+                            may_move_memory: movers.get(i).copied().unwrap_or(true),
+                            needs_entry: referenced.get(imported + i).copied().unwrap_or(true),
+                        };
+                        self.compile_one(&module, di, facts, segment_pricing.as_deref(), &mut ctx, &mut fctx)
                     }
                     Err(_) => Err(CompileError::Limit("too many functions".into())),
                 }))
@@ -497,10 +519,11 @@ impl Backend for Jit {
             at
         };
         let bodies: Vec<usize> = pairs.iter().map(|p| place(&p.body)).collect();
-        let offsets: Vec<usize> = pairs.iter().map(|p| place(&p.entry)).collect();
+        let offsets: Vec<Option<usize>> = pairs.iter().map(|p| p.entry.as_ref().map(&mut place)).collect();
         let shim_at = shims.as_ref().map(|s| (place(&s.out_of_gas), place(&s.replay)));
         for (pair, (body_at, entry_at)) in pairs.iter().zip(bodies.iter().zip(&offsets)) {
-            for (f, base) in [(&pair.body, *body_at), (&pair.entry, *entry_at)] {
+            let entry = pair.entry.as_ref().zip(*entry_at);
+            for (f, base) in std::iter::once((&pair.body, *body_at)).chain(entry) {
                 for call in &f.calls {
                     patch_call(&mut code, base, call, &bodies, shim_at)?;
                 }
@@ -508,7 +531,7 @@ impl Backend for Jit {
         }
         // A wasm frame is a body's, plus an entry's when it was called through a record.
         let max_frame = pairs.iter().map(|p| p.body.frame_size).max().unwrap_or(0)
-            + pairs.iter().map(|p| p.entry.frame_size).max().unwrap_or(0);
+            + pairs.iter().filter_map(|p| p.entry.as_ref()).map(|e| e.frame_size).max().unwrap_or(0);
         let memory = CodeMemory::new(&code)?;
         let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
         let counts_operators = self.config.count_operators;
@@ -551,7 +574,9 @@ fn patch_call(
 struct JitModule {
     module: Arc<Module>,
     memory: CodeMemory,
-    offsets: Vec<usize>,
+    /// Per defined function, where its array-call entry starts in `memory` (`None`: it has
+    /// none, see [`Module::referenced_functions`]).
+    offsets: Vec<Option<usize>>,
     max_frame: usize,
     pricing_hash: Option<[u8; 32]>,
     /// Whether the code counts executed operators (`JitConfig::count_operators`).
@@ -574,7 +599,7 @@ impl CompiledModule for JitModule {
     }
 
     fn entry(&self, defined_index: u32) -> Option<FuncEntry> {
-        let offset = *self.offsets.get(defined_index as usize)?;
+        let offset = (*self.offsets.get(defined_index as usize)?)?;
         self.memory.entry(offset).map(FuncEntry::native)
     }
 

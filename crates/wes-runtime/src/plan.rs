@@ -46,7 +46,9 @@ pub(crate) struct ModulePlan {
     pub(crate) type_ids: Box<[u32]>,
     /// Engine-wide signature id of each defined function.
     pub(crate) func_type_ids: Box<[u32]>,
-    /// The entry of each defined function, or the index (in the function index space) of the
+    /// The entry of each defined function (for one the backend gave none, because nothing
+    /// outside the module reaches it, [`crate::vm::no_entry`]), or the index (in the function
+    /// index space) of the first referenced function the backend has no entry for.
     /// first the backend has none for.
     pub(crate) entries: Result<Box<[FuncEntry]>, u32>,
     /// Per defined memory, its image (`None`: all zeroes); meaningful when `data_in_image`.
@@ -62,8 +64,18 @@ pub(crate) struct ModulePlan {
 impl ModulePlan {
     pub(crate) fn new(engine: &Engine, compiled: &dyn CompiledModule) -> ModulePlan {
         let m = compiled.module();
+        let referenced = m.referenced_functions();
         let entries = (0..m.bodies.len() as u32)
-            .map(|i| compiled.entry(i).ok_or(m.num_imported_functions + i))
+            .map(|i| {
+                let index = m.num_imported_functions + i;
+                match compiled.entry(i) {
+                    Some(entry) => Ok(entry),
+                    None if !referenced.get(index as usize).copied().unwrap_or(true) => {
+                        Ok(FuncEntry::native(crate::vm::no_entry))
+                    }
+                    None => Err(index),
+                }
+            })
             .collect::<Result<_, _>>();
         let type_ids: Box<[u32]> = m.types.iter().map(|t| engine.type_id(t)).collect();
         let func_type_ids =

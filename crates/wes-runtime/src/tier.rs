@@ -42,8 +42,10 @@ pub(crate) struct TierFunc {
     pub(crate) lower: FuncEntry,
 }
 
-/// The upper tier's compiled module (kept alive for its code) and its entries.
-pub(crate) type UpperCode = (Arc<dyn CompiledModule>, Box<[FuncEntry]>);
+/// The upper tier's compiled module (kept alive for its code) and its entries (`None` for a
+/// function outside [`Module::referenced_functions`] that it made none for: calls keep the
+/// lower tier's, and none are made).
+pub(crate) type UpperCode = (Arc<dyn CompiledModule>, Box<[Option<FuncEntry>]>);
 
 /// The part of a tiered module the worker writes: the upper tier's code, once.
 #[derive(Debug, Default)]
@@ -203,12 +205,22 @@ impl Backend for Tiered {
         let lower = self.lower.compile(Arc::clone(&module))?;
         let frame = lower.max_frame_size().max(self.native_frame_budget);
         let shared = Arc::new(TierShared::default());
+        let referenced = module.referenced_functions();
         let funcs = (0..module.bodies.len() as u32)
             .map(|index| {
-                let entry = lower.entry(index).ok_or_else(|| CompileError::Codegen {
-                    func_index: module.num_imported_functions + index,
-                    message: "the lower tier has no entry point".into(),
-                })?;
+                let func_index = module.num_imported_functions + index;
+                let entry = match lower.entry(index) {
+                    Some(entry) => entry,
+                    None if !referenced.get(func_index as usize).copied().unwrap_or(true) => {
+                        FuncEntry::native(crate::vm::no_entry)
+                    }
+                    None => {
+                        return Err(CompileError::Codegen {
+                            func_index,
+                            message: "the lower tier has no entry point".into(),
+                        });
+                    }
+                };
                 Ok(TierFunc { shared: Arc::clone(&shared), index, lower: entry })
             })
             .collect::<Result<Box<[TierFunc]>, CompileError>>()?;
@@ -247,10 +259,16 @@ fn worker(upper: Arc<dyn Backend>, jobs: Receiver<Job>, progress: Arc<Progress>)
                     job.frame
                 )));
             }
-            let entries = (0..code.module().bodies.len() as u32)
-                .map(|i| code.entry(i))
-                .collect::<Option<Box<[FuncEntry]>>>()
-                .ok_or_else(|| CompileError::Limit("the upper tier has no entry point".into()))?;
+            let m = code.module();
+            let referenced = m.referenced_functions();
+            let entries: Box<[Option<FuncEntry>]> = (0..m.bodies.len() as u32).map(|i| code.entry(i)).collect();
+            let missing = entries
+                .iter()
+                .zip(m.num_imported_functions as usize..)
+                .find(|(e, index)| e.is_none() && referenced.get(*index).copied().unwrap_or(true));
+            if let Some((_, index)) = missing {
+                return Err(CompileError::Limit(format!("the upper tier has no entry point for function {index}")));
+            }
             Ok((code, entries))
         });
         match outcome {

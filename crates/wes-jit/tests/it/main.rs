@@ -13,14 +13,27 @@ fn compile(jit: &Jit, wat: &str) -> Result<Arc<dyn wes_core::backend::CompiledMo
 }
 
 #[test]
-fn every_defined_function_gets_an_entry() {
+fn referenced_functions_get_an_entry_and_the_others_none() {
     let jit = Jit::new().unwrap();
-    let m =
-        compile(&jit, r#"(module (import "a" "b" (func)) (func) (func (result i32) i32.const 1) (func (param i64)))"#)
-            .unwrap();
-    assert!((0..3).all(|i| m.entry(i).is_some()));
-    assert!(m.entry(3).is_none());
-    assert_eq!(m.module().bodies.len(), 3);
+    let m = compile(
+        &jit,
+        r#"(module (import "a" "b" (func)) (table 1 funcref)
+             (func $exported (export "e"))
+             (func $in_table (result i32) i32.const 1)
+             (func $declared (param i64))
+             (func $global_init)
+             (func $start)
+             (func $direct_only (result i32) (call $exported) (drop (ref.func $declared)) i32.const 2)
+             (elem (i32.const 0) $in_table)
+             (elem declare func $declared)
+             (global funcref (ref.func $global_init))
+             (start $start))"#,
+    )
+    .unwrap();
+    let have: Vec<bool> = (0..6).map(|i| m.entry(i).is_some()).collect();
+    assert_eq!(have, [true, true, true, true, true, false]);
+    assert!(m.entry(6).is_none());
+    assert_eq!(m.module().bodies.len(), 6);
 }
 
 #[test]
@@ -59,7 +72,7 @@ fn tail_calls_compile() {
         &jit,
         r#"(module (type $t (func (param i64) (result i64))) (table 1 funcref)
              (func $f (param i64) (result i64) (return_call $f (local.get 0)))
-             (func (param i64) (result i64) (return_call_indirect (type $t) (local.get 0) (i32.const 0))))"#,
+             (func (export "g") (param i64) (result i64) (return_call_indirect (type $t) (local.get 0) (i32.const 0))))"#,
     )
     .unwrap();
     assert!(m.entry(1).is_some());

@@ -109,6 +109,26 @@ pub(crate) struct VMFuncRef {
     pub(crate) store_index: u32,
 }
 
+/// The `call` of the record of a defined function its backend compiled no entry for: one
+/// outside [`wes_core::Module::referenced_functions`], which no export, table, reference or
+/// import leads to, so nothing calls it through its record. Should anything ever do so, the
+/// call traps with a message naming the cause instead of jumping to an arbitrary address.
+///
+/// # Safety
+///
+/// `callee_vmctx` must be the live [`VMContext`] of an instance whose store is inside [`call`]
+/// (what every record of a defined function carries).
+pub(crate) unsafe extern "C" fn no_entry(callee_vmctx: *mut u8, _caller_vmctx: *mut u8, _args: *mut ValRaw) -> u8 {
+    // SAFETY: by the contract above, `callee_vmctx` is a live instance context, whose store
+    // context names the store executing the call; nothing else borrows the store during it.
+    let store = unsafe { &mut *(*(*(callee_vmctx as *const VMContext)).store).store };
+    store.record_trap(
+        TrapCode::HostError,
+        Some("internal error: a function without an array-call entry was called through its record".into()),
+    );
+    CALL_TRAPPED
+}
+
 /// The function context of a defined function whose backend asked for one (a
 /// [`wes_core::backend::FuncEntry`] with data): its entry gets this record as `callee_vmctx`.
 /// Owned by the instance, in one block, so its address is stable.

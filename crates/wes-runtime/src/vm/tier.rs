@@ -41,8 +41,8 @@ pub(crate) unsafe extern "C" fn tier_entry(callee_vmctx: *mut u8, caller_vmctx: 
         (ctx.vmctx, &*(ctx.data as *const TierFunc))
     };
     let entry = match func.shared.upper.get().and_then(|(_, entries)| entries.get(func.index as usize)) {
-        Some(upper) => *upper,
-        None => func.lower,
+        Some(Some(upper)) => *upper,
+        _ => func.lower,
     };
     // SAFETY: both tiers compiled this very module, so either entry is one of this instance's
     // function `func.index` (same signature, same vmctx layout); the caller vouches for the
