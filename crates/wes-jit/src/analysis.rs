@@ -3,8 +3,9 @@
 //!
 //! Which functions may move or resize a linear memory while they run: a function that cannot
 //! lets Cranelift load each memory's base and length once, out of its loops (see
-//! `Translator::mem_addr`); one that can must reload them after every call. The same scan
-//! enforces the per-function limits ([`FunctionLimits`]), so a module is refused before any
+//! `Translator::mem_addr`); one that can must reload them after every call. Which functions
+//! may return `CALL_TAIL`: a direct call of one that cannot needs no code for pending tail
+//! calls after it. The same scan enforces the per-function limits ([`FunctionLimits`]), so a module is refused before any
 //! work grows with it.
 
 use wasmparser::{BinaryReader, FunctionBody, Operator};
@@ -20,20 +21,35 @@ fn check_limit(func_index: u32, limit: &'static str, value: u64, max: u64) -> Re
     Ok(())
 }
 
-/// For each defined function of `module`, whether running it may move or resize a memory:
-/// it grows one, calls through a table or reference (the callee is unknown), calls an import
-/// (a host function or another instance, which may grow a shared memory), or calls a function
-/// that may. Conservative: a function the scan cannot read counts as one that may.
+/// What [`module_facts`] found, per defined function.
+#[derive(Debug)]
+pub(crate) struct ModuleFacts {
+    /// Whether running it may move or resize a memory: it grows one, calls through a table or
+    /// reference (the callee is unknown), calls an import (a host function or another
+    /// instance, which may grow a shared memory), or calls a function that may.
+    pub(crate) may_move_memory: Vec<bool>,
+    /// Whether its body may return `CALL_TAIL` (see `translate/tail_call.rs`): it tail-calls
+    /// through a table, a reference or an import, or tail-calls (`return_call`) a defined
+    /// function that may. Ordinary calls never pass `CALL_TAIL` on: their call site makes the
+    /// pending tail calls.
+    pub(crate) may_return_tail: Vec<bool>,
+}
+
+/// The [`ModuleFacts`] of `module`, and its per-function limits checked. Conservative: a
+/// function the scan cannot read counts as one that may do either.
 ///
 /// # Errors
 ///
 /// [`CompileError::FunctionLimit`] for the first function past one of `limits`.
-pub(crate) fn may_move_memory(module: &Module, limits: &FunctionLimits) -> Result<Vec<bool>, CompileError> {
+pub(crate) fn module_facts(module: &Module, limits: &FunctionLimits) -> Result<ModuleFacts, CompileError> {
     let imported = module.num_imported_functions;
     let n = module.bodies.len();
     let mut moves = vec![false; n];
-    // Direct calls to defined functions, as (caller, callee) defined indices.
+    let mut tails = vec![false; n];
+    // Direct calls to defined functions, as (caller, callee) defined indices; and the direct
+    // tail calls among them.
     let mut callers_of: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut tail_callers_of: Vec<Vec<u32>> = vec![Vec::new(); n];
     for (i, body) in module.bodies.iter().enumerate() {
         let func_index = imported.saturating_add(i as u32);
         let codegen = |e: wasmparser::BinaryReaderError| CompileError::Codegen { func_index, message: e.to_string() };
@@ -111,19 +127,28 @@ pub(crate) fn may_move_memory(module: &Module, limits: &FunctionLimits) -> Resul
                         max: limits.max_br_table_targets,
                     });
                 }
-                Operator::MemoryGrow { .. }
-                | Operator::CallIndirect { .. }
-                | Operator::ReturnCallIndirect { .. }
-                | Operator::CallRef { .. }
-                | Operator::ReturnCallRef { .. } => moves[i] = true,
+                Operator::MemoryGrow { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. } => {
+                    moves[i] = true
+                }
+                Operator::ReturnCallIndirect { .. } | Operator::ReturnCallRef { .. } => {
+                    moves[i] = true;
+                    tails[i] = true;
+                }
                 Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                    let tail = matches!(op, Operator::ReturnCall { .. });
                     match function_index.checked_sub(imported) {
                         Some(callee) => {
                             if let Some(c) = callers_of.get_mut(callee as usize) {
                                 c.push(i as u32);
                             }
+                            if let Some(c) = tail_callers_of.get_mut(callee as usize).filter(|_| tail) {
+                                c.push(i as u32);
+                            }
                         }
-                        None => moves[i] = true,
+                        None => {
+                            moves[i] = true;
+                            tails[i] |= tail;
+                        }
                     }
                 }
                 _ => {}
@@ -140,17 +165,24 @@ pub(crate) fn may_move_memory(module: &Module, limits: &FunctionLimits) -> Resul
             limits.max_locals_times_control,
         )?;
     }
-    // Whoever calls a function that may move memory may too.
-    let mut work: Vec<u32> = (0..n as u32).filter(|i| moves[*i as usize]).collect();
+    // Whoever calls a function that may move memory may too; whoever tail-calls one that may
+    // return `CALL_TAIL` may too.
+    propagate(&mut moves, &mut callers_of);
+    propagate(&mut tails, &mut tail_callers_of);
+    Ok(ModuleFacts { may_move_memory: moves, may_return_tail: tails })
+}
+
+/// Marks every transitive caller (by `callers_of`) of a marked function.
+fn propagate(marked: &mut [bool], callers_of: &mut [Vec<u32>]) {
+    let mut work: Vec<u32> = (0..marked.len() as u32).filter(|i| marked[*i as usize]).collect();
     while let Some(f) = work.pop() {
-        for caller in std::mem::take(&mut callers_of[f as usize]) {
-            if !moves[caller as usize] {
-                moves[caller as usize] = true;
+        for caller in callers_of.get_mut(f as usize).map(std::mem::take).unwrap_or_default() {
+            if let Some(m) = marked.get_mut(caller as usize).filter(|m| !**m) {
+                *m = true;
                 work.push(caller);
             }
         }
     }
-    Ok(moves)
 }
 
 #[cfg(test)]
@@ -172,8 +204,8 @@ mod tests {
         };
         let max = defaults().max_br_table_targets;
         assert_eq!(max, 65_520);
-        assert!(may_move_memory(&table(max as u32), &defaults()).is_ok());
-        match may_move_memory(&table(max as u32 + 1), &defaults()) {
+        assert!(module_facts(&table(max as u32), &defaults()).is_ok());
+        match module_facts(&table(max as u32 + 1), &defaults()) {
             Err(CompileError::FunctionLimit { func_index: 0, limit: "br_table targets", value, max: m }) => {
                 assert_eq!((value, m), (max + 1, max));
             }
@@ -188,8 +220,8 @@ mod tests {
             wes_decode::decode_text(&format!("(module (func {} {}))", "block ".repeat(n), "end ".repeat(n))).unwrap()
         };
         let depth = defaults().max_nesting_depth;
-        assert!(may_move_memory(&nested(depth), &defaults()).is_ok());
-        let err = may_move_memory(&nested(depth + 1), &defaults()).unwrap_err();
+        assert!(module_facts(&nested(depth), &defaults()).is_ok());
+        let err = module_facts(&nested(depth + 1), &defaults()).unwrap_err();
         assert!(matches!(err, CompileError::FunctionLimit { limit: "nesting depth", .. }), "{err}");
         assert!(err.to_string().contains("nesting depth: 4097 (at most 4096)"), "{err}");
 
@@ -199,8 +231,8 @@ mod tests {
         };
         // Each `(block)` is two control operators, and the function's `end` one more.
         let control = defaults().max_control_operators;
-        assert!(may_move_memory(&flat(control - 2), &defaults()).is_ok());
-        let err = may_move_memory(&flat(control), &defaults()).unwrap_err();
+        assert!(module_facts(&flat(control - 2), &defaults()).is_ok());
+        let err = module_facts(&flat(control), &defaults()).unwrap_err();
         assert!(matches!(err, CompileError::FunctionLimit { limit: "control operators per function", .. }));
     }
 
@@ -208,14 +240,14 @@ mod tests {
     fn configured_limits_replace_the_defaults() {
         // Three calls and a nesting depth of two.
         let m = wes_decode::decode_text("(module (func $f) (func (block (block call $f call $f call $f))))").unwrap();
-        assert!(may_move_memory(&m, &defaults()).is_ok());
+        assert!(module_facts(&m, &defaults()).is_ok());
         let calls = FunctionLimits { max_calls: 2, ..defaults() };
-        match may_move_memory(&m, &calls) {
+        match module_facts(&m, &calls) {
             Err(CompileError::FunctionLimit { func_index: 1, limit: "calls per function", value: 3, max: 2 }) => {}
             other => panic!("{other:?}"),
         }
         let nesting = FunctionLimits { max_nesting_depth: 1, ..defaults() };
-        match may_move_memory(&m, &nesting) {
+        match module_facts(&m, &nesting) {
             Err(CompileError::FunctionLimit { func_index: 1, limit: "nesting depth", value: 2, max: 1 }) => {}
             other => panic!("{other:?}"),
         }
@@ -223,8 +255,8 @@ mod tests {
         let deep = |n: usize| {
             wes_decode::decode_text(&format!("(module (func {} {}))", "block ".repeat(n), "end ".repeat(n))).unwrap()
         };
-        assert!(may_move_memory(&deep(5_000), &defaults()).is_err());
-        assert!(may_move_memory(&deep(5_000), &FunctionLimits::unlimited()).is_ok());
+        assert!(module_facts(&deep(5_000), &defaults()).is_err());
+        assert!(module_facts(&deep(5_000), &FunctionLimits::unlimited()).is_ok());
     }
 
     #[test]
@@ -241,7 +273,25 @@ mod tests {
                  (func $rec call $rec))"#,
         )
         .unwrap();
-        let moves = may_move_memory(&m, &defaults()).unwrap();
+        let moves = module_facts(&m, &defaults()).unwrap().may_move_memory;
         assert_eq!(moves, vec![true, true, true, false, false, true, true, false]);
+    }
+
+    #[test]
+    fn only_tail_calls_spread_call_tail_and_only_to_tail_callers() {
+        let m = wes_decode::decode_text(
+            r#"(module (import "h" "f" (func $h)) (table 1 funcref) (type $t (func))
+                 (func $indirect (return_call_indirect (type $t) (i32.const 0)))
+                 (func $tail_to_indirect return_call $indirect)
+                 (func $calls_indirect call $indirect)
+                 (func $tail_to_host return_call $h)
+                 (func $tail_to_leaf return_call $leaf)
+                 (func $leaf)
+                 (func $tail_chain return_call $tail_to_indirect)
+                 (func $rec return_call $rec))"#,
+        )
+        .unwrap();
+        let tails = module_facts(&m, &defaults()).unwrap().may_return_tail;
+        assert_eq!(tails, vec![true, true, false, true, false, false, true, false]);
     }
 }

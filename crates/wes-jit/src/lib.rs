@@ -239,13 +239,16 @@ struct Shims {
     replay: CompiledFunc,
 }
 
-/// What the module-wide scans found about one defined function.
+/// What the module-wide scans found that the compile of one defined function uses.
 #[derive(Clone, Copy)]
-struct FuncFacts {
+struct FuncFacts<'a> {
     /// It may grow a memory or call something that might (see `analysis`).
     may_move_memory: bool,
     /// Something outside the module can call it (see [`Module::referenced_functions`]).
     needs_entry: bool,
+    /// Per defined function of the module, whether it may return `CALL_TAIL` (see
+    /// `analysis`).
+    may_return_tail: &'a [bool],
 }
 
 /// A defined function's body and its array-call entry, if it needs one (see
@@ -275,7 +278,7 @@ impl Jit {
         &self,
         module: &Module,
         defined_index: u32,
-        facts: FuncFacts,
+        facts: FuncFacts<'_>,
         segment_pricing: Option<&Pricing>,
         ctx: &mut Context,
         fctx: &mut FunctionBuilderContext,
@@ -315,6 +318,7 @@ impl Jit {
                 segments: segments.as_ref(),
                 counters: self.counters(),
                 may_move_memory: facts.may_move_memory,
+                may_return_tail: facts.may_return_tail,
                 profile: self.config.profile,
             },
         )?;
@@ -439,7 +443,7 @@ impl Backend for Jit {
             t => t,
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
-        let movers = analysis::may_move_memory(&module, &self.config.function_limits)?;
+        let facts = analysis::module_facts(&module, &self.config.function_limits)?;
         // Only functions the runtime, a table, a reference or an import can reach get an
         // array-call entry; the rest are called only body to body. In code compiled from Rust
         // or C most functions are such, and an entry costs Cranelift about as much as a small
@@ -463,11 +467,12 @@ impl Backend for Jit {
                 // embedder down: it becomes this function's codegen error.
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match u32::try_from(i) {
                     Ok(di) => {
-                        let facts = FuncFacts {
-                            may_move_memory: movers.get(i).copied().unwrap_or(true),
+                        let own = FuncFacts {
+                            may_move_memory: facts.may_move_memory.get(i).copied().unwrap_or(true),
                             needs_entry: referenced.get(imported + i).copied().unwrap_or(true),
+                            may_return_tail: &facts.may_return_tail,
                         };
-                        self.compile_one(&module, di, facts, segment_pricing.as_deref(), &mut ctx, &mut fctx)
+                        self.compile_one(&module, di, own, segment_pricing.as_deref(), &mut ctx, &mut fctx)
                     }
                     Err(_) => Err(CompileError::Limit("too many functions".into())),
                 }))

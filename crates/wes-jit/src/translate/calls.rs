@@ -85,7 +85,8 @@ impl Translator<'_, '_> {
         let rets = self.builder.inst_results(call).to_vec();
         let status = rets[0];
         let results = self.take_returned_counters(&rets[1..]).to_vec();
-        let results = self.body_call_status(status, &results, &result_types)?;
+        let may_tail = self.may_return_tail.get(defined_index as usize).copied().unwrap_or(true);
+        let results = self.body_call_status(status, &results, &result_types, may_tail)?;
         for r in results {
             self.push(r);
         }

@@ -25,12 +25,15 @@ const WAT: &str = r#"(module
   (func (export "via_table") (param i32 i64) (result i64) local.get 1 local.get 0 call_indirect (type $t)))"#;
 
 fn tiered(pricing: &Arc<Pricing>, budget: usize) -> (Engine, Arc<Tiered>) {
-    let jit = |optimize| -> Arc<dyn wes_core::Backend> {
-        Arc::new(
-            Jit::with_config(JitConfig { optimize, pricing: Some(pricing.clone()), ..JitConfig::default() }).unwrap(),
-        )
+    tiered_with(pricing, budget, JitConfig { optimize: false, ..JitConfig::default() }, JitConfig::default())
+}
+
+/// A tiered engine from an unoptimised and an optimised JIT, or the two configurations given.
+fn tiered_with(pricing: &Arc<Pricing>, budget: usize, lower: JitConfig, upper: JitConfig) -> (Engine, Arc<Tiered>) {
+    let jit = |config: JitConfig| -> Arc<dyn wes_core::Backend> {
+        Arc::new(Jit::with_config(JitConfig { pricing: Some(pricing.clone()), ..config }).unwrap())
     };
-    let tiered = Arc::new(Tiered::new(jit(false), jit(true), budget));
+    let tiered = Arc::new(Tiered::new(jit(lower), jit(upper), budget));
     let mut config = Config::default();
     config.pricing(Some(pricing.clone()));
     (Engine::new(config, tiered.clone()), tiered)
@@ -79,9 +82,12 @@ fn tiering_up_changes_nothing_observable() {
 #[test]
 fn an_upper_tier_whose_frames_exceed_the_budget_is_not_used() {
     let pricing = Arc::new(Pricing::default());
-    // A budget of one byte: no native code fits, so the module stays on the lower tier, whose
-    // own frame is what it reports.
-    let (engine, tiered) = tiered(&pricing, 1);
+    // A budget of one byte, so the budget is the lower tier's own frame; the upper tier's
+    // frames are larger by construction: merged gas checks keep the replay table of their slow
+    // path in the frame (400 bytes), and the lower tier does not merge (same gas either way).
+    let lower = JitConfig { optimize: false, merge_gas_checks: false, ..JitConfig::default() };
+    let upper = JitConfig { merge_gas_checks: true, ..JitConfig::default() };
+    let (engine, tiered) = tiered_with(&pricing, 1, lower, upper);
     let module = Module::new(&engine, wes_decode::decode_text(WAT).unwrap()).unwrap();
     tiered.wait_idle();
     match Tiered::state(module.compiled().as_ref()) {
