@@ -361,7 +361,7 @@ struct Translator<'m, 'f> {
     /// Where trap sites leave the trapping instruction's offset for the trap exits.
     trap_offset: Option<ir::StackSlot>,
     /// Trap stubs branched to but not filled yet: (stub, code, offset).
-    pending_stubs: Vec<(ir::Block, Option<TrapCode>, u32)>,
+    pending_stubs: Vec<traps::PendingStub>,
     libcall_sigs: HashMap<Libcall, ir::SigRef>,
     array_sig: Option<ir::SigRef>,
     /// The bodies this one calls directly, by defined index.

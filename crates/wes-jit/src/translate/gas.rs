@@ -236,7 +236,7 @@ impl Translator<'_, '_> {
         self.builder.ins().brif(paid_all, cont, &[], stub, &[]);
         self.builder.switch_to_block(stub);
         let at = self.builder.ins().ireduce(types::I32, result);
-        self.trap_jump_value(None, at);
+        self.trap_jump_synced(None, at);
 
         self.builder.switch_to_block(cont);
     }
@@ -295,7 +295,8 @@ impl Translator<'_, '_> {
         let c = self.builder.ins().iconst(types::I64, cost as i64);
         match self.libcall(Libcall::OutOfGas, &[c]) {
             Some(status) => {
-                let trap = self.trap_stub(None, self.offset);
+                // The libcall read the counters back, and its failure charged nothing.
+                let trap = self.trap_stub_synced(None, self.offset);
                 self.builder.ins().brif(status, paid, &[], trap, &[]);
                 self.fill_trap_stubs();
             }

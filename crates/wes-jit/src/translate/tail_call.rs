@@ -101,7 +101,8 @@ impl Translator<'_, '_> {
         }
         if !may_tail {
             let args: Vec<ir::BlockArg> = results.iter().map(|v| ir::BlockArg::Value(*v)).collect();
-            let trap = self.trap_stub(None, self.offset);
+            // A callee that trapped returned its counters from memory (`emit_trap_exits`).
+            let trap = self.trap_stub_synced(None, self.offset);
             let returned = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_RETURNED));
             self.builder.ins().brif(returned, cont, &args, trap, &[]);
             self.fill_trap_stubs();
@@ -143,7 +144,7 @@ impl Translator<'_, '_> {
             self.builder.set_cold_block(b);
         }
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
-        let trap = self.trap_stub(None, self.offset);
+        let trap = self.trap_stub_synced(None, self.offset);
         self.builder.ins().brif(trapped, trap, &[], tail, &[]);
         self.fill_trap_stubs();
 
@@ -166,7 +167,7 @@ impl Translator<'_, '_> {
         self.builder.switch_to_block(done);
         self.reload_counters();
         let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, again_status, i64::from(CALL_TRAPPED));
-        let trap = self.trap_stub(None, self.offset);
+        let trap = self.trap_stub_synced(None, self.offset);
         self.builder.ins().brif(trapped, trap, &[], copy, &[]);
         self.fill_trap_stubs();
         self.builder.switch_to_block(copy);

@@ -9,6 +9,17 @@ use wes_core::vm::{self, Libcall};
 
 use super::{PTR, Translator};
 
+/// A trap stub made by `trap_stub` or `trap_stub_synced`, to be filled once the branch to it
+/// has ended the current block.
+pub(super) struct PendingStub {
+    stub: ir::Block,
+    code: Option<TrapCode>,
+    /// The module offset the trap is reported at.
+    at: u32,
+    /// The counters' variables hold what their homes do.
+    synced: bool,
+}
+
 /// The most trap sites that jump to one trap exit (see `trap_block`).
 const TRAP_SITES_PER_EXIT: u32 = 64;
 
@@ -57,6 +68,13 @@ impl Translator<'_, '_> {
     /// [`trap_jump`](Self::trap_jump) with the offset computed at run time (an `i32`).
     pub(super) fn trap_jump_value(&mut self, code: Option<TrapCode>, at: Value) {
         self.flush_counters();
+        self.trap_jump_synced(code, at);
+    }
+
+    /// [`trap_jump_value`](Self::trap_jump_value) where the counters' variables already hold
+    /// what their homes in memory do (just read back after a call or libcall, or returned by
+    /// a callee that trapped), so writing them back would store what is there.
+    pub(super) fn trap_jump_synced(&mut self, code: Option<TrapCode>, at: Value) {
         let slot = self.trap_offset_slot();
         self.builder.ins().stack_store(PTR, at, slot, 0);
         let exit = self.trap_block(code);
@@ -66,18 +84,33 @@ impl Translator<'_, '_> {
     /// A cold block, for the trapping edge of a branch, that traps with `code` at `at`. The
     /// builder stays in the current block.
     pub(super) fn trap_stub(&mut self, code: Option<TrapCode>, at: u32) -> ir::Block {
+        self.new_trap_stub(code, at, false)
+    }
+
+    /// A [`trap_stub`](Self::trap_stub) for a point where the counters' variables hold what
+    /// their homes do (see [`trap_jump_synced`](Self::trap_jump_synced)): it does not write
+    /// them back. Metered code has one at every gas check and call site.
+    pub(super) fn trap_stub_synced(&mut self, code: Option<TrapCode>, at: u32) -> ir::Block {
+        self.new_trap_stub(code, at, true)
+    }
+
+    fn new_trap_stub(&mut self, code: Option<TrapCode>, at: u32, synced: bool) -> ir::Block {
         let stub = self.builder.create_block();
         self.builder.set_cold_block(stub);
-        self.pending_stubs.push((stub, code, at));
+        self.pending_stubs.push(PendingStub { stub, code, at, synced });
         stub
     }
 
     /// Fills the stubs made by [`trap_stub`](Self::trap_stub) since the last call; called
     /// once the branch to them has ended the current block. Leaves the builder in no block.
     pub(super) fn fill_trap_stubs(&mut self) {
-        while let Some((stub, code, at)) = self.pending_stubs.pop() {
+        while let Some(PendingStub { stub, code, at, synced }) = self.pending_stubs.pop() {
             self.builder.switch_to_block(stub);
-            self.trap_jump(code, at);
+            let at = self.builder.ins().iconst(types::I32, i64::from(at));
+            match synced {
+                true => self.trap_jump_synced(code, at),
+                false => self.trap_jump_value(code, at),
+            }
         }
     }
 
