@@ -33,7 +33,9 @@
 //! where they are used and tagged with their own alias region, so Cranelift reuses them across
 //! stores to linear memory; in a function that neither grows a memory nor calls anything (so
 //! nothing can move or resize one while it runs) they are also free to move, and loops load
-//! them once, outside.
+//! them once, outside. A memory never shrinks, so an access needs no check when it ends at or
+//! below the memory's declared minimum size (a constant address) or within a range a check on
+//! every path to it already proved, for the same address value (`memory::BoundsFacts`).
 //!
 //! When the module is metered, the first operator of every reachable straight-line segment
 //! (as `wes_meter::function_segments` cut them) is preceded by that segment's check-and-deduct;
@@ -248,6 +250,7 @@ pub(crate) fn translate<'m>(
         result_types: result_types.clone(),
         stack: Vec::new(),
         frames: Vec::new(),
+        bounds: memory::BoundsFacts::default(),
         reachable: true,
         unreachable_depth: 0,
         locals: Vec::new(),
@@ -307,6 +310,7 @@ pub(crate) fn translate<'m>(
         height: 0,
         next_reached: false,
         else_block: None,
+        facts: 0,
     });
 
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
@@ -350,6 +354,8 @@ struct Translator<'m, 'f> {
     result_types: Vec<Type>,
     stack: Vec<Value>,
     frames: Vec<Frame>,
+    /// The bounds checks that every path to the current point has passed.
+    bounds: memory::BoundsFacts,
     reachable: bool,
     /// While unreachable: how many blocks opened in dead code are still open.
     unreachable_depth: u32,

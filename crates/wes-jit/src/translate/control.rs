@@ -28,6 +28,9 @@ pub(super) struct Frame {
     pub(super) next_reached: bool,
     /// For `if`: the else block, and the parameters to give it, until `else` is seen.
     pub(super) else_block: Option<(ir::Block, Vec<Value>)>,
+    /// How many bounds facts held when the frame was entered (see `memory::BoundsFacts`):
+    /// the ones learnt inside it do not hold after its `end`, nor in its `else`.
+    pub(super) facts: usize,
 }
 
 impl Translator<'_, '_> {
@@ -53,6 +56,16 @@ impl Translator<'_, '_> {
         b
     }
 
+    /// Switches to `block`, whose predecessors are all in place, and seals it. Sealing as
+    /// soon as possible lets the SSA builder read a variable through a block's only
+    /// predecessor instead of giving the block a parameter to remove later, so the same wasm
+    /// local read on a straight path is the same SSA value (which bounds facts are keyed on,
+    /// see `memory::BoundsFacts`), and there is less for Cranelift to clean up.
+    pub(super) fn seal_and_switch(&mut self, block: ir::Block) {
+        self.builder.seal_block(block);
+        self.builder.switch_to_block(block);
+    }
+
     pub(super) fn jump(&mut self, dest: ir::Block, args: &[Value]) {
         let args: Vec<BlockArg> = args.iter().map(|v| BlockArg::Value(*v)).collect();
         self.builder.ins().jump(dest, &args);
@@ -74,6 +87,7 @@ impl Translator<'_, '_> {
     /// Handles `end` of the innermost frame.
     pub(super) fn end(&mut self) -> Result<(), CompileError> {
         let mut frame = self.frames.pop().ok_or_else(|| self.err("`end` without a block"))?;
+        self.bounds.forget_since(frame.facts);
         if self.reachable {
             let results = self.popn(frame.num_results)?;
             self.jump(frame.next, &results);
@@ -90,8 +104,13 @@ impl Translator<'_, '_> {
             // The function's own block: `next` is the return block, handled by the caller.
             return Ok(());
         }
+        if frame.kind == Kind::Loop {
+            // Every branch back to the header is inside the loop, so all are in place now.
+            self.builder.seal_block(frame.br_dest);
+        }
         if frame.next_reached {
-            self.builder.switch_to_block(frame.next);
+            // Only code inside the frame can branch to its end.
+            self.seal_and_switch(frame.next);
             let params = self.builder.block_params(frame.next).to_vec();
             self.stack.extend(params);
             self.reachable = true;

@@ -1,7 +1,10 @@
-//! Linear-memory and table accesses, with their explicit bounds checks.
+//! Linear-memory and table accesses, with their explicit bounds checks, and the checks they
+//! can do without.
+
+use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::{self, InstBuilder, InstructionData, MemFlagsData, Opcode, Type, Value, ValueDef, types};
 use wes_core::vm;
 use wes_core::{CompileError, TrapCode};
 
@@ -21,9 +24,55 @@ pub(super) fn memory_index(memarg: &wasmparser::MemArg, func_index: u32) -> Resu
     }
 }
 
+/// What the bounds checks passed so far prove: for a memory and an address value (an SSA
+/// value, so one number wherever it is used), that the memory holds at least `end` bytes past
+/// it. Since a memory only ever grows, a later access at that address ending at or below
+/// `end` is in bounds and needs no check.
+///
+/// Only checks on every path to the current point count: the translator visits operators in
+/// order, and a fact learnt inside a block, loop or `if` arm is forgotten at its `end` (and at
+/// `else`), where control also arrives from paths that did not pass it. What remains at any
+/// point is what the checks that dominate it proved. A map with an undo log keeps every
+/// operation constant-time, so a function of a million accesses costs linear time.
+#[derive(Default)]
+pub(super) struct BoundsFacts {
+    ends: HashMap<(u32, Value), u64>,
+    /// `(key, what it mapped to before)`, in the order facts were learnt.
+    undo: Vec<((u32, Value), Option<u64>)>,
+}
+
+impl BoundsFacts {
+    /// The point to forget back to: facts learnt after it are forgotten by
+    /// [`forget_since`](Self::forget_since).
+    pub(super) fn mark(&self) -> usize {
+        self.undo.len()
+    }
+
+    pub(super) fn forget_since(&mut self, mark: usize) {
+        while self.undo.len() > mark {
+            let Some((key, before)) = self.undo.pop() else { break };
+            match before {
+                Some(end) => self.ends.insert(key, end),
+                None => self.ends.remove(&key),
+            };
+        }
+    }
+
+    fn proven(&self, mem: u32, addr: Value, end: u64) -> bool {
+        self.ends.get(&(mem, addr)).is_some_and(|&e| e >= end)
+    }
+
+    fn learn(&mut self, mem: u32, addr: Value, end: u64) {
+        let before = self.ends.insert((mem, addr), end);
+        self.undo.push(((mem, addr), before));
+    }
+}
+
 impl Translator<'_, '_> {
     /// The native address of a `size`-byte access at `addr + offset` in memory `mem`, after the
-    /// bounds check.
+    /// bounds check, or without one when the access is known to be in bounds: it ends within
+    /// the memory's declared minimum size (the memory is never smaller), or a check that every
+    /// path here passed covers it ([`BoundsFacts`]).
     pub(super) fn mem_addr(&mut self, mem: u32, addr: Value, offset: u64, size: u32) -> Value {
         let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
         let mut flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
@@ -32,9 +81,21 @@ impl Translator<'_, '_> {
             // base and length once, out of every loop.
             flags = flags.with_readonly().with_can_move();
         }
-        let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
+        // `offset < 2^32` and `size <= 16` for 32-bit memories: nothing here wraps.
+        let reach = offset.saturating_add(u64::from(size));
+        // The SSA builder may stand for one value by several aliases; the facts key on what
+        // they resolve to.
+        let wasm_addr = self.builder.func.dfg.resolve_aliases(addr);
+        let within_minimum =
+            self.const_u32(wasm_addr).is_some_and(|a| u64::from(a).saturating_add(reach) <= self.memory_minimum(mem));
+        let checked = within_minimum || self.bounds.proven(mem, wasm_addr, reach);
         let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
+        if checked {
+            let native = self.builder.ins().iadd(base, addr);
+            return if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) };
+        }
+        let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
         // In bounds when `addr + offset + size <= len`. `offset < 2^32` and `size <= 16` for
         // 32-bit memories, so the sum cannot wrap. (Comparing `addr` with `len - (offset +
         // size)` instead saves an instruction per access, but every distinct offset then
@@ -43,8 +104,27 @@ impl Translator<'_, '_> {
         let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
         let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
         self.trap_if(oob, TrapCode::MemoryOutOfBounds);
+        self.bounds.learn(mem, wasm_addr, reach);
         let native = self.builder.ins().iadd(base, addr);
         if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) }
+    }
+
+    /// The value of `v` when it is an `i32` constant.
+    fn const_u32(&self, v: Value) -> Option<u32> {
+        let dfg = &self.builder.func.dfg;
+        let ValueDef::Result(inst, 0) = dfg.value_def(v) else { return None };
+        match dfg.insts[inst] {
+            InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } if dfg.value_type(v) == types::I32 => {
+                Some(imm.bits() as u32)
+            }
+            _ => None,
+        }
+    }
+
+    /// The fewest bytes memory `mem` ever has: its declared minimum (an imported memory is at
+    /// least as large as its import declares, and no memory shrinks).
+    fn memory_minimum(&self, mem: u32) -> u64 {
+        self.module.memories.get(mem as usize).map_or(0, |m| m.limits.min.saturating_mul(wes_core::WASM_PAGE_SIZE))
     }
 
     pub(super) fn load(

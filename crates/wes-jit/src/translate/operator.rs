@@ -163,6 +163,7 @@ impl Translator<'_, '_> {
                     height,
                     next_reached: false,
                     else_block: None,
+                    facts: self.bounds.mark(),
                 });
             }
             O::Loop { blockty } => {
@@ -184,6 +185,7 @@ impl Translator<'_, '_> {
                     height,
                     next_reached: false,
                     else_block: None,
+                    facts: self.bounds.mark(),
                 });
             }
             O::If { blockty } => {
@@ -193,7 +195,8 @@ impl Translator<'_, '_> {
                 let then_block = self.builder.create_block();
                 let else_block = self.builder.create_block();
                 self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
-                self.builder.switch_to_block(then_block);
+                self.builder.seal_block(else_block);
+                self.seal_and_switch(then_block);
                 let param_values = self.peekn(params.len())?.to_vec();
                 let height = self.stack.len().saturating_sub(params.len());
                 self.frames.push(Frame {
@@ -205,6 +208,7 @@ impl Translator<'_, '_> {
                     height,
                     next_reached: false,
                     else_block: Some((else_block, param_values)),
+                    facts: self.bounds.mark(),
                 });
             }
             O::Else => {
@@ -213,6 +217,7 @@ impl Translator<'_, '_> {
                 let frame = self.frames.last_mut().ok_or_else(|| bad("`else` without `if`"))?;
                 let (else_block, params) = frame.else_block.take().ok_or_else(|| bad("`else` twice"))?;
                 let (next, num_results, height) = (frame.next, frame.num_results, frame.height);
+                self.bounds.forget_since(frame.facts);
                 if self.reachable {
                     let results = self.popn(num_results)?;
                     self.jump(next, &results);
@@ -238,7 +243,7 @@ impl Translator<'_, '_> {
                 let args: Vec<BlockArg> = self.peekn(n)?.iter().map(|v| BlockArg::Value(*v)).collect();
                 let cont = self.builder.create_block();
                 self.builder.ins().brif(cond, dest, &args, cont, &[]);
-                self.builder.switch_to_block(cont);
+                self.seal_and_switch(cont);
             }
             O::BrTable { targets } => {
                 let index = self.pop()?;

@@ -90,3 +90,37 @@ fn direct_calls_pass_everything_in_registers_and_calls_through_records_store_the
     assert_eq!(f.dfg.inst_args(call).len(), 3, "{text}");
     assert_eq!(f.dfg.inst_results(call).len(), 2, "{text}");
 }
+
+/// The bounds checks (compares against the memory length) in `f`.
+fn bounds_checks(f: &Function) -> usize {
+    let text = f.display().to_string();
+    text.lines().filter(|l| l.contains("icmp ugt")).count()
+}
+
+#[test]
+fn accesses_proven_in_bounds_are_not_checked_again() {
+    let funcs = ir(r#"(module (memory 2)
+        ;; 0: constant addresses ending within the two declared pages need no check; one past does.
+        (func (result i32)
+          (i32.add (i32.load offset=131068 (i32.const 0)) (i32.load (i32.const 131069))))
+        ;; 1: the same address value again, ending no further: checked once; further: again.
+        (func (param i32) (result i32)
+          (i32.load offset=8 (local.get 0))
+          (i32.store offset=4 (local.get 0) (i32.const 1))
+          (i32.load16_u offset=10 (local.get 0))
+          i32.add
+          (i32.load offset=12 (local.get 0))
+          i32.add)
+        ;; 2: a check inside an `if` arm proves nothing after the `if`, nor in `else`; one
+        ;; before the `if` holds in both arms and after.
+        (func (param i32 i32) (result i32)
+          (if (local.get 1) (then (drop (i32.load offset=100 (local.get 0))))
+                            (else (drop (i32.load offset=100 (local.get 0)))))
+          (drop (i32.load offset=100 (local.get 0)))
+          (drop (i32.load offset=200 (local.get 0)))
+          (if (local.get 1) (then (drop (i32.load offset=200 (local.get 0)))))
+          (i32.load offset=196 (local.get 0))))"#);
+    assert_eq!(bounds_checks(&funcs[0]), 1, "{}", funcs[0].display());
+    assert_eq!(bounds_checks(&funcs[1]), 2, "{}", funcs[1].display());
+    assert_eq!(bounds_checks(&funcs[2]), 4, "{}", funcs[2].display());
+}

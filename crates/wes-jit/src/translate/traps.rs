@@ -105,6 +105,8 @@ impl Translator<'_, '_> {
     /// once the branch to them has ended the current block. Leaves the builder in no block.
     pub(super) fn fill_trap_stubs(&mut self) {
         while let Some(PendingStub { stub, code, at, synced }) = self.pending_stubs.pop() {
+            // Its one predecessor, the branch to it, is in place.
+            self.builder.seal_block(stub);
             self.builder.switch_to_block(stub);
             let at = self.builder.ins().iconst(types::I32, i64::from(at));
             match synced {
@@ -151,7 +153,7 @@ impl Translator<'_, '_> {
         let cont = self.builder.create_block();
         self.builder.ins().brif(cond, stub, &[], cont, &[]);
         self.fill_trap_stubs();
-        self.builder.switch_to_block(cont);
+        self.seal_and_switch(cont);
     }
 
     /// Propagates a trap when a callee or libcall returned status zero.
