@@ -263,7 +263,12 @@ impl Memory {
     ///
     /// [`RuntimeError::WrongStore`] for a handle of another store.
     pub fn data<'s>(&self, store: &'s Store) -> Result<&'s [u8], RuntimeError> {
-        store.inner.memory_data(self.check(store)?).ok_or(RuntimeError::WrongStore)
+        // Not `ok_or`: the error would be built and dropped on every read (the facade reads
+        // the size twice per call).
+        match store.inner.memory_data(self.check(store)?) {
+            Some(data) => Ok(data),
+            None => Err(RuntimeError::WrongStore),
+        }
     }
 
     /// The memory's bytes, to write.

@@ -9,8 +9,9 @@
 //! The check is resolved ahead of the call: each capability's slot in a session holds how many
 //! calls may pass without a closer look (its call budget while the capability is granted and no
 //! checker watches it, zero otherwise), kept up to date by every grant, revocation and session
-//! start. A host call then costs a load and a store of its counter and one compare against
-//! that figure, all in one cache line; revocations, exhausted budgets and checkers are found on
+//! start. A host call of a capability without a call budget (the figure is `u64::MAX`) then
+//! costs one load and one compare of that figure; with a budget, also a load and a store of
+//! its counter, all in one cache line; revocations, exhausted budgets and checkers are found on
 //! the cold path behind it.
 
 use std::collections::HashMap;
@@ -454,7 +455,9 @@ impl Session {
         *self.violation.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    /// Host calls of `capability` in this invocation (refused ones included).
+    /// Host calls of `capability` in this invocation (refused ones included), counted while
+    /// the capability has a call budget, is revoked or is watched by a checker: calls of a
+    /// granted capability with no call budget and no checker pass uncounted (0 here).
     pub fn calls(&self, capability: Capability) -> u64 {
         self.slots.get(capability.index()).map_or(0, |c| c.calls.load(Ordering::Relaxed))
     }
@@ -489,20 +492,28 @@ impl Session {
     }
 
     /// [`Session::enter`] against the capability's `slot` (which a [`Guard`] holds itself, one
-    /// pointer nearer). The common case — granted, within budget, no checker — is a load and
-    /// a store of the call counter and a compare with the slot's pass figure, in one cache
-    /// line; everything else is out of line.
+    /// pointer nearer). The common case — granted, no call budget, no checker — is one load
+    /// and one compare of the slot's pass figure; with a budget, a load and a store of the
+    /// call counter and a compare with the pass figure, in one cache line; everything else is
+    /// out of line.
     #[inline(always)]
     fn check(&self, slot: &Slot, capability: Capability, function: &str) -> Result<Permit<'_>, HostError> {
-        // A load and a store rather than an atomic add: a session's counters are only touched
-        // by calls of its instance, which its store (`&mut`) serialises, so no increment can
-        // race; a locked add would double the cost of the check.
-        // Wrapping: 2^64 calls is out of reach, and the add is one instruction.
-        let before = slot.calls.load(Ordering::Relaxed);
-        let calls = before.wrapping_add(1);
-        slot.calls.store(calls, Ordering::Relaxed);
-        if calls > slot.pass.load(Ordering::Acquire) {
-            self.check_closely(slot, before, capability, function)?;
+        // A pass figure of `u64::MAX` is a granted capability without a call budget and
+        // without checkers: no count can reach it, so the call passes without counting (the
+        // counter's load, add and store were the whole cost of a guarded call over a plain
+        // one). Anything else — a budget, a revocation (0), a checker (0) — counts.
+        let pass = slot.pass.load(Ordering::Acquire);
+        if pass != u64::MAX {
+            // A load and a store rather than an atomic add: a session's counters are only
+            // touched by calls of its instance, which its store (`&mut`) serialises, so no
+            // increment can race; a locked add would double the cost of the check.
+            // Wrapping: 2^64 calls is out of reach, and the add is one instruction.
+            let before = slot.calls.load(Ordering::Relaxed);
+            let calls = before.wrapping_add(1);
+            slot.calls.store(calls, Ordering::Relaxed);
+            if calls > pass {
+                self.check_closely(slot, before, capability, function)?;
+            }
         }
         Ok(Permit { session: self, capability })
     }

@@ -34,6 +34,8 @@ pub struct Instance {
     pub(crate) prediction: Option<Predicting>,
     /// Profile every call (`monitoring.profile`).
     pub(crate) profile: bool,
+    /// The instance's memory 0, looked up once: every call reads its size twice.
+    pub(crate) memory: Option<wes_runtime::Memory>,
 }
 
 /// An instance's link to its runtime's predictions.
@@ -164,7 +166,7 @@ impl Instance {
     ///
     /// [`ErrorCode::ResourceLimit`] when the instance has no memory or the range is outside it.
     pub fn write_memory(&mut self, offset: u64, data: &[u8]) -> Result<(), RuntimeError> {
-        let memory = self.instance().memory(self.store(), 0).ok_or_else(no_memory)?;
+        let memory = self.memory.ok_or_else(no_memory)?;
         let mem = memory.data_mut(self.store_mut())?;
         let range = range(offset, data.len(), mem.len())?;
         mem[range].copy_from_slice(data);
@@ -172,12 +174,12 @@ impl Instance {
     }
 
     fn memory_data(&self) -> Result<&[u8], RuntimeError> {
-        let memory = self.instance().memory(self.store(), 0).ok_or_else(no_memory)?;
+        let memory = self.memory.ok_or_else(no_memory)?;
         Ok(memory.data(self.store())?)
     }
 
     fn memory_pages(&self) -> u64 {
-        self.instance().memory(self.store(), 0).and_then(|m| m.size(self.store()).ok()).unwrap_or(0)
+        self.memory.and_then(|m| m.size(self.store()).ok()).unwrap_or(0)
     }
 
     /// Calls export `name` with `args`.

@@ -462,8 +462,13 @@ impl Runtime {
             analysis: Arc::clone(&module.analysis),
             module: module.module.clone(),
         });
+        let memory = match &slot {
+            Slot::Own { store, instance } => instance.memory(store, 0),
+            Slot::Pooled(lease) => lease.instance().memory(lease.store(), 0),
+        };
         Ok(Instance {
             id,
+            memory,
             slot,
             hash: Arc::clone(&module.hash),
             encoding: self.encoding,

@@ -162,6 +162,39 @@ fn call_budgets_are_per_invocation() {
     assert_eq!(call(&security, &mut store, &i, "read_n", 3).unwrap(), 60);
 }
 
+/// A capability with no call budget passes its calls uncounted; a revocation in the middle of
+/// an invocation still makes the very next call trap, and a grant restores it at once.
+#[test]
+fn a_capability_without_a_budget_revoked_during_a_call_traps_its_next_call() {
+    let security = Arc::new(SecurityManager::new(policy(&["*"])).unwrap());
+    let (id, module) = load(&security, CONTRACT, Some("token"));
+    let seen = Arc::new(AtomicU64::new(0));
+    let mut linker = security.linker();
+    let (s, hash, count) = (Arc::clone(&security), *id.hash(), Arc::clone(&seen));
+    linker
+        .func_wrap("storage.read", "env", "read", move |_, _, (x,): (i32,)| {
+            // The second call revokes the capability it is a call of.
+            if count.fetch_add(1, Ordering::Relaxed) == 1 {
+                s.revoke(&ModuleRef::Name("token".into()), "storage.read", &hash).unwrap();
+            }
+            Ok(x * 10)
+        })
+        .unwrap();
+    linker.func_wrap("storage.write", "env", "write", |_, _, (x,): (i32,)| Ok(x)).unwrap();
+    let mut store = Store::new(&engine());
+    let i = security.instantiate(&linker, &mut store, &module, &id).unwrap();
+    // Unbudgeted: many calls pass, none counted.
+    assert_eq!(call(&security, &mut store, &i, "read", 1).unwrap(), 10);
+    assert_eq!(i.session.calls(security.permissions().capability("storage.read").unwrap()), 0);
+    // read_n(5) calls read five times: its first (the second call of read so far) revokes,
+    // its second traps before the body runs.
+    let err = call(&security, &mut store, &i, "read_n", 5).unwrap_err();
+    assert!(matches!(&err, SecurityError::Revoked { capability, .. } if capability == "storage.read"), "{err}");
+    assert_eq!(seen.load(Ordering::Relaxed), 2);
+    security.grant(&ModuleRef::Name("token".into()), "storage.read", id.hash()).unwrap();
+    assert_eq!(call(&security, &mut store, &i, "read_n", 3).unwrap(), 60);
+}
+
 #[test]
 fn byte_budgets_count_what_host_functions_declare() {
     let mut p = policy(&["*"]);
