@@ -25,14 +25,10 @@
 //! ```
 #![deny(missing_docs)]
 
-mod analysis;
 mod artifact;
 mod code_memory;
-mod limits;
 mod nan;
 mod translate;
-
-pub use crate::limits::FunctionLimits;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,10 +88,6 @@ pub struct JitConfig {
     /// operators, so it is the same on every backend, merged or not. Gas, results and traps
     /// are the same as without. Off by default.
     pub count_operators: bool,
-    /// What one function and one module may contain; a module past a limit is refused
-    /// before anything is compiled. The defaults bound every function's compile time and
-    /// memory ([`FunctionLimits`]).
-    pub function_limits: FunctionLimits,
 }
 
 impl Default for JitConfig {
@@ -109,7 +101,6 @@ impl Default for JitConfig {
             merge_gas_checks: true,
             profile: false,
             count_operators: false,
-            function_limits: FunctionLimits::default(),
         }
     }
 }
@@ -382,16 +373,13 @@ impl Jit {
 
 /// Rejects what the JIT cannot run before compiling anything, so the error is the same
 /// whichever function would have failed first.
-fn check_supported(module: &Module, limits: &FunctionLimits) -> Result<(), CompileError> {
-    // Each function costs Cranelift a fixed amount (two compiles: body and entry), so a
-    // module's compile time grows with the number of functions whatever their size.
-    if module.bodies.len() as u64 > limits.max_defined_functions {
-        return Err(CompileError::Limit(format!(
-            "defined functions per module: {} (at most {})",
-            module.bodies.len(),
-            limits.max_defined_functions
-        )));
-    }
+///
+/// What a module may contain at all (its functions' sizes, shapes and count) is not decided
+/// here: the runtime admits a module under `wes_runtime::Config::function_limits`
+/// ([`wes_core::FunctionLimits`]) before any backend sees it, so every backend refuses the
+/// same modules. Those limits are what bound the JIT's compile time and memory; compiling
+/// through the runtime is what applies them.
+fn check_supported(module: &Module) -> Result<(), CompileError> {
     // Tail calls pass arguments and results through the store's fixed-size buffer.
     let widest = module.types.iter().map(|t| t.params().len().max(t.results().len())).max().unwrap_or(0);
     if widest > wes_core::vm::TAIL_CALL_SLOTS as usize {
@@ -416,7 +404,7 @@ impl Backend for Jit {
     }
 
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
-        check_supported(&module, &self.config.function_limits)?;
+        check_supported(&module)?;
         let n = module.bodies.len();
         // Spawning threads costs more than compiling a handful of small functions, so small
         // modules compile on the calling thread.
@@ -426,7 +414,6 @@ impl Backend for Jit {
             t => t,
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
-        let movers = analysis::may_move_memory(&module, &self.config.function_limits)?;
         let segment_pricing = self.segment_pricing();
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledPair, CompileError>>>> =
@@ -444,7 +431,8 @@ impl Backend for Jit {
                 // embedder down: it becomes this function's codegen error.
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match u32::try_from(i) {
                     Ok(di) => {
-                        let moves = movers.get(i).copied().unwrap_or(true);
+                        // Measured by the decoder while validating the body.
+                        let moves = module.bodies.get(i).is_none_or(|b| b.shape.may_move_memory);
                         self.compile_one(&module, di, moves, segment_pricing.as_deref(), &mut ctx, &mut fctx)
                     }
                     Err(_) => Err(CompileError::Limit("too many functions".into())),

@@ -182,7 +182,8 @@ pub(crate) struct FunctionFacts<'a> {
     pub(crate) segments: Option<&'a wes_meter::ChargePlan>,
     /// The counters the body carries: gas when metered, operators when counting.
     pub(crate) counters: Counters,
-    /// Whether running the body may move or resize a memory (`analysis::may_move_memory`).
+    /// Whether running the body may move or resize a memory (`FunctionShape::may_move_memory`,
+    /// measured by the decoder).
     pub(crate) may_move_memory: bool,
     /// Tell the runtime when the function is entered and left (`JitConfig::profile`).
     pub(crate) profile: bool,
@@ -381,7 +382,7 @@ struct Translator<'m, 'f> {
     regions: [Option<ir::AliasRegion>; Region::COUNT],
     /// Whether memories keep their base and length while this function runs: it neither
     /// grows a memory nor calls anything that could (libcalls for bulk operations and gas
-    /// never do; see [`crate::analysis`]).
+    /// never do; the decoder measured it: `wes_core::FunctionShape::may_move_memory`).
     memory_fixed: bool,
     /// Report entry and exit to the runtime's gas profiler.
     profile: bool,

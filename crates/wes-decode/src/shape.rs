@@ -1,0 +1,161 @@
+//! Measuring function bodies while they are validated: the [`FunctionShape`] of every body,
+//! which admission (`wes_core::FunctionLimits`) checks and backends plan with.
+//!
+//! The validator decodes each operator straight into its visitor; measuring must not decode
+//! it a second time into an `Operator`. So [`BodyMeter`] looks only at the opcode byte of each
+//! operator (after the validator accepted it, so its bytes are known to be well formed) and
+//! reads the immediates of the few operators whose immediates it needs: branch depths,
+//! `br_table` targets and the callee of a direct call. Label depths come from the validator's
+//! own control stack, so blocks, loops, ifs and every other frame are counted alike.
+//!
+//! Which operators count as *control* must be exactly the set `wes_meter::ends_segment`
+//! names (the operators after which a gas segment ends); `wes-meter`'s tests check the two
+//! agree operator by operator.
+
+use wasmparser::{BinaryReader, Result};
+use wes_core::{FunctionShape, ModuleParts};
+
+/// The operators that end a gas segment, by opcode (the single-byte ones, and `0xfb` for the
+/// GC proposal's casting branches).
+fn is_control(opcode: u8, reader: &BinaryReader<'_>) -> bool {
+    match opcode {
+        // unreachable, block, loop, if, else, try, catch, throw, rethrow, throw_ref, end, br,
+        // br_if, br_table, return, the six calls, delegate, catch_all, try_table, br_on_null,
+        // br_on_non_null.
+        0x00 | 0x02..=0x15 | 0x18 | 0x19 | 0x1f | 0xd5 | 0xd6 => true,
+        // br_on_cast, br_on_cast_fail.
+        0xfb => matches!(reader.clone().read_var_u32(), Ok(0x18 | 0x19)),
+        _ => false,
+    }
+}
+
+/// The measurements of one body, operator by operator.
+pub(crate) struct BodyMeter {
+    shape: FunctionShape,
+    /// Branches so far to each open label, the function's own first (one per frame of the
+    /// validator's control stack).
+    branches: Vec<u64>,
+    /// The distinct targets of the current `br_table` (kept to reuse the allocation).
+    targets: Vec<u32>,
+    moves: bool,
+}
+
+impl BodyMeter {
+    pub(crate) fn new(locals: u64) -> Self {
+        BodyMeter {
+            shape: FunctionShape { locals, may_move_memory: false, ..FunctionShape::default() },
+            branches: vec![0],
+            targets: Vec::new(),
+            moves: false,
+        }
+    }
+
+    /// One operator the validator accepted. `op` reads from its first byte; `height` is the
+    /// validator's control-stack height before it, `after` after it. `calls` gathers the
+    /// direct calls of defined function `caller` to other defined functions, as
+    /// `(callee, caller)` defined indices; `imported` is the number of imported functions.
+    pub(crate) fn operator(
+        &mut self,
+        mut op: BinaryReader<'_>,
+        height: u32,
+        after: u32,
+        imported: u32,
+        caller: u32,
+        calls: &mut Vec<(u32, u32)>,
+    ) -> Result<()> {
+        let s = &mut self.shape;
+        s.operators += 1;
+        let opcode = op.read_u8()?;
+        if !is_control(opcode, &op) {
+            // memory.grow
+            if opcode == 0x40 {
+                self.moves = true;
+            }
+            return Ok(());
+        }
+        s.control_operators += 1;
+        match opcode {
+            // br, br_if
+            0x0c | 0x0d => {
+                let depth = op.read_var_u32()?;
+                branch_to(&mut self.branches, s, height, depth);
+            }
+            // br_table
+            0x0e => {
+                let n = op.read_var_u32()?;
+                s.max_br_table_targets = s.max_br_table_targets.max(u64::from(n));
+                self.targets.clear();
+                // The default target too; each target takes a byte at least, so `n` is
+                // bounded by the body's size.
+                for _ in 0..=n {
+                    self.targets.push(op.read_var_u32()?);
+                }
+                self.targets.sort_unstable();
+                self.targets.dedup();
+                for &depth in &self.targets {
+                    branch_to(&mut self.branches, s, height, depth);
+                }
+            }
+            // call, return_call
+            0x10 | 0x12 => {
+                s.calls += 1;
+                match op.read_var_u32()?.checked_sub(imported) {
+                    Some(callee) => calls.push((callee, caller)),
+                    None => self.moves = true,
+                }
+            }
+            // call_indirect, return_call_indirect, call_ref, return_call_ref
+            0x11 | 0x13..=0x15 => {
+                s.calls += 1;
+                self.moves = true;
+            }
+            _ => {}
+        }
+        if after != height {
+            // A frame was opened or closed (one at a time).
+            self.branches.resize(after as usize, 0);
+            s.max_nesting_depth = s.max_nesting_depth.max(u64::from(after.saturating_sub(1)));
+        }
+        Ok(())
+    }
+
+    /// The body's shape; `may_move_memory` counts only what the body does itself until
+    /// [`spread_memory_moves`] adds what its callees do.
+    pub(crate) fn finish(mut self) -> FunctionShape {
+        self.shape.may_move_memory = self.moves;
+        self.shape
+    }
+}
+
+/// Counts a branch `depth` labels out from a point where the control stack is `height`
+/// frames high.
+fn branch_to(branches: &mut [u64], s: &mut FunctionShape, height: u32, depth: u32) {
+    let Some(label) = height.checked_sub(1).and_then(|top| top.checked_sub(depth)) else { return };
+    if let Some(n) = branches.get_mut(label as usize) {
+        *n += 1;
+        s.max_branches_per_label = s.max_branches_per_label.max(*n);
+    }
+}
+
+/// Whoever calls a function that may move memory may too: spreads `may_move_memory` from
+/// callees to callers over the direct calls `calls` (`(callee, caller)` defined indices).
+pub(crate) fn spread_memory_moves(m: &mut ModuleParts, mut calls: Vec<(u32, u32)>) {
+    calls.sort_unstable();
+    let callers = |callee: u32, calls: &[(u32, u32)]| {
+        let start = calls.partition_point(|&(c, _)| c < callee);
+        let end = calls.partition_point(|&(c, _)| c <= callee);
+        calls.get(start..end).unwrap_or(&[]).iter().map(|&(_, caller)| caller).collect::<Vec<_>>()
+    };
+    let mut work: Vec<u32> =
+        (0..m.bodies.len() as u32).filter(|&i| m.bodies[i as usize].shape.may_move_memory).collect();
+    while let Some(f) = work.pop() {
+        for caller in callers(f, &calls) {
+            if let Some(body) = m.bodies.get_mut(caller as usize)
+                && !body.shape.may_move_memory
+            {
+                body.shape.may_move_memory = true;
+                work.push(caller);
+            }
+        }
+    }
+}
