@@ -153,8 +153,8 @@ impl FunctionLimits {
 /// counts [`FunctionLimits`] bounds, and the facts a backend wants about a body before
 /// translating it. Every count is of wasm operators, so it is the same on every machine.
 ///
-/// The [`Default`] is the most conservative shape (nothing counted, `may_move_memory` true):
-/// what a body recorded by something other than the decoder is taken to be.
+/// The [`Default`] is the most conservative shape (nothing counted, `may_move_memory` and
+/// `uses_simd` true): what a body recorded by something other than the decoder is taken to be.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FunctionShape {
     /// Operators, the final `end` included.
@@ -178,6 +178,9 @@ pub struct FunctionShape {
     /// may. A backend that knows a function cannot may keep each memory's base and length in
     /// registers across the function.
     pub may_move_memory: bool,
+    /// Whether the body holds any SIMD operator (`0xfd`-prefixed), so a backend that checks
+    /// SIMD operators before running a body can skip bodies without any.
+    pub uses_simd: bool,
 }
 
 impl Default for FunctionShape {
@@ -191,6 +194,7 @@ impl Default for FunctionShape {
             locals: 0,
             max_br_table_targets: 0,
             may_move_memory: true,
+            uses_simd: true,
         }
     }
 }
@@ -217,6 +221,7 @@ mod tests {
             locals: limits.max_locals_times_control / limits.max_control_operators,
             max_br_table_targets: limits.max_br_table_targets,
             may_move_memory: false,
+            uses_simd: false,
         };
         assert_eq!(limits.check(&module(vec![FunctionShape::default(), at.clone()])), Ok(()));
         type Bump = fn(&mut FunctionShape);

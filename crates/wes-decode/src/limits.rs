@@ -31,7 +31,7 @@ use wes_core::types::Limits as TypeLimits;
 use wes_core::{FunctionShape, ModuleParts};
 
 use crate::DecodeError;
-use crate::shape::BodyMeter;
+use crate::shape::{BodyMeter, SPECIAL};
 
 /// Upper bounds on a module's static shape. Every bound is inclusive: a module with exactly
 /// `max_functions` functions passes, one more fails. `u64::MAX` means "no limit of ours".
@@ -492,6 +492,12 @@ fn scan_body(
     }
     reader.set_features(features);
     let mut meter = BodyMeter::new(locals);
+    // The body's bytes, indexed by the reader's position: the measures look at an operator's
+    // first byte without decoding it.
+    let code = {
+        let mut all = body.get_binary_reader();
+        all.read_bytes(all.bytes_remaining())?
+    };
     let (max_ops, max_depth, max_targets) = (l.max_operators_per_function, l.max_nesting_depth, l.max_br_table_targets);
     let mut operators: u64 = 0;
     while !reader.eof() {
@@ -507,7 +513,8 @@ fn scan_body(
                 check(l, Limit::BrTableTargets, targets, index, offset)?;
             }
         }
-        let (op, height) = (reader.clone(), func.control_stack_height());
+        let (at, height) = (reader.current_position(), func.control_stack_height());
+        let special = code.get(at).is_some_and(|&b| SPECIAL[usize::from(b)]);
         reader.visit_operator(&mut func.visitor(offset))??;
         // The validator's control stack holds the function's own frame plus the open blocks.
         let after = func.control_stack_height();
@@ -515,8 +522,10 @@ fn scan_body(
         if depth > max_depth {
             return Err(exceeded(Limit::NestingDepth, max_depth, depth, index, offset).into());
         }
-        meter.operator(op, height, after, imported, caller, calls)?;
+        if special {
+            meter.special(code.get(at..).unwrap_or_default(), height, after, imported, caller, calls)?;
+        }
     }
     reader.finish_expression(&func.visitor(reader.original_position()))?;
-    Ok(meter.finish())
+    Ok(meter.finish(operators))
 }

@@ -2,9 +2,10 @@
 //! which admission (`wes_core::FunctionLimits`) checks and backends plan with.
 //!
 //! The validator decodes each operator straight into its visitor; measuring must not decode
-//! it a second time into an `Operator`. So [`BodyMeter`] looks only at the opcode byte of each
-//! operator (after the validator accepted it, so its bytes are known to be well formed) and
-//! reads the immediates of the few operators whose immediates it needs: branch depths,
+//! it a second time into an `Operator`. So the decoder's loop looks only at the first byte of
+//! each operator ([`SPECIAL`], a table lookup) and counts it; only the control operators and
+//! `memory.grow` go to [`BodyMeter::special`] (after the validator accepted them, so their
+//! bytes are known to be well formed), which reads the immediates it needs: branch depths,
 //! `br_table` targets and the callee of a direct call. Label depths come from the validator's
 //! own control stack, so blocks, loops, ifs and every other frame are counted alike.
 //!
@@ -15,19 +16,25 @@
 use wasmparser::{BinaryReader, Result};
 use wes_core::{FunctionShape, ModuleParts};
 
-/// The operators that end a gas segment, by opcode (the single-byte ones, and `0xfb` for the
-/// GC proposal's casting branches).
-fn is_control(opcode: u8, reader: &BinaryReader<'_>) -> bool {
-    match opcode {
-        // unreachable, block, loop, if, else, try, catch, throw, rethrow, throw_ref, end, br,
-        // br_if, br_table, return, the six calls, delegate, catch_all, try_table, br_on_null,
-        // br_on_non_null.
-        0x00 | 0x02..=0x15 | 0x18 | 0x19 | 0x1f | 0xd5 | 0xd6 => true,
-        // br_on_cast, br_on_cast_fail.
-        0xfb => matches!(reader.clone().read_var_u32(), Ok(0x18 | 0x19)),
-        _ => false,
+/// Whether an operator starting with this byte ends a gas segment (or, for `0xfb`, may: the
+/// GC proposal's casting branches), is `memory.grow` or is a SIMD operator (`0xfd`): the
+/// operators [`BodyMeter::special`] looks at. Every other operator is only counted.
+pub(crate) const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    // unreachable, block, loop, if, else, try, catch, throw, rethrow, throw_ref, end, br,
+    // br_if, br_table, return, the six calls, delegate, catch_all, try_table, memory.grow,
+    // br_on_null, br_on_non_null, and the 0xfb and 0xfd prefixes.
+    let control: [u8; 29] = [
+        0x00, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12,
+        0x13, 0x14, 0x15, 0x18, 0x19, 0x1f, 0x40, 0xd5, 0xd6, 0xfb, 0xfd,
+    ];
+    let mut i = 0;
+    while i < control.len() {
+        t[control[i] as usize] = true;
+        i += 1;
     }
-}
+    t
+};
 
 /// The measurements of one body, operator by operator.
 pub(crate) struct BodyMeter {
@@ -37,26 +44,26 @@ pub(crate) struct BodyMeter {
     branches: Vec<u64>,
     /// The distinct targets of the current `br_table` (kept to reuse the allocation).
     targets: Vec<u32>,
-    moves: bool,
 }
 
 impl BodyMeter {
     pub(crate) fn new(locals: u64) -> Self {
         BodyMeter {
-            shape: FunctionShape { locals, may_move_memory: false, ..FunctionShape::default() },
+            shape: FunctionShape { locals, may_move_memory: false, uses_simd: false, ..FunctionShape::default() },
             branches: vec![0],
             targets: Vec::new(),
-            moves: false,
         }
     }
 
-    /// One operator the validator accepted. `op` reads from its first byte; `height` is the
-    /// validator's control-stack height before it, `after` after it. `calls` gathers the
-    /// direct calls of defined function `caller` to other defined functions, as
-    /// `(callee, caller)` defined indices; `imported` is the number of imported functions.
-    pub(crate) fn operator(
+    /// One operator the validator accepted whose first byte `op[0]` is [`SPECIAL`]. `op`
+    /// holds its bytes (and the rest of the body); `height` is the validator's control-stack
+    /// height before it, `after` after it. `calls` gathers the direct calls of defined
+    /// function `caller` to other defined functions, as `(callee, caller)` defined indices;
+    /// `imported` is the number of imported functions.
+    #[inline(never)]
+    pub(crate) fn special(
         &mut self,
-        mut op: BinaryReader<'_>,
+        op: &[u8],
         height: u32,
         after: u32,
         imported: u32,
@@ -64,14 +71,20 @@ impl BodyMeter {
         calls: &mut Vec<(u32, u32)>,
     ) -> Result<()> {
         let s = &mut self.shape;
-        s.operators += 1;
+        let mut op = BinaryReader::new(op, 0);
         let opcode = op.read_u8()?;
-        if !is_control(opcode, &op) {
-            // memory.grow
-            if opcode == 0x40 {
-                self.moves = true;
+        match opcode {
+            0x40 => {
+                s.may_move_memory = true;
+                return Ok(());
             }
-            return Ok(());
+            0xfd => {
+                s.uses_simd = true;
+                return Ok(());
+            }
+            // Of the 0xfb operators only br_on_cast and br_on_cast_fail end a segment.
+            0xfb if !matches!(op.read_var_u32()?, 0x18 | 0x19) => return Ok(()),
+            _ => {}
         }
         s.control_operators += 1;
         match opcode {
@@ -101,13 +114,13 @@ impl BodyMeter {
                 s.calls += 1;
                 match op.read_var_u32()?.checked_sub(imported) {
                     Some(callee) => calls.push((callee, caller)),
-                    None => self.moves = true,
+                    None => s.may_move_memory = true,
                 }
             }
             // call_indirect, return_call_indirect, call_ref, return_call_ref
             0x11 | 0x13..=0x15 => {
                 s.calls += 1;
-                self.moves = true;
+                s.may_move_memory = true;
             }
             _ => {}
         }
@@ -119,10 +132,10 @@ impl BodyMeter {
         Ok(())
     }
 
-    /// The body's shape; `may_move_memory` counts only what the body does itself until
-    /// [`spread_memory_moves`] adds what its callees do.
-    pub(crate) fn finish(mut self) -> FunctionShape {
-        self.shape.may_move_memory = self.moves;
+    /// The body's shape, given its count of `operators`; `may_move_memory` counts only what
+    /// the body does itself until [`spread_memory_moves`] adds what its callees do.
+    pub(crate) fn finish(mut self, operators: u64) -> FunctionShape {
+        self.shape.operators = operators;
         self.shape
     }
 }

@@ -39,6 +39,7 @@ fn every_count_of_a_body_is_measured() {
         locals: 3,
         max_br_table_targets: 3,
         may_move_memory: true,
+        uses_simd: false,
     };
     assert_eq!(s, vec![want]);
 }
@@ -48,6 +49,12 @@ fn the_measures_do_not_depend_on_the_decoders_limits() {
     let wat = "(module (func (param i32) (block (block (br_table 0 1 0 (local.get 0))))))";
     let strict = Decoder::default().with_limits(Limits { max_nesting_depth: 9, ..Limits::spec() });
     assert_eq!(strict.decode_text(wat).unwrap_or_else(|e| panic!("{e}")).bodies[0].shape, shapes(wat)[0]);
+}
+
+#[test]
+fn simd_is_noticed_in_the_bodies_that_have_it() {
+    let s = shapes("(module (func (drop (i32.const 0))) (func (drop (i32x4.splat (i32.const 1)))))");
+    assert_eq!(s.iter().map(|s| s.uses_simd).collect::<Vec<_>>(), vec![false, true]);
 }
 
 #[test]
