@@ -8,6 +8,7 @@
 //! | [`value`] | [`Value`], the typed value crossing the host/wasm boundary |
 //! | [`trap`] | [`TrapCode`] and [`Trap`], every way a wasm call can stop abnormally |
 //! | [`module`] | [`Module`], a decoded and validated module, as `wes-decode` produces it |
+//! | [`admission`] | [`FunctionLimits`], what an engine admits whatever its backend |
 //! | [`backend`] | the [`Backend`] trait a compiler or interpreter implements |
 //! | [`vm`] | the instance-context layout and libcalls shared by the runtime and backends |
 //!
@@ -15,6 +16,7 @@
 //! runtime's and the backends'.
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod backend;
 pub mod module;
 pub mod trap;
@@ -22,6 +24,7 @@ pub mod types;
 pub mod value;
 pub mod vm;
 
+pub use admission::{FunctionLimits, FunctionShape};
 pub use backend::{Backend, CodeFingerprint, CompileError, FuncEntry};
 pub use module::{Module, ModuleParts};
 pub use trap::{FrameInfo, Trap, TrapCode};

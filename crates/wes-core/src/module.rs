@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::admission::FunctionShape;
 use crate::types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 
 /// The kind of an import or export.
@@ -129,6 +130,9 @@ pub struct FuncBody {
     /// [`Module::bytes`]. The start is also the body's offset in the module, which is what
     /// `wasmparser` needs to report offsets relative to the module.
     pub range: Range<usize>,
+    /// What the body contains, counted by the decoder while validating it: what admission
+    /// ([`FunctionLimits`](crate::admission::FunctionLimits)) checks and backends plan with.
+    pub shape: FunctionShape,
 }
 
 /// A global defined in the module.
@@ -452,7 +456,10 @@ mod tests {
             types: vec![FuncType::new([], []), FuncType::new([ValType::I32], [ValType::I32])],
             functions: vec![1, 0, 1],
             num_imported_functions: 1,
-            bodies: vec![FuncBody { type_index: 0, range: 0..0 }, FuncBody { type_index: 1, range: 0..0 }],
+            bodies: vec![
+                FuncBody { type_index: 0, range: 0..0, shape: FunctionShape::default() },
+                FuncBody { type_index: 1, range: 0..0, shape: FunctionShape::default() },
+            ],
             ..ModuleParts::default()
         };
         assert!(m.is_imported_function(0));

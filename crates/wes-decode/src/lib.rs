@@ -20,6 +20,7 @@ mod error;
 mod features;
 mod limits;
 mod reader;
+mod shape;
 
 pub use error::DecodeError;
 pub use features::Features;

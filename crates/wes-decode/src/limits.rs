@@ -27,10 +27,11 @@
 use std::fmt;
 
 use wasmparser::{FuncValidator, FunctionBody, ValidatorResources, WasmFeatures};
-use wes_core::ModuleParts;
 use wes_core::types::Limits as TypeLimits;
+use wes_core::{FunctionShape, ModuleParts};
 
 use crate::DecodeError;
+use crate::shape::{BodyMeter, SPECIAL};
 
 /// Upper bounds on a module's static shape. Every bound is inclusive: a module with exactly
 /// `max_functions` functions passes, one more fails. `u64::MAX` means "no limit of ours".
@@ -179,16 +180,6 @@ impl Limits {
             Limit::TableElements => self.max_table_elements,
             Limit::CustomSectionBytes => self.max_custom_section_bytes,
         }
-    }
-
-    /// Whether any operator-level limit is set. Only then are function bodies decoded
-    /// operator by operator alongside the validator; otherwise the validator reads them alone,
-    /// exactly as without limits.
-    fn scans_operators(&self) -> bool {
-        self.max_operators_per_function != u64::MAX
-            || self.max_nesting_depth != u64::MAX
-            || self.max_br_table_targets != u64::MAX
-            || self.max_locals_per_function != u64::MAX
     }
 }
 
@@ -429,18 +420,18 @@ impl<'l> LimitChecker<'l> {
         Ok(())
     }
 
-    /// Validates one function body, checking the per-function limits on the way. Without
-    /// operator-level limits the validator reads the body alone, as it would without limits.
+    /// Validates one function body, checking the per-function limits and measuring its
+    /// [`FunctionShape`] on the way. `calls` gathers its direct calls of defined functions
+    /// (see [`BodyMeter::operator`]).
     pub(crate) fn validate_body(
         &self,
         func: &mut FuncValidator<ValidatorResources>,
         body: &FunctionBody<'_>,
         features: WasmFeatures,
-    ) -> Result<(), DecodeError> {
-        if !self.limits.scans_operators() {
-            return func.validate(body).map_err(DecodeError::from_validator);
-        }
-        scan_body(self.limits, func, body, features).map_err(|e| match e {
+        imported: u32,
+        calls: &mut crate::shape::DirectCalls,
+    ) -> Result<FunctionShape, DecodeError> {
+        scan_body(self.limits, func, body, features, imported, calls).map_err(|e| match e {
             Scan::Limit(e) => e,
             Scan::Wasm(e) => DecodeError::from_validator(e),
         })
@@ -473,16 +464,21 @@ impl From<DecodeError> for Scan {
 }
 
 /// The validator's own loop (`FuncValidator::validate`, without its debug-build self-checks),
-/// with the limits checked on each local declaration and before each operator. The validator
-/// decodes each operator itself, straight into its visitor; the limits only count, read the
-/// validator's control-stack height, and peek at a `br_table`'s target count.
+/// with the limits checked on each local declaration and before each operator, and each
+/// operator measured once the validator accepted it. The validator decodes each operator
+/// itself, straight into its visitor; the limits only count, read the validator's
+/// control-stack height, and peek at a `br_table`'s target count, and the [`BodyMeter`] reads
+/// an opcode byte and a few immediates.
 fn scan_body(
     l: &Limits,
     func: &mut FuncValidator<ValidatorResources>,
     body: &FunctionBody<'_>,
     features: WasmFeatures,
-) -> Result<(), Scan> {
+    imported: u32,
+    calls: &mut crate::shape::DirectCalls,
+) -> Result<FunctionShape, Scan> {
     let index = Some(func.index());
+    let caller = func.index().saturating_sub(imported);
     let mut reader = body.get_binary_reader();
     // Locals: the parameters count, as they do in the validator's own bound.
     let mut locals = u64::from(func.len_locals());
@@ -495,6 +491,13 @@ fn scan_body(
         func.define_locals(offset, count, ty)?;
     }
     reader.set_features(features);
+    let mut meter = BodyMeter::new(locals);
+    // The body's bytes, indexed by the reader's position: the measures look at an operator's
+    // first byte without decoding it.
+    let code = {
+        let mut all = body.get_binary_reader();
+        all.read_bytes(all.bytes_remaining())?
+    };
     let (max_ops, max_depth, max_targets) = (l.max_operators_per_function, l.max_nesting_depth, l.max_br_table_targets);
     let mut operators: u64 = 0;
     while !reader.eof() {
@@ -510,13 +513,19 @@ fn scan_body(
                 check(l, Limit::BrTableTargets, targets, index, offset)?;
             }
         }
+        let (at, height) = (reader.current_position(), func.control_stack_height());
+        let special = code.get(at).is_some_and(|&b| SPECIAL[usize::from(b)]);
         reader.visit_operator(&mut func.visitor(offset))??;
         // The validator's control stack holds the function's own frame plus the open blocks.
-        let depth = u64::from(func.control_stack_height()).saturating_sub(1);
+        let after = func.control_stack_height();
+        let depth = u64::from(after).saturating_sub(1);
         if depth > max_depth {
             return Err(exceeded(Limit::NestingDepth, max_depth, depth, index, offset).into());
         }
+        if special {
+            meter.special(code.get(at..).unwrap_or_default(), height, after, imported, caller, calls)?;
+        }
     }
     reader.finish_expression(&func.visitor(reader.original_position()))?;
-    Ok(())
+    Ok(meter.finish(operators))
 }

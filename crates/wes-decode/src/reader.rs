@@ -15,6 +15,7 @@ use wes_core::types::{FuncType, GlobalType, Limits, MemoryType, Mutability, RefT
 
 use crate::DecodeError;
 use crate::limits::{LimitChecker, Limits as ModuleLimits};
+use crate::shape;
 
 /// Counts in the input size `Vec`s only up to this many items ahead of reading them, so a
 /// forged count cannot make us allocate gigabytes for a tiny module.
@@ -38,6 +39,9 @@ pub(crate) fn read_module(
     let mut validator = Validator::new_with_features(features);
     let mut allocs = FuncValidatorAllocations::default();
     let mut m = ModuleParts { bytes: Arc::clone(&bytes), ..ModuleParts::default() };
+    // Direct calls between defined functions, to spread `may_move_memory` and
+    // `may_return_tail` once every body is measured.
+    let mut calls = shape::DirectCalls::default();
 
     for payload in Parser::new(0).parse_all(&bytes) {
         let payload = payload.map_err(DecodeError::malformed)?;
@@ -64,7 +68,11 @@ pub(crate) fn read_module(
             ValidPayload::Ok | ValidPayload::End(_) => {}
             ValidPayload::Func(to_validate, body) => {
                 let mut func = to_validate.into_validator(std::mem::take(&mut allocs));
-                limits.validate_body(&mut func, &body, features)?;
+                let shape = limits.validate_body(&mut func, &body, features, m.num_imported_functions, &mut calls)?;
+                // The body just recorded is the one the validator handed back.
+                if let Some(recorded) = m.bodies.last_mut() {
+                    recorded.shape = shape;
+                }
                 allocs = func.into_allocations();
             }
             ValidPayload::Parser(_) => {
@@ -72,6 +80,7 @@ pub(crate) fn read_module(
             }
         }
     }
+    shape::spread(&mut m, calls);
     // SAFETY: `m` was recorded from `bytes` payload by payload as the validator, with the
     // features the caller asked for, accepted each of them, every function body included, and
     // the end of the module (counts of functions and bodies, data count); a payload it refused
@@ -267,7 +276,8 @@ fn record(m: &mut ModuleParts, payload: &Payload<'_>) -> Result<(), DecodeError>
             // The validator rejects a body without a declared function; until it has seen this
             // one we record what we can.
             let type_index = m.functions.get(index).copied().unwrap_or(u32::MAX);
-            m.bodies.push(FuncBody { type_index, range: range(body.range()) });
+            // Its shape is measured as the validator reads it (`limits::scan_body`).
+            m.bodies.push(FuncBody { type_index, range: range(body.range()), shape: Default::default() });
         }
         Payload::CustomSection(reader) => {
             if reader.name() == "name" {

@@ -52,6 +52,10 @@ pub(crate) fn check_body(module: &Module, defined_index: u32) -> Result<(), Comp
         let (_, t) = local.map_err(codegen)?;
         val_type(t, func_index)?;
     }
+    // The decoder recorded whether the body has any SIMD operator; most have none.
+    if module.bodies.get(defined_index as usize).is_some_and(|b| !b.shape.uses_simd) {
+        return Ok(());
+    }
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
         let op = ops.read().map_err(codegen)?;

@@ -52,17 +52,16 @@ impl Jit {
         let shared: Vec<String> = self.isa.flags().iter().map(|v| v.to_string()).collect();
         let config = format!(
             "nan_canonicalization={} bounds_checks={:?} optimize={} merge_gas_checks={} pricing={pricing} \
-             profile={} count_operators={} function_limits={:?} large_function_blocks={} cranelift=[{}]",
+             profile={} count_operators={} large_function_blocks={} cranelift=[{}]",
             c.nan_canonicalization,
             c.bounds_checks,
             c.optimize,
             c.merge_gas_checks,
-            // Profiled code has other calls in it; the limits decide which modules compile at
-            // all, so code compiled under looser ones must not be loaded under stricter ones.
+            // Profiled code has other calls in it. (Which modules are admitted at all is the
+            // runtime's check, made again when compiled code is loaded: `Module::from_compiled`.)
             c.profile,
             // Counting code carries another counter and adds to it.
             c.count_operators,
-            c.function_limits,
             crate::LARGE_FUNCTION_BLOCKS,
             shared.join(" "),
         );

@@ -25,14 +25,10 @@
 //! ```
 #![deny(missing_docs)]
 
-mod analysis;
 mod artifact;
 mod code_memory;
-mod limits;
 mod nan;
 mod translate;
-
-pub use crate::limits::FunctionLimits;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,10 +88,6 @@ pub struct JitConfig {
     /// operators, so it is the same on every backend, merged or not. Gas, results and traps
     /// are the same as without. Off by default.
     pub count_operators: bool,
-    /// What one function and one module may contain; a module past a limit is refused
-    /// before anything is compiled. The defaults bound every function's compile time and
-    /// memory ([`FunctionLimits`]).
-    pub function_limits: FunctionLimits,
 }
 
 impl Default for JitConfig {
@@ -109,7 +101,6 @@ impl Default for JitConfig {
             merge_gas_checks: true,
             profile: false,
             count_operators: false,
-            function_limits: FunctionLimits::default(),
         }
     }
 }
@@ -239,16 +230,13 @@ struct Shims {
     replay: CompiledFunc,
 }
 
-/// What the module-wide scans found that the compile of one defined function uses.
+/// What the compile of one defined function needs to know about it beyond its body.
 #[derive(Clone, Copy)]
-struct FuncFacts<'a> {
-    /// It may grow a memory or call something that might (see `analysis`).
+struct FuncFacts {
+    /// It may grow a memory or call something that might (`FunctionShape::may_move_memory`).
     may_move_memory: bool,
     /// Something outside the module can call it (see [`Module::referenced_functions`]).
     needs_entry: bool,
-    /// Per defined function of the module, whether it may return `CALL_TAIL` (see
-    /// `analysis`).
-    may_return_tail: &'a [bool],
 }
 
 /// A defined function's body and its array-call entry, if it needs one (see
@@ -278,7 +266,7 @@ impl Jit {
         &self,
         module: &Module,
         defined_index: u32,
-        facts: FuncFacts<'_>,
+        facts: FuncFacts,
         segment_pricing: Option<&Pricing>,
         ctx: &mut Context,
         fctx: &mut FunctionBuilderContext,
@@ -318,7 +306,6 @@ impl Jit {
                 segments: segments.as_ref(),
                 counters: self.counters(),
                 may_move_memory: facts.may_move_memory,
-                may_return_tail: facts.may_return_tail,
                 profile: self.config.profile,
             },
         )?;
@@ -399,16 +386,13 @@ impl Jit {
 
 /// Rejects what the JIT cannot run before compiling anything, so the error is the same
 /// whichever function would have failed first.
-fn check_supported(module: &Module, limits: &FunctionLimits) -> Result<(), CompileError> {
-    // Each function costs Cranelift a fixed amount (two compiles: body and entry), so a
-    // module's compile time grows with the number of functions whatever their size.
-    if module.bodies.len() as u64 > limits.max_defined_functions {
-        return Err(CompileError::Limit(format!(
-            "defined functions per module: {} (at most {})",
-            module.bodies.len(),
-            limits.max_defined_functions
-        )));
-    }
+///
+/// What a module may contain at all (its functions' sizes, shapes and count) is not decided
+/// here: the runtime admits a module under `wes_runtime::Config::function_limits`
+/// ([`wes_core::FunctionLimits`]) before any backend sees it, so every backend refuses the
+/// same modules. Those limits are what bound the JIT's compile time and memory; compiling
+/// through the runtime is what applies them.
+fn check_supported(module: &Module) -> Result<(), CompileError> {
     // Tail calls pass arguments and results through the store's fixed-size buffer.
     let widest = module.types.iter().map(|t| t.params().len().max(t.results().len())).max().unwrap_or(0);
     if widest > wes_core::vm::TAIL_CALL_SLOTS as usize {
@@ -433,7 +417,7 @@ impl Backend for Jit {
     }
 
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
-        check_supported(&module, &self.config.function_limits)?;
+        check_supported(&module)?;
         let n = module.bodies.len();
         // Spawning threads costs more than compiling a handful of small functions, so small
         // modules compile on the calling thread.
@@ -443,7 +427,6 @@ impl Backend for Jit {
             t => t,
         }
         .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
-        let facts = analysis::module_facts(&module, &self.config.function_limits)?;
         // Only functions the runtime, a table, a reference or an import can reach get an
         // array-call entry; the rest are called only body to body. In code compiled from Rust
         // or C most functions are such, and an entry costs Cranelift about as much as a small
@@ -468,9 +451,9 @@ impl Backend for Jit {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match u32::try_from(i) {
                     Ok(di) => {
                         let own = FuncFacts {
-                            may_move_memory: facts.may_move_memory.get(i).copied().unwrap_or(true),
+                            // Measured by the decoder while validating the body.
+                            may_move_memory: module.bodies.get(i).is_none_or(|b| b.shape.may_move_memory),
                             needs_entry: referenced.get(imported + i).copied().unwrap_or(true),
-                            may_return_tail: &facts.may_return_tail,
                         };
                         self.compile_one(&module, di, own, segment_pricing.as_deref(), &mut ctx, &mut fctx)
                     }

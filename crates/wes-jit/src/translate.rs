@@ -184,24 +184,22 @@ pub(crate) struct FunctionFacts<'a> {
     pub(crate) segments: Option<&'a wes_meter::ChargePlan>,
     /// The counters the body carries: gas when metered, operators when counting.
     pub(crate) counters: Counters,
-    /// Whether running the body may move or resize a memory (`analysis::ModuleFacts`).
+    /// Whether running the body may move or resize a memory (`FunctionShape::may_move_memory`,
+    /// measured by the decoder).
     pub(crate) may_move_memory: bool,
-    /// Per defined function, whether its body may return `CALL_TAIL`
-    /// (`analysis::ModuleFacts`); a function past its end counts as one that may.
-    pub(crate) may_return_tail: &'a [bool],
     /// Tell the runtime when the function is entered and left (`JitConfig::profile`).
     pub(crate) profile: bool,
 }
 
 /// Translates the body of defined function `defined_index` of `module` into `func`.
-pub(crate) fn translate<'m>(
-    module: &'m Module,
+pub(crate) fn translate(
+    module: &Module,
     defined_index: u32,
     call_conv: CallConv,
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    facts: &FunctionFacts<'m>,
+    facts: &FunctionFacts<'_>,
 ) -> Result<(), CompileError> {
     let segments = facts.segments;
     let func_index = module.num_imported_functions + defined_index;
@@ -271,7 +269,6 @@ pub(crate) fn translate<'m>(
         ops: None,
         regions: [None; Region::COUNT],
         memory_fixed: !facts.may_move_memory,
-        may_return_tail: facts.may_return_tail,
         profile: facts.profile,
     };
 
@@ -391,10 +388,8 @@ struct Translator<'m, 'f> {
     regions: [Option<ir::AliasRegion>; Region::COUNT],
     /// Whether memories keep their base and length while this function runs: it neither
     /// grows a memory nor calls anything that could (libcalls for bulk operations and gas
-    /// never do; see [`crate::analysis`]).
+    /// never do; the decoder measured it: `wes_core::FunctionShape::may_move_memory`).
     memory_fixed: bool,
-    /// See [`FunctionFacts::may_return_tail`].
-    may_return_tail: &'m [bool],
     /// Report entry and exit to the runtime's gas profiler.
     profile: bool,
 }

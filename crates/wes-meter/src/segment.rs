@@ -171,6 +171,58 @@ pub fn function_segments(
 mod tests {
     use super::*;
 
+    /// The decoder counts control operators by opcode (`FunctionShape::control_operators`,
+    /// what admission bounds) without decoding them; it must count exactly the operators
+    /// `ends_segment` names.
+    #[test]
+    fn the_decoders_control_count_is_the_segment_boundaries() {
+        let all = wes_decode::Features { gc: true, exceptions: true, ..wes_decode::Features::default() };
+        let wats = [
+            r#"(module (type $t (func (param i32) (result i32))) (table 1 funcref) (memory 1)
+                 (func $f (type $t) (param i32) (result i32)
+                   (block $a
+                     (loop $b
+                       (if (local.get 0) (then (br $b)) (else unreachable))
+                       (br_if $b (i32.const 0))
+                       (br_table $a $b $a (i32.const 1))))
+                   (drop (memory.grow (i32.const 0)))
+                   (drop (call $f (i32.const 1)))
+                   (drop (call_indirect (type $t) (i32.const 1) (i32.const 0)))
+                   (if (i32.const 0) (then (return (i32.const 2))))
+                   (return_call_indirect (type $t) (i32.const 1) (i32.const 0)))
+                 (func (result i32) (return_call $f (i32.const 3))))"#,
+            // The GC proposal's casts need types the decoder does not represent (anyref), and
+            // throwing needs tags it does not represent either, so only the branches on null,
+            // the calls by reference and `try_table` are here.
+            r#"(module (type $t (func (param i32) (result i32)))
+                 (func $f (type $t) (param i32) (result i32) (local.get 0))
+                 (elem declare func $f)
+                 (func (result i32) (local (ref null $t))
+                   (block $a (result i32)
+                     (drop (block $n (result (ref $t)) (br_on_non_null $n (local.get 0)) (i32.const 0) (br $a)))
+                     (drop (br_on_null $a (i32.const 1) (local.get 0)))
+                     (drop (call_ref $t (i32.const 1) (ref.func $f)))
+                     (drop (try_table (result i32) (i32.const 5)))
+                     (return_call_ref $t (i32.const 1) (ref.func $f)))))"#,
+        ];
+        for wat in wats {
+            let m = wes_decode::Decoder::new(all).decode_text(wat).unwrap();
+            let mut total = 0;
+            for body in &m.bodies {
+                let bytes = &m.bytes[body.range.clone()];
+                let reader = wasmparser::FunctionBody::new(wasmparser::BinaryReader::new(bytes, 0));
+                let mut ops = reader.get_operators_reader().unwrap();
+                let mut control = 0;
+                while !ops.eof() {
+                    control += u64::from(ends_segment(&ops.read().unwrap()));
+                }
+                assert_eq!(body.shape.control_operators, control, "{wat}");
+                total += control;
+            }
+            assert!(total > 10, "{total}");
+        }
+    }
+
     fn segments_of(wat: &str) -> FunctionSegments {
         let m = wes_decode::decode_text(wat).unwrap();
         let body = &m.bodies[0];

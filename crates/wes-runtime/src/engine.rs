@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use wes_core::backend::CompiledModule;
-use wes_core::{Backend, FuncType};
+use wes_core::{Backend, FuncType, FunctionLimits};
 use wes_meter::Pricing;
 
 use crate::RuntimeError;
@@ -60,6 +60,14 @@ pub struct Config {
     /// `InterpConfig::count_operators`): code that counts otherwise is refused, so a count is
     /// never partial. Off by default.
     pub count_operators: bool,
+    /// What one function and one module may contain to be admitted (operators, control
+    /// operators, calls, branches per label, nesting, locals × control, `br_table` targets,
+    /// defined functions). Checked before the backend sees a module, and again when compiled
+    /// code is loaded, from the counts the decoder recorded, so every backend admits and
+    /// refuses the same modules with the same [`CompileError`](wes_core::CompileError). Part of
+    /// consensus: a network must agree on them as it agrees on pricing. The defaults bound the
+    /// JIT's compile time and memory ([`FunctionLimits`]).
+    pub function_limits: FunctionLimits,
 }
 
 impl Default for Config {
@@ -74,6 +82,7 @@ impl Default for Config {
             max_wasm_stack: 512 << 20,
             store_limits: StoreLimits::default(),
             count_operators: false,
+            function_limits: FunctionLimits::default(),
         }
     }
 }
@@ -124,6 +133,12 @@ impl Config {
     /// Sets [`Config::max_host_reentry`].
     pub fn max_host_reentry(&mut self, levels: u32) -> &mut Self {
         self.max_host_reentry = levels;
+        self
+    }
+
+    /// Sets [`Config::function_limits`].
+    pub fn function_limits(&mut self, limits: FunctionLimits) -> &mut Self {
+        self.function_limits = limits;
         self
     }
 
@@ -241,22 +256,29 @@ pub struct Module {
 }
 
 impl Module {
-    /// Compiles a validated module.
+    /// Admits and compiles a validated module.
     ///
     /// # Errors
     ///
-    /// [`RuntimeError::Compile`] when the backend cannot compile it.
+    /// [`RuntimeError::Compile`] when the module is past the engine's
+    /// [`Config::function_limits`] or the backend cannot compile it.
     pub fn new(engine: &Engine, module: wes_core::Module) -> Result<Module, RuntimeError> {
         Module::from_arc(engine, Arc::new(module))
     }
 
-    /// Compiles a validated module shared with other owners.
+    /// Admits and compiles a validated module shared with other owners. Admission comes
+    /// first and does not depend on the backend: a module past the engine's
+    /// [`Config::function_limits`] is refused before any backend sees it.
     ///
     /// # Errors
     ///
-    /// [`RuntimeError::Compile`] when the backend cannot compile it.
+    /// [`RuntimeError::Compile`] when the module is past the engine's
+    /// [`Config::function_limits`] ([`CompileError::FunctionLimit`](wes_core::CompileError::FunctionLimit),
+    /// or [`CompileError::Limit`](wes_core::CompileError::Limit) for too many functions) or
+    /// the backend cannot compile it.
     pub fn from_arc(engine: &Engine, module: Arc<wes_core::Module>) -> Result<Module, RuntimeError> {
-        Module::from_compiled(engine, engine.backend().compile(module)?)
+        engine.config().function_limits.check(&module)?;
+        Module::admitted(engine, engine.backend().compile(module)?)
     }
 
     /// A module from code the engine's backend compiled or loaded (for example through
@@ -266,8 +288,16 @@ impl Module {
     ///
     /// [`RuntimeError::PricingMismatch`] when the code was compiled under another pricing than
     /// the engine's, [`RuntimeError::OperatorCountMismatch`] when it counts operators and the
-    /// engine does not, or the other way round.
+    /// engine does not, or the other way round; [`RuntimeError::Compile`] when its module is
+    /// past the engine's [`Config::function_limits`] (code compiled under looser limits
+    /// elsewhere is admitted here only if it passes these).
     pub fn from_compiled(engine: &Engine, compiled: Arc<dyn CompiledModule>) -> Result<Module, RuntimeError> {
+        engine.config().function_limits.check(compiled.module())?;
+        Module::admitted(engine, compiled)
+    }
+
+    /// A module from code compiled from an admitted module.
+    fn admitted(engine: &Engine, compiled: Arc<dyn CompiledModule>) -> Result<Module, RuntimeError> {
         let expected = engine.config().pricing.as_ref().map(|p| p.hash());
         if compiled.pricing_hash() != expected {
             let show = |h: Option<[u8; 32]>| match h {

@@ -244,11 +244,13 @@ pub struct LimitsConfig {
     /// fails, growth past it returns -1. Under `[security] enabled`, the policy's
     /// `[security.resources]` apply instead.
     pub store: StoreLimitsConfig,
-    /// What one function and one module may contain to be compiled at all
-    /// (`[limits.compile]`, [`wes_jit::FunctionLimits`]: operators, control operators, calls,
-    /// branches per label, nesting, locals × control, `br_table` targets, defined functions);
-    /// the defaults bound every function's compile time and memory.
-    pub compile: wes_jit::FunctionLimits,
+    /// What one function and one module may contain to be admitted at all, whatever the
+    /// backend (`[limits.compile]`, [`wes_core::FunctionLimits`]: operators, control
+    /// operators, calls, branches per label, nesting, locals × control, `br_table` targets,
+    /// defined functions); the engine's [`wes_runtime::Config::function_limits`]. The defaults
+    /// bound every function's compile time and memory on the JIT, and the interpreter and the
+    /// tiered backend refuse the same modules.
+    pub compile: wes_core::FunctionLimits,
 }
 
 /// The `[limits.store]` section; the defaults are those of [`wes_runtime::StoreLimits`].
@@ -292,7 +294,7 @@ impl Default for LimitsConfig {
             host_stack_reserve: c.host_stack_reserve,
             max_wasm_stack: c.max_wasm_stack,
             store: StoreLimitsConfig::default(),
-            compile: wes_jit::FunctionLimits::default(),
+            compile: wes_core::FunctionLimits::default(),
         }
     }
 }
@@ -719,7 +721,6 @@ impl RuntimeConfig {
                 merge_gas_checks: self.performance.merge_gas_checks,
                 profile: self.monitoring.profile,
                 count_operators: self.monitoring.count_operators,
-                function_limits: self.limits.compile.clone(),
                 ..wes_jit::JitConfig::default()
             };
             let jit = wes_jit::Jit::with_config(jit)
@@ -758,6 +759,7 @@ impl RuntimeConfig {
             .host_stack_reserve(l.host_stack_reserve)
             .max_wasm_stack(l.max_wasm_stack)
             .count_operators(self.monitoring.count_operators)
+            .function_limits(l.compile.clone())
             .store_limits(wes_runtime::StoreLimits {
                 memory_bytes: l.store.memory_bytes,
                 table_elements: l.store.table_elements,

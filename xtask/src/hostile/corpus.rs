@@ -74,7 +74,7 @@ pub(crate) fn cases() -> Vec<Case> {
             what: "a br_table of 1M targets over 1k labels",
             build: |d| br_table(1_000_000 / d),
         },
-        // The same shapes just inside the JIT's per-function limits (wes-jit's analysis.rs):
+        // The same shapes just inside the default admission limits (wes_core::FunctionLimits):
         // these must compile, within the budget.
         Case {
             name: "blocks-at-limit",

@@ -5,4 +5,5 @@ mod contents;
 mod errors;
 mod hostile;
 mod limits;
+mod measure;
 mod shapes;

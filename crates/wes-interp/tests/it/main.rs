@@ -3,6 +3,7 @@
 //! instances of both backends linked in one store.
 #![allow(clippy::panic, clippy::unwrap_used, reason = "helpers fail a test by panicking, like assertions do")]
 
+mod admission;
 mod differential;
 mod mixed;
 mod operators;

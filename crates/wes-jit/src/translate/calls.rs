@@ -85,7 +85,7 @@ impl Translator<'_, '_> {
         let rets = self.builder.inst_results(call).to_vec();
         let status = rets[0];
         let results = self.take_returned_counters(&rets[1..]).to_vec();
-        let may_tail = self.may_return_tail.get(defined_index as usize).copied().unwrap_or(true);
+        let may_tail = self.module.bodies.get(defined_index as usize).is_none_or(|b| b.shape.may_return_tail);
         let results = self.body_call_status(status, &results, &result_types, may_tail)?;
         for r in results {
             self.push(r);

@@ -84,7 +84,7 @@ impl Translator<'_, '_> {
     /// the trap exit; on [`CALL_TAIL`] (the callee ended with a tail call through a record) it
     /// makes the pending tail calls and loads their results from the tail-call buffer. A
     /// callee that cannot return [`CALL_TAIL`] (`may_tail` false, see
-    /// `analysis::ModuleFacts::may_return_tail`) returns only [`CALL_RETURNED`] (1) or
+    /// `FunctionShape::may_return_tail`, measured by the decoder) returns only [`CALL_RETURNED`] (1) or
     /// [`CALL_TRAPPED`] (0), so one branch on the status does: no code for tail calls at
     /// this site (five cold blocks and an indirect call fewer per call, most of the calls of
     /// compiled Rust or C).

@@ -13,13 +13,8 @@ fn ir(wat: &str) -> Vec<Function> {
         .map(|i| {
             let mut func = Function::new();
             let mut fctx = FunctionBuilderContext::new();
-            let facts = FunctionFacts {
-                segments: None,
-                counters: Counters::default(),
-                may_move_memory: true,
-                may_return_tail: &[],
-                profile: false,
-            };
+            let facts =
+                FunctionFacts { segments: None, counters: Counters::default(), may_move_memory: true, profile: false };
             translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, &facts)
                 .unwrap();
             func

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use wes_core::{Backend, CompileError};
-use wes_jit::{FunctionLimits, Jit, JitConfig};
+use wes_jit::{Jit, JitConfig};
 
 fn compile(jit: &Jit, wat: &str) -> Result<Arc<dyn wes_core::backend::CompiledModule>, CompileError> {
     jit.compile(Arc::new(wes_decode::decode_text(wat).unwrap()))
@@ -111,35 +111,5 @@ fn frame_size_grows_with_live_locals() {
         "{} vs {}",
         big.max_frame_size(),
         small.max_frame_size()
-    );
-}
-
-#[test]
-fn a_module_past_the_function_limit_is_refused_before_compiling() {
-    let jit = Jit::new().unwrap();
-    let module = |n: usize| format!("(module {})", "(func)".repeat(n));
-    assert!(compile(&jit, &module(5_000)).is_ok());
-    match compile(&jit, &module(5_001)) {
-        Err(CompileError::Limit(m)) => assert!(m.contains("defined functions per module: 5001"), "{m}"),
-        other => panic!("{other:?}"),
-    }
-}
-
-#[test]
-fn function_limits_come_from_the_configuration() {
-    let wat = "(module (func $f) (func call $f call $f call $f) (func))";
-    assert!(compile(&Jit::new().unwrap(), wat).is_ok());
-    let limited =
-        |limits: FunctionLimits| Jit::with_config(JitConfig { function_limits: limits, ..JitConfig::default() });
-    let calls = limited(FunctionLimits { max_calls: 2, ..FunctionLimits::default() }).unwrap();
-    match compile(&calls, wat) {
-        Err(CompileError::FunctionLimit { func_index: 1, limit: "calls per function", value: 3, max: 2 }) => {}
-        other => panic!("{other:?}"),
-    }
-    let functions = limited(FunctionLimits { max_defined_functions: 2, ..FunctionLimits::default() }).unwrap();
-    let err = compile(&functions, wat).unwrap_err();
-    assert!(
-        matches!(&err, CompileError::Limit(m) if m.contains("defined functions per module: 3 (at most 2)")),
-        "{err}"
     );
 }

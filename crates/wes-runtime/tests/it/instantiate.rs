@@ -245,7 +245,7 @@ fn hand_made_inconsistent_modules_are_errors_not_panics() {
             bytes: bytes.into(),
             types: vec![wes_core::FuncType::new([], [])],
             functions: vec![0],
-            bodies: vec![FuncBody { type_index: 0, range: 0..4 }],
+            bodies: vec![FuncBody { type_index: 0, range: 0..4, shape: Default::default() }],
             ..wes_core::ModuleParts::default()
         });
         let e = Module::new(&engine, m).unwrap_err();
