@@ -169,6 +169,8 @@ struct Translator<'m> {
     max_height: u32,
     reachable: bool,
     unreachable_depth: u32,
+    /// The slot of the operand stack's first cell: the cells of the parameters and locals.
+    stack_base: u32,
     /// Ops before this index are never fused with later ones: a branch may target it.
     fence: usize,
     offset: u32,
@@ -234,6 +236,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         types: Vec::new(),
         height: 0,
         local_at,
+        stack_base: at,
         max_height: 0,
         reachable: true,
         unreachable_depth: 0,
@@ -299,21 +302,45 @@ impl Translator<'_> {
         u32::try_from(self.ops.len()).unwrap_or(u32::MAX)
     }
 
-    /// Emits binary operator `n`, fused with the ops just emitted that push its operands when
-    /// `n` cannot trap (so no trap reports a fused op's offset) and no branch target lies
-    /// between them (see [`Translator::pc`]); the fused op replaces them, at the offset of the
-    /// first.
+    /// The slot of operand-stack cell `h`: past the frame's locals.
+    fn slot(&self, h: u32) -> u32 {
+        self.stack_base.saturating_add(h)
+    }
+
+    /// Emits binary operator `n`, whose operands were just popped (they sat at cells `height`
+    /// and `height + 1`), as one op on slots writing its result to cell `height`. When `n`
+    /// cannot trap (so no trap reports a fused op's offset) and no branch target lies between
+    /// them (see [`Translator::pc`]), the op absorbs the ops just emitted that push its
+    /// operands: a `local.get` becomes a local's slot, a `const` an immediate. The fused op
+    /// replaces them, at the offset of the first. A `local.get a` followed by one fused op
+    /// that pushes the right operand from locals and constants is absorbed too: that op now
+    /// writes the lower cell and reads no stack cell, and nothing between reads or writes `a`.
     fn emit_binary(&mut self, n: NumOp) {
+        let h = self.height;
+        let (top, below) = (self.slot(h), self.slot(h + 1));
         let len = self.ops.len();
         let last2 = if len >= 2 && len - 2 >= self.fence { self.ops.get(len - 2..) } else { None };
-        let fused = match last2 {
+        let last1 = if len >= 1 && len - 1 >= self.fence { self.ops.last().copied() } else { None };
+        let fused = match (last2, last1) {
             _ if n.can_trap() => None,
-            Some(&[Op::LocalGet(a), Op::LocalGet(b)]) => Some((2, Op::BinaryLL(n, a, b))),
-            Some(&[Op::LocalGet(a), Op::Const(c)]) => Some((2, Op::BinaryLC(n, a, c))),
-            _ => match self.ops.last() {
-                Some(&Op::Const(c)) if len > self.fence => Some((1, Op::BinaryC(n, c))),
-                _ => None,
-            },
+            (Some(&[Op::LocalGet(a), Op::LocalGet(b)]), _) => Some((2, Op::bin_ss(n, 1, top, a, b))),
+            (Some(&[Op::LocalGet(a), Op::Const(c)]), _) => Some((2, Op::bin_si(n, 1, top, a, c))),
+            (Some(&[Op::LocalGet(a), mut right]), _) if right.dest() == Some((below, 1)) => {
+                if let Some((d, _)) = right.dest_mut() {
+                    *d = top;
+                }
+                // The right operand's op keeps its own offset (the fused op, below, that of
+                // the `local.get`'s successor: it cannot trap).
+                let at = len - 2;
+                self.ops.remove(at);
+                self.offsets.remove(at);
+                self.ops[at] = right;
+                self.emit(Op::bin_ss(n, 0, top, a, top));
+                return;
+            }
+            (_, Some(Op::LocalGet(b))) => Some((1, Op::bin_ss(n, 0, top, top, b))),
+            (_, Some(Op::Const(c))) => Some((1, Op::bin_si(n, 0, top, top, c))),
+            _ => None,
         };
         match fused {
             Some((k, op)) => {
@@ -322,7 +349,7 @@ impl Translator<'_> {
                 self.offsets.truncate(len - k + 1);
             }
             None => {
-                self.emit(Op::Binary(n));
+                self.emit(Op::bin_ss(n, -1, top, top, below));
             }
         }
     }
@@ -444,23 +471,25 @@ impl Translator<'_> {
         Ok(ty)
     }
 
-    /// Fuses the `LocalSet` just emitted at `at` into the binary op before it, when no branch
-    /// targets the `LocalSet` (see [`Translator::pc`]). The fused op keeps the binary op's
-    /// offset, which is where it traps if it does (the store cannot).
+    /// Fuses the `LocalSet` just emitted at `at` into the binary op before it, which then
+    /// writes the local's slot instead of the stack's top, when no branch targets the
+    /// `LocalSet` (see [`Translator::pc`]). The fused op keeps the binary op's offset, which
+    /// is where it traps if it does (the store cannot).
     fn fuse_local_set(&mut self, at: usize) {
         if at == 0 || at <= self.fence {
             return;
         }
-        let (Some(&Op::LocalSet(d)), Some(&prev)) = (self.ops.get(at), self.ops.get(at - 1)) else { return };
-        let fused = match prev {
-            Op::Binary(n) => Op::BinarySet(n, d),
-            Op::BinaryLL(n, a, b) => Op::BinaryLLSet(n, a, b, d),
-            Op::BinaryLC(n, a, c) => Op::BinaryLCSet { n, a, c, d },
-            Op::BinaryC(n, c) => Op::BinaryCSet(n, c, d),
-            _ => return,
+        let top = self.slot(self.height);
+        let (Some(Op::LocalSet(local)), Some(prev)) = (self.ops.get(at).copied(), self.ops.get_mut(at - 1)) else {
+            return;
         };
-        self.ops.truncate(at - 1);
-        self.ops.push(fused);
+        let Some((d, sp)) = prev.dest_mut() else { return };
+        if *d != top {
+            return;
+        }
+        *d = local;
+        *sp -= 1;
+        self.ops.truncate(at);
         self.offsets.truncate(at);
     }
 
