@@ -175,8 +175,15 @@ pub(crate) enum Op {
     Const(u64),
     /// `v128.const` of [`Code::v128s`] at this index.
     ConstV(u32),
-    /// A numeric operator of one operand (its arity decided at translation).
-    Unary(crate::num::NumOp),
+    /// A numeric operator of one operand (its arity decided at translation) on frame slots:
+    /// `d = op a`, then the stack moves by `sp` cells (a `local.get` of the operand and a
+    /// `local.set` of the result fuse in as for [`Op::BinSS`]).
+    UnS {
+        n: crate::num::NumOp,
+        sp: i8,
+        d: u32,
+        a: u32,
+    },
     /// A numeric operator of two operands on frame slots: `d = a op b`, then the operand
     /// stack moves by `sp` cells. Slots count cells from the frame's first local, so an
     /// operand or the result is a local or an operand-stack cell alike: the translator fuses
@@ -271,19 +278,19 @@ impl Op {
         }
     }
 
-    /// For a binary op on slots: its result slot and stack move.
+    /// For a numeric op on slots: its result slot and stack move.
     pub(crate) fn dest(&self) -> Option<(u32, i8)> {
         match *self {
-            Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } => Some((d, sp)),
+            Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
             $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
             _ => None,
         }
     }
 
-    /// For a binary op on slots: its result slot and stack move, to retarget.
+    /// For a numeric op on slots: its result slot and stack move, to retarget.
     pub(crate) fn dest_mut(&mut self) -> Option<(&mut u32, &mut i8)> {
         match self {
-            Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } => Some((d, sp)),
+            Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
             $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
             _ => None,
         }

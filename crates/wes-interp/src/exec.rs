@@ -39,10 +39,10 @@ macro_rules! dispatch {
             $(
                 #[cfg(not(debug_assertions))]
                 Op::$ss { sp: ds, d, a, b } => {
-                    $fast!(NumOp::$kind, ds, d, $c!($cur.fp + a as usize), $c!($cur.fp + b as usize))
+                    $fast!(crate::num::NumOp::$kind, ds, d, $c!($cur.fp + a as usize), $c!($cur.fp + b as usize))
                 }
                 #[cfg(not(debug_assertions))]
-                Op::$si { sp: ds, d, a, imm } => $fast!(NumOp::$kind, ds, d, $c!($cur.fp + a as usize), imm),
+                Op::$si { sp: ds, d, a, imm } => $fast!(crate::num::NumOp::$kind, ds, d, $c!($cur.fp + a as usize), imm),
             )*
             #[cfg(debug_assertions)]
             $( Op::$ss { sp: ds, d, a, b } )|* => {
@@ -74,7 +74,6 @@ use self::stack::{cell, copy_cells};
 use self::vmctx::*;
 use crate::FuncRecord;
 use crate::code::{Code, LoadKind, Op, RETURN, Target, Width, for_each_fast_op};
-use crate::num::NumOp;
 use crate::simd::SimdArity;
 
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
@@ -637,10 +636,13 @@ impl Executor {
                     c!(sp) = v;
                     sp += 1;
                 }
-                Op::Unary(n) => match n.eval(c!(sp - 1), 0, canon) {
-                    Ok(v) => c!(sp - 1) = v,
-                    Err(c) => trap!(Some(c)),
-                },
+                Op::UnS { n, sp: ds, d, a } => {
+                    match n.eval(c!(cur.fp + a as usize), 0, canon) {
+                        Ok(v) => c!(cur.fp + d as usize) = v,
+                        Err(c) => trap!(Some(c)),
+                    }
+                    sp = sp.wrapping_add_signed(isize::from(ds));
+                }
                 Op::BinSS { n, sp: ds, d, a, b } => {
                     match n.eval(c!(cur.fp + a as usize), c!(cur.fp + b as usize), canon) {
                         Ok(v) => c!(cur.fp + d as usize) = v,

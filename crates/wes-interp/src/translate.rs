@@ -354,6 +354,23 @@ impl Translator<'_> {
         }
     }
 
+    /// Emits unary operator `n`, whose operand was just popped (it sat at cell `height`), as
+    /// one op on slots writing its result to that cell; a `local.get` just emitted for the
+    /// operand becomes the local's slot when `n` cannot trap and no branch targets the op.
+    fn emit_unary(&mut self, n: NumOp) {
+        let top = self.slot(self.height);
+        let len = self.ops.len();
+        match self.ops.last() {
+            Some(&Op::LocalGet(a)) if !n.can_trap() && len > self.fence => {
+                self.ops.truncate(len - 1);
+                self.ops.push(Op::UnS { n, sp: 1, d: top, a });
+            }
+            _ => {
+                self.emit(Op::UnS { n, sp: 0, d: top, a: top });
+            }
+        }
+    }
+
     /// Pops `n` values, returning their types (deepest first).
     fn pop(&mut self, n: usize) -> Result<Vec<ValType>, CompileError> {
         let at = self.types.len().checked_sub(n).ok_or_else(|| self.err("operand stack underflow"))?;
@@ -526,7 +543,10 @@ impl Translator<'_> {
         }
         if let Some(n) = NumOp::from_operator(op) {
             if n.arity() == 1 {
-                return self.simple(Op::Unary(n), 1, &[n.result_type()]);
+                self.pop(1)?;
+                self.emit_unary(n);
+                self.push(&[n.result_type()]);
+                return Ok(());
             }
             self.pop(2)?;
             self.emit_binary(n);
