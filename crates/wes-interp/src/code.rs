@@ -122,6 +122,23 @@ pub(crate) enum Op {
     BrIf(Target),
     /// Jumps to `pc` when the popped condition is zero (`if`).
     BrIfEqz(u32),
+    /// `i32.eqz` or `i64.eqz` (`wide`) of slot `a` and the `br_if` on it, fused: moves the
+    /// stack by `sp` cells (the condition's pop and the operand's, if it was on the stack),
+    /// then branches when `a` is zero.
+    BrIfZ {
+        a: u32,
+        sp: i8,
+        wide: bool,
+        t: Target,
+    },
+    /// An `eqz` of slot `a` and the `if` on it, fused: moves the stack by `sp` cells, then
+    /// jumps to `to` (the else branch) when `a` is non-zero.
+    IfNez {
+        a: u32,
+        sp: i8,
+        wide: bool,
+        to: u32,
+    },
     /// `br_table` over `len` targets starting at `start` in [`Code::tables`], the default last.
     BrTable {
         start: u32,
@@ -358,8 +375,8 @@ impl Code {
         let len = self.ops.len();
         let lands = |pc: u32| pc == RETURN || (pc as usize) < len;
         let bad = self.ops.iter().position(|op| match *op {
-            Op::Br(t) | Op::BrIf(t) => !lands(t.pc),
-            Op::BrIfEqz(pc) => pc == RETURN || !lands(pc),
+            Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } => !lands(t.pc),
+            Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => pc == RETURN || !lands(pc),
             _ => false,
         });
         if let Some(at) = bad {

@@ -356,6 +356,22 @@ impl Executor {
                         continue;
                     }
                 }
+                Op::BrIfZ { a, sp: ds, wide, t } => {
+                    let v = c!(cur.fp + a as usize);
+                    sp = sp.wrapping_add_signed(isize::from(ds));
+                    if (if wide { v } else { u64::from(v as u32) }) == 0 {
+                        branch!(t);
+                        continue;
+                    }
+                }
+                Op::IfNez { a, sp: ds, wide, to } => {
+                    let v = c!(cur.fp + a as usize);
+                    sp = sp.wrapping_add_signed(isize::from(ds));
+                    if (if wide { v } else { u64::from(v as u32) }) != 0 {
+                        pc = to as usize;
+                        continue;
+                    }
+                }
                 Op::BrIfEqz(to) => {
                     sp -= 1;
                     if c!(sp) as u32 == 0 {

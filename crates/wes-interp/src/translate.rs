@@ -371,6 +371,28 @@ impl Translator<'_> {
         }
     }
 
+    /// For a conditional branch whose condition was just popped: when the op just emitted is
+    /// the `eqz` computing it (and no branch targets the branch), removes it and returns what
+    /// the branch tests instead: the `eqz`'s operand slot, the stack move of both (the `eqz`'s
+    /// and the condition's pop), and whether the operand is an `i64`. Neither can trap, so
+    /// the fused branch's offset (the branch's own) is never reported.
+    fn take_eqz(&mut self) -> Option<(u32, i8, bool)> {
+        let top = self.slot(self.height);
+        let len = self.ops.len();
+        let Some(&Op::UnS { n, sp, d, a }) = self.ops.last() else { return None };
+        let wide = match n {
+            NumOp::I32Eqz => false,
+            NumOp::I64Eqz => true,
+            _ => return None,
+        };
+        if d != top || len <= self.fence {
+            return None;
+        }
+        self.ops.truncate(len - 1);
+        self.offsets.truncate(len - 1);
+        Some((a, sp - 1, wide))
+    }
+
     /// Pops `n` values, returning their types (deepest first).
     fn pop(&mut self, n: usize) -> Result<Vec<ValType>, CompileError> {
         let at = self.types.len().checked_sub(n).ok_or_else(|| self.err("operand stack underflow"))?;
@@ -574,7 +596,13 @@ impl Translator<'_> {
                     self.types.len().checked_sub(params.len()).ok_or_else(|| self.err("operand stack underflow"))?;
                 let (kind, else_patch) = match op {
                     O::Loop { .. } => (Kind::Loop, None),
-                    O::If { .. } => (Kind::If, Some(self.emit(Op::BrIfEqz(RETURN)))),
+                    O::If { .. } => {
+                        let op = match self.take_eqz() {
+                            Some((a, sp, wide)) => Op::IfNez { a, sp, wide, to: RETURN },
+                            None => Op::BrIfEqz(RETURN),
+                        };
+                        (Kind::If, Some(self.emit(op)))
+                    }
                     _ => (Kind::Block, None),
                 };
                 let loop_pc = self.pc();
@@ -597,7 +625,7 @@ impl Translator<'_> {
                     self.emit(Op::Br(Target { pc: RETURN, dk: DropKeep { drop: 0, keep } }));
                 }
                 if let Some(at) = else_at
-                    && let Some(Op::BrIfEqz(pc)) = self.ops.get_mut(at)
+                    && let Some(Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. }) = self.ops.get_mut(at)
                 {
                     *pc = pc_after_jump;
                 }
@@ -615,14 +643,14 @@ impl Translator<'_> {
                 let end = self.pc();
                 let reached = self.reachable || !c.patches.is_empty() || c.else_patch.is_some();
                 if let Some(at) = c.else_patch
-                    && let Some(Op::BrIfEqz(pc)) = self.ops.get_mut(at)
+                    && let Some(Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. }) = self.ops.get_mut(at)
                 {
                     *pc = end;
                 }
                 for p in &c.patches {
                     match *p {
                         Patch::Op(at) => match self.ops.get_mut(at) {
-                            Some(Op::Br(t) | Op::BrIf(t)) => t.pc = end,
+                            Some(Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. }) => t.pc = end,
                             _ => return Err(self.err("patched op is not a branch")),
                         },
                         Patch::Table(at) => {
@@ -647,8 +675,12 @@ impl Translator<'_> {
             }
             O::BrIf { relative_depth } => {
                 self.pop(1)?;
+                let eqz = self.take_eqz();
                 let (target, patch) = self.target(relative_depth)?;
-                let at = self.emit(Op::BrIf(target));
+                let at = self.emit(match eqz {
+                    Some((a, sp, wide)) => Op::BrIfZ { a, sp, wide, t: target },
+                    None => Op::BrIf(target),
+                });
                 if let Some(i) = patch {
                     self.ctrl[i].patches.push(Patch::Op(at));
                 }
