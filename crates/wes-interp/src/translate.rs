@@ -320,7 +320,7 @@ impl Translator<'_> {
         let (top, below) = (self.slot(h), self.slot(h + 1));
         let len = self.ops.len();
         let last2 = if len >= 2 && len - 2 >= self.fence { self.ops.get(len - 2..) } else { None };
-        let last1 = if len >= 1 && len - 1 >= self.fence { self.ops.last().copied() } else { None };
+        let last1 = if len > self.fence { self.ops.last().copied() } else { None };
         let fused = match (last2, last1) {
             _ if n.can_trap() => None,
             (Some(&[Op::LocalGet(a), Op::LocalGet(b)]), _) => Some((2, Op::bin_ss(n, 1, top, a, b))),
