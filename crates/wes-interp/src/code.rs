@@ -75,6 +75,38 @@ pub(crate) enum LoadKind {
     I64U32,
 }
 
+/// Calls `$m!` with the integer operators that cannot trap, each with the names of its two
+/// ops: slots `d = a op b` and `d = a op imm`, both moving the stack by `sp` cells, as
+/// [`Op::BinSS`] and [`Op::BinSI`] do. Each has its own discriminant, so the loop dispatches
+/// once per op instead of matching the operator again inside a generic arm (the operators
+/// the workloads spend their time in; the rest stay generic).
+macro_rules! for_each_fast_op {
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $m! {
+            [$($($extra)*)?]
+            I32Add => I32AddSS, I32AddSI; I32Sub => I32SubSS, I32SubSI; I32Mul => I32MulSS, I32MulSI;
+            I32And => I32AndSS, I32AndSI; I32Or => I32OrSS, I32OrSI; I32Xor => I32XorSS, I32XorSI;
+            I32Shl => I32ShlSS, I32ShlSI; I32ShrS => I32ShrSSS, I32ShrSSI; I32ShrU => I32ShrUSS, I32ShrUSI;
+            I32Rotl => I32RotlSS, I32RotlSI; I32Rotr => I32RotrSS, I32RotrSI;
+            I32Eq => I32EqSS, I32EqSI; I32Ne => I32NeSS, I32NeSI; I32LtS => I32LtSSS, I32LtSSI;
+            I32LtU => I32LtUSS, I32LtUSI; I32GtS => I32GtSSS, I32GtSSI; I32GtU => I32GtUSS, I32GtUSI;
+            I32LeS => I32LeSSS, I32LeSSI; I32LeU => I32LeUSS, I32LeUSI; I32GeS => I32GeSSS, I32GeSSI;
+            I32GeU => I32GeUSS, I32GeUSI;
+            I64Add => I64AddSS, I64AddSI; I64Sub => I64SubSS, I64SubSI; I64Mul => I64MulSS, I64MulSI;
+            I64And => I64AndSS, I64AndSI; I64Or => I64OrSS, I64OrSI; I64Xor => I64XorSS, I64XorSI;
+            I64Shl => I64ShlSS, I64ShlSI; I64ShrS => I64ShrSSS, I64ShrSSI; I64ShrU => I64ShrUSS, I64ShrUSI;
+            I64Rotl => I64RotlSS, I64RotlSI; I64Rotr => I64RotrSS, I64RotrSI;
+            I64Eq => I64EqSS, I64EqSI; I64Ne => I64NeSS, I64NeSI; I64LtS => I64LtSSS, I64LtSSI;
+            I64LtU => I64LtUSS, I64LtUSI; I64GtS => I64GtSSS, I64GtSSI; I64GtU => I64GtUSS, I64GtUSI;
+            I64LeS => I64LeSSS, I64LeSSI; I64LeU => I64LeUSS, I64LeUSI; I64GeS => I64GeSSS, I64GeSSI;
+            I64GeU => I64GeUSS, I64GeUSI;
+        }
+    };
+}
+pub(crate) use for_each_fast_op;
+
+macro_rules! define_op {
+    ([] $( $kind:ident => $ss:ident, $si:ident; )*) => {
 /// One instruction of the internal form.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Op {
@@ -90,6 +122,23 @@ pub(crate) enum Op {
     BrIf(Target),
     /// Jumps to `pc` when the popped condition is zero (`if`).
     BrIfEqz(u32),
+    /// `i32.eqz` or `i64.eqz` (`wide`) of slot `a` and the `br_if` on it, fused: moves the
+    /// stack by `sp` cells (the condition's pop and the operand's, if it was on the stack),
+    /// then branches when `a` is zero.
+    BrIfZ {
+        a: u32,
+        sp: i8,
+        wide: bool,
+        t: Target,
+    },
+    /// An `eqz` of slot `a` and the `if` on it, fused: moves the stack by `sp` cells, then
+    /// jumps to `to` (the else branch) when `a` is non-zero.
+    IfNez {
+        a: u32,
+        sp: i8,
+        wide: bool,
+        to: u32,
+    },
     /// `br_table` over `len` targets starting at `start` in [`Code::tables`], the default last.
     BrTable {
         start: u32,
@@ -143,31 +192,36 @@ pub(crate) enum Op {
     Const(u64),
     /// `v128.const` of [`Code::v128s`] at this index.
     ConstV(u32),
-    /// A numeric operator of one operand (its arity decided at translation).
-    Unary(crate::num::NumOp),
-    /// A numeric operator of two operands.
-    Binary(crate::num::NumOp),
-    /// Superinstructions the translator fuses from a binary operator that cannot trap and the
-    /// operators pushing its operands (no branch lands between them): `local.get a; local.get
-    /// b; op` pushes `a op b`.
-    BinaryLL(crate::num::NumOp, u32, u32),
-    /// `local.get a; const c; op` pushes `a op c`.
-    BinaryLC(crate::num::NumOp, u32, u64),
-    /// `const c; op` replaces the top cell `x` with `x op c`.
-    BinaryC(crate::num::NumOp, u64),
-    /// A binary op and the `local.set` of its result to local `d`, fused: `Binary(n)`, ...
-    BinarySet(crate::num::NumOp, u32),
-    /// ... `BinaryLL(n, a, b)`, ...
-    BinaryLLSet(crate::num::NumOp, u32, u32, u32),
-    /// ... `BinaryLC(n, a, c)` ...
-    BinaryLCSet {
+    /// A numeric operator of one operand (its arity decided at translation) on frame slots:
+    /// `d = op a`, then the stack moves by `sp` cells (a `local.get` of the operand and a
+    /// `local.set` of the result fuse in as for [`Op::BinSS`]).
+    UnS {
         n: crate::num::NumOp,
-        a: u32,
-        c: u64,
+        sp: i8,
         d: u32,
+        a: u32,
     },
-    /// ... and `BinaryC(n, c)`.
-    BinaryCSet(crate::num::NumOp, u64, u32),
+    /// A numeric operator of two operands on frame slots: `d = a op b`, then the operand
+    /// stack moves by `sp` cells. Slots count cells from the frame's first local, so an
+    /// operand or the result is a local or an operand-stack cell alike: the translator fuses
+    /// the `local.get`s and `const`s pushing the operands and the `local.set` of the result
+    /// into the op, and the stack-only form reads the top two cells and writes the lower
+    /// (`sp` = -1). The operators of [`for_each_fast_op`] have ops of their own instead.
+    BinSS {
+        n: crate::num::NumOp,
+        sp: i8,
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    /// `d = a op imm`, then the stack moves by `sp` cells.
+    BinSI {
+        n: crate::num::NumOp,
+        sp: i8,
+        d: u32,
+        a: u32,
+        imm: u64,
+    },
     /// The SIMD operator of [`Code::simd`] at this index, of this arity.
     Simd(u32, crate::simd::SimdArity),
     LoadV {
@@ -206,7 +260,66 @@ pub(crate) enum Op {
         elem: u32,
     },
     ElemDrop(u32),
+    $(
+        $ss { sp: i8, d: u32, a: u32, b: u32 },
+        $si { sp: i8, d: u32, a: u32, imm: u64 },
+    )*
 }
+
+impl Op {
+    /// The op computing `d = a n b` on slots and moving the stack by `sp`: the operator's
+    /// own op when it has one, else [`Op::BinSS`].
+    pub(crate) fn bin_ss(n: crate::num::NumOp, sp: i8, d: u32, a: u32, b: u32) -> Op {
+        match n {
+            $( crate::num::NumOp::$kind => Op::$ss { sp, d, a, b }, )*
+            _ => Op::BinSS { n, sp, d, a, b },
+        }
+    }
+
+    /// The op computing `d = a n imm`: the operator's own op when it has one, else
+    /// [`Op::BinSI`].
+    pub(crate) fn bin_si(n: crate::num::NumOp, sp: i8, d: u32, a: u32, imm: u64) -> Op {
+        match n {
+            $( crate::num::NumOp::$kind => Op::$si { sp, d, a, imm }, )*
+            _ => Op::BinSI { n, sp, d, a, imm },
+        }
+    }
+
+    /// The operator of an op of [`for_each_fast_op`] (the loop's debug builds read it; its
+    /// optimised builds know it from the arm).
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(crate) fn fast_kind(&self) -> Option<crate::num::NumOp> {
+        match self {
+            $( Op::$ss { .. } | Op::$si { .. } => Some(crate::num::NumOp::$kind), )*
+            _ => None,
+        }
+    }
+
+    /// For a numeric op on slots: its result slot and stack move.
+    pub(crate) fn dest(&self) -> Option<(u32, i8)> {
+        match *self {
+            Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
+            $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
+            _ => None,
+        }
+    }
+
+    /// For a numeric op on slots: its result slot and stack move, to retarget.
+    pub(crate) fn dest_mut(&mut self) -> Option<(&mut u32, &mut i8)> {
+        match self {
+            Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
+            $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+/// The operators with ops of their own.
+pub(crate) const FAST_OPS: &[crate::num::NumOp] = &[$( crate::num::NumOp::$kind ),*];
+    };
+}
+for_each_fast_op!(define_op);
 
 /// One function body in the internal form.
 #[derive(Debug)]
@@ -262,8 +375,8 @@ impl Code {
         let len = self.ops.len();
         let lands = |pc: u32| pc == RETURN || (pc as usize) < len;
         let bad = self.ops.iter().position(|op| match *op {
-            Op::Br(t) | Op::BrIf(t) => !lands(t.pc),
-            Op::BrIfEqz(pc) => pc == RETURN || !lands(pc),
+            Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } => !lands(t.pc),
+            Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => pc == RETURN || !lands(pc),
             _ => false,
         });
         if let Some(at) = bad {
@@ -290,5 +403,22 @@ mod tests {
     #[test]
     fn ops_stay_small() {
         assert!(std::mem::size_of::<Op>() <= 24, "{}", std::mem::size_of::<Op>());
+    }
+
+    /// The ops of their own skip the trap check: none of their operators may trap, and each
+    /// is a binary operator.
+    #[test]
+    fn fast_ops_cannot_trap() {
+        for n in FAST_OPS {
+            assert!(!n.can_trap() && n.arity() == 2, "{n:?}");
+        }
+        let op = Op::bin_ss(crate::num::NumOp::I64Xor, -1, 3, 3, 4);
+        assert_eq!(op, Op::I64XorSS { sp: -1, d: 3, a: 3, b: 4 });
+        for &n in FAST_OPS {
+            assert_eq!(Op::bin_ss(n, 0, 0, 0, 0).fast_kind(), Some(n));
+            assert_eq!(Op::bin_si(n, 0, 0, 0, 0).fast_kind(), Some(n));
+        }
+        let op = Op::bin_si(crate::num::NumOp::F64Add, 0, 3, 3, 7);
+        assert!(matches!(op, Op::BinSI { n: crate::num::NumOp::F64Add, sp: 0, d: 3, a: 3, imm: 7 }));
     }
 }

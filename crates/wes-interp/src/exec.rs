@@ -25,6 +25,40 @@
 
 #[macro_use]
 mod vmctx;
+
+/// The loop's `match` over ops: the arms written in the loop, then the ops of
+/// `for_each_fast_op`, running `$fast!(operator, stack move, result slot, a, b)`. Optimised
+/// builds give each op an arm with its operator a constant, so the arm compiles to that
+/// operator's code alone; debug builds share one arm per form, which reads the operator from
+/// the op, since an unoptimised build gives every arm its own stack slots and the loop's frame
+/// would pass its bound (`MAX_NATIVE_FRAME`).
+macro_rules! dispatch {
+    ([$op:expr, $fast:ident, $c:ident, $cur:ident, { $($arms:tt)* }] $( $kind:ident => $ss:ident, $si:ident; )*) => {
+        match $op {
+            $($arms)*
+            $(
+                #[cfg(not(debug_assertions))]
+                Op::$ss { sp: ds, d, a, b } => {
+                    $fast!(crate::num::NumOp::$kind, ds, d, $c!($cur.fp + a as usize), $c!($cur.fp + b as usize))
+                }
+                #[cfg(not(debug_assertions))]
+                Op::$si { sp: ds, d, a, imm } => $fast!(crate::num::NumOp::$kind, ds, d, $c!($cur.fp + a as usize), imm),
+            )*
+            #[cfg(debug_assertions)]
+            $( Op::$ss { sp: ds, d, a, b } )|* => {
+                if let Some(n) = $op.fast_kind() {
+                    $fast!(n, ds, d, $c!($cur.fp + a as usize), $c!($cur.fp + b as usize))
+                }
+            }
+            #[cfg(debug_assertions)]
+            $( Op::$si { sp: ds, d, a, imm } )|* => {
+                if let Some(n) = $op.fast_kind() {
+                    $fast!(n, ds, d, $c!($cur.fp + a as usize), imm)
+                }
+            }
+        }
+    };
+}
 mod calls;
 #[cfg(test)]
 pub(crate) mod probe;
@@ -39,7 +73,7 @@ use self::calls::{CallTrap, Called};
 use self::stack::{cell, copy_cells};
 use self::vmctx::*;
 use crate::FuncRecord;
-use crate::code::{Code, LoadKind, Op, RETURN, Target, Width};
+use crate::code::{Code, LoadKind, Op, RETURN, Target, Width, for_each_fast_op};
 use crate::simd::SimdArity;
 
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
@@ -284,7 +318,17 @@ impl Executor {
             // op that does not fall through and checks every branch target (`Code::seal`);
             // a call resumes after the op that made it, which falls through.
             let op = unsafe { *ops.add(pc) };
-            match op {
+            // The operators with ops of their own (`for_each_fast_op`) cannot trap and need no
+            // NaN canonicalisation: each arm is its operator's code alone.
+            macro_rules! fast {
+                ($n:expr, $ds:expr, $d:expr, $x:expr, $y:expr) => {{
+                    if let Ok(v) = $n.eval($x, $y, false) {
+                        c!(cur.fp + $d as usize) = v;
+                    }
+                    sp = sp.wrapping_add_signed(isize::from($ds));
+                }};
+            }
+            for_each_fast_op!(dispatch, op, fast, c, cur, {
                 Op::Charge { cost, ops } => {
                     // SAFETY: `vmctx` is live.
                     if cost > 0 && !unsafe { charge(vmctx, cost) } {
@@ -309,6 +353,22 @@ impl Executor {
                     sp -= 1;
                     if c!(sp) as u32 != 0 {
                         branch!(t);
+                        continue;
+                    }
+                }
+                Op::BrIfZ { a, sp: ds, wide, t } => {
+                    let v = c!(cur.fp + a as usize);
+                    sp = sp.wrapping_add_signed(isize::from(ds));
+                    if (if wide { v } else { u64::from(v as u32) }) == 0 {
+                        branch!(t);
+                        continue;
+                    }
+                }
+                Op::IfNez { a, sp: ds, wide, to } => {
+                    let v = c!(cur.fp + a as usize);
+                    sp = sp.wrapping_add_signed(isize::from(ds));
+                    if (if wide { v } else { u64::from(v as u32) }) != 0 {
+                        pc = to as usize;
                         continue;
                     }
                 }
@@ -592,60 +652,26 @@ impl Executor {
                     c!(sp) = v;
                     sp += 1;
                 }
-                Op::Unary(n) => match n.eval(c!(sp - 1), 0, canon) {
-                    Ok(v) => c!(sp - 1) = v,
-                    Err(c) => trap!(Some(c)),
-                },
-                Op::Binary(n) => {
-                    sp -= 1;
-                    match n.eval(c!(sp - 1), c!(sp), canon) {
-                        Ok(v) => c!(sp - 1) = v,
-                        Err(c) => trap!(Some(c)),
-                    }
-                }
-                Op::BinaryLL(n, a, b) => {
-                    let (x, y) = (c!(cur.fp + a as usize), c!(cur.fp + b as usize));
-                    match n.eval(x, y, canon) {
-                        Ok(v) => c!(sp) = v,
-                        Err(c) => trap!(Some(c)),
-                    }
-                    sp += 1;
-                }
-                Op::BinaryLC(n, a, y) => {
-                    match n.eval(c!(cur.fp + a as usize), y, canon) {
-                        Ok(v) => c!(sp) = v,
-                        Err(c) => trap!(Some(c)),
-                    }
-                    sp += 1;
-                }
-                Op::BinaryC(n, y) => match n.eval(c!(sp - 1), y, canon) {
-                    Ok(v) => c!(sp - 1) = v,
-                    Err(c) => trap!(Some(c)),
-                },
-                Op::BinarySet(n, d) => {
-                    sp -= 2;
-                    match n.eval(c!(sp), c!(sp + 1), canon) {
+                Op::UnS { n, sp: ds, d, a } => {
+                    match n.eval(c!(cur.fp + a as usize), 0, canon) {
                         Ok(v) => c!(cur.fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
+                    sp = sp.wrapping_add_signed(isize::from(ds));
                 }
-                Op::BinaryLLSet(n, a, b, d) => {
-                    let (x, y) = (c!(cur.fp + a as usize), c!(cur.fp + b as usize));
-                    match n.eval(x, y, canon) {
+                Op::BinSS { n, sp: ds, d, a, b } => {
+                    match n.eval(c!(cur.fp + a as usize), c!(cur.fp + b as usize), canon) {
                         Ok(v) => c!(cur.fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
+                    sp = sp.wrapping_add_signed(isize::from(ds));
                 }
-                Op::BinaryLCSet { n, a, c: y, d } => match n.eval(c!(cur.fp + a as usize), y, canon) {
-                    Ok(v) => c!(cur.fp + d as usize) = v,
-                    Err(c) => trap!(Some(c)),
-                },
-                Op::BinaryCSet(n, y, d) => {
-                    sp -= 1;
-                    match n.eval(c!(sp), y, canon) {
+                Op::BinSI { n, sp: ds, d, a, imm } => {
+                    match n.eval(c!(cur.fp + a as usize), imm, canon) {
                         Ok(v) => c!(cur.fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
+                    sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::Simd(i, arity) => {
                     let Some(s) = code.simd.get(i as usize).copied() else { trap!(Some(TrapCode::Unreachable)) };
@@ -746,7 +772,7 @@ impl Executor {
                     // SAFETY: the runtime's libcall with the instance's vmctx.
                     unsafe { f(vmctx, elem) };
                 }
-            }
+            });
             pc += 1;
         }
     }

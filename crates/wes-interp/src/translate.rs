@@ -173,6 +173,8 @@ struct Translator<'m> {
     max_height: u32,
     reachable: bool,
     unreachable_depth: u32,
+    /// The slot of the operand stack's first cell: the cells of the parameters and locals.
+    stack_base: u32,
     /// Ops before this index are never fused with later ones: a branch may target it.
     fence: usize,
     offset: u32,
@@ -238,6 +240,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         types: Vec::new(),
         height: 0,
         local_at,
+        stack_base: at,
         max_height: 0,
         reachable: true,
         unreachable_depth: 0,
@@ -303,21 +306,45 @@ impl Translator<'_> {
         u32::try_from(self.ops.len()).unwrap_or(u32::MAX)
     }
 
-    /// Emits binary operator `n`, fused with the ops just emitted that push its operands when
-    /// `n` cannot trap (so no trap reports a fused op's offset) and no branch target lies
-    /// between them (see [`Translator::pc`]); the fused op replaces them, at the offset of the
-    /// first.
+    /// The slot of operand-stack cell `h`: past the frame's locals.
+    fn slot(&self, h: u32) -> u32 {
+        self.stack_base.saturating_add(h)
+    }
+
+    /// Emits binary operator `n`, whose operands were just popped (they sat at cells `height`
+    /// and `height + 1`), as one op on slots writing its result to cell `height`. When `n`
+    /// cannot trap (so no trap reports a fused op's offset) and no branch target lies between
+    /// them (see [`Translator::pc`]), the op absorbs the ops just emitted that push its
+    /// operands: a `local.get` becomes a local's slot, a `const` an immediate. The fused op
+    /// replaces them, at the offset of the first. A `local.get a` followed by one fused op
+    /// that pushes the right operand from locals and constants is absorbed too: that op now
+    /// writes the lower cell and reads no stack cell, and nothing between reads or writes `a`.
     fn emit_binary(&mut self, n: NumOp) {
+        let h = self.height;
+        let (top, below) = (self.slot(h), self.slot(h + 1));
         let len = self.ops.len();
         let last2 = if len >= 2 && len - 2 >= self.fence { self.ops.get(len - 2..) } else { None };
-        let fused = match last2 {
+        let last1 = if len > self.fence { self.ops.last().copied() } else { None };
+        let fused = match (last2, last1) {
             _ if n.can_trap() => None,
-            Some(&[Op::LocalGet(a), Op::LocalGet(b)]) => Some((2, Op::BinaryLL(n, a, b))),
-            Some(&[Op::LocalGet(a), Op::Const(c)]) => Some((2, Op::BinaryLC(n, a, c))),
-            _ => match self.ops.last() {
-                Some(&Op::Const(c)) if len > self.fence => Some((1, Op::BinaryC(n, c))),
-                _ => None,
-            },
+            (Some(&[Op::LocalGet(a), Op::LocalGet(b)]), _) => Some((2, Op::bin_ss(n, 1, top, a, b))),
+            (Some(&[Op::LocalGet(a), Op::Const(c)]), _) => Some((2, Op::bin_si(n, 1, top, a, c))),
+            (Some(&[Op::LocalGet(a), mut right]), _) if right.dest() == Some((below, 1)) => {
+                if let Some((d, _)) = right.dest_mut() {
+                    *d = top;
+                }
+                // The right operand's op keeps its own offset (the fused op, below, that of
+                // the `local.get`'s successor: it cannot trap).
+                let at = len - 2;
+                self.ops.remove(at);
+                self.offsets.remove(at);
+                self.ops[at] = right;
+                self.emit(Op::bin_ss(n, 0, top, a, top));
+                return;
+            }
+            (_, Some(Op::LocalGet(b))) => Some((1, Op::bin_ss(n, 0, top, top, b))),
+            (_, Some(Op::Const(c))) => Some((1, Op::bin_si(n, 0, top, top, c))),
+            _ => None,
         };
         match fused {
             Some((k, op)) => {
@@ -326,9 +353,48 @@ impl Translator<'_> {
                 self.offsets.truncate(len - k + 1);
             }
             None => {
-                self.emit(Op::Binary(n));
+                self.emit(Op::bin_ss(n, -1, top, top, below));
             }
         }
+    }
+
+    /// Emits unary operator `n`, whose operand was just popped (it sat at cell `height`), as
+    /// one op on slots writing its result to that cell; a `local.get` just emitted for the
+    /// operand becomes the local's slot when `n` cannot trap and no branch targets the op.
+    fn emit_unary(&mut self, n: NumOp) {
+        let top = self.slot(self.height);
+        let len = self.ops.len();
+        match self.ops.last() {
+            Some(&Op::LocalGet(a)) if !n.can_trap() && len > self.fence => {
+                self.ops.truncate(len - 1);
+                self.ops.push(Op::UnS { n, sp: 1, d: top, a });
+            }
+            _ => {
+                self.emit(Op::UnS { n, sp: 0, d: top, a: top });
+            }
+        }
+    }
+
+    /// For a conditional branch whose condition was just popped: when the op just emitted is
+    /// the `eqz` computing it (and no branch targets the branch), removes it and returns what
+    /// the branch tests instead: the `eqz`'s operand slot, the stack move of both (the `eqz`'s
+    /// and the condition's pop), and whether the operand is an `i64`. Neither can trap, so
+    /// the fused branch's offset (the branch's own) is never reported.
+    fn take_eqz(&mut self) -> Option<(u32, i8, bool)> {
+        let top = self.slot(self.height);
+        let len = self.ops.len();
+        let Some(&Op::UnS { n, sp, d, a }) = self.ops.last() else { return None };
+        let wide = match n {
+            NumOp::I32Eqz => false,
+            NumOp::I64Eqz => true,
+            _ => return None,
+        };
+        if d != top || len <= self.fence {
+            return None;
+        }
+        self.ops.truncate(len - 1);
+        self.offsets.truncate(len - 1);
+        Some((a, sp - 1, wide))
     }
 
     /// Pops `n` values, returning their types (deepest first).
@@ -448,23 +514,25 @@ impl Translator<'_> {
         Ok(ty)
     }
 
-    /// Fuses the `LocalSet` just emitted at `at` into the binary op before it, when no branch
-    /// targets the `LocalSet` (see [`Translator::pc`]). The fused op keeps the binary op's
-    /// offset, which is where it traps if it does (the store cannot).
+    /// Fuses the `LocalSet` just emitted at `at` into the binary op before it, which then
+    /// writes the local's slot instead of the stack's top, when no branch targets the
+    /// `LocalSet` (see [`Translator::pc`]). The fused op keeps the binary op's offset, which
+    /// is where it traps if it does (the store cannot).
     fn fuse_local_set(&mut self, at: usize) {
         if at == 0 || at <= self.fence {
             return;
         }
-        let (Some(&Op::LocalSet(d)), Some(&prev)) = (self.ops.get(at), self.ops.get(at - 1)) else { return };
-        let fused = match prev {
-            Op::Binary(n) => Op::BinarySet(n, d),
-            Op::BinaryLL(n, a, b) => Op::BinaryLLSet(n, a, b, d),
-            Op::BinaryLC(n, a, c) => Op::BinaryLCSet { n, a, c, d },
-            Op::BinaryC(n, c) => Op::BinaryCSet(n, c, d),
-            _ => return,
+        let top = self.slot(self.height);
+        let (Some(Op::LocalSet(local)), Some(prev)) = (self.ops.get(at).copied(), self.ops.get_mut(at - 1)) else {
+            return;
         };
-        self.ops.truncate(at - 1);
-        self.ops.push(fused);
+        let Some((d, sp)) = prev.dest_mut() else { return };
+        if *d != top {
+            return;
+        }
+        *d = local;
+        *sp -= 1;
+        self.ops.truncate(at);
         self.offsets.truncate(at);
     }
 
@@ -501,7 +569,10 @@ impl Translator<'_> {
         }
         if let Some(n) = NumOp::from_operator(op) {
             if n.arity() == 1 {
-                return self.simple(Op::Unary(n), 1, &[n.result_type()]);
+                self.pop(1)?;
+                self.emit_unary(n);
+                self.push(&[n.result_type()]);
+                return Ok(());
             }
             self.pop(2)?;
             self.emit_binary(n);
@@ -529,7 +600,13 @@ impl Translator<'_> {
                     self.types.len().checked_sub(params.len()).ok_or_else(|| self.err("operand stack underflow"))?;
                 let (kind, else_patch) = match op {
                     O::Loop { .. } => (Kind::Loop, None),
-                    O::If { .. } => (Kind::If, Some(self.emit(Op::BrIfEqz(RETURN)))),
+                    O::If { .. } => {
+                        let op = match self.take_eqz() {
+                            Some((a, sp, wide)) => Op::IfNez { a, sp, wide, to: RETURN },
+                            None => Op::BrIfEqz(RETURN),
+                        };
+                        (Kind::If, Some(self.emit(op)))
+                    }
                     _ => (Kind::Block, None),
                 };
                 let loop_pc = self.pc();
@@ -552,7 +629,7 @@ impl Translator<'_> {
                     self.emit(Op::Br(Target { pc: RETURN, dk: DropKeep { drop: 0, keep } }));
                 }
                 if let Some(at) = else_at
-                    && let Some(Op::BrIfEqz(pc)) = self.ops.get_mut(at)
+                    && let Some(Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. }) = self.ops.get_mut(at)
                 {
                     *pc = pc_after_jump;
                 }
@@ -570,14 +647,14 @@ impl Translator<'_> {
                 let end = self.pc();
                 let reached = self.reachable || !c.patches.is_empty() || c.else_patch.is_some();
                 if let Some(at) = c.else_patch
-                    && let Some(Op::BrIfEqz(pc)) = self.ops.get_mut(at)
+                    && let Some(Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. }) = self.ops.get_mut(at)
                 {
                     *pc = end;
                 }
                 for p in &c.patches {
                     match *p {
                         Patch::Op(at) => match self.ops.get_mut(at) {
-                            Some(Op::Br(t) | Op::BrIf(t)) => t.pc = end,
+                            Some(Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. }) => t.pc = end,
                             _ => return Err(self.err("patched op is not a branch")),
                         },
                         Patch::Table(at) => {
@@ -602,8 +679,12 @@ impl Translator<'_> {
             }
             O::BrIf { relative_depth } => {
                 self.pop(1)?;
+                let eqz = self.take_eqz();
                 let (target, patch) = self.target(relative_depth)?;
-                let at = self.emit(Op::BrIf(target));
+                let at = self.emit(match eqz {
+                    Some((a, sp, wide)) => Op::BrIfZ { a, sp, wide, t: target },
+                    None => Op::BrIf(target),
+                });
                 if let Some(i) = patch {
                     self.ctrl[i].patches.push(Patch::Op(at));
                 }
