@@ -52,7 +52,7 @@ impl Jit {
         let shared: Vec<String> = self.isa.flags().iter().map(|v| v.to_string()).collect();
         let config = format!(
             "nan_canonicalization={} bounds_checks={:?} optimize={} merge_gas_checks={} pricing={pricing} \
-             profile={} count_operators={} large_function_blocks={} cranelift=[{}]",
+             profile={} count_operators={} large_function_blocks={} large_function_insts={} cranelift=[{}]",
             c.nan_canonicalization,
             c.bounds_checks,
             c.optimize,
@@ -63,6 +63,7 @@ impl Jit {
             // Counting code carries another counter and adds to it.
             c.count_operators,
             crate::LARGE_FUNCTION_BLOCKS,
+            crate::LARGE_FUNCTION_INSTS,
             shared.join(" "),
         );
         let features: Vec<String> = self.isa.isa_flags().iter().map(|v| v.to_string()).collect();

@@ -110,7 +110,7 @@ impl Default for JitConfig {
 pub struct Jit {
     isa: OwnedTargetIsa,
     /// The same target without Cranelift's optimiser, for functions past
-    /// [`LARGE_FUNCTION_BLOCKS`].
+    /// [`LARGE_FUNCTION_BLOCKS`] or [`LARGE_FUNCTION_INSTS`].
     isa_large: OwnedTargetIsa,
     config: JitConfig,
 }
@@ -124,6 +124,17 @@ pub struct Jit {
 /// 100k blocks in a row did not compile in 30 s. Past this size the code is plainer but the
 /// compile stays linear; results, traps and gas do not depend on it.
 const LARGE_FUNCTION_BLOCKS: usize = 4096;
+
+/// Functions of more Cranelift instructions than this compile without Cranelift's optimiser
+/// too, however few their blocks.
+///
+/// Why: GVN shares every repeated pure value of a long straight run (say the addresses of
+/// 20,000 loads from one base at 1,000 offsets, once bounds checks that are proven no longer
+/// split it into blocks) from its first use to its last, and regalloc2's second chance for
+/// spilled bundles then scans those long ranges against each other: the hostile corpus's
+/// 100k-instruction body took 1.4-1.6 s metered with the optimiser against 0.9-1.0 s without.
+/// The biggest function of the C benchmark module is about a fifth of this.
+const LARGE_FUNCTION_INSTS: usize = 65_536;
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -347,7 +358,9 @@ impl Jit {
     /// Compiles the function in `ctx` to machine code.
     fn finish(&self, ctx: &mut Context, func_index: u32) -> Result<CompiledFunc, CompileError> {
         let mut ctrl = cranelift_codegen::control::ControlPlane::default();
-        let isa = if ctx.func.dfg.num_blocks() > LARGE_FUNCTION_BLOCKS { &self.isa_large } else { &self.isa };
+        let large =
+            ctx.func.dfg.num_blocks() > LARGE_FUNCTION_BLOCKS || ctx.func.dfg.num_insts() > LARGE_FUNCTION_INSTS;
+        let isa = if large { &self.isa_large } else { &self.isa };
         let compiled = ctx
             .compile(&**isa, &mut ctrl)
             .map_err(|e| CompileError::Codegen { func_index, message: format!("{:?}", e.inner) })?;
