@@ -66,9 +66,9 @@ pub struct FunctionLimits {
     /// and wasmtime's figure (the spec leaves it to implementations); a table past it makes a
     /// jump table and successor lists of its size in every pass.
     pub max_br_table_targets: u64,
-    /// Functions a module defines. Default 5,000: compiling one costs Cranelift about as much
-    /// as compiling the module's empty functions does (two compiles: body and entry), so this
-    /// bounds a module's compile time however small its functions are.
+    /// Functions a module defines. Default 5,000: even an empty function costs a JIT a
+    /// compile of its own (two when it is exported or in a table: body and array-call entry),
+    /// so this bounds a module's compile time however small its functions are.
     pub max_defined_functions: u64,
 }
 
