@@ -64,19 +64,7 @@ pub(crate) struct ModulePlan {
 impl ModulePlan {
     pub(crate) fn new(engine: &Engine, compiled: &dyn CompiledModule) -> ModulePlan {
         let m = compiled.module();
-        let referenced = m.referenced_functions();
-        let entries = (0..m.bodies.len() as u32)
-            .map(|i| {
-                let index = m.num_imported_functions + i;
-                match compiled.entry(i) {
-                    Some(entry) => Ok(entry),
-                    None if !referenced.get(index as usize).copied().unwrap_or(true) => {
-                        Ok(FuncEntry::native(crate::vm::no_entry))
-                    }
-                    None => Err(index),
-                }
-            })
-            .collect::<Result<_, _>>();
+        let entries = entries(compiled);
         let type_ids: Box<[u32]> = m.types.iter().map(|t| engine.type_id(t)).collect();
         let func_type_ids =
             m.bodies.iter().map(|b| type_ids.get(b.type_index as usize).copied().unwrap_or(u32::MAX)).collect();
@@ -90,6 +78,26 @@ impl ModulePlan {
         };
         ModulePlan { type_ids, func_type_ids, entries, memory_images, data_in_image, table_images, elems_in_image }
     }
+}
+
+/// The entry of each defined function of `compiled`; for one the backend gave none because
+/// nothing outside the module reaches it, [`crate::vm::no_entry`]. `Err`: the index (in the
+/// function index space) of the first referenced function the backend has no entry for.
+pub(crate) fn entries(compiled: &dyn CompiledModule) -> Result<Box<[FuncEntry]>, u32> {
+    let m = compiled.module();
+    let referenced = m.referenced_functions();
+    (0..m.bodies.len() as u32)
+        .map(|i| {
+            let index = m.num_imported_functions + i;
+            match compiled.entry(i) {
+                Some(entry) => Ok(entry),
+                None if !referenced.get(index as usize).copied().unwrap_or(true) => {
+                    Ok(FuncEntry::native(crate::vm::no_entry))
+                }
+                None => Err(index),
+            }
+        })
+        .collect()
 }
 
 /// Evaluates a constant expression; `global` and `func` give the values of `global.get` and

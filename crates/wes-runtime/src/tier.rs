@@ -205,25 +205,14 @@ impl Backend for Tiered {
         let lower = self.lower.compile(Arc::clone(&module))?;
         let frame = lower.max_frame_size().max(self.native_frame_budget);
         let shared = Arc::new(TierShared::default());
-        let referenced = module.referenced_functions();
-        let funcs = (0..module.bodies.len() as u32)
-            .map(|index| {
-                let func_index = module.num_imported_functions + index;
-                let entry = match lower.entry(index) {
-                    Some(entry) => entry,
-                    None if !referenced.get(func_index as usize).copied().unwrap_or(true) => {
-                        FuncEntry::native(crate::vm::no_entry)
-                    }
-                    None => {
-                        return Err(CompileError::Codegen {
-                            func_index,
-                            message: "the lower tier has no entry point".into(),
-                        });
-                    }
-                };
-                Ok(TierFunc { shared: Arc::clone(&shared), index, lower: entry })
-            })
-            .collect::<Result<Box<[TierFunc]>, CompileError>>()?;
+        let lower_entries = crate::plan::entries(&*lower).map_err(|func_index| CompileError::Codegen {
+            func_index,
+            message: "the lower tier has no entry point".into(),
+        })?;
+        let funcs: Box<[TierFunc]> = (0..)
+            .zip(lower_entries.iter())
+            .map(|(index, &lower)| TierFunc { shared: Arc::clone(&shared), index, lower })
+            .collect();
         if !funcs.is_empty() {
             let job = Job {
                 module,

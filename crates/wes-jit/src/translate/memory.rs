@@ -49,11 +49,11 @@ impl BoundsFacts {
     }
 
     pub(super) fn forget_since(&mut self, mark: usize) {
-        while self.undo.len() > mark {
-            let Some((key, before)) = self.undo.pop() else { break };
+        let BoundsFacts { ends, undo } = self;
+        for (key, before) in undo.drain(mark.min(undo.len())..).rev() {
             match before {
-                Some(end) => self.ends.insert(key, end),
-                None => self.ends.remove(&key),
+                Some(end) => ends.insert(key, end),
+                None => ends.remove(&key),
             };
         }
     }
@@ -81,7 +81,7 @@ impl Translator<'_, '_> {
             // base and length once, out of every loop.
             flags = flags.with_readonly().with_can_move();
         }
-        // `offset < 2^32` and `size <= 16` for 32-bit memories: nothing here wraps.
+        // `offset < 2^32` and `size <= 16` for 32-bit memories, so nothing here wraps.
         let reach = offset.saturating_add(u64::from(size));
         // The SSA builder may stand for one value by several aliases; the facts key on what
         // they resolve to.
@@ -91,20 +91,17 @@ impl Translator<'_, '_> {
         let checked = within_minimum || self.bounds.proven(mem, wasm_addr, reach);
         let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
-        if checked {
-            let native = self.builder.ins().iadd(base, addr);
-            return if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) };
+        if !checked {
+            let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
+            // In bounds when `addr + reach <= len`. (Comparing `addr` with `len - reach`
+            // instead saves an instruction per access, but every distinct offset then makes a
+            // loop-invariant value of its own, and in a loop with many offsets they crowd the
+            // registers and are spilled: sha256 got slower.)
+            let end = self.builder.ins().iadd_imm_s(addr, reach as i64);
+            let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+            self.trap_if(oob, TrapCode::MemoryOutOfBounds);
+            self.bounds.learn(mem, wasm_addr, reach);
         }
-        let len = self.builder.ins().load(types::I64, flags, def, vm::MEMORY_LENGTH);
-        // In bounds when `addr + offset + size <= len`. `offset < 2^32` and `size <= 16` for
-        // 32-bit memories, so the sum cannot wrap. (Comparing `addr` with `len - (offset +
-        // size)` instead saves an instruction per access, but every distinct offset then
-        // makes a loop-invariant value of its own, and in a loop with many offsets they
-        // crowd the registers and are spilled: sha256 got slower.)
-        let end = self.builder.ins().iadd_imm_s(addr, offset.saturating_add(u64::from(size)) as i64);
-        let oob = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
-        self.trap_if(oob, TrapCode::MemoryOutOfBounds);
-        self.bounds.learn(mem, wasm_addr, reach);
         let native = self.builder.ins().iadd(base, addr);
         if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) }
     }

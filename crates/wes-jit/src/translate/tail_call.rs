@@ -106,7 +106,7 @@ impl Translator<'_, '_> {
             let returned = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_RETURNED));
             self.builder.ins().brif(returned, cont, &args, trap, &[]);
             self.fill_trap_stubs();
-            self.builder.switch_to_block(cont);
+            self.seal_and_switch(cont);
             return Ok(self.builder.block_params(cont).to_vec());
         }
         let slow = self.builder.create_block();
