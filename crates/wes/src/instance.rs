@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::time::Instant;
-
 use wes_core::{TrapCode, Value};
 use wes_lifecycle::Lease;
 use wes_runtime::Store;
@@ -112,7 +111,7 @@ impl Instance {
 
     /// Attaches the embedder's data, for host functions (see [`crate::host::data`]).
     pub fn set_data<T: std::any::Any + Send>(&mut self, data: T) {
-        if let Some(s) = self.store_mut().data_mut::<HostState>() {
+        if let Some(s) = self.store_mut().data_or_insert_with(HostState::default) {
             s.user = Some(Box::new(data));
         }
     }

@@ -421,9 +421,10 @@ impl Runtime {
                 (Slot::Pooled(lease), session)
             }
             _ => {
+                // No `HostState` yet: it is made when a host function or the embedder first
+                // needs one (most calls log nothing and record no effect).
                 let mut store = Store::new(&self.engine);
                 store.set_meter(meter);
-                store.set_data(HostState::default());
                 let made = match (&self.host, &self.security, &module.identity) {
                     (Host::Guarded(linker), Some(security), Some(identity)) => security
                         .instantiate(linker, &mut store, &module.module, identity)
