@@ -42,6 +42,8 @@ pub struct Runtime {
     cache: Option<wes_cache::ArtifactCache>,
     /// Validates modules whose code comes from an artifact or the cache.
     decoder: wes_decode::Decoder,
+    /// Times calls: the time-stamp counter, calibrated once per process.
+    clock: quanta::Clock,
 }
 
 /// The host functions: a plain linker, or a guarded one under a security layer (whose plain
@@ -167,6 +169,7 @@ impl Runtime {
             predictions,
             cache,
             decoder: wes_decode::Decoder::default(),
+            clock: quanta::Clock::new(),
         })
     }
 
@@ -478,6 +481,7 @@ impl Runtime {
             security,
             prediction,
             profile: self.config.monitoring.profile,
+            clock: self.clock.clone(),
         })
     }
 
