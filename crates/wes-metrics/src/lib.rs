@@ -21,19 +21,28 @@
 //! ```
 //!
 //! Counters are always exact; histograms (durations, gas and memory per call) can be sampled,
-//! one call in `sample_every`, to keep their cost off a hot path. Recording never fails and
-//! never blocks on anything but the histogram's own lock.
+//! one call in `sample_every` on each thread, to keep their cost off a hot path. The figures a
+//! call or an instance touches are kept per thread and summed when read (see `shard.rs`):
+//! recording them takes no lock and no locked instruction. Recording never fails; only the
+//! rare paths (a trap's code, a module load) take a lock.
 #![deny(missing_docs)]
 
+mod shard;
+
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use serde::Serialize;
+
+use shard::{Bounds, Shard, Shards};
 
 /// A module was decoded, validated and compiled (or failed to be).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -121,28 +130,13 @@ pub struct MetricsSnapshot {
 pub struct Registry {
     registry: prometheus_client::registry::Registry,
     sample_every: u64,
-    seen: AtomicU64,
     modules: Family<Vec<(String, String)>, Counter>,
     compile_nanos: Counter,
     module_bytes: Counter,
     compile_seconds: Histogram,
-    instances_created: Counter,
-    instances_destroyed: Counter,
-    instances_live: Gauge,
-    calls: Family<Vec<(String, String)>, Counter>,
     traps: Family<Vec<(String, String)>, Counter>,
-    gas_used: Counter,
-    host_calls: Counter,
-    operators: Counter,
-    memory_grows: Counter,
-    memory_peak: Gauge,
-    call_seconds: Histogram,
-    call_gas: Histogram,
-    call_pages: Histogram,
-    /// The labelled counters every call touches, looked up once: a family lookup hashes and
-    /// allocates its label set, which a per-call path cannot afford.
-    calls_ok: Counter,
-    calls_trap: Counter,
+    /// What calls and instances touch, per thread (encoded by [`PerCall`]).
+    shards: Arc<Shards>,
 }
 
 fn outcome(label: &str, value: &str) -> Vec<(String, String)> {
@@ -150,58 +144,32 @@ fn outcome(label: &str, value: &str) -> Vec<(String, String)> {
 }
 
 impl Registry {
-    /// A registry that records every `sample_every`-th call in its histograms (1: every call;
-    /// 0 is taken as 1). Counters count every call.
+    /// A registry that records every `sample_every`-th call of each thread in its histograms
+    /// (1: every call; 0 is taken as 1). Counters count every call.
     pub fn new(sample_every: u64) -> Registry {
         let mut registry = prometheus_client::registry::Registry::with_prefix("wes");
+        let shards = Arc::new(Shards::new(Bounds {
+            seconds: exponential_buckets(0.000_001, 4.0, 12).collect(),
+            gas: exponential_buckets(100.0, 10.0, 10).collect(),
+            pages: exponential_buckets(1.0, 4.0, 9).collect(),
+        }));
         let r = Registry {
             registry: prometheus_client::registry::Registry::default(),
             sample_every: sample_every.max(1),
-            seen: AtomicU64::new(0),
             modules: Family::default(),
             compile_nanos: Counter::default(),
             module_bytes: Counter::default(),
             compile_seconds: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
-            instances_created: Counter::default(),
-            instances_destroyed: Counter::default(),
-            instances_live: Gauge::default(),
-            calls: Family::default(),
             traps: Family::default(),
-            gas_used: Counter::default(),
-            host_calls: Counter::default(),
-            operators: Counter::default(),
-            memory_grows: Counter::default(),
-            memory_peak: Gauge::default(),
-            call_seconds: Histogram::new(exponential_buckets(0.000_001, 4.0, 12)),
-            call_gas: Histogram::new(exponential_buckets(100.0, 10.0, 10)),
-            call_pages: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
-            calls_ok: Counter::default(),
-            calls_trap: Counter::default(),
+            shards: Arc::clone(&shards),
         };
         registry.register("modules", "Modules loaded, by outcome", r.modules.clone());
         registry.register("compile_nanoseconds", "Time spent loading modules", r.compile_nanos.clone());
         registry.register("module_bytes", "Bytes of the modules loaded", r.module_bytes.clone());
         registry.register("compile_seconds", "Time to load one module", r.compile_seconds.clone());
-        registry.register("instances_created", "Instances created", r.instances_created.clone());
-        registry.register("instances_destroyed", "Instances destroyed", r.instances_destroyed.clone());
-        registry.register("instances_live", "Instances alive", r.instances_live.clone());
-        registry.register("calls", "Calls that finished, by outcome", r.calls.clone());
         registry.register("traps", "Traps, by code", r.traps.clone());
-        registry.register("gas_used", "Gas used by calls, net of refunds", r.gas_used.clone());
-        registry.register("host_calls", "Host functions called", r.host_calls.clone());
-        registry.register(
-            "operators_executed",
-            "Wasm operators executed by calls (0 unless operators are counted)",
-            r.operators.clone(),
-        );
-        registry.register("memory_grows", "Successful memory.grow operations", r.memory_grows.clone());
-        registry.register("memory_peak_pages", "Largest memory 0 of any call, in pages", r.memory_peak.clone());
-        registry.register("call_duration_seconds", "Time of one call (sampled)", r.call_seconds.clone());
-        registry.register("call_gas", "Gas of one call (sampled)", r.call_gas.clone());
-        registry.register("call_memory_pages", "Peak memory 0 of one call, in pages (sampled)", r.call_pages.clone());
-        let calls_ok = r.calls.get_or_create(&outcome("outcome", "ok")).clone();
-        let calls_trap = r.calls.get_or_create(&outcome("outcome", "trap")).clone();
-        Registry { registry, calls_ok, calls_trap, ..r }
+        registry.register_collector(Box::new(PerCall(shards)));
+        Registry { registry, ..r }
     }
 
     /// Everything in the Prometheus text exposition format (OpenMetrics text, `# EOF` last).
@@ -228,8 +196,10 @@ impl Registry {
                 traps.insert((*code).to_string(), n);
             }
         }
-        let created = self.instances_created.get();
-        let destroyed = self.instances_destroyed.get();
+        let sh = &self.shards;
+        let created = sh.sum(|s| &s.instances_created);
+        let destroyed = sh.sum(|s| &s.instances_destroyed);
+        let (ok, trapped) = (sh.sum(|s| &s.calls_ok), sh.sum(|s| &s.calls_trap));
         MetricsSnapshot {
             modules_loaded: count(&self.modules, "outcome", "ok"),
             modules_failed: count(&self.modules, "outcome", "failed"),
@@ -238,14 +208,14 @@ impl Registry {
             instances_created: created,
             instances_destroyed: destroyed,
             instances_live: created.saturating_sub(destroyed),
-            calls: count(&self.calls, "outcome", "ok") + count(&self.calls, "outcome", "trap"),
-            calls_trapped: count(&self.calls, "outcome", "trap"),
+            calls: ok.wrapping_add(trapped),
+            calls_trapped: trapped,
             traps,
-            gas_used: self.gas_used.get(),
-            host_calls: self.host_calls.get(),
-            memory_grows: self.memory_grows.get(),
-            memory_peak_pages: u64::try_from(self.memory_peak.get()).unwrap_or(0),
-            operators_executed: self.operators.get(),
+            gas_used: sh.sum(|s| &s.gas_used),
+            host_calls: sh.sum(|s| &s.host_calls),
+            memory_grows: sh.sum(|s| &s.memory_grows),
+            memory_peak_pages: sh.peak(),
+            operators_executed: sh.sum(|s| &s.operators),
         }
     }
 }
@@ -284,47 +254,94 @@ impl MetricsCollector for Registry {
     }
 
     fn instance_created(&self) {
-        self.instances_created.inc();
-        self.instances_live.inc();
+        self.shards.with(|s| Shard::add(&s.instances_created, 1));
     }
 
     fn instance_destroyed(&self) {
-        self.instances_destroyed.inc();
-        self.instances_live.dec();
+        self.shards.with(|s| Shard::add(&s.instances_destroyed, 1));
     }
 
     fn call_finished(&self, r: &CallRecord) {
-        match r.trap {
-            None => {
-                self.calls_ok.inc();
+        if let Some(code) = r.trap {
+            // Traps are the rare path: the family's lookup and lock are affordable there.
+            self.traps.get_or_create(&outcome("code", code)).inc();
+        }
+        let bounds = &self.shards.bounds;
+        let every = self.sample_every;
+        self.shards.with(|s| {
+            Shard::add(if r.trap.is_none() { &s.calls_ok } else { &s.calls_trap }, 1);
+            Shard::add(&s.gas_used, r.gas_used);
+            Shard::add(&s.host_calls, r.host_calls);
+            Shard::add(&s.operators, r.operators_executed);
+            Shard::add(&s.memory_grows, r.memory_grows);
+            s.peak(r.memory_peak_pages);
+            if s.sample(every) {
+                s.seconds.observe(&bounds.seconds, r.duration.as_secs_f64());
+                s.gas.observe(&bounds.gas, r.gas_used as f64);
+                s.pages.observe(&bounds.pages, r.memory_peak_pages as f64);
             }
-            Some(code) => {
-                self.calls_trap.inc();
-                // Traps are the rare path: the family lookup is affordable there.
-                self.traps.get_or_create(&outcome("code", code)).inc();
+        });
+    }
+}
+
+/// Picks one of a shard's histograms.
+type Which = fn(&Shard) -> &shard::HistogramShard;
+
+/// The per-call and per-instance figures in the Prometheus exposition, summed over the
+/// registry's shards when it is encoded (same names, types and help as when they were
+/// registered metrics).
+#[derive(Debug)]
+struct PerCall(Arc<Shards>);
+
+impl Collector for PerCall {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let sh = &self.0;
+        let counter = |encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, n: u64| {
+            let c = ConstCounter::new(n);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)
+        };
+        let created = sh.sum(|s| &s.instances_created);
+        let destroyed = sh.sum(|s| &s.instances_destroyed);
+        counter(&mut encoder, "instances_created", "Instances created", created)?;
+        counter(&mut encoder, "instances_destroyed", "Instances destroyed", destroyed)?;
+        let live = ConstGauge::new(i64::try_from(created.saturating_sub(destroyed)).unwrap_or(i64::MAX));
+        live.encode(encoder.encode_descriptor("instances_live", "Instances alive", None, live.metric_type())?)?;
+        {
+            let mut calls =
+                encoder.encode_descriptor("calls", "Calls that finished, by outcome", None, MetricType::Counter)?;
+            for (label, n) in [("ok", sh.sum(|s| &s.calls_ok)), ("trap", sh.sum(|s| &s.calls_trap))] {
+                let labels = outcome("outcome", label);
+                ConstCounter::new(n).encode(calls.encode_family(&labels)?)?;
             }
         }
-        // Each counter is a locked add: the ones with nothing to add (no host call, no growth,
-        // operators not counted) and a peak that is not new are skipped.
-        for (counter, n) in [
-            (&self.gas_used, r.gas_used),
-            (&self.host_calls, r.host_calls),
-            (&self.operators, r.operators_executed),
-            (&self.memory_grows, r.memory_grows),
-        ] {
-            if n != 0 {
-                counter.inc_by(n);
-            }
+        counter(&mut encoder, "gas_used", "Gas used by calls, net of refunds", sh.sum(|s| &s.gas_used))?;
+        counter(&mut encoder, "host_calls", "Host functions called", sh.sum(|s| &s.host_calls))?;
+        counter(
+            &mut encoder,
+            "operators_executed",
+            "Wasm operators executed by calls (0 unless operators are counted)",
+            sh.sum(|s| &s.operators),
+        )?;
+        counter(&mut encoder, "memory_grows", "Successful memory.grow operations", sh.sum(|s| &s.memory_grows))?;
+        let peak = ConstGauge::new(i64::try_from(sh.peak()).unwrap_or(i64::MAX));
+        peak.encode(encoder.encode_descriptor(
+            "memory_peak_pages",
+            "Largest memory 0 of any call, in pages",
+            None,
+            peak.metric_type(),
+        )?)?;
+        let histograms: [(&str, &str, Which, &[f64]); 3] = [
+            ("call_duration_seconds", "Time of one call (sampled)", |s| &s.seconds, &sh.bounds.seconds),
+            ("call_gas", "Gas of one call (sampled)", |s| &s.gas, &sh.bounds.gas),
+            ("call_memory_pages", "Peak memory 0 of one call, in pages (sampled)", |s| &s.pages, &sh.bounds.pages),
+        ];
+        for (name, help, which, bounds) in histograms {
+            let h = sh.histogram(which, bounds);
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Histogram)?
+                .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
         }
-        let peak = i64::try_from(r.memory_peak_pages).unwrap_or(i64::MAX);
-        if peak > self.memory_peak.get() {
-            self.memory_peak.inner().fetch_max(peak, Ordering::Relaxed);
-        }
-        if self.seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(self.sample_every) {
-            self.call_seconds.observe(r.duration.as_secs_f64());
-            self.call_gas.observe(r.gas_used as f64);
-            self.call_pages.observe(r.memory_peak_pages as f64);
-        }
+        Ok(())
     }
 }
 
@@ -344,6 +361,60 @@ mod tests {
         assert!(text.lines().any(|l| l == "wes_operators_executed_total 0"), "{text}");
         let s = r.snapshot();
         assert_eq!((s.calls, s.gas_used, s.memory_peak_pages), (7, 28, 7));
+    }
+
+    /// Each thread records into a shard of its own; the sums are exact, ended threads included,
+    /// and each thread samples its own calls.
+    #[test]
+    fn counters_from_many_threads_sum_exactly() {
+        let r = Arc::new(Registry::new(2));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let r = Arc::clone(&r);
+                std::thread::spawn(move || {
+                    for i in 0..1_000u64 {
+                        let trap = (i % 10 == 0).then_some("OutOfGas");
+                        r.call_finished(&CallRecord { gas_used: t + 1, host_calls: 2, trap, ..CallRecord::default() });
+                    }
+                    r.instance_created();
+                    r.instance_created();
+                    r.instance_destroyed();
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().is_ok());
+        }
+        r.call_finished(&CallRecord { gas_used: 5, memory_peak_pages: 9, ..CallRecord::default() });
+        let s = r.snapshot();
+        assert_eq!((s.calls, s.calls_trapped, s.gas_used, s.host_calls), (4_001, 400, 10_005, 8_000));
+        assert_eq!((s.instances_created, s.instances_destroyed, s.instances_live), (8, 4, 4));
+        assert_eq!((s.memory_peak_pages, s.traps.get("OutOfGas").copied()), (9, Some(400)));
+        let text = r.encode_prometheus();
+        // 500 sampled calls on each of four threads, and this thread's first call.
+        for line in [
+            "wes_call_gas_count 2001",
+            "wes_calls_total{outcome=\"ok\"} 3601",
+            "wes_calls_total{outcome=\"trap\"} 400",
+            "wes_instances_live 4",
+            "wes_memory_peak_pages 9",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+    }
+
+    /// Two registries on one thread keep their figures apart.
+    #[test]
+    fn registries_on_one_thread_are_separate() {
+        let (a, b) = (Registry::new(1), Registry::new(1));
+        a.call_finished(&CallRecord { gas_used: 3, ..CallRecord::default() });
+        b.call_finished(&CallRecord { gas_used: 4, ..CallRecord::default() });
+        a.call_finished(&CallRecord { gas_used: 3, ..CallRecord::default() });
+        drop(b);
+        let c = Registry::new(1);
+        c.instance_created();
+        assert_eq!((a.snapshot().gas_used, a.snapshot().calls, c.snapshot().instances_live), (6, 2, 1));
+        assert_eq!(c.snapshot().calls, 0);
     }
 
     #[test]

@@ -466,6 +466,12 @@ impl<'a> Caller<'a> {
         self.store.data_mut()
     }
 
+    /// The store's data if it is a `T`, made with `make` and attached first when the store has
+    /// none (as [`Store::data_or_insert_with`](crate::Store::data_or_insert_with)).
+    pub fn data_or_insert_with<T: std::any::Any + Send>(&mut self, make: impl FnOnce() -> T) -> Option<&mut T> {
+        self.store.data_or_insert_with(make)
+    }
+
     /// The size in bytes of the calling instance's memory 0.
     ///
     /// # Errors

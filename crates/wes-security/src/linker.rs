@@ -73,6 +73,10 @@ impl GuardedLinker {
     /// Defines `module::name`, of `capability`, from a typed closure (as
     /// [`HostFunc::wrap`]) that also receives the call's [`Permit`].
     ///
+    /// The closure is cloned into each instance's host function, so that a call reaches it
+    /// with no pointer in between (a closure that only captures `Arc`s and plain values is
+    /// `Clone`); state every instance must share goes behind an `Arc` in the capture.
+    ///
     /// # Errors
     ///
     /// A bad capability name (see [`PermissionController::capability`]).
@@ -86,15 +90,14 @@ impl GuardedLinker {
     where
         P: WasmParams + 'static,
         R: WasmResults + 'static,
-        F: Fn(&mut Caller<'_>, &Permit<'_>, P) -> Result<R, HostError> + Send + Sync + 'static,
+        F: Fn(&mut Caller<'_>, &Permit<'_>, P) -> Result<R, HostError> + Clone + Send + Sync + 'static,
     {
         let cap = self.controller.capability(capability)?;
-        let f = Arc::new(f);
         let function: Arc<str> = format!("{module}::{name}").into();
         let make = move |session: &Arc<Session>| {
-            let (f, guard, function) = (Arc::clone(&f), session.guard(cap), Arc::clone(&function));
+            let (f, guard) = (f.clone(), session.guard(cap, Arc::clone(&function)));
             HostFunc::wrap(move |caller: &mut Caller<'_>, params: P| -> Result<R, HostError> {
-                let permit = guard.enter(&function)?;
+                let permit = guard.enter()?;
                 f(caller, &permit, params)
             })
         };
@@ -103,7 +106,8 @@ impl GuardedLinker {
     }
 
     /// Defines `module::name` of type `ty`, of `capability`, from a closure over [`Value`]s
-    /// (as [`HostFunc::new`]) that also receives the call's [`Permit`].
+    /// (as [`HostFunc::new`]) that also receives the call's [`Permit`]; cloned into each
+    /// instance's host function, as in [`GuardedLinker::func_wrap`].
     ///
     /// # Errors
     ///
@@ -117,15 +121,18 @@ impl GuardedLinker {
         f: F,
     ) -> Result<&mut Self, SecurityError>
     where
-        F: Fn(&mut Caller<'_>, &Permit<'_>, &[Value], &mut [Value]) -> Result<(), HostError> + Send + Sync + 'static,
+        F: Fn(&mut Caller<'_>, &Permit<'_>, &[Value], &mut [Value]) -> Result<(), HostError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
     {
         let cap = self.controller.capability(capability)?;
-        let f = Arc::new(f);
         let function: Arc<str> = format!("{module}::{name}").into();
         let make = move |session: &Arc<Session>| {
-            let (f, guard, function) = (Arc::clone(&f), session.guard(cap), Arc::clone(&function));
+            let (f, guard) = (f.clone(), session.guard(cap, Arc::clone(&function)));
             HostFunc::new(ty.clone(), move |caller: &mut Caller<'_>, params: &[Value], results: &mut [Value]| {
-                let permit = guard.enter(&function)?;
+                let permit = guard.enter()?;
                 f(caller, &permit, params, results)
             })
         };

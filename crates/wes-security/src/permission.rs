@@ -113,6 +113,17 @@ impl GrantCell {
         });
     }
 
+    /// Adds one slot made after its session started, refreshed from the grant as it is now.
+    /// The grant is read under the slots' lock, which [`GrantCell::publish`] takes after
+    /// storing new bits: either this reads them, or that publication refreshes the slot after
+    /// this, so the slot never keeps a stale figure.
+    fn adopt_following(&self, slot: &Arc<Slot>) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|slot| slot.strong_count() > 0);
+        slot.refresh(self.bits.load(Ordering::Acquire));
+        slots.push(Arc::downgrade(slot));
+    }
+
     /// Adds a new session's slots (already refreshed), dropping those of ended sessions.
     fn adopt(&self, new: &[Arc<Slot>]) {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
@@ -485,40 +496,63 @@ impl Session {
     }
 
     /// A guard for host calls of `capability` through this session (what a guarded host
-    /// function holds).
-    pub(crate) fn guard(self: &Arc<Self>, capability: Capability) -> Guard {
-        let slot = self.slots.get(capability.index()).cloned();
-        Guard { slot, session: Arc::clone(self), capability }
+    /// function holds). It always holds a slot: a capability registered after the session
+    /// started gets one of its own here (no budget, no checker), followed by the module's
+    /// grant like the session's others, so that a call's check never has to ask whether
+    /// there is one.
+    pub(crate) fn guard(self: &Arc<Self>, capability: Capability, function: Arc<str>) -> Guard {
+        let slot = match self.slots.get(capability.index()) {
+            Some(slot) => Arc::clone(slot),
+            None => {
+                let slot = Arc::new(Slot {
+                    calls: AtomicU64::new(0),
+                    pass: AtomicU64::new(0),
+                    bytes: AtomicU64::new(0),
+                    bit: capability.bit(),
+                    budget: Budget::UNLIMITED,
+                    checkers: Box::default(),
+                });
+                self.cell.adopt_following(&slot);
+                slot
+            }
+        };
+        Guard { slot, session: Arc::clone(self), capability, function }
     }
 
-    /// [`Session::enter`] against the capability's `slot` (which a [`Guard`] holds itself, one
-    /// pointer nearer). The common case — granted, no call budget, no checker — is one load
-    /// and one compare of the slot's pass figure; with a budget, a load and a store of the
-    /// call counter and a compare with the pass figure, in one cache line; everything else is
-    /// out of line.
+    /// [`Session::enter`] against the capability's `slot`. The common case — granted, no call
+    /// budget, no checker — is one load and one compare of the slot's pass figure; everything
+    /// else is [`Session::count`].
     #[inline(always)]
     fn check(&self, slot: &Slot, capability: Capability, function: &str) -> Result<Permit<'_>, HostError> {
         // A pass figure of `u64::MAX` is a granted capability without a call budget and
         // without checkers: no count can reach it, so the call passes without counting (the
         // counter's load, add and store were the whole cost of a guarded call over a plain
         // one). Anything else — a budget, a revocation (0), a checker (0) — counts.
-        let pass = slot.pass.load(Ordering::Acquire);
-        if pass != u64::MAX {
-            // A load and a store rather than an atomic add: a session's counters are only
-            // touched by calls of its instance, which its store (`&mut`) serialises, so no
-            // increment can race; a locked add would double the cost of the check.
-            // Wrapping: 2^64 calls is out of reach, and the add is one instruction.
-            let before = slot.calls.load(Ordering::Relaxed);
-            let calls = before.wrapping_add(1);
-            slot.calls.store(calls, Ordering::Relaxed);
-            if calls > pass {
-                self.check_closely(slot, before, capability, function)?;
-            }
+        if slot.pass.load(Ordering::Acquire) != u64::MAX {
+            self.count(slot, capability, function)?;
         }
         Ok(Permit { session: self, capability })
     }
 
-    /// The cold half of [`Session::check`]: the grant, the call budget and the checkers, in
+    /// A call of a capability with a call budget, revoked, or watched by a checker: counted,
+    /// and checked closely once past the pass figure. A load and a store of the call counter
+    /// and a compare with the pass figure, in one cache line.
+    #[inline(always)]
+    fn count(&self, slot: &Slot, capability: Capability, function: &str) -> Result<(), HostError> {
+        // A load and a store rather than an atomic add: a session's counters are only
+        // touched by calls of its instance, which its store (`&mut`) serialises, so no
+        // increment can race; a locked add would double the cost of the check.
+        // Wrapping: 2^64 calls is out of reach, and the add is one instruction.
+        let before = slot.calls.load(Ordering::Relaxed);
+        let calls = before.wrapping_add(1);
+        slot.calls.store(calls, Ordering::Relaxed);
+        if calls > slot.pass.load(Ordering::Relaxed) {
+            self.check_closely(slot, before, capability, function)?;
+        }
+        Ok(())
+    }
+
+    /// The cold half of [`Session::count`]: the grant, the call budget and the checkers, in
     /// that order (a revoked call is not counted).
     #[cold]
     #[inline(never)]
@@ -622,21 +656,32 @@ impl Permit<'_> {
 }
 
 /// What a guarded host function checks before its body runs: one instance's session, one
-/// capability. Holds the capability's slot itself, so the check's loads are one pointer from
-/// the host function's own data.
+/// capability, the function's name for errors. Holds the capability's slot itself (always
+/// one, see [`Session::guard`]), so the common case's check is two loads — the slot's pointer
+/// from the host function's own data, then its pass figure — a compare and a branch; every
+/// other case is out of line behind one pointer (the guard), so that the call does not set up
+/// what only a counted or refused call reads.
 pub(crate) struct Guard {
-    slot: Option<Arc<Slot>>,
+    slot: Arc<Slot>,
     session: Arc<Session>,
     capability: Capability,
+    /// `module::name`.
+    function: Arc<str>,
 }
 
 impl Guard {
     /// [`Session::enter`] for the guard's capability.
     #[inline(always)]
-    pub(crate) fn enter(&self, function: &str) -> Result<Permit<'_>, HostError> {
-        match &self.slot {
-            Some(slot) => self.session.check(slot, self.capability, function),
-            None => self.session.enter(self.capability, function),
+    pub(crate) fn enter(&self) -> Result<Permit<'_>, HostError> {
+        if self.slot.pass.load(Ordering::Acquire) != u64::MAX {
+            self.count()?;
         }
+        Ok(Permit { session: &self.session, capability: self.capability })
+    }
+
+    /// [`Session::count`] for a call of a capability with a budget, revoked or watched.
+    #[inline(never)]
+    fn count(&self) -> Result<(), HostError> {
+        self.session.count(&self.slot, self.capability, &self.function)
     }
 }

@@ -1,6 +1,7 @@
 //! What host functions defined on a [`Runtime`](crate::Runtime) can do beyond
 //! [`wes_runtime::Caller`]: log, record side effects, and reach the embedder's data of the
-//! instance. Each instance's store carries a [`HostState`] for this.
+//! instance. Each instance's store carries a [`HostState`] for this, made when a host function
+//! or the embedder first needs it (a fresh instance whose calls log nothing has none).
 
 use std::any::Any;
 
@@ -45,7 +46,7 @@ impl std::fmt::Debug for HostState {
 }
 
 fn state<'a>(caller: &'a mut Caller<'_>) -> Result<&'a mut HostState, HostError> {
-    caller.data::<HostState>().ok_or_else(|| HostError::new("not an instance of a wes::Runtime"))
+    caller.data_or_insert_with(HostState::default).ok_or_else(|| HostError::new("not an instance of a wes::Runtime"))
 }
 
 /// The embedder's data of the calling instance (set with

@@ -24,6 +24,9 @@ pub struct ExecutionResult {
     /// Memory 0 of the instance over this call (all zero when the module has no memory).
     pub memory: MemoryReport,
     /// Wall-clock time of the call. Not consensus-visible: it varies with the machine.
+    /// Measured with the CPU's time-stamp counter, calibrated against the monotonic clock
+    /// once per process (the monotonic clock itself where the CPU has no invariant counter);
+    /// zero if the thread moved to a CPU whose counter reads behind.
     pub duration: Duration,
     /// Host functions called (by wasm, during this call).
     pub host_calls: u64,

@@ -42,6 +42,8 @@ pub struct Runtime {
     cache: Option<wes_cache::ArtifactCache>,
     /// Validates modules whose code comes from an artifact or the cache.
     decoder: wes_decode::Decoder,
+    /// Times calls: the time-stamp counter, calibrated once per process.
+    clock: quanta::Clock,
 }
 
 /// The host functions: a plain linker, or a guarded one under a security layer (whose plain
@@ -167,6 +169,7 @@ impl Runtime {
             predictions,
             cache,
             decoder: wes_decode::Decoder::default(),
+            clock: quanta::Clock::new(),
         })
     }
 
@@ -421,9 +424,10 @@ impl Runtime {
                 (Slot::Pooled(lease), session)
             }
             _ => {
+                // No `HostState` yet: it is made when a host function or the embedder first
+                // needs one (most calls log nothing and record no effect).
                 let mut store = Store::new(&self.engine);
                 store.set_meter(meter);
-                store.set_data(HostState::default());
                 let made = match (&self.host, &self.security, &module.identity) {
                     (Host::Guarded(linker), Some(security), Some(identity)) => security
                         .instantiate(linker, &mut store, &module.module, identity)
@@ -477,6 +481,7 @@ impl Runtime {
             security,
             prediction,
             profile: self.config.monitoring.profile,
+            clock: self.clock.clone(),
         })
     }
 

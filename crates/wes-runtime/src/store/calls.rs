@@ -79,17 +79,19 @@ impl StoreInner {
         args: &[Value],
         enter: fn(&mut StoreInner, u32, &mut [ValRaw]) -> Result<bool, RuntimeError>,
     ) -> Result<Vec<Value>, RuntimeError> {
-        let ty = self.func_ty(func).ok_or(RuntimeError::WrongStore)?.clone();
+        // The type is borrowed, not cloned (a clone is a locked add and a locked sub of its
+        // `Arc`s on every call): read what the call needs now, and again after it.
+        let ty = self.func_ty(func).ok_or(RuntimeError::WrongStore)?;
         if args.len() != ty.params().len() || args.iter().zip(ty.params()).any(|(a, t)| a.ty() != *t) {
             let got: Vec<&str> = args.iter().map(|a| a.ty().name()).collect();
             return Err(RuntimeError::TypeMismatch(format!("{ty} called with ({})", got.join(" "))));
         }
-        // Code may write memory: a checkpoint can no longer take a memory as it was made.
-        self.touched = true;
         // The values go in and out through one buffer of max(params, results) slots; most
         // signatures fit in a few, kept on the stack rather than allocated and freed per call
         // (a `calloc`/`free` pair was about 2% of a pooled contract call).
         let slots = ty.params().len().max(ty.results().len()).max(1);
+        // Code may write memory: a checkpoint can no longer take a memory as it was made.
+        self.touched = true;
         let mut inline = [0 as ValRaw; INLINE_SLOTS];
         let mut heap = Vec::new();
         let buf: &mut [ValRaw] = match inline.get_mut(..slots) {
@@ -109,6 +111,8 @@ impl StoreInner {
         if !entered? {
             return Err(RuntimeError::Trap(self.take_trap()));
         }
-        Ok(ty.results().iter().zip(buf.iter()).map(|(t, raw)| self.raw_to_value(*raw, *t)).collect())
+        // The store's functions are never removed, so the type is still there.
+        let results = self.func_ty(func).map_or(&[][..], |ty| ty.results());
+        Ok(results.iter().zip(buf.iter()).map(|(t, raw)| self.raw_to_value(*raw, *t)).collect())
     }
 }

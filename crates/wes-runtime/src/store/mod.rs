@@ -130,6 +130,13 @@ impl Store {
         self.inner.data_mut()
     }
 
+    /// The data attached with [`Store::set_data`] if it is a `T`; when the store has none yet,
+    /// `make`'s, attached first (so that data a store may never need is made only when it is).
+    /// `None` when the store holds data of another type.
+    pub fn data_or_insert_with<T: Any + Send>(&mut self, make: impl FnOnce() -> T) -> Option<&mut T> {
+        self.inner.data_or_insert_with(make)
+    }
+
     /// Takes the data attached with [`Store::set_data`] out of the store.
     pub fn take_data(&mut self) -> Option<Box<dyn Any + Send>> {
         self.inner.data.take()
@@ -526,6 +533,10 @@ impl StoreInner {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub(crate) fn data_or_insert_with<T: Any + Send>(&mut self, make: impl FnOnce() -> T) -> Option<&mut T> {
+        self.data.get_or_insert_with(|| Box::new(make())).downcast_mut()
     }
 
     pub(crate) fn data_mut<T: Any>(&mut self) -> Option<&mut T> {

@@ -337,3 +337,23 @@ fn the_artifact_cache_serves_a_module_loaded_again_and_artifacts_load_without_co
     let e = unsafe { rt.load_artifact(b"WESCWASM not really", None) }.unwrap_err();
     assert_eq!(e.code(), wes::ErrorCode::ArtifactRefused, "{e}");
 }
+
+/// A call's duration comes from the runtime's calibrated counter: a loop of a million
+/// iterations takes measurable time, and the call-time histogram saw the call.
+#[test]
+fn a_call_that_runs_has_a_duration() {
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let m = rt
+        .load(
+            br#"(module (func (export "count") (param i32) (result i32)
+                  (loop $l (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br_if $l (local.get 0)))
+                  local.get 0))"#,
+        )
+        .unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(u64::MAX / 4)).unwrap();
+    let r = i.execute("count", &[Value::I32(1_000_000)]).unwrap();
+    assert_eq!(r.values, [Value::I32(0)]);
+    assert!(r.duration > std::time::Duration::ZERO && r.duration < std::time::Duration::from_secs(60), "{r:?}");
+    let text = rt.metrics_prometheus();
+    assert!(text.lines().any(|l| l == "wes_call_duration_seconds_count 1"), "{text}");
+}
