@@ -46,7 +46,7 @@ impl ExternKind {
 /// What an import expects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImportType {
-    /// A function of the type with this index in [`Module::types`].
+    /// A function of the type with this index in [`ModuleParts::types`].
     Func(u32),
     /// A table of this type.
     Table(TableType),
@@ -124,10 +124,10 @@ pub struct ConstExpr {
 /// A function defined in the module (not imported).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FuncBody {
-    /// The index of the function's type in [`Module::types`].
+    /// The index of the function's type in [`ModuleParts::types`].
     pub type_index: u32,
     /// Where the body (local declarations and code, without the size prefix) lies in
-    /// [`Module::bytes`]. The start is also the body's offset in the module, which is what
+    /// [`ModuleParts::bytes`]. The start is also the body's offset in the module, which is what
     /// `wasmparser` needs to report offsets relative to the module.
     pub range: Range<usize>,
     /// What the body contains, counted by the decoder while validating it: what admission
@@ -223,7 +223,7 @@ pub enum DataMode {
 pub struct DataSegment {
     /// How it is used.
     pub mode: DataMode,
-    /// Where its bytes lie in [`Module::bytes`].
+    /// Where its bytes lie in [`ModuleParts::bytes`].
     pub range: Range<usize>,
 }
 
@@ -232,7 +232,7 @@ pub struct DataSegment {
 pub struct CustomSection {
     /// The section's name.
     pub name: String,
-    /// Where its payload lies in [`Module::bytes`].
+    /// Where its payload lies in [`ModuleParts::bytes`].
     pub range: Range<usize>,
 }
 
