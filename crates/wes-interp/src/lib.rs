@@ -13,11 +13,11 @@
 //!   runtime ──array call──▶ exec::interp_entry(function context {vmctx, &FuncRecord}, ..)
 //! ```
 //!
-//! Every defined function has one [`FuncRecord`]; its address is the `data` of the function's
-//! [`FuncEntry`], so the one entry point, [`exec::interp_entry`], learns from the function
+//! Every defined function has one `FuncRecord`; its address is the `data` of the function's
+//! [`FuncEntry`], so the one entry point, `exec::interp_entry`, learns from the function
 //! context the runtime passes which instance and which function it runs. A body is translated
-//! ([`translate`]) to the internal form ([`code`]) on its first call, or at compile time with
-//! [`InterpConfig::eager`]. Execution ([`exec`]) is one loop with an explicit frame stack:
+//! (`translate`) to the internal form (`code`) on its first call, or at compile time with
+//! [`InterpConfig::eager`]. Execution (`exec`) is one loop with an explicit frame stack:
 //! calls and tail calls between interpreted functions, of any instance, never recurse
 //! natively; only calls to native code (JIT functions, host functions) nest a native call.
 

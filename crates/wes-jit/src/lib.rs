@@ -10,7 +10,7 @@
 //! |---|---|
 //! | traps are explicit checks that branch to a cold block, never Cranelift `trap` | no signal handlers; the store stays usable; every machine traps alike |
 //! | bounds checks are explicit ([`BoundsChecks::Explicit`]) | sound without guard regions; a guard-region strategy can be added behind the same setting |
-//! | NaN canonicalisation on by default, by our own pass ([`nan`]) | float results are bit-identical on every host, at the latency of the operation alone |
+//! | NaN canonicalisation on by default, by our own pass (`nan.rs`) | float results are bit-identical on every host, at the latency of the operation alone |
 //! | calls from outside (runtime, imports, tables) use each function's array-call entry | one convention for wasm, host and indirect callees |
 //! | a direct call inside a module calls the callee's body with arguments, frame count and gas in registers | calls cost what a native call costs (fib: 1.97× wasmtime before, on par after) |
 //!
