@@ -158,6 +158,9 @@ struct Ctrl {
 struct Translator<'m> {
     module: &'m Module,
     func_index: u32,
+    /// The body has a SIMD operator (measured by the decoder): only then is an operator
+    /// worth trying as a [`SimdOp`].
+    uses_simd: bool,
     ops: Vec<Op>,
     offsets: Vec<u32>,
     tables: Vec<Target>,
@@ -222,6 +225,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     let mut t = Translator {
         module,
         func_index,
+        uses_simd: module.bodies.get(defined_index as usize).is_none_or(|b| b.shape.uses_simd),
         ops: Vec::new(),
         offsets: Vec::new(),
         tables: Vec::new(),
@@ -397,19 +401,21 @@ impl Translator<'_> {
         Some((a, sp - 1, wide))
     }
 
-    /// Pops `n` values, returning their types (deepest first).
-    fn pop(&mut self, n: usize) -> Result<Vec<ValType>, CompileError> {
+    /// Pops `n` values.
+    fn pop(&mut self, n: usize) -> Result<(), CompileError> {
         let at = self.types.len().checked_sub(n).ok_or_else(|| self.err("operand stack underflow"))?;
-        let popped = self.types.split_off(at);
-        let c: u32 = popped.iter().map(|t| cells(*t)).sum();
+        // Without allocating: this runs for nearly every operator.
+        let c: u32 = self.types.get(at..).unwrap_or(&[]).iter().map(|t| cells(*t)).sum();
         self.height = self.height.checked_sub(c).ok_or_else(|| self.err("operand stack underflow"))?;
-        Ok(popped)
+        self.types.truncate(at);
+        Ok(())
     }
 
     /// Pops one value, returning its type.
     fn pop1(&mut self) -> Result<ValType, CompileError> {
-        let t = self.pop(1)?;
-        t.first().copied().ok_or_else(|| self.err("operand stack underflow"))
+        let t = self.types.last().copied().ok_or_else(|| self.err("operand stack underflow"))?;
+        self.pop(1)?;
+        Ok(t)
     }
 
     fn push(&mut self, tys: &[ValType]) {
@@ -579,7 +585,9 @@ impl Translator<'_> {
             self.push(&[n.result_type()]);
             return Ok(());
         }
-        if let Some(s) = SimdOp::decode(op) {
+        if self.uses_simd
+            && let Some(s) = SimdOp::decode(op)
+        {
             return self.simd_op(s);
         }
         match *op {
