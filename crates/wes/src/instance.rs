@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use wes_core::{TrapCode, Value};
 use wes_lifecycle::Lease;
+use wes_meter::GasFigures;
 use wes_runtime::Store;
 use wes_security::{Invocation, SecurityManager, Session};
 
@@ -236,8 +237,10 @@ impl Instance {
         // The arguments are type-checked by the call itself (a mismatch comes back as
         // `BadArguments` below, before anything ran); checking them here too would clone the
         // function's type on every call.
-        let meter = |s: &Store| s.meter().map_or((0, 0, 0), |m| (m.consumed(), m.refunded(), m.remaining()));
-        let (consumed0, refunded0, remaining0) = meter(self.store());
+        // One call through the meter's `dyn` each side of the call, not one per figure.
+        let meter = |s: &Store| s.meter().map_or(GasFigures::default(), |m| m.figures());
+        let gas0 = meter(self.store());
+        let remaining0 = gas0.remaining;
         let stats0 = self.store().stats();
         let pages0 = self.memory_pages();
         if let Some(s) = self.store_mut().data_mut::<HostState>() {
@@ -267,21 +270,21 @@ impl Instance {
         let duration = self.clock.delta(start, self.clock.raw());
         let profile = if profiling { self.store_mut().take_profile() } else { None };
 
-        let (consumed1, refunded1, remaining) = meter(self.store());
+        let gas1 = meter(self.store());
         let stats1 = self.store().stats();
         let pages1 = self.memory_pages();
         let (logs, side_effects) = match self.store_mut().data_mut::<HostState>() {
             Some(s) => (std::mem::take(&mut s.logs), std::mem::take(&mut s.effects)),
             None => (Vec::new(), Vec::new()),
         };
-        let consumed = consumed1.saturating_sub(consumed0);
-        let refunded = refunded1.saturating_sub(refunded0);
+        let consumed = gas1.consumed.saturating_sub(gas0.consumed);
+        let refunded = gas1.refunded.saturating_sub(gas0.refunded);
         let gas = GasReport {
-            limit: self.store().meter().map_or(0, |m| m.limit()),
+            limit: gas1.limit,
             consumed,
             refunded,
             used: consumed.saturating_sub(refunded),
-            remaining,
+            remaining: gas1.remaining,
         };
         let host_calls = stats1.host_calls.saturating_sub(stats0.host_calls);
         // The store's counter only grows (wrapping), so the difference is this call's.
