@@ -6,7 +6,7 @@ use wes_core::{TrapCode, Value};
 use wes_lifecycle::Lease;
 use wes_meter::GasFigures;
 use wes_runtime::Store;
-use wes_security::{Invocation, SecurityManager, Session};
+use wes_security::{Invocation, ModuleHash, SecurityManager, Session};
 
 use crate::config::AdmissionKind;
 use crate::encoding::Encoding;
@@ -22,7 +22,9 @@ use wes_metrics::CallRecord;
 pub struct Instance {
     pub(crate) id: u64,
     pub(crate) slot: Slot,
-    pub(crate) hash: Arc<str>,
+    /// The module's SHA-256 (copied: an `Arc` of its text would be two locked operations per
+    /// instance); spelled out only for errors, traces and predictions.
+    pub(crate) hash: ModuleHash,
     pub(crate) encoding: Encoding,
     pub(crate) monitor: Arc<Monitor>,
     /// The configured limits (wasm frames, host re-entry), for diagnoses.
@@ -43,6 +45,8 @@ pub struct Instance {
 #[derive(Debug)]
 pub(crate) struct Predicting {
     pub(crate) predictions: Arc<Predictions>,
+    /// The module's hash as predictions key it.
+    pub(crate) hash: Arc<str>,
     pub(crate) analysis: Arc<Analysis>,
     pub(crate) module: wes_runtime::Module,
 }
@@ -60,7 +64,7 @@ impl std::fmt::Debug for Instance {
         let pooled = matches!(self.slot, Slot::Pooled(_));
         f.debug_struct("Instance")
             .field("id", &self.id)
-            .field("module", &self.hash)
+            .field("module", &self.hash.to_hex())
             .field("pooled", &pooled)
             .finish_non_exhaustive()
     }
@@ -218,12 +222,13 @@ impl Instance {
         args: &[Value],
         input_size: u64,
     ) -> Result<ExecutionResult, RuntimeError> {
-        let _span = tracing::info_span!("wes.call", module = %self.hash, export = name, instance = self.id).entered();
-        let context = |mut e: RuntimeError, id: u64, hash: &str| {
+        let _span =
+            tracing::info_span!("wes.call", module = %self.hash.to_hex(), export = name, instance = self.id).entered();
+        let context = |mut e: RuntimeError, id: u64, hash: &ModuleHash| {
             let c = e.context_mut();
             c.export = Some(name.to_string());
             c.instance_id = Some(id);
-            c.module_hash = Some(hash.to_string());
+            c.module_hash = Some(hash.to_hex());
             e
         };
         let Some(func) = self.instance().get_func(self.store(), name) else {
@@ -251,7 +256,7 @@ impl Instance {
         if let Some(p) = &self.prediction
             && p.predictions.config.admission != AdmissionKind::Off
         {
-            let predicted = p.predictions.predict(p.module.module(), &p.analysis, &self.hash, name, input_size);
+            let predicted = p.predictions.predict(p.module.module(), &p.analysis, &p.hash, name, input_size);
             wes_meter::admit(&predicted, remaining0, p.predictions.config.admission())
                 .map_err(|e| context(e.into(), self.id, &self.hash))?;
         }
@@ -342,7 +347,7 @@ impl Instance {
         };
         self.monitor.each(|c| c.call_finished(&record));
         if let Some(p) = &self.prediction {
-            p.predictions.record(&self.hash, name, input_size, gas.used);
+            p.predictions.record(&p.hash, name, input_size, gas.used);
         }
         tracing::info!(gas_used = gas.used, trap = record.trap, "call finished");
         Ok(ExecutionResult {

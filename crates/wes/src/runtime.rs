@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
 use wes_lifecycle::{InstanceFactory, InstanceManager, InstancePool, LifecycleError, ManagerConfig};
 use wes_meter::{BasicMeter, GasMeter};
 use wes_runtime::{Engine, Linker, Store};
-use wes_security::{GuardedLinker, ModuleIdentity, SecurityManager};
+use wes_security::{GuardedLinker, ModuleHash, ModuleIdentity, SecurityManager};
 
 use crate::config::{AdmissionKind, RuntimeConfig};
 use crate::encoding::Encoding;
@@ -60,6 +59,9 @@ enum Host {
 pub struct LoadedModule {
     module: wes_runtime::Module,
     hash: Arc<str>,
+    /// The SHA-256 that `hash` spells: what an instance keeps (a copy, where the text would
+    /// be a reference count to take and release per instance).
+    digest: ModuleHash,
     /// Who the module is to the security layer, when there is one.
     identity: Option<ModuleIdentity>,
     /// Its pool (registered with the runtime's manager), when instances are reused and its
@@ -277,14 +279,15 @@ impl Runtime {
         artifact: Option<&wes_cache::Artifact>,
     ) -> Result<LoadedModule, RuntimeError> {
         let start = Instant::now();
-        let (identity, hash): (Option<ModuleIdentity>, Arc<str>) = match &self.security {
+        let (identity, digest) = match &self.security {
             Some(_) => {
                 let identity = ModuleIdentity::new(bytes, name);
-                let hash = identity.hash().to_hex().into();
-                (Some(identity), hash)
+                let digest = *identity.hash();
+                (Some(identity), digest)
             }
-            None => (None, Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>().into()),
+            None => (None, ModuleHash::of(bytes)),
         };
+        let hash: Arc<str> = digest.to_hex().into();
         let _span = tracing::info_span!("wes.load", module = %hash, bytes = bytes.len()).entered();
         let with_hash = |mut e: RuntimeError| {
             e.context_mut().module_hash = Some(hash.to_string());
@@ -310,7 +313,7 @@ impl Runtime {
             security.record_compile(identity, micros).map_err(|e| with_hash(e.into()))?;
         }
         let pool = self.pool(&module, identity.as_ref()).map_err(|e| with_hash(e.into()))?;
-        Ok(LoadedModule { module, hash, identity, pool, analysis: Arc::default(), code })
+        Ok(LoadedModule { module, hash, digest, identity, pool, analysis: Arc::default(), code })
     }
 
     /// The module's code: from `artifact`, through the artifact cache, or compiled now (from
@@ -463,6 +466,7 @@ impl Runtime {
         let p = &self.predictions.config;
         let prediction = (p.record_history || p.admission != AdmissionKind::Off).then(|| crate::instance::Predicting {
             predictions: Arc::clone(&self.predictions),
+            hash: Arc::clone(&module.hash),
             analysis: Arc::clone(&module.analysis),
             module: module.module.clone(),
         });
@@ -474,7 +478,7 @@ impl Runtime {
             id,
             memory,
             slot,
-            hash: Arc::clone(&module.hash),
+            hash: module.digest,
             encoding: self.encoding,
             monitor: Arc::clone(&self.monitor),
             depth_limits: (config.max_call_depth, config.max_host_reentry),
