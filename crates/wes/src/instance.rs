@@ -110,7 +110,8 @@ impl Drop for Instance {
 }
 
 impl Instance {
-    /// The instance's id in its runtime.
+    /// The instance's id, unique among its runtime's instances (see
+    /// [`Runtime::create_instance`](crate::Runtime::create_instance)).
     pub fn id(&self) -> u64 {
         self.id
     }
