@@ -39,8 +39,8 @@ pub mod segment;
 pub use account::{AccountError, Admission, GasAccount, Reservation, Settlement, admit};
 pub use manager::{GasManager, Operation, Prediction, ResourceManager, ResourceMetrics};
 pub use meter::{
-    BasicMeter, ChargeKind, ChargeRecord, CompositeMeter, FunctionProfile, GasMeter, OutOfGas, ProfilingMeter,
-    RefundPolicy,
+    BasicMeter, ChargeKind, ChargeRecord, CompositeMeter, FunctionProfile, GasFigures, GasMeter, OutOfGas,
+    ProfilingMeter, RefundPolicy,
 };
 pub use ops::{OPERATOR_NAMES, operator_name};
 pub use plan::{ChainLink, ChargePlan, MAX_CHAIN, SegmentCharge};

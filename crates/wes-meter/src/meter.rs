@@ -103,6 +103,31 @@ pub trait GasMeter: fmt::Debug + Send {
     fn used(&self) -> u64 {
         self.consumed().saturating_sub(self.refunded())
     }
+    /// The limit, consumed, refunded and remaining figures together, as
+    /// [`GasMeter::limit`], [`GasMeter::consumed`], [`GasMeter::refunded`] and
+    /// [`GasMeter::remaining`] give them: one call through a `dyn GasMeter` instead of four
+    /// (a runtime reads them before and after every call it reports).
+    fn figures(&self) -> GasFigures {
+        GasFigures {
+            limit: self.limit(),
+            consumed: self.consumed(),
+            refunded: self.refunded(),
+            remaining: self.remaining(),
+        }
+    }
+}
+
+/// A meter's figures at one moment (see [`GasMeter::figures`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GasFigures {
+    /// [`GasMeter::limit`].
+    pub limit: u64,
+    /// [`GasMeter::consumed`].
+    pub consumed: u64,
+    /// [`GasMeter::refunded`].
+    pub refunded: u64,
+    /// [`GasMeter::remaining`].
+    pub remaining: u64,
 }
 
 /// How much of what was consumed may be refunded: at most `numerator / denominator` of it.

@@ -94,10 +94,72 @@ pub enum MemoryAccessError {
     },
 }
 
-/// What the trampoline calls: the function's type and its argument/result slots, read and
-/// written in place. The slots are the caller's array-call buffer: `max(params, results)`
-/// values in their raw form, arguments on entry, results on a successful return.
-pub(crate) type RawHostFn = dyn Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync;
+/// What the trampoline calls (see [`HostCall`]), behind the `dyn` that stores hold.
+pub(crate) type RawHostFn = dyn HostCall;
+
+/// What the trampoline runs for a host function: [`HostCall::call`] on the function's type and
+/// its argument/result slots, read and written in place (the slots are the caller's
+/// array-call buffer: `max(params, results)` values in their raw form, arguments on entry,
+/// results on a successful return), after a check when the function has one.
+pub(crate) trait HostCall: Send + Sync {
+    /// Whether a call may go ahead without [`HostCall::check`]: tested inline on every call,
+    /// before anything of the call is read.
+    fn passes(&self) -> bool;
+    /// The closer check, out of line, of a call [`HostCall::passes`] did not let through: an
+    /// error makes the call trap before [`HostCall::call`] runs.
+    fn check(&self) -> Result<(), HostError>;
+    /// The call.
+    fn call(&self, caller: &mut Caller<'_>, ty: &FuncType, slots: &mut [ValRaw]) -> Result<(), HostError>;
+}
+
+/// A host function without a check.
+struct Unchecked<F>(F);
+
+impl<F> HostCall for Unchecked<F>
+where
+    F: Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync,
+{
+    #[inline(always)]
+    fn passes(&self) -> bool {
+        true
+    }
+    fn check(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    #[inline(always)]
+    fn call(&self, caller: &mut Caller<'_>, ty: &FuncType, slots: &mut [ValRaw]) -> Result<(), HostError> {
+        (self.0)(caller, ty, slots)
+    }
+}
+
+/// A typed host function with a check (see [`HostFunc::wrap_checked`]): its state, the check's
+/// inline test and its closer look, and the call, all of the state.
+struct Checked<S, Pass, Check, Call> {
+    state: S,
+    pass: Pass,
+    check: Check,
+    call: Call,
+}
+
+impl<S, Pass, Check, Call> HostCall for Checked<S, Pass, Check, Call>
+where
+    S: Send + Sync,
+    Pass: Fn(&S) -> bool + Send + Sync,
+    Check: Fn(&S) -> Result<(), HostError> + Send + Sync,
+    Call: Fn(&S, &mut Caller<'_>, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync,
+{
+    #[inline(always)]
+    fn passes(&self) -> bool {
+        (self.pass)(&self.state)
+    }
+    fn check(&self) -> Result<(), HostError> {
+        (self.check)(&self.state)
+    }
+    #[inline(always)]
+    fn call(&self, caller: &mut Caller<'_>, _: &FuncType, slots: &mut [ValRaw]) -> Result<(), HostError> {
+        (self.call)(&self.state, caller, slots)
+    }
+}
 
 /// A host function's type and implementation, shared by every store that uses it. Stores
 /// hold it by `Arc` and the trampoline borrows it for the call, so calling costs no clone.
@@ -180,7 +242,7 @@ impl HostFunc {
         ty: FuncType,
         call: impl Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync + 'static,
     ) -> Self {
-        HostFunc { data: make_data(ty, call) }
+        HostFunc { data: make_data(ty, Unchecked(call)) }
     }
 
     /// The function's type.
@@ -203,19 +265,52 @@ impl HostFunc {
     pub fn wrap<P: WasmParams, R: WasmResults>(
         f: impl Fn(&mut Caller<'_>, P) -> Result<R, HostError> + Send + Sync + 'static,
     ) -> Self {
+        HostFunc::wrap_checked(f, |_| true, |_| Ok(()), |f, caller, p| f(caller, p))
+    }
+
+    /// [`HostFunc::wrap`] with a check before every call, which `state` (the function's own
+    /// data) decides: `pass` is the common case's test, made inline (after the call's base
+    /// cost is charged) before anything of the call is read; when it fails, the call goes out
+    /// of line, where `check` decides (its error makes the call trap without running `f`) and
+    /// the call is then made as usual.
+    ///
+    /// For a check on every call (a permission): the common path costs `pass` alone, and sets
+    /// up nothing for the rare one, which the entry point reaches by a jump.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use wes_runtime::{Caller, HostError, HostFunc};
+    /// let open = HostFunc::wrap_checked(
+    ///     AtomicBool::new(true),
+    ///     |open| open.load(Ordering::Relaxed),
+    ///     |_| Err(HostError::new("closed")),
+    ///     |_, _: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> { Ok(x) },
+    /// );
+    /// assert_eq!(open.ty().to_string(), "(func (param i32) (result i32))");
+    /// ```
+    pub fn wrap_checked<S, P, R, F>(
+        state: S,
+        pass: impl Fn(&S) -> bool + Send + Sync + 'static,
+        check: impl Fn(&S) -> Result<(), HostError> + Send + Sync + 'static,
+        f: F,
+    ) -> Self
+    where
+        S: Send + Sync + 'static,
+        P: WasmParams,
+        R: WasmResults,
+        F: Fn(&S, &mut Caller<'_>, P) -> Result<R, HostError> + Send + Sync + 'static,
+    {
         let ty = FuncType::new(P::types(), R::types());
-        HostFunc::from_raw(ty, move |caller, _, slots| {
+        let call = move |state: &S, caller: &mut Caller<'_>, slots: &mut [ValRaw]| {
             let p = P::load(caller, slots).ok_or_else(|| HostError::new("argument type mismatch"))?;
-            f(caller, p)?.store(caller, slots)
-        })
+            f(state, caller, p)?.store(caller, slots)
+        };
+        HostFunc { data: make_data(ty, Checked { state, pass, check, call }) }
     }
 }
 
-/// The shared data of a host function whose closure has type `F`, with the trampoline for `F`.
-fn make_data<F>(ty: FuncType, call: F) -> Arc<HostFuncData>
-where
-    F: Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync + 'static,
-{
+/// The shared data of a host function whose call has type `F`, with the trampoline for `F`.
+fn make_data<F: HostCall + 'static>(ty: FuncType, call: F) -> Arc<HostFuncData> {
     let slots = ty.params().len().max(ty.results().len());
     Arc::new(HostFuncData { ty, slots, trampoline: crate::vm::host_trampoline::<F>, call })
 }

@@ -95,11 +95,17 @@ impl GuardedLinker {
         let cap = self.controller.capability(capability)?;
         let function: Arc<str> = format!("{module}::{name}").into();
         let make = move |session: &Arc<Session>| {
-            let (f, guard) = (f.clone(), session.guard(cap, Arc::clone(&function)));
-            HostFunc::wrap(move |caller: &mut Caller<'_>, params: P| -> Result<R, HostError> {
-                let permit = guard.enter()?;
-                f(caller, &permit, params)
-            })
+            // The guard's common case is tested inline before the arguments are read; anything
+            // else is checked out of line (see `HostFunc::wrap_checked`).
+            let state = (session.guard(cap, Arc::clone(&function)), f.clone());
+            HostFunc::wrap_checked(
+                state,
+                |(guard, _)| guard.passes(),
+                |(guard, _)| guard.count(),
+                |(guard, f), caller: &mut Caller<'_>, params: P| -> Result<R, HostError> {
+                    f(caller, &guard.permit(), params)
+                },
+            )
         };
         self.guarded.insert((module.to_string(), name.to_string()), Guarded { capability: cap, make: Arc::new(make) });
         Ok(self)
@@ -132,8 +138,8 @@ impl GuardedLinker {
         let make = move |session: &Arc<Session>| {
             let (f, guard) = (f.clone(), session.guard(cap, Arc::clone(&function)));
             HostFunc::new(ty.clone(), move |caller: &mut Caller<'_>, params: &[Value], results: &mut [Value]| {
-                let permit = guard.enter()?;
-                f(caller, &permit, params, results)
+                guard.check()?;
+                f(caller, &guard.permit(), params, results)
             })
         };
         self.guarded.insert((module.to_string(), name.to_string()), Guarded { capability: cap, make: Arc::new(make) });

@@ -657,10 +657,11 @@ impl Permit<'_> {
 
 /// What a guarded host function checks before its body runs: one instance's session, one
 /// capability, the function's name for errors. Holds the capability's slot itself (always
-/// one, see [`Session::guard`]), so the common case's check is two loads — the slot's pointer
-/// from the host function's own data, then its pass figure — a compare and a branch; every
-/// other case is out of line behind one pointer (the guard), so that the call does not set up
-/// what only a counted or refused call reads.
+/// one, see [`Session::guard`]), so the common case's test ([`Guard::passes`]) is two loads —
+/// the slot's pointer from the host function's own data, then its pass figure — a compare and
+/// a branch, made by the runtime's trampoline before anything else of the call
+/// (`HostFunc::wrap_checked`); every other case ([`Guard::count`]) runs on the trampoline's
+/// cold entry, so that the call does not set up what only a counted or refused call reads.
 pub(crate) struct Guard {
     slot: Arc<Slot>,
     session: Arc<Session>,
@@ -670,18 +671,31 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// [`Session::enter`] for the guard's capability.
+    /// [`Session::enter`]'s check for the guard's capability; [`Guard::permit`] after it.
     #[inline(always)]
-    pub(crate) fn enter(&self) -> Result<Permit<'_>, HostError> {
-        if self.slot.pass.load(Ordering::Acquire) != u64::MAX {
+    pub(crate) fn check(&self) -> Result<(), HostError> {
+        if !self.passes() {
             self.count()?;
         }
-        Ok(Permit { session: &self.session, capability: self.capability })
+        Ok(())
+    }
+
+    /// The common case of [`Guard::check`]: a granted capability with no call budget and no
+    /// checker, whose calls pass uncounted (see [`Session::check`]).
+    #[inline(always)]
+    pub(crate) fn passes(&self) -> bool {
+        self.slot.pass.load(Ordering::Acquire) == u64::MAX
+    }
+
+    /// The permit of a call that passed [`Guard::check`].
+    #[inline(always)]
+    pub(crate) fn permit(&self) -> Permit<'_> {
+        Permit { session: &self.session, capability: self.capability }
     }
 
     /// [`Session::count`] for a call of a capability with a budget, revoked or watched.
     #[inline(never)]
-    fn count(&self) -> Result<(), HostError> {
+    pub(crate) fn count(&self) -> Result<(), HostError> {
         self.session.count(&self.slot, self.capability, &self.function)
     }
 }

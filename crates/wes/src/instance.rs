@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use wes_core::{TrapCode, Value};
 use wes_lifecycle::Lease;
+use wes_meter::GasFigures;
 use wes_runtime::Store;
-use wes_security::{Invocation, SecurityManager, Session};
+use wes_security::{Invocation, ModuleHash, SecurityManager, Session};
 
 use crate::config::AdmissionKind;
 use crate::encoding::Encoding;
@@ -21,7 +22,9 @@ use wes_metrics::CallRecord;
 pub struct Instance {
     pub(crate) id: u64,
     pub(crate) slot: Slot,
-    pub(crate) hash: Arc<str>,
+    /// The module's SHA-256 (copied: an `Arc` of its text would be two locked operations per
+    /// instance); spelled out only for errors, traces and predictions.
+    pub(crate) hash: ModuleHash,
     pub(crate) encoding: Encoding,
     pub(crate) monitor: Arc<Monitor>,
     /// The configured limits (wasm frames, host re-entry), for diagnoses.
@@ -42,6 +45,8 @@ pub struct Instance {
 #[derive(Debug)]
 pub(crate) struct Predicting {
     pub(crate) predictions: Arc<Predictions>,
+    /// The module's hash as predictions key it.
+    pub(crate) hash: Arc<str>,
     pub(crate) analysis: Arc<Analysis>,
     pub(crate) module: wes_runtime::Module,
 }
@@ -59,7 +64,7 @@ impl std::fmt::Debug for Instance {
         let pooled = matches!(self.slot, Slot::Pooled(_));
         f.debug_struct("Instance")
             .field("id", &self.id)
-            .field("module", &self.hash)
+            .field("module", &self.hash.to_hex())
             .field("pooled", &pooled)
             .finish_non_exhaustive()
     }
@@ -105,7 +110,8 @@ impl Drop for Instance {
 }
 
 impl Instance {
-    /// The instance's id in its runtime.
+    /// The instance's id, unique among its runtime's instances (see
+    /// [`Runtime::create_instance`](crate::Runtime::create_instance)).
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -217,12 +223,13 @@ impl Instance {
         args: &[Value],
         input_size: u64,
     ) -> Result<ExecutionResult, RuntimeError> {
-        let _span = tracing::info_span!("wes.call", module = %self.hash, export = name, instance = self.id).entered();
-        let context = |mut e: RuntimeError, id: u64, hash: &str| {
+        let _span =
+            tracing::info_span!("wes.call", module = %self.hash.to_hex(), export = name, instance = self.id).entered();
+        let context = |mut e: RuntimeError, id: u64, hash: &ModuleHash| {
             let c = e.context_mut();
             c.export = Some(name.to_string());
             c.instance_id = Some(id);
-            c.module_hash = Some(hash.to_string());
+            c.module_hash = Some(hash.to_hex());
             e
         };
         let Some(func) = self.instance().get_func(self.store(), name) else {
@@ -236,8 +243,10 @@ impl Instance {
         // The arguments are type-checked by the call itself (a mismatch comes back as
         // `BadArguments` below, before anything ran); checking them here too would clone the
         // function's type on every call.
-        let meter = |s: &Store| s.meter().map_or((0, 0, 0), |m| (m.consumed(), m.refunded(), m.remaining()));
-        let (consumed0, refunded0, remaining0) = meter(self.store());
+        // One call through the meter's `dyn` each side of the call, not one per figure.
+        let meter = |s: &Store| s.meter().map_or(GasFigures::default(), |m| m.figures());
+        let gas0 = meter(self.store());
+        let remaining0 = gas0.remaining;
         let stats0 = self.store().stats();
         let pages0 = self.memory_pages();
         if let Some(s) = self.store_mut().data_mut::<HostState>() {
@@ -248,7 +257,7 @@ impl Instance {
         if let Some(p) = &self.prediction
             && p.predictions.config.admission != AdmissionKind::Off
         {
-            let predicted = p.predictions.predict(p.module.module(), &p.analysis, &self.hash, name, input_size);
+            let predicted = p.predictions.predict(p.module.module(), &p.analysis, &p.hash, name, input_size);
             wes_meter::admit(&predicted, remaining0, p.predictions.config.admission())
                 .map_err(|e| context(e.into(), self.id, &self.hash))?;
         }
@@ -267,21 +276,21 @@ impl Instance {
         let duration = self.clock.delta(start, self.clock.raw());
         let profile = if profiling { self.store_mut().take_profile() } else { None };
 
-        let (consumed1, refunded1, remaining) = meter(self.store());
+        let gas1 = meter(self.store());
         let stats1 = self.store().stats();
         let pages1 = self.memory_pages();
         let (logs, side_effects) = match self.store_mut().data_mut::<HostState>() {
             Some(s) => (std::mem::take(&mut s.logs), std::mem::take(&mut s.effects)),
             None => (Vec::new(), Vec::new()),
         };
-        let consumed = consumed1.saturating_sub(consumed0);
-        let refunded = refunded1.saturating_sub(refunded0);
+        let consumed = gas1.consumed.saturating_sub(gas0.consumed);
+        let refunded = gas1.refunded.saturating_sub(gas0.refunded);
         let gas = GasReport {
-            limit: self.store().meter().map_or(0, |m| m.limit()),
+            limit: gas1.limit,
             consumed,
             refunded,
             used: consumed.saturating_sub(refunded),
-            remaining,
+            remaining: gas1.remaining,
         };
         let host_calls = stats1.host_calls.saturating_sub(stats0.host_calls);
         // The store's counter only grows (wrapping), so the difference is this call's.
@@ -339,7 +348,7 @@ impl Instance {
         };
         self.monitor.each(|c| c.call_finished(&record));
         if let Some(p) = &self.prediction {
-            p.predictions.record(&self.hash, name, input_size, gas.used);
+            p.predictions.record(&p.hash, name, input_size, gas.used);
         }
         tracing::info!(gas_used = gas.used, trap = record.trap, "call finished");
         Ok(ExecutionResult {

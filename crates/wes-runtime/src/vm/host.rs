@@ -9,6 +9,10 @@ use super::*;
 /// `callee_vmctx` is the function's [`HostFuncCtx`]; `caller_vmctx` the calling instance's
 /// context, or null when the embedder calls the function directly.
 ///
+/// A function with a check (see [`HostCall`](crate::host::HostCall)) has its inline test made
+/// first, with no side effect: when it fails, the whole call is [`host_checked`]'s, reached by
+/// a jump with the arguments as they came, so that the common path saves nothing for it.
+///
 /// # Safety
 ///
 /// `callee_vmctx` must be the `HostFuncCtx` of a host function of a store that is inside
@@ -21,24 +25,73 @@ pub(crate) unsafe extern "C" fn host_trampoline<F>(
     args: *mut ValRaw,
 ) -> u8
 where
-    F: Fn(&mut crate::host::Caller<'_>, &wes_core::FuncType, &mut [ValRaw]) -> Result<(), crate::HostError>
-        + Send
-        + Sync
-        + 'static,
+    F: crate::host::HostCall + 'static,
 {
+    // SAFETY: this function's contract, which `host_data` shares.
+    let host = unsafe { host_data::<F>(callee_vmctx) };
+    if !host.call.passes() {
+        // SAFETY: the arguments as this function received them, under the same contract.
+        return unsafe { host_checked::<F>(callee_vmctx, caller_vmctx, args) };
+    }
+    // SAFETY: as above; `host` is `callee_vmctx`'s.
+    unsafe { host_call::<F, false>(callee_vmctx, host, caller_vmctx, args) }
+}
+
+/// A call whose inline test ([`HostCall::passes`](crate::host::HostCall::passes)) failed:
+/// [`host_trampoline`]'s call with the closer check
+/// ([`HostCall::check`](crate::host::HostCall::check)) after the base cost.
+///
+/// # Safety
+///
+/// As [`host_trampoline`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn host_checked<F>(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8
+where
+    F: crate::host::HostCall + 'static,
+{
+    // SAFETY: this function's contract, which `host_data` and `host_call` share.
+    unsafe { host_call::<F, true>(callee_vmctx, host_data::<F>(callee_vmctx), caller_vmctx, args) }
+}
+
+/// The host function's data, borrowed for the call.
+///
+/// # Safety
+///
+/// `callee_vmctx` as [`host_trampoline`] requires.
+#[inline(always)]
+unsafe fn host_data<'a, F: crate::host::HostCall + 'static>(callee_vmctx: *mut u8) -> &'a HostFuncData<F> {
     // SAFETY: a host function's `FuncRef` record always carries its own `HostFuncCtx` as vmctx,
-    // and the store it names is the one executing (it is inside `vm::call`). The context is
     // boxed in the function's store entry, and entries live as long as the store: nothing the
     // host function can reach through its `Caller` removes or moves it, so borrowing the
     // `HostFuncData` it holds for the call is sound and spares an `Arc` clone per call. The
     // data was made by `host::make_data::<F>`, which unsized a `HostFuncData<F>` and recorded
     // this very instance as its trampoline (and the record's `call` is that trampoline), so
     // the `dyn` data is a `HostFuncData<F>` and the cast back to it is exact.
-    let (store, host) = unsafe {
+    unsafe {
         let ctx = &*(callee_vmctx as *const HostFuncCtx);
-        let data = Arc::as_ptr(&ctx.host) as *const HostFuncData<F>;
-        (&mut *(*ctx.store).store, &*data)
-    };
+        &*(Arc::as_ptr(&ctx.host) as *const HostFuncData<F>)
+    }
+}
+
+/// The call: the base cost, the closer check when `CHECK`, the host function, its outcome.
+///
+/// # Safety
+///
+/// As [`host_trampoline`], and `host` is `callee_vmctx`'s data ([`host_data`]).
+#[inline(always)]
+unsafe fn host_call<F, const CHECK: bool>(
+    callee_vmctx: *mut u8,
+    host: &HostFuncData<F>,
+    caller_vmctx: *mut u8,
+    args: *mut ValRaw,
+) -> u8
+where
+    F: crate::host::HostCall + 'static,
+{
+    // SAFETY: the store a host function's context names is the one executing (it is inside
+    // `vm::call`); the context as in `host_data`.
+    let store = unsafe { &mut *(*(*(callee_vmctx as *const HostFuncCtx)).store).store };
     let caller = if caller_vmctx.is_null() {
         None
     } else {
@@ -54,15 +107,18 @@ where
         // to it exists during the call.
         unsafe { std::slice::from_raw_parts_mut(args, host.slots) }
     };
-    // The host call's base cost is charged before the host function runs.
+    // The host call's base cost is charged before the host function (or its check) runs.
     if let Err(code) = store.charge_host_call() {
         store.record_trap(code, None);
         return CALL_TRAPPED;
     }
     store.stats.host_calls += 1;
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        if CHECK {
+            host.call.check()?;
+        }
         let mut caller = crate::host::Caller::new(store, caller);
-        (host.call)(&mut caller, &host.ty, slots)
+        host.call.call(&mut caller, &host.ty, slots)
     }));
     match outcome {
         Ok(Ok(())) => CALL_RETURNED,

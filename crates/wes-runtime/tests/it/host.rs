@@ -365,3 +365,65 @@ fn one_host_function_serves_several_stores() {
     assert_eq!(call(&mut s2, i2, "f", &[Value::I64(5)]).unwrap(), [Value::I64(15)]);
     assert_eq!(calls.load(Ordering::Relaxed), 2);
 }
+
+/// A checked host function: while its state lets calls through, the check never runs; when
+/// not, the check runs after the call's base cost (the call is counted) and before the
+/// arguments are read, and its error traps without running the function.
+#[test]
+fn checked_host_function_checks_only_when_its_test_fails() {
+    use std::sync::atomic::AtomicBool;
+    struct Gate {
+        open: AtomicBool,
+        refuse: AtomicBool,
+        checks: AtomicU32,
+        runs: AtomicU32,
+    }
+    let gate = Arc::new(Gate {
+        open: AtomicBool::new(true),
+        refuse: AtomicBool::new(false),
+        checks: AtomicU32::new(0),
+        runs: AtomicU32::new(0),
+    });
+    let mut l = Linker::new();
+    l.func(
+        "env",
+        "inc",
+        HostFunc::wrap_checked(
+            Arc::clone(&gate),
+            |g| g.open.load(Ordering::Relaxed),
+            |g| {
+                g.checks.fetch_add(1, Ordering::Relaxed);
+                match g.refuse.load(Ordering::Relaxed) {
+                    true => Err(HostError::new("gate refused")),
+                    false => Ok(()),
+                }
+            },
+            |g, _: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> {
+                g.runs.fetch_add(1, Ordering::Relaxed);
+                Ok(x + 1)
+            },
+        ),
+    );
+    let wat = r#"(module (import "env" "inc" (func $inc (param i32) (result i32)))
+        (func (export "f") (param i32) (result i32) local.get 0 call $inc))"#;
+    let (mut s, i) = instantiate_with(&engine_with(Config::default()), &l, wat);
+    let counts = |g: &Gate| (g.checks.load(Ordering::Relaxed), g.runs.load(Ordering::Relaxed));
+
+    assert_eq!(call(&mut s, i, "f", &[Value::I32(1)]).unwrap(), [Value::I32(2)]);
+    assert_eq!(counts(&gate), (0, 1));
+    gate.open.store(false, Ordering::Relaxed);
+    assert_eq!(call(&mut s, i, "f", &[Value::I32(2)]).unwrap(), [Value::I32(3)]);
+    assert_eq!(counts(&gate), (1, 2));
+    gate.refuse.store(true, Ordering::Relaxed);
+    let trap = check_trap(&mut s, i, "f", &[Value::I32(3)], TrapCode::HostError);
+    assert_eq!(trap.detail.as_deref(), Some("gate refused"));
+    assert_eq!(counts(&gate), (2, 2));
+    // Three calls got past their base cost, the refused one included.
+    assert_eq!(s.stats().host_calls, 3);
+    // Called by the embedder directly (no calling instance), the same.
+    let Some(wes_runtime::Extern::Func(inc)) = l.get(&mut s, "env", "inc") else { panic!("no env::inc") };
+    assert!(matches!(inc.call(&mut s, &[Value::I32(4)]), Err(wes_runtime::RuntimeError::Trap(_))));
+    gate.refuse.store(false, Ordering::Relaxed);
+    assert_eq!(inc.call(&mut s, &[Value::I32(4)]).unwrap(), [Value::I32(5)]);
+    assert_eq!(counts(&gate), (4, 3));
+}
