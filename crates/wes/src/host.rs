@@ -1,6 +1,6 @@
 //! What host functions defined on a [`Runtime`](crate::Runtime) can do beyond
 //! [`wes_runtime::Caller`]: log, record side effects, and reach the embedder's data of the
-//! instance. Each instance's store carries a [`HostState`] for this, made when a host function
+//! instance. Each instance's store carries a `HostState` for this, made when a host function
 //! or the embedder first needs it (a fresh instance whose calls log nothing has none).
 
 use std::any::Any;
