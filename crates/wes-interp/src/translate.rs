@@ -251,6 +251,14 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         fence: 0,
         offset: body_offset,
     };
+    // An operator takes two or three bytes of the body on average: room for that many ops up
+    // front spares the vectors' repeated growth (a tenth of a translation's instructions), and
+    // the excess is given back once the body is done. Capped, so a body of few long operators
+    // cannot make it reserve far more than it needs; past the cap the vectors grow as usual.
+    let body = reader.range();
+    let expected = usize::try_from(body.end.saturating_sub(body.start) / 2).unwrap_or(0).min(1 << 16);
+    t.ops.reserve(expected);
+    t.offsets.reserve(expected);
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset().map_err(codegen)?;
@@ -273,6 +281,8 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     if !t.ctrl.is_empty() {
         return Err(t.err("body ends inside a block"));
     }
+    t.ops.shrink_to_fit();
+    t.offsets.shrink_to_fit();
     let mut code = Code {
         func_index,
         body_offset,
