@@ -110,8 +110,7 @@ impl Drop for Instance {
 }
 
 impl Instance {
-    /// The instance's id, unique among its runtime's instances (see
-    /// [`Runtime::create_instance`](crate::Runtime::create_instance)).
+    /// The instance's id in its runtime.
     pub fn id(&self) -> u64 {
         self.id
     }

@@ -1,7 +1,6 @@
 //! [`Runtime`] and [`LoadedModule`]: load (admit, decode, compile, pool), instantiate,
 //! destroy, metrics and diagnosis. [`Instance`](crate::Instance) is in `instance.rs`.
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -31,10 +30,7 @@ pub struct Runtime {
     host: Host,
     encoding: Encoding,
     monitor: Arc<Monitor>,
-    /// Instance ids, handed out to threads in blocks (see [`Runtime::next_id`]).
     next_instance: AtomicU64,
-    /// This runtime among the process's, for the threads' id blocks.
-    serial: u64,
     /// The instance pools, when `instance.reuse` is on.
     pools: Option<InstanceManager>,
     /// The security layer, when `security.enabled` is on.
@@ -47,41 +43,6 @@ pub struct Runtime {
     decoder: wes_decode::Decoder,
     /// Times calls: the time-stamp counter, calibrated once per process.
     clock: quanta::Clock,
-}
-
-/// How many instance ids a thread takes from its runtime's counter at a time.
-const ID_BLOCK: u64 = 1024;
-
-/// Runtimes made in this process, each one's serial for [`IDS`].
-static RUNTIMES: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    /// The calling thread's block of instance ids: the runtime's serial, the next id, the
-    /// block's end.
-    static IDS: Cell<(u64, u64, u64)> = const { Cell::new((0, 0, 0)) };
-}
-
-impl Runtime {
-    /// A new instance id, unique in this runtime. Threads take ids in blocks of [`ID_BLOCK`]
-    /// (a thread-local read and write per instance, not a locked add on a counter all threads
-    /// share): on one thread using one runtime, ids are 1, 2, 3, ...; across threads, or
-    /// runtimes used in turn on one thread, they stay unique but are neither dense nor in
-    /// creation order.
-    fn next_id(&self) -> u64 {
-        let take = |n| self.next_instance.fetch_add(n, Ordering::Relaxed);
-        IDS.try_with(|ids| {
-            let (serial, next, end) = ids.get();
-            if serial == self.serial && next < end {
-                ids.set((serial, next + 1, end));
-                return next;
-            }
-            let start = take(ID_BLOCK);
-            ids.set((self.serial, start.saturating_add(1), start.saturating_add(ID_BLOCK)));
-            start
-        })
-        // The thread's locals are being torn down: one id straight from the counter.
-        .unwrap_or_else(|_| take(1))
-    }
 }
 
 /// The host functions: a plain linker, or a guarded one under a security layer (whose plain
@@ -205,7 +166,6 @@ impl Runtime {
             host,
             monitor,
             next_instance: AtomicU64::new(1),
-            serial: RUNTIMES.fetch_add(1, Ordering::Relaxed),
             pools,
             security,
             predictions,
@@ -443,10 +403,6 @@ impl Runtime {
     /// function ran when it was made, under `gas.default_limit`, and is not charged to
     /// `meter`); otherwise a fresh one in a store of its own.
     ///
-    /// Its [`Instance::id`] is unique in this runtime: 1, 2, 3, ... on one thread using one
-    /// runtime; threads take ids in blocks of 1,024, so across threads (or runtimes used in
-    /// turn on one thread) ids are neither dense nor in creation order.
-    ///
     /// # Errors
     ///
     /// [`ErrorCode::UnknownImport`] / [`ErrorCode::IncompatibleImport`] when an import is not
@@ -455,7 +411,7 @@ impl Runtime {
     /// function or of segment initialisation, [`ErrorCode::ResourceLimit`] when a memory or
     /// table is too large, [`ErrorCode::PoolExhausted`] when the module's pool is full.
     pub fn create_instance(&self, module: &LoadedModule, meter: Box<dyn GasMeter>) -> Result<Instance, RuntimeError> {
-        let id = self.next_id();
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let _span = tracing::info_span!("wes.instantiate", module = %module.hash, instance = id).entered();
         let context = |mut e: RuntimeError| {
             e.context_mut().module_hash = Some(module.hash.to_string());

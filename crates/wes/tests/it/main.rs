@@ -43,33 +43,3 @@ fn runtimes_are_shared_and_instances_sent_between_threads() {
     });
     assert_eq!(rt.metrics().calls, 100);
 }
-
-/// Instance ids are unique in a runtime: counted up on one thread, and unique across threads
-/// and across runtimes used in turn on one thread (each thread takes them in blocks).
-#[test]
-fn instance_ids_are_unique_across_threads_and_runtimes() {
-    let (a, b) = (runtime(), runtime());
-    let wat = br#"(module (func (export "f")))"#;
-    let (ma, mb) = (a.load(wat).unwrap(), b.load(wat).unwrap());
-    let first: Vec<u64> = (0..3).map(|_| a.create_instance(&ma, a.gas_meter(10)).unwrap().id()).collect();
-    assert_eq!(first, [1, 2, 3]);
-    let ids = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..3 {
-            s.spawn(|| {
-                for _ in 0..700 {
-                    let i = a.create_instance(&ma, a.gas_meter(10)).unwrap();
-                    // Another runtime in between: its ids do not disturb this one's.
-                    drop(b.create_instance(&mb, b.gas_meter(10)).unwrap());
-                    ids.lock().unwrap().push(i.id());
-                }
-            });
-        }
-    });
-    let mut ids = ids.into_inner().unwrap();
-    ids.extend(first);
-    let n = ids.len();
-    ids.sort_unstable();
-    ids.dedup();
-    assert_eq!((ids.len(), n), (2_103, 2_103), "every id is distinct");
-}
