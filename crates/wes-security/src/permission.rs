@@ -426,6 +426,15 @@ impl Slot {
         };
         self.pass.store(pass, Ordering::Release);
     }
+
+    /// Whether a call passes without being counted: the pass figure is `u64::MAX` only for a
+    /// granted capability without a call budget and without checkers, which no count can
+    /// reach (the counter's load, add and store were the whole cost of a guarded call over a
+    /// plain one). Anything else — a budget, a revocation (0), a checker (0) — counts.
+    #[inline(always)]
+    fn passes_uncounted(&self) -> bool {
+        self.pass.load(Ordering::Acquire) == u64::MAX
+    }
 }
 
 /// One instance's view of its permissions: the module's grant, and this instance's budget
@@ -524,11 +533,7 @@ impl Session {
     /// else is [`Session::count`].
     #[inline(always)]
     fn check(&self, slot: &Slot, capability: Capability, function: &str) -> Result<Permit<'_>, HostError> {
-        // A pass figure of `u64::MAX` is a granted capability without a call budget and
-        // without checkers: no count can reach it, so the call passes without counting (the
-        // counter's load, add and store were the whole cost of a guarded call over a plain
-        // one). Anything else — a budget, a revocation (0), a checker (0) — counts.
-        if slot.pass.load(Ordering::Acquire) != u64::MAX {
+        if !slot.passes_uncounted() {
             self.count(slot, capability, function)?;
         }
         Ok(Permit { session: self, capability })
@@ -684,7 +689,7 @@ impl Guard {
     /// checker, whose calls pass uncounted (see [`Session::check`]).
     #[inline(always)]
     pub(crate) fn passes(&self) -> bool {
-        self.slot.pass.load(Ordering::Acquire) == u64::MAX
+        self.slot.passes_uncounted()
     }
 
     /// The permit of a call that passed [`Guard::check`].
