@@ -81,7 +81,8 @@ impl StoreInner {
     ) -> Result<Vec<Value>, RuntimeError> {
         // The type is borrowed, not cloned (a clone is a locked add and a locked sub of its
         // `Arc`s on every call): read what the call needs now, and again after it.
-        let ty = self.func_ty(func).ok_or(RuntimeError::WrongStore)?;
+        // `let else`, not `ok_or`: the error would be built and dropped on every call.
+        let Some(ty) = self.func_ty(func) else { return Err(RuntimeError::WrongStore) };
         if args.len() != ty.params().len() || args.iter().zip(ty.params()).any(|(a, t)| a.ty() != *t) {
             let got: Vec<&str> = args.iter().map(|a| a.ty().name()).collect();
             return Err(RuntimeError::TypeMismatch(format!("{ty} called with ({})", got.join(" "))));
@@ -102,7 +103,8 @@ impl StoreInner {
             }
         };
         for (slot, a) in buf.iter_mut().zip(args) {
-            *slot = self.value_to_raw(*a).ok_or(RuntimeError::WrongStore)?;
+            let Some(raw) = self.value_to_raw(*a) else { return Err(RuntimeError::WrongStore) };
+            *slot = raw;
         }
         let profiled = self.profile_depth();
         let entered = enter(self, func, buf);

@@ -82,12 +82,13 @@ unsafe fn run_call(
 
 /// The function record, result count and slot count of a call of `func` with `args`.
 fn callee(store: &StoreInner, func: u32, args: &[ValRaw]) -> Result<(*const VMFuncRef, usize), crate::RuntimeError> {
-    let ty = store.func_ty(func).ok_or(crate::RuntimeError::WrongStore)?;
+    // `let else`, not `ok_or`: the error would be built and dropped on every call.
+    let Some(ty) = store.func_ty(func) else { return Err(crate::RuntimeError::WrongStore) };
     if args.len() < ty.params().len().max(ty.results().len()) {
         return Err(crate::RuntimeError::TypeMismatch("argument buffer too small".into()));
     }
     let results = ty.results().len();
-    let f = store.func_ptr(func).ok_or(crate::RuntimeError::WrongStore)?;
+    let Some(f) = store.func_ptr(func) else { return Err(crate::RuntimeError::WrongStore) };
     Ok((f, results))
 }
 
