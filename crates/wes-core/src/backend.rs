@@ -244,6 +244,28 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
     fn serialize(&self) -> Option<Vec<u8>> {
         None
     }
+
+    /// What this module's native code at return address `pc` is, or `None` when `pc` is not
+    /// in its code (the default: a backend without native code). The runtime asks when it
+    /// walks the frames a trap unwinds (see [`crate::unwind`]).
+    fn frame_at(&self, pc: usize) -> Option<NativeFrame> {
+        let _ = pc;
+        None
+    }
+}
+
+/// What native code at a return address is, for the backtrace of a trap that unwinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeFrame {
+    /// A call site in the body of function `func_index`, the call at module offset `offset`.
+    Wasm {
+        /// The function (in the module's function index space).
+        func_index: u32,
+        /// The module offset of the call.
+        offset: u32,
+    },
+    /// Code of the module that is not a wasm frame (an array-call entry, a shim).
+    Trampoline,
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod backend;
 pub mod module;
 pub mod trap;
 pub mod types;
+pub mod unwind;
 pub mod value;
 pub mod vm;
 

@@ -75,6 +75,10 @@ pub const STORE_TAIL_CALLER: i32 = 24;
 /// Offset of the pointer to the store's tail-call buffer ([`TAIL_CALL_SLOTS`] slots) in the
 /// store context: the pending tail call's arguments, then its results.
 pub const STORE_TAIL_ARGS: i32 = 32;
+/// Offset of the innermost [`UnwindBuf`](crate::unwind::UnwindBuf) of the store (null outside
+/// wasm) in the store context: where a trap raised in native code unwinds to (see
+/// [`crate::unwind`]).
+pub const STORE_UNWIND: i32 = 56;
 /// Slots of the tail-call buffer: the most parameters or results a function type may have
 /// (the validator's limit), so every signature fits.
 pub const TAIL_CALL_SLOTS: u32 = 1000;
@@ -161,6 +165,17 @@ pub enum Libcall {
     /// `(vmctx)`: the innermost profiled function returns or tail-calls; the gas counter is
     /// flushed.
     ProfileExit,
+    /// `(vmctx, code: i32, func_index: i32, offset: i32, fp: ptr)`, never returns: as
+    /// [`Libcall::Trap`], then the frames of the callers up to the innermost entry (walking the
+    /// frame-pointer chain from `fp`, the trapping frame's frame pointer), then unwinds to that
+    /// entry (see [`crate::unwind`]). For native code, whose frames keep frame pointers.
+    TrapUnwind,
+    /// `(vmctx, cost: i64, offset: i32, fp: ptr)`: as [`Libcall::OutOfGas`], but when the
+    /// handler gives no more gas it records the `OutOfGas` trap at module offset `offset` of
+    /// the function whose code called the caller (`fp` is the caller's frame pointer: a shim
+    /// between the segment and this libcall) and unwinds as [`Libcall::TrapUnwind`] does; so
+    /// it returns only when the counter holds at least `cost`.
+    OutOfGasUnwind,
 }
 
 impl Libcall {
@@ -180,6 +195,8 @@ impl Libcall {
         Libcall::OutOfGas,
         Libcall::ProfileEnter,
         Libcall::ProfileExit,
+        Libcall::TrapUnwind,
+        Libcall::OutOfGasUnwind,
     ];
 
     /// The position of this libcall in the table.
@@ -201,6 +218,8 @@ impl Libcall {
             Libcall::ProfileExit => (&[Ptr], &[]),
             Libcall::TableGrow => (&[Ptr, I32, I64, I32], &[I64]),
             Libcall::OutOfGas => (&[Ptr, I64], &[I32]),
+            Libcall::TrapUnwind => (&[Ptr, I32, I32, I32, Ptr], &[]),
+            Libcall::OutOfGasUnwind => (&[Ptr, I64, I32, Ptr], &[]),
             Libcall::TableFill => (&[Ptr, I32, I32, I64, I32], &[I32]),
         }
     }

@@ -6,7 +6,8 @@
 //! the buffer; libcalls, memories, tables and globals are reached through the instance
 //! context, whose address is an argument; constants and jump tables are PC-relative inside
 //! each function. So the laid-out buffer is position-independent and is saved as it is,
-//! with the entry offsets and the largest frame. Loading maps it read+execute in a fresh
+//! with the entry offsets, the largest frame and the bodies' call sites (which name the
+//! callers in the backtrace of a trap that unwinds). Loading maps it read+execute in a fresh
 //! mapping, exactly as a compile does.
 //!
 //! The payload is this crate's framing only: the envelope an artifact travels in (format
@@ -19,6 +20,7 @@
 //! ```text
 //!   "WESJIT01"  functions: u32  max_frame: u64  metered: u8  pricing hash: [u8; 32]
 //!   offsets: functions × u64   code length: u64   code
+//!   call sites: u64   sites × (return offset: u32, function: u32, module offset: u32)
 //! ```
 //! All integers little-endian. An offset of `u64::MAX` stands for a function without an
 //! entry (one that [`Module::referenced_functions`] leaves out); every referenced function
@@ -34,7 +36,7 @@ use crate::{Jit, JitModule};
 
 /// The payload's magic and version: bump the digits when the layout or the meaning of the
 /// code changes in a way the fingerprint does not capture.
-const MAGIC: &[u8; 8] = b"WESJIT02";
+const MAGIC: &[u8; 8] = b"WESJIT03";
 
 /// The offset written for a function without an entry.
 const NO_ENTRY: u64 = u64::MAX;
@@ -117,8 +119,21 @@ impl Jit {
         }
         let len = usize::try_from(r.u64()?).map_err(|_| bad("code length out of range".into()))?;
         let code = r.take(len)?;
+        let sites = usize::try_from(r.u64()?).map_err(|_| bad("call-site count out of range".into()))?;
+        // Each site is 12 bytes of the payload, so this cannot allocate more than its size.
+        if sites > payload.len() / 12 {
+            return Err(bad("truncated call sites".into()));
+        }
+        let mut frames = Vec::with_capacity(sites);
+        for _ in 0..sites {
+            let site = crate::FrameSite { ret: r.u32()?, func_index: r.u32()?, offset: r.u32()? };
+            if site.ret as usize > code.len() || frames.last().is_some_and(|p: &crate::FrameSite| p.ret >= site.ret) {
+                return Err(bad(format!("call site at {} is out of order or outside the code", site.ret)));
+            }
+            frames.push(site);
+        }
         if r.at != payload.len() {
-            return Err(bad(format!("{} bytes after the code", payload.len() - r.at)));
+            return Err(bad(format!("{} bytes after the call sites", payload.len() - r.at)));
         }
         // Functions are placed 16-byte aligned (see `Backend::compile`).
         if let Some(o) = offsets.iter().flatten().find(|&&o| o >= code.len() || o % 16 != 0) {
@@ -128,7 +143,7 @@ impl Jit {
         // The fingerprint (checked by whoever hands the payload over, see `Backend::deserialize`)
         // includes `count_operators`, so the code counts exactly when this JIT's does.
         let counts_operators = self.config.count_operators;
-        Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash, counts_operators }))
+        Ok(Arc::new(JitModule { module, memory, offsets, frames, max_frame, pricing_hash, counts_operators }))
     }
 }
 
@@ -147,6 +162,12 @@ impl JitModule {
         }
         out.extend_from_slice(&(code.len() as u64).to_le_bytes());
         out.extend_from_slice(code);
+        out.extend_from_slice(&(self.frames.len() as u64).to_le_bytes());
+        for s in &self.frames {
+            for v in [s.ret, s.func_index, s.offset] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
         out
     }
 }
@@ -236,7 +257,7 @@ mod tests {
         }
         let mut longer = payload.clone();
         longer.push(0);
-        assert!(load(&longer).to_string().contains("after the code"));
+        assert!(load(&longer).to_string().contains("after the call sites"));
         // Two functions: the offsets are at bytes 53 and 61; `$f` has none, `g` has one.
         assert_eq!(payload[53..61], NO_ENTRY.to_le_bytes());
         let mut outside = payload.clone();

@@ -50,6 +50,12 @@ impl CodeMemory {
         unsafe { std::slice::from_raw_parts(self.alloc.as_ptr::<u8>(), self.len) }
     }
 
+    /// The offset in the code of address `pc`, if `pc` is inside it.
+    pub(crate) fn offset_of(&self, pc: usize) -> Option<usize> {
+        let base = self.alloc.as_ptr::<u8>() as usize;
+        pc.checked_sub(base).filter(|o| *o < self.len)
+    }
+
     /// The array-call entry point of the function whose code starts at `offset`.
     ///
     /// Returns `None` if `offset` is outside the code.

@@ -40,7 +40,7 @@ use cranelift_codegen::ir::ExternalName;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
-use wes_core::backend::{CompiledModule, FuncEntry};
+use wes_core::backend::{CompiledModule, FuncEntry, NativeFrame};
 use wes_core::{Backend, CompileError, Module};
 use wes_meter::Pricing;
 
@@ -245,6 +245,21 @@ struct CompiledFunc {
     code: Vec<u8>,
     frame_size: usize,
     calls: Vec<BodyCall>,
+    /// Its call sites: the return address's offset in `code` and the module offset of the
+    /// operator that made the call, by return address.
+    sites: Vec<(u32, u32)>,
+}
+
+/// A call site of a body in a module's code: what a return address found on the stack by a
+/// trap that unwinds means (see `wes_core::unwind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FrameSite {
+    /// The return address's offset in the module's code.
+    ret: u32,
+    /// The calling function.
+    func_index: u32,
+    /// The module offset of the call.
+    offset: u32,
 }
 
 /// The module-level helpers of metered code.
@@ -318,20 +333,22 @@ impl Jit {
             }
             None => None,
         };
-        translate::translate(
-            module,
-            defined_index,
-            self.isa.default_call_conv(),
-            self.isa.frontend_config(),
-            &mut ctx.func,
-            fctx,
-            &translate::FunctionFacts {
-                segments: segments.as_ref(),
-                counters: self.counters(),
-                may_move_memory: facts.may_move_memory,
-                profile: self.config.profile,
-            },
-        )?;
+        let mut function_facts = translate::FunctionFacts {
+            segments: segments.as_ref(),
+            counters: self.counters(),
+            may_move_memory: facts.may_move_memory,
+            profile: self.config.profile,
+            refill_edges: false,
+        };
+        let (call_conv, frontend) = (self.isa.default_call_conv(), self.isa.frontend_config());
+        translate::translate(module, defined_index, call_conv, frontend, &mut ctx.func, fctx, &function_facts)?;
+        if self.config.pricing.is_some() && translate::needs_refill_edges(&ctx.func) {
+            // Translated again, rather than decided up front: the figure that predicts the
+            // register allocator's square is the translated function's (see `needs_refill_edges`).
+            ctx.clear();
+            function_facts.refill_edges = true;
+            translate::translate(module, defined_index, call_conv, frontend, &mut ctx.func, fctx, &function_facts)?;
+        }
         if self.config.nan_canonicalization {
             nan::canonicalize_nans(&mut ctx.func);
         }
@@ -390,6 +407,20 @@ impl Jit {
         // The frame below the frame pointer, plus the saved frame pointer and return address.
         let frame_size = compiled.buffer.frame_layout().map_or(0, |l| l.frame_to_fp_offset as usize) + 16;
         let relocs = compiled.buffer.relocs().to_vec();
+        // Each call's operator offset is its instruction's source location (the translator
+        // sets one per operator); the last byte of the call instruction is inside its range.
+        let srclocs = compiled.buffer.get_srclocs_sorted();
+        let mut sites: Vec<(u32, u32)> = compiled
+            .buffer
+            .call_sites()
+            .filter_map(|site| {
+                let last = site.ret_addr.checked_sub(1)?;
+                let i = srclocs.partition_point(|l| l.end <= last);
+                let l = srclocs.get(i).filter(|l| l.start <= last && !l.loc.is_default())?;
+                Some((site.ret_addr, l.loc.bits()))
+            })
+            .collect();
+        sites.sort_unstable();
         let mut calls = Vec::new();
         for reloc in &relocs {
             // Libcalls go through the vmctx table, so the only relocations are calls between
@@ -415,7 +446,7 @@ impl Jit {
             };
             calls.push(BodyCall { at: reloc.offset as usize, target, addend: reloc.addend });
         }
-        Ok(CompiledFunc { code, frame_size, calls })
+        Ok(CompiledFunc { code, frame_size, calls, sites })
     }
 }
 
@@ -544,6 +575,16 @@ impl Backend for Jit {
         let bodies: Vec<usize> = pairs.iter().map(|p| place(&p.body)).collect();
         let offsets: Vec<Option<usize>> = pairs.iter().map(|p| p.entry.as_ref().map(&mut place)).collect();
         let shim_at = shims.as_ref().map(|s| (place(&s.out_of_gas), place(&s.replay)));
+        let mut frames = Vec::new();
+        for (i, (pair, body_at)) in pairs.iter().zip(&bodies).enumerate() {
+            let func_index = module.num_imported_functions + i as u32;
+            for &(ret, offset) in &pair.body.sites {
+                let ret = u32::try_from(*body_at + ret as usize)
+                    .map_err(|_| CompileError::Limit("more than 4 GiB of code".into()))?;
+                frames.push(FrameSite { ret, func_index, offset });
+            }
+        }
+        frames.sort_unstable_by_key(|s| s.ret);
         for (pair, (body_at, entry_at)) in pairs.iter().zip(bodies.iter().zip(&offsets)) {
             let entry = pair.entry.as_ref().zip(*entry_at);
             for (f, base) in std::iter::once((&pair.body, *body_at)).chain(entry) {
@@ -558,7 +599,7 @@ impl Backend for Jit {
         let memory = CodeMemory::new(&code)?;
         let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
         let counts_operators = self.config.count_operators;
-        Ok(Arc::new(JitModule { module, memory, offsets, max_frame, pricing_hash, counts_operators }))
+        Ok(Arc::new(JitModule { module, memory, offsets, frames, max_frame, pricing_hash, counts_operators }))
     }
 
     fn fingerprint(&self) -> Option<wes_core::CodeFingerprint> {
@@ -600,6 +641,8 @@ struct JitModule {
     /// Per defined function, where its array-call entry starts in `memory` (`None`: it has
     /// none, see [`Module::referenced_functions`]).
     offsets: Vec<Option<usize>>,
+    /// The call sites of every body, sorted by return address.
+    frames: Vec<FrameSite>,
     max_frame: usize,
     pricing_hash: Option<[u8; 32]>,
     /// Whether the code counts executed operators (`JitConfig::count_operators`).
@@ -640,5 +683,18 @@ impl CompiledModule for JitModule {
 
     fn serialize(&self) -> Option<Vec<u8>> {
         Some(self.serialize_code())
+    }
+
+    fn frame_at(&self, pc: usize) -> Option<NativeFrame> {
+        let at = self.memory.offset_of(pc)?;
+        let at = u32::try_from(at).ok()?;
+        Some(match self.frames.binary_search_by_key(&at, |s| s.ret) {
+            Ok(i) => {
+                let s = self.frames[i];
+                NativeFrame::Wasm { func_index: s.func_index, offset: s.offset }
+            }
+            // Every call a body makes is a site; other code is an entry's or a shim's.
+            Err(_) => NativeFrame::Trampoline,
+        })
     }
 }

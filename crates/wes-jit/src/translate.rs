@@ -18,11 +18,14 @@
 //!   body calling through a function-reference record stores its frame count less one first.
 //!
 //! Traps never use Cranelift's `trap` instructions (which would need signal handlers). Each trap
-//! condition branches to a cold block that calls the runtime's `Trap` libcall with the code and
-//! this function's index, then returns `CALL_TRAPPED`; a caller that sees that status from a
-//! callee (or zero from a libcall) records its own frame the same way and returns it too. The trap therefore
-//! unwinds by ordinary returns, the backtrace is collected innermost first, and no native
-//! state is left behind.
+//! condition branches to a cold block that calls the runtime's `TrapUnwind` libcall with the
+//! code, this function's index, the offset and its frame pointer; the libcall records the trap
+//! and this frame, walks the frame-pointer chain to record the callers (each return address
+//! maps to a call site's offset, `frame_table`), and jumps back to the innermost entry from
+//! Rust (`wes_core::unwind`), which returns `CALL_TRAPPED`. A failed gas refill unwinds the same
+//! way from inside its shim. So a direct call and a refill need no status branch: they return
+//! only when they succeeded. A call through a function record (a host function, another
+//! backend's code, an entry from Rust) still returns a status, checked as a libcall's is.
 //!
 //! Tail calls to a function of the same module are Cranelift `return_call`s between bodies;
 //! other tail calls return `CALL_TAIL` and leave the call to the caller: see [`tail_call`].
@@ -189,6 +192,32 @@ pub(crate) struct FunctionFacts<'a> {
     pub(crate) may_move_memory: bool,
     /// Tell the runtime when the function is entered and left (`JitConfig::profile`).
     pub(crate) profile: bool,
+    /// Give each refill path an edge it never takes (see `Translator::rejoin` and
+    /// [`needs_refill_edges`]).
+    pub(crate) refill_edges: bool,
+}
+
+/// Past this many blocks × branch destinations, a metered function is translated again with
+/// refill paths that have a second edge (see `Translator::rejoin`).
+///
+/// Measured (docs/benchmarks.md): without those edges regalloc2's work grows with blocks ×
+/// block-parameter inputs, and 4,096 nested `if`s compile in 2.4-3.0 s instead of 0.7 s, a
+/// `br_table` of 65,520 targets over 1,000 labels in 2.2-2.7 s instead of 1.0 s; the largest
+/// function of the C workloads (`benches/c`, metered) is 4,270 blocks × 6,359 destinations,
+/// 2.7e7.
+const REFILL_EDGE_WORK: u64 = 100_000_000;
+
+/// Whether translated body `func` is past [`REFILL_EDGE_WORK`].
+pub(crate) fn needs_refill_edges(func: &Function) -> bool {
+    let blocks = func.dfg.num_blocks() as u64;
+    let mut destinations = 0u64;
+    for block in func.layout.blocks() {
+        if let Some(last) = func.layout.last_inst(block) {
+            let dests = func.dfg.insts[last].branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables);
+            destinations += dests.len() as u64;
+        }
+    }
+    blocks.saturating_mul(destinations) > REFILL_EDGE_WORK
 }
 
 /// Translates the body of defined function `defined_index` of `module` into `func`.
@@ -270,6 +299,7 @@ pub(crate) fn translate(
         regions: [None; Region::COUNT],
         memory_fixed: !facts.may_move_memory,
         profile: facts.profile,
+        refill_edges: facts.refill_edges,
     };
 
     // The counters arrive in registers; every exit returns them.
@@ -313,6 +343,9 @@ pub(crate) fn translate(
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
     while !ops.eof() {
         t.offset = u32::try_from(ops.original_position()).unwrap_or(u32::MAX);
+        // Every call site then carries the offset of its operator: a trap that unwinds names
+        // each caller's call by its return address (`frame_table`).
+        t.builder.set_srcloc(ir::SourceLoc::new(t.offset));
         let (op, offset) = ops.read_with_offset().map_err(codegen)?;
         if t.reachable
             && let Some(wes_meter::SegmentCharge::Check { chain }) = segments.and_then(|s| s.at(offset))
@@ -392,6 +425,8 @@ struct Translator<'m, 'f> {
     memory_fixed: bool,
     /// Report entry and exit to the runtime's gas profiler.
     profile: bool,
+    /// See [`FunctionFacts::refill_edges`].
+    refill_edges: bool,
 }
 
 /// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets

@@ -96,6 +96,11 @@ impl CompiledModule for TieredModule {
     fn counts_operators(&self) -> bool {
         self.lower.counts_operators()
     }
+
+    fn frame_at(&self, pc: usize) -> Option<wes_core::backend::NativeFrame> {
+        let upper = self.funcs.first().and_then(|f| f.shared.upper.get()).and_then(|(m, _)| m.frame_at(pc));
+        upper.or_else(|| self.lower.frame_at(pc))
+    }
 }
 
 /// One module the worker must compile with the upper tier.

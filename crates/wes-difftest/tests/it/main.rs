@@ -4,3 +4,4 @@
 
 mod corpus;
 mod detect;
+mod unwind;

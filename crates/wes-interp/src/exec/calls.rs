@@ -160,7 +160,9 @@ impl Executor {
             let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
             #[cfg(test)]
             super::probe::at_native_call();
-            let mut status = f(ctx, caller_vmctx, self.buf.as_mut_ptr());
+            // Through `call_array`: a trap in native code unwinds to there, never over the
+            // interpreter's frames.
+            let mut status = wes_core::unwind::call_array(store, f, ctx, caller_vmctx, self.buf.as_mut_ptr());
             let mut out: *const ValRaw = self.buf.as_ptr();
             while status == CALL_TAIL {
                 wr(store, vm::STORE_FRAMES_LEFT, frames_left);
@@ -196,7 +198,7 @@ impl Executor {
                     return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
                 }
                 let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
-                status = f(ctx, caller, tail_args);
+                status = wes_core::unwind::call_array(store, f, ctx, caller, tail_args);
                 out = tail_args;
             }
             if status != CALL_RETURNED {

@@ -111,14 +111,16 @@ impl Translator<'_, '_> {
     /// Calls libcall `lc` with `args` (after the vmctx), the counters written back before
     /// and read again after (see [`gas`](super::gas)).
     pub(super) fn libcall(&mut self, lc: Libcall, args: &[Value]) -> Option<Value> {
-        if lc != Libcall::OutOfGas {
-            self.flush_counters();
-            let r = self.libcall_raw(lc, args);
-            self.reload_counters();
-            return r;
-        }
-        let mut all = vec![self.vmctx];
-        all.extend_from_slice(args);
+        self.flush_counters();
+        let r = self.libcall_raw(lc, args);
+        self.reload_counters();
+        r
+    }
+
+    /// Asks for `cost` gas through the out-of-gas shim, reporting a failure at module offset
+    /// `at`: it returns only when the counter (read back here) holds at least `cost`; when the
+    /// handler gives no more, the libcall behind the shim unwinds (see [`traps`](super::traps)).
+    pub(super) fn refill(&mut self, cost: Value, at: u32) {
         self.flush_counters();
         // Through the shim that preserves every register, so that values live across the
         // (cold) call need not be kept in callee-saved registers or spilled around loops.
@@ -138,13 +140,9 @@ impl Translator<'_, '_> {
                 f
             }
         };
-        self.builder.ins().call(shim, &all);
-        // Cranelift's `preserve_all` convention returns nothing, so the status is read
-        // from the counter: the libcall leaves it at least `cost` exactly when it succeeded
-        // (see `Libcall::OutOfGas`).
+        let at = self.builder.ins().iconst(types::I32, i64::from(at));
+        self.builder.ins().call(shim, &[self.vmctx, cost, at]);
         self.reload_counters();
-        let gas = self.builder.use_var(self.gas?);
-        Some(self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gas, args[0]))
     }
 
     /// Calls libcall `lc` through the vmctx's libcall table, leaving the gas counter alone.

@@ -10,18 +10,26 @@ use wes_core::{CompileError, Module};
 
 use super::{BODY_NAMESPACE, PTR, SHIM_NAMESPACE, array_call_signature, body_signature, defined_type, ir_type};
 
-/// The signature of the out-of-gas shim: [`Libcall::OutOfGas`]'s parameters, no result (the
+/// The signature of the out-of-gas shim: `(vmctx, cost: i64, offset: i32)`, no result (the
 /// `preserve_all` convention has none), preserving every register.
 pub(super) fn out_of_gas_shim_signature() -> Signature {
     let mut sig = Signature::new(CallConv::PreserveAll);
-    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64), AbiParam::new(types::I32)]);
     sig
 }
 
-/// Builds the out-of-gas shim into `func`: it calls [`Libcall::OutOfGas`] through the libcall
-/// table with the C convention, and saves and restores every register that call may clobber.
-/// The libcall's status is not returned; the caller reads the outcome from the gas counter,
-/// which holds at least the cost exactly when the libcall succeeded.
+/// The signature of [`Libcall::OutOfGasUnwind`] with the C convention.
+fn out_of_gas_libcall_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64), AbiParam::new(types::I32), AbiParam::new(PTR)]);
+    sig
+}
+
+/// Builds the out-of-gas shim into `func`: it calls [`Libcall::OutOfGasUnwind`] through the
+/// libcall table with the C convention and its own frame pointer, and saves and restores every
+/// register that call may clobber. It returns only when the counter holds at least the cost;
+/// when the handler gives no more gas the libcall records the trap at the offset the caller
+/// passed, in the caller's frame (found from the shim's frame), and unwinds.
 ///
 /// Metered code calls it from the cold refill path of every segment check. A C call there
 /// would clobber every caller-saved register, including all float registers, so any value
@@ -43,30 +51,24 @@ pub(crate) fn translate_out_of_gas_shim(
     let params = b.block_params(entry).to_vec();
     let flags = MemFlagsData::trusted().with_readonly();
     let table = b.ins().load(PTR, flags, params[0], vm::VMCTX_LIBCALLS);
-    let offset = i32::try_from(Libcall::OutOfGas.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+    let offset =
+        i32::try_from(Libcall::OutOfGasUnwind.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
     let callee = b.ins().load(PTR, flags, table, offset);
-    let mut sig = Signature::new(call_conv);
-    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
-    sig.returns.push(AbiParam::new(types::I32));
-    let sig = b.import_signature(sig);
-    // The status is dropped: the caller reads the outcome from the gas counter.
-    b.ins().call_indirect(sig, callee, &params);
+    let sig = b.import_signature(out_of_gas_libcall_signature(call_conv));
+    let fp = b.ins().get_frame_pointer(PTR);
+    b.ins().call_indirect(sig, callee, &[params[0], params[1], params[2], fp]);
     b.ins().return_(&[]);
     b.seal_all_blocks();
     b.finalize(frontend);
 }
 
-/// The layout of the table a merged check's slow path hands the replay shim: the result at
-/// byte 0 (written by the shim: the start offset of the segment that could not be paid for,
-/// or `u64::MAX`), the number of segments at byte 8, then one `(cost, start offset, operators)`
-/// entry of `u64`s per segment from byte 16 (the operators are read only by the shim of code
-/// that counts them).
-pub(super) const REPLAY_RESULT: i32 = 0;
-/// See [`REPLAY_RESULT`].
-pub(super) const REPLAY_COUNT: i32 = 8;
-/// See [`REPLAY_RESULT`].
-pub(super) const REPLAY_ENTRIES: i32 = 16;
-/// See [`REPLAY_RESULT`].
+/// The layout of the table a merged check's slow path hands the replay shim: the number of
+/// segments at byte 0, then one `(cost, start offset, operators)` entry of `u64`s per segment
+/// from byte 8 (the operators are read only by the shim of code that counts them).
+pub(super) const REPLAY_COUNT: i32 = 0;
+/// See [`REPLAY_COUNT`].
+pub(super) const REPLAY_ENTRIES: i32 = 8;
+/// See [`REPLAY_COUNT`].
 pub(super) const REPLAY_ENTRY_SIZE: i32 = 24;
 
 /// The signature of the replay shim: `(vmctx, table)`, no result, preserving every register.
@@ -79,10 +81,10 @@ pub(super) fn replay_shim_signature() -> Signature {
 /// Builds the replay shim into `func`: the slow path of a merged gas check (see
 /// [`gas`](super::gas)), shared by every function of the module. For each `(cost, offset,
 /// operators)` of the table in order it does what one unmerged check does, on the counters in
-/// memory: while the gas counter is below `cost`, it asks [`Libcall::OutOfGas`] for it, and
-/// stops with `offset` as the result when that fails (the libcall has recorded the trap);
-/// otherwise it deducts `cost` and, when `count_operators`, adds `operators` to the operator
-/// counter. The result is `u64::MAX` when every segment was paid for.
+/// memory: while the gas counter is below `cost`, it asks [`Libcall::OutOfGasUnwind`] for it
+/// (which, when the handler gives no more, records the trap at `offset` in the frame that
+/// called the shim and unwinds); then it deducts `cost` and, when `count_operators`, adds
+/// `operators` to the operator counter. It returns once every segment is paid for.
 ///
 /// Why a shim rather than the checks written out in every slow path: written out, each merged
 /// segment cost four blocks and about twenty instructions of cold code, most of the IR of a
@@ -103,7 +105,6 @@ pub(crate) fn translate_replay_shim(
     let check = b.create_block();
     let pay = b.create_block();
     let refill = b.create_block();
-    let fail = b.create_block();
     let finish = b.create_block();
     b.append_block_params_for_function_params(entry);
     let index = b.declare_var(types::I64);
@@ -147,28 +148,20 @@ pub(crate) fn translate_replay_shim(
     b.def_var(index, next);
     b.ins().jump(head, &[]);
 
-    // The libcall leaves the counter at least `cost` exactly when it succeeded; the check is
-    // made again either way, as an unmerged check does after a refill.
+    // The libcall returns only when the counter holds at least `cost`; the check is made
+    // again all the same, as an unmerged check pays after a refill.
     b.switch_to_block(refill);
     let libcalls = b.ins().load(PTR, flags.with_readonly(), vmctx, vm::VMCTX_LIBCALLS);
-    let offset = i32::try_from(Libcall::OutOfGas.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
+    let offset =
+        i32::try_from(Libcall::OutOfGasUnwind.index() as u64 * u64::from(vm::POINTER_SIZE)).unwrap_or(i32::MAX);
     let callee = b.ins().load(PTR, flags.with_readonly(), libcalls, offset);
-    let mut sig = Signature::new(call_conv);
-    sig.params.extend([AbiParam::new(PTR), AbiParam::new(types::I64)]);
-    sig.returns.push(AbiParam::new(types::I32));
-    let sig = b.import_signature(sig);
-    let call = b.ins().call_indirect(sig, callee, &[vmctx, cost]);
-    let status = b.inst_results(call)[0];
-    b.ins().brif(status, check, &[], fail, &[]);
-
-    b.switch_to_block(fail);
-    let at = b.ins().load(types::I64, flags, base, REPLAY_ENTRIES + 8);
-    b.ins().store(flags, at, table, REPLAY_RESULT);
-    b.ins().return_(&[]);
+    let sig = b.import_signature(out_of_gas_libcall_signature(call_conv));
+    let at = b.ins().load(types::I32, flags, base, REPLAY_ENTRIES + 8);
+    let fp = b.ins().get_frame_pointer(PTR);
+    b.ins().call_indirect(sig, callee, &[vmctx, cost, at, fp]);
+    b.ins().jump(check, &[]);
 
     b.switch_to_block(finish);
-    let none = b.ins().iconst(types::I64, -1);
-    b.ins().store(flags, none, table, REPLAY_RESULT);
     b.ins().return_(&[]);
 
     b.seal_all_blocks();

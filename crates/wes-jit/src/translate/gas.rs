@@ -7,8 +7,8 @@
 //!
 //! ```text
 //!           brif gas >= cost, paid, refill
-//!   refill: (cold) status = OutOfGas(cost)   ;; handler tops up, or the trap is recorded
-//!           brif status, paid, trap          ;; status: the counter now holds `cost`
+//!   refill: (cold) OutOfGasUnwind(cost)   ;; handler tops up, or the trap unwinds
+//!           jump paid                     ;; the counter now holds `cost`
 //!   paid:   gas = gas - cost
 //! ```
 //!
@@ -56,9 +56,9 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value, types};
-use wes_core::vm::{self, Libcall};
+use wes_core::vm;
 
-use super::entry::{REPLAY_COUNT, REPLAY_ENTRIES, REPLAY_ENTRY_SIZE, REPLAY_RESULT, replay_shim_signature};
+use super::entry::{REPLAY_COUNT, REPLAY_ENTRIES, REPLAY_ENTRY_SIZE, replay_shim_signature};
 use super::{PTR, SHIM_NAMESPACE, Translator};
 
 impl Translator<'_, '_> {
@@ -105,17 +105,6 @@ impl Translator<'_, '_> {
             let value = self.builder.ins().load(types::I64, MemFlagsData::trusted(), store, at);
             self.builder.def_var(var, value);
         }
-    }
-
-    /// The counters' values from the store context, in body-return order (after a trap exit's
-    /// libcall, which wrote nothing into the variables).
-    pub(super) fn counters_from_memory(&mut self) -> Vec<Value> {
-        let mut out = Vec::new();
-        for (_, at) in self.counter_vars() {
-            let store = self.load_ptr(self.vmctx, vm::VMCTX_STORE, true);
-            out.push(self.builder.ins().load(types::I64, MemFlagsData::trusted(), store, at));
-        }
-        out
     }
 
     /// The counters' variables' values, in body-return order.
@@ -225,18 +214,11 @@ impl Translator<'_, '_> {
         let table = self.builder.ins().stack_addr(PTR, slot, 0);
         self.flush_counters();
         let shim = self.replay_shim();
+        // It returns only when every segment was paid for; otherwise it unwinds, reporting the
+        // trap where the unmerged check would have: at the start of the segment not paid for.
         self.builder.ins().call(shim, &[self.vmctx, table]);
         self.reload_counters();
-        // The trap is reported where the unmerged check would have been: at the start of the
-        // segment that could not be paid for.
-        let result = self.builder.ins().stack_load(PTR, types::I64, slot, REPLAY_RESULT);
-        let paid_all = self.builder.ins().icmp_imm_s(IntCC::Equal, result, -1);
-        let stub = self.builder.create_block();
-        self.builder.set_cold_block(stub);
-        self.builder.ins().brif(paid_all, cont, &[], stub, &[]);
-        self.builder.switch_to_block(stub);
-        let at = self.builder.ins().ireduce(types::I32, result);
-        self.trap_jump_synced(None, at);
+        self.rejoin(cont);
 
         self.builder.switch_to_block(cont);
     }
@@ -287,27 +269,46 @@ impl Translator<'_, '_> {
         let enough = self.builder.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, gas, cost as i64);
         self.builder.ins().brif(enough, paid, &[], refill, &[]);
 
-        // The libcall writes the counter back before and reads it again after; its status
-        // says whether the counter now holds the cost, so a success goes straight on to pay
-        // it, exactly as the check would.
+        // The refill writes the counter back before and reads it again after; it returns only
+        // when the counter holds the cost (a failure unwinds), so it goes straight on to pay.
         self.builder.switch_to_block(refill);
         self.builder.set_cold_block(refill);
         let c = self.builder.ins().iconst(types::I64, cost as i64);
-        match self.libcall(Libcall::OutOfGas, &[c]) {
-            Some(status) => {
-                // The libcall read the counters back, and its failure charged nothing.
-                let trap = self.trap_stub_synced(None, self.offset);
-                self.builder.ins().brif(status, paid, &[], trap, &[]);
-                self.fill_trap_stubs();
-            }
-            None => self.trap_jump(None, self.offset),
-        }
+        self.refill(c, self.offset);
+        self.rejoin(paid);
 
         self.builder.switch_to_block(paid);
         let gas = self.builder.use_var(var);
         let left = self.builder.ins().iadd_imm_s(gas, (cost as i64).wrapping_neg());
         self.builder.def_var(var, left);
         self.count_ops(ops);
+    }
+
+    /// Ends a refill path, whose refill returned (so the counter is paid for), with a jump to
+    /// `to`. In a function past `REFILL_EDGE_WORK` (`FunctionFacts::refill_edges`) the path
+    /// also gets an edge it never takes, to a cold block of its own that ends in an
+    /// unreachable `trap`.
+    ///
+    /// Why: with one successor, each refill block feeds the block parameter of the gas
+    /// counter where it rejoins, and regalloc2's pass that places the moves between blocks
+    /// then rescans its list of block-parameter inputs for blocks a live range crosses, which
+    /// grows with blocks × branch destinations: 4,096 nested `if`s compiled metered in 2.4-3.0
+    /// s instead of 0.6-0.7 s, a 65,520-target `br_table` in 2.2-2.7 s instead of 0.8-1.0 s.
+    /// The edge costs a block and a compare per check (in all functions, about a tenth of the
+    /// work of compiling metered code), so only the functions where the product is large pay it.
+    fn rejoin(&mut self, to: ir::Block) {
+        if !self.refill_edges {
+            self.builder.ins().jump(to, &[]);
+            return;
+        }
+        let never = self.builder.create_block();
+        self.builder.set_cold_block(never);
+        // Always true (the vmctx is never null), but nothing Cranelift can fold away.
+        let ok = self.builder.ins().icmp_imm_u(IntCC::NotEqual, self.vmctx, 0);
+        self.builder.ins().brif(ok, to, &[], never, &[]);
+        self.builder.seal_block(never);
+        self.builder.switch_to_block(never);
+        self.builder.ins().trap(ir::TrapCode::unwrap_user(1));
     }
 
     /// Turns a grow libcall's `i64` result into the wasm `i32` result, propagating a trap the

@@ -66,7 +66,7 @@ impl Translator<'_, '_> {
         // The counter in memory is current: it was written back before the call and nothing
         // has charged the variable since.
         self.builder.switch_to_block(slow);
-        let buffer = self.pending_tail_calls(status);
+        let buffer = self.pending_tail_calls(status, true);
         if results > 0 {
             let own = self.call_buffer()?;
             for i in 0..results {
@@ -80,14 +80,13 @@ impl Translator<'_, '_> {
     }
 
     /// Continues after a direct call of a body that returned `status` and, on
-    /// [`CALL_RETURNED`], `results`; returns the results to push. On [`CALL_TRAPPED`] it goes to
-    /// the trap exit; on [`CALL_TAIL`] (the callee ended with a tail call through a record) it
-    /// makes the pending tail calls and loads their results from the tail-call buffer. A
-    /// callee that cannot return [`CALL_TAIL`] (`may_tail` false, see
-    /// `FunctionShape::may_return_tail`, measured by the decoder) returns only [`CALL_RETURNED`] (1) or
-    /// [`CALL_TRAPPED`] (0), so one branch on the status does: no code for tail calls at
-    /// this site (five cold blocks and an indirect call fewer per call, most of the calls of
-    /// compiled Rust or C).
+    /// [`CALL_RETURNED`], `results`; returns the results to push. A body never returns
+    /// [`CALL_TRAPPED`]: its traps unwind (see [`traps`](super::traps)). On [`CALL_TAIL`] (the
+    /// callee ended with a tail call through a record) it makes the pending tail calls and
+    /// loads their results from the tail-call buffer. A callee that cannot return
+    /// [`CALL_TAIL`] (`may_tail` false, see `FunctionShape::may_return_tail`, measured by the
+    /// decoder) returns only [`CALL_RETURNED`], so the call needs no branch at all: most of the
+    /// calls of compiled Rust or C.
     pub(super) fn body_call_status(
         &mut self,
         status: Value,
@@ -95,19 +94,12 @@ impl Translator<'_, '_> {
         result_types: &[ir::Type],
         may_tail: bool,
     ) -> Result<Vec<Value>, CompileError> {
+        if !may_tail {
+            return Ok(results.to_vec());
+        }
         let cont = self.builder.create_block();
         for t in result_types {
             self.builder.append_block_param(cont, *t);
-        }
-        if !may_tail {
-            let args: Vec<ir::BlockArg> = results.iter().map(|v| ir::BlockArg::Value(*v)).collect();
-            // A callee that trapped returned its counters from memory (`emit_trap_exits`).
-            let trap = self.trap_stub_synced(None, self.offset);
-            let returned = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_RETURNED));
-            self.builder.ins().brif(returned, cont, &args, trap, &[]);
-            self.fill_trap_stubs();
-            self.seal_and_switch(cont);
-            return Ok(self.builder.block_params(cont).to_vec());
         }
         let slow = self.builder.create_block();
         self.builder.set_cold_block(slow);
@@ -118,7 +110,7 @@ impl Translator<'_, '_> {
         // The body returned the counter in a register; the tail callees charge the memory copy.
         self.builder.switch_to_block(slow);
         self.flush_counters();
-        let buffer = self.pending_tail_calls(status);
+        let buffer = self.pending_tail_calls(status, false);
         let mut loaded = Vec::with_capacity(result_types.len());
         for (i, t) in result_types.iter().enumerate() {
             let v = self.builder.ins().load(*t, MemFlagsData::trusted(), buffer, slot(i));
@@ -130,23 +122,28 @@ impl Translator<'_, '_> {
     }
 
     /// From a cold block where a callee returned `status` other than [`CALL_RETURNED`], with
-    /// the gas counter in memory current: goes to the trap exit on [`CALL_TRAPPED`]; otherwise
+    /// the gas counter in memory current: goes to the trap exit on [`CALL_TRAPPED`] (when
+    /// `may_trap`: the callee was called through a record); otherwise
     /// calls the pending tail callee's entry until one does not tail-call again (each takes
     /// the frame of the callee this call site called, and may open as many frames), and goes
     /// to the trap exit if that one trapped. Leaves the builder in a block where the gas
     /// variable holds the counter the tail callees left, reloaded before any trap exit can
     /// write it back, and the results are in the returned tail-call buffer.
-    fn pending_tail_calls(&mut self, status: Value) -> Value {
+    fn pending_tail_calls(&mut self, status: Value, may_trap: bool) -> Value {
         let tail = self.builder.create_block();
         let done = self.builder.create_block();
         let copy = self.builder.create_block();
         for b in [tail, done, copy] {
             self.builder.set_cold_block(b);
         }
-        let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
-        let trap = self.trap_stub_synced(None, self.offset);
-        self.builder.ins().brif(trapped, trap, &[], tail, &[]);
-        self.fill_trap_stubs();
+        if may_trap {
+            let trapped = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_TRAPPED));
+            let trap = self.trap_stub_synced(None, self.offset);
+            self.builder.ins().brif(trapped, trap, &[], tail, &[]);
+            self.fill_trap_stubs();
+        } else {
+            self.builder.ins().jump(tail, &[]);
+        }
 
         self.builder.switch_to_block(tail);
         self.store_callee_frames();

@@ -4,7 +4,6 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, InstBuilder, StackSlotData, StackSlotKind, Value, types};
 use wes_core::TrapCode;
-use wes_core::backend::CALL_TRAPPED;
 use wes_core::vm::{self, Libcall};
 
 use super::{PTR, Translator};
@@ -117,8 +116,8 @@ impl Translator<'_, '_> {
     }
 
     /// Emits the trap exits, one per code used: each records the trap (or, for `None`, this
-    /// frame of a trap a callee recorded) with the offset the site left, and returns
-    /// `CALL_TRAPPED` with the counters from memory.
+    /// frame of a trap a callee or libcall recorded) with the offset the site left, and the
+    /// frames of the callers, and unwinds to the innermost entry; the counters are in memory.
     pub(super) fn emit_trap_exits(&mut self) {
         for (code, block) in std::mem::take(&mut self.trap_exits) {
             self.builder.switch_to_block(block);
@@ -128,16 +127,12 @@ impl Translator<'_, '_> {
             let fi = self.builder.ins().iconst(types::I32, i64::from(self.func_index));
             let slot = self.trap_offset_slot();
             let at = self.builder.ins().stack_load(PTR, types::I32, slot, 0);
+            let fp = self.builder.ins().get_frame_pointer(PTR);
             // The libcall is called directly, not through `libcall`, which would read the
             // gas variable (and so give this block a phi over every site again).
-            self.libcall_raw(Libcall::Trap, &[raw, fi, at]);
-            let mut rets = vec![self.builder.ins().iconst(types::I8, i64::from(CALL_TRAPPED))];
-            rets.extend(self.counters_from_memory());
-            for t in self.result_types.clone() {
-                let z = self.zero(t);
-                rets.push(z);
-            }
-            self.builder.ins().return_(&rets);
+            self.libcall_raw(Libcall::TrapUnwind, &[raw, fi, at, fp]);
+            // It never returns.
+            self.builder.ins().trap(ir::TrapCode::unwrap_user(1));
         }
     }
 
@@ -156,7 +151,7 @@ impl Translator<'_, '_> {
         self.seal_and_switch(cont);
     }
 
-    /// Propagates a trap when a callee or libcall returned status zero.
+    /// Propagates a trap when a libcall returned status zero.
     pub(super) fn check_status(&mut self, status: Value) {
         let failed = self.builder.ins().icmp_imm_s(IntCC::Equal, status, 0);
         self.branch_trap_if(failed, None);
@@ -165,9 +160,9 @@ impl Translator<'_, '_> {
     /// Returns `status` with the counters (gas left, operators executed) and `results` (zeros of the result types when `None`:
     /// on a trap or a pending tail call the caller ignores them).
     pub(super) fn return_with(&mut self, status: u8, results: Option<&[Value]>) {
-        // A return or a tail call through a record leaves the profiled frame (a trap does
-        // not: the runtime closes the frames a trap unwinds).
-        if self.profile && status != wes_core::backend::CALL_TRAPPED {
+        // A return or a tail call through a record leaves the profiled frame (a trap does not
+        // come here: the runtime closes the frames a trap unwinds).
+        if self.profile {
             self.libcall(Libcall::ProfileExit, &[]);
         }
         let mut rets = vec![self.builder.ins().iconst(types::I8, i64::from(status))];

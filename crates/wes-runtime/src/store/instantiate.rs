@@ -235,7 +235,7 @@ impl StoreInner {
         self.instances.push(InstanceEntry {
             module: Arc::clone(m),
             _plan: Arc::clone(plan),
-            _compiled: Arc::clone(compiled),
+            compiled: Arc::clone(compiled),
             vmctx,
             _records: records,
             _contexts: contexts,

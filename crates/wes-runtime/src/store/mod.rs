@@ -70,6 +70,7 @@ impl Store {
             tail_args: tail_args.as_mut_ptr(),
             gas: u64::MAX,
             operators: 0,
+            unwind: std::ptr::null_mut(),
         });
         let ctx_ptr: *mut VMStoreContext = &mut *ctx;
         Store {
@@ -401,7 +402,7 @@ pub(crate) struct InstanceEntry {
     module: Arc<wes_core::Module>,
     /// Owns the signature ids the vmctx points to.
     _plan: Arc<ModulePlan>,
-    _compiled: Arc<dyn CompiledModule>,
+    pub(crate) compiled: Arc<dyn CompiledModule>,
     vmctx: Box<VMContext>,
     /// The records of the functions the instance defines, in one block.
     _records: Box<[VMFuncRef]>,

@@ -29,6 +29,56 @@ impl StoreInner {
         }
     }
 
+    /// Records the frames of native code a trap unwinds, for the backtrace: walking the
+    /// frame-pointer chain from the frame whose frame pointer is `fp` outward, each return
+    /// address names a call site of a caller (through [`CompiledModule::frame_at`] of the
+    /// module whose code it is in), until the frame that the innermost entry (whose frame
+    /// pointer is `stop`) called. `first_offset`, when given, replaces the offset of the first
+    /// frame found (the segment that ran out of gas, which called a shim, rather than the
+    /// shim's call site).
+    ///
+    /// # Safety
+    ///
+    /// `fp` must be the frame pointer of a live frame of native code that keeps frame pointers
+    /// (as every frame between it and the innermost entry does), called, through such frames
+    /// only, by the function the innermost entry of this store called, and `stop` that entry's
+    /// [`UnwindBuf::frame_pointer`](wes_core::unwind::UnwindBuf::frame_pointer).
+    pub(crate) unsafe fn record_native_frames(&mut self, mut fp: usize, stop: usize, mut first_offset: Option<u32>) {
+        // Bounds the walk whatever the stack holds: a wasm frame and an entry between each
+        // two, and never more wasm frames than the backtrace keeps.
+        let mut steps = 2 * MAX_BACKTRACE + 2;
+        while fp != 0 && steps > 0 && !self.backtrace_full() {
+            steps -= 1;
+            // SAFETY: `fp` is the frame pointer of a live frame of native code (this function's
+            // contract for the first, the saved frame pointer of such a frame for the others,
+            // until the entry's is reached): it holds the caller's frame pointer and, above
+            // it, the return address.
+            let (caller_fp, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+            if caller_fp == stop {
+                break; // `fp` is the frame the entry called
+            }
+            match self.native_frame(ret) {
+                Some((instance, wes_core::backend::NativeFrame::Wasm { func_index, offset })) => {
+                    let offset = first_offset.take().unwrap_or(offset);
+                    self.record_frame(instance, func_index, offset);
+                }
+                Some((_, wes_core::backend::NativeFrame::Trampoline)) => {}
+                // Code of no module of this store: not a frame this walk may follow.
+                None => break,
+            }
+            fp = caller_fp;
+        }
+    }
+
+    /// The instance whose module's native code holds return address `pc`, and what it is.
+    fn native_frame(&self, pc: usize) -> Option<(usize, wes_core::backend::NativeFrame)> {
+        self.instances.iter().enumerate().find_map(|(i, inst)| inst.compiled.frame_at(pc).map(|f| (i, f)))
+    }
+
+    fn backtrace_full(&self) -> bool {
+        self.trap.as_ref().is_some_and(|t| t.inner.len() + t.frames.len() >= MAX_BACKTRACE)
+    }
+
     pub(crate) fn take_trap(&mut self) -> Trap {
         let pending = self.trap.take().unwrap_or(PendingTrap {
             code: TrapCode::HostError,

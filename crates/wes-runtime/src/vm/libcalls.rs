@@ -4,7 +4,7 @@
 use super::*;
 
 /// The libcall table every vmctx points to, in [`Libcall::ALL`] order.
-pub(crate) struct LibcallTable([*const (); 14]);
+pub(crate) struct LibcallTable([*const (); 16]);
 
 // SAFETY: the table is immutable and holds addresses of functions, which are valid from any
 // thread.
@@ -31,6 +31,8 @@ pub(crate) static LIBCALLS: LibcallTable = LibcallTable([
     lc_out_of_gas as *const (),
     lc_profile_enter as *const (),
     lc_profile_exit as *const (),
+    lc_trap_unwind as *const (),
+    lc_out_of_gas_unwind as *const (),
 ]);
 
 const _: () = assert!(LIBCALLS.0.len() == Libcall::ALL.len());
@@ -80,6 +82,66 @@ unsafe extern "C" fn lc_trap(vmctx: *mut VMContext, code: u32, func_index: u32, 
             }
             s.record_frame(i, func_index, offset);
         })
+    }
+}
+
+/// The innermost entry of the store behind `vmctx` (see [`wes_core::unwind`]).
+///
+/// # Safety
+///
+/// As [`with_store`].
+unsafe fn innermost_entry(vmctx: *mut VMContext) -> *const wes_core::unwind::UnwindBuf {
+    // SAFETY: `vmctx` is a live instance context whose store context is live (the contract).
+    unsafe { (*(*vmctx).store).unwind }
+}
+
+/// [`Libcall::TrapUnwind`].
+///
+/// # Safety
+///
+/// As [`with_store`]; only native code that keeps frame pointers calls this, with its own
+/// frame pointer as `fp`, inside an entry of its store (every array call made from Rust goes
+/// through [`wes_core::unwind::call_array`]).
+unsafe extern "C" fn lc_trap_unwind(vmctx: *mut VMContext, code: u32, func_index: u32, offset: u32, fp: usize) {
+    // SAFETY: called only by native code with its own vmctx, inside an entry of its store.
+    let buf = unsafe { innermost_entry(vmctx) };
+    if buf.is_null() {
+        // Not reachable: native code runs only inside an entry. Were it ever reached, going on
+        // would run wasm past its trap; stopping the process is the only safe answer.
+        std::process::abort();
+    }
+    // SAFETY: as above; `buf` is the innermost entry's, live until it returns, and `fp` the
+    // trapping frame's, called from that entry through native frames only.
+    unsafe {
+        lc_trap(vmctx, code, func_index, offset);
+        let stop = (*buf).frame_pointer();
+        with_store(vmctx, |s, _| s.record_native_frames(fp, stop, None));
+        // Nothing of this frame is left to drop: every frame up to the entry is native code's.
+        wes_core::unwind::unwind(buf)
+    }
+}
+
+/// [`Libcall::OutOfGasUnwind`].
+///
+/// # Safety
+///
+/// As [`lc_trap_unwind`], `fp` being the frame pointer of the shim the segment's code called.
+unsafe extern "C" fn lc_out_of_gas_unwind(vmctx: *mut VMContext, cost: u64, offset: u32, fp: usize) {
+    // SAFETY: called only by native code with its own vmctx.
+    if unsafe { with_store(vmctx, |s, _| s.refill_gas(cost)) } {
+        return;
+    }
+    // SAFETY: as above.
+    let buf = unsafe { innermost_entry(vmctx) };
+    if buf.is_null() {
+        // See `lc_trap_unwind`: not reachable, and going on would run a segment not paid for.
+        std::process::abort();
+    }
+    // SAFETY: as in `lc_trap_unwind`; the refill recorded the `OutOfGas` trap.
+    unsafe {
+        let stop = (*buf).frame_pointer();
+        with_store(vmctx, |s, _| s.record_native_frames(fp, stop, Some(offset)));
+        wes_core::unwind::unwind(buf)
     }
 }
 

@@ -73,6 +73,8 @@ pub(crate) struct VMStoreContext {
     pub(crate) gas: u64,
     /// Operators executed by code that counts them; see [`wes_core::vm::STORE_OPERATORS`].
     pub(crate) operators: u64,
+    /// The innermost entry a trap in native code unwinds to; see [`wes_core::vm::STORE_UNWIND`].
+    pub(crate) unwind: *mut wes_core::unwind::UnwindBuf,
 }
 
 /// The gas counter of the store context `ctx`.
@@ -198,6 +200,7 @@ const _: () = {
     assert!(offset_of!(VMStoreContext, tail_callee) == layout::STORE_TAIL_CALLEE as usize);
     assert!(offset_of!(VMStoreContext, tail_caller) == layout::STORE_TAIL_CALLER as usize);
     assert!(offset_of!(VMStoreContext, tail_args) == layout::STORE_TAIL_ARGS as usize);
+    assert!(offset_of!(VMStoreContext, unwind) == layout::STORE_UNWIND as usize);
     assert!(offset_of!(VMStoreContext, gas) == layout::STORE_GAS as usize);
     assert!(offset_of!(VMStoreContext, operators) == layout::STORE_OPERATORS as usize);
     assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);

@@ -13,17 +13,23 @@ use crate::tier::TierFunc;
 /// `entry` must be an entry of a function of the instance `vmctx` (made by the backend that
 /// compiled that instance's module), and `caller`/`args` as an array call of it requires.
 unsafe fn call_entry(entry: FuncEntry, vmctx: *mut u8, caller: *mut u8, args: *mut ValRaw) -> u8 {
+    // SAFETY: `vmctx` is a live instance context (the caller vouches), whose first field is
+    // its store context.
+    let store_ctx = unsafe { (*(vmctx as *const VMContext)).store }.cast::<u8>();
     if entry.data.is_null() {
         // SAFETY: native code's entry takes its instance's vmctx (by the `FuncEntry` contract),
-        // and the caller vouches for `caller` and `args`.
-        return unsafe { (entry.call)(vmctx, caller, args) };
+        // the caller vouches for `caller` and `args`, and `store_ctx` is the instance's store
+        // context. Through `call_array`: this Rust frame is not one a trap may unwind over.
+        return unsafe { wes_core::unwind::call_array(store_ctx, entry.call, vmctx, caller, args) };
     }
     let ctx = VMFuncContext { vmctx, data: entry.data };
     // SAFETY: an entry with data takes a function context holding its instance's vmctx and that
     // data; `ctx` outlives the call (a backend does not keep the context's address past the
     // call: the runtime's own records are the only long-lived contexts it may rely on, and
     // this record is equal to one of them field by field).
-    unsafe { (entry.call)(&ctx as *const VMFuncContext as *mut u8, caller, args) }
+    unsafe {
+        wes_core::unwind::call_array(store_ctx, entry.call, &ctx as *const VMFuncContext as *mut u8, caller, args)
+    }
 }
 
 /// The array-call entry of a tiered module's function.

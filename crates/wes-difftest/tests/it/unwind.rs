@@ -1,0 +1,64 @@
+//! Traps in native code unwind to the innermost entry from Rust and name every frame on the
+//! way from the frame-pointer chain (`wes_core::unwind`). The interpreter returns through
+//! its frames instead; the two must agree on the code, the backtrace (every frame's function
+//! and offset), the gas and the state, at every tight gas limit the harness tries.
+
+use wes_difftest::{compare, standard_engines};
+
+/// Recursion through direct calls and a table (whose calls go through array-call entries), ending
+/// in a trap or a loop that runs out of gas at depth.
+const DEEP: &str = r#"(module
+    (memory (export "mem") 1)
+    (global $g (export "g") (mut i32) (i32.const 0))
+    (table 2 funcref)
+    (elem (i32.const 0) $down $spin)
+    (type $t (func (param i32) (result i32)))
+    (func $down (param $n i32) (result i32)
+      (global.set $g (i32.add (global.get $g) (i32.const 1)))
+      (i32.store (i32.shl (local.get $n) (i32.const 2)) (local.get $n))
+      (if (result i32) (i32.eqz (local.get $n))
+        (then (i32.div_s (i32.const 1) (local.get $n)))
+        (else
+          (i32.add (i32.const 1)
+            (if (result i32) (i32.and (local.get $n) (i32.const 1))
+              (then (call $down (i32.sub (local.get $n) (i32.const 1))))
+              (else (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))))))))
+    (func $spin (param $n i32) (result i32)
+      (if (result i32) (i32.eqz (local.get $n))
+        (then (loop $l (global.set $g (i32.add (global.get $g) (i32.const 3))) (br $l)) (i32.const 0))
+        (else (i32.add (i32.const 1) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 1))))))
+    (func (export "div") (result i32) (call $down (i32.const 9)))
+    (func (export "spin") (result i32) (call $spin (i32.const 12)))
+    (func (export "bounds") (result i32) (i32.load (i32.const 70000))))"#;
+
+/// One function of `n` nested `if`s, each storing and counting: past the size where the JIT
+/// gives every refill path a second edge (`REFILL_EDGE_WORK` in wes-jit) when `n` is 2,000.
+fn nested_ifs(n: usize) -> String {
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!("(global.set $g (i32.add (global.get $g) (i32.const {i})))\n(if (local.get 0) (then\n"));
+    }
+    body.push_str("(i32.store (i32.const 0) (global.get $g))");
+    for i in 0..n {
+        body.push_str(&format!("\n(i32.store (i32.const {}) (local.get 0))))", (i % 1000) * 4));
+    }
+    format!(
+        r#"(module (memory (export "mem") 1) (global $g (export "g") (mut i32) (i32.const 0))
+          (func (export "nest") (local i32) (local.set 0 (i32.const 1)) {body}))"#
+    )
+}
+
+#[test]
+fn traps_that_unwind_agree_with_the_interpreter_on_backtraces_and_gas() {
+    let engines = standard_engines().unwrap();
+    let summary = compare(&wat::parse_str(DEEP).unwrap(), &engines).unwrap();
+    assert_eq!(summary.calls, 3, "{summary:?}");
+    assert_eq!(summary.trap_count("IntegerDivideByZero"), 1, "{summary:?}");
+    assert_eq!(summary.trap_count("OutOfGas"), 1, "{summary:?}");
+    assert_eq!(summary.trap_count("MemoryOutOfBounds"), 1, "{summary:?}");
+    assert!(summary.tight_out_of_gas >= 6, "{summary:?}");
+
+    let summary = compare(&wat::parse_str(nested_ifs(2_000)).unwrap(), &engines).unwrap();
+    assert_eq!((summary.calls, summary.returned), (1, 1), "{summary:?}");
+    assert!(summary.tight_out_of_gas >= 3, "{summary:?}");
+}
