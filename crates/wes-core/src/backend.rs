@@ -36,7 +36,10 @@ pub type ValRaw = u128;
 /// ended with a tail call that the caller must now make (see [`crate::vm::STORE_TAIL_CALLEE`]).
 ///
 /// Calling one requires a `callee_vmctx` built for it (by the runtime, following
-/// [`crate::vm`]) and a buffer holding arguments of its exact signature.
+/// [`crate::vm`]) and a buffer holding arguments of its exact signature. Rust calls one only
+/// through [`crate::unwind::call_array`]: a trap in native code jumps back to the innermost
+/// such call instead of returning, skipping every frame in between, so no Rust frame with
+/// anything to drop may stand between it and the code it reaches.
 pub type ArrayCallFn =
     unsafe extern "C" fn(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args_results: *mut ValRaw) -> u8;
 
