@@ -3,7 +3,7 @@
 //!
 //! Native code (the JIT) raises a trap without returning through its frames: the libcall that
 //! records the trap jumps straight back to the innermost [`call_array`] of the store, which
-//! returns [`CALL_TRAPPED`]. So compiled code needs no status branch after a direct call or a
+//! returns [`CALL_TRAPPED`](crate::backend::CALL_TRAPPED). So compiled code needs no status branch after a direct call or a
 //! failed gas refill, which was over a tenth of the work of compiling metered code
 //! (docs/benchmarks.md, "Traps that unwind").
 //!
@@ -11,22 +11,22 @@
 //! [`call_array`] (the runtime's calls, host functions calling back, the interpreter calling
 //! out, the tier trampoline), so the frames a trap skips are only those of compiled code, which
 //! own nothing to drop, and of the libcall that raises it, which has dropped what it owns before
-//! it jumps. [`enter`] saves the callee-saved registers and the stack pointer in an
-//! [`UnwindBuf`] and [`unwind`] restores them, so to the Rust caller of [`enter`] the jump is an
+//! it jumps. `enter` saves the callee-saved registers and the stack pointer in an
+//! [`UnwindBuf`] and `unwind` restores them, so to the Rust caller of `enter` the jump is an
 //! ordinary return of `CALL_TRAPPED`. The innermost buffer of a store is linked from its
 //! store context ([`crate::vm::STORE_UNWIND`]), where the libcalls find it.
 //!
-//! The buffer also records [`enter`]'s frame pointer: a walk of the frame-pointer chain from a
+//! The buffer also records `enter`'s frame pointer: a walk of the frame-pointer chain from a
 //! trapping frame of compiled code (which keeps frame pointers) stops there, having seen every
 //! compiled frame the trap unwinds, which is how the backtrace is made.
 //!
 //! x86-64 with the System V convention only; on other hosts no code that unwinds can run (the
-//! JIT refuses them), [`enter`] is an ordinary call and [`unwind`] aborts.
+//! JIT refuses them), `enter` is an ordinary call and `unwind` aborts.
 
 use crate::backend::{ArrayCallFn, ValRaw};
 use crate::vm::STORE_UNWIND;
 
-/// Where [`unwind`] returns to: the stack and frame pointers of one [`enter`], and the buffer of
+/// Where `unwind` returns to: the stack and frame pointers of one `enter`, and the buffer of
 /// the enclosing one (null for the outermost).
 #[repr(C)]
 #[derive(Debug)]
@@ -37,8 +37,8 @@ pub struct UnwindBuf {
 }
 
 impl UnwindBuf {
-    /// The frame pointer of the [`enter`] this buffer belongs to: the value a walk of the
-    /// frame-pointer chain finds saved in the frame of the function [`enter`] called.
+    /// The frame pointer of the `enter` this buffer belongs to: the value a walk of the
+    /// frame-pointer chain finds saved in the frame of the function `enter` called.
     pub fn frame_pointer(&self) -> usize {
         self.fp
     }
@@ -50,7 +50,7 @@ mod native {
 
     /// Calls `f(callee, caller, args)` after saving the callee-saved registers and the stack
     /// and frame pointers in `buf`; returns its status, or `0` (`CALL_TRAPPED`) when something
-    /// it called jumped back with [`unwind`] on `buf`.
+    /// it called jumped back with `unwind` on `buf`.
     ///
     /// # Safety
     ///
@@ -92,12 +92,12 @@ mod native {
         )
     }
 
-    /// Returns `0` from the [`enter`] that filled `buf`, with the registers it saved.
+    /// Returns `0` from the `enter` that filled `buf`, with the registers it saved.
     ///
     /// # Safety
     ///
-    /// `buf` must have been filled by an [`enter`] that has not returned, called on this
-    /// thread's current stack, and every frame between here and that [`enter`] must be one
+    /// `buf` must have been filled by an `enter` that has not returned, called on this
+    /// thread's current stack, and every frame between here and that `enter` must be one
     /// that may be skipped: compiled code, or Rust that owns nothing left to drop.
     #[unsafe(naked)]
     pub unsafe extern "C" fn unwind(buf: *const UnwindBuf) -> ! {

@@ -39,7 +39,7 @@ pub(crate) struct HostileArgs {
     /// Which compile modes to run.
     #[arg(long, value_enum, default_value_t = Modes::Both)]
     mode: Modes,
-    /// Also write each case's module to DIR/<case>.wasm (for comparing with other runtimes).
+    /// Also write each case's module to `DIR/<case>.wasm` (for comparing with other runtimes).
     #[arg(long, value_name = "DIR")]
     write: Option<PathBuf>,
     /// Kill a compile still running after this many seconds.
