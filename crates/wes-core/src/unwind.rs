@@ -181,11 +181,18 @@ pub unsafe fn call_array(
 mod tests {
     use super::*;
 
+    /// `unsafe` only to have the `ArrayCallFn` type: it reads none of its arguments, so it has
+    /// no contract.
     unsafe extern "C" fn returns_seven(_: *mut u8, _: *mut u8, _: *mut ValRaw) -> u8 {
         7
     }
 
     /// Jumps back to the innermost entry, whose buffer the "store context" links.
+    ///
+    /// # Safety
+    ///
+    /// `ctx` must be a test context whose link at `STORE_UNWIND` is the buffer of the `enter`
+    /// that called this function.
     unsafe extern "C" fn jumps_back(ctx: *mut u8, _: *mut u8, _: *mut ValRaw) -> u8 {
         // SAFETY: `ctx` is the test's context, linking the buffer of the `enter` that called
         // this function; this frame owns nothing.

@@ -125,7 +125,8 @@ pub enum AbiType {
 ///
 /// Each takes the calling instance's vmctx first. Those that can trap return an `i32` status:
 /// `1` when they succeeded, `0` when they trapped, in which case the runtime has already
-/// recorded the trap and compiled code must unwind by returning `false`.
+/// recorded the trap: the interpreter then returns through its frames, native code calls
+/// [`Libcall::TrapUnwind`] (with code `0`) to add its frames and unwind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Libcall {
     /// `(vmctx, code: i32, func_index: i32, offset: i32)`: records a trap raised by compiled
@@ -156,8 +157,9 @@ pub enum Libcall {
     ElemDrop,
     /// `(vmctx, cost: i64) -> status`: the segment about to run costs `cost` and the gas
     /// counter ([`STORE_GAS`]) holds less. The runtime asks the embedder's out-of-gas handler
-    /// for more; status 1 means the counter now holds at least `cost` (compiled code re-checks
-    /// and deducts it), 0 that the call traps with `OutOfGas`.
+    /// for more; status 1 means the counter now holds at least `cost` (the caller re-checks
+    /// and deducts it), 0 that the call traps with `OutOfGas`. The interpreter's; native code
+    /// calls [`Libcall::OutOfGasUnwind`].
     OutOfGas,
     /// `(vmctx, func_index: i32)`: a function of this instance was entered, in code compiled
     /// for profiling (`JitConfig::profile`); the gas counter is flushed.

@@ -18,8 +18,9 @@
 //! The native stack and the call depth therefore stay flat however long a chain of tail calls
 //! is, and a tail call to a host function works like any other.
 //!
-//! Cost: an ordinary call pays nothing extra on its fast path (the status compare that detects
-//! traps compares with [`CALL_RETURNED`]); the loop lives in a cold block per call site.
+//! Cost: a call through a record pays nothing extra on its fast path (the status compare that
+//! detects traps compares with [`CALL_RETURNED`]), a direct call of a body that may end in such
+//! a tail call one compare; the loop lives in a cold block per call site.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, types};
