@@ -154,6 +154,14 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// A short, stable name (`"jit"`, `"interp"`) for errors, metrics and configuration.
     fn name(&self) -> &'static str;
 
+    /// Whether code this backend compiles leaves memory bounds to guard regions (see
+    /// [`CompiledModule::needs_guard_regions`]): the runtime then reserves every memory of an
+    /// engine using this backend for [`GUARD_RESERVATION`](crate::vm::GUARD_RESERVATION) bytes
+    /// and installs its fault handler. `false` by default.
+    fn needs_guard_regions(&self) -> bool {
+        false
+    }
+
     /// Compiles every function of `module`.
     ///
     /// # Errors
@@ -252,6 +260,25 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
     /// in its code (the default: a backend without native code). The runtime asks when it
     /// walks the frames a trap unwinds (see [`crate::unwind`]).
     fn frame_at(&self, pc: usize) -> Option<NativeFrame> {
+        let _ = pc;
+        None
+    }
+
+    /// Whether this module's code leaves memory bounds to guard regions: it accesses linear
+    /// memory without comparing against its length, so every memory it can reach must be
+    /// reserved for [`GUARD_RESERVATION`](crate::vm::GUARD_RESERVATION) bytes with no access
+    /// past its length, and a fault there must become a trap ([`CompiledModule::fault_at`]).
+    /// `false` by default.
+    fn needs_guard_regions(&self) -> bool {
+        false
+    }
+
+    /// When the instruction at `pc` is a linear-memory access of this module's code whose
+    /// fault means an out-of-bounds access, the function it belongs to and the module offset
+    /// of its operator; `None` otherwise (the default). Only code that
+    /// [`needs_guard_regions`](CompiledModule::needs_guard_regions) has such instructions.
+    /// Called from a signal handler: it must not allocate, lock or panic.
+    fn fault_at(&self, pc: usize) -> Option<(u32, u32)> {
         let _ = pc;
         None
     }

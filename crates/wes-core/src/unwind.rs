@@ -171,10 +171,24 @@ pub unsafe fn call_array(
         let slot = store_ctx.add(STORE_UNWIND as usize).cast::<*mut UnwindBuf>();
         let mut buf = UnwindBuf { sp: 0, fp: 0, prev: slot.read() };
         slot.write(&mut buf);
+        let outer = ACTIVE_STORE.replace(store_ctx);
         let status = native::enter(&mut buf, f, callee, caller, args);
+        ACTIVE_STORE.set(outer);
         slot.write(buf.prev);
         status
     }
+}
+
+thread_local! {
+    /// The store context of this thread's innermost [`call_array`], null outside any.
+    static ACTIVE_STORE: std::cell::Cell<*mut u8> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// The store context of the innermost [`call_array`] running on this thread, or null when
+/// none is: the store whose code a fault in compiled code on this thread belongs to. A plain
+/// read of a thread-local without a destructor, so a signal handler may call it.
+pub fn active_store_context() -> *mut u8 {
+    ACTIVE_STORE.get()
 }
 
 #[cfg(test)]

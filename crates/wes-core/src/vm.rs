@@ -79,6 +79,12 @@ pub const STORE_TAIL_ARGS: i32 = 32;
 /// wasm) in the store context: where a trap raised in native code unwinds to (see
 /// [`crate::unwind`]).
 pub const STORE_UNWIND: i32 = 56;
+/// Bytes reserved for each linear memory when compiled code leaves bounds to guard regions
+/// ([`CompiledModule::needs_guard_regions`](crate::backend::CompiledModule::needs_guard_regions)):
+/// every address a 32-bit memory access can form, `base + addr + offset + size` with `addr` and
+/// `offset` below 2^32 and `size` at most 16, lies inside, so an access past the memory's
+/// length lands on a page that is not accessible and faults.
+pub const GUARD_RESERVATION: usize = (8 << 30) + (64 << 10);
 /// Slots of the tail-call buffer: the most parameters or results a function type may have
 /// (the validator's limit), so every signature fits.
 pub const TAIL_CALL_SLOTS: u32 = 1000;

@@ -27,7 +27,7 @@ pub fn engine_config() -> Config {
 ///
 /// Each JIT pair differs in one setting whose results, traps and gas are promised not to
 /// depend on it: Cranelift's optimiser, gas checks merged or one per segment, profiler calls,
-/// metering itself (results and traps only). The interpreter (named `interp…`) is the other
+/// metering itself (results and traps only), bounds checks explicit or left to guard regions. The interpreter (named `interp…`) is the other
 /// backend: translating lazily or eagerly, metered and unmetered.
 ///
 /// # Errors
@@ -56,7 +56,11 @@ pub fn standard_engines() -> Result<Vec<(&'static str, Engine)>, CompileError> {
         ("jit-noopt", metered(JitConfig { optimize: false, ..base.clone() })?),
         ("jit-per-segment", metered(JitConfig { merge_gas_checks: false, ..base.clone() })?),
         ("jit-profile", metered(JitConfig { profile: true, ..base.clone() })?),
-        ("jit-unmetered", unmetered(base)?),
+        ("jit-unmetered", unmetered(base.clone())?),
+        // Bounds left to guard regions: an out-of-bounds access faults, and the fault must be
+        // the trap an explicit check raises (x86-64 Linux only).
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        ("jit-guard", unmetered(JitConfig { bounds_checks: wes_jit::BoundsChecks::Guard, ..base })?),
         ("interp", interp(InterpConfig { pricing: Some(pricing.clone()), ..InterpConfig::default() })),
         (
             "interp-eager",

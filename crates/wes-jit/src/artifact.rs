@@ -6,8 +6,9 @@
 //! the buffer; libcalls, memories, tables and globals are reached through the instance
 //! context, whose address is an argument; constants and jump tables are PC-relative inside
 //! each function. So the laid-out buffer is position-independent and is saved as it is,
-//! with the entry offsets, the largest frame and the bodies' call sites (which name the
-//! callers in the backtrace of a trap that unwinds). Loading maps it read+execute in a fresh
+//! with the entry offsets, the largest frame, the bodies' call sites (which name the
+//! callers in the backtrace of a trap that unwinds) and their guarded memory accesses (which
+//! name the operator a fault there traps at). Loading maps it read+execute in a fresh
 //! mapping, exactly as a compile does.
 //!
 //! The payload is this crate's framing only: the envelope an artifact travels in (format
@@ -21,6 +22,7 @@
 //!   "WESJIT01"  functions: u32  max_frame: u64  metered: u8  pricing hash: [u8; 32]
 //!   offsets: functions × u64   code length: u64   code
 //!   call sites: u64   sites × (return offset: u32, function: u32, module offset: u32)
+//!   guarded accesses: u64   accesses × (instruction offset: u32, function: u32, module offset: u32)
 //! ```
 //! All integers little-endian. An offset of `u64::MAX` stands for a function without an
 //! entry (one that [`Module::referenced_functions`] leaves out); every referenced function
@@ -36,7 +38,7 @@ use crate::{Jit, JitModule};
 
 /// The payload's magic and version: bump the digits when the layout or the meaning of the
 /// code changes in a way the fingerprint does not capture.
-const MAGIC: &[u8; 8] = b"WESJIT03";
+const MAGIC: &[u8; 8] = b"WESJIT04";
 
 /// The offset written for a function without an entry.
 const NO_ENTRY: u64 = u64::MAX;
@@ -119,21 +121,13 @@ impl Jit {
         }
         let len = usize::try_from(r.u64()?).map_err(|_| bad("code length out of range".into()))?;
         let code = r.take(len)?;
-        let sites = usize::try_from(r.u64()?).map_err(|_| bad("call-site count out of range".into()))?;
-        // Each site is 12 bytes of the payload, so this cannot allocate more than its size.
-        if sites > payload.len() / 12 {
-            return Err(bad("truncated call sites".into()));
-        }
-        let mut frames = Vec::with_capacity(sites);
-        for _ in 0..sites {
-            let site = crate::FrameSite { ret: r.u32()?, func_index: r.u32()?, offset: r.u32()? };
-            if site.ret as usize > code.len() || frames.last().is_some_and(|p: &crate::FrameSite| p.ret >= site.ret) {
-                return Err(bad(format!("call site at {} is out of order or outside the code", site.ret)));
-            }
-            frames.push(site);
-        }
+        let frames = read_sites(&mut r, payload.len(), code.len(), "call site")?;
+        let faults = read_sites(&mut r, payload.len(), code.len(), "guarded access")?;
         if r.at != payload.len() {
-            return Err(bad(format!("{} bytes after the call sites", payload.len() - r.at)));
+            return Err(bad(format!("{} bytes after the guarded accesses", payload.len() - r.at)));
+        }
+        if !faults.is_empty() && self.config.bounds_checks != crate::BoundsChecks::Guard {
+            return Err(bad("guarded accesses in code for explicit bounds checks".into()));
         }
         // Functions are placed 16-byte aligned (see `Backend::compile`).
         if let Some(o) = offsets.iter().flatten().find(|&&o| o >= code.len() || o % 16 != 0) {
@@ -143,7 +137,18 @@ impl Jit {
         // The fingerprint (checked by whoever hands the payload over, see `Backend::deserialize`)
         // includes `count_operators`, so the code counts exactly when this JIT's does.
         let counts_operators = self.config.count_operators;
-        Ok(Arc::new(JitModule { module, memory, offsets, frames, max_frame, pricing_hash, counts_operators }))
+        let guard = self.config.bounds_checks == crate::BoundsChecks::Guard;
+        Ok(Arc::new(JitModule {
+            module,
+            memory,
+            offsets,
+            frames,
+            faults,
+            guard,
+            max_frame,
+            pricing_hash,
+            counts_operators,
+        }))
     }
 }
 
@@ -162,14 +167,40 @@ impl JitModule {
         }
         out.extend_from_slice(&(code.len() as u64).to_le_bytes());
         out.extend_from_slice(code);
-        out.extend_from_slice(&(self.frames.len() as u64).to_le_bytes());
-        for s in &self.frames {
-            for v in [s.ret, s.func_index, s.offset] {
-                out.extend_from_slice(&v.to_le_bytes());
+        for sites in [&self.frames, &self.faults] {
+            out.extend_from_slice(&(sites.len() as u64).to_le_bytes());
+            for s in sites {
+                for v in [s.at, s.func_index, s.offset] {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
             }
         }
         out
     }
+}
+
+/// A count and that many sites, each inside the code of `code_len` bytes and after the one
+/// before it.
+fn read_sites(
+    r: &mut Reader<'_>,
+    payload_len: usize,
+    code_len: usize,
+    what: &str,
+) -> Result<Vec<crate::CodeSite>, CompileError> {
+    let n = usize::try_from(r.u64()?).map_err(|_| bad(format!("{what} count out of range")))?;
+    // Each site is 12 bytes of the payload, so this cannot allocate more than its size.
+    if n > payload_len / 12 {
+        return Err(bad(format!("truncated {what}s")));
+    }
+    let mut sites: Vec<crate::CodeSite> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let site = crate::CodeSite { at: r.u32()?, func_index: r.u32()?, offset: r.u32()? };
+        if site.at as usize > code_len || sites.last().is_some_and(|p| p.at >= site.at) {
+            return Err(bad(format!("{what} at {} is out of order or outside the code", site.at)));
+        }
+        sites.push(site);
+    }
+    Ok(sites)
 }
 
 /// How many functions `module` defines, through its methods only.
@@ -257,7 +288,7 @@ mod tests {
         }
         let mut longer = payload.clone();
         longer.push(0);
-        assert!(load(&longer).to_string().contains("after the call sites"));
+        assert!(load(&longer).to_string().contains("after the guarded accesses"));
         // Two functions: the offsets are at bytes 53 and 61; `$f` has none, `g` has one.
         assert_eq!(payload[53..61], NO_ENTRY.to_le_bytes());
         let mut outside = payload.clone();
@@ -273,6 +304,36 @@ mod tests {
         // SAFETY: refused (function count) before any code is mapped.
         let e = unsafe { jit.deserialize(other, &payload) }.map(|_| ()).unwrap_err();
         assert!(e.to_string().contains("functions"), "{e}");
+    }
+
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    fn guarded_accesses_survive_a_round_trip_and_only_a_guard_jit_loads_them() {
+        let guard =
+            Jit::with_config(crate::JitConfig { bounds_checks: crate::BoundsChecks::Guard, ..Default::default() })
+                .unwrap();
+        let module = Arc::new(
+            wes_decode::decode_text(
+                r#"(module (memory 1)
+                    (func (export "f") (param i32) (result i32)
+                      (i32.store offset=4 (local.get 0) (i32.const 1)) (i32.load (local.get 0))))"#,
+            )
+            .unwrap(),
+        );
+        let c = guard.compile(module.clone()).unwrap();
+        assert!(c.needs_guard_regions());
+        let payload = c.serialize().unwrap();
+        // SAFETY: the payload was just serialised by this JIT for this module.
+        let loaded = unsafe { guard.deserialize(module.clone(), &payload) }.unwrap();
+        assert_eq!(loaded.serialize().unwrap(), payload);
+        assert!(loaded.needs_guard_regions());
+        // An explicit JIT's fingerprint differs, so a cache never hands it this payload; were it
+        // handed it anyway, the accesses it has no checks for are refused.
+        let explicit = Jit::new().unwrap();
+        assert_ne!(explicit.fingerprint(), guard.fingerprint());
+        // SAFETY: refused (guarded accesses) before any code is mapped.
+        let e = unsafe { explicit.deserialize(module, &payload) }.map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("guarded accesses"), "{e}");
     }
 
     #[test]

@@ -195,6 +195,9 @@ pub(crate) struct FunctionFacts<'a> {
     /// Give each refill path an edge it never takes (see `Translator::rejoin` and
     /// [`needs_refill_edges`]).
     pub(crate) refill_edges: bool,
+    /// Leave memory bounds to guard regions (`BoundsChecks::Guard`): accesses compare
+    /// nothing, and a fault of one is its trap.
+    pub(crate) guard: bool,
 }
 
 /// Past this many blocks × branch destinations, a metered function is translated again with
@@ -300,6 +303,7 @@ pub(crate) fn translate(
         memory_fixed: !facts.may_move_memory,
         profile: facts.profile,
         refill_edges: facts.refill_edges,
+        guard: facts.guard,
     };
 
     // The counters arrive in registers; every exit returns them.
@@ -427,6 +431,8 @@ struct Translator<'m, 'f> {
     profile: bool,
     /// See [`FunctionFacts::refill_edges`].
     refill_edges: bool,
+    /// See [`FunctionFacts::guard`].
+    guard: bool,
 }
 
 /// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets
@@ -525,8 +531,14 @@ impl Translator<'_, '_> {
 
     /// Flags of a linear-memory access: bounds-checked before (so it cannot trap), any
     /// alignment, with `endianness`.
+    /// The flags of a linear-memory access. With explicit checks it cannot fault; with guard
+    /// regions it may, and Cranelift records it as a trap site (code `HEAP_OUT_OF_BOUNDS`),
+    /// which the module's fault table maps to the operator.
     fn heap_flags(&mut self, endianness: ir::Endianness) -> MemFlagsData {
-        self.region_flags(MemFlagsData::new().with_notrap().with_endianness(endianness), Region::Heap)
+        let flags = MemFlagsData::new().with_endianness(endianness);
+        let flags =
+            if self.guard { flags.with_trap_code(Some(ir::TrapCode::HEAP_OUT_OF_BOUNDS)) } else { flags.with_notrap() };
+        self.region_flags(flags, Region::Heap)
     }
 
     /// The address of entry `index` of the vmctx array at `field`.

@@ -223,6 +223,13 @@ impl Engine {
         &self.inner.backend
     }
 
+    /// Whether the backend's code leaves memory bounds to guard regions, so that every memory
+    /// of this engine is reserved for [`GUARD_RESERVATION`](wes_core::vm::GUARD_RESERVATION)
+    /// bytes ([`Backend::needs_guard_regions`]).
+    pub fn guard_regions(&self) -> bool {
+        self.inner.backend.needs_guard_regions()
+    }
+
     /// The engine-wide id of the signature `ty`.
     pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
         // A panic elsewhere cannot leave the map inconsistent (one insert at a time).
@@ -338,6 +345,15 @@ impl Module {
                 compiled: compiled.counts_operators(),
                 engine: engine.config().count_operators,
             });
+        }
+        if compiled.needs_guard_regions() {
+            // Its memories must be guarded, and its faults must become traps.
+            if !engine.guard_regions() {
+                return Err(RuntimeError::ResourceLimit(
+                    "the code leaves memory bounds to guard regions, and this engine's memories have none".into(),
+                ));
+            }
+            crate::vm::fault::install()?;
         }
         let plan = Arc::new(ModulePlan::new(engine, compiled.as_ref()));
         Ok(Module { engine: engine.clone(), compiled, plan })

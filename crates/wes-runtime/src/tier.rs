@@ -73,6 +73,9 @@ struct TieredModule {
     lower: Arc<dyn CompiledModule>,
     funcs: Box<[TierFunc]>,
     frame: usize,
+    /// Whether either tier's code may leave bounds to guard regions (the upper tier's code
+    /// arrives later, so this is the backend's answer, not the code's).
+    guard: bool,
 }
 
 impl CompiledModule for TieredModule {
@@ -100,6 +103,15 @@ impl CompiledModule for TieredModule {
     fn frame_at(&self, pc: usize) -> Option<wes_core::backend::NativeFrame> {
         let upper = self.funcs.first().and_then(|f| f.shared.upper.get()).and_then(|(m, _)| m.frame_at(pc));
         upper.or_else(|| self.lower.frame_at(pc))
+    }
+
+    fn needs_guard_regions(&self) -> bool {
+        self.guard
+    }
+
+    fn fault_at(&self, pc: usize) -> Option<(u32, u32)> {
+        let upper = self.funcs.first().and_then(|f| f.shared.upper.get()).and_then(|(m, _)| m.fault_at(pc));
+        upper.or_else(|| self.lower.fault_at(pc))
     }
 }
 
@@ -136,6 +148,8 @@ pub struct TierStats {
 #[derive(Debug)]
 pub struct Tiered {
     lower: Arc<dyn Backend>,
+    /// Whether either tier's code leaves bounds to guard regions.
+    guard: bool,
     native_frame_budget: usize,
     jobs: Mutex<Sender<Job>>,
     progress: Arc<Progress>,
@@ -147,6 +161,7 @@ impl Tiered {
     /// code is used when its largest native frame is at most `native_frame_budget` bytes,
     /// which every tiered module reports as its frame (with the lower tier's if larger).
     pub fn new(lower: Arc<dyn Backend>, upper: Arc<dyn Backend>, native_frame_budget: usize) -> Tiered {
+        let guard = lower.needs_guard_regions() || upper.needs_guard_regions();
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let progress = Arc::new(Progress::default());
         let worker_progress = Arc::clone(&progress);
@@ -160,7 +175,7 @@ impl Tiered {
                 // correct, only slower. The jobs sent then fail to send and are counted as
                 // refused.
             });
-        Tiered { lower, native_frame_budget, jobs: Mutex::new(tx), progress }
+        Tiered { lower, guard, native_frame_budget, jobs: Mutex::new(tx), progress }
     }
 
     /// What the background compiler has done so far.
@@ -206,6 +221,10 @@ impl Backend for Tiered {
         "tiered"
     }
 
+    fn needs_guard_regions(&self) -> bool {
+        self.guard
+    }
+
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
         let lower = self.lower.compile(Arc::clone(&module))?;
         let frame = lower.max_frame_size().max(self.native_frame_budget);
@@ -232,7 +251,7 @@ impl Backend for Tiered {
                 refuse(&shared, &self.progress, "the background compiler is not running".into());
             }
         }
-        Ok(Arc::new(TieredModule { lower, funcs, frame }))
+        Ok(Arc::new(TieredModule { lower, funcs, frame, guard: self.guard }))
     }
 }
 

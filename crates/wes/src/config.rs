@@ -315,6 +315,21 @@ pub enum BackendKind {
     Tiered,
 }
 
+/// How the JIT keeps memory accesses inside the memory (`[performance] bounds_checks`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum BoundsChecks {
+    /// Every access compares its end with the memory's length (`wes_jit::BoundsChecks::Explicit`).
+    #[default]
+    Explicit,
+    /// Accesses compare nothing; every memory is reserved for 8 GiB plus a guard, and a fault
+    /// past the length is the same trap an explicit check raises
+    /// (`wes_jit::BoundsChecks::Guard`). Smaller, faster code; x86-64 Linux, unmetered code
+    /// that does not count operators only.
+    Guard,
+}
+
 /// When the interpreter translates a function to its internal form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -341,6 +356,9 @@ pub struct PerformanceConfig {
     /// bytes (default 8 KiB). The stack a store reserves is sized from it, so it cannot grow
     /// when the module tiers up.
     pub tier_frame_budget: usize,
+    /// How the JIT bounds-checks memory accesses: `"explicit"` (the default) or `"guard"`
+    /// (guard regions; unmetered code only).
+    pub bounds_checks: BoundsChecks,
     /// Threads compiling one module's functions; 0 (the default) is one per core.
     pub compile_threads: usize,
     /// Optimise generated code (default `true`).
@@ -365,6 +383,7 @@ impl Default for PerformanceConfig {
             backend: BackendKind::Jit,
             translation: Translation::Lazy,
             tier_frame_budget: 8 << 10,
+            bounds_checks: BoundsChecks::Explicit,
             compile_threads: 0,
             optimize: true,
             merge_gas_checks: true,
@@ -721,6 +740,10 @@ impl RuntimeConfig {
                 merge_gas_checks: self.performance.merge_gas_checks,
                 profile: self.monitoring.profile,
                 count_operators: self.monitoring.count_operators,
+                bounds_checks: match self.performance.bounds_checks {
+                    BoundsChecks::Explicit => wes_jit::BoundsChecks::Explicit,
+                    BoundsChecks::Guard => wes_jit::BoundsChecks::Guard,
+                },
                 ..wes_jit::JitConfig::default()
             };
             let jit = wes_jit::Jit::with_config(jit)

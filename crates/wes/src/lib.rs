@@ -75,9 +75,9 @@ mod result;
 mod runtime;
 
 pub use config::{
-    AdmissionKind, BackendKind, ConfigError, DataConfig, EstimatorKind, GasConfig, InstanceConfig, LimitsConfig,
-    MonitoringConfig, PerformanceConfig, PredictionConfig, RefundConfig, RuntimeConfig, SecurityConfig, SecurityPreset,
-    Translation,
+    AdmissionKind, BackendKind, BoundsChecks, ConfigError, DataConfig, EstimatorKind, GasConfig, InstanceConfig,
+    LimitsConfig, MonitoringConfig, PerformanceConfig, PredictionConfig, RefundConfig, RuntimeConfig, SecurityConfig,
+    SecurityPreset, Translation,
 };
 pub use encoding::{
     DataEncoder, Encoding, EncodingError, JsonEncoder, MsgpackEncoder, PostcardEncoder, ProtobufEncoder,

@@ -7,7 +7,13 @@ use wes_runtime::Engine;
 use wes_wast::{Executor, RuntimeExecutor};
 
 /// The backends `--backend` accepts, in the order `cargo xtask ci` runs them.
-pub(crate) const BACKENDS: &[&str] = &["validate", "jit", "interp"];
+pub(crate) const BACKENDS: &[&str] = &["validate", "jit", "interp", "jit-guard"];
+
+/// Whether `backend` runs unmetered code only: `jit-guard` (the JIT with guard-region bounds
+/// checks, which metered code cannot use) runs every suite once, unmetered.
+pub(crate) fn unmetered_only(backend: &str) -> bool {
+    backend == "jit-guard"
+}
 
 /// Whether `backend` executes code (and so must run every directive).
 pub(crate) fn executes(backend: &str) -> bool {
@@ -23,12 +29,12 @@ pub(crate) const EXTRA_BACKENDS: &[&str] = &["tiered"];
 /// quietly skipped).
 pub(crate) fn executor(backend: &str, metered: bool) -> Result<Option<Box<dyn Executor>>, String> {
     let kind = match backend {
-        "jit" => wes::BackendKind::Jit,
+        "jit" | "jit-guard" => wes::BackendKind::Jit,
         "interp" => wes::BackendKind::Interp,
         "tiered" => wes::BackendKind::Tiered,
         _ => return Ok(None),
     };
-    let engine = engine(kind, metered)?;
+    let engine = engine(kind, metered, backend == "jit-guard")?;
     Ok(Some(Box::new(RuntimeExecutor::new(engine)) as Box<dyn Executor>))
 }
 
@@ -52,10 +58,11 @@ pub(crate) fn set_count_operators(on: bool) {
 /// description once is enough). Built through the facade's configuration, the one place
 /// engines are put together; metered runs use the default pricing, so every directive also
 /// runs through the gas checks.
-fn engine(kind: wes::BackendKind, metered: bool) -> Result<Engine, String> {
+fn engine(kind: wes::BackendKind, metered: bool, guard: bool) -> Result<Engine, String> {
     type Slot = OnceLock<Result<Engine, String>>;
-    static ENGINES: [[Slot; 2]; 3] = [const { [const { OnceLock::new() }, const { OnceLock::new() }] }; 3];
+    static ENGINES: [[Slot; 2]; 4] = [const { [const { OnceLock::new() }, const { OnceLock::new() }] }; 4];
     let index = match kind {
+        _ if guard => 3,
         wes::BackendKind::Interp => 1,
         wes::BackendKind::Tiered => 2,
         _ => 0,
@@ -65,6 +72,9 @@ fn engine(kind: wes::BackendKind, metered: bool) -> Result<Engine, String> {
             let mut config = wes::RuntimeConfig::default();
             config.gas.metered = metered;
             config.performance.backend = kind;
+            if guard {
+                config.performance.bounds_checks = wes::BoundsChecks::Guard;
+            }
             config.monitoring.profile = PROFILE_HOOKS.load(Ordering::Relaxed);
             config.monitoring.count_operators = COUNT_OPERATORS.load(Ordering::Relaxed);
             config.engine().map_err(|e| format!("cannot start the {kind:?} backend: {e}"))

@@ -62,3 +62,39 @@ fn traps_that_unwind_agree_with_the_interpreter_on_backtraces_and_gas() {
     assert_eq!((summary.calls, summary.returned), (1, 1), "{summary:?}");
     assert!(summary.tight_out_of_gas >= 3, "{summary:?}");
 }
+
+/// Accesses at and past the end of memory, in deep calls, after a grow, of every width: with
+/// guard regions each out-of-bounds one is a fault, which must be the interpreter's trap (code,
+/// every frame's function and offset) and must have written nothing (a store straddling the
+/// end leaves the last bytes as they were).
+const EDGES: &str = r#"(module
+    (memory (export "mem") 1 3)
+    (table 1 funcref)
+    (elem (i32.const 0) $deep)
+    (type $t (func (param i32 i32) (result i32)))
+    (func $deep (param $n i32) (param $a i32) (result i32)
+      (if (result i32) (i32.eqz (local.get $n))
+        (then (i32.load offset=8 (local.get $a)))
+        (else (i32.add (i32.const 1)
+          (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (local.get $a) (i32.const 0))))))
+    (func (export "edge") (result i32)
+      (i32.store (i32.const 65532) (i32.const 7)) (i32.load (i32.const 65532)))
+    (func (export "straddle") (i64.store (i32.const 65532) (i64.const -1)))
+    (func (export "after_straddle") (result i32) (i32.load (i32.const 65532)))
+    (func (export "far") (result i64) (i64.load offset=0xffffffff (i32.const -1)))
+    (func (export "deep") (result i32) (call $deep (i32.const 20) (i32.const 65530)))
+    (func (export "wide") (result i32) (i32x4.extract_lane 0 (v128.load (i32.const 65521))))
+    (func (export "grown") (result i32)
+      (drop (memory.grow (i32.const 1)))
+      (i32.store (i32.const 131068) (i32.const 5)) (i32.load (i32.const 131068)))
+    (func (export "past_grown") (result i32) (i32.load8_u (i32.const 131072))))"#;
+
+#[test]
+fn guard_region_faults_are_the_traps_of_explicit_checks() {
+    let engines = standard_engines().unwrap();
+    assert!(engines.iter().any(|(name, _)| *name == "jit-guard"), "the guard-region engine is compared");
+    let summary = compare(&wat::parse_str(EDGES).unwrap(), &engines).unwrap();
+    assert_eq!(summary.calls, 8, "{summary:?}");
+    // straddle, far, deep, wide, past_grown.
+    assert_eq!(summary.trap_count("MemoryOutOfBounds"), 5, "{summary:?}");
+}

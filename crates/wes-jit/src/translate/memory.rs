@@ -73,6 +73,9 @@ impl Translator<'_, '_> {
     /// bounds check, or without one when the access is known to be in bounds: it ends within
     /// the memory's declared minimum size (the memory is never smaller), or a check that every
     /// path here passed covers it ([`BoundsFacts`]).
+    ///
+    /// With guard regions there is no check: `base + addr + offset` stays inside the memory's
+    /// reservation ([`vm::GUARD_RESERVATION`]), and the access itself faults past the length.
     pub(super) fn mem_addr(&mut self, mem: u32, addr: Value, offset: u64, size: u32) -> Value {
         let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
         let mut flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
@@ -88,7 +91,7 @@ impl Translator<'_, '_> {
         let wasm_addr = self.builder.func.dfg.resolve_aliases(addr);
         let within_minimum =
             self.const_u32(wasm_addr).is_some_and(|a| u64::from(a).saturating_add(reach) <= self.memory_minimum(mem));
-        let checked = within_minimum || self.bounds.proven(mem, wasm_addr, reach);
+        let checked = self.guard || within_minimum || self.bounds.proven(mem, wasm_addr, reach);
         let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
         if !checked {

@@ -19,6 +19,7 @@ fn ir(wat: &str) -> Vec<Function> {
                 may_move_memory: true,
                 profile: false,
                 refill_edges: false,
+                guard: false,
             };
             translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, &facts)
                 .unwrap();

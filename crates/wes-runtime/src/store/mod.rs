@@ -288,12 +288,13 @@ impl MemoryEntry {
         let bytes = (pages * WASM_PAGE_SIZE) as usize;
         let max = (ty.limits.max.unwrap_or(MAX_WASM_PAGES).min(limit) * WASM_PAGE_SIZE) as usize;
         // A mapping a dropped store left, reset to this memory's contents, or a new one.
-        let recycled = LinearMemory::reservation(bytes, max)
+        let guard = engine.guard_regions();
+        let recycled = LinearMemory::reservation(bytes, max, guard)
             .and_then(|r| engine.take_memory(r, image.as_ref().map(|i| i.id())))
             .and_then(|mut m| m.reset(bytes, image.as_deref()).then_some(m));
         let data = match recycled {
             Some(m) => m,
-            None => LinearMemory::new(bytes, max, image.as_deref())
+            None => LinearMemory::new(bytes, max, guard, image.as_deref())
                 .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot map a memory of {pages} pages")))?,
         };
         let def = VMMemoryDef { base: std::ptr::null_mut(), length: 0 };

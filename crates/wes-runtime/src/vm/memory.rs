@@ -4,9 +4,11 @@
 //! ever grow to (the declared maximum, capped by the engine's limit) and readable and writable
 //! up to its current length; the rest stays `PROT_NONE` until `memory.grow` opens it. So the
 //! base never moves, growing is one `mprotect`, and untouched pages cost neither time nor
-//! resident memory: the kernel supplies zero pages on first use. (Compiled code checks every
-//! access against the length explicitly, so the `PROT_NONE` tail is bookkeeping for the
-//! kernel's commit accounting, not a safety mechanism.)
+//! resident memory: the kernel supplies zero pages on first use. Code that checks every access
+//! against the length explicitly (the default) needs the `PROT_NONE` tail only for the
+//! kernel's commit accounting; for code that leaves bounds to guard regions it is the bounds
+//! check: such an engine reserves [`GUARD_RESERVATION`] bytes for every memory, past any
+//! address an access can form, and an access past the length faults (`vm::fault`).
 //!
 //! A memory whose module has data segments starts from a [`MemoryImage`]: the bytes the
 //! segments write, computed once per module. A large image is a sealed `memfd` that each
@@ -25,6 +27,8 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+
+use wes_core::vm::GUARD_RESERVATION;
 
 /// Images of at most this many bytes are copied into each instance's memory rather than mapped:
 /// a copy of a few pages is cheaper than the `mmap` and the page faults of a mapping.
@@ -228,8 +232,12 @@ impl LinearMemory {
         NonNull::<u128>::dangling().cast()
     }
 
-    /// The bytes a memory of `len` bytes that may grow to `max` reserves.
-    pub(crate) fn reservation(len: usize, max: usize) -> Option<usize> {
+    /// The bytes a memory of `len` bytes that may grow to `max` reserves: with `guard`, the
+    /// guard reservation, which holds any 32-bit memory.
+    pub(crate) fn reservation(len: usize, max: usize, guard: bool) -> Option<usize> {
+        if guard {
+            return (max.max(len) < GUARD_RESERVATION).then_some(GUARD_RESERVATION);
+        }
         round_up(max.max(len))
     }
 
@@ -244,21 +252,23 @@ impl LinearMemory {
     }
 
     /// A memory of `len` bytes that may grow to `max` bytes, holding `image` (whose length
-    /// must be at most `len`) and zeroes; `None` if it cannot be mapped.
-    pub(crate) fn new(len: usize, max: usize, image: Option<&MemoryImage>) -> Option<LinearMemory> {
+    /// must be at most `len`) and zeroes; `None` if it cannot be mapped. With `guard`, it is
+    /// reserved for [`GUARD_RESERVATION`] bytes or not made at all (its code has no bounds
+    /// checks of its own).
+    pub(crate) fn new(len: usize, max: usize, guard: bool, image: Option<&MemoryImage>) -> Option<LinearMemory> {
         if image.is_some_and(|i| i.len > len) {
             return None;
         }
         let len_pages = round_up(len)?;
-        let want = Self::reservation(len, max)?;
+        let want = Self::reservation(len, max, guard)?;
         if want == 0 {
             return Some(LinearMemory { ptr: Self::dangling(), len: 0, reserved: 0, mapped: None, clean: false });
         }
         // Reserve the maximum with no access past the length, or, if the address space will
-        // not have it, just the length.
+        // not have it, just the length (never for a guard reservation: it is the bounds check).
         let (ptr, reserved, open) = match map_anon(want, want == len_pages) {
             Some(p) => (p, want, want == len_pages),
-            None if len_pages > 0 => (map_anon(len_pages, true)?, len_pages, true),
+            None if len_pages > 0 && !guard => (map_anon(len_pages, true)?, len_pages, true),
             None => return None,
         };
         let mut mem = LinearMemory { ptr, len: 0, reserved, mapped: None, clean: false };

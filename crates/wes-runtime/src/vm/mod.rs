@@ -36,6 +36,7 @@
 //! derived from the reference of the frame that is running.
 
 mod call;
+pub(crate) mod fault;
 mod host;
 mod libcalls;
 mod memory;

@@ -208,3 +208,26 @@ fn pricing_is_set_once_and_reaches_both_the_code_and_the_runtime() {
     assert!(one > 0);
     assert_eq!(two, 2 * one);
 }
+
+#[test]
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn guard_region_bounds_checks_run_unmetered_code_and_refuse_metered() {
+    let mut metered = RuntimeConfig::from_toml("[performance]\nbounds_checks = \"guard\"\n").unwrap();
+    metered.gas.metered = true;
+    let e = wes::Runtime::new(metered).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("guard-region"), "{e}");
+
+    let config =
+        RuntimeConfig::from_toml("[gas]\nmetered = false\n[performance]\nbounds_checks = \"guard\"\n").unwrap();
+    let rt = wes::Runtime::new(config).unwrap();
+    let m = rt
+        .load(br#"(module (memory 1) (func (export "f") (param i32) (result i32) (i32.load (local.get 0))))"#)
+        .unwrap();
+    let mut i = rt.create_instance(&m, rt.gas_meter(1_000)).unwrap();
+    assert_eq!(i.execute("f", &[Value::I32(65532)]).unwrap().values, [Value::I32(0)]);
+    // The fault is the trap an explicit check raises, at the load's offset.
+    let r = i.execute("f", &[Value::I32(65533)]).unwrap();
+    let e = r.error.unwrap();
+    assert_eq!(e.kind(), wes::ErrorKind::Memory, "{e}");
+    assert!(e.to_string().contains("out of bounds memory access in func[0] @ 0x27"), "{e}");
+}

@@ -1,0 +1,183 @@
+//! Out-of-bounds accesses of code that leaves memory bounds to guard regions: the fault
+//! handler that turns them into traps.
+//!
+//! Such code ([`CompiledModule::needs_guard_regions`](wes_core::backend::CompiledModule::needs_guard_regions)) accesses linear memory at
+//! `base + addr + offset` without comparing against the memory's length. Every memory of its
+//! engine is reserved for [`GUARD_RESERVATION`](wes_core::vm::GUARD_RESERVATION) bytes with no
+//! access past its length, so an access out of bounds touches a page that is not accessible
+//! and the CPU faults (x86-64 writes nothing of a store that faults, so no byte of it lands).
+//!
+//! The handler (SIGSEGV and SIGBUS, installed once per process, chaining to the handler that
+//! was there before for every fault that is not ours) asks the store running on this thread
+//! ([`wes_core::unwind::active_store_context`]) whether the faulting instruction is one of its
+//! modules' memory accesses ([`CompiledModule::fault_at`](wes_core::backend::CompiledModule::fault_at)). If it is, the handler does no more
+//! than redirect the thread: it returns into [`landing`] as if the faulting instruction had
+//! called it, on the same stack, outside the signal context. The landing records the trap
+//! with its function, offset and backtrace and unwinds to the innermost entry, exactly what
+//! [`Libcall::TrapUnwind`](wes_core::vm::Libcall::TrapUnwind) does for an explicit check; so
+//! a guard-region trap and an explicit one are the same trap, code, offset and frames.
+//!
+//! x86-64 Linux only; elsewhere [`install`] refuses and no such code is admitted.
+
+use wes_core::TrapCode;
+
+use crate::RuntimeError;
+use crate::vm::VMStoreContext;
+
+/// Installs the fault handler (once per process).
+///
+/// # Errors
+///
+/// [`RuntimeError::ResourceLimit`] when the host is not x86-64 Linux or the kernel refuses the
+/// handler.
+pub(crate) fn install() -> Result<(), RuntimeError> {
+    imp::install()
+}
+
+/// Where a fault of a guarded access resumes: records the out-of-bounds trap of function
+/// `func_index` of instance `instance` at module offset `offset`, the frames from the
+/// faulting frame (frame pointer `fp`) outward, and unwinds to the store's innermost entry.
+///
+/// # Safety
+///
+/// Only the fault handler jumps here, for a fault in compiled code of the store whose context
+/// is `ctx` (the innermost [`wes_core::unwind::call_array`] on this thread), `fp` being the
+/// faulting frame's frame pointer.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
+unsafe extern "C" fn landing(ctx: *mut VMStoreContext, instance: usize, func_index: u32, offset: u32, fp: usize) -> ! {
+    // SAFETY: `ctx` is the live context of the store whose code faulted (this function's
+    // contract); nothing else uses the store while its code runs on this thread.
+    unsafe {
+        let buf = (*ctx).unwind;
+        if buf.is_null() {
+            // Not reachable: the handler only redirects inside an entry (see `lc_trap_unwind`).
+            std::process::abort();
+        }
+        let store = &mut *(*ctx).store;
+        store.record_trap(TrapCode::MemoryOutOfBounds, None);
+        store.record_frame(instance, func_index, offset);
+        store.record_native_frames(fp, (*buf).frame_pointer(), None);
+        // Nothing of this frame is left to drop: every frame up to the entry is native code's.
+        wes_core::unwind::unwind(buf)
+    }
+}
+
+/// The instance of the store behind `ctx` whose code holds the guarded access at `pc`, the
+/// function and the module offset, or `None`. Allocates nothing and takes no lock: called in
+/// a signal handler.
+///
+/// # Safety
+///
+/// `ctx` must be null or the context of a live store whose code is running on this thread.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
+unsafe fn guarded_access(ctx: *mut VMStoreContext, pc: usize) -> Option<(usize, u32, u32)> {
+    if ctx.is_null() {
+        return None;
+    }
+    // SAFETY: `ctx` is a live store's context (the contract), its `store` the live store,
+    // which this thread is running code of; it is only read here.
+    unsafe { (*(*ctx).store).guarded_access(pc) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod imp {
+    use std::mem::MaybeUninit;
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    /// The handlers that were installed before ours, for SIGSEGV and SIGBUS.
+    static PREVIOUS: OnceLock<Result<[libc::sigaction; 2], i32>> = OnceLock::new();
+
+    const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+
+    pub(super) fn install() -> Result<(), RuntimeError> {
+        let previous = PREVIOUS.get_or_init(|| {
+            let mut previous = [MaybeUninit::<libc::sigaction>::zeroed(); 2];
+            for (sig, prev) in SIGNALS.iter().zip(previous.iter_mut()) {
+                // SAFETY: a zeroed `sigaction` is a valid value to fill in; `sigaction` with
+                // valid pointers has no other precondition. The handler is async-signal-safe:
+                // it reads thread-local and store data, and writes only the signal context.
+                unsafe {
+                    let mut action: libc::sigaction = MaybeUninit::zeroed().assume_init();
+                    action.sa_sigaction = handler as *const () as usize;
+                    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    if libc::sigaction(*sig, &action, prev.as_mut_ptr()) != 0 {
+                        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                    }
+                }
+            }
+            // SAFETY: both were filled in by the kernel above.
+            Ok(previous.map(|p| unsafe { p.assume_init() }))
+        });
+        match previous {
+            Ok(_) => Ok(()),
+            Err(e) => Err(RuntimeError::ResourceLimit(format!(
+                "cannot install the fault handler guard regions need (errno {e})"
+            ))),
+        }
+    }
+
+    /// The fault handler (see the module documentation).
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel only, with the signal's `info` and `context`.
+    unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid `ucontext_t`; it is this thread's to change.
+        let gregs = unsafe { &mut (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+        let pc = gregs[libc::REG_RIP as usize] as usize;
+        let ctx = wes_core::unwind::active_store_context().cast::<VMStoreContext>();
+        // SAFETY: the active store context is null or a store running code on this thread.
+        if let Some((instance, func_index, offset)) = unsafe { guarded_access(ctx, pc) } {
+            let sp = gregs[libc::REG_RSP as usize] as usize;
+            // Below the red zone, aligned as for a call: the landing sees the faulting
+            // instruction as its caller. The wasm stack keeps room below every frame for the
+            // runtime's own calls (`Config::host_stack_reserve`).
+            let new_sp = ((sp - 128) & !15) - 8;
+            // SAFETY: `new_sp` is below the faulting frame on the stack it runs on, within the
+            // room the stack keeps for the runtime's calls.
+            unsafe { (new_sp as *mut usize).write(pc) };
+            gregs[libc::REG_RSP as usize] = new_sp as i64;
+            gregs[libc::REG_RIP as usize] = landing as *const () as usize as i64;
+            gregs[libc::REG_RDI as usize] = ctx as usize as i64;
+            gregs[libc::REG_RSI as usize] = instance as i64;
+            gregs[libc::REG_RDX as usize] = i64::from(func_index);
+            gregs[libc::REG_RCX as usize] = i64::from(offset);
+            // The faulting frame's frame pointer: compiled code keeps frame pointers.
+            gregs[libc::REG_R8 as usize] = gregs[libc::REG_RBP as usize];
+            return;
+        }
+        // Not ours: the handler that was there before decides.
+        let Some(Ok(previous)) = PREVIOUS.get() else { return };
+        let Some(prev) = SIGNALS.iter().position(|s| *s == sig).map(|i| &previous[i]) else { return };
+        match prev.sa_sigaction {
+            libc::SIG_DFL | libc::SIG_IGN => {
+                // Back to it, and the faulting instruction runs again and faults under it.
+                // SAFETY: `prev` is a valid action the kernel gave us.
+                unsafe { libc::sigaction(sig, prev, std::ptr::null_mut()) };
+            }
+            f if prev.sa_flags & libc::SA_SIGINFO != 0 => {
+                // SAFETY: the previous handler was installed for exactly these arguments.
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(f) };
+                f(sig, info, context)
+            }
+            f => {
+                // SAFETY: as above, a handler taking the signal number only.
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(f) };
+                f(sig)
+            }
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+mod imp {
+    use super::*;
+
+    pub(super) fn install() -> Result<(), RuntimeError> {
+        Err(RuntimeError::ResourceLimit("guard regions need an x86-64 Linux host".into()))
+    }
+}
