@@ -113,6 +113,7 @@ pub type Entry = std::result::Result<Box<dyn Runtime>, (String, String)>;
 pub fn all(explicit_peer: bool) -> Vec<Entry> {
     let mut all = vec![
         wes::Wes::unmetered(),
+        wes::Wes::guard(),
         wes_pool::WesPool::unmetered(),
         wasmtime::Wasmtime::entry(Mode::Unmetered, false),
         wasmtime::Wasmtime::entry(Mode::Unmetered, true),

@@ -19,6 +19,16 @@ impl Wes {
         Wes::with_gas("WES", Mode::Unmetered)
     }
 
+    /// Unmetered WES with guard-region bounds checks (`[performance] bounds_checks = "guard"`):
+    /// no compare per memory access, an access past the end faults into the same trap.
+    pub fn guard() -> Entry {
+        let label = "WES (guard)";
+        let mut config = wes::RuntimeConfig::default();
+        config.performance.bounds_checks = wes::BoundsChecks::Guard;
+        let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
+        Ok(Box::new(Wes { label: label.to_string(), mode: Mode::Unmetered, family: Family::Wes, engine }))
+    }
+
     /// Gas-metered WES under the default pricing: the JIT charges each straight-line segment
     /// up front, and every store gets a meter holding [`FUEL`] gas.
     pub fn metered() -> Entry {

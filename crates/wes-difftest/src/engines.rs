@@ -56,11 +56,13 @@ pub fn standard_engines() -> Result<Vec<(&'static str, Engine)>, CompileError> {
         ("jit-noopt", metered(JitConfig { optimize: false, ..base.clone() })?),
         ("jit-per-segment", metered(JitConfig { merge_gas_checks: false, ..base.clone() })?),
         ("jit-profile", metered(JitConfig { profile: true, ..base.clone() })?),
-        ("jit-unmetered", unmetered(base.clone())?),
         // Bounds left to guard regions: an out-of-bounds access faults, and the fault must be
-        // the trap an explicit check raises (x86-64 Linux only).
+        // the trap an explicit check raises, with the same gas (x86-64 Linux only).
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-        ("jit-guard", unmetered(JitConfig { bounds_checks: wes_jit::BoundsChecks::Guard, ..base })?),
+        ("jit-guard", metered(JitConfig { bounds_checks: wes_jit::BoundsChecks::Guard, ..base.clone() })?),
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        ("jit-guard-unmetered", unmetered(JitConfig { bounds_checks: wes_jit::BoundsChecks::Guard, ..base.clone() })?),
+        ("jit-unmetered", unmetered(base)?),
         ("interp", interp(InterpConfig { pricing: Some(pricing.clone()), ..InterpConfig::default() })),
         (
             "interp-eager",

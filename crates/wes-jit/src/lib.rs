@@ -57,10 +57,10 @@ pub enum BoundsChecks {
     /// Accesses compare nothing: every memory is reserved for
     /// [`GUARD_RESERVATION`](wes_core::vm::GUARD_RESERVATION) bytes with no access past its
     /// length, so an access out of bounds faults, and the runtime's fault handler turns the
-    /// fault into the same trap (code, offset, backtrace) an explicit check raises. Fewer
-    /// instructions to compile and to run on code over memory. x86-64 Linux only, and only
-    /// for unmetered code that does not count operators: at a fault, the gas and the count
-    /// held in registers would not be where the trap reads them.
+    /// fault into the same trap (code, offset, backtrace, gas) an explicit check raises. Fewer
+    /// instructions to compile and to run on code over memory. x86-64 Linux only. Metered
+    /// code writes its counters to the store context after each gas check (one store per
+    /// check), so that at a fault they are where the trap reads them.
     Guard,
 }
 
@@ -198,15 +198,12 @@ impl Jit {
         // Code is placed anywhere in memory and calls go through pointers, so no relocations.
         set(&mut flags, "is_pic", "false")?;
         check_host_features()?;
-        if config.bounds_checks == BoundsChecks::Guard {
-            let unsupported =
-                |what: &str| CompileError::Unsupported { backend: "jit", what: what.into(), func_index: None };
-            if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
-                return Err(unsupported("guard-region bounds checks on this host (x86-64 Linux only)"));
-            }
-            if config.pricing.is_some() || config.count_operators {
-                return Err(unsupported("guard-region bounds checks in metered or operator-counting code"));
-            }
+        if config.bounds_checks == BoundsChecks::Guard && !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+            return Err(CompileError::Unsupported {
+                backend: "jit",
+                what: "guard-region bounds checks on this host (x86-64 Linux only)".into(),
+                func_index: None,
+            });
         }
         let isa_builder = cranelift_native::builder().map_err(|e| host(&e))?;
         let isa = isa_builder.finish(settings::Flags::new(flags.clone())).map_err(|e| host(&e))?;
@@ -365,18 +362,20 @@ impl Jit {
             guard: self.config.bounds_checks == BoundsChecks::Guard,
         };
         let (call_conv, frontend) = (self.isa.default_call_conv(), self.isa.frontend_config());
-        translate::translate(module, defined_index, call_conv, frontend, &mut ctx.func, fctx, &function_facts)?;
+        let mut accesses =
+            translate::translate(module, defined_index, call_conv, frontend, &mut ctx.func, fctx, &function_facts)?;
         if self.config.pricing.is_some() && translate::needs_refill_edges(&ctx.func) {
             // Translated again, rather than decided up front: the figure that predicts the
             // register allocator's square is the translated function's (see `needs_refill_edges`).
             ctx.clear();
             function_facts.refill_edges = true;
-            translate::translate(module, defined_index, call_conv, frontend, &mut ctx.func, fctx, &function_facts)?;
+            accesses =
+                translate::translate(module, defined_index, call_conv, frontend, &mut ctx.func, fctx, &function_facts)?;
         }
         if self.config.nan_canonicalization {
             nan::canonicalize_nans(&mut ctx.func);
         }
-        let body = self.finish(ctx, func_index)?;
+        let body = self.finish(ctx, func_index, &accesses)?;
         if !facts.needs_entry {
             return Ok(CompiledPair { body, entry: None });
         }
@@ -390,7 +389,7 @@ impl Jit {
             &mut ctx.func,
             fctx,
         )?;
-        let entry = self.finish(ctx, func_index)?;
+        let entry = self.finish(ctx, func_index, &[])?;
         Ok(CompiledPair { body, entry: Some(entry) })
     }
 
@@ -401,17 +400,18 @@ impl Jit {
         let mut fctx = FunctionBuilderContext::new();
         let (call_conv, frontend) = (self.isa.default_call_conv(), self.isa.frontend_config());
         translate::translate_out_of_gas_shim(call_conv, frontend, &mut ctx.func, &mut fctx);
-        let out_of_gas = self.finish(&mut ctx, 0)?;
+        let out_of_gas = self.finish(&mut ctx, 0, &[])?;
         ctx.clear();
         translate::translate_replay_shim(self.config.count_operators, call_conv, frontend, &mut ctx.func, &mut fctx);
-        let replay = self.finish(&mut ctx, 0)?;
+        let replay = self.finish(&mut ctx, 0, &[])?;
         Ok(Shims { out_of_gas, replay })
     }
 
-    /// Compiles the function in `ctx` to machine code.
-    fn finish(&self, ctx: &mut Context, func_index: u32) -> Result<CompiledFunc, CompileError> {
+    /// Compiles the function in `ctx` to machine code; `accesses` are its guarded memory
+    /// accesses' operator offsets in emission order (what `translate::translate` returned).
+    fn finish(&self, ctx: &mut Context, func_index: u32, accesses: &[u32]) -> Result<CompiledFunc, CompileError> {
         let insts = ctx.func.dfg.num_insts();
-        let compiled = self.finish_in(ctx, func_index, insts);
+        let compiled = self.finish_in(ctx, func_index, insts, accesses);
         if insts > FRESH_CONTEXT_INSTS {
             // Drops the register allocator's scratch tables this function grew (see
             // `FRESH_CONTEXT_INSTS`); the next function starts from empty ones.
@@ -420,7 +420,13 @@ impl Jit {
         compiled
     }
 
-    fn finish_in(&self, ctx: &mut Context, func_index: u32, insts: usize) -> Result<CompiledFunc, CompileError> {
+    fn finish_in(
+        &self,
+        ctx: &mut Context,
+        func_index: u32,
+        insts: usize,
+        accesses: &[u32],
+    ) -> Result<CompiledFunc, CompileError> {
         let mut ctrl = cranelift_codegen::control::ControlPlane::default();
         let large = ctx.func.dfg.num_blocks() > LARGE_FUNCTION_BLOCKS || insts > LARGE_FUNCTION_INSTS;
         let isa = if large { &self.isa_large } else { &self.isa };
@@ -446,20 +452,26 @@ impl Jit {
             .collect();
         sites.sort_unstable();
         // Each guarded access (only code with `BoundsChecks::Guard` has them) with the offset
-        // of its operator: the instruction's first byte is where it faults. One without an
+        // of its operator: the instruction's first byte is where it faults, and its trap code
+        // and source location name the access (`translate::guarded_access`). One without an
         // operator could fault with nothing to name, so none may be missing.
         let mut faults = Vec::new();
-        for trap in
-            compiled.buffer.traps().iter().filter(|t| t.code == cranelift_codegen::ir::TrapCode::HEAP_OUT_OF_BOUNDS)
-        {
+        for trap in compiled.buffer.traps() {
+            if !translate::ACCESS_TRAP_CODES.contains(&trap.code) {
+                continue;
+            }
             let i = srclocs.partition_point(|l| l.end <= trap.offset);
-            let Some(l) = srclocs.get(i).filter(|l| l.start <= trap.offset && !l.loc.is_default()) else {
+            let operator = srclocs
+                .get(i)
+                .filter(|l| l.start <= trap.offset && !l.loc.is_default())
+                .and_then(|l| translate::guarded_access(accesses, trap.code, l.loc.bits()));
+            let Some(operator) = operator else {
                 return Err(CompileError::Codegen {
                     func_index,
                     message: format!("a memory access at code offset {} has no operator", trap.offset),
                 });
             };
-            faults.push((trap.offset, l.loc.bits()));
+            faults.push((trap.offset, operator));
         }
         faults.sort_unstable();
         let mut calls = Vec::new();

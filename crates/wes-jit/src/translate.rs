@@ -223,7 +223,9 @@ pub(crate) fn needs_refill_edges(func: &Function) -> bool {
     blocks.saturating_mul(destinations) > REFILL_EDGE_WORK
 }
 
-/// Translates the body of defined function `defined_index` of `module` into `func`.
+/// Translates the body of defined function `defined_index` of `module` into `func`. Returns
+/// the operator offsets of its guarded memory accesses in the order they were emitted (none
+/// without [`FunctionFacts::guard`]), for [`guarded_access`].
 pub(crate) fn translate(
     module: &Module,
     defined_index: u32,
@@ -232,7 +234,7 @@ pub(crate) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     facts: &FunctionFacts<'_>,
-) -> Result<(), CompileError> {
+) -> Result<Vec<u32>, CompileError> {
     let segments = facts.segments;
     let func_index = module.num_imported_functions + defined_index;
     let body = module
@@ -304,6 +306,7 @@ pub(crate) fn translate(
         profile: facts.profile,
         refill_edges: facts.refill_edges,
         guard: facts.guard,
+        accesses: Vec::new(),
     };
 
     // The counters arrive in registers; every exit returns them.
@@ -372,7 +375,29 @@ pub(crate) fn translate(
 
     t.builder.seal_all_blocks();
     t.builder.finalize(frontend);
-    Ok(())
+    Ok(t.accesses)
+}
+
+/// The trap codes of guarded memory accesses ([`FunctionFacts::guard`]), alternating from one
+/// access to the next in the order the translator emits them.
+///
+/// Why two: Cranelift may merge a load into the instruction that uses its value (x86-64
+/// memory operands), which then carries the *user's* source location, not the load's. The
+/// user belongs to a later operator, and nothing with a side effect, so no other access, lies
+/// between the load and its user (a merge needs that), so the load is the last access before
+/// the user's operator, or, when the user is part of the next access's address (`i32.load
+/// (i32.load p)`), the access before that operator's own. The code says which: see
+/// [`guarded_access`].
+pub(crate) const ACCESS_TRAP_CODES: [ir::TrapCode; 2] = [ir::TrapCode::unwrap_user(2), ir::TrapCode::unwrap_user(3)];
+
+/// The operator offset of the guarded access that faults at an instruction with trap code
+/// `code` and source location `srcloc`, given the function's accesses in emission order
+/// (`translate`'s result); `None` when `code` is not an access's or nothing fits.
+pub(crate) fn guarded_access(accesses: &[u32], code: ir::TrapCode, srcloc: u32) -> Option<u32> {
+    let parity = ACCESS_TRAP_CODES.iter().position(|c| *c == code)?;
+    // Accesses are emitted in operator order, so their offsets never decrease.
+    let upto = accesses.partition_point(|&o| o <= srcloc);
+    (upto.saturating_sub(2)..upto).rev().find(|k| k % 2 == parity).map(|k| accesses[k])
 }
 
 struct Translator<'m, 'f> {
@@ -433,6 +458,9 @@ struct Translator<'m, 'f> {
     refill_edges: bool,
     /// See [`FunctionFacts::guard`].
     guard: bool,
+    /// With `guard`, the operator offset of every memory access emitted so far, in order (see
+    /// [`ACCESS_TRAP_CODES`]).
+    accesses: Vec<u32>,
 }
 
 /// Disjoint kinds of memory compiled code touches. Tagging loads and stores with them lets
@@ -531,13 +559,18 @@ impl Translator<'_, '_> {
 
     /// Flags of a linear-memory access: bounds-checked before (so it cannot trap), any
     /// alignment, with `endianness`.
-    /// The flags of a linear-memory access. With explicit checks it cannot fault; with guard
-    /// regions it may, and Cranelift records it as a trap site (code `HEAP_OUT_OF_BOUNDS`),
-    /// which the module's fault table maps to the operator.
+    /// The flags of one linear-memory access (call it once per access). With explicit checks
+    /// it cannot fault; with guard regions it may, and Cranelift records it as a trap site
+    /// (one of [`ACCESS_TRAP_CODES`]), which the module's fault table maps to the operator.
     fn heap_flags(&mut self, endianness: ir::Endianness) -> MemFlagsData {
         let flags = MemFlagsData::new().with_endianness(endianness);
-        let flags =
-            if self.guard { flags.with_trap_code(Some(ir::TrapCode::HEAP_OUT_OF_BOUNDS)) } else { flags.with_notrap() };
+        let flags = if self.guard {
+            let code = ACCESS_TRAP_CODES[self.accesses.len() % 2];
+            self.accesses.push(self.offset);
+            flags.with_trap_code(Some(code))
+        } else {
+            flags.with_notrap()
+        };
         self.region_flags(flags, Region::Heap)
     }
 

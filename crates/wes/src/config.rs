@@ -325,8 +325,7 @@ pub enum BoundsChecks {
     Explicit,
     /// Accesses compare nothing; every memory is reserved for 8 GiB plus a guard, and a fault
     /// past the length is the same trap an explicit check raises
-    /// (`wes_jit::BoundsChecks::Guard`). Smaller, faster code; x86-64 Linux, unmetered code
-    /// that does not count operators only.
+    /// (`wes_jit::BoundsChecks::Guard`). Smaller, faster code; x86-64 Linux only.
     Guard,
 }
 
@@ -357,7 +356,7 @@ pub struct PerformanceConfig {
     /// when the module tiers up.
     pub tier_frame_budget: usize,
     /// How the JIT bounds-checks memory accesses: `"explicit"` (the default) or `"guard"`
-    /// (guard regions; unmetered code only).
+    /// (guard regions, x86-64 Linux only).
     pub bounds_checks: BoundsChecks,
     /// Threads compiling one module's functions; 0 (the default) is one per core.
     pub compile_threads: usize,

@@ -7,13 +7,8 @@ use wes_runtime::Engine;
 use wes_wast::{Executor, RuntimeExecutor};
 
 /// The backends `--backend` accepts, in the order `cargo xtask ci` runs them.
+/// `jit-guard` is the JIT leaving memory bounds to guard regions.
 pub(crate) const BACKENDS: &[&str] = &["validate", "jit", "interp", "jit-guard"];
-
-/// Whether `backend` runs unmetered code only: `jit-guard` (the JIT with guard-region bounds
-/// checks, which metered code cannot use) runs every suite once, unmetered.
-pub(crate) fn unmetered_only(backend: &str) -> bool {
-    backend == "jit-guard"
-}
 
 /// Whether `backend` executes code (and so must run every directive).
 pub(crate) fn executes(backend: &str) -> bool {

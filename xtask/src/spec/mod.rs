@@ -6,9 +6,8 @@
 //! everything that needs execution). A skip is never counted as a pass, and an executing
 //! backend may skip nothing: a skip, or a backend that cannot start, fails the run. An
 //! executing backend runs every suite twice by default (`--metering both`): metered under the
-//! default pricing and unmetered, so both kinds of generated code meet the spec; `jit-guard`
-//! (the JIT leaving bounds to guard regions, which only unmetered code may) runs them once,
-//! unmetered.
+//! default pricing and unmetered, so both kinds of generated code meet the spec. `jit-guard`
+//! is the JIT leaving memory bounds to guard regions.
 //!
 //! Known failures are listed per backend in `xtask/spec-expected-failures/<backend>.txt`, one
 //! `suite/file.wast:line reason` per line. The command fails on any failure not listed and on
@@ -32,7 +31,7 @@ use engine::EXTRA_BACKENDS;
 #[derive(clap::Args, Debug)]
 pub(crate) struct SpecTestArgs {
     /// Which backend runs the directives: `validate` only decodes and validates; `jit-guard` is
-    /// the JIT with guard-region bounds checks (unmetered only).
+    /// the JIT with guard-region bounds checks.
     #[arg(long, default_value = "validate", value_parser = clap::builder::PossibleValuesParser::new(["validate", "jit", "interp", "jit-guard", "tiered"]))]
     backend: String,
     /// Comma-separated suites: v2, simd, tail-call, extended-const, v3.
@@ -161,11 +160,7 @@ pub(crate) fn run(args: &SpecTestArgs) -> Result<bool> {
     }
     engine::set_profile_hooks(args.profile_hooks);
     engine::set_count_operators(args.count_operators);
-    if engine::unmetered_only(&args.backend) && args.metering == "metered" {
-        bail!("backend `{}` runs unmetered code only", args.backend);
-    }
     let modes: &[bool] = match args.metering.as_str() {
-        _ if engine::unmetered_only(&args.backend) => &[false],
         "metered" => &[true],
         "unmetered" => &[false],
         _ => &[true, false],

@@ -138,12 +138,22 @@ impl Translator<'_, '_> {
 
     /// Charges, before the code that follows runs, the segments of a check's chain (in the
     /// order they run; see the module docs), and counts their operators.
+    ///
+    /// With guard regions the counters are then also written to their homes: a memory access
+    /// of the segment may fault, and the trap reads the gas and the count from the store
+    /// context. Every other change of a counter keeps the home current already (calls return
+    /// what the callee last wrote, libcalls and refills are followed by a reload), so the home
+    /// holds what the variable holds at every access that may fault, as the explicit checks'
+    /// trap exits write it. One store per check, not per access, and no load: the variable
+    /// stays in its register.
     pub(super) fn charge_chain(&mut self, chain: &[wes_meter::ChainLink]) {
-        let [link] = chain else {
-            self.charge_merged(chain);
-            return;
-        };
-        self.charge_gas(link.cost, link.ops);
+        match chain {
+            [link] => self.charge_gas(link.cost, link.ops),
+            _ => self.charge_merged(chain),
+        }
+        if self.guard {
+            self.flush_counters();
+        }
     }
 
     /// One check of the chain's total on the fast path; when it fails, the cold path replays

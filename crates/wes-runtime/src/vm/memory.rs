@@ -404,15 +404,24 @@ impl LinearMemory {
             return image.is_none_or(|i| self.load_image_from(i, KEEP_RESIDENT).is_some());
         }
         if let Some((_, mapped_len)) = self.mapped {
-            // Another image is mapped: back to anonymous zero pages before loading this one.
+            // Another image is mapped: back to anonymous zero pages before loading this one,
+            // accessible only up to the length. The image may reach past it (it was mapped when
+            // the memory was longer), and those pages must stay inaccessible: for code that
+            // leaves bounds to guard regions, they are the bounds check.
             let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE;
-            // SAFETY: `[ptr, ptr + mapped_len)` lies in the mapping this memory owns (an image was
-            // mapped there); `MAP_FIXED` replaces exactly those pages.
-            let p = unsafe {
-                libc::mmap(self.ptr.as_ptr().cast(), mapped_len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
-            };
-            if p == libc::MAP_FAILED {
-                return false;
+            let open = mapped_len.min(self.len);
+            for (from, to, prot) in [(0, open, libc::PROT_READ | libc::PROT_WRITE), (open, mapped_len, libc::PROT_NONE)]
+            {
+                if from == to {
+                    continue;
+                }
+                // SAFETY: `[ptr + from, ptr + to)` lies in `[ptr, ptr + mapped_len)`, in the
+                // mapping this memory owns (an image was mapped there); `MAP_FIXED` replaces
+                // exactly those pages.
+                let p = unsafe { libc::mmap(self.ptr.as_ptr().add(from).cast(), to - from, prot, flags, -1, 0) };
+                if p == libc::MAP_FAILED {
+                    return false;
+                }
             }
             self.mapped = None;
         }

@@ -5,6 +5,7 @@
 mod gas;
 mod gas_merge;
 mod golden;
+mod guard;
 mod host;
 mod hostile;
 mod images;

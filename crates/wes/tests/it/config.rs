@@ -211,23 +211,25 @@ fn pricing_is_set_once_and_reaches_both_the_code_and_the_runtime() {
 
 #[test]
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-fn guard_region_bounds_checks_run_unmetered_code_and_refuse_metered() {
-    let mut metered = RuntimeConfig::from_toml("[performance]\nbounds_checks = \"guard\"\n").unwrap();
-    metered.gas.metered = true;
-    let e = wes::Runtime::new(metered).map(|_| ()).unwrap_err();
-    assert!(e.to_string().contains("guard-region"), "{e}");
-
-    let config =
-        RuntimeConfig::from_toml("[gas]\nmetered = false\n[performance]\nbounds_checks = \"guard\"\n").unwrap();
-    let rt = wes::Runtime::new(config).unwrap();
-    let m = rt
-        .load(br#"(module (memory 1) (func (export "f") (param i32) (result i32) (i32.load (local.get 0))))"#)
-        .unwrap();
-    let mut i = rt.create_instance(&m, rt.gas_meter(1_000)).unwrap();
-    assert_eq!(i.execute("f", &[Value::I32(65532)]).unwrap().values, [Value::I32(0)]);
-    // The fault is the trap an explicit check raises, at the load's offset.
-    let r = i.execute("f", &[Value::I32(65533)]).unwrap();
-    let e = r.error.unwrap();
-    assert_eq!(e.kind(), wes::ErrorKind::Memory, "{e}");
-    assert!(e.to_string().contains("out of bounds memory access in func[0] @ 0x27"), "{e}");
+fn guard_region_bounds_checks_trap_as_explicit_ones_with_the_same_gas() {
+    let wat = br#"(module (memory 1) (func (export "f") (param i32) (result i32) (i32.load (local.get 0))))"#;
+    let run = |toml: &str, at: i32| {
+        let rt = wes::Runtime::new(RuntimeConfig::from_toml(toml).unwrap()).unwrap();
+        let m = rt.load(wat).unwrap();
+        let mut i = rt.create_instance(&m, rt.gas_meter(1_000)).unwrap();
+        i.execute("f", &[Value::I32(at)]).unwrap()
+    };
+    for metered in [true, false] {
+        let guard = format!("[gas]\nmetered = {metered}\n[performance]\nbounds_checks = \"guard\"\n");
+        let explicit = format!("[gas]\nmetered = {metered}\n");
+        assert_eq!(run(&guard, 65532).values, [Value::I32(0)]);
+        // The fault is the trap an explicit check raises, at the load's offset, with its gas.
+        let (g, e) = (run(&guard, 65533), run(&explicit, 65533));
+        let error = g.error.as_ref().unwrap();
+        assert_eq!(error.kind(), wes::ErrorKind::Memory, "{error}");
+        assert!(error.to_string().contains("out of bounds memory access in func[0] @ 0x27"), "{error}");
+        assert_eq!(error.to_string(), e.error.unwrap().to_string());
+        assert_eq!(g.gas.used, e.gas.used);
+        assert_eq!(g.gas.used > 0, metered);
+    }
 }

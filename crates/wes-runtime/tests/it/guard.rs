@@ -1,0 +1,76 @@
+//! Guard-region bounds checks (`wes_jit::BoundsChecks::Guard`): an engine whose code compares
+//! nothing keeps every memory accessible exactly up to its length, however the memory came to
+//! be (fresh, grown, reset, or kept from a dropped store of another module), and turns each
+//! fault into the out-of-bounds trap at the access's own operator.
+
+use std::sync::Arc;
+
+use wes_core::{TrapCode, Value};
+use wes_runtime::{Config, Engine, Linker, Module, Store};
+
+use crate::{call, check_trap, instantiate_with};
+
+fn guard_engine() -> Engine {
+    let jit = wes_jit::Jit::with_config(wes_jit::JitConfig {
+        bounds_checks: wes_jit::BoundsChecks::Guard,
+        ..Default::default()
+    })
+    .unwrap();
+    Engine::new(Config::default(), Arc::new(jit))
+}
+
+/// A memory kept from a store whose module mapped a larger image is handed to a module whose
+/// memory is smaller: the image's pages past the new length must not stay accessible.
+#[test]
+fn a_kept_memory_is_accessible_only_up_to_its_new_length() {
+    let engine = guard_engine();
+    assert!(engine.guard_regions());
+    // 40 KiB of data: a mapped image (more than the bytes copied in).
+    let data: String = (0..40 * 1024).map(|i| format!("\\{:02x}", (i % 251) as u8 + 1)).collect();
+    let big = format!(
+        r#"(module (memory 2) (data (i32.const 0) "{data}")
+             (func (export "at") (param i32) (result i32) (i32.load8_u (local.get 0))))"#
+    );
+    let small = r#"(module (memory 0 1)
+        (func (export "at") (param i32) (result i32) (i32.load8_u (local.get 0)))
+        (func (export "grow") (result i32) (memory.grow (i32.const 1))))"#;
+    for _ in 0..3 {
+        let (mut store, inst) = instantiate_with(&engine, &Linker::new(), &big);
+        assert_eq!(call(&mut store, inst, "at", &[Value::I32(40 * 1024 - 1)]).unwrap(), [Value::I32(40 * 1024 % 251)]);
+        drop(store);
+        let (mut store, inst) = instantiate_with(&engine, &Linker::new(), small);
+        for at in [0, 4096, 40 * 1024 - 1] {
+            let trap = check_trap(&mut store, inst, "at", &[Value::I32(at)], TrapCode::MemoryOutOfBounds);
+            assert_eq!(trap.backtrace.len(), 1, "{trap}");
+        }
+        // Grown, the new page reads as zero, not as the old image.
+        assert_eq!(call(&mut store, inst, "grow", &[]).unwrap(), [Value::I32(0)]);
+        assert_eq!(call(&mut store, inst, "at", &[Value::I32(0)]).unwrap(), [Value::I32(0)]);
+        check_trap(&mut store, inst, "at", &[Value::I32(65536)], TrapCode::MemoryOutOfBounds);
+    }
+}
+
+/// A load whose value Cranelift merges into the instruction that uses it faults there, under
+/// the user's source location: the trap must still name the load.
+#[test]
+fn a_merged_load_traps_at_its_own_operator() {
+    let engine = guard_engine();
+    let explicit = crate::engine_with(Config::default());
+    let wat = r#"(module (memory 1)
+        (func (export "splat") (result i32)
+          (i32x4.extract_lane 0 (i32x4.splat (i32.load (i32.const 65534)))))
+        (func (export "inner") (result i32) (i32.load (i32.load (i32.const 65534))))
+        (func (export "outer") (result i32) (i32.load offset=65533 (i32.load (i32.const 0))))
+        (func (export "add") (result i64)
+          (i64.add (i64.load (i32.const 8)) (i64.load (i32.const 65530)))))"#;
+    let module = |e: &Engine| Module::new(e, wes_decode::decode_text(wat).unwrap()).unwrap();
+    let (g, x) = (module(&engine), module(&explicit));
+    let (mut gs, mut xs) = (Store::new(&engine), Store::new(&explicit));
+    let gi = Linker::new().instantiate(&mut gs, &g).unwrap();
+    let xi = Linker::new().instantiate(&mut xs, &x).unwrap();
+    for name in ["splat", "inner", "outer", "add"] {
+        let guard = check_trap(&mut gs, gi, name, &[], TrapCode::MemoryOutOfBounds);
+        let checked = check_trap(&mut xs, xi, name, &[], TrapCode::MemoryOutOfBounds);
+        assert_eq!(guard.backtrace, checked.backtrace, "{name}");
+    }
+}
