@@ -127,6 +127,7 @@ pub fn all(explicit_peer: bool) -> Vec<Entry> {
         wasmi::Wasmi::lazy(),
         wes::Wes::interp_eager(),
         wes::Wes::metered(),
+        wes::Wes::metered_guard(),
         wes::Wes::metered_counting(),
         wes_pool::WesPool::metered(),
         wasmtime::Wasmtime::entry(Mode::Metered, false),

@@ -22,11 +22,20 @@ impl Wes {
     /// Unmetered WES with guard-region bounds checks (`[performance] bounds_checks = "guard"`):
     /// no compare per memory access, an access past the end faults into the same trap.
     pub fn guard() -> Entry {
-        let label = "WES (guard)";
+        Wes::guarded("WES (guard)", Mode::Unmetered)
+    }
+
+    /// Gas-metered WES with guard-region bounds checks.
+    pub fn metered_guard() -> Entry {
+        Wes::guarded("WES (gas, guard)", Mode::Metered)
+    }
+
+    fn guarded(label: &str, mode: Mode) -> Entry {
         let mut config = wes::RuntimeConfig::default();
+        config.gas.metered = mode == Mode::Metered;
         config.performance.bounds_checks = wes::BoundsChecks::Guard;
         let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
-        Ok(Box::new(Wes { label: label.to_string(), mode: Mode::Unmetered, family: Family::Wes, engine }))
+        Ok(Box::new(Wes { label: label.to_string(), mode, family: Family::Wes, engine }))
     }
 
     /// Gas-metered WES under the default pricing: the JIT charges each straight-line segment
