@@ -452,23 +452,22 @@ impl Jit {
             .collect();
         sites.sort_unstable();
         // Each guarded access (only code with `BoundsChecks::Guard` has them) with the offset
-        // of its operator: the instruction's first byte is where it faults, and its trap code
-        // and source location name the access (`translate::guarded_access`). One without an
-        // operator could fault with nothing to name, so none may be missing.
+        // of its operator: the instruction's first byte is where it faults, and its source
+        // location is its operator's (`translate::guarded_access`). One that names no access
+        // could fault with nothing right to report, so none may be missing.
         let mut faults = Vec::new();
-        for trap in compiled.buffer.traps() {
-            if !translate::ACCESS_TRAP_CODES.contains(&trap.code) {
-                continue;
-            }
+        for trap in
+            compiled.buffer.traps().iter().filter(|t| t.code == cranelift_codegen::ir::TrapCode::HEAP_OUT_OF_BOUNDS)
+        {
             let i = srclocs.partition_point(|l| l.end <= trap.offset);
-            let operator = srclocs
-                .get(i)
-                .filter(|l| l.start <= trap.offset && !l.loc.is_default())
-                .and_then(|l| translate::guarded_access(accesses, trap.code, l.loc.bits()));
-            let Some(operator) = operator else {
+            let loc = srclocs.get(i).filter(|l| l.start <= trap.offset && !l.loc.is_default()).map(|l| l.loc.bits());
+            let Some(operator) = loc.and_then(|loc| translate::guarded_access(accesses, loc)) else {
                 return Err(CompileError::Codegen {
                     func_index,
-                    message: format!("a memory access at code offset {} has no operator", trap.offset),
+                    message: format!(
+                        "the memory access at code offset {} names no access operator (source location {loc:?})",
+                        trap.offset
+                    ),
                 });
             };
             faults.push((trap.offset, operator));

@@ -378,26 +378,18 @@ pub(crate) fn translate(
     Ok(t.accesses)
 }
 
-/// The trap codes of guarded memory accesses ([`FunctionFacts::guard`]), alternating from one
-/// access to the next in the order the translator emits them.
+/// The operator offset of the guarded access that faults at an instruction with source
+/// location `srcloc`, given the function's accesses in emission order (`translate`'s result),
+/// or `None` when no access has that offset.
 ///
-/// Why two: Cranelift may merge a load into the instruction that uses its value (x86-64
-/// memory operands), which then carries the *user's* source location, not the load's. The
-/// user belongs to a later operator, and nothing with a side effect, so no other access, lies
-/// between the load and its user (a merge needs that), so the load is the last access before
-/// the user's operator, or, when the user is part of the next access's address (`i32.load
-/// (i32.load p)`), the access before that operator's own. The code says which: see
-/// [`guarded_access`].
-pub(crate) const ACCESS_TRAP_CODES: [ir::TrapCode; 2] = [ir::TrapCode::unwrap_user(2), ir::TrapCode::unwrap_user(3)];
-
-/// The operator offset of the guarded access that faults at an instruction with trap code
-/// `code` and source location `srcloc`, given the function's accesses in emission order
-/// (`translate`'s result); `None` when `code` is not an access's or nothing fits.
-pub(crate) fn guarded_access(accesses: &[u32], code: ir::TrapCode, srcloc: u32) -> Option<u32> {
-    let parity = ACCESS_TRAP_CODES.iter().position(|c| *c == code)?;
+/// Each guarded load is followed by a `sequence_point` ([`Translator::fence_guarded_load`]),
+/// so Cranelift cannot merge it into the instruction that uses its value (which would carry
+/// the user's source location, or none if the optimiser made it); every faulting instruction
+/// is then an access of its own, under its operator's location. The lookup checks that: a
+/// location that is no access's would be a wrongly named trap, and compiling fails instead.
+pub(crate) fn guarded_access(accesses: &[u32], srcloc: u32) -> Option<u32> {
     // Accesses are emitted in operator order, so their offsets never decrease.
-    let upto = accesses.partition_point(|&o| o <= srcloc);
-    (upto.saturating_sub(2)..upto).rev().find(|k| k % 2 == parity).map(|k| accesses[k])
+    accesses.binary_search(&srcloc).ok().map(|_| srcloc)
 }
 
 struct Translator<'m, 'f> {
@@ -459,7 +451,7 @@ struct Translator<'m, 'f> {
     /// See [`FunctionFacts::guard`].
     guard: bool,
     /// With `guard`, the operator offset of every memory access emitted so far, in order (see
-    /// [`ACCESS_TRAP_CODES`]).
+    /// [`guarded_access`]).
     accesses: Vec<u32>,
 }
 
@@ -561,17 +553,26 @@ impl Translator<'_, '_> {
     /// alignment, with `endianness`.
     /// The flags of one linear-memory access (call it once per access). With explicit checks
     /// it cannot fault; with guard regions it may, and Cranelift records it as a trap site
-    /// (one of [`ACCESS_TRAP_CODES`]), which the module's fault table maps to the operator.
+    /// (code `HEAP_OUT_OF_BOUNDS`), which the module's fault table maps to the operator.
     fn heap_flags(&mut self, endianness: ir::Endianness) -> MemFlagsData {
         let flags = MemFlagsData::new().with_endianness(endianness);
         let flags = if self.guard {
-            let code = ACCESS_TRAP_CODES[self.accesses.len() % 2];
             self.accesses.push(self.offset);
-            flags.with_trap_code(Some(code))
+            flags.with_trap_code(Some(ir::TrapCode::HEAP_OUT_OF_BOUNDS))
         } else {
             flags.with_notrap()
         };
         self.region_flags(flags, Region::Heap)
+    }
+
+    /// After a guarded load (with guard regions; nothing otherwise): a `sequence_point`, which
+    /// emits no code but is a side effect, so Cranelift cannot merge the load into the
+    /// instruction using its value, which would fault under another operator's location (see
+    /// [`guarded_access`]).
+    fn fence_guarded_load(&mut self) {
+        if self.guard {
+            self.builder.ins().sequence_point();
+        }
     }
 
     /// The address of entry `index` of the vmctx array at `field`.

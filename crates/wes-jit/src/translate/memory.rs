@@ -147,6 +147,7 @@ impl Translator<'_, '_> {
             (Ext::S, _) => ins.sload32(flags, p, 0),
             (Ext::U, _) => ins.uload32(flags, p, 0),
         };
+        self.fence_guarded_load();
         self.push(v);
         Ok(())
     }

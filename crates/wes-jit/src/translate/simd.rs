@@ -145,6 +145,7 @@ impl Translator<'_, '_> {
             (_, true) => ins.sload32x2(flags, p, 0),
             (_, false) => ins.uload32x2(flags, p, 0),
         };
+        self.fence_guarded_load();
         self.vpush(v);
         Ok(())
     }
@@ -153,6 +154,7 @@ impl Translator<'_, '_> {
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
         let flags = self.heap_flags(Endianness::Little);
         let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
+        self.fence_guarded_load();
         let v = self.builder.ins().splat(ty, x);
         self.vpush(v);
         Ok(())
@@ -162,6 +164,7 @@ impl Translator<'_, '_> {
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
         let flags = self.heap_flags(Endianness::Little);
         let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
+        self.fence_guarded_load();
         let v = self.builder.ins().scalar_to_vector(ty, x);
         self.vpush(v);
         Ok(())
@@ -172,6 +175,7 @@ impl Translator<'_, '_> {
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
         let flags = self.heap_flags(Endianness::Little);
         let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
+        self.fence_guarded_load();
         let v = self.builder.ins().insertlane(a, x, lane);
         self.vpush(v);
         Ok(())
@@ -245,6 +249,7 @@ impl Translator<'_, '_> {
                 let p = self.vaddr(memarg, 16)?;
                 let flags = self.heap_flags(Endianness::Little);
                 let v = self.builder.ins().load(I8X16, flags, p, 0);
+                self.fence_guarded_load();
                 self.vpush(v);
             }
             O::V128Store { ref memarg } => {
