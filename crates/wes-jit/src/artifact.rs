@@ -134,21 +134,11 @@ impl Jit {
             return Err(bad(format!("entry offset {o} is not a function start in {} bytes of code", code.len())));
         }
         let memory = CodeMemory::new(code)?;
-        // The fingerprint (checked by whoever hands the payload over, see `Backend::deserialize`)
-        // includes `count_operators`, so the code counts exactly when this JIT's does.
-        let counts_operators = self.config.count_operators;
-        let guard = self.config.bounds_checks == crate::BoundsChecks::Guard;
-        Ok(Arc::new(JitModule {
-            module,
-            memory,
-            offsets,
-            frames,
-            faults,
-            guard,
-            max_frame,
-            pricing_hash,
-            counts_operators,
-        }))
+        // The pricing hash was checked above; the fingerprint (checked by whoever hands the
+        // payload over, see `Backend::deserialize`) includes `count_operators` and the bounds
+        // checks, so the code counts and leaves bounds to guard regions exactly when this
+        // JIT's does.
+        Ok(self.module_of(module, memory, offsets, frames, faults, max_frame))
     }
 }
 

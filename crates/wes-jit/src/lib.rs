@@ -216,6 +216,30 @@ impl Jit {
     pub fn config(&self) -> &JitConfig {
         &self.config
     }
+
+    /// A module of code this JIT compiled (or loaded): what the code depends on besides its
+    /// tables comes from the settings.
+    fn module_of(
+        &self,
+        module: Arc<Module>,
+        memory: CodeMemory,
+        offsets: Vec<Option<usize>>,
+        frames: Vec<CodeSite>,
+        faults: Vec<CodeSite>,
+        max_frame: usize,
+    ) -> Arc<JitModule> {
+        Arc::new(JitModule {
+            module,
+            memory,
+            offsets,
+            frames,
+            faults,
+            guard: self.config.bounds_checks == BoundsChecks::Guard,
+            max_frame,
+            pricing_hash: self.config.pricing.as_ref().map(|p| p.hash()),
+            counts_operators: self.config.count_operators,
+        })
+    }
 }
 
 /// Cranelift lowers SIMD (and float rounding) with SSE4.1 instructions on x86-64 and has no
@@ -627,26 +651,22 @@ impl Backend for Jit {
         let bodies: Vec<usize> = pairs.iter().map(|p| place(&p.body)).collect();
         let offsets: Vec<Option<usize>> = pairs.iter().map(|p| p.entry.as_ref().map(&mut place)).collect();
         let shim_at = shims.as_ref().map(|s| (place(&s.out_of_gas), place(&s.replay)));
-        let mut frames = Vec::new();
-        for (i, (pair, body_at)) in pairs.iter().zip(&bodies).enumerate() {
-            let func_index = module.num_imported_functions + i as u32;
-            for &(ret, offset) in &pair.body.sites {
-                let ret = u32::try_from(*body_at + ret as usize)
-                    .map_err(|_| CompileError::Limit("more than 4 GiB of code".into()))?;
-                frames.push(CodeSite { at: ret, func_index, offset });
+        // The bodies' sites (offsets in each body) as sites of the module's code, sorted.
+        let module_sites = |sites: fn(&CompiledFunc) -> &[(u32, u32)]| -> Result<Vec<CodeSite>, CompileError> {
+            let mut all = Vec::new();
+            for (i, (pair, body_at)) in pairs.iter().zip(&bodies).enumerate() {
+                let func_index = module.num_imported_functions + i as u32;
+                for &(at, offset) in sites(&pair.body) {
+                    let at = u32::try_from(*body_at + at as usize)
+                        .map_err(|_| CompileError::Limit("more than 4 GiB of code".into()))?;
+                    all.push(CodeSite { at, func_index, offset });
+                }
             }
-        }
-        frames.sort_unstable_by_key(|s| s.at);
-        let mut faults = Vec::new();
-        for (i, (pair, body_at)) in pairs.iter().zip(&bodies).enumerate() {
-            let func_index = module.num_imported_functions + i as u32;
-            for &(at, offset) in &pair.body.faults {
-                let at = u32::try_from(*body_at + at as usize)
-                    .map_err(|_| CompileError::Limit("more than 4 GiB of code".into()))?;
-                faults.push(CodeSite { at, func_index, offset });
-            }
-        }
-        faults.sort_unstable_by_key(|s| s.at);
+            all.sort_unstable_by_key(|s| s.at);
+            Ok(all)
+        };
+        let frames = module_sites(|f| &f.sites)?;
+        let faults = module_sites(|f| &f.faults)?;
         for (pair, (body_at, entry_at)) in pairs.iter().zip(bodies.iter().zip(&offsets)) {
             let entry = pair.entry.as_ref().zip(*entry_at);
             for (f, base) in std::iter::once((&pair.body, *body_at)).chain(entry) {
@@ -659,20 +679,7 @@ impl Backend for Jit {
         let max_frame = pairs.iter().map(|p| p.body.frame_size).max().unwrap_or(0)
             + pairs.iter().filter_map(|p| p.entry.as_ref()).map(|e| e.frame_size).max().unwrap_or(0);
         let memory = CodeMemory::new(&code)?;
-        let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
-        let counts_operators = self.config.count_operators;
-        let guard = self.config.bounds_checks == BoundsChecks::Guard;
-        Ok(Arc::new(JitModule {
-            module,
-            memory,
-            offsets,
-            frames,
-            faults,
-            guard,
-            max_frame,
-            pricing_hash,
-            counts_operators,
-        }))
+        Ok(self.module_of(module, memory, offsets, frames, faults, max_frame))
     }
 
     fn needs_guard_regions(&self) -> bool {
