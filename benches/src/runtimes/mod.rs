@@ -113,7 +113,7 @@ pub type Entry = std::result::Result<Box<dyn Runtime>, (String, String)>;
 pub fn all(explicit_peer: bool) -> Vec<Entry> {
     let mut all = vec![
         wes::Wes::unmetered(),
-        wes::Wes::guard(),
+        wes::Wes::explicit(),
         wes_pool::WesPool::unmetered(),
         wasmtime::Wasmtime::entry(Mode::Unmetered, false),
         wasmtime::Wasmtime::entry(Mode::Unmetered, true),
@@ -127,7 +127,7 @@ pub fn all(explicit_peer: bool) -> Vec<Entry> {
         wasmi::Wasmi::lazy(),
         wes::Wes::interp_eager(),
         wes::Wes::metered(),
-        wes::Wes::metered_guard(),
+        wes::Wes::metered_explicit(),
         wes::Wes::metered_counting(),
         wes_pool::WesPool::metered(),
         wasmtime::Wasmtime::entry(Mode::Metered, false),

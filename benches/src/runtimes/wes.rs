@@ -19,21 +19,21 @@ impl Wes {
         Wes::with_gas("WES", Mode::Unmetered)
     }
 
-    /// Unmetered WES with guard-region bounds checks (`[performance] bounds_checks = "guard"`):
-    /// no compare per memory access, an access past the end faults into the same trap.
-    pub fn guard() -> Entry {
-        Wes::guarded("WES (guard)", Mode::Unmetered)
+    /// Unmetered WES with explicit bounds checks (`[performance] bounds_checks = "explicit"`):
+    /// beside `WES` (guard regions, the default on x86-64 Linux), what the checks cost.
+    pub fn explicit() -> Entry {
+        Wes::bounds("WES (explicit)", Mode::Unmetered)
     }
 
-    /// Gas-metered WES with guard-region bounds checks.
-    pub fn metered_guard() -> Entry {
-        Wes::guarded("WES (gas, guard)", Mode::Metered)
+    /// Gas-metered WES with explicit bounds checks.
+    pub fn metered_explicit() -> Entry {
+        Wes::bounds("WES (gas, explicit)", Mode::Metered)
     }
 
-    fn guarded(label: &str, mode: Mode) -> Entry {
+    fn bounds(label: &str, mode: Mode) -> Entry {
         let mut config = wes::RuntimeConfig::default();
         config.gas.metered = mode == Mode::Metered;
-        config.performance.bounds_checks = wes::BoundsChecks::Guard;
+        config.performance.bounds_checks = wes::BoundsChecks::Explicit;
         let engine = config.engine().map_err(|e| (label.to_string(), e.to_string()))?;
         Ok(Box::new(Wes { label: label.to_string(), mode, family: Family::Wes, engine }))
     }

@@ -56,12 +56,14 @@ pub fn standard_engines() -> Result<Vec<(&'static str, Engine)>, CompileError> {
         ("jit-noopt", metered(JitConfig { optimize: false, ..base.clone() })?),
         ("jit-per-segment", metered(JitConfig { merge_gas_checks: false, ..base.clone() })?),
         ("jit-profile", metered(JitConfig { profile: true, ..base.clone() })?),
-        // Bounds left to guard regions: an out-of-bounds access faults, and the fault must be
-        // the trap an explicit check raises, with the same gas (x86-64 Linux only).
-        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-        ("jit-guard", metered(JitConfig { bounds_checks: wes_jit::BoundsChecks::Guard, ..base.clone() })?),
-        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-        ("jit-guard-unmetered", unmetered(JitConfig { bounds_checks: wes_jit::BoundsChecks::Guard, ..base.clone() })?),
+        // Bounds checked explicitly rather than left to guard regions (the default on x86-64
+        // Linux, where a fault of an access must be the trap an explicit check raises, with
+        // the same gas).
+        ("jit-explicit", metered(JitConfig { bounds_checks: wes_jit::BoundsChecks::Explicit, ..base.clone() })?),
+        (
+            "jit-explicit-unmetered",
+            unmetered(JitConfig { bounds_checks: wes_jit::BoundsChecks::Explicit, ..base.clone() })?,
+        ),
         ("jit-unmetered", unmetered(base)?),
         ("interp", interp(InterpConfig { pricing: Some(pricing.clone()), ..InterpConfig::default() })),
         (

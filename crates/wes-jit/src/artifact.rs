@@ -319,7 +319,9 @@ mod tests {
         assert!(loaded.needs_guard_regions());
         // An explicit JIT's fingerprint differs, so a cache never hands it this payload; were it
         // handed it anyway, the accesses it has no checks for are refused.
-        let explicit = Jit::new().unwrap();
+        let explicit =
+            Jit::with_config(crate::JitConfig { bounds_checks: crate::BoundsChecks::Explicit, ..Default::default() })
+                .unwrap();
         assert_ne!(explicit.fingerprint(), guard.fingerprint());
         // SAFETY: refused (guarded accesses) before any code is mapped.
         let e = unsafe { explicit.deserialize(module, &payload) }.map(|_| ()).unwrap_err();

@@ -316,17 +316,27 @@ pub enum BackendKind {
 }
 
 /// How the JIT keeps memory accesses inside the memory (`[performance] bounds_checks`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum BoundsChecks {
-    /// Every access compares its end with the memory's length (`wes_jit::BoundsChecks::Explicit`).
-    #[default]
+    /// Every access compares its end with the memory's length (`wes_jit::BoundsChecks::Explicit`):
+    /// portable, no signal handler, no address space reserved past what a memory may grow to.
     Explicit,
     /// Accesses compare nothing; every memory is reserved for 8 GiB plus a guard, and a fault
-    /// past the length is the same trap an explicit check raises
-    /// (`wes_jit::BoundsChecks::Guard`). Smaller, faster code; x86-64 Linux only.
+    /// past the length is the same trap an explicit check raises, with the same gas
+    /// (`wes_jit::BoundsChecks::Guard`). Smaller, faster code; x86-64 Linux only, and the
+    /// default there.
     Guard,
+}
+
+impl Default for BoundsChecks {
+    fn default() -> Self {
+        match wes_jit::BoundsChecks::default() {
+            wes_jit::BoundsChecks::Guard => BoundsChecks::Guard,
+            _ => BoundsChecks::Explicit,
+        }
+    }
 }
 
 /// When the interpreter translates a function to its internal form.
@@ -355,8 +365,8 @@ pub struct PerformanceConfig {
     /// bytes (default 8 KiB). The stack a store reserves is sized from it, so it cannot grow
     /// when the module tiers up.
     pub tier_frame_budget: usize,
-    /// How the JIT bounds-checks memory accesses: `"explicit"` (the default) or `"guard"`
-    /// (guard regions, x86-64 Linux only).
+    /// How the JIT bounds-checks memory accesses: `"guard"` (guard regions; the default on
+    /// x86-64 Linux, the only host that has them) or `"explicit"` (the default elsewhere).
     pub bounds_checks: BoundsChecks,
     /// Threads compiling one module's functions; 0 (the default) is one per core.
     pub compile_threads: usize,
@@ -382,7 +392,7 @@ impl Default for PerformanceConfig {
             backend: BackendKind::Jit,
             translation: Translation::Lazy,
             tier_frame_budget: 8 << 10,
-            bounds_checks: BoundsChecks::Explicit,
+            bounds_checks: BoundsChecks::default(),
             compile_threads: 0,
             optimize: true,
             merge_gas_checks: true,

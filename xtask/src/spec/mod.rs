@@ -6,8 +6,9 @@
 //! everything that needs execution). A skip is never counted as a pass, and an executing
 //! backend may skip nothing: a skip, or a backend that cannot start, fails the run. An
 //! executing backend runs every suite twice by default (`--metering both`): metered under the
-//! default pricing and unmetered, so both kinds of generated code meet the spec. `jit-guard`
-//! is the JIT leaving memory bounds to guard regions.
+//! default pricing and unmetered, so both kinds of generated code meet the spec. `jit` is the
+//! JIT as configured by default (memory bounds left to guard regions on x86-64 Linux),
+//! `jit-explicit` the JIT checking every access explicitly.
 //!
 //! Known failures are listed per backend in `xtask/spec-expected-failures/<backend>.txt`, one
 //! `suite/file.wast:line reason` per line. The command fails on any failure not listed and on
@@ -30,9 +31,10 @@ use engine::EXTRA_BACKENDS;
 /// Arguments of `cargo xtask spec-test`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SpecTestArgs {
-    /// Which backend runs the directives: `validate` only decodes and validates; `jit-guard` is
-    /// the JIT with guard-region bounds checks.
-    #[arg(long, default_value = "validate", value_parser = clap::builder::PossibleValuesParser::new(["validate", "jit", "interp", "jit-guard", "tiered"]))]
+    /// Which backend runs the directives: `validate` only decodes and validates; `jit-explicit`
+    /// is the JIT with explicit bounds checks (`jit` has the default, guard regions on x86-64
+    /// Linux).
+    #[arg(long, default_value = "validate", value_parser = clap::builder::PossibleValuesParser::new(["validate", "jit", "interp", "jit-explicit", "tiered"]))]
     backend: String,
     /// Comma-separated suites: v2, simd, tail-call, extended-const, v3.
     #[arg(long, value_delimiter = ',', default_value = "v2,simd,tail-call,extended-const")]

@@ -54,8 +54,8 @@ fn the_standard_engines_agree_on_these_modules_and_count_what_they_ran() {
     // Each call reruns under its exact gas, one less, a half, a seventh and 1 (fewer when
     // these coincide); all but the exact one run out of gas.
     assert!(summary.tight_runs >= 4 && summary.tight_out_of_gas == summary.tight_runs - 2, "{summary:?}");
-    // Both calls on each unmetered engine (the JIT's, with explicit bounds checks and with
-    // guard regions, and the interpreter's).
+    // Both calls on each unmetered engine (the JIT's, with guard regions and with explicit
+    // bounds checks, and the interpreter's).
     let unmetered = engines.iter().filter(|(name, _)| name.ends_with("unmetered")).count() as u64;
     assert_eq!(unmetered, 3);
     assert_eq!(summary.unmetered_calls, 2 * unmetered);

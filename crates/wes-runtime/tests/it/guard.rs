@@ -10,13 +10,13 @@ use wes_runtime::{Config, Engine, Linker, Module, Store};
 
 use crate::{call, check_trap, instantiate_with};
 
-fn guard_engine() -> Engine {
-    let jit = wes_jit::Jit::with_config(wes_jit::JitConfig {
-        bounds_checks: wes_jit::BoundsChecks::Guard,
-        ..Default::default()
-    })
-    .unwrap();
+fn engine_bounded(bounds_checks: wes_jit::BoundsChecks) -> Engine {
+    let jit = wes_jit::Jit::with_config(wes_jit::JitConfig { bounds_checks, ..Default::default() }).unwrap();
     Engine::new(Config::default(), Arc::new(jit))
+}
+
+fn guard_engine() -> Engine {
+    engine_bounded(wes_jit::BoundsChecks::Guard)
 }
 
 /// A memory kept from a store whose module mapped a larger image is handed to a module whose
@@ -55,7 +55,7 @@ fn a_kept_memory_is_accessible_only_up_to_its_new_length() {
 #[test]
 fn a_merged_load_traps_at_its_own_operator() {
     let engine = guard_engine();
-    let explicit = crate::engine_with(Config::default());
+    let explicit = engine_bounded(wes_jit::BoundsChecks::Explicit);
     let wat = r#"(module (memory 1)
         (func (export "splat") (result i32)
           (i32x4.extract_lane 0 (i32x4.splat (i32.load (i32.const 65534)))))

@@ -221,7 +221,7 @@ fn guard_region_bounds_checks_trap_as_explicit_ones_with_the_same_gas() {
     };
     for metered in [true, false] {
         let guard = format!("[gas]\nmetered = {metered}\n[performance]\nbounds_checks = \"guard\"\n");
-        let explicit = format!("[gas]\nmetered = {metered}\n");
+        let explicit = format!("[gas]\nmetered = {metered}\n[performance]\nbounds_checks = \"explicit\"\n");
         assert_eq!(run(&guard, 65532).values, [Value::I32(0)]);
         // The fault is the trap an explicit check raises, at the load's offset, with its gas.
         let (g, e) = (run(&guard, 65533), run(&explicit, 65533));
