@@ -81,42 +81,61 @@ unsafe fn guarded_access(ctx: *mut VMStoreContext, pc: usize) -> Option<(usize, 
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod imp {
+    use std::cell::UnsafeCell;
     use std::mem::MaybeUninit;
-    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::{Mutex, PoisonError};
 
     use super::*;
 
-    /// The handlers that were installed before ours, for SIGSEGV and SIGBUS.
-    static PREVIOUS: OnceLock<Result<[libc::sigaction; 2], i32>> = OnceLock::new();
-
     const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 
+    /// The actions that were installed before ours, for [`SIGNALS`]: written by the kernel
+    /// (as `sigaction`'s old action) while `INSTALL` is held and `STATE` is not
+    /// `INSTALLED`, only read after.
+    struct Previous(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
+
+    // SAFETY: written only under `INSTALL` before `STATE` becomes `INSTALLED` (a release
+    // store), read only after an acquire load sees `INSTALLED`.
+    unsafe impl Sync for Previous {}
+
+    static PREVIOUS: Previous = Previous(UnsafeCell::new([MaybeUninit::zeroed(), MaybeUninit::zeroed()]));
+    static INSTALL: Mutex<()> = Mutex::new(());
+    static STATE: AtomicU8 = AtomicU8::new(NOT_INSTALLED);
+    const NOT_INSTALLED: u8 = 0;
+    const INSTALLED: u8 = 1;
+
     pub(super) fn install() -> Result<(), RuntimeError> {
-        let previous = PREVIOUS.get_or_init(|| {
-            let mut previous = [MaybeUninit::<libc::sigaction>::zeroed(); 2];
-            for (sig, prev) in SIGNALS.iter().zip(previous.iter_mut()) {
-                // SAFETY: a zeroed `sigaction` is a valid value to fill in; `sigaction` with
-                // valid pointers has no other precondition. The handler is async-signal-safe:
-                // it reads thread-local and store data, and writes only the signal context.
-                unsafe {
-                    let mut action: libc::sigaction = MaybeUninit::zeroed().assume_init();
-                    action.sa_sigaction = handler as *const () as usize;
-                    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
-                    libc::sigemptyset(&mut action.sa_mask);
-                    if libc::sigaction(*sig, &action, prev.as_mut_ptr()) != 0 {
-                        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-                    }
-                }
-            }
-            // SAFETY: both were filled in by the kernel above.
-            Ok(previous.map(|p| unsafe { p.assume_init() }))
-        });
-        match previous {
-            Ok(_) => Ok(()),
-            Err(e) => Err(RuntimeError::ResourceLimit(format!(
-                "cannot install the fault handler guard regions need (errno {e})"
-            ))),
+        let _guard = INSTALL.lock().unwrap_or_else(PoisonError::into_inner);
+        if STATE.load(Ordering::Acquire) == INSTALLED {
+            return Ok(());
         }
+        let previous = PREVIOUS.0.get().cast::<libc::sigaction>();
+        for (i, sig) in SIGNALS.iter().enumerate() {
+            // SAFETY: a zeroed `sigaction` is a valid value to fill in; `previous + i` is
+            // this signal's slot, which nothing reads until `STATE` says `INSTALLED` (see
+            // `Previous`). The handler is async-signal-safe: it reads thread-local and store
+            // data, and writes only the signal context and a word of the faulting stack.
+            let failed = unsafe {
+                let mut action: libc::sigaction = MaybeUninit::zeroed().assume_init();
+                action.sa_sigaction = handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(*sig, &action, previous.add(i)) != 0
+            };
+            if failed {
+                let error = std::io::Error::last_os_error();
+                for (j, sig) in SIGNALS.iter().enumerate().take(i) {
+                    // SAFETY: slot `j` holds the action the kernel replaced with ours.
+                    unsafe { libc::sigaction(*sig, previous.add(j), std::ptr::null_mut()) };
+                }
+                return Err(RuntimeError::ResourceLimit(format!(
+                    "cannot install the fault handler guard regions need: {error}"
+                )));
+            }
+        }
+        STATE.store(INSTALLED, Ordering::Release);
+        Ok(())
     }
 
     /// The fault handler (see the module documentation).
@@ -149,9 +168,21 @@ mod imp {
             gregs[libc::REG_R8 as usize] = gregs[libc::REG_RBP as usize];
             return;
         }
-        // Not ours: the handler that was there before decides.
-        let Some(Ok(previous)) = PREVIOUS.get() else { return };
-        let Some(prev) = SIGNALS.iter().position(|s| *s == sig).map(|i| &previous[i]) else { return };
+        // Not ours: the action that was there before decides.
+        let slot = SIGNALS.iter().position(|s| *s == sig);
+        let prev = match slot {
+            // SAFETY: `INSTALLED` was seen (acquire), so the slot holds the previous action.
+            Some(i) if STATE.load(Ordering::Acquire) == INSTALLED => unsafe {
+                &*PREVIOUS.0.get().cast::<libc::sigaction>().add(i)
+            },
+            _ => {
+                // Still installing (or a signal not ours): the default action, so the fault
+                // ends the process as it would have without us rather than repeating forever.
+                // SAFETY: `signal` with `SIG_DFL` has no preconditions.
+                unsafe { libc::signal(sig, libc::SIG_DFL) };
+                return;
+            }
+        };
         match prev.sa_sigaction {
             libc::SIG_DFL | libc::SIG_IGN => {
                 // Back to it, and the faulting instruction runs again and faults under it.

@@ -1,3 +1,4 @@
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 //! Guard-region bounds checks (`wes_jit::BoundsChecks::Guard`): an engine whose code compares
 //! nothing keeps every memory accessible exactly up to its length, however the memory came to
 //! be (fresh, grown, reset, or kept from a dropped store of another module), and turns each
@@ -82,4 +83,40 @@ fn compiled_c_code_names_every_faulting_access() {
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/c/realworld-Oz.wasm")).unwrap();
     let module = wes_decode::decode(&bytes).unwrap();
     Module::new(&guard_engine(), module).unwrap();
+}
+
+/// With the fault handler installed, a fault outside compiled code is not ours: the action
+/// that was there before (the standard library's, then the default) ends the process with
+/// SIGSEGV, as it would have without WES, rather than the fault repeating forever.
+#[test]
+fn a_fault_outside_compiled_code_still_ends_the_process() {
+    if std::env::var_os("WES_GUARD_FAULT_CHILD").is_some() {
+        let module =
+            wes_decode::decode_text("(module (memory 1) (func (export \"f\") (drop (i32.load (i32.const 0)))))");
+        Module::new(&guard_engine(), module.unwrap()).unwrap();
+        // SAFETY: none: this child process exists to fault here, at an address nothing maps.
+        unsafe { std::ptr::without_provenance::<u8>(8).read_volatile() };
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe)
+        .args(["guard::a_fault_outside_compiled_code_still_ends_the_process", "--exact", "--test-threads=1"])
+        .env("WES_GUARD_FAULT_CHILD", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the child did not end: the fault repeats");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{status:?}");
 }
