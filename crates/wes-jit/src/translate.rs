@@ -382,10 +382,11 @@ pub(crate) fn translate(
 /// location `srcloc`, given the function's accesses in emission order (`translate`'s result),
 /// or `None` when no access has that offset.
 ///
-/// Each guarded load is followed by a `sequence_point` ([`Translator::fence_guarded_load`]),
-/// so Cranelift cannot merge it into the instruction that uses its value (which would carry
-/// the user's source location, or none if the optimiser made it); every faulting instruction
-/// is then an access of its own, under its operator's location. The lookup checks that: a
+/// Each guarded access is followed by a `sequence_point` ([`Translator::fence_guarded_access`]),
+/// so Cranelift can neither merge a load into the instruction that uses its value (which would
+/// carry the user's source location, or none if the optimiser made it) nor drop a store that a
+/// later one overwrites; every faulting instruction is then an access of its own, under its
+/// operator's location, and the first access past the end is the one that faults. The lookup checks that: a
 /// location that is no access's would be a wrongly named trap, and compiling fails instead.
 pub(crate) fn guarded_access(accesses: &[u32], srcloc: u32) -> Option<u32> {
     // Accesses are emitted in operator order, so their offsets never decrease.
@@ -565,11 +566,15 @@ impl Translator<'_, '_> {
         self.region_flags(flags, Region::Heap)
     }
 
-    /// After a guarded load (with guard regions; nothing otherwise): a `sequence_point`, which
-    /// emits no code but is a side effect, so Cranelift cannot merge the load into the
-    /// instruction using its value, which would fault under another operator's location (see
-    /// [`guarded_access`]).
-    fn fence_guarded_load(&mut self) {
+    /// After a guarded access (with guard regions; nothing otherwise): a `sequence_point`,
+    /// which emits no code but is a side effect and a memory fence to Cranelift, so that
+    /// every access stays an instruction of its own that runs where its operator does:
+    /// - a load is not merged into the instruction using its value, which would fault under
+    ///   another operator's location (see [`guarded_access`]);
+    /// - a store is not removed as dead when a later store overwrites the same bytes
+    ///   (Cranelift's dead-store elimination keeps the later one, which would then fault
+    ///   under its own operator instead of the first store's).
+    fn fence_guarded_access(&mut self) {
         if self.guard {
             self.builder.ins().sequence_point();
         }

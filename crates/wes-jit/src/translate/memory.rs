@@ -147,7 +147,7 @@ impl Translator<'_, '_> {
             (Ext::S, _) => ins.sload32(flags, p, 0),
             (Ext::U, _) => ins.uload32(flags, p, 0),
         };
-        self.fence_guarded_load();
+        self.fence_guarded_access();
         self.push(v);
         Ok(())
     }
@@ -163,6 +163,7 @@ impl Translator<'_, '_> {
             (true, 2) => ins.istore16(flags, v, p, 0),
             (true, _) => ins.istore32(flags, v, p, 0),
         };
+        self.fence_guarded_access();
         Ok(())
     }
 

@@ -145,7 +145,7 @@ impl Translator<'_, '_> {
             (_, true) => ins.sload32x2(flags, p, 0),
             (_, false) => ins.uload32x2(flags, p, 0),
         };
-        self.fence_guarded_load();
+        self.fence_guarded_access();
         self.vpush(v);
         Ok(())
     }
@@ -154,7 +154,7 @@ impl Translator<'_, '_> {
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
         let flags = self.heap_flags(Endianness::Little);
         let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
-        self.fence_guarded_load();
+        self.fence_guarded_access();
         let v = self.builder.ins().splat(ty, x);
         self.vpush(v);
         Ok(())
@@ -164,7 +164,7 @@ impl Translator<'_, '_> {
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
         let flags = self.heap_flags(Endianness::Little);
         let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
-        self.fence_guarded_load();
+        self.fence_guarded_access();
         let v = self.builder.ins().scalar_to_vector(ty, x);
         self.vpush(v);
         Ok(())
@@ -175,7 +175,7 @@ impl Translator<'_, '_> {
         let p = self.vaddr(memarg, ty.lane_type().bytes())?;
         let flags = self.heap_flags(Endianness::Little);
         let x = self.builder.ins().load(ty.lane_type(), flags, p, 0);
-        self.fence_guarded_load();
+        self.fence_guarded_access();
         let v = self.builder.ins().insertlane(a, x, lane);
         self.vpush(v);
         Ok(())
@@ -187,6 +187,7 @@ impl Translator<'_, '_> {
         let x = self.builder.ins().extractlane(a, lane);
         let flags = self.heap_flags(Endianness::Little);
         self.builder.ins().store(flags, x, p, 0);
+        self.fence_guarded_access();
         Ok(())
     }
 
@@ -249,7 +250,7 @@ impl Translator<'_, '_> {
                 let p = self.vaddr(memarg, 16)?;
                 let flags = self.heap_flags(Endianness::Little);
                 let v = self.builder.ins().load(I8X16, flags, p, 0);
-                self.fence_guarded_load();
+                self.fence_guarded_access();
                 self.vpush(v);
             }
             O::V128Store { ref memarg } => {
@@ -257,6 +258,7 @@ impl Translator<'_, '_> {
                 let p = self.vaddr(memarg, 16)?;
                 let flags = self.heap_flags(Endianness::Little);
                 self.builder.ins().store(flags, v, p, 0);
+                self.fence_guarded_access();
             }
             O::V128Load8x8S { ref memarg } => self.vload_extend(memarg, I16X8, true)?,
             O::V128Load8x8U { ref memarg } => self.vload_extend(memarg, I16X8, false)?,

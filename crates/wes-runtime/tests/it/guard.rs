@@ -51,10 +51,12 @@ fn a_kept_memory_is_accessible_only_up_to_its_new_length() {
     }
 }
 
-/// A load whose value Cranelift merges into the instruction that uses it faults there, under
-/// the user's source location: the trap must still name the load.
+/// A load whose value Cranelift would merge into the instruction that uses it (faulting there,
+/// under the user's source location), and a store it would drop because a later one
+/// overwrites the same bytes (so the later one faults): each trap must name the first
+/// access past the end, as explicit checks do.
 #[test]
-fn a_merged_load_traps_at_its_own_operator() {
+fn merged_loads_and_overwritten_stores_trap_at_their_own_operators() {
     let engine = guard_engine();
     let explicit = engine_bounded(wes_jit::BoundsChecks::Explicit);
     let wat = r#"(module (memory 1)
@@ -63,13 +65,16 @@ fn a_merged_load_traps_at_its_own_operator() {
         (func (export "inner") (result i32) (i32.load (i32.load (i32.const 65534))))
         (func (export "outer") (result i32) (i32.load offset=65533 (i32.load (i32.const 0))))
         (func (export "add") (result i64)
-          (i64.add (i64.load (i32.const 8)) (i64.load (i32.const 65530)))))"#;
+          (i64.add (i64.load (i32.const 8)) (i64.load (i32.const 65530))))
+        (func (export "twice")
+          (i64.store8 (i32.const 262143) (i64.const 1))
+          (i64.store8 (i32.const 262143) (i64.const 1))))"#;
     let module = |e: &Engine| Module::new(e, wes_decode::decode_text(wat).unwrap()).unwrap();
     let (g, x) = (module(&engine), module(&explicit));
     let (mut gs, mut xs) = (Store::new(&engine), Store::new(&explicit));
     let gi = Linker::new().instantiate(&mut gs, &g).unwrap();
     let xi = Linker::new().instantiate(&mut xs, &x).unwrap();
-    for name in ["splat", "inner", "outer", "add"] {
+    for name in ["splat", "inner", "outer", "add", "twice"] {
         let guard = check_trap(&mut gs, gi, name, &[], TrapCode::MemoryOutOfBounds);
         let checked = check_trap(&mut xs, xi, name, &[], TrapCode::MemoryOutOfBounds);
         assert_eq!(guard.backtrace, checked.backtrace, "{name}");
