@@ -489,7 +489,7 @@ impl Jit {
         sites.sort_unstable();
         // Each guarded access (only code with `BoundsChecks::Guard` has them) with the offset
         // of its operator: the instruction's first byte is where it faults, and its source
-        // location is its operator's (`translate::guarded_access`). One that names no access
+        // location is its operator's (`translate::is_guarded_access`). One that names no access
         // could fault with nothing right to report, so none may be missing.
         let mut faults = Vec::new();
         for trap in
@@ -497,7 +497,7 @@ impl Jit {
         {
             let i = srclocs.partition_point(|l| l.end <= trap.offset);
             let loc = srclocs.get(i).filter(|l| l.start <= trap.offset && !l.loc.is_default()).map(|l| l.loc.bits());
-            let Some(operator) = loc.and_then(|loc| translate::guarded_access(accesses, loc)) else {
+            let Some(operator) = loc.filter(|&loc| translate::is_guarded_access(accesses, loc)) else {
                 return Err(CompileError::Codegen {
                     func_index,
                     message: format!(

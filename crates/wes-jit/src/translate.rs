@@ -225,7 +225,7 @@ pub(crate) fn needs_refill_edges(func: &Function) -> bool {
 
 /// Translates the body of defined function `defined_index` of `module` into `func`. Returns
 /// the operator offsets of its guarded memory accesses in the order they were emitted (none
-/// without [`FunctionFacts::guard`]), for [`guarded_access`].
+/// without [`FunctionFacts::guard`]), for [`is_guarded_access`].
 pub(crate) fn translate(
     module: &Module,
     defined_index: u32,
@@ -378,19 +378,19 @@ pub(crate) fn translate(
     Ok(t.accesses)
 }
 
-/// The operator offset of the guarded access that faults at an instruction with source
-/// location `srcloc`, given the function's accesses in emission order (`translate`'s result),
-/// or `None` when no access has that offset.
+/// Whether `srcloc` is the operator offset of one of the function's guarded accesses
+/// (`accesses`: what `translate` returned, in emission order).
 ///
 /// Each guarded access is followed by a `sequence_point` ([`Translator::fence_guarded_access`]),
 /// so Cranelift can neither merge a load into the instruction that uses its value (which would
 /// carry the user's source location, or none if the optimiser made it) nor drop a store that a
-/// later one overwrites; every faulting instruction is then an access of its own, under its
-/// operator's location, and the first access past the end is the one that faults. The lookup checks that: a
-/// location that is no access's would be a wrongly named trap, and compiling fails instead.
-pub(crate) fn guarded_access(accesses: &[u32], srcloc: u32) -> Option<u32> {
+/// later one overwrites: every faulting instruction is an access of its own, under its
+/// operator's location, and the first access past the end is the one that faults. This
+/// checks it: a fault site whose location is no access's would name the wrong operator, and
+/// compiling fails instead.
+pub(crate) fn is_guarded_access(accesses: &[u32], srcloc: u32) -> bool {
     // Accesses are emitted in operator order, so their offsets never decrease.
-    accesses.binary_search(&srcloc).ok().map(|_| srcloc)
+    accesses.binary_search(&srcloc).is_ok()
 }
 
 struct Translator<'m, 'f> {
@@ -452,7 +452,7 @@ struct Translator<'m, 'f> {
     /// See [`FunctionFacts::guard`].
     guard: bool,
     /// With `guard`, the operator offset of every memory access emitted so far, in order (see
-    /// [`guarded_access`]).
+    /// [`is_guarded_access`]).
     accesses: Vec<u32>,
 }
 
@@ -570,7 +570,7 @@ impl Translator<'_, '_> {
     /// which emits no code but is a side effect and a memory fence to Cranelift, so that
     /// every access stays an instruction of its own that runs where its operator does:
     /// - a load is not merged into the instruction using its value, which would fault under
-    ///   another operator's location (see [`guarded_access`]);
+    ///   another operator's location (see [`is_guarded_access`]);
     /// - a store is not removed as dead when a later store overwrites the same bytes
     ///   (Cranelift's dead-store elimination keeps the later one, which would then fault
     ///   under its own operator instead of the first store's).
