@@ -53,26 +53,41 @@ pub type ArrayCallFn =
 /// [`crate::vm::FUNCCTX_DATA`]) holding the instance's vmctx and `data`, and passes the
 /// record's address instead (valid for the duration of the call: an entry must not keep the
 /// address after it returns, since a composing backend such as tiering may build the record
-/// on its stack). Either way the function-reference record stays `{call, vmctx,
-/// type_id}` and callers do not know which kind they call, so code of different backends
-/// calls, imports and tail-calls each other, and shares tables, in one store.
+/// on its stack). Either way every function can be called through its record's `call`
+/// without knowing which kind it is, so code of different backends calls, imports and
+/// tail-calls each other, and shares tables, in one store; a backend's own code may take the
+/// shortcut of a record's native body when it has one ([`FuncEntry::body`]).
 #[derive(Clone, Copy, Debug)]
 pub struct FuncEntry {
     /// The array-call entry point.
     pub call: ArrayCallFn,
     /// Null, or the backend's per-function data, valid as long as the compiled module lives.
     pub data: *const u8,
+    /// Null, or the function's native body, which the runtime copies into the record
+    /// ([`crate::vm::FUNCREF_BODY`]) so that the backend's own code can call it directly,
+    /// with the record's vmctx, instead of through the array call: for example a
+    /// `call_indirect` from one compiled function to another, which then passes its arguments
+    /// in registers. Its calling convention is the backend's own business, named by
+    /// [`CompiledModule::body_convention`] (only code of that convention may call it); only an
+    /// entry with `data` null may have one, since the body gets the instance's vmctx.
+    pub body: *const u8,
 }
 
 impl FuncEntry {
     /// The entry of native code, which gets the instance's vmctx.
     pub fn native(call: ArrayCallFn) -> FuncEntry {
-        FuncEntry { call, data: std::ptr::null() }
+        FuncEntry { call, data: std::ptr::null(), body: std::ptr::null() }
+    }
+
+    /// The entry of native code with a body its own backend's code may call directly (see
+    /// [`FuncEntry::body`]).
+    pub fn native_with_body(call: ArrayCallFn, body: *const u8) -> FuncEntry {
+        FuncEntry { call, data: std::ptr::null(), body }
     }
 
     /// An entry that gets a function context holding the instance's vmctx and `data`.
     pub fn with_data(call: ArrayCallFn, data: *const u8) -> FuncEntry {
-        FuncEntry { call, data }
+        FuncEntry { call, data, body: std::ptr::null() }
     }
 }
 
@@ -162,6 +177,16 @@ pub trait Backend: Send + Sync + fmt::Debug {
         false
     }
 
+    /// The calling convention of the native bodies this backend's code may call directly
+    /// through function records ([`FuncEntry::body`]), as a number that differs between any
+    /// two conventions; `None` (the default) when its code calls every record through its array
+    /// call. The runtime copies a module's bodies into records only when its
+    /// [`CompiledModule::body_convention`] is the engine backend's, and admits no module whose
+    /// code expects another convention than the engine's bodies have.
+    fn body_convention(&self) -> Option<u64> {
+        None
+    }
+
     /// Compiles every function of `module`.
     ///
     /// # Errors
@@ -246,6 +271,13 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
     /// the segment is charged). The runtime never mixes code that counts with code that does not.
     fn counts_operators(&self) -> bool {
         false
+    }
+
+    /// The calling convention of this module's native bodies ([`FuncEntry::body`]), which its
+    /// own code also uses when it calls a record's body (see [`Backend::body_convention`]);
+    /// `None` (the default) for code that calls no body directly and gives none.
+    fn body_convention(&self) -> Option<u64> {
+        None
     }
 
     /// The code as bytes that [`Backend::deserialize`] of a backend with the same

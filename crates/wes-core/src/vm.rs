@@ -14,7 +14,7 @@
 //!  vmctx ─┬─ +0  store context ──▶ { frames_left: u32, _, _, tail_callee,
 //!         │                          tail_caller, tail_args, gas: u64, operators: u64 }
 //!         ├─ +8  libcalls     ──▶ [fn ptr; Libcall::ALL.len()]
-//!         ├─ +16 funcs        ──▶ [*const FuncRef; functions]   FuncRef { call, vmctx, type_id }
+//!         ├─ +16 funcs        ──▶ [*const FuncRef; functions]   FuncRef { call, vmctx, type_id, body }
 //!         ├─ +24 memories     ──▶ [*mut MemoryDef; memories]    MemoryDef { base, length }
 //!         ├─ +32 tables       ──▶ [*mut TableDef; tables]       TableDef { base, length }
 //!         ├─ +40 globals      ──▶ [*mut ValRaw; globals]
@@ -95,6 +95,12 @@ pub const FUNCREF_CALL: i32 = 0;
 pub const FUNCREF_VMCTX: i32 = 8;
 /// Offset of the store-wide signature id (`u32`) in a function-reference record.
 pub const FUNCREF_TYPE_ID: i32 = 16;
+/// Offset of the native body in a function-reference record: null, or the address of the
+/// function's compiled body with the calling convention of the backend that compiled it (its
+/// [`FuncEntry::body`](crate::backend::FuncEntry::body)). Code of that backend may call the
+/// body directly, with the record's vmctx, instead of going through the array call; code of
+/// any other kind must use the array call.
+pub const FUNCREF_BODY: i32 = 24;
 
 /// Offset of the instance's vmctx in a function context: the record an entry that asked for one
 /// (a [`FuncEntry`](crate::backend::FuncEntry) with data) gets as its `callee_vmctx`.

@@ -6,7 +6,7 @@
 //! the buffer; libcalls, memories, tables and globals are reached through the instance
 //! context, whose address is an argument; constants and jump tables are PC-relative inside
 //! each function. So the laid-out buffer is position-independent and is saved as it is,
-//! with the entry offsets, the largest frame, the bodies' call sites (which name the
+//! with the entry and body offsets, the largest frame, the bodies' call sites (which name the
 //! callers in the backtrace of a trap that unwinds) and their guarded memory accesses (which
 //! name the operator a fault there traps at). Loading maps it read+execute in a fresh
 //! mapping, exactly as a compile does.
@@ -19,8 +19,8 @@
 //! validated module is not in the payload: the loader validates the wasm bytes again.
 //!
 //! ```text
-//!   "WESJIT01"  functions: u32  max_frame: u64  metered: u8  pricing hash: [u8; 32]
-//!   offsets: functions × u64   code length: u64   code
+//!   "WESJIT05"  functions: u32  max_frame: u64  metered: u8  pricing hash: [u8; 32]
+//!   entry offsets: functions × u64   body offsets: functions × u64   code length: u64   code
 //!   call sites: u64   sites × (return offset: u32, function: u32, module offset: u32)
 //!   guarded accesses: u64   accesses × (instruction offset: u32, function: u32, module offset: u32)
 //! ```
@@ -38,7 +38,7 @@ use crate::{Jit, JitModule};
 
 /// The payload's magic and version: bump the digits when the layout or the meaning of the
 /// code changes in a way the fingerprint does not capture.
-const MAGIC: &[u8; 8] = b"WESJIT04";
+const MAGIC: &[u8; 8] = b"WESJIT05";
 
 /// The offset written for a function without an entry.
 const NO_ENTRY: u64 = u64::MAX;
@@ -102,8 +102,9 @@ impl Jit {
         if functions != defined {
             return Err(bad(format!("the code has {functions} functions, the module defines {defined}")));
         }
-        // Each offset is 8 bytes of the payload, so this cannot allocate more than its size.
-        if functions > payload.len() / 8 {
+        // Each function has two offsets of 8 bytes in the payload, so this cannot allocate
+        // more than its size.
+        if functions > payload.len() / 16 {
             return Err(bad("truncated offsets".into()));
         }
         let referenced = module.referenced_functions();
@@ -119,6 +120,10 @@ impl Jit {
             }
             offsets.push(offset);
         }
+        let mut bodies = Vec::with_capacity(functions);
+        for _ in 0..functions {
+            bodies.push(usize::try_from(r.u64()?).map_err(|_| bad("body offset out of range".into()))?);
+        }
         let len = usize::try_from(r.u64()?).map_err(|_| bad("code length out of range".into()))?;
         let code = r.take(len)?;
         let frames = read_sites(&mut r, payload.len(), code.len(), "call site")?;
@@ -130,15 +135,15 @@ impl Jit {
             return Err(bad("guarded accesses in code for explicit bounds checks".into()));
         }
         // Functions are placed 16-byte aligned (see `Backend::compile`).
-        if let Some(o) = offsets.iter().flatten().find(|&&o| o >= code.len() || o % 16 != 0) {
-            return Err(bad(format!("entry offset {o} is not a function start in {} bytes of code", code.len())));
+        if let Some(o) = offsets.iter().flatten().chain(&bodies).find(|&&o| o >= code.len() || o % 16 != 0) {
+            return Err(bad(format!("offset {o} is not a function start in {} bytes of code", code.len())));
         }
         let memory = CodeMemory::new(code)?;
         // The pricing hash was checked above; the fingerprint (checked by whoever hands the
         // payload over, see `Backend::deserialize`) includes `count_operators` and the bounds
         // checks, so the code counts and leaves bounds to guard regions exactly when this
         // JIT's does.
-        Ok(self.module_of(module, memory, offsets, frames, faults, max_frame))
+        Ok(self.module_of(module, memory, crate::Layout { entries: offsets, bodies }, frames, faults, max_frame))
     }
 }
 
@@ -146,7 +151,7 @@ impl JitModule {
     /// The payload [`Jit::load_code`] reads.
     pub(crate) fn serialize_code(&self) -> Vec<u8> {
         let code = self.memory.bytes();
-        let mut out = Vec::with_capacity(64 + self.offsets.len() * 8 + code.len());
+        let mut out = Vec::with_capacity(64 + self.offsets.len() * 16 + code.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(self.offsets.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.max_frame as u64).to_le_bytes());
@@ -154,6 +159,9 @@ impl JitModule {
         out.extend_from_slice(&self.pricing_hash.unwrap_or([0; 32]));
         for &o in &self.offsets {
             out.extend_from_slice(&o.map_or(NO_ENTRY, |o| o as u64).to_le_bytes());
+        }
+        for &b in &self.bodies {
+            out.extend_from_slice(&(b as u64).to_le_bytes());
         }
         out.extend_from_slice(&(code.len() as u64).to_le_bytes());
         out.extend_from_slice(code);
@@ -284,6 +292,13 @@ mod tests {
         let mut outside = payload.clone();
         outside[61..69].copy_from_slice(&(1u64 << 40).to_le_bytes());
         assert!(load(&outside).to_string().contains("not a function start"));
+        // Then the bodies' offsets, at bytes 69 and 77: the first body is at the start.
+        assert_eq!(payload[69..77], 0u64.to_le_bytes());
+        for bad_body in [1u64 << 40, 8] {
+            let mut body = payload.clone();
+            body[77..85].copy_from_slice(&bad_body.to_le_bytes());
+            assert!(load(&body).to_string().contains("not a function start"), "body at {bad_body}");
+        }
         let mut missing = payload.clone();
         missing[61..69].copy_from_slice(&NO_ENTRY.to_le_bytes());
         assert!(load(&missing).to_string().contains("no entry for function 1"));

@@ -56,6 +56,11 @@ impl CodeMemory {
         pc.checked_sub(base).filter(|o| *o < self.len)
     }
 
+    /// The address of the code at `offset`, or `None` if `offset` is outside the code.
+    pub(crate) fn address(&self, offset: usize) -> Option<*const u8> {
+        (offset < self.len).then(|| self.alloc.as_ptr::<u8>().wrapping_add(offset))
+    }
+
     /// The array-call entry point of the function whose code starts at `offset`.
     ///
     /// Returns `None` if `offset` is outside the code.

@@ -235,7 +235,7 @@ impl Jit {
         &self,
         module: Arc<Module>,
         memory: CodeMemory,
-        offsets: Vec<Option<usize>>,
+        layout: Layout,
         frames: Vec<CodeSite>,
         faults: Vec<CodeSite>,
         max_frame: usize,
@@ -243,7 +243,8 @@ impl Jit {
         Arc::new(JitModule {
             module,
             memory,
-            offsets,
+            offsets: layout.entries,
+            bodies: layout.bodies,
             frames,
             faults,
             guard: self.config.bounds_checks == BoundsChecks::Guard,
@@ -570,6 +571,10 @@ impl Backend for Jit {
         "jit"
     }
 
+    fn body_convention(&self) -> Option<u64> {
+        Some(body_convention(self.config.pricing.is_some(), self.config.count_operators))
+    }
+
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
         check_supported(&module)?;
         let n = module.bodies.len();
@@ -691,7 +696,7 @@ impl Backend for Jit {
         let max_frame = pairs.iter().map(|p| p.body.frame_size).max().unwrap_or(0)
             + pairs.iter().filter_map(|p| p.entry.as_ref()).map(|e| e.frame_size).max().unwrap_or(0);
         let memory = CodeMemory::new(&code)?;
-        Ok(self.module_of(module, memory, offsets, frames, faults, max_frame))
+        Ok(self.module_of(module, memory, Layout { entries: offsets, bodies }, frames, faults, max_frame))
     }
 
     fn needs_guard_regions(&self) -> bool {
@@ -730,6 +735,20 @@ fn patch_call(
     Ok(())
 }
 
+/// The convention of the JIT's bodies ([`Backend::body_convention`]): Cranelift's tail-call
+/// convention with the vmctx, the frame count and the counters the code carries (gas when
+/// metered, operators when counting) before the parameters (`translate::body_signature`).
+fn body_convention(gas: bool, operators: bool) -> u64 {
+    u64::from_le_bytes(*b"wesjit\0\0") | u64::from(gas) << 56 | u64::from(operators) << 57
+}
+
+/// Where a module's functions start in its code: per defined function, the array-call entry
+/// (`None`: it has none, see [`Module::referenced_functions`]) and the body.
+pub(crate) struct Layout {
+    pub(crate) entries: Vec<Option<usize>>,
+    pub(crate) bodies: Vec<usize>,
+}
+
 /// A module compiled by the [`Jit`].
 struct JitModule {
     module: Arc<Module>,
@@ -737,6 +756,8 @@ struct JitModule {
     /// Per defined function, where its array-call entry starts in `memory` (`None`: it has
     /// none, see [`Module::referenced_functions`]).
     offsets: Vec<Option<usize>>,
+    /// Per defined function, where its body starts in `memory`.
+    bodies: Vec<usize>,
     /// The call sites of every body, sorted by return address.
     frames: Vec<CodeSite>,
     /// The guarded memory accesses of every body, sorted by instruction offset.
@@ -766,7 +787,14 @@ impl CompiledModule for JitModule {
 
     fn entry(&self, defined_index: u32) -> Option<FuncEntry> {
         let offset = (*self.offsets.get(defined_index as usize)?)?;
-        self.memory.entry(offset).map(FuncEntry::native)
+        let call = self.memory.entry(offset)?;
+        // The body, for compiled code that calls the function through its record (a
+        // `call_indirect`, a call of an import): it passes the arguments, the frame count and
+        // the counters in registers, as between bodies, rather than through the entry.
+        match self.bodies.get(defined_index as usize).and_then(|&at| self.memory.address(at)) {
+            Some(body) => Some(FuncEntry::native_with_body(call, body)),
+            None => Some(FuncEntry::native(call)),
+        }
     }
 
     fn max_frame_size(&self) -> usize {
@@ -800,6 +828,10 @@ impl CompiledModule for JitModule {
 
     fn needs_guard_regions(&self) -> bool {
         self.guard
+    }
+
+    fn body_convention(&self) -> Option<u64> {
+        Some(body_convention(self.pricing_hash.is_some(), self.counts_operators))
     }
 
     fn fault_at(&self, pc: usize) -> Option<(u32, u32)> {

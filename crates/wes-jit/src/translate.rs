@@ -293,6 +293,7 @@ pub(crate) fn translate(
         libcall_sigs: HashMap::new(),
         array_sig: None,
         body_refs: HashMap::new(),
+        body_sigs: HashMap::new(),
         out_of_gas_shim: None,
         replay_shim: None,
         replay_slot: None,
@@ -424,6 +425,8 @@ struct Translator<'m, 'f> {
     array_sig: Option<ir::SigRef>,
     /// The bodies this one calls directly, by defined index.
     body_refs: HashMap<u32, ir::FuncRef>,
+    /// The body signatures of the types this one calls through records, by type index.
+    body_sigs: HashMap<u32, ir::SigRef>,
     /// The out-of-gas shim, once imported.
     out_of_gas_shim: Option<ir::FuncRef>,
     /// The replay shim, once imported.

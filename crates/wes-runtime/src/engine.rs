@@ -346,6 +346,13 @@ impl Module {
                 engine: engine.config().count_operators,
             });
         }
+        // Code that calls records' bodies directly must find only bodies of its own
+        // convention in them: the engine's, or none at all (see `ModulePlan::new`).
+        if let (Some(compiled), Some(engine)) = (compiled.body_convention(), engine.backend().body_convention())
+            && compiled != engine
+        {
+            return Err(RuntimeError::BodyConventionMismatch { compiled, engine });
+        }
         if compiled.needs_guard_regions() {
             // Its memories must be guarded, and its faults must become traps.
             if !engine.guard_regions() {

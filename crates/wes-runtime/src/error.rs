@@ -59,6 +59,18 @@ pub enum RuntimeError {
         /// Whether the engine counts.
         engine: bool,
     },
+    /// The code calls the native bodies of other functions directly, in another calling
+    /// convention than the engine's backend gives its bodies (see
+    /// [`Backend::body_convention`](wes_core::Backend::body_convention)).
+    #[error(
+        "code calling native bodies in convention {compiled:#x} cannot run on an engine whose bodies use {engine:#x}"
+    )]
+    BodyConventionMismatch {
+        /// The code's convention.
+        compiled: u64,
+        /// The engine backend's convention.
+        engine: u64,
+    },
     /// The store's [`ResourceLimiter`](crate::ResourceLimiter) refused to create a memory, a
     /// table or an instance (nothing was added to the store).
     #[error(transparent)]

@@ -64,7 +64,15 @@ pub(crate) struct ModulePlan {
 impl ModulePlan {
     pub(crate) fn new(engine: &Engine, compiled: &dyn CompiledModule) -> ModulePlan {
         let m = compiled.module();
-        let entries = entries(compiled);
+        let mut entries = entries(compiled);
+        // Bodies go into records only in the engine backend's convention, the one every
+        // admitted module whose code calls bodies uses (see `Module::admitted`).
+        let convention = engine.backend().body_convention();
+        if convention.is_none() || compiled.body_convention() != convention {
+            for e in entries.iter_mut().flat_map(|e| e.iter_mut()) {
+                e.body = std::ptr::null();
+            }
+        }
         let type_ids: Box<[u32]> = m.types.iter().map(|t| engine.type_id(t)).collect();
         let func_type_ids =
             m.bodies.iter().map(|b| type_ids.get(b.type_index as usize).copied().unwrap_or(u32::MAX)).collect();

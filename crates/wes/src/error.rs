@@ -322,9 +322,11 @@ impl From<wes_runtime::RuntimeError> for RuntimeError {
             R::IncompatibleImport { .. } => (ErrorKind::Validation, ErrorCode::IncompatibleImport),
             R::TypeMismatch(_) => (ErrorKind::Validation, ErrorCode::BadArguments),
             R::ResourceLimit(_) | R::StoreLimit(_) => (ErrorKind::Resource, ErrorCode::ResourceLimit),
-            R::PricingMismatch { .. } | R::OperatorCountMismatch { .. } | R::EngineMismatch | R::WrongStore => {
-                (ErrorKind::Internal, ErrorCode::Internal)
-            }
+            R::PricingMismatch { .. }
+            | R::OperatorCountMismatch { .. }
+            | R::BodyConventionMismatch { .. }
+            | R::EngineMismatch
+            | R::WrongStore => (ErrorKind::Internal, ErrorCode::Internal),
             _ => (ErrorKind::Internal, ErrorCode::Internal),
         };
         RuntimeError::new(kind, code, message).with_source(e)

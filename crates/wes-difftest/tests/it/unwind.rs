@@ -99,3 +99,47 @@ fn guard_region_faults_are_the_traps_of_explicit_checks() {
     // straddle, far, deep, wide, past_grown.
     assert_eq!(summary.trap_count("MemoryOutOfBounds"), 5, "{summary:?}");
 }
+
+/// Calls through a table reach compiled callees' bodies directly (the record's body, with
+/// arguments, frame count and gas in registers): every kind of value and several results
+/// through them, a callee that ends in a tail call through the table (the pending tail call
+/// comes back through the direct call), runaway recursion through the table (the depth limit
+/// counts the same frames), and traps deep in it.
+const INDIRECT: &str = r#"(module
+    (memory (export "mem") 1)
+    (global $g (export "g") (mut i64) (i64.const 0))
+    (type $mix (func (param i32 i64 f32 f64 v128) (result f64 i64 i32)))
+    (type $t (func (param i32) (result i32)))
+    (table 5 funcref)
+    (elem (i32.const 0) $mix $hop $land $forever $trap)
+    (func $mix (type $mix)
+      (f64.add (local.get 3) (f64.promote_f32 (local.get 2)))
+      (i64.add (local.get 1) (i64x2.extract_lane 1 (local.get 4)))
+      (i32.add (local.get 0) (i32x4.extract_lane 0 (local.get 4))))
+    (func $hop (type $t)
+      (global.set $g (i64.add (global.get $g) (i64.const 1)))
+      (if (i32.eqz (local.get 0)) (then (return_call_indirect (type $t) (i32.const 7) (i32.const 2))))
+      (return_call_indirect (type $t) (i32.sub (local.get 0) (i32.const 1)) (i32.const 1)))
+    (func $land (type $t) (i32.store (i32.const 16) (local.get 0)) (i32.mul (local.get 0) (i32.const 3)))
+    (func $forever (type $t) (i32.add (i32.const 1) (call_indirect (type $t) (local.get 0) (i32.const 3))))
+    (func $trap (type $t)
+      (if (result i32) (local.get 0)
+        (then (i32.add (i32.const 1) (call_indirect (type $t) (i32.sub (local.get 0) (i32.const 1)) (i32.const 4))))
+        (else (i32.load (i32.const 65536)))))
+    (func (export "mix") (result f64 i64 i32)
+      (call_indirect (type $mix) (i32.const 5) (i64.const -9) (f32.const 1.5) (f64.const 2.25)
+        (v128.const i32x4 1 2 3 4) (i32.const 0)))
+    (func (export "hop") (result i32) (call_indirect (type $t) (i32.const 5) (i32.const 1)))
+    (func (export "forever") (result i32) (call_indirect (type $t) (i32.const 0) (i32.const 3)))
+    (func (export "trap") (result i32) (call_indirect (type $t) (i32.const 6) (i32.const 4))))"#;
+
+#[test]
+fn calls_through_tables_into_bodies_agree_with_the_interpreter() {
+    let engines = standard_engines().unwrap();
+    let summary = compare(&wat::parse_str(INDIRECT).unwrap(), &engines).unwrap();
+    assert_eq!(summary.calls, 4, "{summary:?}");
+    assert_eq!(summary.returned, 2, "{summary:?}");
+    assert_eq!(summary.trap_count("CallStackExhausted"), 1, "{summary:?}");
+    assert_eq!(summary.trap_count("MemoryOutOfBounds"), 1, "{summary:?}");
+    assert!(summary.tight_out_of_gas >= 4, "{summary:?}");
+}

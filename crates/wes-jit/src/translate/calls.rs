@@ -181,13 +181,62 @@ impl Translator<'_, '_> {
         Ok(())
     }
 
-    /// Calls the function behind `funcref` (a non-null `FuncRef` record) with the array call.
+    /// Calls the function behind `funcref` (a non-null `FuncRef` record) of type
+    /// `type_index`. A function this JIT compiled has its body in the record
+    /// ([`vm::FUNCREF_BODY`]): it is called directly, as between bodies, with the arguments,
+    /// frame count and counters in registers. Anything else (a host function, another
+    /// backend's function) goes through the record's array call.
     pub(super) fn array_call(&mut self, funcref: Value, type_index: u32) -> Result<(), CompileError> {
         let ty = self.module.types.get(type_index as usize).ok_or_else(|| self.err("type index out of range"))?;
         let params = ty.params().len();
         let result_types = ty.results().iter().map(|r| ir_type(*r, self.func_index)).collect::<Result<Vec<_>, _>>()?;
         let args = self.popn(params)?;
-        let slots = params.max(result_types.len());
+        let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
+        let body = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_BODY);
+        let direct = self.builder.create_block();
+        let through = self.builder.create_block();
+        let cont = self.builder.create_block();
+        for t in &result_types {
+            self.builder.append_block_param(cont, *t);
+        }
+        self.builder.ins().brif(body, direct, &[], through, &[]);
+
+        // The body, as a direct call makes it; the callee is unknown, so it may end in a tail
+        // call through a record.
+        self.builder.switch_to_block(direct);
+        let sig = self.body_sig(type_index)?;
+        let mut call_args = vec![callee_vmctx, self.callee_frames];
+        call_args.extend(self.counter_values());
+        call_args.extend(&args);
+        let call = self.builder.ins().call_indirect(sig, body, &call_args);
+        let rets = self.builder.inst_results(call).to_vec();
+        let results = self.take_returned_counters(&rets[1..]).to_vec();
+        let results = self.body_call_status(rets[0], &results, &result_types, true)?;
+        let results: Vec<ir::BlockArg> = results.into_iter().map(ir::BlockArg::Value).collect();
+        self.builder.ins().jump(cont, &results);
+
+        self.builder.switch_to_block(through);
+        let results = self.record_call(funcref, callee_vmctx, &args, &result_types)?;
+        let results: Vec<ir::BlockArg> = results.into_iter().map(ir::BlockArg::Value).collect();
+        self.builder.ins().jump(cont, &results);
+
+        self.builder.switch_to_block(cont);
+        for v in self.builder.block_params(cont).to_vec() {
+            self.push(v);
+        }
+        Ok(())
+    }
+
+    /// The array call of the function behind `funcref`: the arguments in the call buffer,
+    /// the frame count and the counters in the store context; returns the results.
+    fn record_call(
+        &mut self,
+        funcref: Value,
+        callee_vmctx: Value,
+        args: &[Value],
+        result_types: &[ir::Type],
+    ) -> Result<Vec<Value>, CompileError> {
+        let slots = args.len().max(result_types.len());
         let addr = if slots == 0 {
             self.builder.ins().iconst(PTR, 0)
         } else {
@@ -200,22 +249,33 @@ impl Translator<'_, '_> {
         };
         let sig = self.array_sig();
         let code = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_CALL);
-        let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
         self.store_callee_frames();
         self.flush_counters();
         let call = self.builder.ins().call_indirect(sig, code, &[callee_vmctx, self.vmctx, addr]);
         self.reload_counters();
         let status = self.builder.inst_results(call)[0];
         self.call_status(status, result_types.len())?;
+        let mut results = Vec::with_capacity(result_types.len());
         if !result_types.is_empty() {
             let slot = self.call_buffer()?;
             for (i, rt) in result_types.iter().enumerate() {
                 let offset = i32::try_from(i as u64 * u64::from(vm::VALRAW_SIZE)).unwrap_or(i32::MAX);
-                let v = self.builder.ins().stack_load(PTR, *rt, slot, offset);
-                self.push(v);
+                results.push(self.builder.ins().stack_load(PTR, *rt, slot, offset));
             }
         }
-        Ok(())
+        Ok(results)
+    }
+
+    /// The body signature of functions of type `type_index`, imported once per function.
+    fn body_sig(&mut self, type_index: u32) -> Result<ir::SigRef, CompileError> {
+        if let Some(s) = self.body_sigs.get(&type_index) {
+            return Ok(*s);
+        }
+        let ty = self.module.types.get(type_index as usize).ok_or_else(|| self.err("type index out of range"))?;
+        let counters = super::Counters { gas: self.gas.is_some(), ops: self.ops.is_some() };
+        let s = self.builder.import_signature(body_signature(ty, counters, self.func_index)?);
+        self.body_sigs.insert(type_index, s);
+        Ok(s)
     }
 
     /// The signature of array calls, imported once per function.

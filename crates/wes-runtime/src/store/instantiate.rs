@@ -217,7 +217,10 @@ impl StoreInner {
                     true => vmctx_ptr,
                     false => next_context.next().map_or(std::ptr::null_mut(), |c| c as *const VMFuncContext as *mut u8),
                 };
-                VMFuncRef { call: entry.call, vmctx, type_id, store_index }
+                // A body is called with the instance's vmctx, so only an entry without a
+                // function context may have one.
+                let body = if entry.data.is_null() { entry.body } else { std::ptr::null() };
+                VMFuncRef { call: entry.call, vmctx, type_id, store_index, body }
             })
             .collect();
         let records = records.into_boxed_slice();

@@ -30,6 +30,8 @@ impl StoreInner {
             vmctx: &mut *ctx as *mut HostFuncCtx as *mut u8,
             type_id,
             store_index: index,
+            // A host function has no body: compiled code calls it through its trampoline.
+            body: std::ptr::null(),
         });
         let ptr: *const VMFuncRef = &*vmref;
         self.add_func_block(ptr, 1, index);

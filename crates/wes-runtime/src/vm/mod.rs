@@ -110,6 +110,8 @@ pub(crate) struct VMFuncRef {
     pub(crate) vmctx: *mut u8,
     pub(crate) type_id: u32,
     pub(crate) store_index: u32,
+    /// The backend's native body, or null (see [`wes_core::backend::FuncEntry::body`]).
+    pub(crate) body: *const u8,
 }
 
 /// The `call` of the record of a defined function its backend compiled no entry for: one
@@ -207,6 +209,7 @@ const _: () = {
     assert!(offset_of!(VMFuncRef, call) == layout::FUNCREF_CALL as usize);
     assert!(offset_of!(VMFuncRef, vmctx) == layout::FUNCREF_VMCTX as usize);
     assert!(offset_of!(VMFuncRef, type_id) == layout::FUNCREF_TYPE_ID as usize);
+    assert!(offset_of!(VMFuncRef, body) == layout::FUNCREF_BODY as usize);
     assert!(offset_of!(VMFuncContext, vmctx) == layout::FUNCCTX_VMCTX as usize);
     assert!(offset_of!(VMFuncContext, data) == layout::FUNCCTX_DATA as usize);
     assert!(offset_of!(VMMemoryDef, base) == layout::MEMORY_BASE as usize);

@@ -9,6 +9,7 @@ mod guard;
 mod host;
 mod hostile;
 mod images;
+mod indirect;
 mod instantiate;
 mod limits;
 mod operators;
