@@ -225,11 +225,17 @@ where
 }
 
 /// One thread against two, their repetitions alternated so that load which comes and goes
-/// falls on both: the median of each.
+/// falls on both: the median of each. Each repetition runs at least `rounds` rounds per
+/// thread, and more for a fast round, so that it lasts about `MIN_REP` on one thread: a
+/// repetition of a few milliseconds measures thread start-up and the scheduler more than the
+/// rounds (a 1-2 µs pooled round made 10,000-round repetitions of 12-20 ms).
 fn scaling<F>(rounds: usize, reps: usize, make: &(dyn Fn() -> Result<F> + Sync)) -> Result<(Rate, Rate)>
 where
     F: FnMut() -> Result<()>,
 {
+    const MIN_REP: f64 = 0.1;
+    let probe = throughput(1, rounds.min(1_000), 1, make)?;
+    let rounds = rounds.max((probe.0 * MIN_REP) as usize);
     let (mut one, mut two) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     for _ in 0..reps {
         one.push(throughput(1, rounds, 1, make)?);
@@ -371,7 +377,7 @@ pub fn run(compile_wasm: &[u8], contract: &[u8], quick: bool, filter: Option<&st
             "### threads: instantiate + call of the contract, one thread against two\n\n\
              Rounds per second of wall time (in brackets: the share of the wall time each thread was \
              on a CPU), then rounds per second on a CPU (per CPU-second: what a round costs whatever \
-             share of the machine it got), one and two thread runs alternated, medians. The last \
+             share of the machine it got), one and two thread runs alternated, medians, each run at least 0.1 s long on one thread. The last \
              column is what two threads would reach with two cores to themselves: 2 × the per \
              CPU-second rate of two threads / that of one.\n\n\
              | runtime | 1 thread | 2 threads | 2 threads / 1 | per CPU-s, 1 thread | per CPU-s, 2 threads | 2 threads / 1, per CPU-s |\n\

@@ -43,6 +43,7 @@
 
 mod clock;
 mod factory;
+mod idle;
 mod manager;
 mod metrics;
 mod pool;

@@ -128,7 +128,7 @@ impl InstanceManager {
             let _ = inst.life.transition(State::Destroyed, now);
         }
         if let Some(pool) = self.pool(module) {
-            crate::metrics::Metrics::bump(&pool.shared.metrics.retired);
+            crate::metrics::Metrics::bump(&pool.shared.metrics().retired);
             pool.shared.release();
         }
         true
@@ -148,7 +148,7 @@ impl InstanceManager {
         let pools = self.pools.read().unwrap_or_else(PoisonError::into_inner);
         let mut s = MetricsSnapshot::default();
         for pool in pools.values() {
-            pool.shared.metrics.add_to(&mut s);
+            pool.shared.add_metrics_to(&mut s);
             s.idle += pool.idle() as u64;
         }
         s.live = self.env.live.load(std::sync::atomic::Ordering::Acquire) as u64;

@@ -1,15 +1,15 @@
-//! [`InstancePool`]: warm instances of one module, checked out and in without locks
-//! (crossbeam's `ArrayQueue`), reset on check-in to their post-instantiation state.
+//! [`InstancePool`]: warm instances of one module, checked out and in without contention
+//! (a slot per thread, then crossbeam's `ArrayQueue`: see [`crate::idle`]), reset on check-in
+//! to their post-instantiation state.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
-
 use crate::LifecycleError;
 use crate::clock::Clock;
 use crate::factory::{InstanceFactory, InstanceId, LiveInstance};
+use crate::idle::IdleSet;
 use crate::metrics::Metrics;
 use crate::state::{LifetimePolicy, RetireReason, State};
 
@@ -134,16 +134,25 @@ pub(crate) struct PoolShared {
     pub(crate) module: ModuleId,
     factory: InstanceFactory,
     config: PoolConfig,
-    idle: ArrayQueue<Box<LiveInstance>>,
+    idle: IdleSet,
     /// This pool's instances alive: idle, checked out, or held by id.
     live: AtomicUsize,
     /// When an instance of this pool was last checked out (clock nanoseconds).
     last_used: AtomicU64,
-    pub(crate) metrics: Metrics,
     pub(crate) env: Arc<Env>,
 }
 
 impl PoolShared {
+    /// The counters this thread adds to (see [`crate::idle`]).
+    pub(crate) fn metrics(&self) -> &Metrics {
+        self.idle.metrics()
+    }
+
+    /// Adds the pool's counters to `s`.
+    pub(crate) fn add_metrics_to(&self, s: &mut crate::MetricsSnapshot) {
+        self.idle.add_metrics_to(s);
+    }
+
     /// Records a check-out at `now` for the manager's least-recently-used order, to the
     /// millisecond: pools used from several threads then do not write the shared line on
     /// every check-out.
@@ -182,7 +191,7 @@ impl PoolShared {
         let id = InstanceId(self.env.next_id.fetch_add(1, Ordering::Relaxed));
         match self.factory.create(id, self.env.clock.now()) {
             Ok(inst) => {
-                Metrics::bump(&self.metrics.created);
+                Metrics::bump(&self.metrics().created);
                 Ok(Box::new(inst))
             }
             Err(e) => {
@@ -206,8 +215,8 @@ impl PoolShared {
         let _ = inst.life.transition(State::Retiring, now);
         let _ = inst.life.transition(State::Destroyed, now);
         match reason {
-            RetireReason::Evicted | RetireReason::IdleTimeout => Metrics::bump(&self.metrics.evicted),
-            _ => Metrics::bump(&self.metrics.retired),
+            RetireReason::Evicted | RetireReason::IdleTimeout => Metrics::bump(&self.metrics().evicted),
+            _ => Metrics::bump(&self.metrics().retired),
         }
         drop(inst);
         self.release();
@@ -224,7 +233,7 @@ impl PoolShared {
             let reused = inst.life.state() == State::Idle;
             inst.life.transition(State::InUse, now)?;
             if reused {
-                Metrics::bump(&self.metrics.reused);
+                Metrics::bump(&self.metrics().reused);
             }
             return Ok(Lease { inst: Some(inst), pool: Arc::clone(self) });
         }
@@ -245,7 +254,7 @@ impl PoolShared {
         if inst.reset().is_err() {
             return self.retire(inst, RetireReason::ResetFailed);
         }
-        self.metrics.record_reset(self.env.stopwatch.delta(started, self.env.stopwatch.raw()));
+        self.metrics().record_reset(self.env.stopwatch.delta(started, self.env.stopwatch.raw()));
         if inst.life.transition(State::Idle, now).is_err() {
             return self.retire(inst, RetireReason::ResetFailed);
         }
@@ -270,24 +279,27 @@ impl PoolShared {
     /// the strategy's minimum against the idle timeout. How many it retired.
     fn evict_expired(&self) -> usize {
         let now = self.env.clock.now();
-        let mut retired = 0;
-        for _ in 0..self.idle.len() {
-            let Some(inst) = self.idle.pop() else { break };
-            match inst.life.expired(&self.config.lifetime, now) {
-                Some(RetireReason::IdleTimeout) if self.live.load(Ordering::Acquire) <= self.config.strategy.min() => {}
-                Some(reason) => {
-                    self.retire(inst, reason);
-                    retired += 1;
-                    continue;
+        let retired = std::cell::Cell::new(0);
+        self.idle.retain(
+            |inst| {
+                match inst.life.expired(&self.config.lifetime, now) {
+                    Some(RetireReason::IdleTimeout)
+                        if self.live.load(Ordering::Acquire) <= self.config.strategy.min() => {}
+                    Some(reason) => {
+                        self.retire(inst, reason);
+                        retired.set(retired.get() + 1);
+                        return None;
+                    }
+                    None => {}
                 }
-                None => {}
-            }
-            if let Err(inst) = self.idle.push(inst) {
+                Some(inst)
+            },
+            |inst| {
                 self.retire(inst, RetireReason::Evicted);
-                retired += 1;
-            }
-        }
-        retired
+                retired.set(retired.get() + 1);
+            },
+        );
+        retired.get()
     }
 }
 
@@ -319,10 +331,9 @@ impl InstancePool {
             module,
             factory,
             config,
-            idle: ArrayQueue::new(config.strategy.max().max(1)),
+            idle: IdleSet::new(config.strategy.max()),
             live: AtomicUsize::new(0),
             last_used: AtomicU64::new(env.now_nanos()),
-            metrics: Metrics::default(),
             env,
         });
         shared.env.pools.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::downgrade(&shared));
@@ -369,7 +380,7 @@ impl InstancePool {
     /// This pool's counters.
     pub fn metrics(&self) -> crate::MetricsSnapshot {
         let mut s = crate::MetricsSnapshot { live: self.live() as u64, idle: self.idle() as u64, ..Default::default() };
-        self.shared.metrics.add_to(&mut s);
+        self.shared.add_metrics_to(&mut s);
         s
     }
 

@@ -301,3 +301,36 @@ fn many_threads_check_out_and_in_at_once() {
 }
 
 mod snapshot;
+
+#[test]
+fn a_thread_gets_back_the_instance_it_checked_in_and_no_idle_instance_is_out_of_reach() {
+    let engine = engine();
+    let pool = InstancePool::new(
+        factory(&engine, &contract()),
+        PoolConfig { strategy: PoolStrategy::Fixed(3), ..Default::default() },
+        Arc::new(ManualClock::new()),
+    )
+    .unwrap();
+    // With three idle, a first-in first-out pool would hand out the other two next.
+    let first = pool.checkout().unwrap().id();
+    for _ in 0..3 {
+        let lease = pool.checkout().unwrap();
+        assert_eq!(lease.id(), first, "this thread's last check-in comes back first");
+    }
+    // Parked by another thread: still idle, and checked out here when nothing else is left.
+    let other = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.checkout().unwrap().id()).join().unwrap()
+    };
+    assert_eq!(pool.idle(), 3);
+    let held: Vec<_> = (0..3).map(|_| pool.checkout().unwrap()).collect();
+    let mut ids: Vec<_> = held.iter().map(|l| l.id()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.contains(&other) && ids.contains(&first), "{ids:?}");
+    assert!(matches!(pool.checkout(), Err(LifecycleError::Exhausted { max: 3, .. })));
+    drop(held);
+    assert_eq!((pool.idle(), pool.live()), (3, 3));
+    assert_eq!(pool.metrics().resets, 8);
+}
