@@ -18,7 +18,8 @@
 //!         ├─ +24 memories     ──▶ [*mut MemoryDef; memories]    MemoryDef { base, length }
 //!         ├─ +32 tables       ──▶ [*mut TableDef; tables]       TableDef { base, length }
 //!         ├─ +40 globals      ──▶ [*mut ValRaw; globals]
-//!         └─ +48 type ids     ──▶ [u32; types]                  store-wide signature ids
+//!         ├─ +48 type ids     ──▶ [u32; types]                  store-wide signature ids
+//!         └─ +56 memory 0's base (guard regions only, else null)
 //! ```
 //!
 //! References are pointer-sized: a `funcref` is the address of the function's `FuncRef`
@@ -56,8 +57,14 @@ pub const VMCTX_TABLES: i32 = 32;
 pub const VMCTX_GLOBALS: i32 = 40;
 /// Offset of the signature-id array pointer (`u32` per module type index) in the vmctx.
 pub const VMCTX_TYPE_IDS: i32 = 48;
+/// Offset of memory 0's base address in the vmctx, when the instance has a memory and its
+/// engine reserves guard regions ([`GUARD_RESERVATION`]): such a memory never moves (every
+/// length a 32-bit memory can grow to lies inside its reservation), so the base is fixed for
+/// the instance's life and code that leaves bounds to guard regions may read it here, one
+/// load from the vmctx, instead of through the memory's definition. Null otherwise.
+pub const VMCTX_MEMORY0_BASE: i32 = 56;
 /// Size of the part of the vmctx backends may read.
-pub const VMCTX_HEADER_SIZE: u32 = 56;
+pub const VMCTX_HEADER_SIZE: u32 = 64;
 
 /// Offset of the number of wasm frames (`u32`) the next function entered through an array
 /// call may still open, itself included, in the store context. The runtime sets it to the

@@ -77,6 +77,20 @@ impl Translator<'_, '_> {
     /// With guard regions there is no check: `base + addr + offset` stays inside the memory's
     /// reservation ([`vm::GUARD_RESERVATION`]), and the access itself faults past the length.
     pub(super) fn mem_addr(&mut self, mem: u32, addr: Value, offset: u64, size: u32) -> Value {
+        if self.guard {
+            // No check, and a guard-reserved memory never moves: its base is fixed for the
+            // instance's life, so Cranelift may load it once, out of every loop and across
+            // calls; memory 0's sits in the vmctx itself.
+            let base = if mem == 0 {
+                self.load_ptr(self.vmctx, vm::VMCTX_MEMORY0_BASE, true)
+            } else {
+                let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
+                self.load_ptr(def, vm::MEMORY_BASE, true)
+            };
+            let addr = self.builder.ins().uextend(types::I64, addr);
+            let native = self.builder.ins().iadd(base, addr);
+            return if offset == 0 { native } else { self.builder.ins().iadd_imm_s(native, offset as i64) };
+        }
         let def = self.vmctx_entry(vm::VMCTX_MEMORIES, mem);
         let mut flags = self.region_flags(MemFlagsData::trusted(), Region::MemoryDef);
         if self.memory_fixed {
@@ -91,7 +105,7 @@ impl Translator<'_, '_> {
         let wasm_addr = self.builder.func.dfg.resolve_aliases(addr);
         let within_minimum =
             self.const_u32(wasm_addr).is_some_and(|a| u64::from(a).saturating_add(reach) <= self.memory_minimum(mem));
-        let checked = self.guard || within_minimum || self.bounds.proven(mem, wasm_addr, reach);
+        let checked = within_minimum || self.bounds.proven(mem, wasm_addr, reach);
         let base = self.builder.ins().load(PTR, flags, def, vm::MEMORY_BASE);
         let addr = self.builder.ins().uextend(types::I64, addr);
         if !checked {

@@ -174,6 +174,7 @@ impl StoreInner {
             tables: std::ptr::null(),
             globals: std::ptr::null(),
             type_ids: plan.type_ids.as_ptr(),
+            memory0_base: std::ptr::null_mut(),
             instance,
         });
         let vmctx_ptr = &mut *vmctx as *mut VMContext as *mut u8;
@@ -326,9 +327,15 @@ impl StoreInner {
             .map(|i| self.globals.get_mut(*i as usize).map_or(std::ptr::null_mut(), |g| &mut g.value as *mut ValRaw))
             .collect();
         self.max_frame = self.max_frame.max(compiled.max_frame_size());
+        // Guard-reserved memories never move (see `vm::VMCTX_MEMORY0_BASE`).
+        let memory0_base = match (self.engine.guard_regions(), memory_idx.first()) {
+            (true, Some(&i)) => self.memories.get(i as usize).map_or(std::ptr::null_mut(), |m| m.def.base),
+            _ => std::ptr::null_mut(),
+        };
         let inst = &mut self.instances[instance];
         inst.vmctx.funcs = inst.funcs.as_ptr();
         inst.vmctx.memories = memory_defs.as_ptr();
+        inst.vmctx.memory0_base = memory0_base;
         inst.vmctx.tables = table_defs.as_ptr();
         inst.vmctx.globals = global_slots.as_ptr();
         inst._memory_defs = memory_defs;

@@ -171,6 +171,9 @@ pub(crate) struct VMContext {
     pub(crate) tables: *const *mut VMTableDef,
     pub(crate) globals: *const *mut ValRaw,
     pub(crate) type_ids: *const u32,
+    /// Memory 0's base when the engine reserves guard regions (it never moves then), else
+    /// null ([`wes_core::vm::VMCTX_MEMORY0_BASE`]).
+    pub(crate) memory0_base: *mut u8,
     /// The instance's index in its store (runtime-private).
     pub(crate) instance: usize,
 }
@@ -198,6 +201,7 @@ const _: () = {
     assert!(offset_of!(VMContext, tables) == layout::VMCTX_TABLES as usize);
     assert!(offset_of!(VMContext, globals) == layout::VMCTX_GLOBALS as usize);
     assert!(offset_of!(VMContext, type_ids) == layout::VMCTX_TYPE_IDS as usize);
+    assert!(offset_of!(VMContext, memory0_base) == layout::VMCTX_MEMORY0_BASE as usize);
     assert!(offset_of!(VMContext, instance) == layout::VMCTX_HEADER_SIZE as usize);
     assert!(offset_of!(VMStoreContext, frames_left) == layout::STORE_FRAMES_LEFT as usize);
     assert!(offset_of!(VMStoreContext, tail_callee) == layout::STORE_TAIL_CALLEE as usize);
