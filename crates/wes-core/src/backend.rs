@@ -91,10 +91,11 @@ impl FuncEntry {
     }
 }
 
-// SAFETY: a `FuncEntry` is a code address and an address the runtime copies into records; it is
-// never dereferenced except by the backend's own entry point, on the thread running the call,
-// and the backend keeps what `data` points to alive and immutable-or-synchronised for as long as
-// the compiled module (which is `Send + Sync`) lives.
+// SAFETY: a `FuncEntry` is two code addresses and an address the runtime copies into records;
+// `data` is never dereferenced except by the backend's own entry point, and `body` only called
+// by the backend's own code, on the thread running the call; the backend keeps the code and
+// what `data` points to alive and immutable-or-synchronised for as long as the compiled module
+// (which is `Send + Sync`) lives.
 unsafe impl Send for FuncEntry {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for FuncEntry {}
