@@ -34,10 +34,13 @@ impl Translator<'_, '_> {
         if let Some(r) = self.body_refs.get(&defined_index) {
             return Ok(*r);
         }
-        let ty = defined_type(self.module, defined_index)?;
-        let counters = super::Counters { gas: self.gas.is_some(), ops: self.ops.is_some() };
-        let sig = body_signature(ty, counters, self.func_index)?;
-        let sig = self.builder.import_signature(sig);
+        let type_index = self
+            .module
+            .bodies
+            .get(defined_index as usize)
+            .map(|b| b.type_index)
+            .ok_or_else(|| self.err("no body for this function"))?;
+        let sig = self.body_sig(type_index)?;
         let name =
             self.builder.func.declare_imported_user_function(ir::UserExternalName::new(BODY_NAMESPACE, defined_index));
         let r = self.builder.import_function(ir::ExtFuncData {
@@ -211,9 +214,7 @@ impl Translator<'_, '_> {
         let call = self.builder.ins().call_indirect(sig, body, &call_args);
         let rets = self.builder.inst_results(call).to_vec();
         let results = self.take_returned_counters(&rets[1..]).to_vec();
-        let results = self.body_call_status(rets[0], &results, &result_types, true)?;
-        let results: Vec<ir::BlockArg> = results.into_iter().map(ir::BlockArg::Value).collect();
-        self.builder.ins().jump(cont, &results);
+        self.body_call_status_to(rets[0], &results, &result_types, true, cont)?;
 
         self.builder.switch_to_block(through);
         let results = self.record_call(funcref, callee_vmctx, &args, &result_types)?;
@@ -266,7 +267,8 @@ impl Translator<'_, '_> {
         Ok(results)
     }
 
-    /// The body signature of functions of type `type_index`, imported once per function.
+    /// The body signature of functions of type `type_index`, imported once per function (for
+    /// direct calls and calls through records alike).
     fn body_sig(&mut self, type_index: u32) -> Result<ir::SigRef, CompileError> {
         if let Some(s) = self.body_sigs.get(&type_index) {
             return Ok(*s);

@@ -102,10 +102,29 @@ impl Translator<'_, '_> {
         for t in result_types {
             self.builder.append_block_param(cont, *t);
         }
+        self.body_call_status_to(status, results, result_types, may_tail, cont)?;
+        self.builder.switch_to_block(cont);
+        Ok(self.builder.block_params(cont).to_vec())
+    }
+
+    /// [`Translator::body_call_status`] that ends by jumping to `cont` (whose parameters are
+    /// the result types) with the results, for a caller that joins other paths there.
+    pub(super) fn body_call_status_to(
+        &mut self,
+        status: Value,
+        results: &[Value],
+        result_types: &[ir::Type],
+        may_tail: bool,
+        cont: ir::Block,
+    ) -> Result<(), CompileError> {
+        let args: Vec<ir::BlockArg> = results.iter().map(|v| ir::BlockArg::Value(*v)).collect();
+        if !may_tail {
+            self.builder.ins().jump(cont, &args);
+            return Ok(());
+        }
         let slow = self.builder.create_block();
         self.builder.set_cold_block(slow);
         let returned = self.builder.ins().icmp_imm_s(IntCC::Equal, status, i64::from(CALL_RETURNED));
-        let args: Vec<ir::BlockArg> = results.iter().map(|v| ir::BlockArg::Value(*v)).collect();
         self.builder.ins().brif(returned, cont, &args, slow, &[]);
 
         // The body returned the counter in a register; the tail callees charge the memory copy.
@@ -118,8 +137,7 @@ impl Translator<'_, '_> {
             loaded.push(ir::BlockArg::Value(v));
         }
         self.builder.ins().jump(cont, &loaded);
-        self.builder.switch_to_block(cont);
-        Ok(self.builder.block_params(cont).to_vec())
+        Ok(())
     }
 
     /// From a cold block where a callee returned `status` other than [`CALL_RETURNED`], with
