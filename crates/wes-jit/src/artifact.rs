@@ -56,7 +56,8 @@ impl Jit {
         let shared: Vec<String> = self.isa.flags().iter().map(|v| v.to_string()).collect();
         let config = format!(
             "nan_canonicalization={} bounds_checks={:?} optimize={} merge_gas_checks={} pricing={pricing} \
-             profile={} count_operators={} large_function_blocks={} large_function_insts={} cranelift=[{}]",
+             profile={} count_operators={} large_function_blocks={} large_function_insts={} record_body_calls={} \
+             cranelift=[{}]",
             c.nan_canonicalization,
             c.bounds_checks,
             c.optimize,
@@ -68,6 +69,7 @@ impl Jit {
             c.count_operators,
             crate::LARGE_FUNCTION_BLOCKS,
             crate::LARGE_FUNCTION_INSTS,
+            crate::translate::RECORD_BODY_CALLS,
             shared.join(" "),
         );
         let features: Vec<String> = self.isa.isa_flags().iter().map(|v| v.to_string()).collect();

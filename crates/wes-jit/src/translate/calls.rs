@@ -195,6 +195,12 @@ impl Translator<'_, '_> {
         let result_types = ty.results().iter().map(|r| ir_type(*r, self.func_index)).collect::<Result<Vec<_>, _>>()?;
         let args = self.popn(params)?;
         let callee_vmctx = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_VMCTX);
+        if !self.record_bodies {
+            for v in self.record_call(funcref, callee_vmctx, &args, &result_types)? {
+                self.push(v);
+            }
+            return Ok(());
+        }
         let body = self.builder.ins().load(PTR, MemFlagsData::trusted(), funcref, vm::FUNCREF_BODY);
         let direct = self.builder.create_block();
         let through = self.builder.create_block();
