@@ -3,8 +3,10 @@
 //! to it where wall time is too noisy on a shared machine.
 //!
 //! `cargo run --release --manifest-path benches/Cargo.toml --example compile_cpu -- FILE
-//! (metered|unmetered) [ROUNDS]`; FILE is a .wasm or .wat module. Prints the minimum and
-//! median thread CPU time of ROUNDS (default 5) compiles.
+//! (metered|metered-resume|unmetered) [ROUNDS]`; FILE is a .wasm or .wat module. Prints the
+//! minimum and median thread CPU time of ROUNDS (default 5) compiles. `metered` compiles gas
+//! checks that trap when short (the default), `metered-resume` checks that call the runtime
+//! and resume (`JitConfig::resume_out_of_gas`).
 
 use std::sync::Arc;
 
@@ -20,12 +22,13 @@ fn thread_cpu_ns() -> Result<u64> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(mode)) = (args.get(1), args.get(2)) else {
-        bail!("usage: compile_cpu FILE (metered|unmetered) [ROUNDS]");
+        bail!("usage: compile_cpu FILE (metered|metered-resume|unmetered) [ROUNDS]");
     };
-    let metered = match mode.as_str() {
-        "metered" => true,
-        "unmetered" => false,
-        other => bail!("mode must be metered or unmetered, not {other}"),
+    let (metered, resume) = match mode.as_str() {
+        "metered" => (true, false),
+        "metered-resume" => (true, true),
+        "unmetered" => (false, false),
+        other => bail!("mode must be metered, metered-resume or unmetered, not {other}"),
     };
     let rounds: usize = args.get(3).map_or(Ok(5), |r| r.parse()).context("ROUNDS")?;
     let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
@@ -33,6 +36,7 @@ fn main() -> Result<()> {
     let module = Arc::new(wes_decode::decode(&bytes)?);
     let jit = wes_jit::Jit::with_config(wes_jit::JitConfig {
         pricing: metered.then(|| Arc::new(wes_meter::Pricing::default())),
+        resume_out_of_gas: resume,
         threads: 1,
         ..wes_jit::JitConfig::default()
     })?;

@@ -188,6 +188,14 @@ pub trait Backend: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether this backend's metered code resumes when a gas check finds the counter short
+    /// and the store's out-of-gas handler adds gas ([`CompiledModule::resumes_out_of_gas`]);
+    /// a store of an engine whose backend does not refuses an out-of-gas handler. `true` by
+    /// default.
+    fn resumes_out_of_gas(&self) -> bool {
+        true
+    }
+
     /// Compiles every function of `module`.
     ///
     /// # Errors
@@ -306,15 +314,57 @@ pub trait CompiledModule: Send + Sync + fmt::Debug {
         false
     }
 
-    /// When the instruction at `pc` is a linear-memory access of this module's code whose
-    /// fault means an out-of-bounds access, the function it belongs to and the module offset
-    /// of its operator; `None` otherwise (the default). Only code that
-    /// [`needs_guard_regions`](CompiledModule::needs_guard_regions) has such instructions.
+    /// What a fault of the instruction at `pc` of this module's code means, when it is one of
+    /// the instructions whose fault is a trap ([`Fault`]); `None` otherwise (the default).
     /// Called from a signal handler: it must not allocate, lock or panic.
-    fn fault_at(&self, pc: usize) -> Option<(u32, u32)> {
+    fn fault_at(&self, pc: usize) -> Option<Fault<'_>> {
         let _ = pc;
         None
     }
+
+    /// Whether a gas check of this module's code that finds the counter short asks the
+    /// runtime for more and resumes when the store's out-of-gas handler adds it (`true`, the
+    /// default), or faults and is the `OutOfGas` trap ([`Fault::OutOfGas`]) with no handler
+    /// asked. Code that faults needs the runtime's fault handler, like code that
+    /// [needs guard regions](CompiledModule::needs_guard_regions).
+    fn resumes_out_of_gas(&self) -> bool {
+        true
+    }
+}
+
+/// What the fault of an instruction of compiled code means ([`CompiledModule::fault_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault<'a> {
+    /// A linear-memory access out of bounds (code that leaves bounds to guard regions): the
+    /// function it belongs to and the module offset of its operator.
+    MemoryOutOfBounds {
+        /// The function (in the module's function index space).
+        func_index: u32,
+        /// The module offset of the access operator.
+        offset: u32,
+    },
+    /// A gas check that found the counter short, in code that does not
+    /// [resume](CompiledModule::resumes_out_of_gas): the segments it charges, in the order
+    /// they run. The counter's home in the store context holds the gas the check found; the
+    /// segments it can pay for are charged in order, and the first it cannot is the
+    /// `OutOfGas` trap, at its start, exactly as one check per segment would have stopped.
+    OutOfGas {
+        /// The function (in the module's function index space).
+        func_index: u32,
+        /// The segments, at least one.
+        chain: &'a [GasLink],
+    },
+}
+
+/// One segment a gas check charges ([`Fault::OutOfGas`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GasLink {
+    /// The module offset where the segment starts (where it traps when it cannot be paid).
+    pub offset: u32,
+    /// Its cost.
+    pub cost: u64,
+    /// Its operators, counted when it is paid for (executed-operator counts).
+    pub ops: u64,
 }
 
 /// What native code at a return address is, for the backtrace of a trap that unwinds.

@@ -26,7 +26,7 @@ pub mod value;
 pub mod vm;
 
 pub use admission::{FunctionLimits, FunctionShape};
-pub use backend::{Backend, CodeFingerprint, CompileError, FuncEntry};
+pub use backend::{Backend, CodeFingerprint, CompileError, Fault, FuncEntry, GasLink};
 pub use module::{Module, ModuleParts};
 pub use trap::{FrameInfo, Trap, TrapCode};
 pub use types::{FuncType, GlobalType, Limits, MemoryType, Mutability, RefType, TableType, ValType};

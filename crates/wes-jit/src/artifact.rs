@@ -8,8 +8,9 @@
 //! each function. So the laid-out buffer is position-independent and is saved as it is,
 //! with the entry and body offsets, the largest frame, the bodies' call sites (which name the
 //! callers in the backtrace of a trap that unwinds) and their guarded memory accesses (which
-//! name the operator a fault there traps at). Loading maps it read+execute in a fresh
-//! mapping, exactly as a compile does.
+//! name the operator a fault there traps at) and trapping gas checks (the segments a check
+//! that faults replays). Loading maps it read+execute in a fresh mapping, exactly as a
+//! compile does.
 //!
 //! The payload is this crate's framing only: the envelope an artifact travels in (format
 //! version, WES version, fingerprint, module hash, checksum) is the cache's (`wes-cache`),
@@ -19,10 +20,12 @@
 //! validated module is not in the payload: the loader validates the wasm bytes again.
 //!
 //! ```text
-//!   "WESJIT05"  functions: u32  max_frame: u64  metered: u8  pricing hash: [u8; 32]
+//!   "WESJIT06"  functions: u32  max_frame: u64  metered: u8  pricing hash: [u8; 32]
 //!   entry offsets: functions × u64   body offsets: functions × u64   code length: u64   code
 //!   call sites: u64   sites × (return offset: u32, function: u32, module offset: u32)
 //!   guarded accesses: u64   accesses × (instruction offset: u32, function: u32, module offset: u32)
+//!   gas checks: u64   checks × (instruction offset: u32, function: u32, first link: u32, links: u32)
+//!   links: u64   links × (module offset: u32, cost: u64, operators: u64)
 //! ```
 //! All integers little-endian. An offset of `u64::MAX` stands for a function without an
 //! entry (one that [`Module::referenced_functions`] leaves out); every referenced function
@@ -38,7 +41,7 @@ use crate::{Jit, JitModule};
 
 /// The payload's magic and version: bump the digits when the layout or the meaning of the
 /// code changes in a way the fingerprint does not capture.
-const MAGIC: &[u8; 8] = b"WESJIT05";
+const MAGIC: &[u8; 8] = b"WESJIT06";
 
 /// The offset written for a function without an entry.
 const NO_ENTRY: u64 = u64::MAX;
@@ -56,7 +59,7 @@ impl Jit {
         let shared: Vec<String> = self.isa.flags().iter().map(|v| v.to_string()).collect();
         let config = format!(
             "nan_canonicalization={} bounds_checks={:?} optimize={} merge_gas_checks={} pricing={pricing} \
-             profile={} count_operators={} large_function_blocks={} large_function_insts={} record_body_calls={} \
+             profile={} count_operators={} resume_out_of_gas={} large_function_blocks={} large_function_insts={} record_body_calls={} \
              cranelift=[{}]",
             c.nan_canonicalization,
             c.bounds_checks,
@@ -67,6 +70,8 @@ impl Jit {
             c.profile,
             // Counting code carries another counter and adds to it.
             c.count_operators,
+            // Trapping checks are other code, with other metadata.
+            c.resume_out_of_gas,
             crate::LARGE_FUNCTION_BLOCKS,
             crate::LARGE_FUNCTION_INSTS,
             crate::translate::RECORD_BODY_CALLS,
@@ -130,8 +135,12 @@ impl Jit {
         let code = r.take(len)?;
         let frames = read_sites(&mut r, payload.len(), code.len(), "call site")?;
         let faults = read_sites(&mut r, payload.len(), code.len(), "guarded access")?;
+        let gas = read_gas_checks(&mut r, payload.len(), code.len())?;
         if r.at != payload.len() {
-            return Err(bad(format!("{} bytes after the guarded accesses", payload.len() - r.at)));
+            return Err(bad(format!("{} bytes after the gas checks", payload.len() - r.at)));
+        }
+        if !gas.sites.is_empty() && self.code_resumes() {
+            return Err(bad("trapping gas checks in code that resumes out of gas".into()));
         }
         if !faults.is_empty() && self.config.bounds_checks != crate::BoundsChecks::Guard {
             return Err(bad("guarded accesses in code for explicit bounds checks".into()));
@@ -145,7 +154,8 @@ impl Jit {
         // payload over, see `Backend::deserialize`) includes `count_operators` and the bounds
         // checks, so the code counts and leaves bounds to guard regions exactly when this
         // JIT's does.
-        Ok(self.module_of(module, memory, crate::Layout { entries: offsets, bodies }, frames, faults, max_frame))
+        let sites = crate::Sites { frames, faults, gas };
+        Ok(self.module_of(module, memory, crate::Layout { entries: offsets, bodies }, sites, max_frame))
     }
 }
 
@@ -175,6 +185,18 @@ impl JitModule {
                 }
             }
         }
+        out.extend_from_slice(&(self.gas.sites.len() as u64).to_le_bytes());
+        for s in &self.gas.sites {
+            for v in [s.at, s.func_index, s.first, s.len] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&(self.gas.links.len() as u64).to_le_bytes());
+        for l in &self.gas.links {
+            out.extend_from_slice(&l.offset.to_le_bytes());
+            out.extend_from_slice(&l.cost.to_le_bytes());
+            out.extend_from_slice(&l.ops.to_le_bytes());
+        }
         out
     }
 }
@@ -201,6 +223,37 @@ fn read_sites(
         sites.push(site);
     }
     Ok(sites)
+}
+
+/// The trapping gas checks: each inside the code and after the one before it, each naming at
+/// least one link, all of them among the links that follow.
+fn read_gas_checks(r: &mut Reader<'_>, payload_len: usize, code_len: usize) -> Result<crate::GasChecks, CompileError> {
+    let n = usize::try_from(r.u64()?).map_err(|_| bad("gas check count out of range".into()))?;
+    // Each check is 16 bytes of the payload, so this cannot allocate more than its size.
+    if n > payload_len / 16 {
+        return Err(bad("truncated gas checks".into()));
+    }
+    let mut sites: Vec<crate::GasSite> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let site = crate::GasSite { at: r.u32()?, func_index: r.u32()?, first: r.u32()?, len: r.u32()? };
+        if site.at as usize > code_len || sites.last().is_some_and(|p| p.at >= site.at) {
+            return Err(bad(format!("gas check at {} is out of order or outside the code", site.at)));
+        }
+        sites.push(site);
+    }
+    let m = usize::try_from(r.u64()?).map_err(|_| bad("gas link count out of range".into()))?;
+    // Each link is 20 bytes of the payload.
+    if m > payload_len / 20 {
+        return Err(bad("truncated gas links".into()));
+    }
+    let mut links = Vec::with_capacity(m);
+    for _ in 0..m {
+        links.push(wes_core::GasLink { offset: r.u32()?, cost: r.u64()?, ops: r.u64()? });
+    }
+    if let Some(s) = sites.iter().find(|s| s.len == 0 || (s.first as usize).saturating_add(s.len as usize) > m) {
+        return Err(bad(format!("gas check at {} names links outside the {m} there are", s.at)));
+    }
+    Ok(crate::GasChecks { sites, links })
 }
 
 /// How many functions `module` defines, through its methods only.
@@ -288,7 +341,7 @@ mod tests {
         }
         let mut longer = payload.clone();
         longer.push(0);
-        assert!(load(&longer).to_string().contains("after the guarded accesses"));
+        assert!(load(&longer).to_string().contains("after the gas checks"));
         // Two functions: the offsets are at bytes 53 and 61; `$f` has none, `g` has one.
         assert_eq!(payload[53..61], NO_ENTRY.to_le_bytes());
         let mut outside = payload.clone();
@@ -343,6 +396,56 @@ mod tests {
         // SAFETY: refused (guarded accesses) before any code is mapped.
         let e = unsafe { explicit.deserialize(module, &payload) }.map(|_| ()).unwrap_err();
         assert!(e.to_string().contains("guarded accesses"), "{e}");
+    }
+
+    #[test]
+    fn trapping_gas_checks_survive_a_round_trip_and_only_a_trapping_jit_loads_them() {
+        let pricing = Some(Arc::new(wes_meter::Pricing::default()));
+        let trapping = Jit::with_config(crate::JitConfig { pricing: pricing.clone(), ..Default::default() }).unwrap();
+        let module = Arc::new(
+            wes_decode::decode_text(
+                r#"(module
+                    (func (export "f") (param i32) (result i32)
+                      (block (br_if 0 (local.get 0)) (drop (i32.const 1)))
+                      (loop (br_if 0 (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+                      (local.get 0)))"#,
+            )
+            .unwrap(),
+        );
+        let c = trapping.compile(module.clone()).unwrap();
+        assert!(!c.resumes_out_of_gas());
+        let payload = c.serialize().unwrap();
+        // SAFETY: the payload was just serialised by this JIT for this module.
+        let loaded = unsafe { trapping.deserialize(module.clone(), &payload) }.unwrap();
+        assert_eq!(loaded.serialize().unwrap(), payload);
+        assert!(!loaded.resumes_out_of_gas());
+        // Walk the payload to the gas checks (see the module docs for its layout).
+        let mut r = Reader { bytes: &payload, at: 8 };
+        let functions = r.u32().unwrap() as usize;
+        r.take(8 + 1 + 32 + 16 * functions).unwrap();
+        let code = r.u64().unwrap() as usize;
+        r.take(code).unwrap();
+        for _ in 0..2 {
+            let sites = r.u64().unwrap() as usize;
+            r.take(12 * sites).unwrap();
+        }
+        let checks = r.u64().unwrap() as usize;
+        assert!(checks >= 2, "the function has checks: {checks}");
+        let checks_end = r.at + 16 * checks;
+        let mut forged = payload.clone();
+        // The last check's link count.
+        forged[checks_end - 4..checks_end].copy_from_slice(&u32::MAX.to_le_bytes());
+        // SAFETY: refused (links) before any code is mapped.
+        let e = unsafe { trapping.deserialize(module.clone(), &forged) }.map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("names links outside"), "{e}");
+        // A JIT whose code resumes has another fingerprint; handed the payload anyway, it
+        // refuses the checks it would have no way to resume from.
+        let resuming =
+            Jit::with_config(crate::JitConfig { pricing, resume_out_of_gas: true, ..Default::default() }).unwrap();
+        assert_ne!(resuming.fingerprint(), trapping.fingerprint());
+        // SAFETY: refused (trapping checks) before any code is mapped.
+        let e = unsafe { resuming.deserialize(module, &payload) }.map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("trapping gas checks"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!
 //! | choice | why |
 //! |---|---|
-//! | traps are explicit checks that branch to a cold block and unwind, never Cranelift `trap` | every machine traps alike, at the same operator, with the same gas |
+//! | traps are explicit checks that branch to a cold block and unwind; the only faults are guarded accesses and trapping gas checks, whose sites are tables the fault handler reads | every machine traps alike, at the same operator, with the same gas |
+//! | gas checks are conditional traps unless a store may top up ([`JitConfig::resume_out_of_gas`]) | a check adds no block, so metered code compiles in about the time of unmetered code |
 //! | memory bounds are left to guard regions on x86-64 Linux ([`BoundsChecks::Guard`], the default there), checked explicitly elsewhere or on request ([`BoundsChecks::Explicit`]) | a fault is turned into exactly the trap an explicit check raises; the checks were over half of the blocks of LLVM code and most of the execution gap on integer code over memory |
 //! | NaN canonicalisation on by default, by our own pass (`nan.rs`) | float results are bit-identical on every host, at the latency of the operation alone |
 //! | calls from the runtime and to host functions use each function's array-call entry | one convention for wasm, host and other backends' callees |
@@ -32,8 +33,15 @@
 
 mod artifact;
 mod code_memory;
+mod config;
+mod module;
 mod nan;
 mod translate;
+
+pub use crate::config::{BoundsChecks, JitConfig};
+pub(crate) use crate::module::{
+    CodeSite, GasChecks, GasSite, JitModule, Layout, Sites, body_convention, write_perf_map,
+};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,90 +53,11 @@ use cranelift_codegen::ir::ExternalName;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
-use wes_core::backend::{CompiledModule, FuncEntry, NativeFrame};
+use wes_core::backend::CompiledModule;
 use wes_core::{Backend, CompileError, Module};
 use wes_meter::Pricing;
 
 use crate::code_memory::CodeMemory;
-
-/// How linear-memory accesses are kept inside the memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BoundsChecks {
-    /// Every access compares its end address with the memory's current length and traps when
-    /// it is past it. Portable, needs no signal handling and reserves only what a memory may
-    /// grow to; the default where guard regions are not supported.
-    Explicit,
-    /// Accesses compare nothing: every memory is reserved for
-    /// [`GUARD_RESERVATION`](wes_core::vm::GUARD_RESERVATION) bytes with no access past its
-    /// length, so an access out of bounds faults, and the runtime's fault handler turns the
-    /// fault into the same trap (code, offset, backtrace, gas) an explicit check raises. Fewer
-    /// instructions to compile and to run on code over memory. x86-64 Linux only. Metered
-    /// code writes its counters to the store context after each gas check (one store per
-    /// check), so that at a fault they are where the trap reads them. The default on x86-64
-    /// Linux.
-    Guard,
-}
-
-impl Default for BoundsChecks {
-    /// Guard regions where they are supported (x86-64 Linux), explicit checks elsewhere.
-    fn default() -> Self {
-        if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
-            BoundsChecks::Guard
-        } else {
-            BoundsChecks::Explicit
-        }
-    }
-}
-
-/// Settings of the JIT.
-#[derive(Clone, Debug)]
-pub struct JitConfig {
-    /// Replace every NaN an arithmetic instruction produces by the canonical NaN, so float
-    /// results are bit-identical across machines. On by default.
-    pub nan_canonicalization: bool,
-    /// How memory accesses are bounds-checked.
-    pub bounds_checks: BoundsChecks,
-    /// Run Cranelift's optimiser (`speed`) rather than just compiling (`none`). On by default.
-    pub optimize: bool,
-    /// How many threads compile functions; `0` means one per available core.
-    pub threads: usize,
-    /// Charge gas under this pricing: every straight-line segment starts with a
-    /// check-and-deduct of its cost (`wes_meter::function_segments`). `None` (the default)
-    /// compiles unmetered code.
-    pub pricing: Option<Arc<Pricing>>,
-    /// When metered, let one check charge for the segments that must run after it
-    /// (`wes_meter::ChargePlan::merged`); the gas, handler calls and traps are exactly those of
-    /// one check per segment. On by default; off compiles one check per segment.
-    pub merge_gas_checks: bool,
-    /// Compile for the gas profiler: every function tells the runtime when it is entered and
-    /// when it returns or tail-calls ([`Libcall::ProfileEnter`](wes_core::vm::Libcall) /
-    /// `ProfileExit`), so gas and time can be attributed to functions exactly. Gas, results
-    /// and traps are the same as without; the calls cost time. Off by default.
-    pub profile: bool,
-    /// Count the wasm operators executed into the store context's counter
-    /// ([`wes_core::vm::STORE_OPERATORS`]): each check adds the operators of the segments it
-    /// charges (`wes_meter::ChainLink::ops`), in a register like the gas counter; unmetered
-    /// code adds at the same segment starts without a check. The count is defined on the wasm
-    /// operators, so it is the same on every backend, merged or not. Gas, results and traps
-    /// are the same as without. Off by default.
-    pub count_operators: bool,
-}
-
-impl Default for JitConfig {
-    fn default() -> Self {
-        JitConfig {
-            nan_canonicalization: true,
-            bounds_checks: BoundsChecks::default(),
-            optimize: true,
-            threads: 0,
-            pricing: None,
-            merge_gas_checks: true,
-            profile: false,
-            count_operators: false,
-        }
-    }
-}
 
 /// The Cranelift backend.
 #[derive(Clone)]
@@ -234,6 +163,12 @@ impl Jit {
         &self.config
     }
 
+    /// Whether this JIT's code resumes out of gas: unmetered code has no check to stop it, and
+    /// metered code resumes with `JitConfig::resume_out_of_gas`.
+    pub(crate) fn code_resumes(&self) -> bool {
+        self.config.pricing.is_none() || self.config.resume_out_of_gas
+    }
+
     /// A module of code this JIT compiled (or loaded): what the code depends on besides its
     /// tables comes from the settings.
     fn module_of(
@@ -241,8 +176,7 @@ impl Jit {
         module: Arc<Module>,
         memory: CodeMemory,
         layout: Layout,
-        frames: Vec<CodeSite>,
-        faults: Vec<CodeSite>,
+        sites: Sites,
         max_frame: usize,
     ) -> Arc<JitModule> {
         if std::env::var_os("WES_PERF_MAP").is_some() {
@@ -253,9 +187,11 @@ impl Jit {
             memory,
             offsets: layout.entries,
             bodies: layout.bodies,
-            frames,
-            faults,
+            frames: sites.frames,
+            faults: sites.faults,
+            gas: sites.gas,
             guard: self.config.bounds_checks == BoundsChecks::Guard,
+            resumes_out_of_gas: self.code_resumes(),
             max_frame,
             pricing_hash: self.config.pricing.as_ref().map(|p| p.hash()),
             counts_operators: self.config.count_operators,
@@ -311,20 +247,9 @@ struct CompiledFunc {
     /// Its guarded memory accesses: the instruction's offset in `code` and the module offset
     /// of its operator, by instruction offset.
     faults: Vec<(u32, u32)>,
-}
-
-/// A place in a module's code that names a wasm operator: a call site of a body (what a
-/// return address found on the stack by a trap that unwinds means, see `wes_core::unwind`), or
-/// a guarded memory access (what a fault there means, see [`BoundsChecks::Guard`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct CodeSite {
-    /// The offset in the module's code: of a call's return address, or of the access
-    /// instruction's first byte.
-    at: u32,
-    /// The function whose body it is in.
-    func_index: u32,
-    /// The module offset of the operator.
-    offset: u32,
+    /// Its trapping gas checks: the trap instruction's offset in `code` and the segments the
+    /// check charges, by instruction offset.
+    gas: Vec<(u32, Vec<wes_core::GasLink>)>,
 }
 
 /// The module-level helpers of metered code.
@@ -405,22 +330,23 @@ impl Jit {
             profile: self.config.profile,
             refill_edges: false,
             guard: self.config.bounds_checks == BoundsChecks::Guard,
+            resume_out_of_gas: self.config.resume_out_of_gas,
         };
         let (call_conv, frontend) = (self.isa.default_call_conv(), self.isa.frontend_config());
-        let mut accesses =
+        let mut translated =
             translate::translate(module, defined_index, call_conv, frontend, &mut ctx.func, fctx, &function_facts)?;
         if self.config.pricing.is_some() && translate::needs_refill_edges(&ctx.func) {
             // Translated again, rather than decided up front: the figure that predicts the
             // register allocator's square is the translated function's (see `needs_refill_edges`).
             ctx.clear();
             function_facts.refill_edges = true;
-            accesses =
+            translated =
                 translate::translate(module, defined_index, call_conv, frontend, &mut ctx.func, fctx, &function_facts)?;
         }
         if self.config.nan_canonicalization {
             nan::canonicalize_nans(&mut ctx.func);
         }
-        let body = self.finish(ctx, func_index, &accesses)?;
+        let body = self.finish(ctx, func_index, &translated)?;
         if !facts.needs_entry {
             return Ok(CompiledPair { body, entry: None });
         }
@@ -434,7 +360,7 @@ impl Jit {
             &mut ctx.func,
             fctx,
         )?;
-        let entry = self.finish(ctx, func_index, &[])?;
+        let entry = self.finish(ctx, func_index, &translate::Translated::default())?;
         Ok(CompiledPair { body, entry: Some(entry) })
     }
 
@@ -445,18 +371,23 @@ impl Jit {
         let mut fctx = FunctionBuilderContext::new();
         let (call_conv, frontend) = (self.isa.default_call_conv(), self.isa.frontend_config());
         translate::translate_out_of_gas_shim(call_conv, frontend, &mut ctx.func, &mut fctx);
-        let out_of_gas = self.finish(&mut ctx, 0, &[])?;
+        let out_of_gas = self.finish(&mut ctx, 0, &translate::Translated::default())?;
         ctx.clear();
         translate::translate_replay_shim(self.config.count_operators, call_conv, frontend, &mut ctx.func, &mut fctx);
-        let replay = self.finish(&mut ctx, 0, &[])?;
+        let replay = self.finish(&mut ctx, 0, &translate::Translated::default())?;
         Ok(Shims { out_of_gas, replay })
     }
 
-    /// Compiles the function in `ctx` to machine code; `accesses` are its guarded memory
-    /// accesses' operator offsets in emission order (what `translate::translate` returned).
-    fn finish(&self, ctx: &mut Context, func_index: u32, accesses: &[u32]) -> Result<CompiledFunc, CompileError> {
+    /// Compiles the function in `ctx` to machine code; `translated` says where its guarded
+    /// memory accesses and trapping gas checks are (what `translate::translate` returned).
+    fn finish(
+        &self,
+        ctx: &mut Context,
+        func_index: u32,
+        translated: &translate::Translated,
+    ) -> Result<CompiledFunc, CompileError> {
         let insts = ctx.func.dfg.num_insts();
-        let compiled = self.finish_in(ctx, func_index, insts, accesses);
+        let compiled = self.finish_in(ctx, func_index, insts, translated);
         if insts > FRESH_CONTEXT_INSTS {
             // Drops the register allocator's scratch tables this function grew (see
             // `FRESH_CONTEXT_INSTS`); the next function starts from empty ones.
@@ -470,8 +401,9 @@ impl Jit {
         ctx: &mut Context,
         func_index: u32,
         insts: usize,
-        accesses: &[u32],
+        translated: &translate::Translated,
     ) -> Result<CompiledFunc, CompileError> {
+        let accesses = &translated.accesses[..];
         let mut ctrl = cranelift_codegen::control::ControlPlane::default();
         let large = ctx.func.dfg.num_blocks() > LARGE_FUNCTION_BLOCKS || insts > LARGE_FUNCTION_INSTS;
         let isa = if large { &self.isa_large } else { &self.isa };
@@ -518,6 +450,29 @@ impl Jit {
             faults.push((trap.offset, operator));
         }
         faults.sort_unstable();
+        // Each trapping gas check with the segments it charges: its trap instruction (out of
+        // line) carries the operator offset the translator recorded the check under. One that
+        // names no check could fault with no gas to replay, so none may be missing.
+        let mut gas = Vec::new();
+        for trap in compiled.buffer.traps().iter().filter(|t| t.code == translate::OUT_OF_GAS_TRAP) {
+            let i = srclocs.partition_point(|l| l.end <= trap.offset);
+            let loc = srclocs.get(i).filter(|l| l.start <= trap.offset && !l.loc.is_default()).map(|l| l.loc.bits());
+            let check = loc.and_then(|loc| {
+                let k = translated.gas_checks.partition_point(|(at, _)| *at < loc);
+                translated.gas_checks.get(k).filter(|(at, _)| *at == loc)
+            });
+            let Some((_, chain)) = check else {
+                return Err(CompileError::Codegen {
+                    func_index,
+                    message: format!(
+                        "the gas check at code offset {} names no check (source location {loc:?})",
+                        trap.offset
+                    ),
+                });
+            };
+            gas.push((trap.offset, chain.clone()));
+        }
+        gas.sort_unstable_by_key(|g| g.0);
         let mut calls = Vec::new();
         for reloc in &relocs {
             // Libcalls go through the vmctx table, so the only relocations are calls between
@@ -543,7 +498,7 @@ impl Jit {
             };
             calls.push(BodyCall { at: reloc.offset as usize, target, addend: reloc.addend });
         }
-        Ok(CompiledFunc { code, frame_size, calls, sites, faults })
+        Ok(CompiledFunc { code, frame_size, calls, sites, faults, gas })
     }
 }
 
@@ -692,6 +647,16 @@ impl Backend for Jit {
         };
         let frames = module_sites(|f| &f.sites)?;
         let faults = module_sites(|f| &f.faults)?;
+        let mut gas = GasChecks::default();
+        for (i, (pair, body_at)) in pairs.iter().zip(&bodies).enumerate() {
+            let func_index = module.num_imported_functions + i as u32;
+            for (at, chain) in &pair.body.gas {
+                let at = u32::try_from(*body_at + *at as usize)
+                    .map_err(|_| CompileError::Limit("more than 4 GiB of code".into()))?;
+                gas.push(at, func_index, chain)?;
+            }
+        }
+        gas.sites.sort_unstable_by_key(|s| s.at);
         for (pair, (body_at, entry_at)) in pairs.iter().zip(bodies.iter().zip(&offsets)) {
             let entry = pair.entry.as_ref().zip(*entry_at);
             for (f, base) in std::iter::once((&pair.body, *body_at)).chain(entry) {
@@ -704,11 +669,21 @@ impl Backend for Jit {
         let max_frame = pairs.iter().map(|p| p.body.frame_size).max().unwrap_or(0)
             + pairs.iter().filter_map(|p| p.entry.as_ref()).map(|e| e.frame_size).max().unwrap_or(0);
         let memory = CodeMemory::new(&code)?;
-        Ok(self.module_of(module, memory, Layout { entries: offsets, bodies }, frames, faults, max_frame))
+        Ok(self.module_of(
+            module,
+            memory,
+            Layout { entries: offsets, bodies },
+            Sites { frames, faults, gas },
+            max_frame,
+        ))
     }
 
     fn needs_guard_regions(&self) -> bool {
         self.config.bounds_checks == BoundsChecks::Guard
+    }
+
+    fn resumes_out_of_gas(&self) -> bool {
+        self.code_resumes()
     }
 
     fn fingerprint(&self) -> Option<wes_core::CodeFingerprint> {
@@ -741,140 +716,4 @@ fn patch_call(
     let value = i32::try_from(value).map_err(|_| bad())?;
     code.get_mut(at..at + 4).ok_or_else(bad)?.copy_from_slice(&value.to_le_bytes());
     Ok(())
-}
-
-/// The convention of the JIT's bodies ([`Backend::body_convention`]): Cranelift's tail-call
-/// convention with the vmctx, the frame count and the counters the code carries (gas when
-/// metered, operators when counting) before the parameters (`translate::body_signature`).
-fn body_convention(gas: bool, operators: bool) -> u64 {
-    u64::from_le_bytes(*b"wesjit\0\0") | u64::from(gas) << 56 | u64::from(operators) << 57
-}
-
-/// Appends `memory`'s functions to `/tmp/perf-<pid>.map` (see the crate docs): a profiling
-/// aid, so a failure to write is ignored.
-fn write_perf_map(module: &Module, memory: &CodeMemory, layout: &Layout) {
-    use std::io::Write;
-    let imported = module.num_imported_functions;
-    let mut starts: Vec<(usize, String)> = Vec::new();
-    for (i, &at) in layout.bodies.iter().enumerate() {
-        let index = imported + i as u32;
-        let name = module.func_name(index).map(|n| format!(" {n}")).unwrap_or_default();
-        starts.push((at, format!("wasm[{index}]{name}")));
-    }
-    for (i, at) in layout.entries.iter().enumerate() {
-        if let Some(at) = at {
-            starts.push((*at, format!("entry[{}]", imported + i as u32)));
-        }
-    }
-    starts.sort_unstable_by_key(|s| s.0);
-    let ends: Vec<usize> = starts.iter().skip(1).map(|s| s.0).chain([memory.bytes().len()]).collect();
-    let mut out = String::new();
-    for ((at, name), end) in starts.iter().zip(ends) {
-        if let Some(addr) = memory.address(*at) {
-            out.push_str(&format!("{:x} {:x} {name}\n", addr as usize, end - at));
-        }
-    }
-    let path = format!("/tmp/perf-{}.map", std::process::id());
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = f.write_all(out.as_bytes());
-    }
-}
-
-/// Where a module's functions start in its code: per defined function, the array-call entry
-/// (`None`: it has none, see [`Module::referenced_functions`]) and the body.
-pub(crate) struct Layout {
-    pub(crate) entries: Vec<Option<usize>>,
-    pub(crate) bodies: Vec<usize>,
-}
-
-/// A module compiled by the [`Jit`].
-struct JitModule {
-    module: Arc<Module>,
-    memory: CodeMemory,
-    /// Per defined function, where its array-call entry starts in `memory` (`None`: it has
-    /// none, see [`Module::referenced_functions`]).
-    offsets: Vec<Option<usize>>,
-    /// Per defined function, where its body starts in `memory`.
-    bodies: Vec<usize>,
-    /// The call sites of every body, sorted by return address.
-    frames: Vec<CodeSite>,
-    /// The guarded memory accesses of every body, sorted by instruction offset.
-    faults: Vec<CodeSite>,
-    /// Whether the code leaves bounds to guard regions (`BoundsChecks::Guard`).
-    guard: bool,
-    max_frame: usize,
-    pricing_hash: Option<[u8; 32]>,
-    /// Whether the code counts executed operators (`JitConfig::count_operators`).
-    counts_operators: bool,
-}
-
-impl std::fmt::Debug for JitModule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JitModule")
-            .field("functions", &self.offsets.len())
-            .field("code", &self.memory)
-            .field("max_frame", &self.max_frame)
-            .finish()
-    }
-}
-
-impl CompiledModule for JitModule {
-    fn module(&self) -> &Arc<Module> {
-        &self.module
-    }
-
-    fn entry(&self, defined_index: u32) -> Option<FuncEntry> {
-        let offset = (*self.offsets.get(defined_index as usize)?)?;
-        let call = self.memory.entry(offset)?;
-        // The body, for compiled code that calls the function through its record (a
-        // `call_indirect`, a call of an import): it passes the arguments, the frame count and
-        // the counters in registers, as between bodies, rather than through the entry.
-        match self.bodies.get(defined_index as usize).and_then(|&at| self.memory.address(at)) {
-            Some(body) => Some(FuncEntry::native_with_body(call, body)),
-            None => Some(FuncEntry::native(call)),
-        }
-    }
-
-    fn max_frame_size(&self) -> usize {
-        self.max_frame
-    }
-
-    fn pricing_hash(&self) -> Option<[u8; 32]> {
-        self.pricing_hash
-    }
-
-    fn counts_operators(&self) -> bool {
-        self.counts_operators
-    }
-
-    fn serialize(&self) -> Option<Vec<u8>> {
-        Some(self.serialize_code())
-    }
-
-    fn frame_at(&self, pc: usize) -> Option<NativeFrame> {
-        let at = self.memory.offset_of(pc)?;
-        let at = u32::try_from(at).ok()?;
-        Some(match self.frames.binary_search_by_key(&at, |s| s.at) {
-            Ok(i) => {
-                let s = self.frames[i];
-                NativeFrame::Wasm { func_index: s.func_index, offset: s.offset }
-            }
-            // Every call a body makes is a site; other code is an entry's or a shim's.
-            Err(_) => NativeFrame::Trampoline,
-        })
-    }
-
-    fn needs_guard_regions(&self) -> bool {
-        self.guard
-    }
-
-    fn body_convention(&self) -> Option<u64> {
-        Some(body_convention(self.pricing_hash.is_some(), self.counts_operators))
-    }
-
-    fn fault_at(&self, pc: usize) -> Option<(u32, u32)> {
-        let at = u32::try_from(self.memory.offset_of(pc)?).ok()?;
-        let i = self.faults.binary_search_by_key(&at, |s| s.at).ok()?;
-        self.faults.get(i).map(|s| (s.func_index, s.offset))
-    }
 }

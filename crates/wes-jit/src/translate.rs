@@ -76,6 +76,7 @@ use wes_core::{CompileError, Module, TrapCode, ValType};
 
 use self::control::{Frame, Kind};
 pub(crate) use self::entry::{translate_entry, translate_out_of_gas_shim, translate_replay_shim};
+pub(crate) use self::gas::OUT_OF_GAS_TRAP;
 
 const PTR: Type = types::I64;
 
@@ -198,6 +199,9 @@ pub(crate) struct FunctionFacts<'a> {
     /// Leave memory bounds to guard regions (`BoundsChecks::Guard`): accesses compare
     /// nothing, and a fault of one is its trap.
     pub(crate) guard: bool,
+    /// Gas checks call the runtime for more gas and resume (`JitConfig::resume_out_of_gas`),
+    /// rather than trap (see [`gas`]).
+    pub(crate) resume_out_of_gas: bool,
 }
 
 /// Past this many blocks × branch destinations, a metered function is translated again with
@@ -223,9 +227,19 @@ pub(crate) fn needs_refill_edges(func: &Function) -> bool {
     blocks.saturating_mul(destinations) > REFILL_EDGE_WORK
 }
 
-/// Translates the body of defined function `defined_index` of `module` into `func`. Returns
-/// the operator offsets of its guarded memory accesses in the order they were emitted (none
-/// without [`FunctionFacts::guard`]), for [`is_guarded_access`].
+/// What the translation of a body tells the code generator besides the IR.
+#[derive(Default)]
+pub(crate) struct Translated {
+    /// The operator offsets of its guarded memory accesses in the order they were emitted
+    /// (none without [`FunctionFacts::guard`]), for [`is_guarded_access`].
+    pub(crate) accesses: Vec<u32>,
+    /// Its gas checks that trap (without [`FunctionFacts::resume_out_of_gas`]): the operator
+    /// offset each check's trap instruction carries and the segments it charges, in
+    /// operator order.
+    pub(crate) gas_checks: Vec<(u32, Vec<wes_core::GasLink>)>,
+}
+
+/// Translates the body of defined function `defined_index` of `module` into `func`.
 pub(crate) fn translate(
     module: &Module,
     defined_index: u32,
@@ -234,7 +248,7 @@ pub(crate) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     facts: &FunctionFacts<'_>,
-) -> Result<Vec<u32>, CompileError> {
+) -> Result<Translated, CompileError> {
     let segments = facts.segments;
     let func_index = module.num_imported_functions + defined_index;
     let body = module
@@ -307,7 +321,9 @@ pub(crate) fn translate(
         profile: facts.profile,
         refill_edges: facts.refill_edges,
         guard: facts.guard,
+        resume_out_of_gas: facts.resume_out_of_gas,
         accesses: Vec::new(),
+        gas_checks: Vec::new(),
         record_bodies: body.shape.calls <= RECORD_BODY_CALLS,
     };
 
@@ -377,7 +393,7 @@ pub(crate) fn translate(
 
     t.builder.seal_all_blocks();
     t.builder.finalize(frontend);
-    Ok(t.accesses)
+    Ok(Translated { accesses: t.accesses, gas_checks: t.gas_checks })
 }
 
 /// Whether `srcloc` is the operator offset of one of the function's guarded accesses
@@ -458,6 +474,10 @@ struct Translator<'m, 'f> {
     /// With `guard`, the operator offset of every memory access emitted so far, in order (see
     /// [`is_guarded_access`]).
     accesses: Vec<u32>,
+    /// See [`FunctionFacts::resume_out_of_gas`].
+    resume_out_of_gas: bool,
+    /// See [`Translated::gas_checks`].
+    gas_checks: Vec<(u32, Vec<wes_core::GasLink>)>,
     /// Whether calls through records try the callee's body first (see [`RECORD_BODY_CALLS`]).
     record_bodies: bool,
 }

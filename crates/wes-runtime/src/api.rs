@@ -214,11 +214,22 @@ impl Store {
     /// and the shortfall, may top the meter up with [`wes_meter::GasMeter::add_gas`], and
     /// returns whether execution should continue. Execution resumes at the exact point it
     /// stopped; if the handler declines or adds nothing, the call traps with `OutOfGas`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NoOutOfGasResume`] when the engine's backend compiles gas checks that
+    /// trap rather than resume ([`Backend::resumes_out_of_gas`](wes_core::Backend::resumes_out_of_gas);
+    /// the JIT's `JitConfig::resume_out_of_gas`): its code has nowhere to resume.
     pub fn set_out_of_gas_handler(
         &mut self,
         handler: impl FnMut(&mut dyn wes_meter::GasMeter, u64) -> bool + Send + 'static,
-    ) {
+    ) -> Result<(), RuntimeError> {
+        let backend = self.engine().backend();
+        if !backend.resumes_out_of_gas() {
+            return Err(RuntimeError::NoOutOfGasResume { backend: backend.name() });
+        }
         self.inner.set_out_of_gas_handler(Some(Box::new(handler)));
+        Ok(())
     }
 
     /// Removes the out-of-gas handler.

@@ -362,6 +362,15 @@ impl Module {
             }
             crate::vm::fault::install()?;
         }
+        if !compiled.resumes_out_of_gas() {
+            // A store of an engine whose code resumes may have an out-of-gas handler, which
+            // this code could not honour.
+            if engine.backend().resumes_out_of_gas() {
+                return Err(RuntimeError::OutOfGasResumeMismatch { engine: engine.backend().name() });
+            }
+            // Its gas checks fault, and the faults must become traps.
+            crate::vm::fault::install()?;
+        }
         let plan = Arc::new(ModulePlan::new(engine, compiled.as_ref()));
         Ok(Module { engine: engine.clone(), compiled, plan })
     }

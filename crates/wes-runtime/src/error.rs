@@ -71,6 +71,25 @@ pub enum RuntimeError {
         /// The engine backend's convention.
         engine: u64,
     },
+    /// An out-of-gas handler was set on a store whose engine's code traps when a gas check
+    /// finds the counter short instead of resuming (the JIT's `JitConfig::resume_out_of_gas`
+    /// is off).
+    #[error(
+        "the {backend} backend's gas checks trap rather than resume, so there is no out-of-gas handler to call; compile with resume_out_of_gas on"
+    )]
+    NoOutOfGasResume {
+        /// The backend whose code does not resume.
+        backend: &'static str,
+    },
+    /// Code whose gas checks trap rather than resume was loaded into an engine whose stores
+    /// may have an out-of-gas handler (its backend's code resumes), which it could not honour.
+    #[error(
+        "code whose gas checks trap rather than resume cannot run on the {engine} engine, whose stores may have an out-of-gas handler"
+    )]
+    OutOfGasResumeMismatch {
+        /// The engine backend's name.
+        engine: &'static str,
+    },
     /// The store's [`ResourceLimiter`](crate::ResourceLimiter) refused to create a memory, a
     /// table or an instance (nothing was added to the store).
     #[error(transparent)]

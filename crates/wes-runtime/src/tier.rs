@@ -76,6 +76,8 @@ struct TieredModule {
     /// Whether either tier's code may leave bounds to guard regions (the upper tier's code
     /// arrives later, so this is the backend's answer, not the code's).
     guard: bool,
+    /// Whether both tiers' code resumes out of gas (see `Tiered::resumes`).
+    resumes: bool,
 }
 
 impl CompiledModule for TieredModule {
@@ -109,9 +111,13 @@ impl CompiledModule for TieredModule {
         self.guard
     }
 
-    fn fault_at(&self, pc: usize) -> Option<(u32, u32)> {
+    fn fault_at(&self, pc: usize) -> Option<wes_core::Fault<'_>> {
         let upper = self.funcs.first().and_then(|f| f.shared.upper.get()).and_then(|(m, _)| m.fault_at(pc));
         upper.or_else(|| self.lower.fault_at(pc))
+    }
+
+    fn resumes_out_of_gas(&self) -> bool {
+        self.resumes
     }
 }
 
@@ -150,6 +156,9 @@ pub struct Tiered {
     lower: Arc<dyn Backend>,
     /// Whether either tier's code leaves bounds to guard regions.
     guard: bool,
+    /// Whether both tiers' code resumes when a gas check finds the counter short: a module
+    /// may run on either, so the store may have an out-of-gas handler only if both do.
+    resumes: bool,
     native_frame_budget: usize,
     jobs: Mutex<Sender<Job>>,
     progress: Arc<Progress>,
@@ -162,6 +171,7 @@ impl Tiered {
     /// which every tiered module reports as its frame (with the lower tier's if larger).
     pub fn new(lower: Arc<dyn Backend>, upper: Arc<dyn Backend>, native_frame_budget: usize) -> Tiered {
         let guard = lower.needs_guard_regions() || upper.needs_guard_regions();
+        let resumes = lower.resumes_out_of_gas() && upper.resumes_out_of_gas();
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let progress = Arc::new(Progress::default());
         let worker_progress = Arc::clone(&progress);
@@ -175,7 +185,7 @@ impl Tiered {
                 // correct, only slower. The jobs sent then fail to send and are counted as
                 // refused.
             });
-        Tiered { lower, guard, native_frame_budget, jobs: Mutex::new(tx), progress }
+        Tiered { lower, guard, resumes, native_frame_budget, jobs: Mutex::new(tx), progress }
     }
 
     /// What the background compiler has done so far.
@@ -225,6 +235,10 @@ impl Backend for Tiered {
         self.guard
     }
 
+    fn resumes_out_of_gas(&self) -> bool {
+        self.resumes
+    }
+
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
         let lower = self.lower.compile(Arc::clone(&module))?;
         let frame = lower.max_frame_size().max(self.native_frame_budget);
@@ -251,7 +265,7 @@ impl Backend for Tiered {
                 refuse(&shared, &self.progress, "the background compiler is not running".into());
             }
         }
-        Ok(Arc::new(TieredModule { lower, funcs, frame, guard: self.guard }))
+        Ok(Arc::new(TieredModule { lower, funcs, frame, guard: self.guard, resumes: self.resumes }))
     }
 }
 

@@ -325,6 +325,8 @@ impl From<wes_runtime::RuntimeError> for RuntimeError {
             R::PricingMismatch { .. }
             | R::OperatorCountMismatch { .. }
             | R::BodyConventionMismatch { .. }
+            | R::NoOutOfGasResume { .. }
+            | R::OutOfGasResumeMismatch { .. }
             | R::EngineMismatch
             | R::WrongStore => (ErrorKind::Internal, ErrorCode::Internal),
             _ => (ErrorKind::Internal, ErrorCode::Internal),

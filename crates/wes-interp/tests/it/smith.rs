@@ -37,14 +37,16 @@ fn run_exports(engine: &Engine, module: &Module, top_up: Option<u64>) -> Vec<(St
     if let Some(n) = top_up {
         // At most 50 top-ups per store, so a runaway call still ends.
         let mut left = 50u32;
-        store.set_out_of_gas_handler(move |meter: &mut dyn wes_meter::GasMeter, _needed| {
-            if left == 0 {
-                return false;
-            }
-            left -= 1;
-            meter.add_gas(n);
-            true
-        });
+        store
+            .set_out_of_gas_handler(move |meter: &mut dyn wes_meter::GasMeter, _needed| {
+                if left == 0 {
+                    return false;
+                }
+                left -= 1;
+                meter.add_gas(n);
+                true
+            })
+            .expect("the engine's code resumes out of gas");
     }
     let instance = match Linker::new().instantiate(&mut store, module) {
         Ok(i) => i,
@@ -101,6 +103,9 @@ fn differential(pass: Pass, seed: u64) -> (usize, usize, usize, usize) {
     let jit = wes_jit::Jit::with_config(wes_jit::JitConfig {
         pricing: pricing.clone(),
         nan_canonicalization: pass.nan_canonicalization,
+        // A store may only have a handler when the code resumes; without, the JIT's checks
+        // trap and the runtime replays them, which the interpreter must match as well.
+        resume_out_of_gas: pass.top_up.is_some(),
         ..Default::default()
     });
     let engine = Engine::new(config, Arc::new(jit.unwrap()));

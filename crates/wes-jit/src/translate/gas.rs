@@ -34,6 +34,23 @@
 //! and the check it replays can trap, write state or call out. A chain of one segment emits
 //! the plain check.
 //!
+//! Without `JitConfig::resume_out_of_gas` (the default), nothing is ever asked for more gas,
+//! so a check need not be able to return: it is a conditional trap,
+//!
+//! ```text
+//!   trapnz gas < c1+…+ck, OUT_OF_GAS_TRAP   ;; ud2 out of line: SIGILL, the fault handler
+//!   gas = gas - (c1+…+ck)
+//! ```
+//!
+//! with no block of its own, so a segment adds no block, no edge and no phi to the function
+//! (the refill path and its rejoin were most of what metering added to compile time). The
+//! counter is written to its home after each check (as with guard regions), so when a check
+//! faults the home holds the gas it found, and the runtime's fault handler replays the chain
+//! from there (`CompiledModule::fault_at`, `Fault::OutOfGas`): it pays for the segments the gas
+//! covers and traps at the first it does not, with the gas, operator count and offset of one
+//! check per segment. [`Translator::gas_checks`] records each check's chain by the operator
+//! offset its trap instruction carries.
+//!
 //! Where the counter lives was decided by measurement (docs/benchmarks.md): its home is the
 //! store context ([`vm::STORE_GAS`]), shared by every instance of a store, but while compiled
 //! code runs it is a Cranelift variable, so the register allocator keeps it in a register
@@ -60,6 +77,10 @@ use wes_core::vm;
 
 use super::entry::{REPLAY_COUNT, REPLAY_ENTRIES, REPLAY_ENTRY_SIZE, replay_shim_signature};
 use super::{PTR, SHIM_NAMESPACE, Translator};
+
+/// The trap code of a gas check that traps (see the module docs); its fault is
+/// `Fault::OutOfGas`.
+pub(crate) const OUT_OF_GAS_TRAP: ir::TrapCode = ir::TrapCode::unwrap_user(2);
 
 impl Translator<'_, '_> {
     /// Makes the body's counters variables: `params` are the body parameters that carry them
@@ -147,6 +168,12 @@ impl Translator<'_, '_> {
     /// trap exits write it. One store per check, not per access, and no load: the variable
     /// stays in its register.
     pub(super) fn charge_chain(&mut self, chain: &[wes_meter::ChainLink]) {
+        if !self.resume_out_of_gas && self.gas.is_some() {
+            self.charge_trapping(chain);
+            // The trap reads the gas from the home (see the module docs).
+            self.flush_counters();
+            return;
+        }
         match chain {
             [link] => self.charge_gas(link.cost, link.ops),
             _ => self.charge_merged(chain),
@@ -154,6 +181,32 @@ impl Translator<'_, '_> {
         if self.guard {
             self.flush_counters();
         }
+    }
+
+    /// One conditional trap for the chain's total, then the deduction; the chain is recorded
+    /// for the fault handler under the current operator's offset (the trap's source location).
+    fn charge_trapping(&mut self, chain: &[wes_meter::ChainLink]) {
+        let Some(var) = self.gas else { return };
+        // The plan never lets a chain's sums overflow; saturating keeps these totals anyway.
+        let total = chain.iter().fold(0u64, |a, l| a.saturating_add(l.cost));
+        let total_ops = chain.iter().fold(0u64, |a, l| a.saturating_add(l.ops));
+        if total == 0 {
+            // No segment of the chain has a check to fail.
+            self.count_ops(total_ops);
+            return;
+        }
+        let links = chain
+            .iter()
+            .map(|l| wes_core::GasLink { offset: u32::try_from(l.start).unwrap_or(u32::MAX), cost: l.cost, ops: l.ops })
+            .collect();
+        self.gas_checks.push((self.offset, links));
+        let gas = self.builder.use_var(var);
+        // Compared as unsigned 64-bit numbers; the cost's bits go in the immediate.
+        let short = self.builder.ins().icmp_imm_u(IntCC::UnsignedLessThan, gas, total as i64);
+        self.builder.ins().trapnz(short, OUT_OF_GAS_TRAP);
+        let left = self.builder.ins().iadd_imm_s(gas, (total as i64).wrapping_neg());
+        self.builder.def_var(var, left);
+        self.count_ops(total_ops);
     }
 
     /// One check of the chain's total on the fast path; when it fails, the cold path replays

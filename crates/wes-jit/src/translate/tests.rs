@@ -20,6 +20,7 @@ fn ir(wat: &str) -> Vec<Function> {
                 profile: false,
                 refill_edges: false,
                 guard: false,
+                resume_out_of_gas: true,
             };
             translate(&module, i, isa.default_call_conv(), isa.frontend_config(), &mut func, &mut fctx, &facts)
                 .unwrap();

@@ -146,6 +146,43 @@ impl StoreInner {
         }
     }
 
+    /// A gas check of code that does not resume out of gas faulted
+    /// ([`wes_core::Fault::OutOfGas`]): the counter's home holds the gas it found. Pays for the
+    /// chain's segments in order while the gas covers them, counting their operators, as the
+    /// checks of one segment each would have, and records the `OutOfGas` trap of the first it
+    /// cannot pay for, in function `func_index` of instance `instance` at that segment's
+    /// start. No handler is asked: a store whose code faults has none.
+    pub(crate) fn gas_fault(&mut self, instance: usize, func_index: u32, chain: &[wes_core::GasLink]) {
+        self.gas_sync();
+        for link in chain {
+            // Without a meter the counter ran down from u64::MAX (2^64 units of gas: not
+            // reachable in practice); it is then the counter that runs out.
+            let remaining = self.meter.as_ref().map_or(vm::gas_counter(self.ctx_ptr), |m| m.remaining());
+            if remaining >= link.cost {
+                if let Some(meter) = &mut self.meter {
+                    // Cannot fail: the cost fits what is left.
+                    let _ = meter.charge_for(ChargeKind::Code, link.cost);
+                } else {
+                    vm::set_gas_counter(self.ctx_ptr, remaining - link.cost);
+                    self.gas_synced = remaining - link.cost;
+                }
+                let ops = vm::operator_counter(self.ctx_ptr);
+                vm::set_operator_counter(self.ctx_ptr, ops.wrapping_add(link.ops));
+                continue;
+            }
+            self.stats.last_shortfall = link.cost - remaining;
+            self.gas_reload();
+            self.record_trap(TrapCode::OutOfGas, None);
+            self.record_frame(instance, func_index, link.offset);
+            return;
+        }
+        // Not reachable: the check failed, so the chain costs more than the counter held.
+        self.gas_reload();
+        self.record_trap(TrapCode::OutOfGas, Some("a gas check faulted with its segments paid for".into()));
+        let offset = chain.last().map_or(0, |l| l.offset);
+        self.record_frame(instance, func_index, offset);
+    }
+
     /// Refunds up to `amount` (bounded by the meter's policy); what was refunded.
     pub(crate) fn refund_gas(&mut self, amount: u64) -> u64 {
         self.gas_sync();

@@ -75,11 +75,11 @@ impl StoreInner {
         self.instances.iter().enumerate().find_map(|(i, inst)| inst.compiled.frame_at(pc).map(|f| (i, f)))
     }
 
-    /// The instance whose module's code holds the guarded memory access at `pc`, its function
-    /// and module offset (see [`CompiledModule::fault_at`]). Allocates nothing and takes no
-    /// lock: the fault handler asks.
-    pub(crate) fn guarded_access(&self, pc: usize) -> Option<(usize, u32, u32)> {
-        self.instances.iter().enumerate().find_map(|(i, inst)| inst.compiled.fault_at(pc).map(|(f, at)| (i, f, at)))
+    /// The instance whose module's code holds the instruction at `pc` whose fault is a trap,
+    /// and what the fault means (see [`CompiledModule::fault_at`]). Allocates nothing and
+    /// takes no lock: the fault handler asks.
+    pub(crate) fn fault_at(&self, pc: usize) -> Option<(usize, wes_core::Fault<'_>)> {
+        self.instances.iter().enumerate().find_map(|(i, inst)| inst.compiled.fault_at(pc).map(|f| (i, f)))
     }
 
     fn backtrace_full(&self) -> bool {

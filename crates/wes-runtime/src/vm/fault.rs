@@ -1,21 +1,29 @@
-//! Out-of-bounds accesses of code that leaves memory bounds to guard regions: the fault
+//! Faults of compiled code that are traps: out-of-bounds accesses of code that leaves memory
+//! bounds to guard regions, and gas checks of code that does not resume out of gas; the fault
 //! handler that turns them into traps.
 //!
-//! Such code ([`CompiledModule::needs_guard_regions`](wes_core::backend::CompiledModule::needs_guard_regions)) accesses linear memory at
+//! Code that leaves bounds to guard regions ([`CompiledModule::needs_guard_regions`](wes_core::backend::CompiledModule::needs_guard_regions)) accesses linear memory at
 //! `base + addr + offset` without comparing against the memory's length. Every memory of its
 //! engine is reserved for [`GUARD_RESERVATION`](wes_core::vm::GUARD_RESERVATION) bytes with no
 //! access past its length, so an access out of bounds touches a page that is not accessible
 //! and the CPU faults (x86-64 writes nothing of a store that faults, so no byte of it lands).
+//! Code that does not resume out of gas ([`CompiledModule::resumes_out_of_gas`](wes_core::backend::CompiledModule::resumes_out_of_gas))
+//! checks the gas counter with a conditional trap instruction (`ud2`, SIGILL) instead of a
+//! call into the runtime that may top up and return.
 //!
-//! The handler (SIGSEGV and SIGBUS, installed once per process, chaining to the handler that
-//! was there before for every fault that is not ours) asks the store running on this thread
-//! ([`wes_core::unwind::active_store_context`]) whether the faulting instruction is one of its
-//! modules' memory accesses ([`CompiledModule::fault_at`](wes_core::backend::CompiledModule::fault_at)). If it is, the handler does no more
-//! than redirect the thread: it returns into [`landing`] as if the faulting instruction had
-//! called it, on the same stack, outside the signal context. The landing records the trap
-//! with its function, offset and backtrace and unwinds to the innermost entry, exactly what
-//! [`Libcall::TrapUnwind`](wes_core::vm::Libcall::TrapUnwind) does for an explicit check; so
-//! a guard-region trap and an explicit one are the same trap, code, offset and frames.
+//! The handler (SIGSEGV, SIGBUS and SIGILL, installed once per process, chaining to the
+//! handler that was there before for every fault that is not ours) asks the store running on
+//! this thread ([`wes_core::unwind::active_store_context`]) what the faulting instruction is
+//! ([`CompiledModule::fault_at`](wes_core::backend::CompiledModule::fault_at)). If it is one of
+//! its modules' instructions whose fault is a trap, the handler does no more than redirect the
+//! thread: it returns into a landing ([`landing`], [`gas_landing`]) as if the faulting
+//! instruction had called it, on the same stack, outside the signal context. The landing
+//! records the trap with its function, offset and backtrace (and, out of gas, pays for the
+//! segments the check covered that the gas still covers) and unwinds to the innermost entry,
+//! exactly what [`Libcall::TrapUnwind`](wes_core::vm::Libcall::TrapUnwind) and
+//! [`Libcall::OutOfGasUnwind`](wes_core::vm::Libcall::OutOfGasUnwind) do for an explicit
+//! check; so a trap by fault and an explicit one are the same trap, code, offset, gas and
+//! frames.
 //!
 //! x86-64 Linux only; elsewhere [`install`] refuses and no such code is admitted.
 
@@ -62,21 +70,57 @@ unsafe extern "C" fn landing(ctx: *mut VMStoreContext, instance: usize, func_ind
     }
 }
 
-/// The instance of the store behind `ctx` whose code holds the guarded access at `pc`, the
-/// function and the module offset, or `None`. Allocates nothing and takes no lock: called in
-/// a signal handler.
+/// Where a fault of a gas check resumes: pays for what the check's `chain` (`len` links at
+/// `chain`) still can, records the `OutOfGas` trap of function `func_index` of instance
+/// `instance` at the segment it cannot pay for and the frames from the faulting frame (frame
+/// pointer `fp`) outward, and unwinds to the store's innermost entry.
 ///
 /// # Safety
 ///
-/// `ctx` must be null or the context of a live store whose code is running on this thread.
+/// Only the fault handler jumps here, for a gas check in compiled code of the store whose
+/// context is `ctx` (the innermost [`wes_core::unwind::call_array`] on this thread), `fp`
+/// being the faulting frame's frame pointer and `chain`/`len` the check's links, borrowed
+/// from the instance's compiled module, which the store keeps alive.
 #[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
-unsafe fn guarded_access(ctx: *mut VMStoreContext, pc: usize) -> Option<(usize, u32, u32)> {
+unsafe extern "C" fn gas_landing(
+    ctx: *mut VMStoreContext,
+    instance: usize,
+    func_index: u32,
+    chain: *const wes_core::GasLink,
+    len: usize,
+    fp: usize,
+) -> ! {
+    // SAFETY: as in `landing`; `chain` and `len` describe the check's links in the compiled
+    // module of an instance of this store (the contract), which outlives this call.
+    unsafe {
+        let buf = (*ctx).unwind;
+        if buf.is_null() {
+            std::process::abort();
+        }
+        let store = &mut *(*ctx).store;
+        let chain = std::slice::from_raw_parts(chain, len);
+        store.gas_fault(instance, func_index, chain);
+        store.record_native_frames(fp, (*buf).frame_pointer(), None);
+        wes_core::unwind::unwind(buf)
+    }
+}
+
+/// The instance of the store behind `ctx` whose code holds the instruction at `pc` whose
+/// fault is a trap, and what it means, or `None`. Allocates nothing and takes no lock: called
+/// in a signal handler.
+///
+/// # Safety
+///
+/// `ctx` must be null or the context of a live store whose code is running on this thread;
+/// the fault borrows from that store's modules.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
+unsafe fn fault_at<'a>(ctx: *mut VMStoreContext, pc: usize) -> Option<(usize, wes_core::Fault<'a>)> {
     if ctx.is_null() {
         return None;
     }
     // SAFETY: `ctx` is a live store's context (the contract), its `store` the live store,
     // which this thread is running code of; it is only read here.
-    unsafe { (*(*ctx).store).guarded_access(pc) }
+    unsafe { (*(*ctx).store).fault_at(pc) }
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -88,18 +132,19 @@ mod imp {
 
     use super::*;
 
-    const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL];
 
     /// The actions that were installed before ours, for [`SIGNALS`]: written by the kernel
     /// (as `sigaction`'s old action) while `INSTALL` is held and `STATE` is not
     /// `INSTALLED`, only read after.
-    struct Previous(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
+    struct Previous(UnsafeCell<[MaybeUninit<libc::sigaction>; 3]>);
 
     // SAFETY: written only under `INSTALL` before `STATE` becomes `INSTALLED` (a release
     // store), read only after an acquire load sees `INSTALLED`.
     unsafe impl Sync for Previous {}
 
-    static PREVIOUS: Previous = Previous(UnsafeCell::new([MaybeUninit::zeroed(), MaybeUninit::zeroed()]));
+    static PREVIOUS: Previous =
+        Previous(UnsafeCell::new([MaybeUninit::zeroed(), MaybeUninit::zeroed(), MaybeUninit::zeroed()]));
     static INSTALL: Mutex<()> = Mutex::new(());
     static STATE: AtomicU8 = AtomicU8::new(NOT_INSTALLED);
     const NOT_INSTALLED: u8 = 0;
@@ -149,7 +194,7 @@ mod imp {
         let pc = gregs[libc::REG_RIP as usize] as usize;
         let ctx = wes_core::unwind::active_store_context().cast::<VMStoreContext>();
         // SAFETY: the active store context is null or a store running code on this thread.
-        if let Some((instance, func_index, offset)) = unsafe { guarded_access(ctx, pc) } {
+        if let Some((instance, fault)) = unsafe { fault_at(ctx, pc) } {
             let sp = gregs[libc::REG_RSP as usize] as usize;
             // Below the red zone, aligned as for a call: the landing sees the faulting
             // instruction as its caller. The wasm stack keeps room below every frame for the
@@ -159,13 +204,25 @@ mod imp {
             // room the stack keeps for the runtime's calls.
             unsafe { (new_sp as *mut usize).write(pc) };
             gregs[libc::REG_RSP as usize] = new_sp as i64;
-            gregs[libc::REG_RIP as usize] = landing as *const () as usize as i64;
             gregs[libc::REG_RDI as usize] = ctx as usize as i64;
             gregs[libc::REG_RSI as usize] = instance as i64;
-            gregs[libc::REG_RDX as usize] = i64::from(func_index);
-            gregs[libc::REG_RCX as usize] = i64::from(offset);
             // The faulting frame's frame pointer: compiled code keeps frame pointers.
-            gregs[libc::REG_R8 as usize] = gregs[libc::REG_RBP as usize];
+            let fp = gregs[libc::REG_RBP as usize];
+            match fault {
+                wes_core::Fault::MemoryOutOfBounds { func_index, offset } => {
+                    gregs[libc::REG_RIP as usize] = landing as *const () as usize as i64;
+                    gregs[libc::REG_RDX as usize] = i64::from(func_index);
+                    gregs[libc::REG_RCX as usize] = i64::from(offset);
+                    gregs[libc::REG_R8 as usize] = fp;
+                }
+                wes_core::Fault::OutOfGas { func_index, chain } => {
+                    gregs[libc::REG_RIP as usize] = gas_landing as *const () as usize as i64;
+                    gregs[libc::REG_RDX as usize] = i64::from(func_index);
+                    gregs[libc::REG_RCX as usize] = chain.as_ptr() as usize as i64;
+                    gregs[libc::REG_R8 as usize] = chain.len() as i64;
+                    gregs[libc::REG_R9 as usize] = fp;
+                }
+            }
             return;
         }
         // Not ours: the action that was there before decides.

@@ -101,6 +101,13 @@ pub(crate) fn operator_counter(ctx: *mut VMStoreContext) -> u64 {
     unsafe { (*ctx).operators }
 }
 
+/// Sets the executed-operator counter of the store context `ctx` (the pointer from
+/// [`StoreInner::store_ctx`]).
+pub(crate) fn set_operator_counter(ctx: *mut VMStoreContext, operators: u64) {
+    // SAFETY: as for `gas_counter`.
+    unsafe { (*ctx).operators = operators }
+}
+
 /// A function-reference record. Boxed by the store, so its address is stable: the address is
 /// the `funcref` value.
 #[repr(C)]

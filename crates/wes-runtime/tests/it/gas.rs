@@ -13,6 +13,12 @@ fn metered(pricing: Pricing, optimize: bool) -> Engine {
     crate::metered_engine(&Arc::new(pricing), JitConfig { optimize, ..JitConfig::default() }, Config::default())
 }
 
+/// As [`metered`], with gas checks that resume (so a store may have an out-of-gas handler).
+fn resuming(pricing: Pricing, optimize: bool) -> Engine {
+    let jit = JitConfig { optimize, resume_out_of_gas: true, ..JitConfig::default() };
+    crate::metered_engine(&Arc::new(pricing), jit, Config::default())
+}
+
 fn setup(engine: &Engine, wat: &str) -> (Store, Instance) {
     let mut linker = Linker::new();
     linker.func_wrap("host", "work", |c: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> {
@@ -160,7 +166,7 @@ fn out_of_gas_leaves_state_as_the_last_paid_segment_left_it() {
 
 #[test]
 fn a_handler_can_top_up_and_resume_where_execution_stopped() {
-    let engine = metered(Pricing::default(), true);
+    let engine = resuming(Pricing::default(), true);
     let (mut s, i) = setup(&engine, PROGRAMS);
     let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let seen = asked.clone();
@@ -168,7 +174,8 @@ fn a_handler_can_top_up_and_resume_where_execution_stopped() {
         seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         meter.add_gas(25);
         true
-    });
+    })
+    .unwrap();
     let r = run(&mut s, i, "count", &[Value::I32(100)], 10);
     assert_eq!(r.result.unwrap(), vec![]);
     assert_eq!(r.gas.consumed, 1003, "the same gas as an uninterrupted run");
@@ -176,7 +183,7 @@ fn a_handler_can_top_up_and_resume_where_execution_stopped() {
     let mem = i.get_memory(&s, "mem").unwrap();
     assert_eq!(&mem.data(&s).unwrap()[0..4], &1i32.to_le_bytes(), "the loop ran to its end");
 
-    s.set_out_of_gas_handler(|_, _| false);
+    s.set_out_of_gas_handler(|_, _| false).unwrap();
     let r = run(&mut s, i, "count", &[Value::I32(100)], 10);
     assert_eq!(code_of(&r.result), Some(TrapCode::OutOfGas));
     s.clear_out_of_gas_handler();
@@ -211,7 +218,7 @@ fn values_live_across_refills_survive_them() {
         (f64.convert_i64_s
           (i64.xor (i64.xor (i64.add (local.get $a) (local.get $b)) (i64.add (local.get $c) (local.get $d)))
                    (i64.add (local.get $e) (local.get $f)))))))"#;
-    let engine = metered(Pricing::default(), true);
+    let engine = resuming(Pricing::default(), true);
     let (mut s, i) = setup(&engine, wat);
     let whole = run(&mut s, i, "mix", &[Value::I32(500)], u64::MAX / 2);
     let expected = whole.result.unwrap();
@@ -219,7 +226,8 @@ fn values_live_across_refills_survive_them() {
         s.set_out_of_gas_handler(move |meter: &mut dyn GasMeter, _needed| {
             meter.add_gas(step);
             true
-        });
+        })
+        .unwrap();
         let r = run(&mut s, i, "mix", &[Value::I32(500)], 1);
         assert_eq!(r.result.unwrap(), expected, "topping up {step} at a time");
         assert_eq!(r.gas.consumed, whole.gas.consumed, "topping up {step} at a time");
@@ -346,7 +354,7 @@ fn host_call_cost_is_charged_before_the_host_runs_whatever_the_meter() {
     // logging meter gets it as its own `HostCall` charge. Both must see the same totals, the
     // same out-of-gas points and the same request to the handler, and neither may let the host
     // function run when the base cost does not fit.
-    let engine = metered(Pricing::default(), true);
+    let engine = resuming(Pricing::default(), true);
     let base = Pricing::default().host_call_cost();
     let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let seen = calls.clone();
@@ -383,7 +391,8 @@ fn host_call_cost_is_charged_before_the_host_runs_whatever_the_meter() {
         s.set_out_of_gas_handler(move |_, needed| {
             record.lock().unwrap().push(needed);
             false
-        });
+        })
+        .unwrap();
         // The segment before the call fits, the base cost does not: no host call.
         let before = count();
         s.set_meter(meter(11 + base - 1));
@@ -422,4 +431,37 @@ fn host_call_cost_is_charged_before_the_host_runs_whatever_the_meter() {
         }
     }
     assert_eq!(loop_totals[0], loop_totals[1], "counting and logging meters agree");
+}
+
+#[test]
+fn code_whose_checks_trap_refuses_a_handler_and_stops_where_resuming_code_does() {
+    // Without `resume_out_of_gas` a short check is a trap, not a call that could return: the
+    // store refuses a handler it could never ask, and such code is not admitted into an engine
+    // whose stores may have one. Out of gas, it stops where code that resumes stops, with the
+    // same gas, the same shortfall and the same backtrace.
+    let trapping = metered(Pricing::default(), true);
+    let (mut s, i) = setup(&trapping, PROGRAMS);
+    let e = s.set_out_of_gas_handler(|_, _| true).unwrap_err();
+    assert!(matches!(e, RuntimeError::NoOutOfGasResume { backend: "jit" }), "{e}");
+
+    let resumes = resuming(Pricing::default(), true);
+    let trapping_jit =
+        wes_jit::Jit::with_config(JitConfig { pricing: Some(Arc::new(Pricing::default())), ..JitConfig::default() })
+            .unwrap();
+    let compiled =
+        wes_core::Backend::compile(&trapping_jit, Arc::new(wes_decode::decode_text(PROGRAMS).unwrap())).unwrap();
+    let e = Module::from_compiled(&resumes, compiled).unwrap_err();
+    assert!(matches!(e, RuntimeError::OutOfGasResumeMismatch { engine: "jit" }), "{e}");
+
+    let (mut r, j) = setup(&resumes, PROGRAMS);
+    let mut stopped = 0;
+    for limit in [0, 1, 5, 10, 57, 300, 999] {
+        let a = run(&mut s, i, "count", &[Value::I32(100)], limit);
+        let b = run(&mut r, j, "count", &[Value::I32(100)], limit);
+        assert_eq!(format!("{:?}", a.result), format!("{:?}", b.result), "at limit {limit}");
+        assert_eq!(a.gas.consumed, b.gas.consumed, "at limit {limit}");
+        assert_eq!(s.stats().last_shortfall, r.stats().last_shortfall, "at limit {limit}");
+        stopped += usize::from(code_of(&a.result) == Some(TrapCode::OutOfGas));
+    }
+    assert_eq!(stopped, 7, "every limit is short of the 1003 the loop needs");
 }

@@ -2,7 +2,9 @@
 //! (`merge_gas_checks: false`) and with merged checks agree, at every gas limit from zero to
 //! what the call needs, on the outcome, trap code and backtrace, gas, results, memory and
 //! globals, and on every request the out-of-gas handler sees; and random `wasm-smith` modules
-//! agree at a dozen limits per export (tables included).
+//! agree at a dozen limits per export (tables included). Gas checks that trap
+//! (`resume_out_of_gas: false`, whose fault the runtime replays) agree with checks that call
+//! the runtime and resume, merged or not, the same ways.
 
 use std::sync::{Arc, Mutex};
 
@@ -193,8 +195,9 @@ const PROGRAMS: &[(&str, &str)] = &[
     ),
 ];
 
-fn engine(pricing: &Arc<Pricing>, merge: bool) -> Engine {
-    crate::metered_engine(pricing, JitConfig { merge_gas_checks: merge, ..JitConfig::default() }, Config::default())
+fn engine(pricing: &Arc<Pricing>, merge: bool, resume: bool) -> Engine {
+    let jit = JitConfig { merge_gas_checks: merge, resume_out_of_gas: resume, ..JitConfig::default() };
+    crate::metered_engine(pricing, jit, Config::default())
 }
 
 /// Everything observable about one call.
@@ -224,15 +227,17 @@ fn observe(module: &Module, engine: &Engine, limit: u64, handler: Handler) -> Ob
     let requests = Arc::new(Mutex::new(Vec::new()));
     if let Some((step, grants)) = handler {
         let seen = requests.clone();
-        store.set_out_of_gas_handler(move |meter: &mut dyn GasMeter, needed| {
-            let mut seen = seen.lock().unwrap();
-            seen.push(needed);
-            if seen.len() > grants {
-                return false;
-            }
-            meter.add_gas(step);
-            true
-        });
+        store
+            .set_out_of_gas_handler(move |meter: &mut dyn GasMeter, needed| {
+                let mut seen = seen.lock().unwrap();
+                seen.push(needed);
+                if seen.len() > grants {
+                    return false;
+                }
+                meter.add_gas(step);
+                true
+            })
+            .unwrap();
     }
     let f = instance.get_func(&store, "run").unwrap();
     let r = f.call_with_gas(&mut store, &[], limit);
@@ -265,30 +270,38 @@ fn requirement(module: &Module, engine: &Engine) -> u64 {
 }
 
 #[test]
-fn merged_checks_agree_with_one_check_per_segment_at_every_limit() {
+fn merged_and_trapping_checks_agree_with_one_check_per_segment_at_every_limit() {
     let pricing = Arc::new(Pricing::default());
-    let (plain, merged) = (engine(&pricing, false), engine(&pricing, true));
+    // The reference: one check per segment, each calling the runtime when short.
+    let plain = engine(&pricing, false, true);
+    let others = [
+        ("merged", engine(&pricing, true, true)),
+        ("trapping", engine(&pricing, false, false)),
+        ("merged trapping", engine(&pricing, true, false)),
+    ];
     for (name, wat) in PROGRAMS {
         let parsed = wes_decode::decode_text(wat).unwrap();
         let a = Module::new(&plain, parsed.clone()).unwrap();
-        let b = Module::new(&merged, parsed).unwrap();
         let need = requirement(&a, &plain);
         assert!(need > 10 && need < 5_000, "{name}: keep the programs small ({need})");
-        let mut traps = 0;
-        for limit in 0..=need + 1 {
-            let x = observe(&a, &plain, limit, None);
-            let y = observe(&b, &merged, limit, None);
-            assert_eq!(x, y, "{name} at limit {limit}");
-            traps += usize::from(x.result.contains("OutOfGas"));
+        for (how, other) in &others {
+            let b = Module::new(other, parsed.clone()).unwrap();
+            let mut traps = 0;
+            for limit in 0..=need + 1 {
+                let x = observe(&a, &plain, limit, None);
+                let y = observe(&b, other, limit, None);
+                assert_eq!(x, y, "{name}, {how}, at limit {limit}");
+                traps += usize::from(x.result.contains("OutOfGas"));
+            }
+            assert!(traps > 0, "{name}: some limits run out of gas");
         }
-        assert!(traps > 0, "{name}: some limits run out of gas");
     }
 }
 
 #[test]
 fn the_out_of_gas_handler_sees_the_same_requests() {
     let pricing = Arc::new(Pricing::default());
-    let (plain, merged) = (engine(&pricing, false), engine(&pricing, true));
+    let (plain, merged) = (engine(&pricing, false, true), engine(&pricing, true, true));
     for (name, wat) in PROGRAMS {
         let parsed = wes_decode::decode_text(wat).unwrap();
         let a = Module::new(&plain, parsed.clone()).unwrap();
@@ -363,7 +376,8 @@ fn observe_export(module: &Module, engine: &Engine, name: &str, limit: u64) -> O
 #[test]
 fn random_modules_agree_merged_and_unmerged_at_many_limits() {
     let pricing = Arc::new(Pricing::default());
-    let (plain, merged) = (engine(&pricing, false), engine(&pricing, true));
+    let (plain, merged) = (engine(&pricing, false, true), engine(&pricing, true, true));
+    let trapping = engine(&pricing, true, false);
     let smith = crate::smith::smith_config();
     let mut rng = fastrand::Rng::with_seed(0x6a5);
     let (mut modules, mut calls, mut out_of_gas) = (0, 0, 0);
@@ -376,7 +390,8 @@ fn random_modules_agree_merged_and_unmerged_at_many_limits() {
         }
         let Ok(decoded) = wes_decode::decode(&m.to_bytes()) else { continue };
         let a = Module::new(&plain, decoded.clone()).unwrap();
-        let b = Module::new(&merged, decoded).unwrap();
+        let b = Module::new(&merged, decoded.clone()).unwrap();
+        let c = Module::new(&trapping, decoded).unwrap();
         modules += 1;
         let mut store = Store::new(&plain);
         let Ok(instance) = Linker::new().instantiate(&mut store, &a) else { continue };
@@ -394,6 +409,8 @@ fn random_modules_agree_merged_and_unmerged_at_many_limits() {
                 let x = observe_export(&a, &plain, &name, limit);
                 let y = observe_export(&b, &merged, &name, limit);
                 assert_eq!(x, y, "export {name} at limit {limit} (needs {need})");
+                let z = observe_export(&c, &trapping, &name, limit);
+                assert_eq!(x, z, "trapping: export {name} at limit {limit} (needs {need})");
                 calls += 1;
                 out_of_gas += usize::from(x.is_some_and(|o| o.result.contains("OutOfGas")));
             }

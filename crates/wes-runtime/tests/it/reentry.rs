@@ -147,7 +147,8 @@ fn a_call_through_the_host_costs_the_direct_call_plus_the_host_call() {
 
 #[test]
 fn the_out_of_gas_handler_tops_up_a_nested_call_and_it_resumes() {
-    let engine = metered(Config::default());
+    let jit = JitConfig { resume_out_of_gas: true, ..JitConfig::default() };
+    let engine = crate::metered_engine(&Arc::new(Pricing::default()), jit, Config::default());
     let (mut s, i) = instantiate(&engine, &guest_linker(), GUEST);
     let (expected, gas) = gas_of(&mut s, i, "via_host", 500);
     s.set_meter(Box::new(BasicMeter::new(gas / 3)));
@@ -156,7 +157,8 @@ fn the_out_of_gas_handler_tops_up_a_nested_call_and_it_resumes() {
         asked += 1;
         meter.add_gas(gas / 3);
         asked < 10
-    });
+    })
+    .unwrap();
     let got = call(&mut s, i, "via_host", &[Value::I32(500)]).unwrap();
     assert_eq!(got, expected);
     assert_eq!(s.meter().unwrap().consumed(), gas);
