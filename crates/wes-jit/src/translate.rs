@@ -324,6 +324,7 @@ pub(crate) fn translate(
         resume_out_of_gas: facts.resume_out_of_gas,
         accesses: Vec::new(),
         gas_checks: Vec::new(),
+        gas_chain: HashMap::new(),
         record_bodies: body.shape.calls <= RECORD_BODY_CALLS,
     };
 
@@ -478,6 +479,9 @@ struct Translator<'m, 'f> {
     resume_out_of_gas: bool,
     /// See [`Translated::gas_checks`].
     gas_checks: Vec<(u32, Vec<wes_core::GasLink>)>,
+    /// The counter values that trapping checks' `iadd`s made, with the length of the chain of
+    /// them each ends (see `gas::GAS_CHAIN_BREAK`).
+    gas_chain: HashMap<Value, u32>,
     /// Whether calls through records try the callee's body first (see [`RECORD_BODY_CALLS`]).
     record_bodies: bool,
 }

@@ -82,6 +82,10 @@ use super::{PTR, SHIM_NAMESPACE, Translator};
 /// `Fault::OutOfGas`.
 pub(crate) const OUT_OF_GAS_TRAP: ir::TrapCode = ir::TrapCode::unwrap_user(2);
 
+/// The longest chain of `iadd`s a trapping check may extend; the next subtracts with
+/// `usub_overflow` (see `Translator::charge_trapping`).
+const GAS_CHAIN_BREAK: u32 = 4;
+
 impl Translator<'_, '_> {
     /// Makes the body's counters variables: `params` are the body parameters that carry them
     /// (gas first), as [`Counters`](super::Counters) says.
@@ -201,12 +205,39 @@ impl Translator<'_, '_> {
             .collect();
         self.gas_checks.push((self.offset, links));
         let gas = self.builder.use_var(var);
-        // Compared as unsigned 64-bit numbers; the cost's bits go in the immediate.
-        let short = self.builder.ins().icmp_imm_u(IntCC::UnsignedLessThan, gas, total as i64);
-        self.builder.ins().trapnz(short, OUT_OF_GAS_TRAP);
-        let left = self.builder.ins().iadd_imm_s(gas, (total as i64).wrapping_neg());
+        // The subtraction is an `iadd` unless the counter's value is already the end of
+        // `GAS_CHAIN_BREAK - 1` of them, when it is a `usub_overflow` (two results, so
+        // Cranelift's e-graph leaves it in place). Along a path without merges (nothing
+        // rejoins at a check any more) the counter's values otherwise form one chain of
+        // constant additions that the optimiser reassociates node by node, a square in the
+        // chain's length (compiling the C workloads metered: 30% of the work). The `iadd` form
+        // is one instruction shorter to run (`cmp; jb; lea` against `sub; setb; test; jnz`).
+        let depth = self.gas_chain.get(&gas).copied().unwrap_or(0);
+        let anchor = depth + 1 >= GAS_CHAIN_BREAK;
+        let left = if anchor {
+            let cost = self.builder.ins().iconst(types::I64, total as i64);
+            let (left, short) = self.builder.ins().usub_overflow(gas, cost);
+            self.builder.ins().trapnz(short, OUT_OF_GAS_TRAP);
+            left
+        } else {
+            // Compared as unsigned 64-bit numbers; the cost's bits go in the immediate.
+            let short = self.builder.ins().icmp_imm_u(IntCC::UnsignedLessThan, gas, total as i64);
+            self.builder.ins().trapnz(short, OUT_OF_GAS_TRAP);
+            let left = self.builder.ins().iadd_imm_s(gas, (total as i64).wrapping_neg());
+            self.gas_chain.insert(left, depth + 1);
+            left
+        };
         self.builder.def_var(var, left);
-        self.count_ops(total_ops);
+        match self.ops {
+            // The operator count's chain is broken at the same checks, the same way.
+            Some(ops_var) if anchor && total_ops > 0 => {
+                let ops = self.builder.use_var(ops_var);
+                let n = self.builder.ins().iconst(types::I64, total_ops as i64);
+                let (more, _) = self.builder.ins().uadd_overflow(ops, n);
+                self.builder.def_var(ops_var, more);
+            }
+            _ => self.count_ops(total_ops),
+        }
     }
 
     /// One check of the chain's total on the fast path; when it fails, the cold path replays
