@@ -33,32 +33,64 @@ mod vmctx;
 /// the op, since an unoptimised build gives every arm its own stack slots and the loop's frame
 /// would pass its bound (`MAX_NATIVE_FRAME`).
 macro_rules! dispatch {
-    ([$op:expr, $fast:ident, $c:ident, $cur:ident, { $($arms:tt)* }] $( $kind:ident => $ss:ident, $si:ident; )*) => {
+    ([$op:ident, $fast:ident, $brc:ident, $c:ident, $fp:ident, { $($arms:tt)* }, $( $bk:ident => $bss:ident, $bsi:ident; )*]
+     $( $kind:ident => $ss:ident, $si:ident; )*) => {
         match $op {
             $($arms)*
             $(
                 #[cfg(not(debug_assertions))]
-                Op::$ss { sp: ds, d, a, b } => {
-                    $fast!(crate::num::NumOp::$kind, ds, d, $c!($cur.fp + a as usize), $c!($cur.fp + b as usize))
+                Op::$bss { sp: ds, a, b, t } => {
+                    $brc!(crate::num::NumOp::$bk, ds, $c!($fp + a as usize), $c!($fp + b as usize), t)
                 }
                 #[cfg(not(debug_assertions))]
-                Op::$si { sp: ds, d, a, imm } => $fast!(crate::num::NumOp::$kind, ds, d, $c!($cur.fp + a as usize), imm),
+                Op::$bsi { sp: ds, a, imm, t } => {
+                    $brc!(crate::num::NumOp::$bk, ds, $c!($fp + a as usize), imm as i64 as u64, t)
+                }
+            )*
+            #[cfg(debug_assertions)]
+            $( Op::$bss { sp: ds, a, b, t } )|* => {
+                if let Some(n) = $op.branch_kind() {
+                    $brc!(n, ds, $c!($fp + a as usize), $c!($fp + b as usize), t)
+                }
+            }
+            #[cfg(debug_assertions)]
+            $( Op::$bsi { sp: ds, a, imm, t } )|* => {
+                if let Some(n) = $op.branch_kind() {
+                    $brc!(n, ds, $c!($fp + a as usize), imm as i64 as u64, t)
+                }
+            }
+            $(
+                #[cfg(not(debug_assertions))]
+                Op::$ss { sp: ds, d, a, b } => {
+                    $fast!(crate::num::NumOp::$kind, ds, d, $c!($fp + a as usize), $c!($fp + b as usize))
+                }
+                #[cfg(not(debug_assertions))]
+                Op::$si { sp: ds, d, a, imm } => $fast!(crate::num::NumOp::$kind, ds, d, $c!($fp + a as usize), imm),
             )*
             #[cfg(debug_assertions)]
             $( Op::$ss { sp: ds, d, a, b } )|* => {
                 if let Some(n) = $op.fast_kind() {
-                    $fast!(n, ds, d, $c!($cur.fp + a as usize), $c!($cur.fp + b as usize))
+                    $fast!(n, ds, d, $c!($fp + a as usize), $c!($fp + b as usize))
                 }
             }
             #[cfg(debug_assertions)]
             $( Op::$si { sp: ds, d, a, imm } )|* => {
                 if let Some(n) = $op.fast_kind() {
-                    $fast!(n, ds, d, $c!($cur.fp + a as usize), imm)
+                    $fast!(n, ds, d, $c!($fp + a as usize), imm)
                 }
             }
         }
     };
 }
+
+/// Passes the list of `for_each_branch_cmp` on to [`dispatch`] with that of
+/// `for_each_fast_op`.
+macro_rules! dispatch_with_branches {
+    ([$op:ident, $fast:ident, $brc:ident, $c:ident, $fp:ident, { $($arms:tt)* }] $( $bk:ident => $bss:ident, $bsi:ident; )*) => {
+        for_each_fast_op!(dispatch, $op, $fast, $brc, $c, $fp, { $($arms)* }, $( $bk => $bss, $bsi; )*)
+    };
+}
+mod bulk;
 mod calls;
 #[cfg(test)]
 pub(crate) mod probe;
@@ -67,13 +99,13 @@ mod vector;
 
 use wes_core::TrapCode;
 use wes_core::backend::{CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
-use wes_core::vm::{self, Libcall};
+use wes_core::vm;
 
-use self::calls::{CallTrap, Called};
+use self::calls::{CallTrap, Called, Sig};
 use self::stack::{cell, copy_cells};
 use self::vmctx::*;
 use crate::FuncRecord;
-use crate::code::{Code, LoadKind, Op, RETURN, Target, Width, for_each_fast_op};
+use crate::code::{Code, LoadKind, Op, RETURN, Target, Width, for_each_branch_cmp, for_each_fast_op};
 use crate::simd::SimdArity;
 
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
@@ -208,7 +240,17 @@ impl Executor {
         let mut code: &Code = cur.code();
         let mut pc = 0usize;
         let mut vmctx = cur.vmctx;
-        let mut canon = cur.record().shared.nan_canonicalization;
+        // The running frame's first cell (`cur.fp`), where its slots count from.
+        let mut fp = cur.fp;
+        let mut canon = code.canon;
+        // The definition of memory 0 of the running instance, for the ops that address it
+        // (null when the running code has none): a frame switch re-reads it.
+        // SAFETY: `vmctx` is live.
+        let mut mem0: *mut u8 = unsafe { mem0_of(code, vmctx) };
+        // The store context, where gas is counted: one for every instance a frame of this
+        // loop runs (a store's instances share it).
+        // SAFETY: `vmctx` is live.
+        let store = unsafe { store_of(vmctx) };
         // The hot state lives in locals of the loop: the running code's ops and the value
         // stack's cells as raw pointers, re-read only where they can change (a frame switch
         // and any call, which may grow the stack and move its cells).
@@ -248,12 +290,15 @@ impl Executor {
         macro_rules! switch {
             ($frame:expr) => {{
                 cur = $frame;
+                fp = cur.fp;
                 code = cur.code();
                 ops = code.ops.as_ptr();
                 base = self.stack.as_mut_ptr();
                 pc = cur.pc;
                 vmctx = cur.vmctx;
-                canon = cur.record().shared.nan_canonicalization;
+                canon = code.canon;
+                // SAFETY: `vmctx` is live.
+                mem0 = unsafe { mem0_of(code, vmctx) };
             }};
         }
         macro_rules! branch {
@@ -275,8 +320,12 @@ impl Executor {
         macro_rules! do_return {
             () => {{
                 let n = code.result_cells as usize;
-                cp!(sp - n, sp, cur.fp);
-                sp = cur.fp + n;
+                if n == 1 {
+                    c!(fp) = c!(sp - 1);
+                } else {
+                    cp!(sp - n, sp, fp);
+                }
+                sp = fp + n;
                 match self.frames.pop() {
                     None => return Exit::Returned,
                     Some(f) => {
@@ -291,12 +340,15 @@ impl Executor {
                 match $r {
                     Ok(Called::Frame(f)) => switch!(f),
                     Ok(Called::Done) => {
+                        fp = cur.fp;
                         code = cur.code();
                         ops = code.ops.as_ptr();
                         base = self.stack.as_mut_ptr();
                         pc = cur.pc + 1;
                         vmctx = cur.vmctx;
-                        canon = cur.record().shared.nan_canonicalization;
+                        canon = code.canon;
+                        // SAFETY: `vmctx` is live.
+                        mem0 = unsafe { mem0_of(code, vmctx) };
                     }
                     Err(CallTrap::Tail) => return Exit::Tail,
                     Err(CallTrap::Recorded) => {
@@ -322,23 +374,67 @@ impl Executor {
             // NaN canonicalisation: each arm is its operator's code alone.
             macro_rules! fast {
                 ($n:expr, $ds:expr, $d:expr, $x:expr, $y:expr) => {{
-                    if let Ok(v) = $n.eval($x, $y, false) {
-                        c!(cur.fp + $d as usize) = v;
+                    if let Ok(v) = $n.eval($x, $y, canon) {
+                        c!(fp + $d as usize) = v;
                     }
                     sp = sp.wrapping_add_signed(isize::from($ds));
                 }};
             }
-            for_each_fast_op!(dispatch, op, fast, c, cur, {
+            // The fused compare-and-branch ops (`for_each_branch_cmp`): move the stack, then
+            // branch when the comparison holds.
+            macro_rules! brc {
+                ($n:expr, $ds:expr, $x:expr, $y:expr, $t:expr) => {{
+                    let holds = matches!($n.eval($x, $y, false), Ok(1));
+                    sp = sp.wrapping_add_signed(isize::from($ds));
+                    if holds {
+                        branch!($t);
+                        continue;
+                    }
+                }};
+            }
+            // A load from memory 0 of `$size` bytes at slot `$a` plus `$offset`, read as `$ty`.
+            macro_rules! load0 {
+                ($ty:ty, $ds:expr, $d:expr, $a:expr, $offset:expr) => {{
+                    let addr = c!(fp + $a as usize) as u32;
+                    // SAFETY: the translator emits these ops only when the module has a memory,
+                    // so `mem0` is its live definition.
+                    let Some(p) = (unsafe { mem0_addr(mem0, addr, $offset, std::mem::size_of::<$ty>() as u64) }) else {
+                        trap!(Some(TrapCode::MemoryOutOfBounds))
+                    };
+                    // SAFETY: `p..p+size` is inside the memory (checked against its length).
+                    c!(fp + $d as usize) = u64::from(unsafe { rd::<$ty>(p, 0) });
+                    sp = sp.wrapping_add_signed(isize::from($ds));
+                }};
+            }
+            macro_rules! store0 {
+                ($ty:ty, $ds:expr, $a:expr, $v:expr, $offset:expr) => {{
+                    let addr = c!(fp + $a as usize) as u32;
+                    let v = c!(fp + $v as usize) as $ty;
+                    // SAFETY: as `load0!`.
+                    let Some(p) = (unsafe { mem0_addr(mem0, addr, $offset, std::mem::size_of::<$ty>() as u64) }) else {
+                        trap!(Some(TrapCode::MemoryOutOfBounds))
+                    };
+                    // SAFETY: `p..p+size` is inside the memory (checked against its length).
+                    unsafe { wr::<$ty>(p, 0, v) };
+                    sp = sp.wrapping_add_signed(isize::from($ds));
+                }};
+            }
+            for_each_branch_cmp!(dispatch_with_branches, op, fast, brc, c, fp, {
                 Op::Charge { cost, ops } => {
+                    // The common case inline: the counter holds enough.
+                    // SAFETY: `store` is the live store context of every frame's instance.
+                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                    if gas >= cost {
+                        // SAFETY: as above.
+                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
                     // SAFETY: `vmctx` is live.
-                    if cost > 0 && !unsafe { charge(vmctx, cost) } {
+                    } else if !unsafe { charge(vmctx, cost) } {
                         trap!(None)
                     }
                     // Counted once paid for, as the JIT counts (an unpaid segment counts none).
                     if ops > 0 {
-                        // SAFETY: `vmctx` is live; its store context holds the operator counter.
+                        // SAFETY: `store` is live; it holds the operator counter.
                         unsafe {
-                            let store = store_of(vmctx);
                             let n: u64 = rd(store, vm::STORE_OPERATORS);
                             wr(store, vm::STORE_OPERATORS, n.wrapping_add(u64::from(ops)));
                         }
@@ -346,6 +442,17 @@ impl Executor {
                 }
                 Op::Unreachable => trap!(Some(TrapCode::Unreachable)),
                 Op::Br(t) => {
+                    branch!(t);
+                    continue;
+                }
+                Op::BrCharge { mut t, cost } => {
+                    // SAFETY: `store` is the live store context of every frame's instance.
+                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                    if gas >= cost {
+                        // SAFETY: as above.
+                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
+                        t.pc += 1;
+                    }
                     branch!(t);
                     continue;
                 }
@@ -357,7 +464,7 @@ impl Executor {
                     }
                 }
                 Op::BrIfZ { a, sp: ds, wide, t } => {
-                    let v = c!(cur.fp + a as usize);
+                    let v = c!(fp + a as usize);
                     sp = sp.wrapping_add_signed(isize::from(ds));
                     if (if wide { v } else { u64::from(v as u32) }) == 0 {
                         branch!(t);
@@ -365,7 +472,7 @@ impl Executor {
                     }
                 }
                 Op::IfNez { a, sp: ds, wide, to } => {
-                    let v = c!(cur.fp + a as usize);
+                    let v = c!(fp + a as usize);
                     sp = sp.wrapping_add_signed(isize::from(ds));
                     if (if wide { v } else { u64::from(v as u32) }) != 0 {
                         pc = to as usize;
@@ -396,9 +503,8 @@ impl Executor {
                     cur.pc = pc;
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
-                    let ti = cur.record().shared.module.functions.get(f as usize).copied().unwrap_or(0);
-                    // SAFETY: a live record of the store, of type `ti`.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, ti, false) };
+                    // SAFETY: a live record of the store, of function `f`'s type.
+                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, Sig::Func(f), false) };
                     called!(r);
                     continue;
                 }
@@ -406,9 +512,8 @@ impl Executor {
                     cur.pc = pc;
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
-                    let ti = cur.record().shared.module.functions.get(f as usize).copied().unwrap_or(0);
-                    // SAFETY: a live record of the store, of type `ti`.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, ti, true) };
+                    // SAFETY: a live record of the store, of function `f`'s type.
+                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, Sig::Func(f), true) };
                     called!(r);
                     continue;
                 }
@@ -435,7 +540,7 @@ impl Executor {
                     cur.pc = pc;
                     let tail = matches!(op, Op::ReturnCallIndirect { .. });
                     // SAFETY: a live record of the store, of type `type_index`.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, type_index, tail) };
+                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, Sig::Type(type_index), tail) };
                     called!(r);
                     continue;
                 }
@@ -449,15 +554,15 @@ impl Executor {
                     }
                 }
                 Op::LocalGet2(i) => {
-                    let at = cur.fp + i as usize;
+                    let at = fp + i as usize;
                     cp!(at, at + 2, sp);
                     sp += 2;
                 }
                 Op::LocalSet2(i) => {
                     sp -= 2;
-                    cp!(sp, sp + 2, cur.fp + i as usize);
+                    cp!(sp, sp + 2, fp + i as usize);
                 }
-                Op::LocalTee2(i) => cp!(sp - 2, sp, cur.fp + i as usize),
+                Op::LocalTee2(i) => cp!(sp - 2, sp, fp + i as usize),
                 Op::ConstV(i) => {
                     let v = code.v128s.get(i as usize).copied().unwrap_or(0);
                     c!(sp) = v as u64;
@@ -516,14 +621,14 @@ impl Executor {
                     }
                 }
                 Op::LocalGet(i) => {
-                    c!(sp) = c!(cur.fp + i as usize);
+                    c!(sp) = c!(fp + i as usize);
                     sp += 1;
                 }
                 Op::LocalSet(i) => {
                     sp -= 1;
-                    c!(cur.fp + i as usize) = c!(sp);
+                    c!(fp + i as usize) = c!(sp);
                 }
-                Op::LocalTee(i) => c!(cur.fp + i as usize) = c!(sp - 1),
+                Op::LocalTee(i) => c!(fp + i as usize) = c!(sp - 1),
                 Op::GlobalGet(g, w) => {
                     // SAFETY: validated index; a global slot is a 16-byte `ValRaw`.
                     let v = unsafe {
@@ -554,8 +659,12 @@ impl Executor {
                         }
                     }
                 }
-                Op::Load { kind, mem, offset } => {
-                    let addr = u64::from(c!(sp - 1) as u32);
+                Op::Load32S { sp: ds, d, a, offset } => load0!(u32, ds, d, a, offset),
+                Op::Load64S { sp: ds, d, a, offset } => load0!(u64, ds, d, a, offset),
+                Op::Store32S { sp: ds, a, v, offset } => store0!(u32, ds, a, v, offset),
+                Op::Store64S { sp: ds, a, v, offset } => store0!(u64, ds, a, v, offset),
+                Op::LoadS { kind, sp: ds, d, a, mem, offset } => {
+                    let addr = u64::from(c!(fp + a as usize) as u32);
                     let size = match kind {
                         LoadKind::I32 | LoadKind::I64S32 | LoadKind::I64U32 => 4,
                         LoadKind::I64 => 8,
@@ -580,12 +689,12 @@ impl Executor {
                             LoadKind::I64S32 => i64::from(rd::<i32>(p, 0)) as u64,
                         }
                     };
-                    c!(sp - 1) = v;
+                    c!(fp + d as usize) = v;
+                    sp = sp.wrapping_add_signed(isize::from(ds));
                 }
-                Op::Store { size, mem, offset } => {
-                    sp -= 2;
-                    let addr = u64::from(c!(sp) as u32);
-                    let v = c!(sp + 1);
+                Op::StoreS { size, sp: ds, a, v, mem, offset } => {
+                    let addr = u64::from(c!(fp + a as usize) as u32);
+                    let v = c!(fp + v as usize);
                     // SAFETY: `vmctx` is live, the memory index validated.
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, u64::from(size)) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
@@ -599,76 +708,29 @@ impl Executor {
                             _ => wr(p, 0, v),
                         }
                     }
-                }
-                Op::MemorySize(mem) => {
-                    // SAFETY: validated index.
-                    let len: u64 = unsafe { rd(vmctx_entry(vmctx, vm::VMCTX_MEMORIES, mem), vm::MEMORY_LENGTH) };
-                    c!(sp) = u64::from((len >> 16) as u32);
-                    sp += 1;
-                }
-                Op::MemoryGrow(mem) => {
-                    let delta = c!(sp - 1) as u32;
-                    let f = lc!(vmctx, Libcall::MemoryGrow, GrowFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    let r = unsafe { f(vmctx, mem, delta) };
-                    if r < 0 {
-                        trap!(None)
-                    }
-                    c!(sp - 1) = u64::from(r as u32);
-                }
-                Op::MemoryFill(mem) => {
-                    sp -= 3;
-                    let (d, v, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::MemoryFill, Bulk4Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, mem, d, v, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::MemoryCopy { dst, src } => {
-                    sp -= 3;
-                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::MemoryCopy, Bulk5Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, dst, src, d, s, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::MemoryInit { mem, data } => {
-                    sp -= 3;
-                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::MemoryInit, Bulk5Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, mem, data, d, s, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::DataDrop(data) => {
-                    let f = lc!(vmctx, Libcall::DataDrop, DropFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    unsafe { f(vmctx, data) };
+                    sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::Const(v) => {
                     c!(sp) = v;
                     sp += 1;
                 }
                 Op::UnS { n, sp: ds, d, a } => {
-                    match n.eval(c!(cur.fp + a as usize), 0, canon) {
-                        Ok(v) => c!(cur.fp + d as usize) = v,
+                    match n.eval(c!(fp + a as usize), 0, canon) {
+                        Ok(v) => c!(fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::BinSS { n, sp: ds, d, a, b } => {
-                    match n.eval(c!(cur.fp + a as usize), c!(cur.fp + b as usize), canon) {
-                        Ok(v) => c!(cur.fp + d as usize) = v,
+                    match n.eval(c!(fp + a as usize), c!(fp + b as usize), canon) {
+                        Ok(v) => c!(fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::BinSI { n, sp: ds, d, a, imm } => {
-                    match n.eval(c!(cur.fp + a as usize), imm, canon) {
-                        Ok(v) => c!(cur.fp + d as usize) = v,
+                    match n.eval(c!(fp + a as usize), imm, canon) {
+                        Ok(v) => c!(fp + d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
@@ -699,78 +761,27 @@ impl Executor {
                     c!(at + 1) = (r >> 64) as u64;
                     sp = at + 2;
                 }
-                Op::RefFunc(f) => {
-                    // SAFETY: validated index.
-                    c!(sp) = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) } as u64;
-                    sp += 1;
-                }
-                Op::TableGet(t) => {
-                    let index = u64::from(c!(sp - 1) as u32);
-                    // SAFETY: `vmctx` is live, the table index validated.
-                    let Some(p) = (unsafe { table_elem(vmctx, t, index) }) else {
-                        trap!(Some(TrapCode::TableOutOfBounds))
-                    };
-                    // SAFETY: in bounds.
-                    c!(sp - 1) = unsafe { p.read() };
-                }
-                Op::TableSet(t) => {
-                    sp -= 2;
-                    let index = u64::from(c!(sp) as u32);
-                    // SAFETY: `vmctx` is live, the table index validated.
-                    let Some(p) = (unsafe { table_elem(vmctx, t, index) }) else {
-                        trap!(Some(TrapCode::TableOutOfBounds))
-                    };
-                    // SAFETY: in bounds.
-                    unsafe { p.write(c!(sp + 1)) };
-                }
-                Op::TableSize(t) => {
-                    // SAFETY: validated index.
-                    let len: u64 = unsafe { rd(vmctx_entry(vmctx, vm::VMCTX_TABLES, t), vm::TABLE_LENGTH) };
-                    c!(sp) = u64::from(len as u32);
-                    sp += 1;
-                }
-                Op::TableGrow(t) => {
-                    sp -= 1;
-                    let (init, delta) = (c!(sp - 1), c!(sp) as u32);
-                    let f = lc!(vmctx, Libcall::TableGrow, TableGrowFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    let r = unsafe { f(vmctx, t, init, delta) };
-                    if r < 0 {
-                        trap!(None)
+                Op::MemorySize(_)
+                | Op::MemoryGrow(_)
+                | Op::MemoryFill(_)
+                | Op::MemoryCopy { .. }
+                | Op::MemoryInit { .. }
+                | Op::DataDrop(_)
+                | Op::RefFunc(_)
+                | Op::TableGet(_)
+                | Op::TableSet(_)
+                | Op::TableSize(_)
+                | Op::TableGrow(_)
+                | Op::TableFill(_)
+                | Op::TableCopy { .. }
+                | Op::TableInit { .. }
+                | Op::ElemDrop(_) => {
+                    // SAFETY: `vmctx` is live; `base` is re-read below.
+                    let r = unsafe { bulk::run(op, vmctx, &mut self.stack, &mut sp) };
+                    base = self.stack.as_mut_ptr();
+                    if let Err(code) = r {
+                        trap!(code)
                     }
-                    c!(sp - 1) = u64::from(r as u32);
-                }
-                Op::TableFill(t) => {
-                    sp -= 3;
-                    let (d, v, n) = (c!(sp) as u32, c!(sp + 1), c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::TableFill, TableFillFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, t, d, v, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::TableCopy { dst, src } => {
-                    sp -= 3;
-                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::TableCopy, Bulk5Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, dst, src, d, s, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::TableInit { table, elem } => {
-                    sp -= 3;
-                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::TableInit, Bulk5Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, table, elem, d, s, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::ElemDrop(elem) => {
-                    let f = lc!(vmctx, Libcall::ElemDrop, DropFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    unsafe { f(vmctx, elem) };
                 }
             });
             pc += 1;

@@ -10,6 +10,14 @@ use super::vmctx::{function_context, is_interp, rd, record_trap, store_of, wr};
 use super::{Executor, Exit, Frame};
 use crate::code::cells;
 
+/// The signature of a call's callee: that of a function of the caller's module (a direct
+/// call), or a type of it (an indirect call, checked). Only a call to native code reads it.
+#[derive(Clone, Copy)]
+pub(super) enum Sig {
+    Func(u32),
+    Type(u32),
+}
+
 /// How a call ended up being made.
 pub(super) enum Called {
     /// A frame was pushed (or replaced): run it.
@@ -52,14 +60,15 @@ impl Executor {
     ///
     /// # Safety
     ///
-    /// `funcref` must be a live function record of the store whose signature is `type_index`
-    /// of `cur`'s module; every frame's vmctx must be live.
+    /// `funcref` must be a live function record of the store whose signature is `sig` of
+    /// `cur`'s module; every frame's vmctx must be live.
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(super) unsafe fn call(
         &mut self,
         cur: &mut Frame,
         sp: &mut usize,
         funcref: *const u8,
-        type_index: u32,
+        sig: Sig,
         tail: bool,
     ) -> Result<Called, CallTrap> {
         // SAFETY: `funcref` is a live record (layout `vm::FUNCREF_*`).
@@ -95,8 +104,34 @@ impl Executor {
             ))?;
             return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
         }
-        // Native code: the array call, with the JIT's frame count.
+        // SAFETY: as this function's.
+        unsafe { self.call_native(cur, sp, funcref, call, ctx, sig, tail) }
+    }
+
+    /// [`Executor::call`] of native code `call` with `ctx` (of the record `funcref`): the
+    /// array call, with the JIT's frame count. Kept out of line, so the loop's calls between
+    /// interpreted functions stay short.
+    ///
+    /// # Safety
+    ///
+    /// As [`Executor::call`].
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn call_native(
+        &mut self,
+        cur: &mut Frame,
+        sp: &mut usize,
+        funcref: *const u8,
+        call: usize,
+        ctx: *mut u8,
+        sig: Sig,
+        tail: bool,
+    ) -> Result<Called, CallTrap> {
         let module = &cur.record().shared.module;
+        let type_index = match sig {
+            Sig::Type(t) => t,
+            Sig::Func(f) => module.functions.get(f as usize).copied().ok_or(CallTrap::Recorded)?,
+        };
         let ty = module.types.get(type_index as usize).ok_or(CallTrap::Recorded)?;
         let (params, results) = (ty.params(), ty.results());
         let n: usize = params.iter().map(|t| cells(*t) as usize).sum();
