@@ -206,6 +206,16 @@ pub(crate) enum Op {
     LocalGet(u32),
     LocalSet(u32),
     LocalTee(u32),
+    /// `local.get a` then `local.set d`: copies slot `a` to slot `d`.
+    Copy {
+        d: u32,
+        a: u32,
+    },
+    /// A constant then `local.set d`: writes `v` to slot `d`.
+    ConstTo {
+        d: u32,
+        v: u64,
+    },
     LocalGet2(u32),
     LocalSet2(u32),
     LocalTee2(u32),
@@ -438,7 +448,8 @@ impl Op {
         match *self {
             Op::BinSS { a, b, .. } => a == s || b == s,
             Op::BinSI { a, .. } | Op::UnS { a, .. } => a == s,
-            Op::LoadS { a, .. } | Op::Load32S { a, .. } | Op::Load64S { a, .. } => a == s,
+            Op::LoadS { a, .. } | Op::Load32S { a, .. } | Op::Load64S { a, .. } | Op::Copy { a, .. } => a == s,
+            Op::ConstTo { .. } => false,
             $(
                 Op::$ss { a, b, .. } => a == s || b == s,
                 Op::$si { a, .. } => a == s,
@@ -452,6 +463,7 @@ impl Op {
         match *self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
             Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
+            Op::Copy { d, .. } | Op::ConstTo { d, .. } => Some((d, 0)),
             $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
             _ => None,
         }

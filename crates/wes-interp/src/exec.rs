@@ -628,6 +628,8 @@ impl Executor {
                     sp -= 1;
                     c!(fp + i as usize) = c!(sp);
                 }
+                Op::Copy { d, a } => c!(fp + d as usize) = c!(fp + a as usize),
+                Op::ConstTo { d, v } => c!(fp + d as usize) = v,
                 Op::LocalTee(i) => c!(fp + i as usize) = c!(sp - 1),
                 Op::GlobalGet(g, w) => {
                     // SAFETY: validated index; a global slot is a 16-byte `ValRaw`.

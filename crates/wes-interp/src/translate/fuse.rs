@@ -11,7 +11,7 @@ use crate::num::NumOp;
 
 /// The most ops a right operand computed from locals may take for the `local.get` of the left
 /// operand before it to fold into the op using both ([`Translator::take_left_local`]).
-const MAX_RIGHT_OPS: usize = 8;
+const MAX_RIGHT_OPS: usize = 32;
 
 impl Translator<'_> {
     /// Emits binary operator `n`, whose operands were just popped (they sat at cells `height`
@@ -105,9 +105,9 @@ impl Translator<'_> {
         Some((a, sp - 1, wide))
     }
 
-    /// Fuses the `LocalSet` just emitted at `at` into the binary op before it, which then
-    /// writes the local's slot instead of the stack's top, when no branch targets the
-    /// `LocalSet` (see [`Translator::pc`]). The fused op keeps the binary op's offset, which
+    /// Fuses the `LocalSet` just emitted at `at` into the op before it, which then writes the
+    /// local's slot instead of the stack's top, when no branch targets the `LocalSet` (see
+    /// [`Translator::pc`]); a `local.get` or constant before it becomes one copy to the local. The fused op keeps the binary op's offset, which
     /// is where it traps if it does (the store cannot).
     pub(super) fn fuse_local_set(&mut self, at: usize) {
         if at == 0 || at <= self.fence {
@@ -117,6 +117,18 @@ impl Translator<'_> {
         let (Some(Op::LocalSet(local)), Some(prev)) = (self.ops.get(at).copied(), self.ops.get_mut(at - 1)) else {
             return;
         };
+        // The `local.get` or constant pushing the value: one op writing the local.
+        let direct = match *prev {
+            Op::LocalGet(a) => Some(Op::Copy { d: local, a }),
+            Op::Const(v) => Some(Op::ConstTo { d: local, v }),
+            _ => None,
+        };
+        if let Some(op) = direct {
+            *prev = op;
+            self.ops.truncate(at);
+            self.offsets.truncate(at);
+            return;
+        }
         let Some((d, sp)) = prev.dest_mut() else { return };
         if *d != top {
             return;

@@ -8,11 +8,15 @@ use crate::Shared;
 use crate::code::{Code, Op};
 
 fn translate_text(wat: &str, defined_index: u32) -> Code {
+    translate_metered(wat, defined_index, false)
+}
+
+fn translate_metered(wat: &str, defined_index: u32, metered: bool) -> Code {
     let module = Arc::new(wes_decode::decode_text(wat).unwrap());
     let shared = Shared {
         module: Arc::clone(&module),
-        segment_pricing: None,
-        metered: false,
+        segment_pricing: metered.then(|| Arc::new(wes_meter::Pricing::default())),
+        metered,
         count_operators: false,
         nan_canonicalization: true,
     };
