@@ -183,6 +183,22 @@ pub(crate) enum Op {
         wide: bool,
         to: u32,
     },
+    /// `i32.and`/`i64.and` (`wide`) of slot `a` with `imm` (sign-extended) feeding a branch,
+    /// fused: moves the stack by `sp` cells, then branches when the result is zero (`zero`)
+    /// or non-zero (`br_if (eqz (and a imm))` and `if (eqz (and a imm))`).
+    BrAnd {
+        sp: i8,
+        wide: bool,
+        zero: bool,
+        a: u32,
+        imm: i32,
+        t: Target,
+    },
+    /// A segment's [`Op::Charge`] of `cost` (counting no operators) right before a `return`,
+    /// fused: pays it, then returns. The `return` stays after it for branches landing there.
+    ChargeReturn {
+        cost: u64,
+    },
     /// `br_table` over `len` targets starting at `start` in [`Code::tables`], the default last.
     BrTable {
         start: u32,
@@ -437,7 +453,7 @@ impl Op {
     /// The target of a branch op, to patch.
     pub(crate) fn target_mut(&mut self) -> Option<&mut Target> {
         match self {
-            Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } | Op::BrCharge { t, .. } => Some(t),
+            Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } | Op::BrCharge { t, .. } | Op::BrAnd { t, .. } => Some(t),
             $( Op::$bss { t, .. } | Op::$bsi { t, .. } => Some(t), )*
             _ => None,
         }
@@ -569,6 +585,12 @@ impl Code {
                 && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
             {
                 self.ops[at] = Op::BrCharge { t, cost };
+            }
+        }
+        // A charge right before a `return` pays and returns in one op.
+        for at in 1..len {
+            if let (Some(&Op::Charge { cost, ops: 0 }), Some(Op::Return)) = (self.ops.get(at - 1), self.ops.get(at)) {
+                self.ops[at - 1] = Op::ChargeReturn { cost };
             }
         }
         let lands = |pc: u32| pc == RETURN || (pc as usize) < len;

@@ -35,7 +35,7 @@ mod vmctx;
 macro_rules! dispatch {
     ([$op:ident, $fast:ident, $brc:ident, $c:ident, $fp:ident, { $($arms:tt)* }, $( $bk:ident => $bss:ident, $bsi:ident; )*]
      $( $kind:ident => $ss:ident, $si:ident; )*) => {
-        match $op {
+        match *$op {
             $($arms)*
             $(
                 #[cfg(not(debug_assertions))]
@@ -288,8 +288,7 @@ impl Executor {
             }};
         }
         macro_rules! switch {
-            ($frame:expr) => {{
-                cur = $frame;
+            () => {{
                 fp = cur.fp;
                 code = cur.code();
                 ops = code.ops.as_ptr();
@@ -317,6 +316,24 @@ impl Executor {
                 }
             }};
         }
+        // The charge of the segment starting where a frame starts or resumes after a call,
+        // paid here when the counter holds enough, as the `Charge` op would (one dispatch
+        // less per call); otherwise that op runs, and traps or asks for more at its offset.
+        macro_rules! prepay {
+            () => {{
+                // SAFETY: `pc` is an op of `code`: a body's first, or the op after a call
+                // (which falls through).
+                if let Op::Charge { cost, ops: 0 } = unsafe { *ops.add(pc) } {
+                    // SAFETY: `store` is the live store context of every frame's instance.
+                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                    if gas >= cost {
+                        // SAFETY: as above.
+                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
+                        pc += 1;
+                    }
+                }
+            }};
+        }
         macro_rules! do_return {
             () => {{
                 let n = code.result_cells as usize;
@@ -329,8 +346,10 @@ impl Executor {
                 match self.frames.pop() {
                     None => return Exit::Returned,
                     Some(f) => {
-                        switch!(f);
+                        cur = f;
+                        switch!();
                         pc += 1;
+                        prepay!();
                     }
                 }
             }};
@@ -338,7 +357,10 @@ impl Executor {
         macro_rules! called {
             ($r:expr) => {{
                 match $r {
-                    Ok(Called::Frame(f)) => switch!(f),
+                    Ok(Called::Frame) => {
+                        switch!();
+                        prepay!();
+                    }
                     Ok(Called::Done) => {
                         fp = cur.fp;
                         code = cur.code();
@@ -349,6 +371,7 @@ impl Executor {
                         canon = code.canon;
                         // SAFETY: `vmctx` is live.
                         mem0 = unsafe { mem0_of(code, vmctx) };
+                        prepay!();
                     }
                     Err(CallTrap::Tail) => return Exit::Tail,
                     Err(CallTrap::Recorded) => {
@@ -369,7 +392,7 @@ impl Executor {
             // SAFETY: `pc` is always an op of `code`: the translator ends every body with an
             // op that does not fall through and checks every branch target (`Code::seal`);
             // a call resumes after the op that made it, which falls through.
-            let op = unsafe { *ops.add(pc) };
+            let op: &Op = unsafe { &*ops.add(pc) };
             // The operators with ops of their own (`for_each_fast_op`) cannot trap and need no
             // NaN canonicalisation: each arm is its operator's code alone.
             macro_rules! fast {
@@ -456,6 +479,28 @@ impl Executor {
                     branch!(t);
                     continue;
                 }
+                Op::BrAnd { sp: ds, wide, zero, a, imm, t } => {
+                    let v = c!(fp + a as usize) & (imm as i64 as u64);
+                    let v = if wide { v } else { u64::from(v as u32) };
+                    sp = sp.wrapping_add_signed(isize::from(ds));
+                    if (v == 0) == zero {
+                        branch!(t);
+                        continue;
+                    }
+                }
+                Op::ChargeReturn { cost } => {
+                    // SAFETY: `store` is the live store context of every frame's instance.
+                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                    if gas >= cost {
+                        // SAFETY: as above.
+                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
+                    // SAFETY: `vmctx` is live.
+                    } else if !unsafe { charge(vmctx, cost) } {
+                        trap!(None)
+                    }
+                    do_return!();
+                    continue;
+                }
                 Op::BrIf(t) => {
                     sp -= 1;
                     if c!(sp) as u32 != 0 {
@@ -503,8 +548,12 @@ impl Executor {
                     cur.pc = pc;
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
+                    // Through a copy: a local whose address is taken lives in memory for the
+                    // whole loop, and `sp` is the loop's hottest state.
+                    let mut at = sp;
                     // SAFETY: a live record of the store, of function `f`'s type.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, Sig::Func(f), false) };
+                    let r = unsafe { self.call(&mut cur, &mut at, funcref, Sig::Func(f), false) };
+                    sp = at;
                     called!(r);
                     continue;
                 }
@@ -512,8 +561,12 @@ impl Executor {
                     cur.pc = pc;
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
+                    // Through a copy: a local whose address is taken lives in memory for the
+                    // whole loop, and `sp` is the loop's hottest state.
+                    let mut at = sp;
                     // SAFETY: a live record of the store, of function `f`'s type.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, Sig::Func(f), true) };
+                    let r = unsafe { self.call(&mut cur, &mut at, funcref, Sig::Func(f), true) };
+                    sp = at;
                     called!(r);
                     continue;
                 }
@@ -538,9 +591,13 @@ impl Executor {
                         trap!(Some(TrapCode::IndirectCallTypeMismatch))
                     }
                     cur.pc = pc;
-                    let tail = matches!(op, Op::ReturnCallIndirect { .. });
+                    let tail = matches!(*op, Op::ReturnCallIndirect { .. });
+                    // Through a copy: a local whose address is taken lives in memory for the
+                    // whole loop, and `sp` is the loop's hottest state.
+                    let mut at = sp;
                     // SAFETY: a live record of the store, of type `type_index`.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, Sig::Type(type_index), tail) };
+                    let r = unsafe { self.call(&mut cur, &mut at, funcref, Sig::Type(type_index), tail) };
+                    sp = at;
                     called!(r);
                     continue;
                 }
@@ -602,7 +659,7 @@ impl Executor {
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, u64::from(size)) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
-                    if matches!(op, Op::LoadLane { .. }) {
+                    if matches!(*op, Op::LoadLane { .. }) {
                         // SAFETY: `p..p+size` is inside the memory (checked against its length).
                         let x = unsafe { vector::read_le(p, u64::from(size)) };
                         let v = vector::replace_lane(v, size, lane, x);
@@ -779,7 +836,9 @@ impl Executor {
                 | Op::TableInit { .. }
                 | Op::ElemDrop(_) => {
                     // SAFETY: `vmctx` is live; `base` is re-read below.
-                    let r = unsafe { bulk::run(op, vmctx, &mut self.stack, &mut sp) };
+                    let mut at = sp;
+                    let r = unsafe { bulk::run(*op, vmctx, &mut self.stack, &mut at) };
+                    sp = at;
                     base = self.stack.as_mut_ptr();
                     if let Err(code) = r {
                         trap!(code)

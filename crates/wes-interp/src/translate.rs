@@ -523,7 +523,11 @@ impl Translator<'_> {
                     O::If { .. } => {
                         let to_else = Target { pc: RETURN, dk: DropKeep { drop: 0, keep: 0 } };
                         let op = match self.take_eqz() {
-                            Some((a, sp, wide)) => Op::IfNez { a, sp, wide, to: RETURN },
+                            Some((a, sp, wide)) => match self.take_and(a, wide) {
+                                // Jumps to the else branch when the `and` is non-zero.
+                                Some((x, imm, s)) => Op::BrAnd { sp: sp + s, wide, zero: false, a: x, imm, t: to_else },
+                                None => Op::IfNez { a, sp, wide, to: RETURN },
+                            },
                             None => self.take_compare(true, to_else).unwrap_or(Op::BrIfEqz(RETURN)),
                         };
                         (Kind::If, Some(self.emit(op)))
@@ -599,7 +603,10 @@ impl Translator<'_> {
                 let eqz = self.take_eqz();
                 let (target, patch) = self.target(relative_depth)?;
                 let op = match eqz {
-                    Some((a, sp, wide)) => Op::BrIfZ { a, sp, wide, t: target },
+                    Some((a, sp, wide)) => match self.take_and(a, wide) {
+                        Some((x, imm, s)) => Op::BrAnd { sp: sp + s, wide, zero: true, a: x, imm, t: target },
+                        None => Op::BrIfZ { a, sp, wide, t: target },
+                    },
                     None => self.take_compare(false, target).unwrap_or(Op::BrIf(target)),
                 };
                 let at = self.emit(op);

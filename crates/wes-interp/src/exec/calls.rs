@@ -20,8 +20,8 @@ pub(super) enum Sig {
 
 /// How a call ended up being made.
 pub(super) enum Called {
-    /// A frame was pushed (or replaced): run it.
-    Frame(Frame),
+    /// A frame was pushed (or replaced): the running frame is now the callee's.
+    Frame,
     /// A native call returned; its results are on the stack.
     Done,
 }
@@ -102,7 +102,8 @@ impl Executor {
                 code.func_index,
                 code.body_offset,
             ))?;
-            return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
+            *cur = Frame { record, code, vmctx, pc: 0, fp, frames_left };
+            return Ok(Called::Frame);
         }
         // SAFETY: as this function's.
         unsafe { self.call_native(cur, sp, funcref, call, ctx, sig, tail) }
@@ -230,7 +231,8 @@ impl Executor {
                     ))?;
                     raw_to_cells(&code.params, tail_args, &mut self.stack[fp..]);
                     *sp = end;
-                    return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
+                    *cur = Frame { record, code, vmctx, pc: 0, fp, frames_left };
+                    return Ok(Called::Frame);
                 }
                 let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
                 status = wes_core::unwind::call_array(store, f, ctx, caller, tail_args);

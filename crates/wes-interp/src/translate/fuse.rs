@@ -178,6 +178,27 @@ impl Translator<'_> {
         None
     }
 
+    /// For an `eqz` of slot `a` just fused into a branch ([`Translator::take_eqz`]): when the
+    /// op before it is the `and` of a slot with an immediate computing `a` on the stack's top
+    /// (no branch target between), removes it and returns its operand slot, immediate (one
+    /// that fits 32 bits sign-extended) and stack move. It cannot trap.
+    pub(super) fn take_and(&mut self, a: u32, wide: bool) -> Option<(u32, i32, i8)> {
+        let len = self.ops.len();
+        if len <= self.fence || a != self.slot(self.height) {
+            return None;
+        }
+        let (n, x, b, sp, d) = self.ops.last()?.fast_parts()?;
+        let want = if wide { NumOp::I64And } else { NumOp::I32And };
+        let crate::code::Operand::Imm(imm) = b else { return None };
+        if n != want || d != a {
+            return None;
+        }
+        let imm = if wide { i32::try_from(imm as i64).ok()? } else { imm as u32 as i32 };
+        self.ops.truncate(len - 1);
+        self.offsets.truncate(len - 1);
+        Some((x, imm, sp))
+    }
+
     /// For a conditional branch whose condition was just popped: when the op just emitted is
     /// an integer comparison computing it (and no branch targets the branch), removes it and
     /// returns the fused compare-and-branch to `t`, testing the comparison or, when `negate`

@@ -101,3 +101,23 @@ fn a_wide_immediate_does_not_fuse_into_the_branch() {
     assert!(matches!(code.ops[1], Op::BrIf(_)), "{:#?}", code.ops);
     assert!(matches!(code.ops[2], Op::BrI64GtSSI { imm: -5, .. }), "{:#?}", code.ops);
 }
+
+/// xorshift's test of the low bit: the `and` with an immediate and the `eqz` fuse into the
+/// `if`, which jumps to the else branch when the `and` is non-zero.
+#[test]
+fn an_and_with_an_immediate_fuses_into_the_branch() {
+    let code = translate_text(
+        r#"(module
+          (func (param $x i64) (param $y i32) (result i64)
+            (block (br_if 0 (i32.eqz (i32.and (local.get $y) (i32.const 0x80000000)))))
+            (if (result i64) (i64.eqz (i64.and (local.get $x) (i64.const 1)))
+              (then (i64.const 1)) (else (i64.const 2)))))"#,
+        0,
+    );
+    assert!(
+        matches!(code.ops[0], Op::BrAnd { sp: 0, wide: false, zero: true, a: 1, imm: i32::MIN, .. }),
+        "{:#?}",
+        code.ops
+    );
+    assert!(matches!(code.ops[1], Op::BrAnd { sp: 0, wide: true, zero: false, a: 0, imm: 1, .. }), "{:#?}", code.ops);
+}

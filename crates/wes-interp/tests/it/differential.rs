@@ -81,6 +81,21 @@ pub(crate) const PROGRAMS: &str = r#"(module
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br_if $l (i64.ne (local.get $acc) (i64.const 0x7fffffffffff)))))
     (i64.add (local.get $acc) (i64.reinterpret_f64 (local.get $f))))
+  (func (export "xorshift") (param $n i64) (result i64) (local $x i64) (local $acc i64)
+    (local.set $x (i64.const 88172645463325252))
+    (block $done
+      (loop $next
+        (br_if $done (i64.eqz (local.get $n)))
+        (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 13))))
+        (local.set $x (i64.xor (local.get $x) (i64.shr_u (local.get $x) (i64.const 7))))
+        (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))
+        (if (i64.eqz (i64.and (local.get $x) (i64.const 1)))
+          (then (local.set $acc (i64.add (local.get $acc) (local.get $x))))
+          (else (local.set $acc (i64.xor (local.get $acc) (i64.rotl (local.get $x) (i64.const 5))))))
+        (br_if $next (i32.eqz (i32.and (i32.wrap_i64 (local.get $x)) (i32.const 0x80000000))))
+        (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+        (br $next)))
+    (local.get $acc))
   (func (export "oob_store") (param i32) (i64.store offset=4 (local.get 0) (i64.const 1)))
   (func (export "oob_store2") (param i32)
     (i32.store offset=65532 (local.get 0) (i32.add (local.get 0) (i32.const 1))))
@@ -125,6 +140,7 @@ pub(crate) const CASES: &[(&str, &[Value])] = &[
     ("fused", &[Value::I32(5), Value::I64(1 << 33)]),
     ("fused", &[Value::I32(3), Value::I64(-3)]),
     ("fused", &[Value::I32(0), Value::I64(7)]),
+    ("xorshift", &[Value::I64(300)]),
     ("oob_store", &[Value::I32(65528)]),
     ("oob_store", &[Value::I32(65531)]),
     ("oob_store2", &[Value::I32(0)]),
