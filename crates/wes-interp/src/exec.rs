@@ -40,43 +40,43 @@ macro_rules! dispatch {
             $(
                 #[cfg(not(debug_assertions))]
                 Op::$bss { sp: ds, a, b, t } => {
-                    $brc!(crate::num::NumOp::$bk, ds, $c!($fp + a as usize), $c!($fp + b as usize), t)
+                    $brc!(crate::num::NumOp::$bk, ds, $c!(a as usize), $c!(b as usize), t)
                 }
                 #[cfg(not(debug_assertions))]
                 Op::$bsi { sp: ds, a, imm, t } => {
-                    $brc!(crate::num::NumOp::$bk, ds, $c!($fp + a as usize), imm as i64 as u64, t)
+                    $brc!(crate::num::NumOp::$bk, ds, $c!(a as usize), imm as i64 as u64, t)
                 }
             )*
             #[cfg(debug_assertions)]
             $( Op::$bss { sp: ds, a, b, t } )|* => {
                 if let Some(n) = $op.branch_kind() {
-                    $brc!(n, ds, $c!($fp + a as usize), $c!($fp + b as usize), t)
+                    $brc!(n, ds, $c!(a as usize), $c!(b as usize), t)
                 }
             }
             #[cfg(debug_assertions)]
             $( Op::$bsi { sp: ds, a, imm, t } )|* => {
                 if let Some(n) = $op.branch_kind() {
-                    $brc!(n, ds, $c!($fp + a as usize), imm as i64 as u64, t)
+                    $brc!(n, ds, $c!(a as usize), imm as i64 as u64, t)
                 }
             }
             $(
                 #[cfg(not(debug_assertions))]
                 Op::$ss { sp: ds, d, a, b } => {
-                    $fast!(crate::num::NumOp::$kind, ds, d, $c!($fp + a as usize), $c!($fp + b as usize))
+                    $fast!(crate::num::NumOp::$kind, ds, d, $c!(a as usize), $c!(b as usize))
                 }
                 #[cfg(not(debug_assertions))]
-                Op::$si { sp: ds, d, a, imm } => $fast!(crate::num::NumOp::$kind, ds, d, $c!($fp + a as usize), imm),
+                Op::$si { sp: ds, d, a, imm } => $fast!(crate::num::NumOp::$kind, ds, d, $c!(a as usize), imm),
             )*
             #[cfg(debug_assertions)]
             $( Op::$ss { sp: ds, d, a, b } )|* => {
                 if let Some(n) = $op.fast_kind() {
-                    $fast!(n, ds, d, $c!($fp + a as usize), $c!($fp + b as usize))
+                    $fast!(n, ds, d, $c!(a as usize), $c!(b as usize))
                 }
             }
             #[cfg(debug_assertions)]
             $( Op::$si { sp: ds, d, a, imm } )|* => {
                 if let Some(n) = $op.fast_kind() {
-                    $fast!(n, ds, d, $c!($fp + a as usize), imm)
+                    $fast!(n, ds, d, $c!(a as usize), imm)
                 }
             }
         }
@@ -238,7 +238,6 @@ impl Executor {
     #[allow(clippy::too_many_lines)]
     unsafe fn run(&mut self, mut cur: Frame, mut sp: usize) -> Exit {
         let mut code: &Code = cur.code();
-        let mut pc = 0usize;
         let mut vmctx = cur.vmctx;
         // The running frame's first cell (`cur.fp`), where its slots count from.
         let mut fp = cur.fp;
@@ -255,7 +254,14 @@ impl Executor {
         // stack's cells as raw pointers, re-read only where they can change (a frame switch
         // and any call, which may grow the stack and move its cells).
         let mut ops: *const Op = code.ops.as_ptr();
+        // The op to run: an address in `ops` rather than an index, so a dispatch is one load
+        // (the index, `pc!()`, is only needed for traps and calls).
+        let mut ip: *const Op = ops;
         let mut base: *mut u64 = self.stack.as_mut_ptr();
+        // The running frame's first cell (`base + fp`): slots are reached from it in one
+        // addressing step. Re-derived wherever `base` or `fp` change.
+        // SAFETY: `fp` is a cell of the stack (the frame's first; `enter` reserved its cells).
+        let mut fb: *mut u64 = unsafe { base.add(fp) };
         // Cell `$i` of the value stack, unchecked. Every frame's cells — locals and its
         // operand stack up to `max_height` — were reserved by `Executor::enter` (or `entry`)
         // before the frame ran, and the translator computed `max_height` from the same
@@ -274,6 +280,18 @@ impl Executor {
                 }
             };
         }
+        // Slot `$i` of the running frame (cell `fp + $i`), unchecked as `c!`.
+        macro_rules! s {
+            ($i:expr) => {
+                // SAFETY: as `c!`; `fb` is re-derived with `base`.
+                *{
+                    #[allow(unused_unsafe)]
+                    unsafe {
+                        &mut *cell(fb, $i, self.stack.len().wrapping_sub(fp))
+                    }
+                }
+            };
+        }
         // Copies cells `$from..$to` to `$dst` (the ranges may overlap), unchecked as `c!`.
         macro_rules! cp {
             ($from:expr, $to:expr, $dst:expr) => {
@@ -281,10 +299,29 @@ impl Executor {
                 unsafe { copy_cells(base, $from, $to, $dst, self.stack.len()) }
             };
         }
+        // The index in `ops` of the op at `ip`.
+        macro_rules! pc {
+            () => {{
+                // SAFETY: `ip` points into the running code's ops, which start at `ops`.
+                #[allow(unused_unsafe)]
+                let at = unsafe { ip.offset_from(ops) as usize };
+                at
+            }};
+        }
+        // Moves `ip` to op `$pc` of the running code (a branch target, a call's resumption
+        // point: ops of `code`, checked by `Code::seal`).
+        macro_rules! goto {
+            ($pc:expr) => {{
+                // SAFETY: `$pc` is an op of `code` (see above).
+                #[allow(unused_unsafe)]
+                let to = unsafe { ops.add($pc) };
+                ip = to;
+            }};
+        }
         macro_rules! trap {
             ($code:expr) => {{
                 // SAFETY: every frame's vmctx is live.
-                return unsafe { self.unwind(vmctx, $code, code.func_index, code.offset(pc)) };
+                return unsafe { self.unwind(vmctx, $code, code.func_index, code.offset(pc!())) };
             }};
         }
         macro_rules! switch {
@@ -293,7 +330,9 @@ impl Executor {
                 code = cur.code();
                 ops = code.ops.as_ptr();
                 base = self.stack.as_mut_ptr();
-                pc = cur.pc;
+                // SAFETY: as `fb`'s first value.
+                fb = unsafe { base.add(fp) };
+                goto!(cur.pc);
                 vmctx = cur.vmctx;
                 canon = code.canon;
                 // SAFETY: `vmctx` is live.
@@ -312,7 +351,7 @@ impl Executor {
                         cp!(from, sp, from - t.dk.drop as usize);
                         sp -= t.dk.drop as usize;
                     }
-                    pc = t.pc as usize;
+                    goto!(t.pc as usize);
                 }
             }};
         }
@@ -323,13 +362,14 @@ impl Executor {
             () => {{
                 // SAFETY: `pc` is an op of `code`: a body's first, or the op after a call
                 // (which falls through).
-                if let Op::Charge { cost, ops: 0 } = unsafe { *ops.add(pc) } {
+                if let Op::Charge { cost, ops: 0 } = unsafe { *ip } {
                     // SAFETY: `store` is the live store context of every frame's instance.
                     let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
                     if gas >= cost {
                         // SAFETY: as above.
                         unsafe { wr(store, vm::STORE_GAS, gas - cost) };
-                        pc += 1;
+                        // SAFETY: a charge falls through to another op.
+                        ip = unsafe { ip.add(1) };
                     }
                 }
             }};
@@ -348,7 +388,8 @@ impl Executor {
                     Some(f) => {
                         cur = f;
                         switch!();
-                        pc += 1;
+                        // SAFETY: the caller resumes after its call, which falls through.
+                        ip = unsafe { ip.add(1) };
                         prepay!();
                     }
                 }
@@ -366,7 +407,9 @@ impl Executor {
                         code = cur.code();
                         ops = code.ops.as_ptr();
                         base = self.stack.as_mut_ptr();
-                        pc = cur.pc + 1;
+                        // SAFETY: as `fb`'s first value.
+                        fb = unsafe { base.add(fp) };
+                        goto!(cur.pc + 1);
                         vmctx = cur.vmctx;
                         canon = code.canon;
                         // SAFETY: `vmctx` is live.
@@ -376,7 +419,8 @@ impl Executor {
                     Err(CallTrap::Tail) => return Exit::Tail,
                     Err(CallTrap::Recorded) => {
                         code = cur.code();
-                        pc = cur.pc;
+                        ops = code.ops.as_ptr();
+                        goto!(cur.pc);
                         vmctx = cur.vmctx;
                         trap!(None)
                     }
@@ -388,17 +432,17 @@ impl Executor {
             }};
         }
         loop {
-            debug_assert!(pc < code.ops.len());
-            // SAFETY: `pc` is always an op of `code`: the translator ends every body with an
+            debug_assert!(pc!() < code.ops.len());
+            // SAFETY: `ip` is always an op of `code`: the translator ends every body with an
             // op that does not fall through and checks every branch target (`Code::seal`);
             // a call resumes after the op that made it, which falls through.
-            let op: &Op = unsafe { &*ops.add(pc) };
+            let op: &Op = unsafe { &*ip };
             // The operators with ops of their own (`for_each_fast_op`) cannot trap and need no
             // NaN canonicalisation: each arm is its operator's code alone.
             macro_rules! fast {
                 ($n:expr, $ds:expr, $d:expr, $x:expr, $y:expr) => {{
                     if let Ok(v) = $n.eval($x, $y, canon) {
-                        c!(fp + $d as usize) = v;
+                        s!($d as usize) = v;
                     }
                     sp = sp.wrapping_add_signed(isize::from($ds));
                 }};
@@ -418,21 +462,21 @@ impl Executor {
             // A load from memory 0 of `$size` bytes at slot `$a` plus `$offset`, read as `$ty`.
             macro_rules! load0 {
                 ($ty:ty, $ds:expr, $d:expr, $a:expr, $offset:expr) => {{
-                    let addr = c!(fp + $a as usize) as u32;
+                    let addr = s!($a as usize) as u32;
                     // SAFETY: the translator emits these ops only when the module has a memory,
                     // so `mem0` is its live definition.
                     let Some(p) = (unsafe { mem0_addr(mem0, addr, $offset, std::mem::size_of::<$ty>() as u64) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
-                    c!(fp + $d as usize) = u64::from(unsafe { rd::<$ty>(p, 0) });
+                    s!($d as usize) = u64::from(unsafe { rd::<$ty>(p, 0) });
                     sp = sp.wrapping_add_signed(isize::from($ds));
                 }};
             }
             macro_rules! store0 {
                 ($ty:ty, $ds:expr, $a:expr, $v:expr, $offset:expr) => {{
-                    let addr = c!(fp + $a as usize) as u32;
-                    let v = c!(fp + $v as usize) as $ty;
+                    let addr = s!($a as usize) as u32;
+                    let v = s!($v as usize) as $ty;
                     // SAFETY: as `load0!`.
                     let Some(p) = (unsafe { mem0_addr(mem0, addr, $offset, std::mem::size_of::<$ty>() as u64) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
@@ -442,7 +486,7 @@ impl Executor {
                     sp = sp.wrapping_add_signed(isize::from($ds));
                 }};
             }
-            for_each_branch_cmp!(dispatch_with_branches, op, fast, brc, c, fp, {
+            for_each_branch_cmp!(dispatch_with_branches, op, fast, brc, s, fp, {
                 Op::Charge { cost, ops } => {
                     // The common case inline: the counter holds enough.
                     // SAFETY: `store` is the live store context of every frame's instance.
@@ -480,7 +524,7 @@ impl Executor {
                     continue;
                 }
                 Op::BrAnd { sp: ds, wide, zero, a, imm, t } => {
-                    let v = c!(fp + a as usize) & (imm as i64 as u64);
+                    let v = s!(a as usize) & (imm as i64 as u64);
                     let v = if wide { v } else { u64::from(v as u32) };
                     sp = sp.wrapping_add_signed(isize::from(ds));
                     if (v == 0) == zero {
@@ -509,7 +553,7 @@ impl Executor {
                     }
                 }
                 Op::BrIfZ { a, sp: ds, wide, t } => {
-                    let v = c!(fp + a as usize);
+                    let v = s!(a as usize);
                     sp = sp.wrapping_add_signed(isize::from(ds));
                     if (if wide { v } else { u64::from(v as u32) }) == 0 {
                         branch!(t);
@@ -517,17 +561,17 @@ impl Executor {
                     }
                 }
                 Op::IfNez { a, sp: ds, wide, to } => {
-                    let v = c!(fp + a as usize);
+                    let v = s!(a as usize);
                     sp = sp.wrapping_add_signed(isize::from(ds));
                     if (if wide { v } else { u64::from(v as u32) }) != 0 {
-                        pc = to as usize;
+                        goto!(to as usize);
                         continue;
                     }
                 }
                 Op::BrIfEqz(to) => {
                     sp -= 1;
                     if c!(sp) as u32 == 0 {
-                        pc = to as usize;
+                        goto!(to as usize);
                         continue;
                     }
                 }
@@ -545,7 +589,7 @@ impl Executor {
                     continue;
                 }
                 Op::Call(f) => {
-                    cur.pc = pc;
+                    cur.pc = pc!();
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
                     // Through a copy: a local whose address is taken lives in memory for the
@@ -558,7 +602,7 @@ impl Executor {
                     continue;
                 }
                 Op::ReturnCall(f) => {
-                    cur.pc = pc;
+                    cur.pc = pc!();
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
                     // Through a copy: a local whose address is taken lives in memory for the
@@ -590,7 +634,7 @@ impl Executor {
                     if actual != expected {
                         trap!(Some(TrapCode::IndirectCallTypeMismatch))
                     }
-                    cur.pc = pc;
+                    cur.pc = pc!();
                     let tail = matches!(*op, Op::ReturnCallIndirect { .. });
                     // Through a copy: a local whose address is taken lives in memory for the
                     // whole loop, and `sp` is the loop's hottest state.
@@ -678,16 +722,16 @@ impl Executor {
                     }
                 }
                 Op::LocalGet(i) => {
-                    c!(sp) = c!(fp + i as usize);
+                    c!(sp) = s!(i as usize);
                     sp += 1;
                 }
                 Op::LocalSet(i) => {
                     sp -= 1;
-                    c!(fp + i as usize) = c!(sp);
+                    s!(i as usize) = c!(sp);
                 }
-                Op::Copy { d, a } => c!(fp + d as usize) = c!(fp + a as usize),
-                Op::ConstTo { d, v } => c!(fp + d as usize) = v,
-                Op::LocalTee(i) => c!(fp + i as usize) = c!(sp - 1),
+                Op::Copy { d, a } => s!(d as usize) = s!(a as usize),
+                Op::ConstTo { d, v } => s!(d as usize) = v,
+                Op::LocalTee(i) => s!(i as usize) = c!(sp - 1),
                 Op::GlobalGet(g, w) => {
                     // SAFETY: validated index; a global slot is a 16-byte `ValRaw`.
                     let v = unsafe {
@@ -723,7 +767,7 @@ impl Executor {
                 Op::Store32S { sp: ds, a, v, offset } => store0!(u32, ds, a, v, offset),
                 Op::Store64S { sp: ds, a, v, offset } => store0!(u64, ds, a, v, offset),
                 Op::LoadS { kind, sp: ds, d, a, mem, offset } => {
-                    let addr = u64::from(c!(fp + a as usize) as u32);
+                    let addr = u64::from(s!(a as usize) as u32);
                     let size = match kind {
                         LoadKind::I32 | LoadKind::I64S32 | LoadKind::I64U32 => 4,
                         LoadKind::I64 => 8,
@@ -748,12 +792,12 @@ impl Executor {
                             LoadKind::I64S32 => i64::from(rd::<i32>(p, 0)) as u64,
                         }
                     };
-                    c!(fp + d as usize) = v;
+                    s!(d as usize) = v;
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::StoreS { size, sp: ds, a, v, mem, offset } => {
-                    let addr = u64::from(c!(fp + a as usize) as u32);
-                    let v = c!(fp + v as usize);
+                    let addr = u64::from(s!(a as usize) as u32);
+                    let v = s!(v as usize);
                     // SAFETY: `vmctx` is live, the memory index validated.
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, u64::from(size)) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
@@ -774,22 +818,22 @@ impl Executor {
                     sp += 1;
                 }
                 Op::UnS { n, sp: ds, d, a } => {
-                    match n.eval(c!(fp + a as usize), 0, canon) {
-                        Ok(v) => c!(fp + d as usize) = v,
+                    match n.eval(s!(a as usize), 0, canon) {
+                        Ok(v) => s!(d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::BinSS { n, sp: ds, d, a, b } => {
-                    match n.eval(c!(fp + a as usize), c!(fp + b as usize), canon) {
-                        Ok(v) => c!(fp + d as usize) = v,
+                    match n.eval(s!(a as usize), s!(b as usize), canon) {
+                        Ok(v) => s!(d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::BinSI { n, sp: ds, d, a, imm } => {
-                    match n.eval(c!(fp + a as usize), imm, canon) {
-                        Ok(v) => c!(fp + d as usize) = v,
+                    match n.eval(s!(a as usize), imm, canon) {
+                        Ok(v) => s!(d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
@@ -812,7 +856,8 @@ impl Executor {
                             let r = eval(v(sp - 2), 0, 0);
                             c!(sp - 2) = r as u64;
                             sp -= 1;
-                            pc += 1;
+                            // SAFETY: the op falls through to another.
+                            ip = unsafe { ip.add(1) };
                             continue;
                         }
                     };
@@ -840,12 +885,15 @@ impl Executor {
                     let r = unsafe { bulk::run(*op, vmctx, &mut self.stack, &mut at) };
                     sp = at;
                     base = self.stack.as_mut_ptr();
+                    // SAFETY: as `fb`'s first value.
+                    fb = unsafe { base.add(fp) };
                     if let Err(code) = r {
                         trap!(code)
                     }
                 }
             });
-            pc += 1;
+            // SAFETY: an op that gets here falls through, so another op follows it.
+            ip = unsafe { ip.add(1) };
         }
     }
 }
