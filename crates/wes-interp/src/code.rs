@@ -168,11 +168,14 @@ pub(crate) enum Op {
     BrIfEqz(u32),
     /// `i32.eqz` or `i64.eqz` (`wide`) of slot `a` and the `br_if` on it, fused: moves the
     /// stack by `sp` cells (the condition's pop and the operand's, if it was on the stack),
-    /// then branches when `a` is zero.
+    /// then branches when `a` is zero. When it falls through to a [`Op::Charge`] of `cost`
+    /// (non-zero, counting no operators; set by [`Code::seal`]), it pays that charge too and
+    /// skips it if the counter holds enough (otherwise the charge runs).
     BrIfZ {
         a: u32,
         sp: i8,
         wide: bool,
+        cost: u32,
         t: Target,
     },
     /// An `eqz` of slot `a` and the `if` on it, fused: moves the stack by `sp` cells, then
@@ -585,6 +588,16 @@ impl Code {
                 && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
             {
                 self.ops[at] = Op::BrCharge { t, cost };
+            }
+        }
+        // A `br_if` on `eqz` pays the charge it falls through to (a loop's exit test, then
+        // the segment of the loop's body).
+        for at in 0..len.saturating_sub(1) {
+            if let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(at + 1)
+                && let Ok(cost) = u32::try_from(cost)
+                && let Some(Op::BrIfZ { cost: fused, .. }) = self.ops.get_mut(at)
+            {
+                *fused = cost;
             }
         }
         // A charge right before a `return` pays and returns in one op.

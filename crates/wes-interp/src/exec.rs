@@ -552,12 +552,25 @@ impl Executor {
                         continue;
                     }
                 }
-                Op::BrIfZ { a, sp: ds, wide, t } => {
+                Op::BrIfZ { a, sp: ds, wide, cost, t } => {
                     let v = s!(a as usize);
                     sp = sp.wrapping_add_signed(isize::from(ds));
                     if (if wide { v } else { u64::from(v as u32) }) == 0 {
                         branch!(t);
                         continue;
+                    }
+                    if cost > 0 {
+                        // The charge this op falls through to, paid here when the counter
+                        // holds enough; otherwise that `Charge` op runs next.
+                        // SAFETY: `store` is the live store context of every frame's instance.
+                        let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                        if gas >= u64::from(cost) {
+                            // SAFETY: as above; the charge falls through to another op.
+                            unsafe {
+                                wr(store, vm::STORE_GAS, gas - u64::from(cost));
+                                ip = ip.add(1);
+                            }
+                        }
                     }
                 }
                 Op::IfNez { a, sp: ds, wide, to } => {

@@ -605,7 +605,7 @@ impl Translator<'_> {
                 let op = match eqz {
                     Some((a, sp, wide)) => match self.take_and(a, wide) {
                         Some((x, imm, s)) => Op::BrAnd { sp: sp + s, wide, zero: true, a: x, imm, t: target },
-                        None => Op::BrIfZ { a, sp, wide, t: target },
+                        None => Op::BrIfZ { a, sp, wide, cost: 0, t: target },
                     },
                     None => self.take_compare(false, target).unwrap_or(Op::BrIf(target)),
                 };

@@ -121,3 +121,27 @@ fn an_and_with_an_immediate_fuses_into_the_branch() {
     );
     assert!(matches!(code.ops[1], Op::BrAnd { sp: 0, wide: true, zero: false, a: 0, imm: 1, .. }), "{:#?}", code.ops);
 }
+
+/// Metered, a `br_if` on `eqz` carries the charge of the segment it falls through to, which
+/// stays in place after it (branches may land on it; it runs when the counter is short).
+#[test]
+fn a_br_if_on_eqz_carries_the_charge_it_falls_through_to() {
+    let code = translate_metered(
+        r#"(module
+          (func (param $n i64) (result i64)
+            (block $done
+              (loop $next
+                (br_if $done (i64.eqz (local.get $n)))
+                (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+                (br $next)))
+            (local.get $n)))"#,
+        0,
+        true,
+    );
+    let at = code.ops.iter().position(|op| matches!(op, Op::BrIfZ { .. })).unwrap();
+    let (Op::BrIfZ { cost, .. }, Op::Charge { cost: next, ops: 0 }) = (code.ops[at], code.ops[at + 1]) else {
+        panic!("{:#?}", code.ops)
+    };
+    assert!(cost > 0 && u64::from(cost) == next, "{:#?}", code.ops);
+    assert!(matches!(code.ops.last(), Some(Op::Return)), "{:#?}", code.ops);
+}
