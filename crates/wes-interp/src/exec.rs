@@ -26,82 +26,22 @@
 #[macro_use]
 mod vmctx;
 
-/// The loop's `match` over ops: the arms written in the loop, then the ops of
-/// `for_each_fast_op`, running `$fast!(operator, stack move, result slot, a, b)`. Optimised
-/// builds give each op an arm with its operator a constant, so the arm compiles to that
-/// operator's code alone; debug builds share one arm per form, which reads the operator from
-/// the op, since an unoptimised build gives every arm its own stack slots and the loop's frame
-/// would pass its bound (`MAX_NATIVE_FRAME`).
-macro_rules! dispatch {
-    ([$op:ident, $fast:ident, $brc:ident, $c:ident, $fp:ident, { $($arms:tt)* }, $( $bk:ident => $bss:ident, $bsi:ident; )*]
-     $( $kind:ident => $ss:ident, $si:ident; )*) => {
-        match *$op {
-            $($arms)*
-            $(
-                #[cfg(not(debug_assertions))]
-                Op::$bss { sp: ds, a, b, t } => {
-                    $brc!(crate::num::NumOp::$bk, ds, $c!(a as usize), $c!(b as usize), t)
-                }
-                #[cfg(not(debug_assertions))]
-                Op::$bsi { sp: ds, a, imm, t } => {
-                    $brc!(crate::num::NumOp::$bk, ds, $c!(a as usize), imm as i64 as u64, t)
-                }
-            )*
-            #[cfg(debug_assertions)]
-            $( Op::$bss { sp: ds, a, b, t } )|* => {
-                if let Some(n) = $op.branch_kind() {
-                    $brc!(n, ds, $c!(a as usize), $c!(b as usize), t)
-                }
-            }
-            #[cfg(debug_assertions)]
-            $( Op::$bsi { sp: ds, a, imm, t } )|* => {
-                if let Some(n) = $op.branch_kind() {
-                    $brc!(n, ds, $c!(a as usize), imm as i64 as u64, t)
-                }
-            }
-            $(
-                #[cfg(not(debug_assertions))]
-                Op::$ss { sp: ds, d, a, b } => {
-                    $fast!(crate::num::NumOp::$kind, ds, d, $c!(a as usize), $c!(b as usize))
-                }
-                #[cfg(not(debug_assertions))]
-                Op::$si { sp: ds, d, a, imm } => $fast!(crate::num::NumOp::$kind, ds, d, $c!(a as usize), imm),
-            )*
-            #[cfg(debug_assertions)]
-            $( Op::$ss { sp: ds, d, a, b } )|* => {
-                if let Some(n) = $op.fast_kind() {
-                    $fast!(n, ds, d, $c!(a as usize), $c!(b as usize))
-                }
-            }
-            #[cfg(debug_assertions)]
-            $( Op::$si { sp: ds, d, a, imm } )|* => {
-                if let Some(n) = $op.fast_kind() {
-                    $fast!(n, ds, d, $c!(a as usize), imm)
-                }
-            }
-        }
-    };
-}
-
-/// Passes the list of `for_each_branch_cmp` on to [`dispatch`] with that of
-/// `for_each_fast_op`.
-macro_rules! dispatch_with_branches {
-    ([$op:ident, $fast:ident, $brc:ident, $c:ident, $fp:ident, { $($arms:tt)* }] $( $bk:ident => $bss:ident, $bsi:ident; )*) => {
-        for_each_fast_op!(dispatch, $op, $fast, $brc, $c, $fp, { $($arms)* }, $( $bk => $bss, $bsi; )*)
-    };
-}
+#[macro_use]
+mod dispatch;
 mod bulk;
 mod calls;
+mod entry;
 #[cfg(test)]
 pub(crate) mod probe;
 mod stack;
 mod vector;
 
 use wes_core::TrapCode;
-use wes_core::backend::{CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
+use wes_core::backend::ValRaw;
 use wes_core::vm;
 
 use self::calls::{CallTrap, Called, Sig};
+pub(crate) use self::entry::interp_entry;
 use self::stack::{cell, copy_cells};
 use self::vmctx::*;
 use crate::FuncRecord;
@@ -151,71 +91,6 @@ enum Exit {
     /// The entry's own frame tail-called native code: return `CALL_TAIL`.
     Tail,
     Trapped,
-}
-
-/// The array-call entry of every interpreted function.
-///
-/// # Safety
-///
-/// As [`wes_core::backend::ArrayCallFn`]: `callee` is a function context the runtime built for
-/// an entry of this backend (its data a [`FuncRecord`] of a live compiled module) and `args`
-/// holds the function's arguments in `max(params, results)` slots.
-pub(crate) unsafe extern "C" fn interp_entry(callee: *mut u8, _caller: *mut u8, args: *mut ValRaw) -> u8 {
-    #[cfg(test)]
-    let outer = probe::enter();
-    // SAFETY: by this function's contract.
-    let status = unsafe { entry(callee, args) };
-    #[cfg(test)]
-    probe::leave(outer);
-    status
-}
-
-/// [`interp_entry`]'s work.
-///
-/// # Safety
-///
-/// As [`interp_entry`].
-unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
-    // SAFETY: by this function's contract.
-    let (vmctx, record) = unsafe { function_context(callee) };
-    // SAFETY: the record lives as long as the compiled module, which outlives the call.
-    let rec = unsafe { &*record };
-    // SAFETY: `vmctx` is the live instance context of the function.
-    let store = unsafe { store_of(vmctx) };
-    // SAFETY: the store context holds the frame count (`vm::STORE_FRAMES_LEFT`).
-    let frames_left: u32 = unsafe { rd(store, vm::STORE_FRAMES_LEFT) };
-    let Ok(code) = rec.code() else {
-        // Compilation checked every body, so this is a translator bug; it traps rather than
-        // runs something else.
-        // SAFETY: `vmctx` is live.
-        unsafe { record_trap(vmctx, Some(TrapCode::HostError), rec.func_index(), 0) };
-        return CALL_TRAPPED;
-    };
-    let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
-    if frames_left == 0 || !ex.grow(code.frame_cells()) {
-        // SAFETY: `vmctx` is live.
-        unsafe { record_trap(vmctx, Some(TrapCode::CallStackExhausted), code.func_index, code.body_offset) };
-        return CALL_TRAPPED;
-    }
-    // SAFETY: `args` holds the parameters, by this function's contract.
-    unsafe { calls::raw_to_cells(&code.params, args, &mut ex.stack) };
-    let frame = Frame { record, code, vmctx, pc: 0, fp: 0, frames_left };
-    let sp = (code.param_cells + code.local_cells) as usize;
-    // SAFETY: the frame's vmctx and record are live for the call.
-    match unsafe { ex.run(frame, sp) } {
-        Exit::Returned => {
-            let n = code.results.len();
-            if n > 0 {
-                // SAFETY: `args` has room for the results, by this function's contract (it may
-                // be null only when there are none).
-                let slots = unsafe { std::slice::from_raw_parts_mut(args, n) };
-                calls::cells_to_raw(&code.results, &ex.stack, slots);
-            }
-            CALL_RETURNED
-        }
-        Exit::Tail => CALL_TAIL,
-        Exit::Trapped => CALL_TRAPPED,
-    }
 }
 
 /// The state of one nesting of the loop: its frames and value stack.
