@@ -100,13 +100,50 @@ macro_rules! for_each_fast_op {
             I64LtU => I64LtUSS, I64LtUSI; I64GtS => I64GtSSS, I64GtSSI; I64GtU => I64GtUSS, I64GtUSI;
             I64LeS => I64LeSSS, I64LeSSI; I64LeU => I64LeUSS, I64LeUSI; I64GeS => I64GeSSS, I64GeSSI;
             I64GeU => I64GeUSS, I64GeUSI;
+            F32Add => F32AddSS, F32AddSI; F32Sub => F32SubSS, F32SubSI; F32Mul => F32MulSS, F32MulSI;
+            F32Div => F32DivSS, F32DivSI; F32Min => F32MinSS, F32MinSI; F32Max => F32MaxSS, F32MaxSI;
+            F32Copysign => F32CopysignSS, F32CopysignSI;
+            F64Add => F64AddSS, F64AddSI; F64Sub => F64SubSS, F64SubSI; F64Mul => F64MulSS, F64MulSI;
+            F64Div => F64DivSS, F64DivSI; F64Min => F64MinSS, F64MinSI; F64Max => F64MaxSS, F64MaxSI;
+            F64Copysign => F64CopysignSS, F64CopysignSI;
         }
     };
 }
 pub(crate) use for_each_fast_op;
 
+/// Calls `$m!` with the integer comparisons that fuse with the conditional branch testing
+/// them, each with the names of its two ops: branch when `a op b` (slots) or `a op imm` holds,
+/// after moving the stack by `sp` cells, as [`Op::BrIfZ`] does for `eqz`. A `br_if` fuses the
+/// comparison itself, an `if` its negation ([`crate::num::NumOp::negated`]).
+macro_rules! for_each_branch_cmp {
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $m! {
+            [$($($extra)*)?]
+            I32Eq => BrI32EqSS, BrI32EqSI; I32Ne => BrI32NeSS, BrI32NeSI;
+            I32LtS => BrI32LtSSS, BrI32LtSSI; I32LtU => BrI32LtUSS, BrI32LtUSI;
+            I32GtS => BrI32GtSSS, BrI32GtSSI; I32GtU => BrI32GtUSS, BrI32GtUSI;
+            I32LeS => BrI32LeSSS, BrI32LeSSI; I32LeU => BrI32LeUSS, BrI32LeUSI;
+            I32GeS => BrI32GeSSS, BrI32GeSSI; I32GeU => BrI32GeUSS, BrI32GeUSI;
+            I64Eq => BrI64EqSS, BrI64EqSI; I64Ne => BrI64NeSS, BrI64NeSI;
+            I64LtS => BrI64LtSSS, BrI64LtSSI; I64LtU => BrI64LtUSS, BrI64LtUSI;
+            I64GtS => BrI64GtSSS, BrI64GtSSI; I64GtU => BrI64GtUSS, BrI64GtUSI;
+            I64LeS => BrI64LeSSS, BrI64LeSSI; I64LeU => BrI64LeUSS, BrI64LeUSI;
+            I64GeS => BrI64GeSSS, BrI64GeSSI; I64GeU => BrI64GeUSS, BrI64GeUSI;
+        }
+    };
+}
+pub(crate) use for_each_branch_cmp;
+
+/// Passes the list of [`for_each_branch_cmp`] on to [`define_op`] with that of
+/// [`for_each_fast_op`].
+macro_rules! define_op_with_branches {
+    ([] $( $bk:ident => $bss:ident, $bsi:ident; )*) => {
+        for_each_fast_op!(define_op, $( $bk => $bss, $bsi; )*);
+    };
+}
+
 macro_rules! define_op {
-    ([] $( $kind:ident => $ss:ident, $si:ident; )*) => {
+    ([ $( $bk:ident => $bss:ident, $bsi:ident; )* ] $( $kind:ident => $ss:ident, $si:ident; )*) => {
 /// One instruction of the internal form.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Op {
@@ -118,17 +155,27 @@ pub(crate) enum Op {
     },
     Unreachable,
     Br(Target),
+    /// A `br` to a [`Op::Charge`] of `cost` (that counts no operators), fused: pays it and
+    /// lands after it when the counter holds enough; otherwise lands on it (which asks the
+    /// out-of-gas handler, or traps at its own offset).
+    BrCharge {
+        t: Target,
+        cost: u64,
+    },
     /// `br_if`: branches when the popped condition is non-zero.
     BrIf(Target),
     /// Jumps to `pc` when the popped condition is zero (`if`).
     BrIfEqz(u32),
     /// `i32.eqz` or `i64.eqz` (`wide`) of slot `a` and the `br_if` on it, fused: moves the
     /// stack by `sp` cells (the condition's pop and the operand's, if it was on the stack),
-    /// then branches when `a` is zero.
+    /// then branches when `a` is zero. When it falls through to a [`Op::Charge`] of `cost`
+    /// (non-zero, counting no operators; set by [`Code::seal`]), it pays that charge too and
+    /// skips it if the counter holds enough (otherwise the charge runs).
     BrIfZ {
         a: u32,
         sp: i8,
         wide: bool,
+        cost: u32,
         t: Target,
     },
     /// An `eqz` of slot `a` and the `if` on it, fused: moves the stack by `sp` cells, then
@@ -138,6 +185,22 @@ pub(crate) enum Op {
         sp: i8,
         wide: bool,
         to: u32,
+    },
+    /// `i32.and`/`i64.and` (`wide`) of slot `a` with `imm` (sign-extended) feeding a branch,
+    /// fused: moves the stack by `sp` cells, then branches when the result is zero (`zero`)
+    /// or non-zero (`br_if (eqz (and a imm))` and `if (eqz (and a imm))`).
+    BrAnd {
+        sp: i8,
+        wide: bool,
+        zero: bool,
+        a: u32,
+        imm: i32,
+        t: Target,
+    },
+    /// A segment's [`Op::Charge`] of `cost` (counting no operators) right before a `return`,
+    /// fused: pays it, then returns. The `return` stays after it for branches landing there.
+    ChargeReturn {
+        cost: u64,
     },
     /// `br_table` over `len` targets starting at `start` in [`Code::tables`], the default last.
     BrTable {
@@ -162,20 +225,70 @@ pub(crate) enum Op {
     LocalGet(u32),
     LocalSet(u32),
     LocalTee(u32),
+    /// `local.get a` then `local.set d`: copies slot `a` to slot `d`.
+    Copy {
+        d: u32,
+        a: u32,
+    },
+    /// A constant then `local.set d`: writes `v` to slot `d`.
+    ConstTo {
+        d: u32,
+        v: u64,
+    },
     LocalGet2(u32),
     LocalSet2(u32),
     LocalTee2(u32),
     GlobalGet(u32, Width),
     GlobalSet(u32, Width),
-    Load {
+    /// A load of `kind` from memory `mem` at slot `a` (the address) plus `offset` into slot
+    /// `d`, then the stack moves by `sp` cells. The translator folds a `local.get` of the
+    /// address and a `local.set` of the result into the op, as for [`Op::BinSS`]; the stack
+    /// form reads and writes the top cell (`sp` = 0).
+    LoadS {
         kind: LoadKind,
+        sp: i8,
+        d: u32,
+        a: u32,
         mem: u32,
         offset: u64,
     },
-    Store {
+    /// [`Op::LoadS`] of 4 bytes (`i32.load`, `f32.load`) from memory 0.
+    Load32S {
+        sp: i8,
+        d: u32,
+        a: u32,
+        offset: u32,
+    },
+    /// [`Op::LoadS`] of 8 bytes (`i64.load`, `f64.load`) from memory 0.
+    Load64S {
+        sp: i8,
+        d: u32,
+        a: u32,
+        offset: u32,
+    },
+    /// A store of the low `size` bytes of slot `v` to memory `mem` at slot `a` plus `offset`,
+    /// then the stack moves by `sp` cells (the stack form reads the top two cells, `sp` = -2).
+    StoreS {
         size: u8,
+        sp: i8,
+        a: u32,
+        v: u32,
         mem: u32,
         offset: u64,
+    },
+    /// [`Op::StoreS`] of 4 bytes to memory 0.
+    Store32S {
+        sp: i8,
+        a: u32,
+        v: u32,
+        offset: u32,
+    },
+    /// [`Op::StoreS`] of 8 bytes to memory 0.
+    Store64S {
+        sp: i8,
+        a: u32,
+        v: u32,
+        offset: u32,
     },
     MemorySize(u32),
     MemoryGrow(u32),
@@ -264,6 +377,10 @@ pub(crate) enum Op {
         $ss { sp: i8, d: u32, a: u32, b: u32 },
         $si { sp: i8, d: u32, a: u32, imm: u64 },
     )*
+    $(
+        $bss { sp: i8, a: u32, b: u32, t: Target },
+        $bsi { sp: i8, a: u32, imm: i32, t: Target },
+    )*
 }
 
 impl Op {
@@ -295,10 +412,77 @@ impl Op {
         }
     }
 
+    /// The operator, operand slot, right operand (a slot, or an immediate) and stack move of
+    /// an op of [`for_each_fast_op`] writing slot `d`.
+    pub(crate) fn fast_parts(&self) -> Option<(crate::num::NumOp, u32, Operand, i8, u32)> {
+        match *self {
+            $(
+                Op::$ss { sp, d, a, b } => Some((crate::num::NumOp::$kind, a, Operand::Slot(b), sp, d)),
+                Op::$si { sp, d, a, imm } => Some((crate::num::NumOp::$kind, a, Operand::Imm(imm), sp, d)),
+            )*
+            _ => None,
+        }
+    }
+
+    /// The fused branch on comparison `n` of slot `a` with `b`, after moving the stack by
+    /// `sp`, to `t`; `None` when `n` has none, or `b` is an immediate that does not fit.
+    pub(crate) fn branch_cmp(n: crate::num::NumOp, sp: i8, a: u32, b: Operand, t: Target) -> Option<Op> {
+        $(
+            if n == crate::num::NumOp::$bk {
+                return match b {
+                    Operand::Slot(b) => Some(Op::$bss { sp, a, b, t }),
+                    Operand::Imm(imm) => {
+                        // The op keeps 32 bits, sign-extended for `i64`: an `i32` comparison
+                        // reads the low 32 bits alone, an `i64` one needs the value to fit.
+                        let wide = n.i64_compare();
+                        let imm = if wide { i32::try_from(imm as i64).ok()? } else { imm as u32 as i32 };
+                        Some(Op::$bsi { sp, a, imm, t })
+                    }
+                };
+            }
+        )*
+        None
+    }
+
+    /// The comparison of a fused compare-and-branch op (the loop's debug builds read it).
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(crate) fn branch_kind(&self) -> Option<crate::num::NumOp> {
+        match self {
+            $( Op::$bss { .. } | Op::$bsi { .. } => Some(crate::num::NumOp::$bk), )*
+            _ => None,
+        }
+    }
+
+    /// The target of a branch op, to patch.
+    pub(crate) fn target_mut(&mut self) -> Option<&mut Target> {
+        match self {
+            Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } | Op::BrCharge { t, .. } | Op::BrAnd { t, .. } => Some(t),
+            $( Op::$bss { t, .. } | Op::$bsi { t, .. } => Some(t), )*
+            _ => None,
+        }
+    }
+
+    /// Whether the op may read slot `s` (true for any op not on slots).
+    pub(crate) fn reads_slot(&self, s: u32) -> bool {
+        match *self {
+            Op::BinSS { a, b, .. } => a == s || b == s,
+            Op::BinSI { a, .. } | Op::UnS { a, .. } => a == s,
+            Op::LoadS { a, .. } | Op::Load32S { a, .. } | Op::Load64S { a, .. } | Op::Copy { a, .. } => a == s,
+            Op::ConstTo { .. } => false,
+            $(
+                Op::$ss { a, b, .. } => a == s || b == s,
+                Op::$si { a, .. } => a == s,
+            )*
+            _ => true,
+        }
+    }
+
     /// For a numeric op on slots: its result slot and stack move.
     pub(crate) fn dest(&self) -> Option<(u32, i8)> {
         match *self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
+            Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
+            Op::Copy { d, .. } | Op::ConstTo { d, .. } => Some((d, 0)),
             $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
             _ => None,
         }
@@ -308,6 +492,7 @@ impl Op {
     pub(crate) fn dest_mut(&mut self) -> Option<(&mut u32, &mut i8)> {
         match self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
+            Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
             $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
             _ => None,
         }
@@ -319,7 +504,14 @@ impl Op {
 pub(crate) const FAST_OPS: &[crate::num::NumOp] = &[$( crate::num::NumOp::$kind ),*];
     };
 }
-for_each_fast_op!(define_op);
+for_each_branch_cmp!(define_op_with_branches);
+
+/// The right operand of a binary op: a slot or an immediate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operand {
+    Slot(u32),
+    Imm(u64),
+}
 
 /// One function body in the internal form.
 #[derive(Debug)]
@@ -348,6 +540,12 @@ pub(crate) struct Code {
     pub(crate) v128s: Vec<u128>,
     /// The SIMD lane operators.
     pub(crate) simd: Vec<crate::simd::SimdOp>,
+    /// Some op reaches memory 0 through the definition the loop keeps ([`Op::Load32S`] and
+    /// its kin): the loop reads it when the function's frame starts running.
+    pub(crate) mem0: bool,
+    /// NaN results of the operators the JIT canonicalises are canonicalised (the module's
+    /// setting, kept here so a frame switch reads it with the code).
+    pub(crate) canon: bool,
 }
 
 /// Cells a value of type `ty` takes.
@@ -367,17 +565,51 @@ impl Code {
     /// checks that every branch lands on an op. The loop relies on both (see `exec::run`);
     /// a failure here is a translator bug, reported rather than run.
     pub(crate) fn seal(&mut self) -> Result<(), String> {
-        let ends = matches!(self.ops.last(), Some(Op::Unreachable | Op::Br(_) | Op::BrTable { .. } | Op::Return));
+        let ends = matches!(
+            self.ops.last(),
+            Some(Op::Unreachable | Op::Br(_) | Op::BrCharge { .. } | Op::BrTable { .. } | Op::Return)
+        );
         if !ends {
             self.ops.push(Op::Unreachable);
             self.offsets.push(self.offsets.last().copied().unwrap_or(self.body_offset));
         }
         let len = self.ops.len();
+        // A `br` to a `return` returns at once: the return reads the top `result_cells`
+        // cells, which the branch leaves where they are (no drop) or keeps on top.
+        for at in 0..len {
+            if let Some(&Op::Br(t)) = self.ops.get(at)
+                && matches!(self.ops.get(t.pc as usize), Some(Op::Return))
+                && (t.dk.drop == 0 || t.dk.keep >= self.result_cells)
+            {
+                self.ops[at] = Op::Return;
+            }
+            // A `br` to a segment's charge pays it itself: one dispatch less per loop turn.
+            if let Some(&Op::Br(t)) = self.ops.get(at)
+                && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
+            {
+                self.ops[at] = Op::BrCharge { t, cost };
+            }
+        }
+        // A `br_if` on `eqz` pays the charge it falls through to (a loop's exit test, then
+        // the segment of the loop's body).
+        for at in 0..len.saturating_sub(1) {
+            if let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(at + 1)
+                && let Ok(cost) = u32::try_from(cost)
+                && let Some(Op::BrIfZ { cost: fused, .. }) = self.ops.get_mut(at)
+            {
+                *fused = cost;
+            }
+        }
+        // A charge right before a `return` pays and returns in one op.
+        for at in 1..len {
+            if let (Some(&Op::Charge { cost, ops: 0 }), Some(Op::Return)) = (self.ops.get(at - 1), self.ops.get(at)) {
+                self.ops[at - 1] = Op::ChargeReturn { cost };
+            }
+        }
         let lands = |pc: u32| pc == RETURN || (pc as usize) < len;
-        let bad = self.ops.iter().position(|op| match *op {
-            Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } => !lands(t.pc),
+        let bad = self.ops.iter_mut().position(|op| match *op {
             Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => pc == RETURN || !lands(pc),
-            _ => false,
+            ref mut op => op.target_mut().is_some_and(|t| !lands(t.pc)),
         });
         if let Some(at) = bad {
             return Err(format!("op {at} branches past the end of the body ({len} ops)"));
@@ -418,7 +650,7 @@ mod tests {
             assert_eq!(Op::bin_ss(n, 0, 0, 0, 0).fast_kind(), Some(n));
             assert_eq!(Op::bin_si(n, 0, 0, 0, 0).fast_kind(), Some(n));
         }
-        let op = Op::bin_si(crate::num::NumOp::F64Add, 0, 3, 3, 7);
-        assert!(matches!(op, Op::BinSI { n: crate::num::NumOp::F64Add, sp: 0, d: 3, a: 3, imm: 7 }));
+        let op = Op::bin_si(crate::num::NumOp::F64Eq, 0, 3, 3, 7);
+        assert!(matches!(op, Op::BinSI { n: crate::num::NumOp::F64Eq, sp: 0, d: 3, a: 3, imm: 7 }));
     }
 }

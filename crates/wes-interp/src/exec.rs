@@ -26,54 +26,26 @@
 #[macro_use]
 mod vmctx;
 
-/// The loop's `match` over ops: the arms written in the loop, then the ops of
-/// `for_each_fast_op`, running `$fast!(operator, stack move, result slot, a, b)`. Optimised
-/// builds give each op an arm with its operator a constant, so the arm compiles to that
-/// operator's code alone; debug builds share one arm per form, which reads the operator from
-/// the op, since an unoptimised build gives every arm its own stack slots and the loop's frame
-/// would pass its bound (`MAX_NATIVE_FRAME`).
-macro_rules! dispatch {
-    ([$op:expr, $fast:ident, $c:ident, $cur:ident, { $($arms:tt)* }] $( $kind:ident => $ss:ident, $si:ident; )*) => {
-        match $op {
-            $($arms)*
-            $(
-                #[cfg(not(debug_assertions))]
-                Op::$ss { sp: ds, d, a, b } => {
-                    $fast!(crate::num::NumOp::$kind, ds, d, $c!($cur.fp + a as usize), $c!($cur.fp + b as usize))
-                }
-                #[cfg(not(debug_assertions))]
-                Op::$si { sp: ds, d, a, imm } => $fast!(crate::num::NumOp::$kind, ds, d, $c!($cur.fp + a as usize), imm),
-            )*
-            #[cfg(debug_assertions)]
-            $( Op::$ss { sp: ds, d, a, b } )|* => {
-                if let Some(n) = $op.fast_kind() {
-                    $fast!(n, ds, d, $c!($cur.fp + a as usize), $c!($cur.fp + b as usize))
-                }
-            }
-            #[cfg(debug_assertions)]
-            $( Op::$si { sp: ds, d, a, imm } )|* => {
-                if let Some(n) = $op.fast_kind() {
-                    $fast!(n, ds, d, $c!($cur.fp + a as usize), imm)
-                }
-            }
-        }
-    };
-}
+#[macro_use]
+mod dispatch;
+mod bulk;
 mod calls;
+mod entry;
 #[cfg(test)]
 pub(crate) mod probe;
 mod stack;
 mod vector;
 
 use wes_core::TrapCode;
-use wes_core::backend::{CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, ValRaw};
-use wes_core::vm::{self, Libcall};
+use wes_core::backend::ValRaw;
+use wes_core::vm;
 
-use self::calls::{CallTrap, Called};
+use self::calls::{CallTrap, Called, Sig};
+pub(crate) use self::entry::interp_entry;
 use self::stack::{cell, copy_cells};
 use self::vmctx::*;
 use crate::FuncRecord;
-use crate::code::{Code, LoadKind, Op, RETURN, Target, Width, for_each_fast_op};
+use crate::code::{Code, LoadKind, Op, RETURN, Target, Width, for_each_branch_cmp, for_each_fast_op};
 use crate::simd::SimdArity;
 
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
@@ -121,71 +93,6 @@ enum Exit {
     Trapped,
 }
 
-/// The array-call entry of every interpreted function.
-///
-/// # Safety
-///
-/// As [`wes_core::backend::ArrayCallFn`]: `callee` is a function context the runtime built for
-/// an entry of this backend (its data a [`FuncRecord`] of a live compiled module) and `args`
-/// holds the function's arguments in `max(params, results)` slots.
-pub(crate) unsafe extern "C" fn interp_entry(callee: *mut u8, _caller: *mut u8, args: *mut ValRaw) -> u8 {
-    #[cfg(test)]
-    let outer = probe::enter();
-    // SAFETY: by this function's contract.
-    let status = unsafe { entry(callee, args) };
-    #[cfg(test)]
-    probe::leave(outer);
-    status
-}
-
-/// [`interp_entry`]'s work.
-///
-/// # Safety
-///
-/// As [`interp_entry`].
-unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
-    // SAFETY: by this function's contract.
-    let (vmctx, record) = unsafe { function_context(callee) };
-    // SAFETY: the record lives as long as the compiled module, which outlives the call.
-    let rec = unsafe { &*record };
-    // SAFETY: `vmctx` is the live instance context of the function.
-    let store = unsafe { store_of(vmctx) };
-    // SAFETY: the store context holds the frame count (`vm::STORE_FRAMES_LEFT`).
-    let frames_left: u32 = unsafe { rd(store, vm::STORE_FRAMES_LEFT) };
-    let Ok(code) = rec.code() else {
-        // Compilation checked every body, so this is a translator bug; it traps rather than
-        // runs something else.
-        // SAFETY: `vmctx` is live.
-        unsafe { record_trap(vmctx, Some(TrapCode::HostError), rec.func_index(), 0) };
-        return CALL_TRAPPED;
-    };
-    let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
-    if frames_left == 0 || !ex.grow(code.frame_cells()) {
-        // SAFETY: `vmctx` is live.
-        unsafe { record_trap(vmctx, Some(TrapCode::CallStackExhausted), code.func_index, code.body_offset) };
-        return CALL_TRAPPED;
-    }
-    // SAFETY: `args` holds the parameters, by this function's contract.
-    unsafe { calls::raw_to_cells(&code.params, args, &mut ex.stack) };
-    let frame = Frame { record, code, vmctx, pc: 0, fp: 0, frames_left };
-    let sp = (code.param_cells + code.local_cells) as usize;
-    // SAFETY: the frame's vmctx and record are live for the call.
-    match unsafe { ex.run(frame, sp) } {
-        Exit::Returned => {
-            let n = code.results.len();
-            if n > 0 {
-                // SAFETY: `args` has room for the results, by this function's contract (it may
-                // be null only when there are none).
-                let slots = unsafe { std::slice::from_raw_parts_mut(args, n) };
-                calls::cells_to_raw(&code.results, &ex.stack, slots);
-            }
-            CALL_RETURNED
-        }
-        Exit::Tail => CALL_TAIL,
-        Exit::Trapped => CALL_TRAPPED,
-    }
-}
-
 /// The state of one nesting of the loop: its frames and value stack.
 struct Executor {
     /// Cells of every frame: locals, then operands.
@@ -206,14 +113,30 @@ impl Executor {
     #[allow(clippy::too_many_lines)]
     unsafe fn run(&mut self, mut cur: Frame, mut sp: usize) -> Exit {
         let mut code: &Code = cur.code();
-        let mut pc = 0usize;
         let mut vmctx = cur.vmctx;
-        let mut canon = cur.record().shared.nan_canonicalization;
+        // The running frame's first cell (`cur.fp`), where its slots count from.
+        let mut fp = cur.fp;
+        let mut canon = code.canon;
+        // The definition of memory 0 of the running instance, for the ops that address it
+        // (null when the running code has none): a frame switch re-reads it.
+        // SAFETY: `vmctx` is live.
+        let mut mem0: *mut u8 = unsafe { mem0_of(code, vmctx) };
+        // The store context, where gas is counted: one for every instance a frame of this
+        // loop runs (a store's instances share it).
+        // SAFETY: `vmctx` is live.
+        let store = unsafe { store_of(vmctx) };
         // The hot state lives in locals of the loop: the running code's ops and the value
         // stack's cells as raw pointers, re-read only where they can change (a frame switch
         // and any call, which may grow the stack and move its cells).
         let mut ops: *const Op = code.ops.as_ptr();
+        // The op to run: an address in `ops` rather than an index, so a dispatch is one load
+        // (the index, `pc!()`, is only needed for traps and calls).
+        let mut ip: *const Op = ops;
         let mut base: *mut u64 = self.stack.as_mut_ptr();
+        // The running frame's first cell (`base + fp`): slots are reached from it in one
+        // addressing step. Re-derived wherever `base` or `fp` change.
+        // SAFETY: `fp` is a cell of the stack (the frame's first; `enter` reserved its cells).
+        let mut fb: *mut u64 = unsafe { base.add(fp) };
         // Cell `$i` of the value stack, unchecked. Every frame's cells — locals and its
         // operand stack up to `max_height` — were reserved by `Executor::enter` (or `entry`)
         // before the frame ran, and the translator computed `max_height` from the same
@@ -232,6 +155,18 @@ impl Executor {
                 }
             };
         }
+        // Slot `$i` of the running frame (cell `fp + $i`), unchecked as `c!`.
+        macro_rules! s {
+            ($i:expr) => {
+                // SAFETY: as `c!`; `fb` is re-derived with `base`.
+                *{
+                    #[allow(unused_unsafe)]
+                    unsafe {
+                        &mut *cell(fb, $i, self.stack.len().wrapping_sub(fp))
+                    }
+                }
+            };
+        }
         // Copies cells `$from..$to` to `$dst` (the ranges may overlap), unchecked as `c!`.
         macro_rules! cp {
             ($from:expr, $to:expr, $dst:expr) => {
@@ -239,21 +174,44 @@ impl Executor {
                 unsafe { copy_cells(base, $from, $to, $dst, self.stack.len()) }
             };
         }
+        // The index in `ops` of the op at `ip`.
+        macro_rules! pc {
+            () => {{
+                // SAFETY: `ip` points into the running code's ops, which start at `ops`.
+                #[allow(unused_unsafe)]
+                let at = unsafe { ip.offset_from(ops) as usize };
+                at
+            }};
+        }
+        // Moves `ip` to op `$pc` of the running code (a branch target, a call's resumption
+        // point: ops of `code`, checked by `Code::seal`).
+        macro_rules! goto {
+            ($pc:expr) => {{
+                // SAFETY: `$pc` is an op of `code` (see above).
+                #[allow(unused_unsafe)]
+                let to = unsafe { ops.add($pc) };
+                ip = to;
+            }};
+        }
         macro_rules! trap {
             ($code:expr) => {{
                 // SAFETY: every frame's vmctx is live.
-                return unsafe { self.unwind(vmctx, $code, code.func_index, code.offset(pc)) };
+                return unsafe { self.unwind(vmctx, $code, code.func_index, code.offset(pc!())) };
             }};
         }
         macro_rules! switch {
-            ($frame:expr) => {{
-                cur = $frame;
+            () => {{
+                fp = cur.fp;
                 code = cur.code();
                 ops = code.ops.as_ptr();
                 base = self.stack.as_mut_ptr();
-                pc = cur.pc;
+                // SAFETY: as `fb`'s first value.
+                fb = unsafe { base.add(fp) };
+                goto!(cur.pc);
                 vmctx = cur.vmctx;
-                canon = cur.record().shared.nan_canonicalization;
+                canon = code.canon;
+                // SAFETY: `vmctx` is live.
+                mem0 = unsafe { mem0_of(code, vmctx) };
             }};
         }
         macro_rules! branch {
@@ -268,20 +226,46 @@ impl Executor {
                         cp!(from, sp, from - t.dk.drop as usize);
                         sp -= t.dk.drop as usize;
                     }
-                    pc = t.pc as usize;
+                    goto!(t.pc as usize);
+                }
+            }};
+        }
+        // The charge of the segment starting where a frame starts or resumes after a call,
+        // paid here when the counter holds enough, as the `Charge` op would (one dispatch
+        // less per call); otherwise that op runs, and traps or asks for more at its offset.
+        macro_rules! prepay {
+            () => {{
+                // SAFETY: `pc` is an op of `code`: a body's first, or the op after a call
+                // (which falls through).
+                if let Op::Charge { cost, ops: 0 } = unsafe { *ip } {
+                    // SAFETY: `store` is the live store context of every frame's instance.
+                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                    if gas >= cost {
+                        // SAFETY: as above.
+                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
+                        // SAFETY: a charge falls through to another op.
+                        ip = unsafe { ip.add(1) };
+                    }
                 }
             }};
         }
         macro_rules! do_return {
             () => {{
                 let n = code.result_cells as usize;
-                cp!(sp - n, sp, cur.fp);
-                sp = cur.fp + n;
+                if n == 1 {
+                    c!(fp) = c!(sp - 1);
+                } else {
+                    cp!(sp - n, sp, fp);
+                }
+                sp = fp + n;
                 match self.frames.pop() {
                     None => return Exit::Returned,
                     Some(f) => {
-                        switch!(f);
-                        pc += 1;
+                        cur = f;
+                        switch!();
+                        // SAFETY: the caller resumes after its call, which falls through.
+                        ip = unsafe { ip.add(1) };
+                        prepay!();
                     }
                 }
             }};
@@ -289,19 +273,29 @@ impl Executor {
         macro_rules! called {
             ($r:expr) => {{
                 match $r {
-                    Ok(Called::Frame(f)) => switch!(f),
+                    Ok(Called::Frame) => {
+                        switch!();
+                        prepay!();
+                    }
                     Ok(Called::Done) => {
+                        fp = cur.fp;
                         code = cur.code();
                         ops = code.ops.as_ptr();
                         base = self.stack.as_mut_ptr();
-                        pc = cur.pc + 1;
+                        // SAFETY: as `fb`'s first value.
+                        fb = unsafe { base.add(fp) };
+                        goto!(cur.pc + 1);
                         vmctx = cur.vmctx;
-                        canon = cur.record().shared.nan_canonicalization;
+                        canon = code.canon;
+                        // SAFETY: `vmctx` is live.
+                        mem0 = unsafe { mem0_of(code, vmctx) };
+                        prepay!();
                     }
                     Err(CallTrap::Tail) => return Exit::Tail,
                     Err(CallTrap::Recorded) => {
                         code = cur.code();
-                        pc = cur.pc;
+                        ops = code.ops.as_ptr();
+                        goto!(cur.pc);
                         vmctx = cur.vmctx;
                         trap!(None)
                     }
@@ -313,32 +307,76 @@ impl Executor {
             }};
         }
         loop {
-            debug_assert!(pc < code.ops.len());
-            // SAFETY: `pc` is always an op of `code`: the translator ends every body with an
+            debug_assert!(pc!() < code.ops.len());
+            // SAFETY: `ip` is always an op of `code`: the translator ends every body with an
             // op that does not fall through and checks every branch target (`Code::seal`);
             // a call resumes after the op that made it, which falls through.
-            let op = unsafe { *ops.add(pc) };
+            let op: &Op = unsafe { &*ip };
             // The operators with ops of their own (`for_each_fast_op`) cannot trap and need no
             // NaN canonicalisation: each arm is its operator's code alone.
             macro_rules! fast {
                 ($n:expr, $ds:expr, $d:expr, $x:expr, $y:expr) => {{
-                    if let Ok(v) = $n.eval($x, $y, false) {
-                        c!(cur.fp + $d as usize) = v;
+                    if let Ok(v) = $n.eval($x, $y, canon) {
+                        s!($d as usize) = v;
                     }
                     sp = sp.wrapping_add_signed(isize::from($ds));
                 }};
             }
-            for_each_fast_op!(dispatch, op, fast, c, cur, {
+            // The fused compare-and-branch ops (`for_each_branch_cmp`): move the stack, then
+            // branch when the comparison holds.
+            macro_rules! brc {
+                ($n:expr, $ds:expr, $x:expr, $y:expr, $t:expr) => {{
+                    let holds = matches!($n.eval($x, $y, false), Ok(1));
+                    sp = sp.wrapping_add_signed(isize::from($ds));
+                    if holds {
+                        branch!($t);
+                        continue;
+                    }
+                }};
+            }
+            // A load from memory 0 of `$size` bytes at slot `$a` plus `$offset`, read as `$ty`.
+            macro_rules! load0 {
+                ($ty:ty, $ds:expr, $d:expr, $a:expr, $offset:expr) => {{
+                    let addr = s!($a as usize) as u32;
+                    // SAFETY: the translator emits these ops only when the module has a memory,
+                    // so `mem0` is its live definition.
+                    let Some(p) = (unsafe { mem0_addr(mem0, addr, $offset, std::mem::size_of::<$ty>() as u64) }) else {
+                        trap!(Some(TrapCode::MemoryOutOfBounds))
+                    };
+                    // SAFETY: `p..p+size` is inside the memory (checked against its length).
+                    s!($d as usize) = u64::from(unsafe { rd::<$ty>(p, 0) });
+                    sp = sp.wrapping_add_signed(isize::from($ds));
+                }};
+            }
+            macro_rules! store0 {
+                ($ty:ty, $ds:expr, $a:expr, $v:expr, $offset:expr) => {{
+                    let addr = s!($a as usize) as u32;
+                    let v = s!($v as usize) as $ty;
+                    // SAFETY: as `load0!`.
+                    let Some(p) = (unsafe { mem0_addr(mem0, addr, $offset, std::mem::size_of::<$ty>() as u64) }) else {
+                        trap!(Some(TrapCode::MemoryOutOfBounds))
+                    };
+                    // SAFETY: `p..p+size` is inside the memory (checked against its length).
+                    unsafe { wr::<$ty>(p, 0, v) };
+                    sp = sp.wrapping_add_signed(isize::from($ds));
+                }};
+            }
+            for_each_branch_cmp!(dispatch_with_branches, op, fast, brc, s, fp, {
                 Op::Charge { cost, ops } => {
+                    // The common case inline: the counter holds enough.
+                    // SAFETY: `store` is the live store context of every frame's instance.
+                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                    if gas >= cost {
+                        // SAFETY: as above.
+                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
                     // SAFETY: `vmctx` is live.
-                    if cost > 0 && !unsafe { charge(vmctx, cost) } {
+                    } else if !unsafe { charge(vmctx, cost) } {
                         trap!(None)
                     }
                     // Counted once paid for, as the JIT counts (an unpaid segment counts none).
                     if ops > 0 {
-                        // SAFETY: `vmctx` is live; its store context holds the operator counter.
+                        // SAFETY: `store` is live; it holds the operator counter.
                         unsafe {
-                            let store = store_of(vmctx);
                             let n: u64 = rd(store, vm::STORE_OPERATORS);
                             wr(store, vm::STORE_OPERATORS, n.wrapping_add(u64::from(ops)));
                         }
@@ -349,6 +387,39 @@ impl Executor {
                     branch!(t);
                     continue;
                 }
+                Op::BrCharge { mut t, cost } => {
+                    // SAFETY: `store` is the live store context of every frame's instance.
+                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                    if gas >= cost {
+                        // SAFETY: as above.
+                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
+                        t.pc += 1;
+                    }
+                    branch!(t);
+                    continue;
+                }
+                Op::BrAnd { sp: ds, wide, zero, a, imm, t } => {
+                    let v = s!(a as usize) & (imm as i64 as u64);
+                    let v = if wide { v } else { u64::from(v as u32) };
+                    sp = sp.wrapping_add_signed(isize::from(ds));
+                    if (v == 0) == zero {
+                        branch!(t);
+                        continue;
+                    }
+                }
+                Op::ChargeReturn { cost } => {
+                    // SAFETY: `store` is the live store context of every frame's instance.
+                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                    if gas >= cost {
+                        // SAFETY: as above.
+                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
+                    // SAFETY: `vmctx` is live.
+                    } else if !unsafe { charge(vmctx, cost) } {
+                        trap!(None)
+                    }
+                    do_return!();
+                    continue;
+                }
                 Op::BrIf(t) => {
                     sp -= 1;
                     if c!(sp) as u32 != 0 {
@@ -356,26 +427,39 @@ impl Executor {
                         continue;
                     }
                 }
-                Op::BrIfZ { a, sp: ds, wide, t } => {
-                    let v = c!(cur.fp + a as usize);
+                Op::BrIfZ { a, sp: ds, wide, cost, t } => {
+                    let v = s!(a as usize);
                     sp = sp.wrapping_add_signed(isize::from(ds));
                     if (if wide { v } else { u64::from(v as u32) }) == 0 {
                         branch!(t);
                         continue;
                     }
+                    if cost > 0 {
+                        // The charge this op falls through to, paid here when the counter
+                        // holds enough; otherwise that `Charge` op runs next.
+                        // SAFETY: `store` is the live store context of every frame's instance.
+                        let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
+                        if gas >= u64::from(cost) {
+                            // SAFETY: as above; the charge falls through to another op.
+                            unsafe {
+                                wr(store, vm::STORE_GAS, gas - u64::from(cost));
+                                ip = ip.add(1);
+                            }
+                        }
+                    }
                 }
                 Op::IfNez { a, sp: ds, wide, to } => {
-                    let v = c!(cur.fp + a as usize);
+                    let v = s!(a as usize);
                     sp = sp.wrapping_add_signed(isize::from(ds));
                     if (if wide { v } else { u64::from(v as u32) }) != 0 {
-                        pc = to as usize;
+                        goto!(to as usize);
                         continue;
                     }
                 }
                 Op::BrIfEqz(to) => {
                     sp -= 1;
                     if c!(sp) as u32 == 0 {
-                        pc = to as usize;
+                        goto!(to as usize);
                         continue;
                     }
                 }
@@ -393,22 +477,28 @@ impl Executor {
                     continue;
                 }
                 Op::Call(f) => {
-                    cur.pc = pc;
+                    cur.pc = pc!();
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
-                    let ti = cur.record().shared.module.functions.get(f as usize).copied().unwrap_or(0);
-                    // SAFETY: a live record of the store, of type `ti`.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, ti, false) };
+                    // Through a copy: a local whose address is taken lives in memory for the
+                    // whole loop, and `sp` is the loop's hottest state.
+                    let mut at = sp;
+                    // SAFETY: a live record of the store, of function `f`'s type.
+                    let r = unsafe { self.call(&mut cur, &mut at, funcref, Sig::Func(f), false) };
+                    sp = at;
                     called!(r);
                     continue;
                 }
                 Op::ReturnCall(f) => {
-                    cur.pc = pc;
+                    cur.pc = pc!();
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
-                    let ti = cur.record().shared.module.functions.get(f as usize).copied().unwrap_or(0);
-                    // SAFETY: a live record of the store, of type `ti`.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, ti, true) };
+                    // Through a copy: a local whose address is taken lives in memory for the
+                    // whole loop, and `sp` is the loop's hottest state.
+                    let mut at = sp;
+                    // SAFETY: a live record of the store, of function `f`'s type.
+                    let r = unsafe { self.call(&mut cur, &mut at, funcref, Sig::Func(f), true) };
+                    sp = at;
                     called!(r);
                     continue;
                 }
@@ -432,10 +522,14 @@ impl Executor {
                     if actual != expected {
                         trap!(Some(TrapCode::IndirectCallTypeMismatch))
                     }
-                    cur.pc = pc;
-                    let tail = matches!(op, Op::ReturnCallIndirect { .. });
+                    cur.pc = pc!();
+                    let tail = matches!(*op, Op::ReturnCallIndirect { .. });
+                    // Through a copy: a local whose address is taken lives in memory for the
+                    // whole loop, and `sp` is the loop's hottest state.
+                    let mut at = sp;
                     // SAFETY: a live record of the store, of type `type_index`.
-                    let r = unsafe { self.call(&mut cur, &mut sp, funcref, type_index, tail) };
+                    let r = unsafe { self.call(&mut cur, &mut at, funcref, Sig::Type(type_index), tail) };
+                    sp = at;
                     called!(r);
                     continue;
                 }
@@ -449,15 +543,15 @@ impl Executor {
                     }
                 }
                 Op::LocalGet2(i) => {
-                    let at = cur.fp + i as usize;
+                    let at = fp + i as usize;
                     cp!(at, at + 2, sp);
                     sp += 2;
                 }
                 Op::LocalSet2(i) => {
                     sp -= 2;
-                    cp!(sp, sp + 2, cur.fp + i as usize);
+                    cp!(sp, sp + 2, fp + i as usize);
                 }
-                Op::LocalTee2(i) => cp!(sp - 2, sp, cur.fp + i as usize),
+                Op::LocalTee2(i) => cp!(sp - 2, sp, fp + i as usize),
                 Op::ConstV(i) => {
                     let v = code.v128s.get(i as usize).copied().unwrap_or(0);
                     c!(sp) = v as u64;
@@ -497,7 +591,7 @@ impl Executor {
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, u64::from(size)) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
-                    if matches!(op, Op::LoadLane { .. }) {
+                    if matches!(*op, Op::LoadLane { .. }) {
                         // SAFETY: `p..p+size` is inside the memory (checked against its length).
                         let x = unsafe { vector::read_le(p, u64::from(size)) };
                         let v = vector::replace_lane(v, size, lane, x);
@@ -516,14 +610,16 @@ impl Executor {
                     }
                 }
                 Op::LocalGet(i) => {
-                    c!(sp) = c!(cur.fp + i as usize);
+                    c!(sp) = s!(i as usize);
                     sp += 1;
                 }
                 Op::LocalSet(i) => {
                     sp -= 1;
-                    c!(cur.fp + i as usize) = c!(sp);
+                    s!(i as usize) = c!(sp);
                 }
-                Op::LocalTee(i) => c!(cur.fp + i as usize) = c!(sp - 1),
+                Op::Copy { d, a } => s!(d as usize) = s!(a as usize),
+                Op::ConstTo { d, v } => s!(d as usize) = v,
+                Op::LocalTee(i) => s!(i as usize) = c!(sp - 1),
                 Op::GlobalGet(g, w) => {
                     // SAFETY: validated index; a global slot is a 16-byte `ValRaw`.
                     let v = unsafe {
@@ -554,8 +650,12 @@ impl Executor {
                         }
                     }
                 }
-                Op::Load { kind, mem, offset } => {
-                    let addr = u64::from(c!(sp - 1) as u32);
+                Op::Load32S { sp: ds, d, a, offset } => load0!(u32, ds, d, a, offset),
+                Op::Load64S { sp: ds, d, a, offset } => load0!(u64, ds, d, a, offset),
+                Op::Store32S { sp: ds, a, v, offset } => store0!(u32, ds, a, v, offset),
+                Op::Store64S { sp: ds, a, v, offset } => store0!(u64, ds, a, v, offset),
+                Op::LoadS { kind, sp: ds, d, a, mem, offset } => {
+                    let addr = u64::from(s!(a as usize) as u32);
                     let size = match kind {
                         LoadKind::I32 | LoadKind::I64S32 | LoadKind::I64U32 => 4,
                         LoadKind::I64 => 8,
@@ -580,12 +680,12 @@ impl Executor {
                             LoadKind::I64S32 => i64::from(rd::<i32>(p, 0)) as u64,
                         }
                     };
-                    c!(sp - 1) = v;
+                    s!(d as usize) = v;
+                    sp = sp.wrapping_add_signed(isize::from(ds));
                 }
-                Op::Store { size, mem, offset } => {
-                    sp -= 2;
-                    let addr = u64::from(c!(sp) as u32);
-                    let v = c!(sp + 1);
+                Op::StoreS { size, sp: ds, a, v, mem, offset } => {
+                    let addr = u64::from(s!(a as usize) as u32);
+                    let v = s!(v as usize);
                     // SAFETY: `vmctx` is live, the memory index validated.
                     let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, u64::from(size)) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
@@ -599,76 +699,29 @@ impl Executor {
                             _ => wr(p, 0, v),
                         }
                     }
-                }
-                Op::MemorySize(mem) => {
-                    // SAFETY: validated index.
-                    let len: u64 = unsafe { rd(vmctx_entry(vmctx, vm::VMCTX_MEMORIES, mem), vm::MEMORY_LENGTH) };
-                    c!(sp) = u64::from((len >> 16) as u32);
-                    sp += 1;
-                }
-                Op::MemoryGrow(mem) => {
-                    let delta = c!(sp - 1) as u32;
-                    let f = lc!(vmctx, Libcall::MemoryGrow, GrowFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    let r = unsafe { f(vmctx, mem, delta) };
-                    if r < 0 {
-                        trap!(None)
-                    }
-                    c!(sp - 1) = u64::from(r as u32);
-                }
-                Op::MemoryFill(mem) => {
-                    sp -= 3;
-                    let (d, v, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::MemoryFill, Bulk4Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, mem, d, v, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::MemoryCopy { dst, src } => {
-                    sp -= 3;
-                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::MemoryCopy, Bulk5Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, dst, src, d, s, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::MemoryInit { mem, data } => {
-                    sp -= 3;
-                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::MemoryInit, Bulk5Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, mem, data, d, s, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::DataDrop(data) => {
-                    let f = lc!(vmctx, Libcall::DataDrop, DropFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    unsafe { f(vmctx, data) };
+                    sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::Const(v) => {
                     c!(sp) = v;
                     sp += 1;
                 }
                 Op::UnS { n, sp: ds, d, a } => {
-                    match n.eval(c!(cur.fp + a as usize), 0, canon) {
-                        Ok(v) => c!(cur.fp + d as usize) = v,
+                    match n.eval(s!(a as usize), 0, canon) {
+                        Ok(v) => s!(d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::BinSS { n, sp: ds, d, a, b } => {
-                    match n.eval(c!(cur.fp + a as usize), c!(cur.fp + b as usize), canon) {
-                        Ok(v) => c!(cur.fp + d as usize) = v,
+                    match n.eval(s!(a as usize), s!(b as usize), canon) {
+                        Ok(v) => s!(d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::BinSI { n, sp: ds, d, a, imm } => {
-                    match n.eval(c!(cur.fp + a as usize), imm, canon) {
-                        Ok(v) => c!(cur.fp + d as usize) = v,
+                    match n.eval(s!(a as usize), imm, canon) {
+                        Ok(v) => s!(d as usize) = v,
                         Err(c) => trap!(Some(c)),
                     }
                     sp = sp.wrapping_add_signed(isize::from(ds));
@@ -691,7 +744,8 @@ impl Executor {
                             let r = eval(v(sp - 2), 0, 0);
                             c!(sp - 2) = r as u64;
                             sp -= 1;
-                            pc += 1;
+                            // SAFETY: the op falls through to another.
+                            ip = unsafe { ip.add(1) };
                             continue;
                         }
                     };
@@ -699,81 +753,35 @@ impl Executor {
                     c!(at + 1) = (r >> 64) as u64;
                     sp = at + 2;
                 }
-                Op::RefFunc(f) => {
-                    // SAFETY: validated index.
-                    c!(sp) = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) } as u64;
-                    sp += 1;
-                }
-                Op::TableGet(t) => {
-                    let index = u64::from(c!(sp - 1) as u32);
-                    // SAFETY: `vmctx` is live, the table index validated.
-                    let Some(p) = (unsafe { table_elem(vmctx, t, index) }) else {
-                        trap!(Some(TrapCode::TableOutOfBounds))
-                    };
-                    // SAFETY: in bounds.
-                    c!(sp - 1) = unsafe { p.read() };
-                }
-                Op::TableSet(t) => {
-                    sp -= 2;
-                    let index = u64::from(c!(sp) as u32);
-                    // SAFETY: `vmctx` is live, the table index validated.
-                    let Some(p) = (unsafe { table_elem(vmctx, t, index) }) else {
-                        trap!(Some(TrapCode::TableOutOfBounds))
-                    };
-                    // SAFETY: in bounds.
-                    unsafe { p.write(c!(sp + 1)) };
-                }
-                Op::TableSize(t) => {
-                    // SAFETY: validated index.
-                    let len: u64 = unsafe { rd(vmctx_entry(vmctx, vm::VMCTX_TABLES, t), vm::TABLE_LENGTH) };
-                    c!(sp) = u64::from(len as u32);
-                    sp += 1;
-                }
-                Op::TableGrow(t) => {
-                    sp -= 1;
-                    let (init, delta) = (c!(sp - 1), c!(sp) as u32);
-                    let f = lc!(vmctx, Libcall::TableGrow, TableGrowFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    let r = unsafe { f(vmctx, t, init, delta) };
-                    if r < 0 {
-                        trap!(None)
+                Op::MemorySize(_)
+                | Op::MemoryGrow(_)
+                | Op::MemoryFill(_)
+                | Op::MemoryCopy { .. }
+                | Op::MemoryInit { .. }
+                | Op::DataDrop(_)
+                | Op::RefFunc(_)
+                | Op::TableGet(_)
+                | Op::TableSet(_)
+                | Op::TableSize(_)
+                | Op::TableGrow(_)
+                | Op::TableFill(_)
+                | Op::TableCopy { .. }
+                | Op::TableInit { .. }
+                | Op::ElemDrop(_) => {
+                    // SAFETY: `vmctx` is live; `base` is re-read below.
+                    let mut at = sp;
+                    let r = unsafe { bulk::run(*op, vmctx, &mut self.stack, &mut at) };
+                    sp = at;
+                    base = self.stack.as_mut_ptr();
+                    // SAFETY: as `fb`'s first value.
+                    fb = unsafe { base.add(fp) };
+                    if let Err(code) = r {
+                        trap!(code)
                     }
-                    c!(sp - 1) = u64::from(r as u32);
-                }
-                Op::TableFill(t) => {
-                    sp -= 3;
-                    let (d, v, n) = (c!(sp) as u32, c!(sp + 1), c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::TableFill, TableFillFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, t, d, v, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::TableCopy { dst, src } => {
-                    sp -= 3;
-                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::TableCopy, Bulk5Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, dst, src, d, s, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::TableInit { table, elem } => {
-                    sp -= 3;
-                    let (d, s, n) = (c!(sp) as u32, c!(sp + 1) as u32, c!(sp + 2) as u32);
-                    let f = lc!(vmctx, Libcall::TableInit, Bulk5Fn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    if unsafe { f(vmctx, table, elem, d, s, n) } == 0 {
-                        trap!(None)
-                    }
-                }
-                Op::ElemDrop(elem) => {
-                    let f = lc!(vmctx, Libcall::ElemDrop, DropFn);
-                    // SAFETY: the runtime's libcall with the instance's vmctx.
-                    unsafe { f(vmctx, elem) };
                 }
             });
-            pc += 1;
+            // SAFETY: an op that gets here falls through, so another op follows it.
+            ip = unsafe { ip.add(1) };
         }
     }
 }

@@ -192,6 +192,52 @@ impl NumOp {
         }
     }
 
+    /// Whether the operator is a comparison of two `i64`s.
+    pub(crate) fn i64_compare(self) -> bool {
+        use NumOp as N;
+        matches!(
+            self,
+            N::I64Eq
+                | N::I64Ne
+                | N::I64LtS
+                | N::I64LtU
+                | N::I64GtS
+                | N::I64GtU
+                | N::I64LeS
+                | N::I64LeU
+                | N::I64GeS
+                | N::I64GeU
+        )
+    }
+
+    /// The integer comparison that holds exactly when this one does not (`lt_u` for `ge_u`).
+    pub(crate) fn negated(self) -> Option<NumOp> {
+        use NumOp as N;
+        Some(match self {
+            N::I32Eq => N::I32Ne,
+            N::I32Ne => N::I32Eq,
+            N::I32LtS => N::I32GeS,
+            N::I32GeS => N::I32LtS,
+            N::I32LtU => N::I32GeU,
+            N::I32GeU => N::I32LtU,
+            N::I32GtS => N::I32LeS,
+            N::I32LeS => N::I32GtS,
+            N::I32GtU => N::I32LeU,
+            N::I32LeU => N::I32GtU,
+            N::I64Eq => N::I64Ne,
+            N::I64Ne => N::I64Eq,
+            N::I64LtS => N::I64GeS,
+            N::I64GeS => N::I64LtS,
+            N::I64LtU => N::I64GeU,
+            N::I64GeU => N::I64LtU,
+            N::I64GtS => N::I64LeS,
+            N::I64LeS => N::I64GtS,
+            N::I64GtU => N::I64LeU,
+            N::I64LeU => N::I64GtU,
+            _ => return None,
+        })
+    }
+
     /// Whether [`NumOp::eval`] can trap (divisions, remainders, float-to-int truncations):
     /// the translator fuses only operators that cannot into superinstructions, whose module
     /// offset is that of their first wasm operator.

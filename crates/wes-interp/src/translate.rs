@@ -13,89 +13,18 @@ use wasmparser::{BinaryReader, BlockType, FunctionBody, Operator};
 use wes_core::{CompileError, Module, ValType};
 use wes_meter::{FunctionSegments, Pricing};
 
+mod check;
+mod fuse;
+
+use self::check::is_simd;
+pub(crate) use self::check::{check_body, check_module};
+
 use crate::code::{Code, DropKeep, LoadKind, Op, RETURN, Target, VLoad, Width, cells};
 use crate::num::NumOp;
 use crate::simd::{SimdArity, SimdOp};
 
 fn unsupported(what: impl Into<String>, func_index: Option<u32>) -> CompileError {
     CompileError::Unsupported { backend: "interp", what: what.into(), func_index }
-}
-
-/// Refuses what no function of `module` can use here (nothing yet: every type is supported).
-pub(crate) fn check_module(_module: &Module) -> Result<(), CompileError> {
-    Ok(())
-}
-
-macro_rules! simd_check {
-    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
-        /// Whether `op` is a SIMD operator (of the `simd` or `relaxed_simd` proposals).
-        fn is_simd(op: &Operator<'_>) -> bool {
-            match op {
-                $( Operator::$op $( { $($arg: _),* } )? => simd_check!(one @$proposal), )*
-                _ => false,
-            }
-        }
-    };
-    (one @simd) => { true };
-    (one @relaxed_simd) => { true };
-    (one @$proposal:ident) => { false };
-}
-wasmparser::for_each_operator!(simd_check);
-
-/// What translating defined function `defined_index` would refuse, found without translating:
-/// SIMD operators that are neither [`SimdOp`]s nor handled by the translator (relaxed SIMD).
-pub(crate) fn check_body(module: &Module, defined_index: u32) -> Result<(), CompileError> {
-    let func_index = module.num_imported_functions + defined_index;
-    let (reader, _) = body_reader(module, defined_index)?;
-    let codegen = |e: wasmparser::BinaryReaderError| CompileError::Codegen { func_index, message: e.to_string() };
-    for local in reader.get_locals_reader().map_err(codegen)? {
-        let (_, t) = local.map_err(codegen)?;
-        val_type(t, func_index)?;
-    }
-    // The decoder recorded whether the body has any SIMD operator; most have none.
-    if module.bodies.get(defined_index as usize).is_some_and(|b| !b.shape.uses_simd) {
-        return Ok(());
-    }
-    let mut ops = reader.get_operators_reader().map_err(codegen)?;
-    while !ops.eof() {
-        let op = ops.read().map_err(codegen)?;
-        if is_simd(&op) && !simd_supported(&op) && SimdOp::decode(&op).is_none() {
-            return Err(unsupported("SIMD instructions", Some(func_index)));
-        }
-    }
-    Ok(())
-}
-
-/// Whether `op` is a SIMD operator the translator handles itself: `v128.const` and the memory
-/// operators. The lane operators are [`SimdOp`]s.
-fn simd_supported(op: &Operator<'_>) -> bool {
-    use Operator as O;
-    matches!(
-        op,
-        O::V128Const { .. }
-            | O::V128Load { .. }
-            | O::V128Load8x8S { .. }
-            | O::V128Load8x8U { .. }
-            | O::V128Load16x4S { .. }
-            | O::V128Load16x4U { .. }
-            | O::V128Load32x2S { .. }
-            | O::V128Load32x2U { .. }
-            | O::V128Load8Splat { .. }
-            | O::V128Load16Splat { .. }
-            | O::V128Load32Splat { .. }
-            | O::V128Load64Splat { .. }
-            | O::V128Load32Zero { .. }
-            | O::V128Load64Zero { .. }
-            | O::V128Store { .. }
-            | O::V128Load8Lane { .. }
-            | O::V128Load16Lane { .. }
-            | O::V128Load32Lane { .. }
-            | O::V128Load64Lane { .. }
-            | O::V128Store8Lane { .. }
-            | O::V128Store16Lane { .. }
-            | O::V128Store32Lane { .. }
-            | O::V128Store64Lane { .. }
-    )
 }
 
 fn body_reader(module: &Module, defined_index: u32) -> Result<(FunctionBody<'_>, u32), CompileError> {
@@ -180,6 +109,8 @@ struct Translator<'m> {
     stack_base: u32,
     /// Ops before this index are never fused with later ones: a branch may target it.
     fence: usize,
+    /// An op reaching memory 0 through the loop's cached definition was emitted.
+    mem0: bool,
     offset: u32,
 }
 
@@ -249,6 +180,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         reachable: true,
         unreachable_depth: 0,
         fence: 0,
+        mem0: false,
         offset: body_offset,
     };
     // An operator takes two or three bytes of the body on average: room for that many ops up
@@ -297,6 +229,8 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         tables: t.tables,
         v128s: t.v128s,
         simd: t.simd,
+        mem0: t.mem0,
+        canon: shared.nan_canonicalization,
     };
     code.seal().map_err(|message| CompileError::Codegen { func_index, message })?;
     Ok(code)
@@ -323,92 +257,6 @@ impl Translator<'_> {
     /// The slot of operand-stack cell `h`: past the frame's locals.
     fn slot(&self, h: u32) -> u32 {
         self.stack_base.saturating_add(h)
-    }
-
-    /// Emits binary operator `n`, whose operands were just popped (they sat at cells `height`
-    /// and `height + 1`), as one op on slots writing its result to cell `height`. When `n`
-    /// cannot trap (so no trap reports a fused op's offset) and no branch target lies between
-    /// them (see [`Translator::pc`]), the op absorbs the ops just emitted that push its
-    /// operands: a `local.get` becomes a local's slot, a `const` an immediate. The fused op
-    /// replaces them, at the offset of the first. A `local.get a` followed by one fused op
-    /// that pushes the right operand from locals and constants is absorbed too: that op now
-    /// writes the lower cell and reads no stack cell, and nothing between reads or writes `a`.
-    fn emit_binary(&mut self, n: NumOp) {
-        let h = self.height;
-        let (top, below) = (self.slot(h), self.slot(h + 1));
-        let len = self.ops.len();
-        let last2 = if len >= 2 && len - 2 >= self.fence { self.ops.get(len - 2..) } else { None };
-        let last1 = if len > self.fence { self.ops.last().copied() } else { None };
-        let fused = match (last2, last1) {
-            _ if n.can_trap() => None,
-            (Some(&[Op::LocalGet(a), Op::LocalGet(b)]), _) => Some((2, Op::bin_ss(n, 1, top, a, b))),
-            (Some(&[Op::LocalGet(a), Op::Const(c)]), _) => Some((2, Op::bin_si(n, 1, top, a, c))),
-            (Some(&[Op::LocalGet(a), mut right]), _) if right.dest() == Some((below, 1)) => {
-                if let Some((d, _)) = right.dest_mut() {
-                    *d = top;
-                }
-                // The right operand's op keeps its own offset (the fused op, below, that of
-                // the `local.get`'s successor: it cannot trap).
-                let at = len - 2;
-                self.ops.remove(at);
-                self.offsets.remove(at);
-                self.ops[at] = right;
-                self.emit(Op::bin_ss(n, 0, top, a, top));
-                return;
-            }
-            (_, Some(Op::LocalGet(b))) => Some((1, Op::bin_ss(n, 0, top, top, b))),
-            (_, Some(Op::Const(c))) => Some((1, Op::bin_si(n, 0, top, top, c))),
-            _ => None,
-        };
-        match fused {
-            Some((k, op)) => {
-                self.ops.truncate(len - k);
-                self.ops.push(op);
-                self.offsets.truncate(len - k + 1);
-            }
-            None => {
-                self.emit(Op::bin_ss(n, -1, top, top, below));
-            }
-        }
-    }
-
-    /// Emits unary operator `n`, whose operand was just popped (it sat at cell `height`), as
-    /// one op on slots writing its result to that cell; a `local.get` just emitted for the
-    /// operand becomes the local's slot when `n` cannot trap and no branch targets the op.
-    fn emit_unary(&mut self, n: NumOp) {
-        let top = self.slot(self.height);
-        let len = self.ops.len();
-        match self.ops.last() {
-            Some(&Op::LocalGet(a)) if !n.can_trap() && len > self.fence => {
-                self.ops.truncate(len - 1);
-                self.ops.push(Op::UnS { n, sp: 1, d: top, a });
-            }
-            _ => {
-                self.emit(Op::UnS { n, sp: 0, d: top, a: top });
-            }
-        }
-    }
-
-    /// For a conditional branch whose condition was just popped: when the op just emitted is
-    /// the `eqz` computing it (and no branch targets the branch), removes it and returns what
-    /// the branch tests instead: the `eqz`'s operand slot, the stack move of both (the `eqz`'s
-    /// and the condition's pop), and whether the operand is an `i64`. Neither can trap, so
-    /// the fused branch's offset (the branch's own) is never reported.
-    fn take_eqz(&mut self) -> Option<(u32, i8, bool)> {
-        let top = self.slot(self.height);
-        let len = self.ops.len();
-        let Some(&Op::UnS { n, sp, d, a }) = self.ops.last() else { return None };
-        let wide = match n {
-            NumOp::I32Eqz => false,
-            NumOp::I64Eqz => true,
-            _ => return None,
-        };
-        if d != top || len <= self.fence {
-            return None;
-        }
-        self.ops.truncate(len - 1);
-        self.offsets.truncate(len - 1);
-        Some((a, sp - 1, wide))
     }
 
     /// Pops `n` values.
@@ -491,14 +339,17 @@ impl Translator<'_> {
         }
     }
 
-    fn load(&mut self, m: &wasmparser::MemArg, kind: LoadKind, ty: ValType) -> Result<(), CompileError> {
-        let (mem, offset) = self.memarg(m)?;
-        self.simple(Op::Load { kind, mem, offset }, 1, &[ty])
-    }
-
-    fn store(&mut self, m: &wasmparser::MemArg, size: u8) -> Result<(), CompileError> {
-        let (mem, offset) = self.memarg(m)?;
-        self.simple(Op::Store { size, mem, offset }, 2, &[])
+    /// Points the `if` op at `at` at its else branch (or its end), `pc`.
+    fn patch_else(&mut self, at: usize, pc: u32) {
+        match self.ops.get_mut(at) {
+            Some(Op::BrIfEqz(to) | Op::IfNez { to, .. }) => *to = pc,
+            Some(op) => {
+                if let Some(t) = op.target_mut() {
+                    t.pc = pc;
+                }
+            }
+            None => {}
+        }
     }
 
     fn load_v(&mut self, m: &wasmparser::MemArg, kind: VLoad) -> Result<(), CompileError> {
@@ -528,28 +379,6 @@ impl Translator<'_> {
         let (at, ty) = *self.local_at.get(local_index as usize).ok_or_else(|| self.err("local out of range"))?;
         self.emit(if ty == ValType::V128 { wide(at) } else { narrow(at) });
         Ok(ty)
-    }
-
-    /// Fuses the `LocalSet` just emitted at `at` into the binary op before it, which then
-    /// writes the local's slot instead of the stack's top, when no branch targets the
-    /// `LocalSet` (see [`Translator::pc`]). The fused op keeps the binary op's offset, which
-    /// is where it traps if it does (the store cannot).
-    fn fuse_local_set(&mut self, at: usize) {
-        if at == 0 || at <= self.fence {
-            return;
-        }
-        let top = self.slot(self.height);
-        let (Some(Op::LocalSet(local)), Some(prev)) = (self.ops.get(at).copied(), self.ops.get_mut(at - 1)) else {
-            return;
-        };
-        let Some((d, sp)) = prev.dest_mut() else { return };
-        if *d != top {
-            return;
-        }
-        *d = local;
-        *sp -= 1;
-        self.ops.truncate(at);
-        self.offsets.truncate(at);
     }
 
     fn global_width(&self, global_index: u32) -> Result<(Width, ValType), CompileError> {
@@ -619,9 +448,14 @@ impl Translator<'_> {
                 let (kind, else_patch) = match op {
                     O::Loop { .. } => (Kind::Loop, None),
                     O::If { .. } => {
+                        let to_else = Target { pc: RETURN, dk: DropKeep { drop: 0, keep: 0 } };
                         let op = match self.take_eqz() {
-                            Some((a, sp, wide)) => Op::IfNez { a, sp, wide, to: RETURN },
-                            None => Op::BrIfEqz(RETURN),
+                            Some((a, sp, wide)) => match self.take_and(a, wide) {
+                                // Jumps to the else branch when the `and` is non-zero.
+                                Some((x, imm, s)) => Op::BrAnd { sp: sp + s, wide, zero: false, a: x, imm, t: to_else },
+                                None => Op::IfNez { a, sp, wide, to: RETURN },
+                            },
+                            None => self.take_compare(true, to_else).unwrap_or(Op::BrIfEqz(RETURN)),
                         };
                         (Kind::If, Some(self.emit(op)))
                     }
@@ -646,10 +480,8 @@ impl Translator<'_> {
                     c.patches.push(Patch::Op(at));
                     self.emit(Op::Br(Target { pc: RETURN, dk: DropKeep { drop: 0, keep } }));
                 }
-                if let Some(at) = else_at
-                    && let Some(Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. }) = self.ops.get_mut(at)
-                {
-                    *pc = pc_after_jump;
+                if let Some(at) = else_at {
+                    self.patch_else(at, pc_after_jump);
                 }
                 self.reset(depth, height, &params);
                 self.reachable = true;
@@ -664,16 +496,14 @@ impl Translator<'_> {
                 }
                 let end = self.pc();
                 let reached = self.reachable || !c.patches.is_empty() || c.else_patch.is_some();
-                if let Some(at) = c.else_patch
-                    && let Some(Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. }) = self.ops.get_mut(at)
-                {
-                    *pc = end;
+                if let Some(at) = c.else_patch {
+                    self.patch_else(at, end);
                 }
                 for p in &c.patches {
                     match *p {
-                        Patch::Op(at) => match self.ops.get_mut(at) {
-                            Some(Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. }) => t.pc = end,
-                            _ => return Err(self.err("patched op is not a branch")),
+                        Patch::Op(at) => match self.ops.get_mut(at).and_then(Op::target_mut) {
+                            Some(t) => t.pc = end,
+                            None => return Err(self.err("patched op is not a branch")),
                         },
                         Patch::Table(at) => {
                             let t = self.tables.get_mut(at).ok_or_else(|| CompileError::Codegen {
@@ -699,10 +529,14 @@ impl Translator<'_> {
                 self.pop(1)?;
                 let eqz = self.take_eqz();
                 let (target, patch) = self.target(relative_depth)?;
-                let at = self.emit(match eqz {
-                    Some((a, sp, wide)) => Op::BrIfZ { a, sp, wide, t: target },
-                    None => Op::BrIf(target),
-                });
+                let op = match eqz {
+                    Some((a, sp, wide)) => match self.take_and(a, wide) {
+                        Some((x, imm, s)) => Op::BrAnd { sp: sp + s, wide, zero: true, a: x, imm, t: target },
+                        None => Op::BrIfZ { a, sp, wide, cost: 0, t: target },
+                    },
+                    None => self.take_compare(false, target).unwrap_or(Op::BrIf(target)),
+                };
+                let at = self.emit(op);
                 if let Some(i) = patch {
                     self.ctrl[i].patches.push(Patch::Op(at));
                 }
@@ -766,7 +600,23 @@ impl Translator<'_> {
                 self.fuse_local_set(self.ops.len() - 1);
             }
             O::LocalTee { local_index } => {
-                self.local(local_index, Op::LocalTee, Op::LocalTee2)?;
+                // A tee of a value an op on slots just computed is a `local.set` fused into
+                // that op and a `local.get`, which the op consuming the value may absorb.
+                let at = self.ops.len();
+                let t = self.local(local_index, Op::LocalTee, Op::LocalTee2)?;
+                if t != V128 {
+                    self.pop(1)?;
+                    if let Some(&Op::LocalTee(i)) = self.ops.get(at) {
+                        self.ops[at] = Op::LocalSet(i);
+                        self.fuse_local_set(at);
+                        if self.ops.len() == at {
+                            self.emit(Op::LocalGet(i));
+                        } else {
+                            self.ops[at] = Op::LocalTee(i);
+                        }
+                    }
+                    self.push(&[t]);
+                }
             }
             O::GlobalGet { global_index } => {
                 let (w, t) = self.global_width(global_index)?;
@@ -888,3 +738,6 @@ impl Translator<'_> {
         Ok(ValType::from(t.element))
     }
 }
+
+#[cfg(test)]
+mod tests;

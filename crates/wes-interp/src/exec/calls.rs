@@ -10,10 +10,18 @@ use super::vmctx::{function_context, is_interp, rd, record_trap, store_of, wr};
 use super::{Executor, Exit, Frame};
 use crate::code::cells;
 
+/// The signature of a call's callee: that of a function of the caller's module (a direct
+/// call), or a type of it (an indirect call, checked). Only a call to native code reads it.
+#[derive(Clone, Copy)]
+pub(super) enum Sig {
+    Func(u32),
+    Type(u32),
+}
+
 /// How a call ended up being made.
 pub(super) enum Called {
-    /// A frame was pushed (or replaced): run it.
-    Frame(Frame),
+    /// A frame was pushed (or replaced): the running frame is now the callee's.
+    Frame,
     /// A native call returned; its results are on the stack.
     Done,
 }
@@ -52,14 +60,15 @@ impl Executor {
     ///
     /// # Safety
     ///
-    /// `funcref` must be a live function record of the store whose signature is `type_index`
-    /// of `cur`'s module; every frame's vmctx must be live.
+    /// `funcref` must be a live function record of the store whose signature is `sig` of
+    /// `cur`'s module; every frame's vmctx must be live.
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(super) unsafe fn call(
         &mut self,
         cur: &mut Frame,
         sp: &mut usize,
         funcref: *const u8,
-        type_index: u32,
+        sig: Sig,
         tail: bool,
     ) -> Result<Called, CallTrap> {
         // SAFETY: `funcref` is a live record (layout `vm::FUNCREF_*`).
@@ -93,10 +102,37 @@ impl Executor {
                 code.func_index,
                 code.body_offset,
             ))?;
-            return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
+            *cur = Frame { record, code, vmctx, pc: 0, fp, frames_left };
+            return Ok(Called::Frame);
         }
-        // Native code: the array call, with the JIT's frame count.
+        // SAFETY: as this function's.
+        unsafe { self.call_native(cur, sp, funcref, call, ctx, sig, tail) }
+    }
+
+    /// [`Executor::call`] of native code `call` with `ctx` (of the record `funcref`): the
+    /// array call, with the JIT's frame count. Kept out of line, so the loop's calls between
+    /// interpreted functions stay short.
+    ///
+    /// # Safety
+    ///
+    /// As [`Executor::call`].
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn call_native(
+        &mut self,
+        cur: &mut Frame,
+        sp: &mut usize,
+        funcref: *const u8,
+        call: usize,
+        ctx: *mut u8,
+        sig: Sig,
+        tail: bool,
+    ) -> Result<Called, CallTrap> {
         let module = &cur.record().shared.module;
+        let type_index = match sig {
+            Sig::Type(t) => t,
+            Sig::Func(f) => module.functions.get(f as usize).copied().ok_or(CallTrap::Recorded)?,
+        };
         let ty = module.types.get(type_index as usize).ok_or(CallTrap::Recorded)?;
         let (params, results) = (ty.params(), ty.results());
         let n: usize = params.iter().map(|t| cells(*t) as usize).sum();
@@ -195,7 +231,8 @@ impl Executor {
                     ))?;
                     raw_to_cells(&code.params, tail_args, &mut self.stack[fp..]);
                     *sp = end;
-                    return Ok(Called::Frame(Frame { record, code, vmctx, pc: 0, fp, frames_left }));
+                    *cur = Frame { record, code, vmctx, pc: 0, fp, frames_left };
+                    return Ok(Called::Frame);
                 }
                 let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
                 status = wes_core::unwind::call_array(store, f, ctx, caller, tail_args);

@@ -79,7 +79,9 @@ impl Executor {
         }
         let locals = fp + code.param_cells as usize;
         let end = locals + code.local_cells as usize;
-        self.stack[locals..end].fill(0);
+        if end > locals {
+            self.stack[locals..end].fill(0);
+        }
         Some(end)
     }
 }

@@ -155,6 +155,42 @@ pub(super) unsafe fn mem_addr(vmctx: *mut u8, mem: u32, addr: u64, offset: u64, 
     }
 }
 
+/// The definition of memory 0 of the instance behind `vmctx` when `code` addresses it with
+/// the ops that take it from the loop ([`crate::code::Code::mem0`]), else null.
+///
+/// # Safety
+///
+/// `vmctx` must be a live instance context of `code`'s module.
+#[inline(always)]
+pub(super) unsafe fn mem0_of(code: &crate::code::Code, vmctx: *mut u8) -> *mut u8 {
+    if code.mem0 {
+        // SAFETY: the module has a memory 0 (the translator sets `mem0` only then).
+        unsafe { vmctx_entry(vmctx, vm::VMCTX_MEMORIES, 0) }
+    } else {
+        std::ptr::null_mut()
+    }
+}
+
+/// The native address of a `size`-byte access at `addr + offset` of the memory defined at
+/// `def`, or `None` when it is out of bounds.
+///
+/// # Safety
+///
+/// `def` must be a live memory definition.
+#[inline(always)]
+pub(super) unsafe fn mem0_addr(def: *mut u8, addr: u32, offset: u32, size: u64) -> Option<*mut u8> {
+    // SAFETY: by this function's contract.
+    unsafe {
+        let len: u64 = rd(def, vm::MEMORY_LENGTH);
+        let at = u64::from(addr) + u64::from(offset);
+        if at + size > len {
+            return None;
+        }
+        let base: *mut u8 = rd(def, vm::MEMORY_BASE);
+        Some(base.add(at as usize))
+    }
+}
+
 /// The address of element `index` of table `table`, or `None` when out of bounds.
 ///
 /// # Safety

@@ -56,6 +56,51 @@ pub(crate) const PROGRAMS: &str = r#"(module
     (local.get 0) (i32.const 1)
     (block (param i32 i32) (result i32 i32)
       (br_if 0 (i32.const 1)) (drop) (drop) (i32.const 0) (i32.const 0)))
+  ;; The fourth pass's fusions: slot-addressed loads and stores with their offsets, float ops,
+  ;; compares fused into `br_if` and `if` (an `i64` immediate too wide to fuse among them), a
+  ;; left `local.get` folded past a right operand of several ops, and one that must not fold
+  ;; (the right operand writes the local through `local.tee`).
+  (func (export "fused") (param $x i32) (param $y i64) (result i64)
+    (local $i i32) (local $z i32) (local $acc i64) (local $f f64)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (i32.mul (i32.add (local.get $x) (i32.const 1)) (i32.const 2))))
+        (f64.store offset=16 (i32.shl (local.get $i) (i32.const 3))
+          (f64.mul (f64.convert_i32_u (local.get $i)) (f64.const 1.5)))
+        (local.set $f (f64.add (local.get $f)
+          (f64.mul (f64.load offset=16 (i32.shl (local.get $i) (i32.const 3))) (f64.load offset=24 (i32.const 0)))))
+        (if (i64.gt_s (local.get $y) (i64.const 0x100000000))
+          (then (local.set $acc (i64.add (local.get $acc) (i64.const 3))))
+          (else (local.set $acc (i64.sub (local.get $acc) (i64.extend_i32_u (local.get $i))))))
+        (if (i64.le_u (local.get $y) (i64.const -5))
+          (then (local.set $acc (i64.xor (local.get $acc) (i64.const 1)))))
+        (local.set $z
+          (i32.and (i32.sub (local.get $z) (local.tee $z (i32.add (local.get $i) (i32.const 7)))) (i32.const 0xff0)))
+        (i32.store offset=8 (local.get $z) (i32.add (local.get $i) (local.get $z)))
+        (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_s (i32.load offset=8 (local.get $z)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i64.ne (local.get $acc) (i64.const 0x7fffffffffff)))))
+    (i64.add (local.get $acc) (i64.reinterpret_f64 (local.get $f))))
+  (func (export "xorshift") (param $n i64) (result i64) (local $x i64) (local $acc i64)
+    (local.set $x (i64.const 88172645463325252))
+    (block $done
+      (loop $next
+        (br_if $done (i64.eqz (local.get $n)))
+        (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 13))))
+        (local.set $x (i64.xor (local.get $x) (i64.shr_u (local.get $x) (i64.const 7))))
+        (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))
+        (if (i64.eqz (i64.and (local.get $x) (i64.const 1)))
+          (then (local.set $acc (i64.add (local.get $acc) (local.get $x))))
+          (else (local.set $acc (i64.xor (local.get $acc) (i64.rotl (local.get $x) (i64.const 5))))))
+        (br_if $next (i32.eqz (i32.and (i32.wrap_i64 (local.get $x)) (i32.const 0x80000000))))
+        (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+        (br $next)))
+    (local.get $acc))
+  (func (export "oob_store") (param i32) (i64.store offset=4 (local.get 0) (i64.const 1)))
+  (func (export "oob_store2") (param i32)
+    (i32.store offset=65532 (local.get 0) (i32.add (local.get 0) (i32.const 1))))
+  (func (export "oob_load") (param i32) (result f64)
+    (f64.add (f64.const 1) (f64.load offset=65528 (local.get 0))))
 )"#;
 
 fn both(metered: bool, name: &str, args: &[Value], limit: u64) -> (Outcome, Outcome) {
@@ -92,6 +137,16 @@ pub(crate) const CASES: &[(&str, &[Value])] = &[
     ("grow", &[Value::I32(1)]),
     ("tail", &[Value::I32(100_000)]),
     ("multi", &[Value::I32(5)]),
+    ("fused", &[Value::I32(5), Value::I64(1 << 33)]),
+    ("fused", &[Value::I32(3), Value::I64(-3)]),
+    ("fused", &[Value::I32(0), Value::I64(7)]),
+    ("xorshift", &[Value::I64(300)]),
+    ("oob_store", &[Value::I32(65528)]),
+    ("oob_store", &[Value::I32(65531)]),
+    ("oob_store2", &[Value::I32(0)]),
+    ("oob_store2", &[Value::I32(1)]),
+    ("oob_load", &[Value::I32(0)]),
+    ("oob_load", &[Value::I32(1)]),
 ];
 
 #[test]

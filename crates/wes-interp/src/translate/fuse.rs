@@ -1,0 +1,289 @@
+//! The translator's fusions: an op absorbs the ops just emitted that push its operands (a
+//! `local.get` becomes a local's slot, a `const` an immediate), the `local.set` of its result,
+//! and a conditional branch absorbs the comparison it tests. Each is a peephole over the ops
+//! emitted since the last branch target ([`Translator::pc`]).
+
+use wes_core::{CompileError, ValType};
+
+use super::Translator;
+use crate::code::{LoadKind, Op, Target};
+use crate::num::NumOp;
+
+/// The most ops a right operand computed from locals may take for the `local.get` of the left
+/// operand before it to fold into the op using both ([`Translator::take_left_local`]).
+const MAX_RIGHT_OPS: usize = 32;
+
+impl Translator<'_> {
+    /// Emits binary operator `n`, whose operands were just popped (they sat at cells `height`
+    /// and `height + 1`), as one op on slots writing its result to cell `height`. When `n`
+    /// cannot trap (so no trap reports a fused op's offset) and no branch target lies between
+    /// them (see [`Translator::pc`]), the op absorbs the ops just emitted that push its
+    /// operands: a `local.get` becomes a local's slot, a `const` an immediate. The fused op
+    /// replaces them, at the offset of the first. A `local.get a` followed by one fused op
+    /// that pushes the right operand from locals and constants is absorbed too: that op now
+    /// writes the lower cell and reads no stack cell, and nothing between reads or writes `a`.
+    pub(super) fn emit_binary(&mut self, n: NumOp) {
+        let h = self.height;
+        let (top, below) = (self.slot(h), self.slot(h + 1));
+        let len = self.ops.len();
+        let last2 = if len >= 2 && len - 2 >= self.fence { self.ops.get(len - 2..) } else { None };
+        let last1 = if len > self.fence { self.ops.last().copied() } else { None };
+        let fused = match (last2, last1) {
+            _ if n.can_trap() => None,
+            (Some(&[Op::LocalGet(a), Op::LocalGet(b)]), _) => Some((2, Op::bin_ss(n, 1, top, a, b))),
+            (Some(&[Op::LocalGet(a), Op::Const(c)]), _) => Some((2, Op::bin_si(n, 1, top, a, c))),
+            (Some(&[Op::LocalGet(a), mut right]), _) if right.dest() == Some((below, 1)) => {
+                if let Some((d, _)) = right.dest_mut() {
+                    *d = top;
+                }
+                // The right operand's op keeps its own offset (the fused op, below, that of
+                // the `local.get`'s successor: it cannot trap).
+                let at = len - 2;
+                self.ops.remove(at);
+                self.offsets.remove(at);
+                self.ops[at] = right;
+                self.emit(Op::bin_ss(n, 0, top, a, top));
+                return;
+            }
+            (_, Some(Op::LocalGet(b))) => Some((1, Op::bin_ss(n, 0, top, top, b))),
+            (_, Some(Op::Const(c))) => Some((1, Op::bin_si(n, 0, top, top, c))),
+            _ => None,
+        };
+        match fused {
+            Some((k, op)) => {
+                self.ops.truncate(len - k);
+                self.ops.push(op);
+                self.offsets.truncate(len - k + 1);
+            }
+            None => match self.take_left_local(top) {
+                Some(a) => {
+                    self.emit(Op::bin_ss(n, 0, top, a, below));
+                }
+                None => {
+                    self.emit(Op::bin_ss(n, -1, top, top, below));
+                }
+            },
+        }
+    }
+
+    /// Emits unary operator `n`, whose operand was just popped (it sat at cell `height`), as
+    /// one op on slots writing its result to that cell; a `local.get` just emitted for the
+    /// operand becomes the local's slot when `n` cannot trap and no branch targets the op.
+    pub(super) fn emit_unary(&mut self, n: NumOp) {
+        let top = self.slot(self.height);
+        let len = self.ops.len();
+        match self.ops.last() {
+            Some(&Op::LocalGet(a)) if !n.can_trap() && len > self.fence => {
+                self.ops.truncate(len - 1);
+                self.ops.push(Op::UnS { n, sp: 1, d: top, a });
+            }
+            _ => {
+                self.emit(Op::UnS { n, sp: 0, d: top, a: top });
+            }
+        }
+    }
+
+    /// For a conditional branch whose condition was just popped: when the op just emitted is
+    /// the `eqz` computing it (and no branch targets the branch), removes it and returns what
+    /// the branch tests instead: the `eqz`'s operand slot, the stack move of both (the `eqz`'s
+    /// and the condition's pop), and whether the operand is an `i64`. Neither can trap, so
+    /// the fused branch's offset (the branch's own) is never reported.
+    pub(super) fn take_eqz(&mut self) -> Option<(u32, i8, bool)> {
+        let top = self.slot(self.height);
+        let len = self.ops.len();
+        let Some(&Op::UnS { n, sp, d, a }) = self.ops.last() else { return None };
+        let wide = match n {
+            NumOp::I32Eqz => false,
+            NumOp::I64Eqz => true,
+            _ => return None,
+        };
+        if d != top || len <= self.fence {
+            return None;
+        }
+        self.ops.truncate(len - 1);
+        self.offsets.truncate(len - 1);
+        Some((a, sp - 1, wide))
+    }
+
+    /// Fuses the `LocalSet` just emitted at `at` into the op before it, which then writes the
+    /// local's slot instead of the stack's top, when no branch targets the `LocalSet` (see
+    /// [`Translator::pc`]); a `local.get` or constant before it becomes one copy to the local. The fused op keeps the binary op's offset, which
+    /// is where it traps if it does (the store cannot).
+    pub(super) fn fuse_local_set(&mut self, at: usize) {
+        if at == 0 || at <= self.fence {
+            return;
+        }
+        let top = self.slot(self.height);
+        let (Some(Op::LocalSet(local)), Some(prev)) = (self.ops.get(at).copied(), self.ops.get_mut(at - 1)) else {
+            return;
+        };
+        // The `local.get` or constant pushing the value: one op writing the local.
+        let direct = match *prev {
+            Op::LocalGet(a) => Some(Op::Copy { d: local, a }),
+            Op::Const(v) => Some(Op::ConstTo { d: local, v }),
+            _ => None,
+        };
+        if let Some(op) = direct {
+            *prev = op;
+            self.ops.truncate(at);
+            self.offsets.truncate(at);
+            return;
+        }
+        let Some((d, sp)) = prev.dest_mut() else { return };
+        if *d != top {
+            return;
+        }
+        *d = local;
+        *sp -= 1;
+        self.ops.truncate(at);
+        self.offsets.truncate(at);
+    }
+
+    /// For an op whose left operand sat at slot `top` and whose right operand was just
+    /// computed into `top + 1` by ops on slots: when the op pushing the left operand is a
+    /// `local.get` (no branch target after it) followed by those ops alone, none of which
+    /// writes the local or reads or writes `top`, removes the `local.get` and returns its
+    /// local's slot. The ops after it keep their slots (they never read the stack pointer),
+    /// so the op using both then moves the stack by one cell less.
+    fn take_left_local(&mut self, top: u32) -> Option<u32> {
+        let below = top.checked_add(1)?;
+        let len = self.ops.len();
+        let last = self.ops.last()?;
+        if last.dest().map(|(d, _)| d) != Some(below) {
+            return None;
+        }
+        let lowest = self.fence.max(len.saturating_sub(MAX_RIGHT_OPS + 1));
+        let mut net: i32 = 0;
+        for p in (lowest..len).rev() {
+            let op = self.ops.get(p)?;
+            if let Op::LocalGet(x) = *op {
+                if net != 1 {
+                    return None;
+                }
+                let clean = self
+                    .ops
+                    .get(p + 1..)?
+                    .iter()
+                    .all(|o| o.dest().is_some_and(|(d, _)| d != x && d != top) && !o.reads_slot(top));
+                if !clean {
+                    return None;
+                }
+                self.ops.remove(p);
+                self.offsets.remove(p);
+                return Some(x);
+            }
+            let (_, sp) = op.dest()?;
+            net += i32::from(sp);
+        }
+        None
+    }
+
+    /// For an `eqz` of slot `a` just fused into a branch ([`Translator::take_eqz`]): when the
+    /// op before it is the `and` of a slot with an immediate computing `a` on the stack's top
+    /// (no branch target between), removes it and returns its operand slot, immediate (one
+    /// that fits 32 bits sign-extended) and stack move. It cannot trap.
+    pub(super) fn take_and(&mut self, a: u32, wide: bool) -> Option<(u32, i32, i8)> {
+        let len = self.ops.len();
+        if len <= self.fence || a != self.slot(self.height) {
+            return None;
+        }
+        let (n, x, b, sp, d) = self.ops.last()?.fast_parts()?;
+        let want = if wide { NumOp::I64And } else { NumOp::I32And };
+        let crate::code::Operand::Imm(imm) = b else { return None };
+        if n != want || d != a {
+            return None;
+        }
+        let imm = if wide { i32::try_from(imm as i64).ok()? } else { imm as u32 as i32 };
+        self.ops.truncate(len - 1);
+        self.offsets.truncate(len - 1);
+        Some((x, imm, sp))
+    }
+
+    /// For a conditional branch whose condition was just popped: when the op just emitted is
+    /// an integer comparison computing it (and no branch targets the branch), removes it and
+    /// returns the fused compare-and-branch to `t`, testing the comparison or, when `negate`
+    /// (an `if`, which jumps when its condition is false), its negation. Neither can trap, so
+    /// the fused op's offset (the branch's own) is never reported.
+    pub(super) fn take_compare(&mut self, negate: bool, t: Target) -> Option<Op> {
+        let top = self.slot(self.height);
+        let len = self.ops.len();
+        if len <= self.fence {
+            return None;
+        }
+        let (n, a, b, sp, d) = self.ops.last()?.fast_parts()?;
+        if d != top {
+            return None;
+        }
+        let n = if negate { n.negated()? } else { n.negated().map(|_| n)? };
+        let op = Op::branch_cmp(n, sp - 1, a, b, t)?;
+        self.ops.truncate(len - 1);
+        self.offsets.truncate(len - 1);
+        Some(op)
+    }
+
+    /// A scalar load: the address's `local.get` and the result's `local.set` fold into it.
+    /// The op keeps the load's own offset, where it traps.
+    pub(super) fn load(&mut self, m: &wasmparser::MemArg, kind: LoadKind, ty: ValType) -> Result<(), CompileError> {
+        let (mem, offset) = self.memarg(m)?;
+        self.pop(1)?;
+        let top = self.slot(self.height);
+        let len = self.ops.len();
+        let (a, sp) = match self.ops.last() {
+            Some(&Op::LocalGet(x)) if len > self.fence => {
+                self.ops.truncate(len - 1);
+                self.offsets.truncate(len - 1);
+                (x, 1)
+            }
+            _ => (top, 0),
+        };
+        let op = match (kind, u32::try_from(offset)) {
+            (LoadKind::I32, Ok(offset)) if mem == 0 => Op::Load32S { sp, d: top, a, offset },
+            (LoadKind::I64, Ok(offset)) if mem == 0 => Op::Load64S { sp, d: top, a, offset },
+            _ => Op::LoadS { kind, sp, d: top, a, mem, offset },
+        };
+        self.mem0 |= matches!(op, Op::Load32S { .. } | Op::Load64S { .. });
+        self.emit(op);
+        self.push(&[ty]);
+        Ok(())
+    }
+
+    /// A scalar store of `size` bytes: the `local.get`s of the value and the address fold
+    /// into it (the address's also when ops on slots compute the value). The op keeps the
+    /// store's own offset, where it traps.
+    pub(super) fn store(&mut self, m: &wasmparser::MemArg, size: u8) -> Result<(), CompileError> {
+        let (mem, offset) = self.memarg(m)?;
+        self.pop(2)?;
+        let top = self.slot(self.height);
+        let below = top.saturating_add(1);
+        let (mut a, mut v, mut sp) = (top, below, -2i8);
+        let len = self.ops.len();
+        if let Some(&Op::LocalGet(x)) = self.ops.last()
+            && len > self.fence
+        {
+            self.ops.truncate(len - 1);
+            self.offsets.truncate(len - 1);
+            v = x;
+            sp += 1;
+            let len = len - 1;
+            if let Some(&Op::LocalGet(y)) = self.ops.last()
+                && len > self.fence
+            {
+                self.ops.truncate(len - 1);
+                self.offsets.truncate(len - 1);
+                a = y;
+                sp += 1;
+            }
+        } else if let Some(y) = self.take_left_local(top) {
+            a = y;
+            sp += 1;
+        }
+        let op = match (size, u32::try_from(offset)) {
+            (4, Ok(offset)) if mem == 0 => Op::Store32S { sp, a, v, offset },
+            (8, Ok(offset)) if mem == 0 => Op::Store64S { sp, a, v, offset },
+            _ => Op::StoreS { size, sp, a, v, mem, offset },
+        };
+        self.mem0 |= matches!(op, Op::Store32S { .. } | Op::Store64S { .. });
+        self.emit(op);
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! The fusions' shape: what the workloads' loops translate to. (Their behaviour against the
+//! JIT is `tests/it/differential.rs` and the spec suites.)
+#![allow(clippy::unwrap_used, reason = "a failed unwrap fails the test")]
+
+use std::sync::Arc;
+
+use crate::Shared;
+use crate::code::{Code, Op};
+
+fn translate_text(wat: &str, defined_index: u32) -> Code {
+    translate_metered(wat, defined_index, false)
+}
+
+fn translate_metered(wat: &str, defined_index: u32, metered: bool) -> Code {
+    let module = Arc::new(wes_decode::decode_text(wat).unwrap());
+    let shared = Shared {
+        module: Arc::clone(&module),
+        segment_pricing: metered.then(|| Arc::new(wes_meter::Pricing::default())),
+        metered,
+        count_operators: false,
+        nan_canonicalization: true,
+    };
+    super::translate(&module, defined_index, &shared).unwrap()
+}
+
+/// matmul's inner loop: the f64 loads address their locals, the multiply-add reads the
+/// accumulator's local and writes it, the compare fuses into the `br_if`, and no op copies a
+/// local to the stack.
+#[test]
+fn the_matmul_loop_has_no_stack_copies() {
+    let code = translate_text(
+        r#"(module (memory 1)
+          (func (param $i i32) (param $row i32) (param $a i32) (param $k i32) (result f64) (local $sum f64)
+            (block $k_done
+              (loop $k_loop
+                (br_if $k_done
+                  (i32.ge_u (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $row))))
+                (local.set $sum
+                  (f64.add (local.get $sum)
+                    (f64.mul (f64.load (local.get $a)) (f64.load offset=8 (local.get $k)))))
+                (local.set $a (i32.add (local.get $a) (i32.const 8)))
+                (local.set $k (i32.add (local.get $k) (local.get $row)))
+                (br $k_loop)))
+            (local.get $sum)))"#,
+        0,
+    );
+    // The loop: up to its `br` back.
+    let end = code.ops.iter().position(|op| matches!(op, Op::Br(_))).unwrap();
+    let body = &code.ops[..=end];
+    assert_eq!(body.len(), 10, "{body:#?}");
+    assert!(!body.iter().any(|op| matches!(op, Op::LocalGet(_) | Op::LocalSet(_) | Op::BrIf(_))), "{body:#?}");
+    assert!(matches!(body[2], Op::BrI32GeUSS { sp: -1, a: 2, b: 6, .. }), "{body:#?}");
+    assert!(matches!(body[3], Op::Load64S { sp: 1, d: 6, a: 2, offset: 0 }), "{body:#?}");
+    assert!(matches!(body[4], Op::Load64S { sp: 1, d: 7, a: 3, offset: 8 }), "{body:#?}");
+    assert!(matches!(body[5], Op::F64MulSS { sp: -1, d: 6, a: 6, b: 7 }), "{body:#?}");
+    assert!(matches!(body[6], Op::F64AddSS { sp: -1, d: 4, a: 4, b: 6 }), "{body:#?}");
+    assert!(code.mem0);
+}
+
+/// An `if` on a comparison jumps on its negation; a `br` to the `return` at the end returns.
+#[test]
+fn if_fuses_the_negated_compare_and_a_branch_to_the_end_returns() {
+    let code = translate_text(
+        r#"(module
+          (func (param $n i32) (result i64)
+            (if (result i64) (i32.lt_u (local.get $n) (i32.const 2))
+              (then (i64.extend_i32_u (local.get $n)))
+              (else (i64.const 7)))))"#,
+        0,
+    );
+    assert!(matches!(code.ops[0], Op::BrI32GeUSI { sp: 0, a: 0, imm: 2, .. }), "{:#?}", code.ops);
+    assert!(matches!(code.ops[2], Op::Return), "{:#?}", code.ops);
+}
+
+/// A left `local.get` does not move past a right operand that writes its local, and a
+/// `local.tee` of an op's result becomes that op writing the local.
+#[test]
+fn a_left_local_stays_when_the_right_operand_writes_it() {
+    let code = translate_text(
+        r#"(module
+          (func (param $z i32) (param $i i32) (result i32)
+            (i32.sub (local.get $z) (local.tee $z (i32.add (local.get $i) (i32.const 7))))))"#,
+        0,
+    );
+    assert!(matches!(code.ops[0], Op::LocalGet(0)), "{:#?}", code.ops);
+    assert!(matches!(code.ops[1], Op::I32AddSI { d: 0, a: 1, imm: 7, .. }), "{:#?}", code.ops);
+}
+
+/// An `i64` comparison with an immediate that does not fit 32 bits keeps its own op.
+#[test]
+fn a_wide_immediate_does_not_fuse_into_the_branch() {
+    let code = translate_text(
+        r#"(module
+          (func (param $y i64) (result i32)
+            (block (br_if 0 (i64.gt_s (local.get $y) (i64.const 0x100000000))))
+            (block (br_if 0 (i64.gt_s (local.get $y) (i64.const -5))))
+            (i32.const 0)))"#,
+        0,
+    );
+    assert!(matches!(code.ops[0], Op::I64GtSSI { .. }), "{:#?}", code.ops);
+    assert!(matches!(code.ops[1], Op::BrIf(_)), "{:#?}", code.ops);
+    assert!(matches!(code.ops[2], Op::BrI64GtSSI { imm: -5, .. }), "{:#?}", code.ops);
+}
+
+/// xorshift's test of the low bit: the `and` with an immediate and the `eqz` fuse into the
+/// `if`, which jumps to the else branch when the `and` is non-zero.
+#[test]
+fn an_and_with_an_immediate_fuses_into_the_branch() {
+    let code = translate_text(
+        r#"(module
+          (func (param $x i64) (param $y i32) (result i64)
+            (block (br_if 0 (i32.eqz (i32.and (local.get $y) (i32.const 0x80000000)))))
+            (if (result i64) (i64.eqz (i64.and (local.get $x) (i64.const 1)))
+              (then (i64.const 1)) (else (i64.const 2)))))"#,
+        0,
+    );
+    assert!(
+        matches!(code.ops[0], Op::BrAnd { sp: 0, wide: false, zero: true, a: 1, imm: i32::MIN, .. }),
+        "{:#?}",
+        code.ops
+    );
+    assert!(matches!(code.ops[1], Op::BrAnd { sp: 0, wide: true, zero: false, a: 0, imm: 1, .. }), "{:#?}", code.ops);
+}
+
+/// Metered, a `br_if` on `eqz` carries the charge of the segment it falls through to, which
+/// stays in place after it (branches may land on it; it runs when the counter is short).
+#[test]
+fn a_br_if_on_eqz_carries_the_charge_it_falls_through_to() {
+    let code = translate_metered(
+        r#"(module
+          (func (param $n i64) (result i64)
+            (block $done
+              (loop $next
+                (br_if $done (i64.eqz (local.get $n)))
+                (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+                (br $next)))
+            (local.get $n)))"#,
+        0,
+        true,
+    );
+    let at = code.ops.iter().position(|op| matches!(op, Op::BrIfZ { .. })).unwrap();
+    let (Op::BrIfZ { cost, .. }, Op::Charge { cost: next, ops: 0 }) = (code.ops[at], code.ops[at + 1]) else {
+        panic!("{:#?}", code.ops)
+    };
+    assert!(cost > 0 && u64::from(cost) == next, "{:#?}", code.ops);
+    assert!(matches!(code.ops.last(), Some(Op::Return)), "{:#?}", code.ops);
+}
