@@ -401,7 +401,12 @@ mod tests {
     #[test]
     fn trapping_gas_checks_survive_a_round_trip_and_only_a_trapping_jit_loads_them() {
         let pricing = Some(Arc::new(wes_meter::Pricing::default()));
-        let trapping = Jit::with_config(crate::JitConfig { pricing: pricing.clone(), ..Default::default() }).unwrap();
+        let trapping = Jit::with_config(crate::JitConfig {
+            pricing: pricing.clone(),
+            resume_out_of_gas: false,
+            ..Default::default()
+        })
+        .unwrap();
         let module = Arc::new(
             wes_decode::decode_text(
                 r#"(module

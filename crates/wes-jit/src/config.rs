@@ -68,11 +68,12 @@ pub struct JitConfig {
     pub count_operators: bool,
     /// When metered, a gas check that finds the counter short calls the runtime, which asks
     /// the store's out-of-gas handler for more and resumes at the check when it adds enough
-    /// (`Store::set_out_of_gas_handler`). Off by default: a check is then a conditional trap
-    /// that adds no block to the function, and a short counter is the `OutOfGas` trap through
-    /// the runtime's fault handler, with the same gas, operator count, offset and backtrace;
-    /// a store of an engine whose code does not resume refuses an out-of-gas handler. Off
-    /// compiles metered code in about the time of unmetered code (docs/benchmarks.md).
+    /// (`Store::set_out_of_gas_handler`). Off by default on x86-64 Linux: a check is then a
+    /// conditional trap that adds no block to the function, and a short counter is the
+    /// `OutOfGas` trap through the runtime's fault handler, with the same gas, operator count,
+    /// offset and backtrace; a store of an engine whose code does not resume refuses an
+    /// out-of-gas handler. Off compiles metered code in about two thirds of the time
+    /// (docs/benchmarks.md). On by default elsewhere, where the runtime has no fault handler.
     pub resume_out_of_gas: bool,
 }
 
@@ -87,7 +88,9 @@ impl Default for JitConfig {
             merge_gas_checks: true,
             profile: false,
             count_operators: false,
-            resume_out_of_gas: false,
+            // Trapping checks need the runtime's fault handler, which is x86-64 Linux only
+            // (like `BoundsChecks::Guard`).
+            resume_out_of_gas: !cfg!(all(target_arch = "x86_64", target_os = "linux")),
         }
     }
 }

@@ -439,15 +439,19 @@ fn code_whose_checks_trap_refuses_a_handler_and_stops_where_resuming_code_does()
     // store refuses a handler it could never ask, and such code is not admitted into an engine
     // whose stores may have one. Out of gas, it stops where code that resumes stops, with the
     // same gas, the same shortfall and the same backtrace.
-    let trapping = metered(Pricing::default(), true);
+    let jit = JitConfig { resume_out_of_gas: false, ..JitConfig::default() };
+    let trapping = crate::metered_engine(&Arc::new(Pricing::default()), jit, Config::default());
     let (mut s, i) = setup(&trapping, PROGRAMS);
     let e = s.set_out_of_gas_handler(|_, _| true).unwrap_err();
     assert!(matches!(e, RuntimeError::NoOutOfGasResume { backend: "jit" }), "{e}");
 
     let resumes = resuming(Pricing::default(), true);
-    let trapping_jit =
-        wes_jit::Jit::with_config(JitConfig { pricing: Some(Arc::new(Pricing::default())), ..JitConfig::default() })
-            .unwrap();
+    let trapping_jit = wes_jit::Jit::with_config(JitConfig {
+        pricing: Some(Arc::new(Pricing::default())),
+        resume_out_of_gas: false,
+        ..JitConfig::default()
+    })
+    .unwrap();
     let compiled =
         wes_core::Backend::compile(&trapping_jit, Arc::new(wes_decode::decode_text(PROGRAMS).unwrap())).unwrap();
     let e = Module::from_compiled(&resumes, compiled).unwrap_err();
