@@ -26,7 +26,8 @@ pub fn engine_config() -> Config {
 /// held to.
 ///
 /// Each JIT pair differs in one setting whose results, traps and gas are promised not to
-/// depend on it: Cranelift's optimiser, gas checks merged or one per segment, profiler calls,
+/// depend on it: Cranelift's optimiser, gas checks merged or one per segment, gas checks that
+/// trap (the default) or resume (`JitConfig::resume_out_of_gas`), profiler calls,
 /// metering itself (results and traps only), bounds checks explicit or left to guard regions. The interpreter (named `interp…`) is the other
 /// backend: translating lazily or eagerly, metered and unmetered.
 ///
@@ -55,6 +56,9 @@ pub fn standard_engines() -> Result<Vec<(&'static str, Engine)>, CompileError> {
         ("jit", metered(base.clone())?),
         ("jit-noopt", metered(JitConfig { optimize: false, ..base.clone() })?),
         ("jit-per-segment", metered(JitConfig { merge_gas_checks: false, ..base.clone() })?),
+        // Checks that call the runtime and resume rather than trap: the same gas and traps
+        // whether the store could top up or not.
+        ("jit-resume", metered(JitConfig { resume_out_of_gas: true, ..base.clone() })?),
         ("jit-profile", metered(JitConfig { profile: true, ..base.clone() })?),
         // Bounds checked explicitly rather than left to guard regions (the default on x86-64
         // Linux, where a fault of an access must be the trap an explicit check raises, with
