@@ -91,7 +91,7 @@ fn wes_artifact(wasm: &[u8], mode: Mode, quick: bool, out: &mut String) -> Resul
     // The same, without the cache: the file read and loaded directly.
     let file = dir.join("direct.cwasm");
     let module = Module::new(&engine, wes_decode::decode(wasm)?)?;
-    std::fs::write(&file, Artifact::new(&engine, &module, wasm, false)?.encode())?;
+    std::fs::write(&file, Artifact::new(&engine, &wes_decode::Decoder::default(), &module, wasm, false)?.encode())?;
     let direct = time(disk_rounds, || {
         let bytes = std::fs::read(&file)?;
         // SAFETY: written just above by this process.

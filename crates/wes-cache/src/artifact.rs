@@ -10,6 +10,8 @@
 //!   target (CPU)          /
 //!   module hash: [u8; 32] SHA-256 of the wasm bytes the code was compiled from
 //!   wasm: u8 flag, then u64 length and the bytes when 1 (a self-contained artifact)
+//!   validation: u32 length and UTF-8 bytes: the decoder features the module validated with;
+//!               u64 count, then per function body its shape (seven LEB128 counts, a flag byte)
 //!   payload: u64 length and the backend's bytes (CompiledModule::serialize)
 //!   checksum: [u8; 32]    SHA-256 of everything before it
 //! ```
@@ -17,6 +19,11 @@
 //! truncated or altered file is refused whatever byte changed; [`Artifact::check`] then
 //! compares what the artifact was made for with the engine that would run it. Only then does
 //! the backend see the payload.
+//!
+//! The validation record lets a load skip validating the function bodies again
+//! ([`wes_decode::Decoder::decode_prevalidated`]): the code was compiled from these bytes,
+//! which validated, and the record says with which features and to which shapes. A decoder
+//! with other features validates in full; so does any load whose quick decode fails.
 //!
 //! The checksum detects corruption (a torn write, a flipped bit, a file of another version
 //! or machine), not forgery: whoever can write an artifact can write its checksum. That is why
@@ -26,7 +33,7 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use wes_core::CodeFingerprint;
+use wes_core::{CodeFingerprint, FunctionShape};
 use wes_decode::Decoder;
 use wes_runtime::{Engine, Module};
 
@@ -34,7 +41,7 @@ use crate::CacheError;
 
 const MAGIC: &[u8; 8] = b"WESCWASM";
 /// The version of the envelope's layout.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The WES version artifacts are written by; an artifact of another version is refused (the
 /// code may assume another instance layout or libcall table).
 pub const WES_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -122,8 +129,25 @@ pub struct Artifact {
     pub module_hash: [u8; 32],
     /// The wasm bytes themselves, when the artifact is self-contained.
     pub wasm: Option<Vec<u8>>,
+    /// How the module validated when its code was compiled.
+    pub validation: Validation,
     /// The backend's serialised code.
     pub payload: Vec<u8>,
+}
+
+/// How an artifact's module validated: with which decoder features, to which function shapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validation {
+    /// The features of the decoder that validated the module ([`features_key`]).
+    pub features: String,
+    /// Each function body's shape, as that decoder measured it.
+    pub shapes: Vec<FunctionShape>,
+}
+
+/// How an artifact names a decoder's features: a load with a decoder whose key differs
+/// validates the module in full.
+pub fn features_key(decoder: &Decoder) -> String {
+    format!("{:?}", decoder.features())
 }
 
 /// SHA-256 of `bytes`: how artifacts and cache keys name a module.
@@ -140,13 +164,22 @@ fn short(bytes: &[u8]) -> String {
 }
 
 impl Artifact {
-    /// The artifact of `module`, compiled by `engine` from `wasm`; the wasm bytes are included
-    /// when `embed_wasm`, so that [`load`] needs nothing else.
+    /// The artifact of `module`, compiled by `engine` from `wasm`, which `decoder` decoded;
+    /// the wasm bytes are included when `embed_wasm`, so that [`load`] needs nothing else.
+    ///
+    /// `decoder` must be the decoder that made `module`: the artifact records its features,
+    /// and a load with a decoder of the same features takes the bodies as valid.
     ///
     /// # Errors
     ///
     /// [`ArtifactError::Unsupported`] when the engine's backend cannot serialise its code.
-    pub fn new(engine: &Engine, module: &Module, wasm: &[u8], embed_wasm: bool) -> Result<Artifact, ArtifactError> {
+    pub fn new(
+        engine: &Engine,
+        decoder: &Decoder,
+        module: &Module,
+        wasm: &[u8],
+        embed_wasm: bool,
+    ) -> Result<Artifact, ArtifactError> {
         let backend = engine.backend();
         let unsupported = || ArtifactError::Unsupported(backend.name().into());
         let fingerprint = backend.fingerprint().ok_or_else(unsupported)?;
@@ -156,6 +189,10 @@ impl Artifact {
             fingerprint,
             module_hash: module_hash(wasm),
             wasm: embed_wasm.then(|| wasm.to_vec()),
+            validation: Validation {
+                features: features_key(decoder),
+                shapes: module.compiled().module().bodies.iter().map(|b| b.shape.clone()).collect(),
+            },
             payload,
         })
     }
@@ -179,6 +216,13 @@ impl Artifact {
                 out.extend_from_slice(w);
             }
             None => out.push(0),
+        }
+        let v = &self.validation;
+        out.extend_from_slice(&(v.features.len() as u32).to_le_bytes());
+        out.extend_from_slice(v.features.as_bytes());
+        out.extend_from_slice(&(v.shapes.len() as u64).to_le_bytes());
+        for shape in &v.shapes {
+            write_shape(&mut out, shape);
         }
         out.extend_from_slice(&(self.payload.len() as u64).to_le_bytes());
         out.extend_from_slice(&self.payload);
@@ -236,6 +280,14 @@ impl Artifact {
             }
             f => return Err(ArtifactError::Malformed(format!("wasm flag {f}"))),
         };
+        let features = r.string("validation features")?;
+        let n = r.len("shape count")?;
+        // Every shape takes at least eight bytes: a forged count cannot reserve more than
+        // the artifact's size.
+        let mut shapes = Vec::with_capacity(n.min(r.bytes.len() / 8));
+        for _ in 0..n {
+            shapes.push(r.shape()?);
+        }
         let n = r.len("payload length")?;
         let payload = r.take(n, "payload")?.to_vec();
         if r.at != body.len() {
@@ -246,6 +298,7 @@ impl Artifact {
             fingerprint: CodeFingerprint { backend, config, target },
             module_hash,
             wasm,
+            validation: Validation { features, shapes },
             payload,
         })
     }
@@ -378,7 +431,7 @@ pub unsafe fn load_decoded(
     };
     // SAFETY: the caller vouches for the artifact's origin; it was checked for this engine and
     // for exactly these wasm bytes just above.
-    unsafe { load_checked(engine, decoder, wasm, &artifact.payload) }
+    unsafe { load_checked(engine, decoder, wasm, artifact) }
 }
 
 /// Whether `bytes` start like an artifact (its magic), rather than like a module.
@@ -386,23 +439,73 @@ pub fn is_artifact(bytes: &[u8]) -> bool {
     bytes.starts_with(MAGIC)
 }
 
-/// Validates `wasm` and loads `payload` as its code.
+/// Decodes `wasm` and loads the artifact's payload as its code. The bodies are not validated
+/// again when the artifact says a decoder of `decoder`'s features validated them; anything
+/// else, and any error of that quick decode, goes through the full validation, whose verdict
+/// is the one returned.
 ///
 /// # Safety
 ///
-/// `payload` is the payload of an artifact that passed [`Artifact::check`] for `engine` and
-/// for these `wasm` bytes, and whose origin the caller trusts (see [`load`]).
+/// `artifact` passed [`Artifact::check`] for `engine` and for these `wasm` bytes, and the
+/// caller trusts its origin (see [`load`]).
 pub(crate) unsafe fn load_checked(
     engine: &Engine,
     decoder: &Decoder,
     wasm: &[u8],
-    payload: &[u8],
+    artifact: &Artifact,
 ) -> Result<Module, CacheError> {
-    let module = Arc::new(decoder.decode(wasm)?);
+    let v = &artifact.validation;
+    let quick = if v.features == features_key(decoder) {
+        // SAFETY: the artifact's writer, which the caller trusts, compiled its code from these
+        // bytes (checked by hash) after a decoder of these features validated them to these
+        // shapes (`Artifact::new`).
+        unsafe { decoder.decode_prevalidated(wasm, &v.shapes) }.ok()
+    } else {
+        None
+    };
+    let module = match quick {
+        Some(m) => Arc::new(m),
+        None => Arc::new(decoder.decode(wasm)?),
+    };
+    let payload = &artifact.payload;
     // SAFETY: as this function's contract: the payload was serialised by a backend with the
     // engine's fingerprint, for these very bytes, which validated to `module`.
     let compiled = unsafe { engine.backend().deserialize(module, payload) }.map_err(wes_runtime::RuntimeError::from)?;
     Ok(Module::from_compiled(engine, compiled)?)
+}
+
+fn write_leb(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn write_shape(out: &mut Vec<u8>, s: &FunctionShape) {
+    // Exhaustive: a field added to the shape must be added here (and to `Reader::shape`).
+    let FunctionShape {
+        operators,
+        control_operators,
+        calls,
+        max_branches_per_label,
+        max_nesting_depth,
+        locals,
+        max_br_table_targets,
+        may_move_memory,
+        may_return_tail,
+        uses_simd,
+    } = *s;
+    for n in
+        [operators, control_operators, calls, max_branches_per_label, max_nesting_depth, locals, max_br_table_targets]
+    {
+        write_leb(out, n);
+    }
+    out.push(u8::from(may_move_memory) | u8::from(may_return_tail) << 1 | u8::from(uses_simd) << 2);
 }
 
 /// Reads the envelope front to back; every read past the end is a typed error.
@@ -433,6 +536,39 @@ impl<'a> Reader<'a> {
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         usize::try_from(u64::from_le_bytes(a)).map_err(|_| ArtifactError::Malformed(format!("{field} out of range")))
+    }
+
+    fn leb(&mut self, field: &'static str) -> Result<u64, ArtifactError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1, field)?[0];
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(ArtifactError::Malformed(format!("{field}: LEB128 longer than ten bytes")))
+    }
+
+    fn shape(&mut self) -> Result<FunctionShape, ArtifactError> {
+        let mut shape = FunctionShape {
+            operators: self.leb("shape")?,
+            control_operators: self.leb("shape")?,
+            calls: self.leb("shape")?,
+            max_branches_per_label: self.leb("shape")?,
+            max_nesting_depth: self.leb("shape")?,
+            locals: self.leb("shape")?,
+            max_br_table_targets: self.leb("shape")?,
+            ..FunctionShape::default()
+        };
+        let flags = self.take(1, "shape flags")?[0];
+        if flags & !0b111 != 0 {
+            return Err(ArtifactError::Malformed(format!("shape flags {flags:#x}")));
+        }
+        shape.may_move_memory = flags & 1 != 0;
+        shape.may_return_tail = flags & 2 != 0;
+        shape.uses_simd = flags & 4 != 0;
+        Ok(shape)
     }
 
     fn string(&mut self, field: &'static str) -> Result<String, ArtifactError> {

@@ -311,7 +311,7 @@ impl ArtifactCache {
         };
         // SAFETY: the directory is trusted (`with_directory`'s contract) and the artifact was
         // checked for this engine's fingerprint and for exactly these wasm bytes above.
-        match unsafe { artifact::load_checked(&self.engine, &self.decoder, wasm, &artifact.payload) } {
+        match unsafe { artifact::load_checked(&self.engine, &self.decoder, wasm, &artifact) } {
             Ok(m) => {
                 self.counts.disk_hits.fetch_add(1, Ordering::Relaxed);
                 self.remember(module_hash, &m, artifact.payload.len() + wasm.len());
@@ -340,7 +340,7 @@ impl ArtifactCache {
     ) -> Result<Module, CacheError> {
         let module = Module::new(&self.engine, self.decoder.decode(wasm)?)?;
         self.counts.compiled.fetch_add(1, Ordering::Relaxed);
-        let artifact = Artifact::new(&self.engine, &module, wasm, false)?;
+        let artifact = Artifact::new(&self.engine, &self.decoder, &module, wasm, false)?;
         if let Some((disk, key)) = disk {
             match disk.write(key, &artifact.encode()) {
                 Ok(e) => {

@@ -60,7 +60,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn artifact_bytes(engine: &Engine, embed: bool) -> Vec<u8> {
     let wasm = wasm();
     let module = Module::new(engine, Decoder::default().decode(&wasm).unwrap()).unwrap();
-    Artifact::new(engine, &module, &wasm, embed).unwrap().encode()
+    Artifact::new(engine, &Decoder::default(), &module, &wasm, embed).unwrap().encode()
 }
 
 fn load(engine: &Engine, bytes: &[u8], wasm: Option<&[u8]>) -> Result<Module, CacheError> {
@@ -376,4 +376,63 @@ fn several_caches_share_one_directory_at_once() {
     assert_eq!(sources.iter().filter(|s| **s == Source::Disk).count(), 3, "{sources:?}");
     assert_eq!(artifact_files(&dir).len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_artifact_records_how_its_module_validated_and_a_decoder_of_other_features_validates_again() {
+    let engine = engine();
+    // The only SIMD is in the body, so only validating the body notices it.
+    let simd = wat::parse_str(
+        r#"(module (func (export "run") (param i32) (result i32)
+             (i32x4.extract_lane 0 (i32x4.splat (local.get 0)))))"#,
+    )
+    .unwrap();
+    let decoder = Decoder::default();
+    let module = Module::new(&engine, decoder.decode(&simd).unwrap()).unwrap();
+    let bytes = Artifact::new(&engine, &decoder, &module, &simd, true).unwrap().encode();
+    let artifact = Artifact::decode(&bytes).unwrap();
+    let shapes: Vec<_> = module.compiled().module().bodies.iter().map(|b| b.shape.clone()).collect();
+    assert_eq!(artifact.validation.shapes, shapes);
+    assert!(!artifact.validation.shapes[0].may_move_memory && artifact.validation.shapes[0].uses_simd);
+    assert_eq!(artifact.validation.features, artifact::features_key(&decoder));
+
+    // The decoder that wrote it takes the record, and the module is the one compiled.
+    let loaded = load(&engine, &bytes, None).unwrap();
+    assert_eq!(loaded.compiled().module(), module.compiled().module());
+    assert_eq!(run(&engine, &loaded, 7), Value::I32(7));
+
+    // A decoder without SIMD does not: it validates the body and refuses the module.
+    let no_simd = Decoder::new(wes_decode::Features { simd: false, ..wes_decode::Features::default() });
+    // SAFETY: written just above by this process.
+    match unsafe { artifact::load(&engine, &no_simd, &bytes, None) } {
+        Err(CacheError::Decode(wes_decode::DecodeError::FeatureNotEnabled { .. })) => {}
+        other => panic!("expected the SIMD body to be refused, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn a_validation_record_that_does_not_fit_the_module_is_not_taken() {
+    let engine = engine();
+    let wasm = wasm();
+    let compiled = Module::new(&engine, Decoder::default().decode(&wasm).unwrap()).unwrap();
+    // Well framed and summed, but a shape short: the full validation decides, and the module
+    // has its measured shapes.
+    let short = foreign(&engine, |a| {
+        a.validation.shapes.pop();
+    });
+    let loaded = load(&engine, &short, None).unwrap();
+    assert_eq!(loaded.compiled().module(), compiled.compiled().module());
+    assert_eq!(run(&engine, &loaded, 5), Value::I32(41));
+    // A decoder whose limits the recorded shapes break refuses the module as a full decode would.
+    let strict =
+        Decoder::default().with_limits(wes_decode::Limits { max_operators_per_function: 3, ..Default::default() });
+    let bytes = artifact_bytes(&engine, true);
+    // SAFETY: written by this process.
+    match unsafe { artifact::load(&engine, &strict, &bytes, None) } {
+        Err(CacheError::Decode(wes_decode::DecodeError::LimitExceeded {
+            limit: wes_decode::Limit::OperatorsPerFunction,
+            ..
+        })) => {}
+        other => panic!("expected the operator limit, got {:?}", other.map(|_| ())),
+    }
 }

@@ -34,10 +34,11 @@ fn compile(file: &Path, out: Option<&Path>, runtime: &wes::Runtime) -> Result<Pa
     let path = file.display();
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {path}: {e}"))?;
     let wasm = wat::parse_bytes(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    let module = Decoder::default().decode(&wasm).map_err(|e| format!("{path}: {e}"))?;
+    let decoder = Decoder::default();
+    let module = decoder.decode(&wasm).map_err(|e| format!("{path}: {e}"))?;
     let engine = runtime.engine();
     let module = Module::new(engine, module).map_err(|e| format!("{path}: {e}"))?;
-    let artifact = Artifact::new(engine, &module, &wasm, true).map_err(|e| e.to_string())?;
+    let artifact = Artifact::new(engine, &decoder, &module, &wasm, true).map_err(|e| e.to_string())?;
     let out = out.map_or_else(|| file.with_extension("cwasm"), Path::to_path_buf);
     // Written beside its destination and renamed, so a reader never sees half a file.
     let temp = out.with_extension(format!("cwasm.tmp{}", std::process::id()));

@@ -102,7 +102,40 @@ impl Decoder {
     /// enabled.
     pub fn decode(&self, bytes: &[u8]) -> Result<Module, DecodeError> {
         limits::check_module_bytes(&self.limits, bytes.len())?;
-        reader::read_module(Arc::from(bytes), self.features.to_wasmparser(), &self.limits)
+        reader::read_module(Arc::from(bytes), self.features.to_wasmparser(), &self.limits, reader::Bodies::Validate)
+    }
+
+    /// Decodes a binary module validated before, without validating its function bodies again:
+    /// what loading a compiled artifact needs, whose code was compiled from these very bytes.
+    /// Everything outside the bodies is read and validated as by [`Decoder::decode`], and the
+    /// limits are checked (the per-function ones against `shapes`); each body's operators are
+    /// not read at all, and its [`FunctionShape`](wes_core::FunctionShape) is taken from
+    /// `shapes`, in order.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must have decoded before, with [`Decoder::decode`] of a decoder with these same
+    /// [`Features`], to a module whose bodies had exactly `shapes` (`module.bodies[i].shape`).
+    /// The module is sealed as valid without its bodies being checked: a body that is not
+    /// valid reaches a backend that trusts it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Decoder::decode`] for the module outside the bodies and for the limits;
+    /// [`DecodeError::Malformed`] when there is not one shape per body. A caller that gets any
+    /// error should decode with [`Decoder::decode`] for the authoritative verdict.
+    pub unsafe fn decode_prevalidated(
+        &self,
+        bytes: &[u8],
+        shapes: &[wes_core::FunctionShape],
+    ) -> Result<Module, DecodeError> {
+        limits::check_module_bytes(&self.limits, bytes.len())?;
+        reader::read_module(
+            Arc::from(bytes),
+            self.features.to_wasmparser(),
+            &self.limits,
+            reader::Bodies::Measured(shapes),
+        )
     }
 
     /// Parses a text-format module, then decodes and validates the binary it encodes to.
@@ -113,7 +146,7 @@ impl Decoder {
     pub fn decode_text(&self, text: &str) -> Result<Module, DecodeError> {
         let bytes = wat::parse_str(text).map_err(|e| DecodeError::Text { message: e.to_string() })?;
         limits::check_module_bytes(&self.limits, bytes.len())?;
-        reader::read_module(Arc::from(bytes), self.features.to_wasmparser(), &self.limits)
+        reader::read_module(Arc::from(bytes), self.features.to_wasmparser(), &self.limits, reader::Bodies::Validate)
     }
 
     /// Decodes either format (see [`decode_any`]).

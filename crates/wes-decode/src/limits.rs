@@ -420,6 +420,18 @@ impl<'l> LimitChecker<'l> {
         Ok(())
     }
 
+    /// Checks the per-function limits against a shape measured before (by
+    /// [`LimitChecker::validate_body`] in an earlier decode of the same bytes), for function
+    /// `index` whose body starts at `offset`. The error names the limit and the actual value as
+    /// the measuring pass would; only the offset is the body's, not the operator's.
+    pub(crate) fn check_shape(&self, index: u32, shape: &FunctionShape, offset: u64) -> Result<(), DecodeError> {
+        let (l, index) = (self.limits, Some(index));
+        check(l, Limit::LocalsPerFunction, shape.locals, index, offset)?;
+        check(l, Limit::OperatorsPerFunction, shape.operators, index, offset)?;
+        check(l, Limit::NestingDepth, shape.max_nesting_depth, index, offset)?;
+        check(l, Limit::BrTableTargets, shape.max_br_table_targets, index, offset)
+    }
+
     /// Validates one function body, checking the per-function limits and measuring its
     /// [`FunctionShape`] on the way. `calls` gathers its direct calls of defined functions
     /// (see [`BodyMeter::operator`]).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use wasmparser::{
     CompositeInnerType, FuncValidatorAllocations, Parser, Payload, ValidPayload, Validator, WasmFeatures,
 };
+use wes_core::FunctionShape;
 use wes_core::module::{
     ConstExpr, ConstOp, CustomSection, DataMode, DataSegment, ElementItems, ElementMode, ElementSegment, Export,
     ExternKind, FuncBody, Import, ImportType, Module, ModuleParts,
@@ -30,10 +31,23 @@ fn range(r: Range<u64>) -> Range<usize> {
     usize::try_from(r.start).unwrap_or(usize::MAX)..usize::try_from(r.end).unwrap_or(usize::MAX)
 }
 
+/// How the decode loop treats function bodies.
+#[derive(Clone, Copy)]
+pub(crate) enum Bodies<'a> {
+    /// Validate each body and measure its shape (the only way to make a module from bytes
+    /// nobody has vouched for).
+    Validate,
+    /// Take each body's shape from this list instead, in order, without reading its
+    /// operators: the bytes passed [`Bodies::Validate`] before, with the same features, and
+    /// measured to exactly these shapes (see `Decoder::decode_prevalidated`).
+    Measured(&'a [FunctionShape]),
+}
+
 pub(crate) fn read_module(
     bytes: Arc<[u8]>,
     features: WasmFeatures,
     limits: &ModuleLimits,
+    bodies: Bodies<'_>,
 ) -> Result<Module, DecodeError> {
     let mut limits = LimitChecker::new(limits);
     let mut validator = Validator::new_with_features(features);
@@ -67,6 +81,18 @@ pub(crate) fn read_module(
         match verdict {
             ValidPayload::Ok | ValidPayload::End(_) => {}
             ValidPayload::Func(to_validate, body) => {
+                if let Bodies::Measured(shapes) = bodies {
+                    let defined = m.bodies.len().saturating_sub(1);
+                    let shape = shapes.get(defined).ok_or_else(|| DecodeError::Malformed {
+                        offset: body.range().start,
+                        message: format!("no measured shape for defined function {defined}"),
+                    })?;
+                    limits.check_shape(to_validate.index, shape, body.range().start)?;
+                    if let Some(recorded) = m.bodies.last_mut() {
+                        recorded.shape = shape.clone();
+                    }
+                    continue;
+                }
                 let mut func = to_validate.into_validator(std::mem::take(&mut allocs));
                 let shape = limits.validate_body(&mut func, &body, features, m.num_imported_functions, &mut calls)?;
                 // The body just recorded is the one the validator handed back.
@@ -80,11 +106,24 @@ pub(crate) fn read_module(
             }
         }
     }
-    shape::spread(&mut m, calls);
+    match bodies {
+        Bodies::Validate => shape::spread(&mut m, calls),
+        // Measured shapes were spread when they were measured; one per body, no more.
+        Bodies::Measured(shapes) => {
+            if shapes.len() != m.bodies.len() {
+                return Err(DecodeError::Malformed {
+                    offset: bytes.len() as u64,
+                    message: format!("{} measured shapes for {} function bodies", shapes.len(), m.bodies.len()),
+                });
+            }
+        }
+    }
     // SAFETY: `m` was recorded from `bytes` payload by payload as the validator, with the
-    // features the caller asked for, accepted each of them, every function body included, and
-    // the end of the module (counts of functions and bodies, data count); a payload it refused
-    // returned above. So `m` is a valid module, as `from_parts_unchecked` requires.
+    // features the caller asked for, accepted each of them, and the end of the module (counts
+    // of functions and bodies, data count); a payload it refused returned above. Every function
+    // body was validated here, or (`Bodies::Measured`, whose caller vouches for it) was
+    // validated with the same features when these bytes were decoded before. So `m` is a
+    // valid module, as `from_parts_unchecked` requires.
     Ok(unsafe { Module::from_parts_unchecked(m) })
 }
 

@@ -129,3 +129,68 @@ fn the_default_limits_admit_their_maxima_and_refuse_one_more() {
         Err("function 0 exceeds the limit on control operators per function: 16001 (at most 16000)".into())
     );
 }
+
+/// Modules of every shape the measures distinguish: calls spreading growth and tail calls,
+/// SIMD, imports, tables, data, names.
+const PREVALIDATED: &[&str] = &[
+    r#"(module (import "h" "f" (func $h)) (table 1 funcref) (type $t (func)) (memory 1)
+         (func $grow (drop (memory.grow (i32.const 1))))
+         (func $calls_grow call $grow)
+         (func $tail (param i32) (local f64) (return_call $h))
+         (func $leaf (param i32) (result i32) (i32x4.extract_lane 0 (i32x4.splat (local.get 0))))
+         (func $deep (block (loop (if (i32.const 1) (then (br_table 0 1 2 (i32.const 0)))))))
+         (func (export "run") (call_indirect (type $t) (i32.const 0)))
+         (data (i32.const 8) "abc"))"#,
+    "(module)",
+    "(module (func $only (nop)))",
+];
+
+#[test]
+fn a_prevalidated_decode_gives_the_module_a_full_decode_gives() {
+    let decoder = Decoder::default();
+    for wat in PREVALIDATED {
+        let bytes = wat::parse_str(wat).unwrap();
+        let full = decoder.decode(&bytes).unwrap();
+        let measured: Vec<FunctionShape> = full.bodies.iter().map(|b| b.shape.clone()).collect();
+        // SAFETY: the shapes are the ones this decoder just measured validating these bytes.
+        let quick = unsafe { decoder.decode_prevalidated(&bytes, &measured) }.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(quick, full, "{wat}");
+    }
+}
+
+#[test]
+fn a_prevalidated_decode_needs_one_shape_per_body_and_still_checks_the_limits() {
+    let bytes = wat::parse_str(PREVALIDATED[0]).unwrap();
+    let decoder = Decoder::default();
+    let shapes: Vec<FunctionShape> = decoder.decode(&bytes).unwrap().bodies.iter().map(|b| b.shape.clone()).collect();
+    for wrong in [&shapes[..shapes.len() - 1], &[shapes.clone(), shapes.clone()].concat()[..], &[]] {
+        // SAFETY: the bytes validated with this decoder; the shape list is wrong on purpose,
+        // which the decode must refuse rather than take.
+        let e = unsafe { decoder.decode_prevalidated(&bytes, wrong) }.unwrap_err();
+        assert!(matches!(e, wes_decode::DecodeError::Malformed { .. }), "{} shapes: {e}", wrong.len());
+    }
+    // The per-function limits hold against the recorded shapes: `$tail` has two locals.
+    let strict = Decoder::default().with_limits(Limits { max_locals_per_function: 1, ..Limits::default() });
+    // SAFETY: as above (the limits are not part of what validation vouches for).
+    let e = unsafe { strict.decode_prevalidated(&bytes, &shapes) }.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            wes_decode::DecodeError::LimitExceeded {
+                limit: wes_decode::Limit::LocalsPerFunction,
+                max: 1,
+                actual: 2,
+                index: Some(3),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // The same verdict as the full decode, but for the offset (the body's, not the operator's).
+    let full = strict.decode(&bytes).unwrap_err();
+    let what = |e: &wes_decode::DecodeError| match e {
+        wes_decode::DecodeError::LimitExceeded { limit, max, actual, index, .. } => (*limit, *max, *actual, *index),
+        other => panic!("{other}"),
+    };
+    assert_eq!(what(&e), what(&full));
+}
