@@ -40,6 +40,65 @@ const COPY_IMAGE_LIMIT: usize = 16 * 1024;
 /// on a loaded machine), while a large memory still costs in proportion to what was touched.
 const KEEP_RESIDENT: usize = 64 * 1024;
 
+/// Makes `memory` hold `head` followed by zeroes, writing only the 4 KiB blocks that differ.
+///
+/// A call usually leaves most of a small memory as it found it (a contract reads its input
+/// and writes a few stack and heap lines), and reading a block is about twice as fast as
+/// writing it on the machine of `docs/benchmarks.md` (64 KiB: 0.7 µs to check against 1.5 µs
+/// to `memset`, with AVX2). A block that is read stays shared in this core's cache instead of
+/// being taken over for writing, which also matters when the next user runs on another core.
+fn restore(memory: &mut [u8], head: &[u8]) {
+    const BLOCK: usize = 4096;
+    for (i, block) in memory.chunks_mut(BLOCK).enumerate() {
+        let from = head.len().min(i * BLOCK);
+        let data = &head[from..head.len().min(from + block.len())];
+        let (start, rest) = block.split_at_mut(data.len());
+        if start != data {
+            start.copy_from_slice(data);
+        }
+        if !is_zero(rest) {
+            rest.fill(0);
+        }
+    }
+}
+
+/// Whether every byte of `bytes` is zero.
+fn is_zero(bytes: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature `is_zero_avx2` is compiled for.
+        return unsafe { is_zero_avx2(bytes) };
+    }
+    is_zero_portable(bytes)
+}
+
+/// [`is_zero_portable`] compiled for AVX2 (32-byte loads: twice the SSE2 build's rate).
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn is_zero_avx2(bytes: &[u8]) -> bool {
+    is_zero_portable(bytes)
+}
+
+/// Whether every byte is zero: OR-ed 256 bytes at a time (a loop the compiler vectorises),
+/// stopping at the first block that is not.
+#[inline(always)]
+fn is_zero_portable(bytes: &[u8]) -> bool {
+    let mut blocks = bytes.chunks_exact(256);
+    blocks.by_ref().all(|block| {
+        let mut acc = 0u64;
+        for word in block.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            acc |= u64::from_ne_bytes(w);
+        }
+        acc == 0
+    }) && blocks.remainder().iter().all(|&b| b == 0)
+}
+
 /// The host's page size (4 KiB on the hosts WES supports; asked once).
 fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -379,8 +438,7 @@ impl LinearMemory {
             let keep = KEEP_RESIDENT.min(self.len).min(len);
             let head = image.map_or(&[][..], |i| &i.head[..i.head.len().min(keep)]);
             let memory = std::ops::DerefMut::deref_mut(self);
-            memory[..head.len()].copy_from_slice(head);
-            memory[head.len()..keep].fill(0);
+            restore(&mut memory[..keep], head);
             if !self.drop_pages_from(keep) {
                 return false;
             }
@@ -439,7 +497,7 @@ impl LinearMemory {
             // 2-vCPU machine of `docs/benchmarks.md` the `madvise` and the page fault it caused
             // were half of a fresh contract instance's time, and on two threads each `madvise`
             // also interrupted the other CPU to flush its TLB.
-            std::ops::DerefMut::deref_mut(self).fill(0);
+            restore(std::ops::DerefMut::deref_mut(self), &[]);
             self.clean = true;
             return true;
         }
@@ -501,5 +559,37 @@ impl std::ops::DerefMut for LinearMemory {
 impl Drop for LinearMemory {
     fn drop(&mut self) {
         self.unmap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_rewrites_exactly_the_head_and_zeroes_whatever_was_written() {
+        let head: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8 + 1).collect();
+        // A byte changed in the head, at a block edge, at the end; the head untouched with
+        // the zeroes written; everything written.
+        let writes: [&[usize]; 5] = [&[17], &[4095, 4096], &[65535], &[5000, 9000], &[]];
+        for (case, at) in writes.iter().enumerate() {
+            let mut memory = vec![0u8; 65536];
+            memory[..head.len()].copy_from_slice(&head);
+            for &i in *at {
+                memory[i] ^= 0x5a;
+            }
+            if case == 4 {
+                memory.fill(0xff);
+            }
+            restore(&mut memory, &head);
+            assert_eq!(&memory[..head.len()], &head[..], "case {case}");
+            assert!(memory[head.len()..].iter().all(|&b| b == 0), "case {case}");
+        }
+        let mut odd = vec![7u8; 4096 * 3 + 5];
+        restore(&mut odd, &[]);
+        assert!(odd.iter().all(|&b| b == 0));
+        assert!(is_zero(&odd) && is_zero_portable(&odd));
+        odd[4096 * 3 + 4] = 1;
+        assert!(!is_zero(&odd) && !is_zero_portable(&odd));
     }
 }
