@@ -192,6 +192,32 @@ fn this_thread() -> u64 {
     ID.with(|id| *id)
 }
 
+/// How many stacks, and how many memories, each thread keeps for itself (see [`LocalKept`]).
+const LOCAL_KEPT: usize = 2;
+
+/// The stacks and memories a thread's last stores left, kept by that thread before the
+/// engine's shared caches: a store made and dropped on one thread then takes and keeps them
+/// with no lock and no cache line that another core writes. On two threads, the four lock
+/// operations per fresh store on the shared caches' mutexes were a third of what a second
+/// thread added to a round. Each entry is tagged with its engine (the address of its shared
+/// part), and taken only by that engine; an entry outliving its engine is still just a
+/// mapping, freed when the thread ends.
+struct LocalKept {
+    stacks: Vec<(usize, WasmStack)>,
+    memories: Vec<(usize, LinearMemory)>,
+}
+
+thread_local! {
+    static LOCAL: std::cell::RefCell<LocalKept> =
+        const { std::cell::RefCell::new(LocalKept { stacks: Vec::new(), memories: Vec::new() }) };
+}
+
+/// Runs `f` on this thread's [`LocalKept`], or returns `None` when there is none (during the
+/// thread's teardown) or it is in use.
+fn with_local<T>(f: impl FnOnce(&mut LocalKept) -> Option<T>) -> Option<T> {
+    LOCAL.try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| f(&mut l))).ok().flatten()
+}
+
 /// The index of the entry to take from a cache: the most recent that `fits` and this thread
 /// kept, else the most recent that `fits`.
 fn kept_by_this_thread<T>(entries: &[(u64, T)], fits: impl Fn(&T) -> bool) -> Option<usize> {
@@ -240,6 +266,14 @@ impl Engine {
 
     /// A cached wasm stack of at least `size` bytes, if there is one.
     pub(crate) fn take_stack(&self, size: usize) -> Option<WasmStack> {
+        let me = self.key();
+        let local = with_local(|l| {
+            let i = l.stacks.iter().rposition(|(e, s)| *e == me && s.size() >= size)?;
+            Some(l.stacks.swap_remove(i).1)
+        });
+        if local.is_some() {
+            return local;
+        }
         let mut stacks = self.inner.stacks.lock().unwrap_or_else(PoisonError::into_inner);
         let i = kept_by_this_thread(&stacks, |s| s.size() >= size)?;
         Some(stacks.swap_remove(i).1)
@@ -247,6 +281,21 @@ impl Engine {
 
     /// Keeps `stack` for a later store (or drops it when enough are kept).
     pub(crate) fn put_stack(&self, stack: WasmStack) {
+        let me = self.key();
+        let mut stack = Some(stack);
+        with_local(|l| {
+            // An entry another engine left (say, one since dropped) gives way.
+            if l.stacks.len() >= LOCAL_KEPT
+                && let Some(i) = l.stacks.iter().position(|(e, _)| *e != me)
+            {
+                l.stacks.swap_remove(i);
+            }
+            if l.stacks.len() < LOCAL_KEPT {
+                l.stacks.extend(stack.take().map(|x| (me, x)));
+            }
+            Some(())
+        });
+        let Some(stack) = stack else { return };
         let mut stacks = self.inner.stacks.lock().unwrap_or_else(PoisonError::into_inner);
         if stacks.len() < CACHED_STACKS {
             stacks.push((this_thread(), stack));
@@ -256,6 +305,16 @@ impl Engine {
     /// A kept memory mapping of `reserved` bytes, preferably one with the image `image`
     /// already mapped.
     pub(crate) fn take_memory(&self, reserved: usize, image: Option<u64>) -> Option<LinearMemory> {
+        let me = self.key();
+        let local = with_local(|l| {
+            let mine = |m: &LinearMemory| m.reserved() == reserved;
+            let i = l.memories.iter().rposition(|(e, m)| *e == me && mine(m) && m.mapped_image() == image);
+            let i = i.or_else(|| l.memories.iter().rposition(|(e, m)| *e == me && mine(m)))?;
+            Some(l.memories.swap_remove(i).1)
+        });
+        if local.is_some() {
+            return local;
+        }
         let mut memories = self.inner.memories.lock().unwrap_or_else(PoisonError::into_inner);
         let fits = |m: &LinearMemory| m.reserved() == reserved;
         let i = kept_by_this_thread(&memories, |m| fits(m) && m.mapped_image() == image)
@@ -265,10 +324,30 @@ impl Engine {
 
     /// Keeps a scrubbed memory mapping for a later store (or unmaps it when enough are kept).
     pub(crate) fn put_memory(&self, memory: LinearMemory) {
+        let me = self.key();
+        let mut memory = Some(memory);
+        with_local(|l| {
+            // An entry another engine left (say, one since dropped) gives way.
+            if l.memories.len() >= LOCAL_KEPT
+                && let Some(i) = l.memories.iter().position(|(e, _)| *e != me)
+            {
+                l.memories.swap_remove(i);
+            }
+            if l.memories.len() < LOCAL_KEPT {
+                l.memories.extend(memory.take().map(|x| (me, x)));
+            }
+            Some(())
+        });
+        let Some(memory) = memory else { return };
         let mut memories = self.inner.memories.lock().unwrap_or_else(PoisonError::into_inner);
         if memories.len() < CACHED_MEMORIES {
             memories.push((this_thread(), memory));
         }
+    }
+
+    /// What [`LocalKept`] tags this engine's entries with.
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     pub(crate) fn same(&self, other: &Engine) -> bool {
@@ -281,8 +360,8 @@ impl Engine {
 #[derive(Clone, Debug)]
 pub struct Module {
     pub(crate) engine: Engine,
-    pub(crate) compiled: Arc<dyn CompiledModule>,
-    /// What instantiation needs that does not depend on the instance, computed once.
+    /// What instantiation needs that does not depend on the instance, computed once, with
+    /// the compiled code itself.
     pub(crate) plan: Arc<ModulePlan>,
 }
 
@@ -371,18 +450,18 @@ impl Module {
             // Its gas checks fault, and the faults must become traps.
             crate::vm::fault::install()?;
         }
-        let plan = Arc::new(ModulePlan::new(engine, compiled.as_ref()));
-        Ok(Module { engine: engine.clone(), compiled, plan })
+        let plan = Arc::new(ModulePlan::new(engine, compiled));
+        Ok(Module { engine: engine.clone(), plan })
     }
 
     /// The validated module this was compiled from.
     pub fn module(&self) -> &wes_core::Module {
-        self.compiled.module()
+        &self.plan.module
     }
 
     /// The compiled code (to serialise it with [`CompiledModule::serialize`]).
     pub fn compiled(&self) -> &Arc<dyn CompiledModule> {
-        &self.compiled
+        &self.plan.compiled
     }
 }
 

@@ -42,6 +42,12 @@ pub(crate) struct TableImage {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct ModulePlan {
+    /// The code the plan is for, and the module it was compiled from: an instance holds its
+    /// plan alone, so that instantiating and dropping one moves one reference count on lines
+    /// that every thread instantiating the module shares, not three.
+    pub(crate) compiled: Arc<dyn CompiledModule>,
+    /// `compiled.module()`, kept here to be read without a virtual call.
+    pub(crate) module: Arc<wes_core::Module>,
     /// Engine-wide signature id of each type of the module (the vmctx's `type_ids`).
     pub(crate) type_ids: Box<[u32]>,
     /// Engine-wide signature id of each defined function.
@@ -62,9 +68,10 @@ pub(crate) struct ModulePlan {
 }
 
 impl ModulePlan {
-    pub(crate) fn new(engine: &Engine, compiled: &dyn CompiledModule) -> ModulePlan {
-        let m = compiled.module();
-        let mut entries = entries(compiled);
+    pub(crate) fn new(engine: &Engine, compiled: Arc<dyn CompiledModule>) -> ModulePlan {
+        let module = Arc::clone(compiled.module());
+        let m = &*module;
+        let mut entries = entries(compiled.as_ref());
         // Bodies go into records only in the engine backend's convention, the one every
         // admitted module whose code calls bodies uses (see `Module::admitted`).
         let convention = engine.backend().body_convention();
@@ -84,7 +91,17 @@ impl ModulePlan {
             Some(images) => (images, true),
             None => (Vec::new(), false),
         };
-        ModulePlan { type_ids, func_type_ids, entries, memory_images, data_in_image, table_images, elems_in_image }
+        ModulePlan {
+            compiled,
+            module,
+            type_ids,
+            func_type_ids,
+            entries,
+            memory_images,
+            data_in_image,
+            table_images,
+            elems_in_image,
+        }
     }
 }
 

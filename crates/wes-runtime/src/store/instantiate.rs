@@ -93,10 +93,11 @@ impl StoreInner {
         if !module.engine.same(&self.engine) {
             return Err(RuntimeError::EngineMismatch);
         }
-        let compiled = Arc::clone(&module.compiled);
-        let plan = Arc::clone(&module.plan);
-        let m = Arc::clone(compiled.module());
-        self.check_imports(&m, imports)?;
+        // Borrowed, not cloned: every clone is an atomic add on a line every thread
+        // instantiating this module shares; the instance takes one reference, to the plan.
+        let plan = &module.plan;
+        let (compiled, m) = (&plan.compiled, &*plan.module);
+        self.check_imports(m, imports)?;
         let frame = compiled.max_frame_size();
         let need = self.stack_size_for(self.max_frame.max(frame));
         let max = self.engine.config().max_wasm_stack;
@@ -119,14 +120,14 @@ impl StoreInner {
         self.admit(ResourceOp::Instantiate, &more)?;
         // A failure while the instance's objects are made leaves nothing of it in the store.
         let mark = self.mark();
-        let instance = match self.create_instance(&compiled, &plan, &m, imports) {
+        let instance = match self.create_instance(plan, imports) {
             Ok(instance) => instance,
             Err(e) => {
                 self.rollback(mark);
                 return Err(e);
             }
         };
-        self.initialise(instance, &m, &plan)?;
+        self.initialise(instance, m, plan)?;
         Ok(instance)
     }
 
@@ -159,11 +160,10 @@ impl StoreInner {
     /// Makes the instance's function records, memories, globals and tables, and its vmctx.
     fn create_instance(
         &mut self,
-        compiled: &Arc<dyn CompiledModule>,
         plan: &Arc<ModulePlan>,
-        m: &Arc<wes_core::Module>,
         imports: &[(ExternKind, u32)],
     ) -> Result<usize, RuntimeError> {
+        let (compiled, m) = (&plan.compiled, &*plan.module);
         let instance = self.instances.len();
 
         let mut vmctx = Box::new(VMContext {
@@ -237,9 +237,7 @@ impl StoreInner {
         self.add_func_block(records.as_ptr(), records.len() as u32, first);
         let num_data = m.data.len();
         self.instances.push(InstanceEntry {
-            module: Arc::clone(m),
-            _plan: Arc::clone(plan),
-            compiled: Arc::clone(compiled),
+            plan: Arc::clone(plan),
             vmctx,
             _records: records,
             _contexts: contexts,
@@ -258,8 +256,10 @@ impl StoreInner {
         let inconsistent = || RuntimeError::TypeMismatch("module is inconsistent (not validated?)".into());
         let defined_memories = m.memories.get(m.num_imported_memories as usize..).ok_or_else(inconsistent)?;
         for (i, ty) in defined_memories.iter().enumerate() {
-            let image = if plan.data_in_image { plan.memory_images.get(i).cloned().flatten() } else { None };
-            memory_idx.push(self.add_memory_from(*ty, image)?);
+            // Borrowed from the plan, which the instance holds: the memory names it by
+            // instance and index rather than taking a reference count of its own.
+            let image = if plan.data_in_image { plan.memory_images.get(i).and_then(Option::as_deref) } else { None };
+            memory_idx.push(self.add_memory_from(*ty, image.map(|im| (im, (instance as u32, i as u32))))?);
         }
         let funcs = &self.instances[instance].funcs;
         for (gi, init) in m.global_inits.iter().enumerate() {

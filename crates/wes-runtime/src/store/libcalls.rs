@@ -91,16 +91,16 @@ impl StoreInner {
     ) -> Result<(), TrapCode> {
         let m = self.mem_of(instance, mem).ok_or(TrapCode::MemoryOutOfBounds)?;
         let inst = self.instances.get(instance).ok_or(TrapCode::MemoryOutOfBounds)?;
-        let bytes: &[u8] = match (inst.module.data.get(data as usize), inst.data_dropped.get(data as usize)) {
-            (Some(seg), Some(false)) => inst.module.slice(&seg.range),
+        let bytes: &[u8] = match (inst.module().data.get(data as usize), inst.data_dropped.get(data as usize)) {
+            (Some(seg), Some(false)) => inst.module().slice(&seg.range),
             _ => &[],
         };
         let sr = bounds(src, len, bytes.len())?;
         let dr = bounds(dst, len, self.memories.get(m).map_or(0, |x| x.data.len()))?;
         self.charge_dynamic(DynamicOp::MemoryInit, u64::from(len))?;
         let inst = self.instances.get(instance).ok_or(TrapCode::MemoryOutOfBounds)?;
-        let bytes: &[u8] = match inst.module.data.get(data as usize) {
-            Some(seg) => inst.module.slice(&seg.range),
+        let bytes: &[u8] = match inst.module().data.get(data as usize) {
+            Some(seg) => inst.module().slice(&seg.range),
             None => &[],
         };
         let memory = self.memories.get_mut(m).ok_or(TrapCode::MemoryOutOfBounds)?;

@@ -51,6 +51,27 @@ const MAX_WASM_PAGES: u64 = 65_536;
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// How many store ids a thread takes from [`NEXT_STORE_ID`] at once.
+const STORE_ID_BATCH: u64 = 256;
+
+/// A store id no other store of the process has: from this thread's batch, taken from the
+/// shared counter once per [`STORE_ID_BATCH`] stores, so that threads making stores at once
+/// do not pass the counter's cache line between them on every store.
+fn next_store_id() -> u64 {
+    thread_local! {
+        static BATCH: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    let fresh = || NEXT_STORE_ID.fetch_add(STORE_ID_BATCH, Ordering::Relaxed);
+    BATCH
+        .try_with(|b| {
+            let (next, end) = b.get();
+            let next = if next < end { next } else { fresh() };
+            b.set((next + 1, if next < end { end } else { next + STORE_ID_BATCH }));
+            next
+        })
+        .unwrap_or_else(|_| fresh())
+}
+
 /// The unit of isolation: owns instances and everything they use. Not shared between threads
 /// while in use (`&mut` for every operation that can run wasm), so it needs no locks.
 #[derive(Debug)]
@@ -75,7 +96,7 @@ impl Store {
         let ctx_ptr: *mut VMStoreContext = &mut *ctx;
         Store {
             inner: Box::new(StoreInner {
-                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                id: next_store_id(),
                 engine: engine.clone(),
                 _ctx: ctx,
                 ctx_ptr,
@@ -270,13 +291,19 @@ pub(crate) struct MemoryEntry {
     def: VMMemoryDef,
     data: LinearMemory,
     ty: MemoryType,
-    /// What the memory was made with: its length and image (see [`Store::checkpoint`]).
-    initial: (usize, Option<Arc<MemoryImage>>),
+    /// What the memory was made with: its length and where its image is, as an instance and
+    /// the index of one of its module's defined memories (see [`Store::checkpoint`]).
+    initial: (usize, Option<(u32, u32)>),
 }
 
 impl MemoryEntry {
     /// A memory of type `ty` holding `image` (which must fit its initial size) and zeroes.
-    fn new(engine: &Engine, ty: MemoryType, image: Option<Arc<MemoryImage>>) -> Result<Box<MemoryEntry>, RuntimeError> {
+    fn new(
+        engine: &Engine,
+        ty: MemoryType,
+        image: Option<(&MemoryImage, (u32, u32))>,
+    ) -> Result<Box<MemoryEntry>, RuntimeError> {
+        let (image, origin) = (image.map(|(i, _)| i), image.map(|(_, o)| o));
         let max_pages = engine.config().max_memory_pages;
         let pages = ty.limits.min;
         let limit = max_pages.min(MAX_WASM_PAGES);
@@ -290,15 +317,15 @@ impl MemoryEntry {
         // A mapping a dropped store left, reset to this memory's contents, or a new one.
         let guard = engine.guard_regions();
         let recycled = LinearMemory::reservation(bytes, max, guard)
-            .and_then(|r| engine.take_memory(r, image.as_ref().map(|i| i.id())))
-            .and_then(|mut m| m.reset(bytes, image.as_deref()).then_some(m));
+            .and_then(|r| engine.take_memory(r, image.map(MemoryImage::id)))
+            .and_then(|mut m| m.reset(bytes, image).then_some(m));
         let data = match recycled {
             Some(m) => m,
-            None => LinearMemory::new(bytes, max, guard, image.as_deref())
+            None => LinearMemory::new(bytes, max, guard, image)
                 .ok_or_else(|| RuntimeError::ResourceLimit(format!("cannot map a memory of {pages} pages")))?,
         };
         let def = VMMemoryDef { base: std::ptr::null_mut(), length: 0 };
-        let mut m = Box::new(MemoryEntry { def, data, ty, initial: (bytes, image) });
+        let mut m = Box::new(MemoryEntry { def, data, ty, initial: (bytes, origin) });
         m.refresh();
         Ok(m)
     }
@@ -400,10 +427,8 @@ pub(crate) struct GlobalEntry {
 
 #[derive(Debug)]
 pub(crate) struct InstanceEntry {
-    module: Arc<wes_core::Module>,
-    /// Owns the signature ids the vmctx points to.
-    _plan: Arc<ModulePlan>,
-    pub(crate) compiled: Arc<dyn CompiledModule>,
+    /// The module, its code, and the signature ids the vmctx points to.
+    plan: Arc<ModulePlan>,
     vmctx: Box<VMContext>,
     /// The records of the functions the instance defines, in one block.
     _records: Box<[VMFuncRef]>,
@@ -421,6 +446,18 @@ pub(crate) struct InstanceEntry {
     /// Element segments as references; dropped ones are empty.
     elements: Vec<Vec<u64>>,
     data_dropped: Vec<bool>,
+}
+
+impl InstanceEntry {
+    /// The module the instance was made from.
+    pub(crate) fn module(&self) -> &wes_core::Module {
+        &self.plan.module
+    }
+
+    /// The instance's code.
+    pub(crate) fn compiled(&self) -> &dyn CompiledModule {
+        self.plan.compiled.as_ref()
+    }
 }
 
 /// The store's contents. Libcalls reach it through the raw pointer in [`VMStoreContext`].

@@ -44,7 +44,7 @@ impl StoreInner {
     pub(crate) fn func_ty(&self, index: u32) -> Option<&FuncType> {
         match self.funcs.get(index as usize)?.owner {
             FuncOwner::Wasm { instance, type_index } => {
-                self.instances.get(instance as usize)?.module.types.get(type_index as usize)
+                self.instances.get(instance as usize)?.module().types.get(type_index as usize)
             }
             FuncOwner::Host(h) => Some(&self.host_records.get(h as usize)?.ctx.host.ty),
         }
@@ -60,11 +60,18 @@ impl StoreInner {
         self.add_memory_from(ty, None)
     }
 
+    /// The image memory `initial` names: defined memory `index` of instance `instance`'s
+    /// module, if it has one.
+    pub(super) fn initial_image(&self, initial: Option<(u32, u32)>) -> Option<Arc<MemoryImage>> {
+        let (instance, index) = initial?;
+        self.instances.get(instance as usize)?.plan.memory_images.get(index as usize)?.clone()
+    }
+
     /// A memory of type `ty` holding `image` and zeroes; the limiter must have admitted it.
     pub(super) fn add_memory_from(
         &mut self,
         ty: MemoryType,
-        image: Option<Arc<MemoryImage>>,
+        image: Option<(&MemoryImage, (u32, u32))>,
     ) -> Result<u32, RuntimeError> {
         let m = MemoryEntry::new(&self.engine, ty, image)?;
         self.usage.memories += 1;
@@ -227,13 +234,13 @@ impl StoreInner {
     }
 
     pub(crate) fn instance_module(&self, instance: usize) -> Option<&Arc<wes_core::Module>> {
-        self.instances.get(instance).map(|i| &i.module)
+        self.instances.get(instance).map(|i| &i.plan.module)
     }
 
     /// The export `name` of an instance, as a store-level item.
     pub(crate) fn export(&self, instance: usize, name: &str) -> Option<(ExternKind, u32)> {
         let inst = self.instances.get(instance)?;
-        let e = inst.module.export(name)?;
+        let e = inst.module().export(name)?;
         let list = match e.kind {
             ExternKind::Func => &inst.func_idx,
             ExternKind::Table => &inst.table_idx,

@@ -229,7 +229,7 @@ impl StoreInner {
         self.profile_unwind(0);
         let p = self.profiler.take()?;
         let name =
-            |(i, f): FuncKey| self.instances.get(i).and_then(|inst| inst.module.func_name(f)).map(str::to_string);
+            |(i, f): FuncKey| self.instances.get(i).and_then(|inst| inst.module().func_name(f)).map(str::to_string);
         // Inclusive figures per node: its own plus its subtree's (children come after parents).
         let mut gas_in: Vec<u64> = p.nodes.iter().map(|n| n.gas).collect();
         let mut time_in: Vec<Duration> = p.nodes.iter().map(|n| n.time).collect();

@@ -41,11 +41,13 @@ impl StoreInner {
 
     fn checkpoint(&mut self) -> Result<(), RuntimeError> {
         let mut memories = Vec::with_capacity(self.memories.len());
-        for (i, m) in self.memories.iter_mut().enumerate() {
+        for i in 0..self.memories.len() {
             if !self.touched {
-                memories.push(m.initial.clone());
+                let (len, origin) = self.memories[i].initial;
+                memories.push((len, self.initial_image(origin)));
                 continue;
             }
+            let m = &mut self.memories[i];
             if m.data.is_empty() {
                 // Nothing to snapshot, and an empty file cannot be mapped: a reset to no image
                 // returns it to zero pages.

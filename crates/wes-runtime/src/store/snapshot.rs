@@ -204,7 +204,7 @@ impl StoreInner {
         }
         let mut elements = Vec::with_capacity(inst.elements.len());
         for (i, seg) in inst.elements.iter().enumerate() {
-            let ty = inst.module.elements.get(i).map_or(ValType::FuncRef, |s| ValType::from(s.ty));
+            let ty = inst.module().elements.get(i).map_or(ValType::FuncRef, |s| ValType::from(s.ty));
             let refs = seg
                 .iter()
                 .enumerate()
@@ -298,7 +298,7 @@ impl StoreInner {
         let (memory_idx, global_idx, table_idx) =
             (inst.memory_idx.clone(), inst.global_idx.clone(), inst.table_idx.clone());
         let seg_types: Vec<ValType> = (0..inst.elements.len())
-            .map(|i| inst.module.elements.get(i).map_or(ValType::FuncRef, |s| ValType::from(s.ty)))
+            .map(|i| inst.module().elements.get(i).map_or(ValType::FuncRef, |s| ValType::from(s.ty)))
             .collect();
         let mut globals = Vec::with_capacity(global_idx.len());
         for (i, (&g, (_, v))) in global_idx.iter().zip(&state.globals).enumerate() {

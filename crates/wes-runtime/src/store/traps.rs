@@ -72,14 +72,14 @@ impl StoreInner {
 
     /// The instance whose module's native code holds return address `pc`, and what it is.
     fn native_frame(&self, pc: usize) -> Option<(usize, wes_core::backend::NativeFrame)> {
-        self.instances.iter().enumerate().find_map(|(i, inst)| inst.compiled.frame_at(pc).map(|f| (i, f)))
+        self.instances.iter().enumerate().find_map(|(i, inst)| inst.compiled().frame_at(pc).map(|f| (i, f)))
     }
 
     /// The instance whose module's code holds the instruction at `pc` whose fault is a trap,
     /// and what the fault means (see [`CompiledModule::fault_at`]). Allocates nothing and
     /// takes no lock: the fault handler asks.
     pub(crate) fn fault_at(&self, pc: usize) -> Option<(usize, wes_core::Fault<'_>)> {
-        self.instances.iter().enumerate().find_map(|(i, inst)| inst.compiled.fault_at(pc).map(|f| (i, f)))
+        self.instances.iter().enumerate().find_map(|(i, inst)| inst.compiled().fault_at(pc).map(|f| (i, f)))
     }
 
     fn backtrace_full(&self) -> bool {
@@ -98,7 +98,7 @@ impl StoreInner {
         trap.backtrace = pending.inner;
         trap.backtrace.extend(pending.frames.iter().map(|(i, f, at)| FrameInfo {
             func_index: *f,
-            func_name: self.instances.get(*i).and_then(|inst| inst.module.func_name(*f)).map(str::to_string),
+            func_name: self.instances.get(*i).and_then(|inst| inst.module().func_name(*f)).map(str::to_string),
             offset: Some(*at),
         }));
         trap
