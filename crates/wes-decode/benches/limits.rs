@@ -2,6 +2,11 @@
 //! 100 KB and 1 MB, without limits and with every limit set (so every body is scanned
 //! operator by operator alongside the validator).
 //!
+//! Before Criterion's groups, `decode/interleaved` prints the two decoders alternated decode by
+//! decode, their medians and the median of the per-pair ratios: Criterion's groups, run
+//! seconds apart on a shared machine, disagreed by ±30 % on the unlimited decode alone, far
+//! more than the limits cost.
+//!
 //! `cargo bench -p wes-decode --bench limits`
 #![allow(clippy::panic, reason = "a benchmark whose setup fails has nothing to measure")]
 
@@ -77,6 +82,7 @@ fn bench(c: &mut Criterion) {
         let plain = Decoder::default();
         let limited = Decoder::default().with_limits(all_limits());
         assert!(limited.decode(&bytes).is_ok(), "the bench module must pass the limits");
+        interleaved(label, &bytes, &plain, &limited);
         group.bench_with_input(BenchmarkId::new("unlimited", label), &bytes, |b, bytes| {
             b.iter(|| plain.decode(bytes).map(drop))
         });
@@ -85,6 +91,38 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// The unlimited and the limited decoder alternated, pair after pair, so that load from
+/// elsewhere falls on both alike: per-decode medians, their difference per 100 KB, and the
+/// median ratio of the pairs, printed.
+fn interleaved(label: &str, bytes: &[u8], plain: &Decoder, limited: &Decoder) {
+    let pairs = (40_000_000 / bytes.len()).clamp(20, 400);
+    let (mut a, mut b, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..pairs {
+        let t = std::time::Instant::now();
+        let ok = plain.decode(bytes).is_ok();
+        let x = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let ok = ok && limited.decode(bytes).is_ok();
+        let y = t.elapsed().as_secs_f64();
+        assert!(ok, "the bench module must decode");
+        a.push(x);
+        b.push(y);
+        ratio.push(y / x);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (x, y, r) = (median(&mut a), median(&mut b), median(&mut ratio));
+    let per_100kb = (y - x) * 1e3 * 100_000.0 / bytes.len() as f64;
+    println!(
+        "decode/interleaved/{label}: unlimited {:.3} ms, all limits {:.3} ms (median of {pairs} pairs); \
+         limits {per_100kb:+.3} ms per 100 KB; median ratio {r:.3}",
+        x * 1e3,
+        y * 1e3
+    );
 }
 
 criterion_group!(benches, bench);

@@ -518,14 +518,14 @@ fn scan_body(
         if operators > max_ops {
             return Err(exceeded(Limit::OperatorsPerFunction, max_ops, operators, index, offset).into());
         }
-        if max_targets != u64::MAX {
-            let mut peek = reader.clone();
-            if peek.read_u8()? == 0x0e {
-                let targets = u64::from(peek.read_var_u32()?);
-                check(l, Limit::BrTableTargets, targets, index, offset)?;
-            }
-        }
         let (at, height) = (reader.current_position(), func.control_stack_height());
+        // The opcode byte says whether this is a `br_table`; only then is its count read.
+        if max_targets != u64::MAX && code.get(at) == Some(&0x0e) {
+            let mut peek = reader.clone();
+            peek.read_u8()?;
+            let targets = u64::from(peek.read_var_u32()?);
+            check(l, Limit::BrTableTargets, targets, index, offset)?;
+        }
         let special = code.get(at).is_some_and(|&b| SPECIAL[usize::from(b)]);
         reader.visit_operator(&mut func.visitor(offset))??;
         // The validator's control stack holds the function's own frame plus the open blocks.
