@@ -4,4 +4,5 @@
 
 mod corpus;
 mod detect;
+mod nan;
 mod unwind;
