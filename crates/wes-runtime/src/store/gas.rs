@@ -60,18 +60,32 @@ impl StoreInner {
     /// handler and traps exactly as for any other run-time charge.
     #[inline]
     pub(crate) fn charge_host_call(&mut self) -> Result<(), TrapCode> {
-        let cost = self.host_call_cost;
-        if cost == 0 || self.meter.is_none() {
+        if self.charge_host_call_inline() {
             return Ok(());
         }
-        if self.counts_only {
-            let counter = vm::gas_counter(self.ctx_ptr);
-            if let Some(left) = counter.checked_sub(cost) {
-                vm::set_gas_counter(self.ctx_ptr, left);
-                return Ok(());
-            }
+        self.charge_gas(ChargeKind::HostCall, self.host_call_cost)
+    }
+
+    /// The part of [`StoreInner::charge_host_call`] that needs no call, inlined into the host
+    /// trampoline: `true` when the base cost is paid (from the gas counter, when the meter only
+    /// counts and the counter holds enough) or there is none to pay; `false`, with nothing
+    /// charged, when `charge_host_call` must do it.
+    #[inline(always)]
+    pub(crate) fn charge_host_call_inline(&mut self) -> bool {
+        let cost = self.host_call_cost;
+        if cost == 0 || self.meter.is_none() {
+            return true;
         }
-        self.charge_gas(ChargeKind::HostCall, cost)
+        if !self.counts_only {
+            return false;
+        }
+        match vm::gas_counter(self.ctx_ptr).checked_sub(cost) {
+            Some(left) => {
+                vm::set_gas_counter(self.ctx_ptr, left);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Charges `amount` at run time (a dynamic cost, a host call, a host function's charge),

@@ -24,7 +24,8 @@ impl StoreInner {
         }
         let type_id = type_id.unwrap_or_else(|| self.engine.type_id(&f.data.ty));
         let index = self.funcs.len() as u32;
-        let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, host: Arc::clone(&f.data) });
+        let data = Arc::as_ptr(&f.data) as *const u8;
+        let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, data, host: Arc::clone(&f.data) });
         let vmref = Box::new(VMFuncRef {
             call: f.data.trampoline,
             vmctx: &mut *ctx as *mut HostFuncCtx as *mut u8,

@@ -10,8 +10,10 @@ use super::*;
 /// context, or null when the embedder calls the function directly.
 ///
 /// A function with a check (see [`HostCall`](crate::host::HostCall)) has its inline test made
-/// first, with no side effect: when it fails, the whole call is [`host_checked`]'s, reached by
-/// a jump with the arguments as they came, so that the common path saves nothing for it.
+/// first, with no side effect, then the store's host-call cost is paid from the gas counter
+/// when that needs no call: when the test fails or the cost needs the meter, the whole call is
+/// [`host_checked`]'s, reached by a jump with the arguments as they came, so that the common
+/// path saves nothing for it.
 ///
 /// # Safety
 ///
@@ -27,31 +29,44 @@ pub(crate) unsafe extern "C" fn host_trampoline<F>(
 where
     F: crate::host::HostCall + 'static,
 {
-    // SAFETY: this function's contract, which `host_data` shares.
-    let host = unsafe { host_data::<F>(callee_vmctx) };
-    if !host.call.passes() {
+    // SAFETY: this function's contract, which `host_data` and `host_store` share.
+    let (host, store) = unsafe { (host_data::<F>(callee_vmctx), host_store(callee_vmctx)) };
+    // The test first: it has no side effect, and the charge must not be made twice.
+    if !host.call.passes() || !store.charge_host_call_inline() {
         // SAFETY: the arguments as this function received them, under the same contract.
         return unsafe { host_checked::<F>(callee_vmctx, caller_vmctx, args) };
     }
     // SAFETY: as above; `host` is `callee_vmctx`'s.
-    unsafe { host_call::<F, false>(callee_vmctx, host, caller_vmctx, args) }
+    unsafe { host_call::<F, false>(host, store, caller_vmctx, args) }
 }
 
-/// A call whose inline test ([`HostCall::passes`](crate::host::HostCall::passes)) failed:
-/// [`host_trampoline`]'s call with the closer check
-/// ([`HostCall::check`](crate::host::HostCall::check)) after the base cost.
+/// A call whose inline test ([`HostCall::passes`](crate::host::HostCall::passes)) failed, or
+/// whose base cost the gas counter could not pay inline (nothing charged yet):
+/// [`host_trampoline`]'s call with the cost charged, then the closer check
+/// ([`HostCall::check`](crate::host::HostCall::check)).
 ///
 /// # Safety
 ///
 /// As [`host_trampoline`].
-#[cold]
 #[inline(never)]
 unsafe extern "C" fn host_checked<F>(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8
 where
     F: crate::host::HostCall + 'static,
 {
-    // SAFETY: this function's contract, which `host_data` and `host_call` share.
-    unsafe { host_call::<F, true>(callee_vmctx, host_data::<F>(callee_vmctx), caller_vmctx, args) }
+    // SAFETY: this function's contract, which `host_data`, `host_store` and `host_call` share.
+    unsafe {
+        let (host, store) = (host_data::<F>(callee_vmctx), host_store(callee_vmctx));
+        // The host call's base cost is charged before the host function (or its check) runs.
+        if let Err(code) = store.charge_host_call() {
+            store.record_trap(code, None);
+            return CALL_TRAPPED;
+        }
+        let passes = host.call.passes();
+        match passes {
+            true => host_call::<F, false>(host, store, caller_vmctx, args),
+            false => host_call::<F, true>(host, store, caller_vmctx, args),
+        }
+    }
 }
 
 /// The host function's data, borrowed for the call.
@@ -70,8 +85,20 @@ unsafe fn host_data<'a, F: crate::host::HostCall + 'static>(callee_vmctx: *mut u
     // the `dyn` data is a `HostFuncData<F>` and the cast back to it is exact.
     unsafe {
         let ctx = &*(callee_vmctx as *const HostFuncCtx);
-        &*(Arc::as_ptr(&ctx.host) as *const HostFuncData<F>)
+        &*(ctx.data as *const HostFuncData<F>)
     }
+}
+
+/// The store executing the host function.
+///
+/// # Safety
+///
+/// `callee_vmctx` as [`host_trampoline`] requires.
+#[inline(always)]
+unsafe fn host_store<'a>(callee_vmctx: *mut u8) -> &'a mut StoreInner {
+    // SAFETY: the store a host function's context names is the one executing (it is inside
+    // `vm::call`); the context as in `host_data`.
+    unsafe { &mut *(*(*(callee_vmctx as *const HostFuncCtx)).store).store }
 }
 
 /// The call: the base cost, the closer check when `CHECK`, the host function, its outcome.
@@ -81,17 +108,14 @@ unsafe fn host_data<'a, F: crate::host::HostCall + 'static>(callee_vmctx: *mut u
 /// As [`host_trampoline`], and `host` is `callee_vmctx`'s data ([`host_data`]).
 #[inline(always)]
 unsafe fn host_call<F, const CHECK: bool>(
-    callee_vmctx: *mut u8,
     host: &HostFuncData<F>,
+    store: &mut StoreInner,
     caller_vmctx: *mut u8,
     args: *mut ValRaw,
 ) -> u8
 where
     F: crate::host::HostCall + 'static,
 {
-    // SAFETY: the store a host function's context names is the one executing (it is inside
-    // `vm::call`); the context as in `host_data`.
-    let store = unsafe { &mut *(*(*(callee_vmctx as *const HostFuncCtx)).store).store };
     let caller = if caller_vmctx.is_null() {
         None
     } else {
@@ -107,11 +131,6 @@ where
         // to it exists during the call.
         unsafe { std::slice::from_raw_parts_mut(args, host.slots) }
     };
-    // The host call's base cost is charged before the host function (or its check) runs.
-    if let Err(code) = store.charge_host_call() {
-        store.record_trap(code, None);
-        return CALL_TRAPPED;
-    }
     store.stats.host_calls += 1;
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         if CHECK {

@@ -189,6 +189,10 @@ pub(crate) struct VMContext {
 /// which the trampoline borrows for the call rather than looking them up or cloning them.
 pub(crate) struct HostFuncCtx {
     pub(crate) store: *mut VMStoreContext,
+    /// `Arc::as_ptr(&host)`, thin: the trampoline reads its function's data through it
+    /// without working out, from the `dyn` vtable's alignment, where in the `Arc` the data
+    /// starts (six instructions of every host call).
+    pub(crate) data: *const u8,
     pub(crate) host: Arc<HostFuncData>,
 }
 
