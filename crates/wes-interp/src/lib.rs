@@ -86,6 +86,35 @@ pub(crate) struct Shared {
     pub(crate) metered: bool,
     pub(crate) count_operators: bool,
     pub(crate) nan_canonicalization: bool,
+    /// Per type of the module, what a call of native code with that signature moves: worked
+    /// out once here rather than on every call of a host function.
+    pub(crate) native_sigs: Box<[NativeSig]>,
+}
+
+/// What an array call of one signature moves between the operand stack and the slots.
+#[derive(Debug)]
+pub(crate) struct NativeSig {
+    /// Operand cells the parameters take.
+    pub(crate) param_cells: u32,
+    /// Operand cells the results take.
+    pub(crate) result_cells: u32,
+    /// Slots the call's buffer needs: the more of parameters and results, at least one.
+    pub(crate) slots: u32,
+    /// Every parameter and result takes one cell (no `v128`): each slot is then its cell.
+    pub(crate) scalar: bool,
+}
+
+impl NativeSig {
+    pub(crate) fn new(ty: &wes_core::FuncType) -> NativeSig {
+        let cells = |tys: &[wes_core::ValType]| tys.iter().map(|t| code::cells(*t)).sum::<u32>();
+        let (params, results) = (ty.params(), ty.results());
+        NativeSig {
+            param_cells: cells(params),
+            result_cells: cells(results),
+            slots: params.len().max(results.len()).max(1) as u32,
+            scalar: params.iter().chain(results).all(|t| *t != wes_core::ValType::V128),
+        }
+    }
 }
 
 /// One defined function: what the runtime's function context points to.
@@ -124,6 +153,7 @@ impl wes_core::Backend for Interpreter {
             metered: self.config.pricing.is_some(),
             count_operators: self.config.count_operators,
             nan_canonicalization: self.config.nan_canonicalization,
+            native_sigs: module.types.iter().map(NativeSig::new).collect(),
         });
         let records: Box<[FuncRecord]> = (0..module.bodies.len() as u32)
             .map(|defined_index| FuncRecord { shared: Arc::clone(&shared), defined_index, code: OnceLock::new() })

@@ -128,18 +128,28 @@ impl Executor {
         sig: Sig,
         tail: bool,
     ) -> Result<Called, CallTrap> {
-        let module = &cur.record().shared.module;
+        let shared = &cur.record().shared;
+        let module = &shared.module;
         let type_index = match sig {
             Sig::Type(t) => t,
             Sig::Func(f) => module.functions.get(f as usize).copied().ok_or(CallTrap::Recorded)?,
         };
         let ty = module.types.get(type_index as usize).ok_or(CallTrap::Recorded)?;
+        let native = shared.native_sigs.get(type_index as usize).ok_or(CallTrap::Recorded)?;
         let (params, results) = (ty.params(), ty.results());
-        let n: usize = params.iter().map(|t| cells(*t) as usize).sum();
-        self.buf.clear();
-        self.buf.resize(params.len().max(results.len()).max(1), 0);
-        let args = *sp - n;
-        cells_to_raw(params, &self.stack[args..*sp], &mut self.buf);
+        // The buffer only grows: the callee reads the parameter slots written here and
+        // writes its results, so what earlier calls left in it is never read.
+        if self.buf.len() < native.slots as usize {
+            self.buf.resize(native.slots as usize, 0);
+        }
+        let args = *sp - native.param_cells as usize;
+        if native.scalar {
+            for (slot, cell) in self.buf.iter_mut().zip(&self.stack[args..*sp]) {
+                *slot = ValRaw::from(*cell);
+            }
+        } else {
+            cells_to_raw(params, &self.stack[args..*sp], &mut self.buf);
+        }
         *sp = args;
         if tail {
             if self.frames.is_empty() {
@@ -164,11 +174,11 @@ impl Executor {
             let Some(c) = self.frames.pop() else { return Err(CallTrap::Recorded) };
             *cur = c;
             // SAFETY: as this function's.
-            return unsafe { self.native_call(cur, sp, call, ctx, caller_vmctx, frames_left, results) };
+            return unsafe { self.native_call(cur, sp, call, ctx, caller_vmctx, frames_left, results, native) };
         }
         let frames_left = cur.frames_left.saturating_sub(1);
         // SAFETY: as this function's.
-        unsafe { self.native_call(cur, sp, call, ctx, cur.vmctx, frames_left, results) }
+        unsafe { self.native_call(cur, sp, call, ctx, cur.vmctx, frames_left, results, native) }
     }
 
     /// Makes an array call of native code `call` with `ctx` and the arguments in `self.buf`,
@@ -187,6 +197,7 @@ impl Executor {
         caller_vmctx: *mut u8,
         frames_left: u32,
         results: &[ValType],
+        native: &crate::NativeSig,
     ) -> Result<Called, CallTrap> {
         // SAFETY: the store context of a live instance; `call` is an array-call entry point
         // (`FUNCREF_CALL` of a live record) and `buf` holds its arguments in enough slots.
@@ -241,7 +252,7 @@ impl Executor {
             if status != CALL_RETURNED {
                 return Err(CallTrap::Recorded);
             }
-            let n: usize = results.iter().map(|t| cells(*t) as usize).sum();
+            let n = native.result_cells as usize;
             // The frame reserved room for the results (they count in its operand stack), so
             // this never fails; if it did, the frame would trap at its call.
             if !self.grow(*sp + n) {

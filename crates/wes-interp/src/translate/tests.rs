@@ -19,6 +19,7 @@ fn translate_metered(wat: &str, defined_index: u32, metered: bool) -> Code {
         metered,
         count_operators: false,
         nan_canonicalization: true,
+        native_sigs: module.types.iter().map(crate::NativeSig::new).collect(),
     };
     super::translate(&module, defined_index, &shared).unwrap()
 }
