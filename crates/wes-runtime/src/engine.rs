@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use wes_core::backend::CompiledModule;
+use wes_core::backend::{CompiledModule, ValRaw};
 use wes_core::{Backend, FuncType, FunctionLimits};
 use wes_meter::Pricing;
 
@@ -205,11 +205,13 @@ const LOCAL_KEPT: usize = 2;
 struct LocalKept {
     stacks: Vec<(usize, WasmStack)>,
     memories: Vec<(usize, LinearMemory)>,
+    /// Tail-call argument buffers (`vm::TAIL_CALL_SLOTS` slots each; any engine's).
+    tail_args: Vec<Box<[ValRaw]>>,
 }
 
 thread_local! {
     static LOCAL: std::cell::RefCell<LocalKept> =
-        const { std::cell::RefCell::new(LocalKept { stacks: Vec::new(), memories: Vec::new() }) };
+        const { std::cell::RefCell::new(LocalKept { stacks: Vec::new(), memories: Vec::new(), tail_args: Vec::new() }) };
 }
 
 /// Runs `f` on this thread's [`LocalKept`], or returns `None` when there is none (during the
@@ -343,6 +345,27 @@ impl Engine {
         if memories.len() < CACHED_MEMORIES {
             memories.push((this_thread(), memory));
         }
+    }
+
+    /// A store's tail-call argument buffer: one a dropped store on this thread left, or a new
+    /// zeroed one. A new one is 16 KB of `calloc`, whose zeroing was a sixth of a fresh
+    /// contract instance's round. A kept buffer holds what its last store's tail calls passed
+    /// through it; nothing reads a slot a tail call did not first write for that very call
+    /// (as with the wasm stacks kept between stores, which hold old frames).
+    pub(crate) fn take_tail_args() -> Box<[ValRaw]> {
+        with_local(|l| l.tail_args.pop())
+            .unwrap_or_else(|| vec![0 as ValRaw; wes_core::vm::TAIL_CALL_SLOTS as usize].into_boxed_slice())
+    }
+
+    /// Keeps a dropped store's tail-call buffer for this thread's next store.
+    pub(crate) fn put_tail_args(buffer: Box<[ValRaw]>) {
+        let mut buffer = Some(buffer);
+        with_local(|l| {
+            if l.tail_args.len() < LOCAL_KEPT {
+                l.tail_args.extend(buffer.take());
+            }
+            Some(())
+        });
     }
 
     /// What [`LocalKept`] tags this engine's entries with.

@@ -82,7 +82,7 @@ pub struct Store {
 impl Store {
     /// An empty store for modules of `engine`.
     pub fn new(engine: &Engine) -> Store {
-        let mut tail_args = vec![0 as ValRaw; wes_core::vm::TAIL_CALL_SLOTS as usize].into_boxed_slice();
+        let mut tail_args = Engine::take_tail_args();
         let mut ctx = Box::new(VMStoreContext {
             frames_left: engine.config().max_call_depth,
             store: std::ptr::null_mut(),
@@ -528,6 +528,7 @@ impl Drop for StoreInner {
         if let Some(stack) = self.stack.take() {
             self.engine.put_stack(stack);
         }
+        Engine::put_tail_args(std::mem::take(&mut self._tail_args));
         for m in self.memories.drain(..) {
             let MemoryEntry { mut data, .. } = *m;
             if data.scrub() {
