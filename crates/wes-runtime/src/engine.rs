@@ -220,6 +220,26 @@ fn with_local<T>(f: impl FnOnce(&mut LocalKept) -> Option<T>) -> Option<T> {
     LOCAL.try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| f(&mut l))).ok().flatten()
 }
 
+/// Keeps `item`, tagged with engine `me`, in the list of this thread's [`LocalKept`] that
+/// `list` picks, dropping an entry another engine left (say, one since dropped) to make room;
+/// gives `item` back when the list is full of `me`'s own, or the thread has none.
+fn keep_local<T>(me: usize, item: T, list: impl FnOnce(&mut LocalKept) -> &mut Vec<(usize, T)>) -> Option<T> {
+    let mut item = Some(item);
+    with_local(|l| {
+        let list = list(l);
+        if list.len() >= LOCAL_KEPT
+            && let Some(i) = list.iter().position(|(e, _)| *e != me)
+        {
+            list.swap_remove(i);
+        }
+        if list.len() < LOCAL_KEPT {
+            list.extend(item.take().map(|x| (me, x)));
+        }
+        Some(())
+    });
+    item
+}
+
 /// The index of the entry to take from a cache: the most recent that `fits` and this thread
 /// kept, else the most recent that `fits`.
 fn kept_by_this_thread<T>(entries: &[(u64, T)], fits: impl Fn(&T) -> bool) -> Option<usize> {
@@ -283,21 +303,7 @@ impl Engine {
 
     /// Keeps `stack` for a later store (or drops it when enough are kept).
     pub(crate) fn put_stack(&self, stack: WasmStack) {
-        let me = self.key();
-        let mut stack = Some(stack);
-        with_local(|l| {
-            // An entry another engine left (say, one since dropped) gives way.
-            if l.stacks.len() >= LOCAL_KEPT
-                && let Some(i) = l.stacks.iter().position(|(e, _)| *e != me)
-            {
-                l.stacks.swap_remove(i);
-            }
-            if l.stacks.len() < LOCAL_KEPT {
-                l.stacks.extend(stack.take().map(|x| (me, x)));
-            }
-            Some(())
-        });
-        let Some(stack) = stack else { return };
+        let Some(stack) = keep_local(self.key(), stack, |l| &mut l.stacks) else { return };
         let mut stacks = self.inner.stacks.lock().unwrap_or_else(PoisonError::into_inner);
         if stacks.len() < CACHED_STACKS {
             stacks.push((this_thread(), stack));
@@ -326,21 +332,7 @@ impl Engine {
 
     /// Keeps a scrubbed memory mapping for a later store (or unmaps it when enough are kept).
     pub(crate) fn put_memory(&self, memory: LinearMemory) {
-        let me = self.key();
-        let mut memory = Some(memory);
-        with_local(|l| {
-            // An entry another engine left (say, one since dropped) gives way.
-            if l.memories.len() >= LOCAL_KEPT
-                && let Some(i) = l.memories.iter().position(|(e, _)| *e != me)
-            {
-                l.memories.swap_remove(i);
-            }
-            if l.memories.len() < LOCAL_KEPT {
-                l.memories.extend(memory.take().map(|x| (me, x)));
-            }
-            Some(())
-        });
-        let Some(memory) = memory else { return };
+        let Some(memory) = keep_local(self.key(), memory, |l| &mut l.memories) else { return };
         let mut memories = self.inner.memories.lock().unwrap_or_else(PoisonError::into_inner);
         if memories.len() < CACHED_MEMORIES {
             memories.push((this_thread(), memory));
@@ -490,7 +482,7 @@ impl Module {
 
 #[cfg(test)]
 mod tests {
-    use super::{kept_by_this_thread, this_thread};
+    use super::{LinearMemory, keep_local, kept_by_this_thread, this_thread, with_local};
 
     #[test]
     fn a_thread_takes_what_it_kept_before_what_others_kept() {
@@ -504,5 +496,25 @@ mod tests {
         assert_eq!(kept_by_this_thread(&kept, |v| *v % 2 == 0), Some(3));
         assert_eq!(kept_by_this_thread(&kept, |v| *v == 1), Some(0));
         assert_eq!(kept_by_this_thread(&kept, |v| *v > 4), None);
+    }
+
+    #[test]
+    fn a_thread_keeps_two_memories_and_another_engines_give_way() {
+        // On a thread of its own, whose lists start empty.
+        std::thread::spawn(|| {
+            let memory = || LinearMemory::new(65_536, 65_536, false, None).expect("a 64 KiB mapping");
+            let count = |engine: usize| {
+                with_local(|l| Some(l.memories.iter().filter(|(e, _)| *e == engine).count())).expect("a local list")
+            };
+            assert!(keep_local(1, memory(), |l| &mut l.memories).is_none());
+            assert!(keep_local(1, memory(), |l| &mut l.memories).is_none());
+            // Full of engine 1's own: the third is given back (for the shared cache).
+            assert!(keep_local(1, memory(), |l| &mut l.memories).is_some());
+            // Engine 2's takes the place of one of engine 1's.
+            assert!(keep_local(2, memory(), |l| &mut l.memories).is_none());
+            assert_eq!((count(1), count(2)), (1, 1));
+        })
+        .join()
+        .expect("the thread runs");
     }
 }
