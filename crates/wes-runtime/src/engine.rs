@@ -360,6 +360,17 @@ impl Engine {
         });
     }
 
+    /// A clone for a store: from this thread's spares when it has one (see `spare`), so that
+    /// a fresh store takes no atomic count on the engine's shared line.
+    pub(crate) fn clone_for_store(&self) -> Engine {
+        Engine { inner: crate::spare::clone(&self.inner) }
+    }
+
+    /// Gives a store's clone back to this thread's spares.
+    pub(crate) fn release(self) {
+        crate::spare::release(self.inner);
+    }
+
     /// What [`LocalKept`] tags this engine's entries with.
     fn key(&self) -> usize {
         Arc::as_ptr(&self.inner) as usize

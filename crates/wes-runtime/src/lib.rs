@@ -56,6 +56,7 @@ mod host;
 mod limits;
 mod linker;
 mod plan;
+mod spare;
 mod store;
 mod tier;
 mod vm;

@@ -237,7 +237,7 @@ impl StoreInner {
         self.add_func_block(records.as_ptr(), records.len() as u32, first);
         let num_data = m.data.len();
         self.instances.push(InstanceEntry {
-            plan: Arc::clone(plan),
+            plan: std::mem::ManuallyDrop::new(crate::spare::clone(plan)),
             vmctx,
             _records: records,
             _contexts: contexts,

@@ -97,7 +97,7 @@ impl Store {
         Store {
             inner: Box::new(StoreInner {
                 id: next_store_id(),
-                engine: engine.clone(),
+                engine: std::mem::ManuallyDrop::new(engine.clone_for_store()),
                 _ctx: ctx,
                 ctx_ptr,
                 _tail_args: tail_args,
@@ -427,8 +427,9 @@ pub(crate) struct GlobalEntry {
 
 #[derive(Debug)]
 pub(crate) struct InstanceEntry {
-    /// The module, its code, and the signature ids the vmctx points to.
-    plan: Arc<ModulePlan>,
+    /// The module, its code, and the signature ids the vmctx points to; given back to this
+    /// thread's spares when the instance is dropped (see `crate::spare`).
+    plan: std::mem::ManuallyDrop<Arc<ModulePlan>>,
     vmctx: Box<VMContext>,
     /// The records of the functions the instance defines, in one block.
     _records: Box<[VMFuncRef]>,
@@ -448,6 +449,13 @@ pub(crate) struct InstanceEntry {
     data_dropped: Vec<bool>,
 }
 
+impl Drop for InstanceEntry {
+    fn drop(&mut self) {
+        // SAFETY: the plan is taken once, here, and not used after (the entry is being dropped).
+        crate::spare::release(unsafe { std::mem::ManuallyDrop::take(&mut self.plan) });
+    }
+}
+
 impl InstanceEntry {
     /// The module the instance was made from.
     pub(crate) fn module(&self) -> &wes_core::Module {
@@ -464,7 +472,8 @@ impl InstanceEntry {
 #[derive(Debug)]
 pub(crate) struct StoreInner {
     id: u64,
-    engine: Engine,
+    /// Given back to this thread's spares when the store is dropped (see `crate::spare`).
+    engine: std::mem::ManuallyDrop<Engine>,
     /// Owns the store context; after construction it is accessed only through `ctx_ptr`,
     /// because compiled code holds that pointer too.
     _ctx: Box<VMStoreContext>,
@@ -529,6 +538,10 @@ impl Drop for StoreInner {
             self.engine.put_stack(stack);
         }
         Engine::put_tail_args(std::mem::take(&mut self._tail_args));
+        // SAFETY: the engine is taken once, here, and not used after: this is the last use of
+        // `self.engine` in the store's life.
+        let engine = unsafe { std::mem::ManuallyDrop::take(&mut self.engine) };
+        engine.release();
         for m in self.memories.drain(..) {
             let MemoryEntry { mut data, .. } = *m;
             if data.scrub() {

@@ -22,7 +22,7 @@ impl StoreInner {
         if let Some(i) = self.host_funcs.get(&key) {
             return *i;
         }
-        let type_id = type_id.unwrap_or_else(|| self.engine.type_id(&f.data.ty));
+        let type_id = type_id.unwrap_or_else(|| Engine::type_id(&self.engine, &f.data.ty));
         let index = self.funcs.len() as u32;
         let data = Arc::as_ptr(&f.data) as *const u8;
         let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, data, host: Arc::clone(&f.data) });
