@@ -101,11 +101,14 @@ unsafe fn host_store<'a>(callee_vmctx: *mut u8) -> &'a mut StoreInner {
     unsafe { &mut *(*(*(callee_vmctx as *const HostFuncCtx)).store).store }
 }
 
-/// The call: the base cost, the closer check when `CHECK`, the host function, its outcome.
+/// The call, its base cost already paid: the closer check when `CHECK`, the host function, its
+/// outcome.
 ///
 /// # Safety
 ///
-/// As [`host_trampoline`], and `host` is `callee_vmctx`'s data ([`host_data`]).
+/// `host` and `store` are the called function's data and the store executing it
+/// ([`host_data`], [`host_store`] of its `callee_vmctx`), and `caller_vmctx` and `args` are as
+/// [`host_trampoline`] requires.
 #[inline(always)]
 unsafe fn host_call<F, const CHECK: bool>(
     host: &HostFuncData<F>,
