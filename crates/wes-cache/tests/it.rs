@@ -396,7 +396,8 @@ fn an_artifact_records_how_its_module_validated_and_a_decoder_of_other_features_
     assert!(!artifact.validation.shapes[0].may_move_memory && artifact.validation.shapes[0].uses_simd);
     assert_eq!(artifact.validation.features, artifact::features_key(&decoder));
 
-    // The decoder that wrote it takes the record, and the module is the one compiled.
+    // The decoder that wrote it loads the module the code was compiled from (that it takes
+    // the record rather than validating again is the next test's).
     let loaded = load(&engine, &bytes, None).unwrap();
     assert_eq!(loaded.compiled().module(), module.compiled().module());
     assert_eq!(run(&engine, &loaded, 7), Value::I32(7));
@@ -435,4 +436,23 @@ fn a_validation_record_that_does_not_fit_the_module_is_not_taken() {
         })) => {}
         other => panic!("expected the operator limit, got {:?}", other.map(|_| ())),
     }
+}
+
+#[test]
+fn a_decoder_of_the_recorded_features_takes_the_shapes_from_the_record() {
+    let engine = engine();
+    let wasm = wasm();
+    let compiled = Module::new(&engine, Decoder::default().decode(&wasm).unwrap()).unwrap();
+    let measured = compiled.compiled().module().bodies[0].shape.max_branches_per_label;
+    // A record that says something the bodies do not: only a load that reads the record
+    // rather than the operators can end up with it.
+    let marked = foreign(&engine, |a| a.validation.shapes[0].max_branches_per_label += 1);
+    let loaded = load(&engine, &marked, None).unwrap();
+    assert_eq!(loaded.compiled().module().bodies[0].shape.max_branches_per_label, measured + 1);
+    assert_eq!(run(&engine, &loaded, 5), Value::I32(41));
+    // A decoder of other features validates the bodies and measures them itself.
+    let other = Decoder::new(wes_decode::Features { tail_call: false, ..wes_decode::Features::default() });
+    // SAFETY: written by this process.
+    let loaded = unsafe { artifact::load(&engine, &other, &marked, None) }.unwrap();
+    assert_eq!(loaded.compiled().module().bodies[0].shape.max_branches_per_label, measured);
 }
