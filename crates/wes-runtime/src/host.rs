@@ -1,6 +1,7 @@
 //! Host functions: Rust closures wasm can import, and the [`Caller`] handle they receive.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
 use wes_core::backend::{ArrayCallFn, ValRaw};
 use wes_core::{FuncType, Trap, TrapCode, ValType, Value};
@@ -102,10 +103,12 @@ pub(crate) type RawHostFn = dyn HostCall;
 /// array-call buffer: `max(params, results)` values in their raw form, arguments on entry,
 /// results on a successful return), after a check when the function has one.
 pub(crate) trait HostCall: Send + Sync {
-    /// Whether a call may go ahead without [`HostCall::check`]: tested inline on every call,
-    /// before anything of the call is read.
-    fn passes(&self) -> bool;
-    /// The closer check, out of line, of a call [`HostCall::passes`] did not let through: an
+    /// Whether calls are gated: when true, a call goes ahead without [`HostCall::check`] only
+    /// while the function's [`Gate`] is open, tested inline on every call before anything of
+    /// the call is read. A constant of the type (the trampoline is generic over it), so an
+    /// ungated function's test compiles away.
+    fn gated(&self) -> bool;
+    /// The closer check, out of line, of a gated call made while the gate was closed: an
     /// error makes the call trap before [`HostCall::call`] runs.
     fn check(&self) -> Result<(), HostError>;
     /// The call.
@@ -120,8 +123,8 @@ where
     F: Fn(&mut Caller<'_>, &FuncType, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync,
 {
     #[inline(always)]
-    fn passes(&self) -> bool {
-        true
+    fn gated(&self) -> bool {
+        false
     }
     fn check(&self) -> Result<(), HostError> {
         Ok(())
@@ -132,25 +135,23 @@ where
     }
 }
 
-/// A typed host function with a check (see [`HostFunc::wrap_checked`]): its state, the check's
-/// inline test and its closer look, and the call, all of the state.
-struct Checked<S, Pass, Check, Call> {
+/// A typed host function with a gate (see [`HostFunc::wrap_gated`]): its state, the check of
+/// calls made while the gate is closed, and the call, both of the state.
+struct Checked<S, Check, Call> {
     state: S,
-    pass: Pass,
     check: Check,
     call: Call,
 }
 
-impl<S, Pass, Check, Call> HostCall for Checked<S, Pass, Check, Call>
+impl<S, Check, Call> HostCall for Checked<S, Check, Call>
 where
     S: Send + Sync,
-    Pass: Fn(&S) -> bool + Send + Sync,
     Check: Fn(&S) -> Result<(), HostError> + Send + Sync,
     Call: Fn(&S, &mut Caller<'_>, &mut [ValRaw]) -> Result<(), HostError> + Send + Sync,
 {
     #[inline(always)]
-    fn passes(&self) -> bool {
-        (self.pass)(&self.state)
+    fn gated(&self) -> bool {
+        true
     }
     fn check(&self) -> Result<(), HostError> {
         (self.check)(&self.state)
@@ -171,7 +172,20 @@ pub(crate) struct HostFuncData<F: ?Sized = RawHostFn> {
     /// the closure's own type, so the call into the closure is direct (and inlined) rather
     /// than through the `dyn` vtable. Only ever paired with this data (see `from_raw`).
     pub(crate) trampoline: ArrayCallFn,
+    /// A gated function's [`Gate`]: open, its calls skip the check. Inline in the data the
+    /// trampoline already holds, so the test is one load (of a line the call reads anyway)
+    /// and a branch. Unused by ungated functions.
+    pub(crate) gate: AtomicBool,
     pub(crate) call: F,
+}
+
+impl<F: HostCall> HostFuncData<F> {
+    /// Whether a call may skip [`HostCall::check`]: always for an ungated function (the
+    /// load is not made), else while its [`Gate`] is open.
+    #[inline(always)]
+    pub(crate) fn open(&self) -> bool {
+        !self.call.gated() || self.gate.load(Ordering::Acquire)
+    }
 }
 
 /// A host function: its type and implementation, defined once and usable in any store.
@@ -265,35 +279,43 @@ impl HostFunc {
     pub fn wrap<P: WasmParams, R: WasmResults>(
         f: impl Fn(&mut Caller<'_>, P) -> Result<R, HostError> + Send + Sync + 'static,
     ) -> Self {
-        HostFunc::wrap_checked(f, |_| true, |_| Ok(()), |f, caller, p| f(caller, p))
+        let ty = FuncType::new(P::types(), R::types());
+        HostFunc::from_raw(ty, move |caller, _, slots| {
+            let p = P::load(caller, slots).ok_or_else(|| HostError::new("argument type mismatch"))?;
+            f(caller, p)?.store(caller, slots)
+        })
     }
 
-    /// [`HostFunc::wrap`] with a check before every call, which `state` (the function's own
-    /// data) decides: `pass` is the common case's test, made inline (after the call's base
-    /// cost is charged) before anything of the call is read; when it fails, the call goes out
-    /// of line, where `check` decides (its error makes the call trap without running `f`) and
-    /// the call is then made as usual.
+    /// [`HostFunc::wrap`] behind a gate, with a check for the calls made while it is closed:
+    /// `state` is the function's own data; while the returned [`Gate`] is open a call goes
+    /// ahead at once (the common path costs one load of the gate and a branch, after the
+    /// call's base cost); while it is closed, each call first runs `check` out of line, whose
+    /// error makes the call trap without running `f`. The gate starts closed.
     ///
-    /// For a check on every call (a permission): the common path costs `pass` alone, and sets
-    /// up nothing for the rare one, which the entry point reaches by a jump.
+    /// For a check that usually has nothing to say (a permission that is granted): whoever
+    /// owns the policy opens the gate while calls need no closer look and closes it when they
+    /// do, from any thread. The common path sets up nothing for the rare one, which the entry
+    /// point reaches by a jump.
     ///
     /// ```
-    /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use wes_runtime::{Caller, HostError, HostFunc};
-    /// let open = HostFunc::wrap_checked(
-    ///     AtomicBool::new(true),
-    ///     |open| open.load(Ordering::Relaxed),
+    /// let (open, gate) = HostFunc::wrap_gated(
+    ///     (),
     ///     |_| Err(HostError::new("closed")),
     ///     |_, _: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> { Ok(x) },
     /// );
     /// assert_eq!(open.ty().to_string(), "(func (param i32) (result i32))");
+    /// assert!(!gate.is_open());
+    /// assert!(gate.set(true));
+    /// assert!(gate.is_open());
+    /// drop(open);
+    /// assert!(!gate.set(true), "the function is gone");
     /// ```
-    pub fn wrap_checked<S, P, R, F>(
+    pub fn wrap_gated<S, P, R, F>(
         state: S,
-        pass: impl Fn(&S) -> bool + Send + Sync + 'static,
         check: impl Fn(&S) -> Result<(), HostError> + Send + Sync + 'static,
         f: F,
-    ) -> Self
+    ) -> (Self, Gate)
     where
         S: Send + Sync + 'static,
         P: WasmParams,
@@ -305,14 +327,59 @@ impl HostFunc {
             let p = P::load(caller, slots).ok_or_else(|| HostError::new("argument type mismatch"))?;
             f(state, caller, p)?.store(caller, slots)
         };
-        HostFunc { data: make_data(ty, Checked { state, pass, check, call }) }
+        let data = make_data(ty, Checked { state, check, call });
+        let gate = Gate(Arc::downgrade(&data));
+        (HostFunc { data }, gate)
+    }
+}
+
+/// The gate of a host function made by [`HostFunc::wrap_gated`]: open, its calls skip their
+/// check. A weak handle: it does not keep the function alive, and may be kept and set from
+/// any thread (a security policy following a grant, say). A call that starts after
+/// [`Gate::set`] returns sees the new state.
+#[derive(Clone)]
+pub struct Gate(Weak<HostFuncData>);
+
+impl Gate {
+    /// Opens (`true`) or closes the gate. False when the function no longer exists (nothing
+    /// can call it).
+    pub fn set(&self, open: bool) -> bool {
+        match self.0.upgrade() {
+            Some(data) => {
+                data.gate.store(open, Ordering::Release);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the gate is open (false once the function no longer exists).
+    pub fn is_open(&self) -> bool {
+        self.0.upgrade().is_some_and(|data| data.gate.load(Ordering::Acquire))
+    }
+
+    /// Whether the function still exists.
+    pub fn is_live(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate").field("live", &self.is_live()).field("open", &self.is_open()).finish()
     }
 }
 
 /// The shared data of a host function whose call has type `F`, with the trampoline for `F`.
 fn make_data<F: HostCall + 'static>(ty: FuncType, call: F) -> Arc<HostFuncData> {
     let slots = ty.params().len().max(ty.results().len());
-    Arc::new(HostFuncData { ty, slots, trampoline: crate::vm::host_trampoline::<F>, call })
+    Arc::new(HostFuncData {
+        ty,
+        slots,
+        trampoline: crate::vm::host_trampoline::<F>,
+        gate: AtomicBool::new(false),
+        call,
+    })
 }
 
 fn foreign_funcref() -> HostError {

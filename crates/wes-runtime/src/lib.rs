@@ -65,7 +65,7 @@ pub use api::{Extern, Func, Global, Instance, Memory, Table};
 pub use api::{GasCall, GasUsage};
 pub use engine::{Config, Engine, Module};
 pub use error::RuntimeError;
-pub use host::{Caller, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
+pub use host::{Caller, Gate, HostError, HostFunc, MemoryAccessError, WasmParams, WasmResults, WasmTy};
 pub use limits::{LimitExceeded, Resource, ResourceLimiter, ResourceOp, ResourceUsage, StoreLimits};
 pub use linker::{InstancePre, Linker};
 pub use store::{FunctionCost, GasProfile, OutOfGasHandler, ResetStats, Store, StoreStats};

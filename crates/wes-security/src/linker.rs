@@ -95,17 +95,22 @@ impl GuardedLinker {
         let cap = self.controller.capability(capability)?;
         let function: Arc<str> = format!("{module}::{name}").into();
         let make = move |session: &Arc<Session>| {
-            // The guard's common case is tested inline before the arguments are read; anything
-            // else is checked out of line (see `HostFunc::wrap_checked`).
-            let state = (session.guard(cap, Arc::clone(&function)), f.clone());
-            HostFunc::wrap_checked(
-                state,
-                |(guard, _)| guard.passes(),
+            // The runtime gates the function: its gate, in the function's own data, is open
+            // while the guard's capability passes uncounted (granted, no call budget, no
+            // checker), and the trampoline tests it inline before the arguments are read;
+            // while it is closed, every call is checked out of line (see
+            // `HostFunc::wrap_gated`).
+            let guard = session.guard(cap, Arc::clone(&function));
+            let follower = guard.follower();
+            let (func, gate) = HostFunc::wrap_gated(
+                (guard, f.clone()),
                 |(guard, _)| guard.count(),
                 |(guard, f), caller: &mut Caller<'_>, params: P| -> Result<R, HostError> {
                     f(caller, &guard.permit(), params)
                 },
-            )
+            );
+            follower.follow(gate);
+            func
         };
         self.guarded.insert((module.to_string(), name.to_string()), Guarded { capability: cap, make: Arc::new(make) });
         Ok(self)

@@ -9,16 +9,17 @@
 //! The check is resolved ahead of the call: each capability's slot in a session holds how many
 //! calls may pass without a closer look (its call budget while the capability is granted and no
 //! checker watches it, zero otherwise), kept up to date by every grant, revocation and session
-//! start. A host call of a capability without a call budget (the figure is `u64::MAX`) then
-//! costs one load and one compare of that figure; with a budget, also a load and a store of
-//! its counter, all in one cache line; revocations, exhausted budgets and checkers are found on
-//! the cold path behind it.
+//! start. A capability without a call budget has the figure `u64::MAX`, and the slot then also
+//! opens the runtime [`Gate`] of each of its typed host functions: their calls cost one load
+//! of the gate, in the function's own data, and a branch. Otherwise the gates are closed and
+//! each call counts against the figure (a load and a store of the counter, in the slot's cache
+//! line); revocations, exhausted budgets and checkers are found on the cold path behind it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use wes_runtime::HostError;
+use wes_runtime::{Gate, HostError};
 
 use crate::error::BudgetKind;
 use crate::policy::{Budget, CapabilityPolicy};
@@ -377,14 +378,11 @@ impl PermissionController {
             .into_iter()
             .enumerate()
             .map(|(i, checkers)| {
-                let slot = Slot {
-                    calls: AtomicU64::new(0),
-                    pass: AtomicU64::new(0),
-                    bytes: AtomicU64::new(0),
-                    bit: 1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX)).unwrap_or(0),
-                    budget: s.budgets.get(i).copied().unwrap_or(Budget::UNLIMITED),
-                    checkers: checkers.into_boxed_slice(),
-                };
+                let slot = Slot::new(
+                    1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX)).unwrap_or(0),
+                    s.budgets.get(i).copied().unwrap_or(Budget::UNLIMITED),
+                    checkers.into_boxed_slice(),
+                );
                 slot.refresh(bits);
                 Arc::new(slot)
             })
@@ -415,16 +413,46 @@ struct Slot {
     bit: u64,
     budget: Budget,
     checkers: Box<[Arc<dyn CustomSecurityChecker>]>,
+    /// The gates of the guarded host functions of this capability and session, open exactly
+    /// while calls pass uncounted (see [`Slot::passes_uncounted`]).
+    gates: Mutex<Vec<Gate>>,
 }
 
 impl Slot {
-    /// Follows the module's grant `bits`.
+    fn new(bit: u64, budget: Budget, checkers: Box<[Arc<dyn CustomSecurityChecker>]>) -> Slot {
+        Slot {
+            calls: AtomicU64::new(0),
+            pass: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            bit,
+            budget,
+            checkers,
+            gates: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Follows the module's grant `bits`: the pass figure, then the gates. Refreshes are
+    /// serialised by the grant cell's lock; the gates are set under their own lock, which
+    /// [`Slot::follow`] takes too, so a gate added meanwhile ends up matching the figure.
     fn refresh(&self, bits: u64) {
         let pass = match bits & self.bit != 0 && self.checkers.is_empty() {
             true => self.budget.calls_per_invocation,
             false => 0,
         };
         self.pass.store(pass, Ordering::Release);
+        let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        gates.retain(|gate| gate.set(pass == u64::MAX));
+    }
+
+    /// Has `gate` follow this slot: open exactly while calls pass uncounted. The figure is
+    /// read under the gates' lock, which [`Slot::refresh`] takes after storing a new one:
+    /// either this reads it, or that refresh sets the gate after this.
+    fn follow(&self, gate: Gate) {
+        let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        gates.retain(Gate::is_live);
+        if gate.set(self.passes_uncounted()) {
+            gates.push(gate);
+        }
     }
 
     /// Whether a call passes without being counted: the pass figure is `u64::MAX` only for a
@@ -513,14 +541,7 @@ impl Session {
         let slot = match self.slots.get(capability.index()) {
             Some(slot) => Arc::clone(slot),
             None => {
-                let slot = Arc::new(Slot {
-                    calls: AtomicU64::new(0),
-                    pass: AtomicU64::new(0),
-                    bytes: AtomicU64::new(0),
-                    bit: capability.bit(),
-                    budget: Budget::UNLIMITED,
-                    checkers: Box::default(),
-                });
+                let slot = Arc::new(Slot::new(capability.bit(), Budget::UNLIMITED, Box::default()));
                 self.cell.adopt_following(&slot);
                 slot
             }
@@ -660,13 +681,26 @@ impl Permit<'_> {
     }
 }
 
+/// See [`Guard::follower`].
+pub(crate) struct GateFollower(Arc<Slot>);
+
+impl GateFollower {
+    /// Has `gate` open exactly while the guard's calls pass uncounted ([`Guard::passes`]).
+    pub(crate) fn follow(self, gate: Gate) {
+        self.0.follow(gate);
+    }
+}
+
 /// What a guarded host function checks before its body runs: one instance's session, one
 /// capability, the function's name for errors. Holds the capability's slot itself (always
-/// one, see [`Session::guard`]), so the common case's test ([`Guard::passes`]) is two loads —
-/// the slot's pointer from the host function's own data, then its pass figure — a compare and
-/// a branch, made by the runtime's trampoline before anything else of the call
-/// (`HostFunc::wrap_checked`); every other case ([`Guard::count`]) runs on the trampoline's
-/// cold entry, so that the call does not set up what only a counted or refused call reads.
+/// one, see [`Session::guard`]). A typed guarded function ([`GuardedLinker::func_wrap`]) is
+/// gated by the runtime: its gate follows the slot ([`Guard::follower`]), so the common case is
+/// tested by the runtime's trampoline on one load of the gate, and every other case
+/// ([`Guard::count`]) runs on the trampoline's cold entry, so that the call does not set up
+/// what only a counted or refused call reads. A function of [`Value`](wes_core::Value)s
+/// tests [`Guard::check`] itself.
+///
+/// [`GuardedLinker::func_wrap`]: crate::GuardedLinker::func_wrap
 pub(crate) struct Guard {
     slot: Arc<Slot>,
     session: Arc<Session>,
@@ -688,8 +722,14 @@ impl Guard {
     /// The common case of [`Guard::check`]: a granted capability with no call budget and no
     /// checker, whose calls pass uncounted (see [`Session::check`]).
     #[inline(always)]
-    pub(crate) fn passes(&self) -> bool {
+    fn passes(&self) -> bool {
         self.slot.passes_uncounted()
+    }
+
+    /// What has the gate of the guarded function that will hold this guard follow the
+    /// guard's slot (the gate exists only once the function does, around the guard).
+    pub(crate) fn follower(&self) -> GateFollower {
+        GateFollower(Arc::clone(&self.slot))
     }
 
     /// The permit of a call that passed [`Guard::check`].

@@ -9,9 +9,9 @@ use super::*;
 /// `callee_vmctx` is the function's [`HostFuncCtx`]; `caller_vmctx` the calling instance's
 /// context, or null when the embedder calls the function directly.
 ///
-/// A function with a check (see [`HostCall`](crate::host::HostCall)) has its inline test made
-/// first, with no side effect, then the store's host-call cost is paid from the gas counter
-/// when that needs no call: when the test fails or the cost needs the meter, the whole call is
+/// A gated function (see [`Gate`](crate::host::Gate)) has its gate tested first, with no side
+/// effect, then the store's host-call cost is paid from the gas counter
+/// when that needs no call: when the gate is closed or the cost needs the meter, the whole call is
 /// [`host_checked`]'s, reached by a jump with the arguments as they came, so that the common
 /// path saves nothing for it.
 ///
@@ -32,7 +32,7 @@ where
     // SAFETY: this function's contract, which `host_data` and `host_store` share.
     let (host, store) = unsafe { (host_data::<F>(callee_vmctx), host_store(callee_vmctx)) };
     // The test first: it has no side effect, and the charge must not be made twice.
-    if !host.call.passes() || !store.charge_host_call_inline() {
+    if !host.open() || !store.charge_host_call_inline() {
         // SAFETY: the arguments as this function received them, under the same contract.
         return unsafe { host_checked::<F>(callee_vmctx, caller_vmctx, args) };
     }
@@ -40,7 +40,7 @@ where
     unsafe { host_call::<F, false>(host, store, caller_vmctx, args) }
 }
 
-/// A call whose inline test ([`HostCall::passes`](crate::host::HostCall::passes)) failed, or
+/// A call made while its function's gate was closed, or
 /// whose base cost the gas counter could not pay inline (nothing charged yet):
 /// [`host_trampoline`]'s call with the cost charged, then the closer check
 /// ([`HostCall::check`](crate::host::HostCall::check)).
@@ -61,8 +61,7 @@ where
             store.record_trap(code, None);
             return CALL_TRAPPED;
         }
-        let passes = host.call.passes();
-        match passes {
+        match host.open() {
             true => host_call::<F, false>(host, store, caller_vmctx, args),
             false => host_call::<F, true>(host, store, caller_vmctx, args),
         }

@@ -2,7 +2,7 @@
 //! become traps of the wasm call.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use wes_core::{ExternRef, FuncType, TrapCode, ValType, Value};
 use wes_runtime::{Caller, Config, Func, HostError, HostFunc, Linker, Store};
@@ -366,64 +366,66 @@ fn one_host_function_serves_several_stores() {
     assert_eq!(calls.load(Ordering::Relaxed), 2);
 }
 
-/// A checked host function: while its state lets calls through, the check never runs; when
-/// not, the check runs after the call's base cost (the call is counted) and before the
-/// arguments are read, and its error traps without running the function.
+/// A gated host function: while its gate is open, the check never runs; while it is closed,
+/// the check runs after the call's base cost (the call is counted) and before the arguments
+/// are read, and its error traps without running the function. The gate starts closed, and
+/// setting it is seen by the next call of a running instance.
 #[test]
-fn checked_host_function_checks_only_when_its_test_fails() {
-    use std::sync::atomic::AtomicBool;
-    struct Gate {
-        open: AtomicBool,
+fn gated_host_function_checks_only_while_its_gate_is_closed() {
+    struct State {
         refuse: AtomicBool,
         checks: AtomicU32,
         runs: AtomicU32,
     }
-    let gate = Arc::new(Gate {
-        open: AtomicBool::new(true),
-        refuse: AtomicBool::new(false),
-        checks: AtomicU32::new(0),
-        runs: AtomicU32::new(0),
-    });
-    let mut l = Linker::new();
-    l.func(
-        "env",
-        "inc",
-        HostFunc::wrap_checked(
-            Arc::clone(&gate),
-            |g| g.open.load(Ordering::Relaxed),
-            |g| {
-                g.checks.fetch_add(1, Ordering::Relaxed);
-                match g.refuse.load(Ordering::Relaxed) {
-                    true => Err(HostError::new("gate refused")),
-                    false => Ok(()),
-                }
-            },
-            |g, _: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> {
-                g.runs.fetch_add(1, Ordering::Relaxed);
-                Ok(x + 1)
-            },
-        ),
+    let state = Arc::new(State { refuse: AtomicBool::new(false), checks: AtomicU32::new(0), runs: AtomicU32::new(0) });
+    let (inc, gate) = HostFunc::wrap_gated(
+        Arc::clone(&state),
+        |g| {
+            g.checks.fetch_add(1, Ordering::Relaxed);
+            match g.refuse.load(Ordering::Relaxed) {
+                true => Err(HostError::new("gate refused")),
+                false => Ok(()),
+            }
+        },
+        |g, _: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> {
+            g.runs.fetch_add(1, Ordering::Relaxed);
+            Ok(x + 1)
+        },
     );
+    let mut l = Linker::new();
+    l.func("env", "inc", inc);
     let wat = r#"(module (import "env" "inc" (func $inc (param i32) (result i32)))
         (func (export "f") (param i32) (result i32) local.get 0 call $inc))"#;
     let (mut s, i) = instantiate_with(&engine_with(Config::default()), &l, wat);
-    let counts = |g: &Gate| (g.checks.load(Ordering::Relaxed), g.runs.load(Ordering::Relaxed));
+    let counts = |g: &State| (g.checks.load(Ordering::Relaxed), g.runs.load(Ordering::Relaxed));
 
+    assert!(!gate.is_open() && gate.is_live());
+    assert_eq!(call(&mut s, i, "f", &[Value::I32(0)]).unwrap(), [Value::I32(1)]);
+    assert_eq!(counts(&state), (1, 1));
+    assert!(gate.set(true));
     assert_eq!(call(&mut s, i, "f", &[Value::I32(1)]).unwrap(), [Value::I32(2)]);
-    assert_eq!(counts(&gate), (0, 1));
-    gate.open.store(false, Ordering::Relaxed);
+    assert_eq!(counts(&state), (1, 2));
+    assert!(gate.set(false));
     assert_eq!(call(&mut s, i, "f", &[Value::I32(2)]).unwrap(), [Value::I32(3)]);
-    assert_eq!(counts(&gate), (1, 2));
-    gate.refuse.store(true, Ordering::Relaxed);
+    assert_eq!(counts(&state), (2, 3));
+    state.refuse.store(true, Ordering::Relaxed);
     let trap = check_trap(&mut s, i, "f", &[Value::I32(3)], TrapCode::HostError);
     assert_eq!(trap.detail.as_deref(), Some("gate refused"));
-    assert_eq!(counts(&gate), (2, 2));
-    // Three calls got past their base cost, the refused one included.
-    assert_eq!(s.stats().host_calls, 3);
+    assert_eq!(counts(&state), (3, 3));
+    // Four calls got past their base cost, the refused one included.
+    assert_eq!(s.stats().host_calls, 4);
     // Called by the embedder directly (no calling instance), the same.
-    let Some(wes_runtime::Extern::Func(inc)) = l.get(&mut s, "env", "inc") else { panic!("no env::inc") };
-    assert!(matches!(inc.call(&mut s, &[Value::I32(4)]), Err(wes_runtime::RuntimeError::Trap(_))));
-    gate.refuse.store(false, Ordering::Relaxed);
-    assert_eq!(inc.call(&mut s, &[Value::I32(4)]).unwrap(), [Value::I32(5)]);
-    assert_eq!(counts(&gate), (4, 3));
+    let Some(wes_runtime::Extern::Func(f)) = l.get(&mut s, "env", "inc") else { panic!("no env::inc") };
+    assert!(matches!(f.call(&mut s, &[Value::I32(4)]), Err(wes_runtime::RuntimeError::Trap(_))));
+    state.refuse.store(false, Ordering::Relaxed);
+    assert_eq!(f.call(&mut s, &[Value::I32(4)]).unwrap(), [Value::I32(5)]);
+    assert_eq!(counts(&state), (5, 4));
+    // Open, even a refusing check is not asked.
+    state.refuse.store(true, Ordering::Relaxed);
+    assert!(gate.set(true));
+    assert_eq!(f.call(&mut s, &[Value::I32(5)]).unwrap(), [Value::I32(6)]);
+    assert_eq!(counts(&state), (5, 5));
+    // The gate does not keep the function alive.
+    drop((l, s));
+    assert!(!gate.is_live() && !gate.set(false) && !gate.is_open());
 }
