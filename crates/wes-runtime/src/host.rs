@@ -1,7 +1,7 @@
 //! Host functions: Rust closures wasm can import, and the [`Caller`] handle they receive.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use wes_core::backend::{ArrayCallFn, ValRaw};
 use wes_core::{FuncType, Trap, TrapCode, ValType, Value};
@@ -104,9 +104,8 @@ pub(crate) type RawHostFn = dyn HostCall;
 /// results on a successful return), after a check when the function has one.
 pub(crate) trait HostCall: Send + Sync {
     /// Whether calls are gated: when true, a call goes ahead without [`HostCall::check`] only
-    /// while the function's [`Gate`] is open, tested inline on every call before anything of
-    /// the call is read. A constant of the type (the trampoline is generic over it), so an
-    /// ungated function's test compiles away.
+    /// while the function's [`Gate`] is open (its records then point at the ordinary entry).
+    /// A constant of the type.
     fn gated(&self) -> bool;
     /// The closer check, out of line, of a gated call made while the gate was closed: an
     /// error makes the call trap before [`HostCall::call`] runs.
@@ -172,19 +171,33 @@ pub(crate) struct HostFuncData<F: ?Sized = RawHostFn> {
     /// the closure's own type, so the call into the closure is direct (and inlined) rather
     /// than through the `dyn` vtable. Only ever paired with this data (see `from_raw`).
     pub(crate) trampoline: ArrayCallFn,
-    /// A gated function's [`Gate`]: open, its calls skip the check. Inline in the data the
-    /// trampoline already holds, so the test is one load (of a line the call reads anyway)
-    /// and a branch. Unused by ungated functions.
+    /// The cold entry ([`crate::vm::host_checked`] for the same closure type): charges the
+    /// base cost out of line and runs the check when the gate is closed.
+    pub(crate) checked: ArrayCallFn,
+    /// A gated function's [`Gate`]: open, its calls skip the check. Unused by ungated
+    /// functions.
     pub(crate) gate: AtomicBool,
+    /// The records of a gated function in every store that has it, which the gate switches
+    /// between [`HostFuncData::trampoline`] (open: the call costs exactly an ungated one's)
+    /// and [`HostFuncData::checked`] (closed). Records are added and removed, and switched,
+    /// under this lock only, so a switch never writes a record its store has freed.
+    pub(crate) records: Mutex<Records>,
     pub(crate) call: F,
 }
 
-impl<F: HostCall> HostFuncData<F> {
-    /// Whether a call may skip [`HostCall::check`]: always for an ungated function (the
-    /// load is not made), else while its [`Gate`] is open.
-    #[inline(always)]
-    pub(crate) fn open(&self) -> bool {
-        !self.call.gated() || self.gate.load(Ordering::Acquire)
+/// Addresses of live [`VMFuncRef`](crate::vm::VMFuncRef)s (as integers: the list is only
+/// ever dereferenced under its lock, by [`Gate::set`]).
+#[derive(Default)]
+pub(crate) struct Records(pub(crate) Vec<usize>);
+
+impl<F: ?Sized> HostFuncData<F> {
+    /// The entry a record of this function takes now: the cold one while a gated function's
+    /// gate is closed.
+    pub(crate) fn entry(&self, gated: bool) -> ArrayCallFn {
+        match !gated || self.gate.load(Ordering::Acquire) {
+            true => self.trampoline,
+            false => self.checked,
+        }
     }
 }
 
@@ -288,14 +301,16 @@ impl HostFunc {
 
     /// [`HostFunc::wrap`] behind a gate, with a check for the calls made while it is closed:
     /// `state` is the function's own data; while the returned [`Gate`] is open a call goes
-    /// ahead at once (the common path costs one load of the gate and a branch, after the
-    /// call's base cost); while it is closed, each call first runs `check` out of line, whose
-    /// error makes the call trap without running `f`. The gate starts closed.
+    /// ahead at once, at exactly the cost of an ungated call; while it is closed, each call
+    /// first runs `check` out of line, whose error makes the call trap without running `f`.
+    /// The gate starts closed.
     ///
     /// For a check that usually has nothing to say (a permission that is granted): whoever
     /// owns the policy opens the gate while calls need no closer look and closes it when they
-    /// do, from any thread. The common path sets up nothing for the rare one, which the entry
-    /// point reaches by a jump.
+    /// do, from any thread. The gate is not tested on each call: setting it switches the
+    /// function's records, in every store that has it, between its ordinary entry and a
+    /// checking one (a lock and one store per record), so the common path has nothing of the
+    /// rare one.
     ///
     /// ```
     /// use wes_runtime::{Caller, HostError, HostFunc};
@@ -341,16 +356,21 @@ impl HostFunc {
 pub struct Gate(Weak<HostFuncData>);
 
 impl Gate {
-    /// Opens (`true`) or closes the gate. False when the function no longer exists (nothing
-    /// can call it).
+    /// Opens (`true`) or closes the gate: every record of the function, in every store, is
+    /// switched to the entry that skips the check or to the one that makes it. False when the
+    /// function no longer exists (nothing can call it).
     pub fn set(&self, open: bool) -> bool {
-        match self.0.upgrade() {
-            Some(data) => {
-                data.gate.store(open, Ordering::Release);
-                true
-            }
-            None => false,
+        let Some(data) = self.0.upgrade() else { return false };
+        let records = data.records.lock().unwrap_or_else(PoisonError::into_inner);
+        data.gate.store(open, Ordering::Release);
+        let entry = data.entry(true);
+        for &record in &records.0 {
+            // SAFETY: a record's address is in the list only while the record lives: its
+            // store adds it when it makes the record and removes it, under this same lock,
+            // before freeing it (`HostRecord`'s drop).
+            unsafe { (*(record as *const crate::vm::VMFuncRef)).set_call(entry) };
         }
+        true
     }
 
     /// Whether the gate is open (false once the function no longer exists).
@@ -377,7 +397,9 @@ fn make_data<F: HostCall + 'static>(ty: FuncType, call: F) -> Arc<HostFuncData> 
         ty,
         slots,
         trampoline: crate::vm::host_trampoline::<F>,
+        checked: crate::vm::host_checked::<F>,
         gate: AtomicBool::new(false),
+        records: Mutex::new(Records::default()),
         call,
     })
 }

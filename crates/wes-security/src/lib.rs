@@ -50,7 +50,7 @@
 //! | concern | choice | why |
 //! |---|---|---|
 //! | static limits | in the decoder ([`wes_decode::Limits`]), the policy only holds them | checked where the data is, in the one pass, before a count is trusted or anything compiled |
-//! | permissions | a guard closure around each host function, bound per instance | the runtime knows nothing of capabilities, only a gate per host function; the user's closure is cloned into each guard (no pointer to it); a call of a granted capability without budget or checker is one load of the function's runtime gate (opened and closed by its slot) and a branch, a budgeted one also a load and store of its counter, out of line |
+//! | permissions | a guard closure around each host function, bound per instance | the runtime knows nothing of capabilities, only a gate per host function; the user's closure is cloned into each guard (no pointer to it); a call of a granted capability without budget or checker costs what an unguarded one does (the slot opens the function's runtime gate, which points its records at the ordinary entry), a budgeted one also a load and store of its counter, out of line |
 //! | revocation | one atomic bit set per module, shared by its instances | a revoke reaches every running instance at its next host call, with no lock on the call path |
 //! | budgets | per instance, reset by each [`SecurityManager::invoke`] | "per invocation" means one call from the embedder, whatever it calls inside |
 //! | threat windows | exact, one entry per distinct millisecond | memory bounded by the window, not by the event rate; a [`ManualClock`] makes tests and replays deterministic |

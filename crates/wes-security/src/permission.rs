@@ -10,9 +10,9 @@
 //! calls may pass without a closer look (its call budget while the capability is granted and no
 //! checker watches it, zero otherwise), kept up to date by every grant, revocation and session
 //! start. A capability without a call budget has the figure `u64::MAX`, and the slot then also
-//! opens the runtime [`Gate`] of each of its typed host functions: their calls cost one load
-//! of the gate, in the function's own data, and a branch. Otherwise the gates are closed and
-//! each call counts against the figure (a load and a store of the counter, in the slot's cache
+//! opens the runtime [`Gate`] of each of its typed host functions: their calls then cost
+//! what an unguarded call does (the runtime points their records at the ordinary entry).
+//! Otherwise the gates are closed and each call counts against the figure (a load and a store of the counter, in the slot's cache
 //! line); revocations, exhausted budgets and checkers are found on the cold path behind it.
 
 use std::collections::HashMap;
@@ -694,9 +694,9 @@ impl GateFollower {
 /// What a guarded host function checks before its body runs: one instance's session, one
 /// capability, the function's name for errors. Holds the capability's slot itself (always
 /// one, see [`Session::guard`]). A typed guarded function ([`GuardedLinker::func_wrap`]) is
-/// gated by the runtime: its gate follows the slot ([`Guard::follower`]), so the common case is
-/// tested by the runtime's trampoline on one load of the gate, and every other case
-/// ([`Guard::count`]) runs on the trampoline's cold entry, so that the call does not set up
+/// gated by the runtime: its gate follows the slot ([`Guard::follower`]), so the common case
+/// costs nothing over an unguarded call, and every other case ([`Guard::count`]) runs on the
+/// trampoline's cold entry, so that the call does not set up
 /// what only a counted or refused call reads. A function of [`Value`](wes_core::Value)s
 /// tests [`Guard::check`] itself.
 ///

@@ -4,5 +4,6 @@
 
 mod corpus;
 mod detect;
+mod gate;
 mod nan;
 mod unwind;

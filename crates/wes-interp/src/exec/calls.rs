@@ -6,7 +6,7 @@ use wes_core::backend::{CALL_RETURNED, CALL_TAIL, ValRaw};
 use wes_core::vm;
 use wes_core::{TrapCode, ValType};
 
-use super::vmctx::{function_context, is_interp, rd, record_trap, store_of, wr};
+use super::vmctx::{function_context, is_interp, rd, record_call, record_trap, store_of, wr};
 use super::{Executor, Exit, Frame};
 use crate::code::cells;
 
@@ -72,7 +72,7 @@ impl Executor {
         tail: bool,
     ) -> Result<Called, CallTrap> {
         // SAFETY: `funcref` is a live record (layout `vm::FUNCREF_*`).
-        let (call, ctx): (usize, *mut u8) = unsafe { (rd(funcref, vm::FUNCREF_CALL), rd(funcref, vm::FUNCREF_VMCTX)) };
+        let (call, ctx): (usize, *mut u8) = unsafe { (record_call(funcref), rd(funcref, vm::FUNCREF_VMCTX)) };
         if is_interp(call) {
             // SAFETY: an interpreted function's record points to its function context.
             let (vmctx, record) = unsafe { function_context(ctx) };
@@ -216,7 +216,7 @@ impl Executor {
                 let tail_args: *mut ValRaw = rd(store, vm::STORE_TAIL_ARGS);
                 let callee: *const u8 = rd(store, vm::STORE_TAIL_CALLEE);
                 let caller: *mut u8 = rd(store, vm::STORE_TAIL_CALLER);
-                let call: usize = rd(callee, vm::FUNCREF_CALL);
+                let call: usize = record_call(callee);
                 let ctx: *mut u8 = rd(callee, vm::FUNCREF_VMCTX);
                 if is_interp(call) {
                     // Run it here, as a frame `cur` called.

@@ -16,6 +16,23 @@ pub(super) type TableGrowFn = unsafe extern "C" fn(*mut u8, u32, u64, u32) -> i6
 pub(super) type TableFillFn = unsafe extern "C" fn(*mut u8, u32, u32, u64, u32) -> u32;
 pub(super) type OutOfGasFn = unsafe extern "C" fn(*mut u8, u64) -> u32;
 
+/// The array-call entry of the function record at `funcref`, read atomically: the runtime may
+/// switch a record's entry from another thread (a host function's gate) while this store calls
+/// through it.
+///
+/// # Safety
+///
+/// `funcref` must be a live function record (layout `vm::FUNCREF_*`).
+pub(super) unsafe fn record_call(funcref: *const u8) -> usize {
+    // SAFETY: by this function's contract the record is live; its entry is a pointer-sized,
+    // pointer-aligned field (records are `repr(C)` and boxed or in arrays of themselves), which
+    // the runtime writes only atomically.
+    unsafe {
+        (*funcref.offset(vm::FUNCREF_CALL as isize).cast::<std::sync::atomic::AtomicUsize>())
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Reads a `T` at `base + offset`.
 ///
 /// # Safety

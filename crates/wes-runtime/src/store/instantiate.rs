@@ -221,7 +221,7 @@ impl StoreInner {
                 // A body is called with the instance's vmctx, so only an entry without a
                 // function context may have one.
                 let body = if entry.data.is_null() { entry.body } else { std::ptr::null() };
-                VMFuncRef { call: entry.call, vmctx, type_id, store_index, body }
+                VMFuncRef::new(entry.call, vmctx, type_id, store_index, body)
             })
             .collect();
         let records = records.into_boxed_slice();

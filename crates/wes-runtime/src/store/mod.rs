@@ -23,8 +23,8 @@ pub use snapshot::{InstanceState, MemoryState, RefState, SnapshotError, ValueSta
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 
 use wes_core::backend::{CompiledModule, ValRaw};
 use wes_core::module::{DataMode, ElementItems, ElementMode, ExternKind, ImportType};
@@ -271,8 +271,22 @@ enum FuncOwner {
 /// A host function placed in this store: its record, and the context the record points to.
 #[derive(Debug)]
 pub(crate) struct HostRecord {
-    _vmref: Box<VMFuncRef>,
+    vmref: Box<VMFuncRef>,
     ctx: Box<HostFuncCtx>,
+    /// Whether the record is in its gated function's list (see [`crate::host::Gate`]).
+    gated: bool,
+}
+
+impl Drop for HostRecord {
+    fn drop(&mut self) {
+        if self.gated {
+            // Out of the gate's list before the record is freed (the gate writes to the
+            // records in it, under this lock).
+            let at = &*self.vmref as *const VMFuncRef as usize;
+            let mut records = self.ctx.host.records.lock().unwrap_or_else(PoisonError::into_inner);
+            records.0.retain(|&r| r != at);
+        }
+    }
 }
 
 /// Function records that lie together in memory: `count` records from address `start`, the

@@ -26,18 +26,21 @@ impl StoreInner {
         let index = self.funcs.len() as u32;
         let data = Arc::as_ptr(&f.data) as *const u8;
         let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, data, host: Arc::clone(&f.data) });
-        let vmref = Box::new(VMFuncRef {
-            call: f.data.trampoline,
-            vmctx: &mut *ctx as *mut HostFuncCtx as *mut u8,
-            type_id,
-            store_index: index,
-            // A host function has no body: compiled code calls it through its trampoline.
-            body: std::ptr::null(),
-        });
+        let vmctx = &mut *ctx as *mut HostFuncCtx as *mut u8;
+        // A host function has no body: compiled code calls it through its trampoline.
+        let vmref = Box::new(VMFuncRef::new(f.data.trampoline, vmctx, type_id, index, std::ptr::null()));
         let ptr: *const VMFuncRef = &*vmref;
+        // A gated function's record follows its gate from now until the store frees it: its
+        // entry is set under the lock its gate is switched under.
+        let gated = f.data.call.gated();
+        if gated {
+            let mut records = f.data.records.lock().unwrap_or_else(PoisonError::into_inner);
+            vmref.set_call(f.data.entry(true));
+            records.0.push(ptr as usize);
+        }
         self.add_func_block(ptr, 1, index);
         self.funcs.push(FuncEntry { vmref: ptr, owner: FuncOwner::Host(self.host_records.len() as u32) });
-        self.host_records.push(HostRecord { _vmref: vmref, ctx });
+        self.host_records.push(HostRecord { vmref, ctx, gated });
         self.host_funcs.insert(key, index);
         index
     }

@@ -52,7 +52,7 @@ unsafe fn run_call(
     frames_left: u32,
 ) -> bool {
     // SAFETY: `func` is live by this function's contract.
-    let (call, vmctx) = unsafe { ((*func).call, (*func).vmctx) };
+    let (call, vmctx) = unsafe { ((*func).call(), (*func).vmctx) };
     // SAFETY: `call` is an array-call entry point (compiled by a backend for this signature,
     // or the host trampoline), `vmctx` is the context it was made for, `args` has enough
     // slots, and `ctx` is the store's context; all by this function's contract.
@@ -72,7 +72,7 @@ unsafe fn run_call(
             // The tail callee takes the frame of the function that tail-called, the first of
             // this call: it may open as many frames as that one could.
             (*ctx).frames_left = frames_left;
-            status = wes_core::unwind::call_array(ctx.cast(), (*callee).call, (*callee).vmctx, caller, buffer);
+            status = wes_core::unwind::call_array(ctx.cast(), (*callee).call(), (*callee).vmctx, caller, buffer);
         }
         if status == CALL_RETURNED {
             std::ptr::copy_nonoverlapping(buffer, args, results);

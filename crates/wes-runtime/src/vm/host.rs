@@ -9,16 +9,17 @@ use super::*;
 /// `callee_vmctx` is the function's [`HostFuncCtx`]; `caller_vmctx` the calling instance's
 /// context, or null when the embedder calls the function directly.
 ///
-/// A gated function (see [`Gate`](crate::host::Gate)) has its gate tested first, with no side
-/// effect, then the store's host-call cost is paid from the gas counter
-/// when that needs no call: when the gate is closed or the cost needs the meter, the whole call is
-/// [`host_checked`]'s, reached by a jump with the arguments as they came, so that the common
-/// path saves nothing for it.
+/// The store's host-call cost is paid from the gas counter when that needs no call; when the
+/// cost needs the meter, the whole call is [`host_checked`]'s, reached by a jump with the
+/// arguments as they came, so that the common path saves nothing for it. A gated function
+/// (see [`Gate`](crate::host::Gate)) is entered here only while its gate is open: closed, its
+/// records point at [`host_checked`] instead, so the gate costs this path nothing.
 ///
 /// # Safety
 ///
 /// `callee_vmctx` must be the `HostFuncCtx` of a host function of a store that is inside
-/// [`call`], whose data was made with this `F` (its `trampoline` is this function),
+/// [`call`], whose data was made with this `F` (its `trampoline` is this function, its
+/// `checked` the same `F`'s [`host_checked`]),
 /// `caller_vmctx` null or a live instance context of that store, and `args` a 16-byte aligned
 /// buffer of `max(params, results)` slots (or null if that is zero).
 pub(crate) unsafe extern "C" fn host_trampoline<F>(
@@ -31,8 +32,7 @@ where
 {
     // SAFETY: this function's contract, which `host_data` and `host_store` share.
     let (host, store) = unsafe { (host_data::<F>(callee_vmctx), host_store(callee_vmctx)) };
-    // The test first: it has no side effect, and the charge must not be made twice.
-    if !host.open() || !store.charge_host_call_inline() {
+    if !store.charge_host_call_inline() {
         // SAFETY: the arguments as this function received them, under the same contract.
         return unsafe { host_checked::<F>(callee_vmctx, caller_vmctx, args) };
     }
@@ -40,16 +40,17 @@ where
     unsafe { host_call::<F, false>(host, store, caller_vmctx, args) }
 }
 
-/// A call made while its function's gate was closed, or
-/// whose base cost the gas counter could not pay inline (nothing charged yet):
-/// [`host_trampoline`]'s call with the cost charged, then the closer check
-/// ([`HostCall::check`](crate::host::HostCall::check)).
+/// The cold entry of a host function: a call whose base cost the gas counter could not pay
+/// inline (nothing charged yet; [`host_trampoline`] jumps here), or a call of a gated function
+/// while its gate is closed (its records point here). The cost charged, then the closer check
+/// ([`HostCall::check`](crate::host::HostCall::check)) if the gate is still closed, then the
+/// call.
 ///
 /// # Safety
 ///
 /// As [`host_trampoline`].
 #[inline(never)]
-unsafe extern "C" fn host_checked<F>(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8
+pub(crate) unsafe extern "C" fn host_checked<F>(callee_vmctx: *mut u8, caller_vmctx: *mut u8, args: *mut ValRaw) -> u8
 where
     F: crate::host::HostCall + 'static,
 {
@@ -61,7 +62,7 @@ where
             store.record_trap(code, None);
             return CALL_TRAPPED;
         }
-        match host.open() {
+        match !host.call.gated() || host.gate.load(std::sync::atomic::Ordering::Acquire) {
             true => host_call::<F, false>(host, store, caller_vmctx, args),
             false => host_call::<F, true>(host, store, caller_vmctx, args),
         }

@@ -43,13 +43,14 @@ mod memory;
 mod tier;
 
 pub(crate) use call::{WasmStack, call, reenter};
-pub(crate) use host::host_trampoline;
+pub(crate) use host::{host_checked, host_trampoline};
 pub(crate) use libcalls::LIBCALLS;
 pub(crate) use memory::{LinearMemory, MemoryImage};
 pub(crate) use tier::tier_entry;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wes_core::TrapCode;
 use wes_core::backend::{ArrayCallFn, CALL_RETURNED, CALL_TAIL, CALL_TRAPPED, FuncEntry, ValRaw};
@@ -113,12 +114,37 @@ pub(crate) fn set_operator_counter(ctx: *mut VMStoreContext, operators: u64) {
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct VMFuncRef {
-    pub(crate) call: ArrayCallFn,
+    /// The array-call entry, an [`ArrayCallFn`] (see [`VMFuncRef::call`]). Atomic because a
+    /// gated host function's entry is switched from another thread while the store may be
+    /// calling through it (see [`crate::host::Gate`]); compiled code loads it with a plain
+    /// load, which on the targets we compile for is the same instruction.
+    call: AtomicUsize,
     pub(crate) vmctx: *mut u8,
     pub(crate) type_id: u32,
     pub(crate) store_index: u32,
     /// The backend's native body, or null (see [`wes_core::backend::FuncEntry::body`]).
     pub(crate) body: *const u8,
+}
+
+impl VMFuncRef {
+    pub(crate) fn new(call: ArrayCallFn, vmctx: *mut u8, type_id: u32, store_index: u32, body: *const u8) -> Self {
+        VMFuncRef { call: AtomicUsize::new(call as usize), vmctx, type_id, store_index, body }
+    }
+
+    /// The record's array-call entry.
+    #[inline]
+    pub(crate) fn call(&self) -> ArrayCallFn {
+        let call = self.call.load(Ordering::Relaxed);
+        // SAFETY: `call` is only ever written from an `ArrayCallFn` (`new`, `set_call`), and a
+        // function pointer round-trips through `usize` unchanged.
+        unsafe { std::mem::transmute::<usize, ArrayCallFn>(call) }
+    }
+
+    /// Switches the record to another entry of the same function (a gate's two entries):
+    /// calls that load the record after this take `call`.
+    pub(crate) fn set_call(&self, call: ArrayCallFn) {
+        self.call.store(call as usize, Ordering::Release);
+    }
 }
 
 /// The `call` of the record of a defined function its backend compiled no entry for: one
