@@ -92,7 +92,7 @@ impl StoreInner {
     /// asking the out-of-gas handler when it does not fit. Nothing is charged when the engine
     /// does not meter or the store has no meter.
     pub(crate) fn charge_gas(&mut self, kind: ChargeKind, amount: u64) -> Result<(), TrapCode> {
-        if self.pricing.is_none() || self.meter.is_none() || amount == 0 {
+        if self.pricing().is_none() || self.meter.is_none() || amount == 0 {
             return Ok(());
         }
         self.gas_sync();
@@ -114,7 +114,7 @@ impl StoreInner {
     /// Makes sure `amount` can be charged (asking the out-of-gas handler if needed) without
     /// charging it.
     pub(super) fn ensure_gas(&mut self, amount: u64) -> Result<(), TrapCode> {
-        if self.pricing.is_none() || self.meter.is_none() || amount == 0 {
+        if self.pricing().is_none() || self.meter.is_none() || amount == 0 {
             return Ok(());
         }
         self.gas_sync();
@@ -132,7 +132,7 @@ impl StoreInner {
     }
 
     pub(super) fn charge_dynamic(&mut self, op: DynamicOp, units: u64) -> Result<(), TrapCode> {
-        let cost = self.pricing.as_ref().map_or(0, |p| p.dynamic_cost(op, units));
+        let cost = self.pricing().map_or(0, |p| p.dynamic_cost(op, units));
         self.charge_gas(ChargeKind::Dynamic(op.name()), cost)
     }
 

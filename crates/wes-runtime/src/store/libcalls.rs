@@ -26,7 +26,7 @@ impl StoreInner {
         if self.admit_memory_grow(m, new_bytes).is_none() {
             return Ok(u32::MAX);
         }
-        let cost = self.pricing.as_ref().map_or(0, |p| p.dynamic_cost(DynamicOp::MemoryGrow, u64::from(delta)));
+        let cost = self.pricing().map_or(0, |p| p.dynamic_cost(DynamicOp::MemoryGrow, u64::from(delta)));
         self.ensure_gas(cost)?;
         let Some(old) = self.commit_memory_grow(m, new_bytes) else { return Ok(u32::MAX) };
         self.stats.memory_grows += 1;

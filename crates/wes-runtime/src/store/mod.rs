@@ -115,7 +115,6 @@ impl Store {
                 stats: StoreStats::default(),
                 trap: None,
                 data: None,
-                pricing: engine.config().pricing.clone(),
                 host_call_cost: engine.config().pricing.as_ref().map_or(0, |p| p.host_call_cost()),
                 meter: None,
                 gas_synced: u64::MAX,
@@ -516,10 +515,7 @@ pub(crate) struct StoreInner {
     trap: Option<PendingTrap>,
     /// The embedder's per-store data, for host functions.
     data: Option<Box<dyn Any + Send>>,
-    /// The pricing metered code of this store's engine was compiled under; `None` when the
-    /// engine does not meter.
-    pricing: Option<Arc<Pricing>>,
-    /// `pricing`'s base cost of a host call (0 without pricing), read on every host call.
+    /// The pricing's base cost of a host call (0 without pricing), read on every host call.
     host_call_cost: u64,
     /// The meter calls charge to; without one, metered code runs with unlimited gas.
     meter: Option<Box<dyn GasMeter>>,
@@ -594,6 +590,15 @@ fn table_bounds(offset: u32, len: u32, size: usize) -> Result<std::ops::Range<us
 }
 
 impl StoreInner {
+    /// The pricing metered code of this store's engine was compiled under; `None` when the
+    /// engine does not meter. Read through the engine the store holds rather than cloned into
+    /// the store: a clone per store is an atomic add and subtract on a line every thread
+    /// making stores of the engine shares.
+    #[inline]
+    pub(crate) fn pricing(&self) -> Option<&Pricing> {
+        self.engine.config().pricing.as_deref()
+    }
+
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
