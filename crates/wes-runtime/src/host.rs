@@ -1,6 +1,6 @@
 //! Host functions: Rust closures wasm can import, and the [`Caller`] handle they receive.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use wes_core::backend::{ArrayCallFn, ValRaw};
@@ -177,6 +177,12 @@ pub(crate) struct HostFuncData<F: ?Sized = RawHostFn> {
     /// A gated function's [`Gate`]: open, its calls skip the check. Unused by ungated
     /// functions.
     pub(crate) gate: AtomicBool,
+    /// How many [`HostFunc`] handles of this function exist (the embedder's, a linker's, an
+    /// `InstancePre`'s); the stores' references are not counted. While it is not zero, a
+    /// store's reference may be kept as a thread's spare when the store drops (see
+    /// `crate::spare`); when it reaches zero, every thread's spares of the function are let
+    /// go at once, so the function is dropped with its last store.
+    pub(crate) handles: AtomicUsize,
     /// The records of a gated function in every store that has it, which the gate switches
     /// between [`HostFuncData::trampoline`] (open: the call costs exactly an ungated one's)
     /// and [`HostFuncData::checked`] (closed). Records are added and removed, and switched,
@@ -202,9 +208,25 @@ impl<F: ?Sized> HostFuncData<F> {
 }
 
 /// A host function: its type and implementation, defined once and usable in any store.
-#[derive(Clone)]
 pub struct HostFunc {
     pub(crate) data: Arc<HostFuncData>,
+}
+
+impl Clone for HostFunc {
+    fn clone(&self) -> Self {
+        self.data.handles.fetch_add(1, Ordering::Relaxed);
+        HostFunc { data: Arc::clone(&self.data) }
+    }
+}
+
+impl Drop for HostFunc {
+    fn drop(&mut self) {
+        // The last handle: no store made from now on can hold the function, so the spares
+        // threads keep of it go now (each store still using it holds its own reference).
+        if self.data.handles.fetch_sub(1, Ordering::SeqCst) == 1 {
+            crate::spare::HOST_SPARES.purge(&self.data);
+        }
+    }
 }
 
 impl std::fmt::Debug for HostFunc {
@@ -399,6 +421,7 @@ fn make_data<F: HostCall + 'static>(ty: FuncType, call: F) -> Arc<HostFuncData> 
         trampoline: crate::vm::host_trampoline::<F>,
         checked: crate::vm::host_checked::<F>,
         gate: AtomicBool::new(false),
+        handles: AtomicUsize::new(1),
         records: Mutex::new(Records::default()),
         call,
     })

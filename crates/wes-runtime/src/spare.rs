@@ -13,10 +13,24 @@
 //! The price: an object outlives its last user by as long as a spare of it is kept, at most
 //! [`SPARES`] per thread, the oldest given back (decremented) first when more come, and all of
 //! them when the thread ends.
+//!
+//! Host functions are the exception to that price: their data holds the embedder's closure,
+//! whose captures (a channel, a connection) must go when the embedder is done with it, not
+//! when some worker thread next makes a store. A store's reference to a host function's data
+//! ([`HOST_SPARES`], `wes_core::spare`) is kept as a spare only while a [`HostFunc`] handle
+//! of the function exists, in a per-thread list that other threads can reach: when the last
+//! handle goes, every thread's spares of the function are taken, so the function is dropped
+//! with its last store, as without spares.
+//!
+//! [`HostFunc`]: crate::HostFunc
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::sync::Arc;
+
+use wes_core::spare::{Handles, List, Spares};
+
+use crate::host::HostFuncData;
 
 /// How many clones a thread keeps.
 const SPARES: usize = 4;
@@ -61,6 +75,20 @@ pub(crate) fn release<T: Any + Send + Sync>(arc: Arc<T>) {
         .flatten();
     drop(evicted);
     drop(arc);
+}
+
+thread_local! {
+    static HOST_KEPT: Arc<List<HostFuncData>> = HOST_SPARES.register();
+}
+
+/// Stores' references to host functions' data (see the module's documentation): taken by
+/// [`crate::store`] when it places a host function, given back when the store drops.
+pub(crate) static HOST_SPARES: Spares<HostFuncData> = Spares::new(&HOST_KEPT, SPARES);
+
+impl<F: ?Sized> Handles for HostFuncData<F> {
+    fn handles(&self) -> &std::sync::atomic::AtomicUsize {
+        &self.handles
+    }
 }
 
 #[cfg(test)]

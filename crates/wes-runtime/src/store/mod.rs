@@ -285,6 +285,10 @@ impl Drop for HostRecord {
             let mut records = self.ctx.host.records.lock().unwrap_or_else(PoisonError::into_inner);
             records.0.retain(|&r| r != at);
         }
+        // SAFETY: taken once, here; the context is not used after (it is freed with the
+        // record, and compiled code no longer runs in this store).
+        let host = unsafe { std::mem::ManuallyDrop::take(&mut self.ctx.host) };
+        crate::spare::HOST_SPARES.release(host);
     }
 }
 

@@ -25,7 +25,8 @@ impl StoreInner {
         let type_id = type_id.unwrap_or_else(|| Engine::type_id(&self.engine, &f.data.ty));
         let index = self.funcs.len() as u32;
         let data = Arc::as_ptr(&f.data) as *const u8;
-        let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, data, host: Arc::clone(&f.data) });
+        let host = std::mem::ManuallyDrop::new(crate::spare::HOST_SPARES.clone(&f.data));
+        let mut ctx = Box::new(HostFuncCtx { store: self.ctx_ptr, data, host });
         let vmctx = &mut *ctx as *mut HostFuncCtx as *mut u8;
         // A host function has no body: compiled code calls it through its trampoline.
         let vmref = Box::new(VMFuncRef::new(f.data.trampoline, vmctx, type_id, index, std::ptr::null()));

@@ -219,7 +219,9 @@ pub(crate) struct HostFuncCtx {
     /// without working out, from the `dyn` vtable's alignment, where in the `Arc` the data
     /// starts (six instructions of every host call).
     pub(crate) data: *const u8,
-    pub(crate) host: Arc<HostFuncData>,
+    /// The store's reference to the function's data: from and back to the thread's spares
+    /// (`crate::spare::HOST_SPARES`), given back by the store's `HostRecord`.
+    pub(crate) host: std::mem::ManuallyDrop<Arc<HostFuncData>>,
 }
 
 impl std::fmt::Debug for HostFuncCtx {

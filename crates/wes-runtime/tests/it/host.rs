@@ -429,3 +429,79 @@ fn gated_host_function_checks_only_while_its_gate_is_closed() {
     drop((l, s));
     assert!(!gate.is_live() && !gate.set(false) && !gate.is_open());
 }
+
+/// A flag set when the closure holding it is dropped.
+struct Dropped(Arc<AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Stores keep their references to a host function as per-thread spares between one store and
+/// the next, but a host function's closure is still dropped with its last handle and last
+/// store: whichever goes last, and whichever thread the stores were dropped on (a thread that
+/// stays alive, parked, with its spare).
+#[test]
+fn a_host_functions_closure_is_dropped_with_its_last_handle_and_store() {
+    let wat = r#"(module (import "env" "f" (func $f (param i32) (result i32)))
+        (func (export "f") (param i32) (result i32) local.get 0 call $f))"#;
+    let engine = engine_with(Config::default());
+    let module = wes_runtime::Module::new(&engine, wes_decode::decode_text(wat).unwrap()).unwrap();
+    let make = || {
+        let flag = Arc::new(AtomicBool::new(false));
+        let held = Dropped(Arc::clone(&flag));
+        let f = HostFunc::wrap(move |_: &mut Caller<'_>, (x,): (i32,)| -> Result<i32, HostError> {
+            let _ = &held;
+            Ok(x + 1)
+        });
+        (f, flag)
+    };
+    let run = |f: &HostFunc| {
+        let mut l = Linker::new();
+        l.func("env", "f", f.clone());
+        let mut s = Store::new(&engine);
+        let i = l.instantiate(&mut s, &module).unwrap();
+        assert_eq!(call(&mut s, i, "f", &[Value::I32(1)]).unwrap(), [Value::I32(2)]);
+        s
+    };
+
+    // Stores dropped first (each leaves a spare on this thread), then the handle.
+    let (f, flag) = make();
+    for _ in 0..3 {
+        drop(run(&f));
+    }
+    assert!(!flag.load(Ordering::SeqCst));
+    drop(f);
+    assert!(flag.load(Ordering::SeqCst), "the spare outlived the last handle");
+
+    // The handle first, then the last store.
+    let (f, flag) = make();
+    let s = run(&f);
+    drop(f);
+    assert!(!flag.load(Ordering::SeqCst), "a store still uses it");
+    drop(s);
+    assert!(flag.load(Ordering::SeqCst));
+
+    // A store dropped on another thread, which stays alive (parked) with its spare; the last
+    // handle goes on this one.
+    let (f, flag) = make();
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+    let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let f2 = f.clone();
+        let run = &run;
+        scope.spawn(move || {
+            drop(run(&f2));
+            drop(f2);
+            dropped_tx.send(()).unwrap();
+            let _ = end_rx.recv();
+        });
+        dropped_rx.recv().unwrap();
+        assert!(!flag.load(Ordering::SeqCst));
+        drop(f);
+        assert!(flag.load(Ordering::SeqCst), "another thread's spare outlived the last handle");
+        drop(end_tx);
+    });
+}
