@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
+use wes_core::spare::{Handles, List, Spares};
+
 use crate::LifecycleError;
 use crate::clock::Clock;
 use crate::factory::{InstanceFactory, InstanceId, LiveInstance};
@@ -140,7 +142,25 @@ pub(crate) struct PoolShared {
     /// When an instance of this pool was last checked out (clock nanoseconds).
     last_used: AtomicU64,
     pub(crate) env: Arc<Env>,
+    /// [`InstancePool`] handles of this pool; leases are not counted (see [`POOL_SPARES`]).
+    handles: AtomicUsize,
 }
+
+impl Handles for PoolShared {
+    fn handles(&self) -> &AtomicUsize {
+        &self.handles
+    }
+}
+
+thread_local! {
+    static POOL_KEPT: Arc<List<PoolShared>> = POOL_SPARES.register();
+}
+
+/// Leases' references to their pools, kept per thread between one lease and the next
+/// (`wes_core::spare`): a lease is taken and given back on every call, and an `Arc` clone and
+/// drop each time were the one line two threads using one pool both wrote. Kept only while an
+/// [`InstancePool`] handle exists, so a dropped pool still goes with its last lease.
+static POOL_SPARES: Spares<PoolShared> = Spares::new(&POOL_KEPT, 4);
 
 impl PoolShared {
     /// The counters this thread adds to (see [`crate::idle`]).
@@ -235,11 +255,11 @@ impl PoolShared {
             if reused {
                 Metrics::bump(&self.metrics().reused);
             }
-            return Ok(Lease { inst: Some(inst), pool: Arc::clone(self) });
+            return Ok(Lease { inst: Some(inst), pool: Some(POOL_SPARES.clone(self)) });
         }
         let mut inst = self.reserve_and_create()?;
         inst.life.transition(State::InUse, now)?;
-        Ok(Lease { inst: Some(inst), pool: Arc::clone(self) })
+        Ok(Lease { inst: Some(inst), pool: Some(POOL_SPARES.clone(self)) })
     }
 
     fn checkin(&self, mut inst: Box<LiveInstance>) {
@@ -305,9 +325,25 @@ impl PoolShared {
 
 /// A pool of warm instances of one module. Cheap to clone (shared); `Send + Sync`: check-out and
 /// check-in take no lock.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct InstancePool {
     pub(crate) shared: Arc<PoolShared>,
+}
+
+impl Clone for InstancePool {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        InstancePool { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl Drop for InstancePool {
+    fn drop(&mut self) {
+        // The last handle: leases kept as spares on any thread let go of the pool now.
+        if self.shared.handles.fetch_sub(1, Ordering::SeqCst) == 1 {
+            POOL_SPARES.purge(&self.shared);
+        }
+    }
 }
 
 impl InstancePool {
@@ -335,6 +371,7 @@ impl InstancePool {
             live: AtomicUsize::new(0),
             last_used: AtomicU64::new(env.now_nanos()),
             env,
+            handles: AtomicUsize::new(1),
         });
         shared.env.pools.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::downgrade(&shared));
         shared.prewarm(config.strategy.min())?;
@@ -394,14 +431,16 @@ impl InstancePool {
 #[derive(Debug)]
 pub struct Lease {
     inst: Option<Box<LiveInstance>>,
-    pool: Arc<PoolShared>,
+    /// From and back to this thread's spares ([`POOL_SPARES`]), in `Drop` (`None` only
+    /// there).
+    pool: Option<Arc<PoolShared>>,
 }
 
 impl Lease {
     /// Destroys the instance instead of returning it to the pool.
     pub fn discard(mut self) {
-        if let Some(inst) = self.inst.take() {
-            self.pool.retire(inst, RetireReason::Destroyed);
+        if let (Some(inst), Some(pool)) = (self.inst.take(), &self.pool) {
+            pool.retire(inst, RetireReason::Destroyed);
         }
     }
 }
@@ -423,8 +462,11 @@ impl std::ops::DerefMut for Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(inst) = self.inst.take() {
-            self.pool.checkin(inst);
+        if let Some(pool) = self.pool.take() {
+            if let Some(inst) = self.inst.take() {
+                pool.checkin(inst);
+            }
+            POOL_SPARES.release(pool);
         }
     }
 }

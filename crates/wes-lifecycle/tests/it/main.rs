@@ -334,3 +334,71 @@ fn a_thread_gets_back_the_instance_it_checked_in_and_no_idle_instance_is_out_of_
     assert_eq!((pool.idle(), pool.live()), (3, 3));
     assert_eq!(pool.metrics().resets, 8);
 }
+
+/// Leases keep their pool as a per-thread spare between one lease and the next, but a pool is
+/// still dropped (its instances with it) with its last handle and last lease: a lease dropped
+/// on another thread, which stays alive with its spare, does not keep it.
+#[test]
+fn a_pool_goes_with_its_last_handle_and_lease() {
+    struct Dropped(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let engine = engine();
+    let pool = || {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = Dropped(Arc::clone(&flag));
+        let module = Module::new(&engine, wes_decode::decode_text(&contract()).unwrap()).unwrap();
+        let mut linker = Linker::new();
+        linker.func_wrap("env", "inc", move |_: &mut Caller<'_>, (x,): (i64,)| -> Result<i64, HostError> {
+            let _ = &held;
+            Ok(x + 1)
+        });
+        let factory = InstanceFactory::new(&engine, &linker, &module).unwrap();
+        let config = PoolConfig { strategy: PoolStrategy::Fixed(1), ..PoolConfig::default() };
+        (InstancePool::new(factory, config, Arc::new(ManualClock::new())).unwrap(), flag)
+    };
+    let dropped = |flag: &Arc<std::sync::atomic::AtomicBool>| flag.load(std::sync::atomic::Ordering::SeqCst);
+
+    // On this thread: leases come and go, then the pool handle.
+    let (p, flag) = pool();
+    for _ in 0..3 {
+        let mut lease = p.checkout().unwrap();
+        assert_eq!(lease.call("call", &[Value::I64(1)]).unwrap(), [Value::I64(2)]);
+    }
+    drop(p.clone());
+    assert!(!dropped(&flag));
+    drop(p);
+    assert!(dropped(&flag), "a lease's spare kept the pool");
+
+    // The handle first, then the last lease.
+    let (p, flag) = pool();
+    let lease = p.checkout().unwrap();
+    drop(p);
+    assert!(!dropped(&flag), "a lease still uses it");
+    drop(lease);
+    assert!(dropped(&flag));
+
+    // A lease dropped on another thread that stays alive; the last handle goes here.
+    let (p, flag) = pool();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let p2 = p.clone();
+        scope.spawn(move || {
+            let mut lease = p2.checkout().unwrap();
+            assert_eq!(lease.call("call", &[Value::I64(1)]).unwrap(), [Value::I64(2)]);
+            drop(lease);
+            drop(p2);
+            done_tx.send(()).unwrap();
+            let _ = end_rx.recv();
+        });
+        done_rx.recv().unwrap();
+        assert!(!dropped(&flag));
+        drop(p);
+        assert!(dropped(&flag), "another thread's spare kept the pool");
+        drop(end_tx);
+    });
+}
