@@ -67,11 +67,60 @@ fn restore(memory: &mut [u8], head: &[u8]) {
 /// Whether every byte of `bytes` is zero.
 fn is_zero(bytes: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature `is_zero_avx2` is compiled for.
-        return unsafe { is_zero_avx2(bytes) };
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, the only feature `is_zero_avx512` is compiled for.
+            return unsafe { is_zero_avx512(bytes) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the only feature `is_zero_avx2` is compiled for.
+            return unsafe { is_zero_avx2(bytes) };
+        }
     }
     is_zero_portable(bytes)
+}
+
+/// [`is_zero`] with 64-byte loads, four OR-ed per test: half the loads and a quarter of the
+/// tests of the AVX2 build per 256 bytes. A pooled round of the contract workload spent 61 %
+/// of its time here (checking its 64 KiB against the image at each reset).
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn is_zero_avx512(bytes: &[u8]) -> bool {
+    use std::arch::x86_64::{__m512i, _mm512_loadu_si512, _mm512_or_si512, _mm512_test_epi64_mask};
+    let mut blocks = bytes.chunks_exact(256);
+    for block in blocks.by_ref() {
+        let p = block.as_ptr().cast::<__m512i>();
+        // SAFETY: `block` is 256 bytes, so the four unaligned 64-byte loads at `p`, `p + 1`,
+        // `p + 2` and `p + 3` (in 64-byte units) read inside it.
+        let (a, b, c, d) = unsafe {
+            (
+                _mm512_loadu_si512(p),
+                _mm512_loadu_si512(p.add(1)),
+                _mm512_loadu_si512(p.add(2)),
+                _mm512_loadu_si512(p.add(3)),
+            )
+        };
+        let or = _mm512_or_si512(_mm512_or_si512(a, b), _mm512_or_si512(c, d));
+        if _mm512_test_epi64_mask(or, or) != 0 {
+            return false;
+        }
+    }
+    // The rest (a block past an image's head is rarely a multiple of 256 bytes): 64 bytes at
+    // a time, the last load ending at the slice's end and overlapping the one before it.
+    let rest = blocks.remainder();
+    if rest.len() < 64 {
+        return rest.iter().all(|&b| b == 0);
+    }
+    let last = rest.len() - 64;
+    (0..rest.len()).step_by(64).map(|at| at.min(last)).all(|at| {
+        // SAFETY: `at + 64 <= rest.len()`, so the unaligned load reads inside `rest`.
+        let v = unsafe { _mm512_loadu_si512(rest.as_ptr().add(at).cast::<__m512i>()) };
+        _mm512_test_epi64_mask(v, v) == 0
+    })
 }
 
 /// [`is_zero_portable`] compiled for AVX2 (32-byte loads: twice the SSE2 build's rate).
@@ -593,5 +642,42 @@ mod tests {
         assert!(is_zero(&odd) && is_zero_portable(&odd));
         odd[4096 * 3 + 4] = 1;
         assert!(!is_zero(&odd) && !is_zero_portable(&odd));
+    }
+
+    /// Every build of the zero test this CPU can run, on every length up to past two 256-byte
+    /// blocks and a partial one, zero and with one byte set at each position (where the wide
+    /// builds' overlapping tail load and block edges fall).
+    #[test]
+    fn every_zero_test_finds_any_byte() {
+        type ZeroTest = fn(&[u8]) -> bool;
+        let mut tests: Vec<(&str, ZeroTest)> = vec![("portable", is_zero_portable), ("dispatch", is_zero)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                tests.push(("avx2", |b| unsafe { is_zero_avx2(b) }));
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F.
+                tests.push(("avx512", |b| unsafe { is_zero_avx512(b) }));
+            }
+        }
+        let mut buf = vec![0u8; 700];
+        for len in 0..buf.len() {
+            // Slices starting at an odd offset too: the loads are unaligned.
+            for start in [0, 1] {
+                let end = (start + len).min(buf.len());
+                for (name, test) in &tests {
+                    assert!(test(&buf[start..end]), "{name}: zero, {start}..{end}");
+                }
+                for at in start..end {
+                    buf[at] = 0x80;
+                    for (name, test) in &tests {
+                        assert!(!test(&buf[start..end]), "{name}: byte {at} of {start}..{end}");
+                    }
+                    buf[at] = 0;
+                }
+            }
+        }
     }
 }
