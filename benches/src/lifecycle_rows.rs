@@ -225,21 +225,27 @@ where
 }
 
 /// One thread against two, their repetitions alternated so that load which comes and goes
-/// falls on both: the median of each. Each repetition runs at least `rounds` rounds per
-/// thread, and more for a fast round, so that it lasts about `MIN_REP` on one thread: a
-/// repetition of a few milliseconds measures thread start-up and the scheduler more than the
-/// rounds (a 1-2 µs pooled round made 10,000-round repetitions of 12-20 ms).
-fn scaling<F>(rounds: usize, reps: usize, make: &(dyn Fn() -> Result<F> + Sync)) -> Result<(Rate, Rate)>
+/// falls on both: the median of each, and the median of the ratios of each repetition pair (a
+/// one-thread run and the two-thread run right after it), which is what the row reports as
+/// the scaling: on this VM a core's speed drifts by tens of percent from one second to the
+/// next, so a pair measured seconds apart says more than two medians over the whole run.
+/// Each repetition runs at least `rounds` rounds per thread, and more for a fast round, so
+/// that it lasts about `MIN_REP` on one thread: a repetition of a few milliseconds measures
+/// thread start-up and the scheduler more than the rounds (a 1-2 µs pooled round made
+/// 10,000-round repetitions of 12-20 ms).
+fn scaling<F>(rounds: usize, reps: usize, make: &(dyn Fn() -> Result<F> + Sync)) -> Result<Scaling>
 where
     F: FnMut() -> Result<()>,
 {
     const MIN_REP: f64 = 0.1;
     let probe = throughput(1, rounds.min(1_000), 1, make)?;
     let rounds = rounds.max((probe.0 * MIN_REP) as usize);
-    let (mut one, mut two) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    let (mut one, mut two, mut ratios) = (Vec::with_capacity(reps), Vec::with_capacity(reps), Vec::with_capacity(reps));
     for _ in 0..reps {
-        one.push(throughput(1, rounds, 1, make)?);
-        two.push(throughput(2, rounds, 1, make)?);
+        let (a, b) = (throughput(1, rounds, 1, make)?, throughput(2, rounds, 1, make)?);
+        ratios.push(b.0 / a.0);
+        one.push(a);
+        two.push(b);
     }
     let median = |mut v: Vec<Rate>| {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -247,17 +253,27 @@ where
         v.sort_by(|a, b| a.2.total_cmp(&b.2));
         (wall.0, wall.1, v[v.len() / 2].2)
     };
-    Ok((median(one), median(two)))
+    ratios.sort_by(f64::total_cmp);
+    Ok(Scaling { one: median(one), two: median(two), ratio: ratios[ratios.len() / 2] })
 }
 
-fn scaling_row(label: &str, one: Rate, two: Rate) -> String {
+/// What [`scaling`] measured.
+struct Scaling {
+    one: Rate,
+    two: Rate,
+    /// The median of the pairs' two-thread / one-thread wall rates.
+    ratio: f64,
+}
+
+fn scaling_row(label: &str, s: Scaling) -> String {
+    let (one, two) = (s.one, s.two);
     format!(
         "| {label} | {:.0}/s ({:.0}%) | {:.0}/s ({:.0}%) | {:.2}× | {:.0} | {:.0} | {:.2}× |\n",
         one.0,
         one.1 * 100.0,
         two.0,
         two.1 * 100.0,
-        two.0 / one.0,
+        s.ratio,
         one.2,
         two.2,
         2.0 * two.2 / one.2
@@ -274,7 +290,7 @@ fn wes_contract(engine: &Engine, wasm: &[u8]) -> Result<InstancePre> {
 }
 
 fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
-    let (rounds, reps) = if quick { (2_000, 5) } else { (10_000, 7) };
+    let (rounds, reps) = if quick { (2_000, 5) } else { (10_000, 15) };
     let engine = crate::runtimes::wes_engine("WES", Mode::Unmetered).map_err(|(_, e)| anyhow!(e))?;
     let pre = Arc::new(wes_contract(&engine, contract)?);
     let wes_round = || -> Result<_> {
@@ -287,8 +303,7 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
             Ok(())
         })
     };
-    let (one, two) = scaling(rounds, reps, &wes_round)?;
-    out.push_str(&scaling_row("WES (fresh store, `InstancePre`)", one, two));
+    out.push_str(&scaling_row("WES (fresh store, `InstancePre`)", scaling(rounds, reps, &wes_round)?));
 
     let factory = wes_lifecycle::InstanceFactory::new(
         &engine,
@@ -309,8 +324,7 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
             Ok(())
         })
     };
-    let (one, two) = scaling(rounds, reps, &pool_round)?;
-    out.push_str(&scaling_row("WES (pool)", one, two));
+    out.push_str(&scaling_row("WES (pool)", scaling(rounds, reps, &pool_round)?));
 
     for pooling in [false, true] {
         let mut config = wasmtime::Config::new();
@@ -334,9 +348,9 @@ fn threads_rows(contract: &[u8], quick: bool, out: &mut String) -> Result<()> {
                 Ok(())
             })
         };
-        let (one, two) = scaling(rounds, reps, &round)?;
+        let measured = scaling(rounds, reps, &round)?;
         let label = if pooling { "wasmtime (pooling)" } else { "wasmtime" };
-        out.push_str(&scaling_row(label, one, two));
+        out.push_str(&scaling_row(label, measured));
     }
     Ok(())
 }
@@ -377,7 +391,9 @@ pub fn run(compile_wasm: &[u8], contract: &[u8], quick: bool, filter: Option<&st
             "### threads: instantiate + call of the contract, one thread against two\n\n\
              Rounds per second of wall time (in brackets: the share of the wall time each thread was \
              on a CPU), then rounds per second on a CPU (per CPU-second: what a round costs whatever \
-             share of the machine it got), one and two thread runs alternated, medians, each run at least 0.1 s long on one thread. The last \
+             share of the machine it got), one and two thread runs alternated, medians, each run at least 0.1 s long on one thread; \
+             \"2 threads / 1\" is the median of the ratios of each one-thread run and the two-thread run \
+             right after it. The last \
              column is what two threads would reach with two cores to themselves: 2 × the per \
              CPU-second rate of two threads / that of one.\n\n\
              | runtime | 1 thread | 2 threads | 2 threads / 1 | per CPU-s, 1 thread | per CPU-s, 2 threads | 2 threads / 1, per CPU-s |\n\
