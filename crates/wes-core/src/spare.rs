@@ -55,8 +55,7 @@ pub type List<T> = Mutex<Vec<Arc<T>>>;
 /// assert_eq!(Arc::strong_count(&shared), 2);
 /// SPARES.release(user);
 /// // The last handle goes: its spares go with it.
-/// shared.handles.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-/// SPARES.purge(&shared);
+/// SPARES.drop_handle(&shared);
 /// assert_eq!(Arc::strong_count(&shared), 1);
 /// ```
 pub struct Spares<T: ?Sized + 'static> {
@@ -86,6 +85,22 @@ impl<T: ?Sized + Handles + Send + Sync + 'static> Spares<T> {
         all.retain(|l| l.strong_count() > 0);
         all.push(Arc::downgrade(&list));
         list
+    }
+
+    /// A new handle of the object: the handle count incremented, and a plain clone (handles
+    /// are made rarely: a linker definition, a pool handed out).
+    pub fn clone_handle(arc: &Arc<T>) -> Arc<T> {
+        arc.handles().fetch_add(1, Ordering::Relaxed);
+        Arc::clone(arc)
+    }
+
+    /// A handle of the object is being dropped (the caller drops its `Arc` after): the count
+    /// decremented, and when that was the last handle, every thread's spares of the object
+    /// taken ([`Spares::purge`]). The decrement comes first, as [`Spares::release`] relies on.
+    pub fn drop_handle(&self, arc: &Arc<T>) {
+        if arc.handles().fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.purge(arc);
+        }
     }
 
     /// A clone of `arc` for a user: this thread's spare of the object if it has one, else

@@ -332,17 +332,14 @@ pub struct InstancePool {
 
 impl Clone for InstancePool {
     fn clone(&self) -> Self {
-        self.shared.handles.fetch_add(1, Ordering::Relaxed);
-        InstancePool { shared: Arc::clone(&self.shared) }
+        InstancePool { shared: Spares::clone_handle(&self.shared) }
     }
 }
 
 impl Drop for InstancePool {
     fn drop(&mut self) {
         // The last handle: leases kept as spares on any thread let go of the pool now.
-        if self.shared.handles.fetch_sub(1, Ordering::SeqCst) == 1 {
-            POOL_SPARES.purge(&self.shared);
-        }
+        POOL_SPARES.drop_handle(&self.shared);
     }
 }
 

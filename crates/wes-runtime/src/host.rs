@@ -214,8 +214,7 @@ pub struct HostFunc {
 
 impl Clone for HostFunc {
     fn clone(&self) -> Self {
-        self.data.handles.fetch_add(1, Ordering::Relaxed);
-        HostFunc { data: Arc::clone(&self.data) }
+        HostFunc { data: wes_core::spare::Spares::clone_handle(&self.data) }
     }
 }
 
@@ -223,9 +222,7 @@ impl Drop for HostFunc {
     fn drop(&mut self) {
         // The last handle: no store made from now on can hold the function, so the spares
         // threads keep of it go now (each store still using it holds its own reference).
-        if self.data.handles.fetch_sub(1, Ordering::SeqCst) == 1 {
-            crate::spare::HOST_SPARES.purge(&self.data);
-        }
+        crate::spare::HOST_SPARES.drop_handle(&self.data);
     }
 }
 
