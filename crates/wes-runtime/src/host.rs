@@ -197,10 +197,10 @@ pub(crate) struct HostFuncData<F: ?Sized = RawHostFn> {
 pub(crate) struct Records(pub(crate) Vec<usize>);
 
 impl<F: ?Sized> HostFuncData<F> {
-    /// The entry a record of this function takes now: the cold one while a gated function's
-    /// gate is closed.
-    pub(crate) fn entry(&self, gated: bool) -> ArrayCallFn {
-        match !gated || self.gate.load(Ordering::Acquire) {
+    /// The entry a record of this gated function takes now: the cold one while its gate is
+    /// closed.
+    pub(crate) fn gated_entry(&self) -> ArrayCallFn {
+        match self.gate.load(Ordering::Acquire) {
             true => self.trampoline,
             false => self.checked,
         }
@@ -382,7 +382,7 @@ impl Gate {
         let Some(data) = self.0.upgrade() else { return false };
         let records = data.records.lock().unwrap_or_else(PoisonError::into_inner);
         data.gate.store(open, Ordering::Release);
-        let entry = data.entry(true);
+        let entry = data.gated_entry();
         for &record in &records.0 {
             // SAFETY: a record's address is in the list only while the record lives: its
             // store adds it when it makes the record and removes it, under this same lock,

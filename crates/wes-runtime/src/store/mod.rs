@@ -552,16 +552,18 @@ impl Drop for StoreInner {
             self.engine.put_stack(stack);
         }
         Engine::put_tail_args(std::mem::take(&mut self._tail_args));
-        // SAFETY: the engine is taken once, here, and not used after: this is the last use of
-        // `self.engine` in the store's life.
-        let engine = unsafe { std::mem::ManuallyDrop::take(&mut self.engine) };
-        engine.release();
         for m in self.memories.drain(..) {
             let MemoryEntry { mut data, .. } = *m;
             if data.scrub() {
                 self.engine.put_memory(data);
             }
         }
+        // Last: giving the clone back may drop it (no spare kept, as when this thread is
+        // ending), and nothing may use the engine after that.
+        // SAFETY: the engine is taken once, here, and not used after: this is the last use of
+        // `self.engine` in the store's life (the fields dropped after this do not reach it).
+        let engine = unsafe { std::mem::ManuallyDrop::take(&mut self.engine) };
+        engine.release();
     }
 }
 

@@ -36,7 +36,7 @@ impl StoreInner {
         let gated = f.data.call.gated();
         if gated {
             let mut records = f.data.records.lock().unwrap_or_else(PoisonError::into_inner);
-            vmref.set_call(f.data.entry(true));
+            vmref.set_call(f.data.gated_entry());
             records.0.push(ptr as usize);
         }
         self.add_func_block(ptr, 1, index);
