@@ -26,19 +26,17 @@ pub struct Instance {
     /// instance); spelled out only for errors, traces and predictions.
     pub(crate) hash: ModuleHash,
     pub(crate) encoding: Encoding,
+    /// The runtime's metrics and clock.
     pub(crate) monitor: Arc<Monitor>,
-    /// The configured limits (wasm frames, host re-entry), for diagnoses.
-    pub(crate) depth_limits: (u32, u32),
     /// The security layer and this instance's session, when the runtime has one.
     pub(crate) security: Option<(Arc<SecurityManager>, Arc<Session>)>,
-    /// What admission and history need, when `[gas.prediction]` uses either.
-    pub(crate) prediction: Option<Predicting>,
+    /// What admission and history need, when `[gas.prediction]` uses either (boxed: an
+    /// instance is moved by value a few times per use, and most have none).
+    pub(crate) prediction: Option<Box<Predicting>>,
     /// Profile every call (`monitoring.profile`).
     pub(crate) profile: bool,
     /// The instance's memory 0, looked up once: every call reads its size twice.
     pub(crate) memory: Option<wes_runtime::Memory>,
-    /// Times calls (the runtime's clock, see [`ExecutionResult::duration`]).
-    pub(crate) clock: quanta::Clock,
 }
 
 /// An instance's link to its runtime's predictions.
@@ -270,9 +268,10 @@ impl Instance {
         }
         // Two reads of the time-stamp counter (about a third of two `Instant::now` here),
         // scaled to time once.
-        let start = self.clock.raw();
+        let start = self.monitor.clock.raw();
         let outcome = func.call(self.store_mut(), args);
-        let duration = self.clock.delta(start, self.clock.raw());
+        let clock = &self.monitor.clock;
+        let duration = clock.delta(start, clock.raw());
         let profile = if profiling { self.store_mut().take_profile() } else { None };
 
         let gas1 = meter(self.store());
@@ -310,7 +309,10 @@ impl Instance {
                     Some(TrapCode::OutOfGas) => {
                         e.facts_mut().gas = Some((remaining0, consumed, stats1.last_shortfall));
                     }
-                    Some(TrapCode::CallStackExhausted) => e.facts_mut().depth = Some(self.depth_limits),
+                    Some(TrapCode::CallStackExhausted) => {
+                        let config = self.store().engine().config();
+                        e.facts_mut().depth = Some((config.max_call_depth, config.max_host_reentry));
+                    }
                     _ => {}
                 }
                 (Vec::new(), Some(e))

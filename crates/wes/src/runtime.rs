@@ -31,6 +31,10 @@ pub struct Runtime {
     encoding: Encoding,
     monitor: Arc<Monitor>,
     next_instance: AtomicU64,
+    /// Which definitions the plain linker holds: a number no other linker state of any
+    /// runtime had, renewed whenever [`Runtime::linker_mut`] hands the linker out. A module's
+    /// imports resolved at load stay good while it is unchanged.
+    linker_generation: u64,
     /// The instance pools, when `instance.reuse` is on.
     pools: Option<InstanceManager>,
     /// The security layer, when `security.enabled` is on.
@@ -41,8 +45,6 @@ pub struct Runtime {
     cache: Option<wes_cache::ArtifactCache>,
     /// Validates modules whose code comes from an artifact or the cache.
     decoder: wes_decode::Decoder,
-    /// Times calls: the time-stamp counter, calibrated once per process.
-    clock: quanta::Clock,
 }
 
 /// The host functions: a plain linker, or a guarded one under a security layer (whose plain
@@ -67,6 +69,10 @@ pub struct LoadedModule {
     /// Its pool (registered with the runtime's manager), when instances are reused and its
     /// imports could be linked at load; held here so a check-out takes no lock.
     pool: Option<InstancePool>,
+    /// Its imports resolved and type-checked at load against the plain linker of generation
+    /// `.0` (no security layer, no pool, and every import defined then): fresh instances skip
+    /// the name lookups and signature checks while the linker is unchanged.
+    linked: Option<(u64, wes_runtime::InstancePre)>,
     /// Its static gas analysis, made when first asked for.
     analysis: Arc<Analysis>,
     /// Where its code came from.
@@ -114,6 +120,9 @@ impl LoadedModule {
 pub(crate) struct Monitor {
     registry: Option<Arc<Registry>>,
     extra: Vec<Arc<dyn MetricsCollector>>,
+    /// Times calls (see [`crate::ExecutionResult::duration`]): here, where every instance
+    /// already points, rather than copied into each.
+    pub(crate) clock: quanta::Clock,
 }
 
 impl Monitor {
@@ -158,7 +167,8 @@ impl Runtime {
         let predictions = Arc::new(Predictions::new(config.gas.prediction, engine.config().pricing.clone()));
         let cache = artifact_cache(&config, &engine)?;
         let registry = config.monitoring.metrics.then(|| Arc::new(Registry::new(config.monitoring.sample_every)));
-        let monitor = Arc::new(Monitor { registry, extra: Vec::new() });
+        // The time-stamp counter, calibrated once per process.
+        let monitor = Arc::new(Monitor { registry, extra: Vec::new(), clock: quanta::Clock::new() });
         Ok(Runtime {
             encoding: config.data.encoding,
             config,
@@ -166,12 +176,12 @@ impl Runtime {
             host,
             monitor,
             next_instance: AtomicU64::new(1),
+            linker_generation: next_linker_generation(),
             pools,
             security,
             predictions,
             cache,
             decoder: wes_decode::Decoder::default(),
-            clock: quanta::Clock::new(),
         })
     }
 
@@ -198,6 +208,7 @@ impl Runtime {
     /// `wes.log` is already defined). Under a security layer these need no capability; define
     /// guarded ones on [`Runtime::guarded_linker_mut`].
     pub fn linker_mut(&mut self) -> &mut Linker {
+        self.linker_generation = next_linker_generation();
         match &mut self.host {
             Host::Plain(l) => l,
             Host::Guarded(g) => g.plain(),
@@ -208,6 +219,7 @@ impl Runtime {
     /// importing one the module is not granted fails at instantiation, and every call is
     /// checked against the grant and the capability's budget first.
     pub fn guarded_linker_mut(&mut self) -> Option<&mut GuardedLinker> {
+        self.linker_generation = next_linker_generation();
         match &mut self.host {
             Host::Plain(_) => None,
             Host::Guarded(g) => Some(g),
@@ -313,7 +325,15 @@ impl Runtime {
             security.record_compile(identity, micros).map_err(|e| with_hash(e.into()))?;
         }
         let pool = self.pool(&module, identity.as_ref()).map_err(|e| with_hash(e.into()))?;
-        Ok(LoadedModule { module, hash, digest, identity, pool, analysis: Arc::default(), code })
+        // A module whose imports are not all defined yet is linked at each instantiation,
+        // which reports what is missing.
+        let linked = match (&self.host, &pool) {
+            (Host::Plain(linker), None) => {
+                linker.instantiate_pre(&module).ok().map(|pre| (self.linker_generation, pre))
+            }
+            _ => None,
+        };
+        Ok(LoadedModule { module, hash, digest, identity, pool, linked, analysis: Arc::default(), code })
     }
 
     /// The module's code: from `artifact`, through the artifact cache, or compiled now (from
@@ -436,7 +456,12 @@ impl Runtime {
                         .instantiate(linker, &mut store, &module.module, identity)
                         .map(|g| (g.instance, Some(g.session)))
                         .map_err(RuntimeError::from),
-                    _ => self.linker().instantiate(&mut store, &module.module).map(|i| (i, None)).map_err(|e| {
+                    _ => match &module.linked {
+                        Some((generation, pre)) if *generation == self.linker_generation => pre.instantiate(&mut store),
+                        _ => self.linker().instantiate(&mut store, &module.module),
+                    }
+                    .map(|i| (i, None))
+                    .map_err(|e| {
                         let linked = match &e {
                             wes_runtime::RuntimeError::UnknownImport { module, .. }
                             | wes_runtime::RuntimeError::IncompatibleImport { module, .. } => {
@@ -458,17 +483,18 @@ impl Runtime {
             }
         };
         self.monitor.each(|c| c.instance_created());
-        let config = self.engine.config();
         let security = match (&self.security, session) {
             (Some(manager), Some(session)) => Some((Arc::clone(manager), session)),
             _ => None,
         };
         let p = &self.predictions.config;
-        let prediction = (p.record_history || p.admission != AdmissionKind::Off).then(|| crate::instance::Predicting {
-            predictions: Arc::clone(&self.predictions),
-            hash: Arc::clone(&module.hash),
-            analysis: Arc::clone(&module.analysis),
-            module: module.module.clone(),
+        let prediction = (p.record_history || p.admission != AdmissionKind::Off).then(|| {
+            Box::new(crate::instance::Predicting {
+                predictions: Arc::clone(&self.predictions),
+                hash: Arc::clone(&module.hash),
+                analysis: Arc::clone(&module.analysis),
+                module: module.module.clone(),
+            })
         });
         let memory = match &slot {
             Slot::Own { store, instance } => instance.memory(store, 0),
@@ -481,11 +507,9 @@ impl Runtime {
             hash: module.digest,
             encoding: self.encoding,
             monitor: Arc::clone(&self.monitor),
-            depth_limits: (config.max_call_depth, config.max_host_reentry),
             security,
             prediction,
             profile: self.config.monitoring.profile,
-            clock: self.clock.clone(),
         })
     }
 
@@ -529,6 +553,7 @@ impl Runtime {
 
     /// Destroys an instance (dropping it does the same): a pooled one goes back to its pool,
     /// reset; a fresh one is freed.
+    #[inline]
     pub fn destroy_instance(&self, instance: Instance) {
         drop(instance);
     }
@@ -627,4 +652,10 @@ fn artifact_cache(config: &RuntimeConfig, engine: &Engine) -> Result<Option<wes_
 /// A text module that does not parse, as the decoder reports it.
 fn text_error(e: wat::Error) -> RuntimeError {
     wes_decode::DecodeError::Text { message: e.to_string() }.into()
+}
+
+/// A linker generation no runtime has used (see `Runtime::linker_generation`).
+fn next_linker_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

@@ -357,3 +357,29 @@ fn a_call_that_runs_has_a_duration() {
     let text = rt.metrics_prometheus();
     assert!(text.lines().any(|l| l == "wes_call_duration_seconds_count 1"), "{text}");
 }
+
+/// A module's imports are resolved when it is loaded, and resolved again once the linker has
+/// changed: an instance made after a redefinition calls the new function, and a module
+/// loaded before its import was defined instantiates once it is.
+#[test]
+fn instances_follow_the_linker_as_it_is_when_they_are_made() {
+    let wat = r#"(module (import "env" "f" (func $f (result i32)))
+        (func (export "get") (result i32) call $f))"#;
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let early = rt.load(wat.as_bytes()).unwrap();
+    let err = rt.create_instance(&early, rt.gas_meter(10_000)).unwrap_err();
+    assert_eq!(err.code(), wes::ErrorCode::UnknownImport, "{err}");
+
+    rt.linker_mut().func_wrap("env", "f", |_: &mut Caller<'_>, (): ()| -> Result<i32, HostError> { Ok(1) });
+    let get = |rt: &Runtime, m: &wes::LoadedModule| {
+        let mut i = rt.create_instance(m, rt.gas_meter(10_000)).unwrap();
+        i.execute("get", &[]).unwrap().values
+    };
+    let linked = rt.load(wat.as_bytes()).unwrap();
+    assert_eq!(get(&rt, &early), vec![Value::I32(1)]);
+    assert_eq!(get(&rt, &linked), vec![Value::I32(1)]);
+
+    rt.linker_mut().func_wrap("env", "f", |_: &mut Caller<'_>, (): ()| -> Result<i32, HostError> { Ok(2) });
+    assert_eq!(get(&rt, &linked), vec![Value::I32(2)]);
+    assert_eq!(get(&rt, &early), vec![Value::I32(2)]);
+}
