@@ -3,15 +3,17 @@
 //! One pass over the operators: the translator tracks the operand stack's types (so it knows
 //! how many cells each value takes: two for a `v128`, one otherwise) and the control stack, resolves each branch to a target and a [`DropKeep`], patches
 //! forward branches at their block's `end`, and drops code that cannot run (as the JIT does).
-//! When metered or counting operators, each segment `wes_meter::function_segments` starts at a
-//! reachable operator gets a [`Op::Charge`] of its cost (0 when unmetered) and its operators
-//! (0 when not counting) in front of that operator's code: a branch to a block's
+//! When metered or counting operators, the same pass cuts the segments
+//! (`wes_meter::SegmentCutter`, which `wes_meter::function_segments` is built on): each that
+//! starts at a reachable operator gets a [`Op::Charge`] of its cost (0 when unmetered) and its
+//! operators (0 when not counting) in front of that operator's code, filled in when the
+//! segment's last operator has been read; a branch to a block's
 //! end lands after the charge of a segment starting at that `end`, exactly where the JIT's
 //! branches land, so the same segments are paid for on every path.
 
 use wasmparser::{BinaryReader, BlockType, FunctionBody, Operator};
 use wes_core::{CompileError, Module, ValType};
-use wes_meter::{FunctionSegments, Pricing};
+use wes_meter::{Pricing, SegmentCutter};
 
 mod check;
 mod fuse;
@@ -143,16 +145,6 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
                 .ok_or_else(|| CompileError::Codegen { func_index, message: "too many locals".into() })?;
         }
     }
-    let segments: Option<FunctionSegments> = match pricing {
-        Some(p) => {
-            let range = reader.range();
-            let bytes = module.bytes.get(range.start as usize..range.end as usize).ok_or_else(|| {
-                CompileError::Codegen { func_index, message: "function body outside the module bytes".into() }
-            })?;
-            Some(wes_meter::function_segments(bytes, range.start, p).map_err(codegen)?)
-        }
-        None => None,
-    };
     let mut t = Translator {
         module,
         func_index,
@@ -192,23 +184,33 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     t.ops.reserve(expected);
     t.offsets.reserve(expected);
     let mut ops = reader.get_operators_reader().map_err(codegen)?;
+    // Segments are cut as the operators are read (the same cut `wes_meter::function_segments`
+    // makes): a reachable segment gets a charge in front of its first operator's code, whose
+    // figures are filled in when the segment's last operator has been read.
+    let mut cutter = SegmentCutter::new();
+    let mut charge: Option<usize> = None;
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset().map_err(codegen)?;
         t.offset = u32::try_from(offset).unwrap_or(u32::MAX);
-        if t.reachable
-            && let Some(seg) = segments.as_ref().and_then(|s| s.at(offset))
-        {
-            let cost = if shared.metered { seg.cost } else { 0 };
-            // A body has fewer operators than bytes, and a module fewer than 2^32 bytes.
-            let ops = if shared.count_operators { u32::try_from(seg.ops).unwrap_or(u32::MAX) } else { 0 };
-            if cost > 0 || ops > 0 {
-                t.emit(Op::Charge { cost, ops });
+        let ended = match pricing {
+            Some(p) => {
+                if cutter.at_start() {
+                    charge = t.reachable.then(|| t.emit(Op::Charge { cost: 0, ops: 0 }));
+                }
+                cutter.push(&op, offset, p)
             }
-        }
+            None => None,
+        };
         t.operator(&op)?;
+        if let Some(seg) = ended {
+            t.settle_charge(charge.take(), &seg, shared)?;
+        }
         if t.ctrl.is_empty() {
             break;
         }
+    }
+    if let Some(seg) = cutter.finish() {
+        t.settle_charge(charge.take(), &seg, shared)?;
     }
     if !t.ctrl.is_empty() {
         return Err(t.err("body ends inside a block"));
@@ -239,6 +241,30 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
 impl Translator<'_> {
     fn err(&self, message: impl Into<String>) -> CompileError {
         CompileError::Codegen { func_index: self.func_index, message: message.into() }
+    }
+
+    /// Fills in the charge emitted for segment `seg` (at `at`, if it was reachable): its cost
+    /// when metered, its operators when counting. A segment that charges neither keeps a
+    /// charge of nothing, which cannot fail and changes no count. No fusion moves or removes
+    /// a charge (none matches one); if one ever did, the body is refused rather than run
+    /// with a segment unpaid.
+    fn settle_charge(
+        &mut self,
+        at: Option<usize>,
+        seg: &wes_meter::Segment,
+        shared: &crate::Shared,
+    ) -> Result<(), CompileError> {
+        let Some(at) = at else { return Ok(()) };
+        let cost = if shared.metered { seg.cost } else { 0 };
+        // A body has fewer operators than bytes, and a module fewer than 2^32 bytes.
+        let ops = if shared.count_operators { u32::try_from(seg.ops).unwrap_or(u32::MAX) } else { 0 };
+        match self.ops.get_mut(at) {
+            Some(Op::Charge { cost: c, ops: o }) => {
+                (*c, *o) = (cost, ops);
+                Ok(())
+            }
+            _ => Err(self.err(format!("the charge of the segment at {} moved", seg.start))),
+        }
     }
 
     fn emit(&mut self, op: Op) -> usize {

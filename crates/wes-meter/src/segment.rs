@@ -112,6 +112,49 @@ pub fn ends_segment(op: &Operator<'_>) -> bool {
     )
 }
 
+/// Cuts a body's operators into segments as they are read, for a backend that reads them
+/// anyway ([`function_segments`] is this over a reader of its own): one pass instead of two,
+/// and still the one definition of what a segment is and costs.
+///
+/// Feed every operator the body's reader yields, in order, to [`SegmentCutter::push`]; before
+/// each, [`SegmentCutter::at_start`] says whether it begins a segment, and `push` returns the
+/// segment the operator ends, if it ends one; [`SegmentCutter::finish`] returns the last
+/// segment when the body stops without a boundary (impossible for a validated body, which ends
+/// with `end`).
+#[derive(Clone, Debug, Default)]
+pub struct SegmentCutter {
+    current: Option<Segment>,
+}
+
+impl SegmentCutter {
+    /// A cutter at the start of a body.
+    pub fn new() -> Self {
+        SegmentCutter::default()
+    }
+
+    /// Whether the next operator starts a segment.
+    #[inline]
+    pub fn at_start(&self) -> bool {
+        self.current.is_none()
+    }
+
+    /// Adds `op`, at module offset `offset`, priced by `pricing`; the segment it ends, if it
+    /// is a boundary ([`ends_segment`]).
+    #[inline]
+    pub fn push(&mut self, op: &Operator<'_>, offset: u64, pricing: &Pricing) -> Option<Segment> {
+        let seg = self.current.get_or_insert(Segment { start: offset, end: offset, cost: 0, ops: 0 });
+        seg.cost = seg.cost.saturating_add(pricing.operator_cost(op));
+        seg.ops += 1;
+        seg.end = offset;
+        if ends_segment(op) { self.current.take() } else { None }
+    }
+
+    /// The segment still open, if the body ended inside one.
+    pub fn finish(&mut self) -> Option<Segment> {
+        self.current.take()
+    }
+}
+
 /// Cuts the operators of a function body into segments and prices them with `pricing`.
 ///
 /// `body` is the function body's bytes (locals and code, without the size prefix) and
@@ -129,13 +172,9 @@ pub fn function_segments(
     let body = FunctionBody::new(BinaryReader::new(body, body_offset));
     let mut ops = body.get_operators_reader()?;
     let mut out = FunctionSegments::default();
-    let mut current: Option<Segment> = None;
+    let mut cutter = SegmentCutter::new();
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset()?;
-        let seg = current.get_or_insert(Segment { start: offset, end: offset, cost: 0, ops: 0 });
-        seg.cost = seg.cost.saturating_add(pricing.operator_cost(&op));
-        seg.ops += 1;
-        seg.end = offset;
         match &op {
             Operator::Loop { .. } => out.has_loop = true,
             Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
@@ -155,13 +194,11 @@ pub fn function_segments(
             | Operator::TableInit { .. } => out.has_dynamic_cost = true,
             _ => {}
         }
-        if ends_segment(&op)
-            && let Some(seg) = current.take()
-        {
+        if let Some(seg) = cutter.push(&op, offset, pricing) {
             out.segments.push(seg);
         }
     }
-    if let Some(seg) = current.take() {
+    if let Some(seg) = cutter.finish() {
         out.segments.push(seg);
     }
     Ok(out)
@@ -227,6 +264,40 @@ mod tests {
         let m = wes_decode::decode_text(wat).unwrap();
         let body = &m.bodies[0];
         function_segments(&m.bytes[body.range.clone()], body.range.start as u64, &Pricing::default()).unwrap()
+    }
+
+    /// A cutter fed operator by operator says a segment starts exactly where one does and
+    /// hands each segment over at its last operator.
+    #[test]
+    fn a_cutter_starts_and_ends_segments_where_they_are() {
+        let m = wes_decode::decode_text(
+            "(module (func (param i32) (result i32)
+               local.get 0 drop
+               (block (loop local.get 0 br_if 1 br 0))
+               (if (result i32) (local.get 0) (then i32.const 1) (else i32.const 2))))",
+        )
+        .unwrap();
+        let body = &m.bodies[0];
+        let pricing = Pricing::default();
+        let whole = function_segments(&m.bytes[body.range.clone()], body.range.start as u64, &pricing).unwrap();
+        let reader = FunctionBody::new(BinaryReader::new(&m.bytes[body.range.clone()], body.range.start as u64));
+        let mut ops = reader.get_operators_reader().unwrap();
+        let mut cutter = SegmentCutter::new();
+        let (mut starts, mut cut) = (Vec::new(), Vec::new());
+        while !ops.eof() {
+            let (op, offset) = ops.read_with_offset().unwrap();
+            if cutter.at_start() {
+                starts.push(offset);
+            }
+            if let Some(seg) = cutter.push(&op, offset, &pricing) {
+                assert_eq!(seg.end, offset, "a segment ends at the operator that ends it");
+                cut.push(seg);
+            }
+        }
+        assert_eq!(cutter.finish(), None, "a validated body ends with `end`");
+        assert_eq!(cut, whole.segments);
+        assert_eq!(starts, whole.segments.iter().map(|s| s.start).collect::<Vec<_>>());
+        assert!(cut.len() >= 7, "{cut:?}");
     }
 
     #[test]
