@@ -42,6 +42,10 @@ struct Args {
     /// rewrites the generated part of docs/benchmarks.md and other runs write nothing.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write the modules of the selected workloads to this directory (NAME.wasm) and stop, to
+    /// profile one runtime on them outside the harness (`benches/examples`).
+    #[arg(long)]
+    dump: Option<PathBuf>,
 }
 
 /// How long to keep timing one workload (all runtimes), and the bounds on the rounds.
@@ -107,6 +111,15 @@ fn run(args: &Args) -> Result<()> {
         .into_iter()
         .filter(|w| args.filter.as_ref().is_none_or(|f| w.name.contains(f.as_str())))
         .collect();
+    if let Some(dir) = &args.dump {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for w in &workloads {
+            let path = dir.join(format!("{}.wasm", w.name));
+            std::fs::write(&path, &w.wasm).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
     // The artifact-cache and thread-scaling rows are not one workload on every runtime; they
     // run when the filter names them (or there is none).
     let extra_wanted =
