@@ -174,7 +174,9 @@ pub fn function_segments(
     let mut out = FunctionSegments::default();
     let mut cutter = SegmentCutter::new();
     while !ops.eof() {
-        let (op, offset) = ops.read_with_offset()?;
+        // Not `read_with_offset`: see wes-interp's translate.rs.
+        let offset = ops.original_position();
+        let op = ops.read()?;
         match &op {
             Operator::Loop { .. } => out.has_loop = true,
             Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
