@@ -42,6 +42,19 @@ fn body_reader(module: &Module, defined_index: u32) -> Result<(FunctionBody<'_>,
     Ok((FunctionBody::new(BinaryReader::new(bytes, body.range.start as u64)), body.type_index))
 }
 
+/// Each value type as a one-element slice: a block's single result type without an allocation.
+fn one(t: ValType) -> &'static [ValType] {
+    match t {
+        ValType::I32 => &[ValType::I32],
+        ValType::I64 => &[ValType::I64],
+        ValType::F32 => &[ValType::F32],
+        ValType::F64 => &[ValType::F64],
+        ValType::V128 => &[ValType::V128],
+        ValType::FuncRef => &[ValType::FuncRef],
+        ValType::ExternRef => &[ValType::ExternRef],
+    }
+}
+
 fn val_type(t: wasmparser::ValType, func_index: u32) -> Result<ValType, CompileError> {
     Ok(match t {
         wasmparser::ValType::I32 => ValType::I32,
@@ -71,14 +84,16 @@ enum Patch {
 }
 
 #[derive(Debug)]
-struct Ctrl {
+/// A block's signature as slices of the module's types (or of [`ONE`]): no allocation per
+/// block or call.
+struct Ctrl<'m> {
     kind: Kind,
     /// Operand-stack height in cells below the block's parameters.
     height: u32,
     /// Operand-stack depth in values below the block's parameters.
     depth: usize,
-    params: Vec<ValType>,
-    results: Vec<ValType>,
+    params: &'m [ValType],
+    results: &'m [ValType],
     /// For a loop: where its branches go.
     loop_pc: u32,
     patches: Vec<Patch>,
@@ -97,7 +112,7 @@ struct Translator<'m> {
     tables: Vec<Target>,
     v128s: Vec<u128>,
     simd: Vec<SimdOp>,
-    ctrl: Vec<Ctrl>,
+    ctrl: Vec<Ctrl<'m>>,
     /// The types on the operand stack.
     types: Vec<ValType>,
     /// Cells on the operand stack.
@@ -158,8 +173,8 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
             kind: Kind::Func,
             height: 0,
             depth: 0,
-            params: Vec::new(),
-            results: ty.results().to_vec(),
+            params: &[],
+            results: ty.results(),
             loop_pc: 0,
             patches: Vec::new(),
             else_patch: None,
@@ -245,7 +260,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     Ok(code)
 }
 
-impl Translator<'_> {
+impl<'m> Translator<'m> {
     fn err(&self, message: impl Into<String>) -> CompileError {
         CompileError::Codegen { func_index: self.func_index, message: message.into() }
     }
@@ -324,23 +339,25 @@ impl Translator<'_> {
         self.push(tys);
     }
 
-    fn block_sig(&self, bt: BlockType) -> Result<(Vec<ValType>, Vec<ValType>), CompileError> {
+    fn block_sig(&self, bt: BlockType) -> Result<(&'m [ValType], &'m [ValType]), CompileError> {
         Ok(match bt {
-            BlockType::Empty => (Vec::new(), Vec::new()),
-            BlockType::Type(t) => (Vec::new(), vec![val_type(t, self.func_index)?]),
+            BlockType::Empty => (&[], &[]),
+            BlockType::Type(t) => (&[], one(val_type(t, self.func_index)?)),
             BlockType::FuncType(i) => {
-                let ft = self.module.types.get(i as usize).ok_or_else(|| self.err("block type out of range"))?;
-                (ft.params().to_vec(), ft.results().to_vec())
+                let module: &'m Module = self.module;
+                let ft = module.types.get(i as usize).ok_or_else(|| self.err("block type out of range"))?;
+                (ft.params(), ft.results())
             }
         })
     }
 
-    fn func_type(&self, type_index: u32) -> Result<(Vec<ValType>, Vec<ValType>), CompileError> {
-        let ft = self.module.types.get(type_index as usize).ok_or_else(|| self.err("type index out of range"))?;
-        Ok((ft.params().to_vec(), ft.results().to_vec()))
+    fn func_type(&self, type_index: u32) -> Result<(&'m [ValType], &'m [ValType]), CompileError> {
+        let module: &'m Module = self.module;
+        let ft = module.types.get(type_index as usize).ok_or_else(|| self.err("type index out of range"))?;
+        Ok((ft.params(), ft.results()))
     }
 
-    fn func_sig(&self, function_index: u32) -> Result<(Vec<ValType>, Vec<ValType>), CompileError> {
+    fn func_sig(&self, function_index: u32) -> Result<(&'m [ValType], &'m [ValType]), CompileError> {
         let ti =
             *self.module.functions.get(function_index as usize).ok_or_else(|| self.err("function out of range"))?;
         self.func_type(ti)
@@ -351,7 +368,7 @@ impl Translator<'_> {
     fn target(&mut self, depth: u32) -> Result<(Target, Option<usize>), CompileError> {
         let i = self.ctrl.len().checked_sub(1 + depth as usize).ok_or_else(|| self.err("branch depth out of range"))?;
         let c = &self.ctrl[i];
-        let keep: u32 = if c.kind == Kind::Loop { &c.params } else { &c.results }.iter().map(|t| cells(*t)).sum();
+        let keep: u32 = if c.kind == Kind::Loop { c.params } else { c.results }.iter().map(|t| cells(*t)).sum();
         let drop = self
             .height
             .checked_sub(c.height)
@@ -506,7 +523,7 @@ impl Translator<'_> {
                     .last_mut()
                     .ok_or_else(|| CompileError::Codegen { func_index: fi, message: "`else` without `if`".into() })?;
                 let else_at = c.else_patch.take();
-                let (height, depth, params) = (c.height, c.depth, c.params.clone());
+                let (height, depth, params) = (c.height, c.depth, c.params);
                 let keep: u32 = c.results.iter().map(|t| cells(*t)).sum();
                 if reachable {
                     let at = self.ops.len();
@@ -516,7 +533,7 @@ impl Translator<'_> {
                 if let Some(at) = else_at {
                     self.patch_else(at, pc_after_jump);
                 }
-                self.reset(depth, height, &params);
+                self.reset(depth, height, params);
                 self.reachable = true;
             }
             O::End => {
@@ -547,7 +564,7 @@ impl Translator<'_> {
                         }
                     }
                 }
-                self.reset(c.depth, c.height, &c.results);
+                self.reset(c.depth, c.height, c.results);
                 self.reachable = reached;
             }
             O::Br { relative_depth } => {
@@ -596,11 +613,11 @@ impl Translator<'_> {
             }
             O::Call { function_index } => {
                 let (p, r) = self.func_sig(function_index)?;
-                self.simple(Op::Call(function_index), p.len(), &r)?;
+                self.simple(Op::Call(function_index), p.len(), r)?;
             }
             O::CallIndirect { type_index, table_index } => {
                 let (p, r) = self.func_type(type_index)?;
-                self.simple(Op::CallIndirect { type_index, table: table_index }, p.len() + 1, &r)?;
+                self.simple(Op::CallIndirect { type_index, table: table_index }, p.len() + 1, r)?;
             }
             O::ReturnCall { function_index } => {
                 let (p, _) = self.func_sig(function_index)?;
