@@ -84,7 +84,7 @@ enum Patch {
 }
 
 #[derive(Debug)]
-/// A block's signature as slices of the module's types (or of [`ONE`]): no allocation per
+/// A block's signature as slices of the module's types (or [`one`]'s): no allocation per
 /// block or call.
 struct Ctrl<'m> {
     kind: Kind,
