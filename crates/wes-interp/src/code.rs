@@ -16,14 +16,15 @@ pub(crate) struct DropKeep {
     pub(crate) keep: u32,
 }
 
-/// A resolved branch: where it goes (or [`RETURN`]) and how it adjusts the stack.
+/// A resolved branch: where it goes and how it adjusts the stack. The translator writes
+/// [`RETURN`] for a branch out of the function; [`Code::seal`] points it at a `return` op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Target {
     pub(crate) pc: u32,
     pub(crate) dk: DropKeep,
 }
 
-/// The branch target meaning "return from the function".
+/// The branch target meaning "return from the function", until the body is sealed.
 pub(crate) const RETURN: u32 = u32::MAX;
 
 /// The width of a value in memory or in a global slot.
@@ -73,6 +74,18 @@ pub(crate) enum LoadKind {
     I64U16,
     I64S32,
     I64U32,
+}
+
+impl LoadKind {
+    /// Bytes read from memory.
+    pub(crate) fn size(self) -> u64 {
+        match self {
+            LoadKind::I32 | LoadKind::I64S32 | LoadKind::I64U32 => 4,
+            LoadKind::I64 => 8,
+            LoadKind::I32S8 | LoadKind::I32U8 | LoadKind::I64S8 | LoadKind::I64U8 => 1,
+            LoadKind::I32S16 | LoadKind::I32U16 | LoadKind::I64S16 | LoadKind::I64U16 => 2,
+        }
+    }
 }
 
 /// Calls `$m!` with the integer operators that cannot trap, each with the names of its two
@@ -145,7 +158,12 @@ macro_rules! define_op_with_branches {
 macro_rules! define_op {
     ([ $( $bk:ident => $bss:ident, $bsi:ident; )* ] $( $kind:ident => $ss:ident, $si:ident; )*) => {
 /// One instruction of the internal form.
+///
+/// `repr(u8)`: the first byte of an op is its tag, which the loop's threaded dispatch reads to
+/// find the op's handler (`crate::exec::threaded`); fields are ordered so that no op passes 24
+/// bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u8)]
 pub(crate) enum Op {
     /// Pays `cost` for the segment that starts here (see `wes_meter::function_segments`) and
     /// then counts its `ops` operators.
@@ -172,18 +190,18 @@ pub(crate) enum Op {
     /// (non-zero, counting no operators; set by [`Code::seal`]), it pays that charge too and
     /// skips it if the counter holds enough (otherwise the charge runs).
     BrIfZ {
-        a: u32,
         sp: i8,
         wide: bool,
+        a: u32,
         cost: u32,
         t: Target,
     },
     /// An `eqz` of slot `a` and the `if` on it, fused: moves the stack by `sp` cells, then
     /// jumps to `to` (the else branch) when `a` is non-zero.
     IfNez {
-        a: u32,
         sp: i8,
         wide: bool,
+        a: u32,
         to: u32,
     },
     /// `i32.and`/`i64.and` (`wide`) of slot `a` with `imm` (sign-extended) feeding a branch,
@@ -402,9 +420,8 @@ impl Op {
         }
     }
 
-    /// The operator of an op of [`for_each_fast_op`] (the loop's debug builds read it; its
-    /// optimised builds know it from the arm).
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    /// The operator of an op of [`for_each_fast_op`].
+    #[cfg(test)]
     pub(crate) fn fast_kind(&self) -> Option<crate::num::NumOp> {
         match self {
             $( Op::$ss { .. } | Op::$si { .. } => Some(crate::num::NumOp::$kind), )*
@@ -444,11 +461,11 @@ impl Op {
         None
     }
 
-    /// The comparison of a fused compare-and-branch op (the loop's debug builds read it).
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
-    pub(crate) fn branch_kind(&self) -> Option<crate::num::NumOp> {
-        match self {
-            $( Op::$bss { .. } | Op::$bsi { .. } => Some(crate::num::NumOp::$bk), )*
+    /// The target of a branch op.
+    pub(crate) fn target(&self) -> Option<Target> {
+        match *self {
+            Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } | Op::BrCharge { t, .. } | Op::BrAnd { t, .. } => Some(t),
+            $( Op::$bss { t, .. } | Op::$bsi { t, .. } => Some(t), )*
             _ => None,
         }
     }
@@ -540,8 +557,8 @@ pub(crate) struct Code {
     pub(crate) v128s: Vec<u128>,
     /// The SIMD lane operators.
     pub(crate) simd: Vec<crate::simd::SimdOp>,
-    /// Some op reaches memory 0 through the definition the loop keeps ([`Op::Load32S`] and
-    /// its kin): the loop reads it when the function's frame starts running.
+    /// Some scalar load or store addresses memory 0, through the definition the loop keeps
+    /// and passes to the threaded handlers: the loop reads it when the frame starts running.
     pub(crate) mem0: bool,
     /// NaN results of the operators the JIT canonicalises are canonicalised (the module's
     /// setting, kept here so a frame switch reads it with the code).
@@ -571,6 +588,21 @@ impl Code {
         );
         if !ends {
             self.ops.push(Op::Unreachable);
+            self.offsets.push(self.offsets.last().copied().unwrap_or(self.body_offset));
+        }
+        // A branch out of the function lands on a `return` of its own at the end, so that every
+        // branch target is an op: the threaded handlers move the stack and go on, and only the
+        // `return` needs the loop. (Moving the kept cells first changes nothing: `return` reads
+        // the top `result_cells` cells, which the branch keeps.)
+        let exits = |t: &Target| t.pc == RETURN;
+        if self.tables.iter().any(exits) || self.ops.iter_mut().any(|op| op.target_mut().is_some_and(|t| exits(t))) {
+            let at = u32::try_from(self.ops.len()).map_err(|_| "the body has too many ops".to_string())?;
+            for t in self.tables.iter_mut().chain(self.ops.iter_mut().filter_map(Op::target_mut)) {
+                if t.pc == RETURN {
+                    t.pc = at;
+                }
+            }
+            self.ops.push(Op::Return);
             self.offsets.push(self.offsets.last().copied().unwrap_or(self.body_offset));
         }
         let len = self.ops.len();
@@ -606,9 +638,9 @@ impl Code {
                 self.ops[at - 1] = Op::ChargeReturn { cost };
             }
         }
-        let lands = |pc: u32| pc == RETURN || (pc as usize) < len;
+        let lands = |pc: u32| (pc as usize) < len;
         let bad = self.ops.iter_mut().position(|op| match *op {
-            Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => pc == RETURN || !lands(pc),
+            Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => !lands(pc),
             ref mut op => op.target_mut().is_some_and(|t| !lands(t.pc)),
         });
         if let Some(at) = bad {

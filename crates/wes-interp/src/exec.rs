@@ -8,6 +8,10 @@
 //! native code (JIT code, host functions) nests a native call, through the array call, exactly
 //! as the JIT makes it.
 //!
+//! The ops that need nothing but the frame's cells, memory 0 and the gas counter run in
+//! threaded handlers that jump from op to op ([`threaded`]); the loop enters them, and runs
+//! in full whatever a handler hands back (calls, traps, unpaid charges, everything else).
+//!
 //! Every protocol is the JIT's (`wes-jit/src/translate/*.rs`):
 //! - **Frames.** Each frame may open `frames_left` frames, itself included; a callee gets one
 //!   fewer, a tail callee the same; a function entered with zero traps `CallStackExhausted` at
@@ -26,14 +30,13 @@
 #[macro_use]
 mod vmctx;
 
-#[macro_use]
-mod dispatch;
 mod bulk;
 mod calls;
 mod entry;
 #[cfg(test)]
 pub(crate) mod probe;
 mod stack;
+mod threaded;
 mod vector;
 
 use wes_core::TrapCode;
@@ -43,9 +46,10 @@ use wes_core::vm;
 use self::calls::{CallTrap, Called, Sig};
 pub(crate) use self::entry::interp_entry;
 use self::stack::{cell, copy_cells};
+use self::threaded::Regs;
 use self::vmctx::*;
 use crate::FuncRecord;
-use crate::code::{Code, LoadKind, Op, RETURN, Target, Width, for_each_branch_cmp, for_each_fast_op};
+use crate::code::{Code, Op, Target, Width};
 use crate::simd::SimdArity;
 
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
@@ -217,17 +221,13 @@ impl Executor {
         macro_rules! branch {
             ($t:expr) => {{
                 let t: Target = $t;
-                if t.pc == RETURN {
-                    do_return!();
-                } else {
-                    let keep = t.dk.keep as usize;
-                    if t.dk.drop > 0 {
-                        let from = sp - keep;
-                        cp!(from, sp, from - t.dk.drop as usize);
-                        sp -= t.dk.drop as usize;
-                    }
-                    goto!(t.pc as usize);
+                let keep = t.dk.keep as usize;
+                if t.dk.drop > 0 {
+                    let from = sp - keep;
+                    cp!(from, sp, from - t.dk.drop as usize);
+                    sp -= t.dk.drop as usize;
                 }
+                goto!(t.pc as usize);
             }};
         }
         // The charge of the segment starting where a frame starts or resumes after a call,
@@ -306,34 +306,31 @@ impl Executor {
                 }
             }};
         }
+        // What the threaded handlers read besides their registers (refreshed before each
+        // chain: a frame switch or a call changes it).
+        let mut regs = Regs { ops, canon, cells: 0 };
         loop {
+            debug_assert!(pc!() < code.ops.len());
+            regs.ops = ops;
+            regs.canon = canon;
+            regs.cells = self.stack.len() - fp;
+            // The ops with handlers of their own run there, one after another, until one the
+            // loop must run (see `threaded`).
+            // SAFETY: `ip` is an op of `code` (as below), `regs` describes the running code,
+            // `fb` and `sp` its frame, `mem0` its instance's memory 0 when it addresses it.
+            let next = unsafe { threaded::enter(ip, fb, sp - fp, mem0, store, &regs) };
+            sp = fp + next.sp;
+            if next.ip.addr() & 1 == 0 {
+                ip = next.ip;
+                continue;
+            }
+            ip = next.ip.wrapping_byte_sub(1);
             debug_assert!(pc!() < code.ops.len());
             // SAFETY: `ip` is always an op of `code`: the translator ends every body with an
             // op that does not fall through and checks every branch target (`Code::seal`);
-            // a call resumes after the op that made it, which falls through.
+            // a call resumes after the op that made it, which falls through; a handler
+            // returns the address of an op it was given.
             let op: &Op = unsafe { &*ip };
-            // The operators with ops of their own (`for_each_fast_op`) cannot trap and need no
-            // NaN canonicalisation: each arm is its operator's code alone.
-            macro_rules! fast {
-                ($n:expr, $ds:expr, $d:expr, $x:expr, $y:expr) => {{
-                    if let Ok(v) = $n.eval($x, $y, canon) {
-                        s!($d as usize) = v;
-                    }
-                    sp = sp.wrapping_add_signed(isize::from($ds));
-                }};
-            }
-            // The fused compare-and-branch ops (`for_each_branch_cmp`): move the stack, then
-            // branch when the comparison holds.
-            macro_rules! brc {
-                ($n:expr, $ds:expr, $x:expr, $y:expr, $t:expr) => {{
-                    let holds = matches!($n.eval($x, $y, false), Ok(1));
-                    sp = sp.wrapping_add_signed(isize::from($ds));
-                    if holds {
-                        branch!($t);
-                        continue;
-                    }
-                }};
-            }
             // A load from memory 0 of `$size` bytes at slot `$a` plus `$offset`, read as `$ty`.
             macro_rules! load0 {
                 ($ty:ty, $ds:expr, $d:expr, $a:expr, $offset:expr) => {{
@@ -361,7 +358,7 @@ impl Executor {
                     sp = sp.wrapping_add_signed(isize::from($ds));
                 }};
             }
-            for_each_branch_cmp!(dispatch_with_branches, op, fast, brc, s, fp, {
+            match *op {
                 Op::Charge { cost, ops } => {
                     // The common case inline: the counter holds enough.
                     // SAFETY: `store` is the live store context of every frame's instance.
@@ -383,30 +380,6 @@ impl Executor {
                     }
                 }
                 Op::Unreachable => trap!(Some(TrapCode::Unreachable)),
-                Op::Br(t) => {
-                    branch!(t);
-                    continue;
-                }
-                Op::BrCharge { mut t, cost } => {
-                    // SAFETY: `store` is the live store context of every frame's instance.
-                    let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
-                    if gas >= cost {
-                        // SAFETY: as above.
-                        unsafe { wr(store, vm::STORE_GAS, gas - cost) };
-                        t.pc += 1;
-                    }
-                    branch!(t);
-                    continue;
-                }
-                Op::BrAnd { sp: ds, wide, zero, a, imm, t } => {
-                    let v = s!(a as usize) & (imm as i64 as u64);
-                    let v = if wide { v } else { u64::from(v as u32) };
-                    sp = sp.wrapping_add_signed(isize::from(ds));
-                    if (v == 0) == zero {
-                        branch!(t);
-                        continue;
-                    }
-                }
                 Op::ChargeReturn { cost } => {
                     // SAFETY: `store` is the live store context of every frame's instance.
                     let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
@@ -419,49 +392,6 @@ impl Executor {
                     }
                     do_return!();
                     continue;
-                }
-                Op::BrIf(t) => {
-                    sp -= 1;
-                    if c!(sp) as u32 != 0 {
-                        branch!(t);
-                        continue;
-                    }
-                }
-                Op::BrIfZ { a, sp: ds, wide, cost, t } => {
-                    let v = s!(a as usize);
-                    sp = sp.wrapping_add_signed(isize::from(ds));
-                    if (if wide { v } else { u64::from(v as u32) }) == 0 {
-                        branch!(t);
-                        continue;
-                    }
-                    if cost > 0 {
-                        // The charge this op falls through to, paid here when the counter
-                        // holds enough; otherwise that `Charge` op runs next.
-                        // SAFETY: `store` is the live store context of every frame's instance.
-                        let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
-                        if gas >= u64::from(cost) {
-                            // SAFETY: as above; the charge falls through to another op.
-                            unsafe {
-                                wr(store, vm::STORE_GAS, gas - u64::from(cost));
-                                ip = ip.add(1);
-                            }
-                        }
-                    }
-                }
-                Op::IfNez { a, sp: ds, wide, to } => {
-                    let v = s!(a as usize);
-                    sp = sp.wrapping_add_signed(isize::from(ds));
-                    if (if wide { v } else { u64::from(v as u32) }) != 0 {
-                        goto!(to as usize);
-                        continue;
-                    }
-                }
-                Op::BrIfEqz(to) => {
-                    sp -= 1;
-                    if c!(sp) as u32 == 0 {
-                        goto!(to as usize);
-                        continue;
-                    }
                 }
                 Op::BrTable { start, len } => {
                     sp -= 1;
@@ -533,8 +463,6 @@ impl Executor {
                     called!(r);
                     continue;
                 }
-                Op::Drop => sp -= 1,
-                Op::Drop2 => sp -= 2,
                 Op::Select2 => {
                     // `a` (two cells), `b` (two cells), the condition.
                     sp -= 3;
@@ -603,23 +531,6 @@ impl Executor {
                         unsafe { vector::write_le(p, u64::from(size), vector::lane(v, size, lane)) };
                     }
                 }
-                Op::Select => {
-                    sp -= 2;
-                    if c!(sp + 1) as u32 == 0 {
-                        c!(sp - 1) = c!(sp);
-                    }
-                }
-                Op::LocalGet(i) => {
-                    c!(sp) = s!(i as usize);
-                    sp += 1;
-                }
-                Op::LocalSet(i) => {
-                    sp -= 1;
-                    s!(i as usize) = c!(sp);
-                }
-                Op::Copy { d, a } => s!(d as usize) = s!(a as usize),
-                Op::ConstTo { d, v } => s!(d as usize) = v,
-                Op::LocalTee(i) => s!(i as usize) = c!(sp - 1),
                 Op::GlobalGet(g, w) => {
                     // SAFETY: validated index; a global slot is a 16-byte `ValRaw`.
                     let v = unsafe {
@@ -656,31 +567,12 @@ impl Executor {
                 Op::Store64S { sp: ds, a, v, offset } => store0!(u64, ds, a, v, offset),
                 Op::LoadS { kind, sp: ds, d, a, mem, offset } => {
                     let addr = u64::from(s!(a as usize) as u32);
-                    let size = match kind {
-                        LoadKind::I32 | LoadKind::I64S32 | LoadKind::I64U32 => 4,
-                        LoadKind::I64 => 8,
-                        LoadKind::I32S8 | LoadKind::I32U8 | LoadKind::I64S8 | LoadKind::I64U8 => 1,
-                        _ => 2,
-                    };
                     // SAFETY: `vmctx` is live, the memory index validated.
-                    let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, size) }) else {
+                    let Some(p) = (unsafe { mem_addr(vmctx, mem, addr, offset, kind.size()) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
-                    let v = unsafe {
-                        match kind {
-                            LoadKind::I32 | LoadKind::I64U32 => u64::from(rd::<u32>(p, 0)),
-                            LoadKind::I64 => rd::<u64>(p, 0),
-                            LoadKind::I32S8 => u64::from(i32::from(rd::<i8>(p, 0)) as u32),
-                            LoadKind::I32U8 | LoadKind::I64U8 => u64::from(rd::<u8>(p, 0)),
-                            LoadKind::I32S16 => u64::from(i32::from(rd::<i16>(p, 0)) as u32),
-                            LoadKind::I32U16 | LoadKind::I64U16 => u64::from(rd::<u16>(p, 0)),
-                            LoadKind::I64S8 => i64::from(rd::<i8>(p, 0)) as u64,
-                            LoadKind::I64S16 => i64::from(rd::<i16>(p, 0)) as u64,
-                            LoadKind::I64S32 => i64::from(rd::<i32>(p, 0)) as u64,
-                        }
-                    };
-                    s!(d as usize) = v;
+                    s!(d as usize) = unsafe { load_cell(kind, p) };
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
                 Op::StoreS { size, sp: ds, a, v, mem, offset } => {
@@ -691,19 +583,8 @@ impl Executor {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
-                    unsafe {
-                        match size {
-                            1 => wr(p, 0, v as u8),
-                            2 => wr(p, 0, v as u16),
-                            4 => wr(p, 0, v as u32),
-                            _ => wr(p, 0, v),
-                        }
-                    }
+                    unsafe { store_cell(size, p, v) };
                     sp = sp.wrapping_add_signed(isize::from(ds));
-                }
-                Op::Const(v) => {
-                    c!(sp) = v;
-                    sp += 1;
                 }
                 Op::UnS { n, sp: ds, d, a } => {
                     match n.eval(s!(a as usize), 0, canon) {
@@ -779,7 +660,12 @@ impl Executor {
                         trap!(code)
                     }
                 }
-            });
+                // The ops whose handlers always finish them, which never come back here.
+                _ => {
+                    debug_assert!(false, "the loop was handed {op:?}, which its handler runs");
+                    trap!(Some(TrapCode::HostError))
+                }
+            }
             // SAFETY: an op that gets here falls through, so another op follows it.
             ip = unsafe { ip.add(1) };
         }

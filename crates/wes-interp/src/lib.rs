@@ -260,4 +260,75 @@ mod tests {
         // and the call's own return address.
         assert!(shallow.max(reentry) + 512 <= exec::MAX_NATIVE_FRAME, "{shallow} {reentry}");
     }
+
+    /// A loop whose body runs every kind of threaded handler (slot arithmetic of both forms,
+    /// fused compares, every branch form, a branch keeping two cells, loads and stores of
+    /// every form, copies, constants, `select`, charges when metered) without a return to
+    /// the loop, `n` turns.
+    const CHAIN: &str = r#"(module
+      (memory 1)
+      (func (export "spin") (param $n i32) (result i64)
+        (local $i i32) (local $x i64) (local $f f64) (local $y i32)
+        (loop $top
+          (local.set $x (i64.add (local.get $x) (i64.extend_i32_u (local.get $i))))
+          (local.set $x (i64.xor (local.get $x) (i64.const 0x9e37)))
+          (local.set $f (f64.add (local.get $f) (f64.const 1.5)))
+          (i32.store (i32.const 16) (local.get $i))
+          (i64.store (i32.const 24) (local.get $x))
+          (i32.store8 (i32.const 40) (local.get $i))
+          (local.set $y (i32.add (i32.load (i32.const 16)) (i32.load8_u (i32.const 40))))
+          (local.set $x (i64.add (local.get $x) (i64.load (i32.const 24))))
+          (local.set $y (i32.div_u (local.get $y) (i32.const 3)))
+          (local.set $y (i32.clz (local.get $y)))
+          (local.set $y (select (local.get $y) (i32.const 7) (local.get $i)))
+          (drop (i32.const 5))
+          (local.set $y (local.tee $y (i32.const 9)))
+          (block $b
+            (br_if $b (i32.eqz (local.get $i)))
+            (br_if $b (i32.eqz (i32.and (local.get $i) (i32.const 1))))
+            (br_if $b (local.get $y)))
+          (if (i32.eqz (local.get $i)) (then (local.set $y (i32.const 1))))
+          (if (local.get $i) (then (local.set $y (i32.const 2))))
+          (local.set $y
+            (i32.add
+              (block $two (result i32 i32)
+                (i32.const 1) (i32.const 2) (local.get $i)
+                (br_if $two (i32.const 3) (i32.const 4) (local.get $n))
+                (drop) (drop) (drop))))
+          (drop (local.get $y))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $top (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $x)))"#;
+
+    /// How deep the threaded handlers went below the entry, and the result, for `spin(n)`.
+    fn chain_depth(metered: bool, n: i32) -> (usize, Vec<Value>) {
+        let pricing = metered.then(|| Arc::new(wes_meter::Pricing::default()));
+        let mut config = wes_runtime::Config::default();
+        config.pricing(pricing.clone());
+        let backend = Interpreter::new(InterpConfig { pricing, ..Default::default() });
+        let engine = Engine::new(config, Arc::new(backend));
+        let m = Module::new(&engine, wes_decode::decode_text(CHAIN).unwrap()).unwrap();
+        let mut store = Store::new(&engine);
+        let i = Linker::new().instantiate(&mut store, &m).unwrap();
+        let f = i.get_func(&store, "spin").unwrap();
+        probe::CHAIN_DEEPEST.with(|d| d.set(0));
+        let call = f.call_with_gas(&mut store, &[Value::I32(n)], u64::MAX / 2);
+        assert_eq!(call.gas.consumed > 0, metered);
+        (probe::CHAIN_DEEPEST.with(std::cell::Cell::get), call.result.unwrap())
+    }
+
+    /// The handlers jump to each other (threaded builds) or return after each op: either way
+    /// a chain of any length takes the stack of one handler, so a long loop cannot exhaust
+    /// the native stack. Were one handler's jump compiled as a call, every turn through it
+    /// would leave a frame behind.
+    #[test]
+    fn chains_run_in_constant_stack() {
+        for metered in [false, true] {
+            let (short, r1) = chain_depth(metered, 3);
+            let (long, r2) = chain_depth(metered, 3000);
+            assert!(short > 0, "the chain never ended in the exit handler");
+            assert_eq!(short, long, "metered: {metered}; the native stack grew with the chain");
+            assert_ne!(r1, r2);
+        }
+    }
 }

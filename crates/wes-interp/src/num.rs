@@ -267,9 +267,11 @@ impl NumOp {
     /// Applies the operator to `a` (and `b` for binary operators), canonicalising NaN results
     /// of the operators the JIT canonicalises when `canon` is set. Inlined into the loop in
     /// optimised builds, so an operator costs a second jump table rather than a call returning
-    /// a `Result` in memory (a loop of integer ops ran in 0.65× the time). Not in debug builds,
-    /// where the inlined match would grow the loop's native frame past its bound.
-    #[cfg_attr(not(debug_assertions), inline(always))]
+    /// a `Result` in memory (a loop of integer ops ran in 0.65× the time); and a threaded handler
+    /// passing the address of its result slot could not end in a jump (see `exec::threaded`).
+    /// Not in unoptimised builds, where the inlined match would grow the loop's native frame
+    /// past its bound.
+    #[cfg_attr(any(wes_threaded, not(debug_assertions)), inline(always))]
     pub(crate) fn eval(self, a: u64, bb: u64, canon: bool) -> Result<u64, TrapCode> {
         use NumOp as N;
         let (x32, y32) = (a as u32, bb as u32);

@@ -32,3 +32,15 @@ pub(crate) fn at_native_call() {
     let used = ENTRY.with(Cell::get).saturating_sub(here());
     DEEPEST.with(|d| d.set(d.get().max(used)));
 }
+
+thread_local! {
+    /// The deepest a chain of threaded handlers reached below the entry's frame.
+    pub(crate) static CHAIN_DEEPEST: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Where a chain of handlers ends: how deep the stack is below the entry.
+#[inline(always)]
+pub(crate) fn at_chain_end() {
+    let used = ENTRY.with(Cell::get).saturating_sub(here());
+    CHAIN_DEEPEST.with(|d| d.set(d.get().max(used)));
+}

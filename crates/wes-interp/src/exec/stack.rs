@@ -24,9 +24,21 @@ thread_local! {
 /// `i < len`, and `base` points to `len` cells.
 #[inline(always)]
 pub(super) unsafe fn cell(base: *mut u64, i: usize, len: usize) -> *mut u64 {
-    debug_assert!(i < len, "cell {i} past the value stack ({len} cells)");
+    if cfg!(debug_assertions) && i >= len {
+        past_the_stack(i, len);
+    }
     // SAFETY: by this function's contract.
     unsafe { base.add(i) }
+}
+
+/// A debug build's check of [`cell`] failed. Out of line, with its values passed by value: a
+/// `debug_assert!` formatting them would take their addresses, and a threaded handler whose
+/// locals' addresses escape cannot end in a jump (see `threaded`).
+#[cold]
+#[inline(never)]
+#[allow(clippy::panic)] // a debug build's invariant check, as `debug_assert!` is
+fn past_the_stack(i: usize, len: usize) -> ! {
+    panic!("cell {i} past the value stack ({len} cells)")
 }
 
 /// Copies cells `from..to` of a value stack of `len` cells at `base` to `dst` (the ranges may

@@ -6,6 +6,7 @@ use wes_core::TrapCode;
 use wes_core::vm::{self, Libcall};
 
 use crate::FuncRecord;
+use crate::code::LoadKind;
 
 pub(super) type TrapFn = unsafe extern "C" fn(*mut u8, u32, u32, u32);
 pub(super) type GrowFn = unsafe extern "C" fn(*mut u8, u32, u32) -> i64;
@@ -205,6 +206,47 @@ pub(super) unsafe fn mem0_addr(def: *mut u8, addr: u32, offset: u32, size: u64) 
         }
         let base: *mut u8 = rd(def, vm::MEMORY_BASE);
         Some(base.add(at as usize))
+    }
+}
+
+/// Reads a load of `kind` at `p`, extended to its cell.
+///
+/// # Safety
+///
+/// `p..p + kind.size()` must be readable.
+#[inline(always)]
+pub(super) unsafe fn load_cell(kind: LoadKind, p: *const u8) -> u64 {
+    // SAFETY: by this function's contract.
+    unsafe {
+        match kind {
+            LoadKind::I32 | LoadKind::I64U32 => u64::from(rd::<u32>(p, 0)),
+            LoadKind::I64 => rd::<u64>(p, 0),
+            LoadKind::I32S8 => u64::from(i32::from(rd::<i8>(p, 0)) as u32),
+            LoadKind::I32U8 | LoadKind::I64U8 => u64::from(rd::<u8>(p, 0)),
+            LoadKind::I32S16 => u64::from(i32::from(rd::<i16>(p, 0)) as u32),
+            LoadKind::I32U16 | LoadKind::I64U16 => u64::from(rd::<u16>(p, 0)),
+            LoadKind::I64S8 => i64::from(rd::<i8>(p, 0)) as u64,
+            LoadKind::I64S16 => i64::from(rd::<i16>(p, 0)) as u64,
+            LoadKind::I64S32 => i64::from(rd::<i32>(p, 0)) as u64,
+        }
+    }
+}
+
+/// Writes the low `size` bytes of `v` at `p`.
+///
+/// # Safety
+///
+/// `p..p + size` must be writable.
+#[inline(always)]
+pub(super) unsafe fn store_cell(size: u8, p: *mut u8, v: u64) {
+    // SAFETY: by this function's contract.
+    unsafe {
+        match size {
+            1 => wr(p, 0, v as u8),
+            2 => wr(p, 0, v as u16),
+            4 => wr(p, 0, v as u32),
+            _ => wr(p, 0, v),
+        }
     }
 }
 

@@ -241,7 +241,7 @@ impl Translator<'_> {
             (LoadKind::I64, Ok(offset)) if mem == 0 => Op::Load64S { sp, d: top, a, offset },
             _ => Op::LoadS { kind, sp, d: top, a, mem, offset },
         };
-        self.mem0 |= matches!(op, Op::Load32S { .. } | Op::Load64S { .. });
+        self.mem0 |= mem == 0;
         self.emit(op);
         self.push(&[ty]);
         Ok(())
@@ -282,7 +282,7 @@ impl Translator<'_> {
             (8, Ok(offset)) if mem == 0 => Op::Store64S { sp, a, v, offset },
             _ => Op::StoreS { size, sp, a, v, mem, offset },
         };
-        self.mem0 |= matches!(op, Op::Store32S { .. } | Op::Store64S { .. });
+        self.mem0 |= mem == 0;
         self.emit(op);
         Ok(())
     }

@@ -1,0 +1,736 @@
+//! Threaded dispatch: the ops that need nothing but the running frame's cells, memory 0 and
+//! the gas counter run in handlers of their own, each ending in a jump to the next op's
+//! handler, found through the next op's tag ([`HANDLERS`]). Every handler gets the same few
+//! values in registers (the op, the frame, the stack height, memory 0, the store context and
+//! [`Regs`]) and has its own register allocation and its own indirect jump, where one `match`
+//! in a loop shares one jump among every op and spills what its biggest arm needs. wasmi 2
+//! dispatches so on the same grounds.
+//!
+//! A handler that cannot finish its op — an operand that traps, an access out of bounds, a
+//! charge the counter cannot pay — and every op without a handler of its own return to the
+//! loop ([`super::Executor::run`]) with that op's address marked ([`Next`]), untouched: the
+//! loop runs it in full (traps, libcalls, calls, returns, SIMD, tables) and enters the chain
+//! again at the op after.
+//!
+//! The jump is a tail call. Optimised builds on x86-64 and aarch64 (`wes_threaded`, set by
+//! the build script) rely on LLVM turning it into a jump, as wasmi's default dispatch does: a
+//! handler keeps no frame across it, so a chain of any length uses one handler frame. The tests
+//! check that for every handler (a long loop of each, run directly, must take the stack of a
+//! short one) and for a module's loop (`chains_run_in_constant_stack`). Other builds return to
+//! the loop after every op instead, which is the same code one op at a time.
+
+use wes_core::vm;
+
+use super::stack::{cell, copy_cells};
+use super::vmctx::{load_cell, mem0_addr, rd, store_cell, wr};
+use crate::code::{DropKeep, LoadKind, Op, Target, for_each_branch_cmp, for_each_fast_op};
+
+/// What handlers read besides their registers; the loop refreshes it before it enters a chain.
+pub(super) struct Regs {
+    /// The running code's ops, where branch targets count from.
+    pub(super) ops: *const Op,
+    /// NaN results are canonicalised (the running code's setting).
+    pub(super) canon: bool,
+    /// Cells from the running frame's first to the end of the value stack (checked in debug
+    /// builds only).
+    pub(super) cells: usize,
+}
+
+/// Where a chain stopped: the op to run next and the stack height (in cells from the frame's
+/// first). An address with its low bit set (ops are 8-byte aligned) names an op the loop must
+/// run itself.
+#[repr(C)]
+pub(super) struct Next {
+    pub(super) ip: *const Op,
+    pub(super) sp: usize,
+}
+
+/// A handler: runs the op at `ip` of the frame whose first cell is `fb`, whose stack is `sp`
+/// cells high, then the ops after it.
+///
+/// # Safety
+///
+/// `ip` is an op of the running code, `regs` describes it, `fb` and `sp` are its frame's cells
+/// and height, `mem0` its instance's memory 0 definition when the code addresses memory 0
+/// (`Code::mem0`), `store` the live store context; as for the loop's own ops (see `run`).
+pub(super) type Handler = unsafe extern "C" fn(
+    ip: *const Op,
+    fb: *mut u64,
+    sp: usize,
+    mem0: *mut u8,
+    store: *mut u8,
+    regs: *const Regs,
+) -> Next;
+
+/// The tag of an op: its first byte (`Op` is `repr(u8)`).
+const fn tag(op: *const Op) -> usize {
+    // SAFETY: `op` points to an op, whose first byte is its tag.
+    unsafe { *op.cast::<u8>() as usize }
+}
+
+/// Enters the chain at `ip`.
+///
+/// # Safety
+///
+/// As [`Handler`].
+#[inline(always)]
+pub(super) unsafe fn enter(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, store: *mut u8, regs: &Regs) -> Next {
+    // SAFETY: by this function's contract; `HANDLERS` has an entry for every tag.
+    unsafe { HANDLERS[tag(ip)](ip, fb, sp, mem0, store, regs) }
+}
+
+/// Cell `$i` of the running frame.
+macro_rules! s {
+    ($fb:ident, $regs:ident, $i:expr) => {
+        // SAFETY: as the loop's slots: every slot an op names lies in its frame, whose cells
+        // were reserved before it ran.
+        *unsafe { &mut *cell($fb, $i as usize, (*$regs).cells) }
+    };
+}
+
+/// Goes on to the op at `$ip`: its handler in threaded builds, else back to the loop.
+macro_rules! next {
+    ($ip:expr, $fb:ident, $sp:expr, $mem0:ident, $store:ident, $regs:ident) => {{
+        let ip: *const Op = $ip;
+        let sp: usize = $sp;
+        #[cfg(wes_threaded)]
+        // SAFETY: `ip` is an op of the running code (the op after one that falls through, or
+        // a branch target, both checked by `Code::seal`), so this handler's contract holds.
+        return unsafe { HANDLERS[tag(ip)](ip, $fb, sp, $mem0, $store, $regs) };
+        #[cfg(not(wes_threaded))]
+        return Next { ip, sp };
+    }};
+}
+
+/// Returns to the loop, which runs the op at `$ip` itself.
+macro_rules! bail {
+    ($ip:ident, $sp:ident) => {
+        return Next { ip: $ip.wrapping_byte_add(1), sp: $sp }
+    };
+}
+
+/// The op after the one at `$ip`.
+macro_rules! after {
+    ($ip:ident) => {
+        // SAFETY: a handled op that goes on falls through, so another op follows it.
+        unsafe { $ip.add(1) }
+    };
+}
+
+/// Defines a handler: `$op` is the op's pattern, `$body` runs it and ends in `next!` or
+/// `bail!`. An op of another tag (which the table never sends here) goes back to the loop.
+macro_rules! handler {
+    ($name:ident, $pat:pat, |$ip:ident, $fb:ident, $sp:ident, $mem0:ident, $store:ident, $regs:ident| $body:block) => {
+        #[allow(non_snake_case, unused_mut, unused_variables)]
+        unsafe extern "C" fn $name(
+            $ip: *const Op,
+            $fb: *mut u64,
+            mut $sp: usize,
+            $mem0: *mut u8,
+            $store: *mut u8,
+            $regs: *const Regs,
+        ) -> Next {
+            // SAFETY: `ip` is an op of the running code, by the handler's contract.
+            let $pat = (unsafe { *$ip }) else { bail!($ip, $sp) };
+            // SAFETY: by the handler's contract (see `Handler`).
+            #[allow(unused_unsafe)]
+            unsafe {
+                $body
+            }
+        }
+    };
+}
+
+/// Takes branch `t` of the op at `$ip` from stack height `$sp`: moves the kept cells down over
+/// the dropped ones and goes on at the target. One kept cell moves here; more go to
+/// [`branch_move`], so that no branch handler holds more values than its registers (a copy
+/// loop or a `memmove` call here would make every branch save and restore registers on every
+/// run, taken or not).
+macro_rules! branch {
+    ($t:expr, $ip:ident, $fb:ident, $sp:ident, $mem0:ident, $store:ident, $regs:ident) => {{
+        let t: Target = $t;
+        let DropKeep { drop, keep } = t.dk;
+        if drop > 0 {
+            if keep > 1 {
+                // SAFETY: as this handler's: the op at `ip` is the branch, `sp` the height.
+                return unsafe { branch_move($ip, $fb, $sp, $mem0, $store, $regs) };
+            }
+            if keep == 1 {
+                s!($fb, $regs, $sp - 1 - drop as usize) = s!($fb, $regs, $sp - 1);
+            }
+            $sp -= drop as usize;
+        }
+        // SAFETY: `t.pc` is an op of the running code (`Code::seal`).
+        next!(unsafe { (*$regs).ops.add(t.pc as usize) }, $fb, $sp, $mem0, $store, $regs)
+    }};
+}
+
+/// The rest of a taken branch that keeps more than one cell: moves them and goes on at the
+/// target (`sp` is the height at the branch, its operands popped). `ip` is the branch op, with
+/// its low bit set when the branch lands one op after its target (an [`Op::BrCharge`] that paid
+/// the charge there). Never inlined: inlined, its own jump to the next handler would become a
+/// call from the branch's handler.
+#[allow(unused_variables)]
+#[inline(never)]
+unsafe extern "C" fn branch_move(
+    ip: *const Op,
+    fb: *mut u64,
+    mut sp: usize,
+    mem0: *mut u8,
+    store: *mut u8,
+    regs: *const Regs,
+) -> Next {
+    let skip = ip.addr() & 1;
+    let ip = ip.wrapping_byte_sub(skip);
+    // SAFETY: `ip` is the branch op (by the caller). (By value: a local whose address is
+    // taken would keep this frame alive across the jump to the next handler.)
+    let Some(mut t) = (unsafe { (*ip).target() }) else { bail!(ip, sp) };
+    t.pc += skip as u32;
+    let DropKeep { drop, keep } = t.dk;
+    let from = sp - keep as usize;
+    let to = from - drop as usize;
+    // SAFETY: both ranges are cells of the frame (the translator's stack accounting); the
+    // copy goes downwards, so overlapping ranges copy right.
+    unsafe { copy_cells(fb, from, sp, to, (*regs).cells) };
+    sp -= drop as usize;
+    // SAFETY: `t.pc` is an op of the running code (`Code::seal`).
+    next!(unsafe { (*regs).ops.add(t.pc as usize) }, fb, sp, mem0, store, regs)
+}
+
+/// Pays `cost` from the store's counter when it holds enough.
+///
+/// # Safety
+///
+/// `store` is the live store context.
+#[inline(always)]
+unsafe fn pay(store: *mut u8, cost: u64) -> bool {
+    // SAFETY: the store context holds the counter at `vm::STORE_GAS`.
+    unsafe {
+        let gas: u64 = rd(store, vm::STORE_GAS);
+        let paid = gas >= cost;
+        if paid {
+            wr(store, vm::STORE_GAS, gas - cost);
+        }
+        paid
+    }
+}
+
+/// Memory 0's address of a `size`-byte access at `addr + offset`, `None` when out of bounds.
+///
+/// # Safety
+///
+/// `mem0` is the live definition of memory 0.
+#[inline(always)]
+unsafe fn at0(mem0: *mut u8, addr: u64, offset: u64, size: u64) -> Option<*mut u8> {
+    let offset = u32::try_from(offset).ok()?;
+    // SAFETY: by this function's contract.
+    unsafe { mem0_addr(mem0, addr as u32, offset, size) }
+}
+
+/// The handler of the ops the loop runs.
+#[allow(unused_variables)]
+unsafe extern "C" fn exit(
+    ip: *const Op,
+    fb: *mut u64,
+    sp: usize,
+    mem0: *mut u8,
+    store: *mut u8,
+    regs: *const Regs,
+) -> Next {
+    #[cfg(test)]
+    super::probe::at_chain_end();
+    bail!(ip, sp)
+}
+
+handler!(charge, Op::Charge { cost, ops }, |ip, fb, sp, mem0, store, regs| {
+    if !pay(store, cost) {
+        bail!(ip, sp)
+    }
+    // Counted once paid for, as the JIT counts.
+    if ops > 0 {
+        let n: u64 = rd(store, vm::STORE_OPERATORS);
+        wr(store, vm::STORE_OPERATORS, n.wrapping_add(u64::from(ops)));
+    }
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(br, Op::Br(t), |ip, fb, sp, mem0, store, regs| { branch!(t, ip, fb, sp, mem0, store, regs) });
+
+handler!(br_charge, Op::BrCharge { mut t, cost }, |ip, fb, sp, mem0, store, regs| {
+    // Lands after the charge when it is paid here, on it otherwise (where it runs in full).
+    let paid = pay(store, cost);
+    if t.dk.keep > 1 && t.dk.drop > 0 {
+        // `branch_move` reads the target from the op, so it is told the charge was paid.
+        return branch_move(ip.wrapping_byte_add(usize::from(paid)), fb, sp, mem0, store, regs);
+    }
+    t.pc += u32::from(paid);
+    branch!(t, ip, fb, sp, mem0, store, regs)
+});
+
+handler!(br_and, Op::BrAnd { sp: ds, wide, zero, a, imm, t }, |ip, fb, sp, mem0, store, regs| {
+    let v = s!(fb, regs, a) & (imm as i64 as u64);
+    let v = if wide { v } else { u64::from(v as u32) };
+    sp = sp.wrapping_add_signed(isize::from(ds));
+    if (v == 0) == zero {
+        branch!(t, ip, fb, sp, mem0, store, regs)
+    }
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(br_if, Op::BrIf(t), |ip, fb, sp, mem0, store, regs| {
+    sp -= 1;
+    if s!(fb, regs, sp) as u32 != 0 {
+        branch!(t, ip, fb, sp, mem0, store, regs)
+    }
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(br_if_z, Op::BrIfZ { sp: ds, wide, a, cost, t }, |ip, fb, sp, mem0, store, regs| {
+    let v = s!(fb, regs, a);
+    sp = sp.wrapping_add_signed(isize::from(ds));
+    if (if wide { v } else { u64::from(v as u32) }) == 0 {
+        branch!(t, ip, fb, sp, mem0, store, regs)
+    }
+    // The charge this op falls through to, paid here when the counter holds enough;
+    // otherwise that `Charge` op runs next.
+    if cost > 0 && pay(store, u64::from(cost)) {
+        next!(after!(ip).add(1), fb, sp, mem0, store, regs)
+    }
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(if_nez, Op::IfNez { sp: ds, wide, a, to }, |ip, fb, sp, mem0, store, regs| {
+    let v = s!(fb, regs, a);
+    sp = sp.wrapping_add_signed(isize::from(ds));
+    if (if wide { v } else { u64::from(v as u32) }) != 0 {
+        next!((*regs).ops.add(to as usize), fb, sp, mem0, store, regs)
+    }
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(br_if_eqz, Op::BrIfEqz(to), |ip, fb, sp, mem0, store, regs| {
+    sp -= 1;
+    if s!(fb, regs, sp) as u32 == 0 {
+        next!((*regs).ops.add(to as usize), fb, sp, mem0, store, regs)
+    }
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(drop1, Op::Drop, |ip, fb, sp, mem0, store, regs| { next!(after!(ip), fb, { sp - 1 }, mem0, store, regs) });
+
+handler!(drop2, Op::Drop2, |ip, fb, sp, mem0, store, regs| { next!(after!(ip), fb, { sp - 2 }, mem0, store, regs) });
+
+handler!(select, Op::Select, |ip, fb, sp, mem0, store, regs| {
+    sp -= 2;
+    if s!(fb, regs, sp + 1) as u32 == 0 {
+        s!(fb, regs, sp - 1) = s!(fb, regs, sp);
+    }
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(local_get, Op::LocalGet(i), |ip, fb, sp, mem0, store, regs| {
+    s!(fb, regs, sp) = s!(fb, regs, i);
+    next!(after!(ip), fb, { sp + 1 }, mem0, store, regs)
+});
+
+handler!(local_set, Op::LocalSet(i), |ip, fb, sp, mem0, store, regs| {
+    sp -= 1;
+    s!(fb, regs, i) = s!(fb, regs, sp);
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(local_tee, Op::LocalTee(i), |ip, fb, sp, mem0, store, regs| {
+    s!(fb, regs, i) = s!(fb, regs, sp - 1);
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(copy, Op::Copy { d, a }, |ip, fb, sp, mem0, store, regs| {
+    s!(fb, regs, d) = s!(fb, regs, a);
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(const_to, Op::ConstTo { d, v }, |ip, fb, sp, mem0, store, regs| {
+    s!(fb, regs, d) = v;
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(const1, Op::Const(v), |ip, fb, sp, mem0, store, regs| {
+    s!(fb, regs, sp) = v;
+    next!(after!(ip), fb, { sp + 1 }, mem0, store, regs)
+});
+
+handler!(un_s, Op::UnS { n, sp: ds, d, a }, |ip, fb, sp, mem0, store, regs| {
+    let Ok(v) = n.eval(s!(fb, regs, a), 0, (*regs).canon) else { bail!(ip, sp) };
+    s!(fb, regs, d) = v;
+    next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+});
+
+handler!(bin_ss, Op::BinSS { n, sp: ds, d, a, b }, |ip, fb, sp, mem0, store, regs| {
+    let Ok(v) = n.eval(s!(fb, regs, a), s!(fb, regs, b), (*regs).canon) else { bail!(ip, sp) };
+    s!(fb, regs, d) = v;
+    next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+});
+
+handler!(bin_si, Op::BinSI { n, sp: ds, d, a, imm }, |ip, fb, sp, mem0, store, regs| {
+    let Ok(v) = n.eval(s!(fb, regs, a), imm, (*regs).canon) else { bail!(ip, sp) };
+    s!(fb, regs, d) = v;
+    next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+});
+
+/// A load from memory 0 into slot `d`, read as `$ty` and widened by `$widen`.
+macro_rules! load_handler {
+    ($name:ident, $variant:ident, $ty:ty) => {
+        handler!($name, Op::$variant { sp: ds, d, a, offset }, |ip, fb, sp, mem0, store, regs| {
+            let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), u64::from(offset), size_of::<$ty>() as u64)
+            else {
+                bail!(ip, sp)
+            };
+            // SAFETY: `p..p+size` is inside the memory (checked against its length).
+            s!(fb, regs, d) = u64::from(rd::<$ty>(p, 0));
+            next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+        });
+    };
+}
+load_handler!(load32, Load32S, u32);
+load_handler!(load64, Load64S, u64);
+
+/// A store of slot `v` to memory 0, as `$ty`.
+macro_rules! store_handler {
+    ($name:ident, $variant:ident, $ty:ty) => {
+        handler!($name, Op::$variant { sp: ds, a, v, offset }, |ip, fb, sp, mem0, store, regs| {
+            let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), u64::from(offset), size_of::<$ty>() as u64)
+            else {
+                bail!(ip, sp)
+            };
+            // SAFETY: `p..p+size` is inside the memory (checked against its length).
+            wr::<$ty>(p, 0, s!(fb, regs, v) as $ty);
+            next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+        });
+    };
+}
+store_handler!(store32, Store32S, u32);
+store_handler!(store64, Store64S, u64);
+
+handler!(load_s, Op::LoadS { kind, sp: ds, d, a, mem, offset }, |ip, fb, sp, mem0, store, regs| {
+    let size = kind.size();
+    // Another memory than 0 is the loop's (its definition is not in a register).
+    if mem != 0 {
+        bail!(ip, sp)
+    }
+    let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), offset, size) else { bail!(ip, sp) };
+    // SAFETY: `p..p+size` is inside the memory (checked against its length).
+    s!(fb, regs, d) = load_cell(kind, p);
+    next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+});
+
+handler!(store_s, Op::StoreS { size, sp: ds, a, v, mem, offset }, |ip, fb, sp, mem0, store, regs| {
+    if mem != 0 {
+        bail!(ip, sp)
+    }
+    let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), offset, u64::from(size)) else { bail!(ip, sp) };
+    let v = s!(fb, regs, v);
+    // SAFETY: `p..p+size` is inside the memory (checked against its length).
+    store_cell(size, p, v);
+    next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+});
+
+/// The handlers of [`for_each_fast_op`]: operators that cannot trap, each on slots or a slot
+/// and an immediate.
+macro_rules! fast_handlers {
+    ([] $( $kind:ident => $ss:ident, $si:ident; )*) => {
+        $(
+            handler!($ss, Op::$ss { sp: ds, d, a, b }, |ip, fb, sp, mem0, store, regs| {
+                if let Ok(v) = crate::num::NumOp::$kind.eval(s!(fb, regs, a), s!(fb, regs, b), (*regs).canon) {
+                    s!(fb, regs, d) = v;
+                }
+                next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+            });
+            handler!($si, Op::$si { sp: ds, d, a, imm }, |ip, fb, sp, mem0, store, regs| {
+                if let Ok(v) = crate::num::NumOp::$kind.eval(s!(fb, regs, a), imm, (*regs).canon) {
+                    s!(fb, regs, d) = v;
+                }
+                next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+            });
+        )*
+    };
+}
+for_each_fast_op!(fast_handlers);
+
+/// The handlers of [`for_each_branch_cmp`]: move the stack, then branch when the comparison
+/// holds.
+macro_rules! branch_handlers {
+    ([] $( $kind:ident => $bss:ident, $bsi:ident; )*) => {
+        $(
+            handler!($bss, Op::$bss { sp: ds, a, b, t }, |ip, fb, sp, mem0, store, regs| {
+                let holds = matches!(crate::num::NumOp::$kind.eval(s!(fb, regs, a), s!(fb, regs, b), false), Ok(1));
+                sp = sp.wrapping_add_signed(isize::from(ds));
+                if holds {
+                    branch!(t, ip, fb, sp, mem0, store, regs)
+                }
+                next!(after!(ip), fb, sp, mem0, store, regs)
+            });
+            handler!($bsi, Op::$bsi { sp: ds, a, imm, t }, |ip, fb, sp, mem0, store, regs| {
+                let holds = matches!(crate::num::NumOp::$kind.eval(s!(fb, regs, a), imm as i64 as u64, false), Ok(1));
+                sp = sp.wrapping_add_signed(isize::from(ds));
+                if holds {
+                    branch!(t, ip, fb, sp, mem0, store, regs)
+                }
+                next!(after!(ip), fb, sp, mem0, store, regs)
+            });
+        )*
+    };
+}
+for_each_branch_cmp!(branch_handlers);
+
+/// The handler of every op, by tag: [`exit`] for the ops the loop runs.
+static HANDLERS: [Handler; 256] = {
+    let mut h: [Handler; 256] = [exit; 256];
+    let t = Target { pc: 0, dk: DropKeep { drop: 0, keep: 0 } };
+    let n = crate::num::NumOp::I32Add;
+    h[tag(&Op::Charge { cost: 0, ops: 0 })] = charge;
+    h[tag(&Op::Br(t))] = br;
+    h[tag(&Op::BrCharge { t, cost: 0 })] = br_charge;
+    h[tag(&Op::BrAnd { sp: 0, wide: false, zero: false, a: 0, imm: 0, t })] = br_and;
+    h[tag(&Op::BrIf(t))] = br_if;
+    h[tag(&Op::BrIfZ { sp: 0, wide: false, a: 0, cost: 0, t })] = br_if_z;
+    h[tag(&Op::IfNez { sp: 0, wide: false, a: 0, to: 0 })] = if_nez;
+    h[tag(&Op::BrIfEqz(0))] = br_if_eqz;
+    h[tag(&Op::Drop)] = drop1;
+    h[tag(&Op::Drop2)] = drop2;
+    h[tag(&Op::Select)] = select;
+    h[tag(&Op::LocalGet(0))] = local_get;
+    h[tag(&Op::LocalSet(0))] = local_set;
+    h[tag(&Op::LocalTee(0))] = local_tee;
+    h[tag(&Op::Copy { d: 0, a: 0 })] = copy;
+    h[tag(&Op::ConstTo { d: 0, v: 0 })] = const_to;
+    h[tag(&Op::Const(0))] = const1;
+    h[tag(&Op::UnS { n, sp: 0, d: 0, a: 0 })] = un_s;
+    h[tag(&Op::BinSS { n, sp: 0, d: 0, a: 0, b: 0 })] = bin_ss;
+    h[tag(&Op::BinSI { n, sp: 0, d: 0, a: 0, imm: 0 })] = bin_si;
+    h[tag(&Op::Load32S { sp: 0, d: 0, a: 0, offset: 0 })] = load32;
+    h[tag(&Op::Load64S { sp: 0, d: 0, a: 0, offset: 0 })] = load64;
+    h[tag(&Op::Store32S { sp: 0, a: 0, v: 0, offset: 0 })] = store32;
+    h[tag(&Op::Store64S { sp: 0, a: 0, v: 0, offset: 0 })] = store64;
+    h[tag(&Op::LoadS { kind: LoadKind::I32, sp: 0, d: 0, a: 0, mem: 0, offset: 0 })] = load_s;
+    h[tag(&Op::StoreS { size: 0, sp: 0, a: 0, v: 0, mem: 0, offset: 0 })] = store_s;
+    macro_rules! fast_entries {
+        ([$h:ident] $( $kind:ident => $ss:ident, $si:ident; )*) => {
+            $(
+                $h[tag(&Op::$ss { sp: 0, d: 0, a: 0, b: 0 })] = $ss;
+                $h[tag(&Op::$si { sp: 0, d: 0, a: 0, imm: 0 })] = $si;
+            )*
+        };
+    }
+    for_each_fast_op!(fast_entries, h);
+    macro_rules! branch_entries {
+        ([$h:ident, $t:ident] $( $kind:ident => $bss:ident, $bsi:ident; )*) => {
+            $(
+                $h[tag(&Op::$bss { sp: 0, a: 0, b: 0, t: $t })] = $bss;
+                $h[tag(&Op::$bsi { sp: 0, a: 0, imm: 0, t: $t })] = $bsi;
+            )*
+        };
+    }
+    for_each_branch_cmp!(branch_entries, h, t);
+    h
+};
+
+#[cfg(test)]
+mod tests {
+    //! Every handler, on a loop of its own, run directly (no module, no loop of `run`): the
+    //! chain must reach the end of the loop without returning, in the stack it takes for a
+    //! few turns. A handler LLVM compiled with a call rather than a jump to the next would
+    //! grow the stack by a frame per turn, and a long loop of it would overflow the native
+    //! stack of whoever runs the module.
+
+    use super::*;
+    use crate::code::{for_each_branch_cmp, for_each_fast_op};
+    use crate::num::NumOp;
+
+    /// Frame cells: the turn counter, the turn limit, half of it, the turn's parity, a scratch
+    /// cell, an address (0) and the operand stack from [`SP`].
+    const CTR: u32 = 0;
+    const LIMIT: u32 = 1;
+    const HALF: u32 = 2;
+    const PARITY: u32 = 3;
+    const SCRATCH: u32 = 4;
+    const ADDR: u32 = 5;
+    const SP: usize = 8;
+    const CELLS: usize = 64;
+
+    fn to(pc: usize) -> Target {
+        Target { pc: pc as u32, dk: DropKeep { drop: 0, keep: 0 } }
+    }
+
+    /// The loop bodies, one or more per handler, each given the index of its first op (after
+    /// the parity op) and leaving the stack as it found it; branches land on the body's next
+    /// op, taken on some turns and not on others.
+    fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
+        let n = |k: usize| to(at + k);
+        let half_imm = half as i32;
+        let mut b = vec![
+            vec![Op::Charge { cost: 1, ops: 1 }],
+            vec![Op::Br(n(1))],
+            vec![
+                Op::Const(1),
+                Op::Const(2),
+                Op::Br(Target { pc: (at + 3) as u32, dk: DropKeep { drop: 1, keep: 1 } }),
+                Op::Drop,
+            ],
+            vec![
+                Op::Const(1),
+                Op::Const(2),
+                Op::Const(3),
+                Op::Const(4),
+                Op::Br(Target { pc: (at + 5) as u32, dk: DropKeep { drop: 2, keep: 2 } }),
+                Op::Drop2,
+            ],
+            vec![Op::BrCharge { t: n(1), cost: 1 }, Op::Charge { cost: 1, ops: 0 }],
+            vec![
+                Op::Const(1),
+                Op::Const(2),
+                Op::Const(3),
+                Op::Const(4),
+                Op::BrCharge { t: Target { pc: (at + 5) as u32, dk: DropKeep { drop: 2, keep: 2 } }, cost: 1 },
+                Op::Charge { cost: 1, ops: 0 },
+                Op::Drop2,
+            ],
+            vec![Op::BrAnd { sp: 0, wide: false, zero: true, a: CTR, imm: 1, t: n(1) }],
+            vec![Op::LocalGet(PARITY), Op::BrIf(n(2))],
+            vec![Op::BrIfZ { sp: 0, wide: true, a: PARITY, cost: 0, t: n(1) }],
+            vec![Op::BrIfZ { sp: 0, wide: false, a: PARITY, cost: 1, t: n(2) }, Op::Charge { cost: 1, ops: 0 }],
+            vec![Op::IfNez { sp: 0, wide: false, a: PARITY, to: (at + 1) as u32 }],
+            vec![Op::LocalGet(PARITY), Op::BrIfEqz((at + 2) as u32)],
+            vec![Op::Const(1), Op::Const(2), Op::Drop2],
+            vec![Op::Const(1), Op::Const(2), Op::LocalGet(PARITY), Op::Select, Op::Drop],
+            vec![Op::Const(7), Op::LocalSet(SCRATCH)],
+            vec![Op::Const(7), Op::LocalTee(SCRATCH), Op::Drop],
+            vec![Op::Copy { d: SCRATCH, a: PARITY }],
+            vec![Op::ConstTo { d: SCRATCH, v: 9 }],
+            vec![Op::UnS { n: NumOp::I32Clz, sp: 0, d: SCRATCH, a: CTR }],
+            vec![Op::BinSS { n: NumOp::I32DivU, sp: 0, d: SCRATCH, a: CTR, b: LIMIT }],
+            vec![Op::BinSI { n: NumOp::I32DivU, sp: 0, d: SCRATCH, a: CTR, imm: 3 }],
+            vec![
+                Op::Store32S { sp: 0, a: ADDR, v: CTR, offset: 16 },
+                Op::Load32S { sp: 0, d: SCRATCH, a: ADDR, offset: 16 },
+            ],
+            vec![
+                Op::Store64S { sp: 0, a: ADDR, v: CTR, offset: 24 },
+                Op::Load64S { sp: 0, d: SCRATCH, a: ADDR, offset: 24 },
+            ],
+            vec![
+                Op::StoreS { size: 2, sp: 0, a: ADDR, v: CTR, mem: 0, offset: 40 },
+                Op::LoadS { kind: LoadKind::I32S16, sp: 0, d: SCRATCH, a: ADDR, mem: 0, offset: 40 },
+            ],
+        ];
+        macro_rules! fast {
+            ([$b:ident] $( $kind:ident => $ss:ident, $si:ident; )*) => {
+                $(
+                    $b.push(vec![Op::$ss { sp: 0, d: SCRATCH, a: CTR, b: LIMIT }]);
+                    $b.push(vec![Op::$si { sp: 0, d: SCRATCH, a: CTR, imm: 3 }]);
+                )*
+            };
+        }
+        for_each_fast_op!(fast, b);
+        macro_rules! branches {
+            ([$b:ident, $n:ident, $half_imm:ident] $( $kind:ident => $bss:ident, $bsi:ident; )*) => {
+                $(
+                    $b.push(vec![Op::$bss { sp: 0, a: CTR, b: HALF, t: $n(1) }]);
+                    $b.push(vec![Op::$bsi { sp: 0, a: CTR, imm: $half_imm, t: $n(1) }]);
+                )*
+            };
+        }
+        for_each_branch_cmp!(branches, b, n, half_imm);
+        b
+    }
+
+    /// Runs `turns` turns of `body` as the loop would: returns how many times the chain came
+    /// back before the end, how deep the handlers went, the final stack height and the gas
+    /// paid.
+    fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64) {
+        // The parity of the turn, the body, the count, the loop's branch, and an op the loop
+        // runs (that ends the chain).
+        let mut ops = vec![Op::BinSI { n: NumOp::I32And, sp: 0, d: PARITY, a: CTR, imm: 1 }];
+        ops.extend(body(1));
+        ops.push(Op::I32AddSI { sp: 0, d: CTR, a: CTR, imm: 1 });
+        ops.push(Op::BrI32LtUSS { sp: 0, a: CTR, b: LIMIT, t: to(0) });
+        ops.push(Op::Return);
+        let end = ops.len() - 1;
+
+        let mut cells = [0u64; CELLS];
+        cells[LIMIT as usize] = turns;
+        cells[HALF as usize] = turns / 2;
+        let mut store = [0u64; 16];
+        store[vm::STORE_GAS as usize / 8] = u64::MAX;
+        let mut memory = vec![0u8; 64];
+        let mut mem0 = [0u64; 4];
+        mem0[vm::MEMORY_BASE as usize / 8] = memory.as_mut_ptr() as u64;
+        mem0[vm::MEMORY_LENGTH as usize / 8] = memory.len() as u64;
+        let regs = Regs { ops: ops.as_ptr(), canon: true, cells: CELLS };
+
+        let outer = crate::exec::probe::enter();
+        crate::exec::probe::CHAIN_DEEPEST.with(|d| d.set(0));
+        let (mut ip, mut sp, mut returns) = (ops.as_ptr(), SP, 0);
+        loop {
+            // SAFETY: `ip` is an op of `ops`, whose branches land on its ops; every slot is
+            // one of `cells`; `mem0` describes `memory` and `store` holds a counter.
+            let next = unsafe {
+                enter(ip, cells.as_mut_ptr(), sp, mem0.as_mut_ptr().cast(), store.as_mut_ptr().cast(), &regs)
+            };
+            sp = next.sp;
+            if next.ip as usize & 1 == 1 {
+                assert_eq!(next.ip.wrapping_byte_sub(1), ops[end..].as_ptr(), "a handler gave up: {:?}", ops);
+                break;
+            }
+            ip = next.ip;
+            returns += 1;
+        }
+        let deepest = crate::exec::probe::CHAIN_DEEPEST.with(std::cell::Cell::get);
+        crate::exec::probe::leave(outer);
+        assert_eq!(cells[CTR as usize], turns);
+        (returns, deepest, sp, u64::MAX - store[vm::STORE_GAS as usize / 8])
+    }
+
+    /// A `br` to a charge pays it once, whether it keeps no cell, one or two: the charge it
+    /// lands on is skipped when the branch paid it.
+    #[test]
+    fn a_branch_to_a_charge_pays_once() {
+        for keep in [0, 1, 2] {
+            let body = move |at: usize| {
+                let mut ops: Vec<Op> = (0..keep + 2).map(Op::Const).collect();
+                let land = at + ops.len() + 1;
+                let dk = DropKeep { drop: 2, keep: keep as u32 };
+                ops.push(Op::BrCharge { t: Target { pc: land as u32, dk }, cost: 5 });
+                ops.push(Op::Charge { cost: 5, ops: 0 });
+                ops.extend((0..keep).map(|_| Op::Drop));
+                ops
+            };
+            let (_, _, sp, gas) = run(&body, 100);
+            assert_eq!((sp, gas), (SP, 500), "keeping {keep}");
+        }
+    }
+
+    #[test]
+    fn every_handler_runs_in_constant_stack() {
+        let (short, long) = (4, 4000);
+        let count = bodies(1, 0).len();
+        let mut covered = Vec::new();
+        for i in 0..count {
+            let body = |half| move |at| bodies(at, half).swap_remove(i);
+            let (r_short, d_short, sp_short, _) = run(&body(short / 2), short);
+            let (r_long, d_long, sp_long, _) = run(&body(long / 2), long);
+            let ops = bodies(1, 0).swap_remove(i);
+            assert_eq!((sp_short, sp_long), (SP, SP), "{ops:?} moved the stack");
+            assert!(d_short > 0, "{ops:?}: the chain never ended in the exit handler");
+            assert_eq!(d_short, d_long, "{ops:?}: the native stack grew with the turns");
+            if cfg!(wes_threaded) {
+                assert_eq!((r_short, r_long), (0, 0), "{ops:?} returned to the loop");
+            }
+            covered.extend(ops.iter().map(|op| tag(op)));
+        }
+        for (t, h) in HANDLERS.iter().enumerate() {
+            if !std::ptr::fn_addr_eq(*h, exit as Handler) {
+                assert!(covered.contains(&t), "the handler of tag {t} is not tested");
+            }
+        }
+    }
+}
