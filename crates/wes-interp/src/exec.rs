@@ -308,7 +308,7 @@ impl Executor {
         }
         // What the threaded handlers read besides their registers (refreshed before each
         // chain: a frame switch or a call changes it).
-        let mut regs = Regs { ops, canon, cells: 0 };
+        let mut regs = Regs { ops, canon, cells: 0, store };
         loop {
             debug_assert!(pc!() < code.ops.len());
             regs.ops = ops;
@@ -318,7 +318,7 @@ impl Executor {
             // loop must run (see `threaded`).
             // SAFETY: `ip` is an op of `code` (as below), `regs` describes the running code,
             // `fb` and `sp` its frame, `mem0` its instance's memory 0 when it addresses it.
-            let next = unsafe { threaded::enter(ip, fb, sp - fp, mem0, store, &regs) };
+            let next = unsafe { threaded::enter(ip, fb, sp - fp, mem0, &regs) };
             sp = fp + next.sp;
             if next.ip.addr() & 1 == 0 {
                 ip = next.ip;

@@ -94,13 +94,24 @@ fn f64v(x: u64) -> f64 {
     f64::from_bits(x)
 }
 
-/// The cell of an `f32` result of an operator the JIT canonicalises.
+/// The cell of an `f32` result of an operator the JIT canonicalises. A NaN is the cold path:
+/// as a branch, the result does not wait for the NaN test, where a conditional move put that
+/// test on every chain of float operators (a sum through memory ran in 0.8x the time).
 fn f32n(v: f32, canon: bool) -> u64 {
-    if canon && v.is_nan() { u64::from(CANON_F32) } else { u64::from(v.to_bits()) }
+    if v.is_nan() && canon {
+        std::hint::cold_path();
+        return u64::from(CANON_F32);
+    }
+    u64::from(v.to_bits())
 }
-/// The cell of an `f64` result of an operator the JIT canonicalises.
+/// The cell of an `f64` result of an operator the JIT canonicalises (a NaN the cold path, as
+/// for [`f32n`]).
 fn f64n(v: f64, canon: bool) -> u64 {
-    if canon && v.is_nan() { CANON_F64 } else { v.to_bits() }
+    if v.is_nan() && canon {
+        std::hint::cold_path();
+        return CANON_F64;
+    }
+    v.to_bits()
 }
 
 /// Wasm `min`: NaN if either operand is, and -0 below +0.

@@ -34,6 +34,10 @@ pub(super) struct Regs {
     /// Cells from the running frame's first to the end of the value stack (checked in debug
     /// builds only).
     pub(super) cells: usize,
+    /// The live store context (the gas counter). Here rather than in a register: only the
+    /// charges read it, and a sixth argument register left every other handler two scratch
+    /// registers, so that a load saved and restored one on every run.
+    pub(super) store: *mut u8,
 }
 
 /// Where a chain stopped: the op to run next and the stack height (in cells from the frame's
@@ -50,17 +54,12 @@ pub(super) struct Next {
 ///
 /// # Safety
 ///
-/// `ip` is an op of the running code, `regs` describes it, `fb` and `sp` are its frame's cells
-/// and height, `mem0` its instance's memory 0 definition when the code addresses memory 0
-/// (`Code::mem0`), `store` the live store context; as for the loop's own ops (see `run`).
-pub(super) type Handler = unsafe extern "C" fn(
-    ip: *const Op,
-    fb: *mut u64,
-    sp: usize,
-    mem0: *mut u8,
-    store: *mut u8,
-    regs: *const Regs,
-) -> Next;
+/// `ip` is an op of the running code whose tag is this handler's (as [`HANDLERS`] sends it),
+/// `regs` describes the code, `fb` and `sp` are its frame's cells and height, `mem0` its
+/// instance's memory 0 definition when the code addresses memory 0 (`Code::mem0`); as for the
+/// loop's own ops (see `run`).
+pub(super) type Handler =
+    unsafe extern "C" fn(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *const Regs) -> Next;
 
 /// The tag of an op: its first byte (`Op` is `repr(u8)`).
 const fn tag(op: *const Op) -> usize {
@@ -74,9 +73,9 @@ const fn tag(op: *const Op) -> usize {
 ///
 /// As [`Handler`].
 #[inline(always)]
-pub(super) unsafe fn enter(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, store: *mut u8, regs: &Regs) -> Next {
+pub(super) unsafe fn enter(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: &Regs) -> Next {
     // SAFETY: by this function's contract; `HANDLERS` has an entry for every tag.
-    unsafe { HANDLERS[tag(ip)](ip, fb, sp, mem0, store, regs) }
+    unsafe { HANDLERS[tag(ip)](ip, fb, sp, mem0, regs) }
 }
 
 /// Cell `$i` of the running frame.
@@ -96,7 +95,7 @@ macro_rules! next {
         #[cfg(wes_threaded)]
         // SAFETY: `ip` is an op of the running code (the op after one that falls through, or
         // a branch target, both checked by `Code::seal`), so this handler's contract holds.
-        return unsafe { HANDLERS[tag(ip)](ip, $fb, sp, $mem0, $store, $regs) };
+        return unsafe { HANDLERS[tag(ip)](ip, $fb, sp, $mem0, $regs) };
         #[cfg(not(wes_threaded))]
         return Next { ip, sp };
     }};
@@ -118,7 +117,7 @@ macro_rules! after {
 }
 
 /// Defines a handler: `$op` is the op's pattern, `$body` runs it and ends in `next!` or
-/// `bail!`. An op of another tag (which the table never sends here) goes back to the loop.
+/// `bail!`. The table never sends an op of another tag here ([`wrong_handler`]).
 macro_rules! handler {
     ($name:ident, $pat:pat, |$ip:ident, $fb:ident, $sp:ident, $mem0:ident, $store:ident, $regs:ident| $body:block) => {
         #[allow(non_snake_case, unused_mut, unused_variables)]
@@ -127,11 +126,22 @@ macro_rules! handler {
             $fb: *mut u64,
             mut $sp: usize,
             $mem0: *mut u8,
-            $store: *mut u8,
             $regs: *const Regs,
         ) -> Next {
             // SAFETY: `ip` is an op of the running code, by the handler's contract.
-            let $pat = (unsafe { *$ip }) else { bail!($ip, $sp) };
+            let $pat = (unsafe { *$ip }) else {
+                #[cfg(debug_assertions)]
+                wrong_handler();
+                // SAFETY: `HANDLERS` sends an op only to the handler of its tag (by the
+                // handler's contract), and this handler's pattern is that tag's variant.
+                #[cfg(not(debug_assertions))]
+                unsafe {
+                    std::hint::unreachable_unchecked()
+                };
+            };
+            // Read only by the handlers that use it.
+            // SAFETY: `regs` is the loop's, by the handler's contract.
+            let $store: *mut u8 = unsafe { (*$regs).store };
             // SAFETY: by the handler's contract (see `Handler`).
             #[allow(unused_unsafe)]
             unsafe {
@@ -153,7 +163,7 @@ macro_rules! branch {
         if drop > 0 {
             if keep > 1 {
                 // SAFETY: as this handler's: the op at `ip` is the branch, `sp` the height.
-                return unsafe { branch_move($ip, $fb, $sp, $mem0, $store, $regs) };
+                return unsafe { branch_move($ip, $fb, $sp, $mem0, $regs) };
             }
             if keep == 1 {
                 s!($fb, $regs, $sp - 1 - drop as usize) = s!($fb, $regs, $sp - 1);
@@ -172,14 +182,7 @@ macro_rules! branch {
 /// call from the branch's handler.
 #[allow(unused_variables)]
 #[inline(never)]
-unsafe extern "C" fn branch_move(
-    ip: *const Op,
-    fb: *mut u64,
-    mut sp: usize,
-    mem0: *mut u8,
-    store: *mut u8,
-    regs: *const Regs,
-) -> Next {
+unsafe extern "C" fn branch_move(ip: *const Op, fb: *mut u64, mut sp: usize, mem0: *mut u8, regs: *const Regs) -> Next {
     let skip = ip.addr() & 1;
     let ip = ip.wrapping_byte_sub(skip);
     // SAFETY: `ip` is the branch op (by the caller). (By value: a local whose address is
@@ -195,6 +198,17 @@ unsafe extern "C" fn branch_move(
     sp -= drop as usize;
     // SAFETY: `t.pc` is an op of the running code (`Code::seal`).
     next!(unsafe { (*regs).ops.add(t.pc as usize) }, fb, sp, mem0, store, regs)
+}
+
+/// An op reached a handler of another tag, which [`HANDLERS`] never does: a debug build says
+/// so (out of line, so that no handler's locals escape); a release build has no check at all,
+/// where it was a compare and a branch on every op.
+#[cfg(debug_assertions)]
+#[cold]
+#[inline(never)]
+#[allow(clippy::panic)] // a debug build's invariant check, as `debug_assert!` is
+fn wrong_handler() -> ! {
+    panic!("an op reached the handler of another tag")
 }
 
 /// Pays `cost` from the store's counter when it holds enough.
@@ -229,14 +243,7 @@ unsafe fn at0(mem0: *mut u8, addr: u64, offset: u64, size: u64) -> Option<*mut u
 
 /// The handler of the ops the loop runs.
 #[allow(unused_variables)]
-unsafe extern "C" fn exit(
-    ip: *const Op,
-    fb: *mut u64,
-    sp: usize,
-    mem0: *mut u8,
-    store: *mut u8,
-    regs: *const Regs,
-) -> Next {
+unsafe extern "C" fn exit(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *const Regs) -> Next {
     #[cfg(test)]
     super::probe::at_chain_end();
     bail!(ip, sp)
@@ -261,7 +268,7 @@ handler!(br_charge, Op::BrCharge { mut t, cost }, |ip, fb, sp, mem0, store, regs
     let paid = pay(store, cost);
     if t.dk.keep > 1 && t.dk.drop > 0 {
         // `branch_move` reads the target from the op, so it is told the charge was paid.
-        return branch_move(ip.wrapping_byte_add(usize::from(paid)), fb, sp, mem0, store, regs);
+        return branch_move(ip.wrapping_byte_add(usize::from(paid)), fb, sp, mem0, regs);
     }
     t.pc += u32::from(paid);
     branch!(t, ip, fb, sp, mem0, store, regs)
@@ -665,7 +672,7 @@ mod tests {
         let mut mem0 = [0u64; 4];
         mem0[vm::MEMORY_BASE as usize / 8] = memory.as_mut_ptr() as u64;
         mem0[vm::MEMORY_LENGTH as usize / 8] = memory.len() as u64;
-        let regs = Regs { ops: ops.as_ptr(), canon: true, cells: CELLS };
+        let regs = Regs { ops: ops.as_ptr(), canon: true, cells: CELLS, store: store.as_mut_ptr().cast() };
 
         let outer = crate::exec::probe::enter();
         crate::exec::probe::CHAIN_DEEPEST.with(|d| d.set(0));
@@ -673,9 +680,7 @@ mod tests {
         loop {
             // SAFETY: `ip` is an op of `ops`, whose branches land on its ops; every slot is
             // one of `cells`; `mem0` describes `memory` and `store` holds a counter.
-            let next = unsafe {
-                enter(ip, cells.as_mut_ptr(), sp, mem0.as_mut_ptr().cast(), store.as_mut_ptr().cast(), &regs)
-            };
+            let next = unsafe { enter(ip, cells.as_mut_ptr(), sp, mem0.as_mut_ptr().cast(), &regs) };
             sp = next.sp;
             if next.ip as usize & 1 == 1 {
                 assert_eq!(next.ip.wrapping_byte_sub(1), ops[end..].as_ptr(), "a handler gave up: {:?}", ops);
