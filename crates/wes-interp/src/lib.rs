@@ -126,8 +126,19 @@ pub(crate) struct FuncRecord {
 }
 
 impl FuncRecord {
-    /// The function's internal form, translated on first use.
+    /// The function's internal form, translated on first use. Every call between interpreted
+    /// functions asks, so the translated case is inline and the translation out of line.
+    #[inline]
     pub(crate) fn code(&self) -> Result<&Code, &CompileError> {
+        match self.code.get() {
+            Some(code) => code.as_ref(),
+            None => self.translate(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn translate(&self) -> Result<&Code, &CompileError> {
         self.code.get_or_init(|| translate::translate(&self.shared.module, self.defined_index, &self.shared)).as_ref()
     }
 
