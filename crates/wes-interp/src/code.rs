@@ -173,9 +173,9 @@ pub(crate) enum Op {
     },
     Unreachable,
     Br(Target),
-    /// A `br` to a [`Op::Charge`] of `cost` (that counts no operators), fused: pays it and
-    /// lands after it when the counter holds enough; otherwise lands on it (which asks the
-    /// out-of-gas handler, or traps at its own offset).
+    /// A `br` that drops no cells to a [`Op::Charge`] of `cost` (that counts no operators),
+    /// fused: pays it and lands after it when the counter holds enough; otherwise lands on it
+    /// (which asks the out-of-gas handler, or traps at its own offset).
     BrCharge {
         t: Target,
         cost: u64,
@@ -615,8 +615,11 @@ impl Code {
             {
                 self.ops[at] = Op::Return;
             }
-            // A `br` to a segment's charge pays it itself: one dispatch less per loop turn.
+            // A `br` to a segment's charge pays it itself: one dispatch less per loop turn. Not
+            // one that drops cells (rare: a loop's back edge usually drops none), so that the
+            // fused op's handler never moves any.
             if let Some(&Op::Br(t)) = self.ops.get(at)
+                && t.dk.drop == 0
                 && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
             {
                 self.ops[at] = Op::BrCharge { t, cost };

@@ -117,7 +117,7 @@ macro_rules! after {
 }
 
 /// Defines a handler: `$op` is the op's pattern, `$body` runs it and ends in `next!` or
-/// `bail!`. The table never sends an op of another tag here ([`wrong_handler`]).
+/// `bail!`. The table never sends an op of another tag here.
 macro_rules! handler {
     ($name:ident, $pat:pat, |$ip:ident, $fb:ident, $sp:ident, $mem0:ident, $store:ident, $regs:ident| $body:block) => {
         #[allow(non_snake_case, unused_mut, unused_variables)]
@@ -131,7 +131,7 @@ macro_rules! handler {
             // SAFETY: `ip` is an op of the running code, by the handler's contract.
             let $pat = (unsafe { *$ip }) else {
                 #[cfg(debug_assertions)]
-                wrong_handler();
+                broken("an op reached the handler of another tag");
                 // SAFETY: `HANDLERS` sends an op only to the handler of its tag (by the
                 // handler's contract), and this handler's pattern is that tag's variant.
                 #[cfg(not(debug_assertions))]
@@ -176,19 +176,14 @@ macro_rules! branch {
 }
 
 /// The rest of a taken branch that keeps more than one cell: moves them and goes on at the
-/// target (`sp` is the height at the branch, its operands popped). `ip` is the branch op, with
-/// its low bit set when the branch lands one op after its target (an [`Op::BrCharge`] that paid
-/// the charge there). Never inlined: inlined, its own jump to the next handler would become a
-/// call from the branch's handler.
+/// target (`sp` is the height at the branch, its operands popped). Never inlined: inlined, its
+/// own jump to the next handler would become a call from the branch's handler.
 #[allow(unused_variables)]
 #[inline(never)]
 unsafe extern "C" fn branch_move(ip: *const Op, fb: *mut u64, mut sp: usize, mem0: *mut u8, regs: *const Regs) -> Next {
-    let skip = ip.addr() & 1;
-    let ip = ip.wrapping_byte_sub(skip);
     // SAFETY: `ip` is the branch op (by the caller). (By value: a local whose address is
     // taken would keep this frame alive across the jump to the next handler.)
-    let Some(mut t) = (unsafe { (*ip).target() }) else { bail!(ip, sp) };
-    t.pc += skip as u32;
+    let Some(t) = (unsafe { (*ip).target() }) else { bail!(ip, sp) };
     let DropKeep { drop, keep } = t.dk;
     let from = sp - keep as usize;
     let to = from - drop as usize;
@@ -200,15 +195,16 @@ unsafe extern "C" fn branch_move(ip: *const Op, fb: *mut u64, mut sp: usize, mem
     next!(unsafe { (*regs).ops.add(t.pc as usize) }, fb, sp, mem0, store, regs)
 }
 
-/// An op reached a handler of another tag, which [`HANDLERS`] never does: a debug build says
-/// so (out of line, so that no handler's locals escape); a release build has no check at all,
-/// where it was a compare and a branch on every op.
+/// A debug build's check of an invariant the translator keeps failed (`what`): out of line,
+/// with nothing of the handler's passed by reference, so that no handler's locals escape (as a
+/// `debug_assert!` formatting them would make them). Release builds have no such checks; the
+/// tag check, which [`HANDLERS`] makes redundant, was a compare and a branch on every op.
 #[cfg(debug_assertions)]
 #[cold]
 #[inline(never)]
 #[allow(clippy::panic)] // a debug build's invariant check, as `debug_assert!` is
-fn wrong_handler() -> ! {
-    panic!("an op reached the handler of another tag")
+fn broken(what: &'static str) -> ! {
+    panic!("{what}")
 }
 
 /// Pays `cost` from the store's counter when it holds enough.
@@ -263,15 +259,17 @@ handler!(charge, Op::Charge { cost, ops }, |ip, fb, sp, mem0, store, regs| {
 
 handler!(br, Op::Br(t), |ip, fb, sp, mem0, store, regs| { branch!(t, ip, fb, sp, mem0, store, regs) });
 
-handler!(br_charge, Op::BrCharge { mut t, cost }, |ip, fb, sp, mem0, store, regs| {
-    // Lands after the charge when it is paid here, on it otherwise (where it runs in full).
-    let paid = pay(store, cost);
-    if t.dk.keep > 1 && t.dk.drop > 0 {
-        // `branch_move` reads the target from the op, so it is told the charge was paid.
-        return branch_move(ip.wrapping_byte_add(usize::from(paid)), fb, sp, mem0, regs);
+handler!(br_charge, Op::BrCharge { t, cost }, |ip, fb, sp, mem0, store, regs| {
+    // `Code::seal` fuses only branches that drop no cells.
+    #[cfg(debug_assertions)]
+    if t.dk.drop != 0 {
+        broken("a fused branch to a charge drops cells");
     }
-    t.pc += u32::from(paid);
-    branch!(t, ip, fb, sp, mem0, store, regs)
+    // Lands after the charge when it is paid here, on it otherwise (where it runs in full).
+    let paid = usize::from(pay(store, cost));
+    // SAFETY: `t.pc` is an op of the running code (`Code::seal`), a charge, which another op
+    // follows.
+    next!((*regs).ops.add(t.pc as usize + paid), fb, sp, mem0, store, regs)
 });
 
 handler!(br_and, Op::BrAnd { sp: ds, wide, zero, a, imm, t }, |ip, fb, sp, mem0, store, regs| {
@@ -592,15 +590,6 @@ mod tests {
                 Op::Drop2,
             ],
             vec![Op::BrCharge { t: n(1), cost: 1 }, Op::Charge { cost: 1, ops: 0 }],
-            vec![
-                Op::Const(1),
-                Op::Const(2),
-                Op::Const(3),
-                Op::Const(4),
-                Op::BrCharge { t: Target { pc: (at + 5) as u32, dk: DropKeep { drop: 2, keep: 2 } }, cost: 1 },
-                Op::Charge { cost: 1, ops: 0 },
-                Op::Drop2,
-            ],
             vec![Op::BrAnd { sp: 0, wide: false, zero: true, a: CTR, imm: 1, t: n(1) }],
             vec![Op::LocalGet(PARITY), Op::BrIf(n(2))],
             vec![Op::BrIfZ { sp: 0, wide: true, a: PARITY, cost: 0, t: n(1) }],
@@ -695,22 +684,22 @@ mod tests {
         (returns, deepest, sp, u64::MAX - store[vm::STORE_GAS as usize / 8])
     }
 
-    /// A `br` to a charge pays it once, whether it keeps no cell, one or two: the charge it
-    /// lands on is skipped when the branch paid it.
+    /// A `br` to a charge pays it once: fused (dropping nothing), it pays and skips the charge;
+    /// dropping cells (which `Code::seal` does not fuse), keeping none, one or two, it lands on
+    /// the charge, which pays.
     #[test]
     fn a_branch_to_a_charge_pays_once() {
-        for keep in [0, 1, 2] {
+        for (drop, keep) in [(0, 0), (2, 0), (2, 1), (2, 2)] {
             let body = move |at: usize| {
-                let mut ops: Vec<Op> = (0..keep + 2).map(Op::Const).collect();
-                let land = at + ops.len() + 1;
-                let dk = DropKeep { drop: 2, keep: keep as u32 };
-                ops.push(Op::BrCharge { t: Target { pc: land as u32, dk }, cost: 5 });
+                let mut ops: Vec<Op> = (0..u64::from(drop + keep)).map(Op::Const).collect();
+                let t = Target { pc: (at + ops.len() + 1) as u32, dk: DropKeep { drop, keep } };
+                ops.push(if drop == 0 { Op::BrCharge { t, cost: 5 } } else { Op::Br(t) });
                 ops.push(Op::Charge { cost: 5, ops: 0 });
                 ops.extend((0..keep).map(|_| Op::Drop));
                 ops
             };
             let (_, _, sp, gas) = run(&body, 100);
-            assert_eq!((sp, gas), (SP, 500), "keeping {keep}");
+            assert_eq!((sp, gas), (SP, 500), "dropping {drop}, keeping {keep}");
         }
     }
 

@@ -146,3 +146,27 @@ fn a_br_if_on_eqz_carries_the_charge_it_falls_through_to() {
     assert!(cost > 0 && u64::from(cost) == next, "{:#?}", code.ops);
     assert!(matches!(code.ops.last(), Some(Op::Return)), "{:#?}", code.ops);
 }
+
+/// A `br` to a loop's charge pays it itself only when it drops no cells (its handler moves
+/// none); one dropping cells stays a `br`, and the charge it lands on pays.
+#[test]
+fn only_a_branch_dropping_nothing_pays_the_charge_it_lands_on() {
+    let wat = r#"(module
+      (func (param $n i32) (result i64)
+        (i64.const 0)
+        (loop $l (param i64) (result i64)
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (if (i32.eqz (local.get $n)) (then (return (i64.const 1))))
+          (i64.const 7)
+          (br $l)))
+      (func (param $n i32)
+        (loop $l
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br_if 1 (i32.eqz (local.get $n)))
+          (br $l))))"#;
+    let dropping = translate_metered(wat, 0, true);
+    assert!(!dropping.ops.iter().any(|op| matches!(op, Op::BrCharge { .. })), "{:#?}", dropping.ops);
+    assert!(dropping.ops.iter().any(|op| matches!(op, Op::Br(t) if t.dk.drop == 1)), "{:#?}", dropping.ops);
+    let plain = translate_metered(wat, 1, true);
+    assert!(plain.ops.iter().any(|op| matches!(op, Op::BrCharge { t, .. } if t.dk.drop == 0)), "{:#?}", plain.ops);
+}
