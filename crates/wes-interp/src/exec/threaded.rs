@@ -101,6 +101,24 @@ macro_rules! next {
     }};
 }
 
+/// Goes on at `$to`, a branch's target or the op a conditional branch falls through to: a
+/// segment's charge there (counting no operators) is paid here when the counter holds enough
+/// and skipped, as [`Op::BrCharge`] does for a `br` (one dispatch less where a loop's `br_if`
+/// goes back, or a test falls through into a new segment); otherwise that op runs.
+macro_rules! land {
+    ($to:expr, $fb:ident, $sp:expr, $mem0:ident, $store:ident, $regs:ident) => {{
+        let to: *const Op = $to;
+        // SAFETY: `to` is an op of the running code (as for `next!`); a charge falls through
+        // to another op.
+        if let Op::Charge { cost, ops: 0 } = unsafe { *to }
+            && unsafe { pay($store, cost) }
+        {
+            next!(unsafe { to.add(1) }, $fb, $sp, $mem0, $store, $regs)
+        }
+        next!(to, $fb, $sp, $mem0, $store, $regs)
+    }};
+}
+
 /// Returns to the loop, which runs the op at `$ip` itself.
 macro_rules! bail {
     ($ip:ident, $sp:ident) => {
@@ -171,7 +189,7 @@ macro_rules! branch {
             $sp -= drop as usize;
         }
         // SAFETY: `t.pc` is an op of the running code (`Code::seal`).
-        next!(unsafe { (*$regs).ops.add(t.pc as usize) }, $fb, $sp, $mem0, $store, $regs)
+        land!(unsafe { (*$regs).ops.add(t.pc as usize) }, $fb, $sp, $mem0, $store, $regs)
     }};
 }
 
@@ -279,7 +297,7 @@ handler!(br_and, Op::BrAnd { sp: ds, wide, zero, a, imm, t }, |ip, fb, sp, mem0,
     if (v == 0) == zero {
         branch!(t, ip, fb, sp, mem0, store, regs)
     }
-    next!(after!(ip), fb, sp, mem0, store, regs)
+    land!(after!(ip), fb, sp, mem0, store, regs)
 });
 
 handler!(br_if, Op::BrIf(t), |ip, fb, sp, mem0, store, regs| {
@@ -287,7 +305,7 @@ handler!(br_if, Op::BrIf(t), |ip, fb, sp, mem0, store, regs| {
     if s!(fb, regs, sp) as u32 != 0 {
         branch!(t, ip, fb, sp, mem0, store, regs)
     }
-    next!(after!(ip), fb, sp, mem0, store, regs)
+    land!(after!(ip), fb, sp, mem0, store, regs)
 });
 
 handler!(br_if_z, Op::BrIfZ { sp: ds, wide, a, cost, t }, |ip, fb, sp, mem0, store, regs| {
@@ -308,17 +326,17 @@ handler!(if_nez, Op::IfNez { sp: ds, wide, a, to }, |ip, fb, sp, mem0, store, re
     let v = s!(fb, regs, a);
     sp = sp.wrapping_add_signed(isize::from(ds));
     if (if wide { v } else { u64::from(v as u32) }) != 0 {
-        next!((*regs).ops.add(to as usize), fb, sp, mem0, store, regs)
+        land!((*regs).ops.add(to as usize), fb, sp, mem0, store, regs)
     }
-    next!(after!(ip), fb, sp, mem0, store, regs)
+    land!(after!(ip), fb, sp, mem0, store, regs)
 });
 
 handler!(br_if_eqz, Op::BrIfEqz(to), |ip, fb, sp, mem0, store, regs| {
     sp -= 1;
     if s!(fb, regs, sp) as u32 == 0 {
-        next!((*regs).ops.add(to as usize), fb, sp, mem0, store, regs)
+        land!((*regs).ops.add(to as usize), fb, sp, mem0, store, regs)
     }
-    next!(after!(ip), fb, sp, mem0, store, regs)
+    land!(after!(ip), fb, sp, mem0, store, regs)
 });
 
 handler!(drop1, Op::Drop, |ip, fb, sp, mem0, store, regs| { next!(after!(ip), fb, { sp - 1 }, mem0, store, regs) });
@@ -472,7 +490,7 @@ macro_rules! branch_handlers {
                 if holds {
                     branch!(t, ip, fb, sp, mem0, store, regs)
                 }
-                next!(after!(ip), fb, sp, mem0, store, regs)
+                land!(after!(ip), fb, sp, mem0, store, regs)
             });
             handler!($bsi, Op::$bsi { sp: ds, a, imm, t }, |ip, fb, sp, mem0, store, regs| {
                 let holds = matches!(crate::num::NumOp::$kind.eval(s!(fb, regs, a), imm as i64 as u64, false), Ok(1));
@@ -480,7 +498,7 @@ macro_rules! branch_handlers {
                 if holds {
                     branch!(t, ip, fb, sp, mem0, store, regs)
                 }
-                next!(after!(ip), fb, sp, mem0, store, regs)
+                land!(after!(ip), fb, sp, mem0, store, regs)
             });
         )*
     };
@@ -640,9 +658,9 @@ mod tests {
     }
 
     /// Runs `turns` turns of `body` as the loop would: returns how many times the chain came
-    /// back before the end, how deep the handlers went, the final stack height and the gas
-    /// paid.
-    fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64) {
+    /// back before the end, how deep the handlers went, the final stack height, the gas paid
+    /// and the operators counted.
+    fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64, u64) {
         // The parity of the turn, the body, the count, the loop's branch, and an op the loop
         // runs (that ends the chain).
         let mut ops = vec![Op::BinSI { n: NumOp::I32And, sp: 0, d: PARITY, a: CTR, imm: 1 }];
@@ -681,7 +699,25 @@ mod tests {
         let deepest = crate::exec::probe::CHAIN_DEEPEST.with(std::cell::Cell::get);
         crate::exec::probe::leave(outer);
         assert_eq!(cells[CTR as usize], turns);
-        (returns, deepest, sp, u64::MAX - store[vm::STORE_GAS as usize / 8])
+        (returns, deepest, sp, u64::MAX - store[vm::STORE_GAS as usize / 8], store[vm::STORE_OPERATORS as usize / 8])
+    }
+
+    /// A conditional branch pays the charge it lands on, taken or not, once; a charge that
+    /// counts operators is left to run (and count).
+    #[test]
+    fn a_conditional_branch_pays_the_charge_it_lands_on_once() {
+        for ops in [0, 2] {
+            // Taken on even turns, to the second charge; on odd turns both charges run.
+            let body = move |at: usize| {
+                vec![
+                    Op::BrI32LtUSI { sp: 0, a: PARITY, imm: 1, t: to(at + 2) },
+                    Op::Charge { cost: 3, ops },
+                    Op::Charge { cost: 3, ops },
+                ]
+            };
+            let (_, _, sp, gas, counted) = run(&body, 100);
+            assert_eq!((sp, gas, counted), (SP, 450, 150 * u64::from(ops)), "counting {ops}");
+        }
     }
 
     /// A `br` to a charge pays it once: fused (dropping nothing), it pays and skips the charge;
@@ -698,7 +734,7 @@ mod tests {
                 ops.extend((0..keep).map(|_| Op::Drop));
                 ops
             };
-            let (_, _, sp, gas) = run(&body, 100);
+            let (_, _, sp, gas, _) = run(&body, 100);
             assert_eq!((sp, gas), (SP, 500), "dropping {drop}, keeping {keep}");
         }
     }
@@ -710,8 +746,8 @@ mod tests {
         let mut covered = Vec::new();
         for i in 0..count {
             let body = |half| move |at| bodies(at, half).swap_remove(i);
-            let (r_short, d_short, sp_short, _) = run(&body(short / 2), short);
-            let (r_long, d_long, sp_long, _) = run(&body(long / 2), long);
+            let (r_short, d_short, sp_short, ..) = run(&body(short / 2), short);
+            let (r_long, d_long, sp_long, ..) = run(&body(long / 2), long);
             let ops = bodies(1, 0).swap_remove(i);
             assert_eq!((sp_short, sp_long), (SP, SP), "{ops:?} moved the stack");
             assert!(d_short > 0, "{ops:?}: the chain never ended in the exit handler");
