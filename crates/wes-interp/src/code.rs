@@ -226,7 +226,11 @@ pub(crate) enum Op {
         len: u32,
     },
     Return,
+    /// A call of one of the module's own functions (of the same instance).
     Call(u32),
+    /// A call of an imported function (native, or interpreted in another instance), which
+    /// goes through the instance's function record: the loop's.
+    CallImport(u32),
     CallIndirect {
         type_index: u32,
         table: u32,

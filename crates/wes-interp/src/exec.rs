@@ -46,7 +46,7 @@ use wes_core::vm;
 use self::calls::{CallTrap, Called, Sig};
 pub(crate) use self::entry::interp_entry;
 use self::stack::{cell, copy_cells};
-use self::threaded::Regs;
+use self::threaded::{Regs, Switch};
 use self::vmctx::*;
 use crate::FuncRecord;
 use crate::code::{Code, Op, Target, Width};
@@ -307,18 +307,47 @@ impl Executor {
             }};
         }
         // What the threaded handlers read besides their registers (refreshed before each
-        // chain: a frame switch or a call changes it).
-        let mut regs = Regs { ops, canon, cells: 0, store };
+        // chain: a frame switch or a call changes it), and where their calls and returns
+        // leave the frame they switched to.
+        let mut regs = Regs {
+            ops,
+            canon,
+            cells: 0,
+            store,
+            cur,
+            fp,
+            frames: &raw mut self.frames,
+            switched: false,
+            switch: Switch::NONE,
+        };
         loop {
             debug_assert!(pc!() < code.ops.len());
             regs.ops = ops;
             regs.canon = canon;
             regs.cells = self.stack.len() - fp;
+            regs.cur = cur;
+            regs.fp = fp;
+            // Re-derived for each chain: the loop used `self` since.
+            regs.frames = &raw mut self.frames;
             // The ops with handlers of their own run there, one after another, until one the
             // loop must run (see `threaded`).
             // SAFETY: `ip` is an op of `code` (as below), `regs` describes the running code,
             // `fb` and `sp` its frame, `mem0` its instance's memory 0 when it addresses it.
-            let next = unsafe { threaded::enter(ip, fb, sp - fp, mem0, &regs) };
+            let next = unsafe { threaded::enter(ip, fb, sp - fp, mem0, &raw mut regs) };
+            if regs.switched {
+                // A handler called or returned: the chain ended in another frame.
+                regs.switched = false;
+                cur = regs.cur;
+                fp = cur.fp;
+                code = cur.code();
+                ops = code.ops.as_ptr();
+                // SAFETY: as `fb`'s first value (the handlers never grow the stack).
+                fb = unsafe { base.add(fp) };
+                vmctx = cur.vmctx;
+                canon = code.canon;
+                // SAFETY: `vmctx` is live.
+                mem0 = unsafe { mem0_of(code, vmctx) };
+            }
             sp = fp + next.sp;
             if next.ip.addr() & 1 == 0 {
                 ip = next.ip;
@@ -406,7 +435,7 @@ impl Executor {
                     do_return!();
                     continue;
                 }
-                Op::Call(f) => {
+                Op::Call(f) | Op::CallImport(f) => {
                     cur.pc = pc!();
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };

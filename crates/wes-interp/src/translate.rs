@@ -613,7 +613,12 @@ impl<'m> Translator<'m> {
             }
             O::Call { function_index } => {
                 let (p, r) = self.func_sig(function_index)?;
-                self.simple(Op::Call(function_index), p.len(), r)?;
+                let op = if function_index < self.module.num_imported_functions {
+                    Op::CallImport(function_index)
+                } else {
+                    Op::Call(function_index)
+                };
+                self.simple(op, p.len(), r)?;
             }
             O::CallIndirect { type_index, table_index } => {
                 let (p, r) = self.func_type(type_index)?;

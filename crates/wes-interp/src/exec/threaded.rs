@@ -21,8 +21,9 @@
 
 use wes_core::vm;
 
+use super::Frame;
 use super::stack::{cell, copy_cells};
-use super::vmctx::{load_cell, mem0_addr, rd, store_cell, wr};
+use super::vmctx::{load_cell, mem0_addr, mem0_of, rd, store_cell, wr};
 use crate::code::{DropKeep, LoadKind, Op, Target, for_each_branch_cmp, for_each_fast_op};
 
 /// What handlers read besides their registers; the loop refreshes it before it enters a chain.
@@ -38,6 +39,32 @@ pub(super) struct Regs {
     /// charges read it, and a sixth argument register left every other handler two scratch
     /// registers, so that a load saved and restored one on every run.
     pub(super) store: *mut u8,
+    /// The running frame (its `pc` is not kept up to date) and its first cell's index.
+    pub(super) cur: Frame,
+    pub(super) fp: usize,
+    /// The loop's frame stack, where the call and return handlers push and pop callers.
+    pub(super) frames: *mut Vec<Frame>,
+    /// Set by a handler that switched frames (a call or a return): the loop reloads the
+    /// running frame from `cur` when the chain ends.
+    pub(super) switched: bool,
+    /// Where a frame switch goes on.
+    pub(super) switch: Switch,
+}
+
+/// Where a call or return handler goes on, as its out-of-line half leaves it: returned
+/// through memory rather than by value (four words come back through a caller's stack slot,
+/// whose escaping address would keep the handler's frame alive across its jump).
+#[derive(Clone, Copy)]
+pub(super) struct Switch {
+    pub(super) ip: *const Op,
+    pub(super) fb: *mut u64,
+    pub(super) sp: usize,
+    pub(super) mem0: *mut u8,
+}
+
+impl Switch {
+    pub(super) const NONE: Switch =
+        Switch { ip: std::ptr::null(), fb: std::ptr::null_mut(), sp: 0, mem0: std::ptr::null_mut() };
 }
 
 /// Where a chain stopped: the op to run next and the stack height (in cells from the frame's
@@ -59,7 +86,7 @@ pub(super) struct Next {
 /// instance's memory 0 definition when the code addresses memory 0 (`Code::mem0`); as for the
 /// loop's own ops (see `run`).
 pub(super) type Handler =
-    unsafe extern "C" fn(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *const Regs) -> Next;
+    unsafe extern "C" fn(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next;
 
 /// The tag of an op: its first byte (`Op` is `repr(u8)`).
 const fn tag(op: *const Op) -> usize {
@@ -73,7 +100,7 @@ const fn tag(op: *const Op) -> usize {
 ///
 /// As [`Handler`].
 #[inline(always)]
-pub(super) unsafe fn enter(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: &Regs) -> Next {
+pub(super) unsafe fn enter(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
     // SAFETY: by this function's contract; `HANDLERS` has an entry for every tag.
     unsafe { HANDLERS[tag(ip)](ip, fb, sp, mem0, regs) }
 }
@@ -121,9 +148,11 @@ macro_rules! land {
 
 /// Returns to the loop, which runs the op at `$ip` itself.
 macro_rules! bail {
-    ($ip:ident, $sp:ident) => {
-        return Next { ip: $ip.wrapping_byte_add(1), sp: $sp }
-    };
+    ($ip:ident, $sp:ident) => {{
+        #[cfg(test)]
+        super::probe::at_chain_end();
+        return Next { ip: $ip.wrapping_byte_add(1), sp: $sp };
+    }};
 }
 
 /// The op after the one at `$ip`.
@@ -144,7 +173,7 @@ macro_rules! handler {
             $fb: *mut u64,
             mut $sp: usize,
             $mem0: *mut u8,
-            $regs: *const Regs,
+            $regs: *mut Regs,
         ) -> Next {
             // SAFETY: `ip` is an op of the running code, by the handler's contract.
             let $pat = (unsafe { *$ip }) else {
@@ -198,7 +227,7 @@ macro_rules! branch {
 /// own jump to the next handler would become a call from the branch's handler.
 #[allow(unused_variables)]
 #[inline(never)]
-unsafe extern "C" fn branch_move(ip: *const Op, fb: *mut u64, mut sp: usize, mem0: *mut u8, regs: *const Regs) -> Next {
+unsafe extern "C" fn branch_move(ip: *const Op, fb: *mut u64, mut sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
     // SAFETY: `ip` is the branch op (by the caller). (By value: a local whose address is
     // taken would keep this frame alive across the jump to the next handler.)
     let Some(t) = (unsafe { (*ip).target() }) else { bail!(ip, sp) };
@@ -257,9 +286,7 @@ unsafe fn at0(mem0: *mut u8, addr: u64, offset: u64, size: u64) -> Option<*mut u
 
 /// The handler of the ops the loop runs.
 #[allow(unused_variables)]
-unsafe extern "C" fn exit(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *const Regs) -> Next {
-    #[cfg(test)]
-    super::probe::at_chain_end();
+unsafe extern "C" fn exit(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
     bail!(ip, sp)
 }
 
@@ -457,6 +484,131 @@ handler!(store_s, Op::StoreS { size, sp: ds, a, v, mem, offset }, |ip, fb, sp, m
     next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
 });
 
+// A call of one of the module's own functions whose code is translated, when the frame stack
+// and the value stack have room without growing: pushes the caller and goes on at the
+// callee's first op (paying its first segment, as the loop's `prepay!` does), so that a chain
+// of calls and returns never leaves the handlers. Anything else — a first call that
+// translates, the depth limit, a stack to grow, and every import (`Op::CallImport`) — is the
+// loop's, which traps or calls in full.
+handler!(call, Op::Call(f), |ip, fb, sp, mem0, store, regs| {
+    // The frame switch out of line, its results left in `regs` (see `Switch`).
+    if !call_frame(regs, ip, fb, sp, f) {
+        bail!(ip, sp)
+    }
+    let Switch { ip: to, fb, sp, mem0 } = (*regs).switch;
+    land!(to, fb, sp, mem0, store, regs)
+});
+
+// A return to an interpreted caller of this loop: moves the results to the frame's first
+// cells, pops the caller and goes on after its call (paying the segment there, as the loop's
+// return does). The entry's own frame returns through the loop.
+handler!(ret, Op::Return, |ip, fb, sp, mem0, store, regs| {
+    if !return_frame(regs, fb, sp) {
+        bail!(ip, sp)
+    }
+    let Switch { ip: to, fb, sp, mem0 } = (*regs).switch;
+    land!(to, fb, sp, mem0, store, regs)
+});
+
+// A segment's charge and the `return` it ends in: as `ret`, once the charge is paid (which
+// the loop does when the counter holds too little, or when the entry's own frame returns).
+handler!(charge_return, Op::ChargeReturn { cost }, |ip, fb, sp, mem0, store, regs| {
+    if (*(*regs).frames).is_empty() || !pay(store, cost) {
+        bail!(ip, sp)
+    }
+    // Cannot fail now: there is a caller.
+    return_frame(regs, fb, sp);
+    let Switch { ip: to, fb, sp, mem0 } = (*regs).switch;
+    land!(to, fb, sp, mem0, store, regs)
+});
+
+/// The frame switch of [`call`], when it can be made here; `false` leaves everything as it was.
+///
+/// # Safety
+///
+/// As a handler's, for the op `Op::Call(f)` at `ip`.
+#[inline(never)]
+unsafe fn call_frame(regs: *mut Regs, ip: *const Op, fb: *mut u64, sp: usize, f: u32) -> bool {
+    // SAFETY: by this function's contract: `regs` describes the running frame, whose
+    // instance's records are live, and the loop's frame stack.
+    unsafe {
+        let caller = (*regs).cur;
+        let own = (*caller.record).defined_index;
+        // The module's imports come first in its function index space (`Op::Call` names one
+        // of its own functions).
+        let defined = f - (caller.code().func_index - own);
+        // A function of the caller's own module, in the same instance: its record is in the
+        // module's boxed slice of them (`InterpModule::records`, by defined index), as the
+        // caller's is, so no chain of loads through the instance's function records finds it.
+        let (vmctx, record) = (caller.vmctx, caller.record.offset(defined as isize - own as isize));
+        // The record lives as long as its compiled module, beyond this call.
+        let Some(Ok(code)) = (*record).code.get() else { return false };
+        let frames = &mut *(*regs).frames;
+        let n = code.param_cells as usize;
+        // The callee's frame starts at its arguments, `sp - n` cells into the caller's.
+        let at = sp - n;
+        if caller.frames_left <= 1 || frames.len() == frames.capacity() || at + code.frame_cells() > (*regs).cells {
+            return false;
+        }
+        let cfb = fb.add(at);
+        // The callee's frame lies inside the value stack (checked against `cells`). A loop:
+        // most functions have few locals, and `write_bytes` calls `memset` for any count.
+        for i in n..n + code.local_cells as usize {
+            cfb.add(i).write(0);
+        }
+        frames.push(Frame { pc: ip.offset_from((*regs).ops) as usize, ..caller });
+        let ops = code.ops.as_ptr();
+        (*regs).cur = Frame { record, code, vmctx, pc: 0, fp: (*regs).fp + at, frames_left: caller.frames_left - 1 };
+        (*regs).fp += at;
+        (*regs).ops = ops;
+        (*regs).canon = code.canon;
+        (*regs).cells -= at;
+        (*regs).switched = true;
+        (*regs).switch = Switch { ip: ops, fb: cfb, sp: n + code.local_cells as usize, mem0: mem0_of(code, vmctx) };
+        true
+    }
+}
+
+/// The frame switch of [`ret`], when the running frame has a caller in this loop; `false`
+/// leaves everything as it was.
+///
+/// # Safety
+///
+/// As a handler's, for a `return` at stack height `sp` of the frame at `fb`.
+#[inline(never)]
+unsafe fn return_frame(regs: *mut Regs, fb: *mut u64, sp: usize) -> bool {
+    // SAFETY: by this function's contract: `regs` describes the running frame and the loop's
+    // frame stack, whose frames' codes and instances are live.
+    unsafe {
+        let frames = &mut *(*regs).frames;
+        let Some(caller) = frames.pop() else { return false };
+        let n = (*regs).cur.code().result_cells as usize;
+        // The results are the top `n` cells of the frame (one, mostly: no `memmove` call).
+        if n == 1 {
+            *cell(fb, 0, (*regs).cells) = *cell(fb, sp - 1, (*regs).cells);
+        } else {
+            copy_cells(fb, sp - n, sp, 0, (*regs).cells);
+        }
+        let back = (*regs).fp - caller.fp;
+        let code = caller.code();
+        (*regs).cur = caller;
+        (*regs).fp = caller.fp;
+        (*regs).ops = code.ops.as_ptr();
+        (*regs).canon = code.canon;
+        (*regs).cells += back;
+        (*regs).switched = true;
+        // The caller's frame starts `back` cells below this one; it resumes after its call,
+        // which falls through.
+        (*regs).switch = Switch {
+            ip: code.ops.as_ptr().add(caller.pc + 1),
+            fb: fb.sub(back),
+            sp: back + n,
+            mem0: mem0_of(code, caller.vmctx),
+        };
+        true
+    }
+}
+
 /// The handlers of [`for_each_fast_op`]: operators that cannot trap, each on slots or a slot
 /// and an immediate.
 macro_rules! fast_handlers {
@@ -511,6 +663,9 @@ static HANDLERS: [Handler; 256] = {
     let t = Target { pc: 0, dk: DropKeep { drop: 0, keep: 0 } };
     let n = crate::num::NumOp::I32Add;
     h[tag(&Op::Charge { cost: 0, ops: 0 })] = charge;
+    h[tag(&Op::Call(0))] = call;
+    h[tag(&Op::Return)] = ret;
+    h[tag(&Op::ChargeReturn { cost: 0 })] = charge_return;
     h[tag(&Op::Br(t))] = br;
     h[tag(&Op::BrCharge { t, cost: 0 })] = br_charge;
     h[tag(&Op::BrAnd { sp: 0, wide: false, zero: false, a: 0, imm: 0, t })] = br_and;
@@ -667,7 +822,7 @@ mod tests {
         ops.extend(body(1));
         ops.push(Op::I32AddSI { sp: 0, d: CTR, a: CTR, imm: 1 });
         ops.push(Op::BrI32LtUSS { sp: 0, a: CTR, b: LIMIT, t: to(0) });
-        ops.push(Op::Return);
+        ops.push(Op::Unreachable);
         let end = ops.len() - 1;
 
         let mut cells = [0u64; CELLS];
@@ -679,7 +834,27 @@ mod tests {
         let mut mem0 = [0u64; 4];
         mem0[vm::MEMORY_BASE as usize / 8] = memory.as_mut_ptr() as u64;
         mem0[vm::MEMORY_LENGTH as usize / 8] = memory.len() as u64;
-        let regs = Regs { ops: ops.as_ptr(), canon: true, cells: CELLS, store: store.as_mut_ptr().cast() };
+        // No frame: the call and return handlers are the module tests' (`crate::tests`).
+        let mut frames = Vec::new();
+        let cur = Frame {
+            record: std::ptr::null(),
+            code: std::ptr::null(),
+            vmctx: std::ptr::null_mut(),
+            pc: 0,
+            fp: 0,
+            frames_left: 0,
+        };
+        let mut regs = Regs {
+            ops: ops.as_ptr(),
+            canon: true,
+            cells: CELLS,
+            store: store.as_mut_ptr().cast(),
+            cur,
+            fp: 0,
+            frames: &raw mut frames,
+            switched: false,
+            switch: Switch::NONE,
+        };
 
         let outer = crate::exec::probe::enter();
         crate::exec::probe::CHAIN_DEEPEST.with(|d| d.set(0));
@@ -687,7 +862,7 @@ mod tests {
         loop {
             // SAFETY: `ip` is an op of `ops`, whose branches land on its ops; every slot is
             // one of `cells`; `mem0` describes `memory` and `store` holds a counter.
-            let next = unsafe { enter(ip, cells.as_mut_ptr(), sp, mem0.as_mut_ptr().cast(), &regs) };
+            let next = unsafe { enter(ip, cells.as_mut_ptr(), sp, mem0.as_mut_ptr().cast(), &raw mut regs) };
             sp = next.sp;
             if next.ip as usize & 1 == 1 {
                 assert_eq!(next.ip.wrapping_byte_sub(1), ops[end..].as_ptr(), "a handler gave up: {:?}", ops);
@@ -750,13 +925,15 @@ mod tests {
             let (r_long, d_long, sp_long, ..) = run(&body(long / 2), long);
             let ops = bodies(1, 0).swap_remove(i);
             assert_eq!((sp_short, sp_long), (SP, SP), "{ops:?} moved the stack");
-            assert!(d_short > 0, "{ops:?}: the chain never ended in the exit handler");
+            assert!(d_short > 0, "{ops:?}: the chain never went back to the loop");
             assert_eq!(d_short, d_long, "{ops:?}: the native stack grew with the turns");
             if cfg!(wes_threaded) {
                 assert_eq!((r_short, r_long), (0, 0), "{ops:?} returned to the loop");
             }
             covered.extend(ops.iter().map(|op| tag(op)));
         }
+        // Calls and returns need a module: `crate::tests::chains_run_in_constant_stack`.
+        covered.extend([tag(&Op::Call(0)), tag(&Op::Return), tag(&Op::ChargeReturn { cost: 0 })]);
         for (t, h) in HANDLERS.iter().enumerate() {
             if !std::ptr::fn_addr_eq(*h, exit as Handler) {
                 assert!(covered.contains(&t), "the handler of tag {t} is not tested");
