@@ -1,16 +1,17 @@
 //! Threaded dispatch: the ops that need nothing but the running frame's cells, memory 0 and
-//! the gas counter run in handlers of their own, each ending in a jump to the next op's
+//! the gas counter — and calls of the module's own functions and returns, which switch frames
+//! through [`Regs`] — run in handlers of their own, each ending in a jump to the next op's
 //! handler, found through the next op's tag ([`HANDLERS`]). Every handler gets the same few
-//! values in registers (the op, the frame, the stack height, memory 0, the store context and
-//! [`Regs`]) and has its own register allocation and its own indirect jump, where one `match`
+//! values in registers (the op, the frame, the stack height, memory 0 and [`Regs`]) and has
+//! its own register allocation and its own indirect jump, where one `match`
 //! in a loop shares one jump among every op and spills what its biggest arm needs. wasmi 2
 //! dispatches so on the same grounds.
 //!
 //! A handler that cannot finish its op — an operand that traps, an access out of bounds, a
 //! charge the counter cannot pay — and every op without a handler of its own return to the
 //! loop ([`super::Executor::run`]) with that op's address marked ([`Next`]), untouched: the
-//! loop runs it in full (traps, libcalls, calls, returns, SIMD, tables) and enters the chain
-//! again at the op after.
+//! loop runs it in full (traps, libcalls, imports, first calls, SIMD, tables) and enters the
+//! chain again at the op after.
 //!
 //! The jump is a tail call. Optimised builds on x86-64 and aarch64 (`wes_threaded`, set by
 //! the build script) rely on LLVM turning it into a jump, as wasmi's default dispatch does: a
