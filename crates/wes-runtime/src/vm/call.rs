@@ -29,6 +29,12 @@ impl WasmStack {
         use corosensei::stack::Stack;
         self.stack.limit().get()
     }
+
+    /// The address the stack grows down from.
+    fn base(&self) -> usize {
+        use corosensei::stack::Stack;
+        self.stack.base().get()
+    }
 }
 
 /// Calls the function behind `func` with the array call and makes the tail calls it ends
@@ -122,6 +128,8 @@ pub(crate) fn call(store: &mut StoreInner, func: u32, args: &mut [ValRaw]) -> Re
         std::mem::replace(&mut (*ctx).frames_left, limit)
     };
     let args = args.as_mut_ptr();
+    // SAFETY: no frame is on the wasm stack between calls.
+    unsafe { wes_core::unwind::clear_stack_shadow(stack.limit(), stack.base()) };
     let ok = corosensei::on_stack(&mut stack.stack, move || {
         // SAFETY: `f` is a live `FuncRef` record of this store (looked up above), `ctx` is its
         // context, `(*ctx).store` is the store and `store` is not used until the call returns
