@@ -24,7 +24,7 @@ use wes_core::vm;
 
 use super::Frame;
 use super::stack::{cell, copy_cells};
-use super::vmctx::{load_cell, mem0_addr, mem0_of, rd, store_cell, wr};
+use super::vmctx::{is_interp, load_cell, mem0_addr, mem0_of, rd, record_call, store_cell, vmctx_entry, wr};
 use crate::code::{DropKeep, LoadKind, Op, Target, for_each_branch_cmp, for_each_fast_op};
 
 /// What handlers read besides their registers; the loop refreshes it before it enters a chain.
@@ -534,6 +534,12 @@ unsafe fn call_frame(regs: *mut Regs, ip: *const Op, fb: *mut u64, sp: usize, f:
     // instance's records are live, and the loop's frame stack.
     unsafe {
         let caller = (*regs).cur;
+        // Through the instance's record only when it is this interpreter's: a tiered module's
+        // records lead to the tier trampoline, which switches to the JIT's code once it is
+        // ready, and so must a direct call (a validated index of the running instance).
+        if !is_interp(record_call(vmctx_entry(caller.vmctx, vm::VMCTX_FUNCS, f))) {
+            return false;
+        }
         let own = (*caller.record).defined_index;
         // The module's imports come first in its function index space (`Op::Call` names one
         // of its own functions).
