@@ -9,8 +9,9 @@
 //! as the JIT makes it.
 //!
 //! The ops that need nothing but the frame's cells, memory 0 and the gas counter run in
-//! threaded handlers that jump from op to op ([`threaded`]); the loop enters them, and runs
-//! in full whatever a handler hands back (calls, traps, unpaid charges, everything else).
+//! threaded handlers that jump from op to op ([`threaded`]), and so do calls of the module's
+//! own functions and returns; the loop enters them, and runs in full whatever a handler hands
+//! back (imports, first calls, traps, unpaid charges, everything else).
 //!
 //! Every protocol is the JIT's (`wes-jit/src/translate/*.rs`):
 //! - **Frames.** Each frame may open `frames_left` frames, itself included; a callee gets one

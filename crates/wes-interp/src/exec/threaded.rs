@@ -534,9 +534,10 @@ unsafe fn call_frame(regs: *mut Regs, ip: *const Op, fb: *mut u64, sp: usize, f:
     // instance's records are live, and the loop's frame stack.
     unsafe {
         let caller = (*regs).cur;
-        // Through the instance's record only when it is this interpreter's: a tiered module's
-        // records lead to the tier trampoline, which switches to the JIT's code once it is
-        // ready, and so must a direct call (a validated index of the running instance).
+        // Only when the instance's record of the callee runs this interpreter: in a tiered
+        // module it runs the tier trampoline, which moves calls to the JIT's code once that is
+        // ready, and a direct call must move too, so it goes to the loop (a validated index of
+        // the running instance).
         if !is_interp(record_call(vmctx_entry(caller.vmctx, vm::VMCTX_FUNCS, f))) {
             return false;
         }
@@ -544,9 +545,9 @@ unsafe fn call_frame(regs: *mut Regs, ip: *const Op, fb: *mut u64, sp: usize, f:
         // The module's imports come first in its function index space (`Op::Call` names one
         // of its own functions).
         let defined = f - (caller.code().func_index - own);
-        // A function of the caller's own module, in the same instance: its record is in the
-        // module's boxed slice of them (`InterpModule::records`, by defined index), as the
-        // caller's is, so no chain of loads through the instance's function records finds it.
+        // A function of the caller's own module, in the same instance: its interpreter record
+        // is in the module's boxed slice of them (`InterpModule::records`, by defined index),
+        // beside the caller's, which saves two dependent loads through the function context.
         let (vmctx, record) = (caller.vmctx, caller.record.offset(defined as isize - own as isize));
         // The record lives as long as its compiled module, beyond this call.
         let Some(Ok(code)) = (*record).code.get() else { return false };
