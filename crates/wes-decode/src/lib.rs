@@ -62,12 +62,13 @@ pub fn decode_any(input: &[u8]) -> Result<Module, DecodeError> {
 pub struct Decoder {
     features: Features,
     limits: Limits,
+    threads: usize,
 }
 
 impl Decoder {
     /// A decoder accepting the given proposals, with no [`Limits`] beyond `wasmparser`'s.
     pub fn new(features: Features) -> Self {
-        Decoder { features, limits: Limits::default() }
+        Decoder { features, limits: Limits::default(), threads: 0 }
     }
 
     /// The same decoder, rejecting modules past `limits` (checked in the decoding pass,
@@ -81,6 +82,14 @@ impl Decoder {
     /// ```
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The same decoder, validating one module's function bodies on at most `threads` threads
+    /// (0, the default: one per core; small modules use fewer). Bodies are validated
+    /// independently, so the module and the error are the same on any number.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
         self
     }
 
@@ -102,7 +111,13 @@ impl Decoder {
     /// enabled.
     pub fn decode(&self, bytes: &[u8]) -> Result<Module, DecodeError> {
         limits::check_module_bytes(&self.limits, bytes.len())?;
-        reader::read_module(Arc::from(bytes), self.features.to_wasmparser(), &self.limits, reader::Bodies::Validate)
+        reader::read_module(
+            Arc::from(bytes),
+            self.features.to_wasmparser(),
+            &self.limits,
+            reader::Bodies::Validate,
+            self.threads,
+        )
     }
 
     /// Decodes a binary module validated before, without validating its function bodies again:
@@ -135,6 +150,7 @@ impl Decoder {
             self.features.to_wasmparser(),
             &self.limits,
             reader::Bodies::Measured(shapes),
+            self.threads,
         )
     }
 
@@ -146,7 +162,13 @@ impl Decoder {
     pub fn decode_text(&self, text: &str) -> Result<Module, DecodeError> {
         let bytes = wat::parse_str(text).map_err(|e| DecodeError::Text { message: e.to_string() })?;
         limits::check_module_bytes(&self.limits, bytes.len())?;
-        reader::read_module(Arc::from(bytes), self.features.to_wasmparser(), &self.limits, reader::Bodies::Validate)
+        reader::read_module(
+            Arc::from(bytes),
+            self.features.to_wasmparser(),
+            &self.limits,
+            reader::Bodies::Validate,
+            self.threads,
+        )
     }
 
     /// Decodes either format (see [`decode_any`]).

@@ -2,10 +2,12 @@
 //! [`Module`].
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use wasmparser::{
-    CompositeInnerType, FuncValidatorAllocations, Parser, Payload, ValidPayload, Validator, WasmFeatures,
+    CompositeInnerType, FuncToValidate, FuncValidatorAllocations, FunctionBody, Parser, Payload, ValidPayload,
+    Validator, ValidatorResources, WasmFeatures,
 };
 use wes_core::FunctionShape;
 use wes_core::module::{
@@ -48,64 +50,74 @@ pub(crate) fn read_module(
     features: WasmFeatures,
     limits: &ModuleLimits,
     bodies: Bodies<'_>,
+    threads: usize,
 ) -> Result<Module, DecodeError> {
     let mut limits = LimitChecker::new(limits);
     let mut validator = Validator::new_with_features(features);
-    let mut allocs = FuncValidatorAllocations::default();
     let mut m = ModuleParts { bytes: Arc::clone(&bytes), ..ModuleParts::default() };
     // Direct calls between defined functions, to spread `may_move_memory` and
     // `may_return_tail` once every body is measured.
     let mut calls = shape::DirectCalls::default();
+    // Bodies the validator handed out, validated together (on several threads) when the code
+    // section ends: before anything after them is looked at, so that the first error reported
+    // is the one a body-by-body pass would report.
+    let mut pending: Vec<Pending<'_>> = Vec::new();
 
-    for payload in Parser::new(0).parse_all(&bytes) {
-        let payload = payload.map_err(DecodeError::malformed)?;
-        // Limits on what the section header declares come before anything is read or
-        // allocated for the items; limits on the items as soon as they are recorded.
-        limits.before(&m, &payload)?;
-        // Read the section ourselves as well as validating it: a read error of ours is a
-        // malformed encoding; otherwise the validator's verdict comes first, so that a feature
-        // gate is reported as such rather than as something we cannot represent.
-        let recorded = record(&mut m, &payload);
-        if let Err(e @ DecodeError::Malformed { .. }) = recorded {
-            return Err(e);
-        }
-        if recorded.is_ok() {
-            limits.after(&m, &payload)?;
-        }
-        let verdict = validator.payload(&payload);
-        let verdict = match (recorded, verdict) {
-            (_, Err(e)) => return Err(DecodeError::from_validator(e)),
-            (Err(e), Ok(_)) => return Err(e),
-            (Ok(()), Ok(v)) => v,
-        };
-        match verdict {
-            ValidPayload::Ok | ValidPayload::End(_) => {}
-            ValidPayload::Func(to_validate, body) => {
-                if let Bodies::Measured(shapes) = bodies {
-                    let defined = m.bodies.len().saturating_sub(1);
-                    let shape = shapes.get(defined).ok_or_else(|| DecodeError::Malformed {
-                        offset: body.range().start,
-                        message: format!("no measured shape for defined function {defined}"),
-                    })?;
-                    limits.check_shape(to_validate.index, shape, body.range().start)?;
-                    if let Some(recorded) = m.bodies.last_mut() {
-                        recorded.shape = shape.clone();
+    // Read every payload; the bodies are validated as a batch at the end of the code section.
+    let read = (|| -> Result<(), DecodeError> {
+        for payload in Parser::new(0).parse_all(&bytes) {
+            if !matches!(payload, Ok(Payload::CodeSectionEntry(_))) {
+                validate_bodies(&limits, features, threads, &mut m, std::mem::take(&mut pending), &mut calls)?;
+            }
+            let payload = payload.map_err(DecodeError::malformed)?;
+            // Limits on what the section header declares come before anything is read or
+            // allocated for the items; limits on the items as soon as they are recorded.
+            limits.before(&m, &payload)?;
+            // Read the section ourselves as well as validating it: a read error of ours is a
+            // malformed encoding; otherwise the validator's verdict comes first, so that a feature
+            // gate is reported as such rather than as something we cannot represent.
+            let recorded = record(&mut m, &payload);
+            if let Err(e @ DecodeError::Malformed { .. }) = recorded {
+                return Err(e);
+            }
+            if recorded.is_ok() {
+                limits.after(&m, &payload)?;
+            }
+            let verdict = validator.payload(&payload);
+            let verdict = match (recorded, verdict) {
+                (_, Err(e)) => return Err(DecodeError::from_validator(e)),
+                (Err(e), Ok(_)) => return Err(e),
+                (Ok(()), Ok(v)) => v,
+            };
+            match verdict {
+                ValidPayload::Ok | ValidPayload::End(_) => {}
+                ValidPayload::Func(to_validate, body) => {
+                    if let Bodies::Measured(shapes) = bodies {
+                        let defined = m.bodies.len().saturating_sub(1);
+                        let shape = shapes.get(defined).ok_or_else(|| DecodeError::Malformed {
+                            offset: body.range().start,
+                            message: format!("no measured shape for defined function {defined}"),
+                        })?;
+                        limits.check_shape(to_validate.index, shape, body.range().start)?;
+                        if let Some(recorded) = m.bodies.last_mut() {
+                            recorded.shape = shape.clone();
+                        }
+                        continue;
                     }
-                    continue;
+                    // The body just recorded is the one the validator handed back.
+                    pending.push(Pending { defined: m.bodies.len().saturating_sub(1), to_validate, body });
                 }
-                let mut func = to_validate.into_validator(std::mem::take(&mut allocs));
-                let shape = limits.validate_body(&mut func, &body, features, m.num_imported_functions, &mut calls)?;
-                // The body just recorded is the one the validator handed back.
-                if let Some(recorded) = m.bodies.last_mut() {
-                    recorded.shape = shape;
+                ValidPayload::Parser(_) => {
+                    return Err(DecodeError::unsupported(0, "nested modules and components"));
                 }
-                allocs = func.into_allocations();
-            }
-            ValidPayload::Parser(_) => {
-                return Err(DecodeError::unsupported(0, "nested modules and components"));
             }
         }
-    }
+        Ok(())
+    })();
+    // Whatever stopped the read, the bodies before it were validated first by a body-by-body
+    // pass, so an error among them is the one to report.
+    validate_bodies(&limits, features, threads, &mut m, pending, &mut calls)?;
+    read?;
     match bodies {
         Bodies::Validate => shape::spread(&mut m, calls),
         // Measured shapes were spread when they were measured; one per body, no more.
@@ -125,6 +137,86 @@ pub(crate) fn read_module(
     // validated with the same features when these bytes were decoded before. So `m` is a
     // valid module, as `from_parts_unchecked` requires.
     Ok(unsafe { Module::from_parts_unchecked(m) })
+}
+
+/// A function body waiting for validation: the defined function it is, and what the
+/// validator handed out for it.
+struct Pending<'a> {
+    defined: usize,
+    to_validate: FuncToValidate<ValidatorResources>,
+    body: FunctionBody<'a>,
+}
+
+/// Validates `pending` and measures each body's shape into `m`, on up to `threads` threads
+/// (0: one per core) taking bodies in turn. Bodies do not depend on each other, so every shape
+/// and the calls gathered are those of one thread; the error returned is the first body's in
+/// the module's order, whichever thread met it.
+fn validate_bodies(
+    limits: &LimitChecker<'_>,
+    features: WasmFeatures,
+    threads: usize,
+    m: &mut ModuleParts,
+    pending: Vec<Pending<'_>>,
+    calls: &mut shape::DirectCalls,
+) -> Result<(), DecodeError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    // Starting a thread costs about as much as validating a few dozen small bodies.
+    const BODIES_PER_THREAD: usize = 32;
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
+        t => t,
+    }
+    .min(pending.len().div_ceil(BODIES_PER_THREAD).max(1));
+    let imported = m.num_imported_functions;
+    let slots: Vec<Mutex<Option<Pending<'_>>>> = pending.into_iter().map(|p| Mutex::new(Some(p))).collect();
+    let next = AtomicUsize::new(0);
+    type Measured = (usize, Result<FunctionShape, DecodeError>);
+    let work = || -> (Vec<Measured>, shape::DirectCalls) {
+        let mut allocs = FuncValidatorAllocations::default();
+        let mut calls = shape::DirectCalls::default();
+        let mut done = Vec::new();
+        while let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
+            // Each slot is taken by one thread only (the counter hands it out once).
+            let Some(Pending { defined, to_validate, body }) = slot.lock().ok().and_then(|mut p| p.take()) else {
+                continue;
+            };
+            let mut func = to_validate.into_validator(std::mem::take(&mut allocs));
+            let shape = limits.validate_body(&mut func, &body, features, imported, &mut calls);
+            allocs = func.into_allocations();
+            done.push((defined, shape));
+        }
+        (done, calls)
+    };
+    let parts = if threads <= 1 {
+        vec![work()]
+    } else {
+        std::thread::scope(|s| {
+            // This thread is one of them.
+            let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mut parts = vec![work()];
+            for h in others {
+                // A validator panic is a bug of wasmparser's or ours: it goes on as it would
+                // have on this thread.
+                parts.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+            parts
+        })
+    };
+    let mut measured: Vec<Measured> = Vec::with_capacity(slots.len());
+    for (done, c) in parts {
+        measured.extend(done);
+        calls.plain.extend(c.plain);
+        calls.tail.extend(c.tail);
+    }
+    measured.sort_unstable_by_key(|(defined, _)| *defined);
+    for (defined, shape) in measured {
+        if let Some(recorded) = m.bodies.get_mut(defined) {
+            recorded.shape = shape?;
+        }
+    }
+    Ok(())
 }
 
 /// Rejects a section whose item count cannot fit in its bytes. Every item takes at least one

@@ -7,3 +7,4 @@ mod hostile;
 mod limits;
 mod measure;
 mod shapes;
+mod threads;
