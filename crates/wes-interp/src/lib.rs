@@ -27,6 +27,7 @@ mod num;
 mod simd;
 mod translate;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use wes_core::backend::CompiledModule;
@@ -46,6 +47,10 @@ pub struct InterpConfig {
     pub nan_canonicalization: bool,
     /// Translate every function at compile time instead of on its first call (default off).
     pub eager: bool,
+    /// Threads translating one module's functions when [`eager`](Self::eager); 0 (the
+    /// default) is one per core. The translations do not depend on each other, so the result
+    /// is the same on any number.
+    pub threads: usize,
     /// Count the wasm operators executed into the store context's counter
     /// (`wes_core::vm::STORE_OPERATORS`), per segment when it is charged, exactly as the JIT
     /// with `count_operators` does (default off).
@@ -54,7 +59,7 @@ pub struct InterpConfig {
 
 impl Default for InterpConfig {
     fn default() -> Self {
-        InterpConfig { pricing: None, nan_canonicalization: true, eager: false, count_operators: false }
+        InterpConfig { pricing: None, nan_canonicalization: true, eager: false, threads: 0, count_operators: false }
     }
 }
 
@@ -169,6 +174,10 @@ impl wes_core::Backend for Interpreter {
         let records: Box<[FuncRecord]> = (0..module.bodies.len() as u32)
             .map(|defined_index| FuncRecord { shared: Arc::clone(&shared), defined_index, code: OnceLock::new() })
             .collect();
+        if self.config.eager {
+            self.translate_all(&records);
+        }
+        // In index order, so the error reported is the first function's whichever thread met it.
         for r in records.iter() {
             if self.config.eager {
                 r.code().map_err(Clone::clone)?;
@@ -181,6 +190,39 @@ impl wes_core::Backend for Interpreter {
         let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
         let counts_operators = self.config.count_operators;
         Ok(Arc::new(InterpModule { module, records, pricing_hash, counts_operators }))
+    }
+}
+
+impl Interpreter {
+    /// Translates every record, on [`InterpConfig::threads`] threads taking functions in turn
+    /// (each record keeps its own result, error included).
+    fn translate_all(&self, records: &[FuncRecord]) {
+        // Starting a thread costs about as much as translating a few dozen small functions
+        // (measured on the compile workload), so small modules translate on this thread.
+        const FUNCS_PER_THREAD: usize = 32;
+        let threads = match self.config.threads {
+            0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
+            t => t,
+        }
+        .min(records.len().div_ceil(FUNCS_PER_THREAD).max(1));
+        let next = AtomicUsize::new(0);
+        let work = || {
+            while let Some(r) = records.get(next.fetch_add(1, Ordering::Relaxed)) {
+                // The result stays in the record; `compile` reads it back in order.
+                let _ = r.code();
+            }
+        };
+        if threads <= 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                // This thread is one of them.
+                for _ in 1..threads {
+                    s.spawn(work);
+                }
+                work();
+            });
+        }
     }
 }
 

@@ -368,7 +368,8 @@ pub struct PerformanceConfig {
     /// How the JIT bounds-checks memory accesses: `"guard"` (guard regions; the default on
     /// x86-64 Linux, the only host that has them) or `"explicit"` (the default elsewhere).
     pub bounds_checks: BoundsChecks,
-    /// Threads compiling one module's functions; 0 (the default) is one per core.
+    /// Threads validating and compiling one module's functions (the decoder's validation, the
+    /// JIT's compilation, the interpreter's eager translation); 0 (the default) is one per core.
     pub compile_threads: usize,
     /// Optimise generated code (default `true`).
     pub optimize: bool,
@@ -769,6 +770,7 @@ impl RuntimeConfig {
             Ok(Arc::new(wes_interp::Interpreter::new(wes_interp::InterpConfig {
                 pricing: pricing.clone(),
                 eager: self.performance.translation == Translation::Eager,
+                threads: self.performance.compile_threads,
                 count_operators: self.monitoring.count_operators,
                 ..wes_interp::InterpConfig::default()
             })))

@@ -169,6 +169,8 @@ impl Runtime {
         let registry = config.monitoring.metrics.then(|| Arc::new(Registry::new(config.monitoring.sample_every)));
         // The time-stamp counter, calibrated once per process.
         let monitor = Arc::new(Monitor { registry, extra: Vec::new(), clock: quanta::Clock::new() });
+        // Bodies are validated on the threads that compile them.
+        let decoder = wes_decode::Decoder::default().with_threads(config.performance.compile_threads);
         Ok(Runtime {
             encoding: config.data.encoding,
             config,
@@ -181,7 +183,7 @@ impl Runtime {
             security,
             predictions,
             cache,
-            decoder: wes_decode::Decoder::default(),
+            decoder,
         })
     }
 

@@ -205,6 +205,39 @@ fn lazy_and_eager_translation_run_simd_alike() {
     }
 }
 
+/// Eager translation on several threads: every function is translated once, whichever thread
+/// took it, and the module runs as lazily translated code does, gas included.
+#[test]
+fn eager_translation_on_threads_runs_as_lazy_translation() {
+    use std::sync::Arc;
+    use wes_core::Backend;
+    use wes_runtime::{Linker, Module, Store};
+    // 200 functions, each calling the next with a sum that depends on every one of them.
+    let mut wat = String::from("(module\n");
+    for i in 0..200 {
+        let next = if i == 199 { "(local.get 0)".to_string() } else { format!("(call $f{} (local.get 0))", i + 1) };
+        wat.push_str(&format!(
+            "(func $f{i} (export \"f{i}\") (param i64) (result i64) (i64.add (i64.mul {next} (i64.const 31)) (i64.const {i})))\n"
+        ));
+    }
+    wat.push(')');
+    let module = Arc::new(wes_decode::decode_text(&wat).unwrap());
+    let mut results = Vec::new();
+    for (eager, threads) in [(false, 1), (true, 1), (true, 2), (true, 7)] {
+        let engine = crate::engine(Kind::Jit, true, 1000);
+        let pricing = Some(Arc::new(wes_meter::Pricing::default()));
+        let interp =
+            wes_interp::Interpreter::new(wes_interp::InterpConfig { eager, threads, pricing, ..Default::default() });
+        let m = Module::from_compiled(&engine, interp.compile(Arc::clone(&module)).unwrap()).unwrap();
+        let mut store = Store::new(&engine);
+        let i = Linker::new().instantiate(&mut store, &m).unwrap();
+        let (r, gas) = crate::call(&mut store, i, "f0", &[Value::I64(3)], 1_000_000);
+        results.push((r.unwrap(), gas));
+    }
+    assert!(results[0].1 > 200, "{results:?}");
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:?}");
+}
+
 /// `v128` values through locals, globals, `select`, blocks, calls (to interpreted and to JIT
 /// code, whose array call carries a whole slot) and every SIMD memory operator.
 const VECTORS: &str = r#"(module
