@@ -619,6 +619,19 @@ impl Code {
             {
                 self.ops[at] = Op::Return;
             }
+            // So does a `br` to a segment's charge and the `return` after it (an `if`'s first
+            // arm jumping to the function's end, metered): it pays and returns in one op, as
+            // the charge would. It stands at the charge's offset, so running out of gas there
+            // reports the segment's first operator, as the charge and the JIT do.
+            if let Some(&Op::Br(t)) = self.ops.get(at)
+                && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
+                && matches!(self.ops.get(t.pc as usize + 1), Some(Op::Return))
+                && (t.dk.drop == 0 || t.dk.keep >= self.result_cells)
+                && let Some(&offset) = self.offsets.get(t.pc as usize)
+            {
+                self.ops[at] = Op::ChargeReturn { cost };
+                self.offsets[at] = offset;
+            }
             // A `br` to a segment's charge pays it itself: one dispatch less per loop turn. Not
             // one that drops cells (rare: a loop's back edge usually drops none), so that the
             // fused op's handler never moves any.

@@ -170,3 +170,22 @@ fn only_a_branch_dropping_nothing_pays_the_charge_it_lands_on() {
     let plain = translate_metered(wat, 1, true);
     assert!(plain.ops.iter().any(|op| matches!(op, Op::BrCharge { t, .. } if t.dk.drop == 0)), "{:#?}", plain.ops);
 }
+
+/// Metered, an `if` arm's branch to the function's end becomes the charge of the last segment
+/// and the return in one op, as unmetered it becomes the return: the arm takes no more
+/// dispatches than unmetered.
+#[test]
+fn an_arm_ending_the_function_pays_and_returns_in_one_op() {
+    let wat = r#"(module
+      (func $fib (param $n i32) (result i64)
+        (if (result i64) (i32.lt_u (local.get $n) (i32.const 2))
+          (then (i64.extend_i32_u (local.get $n)))
+          (else (i64.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                         (call $fib (i32.sub (local.get $n) (i32.const 2))))))))"#;
+    let arm = |code: &Code| {
+        let at = code.ops.iter().position(|op| matches!(op, Op::UnS { .. })).unwrap();
+        code.ops[at + 1]
+    };
+    assert!(matches!(arm(&translate_metered(wat, 0, false)), Op::Return));
+    assert!(matches!(arm(&translate_metered(wat, 0, true)), Op::ChargeReturn { cost: 1 }));
+}

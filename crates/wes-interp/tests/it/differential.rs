@@ -171,6 +171,20 @@ fn running_out_of_gas_happens_at_the_same_unit_and_offset() {
     }
 }
 
+/// Every limit a short call can run out at, not a sample of them: each segment's charge
+/// (among them an `if` arm's branch to the function's end, which pays the last segment and
+/// returns in one op) runs out at the JIT's unit and offset.
+#[test]
+fn every_limit_runs_out_where_the_jit_does() {
+    for (name, args) in [("fib", &[Value::I32(5)][..]), ("switch", &[Value::I32(1)]), ("tail", &[Value::I32(3)])] {
+        let (full, _) = both(true, name, args, u64::MAX / 2);
+        for limit in 0..=full.1 {
+            let (jit, interp) = both(true, name, args, limit);
+            assert!(same(&jit, &interp), "{name}{args:?} limit {limit}:\n jit    {jit:?}\n interp {interp:?}");
+        }
+    }
+}
+
 #[test]
 fn traps_carry_the_jit_backtrace() {
     let (jit, interp) = both(true, "oob", &[Value::I32(65530)], u64::MAX / 2);
