@@ -28,6 +28,8 @@ fn main() -> Result<()> {
     config.performance.backend = wes::BackendKind::Interp;
     config.performance.translation = wes::Translation::Eager;
     config.performance.compile_threads = threads;
+    // As the harness's row and wasmi's eager engine: no gas.
+    config.gas.metered = false;
     let engine = config.engine()?;
     let decoder = wes_decode::Decoder::default().with_threads(threads);
 
