@@ -47,7 +47,7 @@ use wes_core::vm;
 use self::calls::{CallTrap, Called, Sig};
 pub(crate) use self::entry::interp_entry;
 use self::stack::{cell, copy_cells};
-use self::threaded::{Regs, Switch};
+use self::threaded::Regs;
 use self::vmctx::*;
 use crate::FuncRecord;
 use crate::code::{Code, Op, Target, Width};
@@ -310,17 +310,7 @@ impl Executor {
         // What the threaded handlers read besides their registers (refreshed before each
         // chain: a frame switch or a call changes it), and where their calls and returns
         // leave the frame they switched to.
-        let mut regs = Regs {
-            ops,
-            canon,
-            cells: 0,
-            store,
-            cur,
-            fp,
-            frames: &raw mut self.frames,
-            switched: false,
-            switch: Switch::NONE,
-        };
+        let mut regs = Regs { ops, canon, cells: 0, store, cur, fp, frames: &raw mut self.frames, switched: false };
         loop {
             debug_assert!(pc!() < code.ops.len());
             regs.ops = ops;

@@ -48,24 +48,6 @@ pub(super) struct Regs {
     /// Set by a handler that switched frames (a call or a return): the loop reloads the
     /// running frame from `cur` when the chain ends.
     pub(super) switched: bool,
-    /// Where a frame switch goes on.
-    pub(super) switch: Switch,
-}
-
-/// Where a call or return handler goes on, as its out-of-line half leaves it: returned
-/// through memory rather than by value (four words come back through a caller's stack slot,
-/// whose escaping address would keep the handler's frame alive across its jump).
-#[derive(Clone, Copy)]
-pub(super) struct Switch {
-    pub(super) ip: *const Op,
-    pub(super) fb: *mut u64,
-    pub(super) sp: usize,
-    pub(super) mem0: *mut u8,
-}
-
-impl Switch {
-    pub(super) const NONE: Switch =
-        Switch { ip: std::ptr::null(), fb: std::ptr::null_mut(), sp: 0, mem0: std::ptr::null_mut() };
 }
 
 /// Where a chain stopped: the op to run next and the stack height (in cells from the frame's
@@ -492,23 +474,15 @@ handler!(store_s, Op::StoreS { size, sp: ds, a, v, mem, offset }, |ip, fb, sp, m
 // translates, the depth limit, a stack to grow, and every import (`Op::CallImport`) — is the
 // loop's, which traps or calls in full.
 handler!(call, Op::Call(f), |ip, fb, sp, mem0, store, regs| {
-    // The frame switch out of line, its results left in `regs` (see `Switch`).
-    if !call_frame(regs, ip, fb, sp, f) {
-        bail!(ip, sp)
-    }
-    let Switch { ip: to, fb, sp, mem0 } = (*regs).switch;
-    land!(to, fb, sp, mem0, store, regs)
+    // The frame switch out of line; it goes on to the callee's first op itself.
+    return call_frame(ip, fb, sp, mem0, regs, f);
 });
 
 // A return to an interpreted caller of this loop: moves the results to the frame's first
 // cells, pops the caller and goes on after its call (paying the segment there, as the loop's
 // return does). The entry's own frame returns through the loop.
 handler!(ret, Op::Return, |ip, fb, sp, mem0, store, regs| {
-    if !return_frame(regs, fb, sp) {
-        bail!(ip, sp)
-    }
-    let Switch { ip: to, fb, sp, mem0 } = (*regs).switch;
-    land!(to, fb, sp, mem0, store, regs)
+    return return_frame(ip, fb, sp, mem0, regs);
 });
 
 // A segment's charge and the `return` it ends in: as `ret`, once the charge is paid (which
@@ -517,19 +491,28 @@ handler!(charge_return, Op::ChargeReturn { cost }, |ip, fb, sp, mem0, store, reg
     if (*(*regs).frames).is_empty() || !pay(store, cost) {
         bail!(ip, sp)
     }
-    // Cannot fail now: there is a caller.
-    return_frame(regs, fb, sp);
-    let Switch { ip: to, fb, sp, mem0 } = (*regs).switch;
-    land!(to, fb, sp, mem0, store, regs)
+    // Cannot bail now: there is a caller.
+    return return_frame(ip, fb, sp, mem0, regs);
 });
 
-/// The frame switch of [`call`], when it can be made here; `false` leaves everything as it was.
+/// The frame switch of [`call`] for `Op::Call(f)` at `ip`, then the callee's first op; the
+/// loop runs the call when the switch cannot be made here. Out of line, so that the `call`
+/// handler stays small, and a handler's shape itself (it ends in the jump to the next op's
+/// handler), so that nothing comes back through memory or a return.
 ///
 /// # Safety
 ///
 /// As a handler's, for the op `Op::Call(f)` at `ip`.
 #[inline(never)]
-unsafe fn call_frame(regs: *mut Regs, ip: *const Op, fb: *mut u64, sp: usize, f: u32) -> bool {
+#[allow(unused_unsafe, unused_variables)] // `land!` is written for handlers' bodies
+unsafe extern "C" fn call_frame(
+    ip: *const Op,
+    fb: *mut u64,
+    sp: usize,
+    mem0: *mut u8,
+    regs: *mut Regs,
+    f: u32,
+) -> Next {
     // SAFETY: by this function's contract: `regs` describes the running frame, whose
     // instance's records are live, and the loop's frame stack.
     unsafe {
@@ -539,24 +522,27 @@ unsafe fn call_frame(regs: *mut Regs, ip: *const Op, fb: *mut u64, sp: usize, f:
         // ready, and a direct call must move too, so it goes to the loop (a validated index of
         // the running instance).
         if !is_interp(record_call(vmctx_entry(caller.vmctx, vm::VMCTX_FUNCS, f))) {
-            return false;
+            bail!(ip, sp)
         }
         let own = (*caller.record).defined_index;
         // The module's imports come first in its function index space (`Op::Call` names one
         // of its own functions).
-        let defined = f - (caller.code().func_index - own);
+        // (Fields of the local copies read through their pointers, not through `Frame`'s
+        // methods: a method not inlined, as in a debug build, takes the local's address, and
+        // a frame whose locals' addresses escape cannot end in a jump.)
+        let defined = f - ((*caller.code).func_index - own);
         // A function of the caller's own module, in the same instance: its interpreter record
         // is in the module's boxed slice of them (`InterpModule::records`, by defined index),
         // beside the caller's, which saves two dependent loads through the function context.
         let (vmctx, record) = (caller.vmctx, caller.record.offset(defined as isize - own as isize));
         // The record lives as long as its compiled module, beyond this call.
-        let Some(Ok(code)) = (*record).code.get() else { return false };
+        let Some(Ok(code)) = (*record).code.get() else { bail!(ip, sp) };
         let frames = &mut *(*regs).frames;
         let n = code.param_cells as usize;
         // The callee's frame starts at its arguments, `sp - n` cells into the caller's.
         let at = sp - n;
         if caller.frames_left <= 1 || frames.len() == frames.capacity() || at + code.frame_cells() > (*regs).cells {
-            return false;
+            bail!(ip, sp)
         }
         let cfb = fb.add(at);
         // The callee's frame lies inside the value stack (checked against `cells`). A loop:
@@ -572,24 +558,26 @@ unsafe fn call_frame(regs: *mut Regs, ip: *const Op, fb: *mut u64, sp: usize, f:
         (*regs).canon = code.canon;
         (*regs).cells -= at;
         (*regs).switched = true;
-        (*regs).switch = Switch { ip: ops, fb: cfb, sp: n + code.local_cells as usize, mem0: mem0_of(code, vmctx) };
-        true
+        let (mem0, store) = (mem0_of(code, vmctx), (*regs).store);
+        land!(ops, cfb, { n + code.local_cells as usize }, mem0, store, regs)
     }
 }
 
-/// The frame switch of [`ret`], when the running frame has a caller in this loop; `false`
-/// leaves everything as it was.
+/// The frame switch of [`ret`] and [`charge_return`] at stack height `sp` of the frame at
+/// `fb`, then the caller's op after its call; the loop runs the `return` when the running
+/// frame has no caller in this loop. Out of line for the reasons [`call_frame`] is.
 ///
 /// # Safety
 ///
-/// As a handler's, for a `return` at stack height `sp` of the frame at `fb`.
+/// As a handler's, for a `return` (or a `ChargeReturn` whose charge is paid) at `ip`.
 #[inline(never)]
-unsafe fn return_frame(regs: *mut Regs, fb: *mut u64, sp: usize) -> bool {
+#[allow(unused_unsafe, unused_variables)] // as `call_frame`
+unsafe extern "C" fn return_frame(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
     // SAFETY: by this function's contract: `regs` describes the running frame and the loop's
     // frame stack, whose frames' codes and instances are live.
     unsafe {
         let frames = &mut *(*regs).frames;
-        let Some(caller) = frames.pop() else { return false };
+        let Some(caller) = frames.pop() else { bail!(ip, sp) };
         let n = (*regs).cur.code().result_cells as usize;
         // The results are the top `n` cells of the frame (one, mostly: no `memmove` call).
         if n == 1 {
@@ -598,7 +586,8 @@ unsafe fn return_frame(regs: *mut Regs, fb: *mut u64, sp: usize) -> bool {
             copy_cells(fb, sp - n, sp, 0, (*regs).cells);
         }
         let back = (*regs).fp - caller.fp;
-        let code = caller.code();
+        // The caller's code, through its pointer (see `call_frame`).
+        let code: &crate::code::Code = &*caller.code;
         (*regs).cur = caller;
         (*regs).fp = caller.fp;
         (*regs).ops = code.ops.as_ptr();
@@ -607,13 +596,9 @@ unsafe fn return_frame(regs: *mut Regs, fb: *mut u64, sp: usize) -> bool {
         (*regs).switched = true;
         // The caller's frame starts `back` cells below this one; it resumes after its call,
         // which falls through.
-        (*regs).switch = Switch {
-            ip: code.ops.as_ptr().add(caller.pc + 1),
-            fb: fb.sub(back),
-            sp: back + n,
-            mem0: mem0_of(code, caller.vmctx),
-        };
-        true
+        let (to, cfb) = (code.ops.as_ptr().add(caller.pc + 1), fb.sub(back));
+        let (mem0, store) = (mem0_of(code, caller.vmctx), (*regs).store);
+        land!(to, cfb, { back + n }, mem0, store, regs)
     }
 }
 

@@ -137,7 +137,6 @@ fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64
         fp: 0,
         frames: &raw mut frames,
         switched: false,
-        switch: Switch::NONE,
     };
 
     let outer = crate::exec::probe::enter();
