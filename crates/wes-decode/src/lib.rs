@@ -161,14 +161,7 @@ impl Decoder {
     /// [`DecodeError::Text`] when the text does not parse, otherwise as [`Decoder::decode`].
     pub fn decode_text(&self, text: &str) -> Result<Module, DecodeError> {
         let bytes = wat::parse_str(text).map_err(|e| DecodeError::Text { message: e.to_string() })?;
-        limits::check_module_bytes(&self.limits, bytes.len())?;
-        reader::read_module(
-            Arc::from(bytes),
-            self.features.to_wasmparser(),
-            &self.limits,
-            reader::Bodies::Validate,
-            self.threads,
-        )
+        self.decode(&bytes)
     }
 
     /// Decodes either format (see [`decode_any`]).
