@@ -516,32 +516,32 @@ unsafe extern "C" fn call_frame(
     // SAFETY: by this function's contract: `regs` describes the running frame, whose
     // instance's records are live, and the loop's frame stack.
     unsafe {
-        let caller = (*regs).cur;
+        // Only the caller's fields needed before the push are read here (fewer values held
+        // across the checks: fewer saved registers).
+        let (vmctx, caller_record, caller_code) = ((*regs).cur.vmctx, (*regs).cur.record, (*regs).cur.code);
         // Only when the instance's record of the callee runs this interpreter: in a tiered
         // module it runs the tier trampoline, which moves calls to the JIT's code once that is
         // ready, and a direct call must move too, so it goes to the loop (a validated index of
         // the running instance).
-        if !is_interp(record_call(vmctx_entry(caller.vmctx, vm::VMCTX_FUNCS, f))) {
+        if !is_interp(record_call(vmctx_entry(vmctx, vm::VMCTX_FUNCS, f))) {
             bail!(ip, sp)
         }
-        let own = (*caller.record).defined_index;
+        let own = (*caller_record).defined_index;
         // The module's imports come first in its function index space (`Op::Call` names one
         // of its own functions).
-        // (Fields of the local copies read through their pointers, not through `Frame`'s
-        // methods: a method not inlined, as in a debug build, takes the local's address, and
-        // a frame whose locals' addresses escape cannot end in a jump.)
-        let defined = f - ((*caller.code).func_index - own);
+        let defined = f - ((*caller_code).func_index - own);
         // A function of the caller's own module, in the same instance: its interpreter record
         // is in the module's boxed slice of them (`InterpModule::records`, by defined index),
         // beside the caller's, which saves two dependent loads through the function context.
-        let (vmctx, record) = (caller.vmctx, caller.record.offset(defined as isize - own as isize));
+        let record = caller_record.offset(defined as isize - own as isize);
         // The record lives as long as its compiled module, beyond this call.
         let Some(Ok(code)) = (*record).code.get() else { bail!(ip, sp) };
         let frames = &mut *(*regs).frames;
         let n = code.param_cells as usize;
         // The callee's frame starts at its arguments, `sp - n` cells into the caller's.
         let at = sp - n;
-        if caller.frames_left <= 1 || frames.len() == frames.capacity() || at + code.frame_cells() > (*regs).cells {
+        let left = (*regs).cur.frames_left;
+        if left <= 1 || frames.len() == frames.capacity() || at + code.frame_cells() > (*regs).cells {
             bail!(ip, sp)
         }
         let cfb = fb.add(at);
@@ -550,9 +550,12 @@ unsafe extern "C" fn call_frame(
         for i in n..n + code.local_cells as usize {
             cfb.add(i).write(0);
         }
-        frames.push(Frame { pc: ip.offset_from((*regs).ops) as usize, ..caller });
+        // The caller, its `pc` at this call, in the room checked above (no growth path).
+        let len = frames.len();
+        frames.as_mut_ptr().add(len).write(Frame { pc: ip.offset_from((*regs).ops) as usize, ..(*regs).cur });
+        frames.set_len(len + 1);
         let ops = code.ops.as_ptr();
-        (*regs).cur = Frame { record, code, vmctx, pc: 0, fp: (*regs).fp + at, frames_left: caller.frames_left - 1 };
+        (*regs).cur = Frame { record, code, vmctx, pc: 0, fp: (*regs).fp + at, frames_left: left - 1 };
         (*regs).fp += at;
         (*regs).ops = ops;
         (*regs).canon = code.canon;
@@ -577,27 +580,35 @@ unsafe extern "C" fn return_frame(ip: *const Op, fb: *mut u64, sp: usize, mem0: 
     // frame stack, whose frames' codes and instances are live.
     unsafe {
         let frames = &mut *(*regs).frames;
-        let Some(caller) = frames.pop() else { bail!(ip, sp) };
-        let n = (*regs).cur.code().result_cells as usize;
+        let Some(len) = frames.len().checked_sub(1) else { bail!(ip, sp) };
+        // The caller, read in place (its slot stays allocated: popping only shortens the
+        // vector), field by field as needed rather than copied out whole first.
+        let caller: *const Frame = frames.as_ptr().add(len);
+        frames.set_len(len);
+        let n = (*(*regs).cur.code).result_cells as usize;
         // The results are the top `n` cells of the frame (one, mostly: no `memmove` call).
         if n == 1 {
             *cell(fb, 0, (*regs).cells) = *cell(fb, sp - 1, (*regs).cells);
         } else {
             copy_cells(fb, sp - n, sp, 0, (*regs).cells);
         }
-        let back = (*regs).fp - caller.fp;
-        // The caller's code, through its pointer (see `call_frame`).
-        let code: &crate::code::Code = &*caller.code;
-        (*regs).cur = caller;
-        (*regs).fp = caller.fp;
+        let fp = (*caller).fp;
+        let back = (*regs).fp - fp;
+        // The caller's code, through its pointer: a method of a local copy not inlined, as in
+        // a debug build, would take the local's address, and a frame whose locals' addresses
+        // escape cannot end in a jump.
+        let code: &crate::code::Code = &*(*caller).code;
+        let (pc, vmctx) = ((*caller).pc, (*caller).vmctx);
+        (*regs).cur = *caller;
+        (*regs).fp = fp;
         (*regs).ops = code.ops.as_ptr();
         (*regs).canon = code.canon;
         (*regs).cells += back;
         (*regs).switched = true;
         // The caller's frame starts `back` cells below this one; it resumes after its call,
         // which falls through.
-        let (to, cfb) = (code.ops.as_ptr().add(caller.pc + 1), fb.sub(back));
-        let (mem0, store) = (mem0_of(code, caller.vmctx), (*regs).store);
+        let (to, cfb) = (code.ops.as_ptr().add(pc + 1), fb.sub(back));
+        let (mem0, store) = (mem0_of(code, vmctx), (*regs).store);
         land!(to, cfb, { back + n }, mem0, store, regs)
     }
 }
