@@ -106,6 +106,11 @@ pub(crate) fn read_module(
                     }
                     // The body just recorded is the one the validator handed back.
                     pending.push(Pending { defined: m.bodies.len().saturating_sub(1), to_validate, body });
+                    // A batch at most this long: what waits costs memory (about 100 bytes a
+                    // body), and a code section of a million tiny bodies must not hold them all.
+                    if pending.len() >= MAX_BATCH {
+                        validate_bodies(&limits, features, threads, &mut m, std::mem::take(&mut pending), &mut calls)?;
+                    }
                 }
                 ValidPayload::Parser(_) => {
                     return Err(DecodeError::unsupported(0, "nested modules and components"));
@@ -138,6 +143,9 @@ pub(crate) fn read_module(
     // valid module, as `from_parts_unchecked` requires.
     Ok(unsafe { Module::from_parts_unchecked(m) })
 }
+
+/// The most bodies waiting for validation at once (see `read_module`).
+const MAX_BATCH: usize = 4096;
 
 /// A function body waiting for validation: the defined function it is, and what the
 /// validator handed out for it.

@@ -71,3 +71,20 @@ fn an_invalid_body_comes_before_what_is_malformed_after_it() {
         assert!(matches!(e, DecodeError::Malformed { .. }), "{threads} threads: {e}");
     }
 }
+
+/// A code section longer than one batch of waiting bodies (4,096) validates batch by batch:
+/// the shapes, calls spread across batches included, and the first error are those of one pass.
+#[test]
+fn bodies_past_one_batch_measure_and_fail_as_one_pass() {
+    let bytes = module(9_000, &[]);
+    let one = decode(&bytes, 1).unwrap_or_else(|e| panic!("{e}"));
+    let two = decode(&bytes, 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(two.bodies, one.bodies);
+    // The chain of calls wraps around, so every function reaches one that grows memory.
+    assert!(one.bodies.iter().all(|b| b.shape.may_move_memory));
+    let invalid = module(9_000, &[5_000, 8_000]);
+    let first = decode(&module(9_000, &[5_000]), 1).unwrap_err();
+    for threads in [1, 2] {
+        assert_eq!(decode(&invalid, threads).unwrap_err(), first, "{threads} threads");
+    }
+}
