@@ -50,8 +50,16 @@ fn main() -> Result<()> {
     }
     let (w, i) = (median(&mut wes_times), median(&mut wasmi_times));
     println!("{path}: {rounds} rounds, WES compile_threads {threads}");
-    println!("  WES interp (eager)  median {:>9.3} ms  min {:>9.3} ms", w.as_secs_f64() * 1e3, wes_times[0].as_secs_f64() * 1e3);
-    println!("  wasmi (eager)       median {:>9.3} ms  min {:>9.3} ms", i.as_secs_f64() * 1e3, wasmi_times[0].as_secs_f64() * 1e3);
+    println!(
+        "  WES interp (eager)  median {:>9.3} ms  min {:>9.3} ms",
+        w.as_secs_f64() * 1e3,
+        wes_times[0].as_secs_f64() * 1e3
+    );
+    println!(
+        "  wasmi (eager)       median {:>9.3} ms  min {:>9.3} ms",
+        i.as_secs_f64() * 1e3,
+        wasmi_times[0].as_secs_f64() * 1e3
+    );
     println!("  WES / wasmi         {:.2}", w.as_secs_f64() / i.as_secs_f64());
     Ok(())
 }
