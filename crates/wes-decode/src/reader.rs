@@ -58,12 +58,12 @@ pub(crate) fn read_module(
     // Direct calls between defined functions, to spread `may_move_memory` and
     // `may_return_tail` once every body is measured.
     let mut calls = shape::DirectCalls::default();
-    // Bodies the validator handed out, validated together (on several threads) when the code
-    // section ends: before anything after them is looked at, so that the first error reported
-    // is the one a body-by-body pass would report.
+    // Bodies the validator handed out, validated together (on several threads) when
+    // `MAX_BATCH` wait or the code section ends: before anything after them is looked at, so
+    // that the first error reported is the one a body-by-body pass would report.
     let mut pending: Vec<Pending<'_>> = Vec::new();
 
-    // Read every payload; the bodies are validated as a batch at the end of the code section.
+    // Read every payload; the bodies are validated in batches (see `pending`).
     let read = (|| -> Result<(), DecodeError> {
         for payload in Parser::new(0).parse_all(&bytes) {
             if !matches!(payload, Ok(Payload::CodeSectionEntry(_))) {
