@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod backend;
 pub mod module;
+pub mod parallel;
 pub mod spare;
 pub mod trap;
 pub mod types;

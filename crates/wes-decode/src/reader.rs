@@ -2,7 +2,6 @@
 //! [`Module`].
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmparser::{
@@ -170,51 +169,32 @@ fn validate_bodies(
     if pending.is_empty() {
         return Ok(());
     }
-    // A thread costs tens of microseconds to start and join, as much as validating a few
-    // dozen small bodies (about 2 µs each on the compile workload): small modules stay here.
+    // Validating a small body takes about 2 µs (the compile workload's): a thread, which
+    // costs tens of microseconds, is worth it only for a few dozen.
     const BODIES_PER_THREAD: usize = 32;
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
-        t => t,
-    }
-    .min(pending.len().div_ceil(BODIES_PER_THREAD).max(1));
     let imported = m.num_imported_functions;
     let slots: Vec<Mutex<Option<Pending<'_>>>> = pending.into_iter().map(|p| Mutex::new(Some(p))).collect();
-    let next = AtomicUsize::new(0);
     type Measured = (usize, Result<FunctionShape, DecodeError>);
-    let work = || -> (Vec<Measured>, shape::DirectCalls) {
-        let mut allocs = FuncValidatorAllocations::default();
-        let mut calls = shape::DirectCalls::default();
-        let mut done = Vec::new();
-        while let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
-            // Each slot is taken by one thread only (the counter hands it out once).
-            let Some(Pending { defined, to_validate, body }) = slot.lock().ok().and_then(|mut p| p.take()) else {
-                continue;
+    let parts = wes_core::parallel::for_each_index(
+        slots.len(),
+        threads,
+        BODIES_PER_THREAD,
+        || (FuncValidatorAllocations::default(), shape::DirectCalls::default(), Vec::<Measured>::new()),
+        |(allocs, calls, done), i| {
+            // Each slot is taken by one thread only (each index is handed out once).
+            let Some(Pending { defined, to_validate, body }) =
+                slots.get(i).and_then(|slot| slot.lock().ok()).and_then(|mut p| p.take())
+            else {
+                return;
             };
-            let mut func = to_validate.into_validator(std::mem::take(&mut allocs));
-            let shape = limits.validate_body(&mut func, &body, features, imported, &mut calls);
-            allocs = func.into_allocations();
+            let mut func = to_validate.into_validator(std::mem::take(allocs));
+            let shape = limits.validate_body(&mut func, &body, features, imported, calls);
+            *allocs = func.into_allocations();
             done.push((defined, shape));
-        }
-        (done, calls)
-    };
-    let parts = if threads <= 1 {
-        vec![work()]
-    } else {
-        std::thread::scope(|s| {
-            // This thread is one of them.
-            let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-            let mut parts = vec![work()];
-            for h in others {
-                // A validator panic is a bug of wasmparser's or ours: it goes on as it would
-                // have on this thread.
-                parts.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-            }
-            parts
-        })
-    };
+        },
+    );
     let mut measured: Vec<Measured> = Vec::with_capacity(slots.len());
-    for (done, c) in parts {
+    for (_, c, done) in parts {
         measured.extend(done);
         calls.plain.extend(c.plain);
         calls.tail.extend(c.tail);

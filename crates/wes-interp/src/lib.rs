@@ -27,7 +27,6 @@ mod num;
 mod simd;
 mod translate;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use wes_core::backend::CompiledModule;
@@ -197,33 +196,22 @@ impl Interpreter {
     /// Translates every record, on [`InterpConfig::threads`] threads taking functions in turn
     /// (each record keeps its own result, error included).
     fn translate_all(&self, records: &[FuncRecord]) {
-        // A thread costs tens of microseconds to start and join; the compile workload's small
-        // functions translate in about 6 µs each. Below a few dozen functions a thread would
-        // save little or nothing, so small modules (most of the spec suite's) translate here.
+        // The compile workload's small functions translate in about 6 µs each: below a few
+        // dozen a thread would save little or nothing, so small modules (most of the spec
+        // suite's) translate on this thread.
         const FUNCS_PER_THREAD: usize = 32;
-        let threads = match self.config.threads {
-            0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
-            t => t,
-        }
-        .min(records.len().div_ceil(FUNCS_PER_THREAD).max(1));
-        let next = AtomicUsize::new(0);
-        let work = || {
-            while let Some(r) = records.get(next.fetch_add(1, Ordering::Relaxed)) {
+        wes_core::parallel::for_each_index(
+            records.len(),
+            self.config.threads,
+            FUNCS_PER_THREAD,
+            || (),
+            |(), i| {
                 // The result stays in the record; `compile` reads it back in order.
-                let _ = r.code();
-            }
-        };
-        if threads <= 1 {
-            work();
-        } else {
-            std::thread::scope(|s| {
-                // This thread is one of them.
-                for _ in 1..threads {
-                    s.spawn(work);
+                if let Some(r) = records.get(i) {
+                    let _ = r.code();
                 }
-                work();
-            });
-        }
+            },
+        );
     }
 }
 

@@ -43,7 +43,6 @@ pub(crate) use crate::module::{
     CodeSite, GasChecks, GasSite, JitModule, Layout, Sites, body_convention, write_perf_map,
 };
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cranelift_codegen::Context;
@@ -544,11 +543,6 @@ impl Backend for Jit {
         // Spawning threads costs more than compiling a handful of small functions, so small
         // modules compile on the calling thread.
         const FUNCS_PER_THREAD: usize = 8;
-        let threads = match self.config.threads {
-            0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
-            t => t,
-        }
-        .min(n.div_ceil(FUNCS_PER_THREAD).max(1));
         // Only functions the runtime, a table, a reference or an import can reach get an
         // array-call entry; the rest are called only body to body. In code compiled from Rust
         // or C most functions are such, and an entry costs Cranelift about as much as a small
@@ -556,17 +550,14 @@ impl Backend for Jit {
         let referenced = module.referenced_functions();
         let imported = module.num_imported_functions as usize;
         let segment_pricing = self.segment_pricing();
-        let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Result<CompiledPair, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());
-        let work = || {
-            let mut ctx = Context::new();
-            let mut fctx = FunctionBuilderContext::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
+        wes_core::parallel::for_each_index(
+            n,
+            self.config.threads,
+            FUNCS_PER_THREAD,
+            || (Context::new(), FunctionBuilderContext::new()),
+            |(ctx, fctx), i| {
                 let func_index = module.num_imported_functions.saturating_add(i as u32);
                 // A Cranelift panic is a bug of ours or Cranelift's, but it must not take the
                 // embedder down: it becomes this function's codegen error.
@@ -577,7 +568,7 @@ impl Backend for Jit {
                             may_move_memory: module.bodies.get(i).is_none_or(|b| b.shape.may_move_memory),
                             needs_entry: referenced.get(imported + i).copied().unwrap_or(true),
                         };
-                        self.compile_one(&module, di, own, segment_pricing.as_deref(), &mut ctx, &mut fctx)
+                        self.compile_one(&module, di, own, segment_pricing.as_deref(), ctx, fctx)
                     }
                     Err(_) => Err(CompileError::Limit("too many functions".into())),
                 }))
@@ -586,23 +577,14 @@ impl Backend for Jit {
                 });
                 if r.is_err() {
                     // A translation that stopped half-way leaves the builder context dirty.
-                    ctx = Context::new();
-                    fctx = FunctionBuilderContext::new();
+                    *ctx = Context::new();
+                    *fctx = FunctionBuilderContext::new();
                 }
                 if let Ok(mut all) = results.lock() {
                     all[i] = Some(r);
                 }
-            }
-        };
-        if threads <= 1 {
-            work();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(work);
-                }
-            });
-        }
+            },
+        );
         let results = results.into_inner().map_err(|_| CompileError::Limit("a compile thread panicked".into()))?;
 
         // Lay the bodies out one after another, 16-byte aligned, then the entries, in one
