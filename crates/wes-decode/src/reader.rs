@@ -199,6 +199,13 @@ fn validate_bodies(
         calls.plain.extend(c.plain);
         calls.tail.extend(c.tail);
     }
+    // Every body must have been validated before the module can be sealed as valid: a slot
+    // not taken (it cannot happen: only a panic while one was held would poison it) refuses
+    // the module rather than letting an unchecked body through.
+    if measured.len() != slots.len() {
+        let offset = m.bodies.first().map_or(0, |b| b.range.start as u64);
+        return Err(DecodeError::Invalid { offset, message: "a function body was not validated".into() });
+    }
     measured.sort_unstable_by_key(|(defined, _)| *defined);
     for (defined, shape) in measured {
         if let Some(recorded) = m.bodies.get_mut(defined) {
