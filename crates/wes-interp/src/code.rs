@@ -180,6 +180,18 @@ pub(crate) enum Op {
         t: Target,
         cost: u64,
     },
+    /// A `br` that moves no cells, to an op that is not a charge the branch could pay, as
+    /// [`Code::seal`] leaves it: goes on at the op `by` bytes from this one. Found from the
+    /// op's own address, a taken branch reads one field and tests nothing (a `Br` reads the
+    /// code's base, its drop and keep, and looks at the op it lands on).
+    Jump {
+        by: i32,
+    },
+    /// A [`Op::BrCharge`] as [`Code::seal`] leaves it: the charge is `by` bytes from this op.
+    JumpCharge {
+        by: i32,
+        cost: u64,
+    },
     /// `br_if`: branches when the popped condition is non-zero.
     BrIf(Target),
     /// Jumps to `pc` when the popped condition is zero (`if`).
@@ -588,7 +600,7 @@ impl Code {
     pub(crate) fn seal(&mut self) -> Result<(), String> {
         let ends = matches!(
             self.ops.last(),
-            Some(Op::Unreachable | Op::Br(_) | Op::BrCharge { .. } | Op::BrTable { .. } | Op::Return)
+            Some(Op::Unreachable | Op::Br(_) | Op::BrCharge { .. } | Op::BrTable { .. } | Op::Return | Op::Jump { .. } | Op::JumpCharge { .. })
         );
         if !ends {
             self.ops.push(Op::Unreachable);
@@ -668,6 +680,24 @@ impl Code {
         }
         if let Some(t) = self.tables.iter().find(|t| !lands(t.pc)) {
             return Err(format!("a br_table target ({}) lies past the end of the body ({len} ops)", t.pc));
+        }
+        // Last, with every target checked: the plain jumps become relative (a body too long
+        // for an `i32` of bytes keeps its absolute branches).
+        let by = |at: usize, pc: u32| {
+            let bytes = (pc as i64 - at as i64).checked_mul(std::mem::size_of::<Op>() as i64)?;
+            i32::try_from(bytes).ok()
+        };
+        for at in 0..len {
+            let jump = match self.ops[at] {
+                Op::Br(t) if t.dk.drop == 0 && !matches!(self.ops[t.pc as usize], Op::Charge { ops: 0, .. }) => {
+                    by(at, t.pc).map(|by| Op::Jump { by })
+                }
+                Op::BrCharge { t, cost } => by(at, t.pc).map(|by| Op::JumpCharge { by, cost }),
+                _ => None,
+            };
+            if let Some(jump) = jump {
+                self.ops[at] = jump;
+            }
         }
         Ok(())
     }

@@ -300,6 +300,19 @@ handler!(br_charge, Op::BrCharge { t, cost }, |ip, fb, sp, mem0, store, regs| {
     next!((*regs).ops.add(t.pc as usize + paid), fb, sp, mem0, store, regs)
 });
 
+handler!(jump, Op::Jump { by }, |ip, fb, sp, mem0, store, regs| {
+    // SAFETY: `by` leads to an op of the running code (`Code::seal` checked the target).
+    next!(ip.byte_offset(by as isize), fb, sp, mem0, store, regs)
+});
+
+handler!(jump_charge, Op::JumpCharge { by, cost }, |ip, fb, sp, mem0, store, regs| {
+    // As `br_charge`: after the charge when it is paid here, on it otherwise.
+    let paid = usize::from(pay(store, cost));
+    // SAFETY: `by` leads to a charge of the running code (`Code::seal`), which another op
+    // follows.
+    next!(ip.byte_offset(by as isize).add(paid), fb, sp, mem0, store, regs)
+});
+
 handler!(br_and, Op::BrAnd { sp: ds, wide, zero, a, imm, t }, |ip, fb, sp, mem0, store, regs| {
     let v = s!(fb, regs, a) & (imm as i64 as u64);
     let v = if wide { v } else { u64::from(v as u32) };
@@ -482,13 +495,17 @@ handler!(call, Op::Call(f), |ip, fb, sp, mem0, store, regs| {
 // cells, pops the caller and goes on after its call (paying the segment there, as the loop's
 // return does). The entry's own frame returns through the loop.
 handler!(ret, Op::Return, |ip, fb, sp, mem0, store, regs| {
+    // More than one result cell (multi-value, `v128`): the loop returns (see `return_frame`).
+    if (*(*regs).cur.code).result_cells > 1 {
+        bail!(ip, sp)
+    }
     return return_frame(ip, fb, sp, mem0, regs);
 });
 
 // A segment's charge and the `return` it ends in: as `ret`, once the charge is paid (which
 // the loop does when the counter holds too little, or when the entry's own frame returns).
 handler!(charge_return, Op::ChargeReturn { cost }, |ip, fb, sp, mem0, store, regs| {
-    if (*(*regs).frames).is_empty() || !pay(store, cost) {
+    if (*(*regs).frames).is_empty() || (*(*regs).cur.code).result_cells > 1 || !pay(store, cost) {
         bail!(ip, sp)
     }
     // Cannot bail now: there is a caller.
@@ -572,7 +589,10 @@ unsafe extern "C" fn call_frame(
 ///
 /// # Safety
 ///
-/// As a handler's, for a `return` (or a `ChargeReturn` whose charge is paid) at `ip`.
+/// As a handler's, for a `return` (or a `ChargeReturn` whose charge is paid) at `ip`, of a
+/// function with at most one result cell. (More go back to the loop: a copy of any length
+/// here would be a `memmove` call, and a function that makes a call saves and restores
+/// registers on every run, the common single result's too.)
 #[inline(never)]
 #[allow(unused_unsafe, unused_variables)] // as `call_frame`
 unsafe extern "C" fn return_frame(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
@@ -586,11 +606,13 @@ unsafe extern "C" fn return_frame(ip: *const Op, fb: *mut u64, sp: usize, mem0: 
         let caller: *const Frame = frames.as_ptr().add(len);
         frames.set_len(len);
         let n = (*(*regs).cur.code).result_cells as usize;
-        // The results are the top `n` cells of the frame (one, mostly: no `memmove` call).
+        // The result, if any, is the top cell of the frame.
+        #[cfg(debug_assertions)]
+        if n > 1 {
+            broken("a return of more than one cell reached its handler");
+        }
         if n == 1 {
             *cell(fb, 0, (*regs).cells) = *cell(fb, sp - 1, (*regs).cells);
-        } else {
-            copy_cells(fb, sp - n, sp, 0, (*regs).cells);
         }
         let fp = (*caller).fp;
         let back = (*regs).fp - fp;
@@ -672,6 +694,8 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::ChargeReturn { cost: 0 })] = charge_return;
     h[tag(&Op::Br(t))] = br;
     h[tag(&Op::BrCharge { t, cost: 0 })] = br_charge;
+    h[tag(&Op::Jump { by: 0 })] = jump;
+    h[tag(&Op::JumpCharge { by: 0, cost: 0 })] = jump_charge;
     h[tag(&Op::BrAnd { sp: 0, wide: false, zero: false, a: 0, imm: 0, t })] = br_and;
     h[tag(&Op::BrIf(t))] = br_if;
     h[tag(&Op::BrIfZ { sp: 0, wide: false, a: 0, cost: 0, t })] = br_if_z;

@@ -46,7 +46,7 @@ fn the_matmul_loop_has_no_stack_copies() {
         0,
     );
     // The loop: up to its `br` back.
-    let end = code.ops.iter().position(|op| matches!(op, Op::Br(_))).unwrap();
+    let end = code.ops.iter().position(|op| matches!(op, Op::Br(_) | Op::Jump { .. })).unwrap();
     let body = &code.ops[..=end];
     assert_eq!(body.len(), 10, "{body:#?}");
     assert!(!body.iter().any(|op| matches!(op, Op::LocalGet(_) | Op::LocalSet(_) | Op::BrIf(_))), "{body:#?}");
@@ -165,10 +165,59 @@ fn only_a_branch_dropping_nothing_pays_the_charge_it_lands_on() {
           (br_if 1 (i32.eqz (local.get $n)))
           (br $l))))"#;
     let dropping = translate_metered(wat, 0, true);
-    assert!(!dropping.ops.iter().any(|op| matches!(op, Op::BrCharge { .. })), "{:#?}", dropping.ops);
+    assert!(!dropping.ops.iter().any(|op| matches!(op, Op::BrCharge { .. } | Op::JumpCharge { .. })), "{:#?}", dropping.ops);
     assert!(dropping.ops.iter().any(|op| matches!(op, Op::Br(t) if t.dk.drop == 1)), "{:#?}", dropping.ops);
     let plain = translate_metered(wat, 1, true);
-    assert!(plain.ops.iter().any(|op| matches!(op, Op::BrCharge { t, .. } if t.dk.drop == 0)), "{:#?}", plain.ops);
+    // Sealed, the fused branch finds the charge from its own address.
+    let (at, by) = plain
+        .ops
+        .iter()
+        .enumerate()
+        .find_map(|(at, op)| match *op {
+            Op::JumpCharge { by, .. } => Some((at, by)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no fused branch: {:#?}", plain.ops));
+    let to = at as i64 + i64::from(by) / std::mem::size_of::<Op>() as i64;
+    assert!(matches!(plain.ops[to as usize], Op::Charge { ops: 0, .. }), "{:#?}", plain.ops);
+}
+
+/// A `br` that moves no cells becomes a jump relative to itself, landing where the `br` did;
+/// one that drops cells stays a `br`.
+#[test]
+fn plain_branches_jump_from_their_own_address() {
+    let wat = r#"(module
+      (func (param $n i32) (result i32)
+        (local $acc i32)
+        (block $done
+          (loop $l
+            (br_if $done (i32.eqz (local.get $n)))
+            (if (i32.and (local.get $n) (i32.const 1))
+              (then (local.set $acc (i32.add (local.get $acc) (local.get $n))))
+              (else (local.set $acc (i32.xor (local.get $acc) (local.get $n)))))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br $l)))
+        (local.get $acc)))"#;
+    let code = translate_metered(wat, 0, false);
+    let jumps: Vec<(usize, i32)> = code
+        .ops
+        .iter()
+        .enumerate()
+        .filter_map(|(at, op)| match *op {
+            Op::Jump { by } => Some((at, by)),
+            _ => None,
+        })
+        .collect();
+    // The `then` arm's jump over the `else` arm (forwards) and the loop's back edge.
+    assert!(jumps.iter().any(|&(_, by)| by > 0), "{:#?}", code.ops);
+    assert!(jumps.iter().any(|&(_, by)| by < 0), "{:#?}", code.ops);
+    let size = std::mem::size_of::<Op>() as i64;
+    for (at, by) in jumps {
+        assert_eq!(i64::from(by) % size, 0);
+        let to = at as i64 + i64::from(by) / size;
+        assert!((0..code.ops.len() as i64).contains(&to), "{at} jumps to {to}: {:#?}", code.ops);
+    }
+    assert!(!code.ops.iter().any(|op| matches!(op, Op::Br(_))), "{:#?}", code.ops);
 }
 
 /// Metered, an `if` arm's branch to the function's end becomes the charge of the last segment

@@ -47,6 +47,9 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
             Op::Drop2,
         ],
         vec![Op::BrCharge { t: n(1), cost: 1 }, Op::Charge { cost: 1, ops: 0 }],
+        // Relative to the op itself: one op on.
+        vec![Op::Jump { by: std::mem::size_of::<Op>() as i32 }],
+        vec![Op::JumpCharge { by: std::mem::size_of::<Op>() as i32, cost: 1 }, Op::Charge { cost: 1, ops: 0 }],
         vec![Op::BrAnd { sp: 0, wide: false, zero: true, a: CTR, imm: 1, t: n(1) }],
         vec![Op::LocalGet(PARITY), Op::BrIf(n(2))],
         vec![Op::BrIfZ { sp: 0, wide: true, a: PARITY, cost: 0, t: n(1) }],
