@@ -600,7 +600,15 @@ impl Code {
     pub(crate) fn seal(&mut self) -> Result<(), String> {
         let ends = matches!(
             self.ops.last(),
-            Some(Op::Unreachable | Op::Br(_) | Op::BrCharge { .. } | Op::BrTable { .. } | Op::Return | Op::Jump { .. } | Op::JumpCharge { .. })
+            Some(
+                Op::Unreachable
+                    | Op::Br(_)
+                    | Op::BrCharge { .. }
+                    | Op::BrTable { .. }
+                    | Op::Return
+                    | Op::Jump { .. }
+                    | Op::JumpCharge { .. }
+            )
         );
         if !ends {
             self.ops.push(Op::Unreachable);

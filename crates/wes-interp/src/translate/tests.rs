@@ -165,7 +165,11 @@ fn only_a_branch_dropping_nothing_pays_the_charge_it_lands_on() {
           (br_if 1 (i32.eqz (local.get $n)))
           (br $l))))"#;
     let dropping = translate_metered(wat, 0, true);
-    assert!(!dropping.ops.iter().any(|op| matches!(op, Op::BrCharge { .. } | Op::JumpCharge { .. })), "{:#?}", dropping.ops);
+    assert!(
+        !dropping.ops.iter().any(|op| matches!(op, Op::BrCharge { .. } | Op::JumpCharge { .. })),
+        "{:#?}",
+        dropping.ops
+    );
     assert!(dropping.ops.iter().any(|op| matches!(op, Op::Br(t) if t.dk.drop == 1)), "{:#?}", dropping.ops);
     let plain = translate_metered(wat, 1, true);
     // Sealed, the fused branch finds the charge from its own address.
