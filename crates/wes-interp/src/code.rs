@@ -9,6 +9,9 @@
 
 use wes_core::ValType;
 
+mod seal;
+mod sink;
+
 /// How a branch leaves the operand stack: the top `keep` cells move down over `drop` cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DropKeep {
@@ -231,15 +234,28 @@ pub(crate) enum Op {
     /// fused: pays it, then returns. The `return` stays after it for branches landing there.
     ChargeReturn {
         cost: u64,
+        sp: i8,
     },
+    /// Moves the stack by `by` cells: the moves of the ops before it that name their cells as
+    /// slots, which [`Code::seal`] takes out of them and carries here, to the first op after
+    /// them that reads the stack (see `code/sink.rs`).
+    StackMove(i32),
     /// `br_table` over `len` targets starting at `start` in [`Code::tables`], the default last.
     BrTable {
         start: u32,
         len: u32,
     },
-    Return,
-    /// A call of one of the module's own functions (of the same instance).
-    Call(u32),
+    /// Moves the stack by `sp` cells (a move carried here, see `code/sink.rs`), then returns
+    /// the top cells.
+    Return {
+        sp: i8,
+    },
+    /// A call of one of the module's own functions (of the same instance), `f`, after moving
+    /// the stack by `sp` cells (as [`Op::Return`]).
+    Call {
+        f: u32,
+        sp: i8,
+    },
     /// A call of an imported function (native, or interpreted in another instance), which
     /// goes through the instance's function record: the loop's.
     CallImport(u32),
@@ -521,6 +537,54 @@ impl Op {
         }
     }
 
+    /// The stack move of an op whose handler does not make it: an op on slots of its own
+    /// ([`for_each_fast_op`]), a load or store of 4 or 8 bytes of memory 0. Neither it nor a
+    /// trap it raises depends on the stack's height, so [`Code::seal`] carries the move on to
+    /// the next op that reads the height (`code/sink.rs`); sealed code has 0 here.
+    pub(crate) fn slot_move_mut(&mut self) -> Option<&mut i8> {
+        match self {
+            Op::Load32S { sp, .. } | Op::Load64S { sp, .. } => Some(sp),
+            Op::Store32S { sp, .. } | Op::Store64S { sp, .. } => Some(sp),
+            $( Op::$ss { sp, .. } | Op::$si { sp, .. } => Some(sp), )*
+            _ => None,
+        }
+    }
+
+    /// The stack move of an op on slots that makes it (after its work) or of a fused
+    /// conditional branch (before it tests its slot): a move carried from the ops before it
+    /// can join its own.
+    pub(crate) fn own_move_mut(&mut self) -> Option<&mut i8> {
+        match self {
+            Op::BinSS { sp, .. } | Op::BinSI { sp, .. } | Op::UnS { sp, .. } => Some(sp),
+            Op::LoadS { sp, .. } | Op::StoreS { sp, .. } => Some(sp),
+            Op::BrIfZ { sp, .. } | Op::IfNez { sp, .. } | Op::BrAnd { sp, .. } => Some(sp),
+            $( Op::$bss { sp, .. } | Op::$bsi { sp, .. } => Some(sp), )*
+            Op::Call { sp, .. } | Op::Return { sp } | Op::ChargeReturn { sp, .. } => Some(sp),
+            _ => None,
+        }
+    }
+
+    /// An op of [`Op::slot_move_mut`] in the general form whose handler makes its move, with
+    /// move `sp`: the same work, a few instructions slower, and one dispatch fewer than a
+    /// [`Op::StackMove`] after it.
+    pub(crate) fn moving(&self, sp: i8) -> Option<Op> {
+        match *self {
+            Op::Load32S { d, a, offset, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32, sp, d, a, mem: 0, offset: u64::from(offset) })
+            }
+            Op::Load64S { d, a, offset, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I64, sp, d, a, mem: 0, offset: u64::from(offset) })
+            }
+            Op::Store32S { a, v, offset, .. } => Some(Op::StoreS { size: 4, sp, a, v, mem: 0, offset: u64::from(offset) }),
+            Op::Store64S { a, v, offset, .. } => Some(Op::StoreS { size: 8, sp, a, v, mem: 0, offset: u64::from(offset) }),
+            $(
+                Op::$ss { d, a, b, .. } => Some(Op::BinSS { n: crate::num::NumOp::$kind, sp, d, a, b }),
+                Op::$si { d, a, imm, .. } => Some(Op::BinSI { n: crate::num::NumOp::$kind, sp, d, a, imm }),
+            )*
+            _ => None,
+        }
+    }
+
     /// For a numeric op on slots: its result slot and stack move, to retarget.
     pub(crate) fn dest_mut(&mut self) -> Option<(&mut u32, &mut i8)> {
         match self {
@@ -590,124 +654,6 @@ impl Code {
     /// Cells a frame of this function needs: locals and operand stack.
     pub(crate) fn frame_cells(&self) -> usize {
         self.param_cells as usize + self.local_cells as usize + self.max_height as usize
-    }
-
-    /// Makes `ops` safe to run without bounds checks on the program counter: ends it with an
-    /// op that does not fall through (an `Unreachable` that is never reached, when the body's
-    /// last op could fall through — the translator emits none past unreachable code) and
-    /// checks that every branch lands on an op. The loop relies on both (see `exec::run`);
-    /// a failure here is a translator bug, reported rather than run.
-    pub(crate) fn seal(&mut self) -> Result<(), String> {
-        let ends = matches!(
-            self.ops.last(),
-            Some(
-                Op::Unreachable
-                    | Op::Br(_)
-                    | Op::BrCharge { .. }
-                    | Op::BrTable { .. }
-                    | Op::Return
-                    | Op::Jump { .. }
-                    | Op::JumpCharge { .. }
-            )
-        );
-        if !ends {
-            self.ops.push(Op::Unreachable);
-            self.offsets.push(self.offsets.last().copied().unwrap_or(self.body_offset));
-        }
-        // A branch out of the function lands on a `return` of its own at the end, so that every
-        // branch target is an op: the threaded handlers move the stack and go on, and only the
-        // `return` needs the loop. (Moving the kept cells first changes nothing: `return` reads
-        // the top `result_cells` cells, which the branch keeps.)
-        let exits = |t: &Target| t.pc == RETURN;
-        if self.tables.iter().any(exits) || self.ops.iter_mut().any(|op| op.target_mut().is_some_and(|t| exits(t))) {
-            let at = u32::try_from(self.ops.len()).map_err(|_| "the body has too many ops".to_string())?;
-            for t in self.tables.iter_mut().chain(self.ops.iter_mut().filter_map(Op::target_mut)) {
-                if t.pc == RETURN {
-                    t.pc = at;
-                }
-            }
-            self.ops.push(Op::Return);
-            self.offsets.push(self.offsets.last().copied().unwrap_or(self.body_offset));
-        }
-        let len = self.ops.len();
-        // A `br` to a `return` returns at once: the return reads the top `result_cells`
-        // cells, which the branch leaves where they are (no drop) or keeps on top.
-        for at in 0..len {
-            if let Some(&Op::Br(t)) = self.ops.get(at)
-                && matches!(self.ops.get(t.pc as usize), Some(Op::Return))
-                && (t.dk.drop == 0 || t.dk.keep >= self.result_cells)
-            {
-                self.ops[at] = Op::Return;
-            }
-            // So does a `br` to a segment's charge and the `return` after it (an `if`'s first
-            // arm jumping to the function's end, metered): it pays and returns in one op, as
-            // the charge would. It stands at the charge's offset, so running out of gas there
-            // reports the segment's first operator, as the charge and the JIT do.
-            if let Some(&Op::Br(t)) = self.ops.get(at)
-                && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
-                && matches!(self.ops.get(t.pc as usize + 1), Some(Op::Return))
-                && (t.dk.drop == 0 || t.dk.keep >= self.result_cells)
-                && let Some(&offset) = self.offsets.get(t.pc as usize)
-            {
-                self.ops[at] = Op::ChargeReturn { cost };
-                self.offsets[at] = offset;
-            }
-            // A `br` to a segment's charge pays it itself: one dispatch less per loop turn. Not
-            // one that drops cells (rare: a loop's back edge usually drops none), so that the
-            // fused op's handler never moves any.
-            if let Some(&Op::Br(t)) = self.ops.get(at)
-                && t.dk.drop == 0
-                && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
-            {
-                self.ops[at] = Op::BrCharge { t, cost };
-            }
-        }
-        // A `br_if` on `eqz` pays the charge it falls through to (a loop's exit test, then
-        // the segment of the loop's body).
-        for at in 0..len.saturating_sub(1) {
-            if let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(at + 1)
-                && let Ok(cost) = u32::try_from(cost)
-                && let Some(Op::BrIfZ { cost: fused, .. }) = self.ops.get_mut(at)
-            {
-                *fused = cost;
-            }
-        }
-        // A charge right before a `return` pays and returns in one op.
-        for at in 1..len {
-            if let (Some(&Op::Charge { cost, ops: 0 }), Some(Op::Return)) = (self.ops.get(at - 1), self.ops.get(at)) {
-                self.ops[at - 1] = Op::ChargeReturn { cost };
-            }
-        }
-        let lands = |pc: u32| (pc as usize) < len;
-        let bad = self.ops.iter_mut().position(|op| match *op {
-            Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => !lands(pc),
-            ref mut op => op.target_mut().is_some_and(|t| !lands(t.pc)),
-        });
-        if let Some(at) = bad {
-            return Err(format!("op {at} branches past the end of the body ({len} ops)"));
-        }
-        if let Some(t) = self.tables.iter().find(|t| !lands(t.pc)) {
-            return Err(format!("a br_table target ({}) lies past the end of the body ({len} ops)", t.pc));
-        }
-        // Last, with every target checked: the plain jumps become relative (a body too long
-        // for an `i32` of bytes keeps its absolute branches).
-        let by = |at: usize, pc: u32| {
-            let bytes = (pc as i64 - at as i64).checked_mul(std::mem::size_of::<Op>() as i64)?;
-            i32::try_from(bytes).ok()
-        };
-        for at in 0..len {
-            let jump = match self.ops[at] {
-                Op::Br(t) if t.dk.drop == 0 && !matches!(self.ops[t.pc as usize], Op::Charge { ops: 0, .. }) => {
-                    by(at, t.pc).map(|by| Op::Jump { by })
-                }
-                Op::BrCharge { t, cost } => by(at, t.pc).map(|by| Op::JumpCharge { by, cost }),
-                _ => None,
-            };
-            if let Some(jump) = jump {
-                self.ops[at] = jump;
-            }
-        }
-        Ok(())
     }
 
     /// The module offset of the op at `pc`.

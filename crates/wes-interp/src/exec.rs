@@ -353,7 +353,7 @@ impl Executor {
             let op: &Op = unsafe { &*ip };
             // A load from memory 0 of `$size` bytes at slot `$a` plus `$offset`, read as `$ty`.
             macro_rules! load0 {
-                ($ty:ty, $ds:expr, $d:expr, $a:expr, $offset:expr) => {{
+                ($ty:ty, $d:expr, $a:expr, $offset:expr) => {{
                     let addr = s!($a as usize) as u32;
                     // SAFETY: the translator emits these ops only when the module has a memory,
                     // so `mem0` is its live definition.
@@ -362,11 +362,10 @@ impl Executor {
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
                     s!($d as usize) = u64::from(unsafe { rd::<$ty>(p, 0) });
-                    sp = sp.wrapping_add_signed(isize::from($ds));
                 }};
             }
             macro_rules! store0 {
-                ($ty:ty, $ds:expr, $a:expr, $v:expr, $offset:expr) => {{
+                ($ty:ty, $a:expr, $v:expr, $offset:expr) => {{
                     let addr = s!($a as usize) as u32;
                     let v = s!($v as usize) as $ty;
                     // SAFETY: as `load0!`.
@@ -375,7 +374,6 @@ impl Executor {
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
                     unsafe { wr::<$ty>(p, 0, v) };
-                    sp = sp.wrapping_add_signed(isize::from($ds));
                 }};
             }
             match *op {
@@ -400,7 +398,9 @@ impl Executor {
                     }
                 }
                 Op::Unreachable => trap!(Some(TrapCode::Unreachable)),
-                Op::ChargeReturn { cost } => {
+                // A call or return comes here only from its handler, which made the op's
+                // move before it gave up: `sp` is the moved height.
+                Op::ChargeReturn { cost, .. } => {
                     // SAFETY: `store` is the live store context of every frame's instance.
                     let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
                     if gas >= cost {
@@ -422,11 +422,11 @@ impl Executor {
                     branch!(t);
                     continue;
                 }
-                Op::Return => {
+                Op::Return { .. } => {
                     do_return!();
                     continue;
                 }
-                Op::Call(f) | Op::CallImport(f) => {
+                Op::Call { f, .. } | Op::CallImport(f) => {
                     cur.pc = pc!();
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
@@ -581,10 +581,10 @@ impl Executor {
                         }
                     }
                 }
-                Op::Load32S { sp: ds, d, a, offset } => load0!(u32, ds, d, a, offset),
-                Op::Load64S { sp: ds, d, a, offset } => load0!(u64, ds, d, a, offset),
-                Op::Store32S { sp: ds, a, v, offset } => store0!(u32, ds, a, v, offset),
-                Op::Store64S { sp: ds, a, v, offset } => store0!(u64, ds, a, v, offset),
+                Op::Load32S { d, a, offset, .. } => load0!(u32, d, a, offset),
+                Op::Load64S { d, a, offset, .. } => load0!(u64, d, a, offset),
+                Op::Store32S { a, v, offset, .. } => store0!(u32, a, v, offset),
+                Op::Store64S { a, v, offset, .. } => store0!(u64, a, v, offset),
                 Op::LoadS { kind, sp: ds, d, a, mem, offset } => {
                     let addr = u64::from(s!(a as usize) as u32);
                     // SAFETY: `vmctx` is live, the memory index validated.

@@ -540,7 +540,7 @@ impl<'m> Translator<'m> {
                 let c = self.ctrl.pop().ok_or_else(|| self.err("`end` without a block"))?;
                 if c.kind == Kind::Func {
                     if self.reachable {
-                        self.emit(Op::Return);
+                        self.emit(Op::Return { sp: 0 });
                     }
                     return Ok(());
                 }
@@ -608,7 +608,7 @@ impl<'m> Translator<'m> {
                 self.reachable = false;
             }
             O::Return => {
-                self.emit(Op::Return);
+                self.emit(Op::Return { sp: 0 });
                 self.reachable = false;
             }
             O::Call { function_index } => {
@@ -616,7 +616,7 @@ impl<'m> Translator<'m> {
                 let op = if function_index < self.module.num_imported_functions {
                     Op::CallImport(function_index)
                 } else {
-                    Op::Call(function_index)
+                    Op::Call { f: function_index, sp: 0 }
                 };
                 self.simple(op, p.len(), r)?;
             }

@@ -313,6 +313,10 @@ handler!(jump_charge, Op::JumpCharge { by, cost }, |ip, fb, sp, mem0, store, reg
     next!(ip.byte_offset(by as isize).add(paid), fb, sp, mem0, store, regs)
 });
 
+handler!(stack_move, Op::StackMove(by), |ip, fb, sp, mem0, store, regs| {
+    next!(after!(ip), fb, { sp.wrapping_add_signed(by as isize) }, mem0, store, regs)
+});
+
 handler!(br_and, Op::BrAnd { sp: ds, wide, zero, a, imm, t }, |ip, fb, sp, mem0, store, regs| {
     let v = s!(fb, regs, a) & (imm as i64 as u64);
     let v = if wide { v } else { u64::from(v as u32) };
@@ -426,14 +430,14 @@ handler!(bin_si, Op::BinSI { n, sp: ds, d, a, imm }, |ip, fb, sp, mem0, store, r
 /// A load from memory 0 into slot `d`, read as `$ty` and widened by `$widen`.
 macro_rules! load_handler {
     ($name:ident, $variant:ident, $ty:ty) => {
-        handler!($name, Op::$variant { sp: ds, d, a, offset }, |ip, fb, sp, mem0, store, regs| {
+        handler!($name, Op::$variant { d, a, offset, .. }, |ip, fb, sp, mem0, store, regs| {
             let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), u64::from(offset), size_of::<$ty>() as u64)
             else {
                 bail!(ip, sp)
             };
             // SAFETY: `p..p+size` is inside the memory (checked against its length).
             s!(fb, regs, d) = u64::from(rd::<$ty>(p, 0));
-            next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+            next!(after!(ip), fb, sp, mem0, store, regs)
         });
     };
 }
@@ -443,14 +447,14 @@ load_handler!(load64, Load64S, u64);
 /// A store of slot `v` to memory 0, as `$ty`.
 macro_rules! store_handler {
     ($name:ident, $variant:ident, $ty:ty) => {
-        handler!($name, Op::$variant { sp: ds, a, v, offset }, |ip, fb, sp, mem0, store, regs| {
+        handler!($name, Op::$variant { a, v, offset, .. }, |ip, fb, sp, mem0, store, regs| {
             let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), u64::from(offset), size_of::<$ty>() as u64)
             else {
                 bail!(ip, sp)
             };
             // SAFETY: `p..p+size` is inside the memory (checked against its length).
             wr::<$ty>(p, 0, s!(fb, regs, v) as $ty);
-            next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+            next!(after!(ip), fb, sp, mem0, store, regs)
         });
     };
 }
@@ -486,7 +490,10 @@ handler!(store_s, Op::StoreS { size, sp: ds, a, v, mem, offset }, |ip, fb, sp, m
 // of calls and returns never leaves the handlers. Anything else — a first call that
 // translates, the depth limit, a stack to grow, and every import (`Op::CallImport`) — is the
 // loop's, which traps or calls in full.
-handler!(call, Op::Call(f), |ip, fb, sp, mem0, store, regs| {
+handler!(call, Op::Call { f, sp: ds }, |ip, fb, sp, mem0, store, regs| {
+    // The move carried to the call first; if the loop must make the call, it starts from
+    // the moved height (the loop runs a call only after this handler).
+    sp = sp.wrapping_add_signed(isize::from(ds));
     // The frame switch out of line; it goes on to the callee's first op itself.
     return call_frame(ip, fb, sp, mem0, regs, f);
 });
@@ -494,7 +501,9 @@ handler!(call, Op::Call(f), |ip, fb, sp, mem0, store, regs| {
 // A return to an interpreted caller of this loop: moves the results to the frame's first
 // cells, pops the caller and goes on after its call (paying the segment there, as the loop's
 // return does). The entry's own frame returns through the loop.
-handler!(ret, Op::Return, |ip, fb, sp, mem0, store, regs| {
+handler!(ret, Op::Return { sp: ds }, |ip, fb, sp, mem0, store, regs| {
+    // As `call`: the loop returns from the moved height.
+    sp = sp.wrapping_add_signed(isize::from(ds));
     // More than one result cell (multi-value, `v128`): the loop returns (see `return_frame`).
     if (*(*regs).cur.code).result_cells > 1 {
         bail!(ip, sp)
@@ -504,7 +513,8 @@ handler!(ret, Op::Return, |ip, fb, sp, mem0, store, regs| {
 
 // A segment's charge and the `return` it ends in: as `ret`, once the charge is paid (which
 // the loop does when the counter holds too little, or when the entry's own frame returns).
-handler!(charge_return, Op::ChargeReturn { cost }, |ip, fb, sp, mem0, store, regs| {
+handler!(charge_return, Op::ChargeReturn { cost, sp: ds }, |ip, fb, sp, mem0, store, regs| {
+    sp = sp.wrapping_add_signed(isize::from(ds));
     if (*(*regs).frames).is_empty() || (*(*regs).cur.code).result_cells > 1 || !pay(store, cost) {
         bail!(ip, sp)
     }
@@ -512,14 +522,14 @@ handler!(charge_return, Op::ChargeReturn { cost }, |ip, fb, sp, mem0, store, reg
     return return_frame(ip, fb, sp, mem0, regs);
 });
 
-/// The frame switch of [`call`] for `Op::Call(f)` at `ip`, then the callee's first op; the
+/// The frame switch of [`call`] for `Op::Call { f, .. }` at `ip` (at the moved height `sp`), then the callee's first op; the
 /// loop runs the call when the switch cannot be made here. Out of line, so that the `call`
 /// handler stays small, and a handler's shape itself (it ends in the jump to the next op's
 /// handler), so that nothing comes back through memory or a return.
 ///
 /// # Safety
 ///
-/// As a handler's, for the op `Op::Call(f)` at `ip`.
+/// As a handler's, for the op `Op::Call { f, .. }` at `ip`, `sp` the height after its move.
 #[inline(never)]
 #[allow(unused_unsafe, unused_variables)] // `land!` is written for handlers' bodies
 unsafe extern "C" fn call_frame(
@@ -640,17 +650,17 @@ unsafe extern "C" fn return_frame(ip: *const Op, fb: *mut u64, sp: usize, mem0: 
 macro_rules! fast_handlers {
     ([] $( $kind:ident => $ss:ident, $si:ident; )*) => {
         $(
-            handler!($ss, Op::$ss { sp: ds, d, a, b }, |ip, fb, sp, mem0, store, regs| {
+            handler!($ss, Op::$ss { d, a, b, .. }, |ip, fb, sp, mem0, store, regs| {
                 if let Ok(v) = crate::num::NumOp::$kind.eval(s!(fb, regs, a), s!(fb, regs, b), (*regs).canon) {
                     s!(fb, regs, d) = v;
                 }
-                next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+                next!(after!(ip), fb, sp, mem0, store, regs)
             });
-            handler!($si, Op::$si { sp: ds, d, a, imm }, |ip, fb, sp, mem0, store, regs| {
+            handler!($si, Op::$si { d, a, imm, .. }, |ip, fb, sp, mem0, store, regs| {
                 if let Ok(v) = crate::num::NumOp::$kind.eval(s!(fb, regs, a), imm, (*regs).canon) {
                     s!(fb, regs, d) = v;
                 }
-                next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
+                next!(after!(ip), fb, sp, mem0, store, regs)
             });
         )*
     };
@@ -689,13 +699,14 @@ static HANDLERS: [Handler; 256] = {
     let t = Target { pc: 0, dk: DropKeep { drop: 0, keep: 0 } };
     let n = crate::num::NumOp::I32Add;
     h[tag(&Op::Charge { cost: 0, ops: 0 })] = charge;
-    h[tag(&Op::Call(0))] = call;
-    h[tag(&Op::Return)] = ret;
-    h[tag(&Op::ChargeReturn { cost: 0 })] = charge_return;
+    h[tag(&Op::Call { f: 0, sp: 0 })] = call;
+    h[tag(&Op::Return { sp: 0 })] = ret;
+    h[tag(&Op::ChargeReturn { cost: 0, sp: 0 })] = charge_return;
     h[tag(&Op::Br(t))] = br;
     h[tag(&Op::BrCharge { t, cost: 0 })] = br_charge;
     h[tag(&Op::Jump { by: 0 })] = jump;
     h[tag(&Op::JumpCharge { by: 0, cost: 0 })] = jump_charge;
+    h[tag(&Op::StackMove(0))] = stack_move;
     h[tag(&Op::BrAnd { sp: 0, wide: false, zero: false, a: 0, imm: 0, t })] = br_and;
     h[tag(&Op::BrIf(t))] = br_if;
     h[tag(&Op::BrIfZ { sp: 0, wide: false, a: 0, cost: 0, t })] = br_if_z;

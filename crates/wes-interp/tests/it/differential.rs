@@ -159,6 +159,48 @@ fn results_traps_and_gas_match_the_jit() {
     }
 }
 
+/// The stack moves the interpreter carries from ops on slots to the next op that reads the
+/// height (`code/sink.rs`): a sum of 150 pushed temporaries reaching a call (a move past an
+/// `i8`, made by an op of its own, before a loop whose branches are renumbered), arms that
+/// fall into a join and branch to it with a temporary pushed, a load's push reaching a
+/// `return`. Results and gas as the JIT's, at every limit metered.
+#[test]
+fn stack_moves_made_late_match_the_jit() {
+    let mut sum = "(call $sq (i32.xor (local.get $x) (i32.const 150)))".to_string();
+    for k in (1..150).rev() {
+        sum = format!("(i32.add (i32.xor (local.get $x) (i32.const {k})) {sum})");
+    }
+    let wat = format!(
+        r#"(module (memory 1)
+          (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
+          (func (export "lag") (param $x i32) (result i32) (local $i i32)
+            (loop $l
+              (local.set $x {sum})
+              (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 3))))
+            (i32.add (i32.xor (local.get $x) (i32.const 9))
+              (if (result i32) (i32.and (local.get $x) (i32.const 1))
+                (then (i32.xor (local.get $x) (i32.const 3)))
+                (else (i32.add (local.get $x) (i32.load offset=4 (local.get $i)))))))
+          (func (export "load") (param $a i32) (result i64)
+            (i64.store (local.get $a) (i64.const 0x1234567890))
+            (i64.load (local.get $a))))"#
+    );
+    for (name, args) in [("lag", [Value::I32(7)]), ("lag", [Value::I32(8)]), ("load", [Value::I32(64)])] {
+        let outcome = |kind, metered, limit| run(kind, metered, &wat, name, &args, limit);
+        for metered in [false, true] {
+            let (jit, interp) =
+                (outcome(Kind::Jit, metered, u64::MAX / 2), outcome(Kind::Interp, metered, u64::MAX / 2));
+            assert!(interp.0.is_ok(), "{name}: {interp:?}");
+            assert!(same(&jit, &interp), "{name} metered={metered}:\n jit    {jit:?}\n interp {interp:?}");
+        }
+        let used = outcome(Kind::Jit, true, u64::MAX / 2).1;
+        for limit in (0..used).step_by(usize::try_from(used / 40).unwrap_or(1).max(1)) {
+            let (jit, interp) = (outcome(Kind::Jit, true, limit), outcome(Kind::Interp, true, limit));
+            assert!(same(&jit, &interp), "{name} limit {limit}:\n jit    {jit:?}\n interp {interp:?}");
+        }
+    }
+}
+
 #[test]
 fn running_out_of_gas_happens_at_the_same_unit_and_offset() {
     for (name, args) in CASES {

@@ -60,6 +60,7 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
         vec![Op::Const(1), Op::Const(2), Op::LocalGet(PARITY), Op::Select, Op::Drop],
         vec![Op::Const(7), Op::LocalSet(SCRATCH)],
         vec![Op::Const(7), Op::LocalTee(SCRATCH), Op::Drop],
+        vec![Op::StackMove(3), Op::StackMove(-3)],
         vec![Op::Copy { d: SCRATCH, a: PARITY }],
         vec![Op::ConstTo { d: SCRATCH, v: 9 }],
         vec![Op::UnS { n: NumOp::I32Clz, sp: 0, d: SCRATCH, a: CTR }],
@@ -219,7 +220,11 @@ fn every_handler_runs_in_constant_stack() {
         covered.extend(ops.iter().map(|op| tag(op)));
     }
     // Calls and returns need a module: `crate::tests::chains_run_in_constant_stack`.
-    covered.extend([tag(&Op::Call(0)), tag(&Op::Return), tag(&Op::ChargeReturn { cost: 0 })]);
+    covered.extend([
+        tag(&Op::Call { f: 0, sp: 0 }),
+        tag(&Op::Return { sp: 0 }),
+        tag(&Op::ChargeReturn { cost: 0, sp: 0 }),
+    ]);
     for (t, h) in HANDLERS.iter().enumerate() {
         if !std::ptr::fn_addr_eq(*h, exit as Handler) {
             assert!(covered.contains(&t), "the handler of tag {t} is not tested");
