@@ -93,10 +93,12 @@ impl Code {
         }
         // A charge right before a `return` pays and returns in one op.
         for at in 1..len {
-            if let (Some(&Op::Charge { cost, ops: 0 }), Some(Op::Return { .. })) =
+            // The return's own move goes with it (a charge does not read the height, so a
+            // move may be carried past it to the return).
+            if let (Some(&Op::Charge { cost, ops: 0 }), Some(&Op::Return { sp })) =
                 (self.ops.get(at - 1), self.ops.get(at))
             {
-                self.ops[at - 1] = Op::ChargeReturn { cost, sp: 0 };
+                self.ops[at - 1] = Op::ChargeReturn { cost, sp };
             }
         }
         let lands = |pc: u32| (pc as usize) < len;

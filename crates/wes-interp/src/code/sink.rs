@@ -16,7 +16,7 @@
 //!
 //! An op on slots runs alike at any height, and so does a trap it raises (a trap discards the
 //! stack); none of them calls out or leaves the running frame, so nothing sees the height
-//! while it lags. In a loop whose back edge is a fused branch (xorshift's, matmul's inner
+//! while it lags. Nor does a segment's charge, which the height may lag across too. In a loop whose back edge is a fused branch (xorshift's, matmul's inner
 //! loop) no move is made at all: what one op pushes the next pops.
 
 use super::{Code, Op, RETURN};
@@ -76,8 +76,11 @@ impl Code {
                 pending += i32::from(*sp);
                 *sp = 0;
                 last = Some(at);
-            } else if matches!(op, Op::Copy { .. } | Op::ConstTo { .. }) || pending == 0 {
-                // Slot to slot, no move: the height may lag across it. Or nothing lags.
+            } else if matches!(op, Op::Copy { .. } | Op::ConstTo { .. } | Op::Charge { .. }) || pending == 0 {
+                // Slot to slot, or a segment's charge: no move, and the height may lag across
+                // it (a charge the counter cannot pay traps, or asks the store's out-of-gas
+                // handler, which cannot run wasm, and goes on at the same height). Or nothing
+                // lags.
             } else if let Some(sp) = op.own_move_mut()
                 && let Ok(joint) = i8::try_from(i32::from(*sp) + pending)
             {
