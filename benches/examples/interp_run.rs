@@ -1,11 +1,11 @@
 //! One export of one module run on WES's interpreter or on wasmi, alone in a process: to count
 //! the instructions each executes for the same work (`valgrind --tool=callgrind`) or to time
 //! them apart from the harness. Both translate eagerly and run unmetered, as the harness's
-//! interpreter rows; the module is loaded and instantiated once, then the export is called
-//! ROUNDS times.
+//! interpreter rows (`wes-gas`: WES metered under the default pricing); the module is loaded
+//! and instantiated once, then the export is called ROUNDS times.
 //!
-//! `cargo run --release --manifest-path benches/Cargo.toml --example interp_run -- wes|wasmi
-//! FILE EXPORT ARG [ROUNDS] [SETUP]`; FILE is .wasm or .wat, the export takes one integer (i32
+//! `cargo run --release --manifest-path benches/Cargo.toml --example interp_run --
+//! wes|wes-gas|wasmi FILE EXPORT ARG [ROUNDS] [SETUP]`; FILE is .wasm or .wat, the export takes one integer (i32
 //! or i64) and returns one number; SETUP, an export called once with ARG before the rounds (the
 //! harness's `fill` of sha256, `init` of matmul). Prints the result (as bits for a float) and
 //! each call's median time.
@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, runtime, path, export, arg, rest @ ..] = &args[..] else {
-        bail!("usage: interp_run wes|wasmi FILE EXPORT ARG [ROUNDS]")
+        bail!("usage: interp_run wes|wes-gas|wasmi FILE EXPORT ARG [ROUNDS]")
     };
     let arg: i64 = arg.parse().context("ARG")?;
     let rounds: usize = rest.first().map_or(Ok(1), |r| r.parse()).context("ROUNDS")?.max(1);
@@ -26,11 +26,12 @@ fn main() -> Result<()> {
     let mut times = Vec::with_capacity(rounds);
     let mut result = 0i64;
     match runtime.as_str() {
-        "wes" => {
+        "wes" | "wes-gas" => {
+            let metered = runtime == "wes-gas";
             let mut config = wes::RuntimeConfig::default();
             config.performance.backend = wes::BackendKind::Interp;
             config.performance.translation = wes::Translation::Eager;
-            config.gas.metered = false;
+            config.gas.metered = metered;
             let engine = config.engine()?;
             let module = wes_runtime::Module::new(&engine, wes_decode::decode(&wasm)?)?;
             let mut store = wes_runtime::Store::new(&engine);
@@ -38,7 +39,7 @@ fn main() -> Result<()> {
             let func = instance.get_func(&store, export).ok_or_else(|| anyhow!("no export {export}"))?;
             if let Some(setup) = setup {
                 let f = instance.get_func(&store, setup).ok_or_else(|| anyhow!("no export {setup}"))?;
-                f.call(&mut store, &[wes_core::Value::I32(arg as i32)])?;
+                f.call_with_gas(&mut store, &[wes_core::Value::I32(arg as i32)], u64::MAX / 4).result?;
             }
             let param = func.ty(&store)?.params().first().copied();
             let value = match param {
@@ -47,7 +48,10 @@ fn main() -> Result<()> {
             };
             for _ in 0..rounds {
                 let t = Instant::now();
-                let out = func.call(&mut store, std::slice::from_ref(&value))?;
+                let out = match metered {
+                    true => func.call_with_gas(&mut store, std::slice::from_ref(&value), u64::MAX / 4).result?,
+                    false => func.call(&mut store, std::slice::from_ref(&value))?,
+                };
                 times.push(t.elapsed());
                 result = match out.first() {
                     Some(wes_core::Value::I32(v)) => i64::from(*v),
