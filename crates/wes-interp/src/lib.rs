@@ -309,9 +309,14 @@ mod tests {
     /// when metered) without a return to the loop, `n` turns.
     const CHAIN: &str = r#"(module
       (memory 1)
+      (global $g (mut i32) (i32.const 0))
+      (global $h (mut i64) (i64.const 0))
       (func (export "spin") (param $n i32) (result i64)
         (local $i i32) (local $x i64) (local $f f64) (local $y i32)
         (loop $top
+          (global.set $g (i32.sub (global.get $g) (i32.const 16)))
+          (global.set $h (i64.add (global.get $h) (i64.extend_i32_u (global.get $g))))
+          (local.set $x (i64.add (local.get $x) (global.get $h)))
           (local.set $x (i64.add (local.get $x) (i64.extend_i32_u (local.get $i))))
           (local.set $x (i64.xor (local.get $x) (i64.const 0x9e37)))
           (local.set $f (f64.add (local.get $f) (f64.const 1.5)))

@@ -25,7 +25,7 @@ use wes_core::vm;
 use super::Frame;
 use super::stack::{cell, copy_cells};
 use super::vmctx::{is_interp, load_cell, mem0_addr, mem0_of, rd, record_call, store_cell, vmctx_entry, wr};
-use crate::code::{DropKeep, LoadKind, Op, Target, for_each_branch_cmp, for_each_fast_op};
+use crate::code::{DropKeep, LoadKind, Op, Target, Width, for_each_branch_cmp, for_each_fast_op};
 
 /// What handlers read besides their registers; the loop refreshes it before it enters a chain.
 pub(super) struct Regs {
@@ -394,6 +394,31 @@ handler!(local_tee, Op::LocalTee(i), |ip, fb, sp, mem0, store, regs| {
     next!(after!(ip), fb, sp, mem0, store, regs)
 });
 
+// A global of the running instance (LLVM's code reads and writes its stack pointer in one in
+// every function that keeps a frame in memory); a `v128` one is the loop's.
+handler!(global_get, Op::GlobalGet(g, w), |ip, fb, sp, mem0, store, regs| {
+    // A validated index of the running instance; a global's slot is a 16-byte `ValRaw`.
+    let p = vmctx_entry((*regs).cur.vmctx, vm::VMCTX_GLOBALS, g);
+    s!(fb, regs, sp) = match w {
+        Width::W32 => u64::from(rd::<u32>(p, 0)),
+        Width::W64 => rd::<u64>(p, 0),
+        Width::W128 => bail!(ip, sp),
+    };
+    next!(after!(ip), fb, { sp + 1 }, mem0, store, regs)
+});
+
+handler!(global_set, Op::GlobalSet(g, w), |ip, fb, sp, mem0, store, regs| {
+    // As `global_get`.
+    let p = vmctx_entry((*regs).cur.vmctx, vm::VMCTX_GLOBALS, g);
+    let v = s!(fb, regs, sp - 1);
+    match w {
+        Width::W32 => wr(p, 0, v as u32),
+        Width::W64 => wr(p, 0, v),
+        Width::W128 => bail!(ip, sp),
+    }
+    next!(after!(ip), fb, { sp - 1 }, mem0, store, regs)
+});
+
 handler!(copy, Op::Copy { d, a }, |ip, fb, sp, mem0, store, regs| {
     s!(fb, regs, d) = s!(fb, regs, a);
     next!(after!(ip), fb, sp, mem0, store, regs)
@@ -707,6 +732,8 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::Jump { by: 0 })] = jump;
     h[tag(&Op::JumpCharge { by: 0, cost: 0 })] = jump_charge;
     h[tag(&Op::StackMove(0))] = stack_move;
+    h[tag(&Op::GlobalGet(0, Width::W32))] = global_get;
+    h[tag(&Op::GlobalSet(0, Width::W32))] = global_set;
     h[tag(&Op::BrAnd { sp: 0, wide: false, zero: false, a: 0, imm: 0, t })] = br_and;
     h[tag(&Op::BrIf(t))] = br_if;
     h[tag(&Op::BrIfZ { sp: 0, wide: false, a: 0, cost: 0, t })] = br_if_z;

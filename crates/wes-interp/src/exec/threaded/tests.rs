@@ -219,8 +219,10 @@ fn every_handler_runs_in_constant_stack() {
         }
         covered.extend(ops.iter().map(|op| tag(op)));
     }
-    // Calls and returns need a module: `crate::tests::chains_run_in_constant_stack`.
+    // Calls, returns and globals need a module: `crate::tests::chains_run_in_constant_stack`.
     covered.extend([
+        tag(&Op::GlobalGet(0, crate::code::Width::W32)),
+        tag(&Op::GlobalSet(0, crate::code::Width::W32)),
         tag(&Op::Call { f: 0, sp: 0 }),
         tag(&Op::Return { sp: 0 }),
         tag(&Op::ChargeReturn { cost: 0, sp: 0 }),
