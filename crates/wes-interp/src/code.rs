@@ -273,6 +273,12 @@ pub(crate) enum Op {
     Select,
     Select2,
     LocalGet(u32),
+    /// A [`Op::LocalGet`] of local `i` after moving the stack by `sp` cells: the move of the
+    /// ops before it, carried here by [`Code::seal`] (`code/sink.rs`).
+    LocalGetMoved {
+        i: u32,
+        sp: i8,
+    },
     LocalSet(u32),
     LocalTee(u32),
     /// `local.get a` then `local.set d`: copies slot `a` to slot `d`.
@@ -353,6 +359,11 @@ pub(crate) enum Op {
     },
     DataDrop(u32),
     Const(u64),
+    /// A [`Op::Const`] after moving the stack by `sp` cells (as [`Op::LocalGetMoved`]).
+    ConstMoved {
+        v: u64,
+        sp: i8,
+    },
     /// `v128.const` of [`Code::v128s`] at this index.
     ConstV(u32),
     /// A numeric operator of one operand (its arity decided at translation) on frame slots:

@@ -8,8 +8,9 @@
 //! each op two instructions; instead, [`Code::sink_stack_moves`] takes the moves out of the
 //! ops whose handlers need not make them ([`Op::slot_move_mut`]) and adds them up, and the
 //! sum is made where the height is next read: by the next op that makes a move of its own
-//! ([`Op::own_move_mut`]: a fused conditional branch, before it tests; an op in the general
-//! form, after its work), or else, before any other op and before every branch target (where
+//! ([`Op::own_move_mut`]: a fused conditional branch, before it tests; a call or a return;
+//! an op in the general form, after its work), by a push (`local.get` or a constant, in a
+//! form that moves first), or else, before any other op and before every branch target (where
 //! paths meet, and each must arrive at the same height), by the last op that gave up its move,
 //! turned back into its general form ([`Op::moving`]). Only a sum past an `i8` takes an
 //! [`Op::StackMove`] of its own.
@@ -85,6 +86,13 @@ impl Code {
                 && let Ok(joint) = i8::try_from(i32::from(*sp) + pending)
             {
                 *sp = joint;
+                (pending, last) = (0, None);
+            } else if let (Op::LocalGet(i), Ok(sp)) = (*op, i8::try_from(pending)) {
+                // The commonest op to read the height after ops on slots: a push.
+                *op = Op::LocalGetMoved { i, sp };
+                (pending, last) = (0, None);
+            } else if let (Op::Const(v), Ok(sp)) = (*op, i8::try_from(pending)) {
+                *op = Op::ConstMoved { v, sp };
                 (pending, last) = (0, None);
             } else {
                 settle(ops, &mut pending, &mut last, at);

@@ -383,6 +383,12 @@ handler!(local_get, Op::LocalGet(i), |ip, fb, sp, mem0, store, regs| {
     next!(after!(ip), fb, { sp + 1 }, mem0, store, regs)
 });
 
+handler!(local_get_moved, Op::LocalGetMoved { i, sp: ds }, |ip, fb, sp, mem0, store, regs| {
+    sp = sp.wrapping_add_signed(isize::from(ds));
+    s!(fb, regs, sp) = s!(fb, regs, i);
+    next!(after!(ip), fb, { sp + 1 }, mem0, store, regs)
+});
+
 handler!(local_set, Op::LocalSet(i), |ip, fb, sp, mem0, store, regs| {
     sp -= 1;
     s!(fb, regs, i) = s!(fb, regs, sp);
@@ -430,6 +436,12 @@ handler!(const_to, Op::ConstTo { d, v }, |ip, fb, sp, mem0, store, regs| {
 });
 
 handler!(const1, Op::Const(v), |ip, fb, sp, mem0, store, regs| {
+    s!(fb, regs, sp) = v;
+    next!(after!(ip), fb, { sp + 1 }, mem0, store, regs)
+});
+
+handler!(const_moved, Op::ConstMoved { v, sp: ds }, |ip, fb, sp, mem0, store, regs| {
+    sp = sp.wrapping_add_signed(isize::from(ds));
     s!(fb, regs, sp) = v;
     next!(after!(ip), fb, { sp + 1 }, mem0, store, regs)
 });
@@ -732,6 +744,8 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::Jump { by: 0 })] = jump;
     h[tag(&Op::JumpCharge { by: 0, cost: 0 })] = jump_charge;
     h[tag(&Op::StackMove(0))] = stack_move;
+    h[tag(&Op::LocalGetMoved { i: 0, sp: 0 })] = local_get_moved;
+    h[tag(&Op::ConstMoved { v: 0, sp: 0 })] = const_moved;
     h[tag(&Op::GlobalGet(0, Width::W32))] = global_get;
     h[tag(&Op::GlobalSet(0, Width::W32))] = global_set;
     h[tag(&Op::BrAnd { sp: 0, wide: false, zero: false, a: 0, imm: 0, t })] = br_and;
