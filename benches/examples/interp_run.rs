@@ -35,7 +35,31 @@ fn main() -> Result<()> {
             let engine = config.engine()?;
             let module = wes_runtime::Module::new(&engine, wes_decode::decode(&wasm)?)?;
             let mut store = wes_runtime::Store::new(&engine);
-            let instance = wes_runtime::Linker::new().instantiate(&mut store, &module)?;
+            // The four WASI imports of the C workloads (never called when they run well).
+            let mut linker = wes_runtime::Linker::new();
+            let wasi = "wasi_snapshot_preview1";
+            let refused = || wes_runtime::HostError::new("WASI is not provided");
+            linker.func_wrap(
+                wasi,
+                "fd_close",
+                move |_: &mut wes_runtime::Caller<'_>, (_,): (i32,)| -> Result<i32, _> { Err(refused()) },
+            );
+            linker.func_wrap(
+                wasi,
+                "fd_seek",
+                move |_: &mut wes_runtime::Caller<'_>, _: (i32, i64, i32, i32)| -> Result<i32, _> { Err(refused()) },
+            );
+            linker.func_wrap(
+                wasi,
+                "fd_write",
+                move |_: &mut wes_runtime::Caller<'_>, _: (i32, i32, i32, i32)| -> Result<i32, _> { Err(refused()) },
+            );
+            linker.func_wrap(
+                wasi,
+                "proc_exit",
+                move |_: &mut wes_runtime::Caller<'_>, (_,): (i32,)| -> Result<(), _> { Err(refused()) },
+            );
+            let instance = linker.instantiate(&mut store, &module)?;
             let func = instance.get_func(&store, export).ok_or_else(|| anyhow!("no export {export}"))?;
             if let Some(setup) = setup {
                 let f = instance.get_func(&store, setup).ok_or_else(|| anyhow!("no export {setup}"))?;
@@ -67,9 +91,18 @@ fn main() -> Result<()> {
             let engine = wasmi::Engine::new(&config);
             let module = wasmi::Module::new(&engine, &wasm[..]).map_err(|e| anyhow!("{e}"))?;
             let mut store = wasmi::Store::new(&engine, ());
-            let instance = wasmi::Linker::<()>::new(&engine)
-                .instantiate_and_start(&mut store, &module)
-                .map_err(|e| anyhow!("{e}"))?;
+            let mut linker = wasmi::Linker::<()>::new(&engine);
+            let wasi = "wasi_snapshot_preview1";
+            let refused = || wasmi::Error::new("WASI is not provided");
+            linker.func_wrap(wasi, "fd_close", move |_: i32| -> Result<i32, wasmi::Error> { Err(refused()) })?;
+            linker.func_wrap(wasi, "fd_seek", move |_: i32, _: i64, _: i32, _: i32| -> Result<i32, wasmi::Error> {
+                Err(refused())
+            })?;
+            linker.func_wrap(wasi, "fd_write", move |_: i32, _: i32, _: i32, _: i32| -> Result<i32, wasmi::Error> {
+                Err(refused())
+            })?;
+            linker.func_wrap(wasi, "proc_exit", move |_: i32| -> Result<(), wasmi::Error> { Err(refused()) })?;
+            let instance = linker.instantiate_and_start(&mut store, &module).map_err(|e| anyhow!("{e}"))?;
             let func = instance.get_func(&store, export).ok_or_else(|| anyhow!("no export {export}"))?;
             if let Some(setup) = setup {
                 let f = instance.get_func(&store, setup).ok_or_else(|| anyhow!("no export {setup}"))?;
