@@ -17,8 +17,9 @@
 //!
 //! An op on slots runs alike at any height, and so does a trap it raises (a trap discards the
 //! stack); none of them calls out or leaves the running frame, so nothing sees the height
-//! while it lags. Nor does a segment's charge, which the height may lag across too. In a loop whose back edge is a fused branch (xorshift's, matmul's inner
-//! loop) no move is made at all: what one op pushes the next pops.
+//! while it lags. Nor does a segment's charge, which the height may lag across too. In a loop
+//! whose back edge is a fused branch (xorshift's, matmul's inner loop) no move is made at all:
+//! what one op pushes the next pops.
 
 use super::{Code, Op, RETURN};
 

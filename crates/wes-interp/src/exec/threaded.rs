@@ -559,8 +559,8 @@ handler!(charge_return, Op::ChargeReturn { cost, sp: ds }, |ip, fb, sp, mem0, st
     return return_frame(ip, fb, sp, mem0, regs);
 });
 
-/// The frame switch of [`call`] for `Op::Call { f, .. }` at `ip` (at the moved height `sp`), then the callee's first op; the
-/// loop runs the call when the switch cannot be made here. Out of line, so that the `call`
+/// The frame switch of [`call`] for `Op::Call { f, .. }` at `ip` (at the moved height `sp`),
+/// then the callee's first op; the loop runs the call when the switch cannot be made here. Out of line, so that the `call`
 /// handler stays small, and a handler's shape itself (it ends in the jump to the next op's
 /// handler), so that nothing comes back through memory or a return.
 ///
