@@ -108,27 +108,13 @@ impl ChargePlan {
         body_offset: u64,
         segments: &FunctionSegments,
     ) -> Result<ChargePlan, wasmparser::BinaryReaderError> {
-        let Some(cfg) = Cfg::build(body, body_offset, segments)? else {
-            return Ok(ChargePlan::unmerged(segments));
-        };
-        let costs: Vec<(u64, u64)> = segments.segments.iter().map(|s| (s.start, s.cost)).collect();
-        let chains = cfg.chains(&costs);
-        Ok(ChargePlan {
-            charges: segments
-                .segments
-                .iter()
-                .zip(chains)
-                .map(|(seg, chain)| {
-                    let charge = match chain {
-                        Some(c) => SegmentCharge::Check {
-                            chain: c.iter().filter_map(|&i| segments.segments.get(i).map(ChainLink::of)).collect(),
-                        },
-                        None => SegmentCharge::Absorbed,
-                    };
-                    (seg.start, charge)
-                })
-                .collect(),
-        })
+        let body = FunctionBody::new(BinaryReader::new(body, body_offset));
+        let mut ops = body.get_operators_reader()?;
+        let mut builder = PlanBuilder::new();
+        while !ops.eof() {
+            builder.push(&ops.read()?);
+        }
+        Ok(builder.finish(&segments.segments))
     }
 }
 
@@ -141,6 +127,7 @@ struct Cfg {
 }
 
 /// A label of the control stack while the graph is built.
+#[derive(Debug)]
 struct Label {
     /// For a `loop`: the index of the segment after the `loop` operator (its header).
     header: Option<usize>,
@@ -150,112 +137,183 @@ struct Label {
     to_end: Vec<usize>,
 }
 
-impl Cfg {
-    /// Builds the graph, or `None` when the body has a boundary operator not modelled here.
-    fn build(
-        body: &[u8],
-        body_offset: u64,
-        segments: &FunctionSegments,
-    ) -> Result<Option<Cfg>, wasmparser::BinaryReaderError> {
-        let n = segments.segments.len();
-        let mut pure = vec![true; n];
-        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
-        // The function's own label: a branch to it returns.
-        let mut labels = vec![Label { header: None, if_segment: None, to_end: Vec::new() }];
-        let body = FunctionBody::new(BinaryReader::new(body, body_offset));
-        let mut ops = body.get_operators_reader()?;
-        let mut seg = 0usize;
-        while !ops.eof() {
-            let op = ops.read()?;
-            if !is_pure(&op)
-                && let Some(p) = pure.get_mut(seg)
-            {
-                *p = false;
-            }
-            if !ends_segment(&op) {
-                continue;
-            }
-            let next = seg + 1;
-            let depth = labels.len();
-            // Records the edge of a branch to relative depth `d`: to a loop's header now, to the
-            // segment after a block's `end` when that `end` is read, or none (a return).
-            let branch = |labels: &mut Vec<Label>, succ: &mut Vec<Vec<usize>>, d: u32| {
-                let Some(i) = depth.checked_sub(1 + d as usize) else { return };
-                let Some(label) = labels.get_mut(i) else { return };
-                match label.header {
-                    Some(h) => add(succ, seg, h),
-                    None if i == 0 => {} // returns
-                    None => label.to_end.push(seg),
-                }
-            };
-            match &op {
-                Operator::Block { .. } => {
-                    add(&mut succ, seg, next);
-                    labels.push(Label { header: None, if_segment: None, to_end: Vec::new() });
-                }
-                Operator::Loop { .. } => {
-                    add(&mut succ, seg, next);
-                    labels.push(Label { header: Some(next), if_segment: None, to_end: Vec::new() });
-                }
-                Operator::If { .. } => {
-                    add(&mut succ, seg, next);
-                    labels.push(Label { header: None, if_segment: Some(seg), to_end: Vec::new() });
-                }
-                Operator::Else => {
-                    if let Some(label) = labels.last_mut() {
-                        if let Some(i) = label.if_segment.take() {
-                            add(&mut succ, i, next);
-                        }
-                        label.to_end.push(seg);
-                    }
-                }
-                Operator::End => {
-                    if let Some(label) = labels.pop() {
-                        if labels.is_empty() {
-                            // The function's final `end` returns.
-                        } else {
-                            add(&mut succ, seg, next);
-                            for s in label.to_end.into_iter().chain(label.if_segment) {
-                                add(&mut succ, s, next);
-                            }
-                        }
-                    }
-                }
-                Operator::Br { relative_depth } => branch(&mut labels, &mut succ, *relative_depth),
-                Operator::BrIf { relative_depth } => {
-                    branch(&mut labels, &mut succ, *relative_depth);
-                    add(&mut succ, seg, next);
-                }
-                Operator::BrTable { targets } => {
-                    for t in targets.targets() {
-                        branch(&mut labels, &mut succ, t?);
-                    }
-                    branch(&mut labels, &mut succ, targets.default());
-                }
-                Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. } => {
-                    add(&mut succ, seg, next);
-                }
-                Operator::Return
-                | Operator::Unreachable
-                | Operator::ReturnCall { .. }
-                | Operator::ReturnCallIndirect { .. }
-                | Operator::ReturnCallRef { .. } => {}
-                _ => return Ok(None),
-            }
-            seg = next;
+/// Builds the segment-level graph one operator at a time, alongside a
+/// [`SegmentCutter`](crate::SegmentCutter) fed the same operators: for a backend that reads a
+/// body once to translate it, cuts its segments in the same pass and wants the merged plan
+/// without a second read (the interpreter). [`ChargePlan::merged`] drives it from a reader of
+/// its own.
+#[derive(Debug)]
+pub struct PlanBuilder {
+    pure: Vec<bool>,
+    succ: Vec<Vec<usize>>,
+    labels: Vec<Label>,
+    /// The segment the next operator belongs to.
+    seg: usize,
+    /// A boundary operator not modelled here was read: the plan is the unmerged one.
+    unmodelled: bool,
+}
+
+impl Default for PlanBuilder {
+    fn default() -> Self {
+        PlanBuilder::new()
+    }
+}
+
+impl PlanBuilder {
+    /// A builder at the start of a body.
+    pub fn new() -> PlanBuilder {
+        PlanBuilder {
+            pure: Vec::new(),
+            succ: Vec::new(),
+            // The function's own label: a branch to it returns.
+            labels: vec![Label { header: None, if_segment: None, to_end: Vec::new() }],
+            seg: 0,
+            unmodelled: false,
         }
-        if seg != n {
-            // Not the segments `function_segments` cut (impossible for a validated body):
-            // merge nothing rather than trust a graph over the wrong segments.
-            return Ok(None);
+    }
+
+    /// Adds the body's next operator.
+    #[inline]
+    pub fn push(&mut self, op: &Operator<'_>) {
+        let seg = self.seg;
+        if self.pure.len() <= seg {
+            self.pure.resize(seg + 1, true);
+            self.succ.resize_with(seg + 1, Vec::new);
         }
+        if !is_pure(op)
+            && let Some(p) = self.pure.get_mut(seg)
+        {
+            *p = false;
+        }
+        if ends_segment(op) {
+            self.boundary(op);
+        }
+    }
+
+    /// The edges of the boundary `op`, which ends segment `self.seg`.
+    fn boundary(&mut self, op: &Operator<'_>) {
+        let (seg, succ, labels) = (self.seg, &mut self.succ, &mut self.labels);
+        let next = seg + 1;
+        let depth = labels.len();
+        // Records the edge of a branch to relative depth `d`: to a loop's header now, to the
+        // segment after a block's `end` when that `end` is read, or none (a return).
+        let branch = |labels: &mut Vec<Label>, succ: &mut Vec<Vec<usize>>, d: u32| {
+            let Some(i) = depth.checked_sub(1 + d as usize) else { return };
+            let Some(label) = labels.get_mut(i) else { return };
+            match label.header {
+                Some(h) => add(succ, seg, h),
+                None if i == 0 => {} // returns
+                None => label.to_end.push(seg),
+            }
+        };
+        match op {
+            Operator::Block { .. } => {
+                add(succ, seg, next);
+                labels.push(Label { header: None, if_segment: None, to_end: Vec::new() });
+            }
+            Operator::Loop { .. } => {
+                add(succ, seg, next);
+                labels.push(Label { header: Some(next), if_segment: None, to_end: Vec::new() });
+            }
+            Operator::If { .. } => {
+                add(succ, seg, next);
+                labels.push(Label { header: None, if_segment: Some(seg), to_end: Vec::new() });
+            }
+            Operator::Else => {
+                if let Some(label) = labels.last_mut() {
+                    if let Some(i) = label.if_segment.take() {
+                        add(succ, i, next);
+                    }
+                    label.to_end.push(seg);
+                }
+            }
+            Operator::End => {
+                if let Some(label) = labels.pop() {
+                    if labels.is_empty() {
+                        // The function's final `end` returns.
+                    } else {
+                        add(succ, seg, next);
+                        for s in label.to_end.into_iter().chain(label.if_segment) {
+                            add(succ, s, next);
+                        }
+                    }
+                }
+            }
+            Operator::Br { relative_depth } => branch(labels, succ, *relative_depth),
+            Operator::BrIf { relative_depth } => {
+                branch(labels, succ, *relative_depth);
+                add(succ, seg, next);
+            }
+            Operator::BrTable { targets } => {
+                for t in targets.targets() {
+                    match t {
+                        Ok(t) => branch(labels, succ, t),
+                        // Unreadable (impossible for a validated body): merge nothing.
+                        Err(_) => self.unmodelled = true,
+                    }
+                }
+                branch(labels, succ, targets.default());
+            }
+            Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. } => {
+                add(succ, seg, next);
+            }
+            Operator::Return
+            | Operator::Unreachable
+            | Operator::ReturnCall { .. }
+            | Operator::ReturnCallIndirect { .. }
+            | Operator::ReturnCallRef { .. } => {}
+            _ => self.unmodelled = true,
+        }
+        self.seg = next;
+    }
+
+    /// The plan for the body whose operators were pushed, cut into `segments` (by a
+    /// [`SegmentCutter`](crate::SegmentCutter) fed the same operators, or
+    /// [`function_segments`](crate::function_segments)).
+    pub fn finish(self, segments: &[Segment]) -> ChargePlan {
+        let single = |s: &Segment| (s.start, SegmentCharge::Check { chain: vec![ChainLink::of(s)] });
+        match self.graph(segments.len()) {
+            Some(cfg) => {
+                let costs: Vec<(u64, u64)> = segments.iter().map(|s| (s.start, s.cost)).collect();
+                let chains = cfg.chains(&costs);
+                ChargePlan {
+                    charges: segments
+                        .iter()
+                        .zip(chains)
+                        .map(|(seg, chain)| {
+                            let charge = match chain {
+                                Some(c) => SegmentCharge::Check {
+                                    chain: c.iter().filter_map(|&i| segments.get(i).map(ChainLink::of)).collect(),
+                                },
+                                None => SegmentCharge::Absorbed,
+                            };
+                            (seg.start, charge)
+                        })
+                        .collect(),
+                }
+            }
+            None => ChargePlan { charges: segments.iter().map(single).collect() },
+        }
+    }
+
+    /// The graph over `n` segments, or `None` when it cannot be trusted: an operator it does
+    /// not model, or not the segments the operators cut (impossible for a validated body).
+    fn graph(self, n: usize) -> Option<Cfg> {
+        if self.unmodelled || self.seg != n {
+            return None;
+        }
+        let (mut pure, mut succ) = (self.pure, self.succ);
+        pure.resize(n, true);
+        succ.resize_with(n, Vec::new);
         for v in &mut succ {
             v.sort_unstable();
             v.dedup();
         }
-        Ok(Some(Cfg { pure, succ }))
+        Some(Cfg { pure, succ })
     }
+}
 
+impl Cfg {
     /// The unique successor of segment `i`, if it has exactly one.
     fn only_successor(&self, i: usize) -> Option<usize> {
         match self.succ.get(i).map(Vec::as_slice) {
