@@ -9,6 +9,7 @@
 
 use wes_core::ValType;
 
+mod charges;
 mod seal;
 mod sink;
 
@@ -169,10 +170,15 @@ macro_rules! define_op {
 #[repr(u8)]
 pub(crate) enum Op {
     /// Pays `cost` for the segment that starts here (see `wes_meter::function_segments`) and
-    /// then counts its `ops` operators.
+    /// then counts its `ops` operators. With a `chain` (its index in [`Code::chains`] plus one;
+    /// 0: none), the check of a merged plan (`wes_meter::ChargePlan`): `cost` and `ops` are
+    /// the sums of the chain's segments, paid at once when the counter holds enough; when it
+    /// does not, the loop pays them one by one, exactly as a charge at each segment would
+    /// (the out-of-gas handler asked for each, a trap at the segment that cannot be paid).
     Charge {
         cost: u64,
         ops: u32,
+        chain: u32,
     },
     Unreachable,
     Br(Target),
@@ -648,6 +654,8 @@ pub(crate) struct Code {
     pub(crate) v128s: Vec<u128>,
     /// The SIMD lane operators.
     pub(crate) simd: Vec<crate::simd::SimdOp>,
+    /// The segments each merged check pays for, in the order they run (`Op::Charge::chain`).
+    pub(crate) chains: Vec<Box<[wes_meter::ChainLink]>>,
     /// Some scalar load or store addresses memory 0, through the definition the loop keeps
     /// and passes to the threaded handlers: the loop reads it when the frame starts running.
     pub(crate) mem0: bool,

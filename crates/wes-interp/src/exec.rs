@@ -238,7 +238,7 @@ impl Executor {
             () => {{
                 // SAFETY: `pc` is an op of `code`: a body's first, or the op after a call
                 // (which falls through).
-                if let Op::Charge { cost, ops: 0 } = unsafe { *ip } {
+                if let Op::Charge { cost, ops: 0, .. } = unsafe { *ip } {
                     // SAFETY: `store` is the live store context of every frame's instance.
                     let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
                     if gas >= cost {
@@ -377,23 +377,49 @@ impl Executor {
                 }};
             }
             match *op {
-                Op::Charge { cost, ops } => {
+                Op::Charge { cost, ops, chain } => {
+                    // Counted once paid for, as the JIT counts (an unpaid segment counts none).
+                    macro_rules! count {
+                        ($n:expr) => {{
+                            let n: u64 = $n;
+                            if n > 0 {
+                                // SAFETY: `store` is live; it holds the operator counter.
+                                unsafe {
+                                    let c: u64 = rd(store, vm::STORE_OPERATORS);
+                                    wr(store, vm::STORE_OPERATORS, c.wrapping_add(n));
+                                }
+                            }
+                        }};
+                    }
                     // The common case inline: the counter holds enough.
                     // SAFETY: `store` is the live store context of every frame's instance.
                     let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
                     if gas >= cost {
                         // SAFETY: as above.
                         unsafe { wr(store, vm::STORE_GAS, gas - cost) };
-                    // SAFETY: `vmctx` is live.
-                    } else if !unsafe { charge(vmctx, cost) } {
-                        trap!(None)
-                    }
-                    // Counted once paid for, as the JIT counts (an unpaid segment counts none).
-                    if ops > 0 {
-                        // SAFETY: `store` is live; it holds the operator counter.
-                        unsafe {
-                            let n: u64 = rd(store, vm::STORE_OPERATORS);
-                            wr(store, vm::STORE_OPERATORS, n.wrapping_add(u64::from(ops)));
+                        count!(u64::from(ops));
+                    } else if chain == 0 {
+                        // SAFETY: `vmctx` is live.
+                        if !unsafe { charge(vmctx, cost) } {
+                            trap!(None)
+                        }
+                        count!(u64::from(ops));
+                    } else {
+                        // A merged check the counter cannot pay at once: the segments of its
+                        // chain one by one, as their own charges would be paid (nothing of
+                        // them has run: they are pure), the out-of-gas handler asked for each
+                        // and a trap reported at the first that cannot be paid.
+                        let Some(links) = code.chains.get(chain as usize - 1) else {
+                            trap!(Some(TrapCode::Unreachable))
+                        };
+                        for l in links.iter() {
+                            // SAFETY: `vmctx` is live.
+                            if !unsafe { charge(vmctx, l.cost) } {
+                                let at = u32::try_from(l.start).unwrap_or(u32::MAX);
+                                // SAFETY: as `trap!`.
+                                return unsafe { self.unwind(vmctx, None, code.func_index, at) };
+                            }
+                            count!(l.ops);
                         }
                     }
                 }

@@ -54,11 +54,22 @@ pub struct InterpConfig {
     /// (`wes_core::vm::STORE_OPERATORS`), per segment when it is charged, exactly as the JIT
     /// with `count_operators` does (default off).
     pub count_operators: bool,
+    /// Let one check pay for several segments where no one can tell the difference
+    /// (`wes_meter::ChargePlan::merged`, the JIT's `merge_gas_checks`; default on). Gas,
+    /// out-of-gas requests, operator counts and trap offsets are the same either way.
+    pub merge_gas_checks: bool,
 }
 
 impl Default for InterpConfig {
     fn default() -> Self {
-        InterpConfig { pricing: None, nan_canonicalization: true, eager: false, threads: 0, count_operators: false }
+        InterpConfig {
+            pricing: None,
+            nan_canonicalization: true,
+            eager: false,
+            threads: 0,
+            count_operators: false,
+            merge_gas_checks: true,
+        }
     }
 }
 
@@ -89,6 +100,7 @@ pub(crate) struct Shared {
     pub(crate) segment_pricing: Option<Arc<Pricing>>,
     pub(crate) metered: bool,
     pub(crate) count_operators: bool,
+    pub(crate) merge_gas_checks: bool,
     pub(crate) nan_canonicalization: bool,
     /// Per type of the module, what a call of native code with that signature moves: worked
     /// out once here rather than on every call of a host function.
@@ -167,6 +179,7 @@ impl wes_core::Backend for Interpreter {
             },
             metered: self.config.pricing.is_some(),
             count_operators: self.config.count_operators,
+            merge_gas_checks: self.config.merge_gas_checks,
             nan_canonicalization: self.config.nan_canonicalization,
             native_sigs: module.types.iter().map(NativeSig::new).collect(),
         });

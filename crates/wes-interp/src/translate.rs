@@ -13,7 +13,7 @@
 
 use wasmparser::{BinaryReader, BlockType, FunctionBody, Operator};
 use wes_core::{CompileError, Module, ValType};
-use wes_meter::{Pricing, SegmentCutter};
+use wes_meter::{PlanBuilder, Pricing, SegmentCutter};
 
 mod check;
 mod fuse;
@@ -204,6 +204,9 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     // figures are filled in when the segment's last operator has been read.
     let mut cutter = SegmentCutter::new();
     let mut charge: Option<usize> = None;
+    // With merged checks, the segment graph is built in the same pass, and each segment's
+    // charge (if it was emitted) noted, for `Code::merge_charges`.
+    let mut plan = (pricing.is_some() && shared.merge_gas_checks).then(|| (PlanBuilder::new(), Vec::new(), Vec::new()));
     while !ops.eof() {
         // The position, then `read`: the same as `read_with_offset`, whose result moved through
         // two more `Result`s (its own and `map_err`'s) made this loop a third slower (the
@@ -217,7 +220,10 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         let ended = match pricing {
             Some(p) => {
                 if cutter.at_start() {
-                    charge = t.reachable.then(|| t.emit(Op::Charge { cost: 0, ops: 0 }));
+                    charge = t.reachable.then(|| t.emit(Op::Charge { cost: 0, ops: 0, chain: 0 }));
+                }
+                if let Some((builder, _, _)) = &mut plan {
+                    builder.push(&op);
                 }
                 cutter.push(&op, offset, p)
             }
@@ -225,14 +231,23 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         };
         t.operator(&op)?;
         if let Some(seg) = ended {
-            t.settle_charge(charge.take(), &seg, shared)?;
+            t.settle_charge(charge, &seg, shared)?;
+            if let Some((_, segments, at)) = &mut plan {
+                segments.push(seg);
+                at.push(charge);
+            }
+            charge = None;
         }
         if t.ctrl.is_empty() {
             break;
         }
     }
     if let Some(seg) = cutter.finish() {
-        t.settle_charge(charge.take(), &seg, shared)?;
+        t.settle_charge(charge, &seg, shared)?;
+        if let Some((_, segments, at)) = &mut plan {
+            segments.push(seg);
+            at.push(charge);
+        }
     }
     if !t.ctrl.is_empty() {
         return Err(t.err("body ends inside a block"));
@@ -253,9 +268,14 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         tables: t.tables,
         v128s: t.v128s,
         simd: t.simd,
+        chains: Vec::new(),
         mem0: t.mem0,
         canon: shared.nan_canonicalization,
     };
+    if let Some((builder, segments, at)) = plan {
+        code.merge_charges(&builder.finish(&segments), &at, shared.metered, shared.count_operators)
+            .map_err(|message| CompileError::Codegen { func_index, message })?;
+    }
     code.seal().map_err(|message| CompileError::Codegen { func_index, message })?;
     Ok(code)
 }
@@ -281,7 +301,7 @@ impl<'m> Translator<'m> {
         // A body has fewer operators than bytes, and a module fewer than 2^32 bytes.
         let ops = if shared.count_operators { u32::try_from(seg.ops).unwrap_or(u32::MAX) } else { 0 };
         match self.ops.get_mut(at) {
-            Some(Op::Charge { cost: c, ops: o }) => {
+            Some(Op::Charge { cost: c, ops: o, .. }) => {
                 (*c, *o) = (cost, ops);
                 Ok(())
             }

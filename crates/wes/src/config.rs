@@ -772,6 +772,7 @@ impl RuntimeConfig {
                 eager: self.performance.translation == Translation::Eager,
                 threads: self.performance.compile_threads,
                 count_operators: self.monitoring.count_operators,
+                merge_gas_checks: self.performance.merge_gas_checks,
                 ..wes_interp::InterpConfig::default()
             })))
         };

@@ -9,7 +9,8 @@ impl Code {
     /// op that does not fall through (an `Unreachable` that is never reached, when the body's
     /// last op could fall through — the translator emits none past unreachable code) and
     /// checks that every branch lands on an op. The loop relies on both (see `exec::run`);
-    /// a failure here is a translator bug, reported rather than run. On the way, branches
+    /// a failure here is a translator bug, reported rather than run (so is a charge naming a
+    /// chain the body does not have). On the way, branches
     /// fuse with what they land on, and the stack moves of ops on slots go to the ops that
     /// read the height ([`Code::sink_stack_moves`]).
     pub(crate) fn seal(&mut self) -> Result<(), String> {
@@ -59,7 +60,7 @@ impl Code {
             // the charge would. It stands at the charge's offset, so running out of gas there
             // reports the segment's first operator, as the charge and the JIT do.
             if let Some(&Op::Br(t)) = self.ops.get(at)
-                && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
+                && let Some(&Op::Charge { cost, ops: 0, chain: 0 }) = self.ops.get(t.pc as usize)
                 && matches!(self.ops.get(t.pc as usize + 1), Some(Op::Return { .. }))
                 && (t.dk.drop == 0 || t.dk.keep >= self.result_cells)
                 && let Some(&offset) = self.offsets.get(t.pc as usize)
@@ -72,7 +73,7 @@ impl Code {
             // fused op's handler never moves any.
             if let Some(&Op::Br(t)) = self.ops.get(at)
                 && t.dk.drop == 0
-                && let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(t.pc as usize)
+                && let Some(&Op::Charge { cost, ops: 0, .. }) = self.ops.get(t.pc as usize)
             {
                 self.ops[at] = Op::BrCharge { t, cost };
             }
@@ -84,7 +85,7 @@ impl Code {
         // A `br_if` on `eqz` pays the charge it falls through to (a loop's exit test, then
         // the segment of the loop's body).
         for at in 0..len.saturating_sub(1) {
-            if let Some(&Op::Charge { cost, ops: 0 }) = self.ops.get(at + 1)
+            if let Some(&Op::Charge { cost, ops: 0, .. }) = self.ops.get(at + 1)
                 && let Ok(cost) = u32::try_from(cost)
                 && let Some(Op::BrIfZ { cost: fused, .. }) = self.ops.get_mut(at)
             {
@@ -95,7 +96,7 @@ impl Code {
         for at in 1..len {
             // The return's own move goes with it (a charge does not read the height, so a
             // move may be carried past it to the return).
-            if let (Some(&Op::Charge { cost, ops: 0 }), Some(&Op::Return { sp })) =
+            if let (Some(&Op::Charge { cost, ops: 0, chain: 0 }), Some(&Op::Return { sp })) =
                 (self.ops.get(at - 1), self.ops.get(at))
             {
                 self.ops[at - 1] = Op::ChargeReturn { cost, sp };
@@ -108,6 +109,12 @@ impl Code {
         });
         if let Some(at) = bad {
             return Err(format!("op {at} branches past the end of the body ({len} ops)"));
+        }
+        let chains = self.chains.len();
+        if let Some(at) =
+            self.ops.iter().position(|op| matches!(*op, Op::Charge { chain, .. } if chain as usize > chains))
+        {
+            return Err(format!("the charge at op {at} names a chain past the {chains} of the body"));
         }
         if let Some(t) = self.tables.iter().find(|t| !lands(t.pc)) {
             return Err(format!("a br_table target ({}) lies past the end of the body ({len} ops)", t.pc));

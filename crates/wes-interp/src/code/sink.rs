@@ -132,13 +132,20 @@ impl Code {
             ops.push(Op::StackMove(by));
             offsets.push(self.offsets.last().copied().unwrap_or(self.body_offset));
         }
-        // A target past the end stays past it, for `seal` to report.
+        self.ops = ops;
+        self.offsets = offsets;
+        self.retarget(&new_index);
+    }
+
+    /// Points every branch at `new_index[pc]`, the new index of the op it named (ops went in
+    /// or out). A target past the end stays past it, for `seal` to report.
+    pub(super) fn retarget(&mut self, new_index: &[u32]) {
         let renumber = |pc: &mut u32| {
             if *pc != RETURN {
                 *pc = new_index.get(*pc as usize).copied().unwrap_or(u32::MAX - 1);
             }
         };
-        for op in &mut ops {
+        for op in &mut self.ops {
             match op {
                 Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => renumber(pc),
                 op => {
@@ -151,7 +158,5 @@ impl Code {
         for t in &mut self.tables {
             renumber(&mut t.pc);
         }
-        self.ops = ops;
-        self.offsets = offsets;
     }
 }

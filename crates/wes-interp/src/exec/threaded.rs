@@ -120,7 +120,7 @@ macro_rules! land {
         let to: *const Op = $to;
         // SAFETY: `to` is an op of the running code (as for `next!`); a charge falls through
         // to another op.
-        if let Op::Charge { cost, ops: 0 } = unsafe { *to }
+        if let Op::Charge { cost, ops: 0, .. } = unsafe { *to }
             && unsafe { pay($store, cost) }
         {
             next!(unsafe { to.add(1) }, $fb, $sp, $mem0, $store, $regs)
@@ -273,7 +273,7 @@ unsafe extern "C" fn exit(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8,
     bail!(ip, sp)
 }
 
-handler!(charge, Op::Charge { cost, ops }, |ip, fb, sp, mem0, store, regs| {
+handler!(charge, Op::Charge { cost, ops, .. }, |ip, fb, sp, mem0, store, regs| {
     if !pay(store, cost) {
         bail!(ip, sp)
     }
@@ -735,7 +735,7 @@ static HANDLERS: [Handler; 256] = {
     let mut h: [Handler; 256] = [exit; 256];
     let t = Target { pc: 0, dk: DropKeep { drop: 0, keep: 0 } };
     let n = crate::num::NumOp::I32Add;
-    h[tag(&Op::Charge { cost: 0, ops: 0 })] = charge;
+    h[tag(&Op::Charge { cost: 0, ops: 0, chain: 0 })] = charge;
     h[tag(&Op::Call { f: 0, sp: 0 })] = call;
     h[tag(&Op::Return { sp: 0 })] = ret;
     h[tag(&Op::ChargeReturn { cost: 0, sp: 0 })] = charge_return;

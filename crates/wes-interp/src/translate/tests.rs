@@ -19,6 +19,7 @@ fn translate_metered(wat: &str, defined_index: u32, metered: bool) -> Code {
         segment_pricing: metered.then(|| Arc::new(wes_meter::Pricing::default())),
         metered,
         count_operators: false,
+        merge_gas_checks: false,
         nan_canonicalization: true,
         native_sigs: module.types.iter().map(crate::NativeSig::new).collect(),
     };
@@ -144,7 +145,7 @@ fn a_br_if_on_eqz_carries_the_charge_it_falls_through_to() {
         true,
     );
     let at = code.ops.iter().position(|op| matches!(op, Op::BrIfZ { .. })).unwrap();
-    let (Op::BrIfZ { cost, .. }, Op::Charge { cost: next, ops: 0 }) = (code.ops[at], code.ops[at + 1]) else {
+    let (Op::BrIfZ { cost, .. }, Op::Charge { cost: next, ops: 0, .. }) = (code.ops[at], code.ops[at + 1]) else {
         panic!("{:#?}", code.ops)
     };
     assert!(cost > 0 && u64::from(cost) == next, "{:#?}", code.ops);

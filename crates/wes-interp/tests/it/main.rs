@@ -5,6 +5,7 @@
 
 mod admission;
 mod differential;
+mod merged;
 mod mixed;
 mod operators;
 mod smith;
