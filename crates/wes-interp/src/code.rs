@@ -654,8 +654,10 @@ pub(crate) struct Code {
     pub(crate) v128s: Vec<u128>,
     /// The SIMD lane operators.
     pub(crate) simd: Vec<crate::simd::SimdOp>,
-    /// The segments each merged check pays for, in the order they run (`Op::Charge::chain`).
-    pub(crate) chains: Vec<Box<[wes_meter::ChainLink]>>,
+    /// Each merged check's segments (`Op::Charge::chain`): where they lie in `links`.
+    pub(crate) chains: Vec<(u32, u32)>,
+    /// The segments merged checks pay for, chain after chain, each in the order they run.
+    pub(crate) links: Vec<wes_meter::ChainLink>,
     /// Some scalar load or store addresses memory 0, through the definition the loop keeps
     /// and passes to the threaded handlers: the loop reads it when the frame starts running.
     pub(crate) mem0: bool,

@@ -409,7 +409,11 @@ impl Executor {
                         // chain one by one, as their own charges would be paid (nothing of
                         // them has run: they are pure), the out-of-gas handler asked for each
                         // and a trap reported at the first that cannot be paid.
-                        let Some(links) = code.chains.get(chain as usize - 1) else {
+                        let Some(links) = code
+                            .chains
+                            .get(chain as usize - 1)
+                            .and_then(|&(at, n)| code.links.get(at as usize..at as usize + n as usize))
+                        else {
                             trap!(Some(TrapCode::Unreachable))
                         };
                         for l in links.iter() {

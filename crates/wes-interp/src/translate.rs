@@ -13,7 +13,7 @@
 
 use wasmparser::{BinaryReader, BlockType, FunctionBody, Operator};
 use wes_core::{CompileError, Module, ValType};
-use wes_meter::{PlanBuilder, Pricing, SegmentCutter};
+use wes_meter::{Chains, PlanBuilder, Pricing, Segment, SegmentCutter};
 
 mod check;
 mod fuse;
@@ -206,7 +206,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     let mut charge: Option<usize> = None;
     // With merged checks, the segment graph is built in the same pass, and each segment's
     // charge (if it was emitted) noted, for `Code::merge_charges`.
-    let mut plan = (pricing.is_some() && shared.merge_gas_checks).then(|| (PlanBuilder::new(), Vec::new(), Vec::new()));
+    let mut plan = (pricing.is_some() && shared.merge_gas_checks).then(PlanScratch::take);
     while !ops.eof() {
         // The position, then `read`: the same as `read_with_offset`, whose result moved through
         // two more `Result`s (its own and `map_err`'s) made this loop a third slower (the
@@ -222,19 +222,20 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
                 if cutter.at_start() {
                     charge = t.reachable.then(|| t.emit(Op::Charge { cost: 0, ops: 0, chain: 0 }));
                 }
-                if let Some((builder, _, _)) = &mut plan {
-                    builder.push(&op);
+                let ended = cutter.push(&op, offset, p);
+                if let Some(plan) = &mut plan {
+                    plan.builder.push(&op, ended.is_some());
                 }
-                cutter.push(&op, offset, p)
+                ended
             }
             None => None,
         };
         t.operator(&op)?;
         if let Some(seg) = ended {
             t.settle_charge(charge, &seg, shared)?;
-            if let Some((_, segments, at)) = &mut plan {
-                segments.push(seg);
-                at.push(charge);
+            if let Some(plan) = &mut plan {
+                plan.segments.push(seg);
+                plan.at.push(charge);
             }
             charge = None;
         }
@@ -244,9 +245,9 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     }
     if let Some(seg) = cutter.finish() {
         t.settle_charge(charge, &seg, shared)?;
-        if let Some((_, segments, at)) = &mut plan {
-            segments.push(seg);
-            at.push(charge);
+        if let Some(plan) = &mut plan {
+            plan.segments.push(seg);
+            plan.at.push(charge);
         }
     }
     if !t.ctrl.is_empty() {
@@ -269,15 +270,66 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         v128s: t.v128s,
         simd: t.simd,
         chains: Vec::new(),
+        links: Vec::new(),
         mem0: t.mem0,
         canon: shared.nan_canonicalization,
     };
-    if let Some((builder, segments, at)) = plan {
-        code.merge_charges(&builder.finish(&segments), &at, shared.metered, shared.count_operators)
+    if let Some(mut plan) = plan {
+        plan.builder.chains_into(&plan.segments, &mut plan.chains);
+        let (metered, counting) = (shared.metered, shared.count_operators);
+        code.merge_charges(&plan.chains, &plan.segments, &plan.at, metered, counting, &mut plan.absorbed)
             .map_err(|message| CompileError::Codegen { func_index, message })?;
+        plan.put_back();
     }
     code.seal().map_err(|message| CompileError::Codegen { func_index, message })?;
     Ok(code)
+}
+
+/// The merged-check planner's memory (`wes_meter::PlanBuilder`, its result, the segments
+/// and where their charges are), kept by each thread for the next function it translates:
+/// planned afresh, a function took a dozen allocations, a sixth of a metered lazy translation.
+struct PlanScratch {
+    builder: PlanBuilder,
+    chains: Chains,
+    segments: Vec<Segment>,
+    /// Per segment: the op of its charge, if one was emitted (the segment is reachable).
+    at: Vec<Option<usize>>,
+    /// The charges the plan absorbs.
+    absorbed: Vec<usize>,
+}
+
+thread_local! {
+    static PLAN_SCRATCH: std::cell::Cell<Option<Box<PlanScratch>>> = const { std::cell::Cell::new(None) };
+}
+
+impl PlanScratch {
+    /// The thread's scratch, emptied, or a new one (a translation inside a translation, or a
+    /// thread's first).
+    fn take() -> Box<PlanScratch> {
+        match PLAN_SCRATCH.with(std::cell::Cell::take) {
+            Some(mut s) => {
+                s.builder.clear();
+                s.segments.clear();
+                s.at.clear();
+                s
+            }
+            None => Box::new(PlanScratch {
+                builder: PlanBuilder::new(),
+                chains: Chains::default(),
+                segments: Vec::new(),
+                at: Vec::new(),
+                absorbed: Vec::new(),
+            }),
+        }
+    }
+
+    /// Keeps this scratch for the thread's next translation, unless a body far larger than
+    /// most made it big (its memory is then given back).
+    fn put_back(self: Box<Self>) {
+        if self.segments.capacity() <= 1 << 14 {
+            PLAN_SCRATCH.with(|s| s.set(Some(self)));
+        }
+    }
 }
 
 impl<'m> Translator<'m> {

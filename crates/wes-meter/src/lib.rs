@@ -43,7 +43,7 @@ pub use meter::{
     ProfilingMeter, RefundPolicy,
 };
 pub use ops::{OPERATOR_NAMES, operator_name};
-pub use plan::{ChainLink, ChargePlan, MAX_CHAIN, PlanBuilder, SegmentCharge};
+pub use plan::{ChainLink, Chains, ChargePlan, MAX_CHAIN, PlanBuilder, SegmentCharge};
 pub use predictor::{Accuracy, AnalysisError, CallHistory, DEFAULT_WINDOW, Estimator, ResourcePredictor, WorstCase};
 pub use pricing::{DynamicOp, OpClass, Pricing, PricingError, PricingTable, operator_class};
 pub use segment::{FunctionSegments, Segment, SegmentCutter, ends_segment, function_segments};

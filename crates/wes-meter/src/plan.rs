@@ -112,19 +112,15 @@ impl ChargePlan {
         let mut ops = body.get_operators_reader()?;
         let mut builder = PlanBuilder::new();
         while !ops.eof() {
-            builder.push(&ops.read()?);
+            let op = ops.read()?;
+            builder.push(&op, ends_segment(&op));
         }
         Ok(builder.finish(&segments.segments))
     }
 }
 
-/// The segment-level control-flow graph.
-struct Cfg {
-    /// Per segment: whether it is pure (see the module docs).
-    pure: Vec<bool>,
-    /// Per segment: its successors, sorted, without duplicates.
-    succ: Vec<Vec<usize>>,
-}
+/// No entry: the end of a label's list.
+const NONE: usize = usize::MAX;
 
 /// A label of the control stack while the graph is built.
 #[derive(Debug)]
@@ -133,8 +129,9 @@ struct Label {
     header: Option<usize>,
     /// For an `if`: the segment ending with it, until its `else` gives it the else edge.
     if_segment: Option<usize>,
-    /// Segments that branch to the segment after this label's `end`.
-    to_end: Vec<usize>,
+    /// The first of the segments that branch to the segment after this label's `end`: an
+    /// entry of [`PlanBuilder::to_end`], or [`NONE`].
+    to_end: usize,
 }
 
 /// Builds the segment-level graph one operator at a time, alongside a
@@ -145,12 +142,26 @@ struct Label {
 #[derive(Debug)]
 pub struct PlanBuilder {
     pure: Vec<bool>,
-    succ: Vec<Vec<usize>>,
+    /// Edges `(from, to)` as found; sorted and deduplicated when the graph is built (checking
+    /// here would cost the list per edge, quadratic for a `br_table` with many targets).
+    edges: Vec<(usize, usize)>,
     labels: Vec<Label>,
+    /// The labels' lists of segments branching to their end: `(segment, next entry)`, one
+    /// arena for every label rather than a list each.
+    to_end: Vec<(usize, usize)>,
     /// The segment the next operator belongs to.
     seg: usize,
     /// A boundary operator not modelled here was read: the plan is the unmerged one.
     unmodelled: bool,
+    /// What [`PlanBuilder::chains_into`] works out, per segment: its only successor
+    /// ([`NONE`] when it has none or several), its incoming edges and those from a pure
+    /// segment whose only successor it is, and whether it is absorbed. Kept, with the walk's
+    /// stack, so that a builder reused for body after body allocates nothing once warm.
+    only: Vec<usize>,
+    into: Vec<(u32, u32)>,
+    absorbable: Vec<bool>,
+    heads: Vec<usize>,
+    covered: Vec<bool>,
 }
 
 impl Default for PlanBuilder {
@@ -164,98 +175,118 @@ impl PlanBuilder {
     pub fn new() -> PlanBuilder {
         PlanBuilder {
             pure: Vec::new(),
-            succ: Vec::new(),
+            edges: Vec::new(),
             // The function's own label: a branch to it returns.
-            labels: vec![Label { header: None, if_segment: None, to_end: Vec::new() }],
+            labels: vec![Label { header: None, if_segment: None, to_end: NONE }],
+            to_end: Vec::new(),
             seg: 0,
             unmodelled: false,
+            only: Vec::new(),
+            into: Vec::new(),
+            absorbable: Vec::new(),
+            heads: Vec::new(),
+            covered: Vec::new(),
         }
     }
 
-    /// Adds the body's next operator.
+    /// Starts a new body, keeping the memory of the last.
+    pub fn clear(&mut self) {
+        self.pure.clear();
+        self.edges.clear();
+        self.labels.clear();
+        self.labels.push(Label { header: None, if_segment: None, to_end: NONE });
+        self.to_end.clear();
+        self.seg = 0;
+        self.unmodelled = false;
+    }
+
+    /// A builder with room for about `segments` segments (and as many edges), so that its
+    /// vectors need not grow on the way.
+    pub fn with_capacity(segments: usize) -> PlanBuilder {
+        let mut b = PlanBuilder::new();
+        b.pure.reserve(segments);
+        b.edges.reserve(segments);
+        b
+    }
+
+    /// Adds the body's next operator; `ends` is whether it ends a segment
+    /// ([`ends_segment`], which a [`SegmentCutter`](crate::SegmentCutter) fed the same operator
+    /// has just worked out).
     #[inline]
-    pub fn push(&mut self, op: &Operator<'_>) {
-        let seg = self.seg;
-        if self.pure.len() <= seg {
-            self.pure.resize(seg + 1, true);
-            self.succ.resize_with(seg + 1, Vec::new);
+    pub fn push(&mut self, op: &Operator<'_>, ends: bool) {
+        if self.pure.len() <= self.seg {
+            self.pure.resize(self.seg + 1, true);
         }
         if !is_pure(op)
-            && let Some(p) = self.pure.get_mut(seg)
+            && let Some(p) = self.pure.get_mut(self.seg)
         {
             *p = false;
         }
-        if ends_segment(op) {
+        if ends {
             self.boundary(op);
         }
     }
 
     /// The edges of the boundary `op`, which ends segment `self.seg`.
     fn boundary(&mut self, op: &Operator<'_>) {
-        let (seg, succ, labels) = (self.seg, &mut self.succ, &mut self.labels);
+        let seg = self.seg;
         let next = seg + 1;
-        let depth = labels.len();
-        // Records the edge of a branch to relative depth `d`: to a loop's header now, to the
-        // segment after a block's `end` when that `end` is read, or none (a return).
-        let branch = |labels: &mut Vec<Label>, succ: &mut Vec<Vec<usize>>, d: u32| {
-            let Some(i) = depth.checked_sub(1 + d as usize) else { return };
-            let Some(label) = labels.get_mut(i) else { return };
-            match label.header {
-                Some(h) => add(succ, seg, h),
-                None if i == 0 => {} // returns
-                None => label.to_end.push(seg),
-            }
-        };
         match op {
             Operator::Block { .. } => {
-                add(succ, seg, next);
-                labels.push(Label { header: None, if_segment: None, to_end: Vec::new() });
+                self.edges.push((seg, next));
+                self.labels.push(Label { header: None, if_segment: None, to_end: NONE });
             }
             Operator::Loop { .. } => {
-                add(succ, seg, next);
-                labels.push(Label { header: Some(next), if_segment: None, to_end: Vec::new() });
+                self.edges.push((seg, next));
+                self.labels.push(Label { header: Some(next), if_segment: None, to_end: NONE });
             }
             Operator::If { .. } => {
-                add(succ, seg, next);
-                labels.push(Label { header: None, if_segment: Some(seg), to_end: Vec::new() });
+                self.edges.push((seg, next));
+                self.labels.push(Label { header: None, if_segment: Some(seg), to_end: NONE });
             }
             Operator::Else => {
-                if let Some(label) = labels.last_mut() {
+                if let Some(label) = self.labels.last_mut() {
                     if let Some(i) = label.if_segment.take() {
-                        add(succ, i, next);
+                        self.edges.push((i, next));
                     }
-                    label.to_end.push(seg);
+                    self.to_end.push((seg, label.to_end));
+                    label.to_end = self.to_end.len() - 1;
                 }
             }
             Operator::End => {
-                if let Some(label) = labels.pop() {
-                    if labels.is_empty() {
+                if let Some(label) = self.labels.pop() {
+                    if self.labels.is_empty() {
                         // The function's final `end` returns.
                     } else {
-                        add(succ, seg, next);
-                        for s in label.to_end.into_iter().chain(label.if_segment) {
-                            add(succ, s, next);
+                        self.edges.push((seg, next));
+                        let mut at = label.to_end;
+                        while let Some(&(s, after)) = self.to_end.get(at) {
+                            self.edges.push((s, next));
+                            at = after;
+                        }
+                        if let Some(s) = label.if_segment {
+                            self.edges.push((s, next));
                         }
                     }
                 }
             }
-            Operator::Br { relative_depth } => branch(labels, succ, *relative_depth),
+            Operator::Br { relative_depth } => self.branch(*relative_depth),
             Operator::BrIf { relative_depth } => {
-                branch(labels, succ, *relative_depth);
-                add(succ, seg, next);
+                self.branch(*relative_depth);
+                self.edges.push((seg, next));
             }
             Operator::BrTable { targets } => {
                 for t in targets.targets() {
                     match t {
-                        Ok(t) => branch(labels, succ, t),
+                        Ok(t) => self.branch(t),
                         // Unreadable (impossible for a validated body): merge nothing.
                         Err(_) => self.unmodelled = true,
                     }
                 }
-                branch(labels, succ, targets.default());
+                self.branch(targets.default());
             }
             Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. } => {
-                add(succ, seg, next);
+                self.edges.push((seg, next));
             }
             Operator::Return
             | Operator::Unreachable
@@ -267,84 +298,68 @@ impl PlanBuilder {
         self.seg = next;
     }
 
+    /// Records the edge of a branch from the current segment to relative depth `d`: to a
+    /// loop's header now, to the segment after a block's `end` when that `end` is read, or
+    /// none (a return).
+    fn branch(&mut self, d: u32) {
+        let Some(i) = self.labels.len().checked_sub(1 + d as usize) else { return };
+        let Some(label) = self.labels.get_mut(i) else { return };
+        match label.header {
+            Some(h) => self.edges.push((self.seg, h)),
+            None if i == 0 => {} // returns
+            None => {
+                self.to_end.push((self.seg, label.to_end));
+                label.to_end = self.to_end.len() - 1;
+            }
+        }
+    }
+
     /// The plan for the body whose operators were pushed, cut into `segments` (by a
     /// [`SegmentCutter`](crate::SegmentCutter) fed the same operators, or
     /// [`function_segments`](crate::function_segments)).
     pub fn finish(self, segments: &[Segment]) -> ChargePlan {
-        let single = |s: &Segment| (s.start, SegmentCharge::Check { chain: vec![ChainLink::of(s)] });
-        match self.graph(segments.len()) {
-            Some(cfg) => {
-                let costs: Vec<(u64, u64)> = segments.iter().map(|s| (s.start, s.cost)).collect();
-                let chains = cfg.chains(&costs);
-                ChargePlan {
-                    charges: segments
-                        .iter()
-                        .zip(chains)
-                        .map(|(seg, chain)| {
-                            let charge = match chain {
-                                Some(c) => SegmentCharge::Check {
-                                    chain: c.iter().filter_map(|&i| segments.get(i).map(ChainLink::of)).collect(),
-                                },
-                                None => SegmentCharge::Absorbed,
-                            };
-                            (seg.start, charge)
-                        })
-                        .collect(),
-                }
-            }
-            None => ChargePlan { charges: segments.iter().map(single).collect() },
+        let chains = self.chains(segments);
+        ChargePlan {
+            charges: segments
+                .iter()
+                .enumerate()
+                .map(|(i, seg)| {
+                    let charge = match chains.of(i) {
+                        Some(c) => SegmentCharge::Check {
+                            chain: c.iter().filter_map(|&j| segments.get(j).map(ChainLink::of)).collect(),
+                        },
+                        None => SegmentCharge::Absorbed,
+                    };
+                    (seg.start, charge)
+                })
+                .collect(),
         }
     }
 
-    /// The graph over `n` segments, or `None` when it cannot be trusted: an operator it does
-    /// not model, or not the segments the operators cut (impossible for a validated body).
-    fn graph(self, n: usize) -> Option<Cfg> {
-        if self.unmodelled || self.seg != n {
-            return None;
-        }
-        let (mut pure, mut succ) = (self.pure, self.succ);
-        pure.resize(n, true);
-        succ.resize_with(n, Vec::new);
-        for v in &mut succ {
-            v.sort_unstable();
-            v.dedup();
-        }
-        Some(Cfg { pure, succ })
-    }
-}
-
-impl Cfg {
-    /// The unique successor of segment `i`, if it has exactly one.
-    fn only_successor(&self, i: usize) -> Option<usize> {
-        match self.succ.get(i).map(Vec::as_slice) {
-            Some([s]) => Some(*s),
-            _ => None,
-        }
+    /// The plan of [`PlanBuilder::finish`] as segment indices, in two flat vectors rather
+    /// than a list per segment.
+    pub fn chains(mut self, segments: &[Segment]) -> Chains {
+        let mut out = Chains::default();
+        self.chains_into(segments, &mut out);
+        out
     }
 
-    fn is_pure(&self, i: usize) -> bool {
-        self.pure.get(i).copied().unwrap_or(false)
-    }
-
-    /// Per segment: its chain of segment indices, or `None` when it is absorbed.
-    fn chains(&self, costs: &[(u64, u64)]) -> Vec<Option<Vec<usize>>> {
-        let n = self.succ.len();
-        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (p, ss) in self.succ.iter().enumerate() {
-            for &s in ss {
-                if let Some(v) = preds.get_mut(s) {
-                    v.push(p);
-                }
-            }
+    /// [`PlanBuilder::chains`] into `out`, keeping this builder's memory: for a backend that
+    /// plans every function it translates and reuses one builder and one [`Chains`] (then
+    /// [`PlanBuilder::clear`]s it for the next body).
+    pub fn chains_into(&mut self, segments: &[Segment], out: &mut Chains) {
+        let n = segments.len();
+        out.spans.clear();
+        out.members.clear();
+        if !self.graph(n) {
+            out.single(n);
+            return;
         }
-        let mut absorbable: Vec<bool> = (0..n)
-            .map(|q| {
-                q != 0
-                    && preds.get(q).is_some_and(|ps| {
-                        !ps.is_empty() && ps.iter().all(|&p| self.is_pure(p) && self.only_successor(p) == Some(q))
-                    })
-            })
-            .collect();
+        let cost = |i: usize| segments.get(i).map_or(0, |s| s.cost);
+        if !self.absorbable.contains(&true) {
+            out.single(n);
+            return;
+        }
         // A round walks every head's chain; a segment a walk cannot take becomes a head and is
         // walked in the same round. Marking a segment only truncates the chains that ran
         // through it (its own walk covers the rest), so the round after a changing one is a
@@ -352,22 +367,26 @@ impl Cfg {
         // the analysis linear (at most MAX_CHAIN steps per head per round) on hostile input.
         loop {
             let mut changed = false;
-            let mut chains: Vec<Option<Vec<usize>>> = vec![None; n];
-            let mut heads: Vec<usize> =
-                (0..n).rev().filter(|&s| !absorbable.get(s).copied().unwrap_or(false)).collect();
+            out.spans.clear();
+            out.spans.resize(n, None);
+            out.members.clear();
+            let (absorbable, heads) = (&mut self.absorbable, &mut self.heads);
+            heads.clear();
+            heads.extend((0..n).rev().filter(|&s| !absorbable.get(s).copied().unwrap_or(false)));
             while let Some(s) = heads.pop() {
-                let mut chain = vec![s];
-                let mut sum = costs.get(s).map_or(0, |c| c.1);
+                let start = out.members.len();
+                out.members.push(s);
+                let mut sum = cost(s);
                 let mut cur = s;
-                while self.is_pure(cur)
-                    && let Some(q) = self.only_successor(cur)
+                while self.pure.get(cur).copied().unwrap_or(false)
+                    && let Some(q) = self.only.get(cur).copied().filter(|&o| o != NONE)
                     && absorbable.get(q).copied().unwrap_or(false)
                 {
-                    let cost = costs.get(q).map_or(0, |c| c.1);
-                    match sum.checked_add(cost) {
+                    let chain = out.members.get(start..).unwrap_or(&[]);
+                    match sum.checked_add(cost(q)) {
                         Some(total) if chain.len() < MAX_CHAIN && !chain.contains(&q) => {
                             sum = total;
-                            chain.push(q);
+                            out.members.push(q);
                             cur = q;
                         }
                         _ => {
@@ -381,8 +400,8 @@ impl Cfg {
                         }
                     }
                 }
-                if let Some(c) = chains.get_mut(s) {
-                    *c = Some(chain);
+                if let Some(c) = out.spans.get_mut(s) {
+                    *c = Some((start, out.members.len() - start));
                 }
             }
             if changed {
@@ -390,33 +409,105 @@ impl Cfg {
             }
             // An absorbed segment no chain pays for (only possible in code no path from the
             // entry reaches) keeps its own check, so nothing ever runs unpaid.
-            let mut covered = vec![false; n];
-            for i in chains.iter().flatten().flatten() {
-                if let Some(c) = covered.get_mut(*i) {
+            let covered = &mut self.covered;
+            covered.clear();
+            covered.resize(n, false);
+            for &i in &out.members {
+                if let Some(c) = covered.get_mut(i) {
                     *c = true;
                 }
             }
-            for q in 0..n {
-                if absorbable.get(q).copied().unwrap_or(false) && !covered.get(q).copied().unwrap_or(false) {
-                    if let Some(a) = absorbable.get_mut(q) {
-                        *a = false;
-                    }
+            for (a, &c) in absorbable.iter_mut().zip(covered.iter()) {
+                if *a && !c {
+                    *a = false;
                     changed = true;
                 }
             }
             if !changed {
-                return chains;
+                return;
             }
         }
     }
+
+    /// Works out `only`, `into` and `absorbable` over `n` segments; false when the graph
+    /// cannot be trusted: an operator it does not model, or not the segments the operators
+    /// cut (impossible for a validated body).
+    fn graph(&mut self, n: usize) -> bool {
+        if self.unmodelled || self.seg != n || self.edges.iter().any(|&(f, t)| f >= n || t >= n) {
+            return false;
+        }
+        self.pure.resize(n, true);
+        // Several edges between the same two segments (a `br_table` naming a target twice)
+        // change neither a segment's only successor nor whether all its predecessors allow
+        // absorbing it, so they need not be removed.
+        const SEVERAL: usize = NONE - 1;
+        let only = &mut self.only;
+        only.clear();
+        only.resize(n, NONE);
+        for &(f, t) in &self.edges {
+            if let Some(o) = only.get_mut(f) {
+                *o = match *o {
+                    NONE => t,
+                    o if o == t => t,
+                    _ => SEVERAL,
+                };
+            }
+        }
+        for o in only.iter_mut() {
+            if *o == SEVERAL {
+                *o = NONE;
+            }
+        }
+        // Per segment: its incoming edges, and those from a pure segment whose only successor
+        // it is.
+        let into = &mut self.into;
+        into.clear();
+        into.resize(n, (0, 0));
+        for &(f, t) in &self.edges {
+            let good = self.pure.get(f).copied().unwrap_or(false) && only.get(f) == Some(&t);
+            if let Some((all, fine)) = into.get_mut(t) {
+                *all = all.saturating_add(1);
+                *fine = fine.saturating_add(u32::from(good));
+            }
+        }
+        self.absorbable.clear();
+        self.absorbable.extend(into.iter().enumerate().map(|(q, &(all, fine))| q != 0 && all > 0 && fine == all));
+        true
+    }
 }
 
-/// Records the edge `from -> to`. Duplicates are removed once the graph is built
-/// (`Cfg::build`): checking here would cost the length of the list per edge, quadratic for a
-/// `br_table` with many targets.
-fn add(succ: &mut [Vec<usize>], from: usize, to: usize) {
-    if let Some(v) = succ.get_mut(from) {
-        v.push(to);
+/// A merged plan as segment indices ([`PlanBuilder::chains`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chains {
+    /// Per segment: where its chain lies in `members` (start, length), `None` when absorbed.
+    spans: Vec<Option<(usize, usize)>>,
+    members: Vec<usize>,
+}
+
+impl Chains {
+    /// Every one of `n` segments its own check.
+    fn single(&mut self, n: usize) {
+        self.spans.clear();
+        self.spans.extend((0..n).map(|i| Some((i, 1))));
+        self.members.clear();
+        self.members.extend(0..n);
+    }
+
+    /// The chain segment `i`'s check charges (itself first), in the order they run; `None`
+    /// when an earlier check pays for segment `i` (or there is no segment `i`).
+    pub fn of(&self, i: usize) -> Option<&[usize]> {
+        let (start, len) = self.spans.get(i).copied().flatten()?;
+        self.members.get(start..start + len)
+    }
+
+    /// How many segments the plan covers.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether it covers none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
     }
 }
 

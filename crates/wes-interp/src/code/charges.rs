@@ -9,16 +9,17 @@
 //! backends check at the same points, and their gas, out-of-gas requests, operator counts and
 //! trap offsets are those of one charge per segment on either.
 
-use wes_meter::{ChargePlan, SegmentCharge};
+use wes_meter::{ChainLink, Chains, Segment};
 
 use super::{Code, Op};
 
 impl Code {
-    /// Applies `plan` (one charge per segment of the body, in code order) to the charges the
+    /// Applies `plan` (over the body's `segments`, in code order) to the charges the
     /// translator emitted: `at[i]` is the op of segment `i`'s charge, `None` when the segment
     /// cannot be reached (no charge was emitted). `metered` and `counting` say what the
-    /// charges carry (a cost, an operator count). Branches to a charge that goes land on the
-    /// op after it: the first of its segment's code, or the next segment's charge.
+    /// charges carry (a cost, an operator count); `absorbed` is room for the charges that go
+    /// (reused from body to body). Branches to a charge that goes land on the op after it: the
+    /// first of its segment's code, or the next segment's charge.
     ///
     /// # Errors
     ///
@@ -26,66 +27,80 @@ impl Code {
     /// refused rather than run with a segment unpaid).
     pub(crate) fn merge_charges(
         &mut self,
-        plan: &ChargePlan,
+        plan: &Chains,
+        segments: &[Segment],
         at: &[Option<usize>],
         metered: bool,
         counting: bool,
+        absorbed: &mut Vec<usize>,
     ) -> Result<(), String> {
-        if plan.charges.len() != at.len() {
-            return Err(format!("{} segments charged, {} planned", at.len(), plan.charges.len()));
+        if plan.len() != at.len() || segments.len() != at.len() {
+            return Err(format!("{} segments charged, {} cut, {} planned", at.len(), segments.len(), plan.len()));
         }
-        let mut absorbed = Vec::new();
-        for ((start, charge), &at) in plan.charges.iter().zip(at) {
+        absorbed.clear();
+        for (i, &at) in at.iter().enumerate() {
             let Some(at) = at else { continue };
             let Some(Op::Charge { cost, ops, chain }) = self.ops.get_mut(at) else {
-                return Err(format!("the charge of the segment at {start} moved"));
+                return Err(format!("the charge of segment {i} moved"));
             };
-            match charge {
-                SegmentCharge::Absorbed => absorbed.push(at),
-                SegmentCharge::Check { chain: links } if links.len() > 1 => {
-                    let links: Box<[_]> = links
-                        .iter()
-                        .map(|l| wes_meter::ChainLink {
-                            start: l.start,
-                            cost: if metered { l.cost } else { 0 },
-                            ops: if counting { l.ops } else { 0 },
-                        })
-                        .collect();
+            match plan.of(i) {
+                None => absorbed.push(at),
+                Some(members) if members.len() > 1 => {
+                    let first = self.links.len();
+                    for &j in members {
+                        let s = segments.get(j).ok_or_else(|| format!("a chain names segment {j}"))?;
+                        let link = ChainLink {
+                            start: s.start,
+                            cost: if metered { s.cost } else { 0 },
+                            ops: if counting { s.ops } else { 0 },
+                        };
+                        self.links.push(link);
+                    }
+                    let links = self.links.get(first..).unwrap_or(&[]);
                     // The plan keeps a chain's sum within `u64`; a body has fewer operators
                     // than bytes, and the chain's segments are distinct.
                     *cost = links.iter().fold(0u64, |a, l| a.saturating_add(l.cost));
                     *ops = u32::try_from(links.iter().fold(0u64, |a, l| a.saturating_add(l.ops))).unwrap_or(u32::MAX);
-                    self.chains.push(links);
-                    *chain = u32::try_from(self.chains.len()).unwrap_or(u32::MAX);
+                    let span = (u32::try_from(first), u32::try_from(members.len()));
+                    let (Ok(first), Ok(len)) = span else { return Err("too many merged checks".into()) };
+                    self.chains.push((first, len));
+                    *chain = u32::try_from(self.chains.len()).map_err(|_| "too many merged checks".to_string())?;
                 }
-                SegmentCharge::Check { .. } => {}
+                Some(_) => {}
             }
         }
         if !absorbed.is_empty() {
-            self.remove_ops(&absorbed);
+            self.remove_ops(absorbed);
         }
         Ok(())
     }
 
-    /// Removes the ops at `remove` (ascending indices); a branch to one lands on the op that
-    /// followed it.
+    /// Removes the ops at `remove` (ascending indices), in place; a branch to one lands on the
+    /// op that followed it.
     fn remove_ops(&mut self, remove: &[usize]) {
         let len = self.ops.len();
-        let mut new_index = Vec::with_capacity(len);
-        let mut ops = Vec::with_capacity(len - remove.len().min(len));
-        let mut offsets = Vec::with_capacity(ops.capacity());
-        let mut next = remove.iter().copied().peekable();
-        for (i, &op) in self.ops.iter().enumerate() {
-            // A removed op's index becomes that of the op after it.
-            new_index.push(u32::try_from(ops.len()).unwrap_or(u32::MAX - 1));
-            if next.next_if_eq(&i).is_some() {
-                continue;
+        // Whether the next op (in order) goes, with the index of the next and of the next to go.
+        let keeper = || {
+            let (mut i, mut next) = (0usize, 0usize);
+            move || {
+                let gone = remove.get(next) == Some(&i);
+                next += usize::from(gone);
+                i += 1;
+                !gone
             }
-            ops.push(op);
-            offsets.push(self.offset(i));
-        }
-        self.ops = ops;
-        self.offsets = offsets;
-        self.retarget(&new_index);
+        };
+        let mut keep = keeper();
+        self.ops.retain(|_| keep());
+        let mut keep = keeper();
+        self.offsets.retain(|_| keep());
+        // An op's new index: less the removed ops before it (a removed op's becomes that of
+        // the op after it). A target past the end stays past it.
+        self.retarget(|pc| {
+            let pc = pc as usize;
+            if pc >= len {
+                return u32::MAX - 1;
+            }
+            u32::try_from(pc - remove.partition_point(|&r| r < pc)).unwrap_or(u32::MAX - 1)
+        });
     }
 }

@@ -134,15 +134,15 @@ impl Code {
         }
         self.ops = ops;
         self.offsets = offsets;
-        self.retarget(&new_index);
+        self.retarget(|pc| new_index.get(pc as usize).copied().unwrap_or(u32::MAX - 1));
     }
 
-    /// Points every branch at `new_index[pc]`, the new index of the op it named (ops went in
-    /// or out). A target past the end stays past it, for `seal` to report.
-    pub(super) fn retarget(&mut self, new_index: &[u32]) {
+    /// Points every branch at `new_index(pc)`, the new index of the op it named (ops went in
+    /// or out). A target past the end must stay past it, for `seal` to report.
+    pub(super) fn retarget(&mut self, new_index: impl Fn(u32) -> u32) {
         let renumber = |pc: &mut u32| {
             if *pc != RETURN {
-                *pc = new_index.get(*pc as usize).copied().unwrap_or(u32::MAX - 1);
+                *pc = new_index(*pc);
             }
         };
         for op in &mut self.ops {
