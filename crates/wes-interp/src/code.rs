@@ -328,6 +328,35 @@ pub(crate) enum Op {
         a: u32,
         offset: u32,
     },
+    /// [`Op::LoadS`] of 1 byte, zero-extended (`i32.load8_u`, `i64.load8_u`: the same cell),
+    /// from memory 0. The narrow loads and stores are C's bytes and shorts.
+    Load8U {
+        sp: i8,
+        d: u32,
+        a: u32,
+        offset: u32,
+    },
+    /// [`Op::LoadS`] of 1 byte, sign-extended to 32 bits (`i32.load8_s`), from memory 0.
+    Load8S {
+        sp: i8,
+        d: u32,
+        a: u32,
+        offset: u32,
+    },
+    /// [`Op::LoadS`] of 2 bytes, zero-extended (`i32.load16_u`, `i64.load16_u`), from memory 0.
+    Load16U {
+        sp: i8,
+        d: u32,
+        a: u32,
+        offset: u32,
+    },
+    /// [`Op::LoadS`] of 2 bytes, sign-extended to 32 bits (`i32.load16_s`), from memory 0.
+    Load16S {
+        sp: i8,
+        d: u32,
+        a: u32,
+        offset: u32,
+    },
     /// A store of the low `size` bytes of slot `v` to memory `mem` at slot `a` plus `offset`,
     /// then the stack moves by `sp` cells (the stack form reads the top two cells, `sp` = -2).
     StoreS {
@@ -347,6 +376,20 @@ pub(crate) enum Op {
     },
     /// [`Op::StoreS`] of 8 bytes to memory 0.
     Store64S {
+        sp: i8,
+        a: u32,
+        v: u32,
+        offset: u32,
+    },
+    /// [`Op::StoreS`] of 1 byte to memory 0.
+    Store8 {
+        sp: i8,
+        a: u32,
+        v: u32,
+        offset: u32,
+    },
+    /// [`Op::StoreS`] of 2 bytes to memory 0.
+    Store16 {
         sp: i8,
         a: u32,
         v: u32,
@@ -511,6 +554,7 @@ impl Op {
     }
 
     /// The target of a branch op.
+    #[inline]
     pub(crate) fn target(&self) -> Option<Target> {
         match *self {
             Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } | Op::BrCharge { t, .. } | Op::BrAnd { t, .. } => Some(t),
@@ -520,6 +564,7 @@ impl Op {
     }
 
     /// The target of a branch op, to patch.
+    #[inline]
     pub(crate) fn target_mut(&mut self) -> Option<&mut Target> {
         match self {
             Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } | Op::BrCharge { t, .. } | Op::BrAnd { t, .. } => Some(t),
@@ -534,6 +579,7 @@ impl Op {
             Op::BinSS { a, b, .. } => a == s || b == s,
             Op::BinSI { a, .. } | Op::UnS { a, .. } => a == s,
             Op::LoadS { a, .. } | Op::Load32S { a, .. } | Op::Load64S { a, .. } | Op::Copy { a, .. } => a == s,
+            Op::Load8U { a, .. } | Op::Load8S { a, .. } | Op::Load16U { a, .. } | Op::Load16S { a, .. } => a == s,
             Op::ConstTo { .. } => false,
             $(
                 Op::$ss { a, b, .. } => a == s || b == s,
@@ -548,6 +594,9 @@ impl Op {
         match *self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
             Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
+            Op::Load8U { d, sp, .. } | Op::Load8S { d, sp, .. } | Op::Load16U { d, sp, .. } | Op::Load16S { d, sp, .. } => {
+                Some((d, sp))
+            }
             Op::Copy { d, .. } | Op::ConstTo { d, .. } => Some((d, 0)),
             $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
             _ => None,
@@ -555,13 +604,16 @@ impl Op {
     }
 
     /// The stack move of an op whose handler does not make it: an op on slots of its own
-    /// ([`for_each_fast_op`]), a load or store of 4 or 8 bytes of memory 0. Neither it nor a
+    /// ([`for_each_fast_op`]), a load or store of memory 0 with an op of its own. Neither it nor a
     /// trap it raises depends on the stack's height, so [`Code::seal`] carries the move on to
     /// the next op that reads the height (`code/sink.rs`); sealed code has 0 here.
+    #[inline]
     pub(crate) fn slot_move_mut(&mut self) -> Option<&mut i8> {
         match self {
             Op::Load32S { sp, .. } | Op::Load64S { sp, .. } => Some(sp),
+            Op::Load8U { sp, .. } | Op::Load8S { sp, .. } | Op::Load16U { sp, .. } | Op::Load16S { sp, .. } => Some(sp),
             Op::Store32S { sp, .. } | Op::Store64S { sp, .. } => Some(sp),
+            Op::Store8 { sp, .. } | Op::Store16 { sp, .. } => Some(sp),
             $( Op::$ss { sp, .. } | Op::$si { sp, .. } => Some(sp), )*
             _ => None,
         }
@@ -594,6 +646,20 @@ impl Op {
             }
             Op::Store32S { a, v, offset, .. } => Some(Op::StoreS { size: 4, sp, a, v, mem: 0, offset: u64::from(offset) }),
             Op::Store64S { a, v, offset, .. } => Some(Op::StoreS { size: 8, sp, a, v, mem: 0, offset: u64::from(offset) }),
+            Op::Store8 { a, v, offset, .. } => Some(Op::StoreS { size: 1, sp, a, v, mem: 0, offset: u64::from(offset) }),
+            Op::Store16 { a, v, offset, .. } => Some(Op::StoreS { size: 2, sp, a, v, mem: 0, offset: u64::from(offset) }),
+            Op::Load8U { d, a, offset, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32U8, sp, d, a, mem: 0, offset: u64::from(offset) })
+            }
+            Op::Load8S { d, a, offset, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32S8, sp, d, a, mem: 0, offset: u64::from(offset) })
+            }
+            Op::Load16U { d, a, offset, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32U16, sp, d, a, mem: 0, offset: u64::from(offset) })
+            }
+            Op::Load16S { d, a, offset, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32S16, sp, d, a, mem: 0, offset: u64::from(offset) })
+            }
             $(
                 Op::$ss { d, a, b, .. } => Some(Op::BinSS { n: crate::num::NumOp::$kind, sp, d, a, b }),
                 Op::$si { d, a, imm, .. } => Some(Op::BinSI { n: crate::num::NumOp::$kind, sp, d, a, imm }),
@@ -607,6 +673,9 @@ impl Op {
         match self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
             Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
+            Op::Load8U { d, sp, .. } | Op::Load8S { d, sp, .. } | Op::Load16U { d, sp, .. } | Op::Load16S { d, sp, .. } => {
+                Some((d, sp))
+            }
             $( Op::$ss { d, sp, .. } | Op::$si { d, sp, .. } => Some((d, sp)), )*
             _ => None,
         }

@@ -353,7 +353,10 @@ impl Executor {
             let op: &Op = unsafe { &*ip };
             // A load from memory 0 of `$size` bytes at slot `$a` plus `$offset`, read as `$ty`.
             macro_rules! load0 {
-                ($ty:ty, $d:expr, $a:expr, $offset:expr) => {{
+                ($ty:ty, $d:expr, $a:expr, $offset:expr) => {
+                    load0!($ty as |v: $ty| u64::from(v), $d, $a, $offset)
+                };
+                ($ty:ty as $widen:expr, $d:expr, $a:expr, $offset:expr) => {{
                     let addr = s!($a as usize) as u32;
                     // SAFETY: the translator emits these ops only when the module has a memory,
                     // so `mem0` is its live definition.
@@ -361,7 +364,7 @@ impl Executor {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
-                    s!($d as usize) = u64::from(unsafe { rd::<$ty>(p, 0) });
+                    s!($d as usize) = $widen(unsafe { rd::<$ty>(p, 0) });
                 }};
             }
             macro_rules! store0 {
@@ -614,6 +617,12 @@ impl Executor {
                 Op::Load32S { d, a, offset, .. } => load0!(u32, d, a, offset),
                 Op::Load64S { d, a, offset, .. } => load0!(u64, d, a, offset),
                 Op::Store32S { a, v, offset, .. } => store0!(u32, a, v, offset),
+                Op::Load8U { d, a, offset, .. } => load0!(u8, d, a, offset),
+                Op::Load16U { d, a, offset, .. } => load0!(u16, d, a, offset),
+                Op::Load8S { d, a, offset, .. } => load0!(i8 as |v: i8| u64::from(v as i32 as u32), d, a, offset),
+                Op::Load16S { d, a, offset, .. } => load0!(i16 as |v: i16| u64::from(v as i32 as u32), d, a, offset),
+                Op::Store8 { a, v, offset, .. } => store0!(u8, a, v, offset),
+                Op::Store16 { a, v, offset, .. } => store0!(u16, a, v, offset),
                 Op::Store64S { a, v, offset, .. } => store0!(u64, a, v, offset),
                 Op::LoadS { kind, sp: ds, d, a, mem, offset } => {
                     let addr = u64::from(s!(a as usize) as u32);

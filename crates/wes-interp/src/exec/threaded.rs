@@ -467,19 +467,26 @@ handler!(bin_si, Op::BinSI { n, sp: ds, d, a, imm }, |ip, fb, sp, mem0, store, r
 /// A load from memory 0 into slot `d`, read as `$ty` and widened by `$widen`.
 macro_rules! load_handler {
     ($name:ident, $variant:ident, $ty:ty) => {
+        load_handler!($name, $variant, $ty as |v: $ty| u64::from(v));
+    };
+    ($name:ident, $variant:ident, $ty:ty as $widen:expr) => {
         handler!($name, Op::$variant { d, a, offset, .. }, |ip, fb, sp, mem0, store, regs| {
             let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), u64::from(offset), size_of::<$ty>() as u64)
             else {
                 bail!(ip, sp)
             };
             // SAFETY: `p..p+size` is inside the memory (checked against its length).
-            s!(fb, regs, d) = u64::from(rd::<$ty>(p, 0));
+            s!(fb, regs, d) = $widen(rd::<$ty>(p, 0));
             next!(after!(ip), fb, sp, mem0, store, regs)
         });
     };
 }
 load_handler!(load32, Load32S, u32);
 load_handler!(load64, Load64S, u64);
+load_handler!(load8u, Load8U, u8);
+load_handler!(load16u, Load16U, u16);
+load_handler!(load8s, Load8S, i8 as |v: i8| u64::from(v as i32 as u32));
+load_handler!(load16s, Load16S, i16 as |v: i16| u64::from(v as i32 as u32));
 
 /// A store of slot `v` to memory 0, as `$ty`.
 macro_rules! store_handler {
@@ -497,6 +504,8 @@ macro_rules! store_handler {
 }
 store_handler!(store32, Store32S, u32);
 store_handler!(store64, Store64S, u64);
+store_handler!(store8, Store8, u8);
+store_handler!(store16, Store16, u16);
 
 handler!(load_s, Op::LoadS { kind, sp: ds, d, a, mem, offset }, |ip, fb, sp, mem0, store, regs| {
     let size = kind.size();
@@ -609,10 +618,12 @@ unsafe extern "C" fn call_frame(
             bail!(ip, sp)
         }
         let cfb = fb.add(at);
-        // The callee's frame lies inside the value stack (checked against `cells`). A loop:
-        // most functions have few locals, and `write_bytes` calls `memset` for any count.
+        // The callee's frame lies inside the value stack (checked against `cells`). Volatile
+        // stores, one per local: most functions have few, and LLVM turns a plain loop (as
+        // `write_bytes`) into a `memset` call, whose caller-saved registers made this handler
+        // save and restore six registers on every call, locals or not.
         for i in n..n + code.local_cells as usize {
-            cfb.add(i).write(0);
+            cfb.add(i).write_volatile(0);
         }
         // The caller, its `pc` at this call, in the room checked above (no growth path).
         let len = frames.len();
@@ -769,6 +780,12 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::Load64S { sp: 0, d: 0, a: 0, offset: 0 })] = load64;
     h[tag(&Op::Store32S { sp: 0, a: 0, v: 0, offset: 0 })] = store32;
     h[tag(&Op::Store64S { sp: 0, a: 0, v: 0, offset: 0 })] = store64;
+    h[tag(&Op::Load8U { sp: 0, d: 0, a: 0, offset: 0 })] = load8u;
+    h[tag(&Op::Load8S { sp: 0, d: 0, a: 0, offset: 0 })] = load8s;
+    h[tag(&Op::Load16U { sp: 0, d: 0, a: 0, offset: 0 })] = load16u;
+    h[tag(&Op::Load16S { sp: 0, d: 0, a: 0, offset: 0 })] = load16s;
+    h[tag(&Op::Store8 { sp: 0, a: 0, v: 0, offset: 0 })] = store8;
+    h[tag(&Op::Store16 { sp: 0, a: 0, v: 0, offset: 0 })] = store16;
     h[tag(&Op::LoadS { kind: LoadKind::I32, sp: 0, d: 0, a: 0, mem: 0, offset: 0 })] = load_s;
     h[tag(&Op::StoreS { size: 0, sp: 0, a: 0, v: 0, mem: 0, offset: 0 })] = store_s;
     macro_rules! fast_entries {

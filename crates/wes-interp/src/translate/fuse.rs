@@ -237,8 +237,13 @@ impl Translator<'_> {
             _ => (top, 0),
         };
         let op = match (kind, u32::try_from(offset)) {
-            (LoadKind::I32, Ok(offset)) if mem == 0 => Op::Load32S { sp, d: top, a, offset },
+            // `i64.load32_u` makes the cell `i32.load` makes.
+            (LoadKind::I32 | LoadKind::I64U32, Ok(offset)) if mem == 0 => Op::Load32S { sp, d: top, a, offset },
             (LoadKind::I64, Ok(offset)) if mem == 0 => Op::Load64S { sp, d: top, a, offset },
+            (LoadKind::I32U8 | LoadKind::I64U8, Ok(offset)) if mem == 0 => Op::Load8U { sp, d: top, a, offset },
+            (LoadKind::I32U16 | LoadKind::I64U16, Ok(offset)) if mem == 0 => Op::Load16U { sp, d: top, a, offset },
+            (LoadKind::I32S8, Ok(offset)) if mem == 0 => Op::Load8S { sp, d: top, a, offset },
+            (LoadKind::I32S16, Ok(offset)) if mem == 0 => Op::Load16S { sp, d: top, a, offset },
             _ => Op::LoadS { kind, sp, d: top, a, mem, offset },
         };
         self.mem0 |= mem == 0;
@@ -280,6 +285,8 @@ impl Translator<'_> {
         let op = match (size, u32::try_from(offset)) {
             (4, Ok(offset)) if mem == 0 => Op::Store32S { sp, a, v, offset },
             (8, Ok(offset)) if mem == 0 => Op::Store64S { sp, a, v, offset },
+            (1, Ok(offset)) if mem == 0 => Op::Store8 { sp, a, v, offset },
+            (2, Ok(offset)) if mem == 0 => Op::Store16 { sp, a, v, offset },
             _ => Op::StoreS { size, sp, a, v, mem, offset },
         };
         self.mem0 |= mem == 0;

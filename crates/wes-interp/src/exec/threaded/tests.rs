@@ -78,6 +78,16 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
             Op::Store64S { sp: 0, a: ADDR, v: CTR, offset: 24 },
             Op::Load64S { sp: 0, d: SCRATCH, a: ADDR, offset: 24 },
         ],
+        vec![Op::Store8 { sp: 0, a: ADDR, v: CTR, offset: 48 }, Op::Load8U { sp: 0, d: SCRATCH, a: ADDR, offset: 48 }],
+        vec![Op::Store8 { sp: 0, a: ADDR, v: CTR, offset: 49 }, Op::Load8S { sp: 0, d: SCRATCH, a: ADDR, offset: 49 }],
+        vec![
+            Op::Store16 { sp: 0, a: ADDR, v: CTR, offset: 50 },
+            Op::Load16U { sp: 0, d: SCRATCH, a: ADDR, offset: 50 },
+        ],
+        vec![
+            Op::Store16 { sp: 0, a: ADDR, v: CTR, offset: 52 },
+            Op::Load16S { sp: 0, d: SCRATCH, a: ADDR, offset: 52 },
+        ],
         vec![
             Op::StoreS { size: 2, sp: 0, a: ADDR, v: CTR, mem: 0, offset: 40 },
             Op::LoadS { kind: LoadKind::I32S16, sp: 0, d: SCRATCH, a: ADDR, mem: 0, offset: 40 },
