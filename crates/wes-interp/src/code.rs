@@ -424,6 +424,21 @@ pub(crate) enum Op {
         d: u32,
         a: u32,
     },
+    /// [`Op::UnS`] of `i32.wrap_i64`: the low half of the cell (compiled code wraps the
+    /// 64-bit arithmetic of 32-bit values back on every use). An op on slots: its stack move
+    /// goes to the next op that reads the height (`code/sink.rs`), as for the fast binary ops.
+    I32WrapS {
+        sp: i8,
+        d: u32,
+        a: u32,
+    },
+    /// [`Op::UnS`] of `i64.extend_i32_s`. (`i64.extend_i32_u` has no op: an `i32` cell is
+    /// zero-extended already, so the translator emits nothing for it.)
+    I64ExtendSS {
+        sp: i8,
+        d: u32,
+        a: u32,
+    },
     /// A numeric operator of two operands on frame slots: `d = a op b`, then the operand
     /// stack moves by `sp` cells. Slots count cells from the frame's first local, so an
     /// operand or the result is a local or an operand-stack cell alike: the translator fuses
@@ -578,6 +593,7 @@ impl Op {
         match *self {
             Op::BinSS { a, b, .. } => a == s || b == s,
             Op::BinSI { a, .. } | Op::UnS { a, .. } => a == s,
+            Op::I32WrapS { a, .. } | Op::I64ExtendSS { a, .. } => a == s,
             Op::LoadS { a, .. } | Op::Load32S { a, .. } | Op::Load64S { a, .. } | Op::Copy { a, .. } => a == s,
             Op::Load8U { a, .. } | Op::Load8S { a, .. } | Op::Load16U { a, .. } | Op::Load16S { a, .. } => a == s,
             Op::ConstTo { .. } => false,
@@ -593,6 +609,7 @@ impl Op {
     pub(crate) fn dest(&self) -> Option<(u32, i8)> {
         match *self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
+            Op::I32WrapS { d, sp, .. } | Op::I64ExtendSS { d, sp, .. } => Some((d, sp)),
             Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
             Op::Load8U { d, sp, .. } | Op::Load8S { d, sp, .. } | Op::Load16U { d, sp, .. } | Op::Load16S { d, sp, .. } => {
                 Some((d, sp))
@@ -611,6 +628,7 @@ impl Op {
     pub(crate) fn slot_move_mut(&mut self) -> Option<&mut i8> {
         match self {
             Op::Load32S { sp, .. } | Op::Load64S { sp, .. } => Some(sp),
+            Op::I32WrapS { sp, .. } | Op::I64ExtendSS { sp, .. } => Some(sp),
             Op::Load8U { sp, .. } | Op::Load8S { sp, .. } | Op::Load16U { sp, .. } | Op::Load16S { sp, .. } => Some(sp),
             Op::Store32S { sp, .. } | Op::Store64S { sp, .. } => Some(sp),
             Op::Store8 { sp, .. } | Op::Store16 { sp, .. } => Some(sp),
@@ -646,6 +664,8 @@ impl Op {
             }
             Op::Store32S { a, v, offset, .. } => Some(Op::StoreS { size: 4, sp, a, v, mem: 0, offset: u64::from(offset) }),
             Op::Store64S { a, v, offset, .. } => Some(Op::StoreS { size: 8, sp, a, v, mem: 0, offset: u64::from(offset) }),
+            Op::I32WrapS { d, a, .. } => Some(Op::UnS { n: crate::num::NumOp::I32WrapI64, sp, d, a }),
+            Op::I64ExtendSS { d, a, .. } => Some(Op::UnS { n: crate::num::NumOp::I64ExtendI32S, sp, d, a }),
             Op::Store8 { a, v, offset, .. } => Some(Op::StoreS { size: 1, sp, a, v, mem: 0, offset: u64::from(offset) }),
             Op::Store16 { a, v, offset, .. } => Some(Op::StoreS { size: 2, sp, a, v, mem: 0, offset: u64::from(offset) }),
             Op::Load8U { d, a, offset, .. } => {
@@ -672,6 +692,7 @@ impl Op {
     pub(crate) fn dest_mut(&mut self) -> Option<(&mut u32, &mut i8)> {
         match self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
+            Op::I32WrapS { d, sp, .. } | Op::I64ExtendSS { d, sp, .. } => Some((d, sp)),
             Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
             Op::Load8U { d, sp, .. } | Op::Load8S { d, sp, .. } | Op::Load16U { d, sp, .. } | Op::Load16S { d, sp, .. } => {
                 Some((d, sp))

@@ -645,6 +645,8 @@ impl Executor {
                     unsafe { store_cell(size, p, v) };
                     sp = sp.wrapping_add_signed(isize::from(ds));
                 }
+                Op::I32WrapS { d, a, .. } => s!(d as usize) = u64::from(s!(a as usize) as u32),
+                Op::I64ExtendSS { d, a, .. } => s!(d as usize) = s!(a as usize) as u32 as i32 as i64 as u64,
                 Op::UnS { n, sp: ds, d, a } => {
                     match n.eval(s!(a as usize), 0, canon) {
                         Ok(v) => s!(d as usize) = v,

@@ -452,6 +452,16 @@ handler!(un_s, Op::UnS { n, sp: ds, d, a }, |ip, fb, sp, mem0, store, regs| {
     next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
 });
 
+handler!(i32_wrap, Op::I32WrapS { d, a, .. }, |ip, fb, sp, mem0, store, regs| {
+    s!(fb, regs, d) = u64::from(s!(fb, regs, a) as u32);
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(i64_extend_s, Op::I64ExtendSS { d, a, .. }, |ip, fb, sp, mem0, store, regs| {
+    s!(fb, regs, d) = s!(fb, regs, a) as u32 as i32 as i64 as u64;
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
 handler!(bin_ss, Op::BinSS { n, sp: ds, d, a, b }, |ip, fb, sp, mem0, store, regs| {
     let Ok(v) = n.eval(s!(fb, regs, a), s!(fb, regs, b), (*regs).canon) else { bail!(ip, sp) };
     s!(fb, regs, d) = v;
@@ -774,6 +784,8 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::ConstTo { d: 0, v: 0 })] = const_to;
     h[tag(&Op::Const(0))] = const1;
     h[tag(&Op::UnS { n, sp: 0, d: 0, a: 0 })] = un_s;
+    h[tag(&Op::I32WrapS { sp: 0, d: 0, a: 0 })] = i32_wrap;
+    h[tag(&Op::I64ExtendSS { sp: 0, d: 0, a: 0 })] = i64_extend_s;
     h[tag(&Op::BinSS { n, sp: 0, d: 0, a: 0, b: 0 })] = bin_ss;
     h[tag(&Op::BinSI { n, sp: 0, d: 0, a: 0, imm: 0 })] = bin_si;
     h[tag(&Op::Load32S { sp: 0, d: 0, a: 0, offset: 0 })] = load32;

@@ -69,16 +69,29 @@ impl Translator<'_> {
     /// Emits unary operator `n`, whose operand was just popped (it sat at cell `height`), as
     /// one op on slots writing its result to that cell; a `local.get` just emitted for the
     /// operand becomes the local's slot when `n` cannot trap and no branch targets the op.
+    ///
+    /// `i64.extend_i32_u` emits nothing: an `i32` cell holds its value zero-extended already
+    /// (every op writing one, and every call's and entry's conversion of a native `i32`), so
+    /// the operand's cell is the result's. `i32.wrap_i64` and `i64.extend_i32_s` have ops on
+    /// slots of their own.
     pub(super) fn emit_unary(&mut self, n: NumOp) {
+        if n == NumOp::I64ExtendI32U {
+            return;
+        }
         let top = self.slot(self.height);
         let len = self.ops.len();
+        let op = |sp, d, a| match n {
+            NumOp::I32WrapI64 => Op::I32WrapS { sp, d, a },
+            NumOp::I64ExtendI32S => Op::I64ExtendSS { sp, d, a },
+            n => Op::UnS { n, sp, d, a },
+        };
         match self.ops.last() {
             Some(&Op::LocalGet(a)) if !n.can_trap() && len > self.fence => {
                 self.ops.truncate(len - 1);
-                self.ops.push(Op::UnS { n, sp: 1, d: top, a });
+                self.ops.push(op(1, top, a));
             }
             _ => {
-                self.emit(Op::UnS { n, sp: 0, d: top, a: top });
+                self.emit(op(0, top, top));
             }
         }
     }

@@ -237,13 +237,33 @@ fn an_arm_ending_the_function_pays_and_returns_in_one_op() {
     let wat = r#"(module
       (func $fib (param $n i32) (result i64)
         (if (result i64) (i32.lt_u (local.get $n) (i32.const 2))
-          (then (i64.extend_i32_u (local.get $n)))
+          (then (i64.extend_i32_s (local.get $n)))
           (else (i64.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
                          (call $fib (i32.sub (local.get $n) (i32.const 2))))))))"#;
     let arm = |code: &Code| {
-        let at = code.ops.iter().position(|op| matches!(op, Op::UnS { .. })).unwrap();
+        let at = code.ops.iter().position(|op| matches!(op, Op::I64ExtendSS { .. })).unwrap();
         code.ops[at + 1]
     };
     assert!(matches!(arm(&translate_metered(wat, 0, false)), Op::Return { .. }));
     assert!(matches!(arm(&translate_metered(wat, 0, true)), Op::ChargeReturn { cost: 1, .. }));
+}
+
+/// `i64.extend_i32_u` costs no op (an `i32` cell is zero-extended already); `i32.wrap_i64`
+/// and `i64.extend_i32_s` are ops on slots of their own, the `local.get`s folded in.
+#[test]
+fn widening_and_wrapping_take_at_most_one_op() {
+    let wat = r#"(module
+      (func (param $a i32) (param $b i64) (result i64)
+        (i64.add (i64.extend_i32_u (local.get $a))
+                 (i64.extend_i32_s (i32.wrap_i64 (local.get $b))))))"#;
+    let code = translate_text(wat, 0);
+    // The add reads `$a`'s slot itself: the extension left nothing between them.
+    assert!(
+        matches!(
+            code.ops[..],
+            [Op::I32WrapS { a: 1, .. }, Op::I64ExtendSS { .. }, Op::I64AddSS { a: 0, .. }, Op::Return { .. }]
+        ),
+        "{:#?}",
+        code.ops
+    );
 }

@@ -68,6 +68,8 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
         vec![Op::Copy { d: SCRATCH, a: PARITY }],
         vec![Op::ConstTo { d: SCRATCH, v: 9 }],
         vec![Op::UnS { n: NumOp::I32Clz, sp: 0, d: SCRATCH, a: CTR }],
+        vec![Op::I32WrapS { sp: 0, d: SCRATCH, a: CTR }],
+        vec![Op::I64ExtendSS { sp: 0, d: SCRATCH, a: CTR }],
         vec![Op::BinSS { n: NumOp::I32DivU, sp: 0, d: SCRATCH, a: CTR, b: LIMIT }],
         vec![Op::BinSI { n: NumOp::I32DivU, sp: 0, d: SCRATCH, a: CTR, imm: 3 }],
         vec![
