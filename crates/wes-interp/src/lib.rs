@@ -46,9 +46,15 @@ pub struct InterpConfig {
     pub nan_canonicalization: bool,
     /// Translate every function at compile time instead of on its first call (default off).
     pub eager: bool,
-    /// Threads translating one module's functions when [`eager`](Self::eager); 0 (the
-    /// default) is one per core. The translations do not depend on each other, so the result
-    /// is the same on any number.
+    /// When not [`eager`](Self::eager): also translate the module's functions ahead of their
+    /// first call, on background threads (all of [`threads`](Self::threads) but the caller's),
+    /// while the caller runs (default off). A call never waits for more than the one function
+    /// it needs, as with plain lazy translation; the others use cores that would be idle. The
+    /// threads stop when the module is dropped. Costs the memory of eager translation.
+    pub ahead: bool,
+    /// Threads translating one module's functions when [`eager`](Self::eager) or
+    /// [`ahead`](Self::ahead); 0 (the default) is one per core. The translations do not
+    /// depend on each other, so the result is the same on any number.
     pub threads: usize,
     /// Count the wasm operators executed into the store context's counter
     /// (`wes_core::vm::STORE_OPERATORS`), per segment when it is charged, exactly as the JIT
@@ -66,6 +72,7 @@ impl Default for InterpConfig {
             pricing: None,
             nan_canonicalization: true,
             eager: false,
+            ahead: false,
             threads: 0,
             count_operators: false,
             merge_gas_checks: true,
@@ -169,6 +176,13 @@ impl wes_core::Backend for Interpreter {
     }
 
     fn compile(&self, module: Arc<Module>) -> Result<Arc<dyn CompiledModule>, CompileError> {
+        Ok(self.compile_records(module)?)
+    }
+}
+
+impl Interpreter {
+    /// [`Backend::compile`](wes_core::Backend::compile), typed.
+    fn compile_records(&self, module: Arc<Module>) -> Result<Arc<InterpModule>, CompileError> {
         translate::check_module(&module)?;
         let shared = Arc::new(Shared {
             module: Arc::clone(&module),
@@ -201,18 +215,23 @@ impl wes_core::Backend for Interpreter {
         }
         let pricing_hash = self.config.pricing.as_ref().map(|p| p.hash());
         let counts_operators = self.config.count_operators;
-        Ok(Arc::new(InterpModule { module, records, pricing_hash, counts_operators }))
+        let compiled = Arc::new(InterpModule { module, records, pricing_hash, counts_operators });
+        if self.config.ahead && !self.config.eager {
+            self.translate_ahead(&compiled);
+        }
+        Ok(compiled)
     }
 }
+
+/// The compile workload's small functions translate in about 6 µs each: below a few dozen a
+/// thread would save little or nothing, so small modules (most of the spec suite's) translate
+/// on the calling thread alone.
+const FUNCS_PER_THREAD: usize = 32;
 
 impl Interpreter {
     /// Translates every record, on [`InterpConfig::threads`] threads taking functions in turn
     /// (each record keeps its own result, error included).
     fn translate_all(&self, records: &[FuncRecord]) {
-        // The compile workload's small functions translate in about 6 µs each: below a few
-        // dozen a thread would save little or nothing, so small modules (most of the spec
-        // suite's) translate on this thread.
-        const FUNCS_PER_THREAD: usize = 32;
         wes_core::parallel::for_each_index(
             records.len(),
             self.config.threads,
@@ -225,6 +244,50 @@ impl Interpreter {
                 }
             },
         );
+    }
+}
+
+impl Interpreter {
+    /// Starts the threads of [`InterpConfig::ahead`]: each takes the next untranslated
+    /// function, from the last to the first, and translates it into its record, the one place
+    /// a call would have put it. They hold the module only weakly between functions, so
+    /// dropping it stops them within one translation; a thread that cannot be started leaves
+    /// the work to the calls.
+    fn translate_ahead(&self, compiled: &Arc<InterpModule>) {
+        let n = compiled.records.len();
+        let threads = match self.config.threads {
+            0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
+            t => t,
+        };
+        let helpers = threads.saturating_sub(1).min(n / FUNCS_PER_THREAD);
+        if helpers == 0 {
+            return;
+        }
+        // Counting down: a caller reaching functions in index order (as the harness's
+        // workloads and most call chains from an early export do) meets the helpers in the
+        // middle instead of waiting on the function a helper has just taken.
+        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..helpers {
+            let module = Arc::downgrade(compiled);
+            let taken = Arc::clone(&taken);
+            let spawned = std::thread::Builder::new().name("wes-interp-ahead".into()).spawn(move || {
+                loop {
+                    let Some(module) = module.upgrade() else { return };
+                    let i = taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(record) =
+                        i.checked_add(1).and_then(|k| n.checked_sub(k)).and_then(|k| module.records.get(k))
+                    else {
+                        return;
+                    };
+                    // The result (an error included) stays in the record for the call that
+                    // needs it; an error is the one that call would have met.
+                    let _ = record.code();
+                }
+            });
+            if spawned.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -396,6 +459,70 @@ mod tests {
             assert!(short > 0, "the chain never went back to the loop");
             assert_eq!(short, long, "metered: {metered}; the native stack grew with the chain");
             assert_ne!(r1, r2);
+        }
+    }
+
+    /// A module of `n` functions `f{i}(x) = (x * (i + 3)) ^ i` and `sum(x)` calling them all.
+    fn many_functions(n: u32) -> String {
+        let mut wat = String::from("(module\n");
+        for i in 0..n {
+            wat.push_str(&format!(
+                "(func $f{i} (param i64) (result i64) (i64.xor (i64.mul (local.get 0) (i64.const {})) (i64.const {i})))\n",
+                i + 3
+            ));
+        }
+        wat.push_str("(func (export \"sum\") (param i64) (result i64) (local $s i64)\n");
+        for i in 0..n {
+            wat.push_str(&format!("(local.set $s (i64.add (local.get $s) (call $f{i} (local.get 0))))\n"));
+        }
+        wat.push_str("(local.get $s)))");
+        wat
+    }
+
+    fn sum_on(backend: Interpreter, module: &Arc<wes_core::Module>) -> Vec<Value> {
+        let engine = Engine::new(wes_runtime::Config::default(), Arc::new(backend));
+        let compiled = engine.backend().compile(Arc::clone(module)).unwrap();
+        let m = Module::from_compiled(&engine, compiled).unwrap();
+        let mut store = Store::new(&engine);
+        let i = Linker::new().instantiate(&mut store, &m).unwrap();
+        let f = i.get_func(&store, "sum").unwrap();
+        f.call(&mut store, &[Value::I64(0x1234_5678)]).unwrap()
+    }
+
+    /// `ahead`: with no call made, the background threads translate every function into its
+    /// record; a module run that way gives what lazy and eager translation give; and the
+    /// threads let go of a module dropped while they work.
+    #[test]
+    fn translation_ahead_fills_every_record_and_lets_go() {
+        let module = Arc::new(wes_decode::decode_text(&many_functions(400)).unwrap());
+        let ahead = || Interpreter::new(InterpConfig { ahead: true, threads: 3, ..Default::default() });
+        let compiled = ahead().compile_records(Arc::clone(&module)).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while compiled.records.iter().any(|r| r.code.get().is_none()) {
+            assert!(std::time::Instant::now() < deadline, "the background threads never translated every function");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert!(compiled.records.iter().all(|r| matches!(r.code.get(), Some(Ok(_)))));
+        let weak = Arc::downgrade(&compiled);
+        drop(compiled);
+        // A helper may be between taking the module and finding nothing left to do.
+        while weak.strong_count() > 0 {
+            assert!(std::time::Instant::now() < deadline, "a finished helper still holds the module");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+
+        let lazy = sum_on(Interpreter::default(), &module);
+        assert_eq!(sum_on(ahead(), &module), lazy);
+        let eager = Interpreter::new(InterpConfig { eager: true, ..Default::default() });
+        assert_eq!(sum_on(eager, &module), lazy);
+
+        // Dropped at once: the helpers hold it only while translating one function.
+        let compiled = ahead().compile_records(Arc::clone(&module)).unwrap();
+        let weak = Arc::downgrade(&compiled);
+        drop(compiled);
+        while weak.strong_count() > 0 {
+            assert!(std::time::Instant::now() < deadline, "a helper kept a dropped module alive");
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 }

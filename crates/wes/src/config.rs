@@ -349,6 +349,11 @@ pub enum Translation {
     Lazy,
     /// All functions when the module is loaded.
     Eager,
+    /// On its first call, as `lazy`, and ahead of it on the other `compile_threads` in the
+    /// background: a call waits only for the function it needs while the idle cores translate
+    /// the rest (the memory of `eager` in the end). For a module whose first call reaches
+    /// most of its functions; the threads stop when the module is dropped.
+    Background,
 }
 
 /// The `[performance]` section.
@@ -358,8 +363,8 @@ pub enum Translation {
 pub struct PerformanceConfig {
     /// The backend: `"jit"` (the default), `"interp"` or `"tiered"`.
     pub backend: BackendKind,
-    /// When the interpreter (`interp`, and the first tier of `tiered`) translates functions
-    /// (default `"lazy"`).
+    /// When the interpreter (`interp`, and the first tier of `tiered`) translates functions:
+    /// `"lazy"` (the default), `"eager"` or `"background"`.
     pub translation: Translation,
     /// `tiered` only: the JIT's code is used when its largest native frame is at most this many
     /// bytes (default 8 KiB). The stack a store reserves is sized from it, so it cannot grow
@@ -770,6 +775,7 @@ impl RuntimeConfig {
             Ok(Arc::new(wes_interp::Interpreter::new(wes_interp::InterpConfig {
                 pricing: pricing.clone(),
                 eager: self.performance.translation == Translation::Eager,
+                ahead: self.performance.translation == Translation::Background,
                 threads: self.performance.compile_threads,
                 count_operators: self.monitoring.count_operators,
                 merge_gas_checks: self.performance.merge_gas_checks,

@@ -233,3 +233,38 @@ fn guard_region_bounds_checks_trap_as_explicit_ones_with_the_same_gas() {
         assert_eq!(g.gas.used > 0, metered);
     }
 }
+
+/// `performance.translation`: each of the interpreter's three modes, read from TOML, gives
+/// the JIT's values and gas on a module big enough for `background` to start its threads.
+#[test]
+fn every_translation_mode_gives_the_jits_values_and_gas() {
+    let mut wat = String::from("(module\n");
+    for i in 0..200 {
+        wat.push_str(&format!(
+            "(func $f{i} (param i64) (result i64) (i64.add (i64.mul (local.get 0) (i64.const {i})) (i64.const 7)))\n"
+        ));
+    }
+    wat.push_str("(func (export \"sum\") (param i64) (result i64) (local $s i64)\n");
+    for i in 0..200 {
+        wat.push_str(&format!("(local.set $s (i64.xor (local.get $s) (call $f{i} (local.get 0))))\n"));
+    }
+    wat.push_str("(local.get $s)))");
+    let run = |performance: &str| {
+        let config = RuntimeConfig::from_toml(&format!(
+            "[gas]\nmetered = true\n[performance]\ncompile_threads = 2\n{performance}"
+        ))
+        .unwrap();
+        let rt = wes::Runtime::new(config).unwrap();
+        let m = rt.load(wat.as_bytes()).unwrap();
+        let mut i = rt.create_instance(&m, rt.gas_meter(1_000_000)).unwrap();
+        let r = i.execute("sum", &[Value::I64(99)]).unwrap();
+        (r.values, r.gas.used)
+    };
+    let jit = run("backend = \"jit\"\n");
+    assert!(jit.1 > 0);
+    for mode in ["lazy", "eager", "background"] {
+        assert_eq!(run(&format!("backend = \"interp\"\ntranslation = \"{mode}\"\n")), jit, "{mode}");
+    }
+    let (path, _) = key_error("[performance]\ntranslation = \"later\"\n");
+    assert_eq!(path, "performance.translation");
+}
