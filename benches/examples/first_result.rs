@@ -4,7 +4,7 @@
 //! `first-result` row outside the harness, where no peer shares the process.
 //!
 //! `cargo run --release --manifest-path benches/Cargo.toml --example first_result -- FILE
-//! (interp-lazy|interp-eager|jit) (metered|unmetered) [ROUNDS]`; FILE is a module with an
+//! (interp-lazy|interp-eager|interp-background|jit) (metered|unmetered) [ROUNDS]`; FILE is a module with an
 //! export `main(i64, i64) -> i64` and no imports (`wes-bench --filter first-result --dump DIR`
 //! writes the harness's). Prints the median wall time of each phase over ROUNDS (default 5):
 //! the thread's CPU time is counted in scheduler ticks on some kernels, too coarse here.
@@ -18,7 +18,7 @@ use wes_runtime::{Linker, Module, Store};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(backend), Some(mode)) = (args.get(1), args.get(2), args.get(3)) else {
-        bail!("usage: first_result FILE (interp-lazy|interp-eager|jit) (metered|unmetered) [ROUNDS]");
+        bail!("usage: first_result FILE (interp-lazy|interp-eager|interp-background|jit) (metered|unmetered) [ROUNDS]");
     };
     let rounds: usize = args.get(4).map_or(Ok(5), |r| r.parse()).context("ROUNDS")?;
     let mut config = wes::RuntimeConfig::default();
@@ -28,13 +28,16 @@ fn main() -> Result<()> {
         other => bail!("mode must be metered or unmetered, not {other}"),
     };
     match backend.as_str() {
-        "interp-lazy" | "interp-eager" => {
+        "interp-lazy" | "interp-eager" | "interp-background" => {
             config.performance.backend = wes::BackendKind::Interp;
-            config.performance.translation =
-                if backend == "interp-lazy" { wes::Translation::Lazy } else { wes::Translation::Eager };
+            config.performance.translation = match backend.as_str() {
+                "interp-lazy" => wes::Translation::Lazy,
+                "interp-eager" => wes::Translation::Eager,
+                _ => wes::Translation::Background,
+            };
         }
         "jit" => {}
-        other => bail!("backend must be interp-lazy, interp-eager or jit, not {other}"),
+        other => bail!("backend must be interp-lazy, interp-eager, interp-background or jit, not {other}"),
     }
     let engine = config.engine()?;
     let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;

@@ -169,9 +169,10 @@ fn run(args: &Args) -> Result<()> {
 
 /// Checks a workload gives the same result on every runtime, then times it on each.
 fn bench_workload(w: &Workload, runtimes: &[Box<dyn Runtime>], budget: &Budget) -> Result<Outcome> {
+    let runtimes: Vec<&dyn Runtime> = runtimes.iter().map(AsRef::as_ref).filter(|r| r.runs(&w.kind)).collect();
     // The check: one run per runtime, before any timing.
     let mut checked = Vec::new();
-    for rt in runtimes {
+    for rt in &runtimes {
         let compiled = rt.compile(&w.wasm).with_context(|| format!("{}: compiling {}", rt.label(), w.name))?;
         let mut instance =
             compiled.instantiate().with_context(|| format!("{}: instantiating {}", rt.label(), w.name))?;
@@ -222,7 +223,7 @@ fn bench_workload(w: &Workload, runtimes: &[Box<dyn Runtime>], budget: &Budget) 
         || (samples[0].len() < budget.max_rounds && start.elapsed() < budget.time)
     {
         for ((rt, (_, compiled, instance)), out) in runtimes.iter().zip(&mut states).zip(&mut samples) {
-            let one = sample_once(w, rt.as_ref(), compiled.as_ref(), instance.as_mut())
+            let one = sample_once(w, *rt, compiled.as_ref(), instance.as_mut())
                 .with_context(|| format!("{}: timing {}", rt.label(), w.name))?;
             out.push(one);
         }

@@ -85,6 +85,10 @@ pub trait Runtime {
     }
     /// Decodes, validates and compiles a binary module, and prepares a linker for it.
     fn compile(&self, wasm: &[u8]) -> Result<Box<dyn Compiled>>;
+    /// Takes part in workloads of this kind (a row of one mode that only one kind shows).
+    fn runs(&self, _kind: &crate::workloads::Kind) -> bool {
+        true
+    }
 }
 
 /// A compiled module and its linker, ready to instantiate many times.
@@ -136,6 +140,6 @@ pub fn all(explicit_peer: bool) -> Vec<Entry> {
     if explicit_peer {
         all.push(wasmtime::Wasmtime::explicit_bounds(Mode::Metered));
     }
-    all.extend([wasmi::Wasmi::entry(Mode::Metered), wes::Wes::interp_metered()]);
+    all.extend([wasmi::Wasmi::entry(Mode::Metered), wes::Wes::interp_metered(), wes::Wes::interp_background()]);
     all
 }
