@@ -10,6 +10,7 @@
 use wes_core::ValType;
 
 mod charges;
+mod invert;
 mod seal;
 mod sink;
 
@@ -199,6 +200,11 @@ pub(crate) enum Op {
     /// A [`Op::BrCharge`] as [`Code::seal`] leaves it: the charge is `by` bytes from this op.
     JumpCharge {
         by: i32,
+        cost: u64,
+    },
+    /// Gives `cost` back to the counter: a loop's exit after its back edge paid the body's
+    /// segment ahead ([`Code::invert_loops`]); the counter held it a few pure ops before.
+    Refund {
         cost: u64,
     },
     /// `br_if`: branches when the popped condition is non-zero.
@@ -575,6 +581,37 @@ impl Op {
             Op::Br(t) | Op::BrIf(t) | Op::BrIfZ { t, .. } | Op::BrCharge { t, .. } | Op::BrAnd { t, .. } => Some(t),
             $( Op::$bss { t, .. } | Op::$bsi { t, .. } => Some(t), )*
             _ => None,
+        }
+    }
+
+    /// Ops that cannot trap, call out, read or change anything but their frame's cells and
+    /// the globals, or go anywhere but to the next op: what [`Code::invert_loops`] may run
+    /// with a segment paid ahead.
+    pub(crate) fn is_pure(&self) -> bool {
+        match self {
+            $( Op::$ss { .. } | Op::$si { .. } => true, )*
+            Op::I32WrapS { .. }
+            | Op::I64ExtendSS { .. }
+            | Op::ConstTo { .. }
+            | Op::Copy { .. }
+            | Op::Const(_)
+            | Op::ConstMoved { .. }
+            | Op::LocalGet(_)
+            | Op::LocalGetMoved { .. }
+            | Op::LocalSet(_)
+            | Op::LocalTee(_)
+            | Op::StackMove(_)
+            | Op::GlobalGet(..) => true,
+            _ => false,
+        }
+    }
+
+    /// A branch taken or not by a condition, falling through otherwise.
+    pub(crate) fn is_conditional_branch(&self) -> bool {
+        match self {
+            $( Op::$bss { .. } | Op::$bsi { .. } => true, )*
+            Op::BrIf(_) | Op::BrIfZ { .. } | Op::BrAnd { .. } => true,
+            _ => false,
         }
     }
 

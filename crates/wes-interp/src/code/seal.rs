@@ -81,6 +81,9 @@ impl Code {
         // The moves of ops on slots, to where the height is read: returns among them, now
         // that the branches to one are returns themselves. Ops may go in: `len` changes.
         self.sink_stack_moves();
+        // Loops testing at the top pay the test's and the body's segments at once on their
+        // back edge. Ops go in: `len` changes.
+        self.invert_loops();
         let len = self.ops.len();
         // A `br_if` on `eqz` pays the charge it falls through to (a loop's exit test, then
         // the segment of the loop's body).

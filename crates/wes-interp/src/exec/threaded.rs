@@ -294,10 +294,17 @@ handler!(br_charge, Op::BrCharge { t, cost }, |ip, fb, sp, mem0, store, regs| {
         broken("a fused branch to a charge drops cells");
     }
     // Lands after the charge when it is paid here, on it otherwise (where it runs in full).
-    let paid = usize::from(pay(store, cost));
     // SAFETY: `t.pc` is an op of the running code (`Code::seal`), a charge, which another op
-    // follows.
-    next!((*regs).ops.add(t.pc as usize + paid), fb, sp, mem0, store, regs)
+    // follows (or an inverted loop's way in, `Code::invert_loops`, which its copied test
+    // follows).
+    let to = (*regs).ops.add(t.pc as usize);
+    // Two tails rather than one on a computed address: the paid path, taken on every turn of
+    // a loop, then needs no register beyond the handler's own (the computed one made it save
+    // and restore one on every turn, and took 20 instructions to this one's 13).
+    if pay(store, cost) {
+        next!(to.add(1), fb, sp, mem0, store, regs)
+    }
+    next!(to, fb, sp, mem0, store, regs)
 });
 
 handler!(jump, Op::Jump { by }, |ip, fb, sp, mem0, store, regs| {
@@ -307,10 +314,20 @@ handler!(jump, Op::Jump { by }, |ip, fb, sp, mem0, store, regs| {
 
 handler!(jump_charge, Op::JumpCharge { by, cost }, |ip, fb, sp, mem0, store, regs| {
     // As `br_charge`: after the charge when it is paid here, on it otherwise.
-    let paid = usize::from(pay(store, cost));
     // SAFETY: `by` leads to a charge of the running code (`Code::seal`), which another op
-    // follows.
-    next!(ip.byte_offset(by as isize).add(paid), fb, sp, mem0, store, regs)
+    // follows (or an inverted loop's way in, as for `br_charge`).
+    let to = ip.byte_offset(by as isize);
+    if pay(store, cost) {
+        next!(to.add(1), fb, sp, mem0, store, regs)
+    }
+    next!(to, fb, sp, mem0, store, regs)
+});
+
+handler!(refund, Op::Refund { cost }, |ip, fb, sp, mem0, store, regs| {
+    // The counter held `cost` a few pure ops ago (`Code::invert_loops`): no overflow.
+    let gas: u64 = rd(store, vm::STORE_GAS);
+    wr(store, vm::STORE_GAS, gas.wrapping_add(cost));
+    next!(after!(ip), fb, sp, mem0, store, regs)
 });
 
 handler!(stack_move, Op::StackMove(by), |ip, fb, sp, mem0, store, regs| {
@@ -765,6 +782,7 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::Jump { by: 0 })] = jump;
     h[tag(&Op::JumpCharge { by: 0, cost: 0 })] = jump_charge;
     h[tag(&Op::StackMove(0))] = stack_move;
+    h[tag(&Op::Refund { cost: 0 })] = refund;
     h[tag(&Op::LocalGetMoved { i: 0, sp: 0 })] = local_get_moved;
     h[tag(&Op::ConstMoved { v: 0, sp: 0 })] = const_moved;
     h[tag(&Op::GlobalGet(0, Width::W32))] = global_get;

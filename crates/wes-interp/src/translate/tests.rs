@@ -149,7 +149,57 @@ fn a_br_if_on_eqz_carries_the_charge_it_falls_through_to() {
         panic!("{:#?}", code.ops)
     };
     assert!(cost > 0 && u64::from(cost) == next, "{:#?}", code.ops);
-    assert!(matches!(code.ops.last(), Some(Op::Return { .. })), "{:#?}", code.ops);
+    assert!(code.ops.iter().any(|op| matches!(op, Op::Return { .. })), "{:#?}", code.ops);
+}
+
+/// Metered, a loop testing at the top gets a second way in for its back edge: the back edge
+/// pays the test's and the body's segments at once and lands on a copy of the test that falls
+/// through into the body; when it cannot pay both it lands on a branch to the original test.
+/// The copy's exit gives the body's segment back before it leaves.
+#[test]
+fn a_loop_testing_at_the_top_pays_its_body_on_the_back_edge() {
+    let code = translate_metered(
+        r#"(module (memory 1)
+          (func (param $i i32) (param $row i32) (param $a i32) (param $k i32) (result f64) (local $sum f64)
+            (block $k_done
+              (loop $k_loop
+                (br_if $k_done
+                  (i32.ge_u (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $row))))
+                (local.set $sum
+                  (f64.add (local.get $sum)
+                    (f64.mul (f64.load (local.get $a)) (f64.load offset=8 (local.get $k)))))
+                (local.set $a (i32.add (local.get $a) (i32.const 8)))
+                (local.set $k (i32.add (local.get $k) (local.get $row)))
+                (br $k_loop)))
+            (local.get $sum)))"#,
+        0,
+        true,
+    );
+    let ops = &code.ops;
+    let byte = std::mem::size_of::<Op>() as i64;
+    let (back, by, both) = ops
+        .iter()
+        .enumerate()
+        .find_map(|(at, op)| match *op {
+            Op::JumpCharge { by, cost } => Some((at, i64::from(by) / byte, cost)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no back edge: {ops:#?}"));
+    let x = (back as i64 + by) as usize;
+    // The way in when the counter is short: a branch to the original test's charge.
+    let Op::Br(to_test) = ops[x] else { panic!("{ops:#?}") };
+    let Op::Charge { cost: c1, .. } = ops[to_test.pc as usize] else { panic!("{ops:#?}") };
+    // The copy: the test's two ops and its branch, which falls through into the body.
+    assert!(matches!(ops[x + 1], Op::I32AddSI { .. }) && matches!(ops[x + 2], Op::I32MulSS { .. }), "{ops:#?}");
+    let Some(exit) = ops[x + 3].target() else { panic!("{ops:#?}") };
+    assert!(matches!(ops[x + 4], Op::Load64S { .. }), "{ops:#?}");
+    // The original test falls through to the body's charge.
+    let test = to_test.pc as usize + 3;
+    let Op::Charge { cost: c2, .. } = ops[test + 1] else { panic!("{ops:#?}") };
+    assert_eq!(both, c1 + c2, "{ops:#?}");
+    // The copy's exit: the refund of the body's segment, then the original exit.
+    assert_eq!(ops[exit.pc as usize], Op::Refund { cost: c2 }, "{ops:#?}");
+    assert!(ops[test].target().is_some(), "{ops:#?}");
 }
 
 /// A `br` to a loop's charge pays it itself only when it drops no cells (its handler moves
@@ -188,6 +238,11 @@ fn only_a_branch_dropping_nothing_pays_the_charge_it_lands_on() {
         })
         .unwrap_or_else(|| panic!("no fused branch: {:#?}", plain.ops));
     let to = at as i64 + i64::from(by) / std::mem::size_of::<Op>() as i64;
+    // A loop testing at the top lands on its second way in, whose branch goes to the charge.
+    let to = match plain.ops[to as usize] {
+        Op::Br(t) => i64::from(t.pc),
+        _ => to,
+    };
     assert!(matches!(plain.ops[to as usize], Op::Charge { ops: 0, .. }), "{:#?}", plain.ops);
 }
 

@@ -64,6 +64,7 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
         vec![Op::Const(7), Op::LocalSet(SCRATCH)],
         vec![Op::Const(7), Op::LocalTee(SCRATCH), Op::Drop],
         vec![Op::StackMove(3), Op::StackMove(-3)],
+        vec![Op::Charge { cost: 2, ops: 0, chain: 0 }, Op::Refund { cost: 2 }],
         vec![Op::LocalGetMoved { i: PARITY, sp: 2 }, Op::ConstMoved { v: 7, sp: -2 }, Op::Drop2],
         vec![Op::Copy { d: SCRATCH, a: PARITY }],
         vec![Op::ConstTo { d: SCRATCH, v: 9 }],
