@@ -26,27 +26,27 @@ fn translate_metered(wat: &str, defined_index: u32, metered: bool) -> Code {
     super::translate(&module, defined_index, &shared).unwrap()
 }
 
+/// matmul's inner loop.
+const MATMUL_LOOP: &str = r#"(module (memory 1)
+(func (param $i i32) (param $row i32) (param $a i32) (param $k i32) (result f64) (local $sum f64)
+  (block $k_done
+    (loop $k_loop
+      (br_if $k_done
+        (i32.ge_u (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $row))))
+      (local.set $sum
+        (f64.add (local.get $sum)
+          (f64.mul (f64.load (local.get $a)) (f64.load offset=8 (local.get $k)))))
+      (local.set $a (i32.add (local.get $a) (i32.const 8)))
+      (local.set $k (i32.add (local.get $k) (local.get $row)))
+      (br $k_loop)))
+  (local.get $sum)))"#;
+
 /// matmul's inner loop: the f64 loads address their locals, the multiply-add reads the
 /// accumulator's local and writes it, the compare fuses into the `br_if`, and no op copies a
 /// local to the stack.
 #[test]
 fn the_matmul_loop_has_no_stack_copies() {
-    let code = translate_text(
-        r#"(module (memory 1)
-          (func (param $i i32) (param $row i32) (param $a i32) (param $k i32) (result f64) (local $sum f64)
-            (block $k_done
-              (loop $k_loop
-                (br_if $k_done
-                  (i32.ge_u (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $row))))
-                (local.set $sum
-                  (f64.add (local.get $sum)
-                    (f64.mul (f64.load (local.get $a)) (f64.load offset=8 (local.get $k)))))
-                (local.set $a (i32.add (local.get $a) (i32.const 8)))
-                (local.set $k (i32.add (local.get $k) (local.get $row)))
-                (br $k_loop)))
-            (local.get $sum)))"#,
-        0,
-    );
+    let code = translate_text(MATMUL_LOOP, 0);
     // The loop: up to its `br` back.
     let end = code.ops.iter().position(|op| matches!(op, Op::Br(_) | Op::Jump { .. })).unwrap();
     let body = &code.ops[..=end];
@@ -158,23 +158,7 @@ fn a_br_if_on_eqz_carries_the_charge_it_falls_through_to() {
 /// The copy's exit gives the body's segment back before it leaves.
 #[test]
 fn a_loop_testing_at_the_top_pays_its_body_on_the_back_edge() {
-    let code = translate_metered(
-        r#"(module (memory 1)
-          (func (param $i i32) (param $row i32) (param $a i32) (param $k i32) (result f64) (local $sum f64)
-            (block $k_done
-              (loop $k_loop
-                (br_if $k_done
-                  (i32.ge_u (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $row))))
-                (local.set $sum
-                  (f64.add (local.get $sum)
-                    (f64.mul (f64.load (local.get $a)) (f64.load offset=8 (local.get $k)))))
-                (local.set $a (i32.add (local.get $a) (i32.const 8)))
-                (local.set $k (i32.add (local.get $k) (local.get $row)))
-                (br $k_loop)))
-            (local.get $sum)))"#,
-        0,
-        true,
-    );
+    let code = translate_metered(MATMUL_LOOP, 0, true);
     let ops = &code.ops;
     let byte = std::mem::size_of::<Op>() as i64;
     let (back, by, both) = ops
