@@ -7,7 +7,7 @@
 //! `cargo run --release --manifest-path benches/Cargo.toml --example interp_run --
 //! wes|wes-gas|wasmi FILE EXPORT ARG [ROUNDS] [SETUP]`; FILE is .wasm or .wat, the export takes one integer (i32
 //! or i64) and returns one number; SETUP, an export called once with ARG before the rounds (the
-//! harness's `fill` of sha256, `init` of matmul). Prints the result (as bits for a float) and
+//! harness's `fill` of sha256, `init` of matmul; `env.inc` for host-call). Prints the result (as bits for a float) and
 //! each call's median time.
 
 use std::time::{Duration, Instant};
@@ -59,6 +59,10 @@ fn main() -> Result<()> {
                 "proc_exit",
                 move |_: &mut wes_runtime::Caller<'_>, (_,): (i32,)| -> Result<(), _> { Err(refused()) },
             );
+            // The host-call workload's import, as the harness gives it.
+            linker.func_wrap("env", "inc", |_: &mut wes_runtime::Caller<'_>, (x,): (i64,)| -> Result<i64, _> {
+                Ok::<_, wes_runtime::HostError>(x.wrapping_add(1))
+            });
             let instance = linker.instantiate(&mut store, &module)?;
             let func = instance.get_func(&store, export).ok_or_else(|| anyhow!("no export {export}"))?;
             if let Some(setup) = setup {
@@ -102,6 +106,7 @@ fn main() -> Result<()> {
                 Err(refused())
             })?;
             linker.func_wrap(wasi, "proc_exit", move |_: i32| -> Result<(), wasmi::Error> { Err(refused()) })?;
+            linker.func_wrap("env", "inc", |x: i64| -> i64 { x.wrapping_add(1) })?;
             let instance = linker.instantiate_and_start(&mut store, &module).map_err(|e| anyhow!("{e}"))?;
             let func = instance.get_func(&store, export).ok_or_else(|| anyhow!("no export {export}"))?;
             if let Some(setup) = setup {
