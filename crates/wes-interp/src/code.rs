@@ -268,9 +268,13 @@ pub(crate) enum Op {
         f: u32,
         sp: i8,
     },
-    /// A call of an imported function (native, or interpreted in another instance), which
-    /// goes through the instance's function record: the loop's.
-    CallImport(u32),
+    /// A call of an imported function `f` (native, or interpreted in another instance), which
+    /// goes through the instance's function record: the loop's, after its handler moved the
+    /// stack by `sp` cells (as [`Op::Call`]).
+    CallImport {
+        f: u32,
+        sp: i8,
+    },
     CallIndirect {
         type_index: u32,
         table: u32,
@@ -683,7 +687,9 @@ impl Op {
             Op::LoadS { sp, .. } | Op::StoreS { sp, .. } => Some(sp),
             Op::BrIfZ { sp, .. } | Op::IfNez { sp, .. } | Op::BrAnd { sp, .. } => Some(sp),
             $( Op::$bss { sp, .. } | Op::$bsi { sp, .. } => Some(sp), )*
-            Op::Call { sp, .. } | Op::Return { sp } | Op::ChargeReturn { sp, .. } => Some(sp),
+            Op::Call { sp, .. } | Op::CallImport { sp, .. } | Op::Return { sp } | Op::ChargeReturn { sp, .. } => {
+                Some(sp)
+            }
             _ => None,
         }
     }

@@ -459,7 +459,7 @@ impl Executor {
                     do_return!();
                     continue;
                 }
-                Op::Call { f, .. } | Op::CallImport(f) => {
+                Op::Call { f, .. } | Op::CallImport { f, .. } => {
                     cur.pc = pc!();
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };

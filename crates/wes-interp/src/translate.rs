@@ -686,7 +686,7 @@ impl<'m> Translator<'m> {
             O::Call { function_index } => {
                 let (p, r) = self.func_sig(function_index)?;
                 let op = if function_index < self.module.num_imported_functions {
-                    Op::CallImport(function_index)
+                    Op::CallImport { f: function_index, sp: 0 }
                 } else {
                     Op::Call { f: function_index, sp: 0 }
                 };

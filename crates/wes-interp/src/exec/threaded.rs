@@ -571,6 +571,13 @@ handler!(call, Op::Call { f, sp: ds }, |ip, fb, sp, mem0, store, regs| {
     return call_frame(ip, fb, sp, mem0, regs, f);
 });
 
+// A call of an import is the loop's: this makes the move carried to it (so that the ops on
+// slots before it need not push in the general form) and gives up.
+handler!(call_import, Op::CallImport { sp: ds, .. }, |ip, fb, sp, mem0, store, regs| {
+    sp = sp.wrapping_add_signed(isize::from(ds));
+    bail!(ip, sp)
+});
+
 // A return to an interpreted caller of this loop: moves the results to the frame's first
 // cells, pops the caller and goes on after its call (paying the segment there, as the loop's
 // return does). The entry's own frame returns through the loop.
@@ -775,6 +782,7 @@ static HANDLERS: [Handler; 256] = {
     let n = crate::num::NumOp::I32Add;
     h[tag(&Op::Charge { cost: 0, ops: 0, chain: 0 })] = charge;
     h[tag(&Op::Call { f: 0, sp: 0 })] = call;
+    h[tag(&Op::CallImport { f: 0, sp: 0 })] = call_import;
     h[tag(&Op::Return { sp: 0 })] = ret;
     h[tag(&Op::ChargeReturn { cost: 0, sp: 0 })] = charge_return;
     h[tag(&Op::Br(t))] = br;

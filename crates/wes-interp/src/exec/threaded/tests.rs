@@ -236,11 +236,13 @@ fn every_handler_runs_in_constant_stack() {
         }
         covered.extend(ops.iter().map(|op| tag(op)));
     }
-    // Calls, returns and globals need a module: `crate::tests::chains_run_in_constant_stack`.
+    // Calls, returns and globals need a module: `crate::tests::chains_run_in_constant_stack`
+    // (an import's call, `crate::tests::frame_bound`).
     covered.extend([
         tag(&Op::GlobalGet(0, crate::code::Width::W32)),
         tag(&Op::GlobalSet(0, crate::code::Width::W32)),
         tag(&Op::Call { f: 0, sp: 0 }),
+        tag(&Op::CallImport { f: 0, sp: 0 }),
         tag(&Op::Return { sp: 0 }),
         tag(&Op::ChargeReturn { cost: 0, sp: 0 }),
     ]);
