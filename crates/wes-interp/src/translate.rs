@@ -253,8 +253,6 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     if !t.ctrl.is_empty() {
         return Err(t.err("body ends inside a block"));
     }
-    t.ops.shrink_to_fit();
-    t.offsets.shrink_to_fit();
     let mut code = Code {
         func_index,
         body_offset,
@@ -282,6 +280,9 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         plan.put_back();
     }
     code.seal().map_err(|message| CompileError::Codegen { func_index, message })?;
+    // After sealing, which may add ops (within the room reserved up front, mostly).
+    code.ops.shrink_to_fit();
+    code.offsets.shrink_to_fit();
     Ok(code)
 }
 

@@ -8,26 +8,34 @@
 //!         <pure ops>
 //!   b:    B (cond) -> exit
 //!         Charge c2
-//!         Br body                   ;; new: the entry path skips the copy
+//!         Br body                   ;; new: the way in from above skips the copy
 //!   x:    Br h                      ;; new: the back edge lands here when it cannot pay both
 //!         <pure ops, copied>        ;; new: the back edge lands here when it paid c1 + c2
-//!         B' (cond) -> r            ;; new
+//!         B' (cond) -> r            ;; new: B's copy, falling through into the body
 //!   body: ...
 //!         BrCharge { x, c1 + c2 }   ;; the back edge, was BrCharge { h, c1 }
 //!   ...
-//!   r:    Refund c2                 ;; new, at the end: the exit gives back what the
-//!         Br exit                   ;; body's segment was paid ahead
+//!   r:    Refund c2                 ;; new, at the end: where B' branches out, the body's
+//!         Br exit                   ;; segment paid ahead is given back
 //! ```
+//!
+//! The copy falls through into the body, as the original test does: a taken branch costs a
+//! turn a few instructions more than falling through, and a jump after the copy a dispatch.
 //!
 //! Gas is what the two charges make it: nothing between the payment and `B'` can trap, call
 //! out or read the counter (the copied ops are pure slot arithmetic, constants and copies), so
 //! whether `B'` falls through (both segments due) or branches out (the refund restores the
 //! counter the first charge alone leaves) no one can tell the difference; when the counter
 //! cannot pay both, the back edge takes the original path, whose charges run as before (the
-//! out-of-gas handler asked, a trap at their own offsets). Either charge may be a merged
-//! check (`Op::Charge::chain`): its cost is its chain's, paid at once on the fast path, and
-//! its slow path is the original one's. Charges that count operators are left alone (a
-//! refund would have to uncount them). One pass over the ops, whatever the number of loops.
+//! out-of-gas handler asked, a trap at their own offsets). Either charge may be a merged check
+//! (`Op::Charge::chain`): its cost is its chain's, paid at once on the fast path, and its slow
+//! path is the original one's. Charges that count operators are left alone (a refund would
+//! have to uncount them).
+//!
+//! Linear in the body and allocating little (it runs on every function a lazy first call
+//! reaches): the back edges are found in one pass and sorted, the ops move up in place from the
+//! last, and a target's new index is its old one plus the copies inserted before it, found by
+//! a binary search of the loops.
 
 use super::{Code, DropKeep, Op, Target};
 
@@ -35,118 +43,130 @@ use super::{Code, DropKeep, Op, Target};
 const MAX_TEST_OPS: usize = 8;
 
 /// A loop to invert: its header's charge at `h`, the test at `b` (`b + 1` is the body's
-/// charge), what the two charges cost.
+/// charge), what the two charges cost, and its back edges (a range of the sorted edges).
 struct Loop {
     h: usize,
     b: usize,
     c1: u64,
     c2: u64,
+    edges: std::ops::Range<usize>,
+}
+
+impl Loop {
+    /// The ops that go in before the body: the entry's jump, `x`, the copied test and `B'`.
+    fn inserted(&self) -> usize {
+        self.b - self.h + 2
+    }
 }
 
 impl Code {
     /// See the module's documentation. Runs on sealed-shaped ops (branches fused with the
     /// charges they land on, stack moves carried), before branches become relative.
     pub(super) fn invert_loops(&mut self) {
-        let len = self.ops.len();
-        // The back edges: branches paying a charge before them. A header is looked at once.
-        let mut back_edges: Vec<(usize, usize)> = Vec::new();
-        let mut looked_at = vec![false; len];
-        let mut loops: Vec<Loop> = Vec::new();
-        for at in 0..len {
-            let Some(&Op::BrCharge { t, cost }) = self.ops.get(at) else { continue };
-            let h = t.pc as usize;
-            if h >= at {
-                continue;
-            }
-            back_edges.push((at, h));
-            if !std::mem::replace(&mut looked_at[h], true)
-                && let Some(l) = self.invertible(h, cost)
+        // The back edges, `(header, edge)`: branches paying a charge before them.
+        let mut edges: Vec<(u32, u32)> = Vec::new();
+        for (at, op) in self.ops.iter().enumerate() {
+            if let Op::BrCharge { t, .. } = *op
+                && (t.pc as usize) < at
+                && let Ok(at) = u32::try_from(at)
             {
+                edges.push((t.pc, at));
+            }
+        }
+        if edges.is_empty() {
+            return;
+        }
+        edges.sort_unstable();
+        let mut loops: Vec<Loop> = Vec::new();
+        let mut start = 0;
+        for group in edges.chunk_by(|a, b| a.0 == b.0) {
+            let range = start..start + group.len();
+            start = range.end;
+            let Some(&Op::BrCharge { cost: c1, .. }) = self.ops.get(group[0].1 as usize) else { continue };
+            if let Some(l) = self.invertible(group[0].0 as usize, c1, range) {
                 loops.push(l);
             }
         }
-        // Only back edges from past the body's charge, and paying what the header costs.
-        let mut heads = vec![u32::MAX; len];
-        for (i, l) in loops.iter().enumerate() {
-            heads[l.h] = i as u32;
-        }
-        back_edges.retain(|&(at, h)| {
-            loops
-                .get(heads[h] as usize)
-                .is_some_and(|l| l.b + 1 < at && matches!(self.ops[at], Op::BrCharge { cost, .. } if cost == l.c1))
-        });
-        if back_edges.is_empty() {
+        if loops.is_empty() {
             return;
         }
-        loops.sort_by_key(|l| l.b);
-        // The new body: each loop's copy goes in before the op after its body's charge.
-        let extra: usize = loops.iter().map(|l| l.b - l.h + 2).sum::<usize>() + 2 * loops.len();
-        let mut ops = Vec::with_capacity(len + extra);
-        let mut offsets = Vec::with_capacity(len + extra);
-        let mut new_index = Vec::with_capacity(len);
-        // Per loop: where its `x` and its copied test went.
-        let mut placed: Vec<(u32, usize)> = Vec::with_capacity(loops.len());
-        let mut next = loops.iter().peekable();
-        let none = DropKeep { drop: 0, keep: 0 };
-        for at in 0..len {
-            if let Some(l) = next.next_if(|l| l.b + 2 == at) {
-                let offset = self.offset(l.h);
-                // The entry path goes on at the body (`at`, an index of the old ops, renumbered
-                // with the rest below).
-                ops.push(Op::Br(Target { pc: at as u32, dk: none }));
-                offsets.push(offset);
-                let x = ops.len() as u32;
-                ops.push(Op::Br(Target { pc: l.h as u32, dk: none }));
-                offsets.push(offset);
-                for i in l.h + 1..=l.b {
-                    ops.push(self.ops[i]);
-                    offsets.push(self.offset(i));
-                }
-                placed.push((x, ops.len() - 1));
-            }
-            new_index.push(ops.len() as u32);
-            ops.push(self.ops[at]);
-            offsets.push(self.offset(at));
-        }
-        // The exits: a refund, then the test's own target.
-        let mut refunds = Vec::with_capacity(loops.len());
+        // Each loop's copy goes in before its body (`b + 2`), in the order of the bodies.
+        loops.sort_unstable_by_key(|l| l.b);
+        let mut before = Vec::with_capacity(loops.len() + 1);
+        before.push(0usize);
         for l in &loops {
-            refunds.push(ops.len() as u32);
-            ops.push(Op::Refund { cost: l.c2 });
-            offsets.push(self.offset(l.b));
-            let exit = self.ops[l.b].target().map_or(0, |t| t.pc);
-            ops.push(Op::Br(Target { pc: exit, dk: none }));
-            offsets.push(self.offset(l.b));
+            before.push(before[before.len() - 1] + l.inserted());
         }
-        self.ops = ops;
-        self.offsets = offsets;
-        // Every target named an op of the old body: renumbered. Then the new ways in.
-        self.retarget(|pc| new_index.get(pc as usize).copied().unwrap_or(u32::MAX - 1));
-        // `loops` was sorted after `heads` was made: find each loop's place by its header.
-        let mut by_header = vec![u32::MAX; len];
-        for (i, l) in loops.iter().enumerate() {
-            by_header[l.h] = i as u32;
-            if let (Some(&(_, test)), Some(&refund)) = (placed.get(i), refunds.get(i))
-                && let Some(t) = self.ops.get_mut(test).and_then(Op::target_mut)
-            {
-                t.pc = refund;
+        let new_index = |pc: u32| -> u32 {
+            let k = loops.partition_point(|l| l.b + 2 <= pc as usize);
+            pc + before[k] as u32
+        };
+        self.retarget_tables(new_index);
+        let (len, total) = (self.ops.len(), before[loops.len()]);
+        let (Ok(_), Ok(_)) = (u32::try_from(len + total + 2 * loops.len()), u32::try_from(len)) else { return };
+        let none = DropKeep { drop: 0, keep: 0 };
+        let refund_at = |k: usize| (len + total + 2 * k) as u32;
+        self.ops.resize(len + total, Op::Unreachable);
+        self.offsets.resize(len + total, 0);
+        // From the last op down: each moves up by the copies inserted before it, its target
+        // renumbered; a loop's copy is written just below its body's first op, over ops
+        // already moved (every write is at or above the op read, so nothing is read after it
+        // is overwritten; the copied ops are pure, with no target to renumber).
+        let mut k = loops.len();
+        for i in (0..len).rev() {
+            let w = i + before[k];
+            let mut op = self.ops[i];
+            op.retarget(new_index);
+            self.ops[w] = op;
+            self.offsets[w] = self.offsets[i];
+            if k > 0 && loops[k - 1].b + 2 == i {
+                k -= 1;
+                let l = &loops[k];
+                let mut at = i + before[k];
+                let (to_body, to_h) = (new_index(i as u32), new_index(l.h as u32));
+                let (offset_h, offset_b) = (self.offsets[l.h], self.offsets[l.b]);
+                let mut put = |ops: &mut Vec<Op>, offsets: &mut Vec<u32>, op: Op, offset: u32| {
+                    ops[at] = op;
+                    offsets[at] = offset;
+                    at += 1;
+                };
+                put(&mut self.ops, &mut self.offsets, Op::Br(Target { pc: to_body, dk: none }), offset_h);
+                put(&mut self.ops, &mut self.offsets, Op::Br(Target { pc: to_h, dk: none }), offset_h);
+                for j in l.h + 1..l.b {
+                    let (op, offset) = (self.ops[j], self.offsets[j]);
+                    put(&mut self.ops, &mut self.offsets, op, offset);
+                }
+                let mut test = self.ops[l.b];
+                if let Some(t) = test.target_mut() {
+                    t.pc = refund_at(k);
+                }
+                put(&mut self.ops, &mut self.offsets, test, offset_b);
             }
         }
-        for (at, h) in back_edges {
-            let i = by_header[h] as usize;
-            if let (Some(l), Some(&(x, _)), Some(Op::BrCharge { t, cost })) =
-                (loops.get(i), placed.get(i), new_index.get(at).and_then(|&n| self.ops.get_mut(n as usize)))
-            {
-                *t = Target { pc: x, dk: none };
-                *cost = l.c1 + l.c2;
+        // The exits, and the back edges to their second way in.
+        for l in &loops {
+            // The original test, where it moved to.
+            let b = new_index(l.b as u32) as usize;
+            let exit = self.ops[b].target().unwrap_or(Target { pc: b as u32, dk: none });
+            let offset = self.offsets[b];
+            self.ops.extend([Op::Refund { cost: l.c2 }, Op::Br(exit)]);
+            self.offsets.extend([offset, offset]);
+            let x = new_index(l.b as u32 + 2) - l.inserted() as u32 + 1;
+            for &(_, at) in &edges[l.edges.clone()] {
+                if let Some(Op::BrCharge { t, cost }) = self.ops.get_mut(new_index(at) as usize)
+                    && *cost == l.c1
+                {
+                    *t = Target { pc: x, dk: none };
+                    *cost = l.c1 + l.c2;
+                }
             }
         }
     }
 
     /// The loop headed by the charge at `h`, when a back edge paying `c1` there can pay the
-    /// body's segment too: the charge, pure ops, a conditional branch that leaves, and the
-    /// body's charge after it.
-    fn invertible(&self, h: usize, c1: u64) -> Option<Loop> {
+    /// body's segment too: the charge, pure ops, a conditional branch, and the body's charge
+    /// after it, all before the back edges.
+    fn invertible(&self, h: usize, c1: u64, edges: std::ops::Range<usize>) -> Option<Loop> {
         let Some(&Op::Charge { cost, ops: 0, .. }) = self.ops.get(h) else { return None };
         if cost != c1 {
             return None;
@@ -155,6 +175,6 @@ impl Code {
         let test = self.ops.get(b)?;
         let leaves = test.is_conditional_branch() && test.target().is_some_and(|t| t.pc as usize != h);
         let Some(&Op::Charge { cost: c2, ops: 0, .. }) = self.ops.get(b + 1) else { return None };
-        (leaves && c1.checked_add(c2).is_some()).then_some(Loop { h, b, c1, c2 })
+        (leaves && c1.checked_add(c2).is_some()).then_some(Loop { h, b, c1, c2, edges })
     }
 }

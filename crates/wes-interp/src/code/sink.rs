@@ -140,23 +140,34 @@ impl Code {
     /// Points every branch at `new_index(pc)`, the new index of the op it named (ops went in
     /// or out). A target past the end must stay past it, for `seal` to report.
     pub(super) fn retarget(&mut self, new_index: impl Fn(u32) -> u32) {
-        let renumber = |pc: &mut u32| {
-            if *pc != RETURN {
-                *pc = new_index(*pc);
-            }
-        };
         for op in &mut self.ops {
-            match op {
-                Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => renumber(pc),
-                op => {
-                    if let Some(t) = op.target_mut() {
-                        renumber(&mut t.pc);
-                    }
-                }
+            op.retarget(&new_index);
+        }
+        self.retarget_tables(new_index);
+    }
+
+    /// [`Code::retarget`] for the `br_table` targets alone.
+    pub(super) fn retarget_tables(&mut self, new_index: impl Fn(u32) -> u32) {
+        for t in &mut self.tables {
+            if t.pc != RETURN {
+                t.pc = new_index(t.pc);
             }
         }
-        for t in &mut self.tables {
-            renumber(&mut t.pc);
+    }
+}
+
+impl Op {
+    /// Points the op's branch, if it has one, at `new_index(pc)` (see [`Code::retarget`]).
+    pub(super) fn retarget(&mut self, new_index: impl Fn(u32) -> u32) {
+        let pc = match self {
+            Op::BrIfEqz(pc) | Op::IfNez { to: pc, .. } => pc,
+            op => match op.target_mut() {
+                Some(t) => &mut t.pc,
+                None => return,
+            },
+        };
+        if *pc != RETURN {
+            *pc = new_index(*pc);
         }
     }
 }

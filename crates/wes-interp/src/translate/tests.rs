@@ -175,15 +175,18 @@ fn a_loop_testing_at_the_top_pays_its_body_on_the_back_edge() {
     let Op::Charge { cost: c1, .. } = ops[to_test.pc as usize] else { panic!("{ops:#?}") };
     // The copy: the test's two ops and its branch, which falls through into the body.
     assert!(matches!(ops[x + 1], Op::I32AddSI { .. }) && matches!(ops[x + 2], Op::I32MulSS { .. }), "{ops:#?}");
-    let Some(exit) = ops[x + 3].target() else { panic!("{ops:#?}") };
-    assert!(matches!(ops[x + 4], Op::Load64S { .. }), "{ops:#?}");
-    // The original test falls through to the body's charge.
     let test = to_test.pc as usize + 3;
+    let (Op::BrI32GeUSS { t: exit, .. }, Op::BrI32GeUSS { t: refund, .. }) = (ops[test], ops[x + 3]) else {
+        panic!("{ops:#?}")
+    };
+    assert!(matches!(ops[x + 4], Op::Load64S { .. }), "{ops:#?}");
+    // The way in from above: the original test, the body's charge, a jump over the copy.
     let Op::Charge { cost: c2, .. } = ops[test + 1] else { panic!("{ops:#?}") };
+    assert!(matches!(ops[test + 2], Op::Jump { .. }) && test + 3 == x, "{ops:#?}");
     assert_eq!(both, c1 + c2, "{ops:#?}");
     // The copy's exit: the refund of the body's segment, then the original exit.
-    assert_eq!(ops[exit.pc as usize], Op::Refund { cost: c2 }, "{ops:#?}");
-    assert!(ops[test].target().is_some(), "{ops:#?}");
+    assert_eq!(ops[refund.pc as usize], Op::Refund { cost: c2 }, "{ops:#?}");
+    assert_eq!(ops[refund.pc as usize + 1], Op::Br(exit), "{ops:#?}");
 }
 
 /// A `br` to a loop's charge pays it itself only when it drops no cells (its handler moves
