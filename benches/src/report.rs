@@ -246,7 +246,11 @@ fn against_line(o: &Outcome, cell: Option<&Cell>, peer: Option<&Cell>, limit: f6
             let met = if r <= limit + PAR * limit { "met" } else { "**NOT met**" };
             // A fraction target reads better as one over the ratio's inverse.
             let inverse = if limit < 1.0 { format!(" (1/{:.1})", 1.0 / r) } else { String::new() };
-            format!("{} ({what}): {} {r:.2}×{inverse} {} — {met}", o.name, w.label, p.label)
+            // The minima's ratio beside it: on a shared machine a burst of load can move one
+            // row's median and not its peer's (the verdict stays the medians').
+            let (mw, mp) = (w.samples[0].as_secs_f64(), p.samples[0].as_secs_f64());
+            let minima = if mp > 0.0 { format!("; minima {:.2}×", mw / mp) } else { String::new() };
+            format!("{} ({what}): {} {r:.2}×{inverse} {}{minima} — {met}", o.name, w.label, p.label)
         }
         _ => format!("{} ({what}): not measured", o.name),
     }
