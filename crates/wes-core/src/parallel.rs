@@ -4,6 +4,14 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The threads a configured count means: `threads`, or one per core for 0.
+pub fn resolve(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
+        t => t,
+    }
+}
+
 /// Runs `work(&mut state, i)` once for every `i` in `0..n`, on up to `threads` threads (0: one
 /// per core), each taking the next index in turn with its own state made by `init`. Fewer
 /// threads run when there are fewer than `per_thread` items for each (a thread costs tens of
@@ -20,11 +28,7 @@ pub fn for_each_index<S: Send>(
     init: impl Fn() -> S + Sync,
     work: impl Fn(&mut S, usize) + Sync,
 ) -> Vec<S> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
-        t => t,
-    }
-    .min(n.div_ceil(per_thread.max(1)).max(1));
+    let threads = resolve(threads).min(n.div_ceil(per_thread.max(1)).max(1));
     let next = AtomicUsize::new(0);
     let run = || {
         let mut state = init();

@@ -180,6 +180,11 @@ impl wes_core::Backend for Interpreter {
     }
 }
 
+/// The compile workload's small functions translate in about 6 µs each: below a few dozen a
+/// thread would save little or nothing, so small modules (most of the spec suite's) translate
+/// on the calling thread alone.
+const FUNCS_PER_THREAD: usize = 32;
+
 impl Interpreter {
     /// [`Backend::compile`](wes_core::Backend::compile), typed.
     fn compile_records(&self, module: Arc<Module>) -> Result<Arc<InterpModule>, CompileError> {
@@ -221,14 +226,7 @@ impl Interpreter {
         }
         Ok(compiled)
     }
-}
 
-/// The compile workload's small functions translate in about 6 µs each: below a few dozen a
-/// thread would save little or nothing, so small modules (most of the spec suite's) translate
-/// on the calling thread alone.
-const FUNCS_PER_THREAD: usize = 32;
-
-impl Interpreter {
     /// Translates every record, on [`InterpConfig::threads`] threads taking functions in turn
     /// (each record keeps its own result, error included).
     fn translate_all(&self, records: &[FuncRecord]) {
@@ -245,9 +243,7 @@ impl Interpreter {
             },
         );
     }
-}
 
-impl Interpreter {
     /// Starts the threads of [`InterpConfig::ahead`]: each takes the next untranslated
     /// function, from the last to the first, and translates it into its record, the one place
     /// a call would have put it. They hold the module only weakly between functions, so
@@ -255,10 +251,7 @@ impl Interpreter {
     /// the work to the calls.
     fn translate_ahead(&self, compiled: &Arc<InterpModule>) {
         let n = compiled.records.len();
-        let threads = match self.config.threads {
-            0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
-            t => t,
-        };
+        let threads = wes_core::parallel::resolve(self.config.threads);
         let helpers = threads.saturating_sub(1).min(n / FUNCS_PER_THREAD);
         if helpers == 0 {
             return;

@@ -99,11 +99,14 @@ impl Code {
         }
         let new_index = |pc: u32| -> u32 {
             let k = loops.partition_point(|l| l.b + 2 <= pc as usize);
-            pc + before[k] as u32
+            pc.saturating_add(before[k] as u32)
         };
-        self.retarget_tables(new_index);
         let (len, total) = (self.ops.len(), before[loops.len()]);
-        let (Ok(_), Ok(_)) = (u32::try_from(len + total + 2 * loops.len()), u32::try_from(len)) else { return };
+        // Every index of the grown body fits a target's `u32` (checked before anything moves).
+        if u32::try_from(len + total + 2 * loops.len()).is_err() {
+            return;
+        }
+        self.retarget_tables(new_index);
         let none = DropKeep { drop: 0, keep: 0 };
         let refund_at = |k: usize| (len + total + 2 * k) as u32;
         self.ops.resize(len + total, Op::Unreachable);

@@ -270,10 +270,7 @@ impl Executor {
             }
             match (results, self.stack.get_mut(*sp)) {
                 // The common single result, without `raw_to_cells`' loop.
-                ([ty], Some(cell)) if *ty != ValType::V128 => {
-                    let raw = out.read();
-                    *cell = if matches!(ty, ValType::I32 | ValType::F32) { u64::from(raw as u32) } else { raw as u64 };
-                }
+                ([ty], Some(cell)) if *ty != ValType::V128 => *cell = scalar_cell(*ty, out.read()),
                 _ => raw_to_cells(results, out, &mut self.stack[*sp..]),
             }
             *sp += n;
@@ -310,6 +307,15 @@ pub(super) fn cells_to_raw(tys: &[ValType], src: &[u64], dst: &mut [ValRaw]) {
     }
 }
 
+/// The cell of a value of scalar type `ty` (not `v128`) from its array-call slot: 32-bit
+/// values zero-extended, as every cell holds them.
+fn scalar_cell(ty: ValType, raw: ValRaw) -> u64 {
+    match ty {
+        ValType::I32 | ValType::F32 => u64::from(raw as u32),
+        _ => raw as u64,
+    }
+}
+
 /// Reads values of types `tys` from array-call slots at `src` into their cells in `dst`.
 ///
 /// # Safety
@@ -320,13 +326,11 @@ pub(super) unsafe fn raw_to_cells(tys: &[ValType], src: *const ValRaw, dst: &mut
     for (i, ty) in tys.iter().enumerate() {
         // SAFETY: by this function's contract.
         let raw = unsafe { src.add(i).read() };
-        match ty {
-            ValType::I32 | ValType::F32 => dst[at] = u64::from(raw as u32),
-            ValType::V128 => {
-                dst[at] = raw as u64;
-                dst[at + 1] = (raw >> 64) as u64;
-            }
-            _ => dst[at] = raw as u64,
+        if *ty == ValType::V128 {
+            dst[at] = raw as u64;
+            dst[at + 1] = (raw >> 64) as u64;
+        } else {
+            dst[at] = scalar_cell(*ty, raw);
         }
         at += cells(*ty) as usize;
     }
