@@ -15,9 +15,10 @@
 //!
 //! Every protocol is the JIT's (`wes-jit/src/translate/*.rs`):
 //! - **Frames.** Each frame may open `frames_left` frames, itself included; a callee gets one
-//!   fewer, a tail callee the same; a function entered with zero traps `CallStackExhausted` at
-//!   its body's start. Before an array call, the count the callee gets is written to
-//!   `STORE_FRAMES_LEFT`.
+//!   fewer, a tail callee the same (so a frame's count is the entry frame's less the callers
+//!   below it: [`Executor::frames_left`]); a function entered with zero traps
+//!   `CallStackExhausted` at its body's start. Before an array call, the count the callee gets
+//!   is written to `STORE_FRAMES_LEFT`.
 //! - **Traps** are recorded through `Libcall::Trap`: the innermost frame with the code and the
 //!   trapping operator's module offset, then every caller with code 0 at its call's offset.
 //!   A callee or libcall that trapped has recorded its part already.
@@ -63,16 +64,23 @@ use crate::simd::SimdArity;
 pub(crate) const MAX_NATIVE_FRAME: usize = if cfg!(debug_assertions) { 24 * 1024 } else { 4 * 1024 };
 
 /// One wasm frame of the interpreter.
+///
+/// In this order (`repr(C)`): a call in the threaded handlers pushes a copy of the running
+/// frame with its `ip` replaced, the fields before `ip` copied as two 16-byte moves. How many
+/// frames it may open is not kept here: it follows from its depth ([`Executor::frames_left`]),
+/// so a call need not copy and count it.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 struct Frame {
     record: *const FuncRecord,
     code: *const Code,
     vmctx: *mut u8,
-    /// The op being executed (for a caller: its call).
-    pc: usize,
     /// Index of the frame's first local in the value stack.
     fp: usize,
-    frames_left: u32,
+    /// The op being executed (for a caller: its call), an op of `code`. An address rather
+    /// than an index: a call and a return in the threaded handlers save and resume it
+    /// without dividing or multiplying by an op's size.
+    ip: *const Op,
 }
 
 impl Frame {
@@ -87,6 +95,12 @@ impl Frame {
         // SAFETY: `code` points into a function record whose compiled module lives while any
         // instance of it does, and so for the whole call.
         unsafe { &*self.code }
+    }
+
+    /// The index in its code of the op the frame is executing.
+    fn pc(&self) -> usize {
+        // SAFETY: `ip` points into the frame's code's ops (see the field).
+        unsafe { self.ip.offset_from(self.code().ops.as_ptr()) as usize }
     }
 }
 
@@ -106,6 +120,9 @@ struct Executor {
     frames: Vec<Frame>,
     /// The argument/result buffer of native calls.
     buf: Vec<ValRaw>,
+    /// The frames the entry's frame may open, itself included (`STORE_FRAMES_LEFT` when it
+    /// was entered).
+    allowed: u32,
 }
 
 impl Executor {
@@ -212,7 +229,7 @@ impl Executor {
                 base = self.stack.as_mut_ptr();
                 // SAFETY: as `fb`'s first value.
                 fb = unsafe { base.add(fp) };
-                goto!(cur.pc);
+                ip = cur.ip;
                 vmctx = cur.vmctx;
                 canon = code.canon;
                 // SAFETY: `vmctx` is live.
@@ -285,7 +302,8 @@ impl Executor {
                         base = self.stack.as_mut_ptr();
                         // SAFETY: as `fb`'s first value.
                         fb = unsafe { base.add(fp) };
-                        goto!(cur.pc + 1);
+                        // SAFETY: the caller resumes after its call, which falls through.
+                        ip = unsafe { cur.ip.add(1) };
                         vmctx = cur.vmctx;
                         canon = code.canon;
                         // SAFETY: `vmctx` is live.
@@ -296,7 +314,7 @@ impl Executor {
                     Err(CallTrap::Recorded) => {
                         code = cur.code();
                         ops = code.ops.as_ptr();
-                        goto!(cur.pc);
+                        ip = cur.ip;
                         vmctx = cur.vmctx;
                         trap!(None)
                     }
@@ -310,16 +328,17 @@ impl Executor {
         // What the threaded handlers read besides their registers (refreshed before each
         // chain: a frame switch or a call changes it), and where their calls and returns
         // leave the frame they switched to.
-        let mut regs = Regs { ops, canon, cells: 0, store, cur, fp, frames: &raw mut self.frames, switched: false };
+        let mut regs =
+            Regs { ops, canon, cells: 0, store, cur, frames: &raw mut self.frames, room: 0, switched: false };
         loop {
             debug_assert!(pc!() < code.ops.len());
             regs.ops = ops;
             regs.canon = canon;
             regs.cells = self.stack.len() - fp;
             regs.cur = cur;
-            regs.fp = fp;
             // Re-derived for each chain: the loop used `self` since.
             regs.frames = &raw mut self.frames;
+            regs.room = self.frames.capacity().min(self.allowed.saturating_sub(1) as usize);
             // The ops with handlers of their own run there, one after another, until one the
             // loop must run (see `threaded`).
             // SAFETY: `ip` is an op of `code` (as below), `regs` describes the running code,
@@ -460,7 +479,7 @@ impl Executor {
                     continue;
                 }
                 Op::Call { f, .. } | Op::CallImport { f, .. } => {
-                    cur.pc = pc!();
+                    cur.ip = ip;
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
                     // Through a copy: a local whose address is taken lives in memory for the
@@ -473,7 +492,7 @@ impl Executor {
                     continue;
                 }
                 Op::ReturnCall(f) => {
-                    cur.pc = pc!();
+                    cur.ip = ip;
                     // SAFETY: validated index; the record is live.
                     let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
                     // Through a copy: a local whose address is taken lives in memory for the
@@ -505,7 +524,7 @@ impl Executor {
                     if actual != expected {
                         trap!(Some(TrapCode::IndirectCallTypeMismatch))
                     }
-                    cur.pc = pc!();
+                    cur.ip = ip;
                     let tail = matches!(*op, Op::ReturnCallIndirect { .. });
                     // Through a copy: a local whose address is taken lives in memory for the
                     // whole loop, and `sp` is the loop's hottest state.

@@ -27,6 +27,14 @@ pub(super) enum Called {
 }
 
 impl Executor {
+    /// The frames the running frame may open, itself included: the entry frame's count less
+    /// one per caller below the running frame (a tail call keeps both its count and the depth;
+    /// a native callee's tail call back into this loop is pushed as its caller's callee).
+    pub(super) fn frames_left(&self) -> u32 {
+        let depth = u32::try_from(self.frames.len()).unwrap_or(u32::MAX);
+        self.allowed.saturating_sub(depth)
+    }
+
     /// Records the trap of the running frame `cur` (code `code` at `offset` in function
     /// `func_index`, which is `cur`'s unless the call-depth check of a callee failed) and the
     /// frames of every caller.
@@ -45,7 +53,7 @@ impl Executor {
         unsafe {
             record_trap(vmctx, code, func_index, offset);
             while let Some(f) = self.frames.pop() {
-                record_trap(f.vmctx, None, f.code().func_index, f.code().offset(f.pc));
+                record_trap(f.vmctx, None, f.code().func_index, f.code().offset(f.pc()));
             }
         }
         Exit::Trapped
@@ -86,13 +94,14 @@ impl Executor {
             };
             let n = code.param_cells as usize;
             let args = *sp - n;
-            let (fp, frames_left) = if tail {
+            let fp = if tail {
                 self.stack.copy_within(args..*sp, cur.fp);
-                (cur.fp, cur.frames_left)
+                cur.fp
             } else {
                 self.frames.push(*cur);
-                (args, cur.frames_left.saturating_sub(1))
+                args
             };
+            let frames_left = self.frames_left();
             if frames_left == 0 {
                 return Err(CallTrap::Entry(vmctx, TrapCode::CallStackExhausted, code.func_index, code.body_offset));
             }
@@ -102,7 +111,7 @@ impl Executor {
                 code.func_index,
                 code.body_offset,
             ))?;
-            *cur = Frame { record, code, vmctx, pc: 0, fp, frames_left };
+            *cur = Frame { record, code, vmctx, ip: code.ops.as_ptr(), fp };
             return Ok(Called::Frame);
         }
         // SAFETY: as this function's.
@@ -173,14 +182,14 @@ impl Executor {
             }
             // Deeper: the frame is gone, its caller makes the call with the frame's count.
             let caller_vmctx = cur.vmctx;
-            let frames_left = cur.frames_left;
+            let frames_left = self.frames_left();
             *sp = cur.fp;
             let Some(c) = self.frames.pop() else { return Err(CallTrap::Recorded) };
             *cur = c;
             // SAFETY: as this function's.
             return unsafe { self.native_call(cur, sp, call, ctx, caller_vmctx, frames_left, results, native) };
         }
-        let frames_left = cur.frames_left.saturating_sub(1);
+        let frames_left = self.frames_left().saturating_sub(1);
         // SAFETY: as this function's.
         unsafe { self.native_call(cur, sp, call, ctx, cur.vmctx, frames_left, results, native) }
     }
@@ -229,6 +238,8 @@ impl Executor {
                     self.frames.push(*cur);
                     let code =
                         rec.code().map_err(|_| CallTrap::Entry(vmctx, TrapCode::HostError, rec.func_index(), 0))?;
+                    // `frames_left` is the count of a frame `cur` calls, as its depth gives.
+                    debug_assert_eq!(frames_left, self.frames_left());
                     if frames_left == 0 {
                         return Err(CallTrap::Entry(
                             vmctx,
@@ -246,7 +257,7 @@ impl Executor {
                     ))?;
                     raw_to_cells(&code.params, tail_args, &mut self.stack[fp..]);
                     *sp = end;
-                    *cur = Frame { record, code, vmctx, pc: 0, fp, frames_left };
+                    *cur = Frame { record, code, vmctx, ip: code.ops.as_ptr(), fp };
                     return Ok(Called::Frame);
                 }
                 let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);
@@ -265,7 +276,7 @@ impl Executor {
                     cur.vmctx,
                     TrapCode::CallStackExhausted,
                     code.func_index,
-                    code.offset(cur.pc),
+                    code.offset(cur.pc()),
                 ));
             }
             match (results, self.stack.get_mut(*sp)) {

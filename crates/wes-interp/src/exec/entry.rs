@@ -48,7 +48,7 @@ unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
         unsafe { record_trap(vmctx, Some(TrapCode::HostError), rec.func_index(), 0) };
         return CALL_TRAPPED;
     };
-    let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new() };
+    let mut ex = Executor { stack: Vec::new(), frames: Vec::new(), buf: Vec::new(), allowed: frames_left };
     if frames_left == 0 || !ex.grow(code.frame_cells()) {
         // SAFETY: `vmctx` is live.
         unsafe { record_trap(vmctx, Some(TrapCode::CallStackExhausted), code.func_index, code.body_offset) };
@@ -56,7 +56,7 @@ unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
     }
     // SAFETY: `args` holds the parameters, by this function's contract.
     unsafe { calls::raw_to_cells(&code.params, args, &mut ex.stack) };
-    let frame = Frame { record, code, vmctx, pc: 0, fp: 0, frames_left };
+    let frame = Frame { record, code, vmctx, ip: code.ops.as_ptr(), fp: 0 };
     let sp = (code.param_cells + code.local_cells) as usize;
     // SAFETY: the frame's vmctx and record are live for the call.
     match unsafe { ex.run(frame, sp) } {

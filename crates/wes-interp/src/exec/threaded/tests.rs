@@ -145,9 +145,8 @@ fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64
         record: std::ptr::null(),
         code: std::ptr::null(),
         vmctx: std::ptr::null_mut(),
-        pc: 0,
         fp: 0,
-        frames_left: 0,
+        ip: ops.as_ptr(),
     };
     let mut regs = Regs {
         ops: ops.as_ptr(),
@@ -155,8 +154,8 @@ fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64
         cells: CELLS,
         store: store.as_mut_ptr().cast(),
         cur,
-        fp: 0,
         frames: &raw mut frames,
+        room: 0,
         switched: false,
     };
 
