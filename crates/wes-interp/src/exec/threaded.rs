@@ -123,8 +123,11 @@ macro_rules! land {
         let to: *const Op = $to;
         // SAFETY: `to` is an op of the running code (as for `next!`); a charge falls through
         // to another op.
+        // The store read only here, not where the handler starts: a handler's first load
+        // of it cannot move below its writes to cells (which may alias, as far as the
+        // compiler knows), so every branch paid for it, taken or not, metered or not.
         if let Op::Charge { cost, ops: 0, .. } = unsafe { *to }
-            && unsafe { pay($store, cost) }
+            && unsafe { pay((*$regs).store, cost) }
         {
             next!(unsafe { to.add(1) }, $fb, $sp, $mem0, $store, $regs)
         }
@@ -363,7 +366,8 @@ handler!(br_if_z, Op::BrIfZ { sp: ds, wide, a, cost, t }, |ip, fb, sp, mem0, sto
     }
     // The charge this op falls through to, paid here when the counter holds enough;
     // otherwise that `Charge` op runs next.
-    if cost > 0 && pay(store, u64::from(cost)) {
+    // The store read only when there is a charge (as in `land!`).
+    if cost > 0 && pay((*regs).store, u64::from(cost)) {
         next!(after!(ip).add(1), fb, sp, mem0, store, regs)
     }
     next!(after!(ip), fb, sp, mem0, store, regs)
