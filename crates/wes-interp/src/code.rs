@@ -1,5 +1,6 @@
 //! The internal form a function body is translated to: a flat array of [`Op`]s with branch
-//! targets and stack adjustments resolved, executed by [`crate::exec`].
+//! targets and stack adjustments resolved, executed by [`crate::exec`] from [`Slot`]s (each op
+//! beside its handler's address).
 //!
 //! Values live in untyped 64-bit cells: `i32` and `f32` zero-extended, `i64`, `f64` and
 //! references as they are, a `v128` in two cells (low half first). The translator knows every
@@ -753,6 +754,19 @@ pub(crate) const FAST_OPS: &[crate::num::NumOp] = &[$( crate::num::NumOp::$kind 
 }
 for_each_branch_cmp!(define_op_with_branches);
 
+/// An op as the interpreter runs it: the address of its threaded handler
+/// (`crate::exec::handler_address`), then the op. Each handler ends by jumping to the next
+/// op's handler; read from the op's slot, that is one load and the jump, where finding it by
+/// the op's tag in the handlers' table took two dependent loads and, in a
+/// position-independent build, an instruction more to address the table (wasmi's ops carry
+/// their handlers so, for the same reason).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(crate) struct Slot {
+    pub(crate) run: usize,
+    pub(crate) op: Op,
+}
+
 /// The right operand of a binary op: a slot or an immediate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Operand {
@@ -778,7 +792,11 @@ pub(crate) struct Code {
     pub(crate) local_cells: u32,
     /// The most cells the operand stack holds at once.
     pub(crate) max_height: u32,
+    /// The ops while the body is translated and sealed. Emptied when translation ends (the
+    /// ops run from `slots`) except in this crate's unit tests, which read them.
     pub(crate) ops: Vec<Op>,
+    /// The sealed ops, each with its handler: what runs.
+    pub(crate) slots: Box<[Slot]>,
     /// The module offset of the wasm operator each op came from (for traps).
     pub(crate) offsets: Vec<u32>,
     /// The targets of every `br_table`.
@@ -825,6 +843,8 @@ mod tests {
     #[test]
     fn ops_stay_small() {
         assert!(std::mem::size_of::<Op>() <= 24, "{}", std::mem::size_of::<Op>());
+        // A handler's address and the op: the jump offsets (`Op::Jump::by`) count these.
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
     }
 
     /// The ops of their own skip the trap check: none of their operators may trap, and each

@@ -49,9 +49,10 @@ use self::calls::{CallTrap, Called, Sig};
 pub(crate) use self::entry::interp_entry;
 use self::stack::{cell, copy_cells};
 use self::threaded::Regs;
+pub(crate) use self::threaded::handler_address;
 use self::vmctx::*;
 use crate::FuncRecord;
-use crate::code::{Code, Op, Target, Width};
+use crate::code::{Code, Op, Slot, Target, Width};
 use crate::simd::SimdArity;
 
 /// An honest upper bound of the native stack one nesting of the interpreter takes: the entry,
@@ -80,7 +81,7 @@ struct Frame {
     /// The op being executed (for a caller: its call), an op of `code`. An address rather
     /// than an index: a call and a return in the threaded handlers save and resume it
     /// without dividing or multiplying by an op's size.
-    ip: *const Op,
+    ip: *const Slot,
 }
 
 impl Frame {
@@ -100,7 +101,7 @@ impl Frame {
     /// The index in its code of the op the frame is executing.
     fn pc(&self) -> usize {
         // SAFETY: `ip` points into the frame's code's ops (see the field).
-        unsafe { self.ip.offset_from(self.code().ops.as_ptr()) as usize }
+        unsafe { self.ip.offset_from(self.code().slots.as_ptr()) as usize }
     }
 }
 
@@ -150,10 +151,10 @@ impl Executor {
         // The hot state lives in locals of the loop: the running code's ops and the value
         // stack's cells as raw pointers, re-read only where they can change (a frame switch
         // and any call, which may grow the stack and move its cells).
-        let mut ops: *const Op = code.ops.as_ptr();
+        let mut ops: *const Slot = code.slots.as_ptr();
         // The op to run: an address in `ops` rather than an index, so a dispatch is one load
         // (the index, `pc!()`, is only needed for traps and calls).
-        let mut ip: *const Op = ops;
+        let mut ip: *const Slot = ops;
         let mut base: *mut u64 = self.stack.as_mut_ptr();
         // The running frame's first cell (`base + fp`): slots are reached from it in one
         // addressing step. Re-derived wherever `base` or `fp` change.
@@ -225,7 +226,7 @@ impl Executor {
             () => {{
                 fp = cur.fp;
                 code = cur.code();
-                ops = code.ops.as_ptr();
+                ops = code.slots.as_ptr();
                 base = self.stack.as_mut_ptr();
                 // SAFETY: as `fb`'s first value.
                 fb = unsafe { base.add(fp) };
@@ -255,7 +256,7 @@ impl Executor {
             () => {{
                 // SAFETY: `pc` is an op of `code`: a body's first, or the op after a call
                 // (which falls through).
-                if let Op::Charge { cost, ops: 0, .. } = unsafe { *ip } {
+                if let Op::Charge { cost, ops: 0, .. } = unsafe { (*ip).op } {
                     // SAFETY: `store` is the live store context of every frame's instance.
                     let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
                     if gas >= cost {
@@ -298,7 +299,7 @@ impl Executor {
                     Ok(Called::Done) => {
                         fp = cur.fp;
                         code = cur.code();
-                        ops = code.ops.as_ptr();
+                        ops = code.slots.as_ptr();
                         base = self.stack.as_mut_ptr();
                         // SAFETY: as `fb`'s first value.
                         fb = unsafe { base.add(fp) };
@@ -313,7 +314,7 @@ impl Executor {
                     Err(CallTrap::Tail) => return Exit::Tail,
                     Err(CallTrap::Recorded) => {
                         code = cur.code();
-                        ops = code.ops.as_ptr();
+                        ops = code.slots.as_ptr();
                         ip = cur.ip;
                         vmctx = cur.vmctx;
                         trap!(None)
@@ -331,7 +332,7 @@ impl Executor {
         let mut regs =
             Regs { ops, canon, cells: 0, store, cur, frames: &raw mut self.frames, room: 0, switched: false };
         loop {
-            debug_assert!(pc!() < code.ops.len());
+            debug_assert!(pc!() < code.slots.len());
             regs.ops = ops;
             regs.canon = canon;
             regs.cells = self.stack.len() - fp;
@@ -350,7 +351,7 @@ impl Executor {
                 cur = regs.cur;
                 fp = cur.fp;
                 code = cur.code();
-                ops = code.ops.as_ptr();
+                ops = code.slots.as_ptr();
                 // SAFETY: as `fb`'s first value (the handlers never grow the stack).
                 fb = unsafe { base.add(fp) };
                 vmctx = cur.vmctx;
@@ -364,12 +365,12 @@ impl Executor {
                 continue;
             }
             ip = next.ip.wrapping_byte_sub(1);
-            debug_assert!(pc!() < code.ops.len());
+            debug_assert!(pc!() < code.slots.len());
             // SAFETY: `ip` is always an op of `code`: the translator ends every body with an
             // op that does not fall through and checks every branch target (`Code::seal`);
             // a call resumes after the op that made it, which falls through; a handler
             // returns the address of an op it was given.
-            let op: &Op = unsafe { &*ip };
+            let op: &Op = unsafe { &(*ip).op };
             // A load from memory 0 of `$size` bytes at slot `$a` plus `$offset`, read as `$ty`.
             macro_rules! load0 {
                 ($ty:ty, $d:expr, $a:expr, $offset:expr) => {

@@ -21,7 +21,7 @@ mod fuse;
 use self::check::is_simd;
 pub(crate) use self::check::{check_body, check_module};
 
-use crate::code::{Code, DropKeep, LoadKind, Op, RETURN, Target, VLoad, Width, cells};
+use crate::code::{Code, DropKeep, LoadKind, Op, RETURN, Slot, Target, VLoad, Width, cells};
 use crate::num::NumOp;
 use crate::simd::{SimdArity, SimdOp};
 
@@ -263,6 +263,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         local_cells: at - param_cells,
         max_height: t.max_height,
         ops: t.ops,
+        slots: Box::new([]),
         offsets: t.offsets,
         tables: t.tables,
         v128s: t.v128s,
@@ -280,8 +281,12 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         plan.put_back();
     }
     code.seal().map_err(|message| CompileError::Codegen { func_index, message })?;
-    // After sealing, which may add ops (within the room reserved up front, mostly).
-    code.ops.shrink_to_fit();
+    code.slots = code.ops.iter().map(|op| Slot { run: crate::exec::handler_address(op), op: *op }).collect();
+    if cfg!(test) {
+        code.ops.shrink_to_fit();
+    } else {
+        code.ops = Vec::new();
+    }
     code.offsets.shrink_to_fit();
     Ok(code)
 }

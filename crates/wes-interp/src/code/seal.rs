@@ -122,10 +122,11 @@ impl Code {
         if let Some(t) = self.tables.iter().find(|t| !lands(t.pc)) {
             return Err(format!("a br_table target ({}) lies past the end of the body ({len} ops)", t.pc));
         }
-        // Last, with every target checked: the plain jumps become relative (a body too long
-        // for an `i32` of bytes keeps its absolute branches).
+        // Last, with every target checked: the plain jumps become relative, in bytes of the
+        // slots the ops run from (a body too long for an `i32` of bytes keeps its absolute
+        // branches).
         let by = |at: usize, pc: u32| {
-            let bytes = (pc as i64 - at as i64).checked_mul(std::mem::size_of::<Op>() as i64)?;
+            let bytes = (pc as i64 - at as i64).checked_mul(std::mem::size_of::<super::Slot>() as i64)?;
             i32::try_from(bytes).ok()
         };
         for at in 0..len {

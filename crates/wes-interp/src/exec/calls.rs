@@ -111,7 +111,7 @@ impl Executor {
                 code.func_index,
                 code.body_offset,
             ))?;
-            *cur = Frame { record, code, vmctx, ip: code.ops.as_ptr(), fp };
+            *cur = Frame { record, code, vmctx, ip: code.slots.as_ptr(), fp };
             return Ok(Called::Frame);
         }
         // SAFETY: as this function's.
@@ -257,7 +257,7 @@ impl Executor {
                     ))?;
                     raw_to_cells(&code.params, tail_args, &mut self.stack[fp..]);
                     *sp = end;
-                    *cur = Frame { record, code, vmctx, ip: code.ops.as_ptr(), fp };
+                    *cur = Frame { record, code, vmctx, ip: code.slots.as_ptr(), fp };
                     return Ok(Called::Frame);
                 }
                 let f = std::mem::transmute::<usize, wes_core::backend::ArrayCallFn>(call);

@@ -56,7 +56,7 @@ unsafe fn entry(callee: *mut u8, args: *mut ValRaw) -> u8 {
     }
     // SAFETY: `args` holds the parameters, by this function's contract.
     unsafe { calls::raw_to_cells(&code.params, args, &mut ex.stack) };
-    let frame = Frame { record, code, vmctx, ip: code.ops.as_ptr(), fp: 0 };
+    let frame = Frame { record, code, vmctx, ip: code.slots.as_ptr(), fp: 0 };
     let sp = (code.param_cells + code.local_cells) as usize;
     // SAFETY: the frame's vmctx and record are live for the call.
     match unsafe { ex.run(frame, sp) } {

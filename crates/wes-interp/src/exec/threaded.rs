@@ -1,11 +1,11 @@
 //! Threaded dispatch: the ops that need nothing but the running frame's cells, memory 0 and
 //! the gas counter — and calls of the module's own functions and returns, which switch frames
 //! through [`Regs`] — run in handlers of their own, each ending in a jump to the next op's
-//! handler, found through the next op's tag ([`HANDLERS`]). Every handler gets the same few
-//! values in registers (the op, the frame, the stack height, memory 0 and [`Regs`]) and has
-//! its own register allocation and its own indirect jump, where one `match`
-//! in a loop shares one jump among every op and spills what its biggest arm needs. wasmi 2
-//! dispatches so on the same grounds.
+//! handler, whose address its slot holds ([`Slot::run`], from [`HANDLERS`] by the op's tag when
+//! the body is sealed). Every handler gets the same few values in registers (the op, the
+//! frame, the stack height, memory 0 and [`Regs`]) and has its own register allocation and its
+//! own indirect jump, where one `match` in a loop shares one jump among every op and spills
+//! what its biggest arm needs. wasmi 2 dispatches so on the same grounds.
 //!
 //! A handler that cannot finish its op — an operand that traps, an access out of bounds, a
 //! charge the counter cannot pay — and every op without a handler of its own return to the
@@ -25,12 +25,12 @@ use wes_core::vm;
 use super::Frame;
 use super::stack::{cell, copy_cells};
 use super::vmctx::{is_interp, load_cell, mem0_addr, mem0_of, rd, record_call, store_cell, vmctx_entry, wr};
-use crate::code::{DropKeep, LoadKind, Op, Target, Width, for_each_branch_cmp, for_each_fast_op};
+use crate::code::{DropKeep, LoadKind, Op, Slot, Target, Width, for_each_branch_cmp, for_each_fast_op};
 
 /// What handlers read besides their registers; the loop refreshes it before it enters a chain.
 pub(super) struct Regs {
     /// The running code's ops, where branch targets count from.
-    pub(super) ops: *const Op,
+    pub(super) ops: *const Slot,
     /// NaN results are canonicalised (the running code's setting).
     pub(super) canon: bool,
     /// Cells from the running frame's first to the end of the value stack (checked in debug
@@ -58,7 +58,7 @@ pub(super) struct Regs {
 /// run itself.
 #[repr(C)]
 pub(super) struct Next {
-    pub(super) ip: *const Op,
+    pub(super) ip: *const Slot,
     pub(super) sp: usize,
 }
 
@@ -67,12 +67,13 @@ pub(super) struct Next {
 ///
 /// # Safety
 ///
-/// `ip` is an op of the running code whose tag is this handler's (as [`HANDLERS`] sends it),
+/// `ip` is a slot of the running code whose op's tag is this handler's (as its `run`, from
+/// [`HANDLERS`], sends it),
 /// `regs` describes the code, `fb` and `sp` are its frame's cells and height, `mem0` its
 /// instance's memory 0 definition when the code addresses memory 0 (`Code::mem0`); as for the
 /// loop's own ops (see `run`).
 pub(super) type Handler =
-    unsafe extern "C" fn(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next;
+    unsafe extern "C" fn(ip: *const Slot, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next;
 
 /// The tag of an op: its first byte (`Op` is `repr(u8)`).
 const fn tag(op: *const Op) -> usize {
@@ -86,9 +87,26 @@ const fn tag(op: *const Op) -> usize {
 ///
 /// As [`Handler`].
 #[inline(always)]
-pub(super) unsafe fn enter(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
+pub(super) unsafe fn enter(ip: *const Slot, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
     // SAFETY: by this function's contract; `HANDLERS` has an entry for every tag.
-    unsafe { HANDLERS[tag(ip)](ip, fb, sp, mem0, regs) }
+    unsafe { run(ip)(ip, fb, sp, mem0, regs) }
+}
+
+/// The handler of the op at `ip`, from its slot.
+///
+/// # Safety
+///
+/// `ip` is a slot of a sealed body (`Code::slots`), whose `run` is its op's handler's address.
+#[inline(always)]
+unsafe fn run(ip: *const Slot) -> Handler {
+    // SAFETY: `run` holds the address of a `Handler` (`handler_address`), and a function
+    // pointer and its address convert both ways.
+    unsafe { std::mem::transmute::<usize, Handler>((*ip).run) }
+}
+
+/// The address of the handler of `op`, for its slot (`Code::slots`).
+pub(crate) fn handler_address(op: &Op) -> usize {
+    HANDLERS[tag(op)] as usize
 }
 
 /// Cell `$i` of the running frame.
@@ -103,12 +121,12 @@ macro_rules! s {
 /// Goes on to the op at `$ip`: its handler in threaded builds, else back to the loop.
 macro_rules! next {
     ($ip:expr, $fb:ident, $sp:expr, $mem0:ident, $store:ident, $regs:ident) => {{
-        let ip: *const Op = $ip;
+        let ip: *const Slot = $ip;
         let sp: usize = $sp;
         #[cfg(wes_threaded)]
         // SAFETY: `ip` is an op of the running code (the op after one that falls through, or
         // a branch target, both checked by `Code::seal`), so this handler's contract holds.
-        return unsafe { HANDLERS[tag(ip)](ip, $fb, sp, $mem0, $regs) };
+        return unsafe { run(ip)(ip, $fb, sp, $mem0, $regs) };
         #[cfg(not(wes_threaded))]
         return Next { ip, sp };
     }};
@@ -120,13 +138,13 @@ macro_rules! next {
 /// goes back, or a test falls through into a new segment); otherwise that op runs.
 macro_rules! land {
     ($to:expr, $fb:ident, $sp:expr, $mem0:ident, $store:ident, $regs:ident) => {{
-        let to: *const Op = $to;
+        let to: *const Slot = $to;
         // SAFETY: `to` is an op of the running code (as for `next!`); a charge falls through
         // to another op.
         // The store read only here, not where the handler starts: a handler's first load
         // of it cannot move below its writes to cells (which may alias, as far as the
         // compiler knows), so every branch paid for it, taken or not, metered or not.
-        if let Op::Charge { cost, ops: 0, .. } = unsafe { *to }
+        if let Op::Charge { cost, ops: 0, .. } = unsafe { (*to).op }
             && unsafe { pay((*$regs).store, cost) }
         {
             next!(unsafe { to.add(1) }, $fb, $sp, $mem0, $store, $regs)
@@ -158,17 +176,17 @@ macro_rules! handler {
     ($name:ident, $pat:pat, |$ip:ident, $fb:ident, $sp:ident, $mem0:ident, $store:ident, $regs:ident| $body:block) => {
         #[allow(non_snake_case, unused_mut, unused_variables)]
         unsafe extern "C" fn $name(
-            $ip: *const Op,
+            $ip: *const Slot,
             $fb: *mut u64,
             mut $sp: usize,
             $mem0: *mut u8,
             $regs: *mut Regs,
         ) -> Next {
             // SAFETY: `ip` is an op of the running code, by the handler's contract.
-            let $pat = (unsafe { *$ip }) else {
+            let $pat = (unsafe { (*$ip).op }) else {
                 #[cfg(debug_assertions)]
                 broken("an op reached the handler of another tag");
-                // SAFETY: `HANDLERS` sends an op only to the handler of its tag (by the
+                // SAFETY: a slot sends its op only to the handler of its tag (by the
                 // handler's contract), and this handler's pattern is that tag's variant.
                 #[cfg(not(debug_assertions))]
                 unsafe {
@@ -216,10 +234,10 @@ macro_rules! branch {
 /// own jump to the next handler would become a call from the branch's handler.
 #[allow(unused_variables)]
 #[inline(never)]
-unsafe extern "C" fn branch_move(ip: *const Op, fb: *mut u64, mut sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
+unsafe extern "C" fn branch_move(ip: *const Slot, fb: *mut u64, mut sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
     // SAFETY: `ip` is the branch op (by the caller). (By value: a local whose address is
     // taken would keep this frame alive across the jump to the next handler.)
-    let Some(t) = (unsafe { (*ip).target() }) else { bail!(ip, sp) };
+    let Some(t) = (unsafe { (*ip).op.target() }) else { bail!(ip, sp) };
     let DropKeep { drop, keep } = t.dk;
     let from = sp - keep as usize;
     let to = from - drop as usize;
@@ -275,7 +293,7 @@ unsafe fn at0(mem0: *mut u8, addr: u64, offset: u64, size: u64) -> Option<*mut u
 
 /// The handler of the ops the loop runs.
 #[allow(unused_variables)]
-unsafe extern "C" fn exit(ip: *const Op, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
+unsafe extern "C" fn exit(ip: *const Slot, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
     bail!(ip, sp)
 }
 
@@ -624,7 +642,7 @@ handler!(charge_return, Op::ChargeReturn { cost, sp: ds }, |ip, fb, sp, mem0, st
 #[inline(never)]
 #[allow(unused_unsafe, unused_variables)] // `bail!` is written for handlers' bodies
 unsafe extern "C" fn call_frame(
-    ip: *const Op,
+    ip: *const Slot,
     fb: *mut u64,
     sp: usize,
     mem0: *mut u8,
@@ -682,7 +700,7 @@ unsafe extern "C" fn call_frame(
 #[inline(never)]
 #[allow(unused_unsafe, unused_variables)] // `land!` is written for handlers' bodies
 unsafe extern "C" fn enter_frame(
-    ip: *const Op,
+    ip: *const Slot,
     fb: *mut u64,
     at: usize,
     regs: *mut Regs,
@@ -696,7 +714,7 @@ unsafe extern "C" fn enter_frame(
         let len = frames.len();
         frames.as_mut_ptr().add(len).write(Frame { ip, ..(*regs).cur });
         frames.set_len(len + 1);
-        let ops = code.ops.as_ptr();
+        let ops = code.slots.as_ptr();
         (*regs).cur.record = record;
         (*regs).cur.code = code;
         (*regs).cur.fp += at;
@@ -730,7 +748,7 @@ unsafe extern "C" fn enter_frame(
 #[inline(never)]
 #[allow(unused_unsafe, unused_variables)] // as `call_frame`
 unsafe extern "C" fn return_frame(
-    ip: *const Op,
+    ip: *const Slot,
     fb: *mut u64,
     sp: usize,
     mem0: *mut u8,
@@ -763,7 +781,7 @@ unsafe extern "C" fn return_frame(
         // The caller resumes after its call, which falls through.
         let (to, vmctx) = ((*caller).ip.add(1), (*caller).vmctx);
         (*regs).cur = *caller;
-        (*regs).ops = code.ops.as_ptr();
+        (*regs).ops = code.slots.as_ptr();
         // The caller may be of another module (the loop's calls push callers of any).
         (*regs).canon = code.canon;
         (*regs).cells += back;

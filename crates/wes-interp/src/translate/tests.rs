@@ -160,7 +160,7 @@ fn a_br_if_on_eqz_carries_the_charge_it_falls_through_to() {
 fn a_loop_testing_at_the_top_pays_its_body_on_the_back_edge() {
     let code = translate_metered(MATMUL_LOOP, 0, true);
     let ops = &code.ops;
-    let byte = std::mem::size_of::<Op>() as i64;
+    let byte = std::mem::size_of::<crate::code::Slot>() as i64;
     let (back, by, both) = ops
         .iter()
         .enumerate()
@@ -224,7 +224,7 @@ fn only_a_branch_dropping_nothing_pays_the_charge_it_lands_on() {
             _ => None,
         })
         .unwrap_or_else(|| panic!("no fused branch: {:#?}", plain.ops));
-    let to = at as i64 + i64::from(by) / std::mem::size_of::<Op>() as i64;
+    let to = at as i64 + i64::from(by) / std::mem::size_of::<crate::code::Slot>() as i64;
     // A loop testing at the top lands on its second way in, whose branch goes to the charge.
     let to = match plain.ops[to as usize] {
         Op::Br(t) => i64::from(t.pc),
@@ -262,7 +262,7 @@ fn plain_branches_jump_from_their_own_address() {
     // The `then` arm's jump over the `else` arm (forwards) and the loop's back edge.
     assert!(jumps.iter().any(|&(_, by)| by > 0), "{:#?}", code.ops);
     assert!(jumps.iter().any(|&(_, by)| by < 0), "{:#?}", code.ops);
-    let size = std::mem::size_of::<Op>() as i64;
+    let size = std::mem::size_of::<crate::code::Slot>() as i64;
     for (at, by) in jumps {
         assert_eq!(i64::from(by) % size, 0);
         let to = at as i64 + i64::from(by) / size;

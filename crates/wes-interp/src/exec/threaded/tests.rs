@@ -48,9 +48,9 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
         ],
         vec![Op::BrCharge { t: n(1), cost: 1 }, Op::Charge { cost: 1, ops: 0, chain: 0 }],
         // Relative to the op itself: one op on.
-        vec![Op::Jump { by: std::mem::size_of::<Op>() as i32 }],
+        vec![Op::Jump { by: std::mem::size_of::<Slot>() as i32 }],
         vec![
-            Op::JumpCharge { by: std::mem::size_of::<Op>() as i32, cost: 1 },
+            Op::JumpCharge { by: std::mem::size_of::<Slot>() as i32, cost: 1 },
             Op::Charge { cost: 1, ops: 0, chain: 0 },
         ],
         vec![Op::BrAnd { sp: 0, wide: false, zero: true, a: CTR, imm: 1, t: n(1) }],
@@ -129,6 +129,7 @@ fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64
     ops.push(Op::BrI32LtUSS { sp: 0, a: CTR, b: LIMIT, t: to(0) });
     ops.push(Op::Unreachable);
     let end = ops.len() - 1;
+    let ops: Vec<Slot> = ops.iter().map(|op| Slot { run: super::handler_address(op), op: *op }).collect();
 
     let mut cells = [0u64; CELLS];
     cells[LIMIT as usize] = turns;
