@@ -291,6 +291,17 @@ unsafe fn at0(mem0: *mut u8, addr: u64, offset: u64, size: u64) -> Option<*mut u
     unsafe { mem0_addr(mem0, addr as u32, offset, size) }
 }
 
+/// A debug build's check that a cell a narrow (`i32`) test reads is zero-extended, as every
+/// `i32` cell is (see `crate::code`), which the tests rely on to skip the width.
+#[inline(always)]
+fn narrow_check(v: u64, wide: bool) {
+    #[cfg(debug_assertions)]
+    if !wide && v >> 32 != 0 {
+        broken("an i32 cell is not zero-extended");
+    }
+    let _ = (v, wide);
+}
+
 /// The handler of the ops the loop runs.
 #[allow(unused_variables)]
 unsafe extern "C" fn exit(ip: *const Slot, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
@@ -359,8 +370,11 @@ handler!(stack_move, Op::StackMove(by), |ip, fb, sp, mem0, store, regs| {
 });
 
 handler!(br_and, Op::BrAnd { sp: ds, wide, zero, a, imm, t }, |ip, fb, sp, mem0, store, regs| {
-    let v = s!(fb, regs, a) & (imm as i64 as u64);
-    let v = if wide { v } else { u64::from(v as u32) };
+    // An `i32` cell is zero-extended (see `crate::code`), so the 64-bit `and` of it is the
+    // 32-bit one, zero-extended: the width needs no test here.
+    let v = s!(fb, regs, a);
+    narrow_check(v, wide);
+    let v = v & (imm as i64 as u64);
     sp = sp.wrapping_add_signed(isize::from(ds));
     if (v == 0) == zero {
         branch!(t, ip, fb, sp, mem0, store, regs)
@@ -377,9 +391,11 @@ handler!(br_if, Op::BrIf(t), |ip, fb, sp, mem0, store, regs| {
 });
 
 handler!(br_if_z, Op::BrIfZ { sp: ds, wide, a, cost, t }, |ip, fb, sp, mem0, store, regs| {
+    // As `br_and`: zero in 64 bits is zero in 32 for a zero-extended cell.
     let v = s!(fb, regs, a);
+    narrow_check(v, wide);
     sp = sp.wrapping_add_signed(isize::from(ds));
-    if (if wide { v } else { u64::from(v as u32) }) == 0 {
+    if v == 0 {
         branch!(t, ip, fb, sp, mem0, store, regs)
     }
     // The charge this op falls through to, paid here when the counter holds enough;
@@ -392,9 +408,11 @@ handler!(br_if_z, Op::BrIfZ { sp: ds, wide, a, cost, t }, |ip, fb, sp, mem0, sto
 });
 
 handler!(if_nez, Op::IfNez { sp: ds, wide, a, to }, |ip, fb, sp, mem0, store, regs| {
+    // As `br_if_z`.
     let v = s!(fb, regs, a);
+    narrow_check(v, wide);
     sp = sp.wrapping_add_signed(isize::from(ds));
-    if (if wide { v } else { u64::from(v as u32) }) != 0 {
+    if v != 0 {
         land!((*regs).ops.add(to as usize), fb, sp, mem0, store, regs)
     }
     land!(after!(ip), fb, sp, mem0, store, regs)
