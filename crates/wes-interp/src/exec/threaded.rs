@@ -24,7 +24,7 @@ use wes_core::vm;
 
 use super::Frame;
 use super::stack::{cell, copy_cells};
-use super::vmctx::{is_interp, load_cell, mem0_addr, mem0_of, rd, record_call, store_cell, vmctx_entry, wr};
+use super::vmctx::{load_cell, mem0_addr, rd, store_cell, vmctx_entry, wr};
 use crate::code::{DropKeep, LoadKind, Op, Slot, Target, Width, for_each_branch_cmp, for_each_fast_op};
 
 /// What handlers read besides their registers; the loop refreshes it before it enters a chain.
@@ -157,7 +157,7 @@ macro_rules! land {
 macro_rules! bail {
     ($ip:ident, $sp:ident) => {{
         #[cfg(test)]
-        super::probe::at_chain_end();
+        crate::exec::probe::at_chain_end();
         return Next { ip: $ip.wrapping_byte_add(1), sp: $sp };
     }};
 }
@@ -173,9 +173,9 @@ macro_rules! after {
 /// Defines a handler: `$op` is the op's pattern, `$body` runs it and ends in `next!` or
 /// `bail!`. The table never sends an op of another tag here.
 macro_rules! handler {
-    ($name:ident, $pat:pat, |$ip:ident, $fb:ident, $sp:ident, $mem0:ident, $store:ident, $regs:ident| $body:block) => {
+    ($vis:vis $name:ident, $pat:pat, |$ip:ident, $fb:ident, $sp:ident, $mem0:ident, $store:ident, $regs:ident| $body:block) => {
         #[allow(non_snake_case, unused_mut, unused_variables)]
-        unsafe extern "C" fn $name(
+        $vis unsafe extern "C" fn $name(
             $ip: *const Slot,
             $fb: *mut u64,
             mut $sp: usize,
@@ -600,216 +600,6 @@ handler!(store_s, Op::StoreS { size, sp: ds, a, v, mem, offset }, |ip, fb, sp, m
     next!(after!(ip), fb, { sp.wrapping_add_signed(isize::from(ds)) }, mem0, store, regs)
 });
 
-// A call of one of the module's own functions whose code is translated, when the frame stack
-// and the value stack have room without growing: pushes the caller and goes on at the
-// callee's first op (paying its first segment, as the loop's `prepay!` does), so that a chain
-// of calls and returns never leaves the handlers. Anything else — a first call that
-// translates, the depth limit, a stack to grow, and every import (`Op::CallImport`) — is the
-// loop's, which traps or calls in full.
-handler!(call, Op::Call { f, sp: ds }, |ip, fb, sp, mem0, store, regs| {
-    // The move carried to the call first; if the loop must make the call, it starts from
-    // the moved height (the loop runs a call only after this handler).
-    sp = sp.wrapping_add_signed(isize::from(ds));
-    // The frame switch out of line; it goes on to the callee's first op itself.
-    return call_frame(ip, fb, sp, mem0, regs, f);
-});
-
-// A call of an import is the loop's: this makes the move carried to it (so that the ops on
-// slots before it need not push in the general form) and gives up.
-handler!(call_import, Op::CallImport { sp: ds, .. }, |ip, fb, sp, mem0, store, regs| {
-    sp = sp.wrapping_add_signed(isize::from(ds));
-    bail!(ip, sp)
-});
-
-// A return to an interpreted caller of this loop: moves the results to the frame's first
-// cells, pops the caller and goes on after its call (paying the segment there, as the loop's
-// return does). The entry's own frame returns through the loop.
-handler!(ret, Op::Return { sp: ds }, |ip, fb, sp, mem0, store, regs| {
-    // As `call`: the loop returns from the moved height.
-    sp = sp.wrapping_add_signed(isize::from(ds));
-    // More than one result cell (multi-value, `v128`): the loop returns (see `return_frame`).
-    let n = (*(*regs).cur.code).result_cells;
-    if n > 1 {
-        bail!(ip, sp)
-    }
-    return return_frame(ip, fb, sp, mem0, regs, n);
-});
-
-// A segment's charge and the `return` it ends in: as `ret`, once the charge is paid (which
-// the loop does when the counter holds too little, or when the entry's own frame returns).
-handler!(charge_return, Op::ChargeReturn { cost, sp: ds }, |ip, fb, sp, mem0, store, regs| {
-    sp = sp.wrapping_add_signed(isize::from(ds));
-    let n = (*(*regs).cur.code).result_cells;
-    if (*(*regs).frames).is_empty() || n > 1 || !pay(store, cost) {
-        bail!(ip, sp)
-    }
-    // Cannot bail now: there is a caller.
-    return return_frame(ip, fb, sp, mem0, regs, n);
-});
-
-/// The frame switch of [`call`] for `Op::Call { f, .. }` at `ip` (at the moved height `sp`),
-/// then the callee's first op; the loop runs the call when the switch cannot be made here.
-/// Out of line, so that the `call` handler stays small, and a handler's shape itself (it ends
-/// in the jump to the next op's handler), so that nothing comes back through memory or a
-/// return. This half checks that the call can be made here; [`enter_frame`] makes it: each
-/// half holds few enough values to need no saved register.
-///
-/// # Safety
-///
-/// As a handler's, for the op `Op::Call { f, .. }` at `ip`, `sp` the height after its move.
-#[inline(never)]
-#[allow(unused_unsafe, unused_variables)] // `bail!` is written for handlers' bodies
-unsafe extern "C" fn call_frame(
-    ip: *const Slot,
-    fb: *mut u64,
-    sp: usize,
-    mem0: *mut u8,
-    regs: *mut Regs,
-    f: u32,
-) -> Next {
-    // SAFETY: by this function's contract: `regs` describes the running frame, whose
-    // instance's records are live, and the loop's frame stack.
-    unsafe {
-        // Only when the instance's record of the callee runs this interpreter: in a tiered
-        // module it runs the tier trampoline, which moves calls to the JIT's code once that is
-        // ready, and a direct call must move too, so it goes to the loop (a validated index of
-        // the running instance).
-        if !is_interp(record_call(vmctx_entry((*regs).cur.vmctx, vm::VMCTX_FUNCS, f))) {
-            bail!(ip, sp)
-        }
-        let caller_record = (*regs).cur.record;
-        let own = (*caller_record).defined_index;
-        // The module's imports come first in its function index space (`Op::Call` names one
-        // of its own functions).
-        let defined = f - ((*(*regs).cur.code).func_index - own);
-        // A function of the caller's own module, in the same instance: its interpreter record
-        // is in the module's boxed slice of them (`InterpModule::records`, by defined index),
-        // beside the caller's, which saves two dependent loads through the function context.
-        let record = caller_record.offset(defined as isize - own as isize);
-        // The record lives as long as its compiled module, beyond this call.
-        let Some(Ok(code)) = (*record).code.get() else { bail!(ip, sp) };
-        let frames = &*(*regs).frames;
-        // The callee's frame starts at its arguments and takes its locals and its operand
-        // stack above them, inside the value stack; its caller needs a place in the frame
-        // stack without growing it; and a frame of depth left to open.
-        let above = code.local_cells as usize + code.max_height as usize;
-        if frames.len() >= (*regs).room || sp + above > (*regs).cells {
-            bail!(ip, sp)
-        }
-        enter_frame(ip, fb, sp - code.param_cells as usize, regs, code, record)
-    }
-}
-
-/// The second half of [`call_frame`]: pushes the caller (at its call, `ip`), makes the callee
-/// the running frame, starting `at` cells into the caller's at `fb`, zeroes its locals, and goes
-/// on at its first op (paying its first segment, as the loop's `prepay!` does).
-///
-/// The callee is a function of the caller's module in the caller's instance, so the running
-/// frame's instance context, its NaN setting (`Regs::canon`, the module's) and the store stay
-/// as they are: only the record, the code, the frame's place and the depth left change. The
-/// running frame's `ip` in [`Regs::cur`] is left as it was: no handler reads it, and the loop
-/// sets it from the op a chain stops at before it reads it.
-///
-/// # Safety
-///
-/// `call_frame`'s checks hold: `record` and `code` are the callee's, of the running frame's
-/// module and instance; the frame stack has room for one more; the callee's frame fits in the
-/// cells `Regs` describes; the running frame may open one more.
-#[inline(never)]
-#[allow(unused_unsafe, unused_variables)] // `land!` is written for handlers' bodies
-unsafe extern "C" fn enter_frame(
-    ip: *const Slot,
-    fb: *mut u64,
-    at: usize,
-    regs: *mut Regs,
-    code: &crate::code::Code,
-    record: *const crate::FuncRecord,
-) -> Next {
-    // SAFETY: by this function's contract.
-    unsafe {
-        // The caller, at this call, in the room checked (no growth path).
-        let frames = &mut *(*regs).frames;
-        let len = frames.len();
-        frames.as_mut_ptr().add(len).write(Frame { ip, ..(*regs).cur });
-        frames.set_len(len + 1);
-        let ops = code.slots.as_ptr();
-        (*regs).cur.record = record;
-        (*regs).cur.code = code;
-        (*regs).cur.fp += at;
-        (*regs).ops = ops;
-        (*regs).cells -= at;
-        (*regs).switched = true;
-        let cfb = fb.add(at);
-        // Volatile stores, one per local: most functions have few, and LLVM turns a plain loop
-        // (as `write_bytes`) into a `memset` call, whose caller-saved registers made this
-        // handler save and restore registers on every call, locals or not.
-        let (n, locals) = (code.param_cells as usize, code.local_cells as usize);
-        for i in n..n + locals {
-            cfb.add(i).write_volatile(0);
-        }
-        let (mem0, store) = (mem0_of(code, (*regs).cur.vmctx), (*regs).store);
-        land!(ops, cfb, { n + locals }, mem0, store, regs)
-    }
-}
-
-/// The frame switch of [`ret`] and [`charge_return`] at stack height `sp` of the frame at
-/// `fb`, whose function has `n` result cells, then the caller's op after its call; the loop
-/// runs the `return` when the running frame has no caller in this loop. Out of line for the
-/// reasons [`call_frame`] is.
-///
-/// # Safety
-///
-/// As a handler's, for a `return` (or a `ChargeReturn` whose charge is paid) at `ip`, of a
-/// function with `n` result cells, at most one. (More go back to the loop: a copy of any
-/// length here would be a `memmove` call, and a function that makes a call saves and restores
-/// registers on every run, the common single result's too.)
-#[inline(never)]
-#[allow(unused_unsafe, unused_variables)] // as `call_frame`
-unsafe extern "C" fn return_frame(
-    ip: *const Slot,
-    fb: *mut u64,
-    sp: usize,
-    mem0: *mut u8,
-    regs: *mut Regs,
-    n: u32,
-) -> Next {
-    // SAFETY: by this function's contract: `regs` describes the running frame and the loop's
-    // frame stack, whose frames' codes and instances are live.
-    unsafe {
-        let frames = &mut *(*regs).frames;
-        let Some(len) = frames.len().checked_sub(1) else { bail!(ip, sp) };
-        // The caller, read in place (its slot stays allocated: popping only shortens the
-        // vector), field by field as needed rather than copied out whole first.
-        let caller: *const Frame = frames.as_ptr().add(len);
-        frames.set_len(len);
-        #[cfg(debug_assertions)]
-        if n > 1 {
-            broken("a return of more than one cell reached its handler");
-        }
-        // The result, if any, is the top cell of the frame.
-        if n == 1 {
-            *cell(fb, 0, (*regs).cells) = *cell(fb, sp - 1, (*regs).cells);
-        }
-        let fp = (*caller).fp;
-        let back = (*regs).cur.fp - fp;
-        // The caller's code, through its pointer: a method of a local copy not inlined, as in
-        // a debug build, would take the local's address, and a frame whose locals' addresses
-        // escape cannot end in a jump.
-        let code: &crate::code::Code = &*(*caller).code;
-        // The caller resumes after its call, which falls through.
-        let (to, vmctx) = ((*caller).ip.add(1), (*caller).vmctx);
-        (*regs).cur = *caller;
-        (*regs).ops = code.slots.as_ptr();
-        // The caller may be of another module (the loop's calls push callers of any).
-        (*regs).canon = code.canon;
-        (*regs).cells += back;
-        (*regs).switched = true;
-        // The caller's frame starts `back` cells below this one.
-        let (cfb, mem0, store) = (fb.sub(back), mem0_of(code, vmctx), (*regs).store);
-        land!(to, cfb, { back + n as usize }, mem0, store, regs)
-    }
-}
-
 /// The handlers of [`for_each_fast_op`]: operators that cannot trap, each on slots or a slot
 /// and an immediate.
 macro_rules! fast_handlers {
@@ -857,6 +647,9 @@ macro_rules! branch_handlers {
     };
 }
 for_each_branch_cmp!(branch_handlers);
+
+mod frames;
+use frames::{call, call_import, charge_return, ret};
 
 /// The handler of every op, by tag: [`exit`] for the ops the loop runs.
 static HANDLERS: [Handler; 256] = {
