@@ -98,10 +98,13 @@ impl Frame {
         unsafe { &*self.code }
     }
 
-    /// The index in its code of the op the frame is executing.
+    /// The index in its code of the op the frame is executing (for trap offsets and
+    /// backtraces). By address arithmetic rather than `offset_from`, whose contract a stale
+    /// `ip` would break: an `ip` outside the code gives an index past its end, which
+    /// `Code::offset` answers with the body's offset.
     fn pc(&self) -> usize {
-        // SAFETY: `ip` points into the frame's code's ops (see the field).
-        unsafe { self.ip.offset_from(self.code().slots.as_ptr()) as usize }
+        let from = self.code().slots.as_ptr().addr();
+        self.ip.addr().wrapping_sub(from) / std::mem::size_of::<Slot>()
     }
 }
 
