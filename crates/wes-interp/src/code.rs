@@ -138,8 +138,8 @@ pub(crate) struct Code {
     pub(crate) local_cells: u32,
     /// The most cells the operand stack holds at once.
     pub(crate) max_height: u32,
-    /// The ops while the body is translated and sealed. Emptied when translation ends (the
-    /// ops run from `slots`) except in this crate's unit tests, which read them.
+    /// The ops while the body is translated and sealed; emptied when translation ends (the
+    /// ops run from `slots`).
     pub(crate) ops: Vec<Op>,
     /// The sealed ops, each with its handler: what runs.
     pub(crate) slots: Box<[Slot]>,

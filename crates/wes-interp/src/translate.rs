@@ -281,11 +281,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
     }
     code.seal().map_err(|message| CompileError::Codegen { func_index, message })?;
     code.slots = code.ops.iter().map(|op| Slot { run: crate::exec::handler_address(op), op: *op }).collect();
-    if cfg!(test) {
-        code.ops.shrink_to_fit();
-    } else {
-        code.ops = Vec::new();
-    }
+    code.ops = Vec::new();
     code.offsets.shrink_to_fit();
     Ok(code)
 }

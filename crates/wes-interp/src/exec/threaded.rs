@@ -88,7 +88,7 @@ const fn tag(op: *const Op) -> usize {
 /// As [`Handler`].
 #[inline(always)]
 pub(super) unsafe fn enter(ip: *const Slot, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
-    // SAFETY: by this function's contract; `HANDLERS` has an entry for every tag.
+    // SAFETY: by this function's contract; `ip`'s slot holds its op's handler.
     unsafe { run(ip)(ip, fb, sp, mem0, regs) }
 }
 

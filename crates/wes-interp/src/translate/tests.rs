@@ -23,7 +23,10 @@ fn translate_metered(wat: &str, defined_index: u32, metered: bool) -> Code {
         nan_canonicalization: true,
         native_sigs: module.types.iter().map(crate::NativeSig::new).collect(),
     };
-    super::translate(&module, defined_index, &shared).unwrap()
+    let mut code = super::translate(&module, defined_index, &shared).unwrap();
+    // The ops as they run: the translator keeps only the slots.
+    code.ops = code.slots.iter().map(|s| s.op).collect();
+    code
 }
 
 /// matmul's inner loop.
