@@ -373,6 +373,26 @@ pub(crate) enum Op {
         a: u32,
         b: u32,
     },
+    /// `f64.mul` of slots `a` and `b` and the `f64.add` of slot `c` and that product, fused:
+    /// `d = c + a * b`, rounded after each as the two operators are (no fused multiply-add),
+    /// the product in no cell — the stack cell the `mul` pushed is the `add`'s to pop. A dot
+    /// product's step (matmul's inner loop): one dispatch and one cell's store and reload
+    /// fewer. The stack move `sp` is made as for the ops of [`for_each_fast_op`].
+    F64MulAddSS {
+        sp: i8,
+        d: u32,
+        a: u32,
+        b: u32,
+        c: u32,
+    },
+    /// [`Op::F64MulAddSS`] of `f32.mul` and `f32.add`.
+    F32MulAddSS {
+        sp: i8,
+        d: u32,
+        a: u32,
+        b: u32,
+        c: u32,
+    },
     /// `d = a op imm`, then the stack moves by `sp` cells.
     BinSI {
         n: crate::num::NumOp,
@@ -505,6 +525,7 @@ impl Op {
     pub(crate) fn is_pure(&self) -> bool {
         match self {
             $( Op::$ss { .. } | Op::$si { .. } => true, )*
+            Op::F64MulAddSS { .. } | Op::F32MulAddSS { .. } => true,
             Op::I32WrapS { .. }
             | Op::I64ExtendSS { .. }
             | Op::ConstTo { .. }
@@ -544,6 +565,7 @@ impl Op {
     pub(crate) fn reads_slot(&self, s: u32) -> bool {
         match *self {
             Op::BinSS { a, b, .. } => a == s || b == s,
+            Op::F64MulAddSS { a, b, c, .. } | Op::F32MulAddSS { a, b, c, .. } => a == s || b == s || c == s,
             Op::BinSI { a, .. } | Op::UnS { a, .. } => a == s,
             Op::I32WrapS { a, .. } | Op::I64ExtendSS { a, .. } => a == s,
             Op::LoadS { a, .. } | Op::Load32S { a, .. } | Op::Load64S { a, .. } | Op::Copy { a, .. } => a == s,
@@ -561,6 +583,7 @@ impl Op {
     pub(crate) fn dest(&self) -> Option<(u32, i8)> {
         match *self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
+            Op::F64MulAddSS { d, sp, .. } | Op::F32MulAddSS { d, sp, .. } => Some((d, sp)),
             Op::I32WrapS { d, sp, .. } | Op::I64ExtendSS { d, sp, .. } => Some((d, sp)),
             Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
             Op::Load8U { d, sp, .. } | Op::Load8S { d, sp, .. } | Op::Load16U { d, sp, .. } | Op::Load16S { d, sp, .. } => {
@@ -580,6 +603,7 @@ impl Op {
     pub(crate) fn slot_move_mut(&mut self) -> Option<&mut i8> {
         match self {
             Op::Load32S { sp, .. } | Op::Load64S { sp, .. } => Some(sp),
+            Op::F64MulAddSS { sp, .. } | Op::F32MulAddSS { sp, .. } => Some(sp),
             Op::I32WrapS { sp, .. } | Op::I64ExtendSS { sp, .. } => Some(sp),
             Op::Load8U { sp, .. } | Op::Load8S { sp, .. } | Op::Load16U { sp, .. } | Op::Load16S { sp, .. } => Some(sp),
             Op::Store32S { sp, .. } | Op::Store64S { sp, .. } => Some(sp),
@@ -646,6 +670,7 @@ impl Op {
     pub(crate) fn dest_mut(&mut self) -> Option<(&mut u32, &mut i8)> {
         match self {
             Op::BinSS { d, sp, .. } | Op::BinSI { d, sp, .. } | Op::UnS { d, sp, .. } => Some((d, sp)),
+            Op::F64MulAddSS { d, sp, .. } | Op::F32MulAddSS { d, sp, .. } => Some((d, sp)),
             Op::I32WrapS { d, sp, .. } | Op::I64ExtendSS { d, sp, .. } => Some((d, sp)),
             Op::LoadS { d, sp, .. } | Op::Load32S { d, sp, .. } | Op::Load64S { d, sp, .. } => Some((d, sp)),
             Op::Load8U { d, sp, .. } | Op::Load8S { d, sp, .. } | Op::Load16U { d, sp, .. } | Op::Load16S { d, sp, .. } => {

@@ -622,6 +622,24 @@ macro_rules! fast_handlers {
 }
 for_each_fast_op!(fast_handlers);
 
+/// The handlers of the fused multiply-adds: the product's NaN is not canonicalised, as the
+/// sum's is and a NaN product makes the sum a NaN — the same bits as the two operators'.
+macro_rules! mul_add_handler {
+    ($name:ident, $op:ident, $mul:ident, $add:ident) => {
+        handler!($name, Op::$op { d, a, b, c, .. }, |ip, fb, sp, mem0, store, regs| {
+            let p = crate::num::NumOp::$mul.eval(s!(fb, regs, a), s!(fb, regs, b), false);
+            if let Ok(p) = p
+                && let Ok(v) = crate::num::NumOp::$add.eval(s!(fb, regs, c), p, (*regs).canon)
+            {
+                s!(fb, regs, d) = v;
+            }
+            next!(after!(ip), fb, sp, mem0, store, regs)
+        });
+    };
+}
+mul_add_handler!(f64_mul_add, F64MulAddSS, F64Mul, F64Add);
+mul_add_handler!(f32_mul_add, F32MulAddSS, F32Mul, F32Add);
+
 /// The handlers of [`for_each_branch_cmp`]: move the stack, then branch when the comparison
 /// holds.
 macro_rules! branch_handlers {
@@ -690,6 +708,8 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::I64ExtendSS { sp: 0, d: 0, a: 0 })] = i64_extend_s;
     h[tag(&Op::BinSS { n, sp: 0, d: 0, a: 0, b: 0 })] = bin_ss;
     h[tag(&Op::BinSI { n, sp: 0, d: 0, a: 0, imm: 0 })] = bin_si;
+    h[tag(&Op::F64MulAddSS { sp: 0, d: 0, a: 0, b: 0, c: 0 })] = f64_mul_add;
+    h[tag(&Op::F32MulAddSS { sp: 0, d: 0, a: 0, b: 0, c: 0 })] = f32_mul_add;
     h[tag(&Op::Load32S { sp: 0, d: 0, a: 0, offset: 0 })] = load32;
     h[tag(&Op::Load64S { sp: 0, d: 0, a: 0, offset: 0 })] = load64;
     h[tag(&Op::Store32S { sp: 0, a: 0, v: 0, offset: 0 })] = store32;

@@ -42,7 +42,9 @@ impl Translator<'_> {
                 self.ops.remove(at);
                 self.offsets.remove(at);
                 self.ops[at] = right;
-                self.emit(Op::bin_ss(n, 0, top, a, top));
+                if !self.fuse_mul_add(n, 0, top, a, top) {
+                    self.emit(Op::bin_ss(n, 0, top, a, top));
+                }
                 return;
             }
             (_, Some(Op::LocalGet(b))) => Some((1, Op::bin_ss(n, 0, top, top, b))),
@@ -55,15 +57,41 @@ impl Translator<'_> {
                 self.ops.push(op);
                 self.offsets.truncate(len - k + 1);
             }
-            None => match self.take_left_local(top) {
-                Some(a) => {
-                    self.emit(Op::bin_ss(n, 0, top, a, below));
+            None => {
+                let (sp, a) = match self.take_left_local(top) {
+                    Some(a) => (0, a),
+                    None => (-1, top),
+                };
+                if !self.fuse_mul_add(n, sp, top, a, below) {
+                    self.emit(Op::bin_ss(n, sp, top, a, below));
                 }
-                None => {
-                    self.emit(Op::bin_ss(n, -1, top, top, below));
-                }
-            },
+            }
         }
+    }
+
+    /// For an `f64.add` (`f32.add`) of slot `a` and the stack cell `b`, writing `d` and moving
+    /// the stack by `sp`: when the op just emitted is the `f64.mul` (`f32.mul`) on slots that
+    /// wrote `b` (no branch target between), turns it into [`Op::F64MulAddSS`]
+    /// ([`Op::F32MulAddSS`]) and returns true. No op reads the product after the `add`: `b`
+    /// is the cell it pops, or the one it writes (`d`, when the `mul` was moved down to the
+    /// left operand's cell). Neither operator can trap: the fused op keeps the `mul`'s offset.
+    fn fuse_mul_add(&mut self, n: NumOp, sp: i8, d: u32, a: u32, b: u32) -> bool {
+        if self.ops.len() <= self.fence {
+            return false;
+        }
+        let Some(last) = self.ops.last_mut() else { return false };
+        *last = match (n, *last) {
+            (NumOp::F64Add, Op::F64MulSS { sp: m, d: p, a: x, b: y }) if p == b => match m.checked_add(sp) {
+                Some(sp) => Op::F64MulAddSS { sp, d, a: x, b: y, c: a },
+                None => return false,
+            },
+            (NumOp::F32Add, Op::F32MulSS { sp: m, d: p, a: x, b: y }) if p == b => match m.checked_add(sp) {
+                Some(sp) => Op::F32MulAddSS { sp, d, a: x, b: y, c: a },
+                None => return false,
+            },
+            _ => return false,
+        };
+        true
     }
 
     /// Emits unary operator `n`, whose operand was just popped (it sat at cell `height`), as

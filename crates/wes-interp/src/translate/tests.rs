@@ -53,14 +53,14 @@ fn the_matmul_loop_has_no_stack_copies() {
     // The loop: up to its `br` back.
     let end = code.ops.iter().position(|op| matches!(op, Op::Br(_) | Op::Jump { .. })).unwrap();
     let body = &code.ops[..=end];
-    assert_eq!(body.len(), 10, "{body:#?}");
+    assert_eq!(body.len(), 9, "{body:#?}");
     assert!(!body.iter().any(|op| matches!(op, Op::LocalGet(_) | Op::LocalSet(_) | Op::BrIf(_))), "{body:#?}");
     // Sealed: no op of the loop moves the stack (what one pushes, the next pops).
     assert!(matches!(body[2], Op::BrI32GeUSS { sp: 0, a: 2, b: 6, .. }), "{body:#?}");
     assert!(matches!(body[3], Op::Load64S { sp: 0, d: 6, a: 2, offset: 0 }), "{body:#?}");
     assert!(matches!(body[4], Op::Load64S { sp: 0, d: 7, a: 3, offset: 8 }), "{body:#?}");
-    assert!(matches!(body[5], Op::F64MulSS { sp: 0, d: 6, a: 6, b: 7 }), "{body:#?}");
-    assert!(matches!(body[6], Op::F64AddSS { sp: 0, d: 4, a: 4, b: 6 }), "{body:#?}");
+    // The multiply-add: `sum + a * k`, into `sum`.
+    assert!(matches!(body[5], Op::F64MulAddSS { sp: 0, d: 4, a: 6, b: 7, c: 4 }), "{body:#?}");
     assert!(code.mem0);
 }
 
@@ -311,4 +311,29 @@ fn widening_and_wrapping_take_at_most_one_op() {
         "{:#?}",
         code.ops
     );
+}
+
+/// An `add` of the product a `mul` just pushed, its right operand, fuses with it: the left a
+/// local (the `mul` moved down to the left's cell) or a value on the stack, the sum pushed or
+/// set to a local. An `add` of a product on its left does not.
+#[test]
+fn an_add_of_a_product_fuses_with_the_mul() {
+    let code = translate_text(
+        r#"(module
+          (func (param $a f64) (param $b f64) (param $c f64) (param $x f32) (result f64) (local $y f32)
+            (local.set $y (f32.add (f32.const 3) (f32.mul (local.get $x) (local.get $x))))
+            (local.set $x (f32.add (local.get $y) (f32.mul (local.get $y) (local.get $x))))
+            (f64.add (f64.mul (local.get $a) (f64.const 3))
+              (f64.add (local.get $c) (f64.mul (local.get $a) (local.get $b))))
+            (f64.add (f64.mul (local.get $a) (local.get $b)) (local.get $c))
+            (f64.add)))"#,
+        0,
+    );
+    let count = |f: fn(&Op) -> bool| code.ops.iter().filter(|op| f(op)).count();
+    // `3 + x * x` (the constant on the stack), `y + y * x` into `x`.
+    assert!(matches!(code.ops[1], Op::F32MulAddSS { sp: 0, d: 4, a: 3, b: 3, c: 5 }), "{:#?}", code.ops);
+    assert!(matches!(code.ops[2], Op::F32MulAddSS { sp: 0, d: 3, a: 4, b: 3, c: 4 }), "{:#?}", code.ops);
+    // `c + a * b` fuses; `a * b + c`, its product on the left, does not.
+    assert_eq!(count(|op| matches!(op, Op::F64MulAddSS { d: 6, a: 0, b: 1, c: 2, .. })), 1, "{:#?}", code.ops);
+    assert_eq!(count(|op| matches!(op, Op::F64MulSS { .. })), 1, "{:#?}", code.ops);
 }

@@ -96,6 +96,17 @@ pub(crate) const PROGRAMS: &str = r#"(module
         (local.set $n (i64.sub (local.get $n) (i64.const 1)))
         (br $next)))
     (local.get $acc))
+  ;; `c + a * b` as one op (`Op::F64MulAddSS`, `Op::F32MulAddSS`), from locals and from the
+  ;; stack: rounded twice (a fused multiply-add would differ), NaNs as the two operators give.
+  (func (export "mul_add") (param $a f64) (param $b f64) (param $c f64) (param $x f32) (result i64)
+    (local $y f32)
+    (local.set $y (f32.add (f32.const 3) (f32.mul (local.get $x) (f32.demote_f64 (local.get $b)))))
+    (i64.xor
+      (i64.reinterpret_f64
+        (f64.add (f64.mul (local.get $a) (f64.const 3))
+          (f64.add (local.get $c) (f64.mul (local.get $a) (local.get $b)))))
+      (i64.extend_i32_u (i32.reinterpret_f32
+        (f32.add (f32.sqrt (local.get $y)) (f32.mul (local.get $y) (local.get $x)))))))
   (func (export "oob_store") (param i32) (i64.store offset=4 (local.get 0) (i64.const 1)))
   (func (export "oob_store2") (param i32)
     (i32.store offset=65532 (local.get 0) (i32.add (local.get 0) (i32.const 1))))
@@ -141,6 +152,11 @@ pub(crate) const CASES: &[(&str, &[Value])] = &[
     ("fused", &[Value::I32(3), Value::I64(-3)]),
     ("fused", &[Value::I32(0), Value::I64(7)]),
     ("xorshift", &[Value::I64(300)]),
+    // 1 + 2^-30 squared less its rounding: exact in one rounding, 0 in two.
+    ("mul_add", &[Value::F64(0x3ff0_0000_4000_0000), Value::F64(0x3ff0_0000_4000_0000), Value::F64(0xbff0_0000_8000_0000), Value::F32(0x3f80_0001)]),
+    ("mul_add", &[Value::F64(0x7ff4_0000_0000_0001), Value::F64(0x4000_0000_0000_0000), Value::F64(0xfff8_0000_0000_0002), Value::F32(0x7fa0_0001)]),
+    ("mul_add", &[Value::F64(0x7ff0_0000_0000_0000), Value::F64(0), Value::F64(0x3ff0_0000_0000_0000), Value::F32(0xff80_0000)]),
+    ("mul_add", &[Value::F64(0xc000_0000_0000_0000), Value::F64(0x4010_0000_0000_0000), Value::F64(0x4020_0000_0000_0000), Value::F32(0x8000_0000)]),
     ("oob_store", &[Value::I32(65528)]),
     ("oob_store", &[Value::I32(65531)]),
     ("oob_store2", &[Value::I32(0)]),

@@ -68,6 +68,8 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
         vec![Op::LocalGetMoved { i: PARITY, sp: 2 }, Op::ConstMoved { v: 7, sp: -2 }, Op::Drop2],
         vec![Op::Copy { d: SCRATCH, a: PARITY }],
         vec![Op::ConstTo { d: SCRATCH, v: 9 }],
+        vec![Op::F64MulAddSS { sp: 0, d: SCRATCH, a: CTR, b: LIMIT, c: PARITY }],
+        vec![Op::F32MulAddSS { sp: 0, d: SCRATCH, a: CTR, b: LIMIT, c: PARITY }],
         vec![Op::UnS { n: NumOp::I32Clz, sp: 0, d: SCRATCH, a: CTR }],
         vec![Op::I32WrapS { sp: 0, d: SCRATCH, a: CTR }],
         vec![Op::I64ExtendSS { sp: 0, d: SCRATCH, a: CTR }],
