@@ -259,7 +259,7 @@ impl Executor {
             () => {{
                 // SAFETY: `pc` is an op of `code`: a body's first, or the op after a call
                 // (which falls through).
-                if let Op::Charge { cost, ops: 0, .. } = unsafe { (*ip).op } {
+                if let Op::Charge { cost, .. } = unsafe { (*ip).op } {
                     // SAFETY: `store` is the live store context of every frame's instance.
                     let gas: u64 = unsafe { rd(store, vm::STORE_GAS) };
                     if gas >= cost {
@@ -403,7 +403,8 @@ impl Executor {
                 }};
             }
             match *op {
-                Op::Charge { cost, ops, chain } => {
+                Op::Charge { cost, chain } | Op::ChargeCount { cost, chain, .. } => {
+                    let ops = if let Op::ChargeCount { ops, .. } = *op { ops } else { 0 };
                     // Counted once paid for, as the JIT counts (an unpaid segment counts none).
                     macro_rules! count {
                         ($n:expr) => {{

@@ -219,7 +219,7 @@ pub(crate) fn translate(module: &Module, defined_index: u32, shared: &crate::Sha
         let ended = match pricing {
             Some(p) => {
                 if cutter.at_start() {
-                    charge = t.reachable.then(|| t.emit(Op::Charge { cost: 0, ops: 0, chain: 0 }));
+                    charge = t.reachable.then(|| t.emit(Op::Charge { cost: 0, chain: 0 }));
                 }
                 let ended = cutter.push(&op, offset, p);
                 if let Some(plan) = &mut plan {
@@ -354,8 +354,8 @@ impl<'m> Translator<'m> {
         // A body has fewer operators than bytes, and a module fewer than 2^32 bytes.
         let ops = if shared.count_operators { u32::try_from(seg.ops).unwrap_or(u32::MAX) } else { 0 };
         match self.ops.get_mut(at) {
-            Some(Op::Charge { cost: c, ops: o, .. }) => {
-                (*c, *o) = (cost, ops);
+            Some(op @ Op::Charge { .. }) => {
+                *op = if ops == 0 { Op::Charge { cost, chain: 0 } } else { Op::ChargeCount { cost, ops, chain: 0 } };
                 Ok(())
             }
             _ => Err(self.err(format!("the charge of the segment at {} moved", seg.start))),

@@ -40,9 +40,9 @@ impl Code {
         absorbed.clear();
         for (i, &at) in at.iter().enumerate() {
             let Some(at) = at else { continue };
-            let Some(Op::Charge { cost, ops, chain }) = self.ops.get_mut(at) else {
+            if !matches!(self.ops.get(at), Some(Op::Charge { .. } | Op::ChargeCount { .. })) {
                 return Err(format!("the charge of segment {i} moved"));
-            };
+            }
             match plan.of(i) {
                 None => absorbed.push(at),
                 Some(members) if members.len() > 1 => {
@@ -59,12 +59,14 @@ impl Code {
                     let links = self.links.get(first..).unwrap_or(&[]);
                     // The plan keeps a chain's sum within `u64`; a body has fewer operators
                     // than bytes, and the chain's segments are distinct.
-                    *cost = links.iter().fold(0u64, |a, l| a.saturating_add(l.cost));
-                    *ops = u32::try_from(links.iter().fold(0u64, |a, l| a.saturating_add(l.ops))).unwrap_or(u32::MAX);
+                    let cost = links.iter().fold(0u64, |a, l| a.saturating_add(l.cost));
+                    let ops = u32::try_from(links.iter().fold(0u64, |a, l| a.saturating_add(l.ops))).unwrap_or(u32::MAX);
                     let span = (u32::try_from(first), u32::try_from(members.len()));
                     let (Ok(first), Ok(len)) = span else { return Err("too many merged checks".into()) };
                     self.chains.push((first, len));
-                    *chain = u32::try_from(self.chains.len()).map_err(|_| "too many merged checks".to_string())?;
+                    let chain = u32::try_from(self.chains.len()).map_err(|_| "too many merged checks".to_string())?;
+                    self.ops[at] =
+                        if ops == 0 { Op::Charge { cost, chain } } else { Op::ChargeCount { cost, ops, chain } };
                 }
                 Some(_) => {}
             }

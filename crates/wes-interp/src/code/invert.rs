@@ -170,14 +170,14 @@ impl Code {
     /// body's segment too: the charge, pure ops, a conditional branch, and the body's charge
     /// after it, all before the back edges.
     fn invertible(&self, h: usize, c1: u64, edges: std::ops::Range<usize>) -> Option<Loop> {
-        let Some(&Op::Charge { cost, ops: 0, .. }) = self.ops.get(h) else { return None };
+        let Some(&Op::Charge { cost, .. }) = self.ops.get(h) else { return None };
         if cost != c1 {
             return None;
         }
         let b = (h + 1..self.ops.len().min(h + 2 + MAX_TEST_OPS)).find(|&i| !self.ops[i].is_pure())?;
         let test = self.ops.get(b)?;
         let leaves = test.is_conditional_branch() && test.target().is_some_and(|t| t.pc as usize != h);
-        let Some(&Op::Charge { cost: c2, ops: 0, .. }) = self.ops.get(b + 1) else { return None };
+        let Some(&Op::Charge { cost: c2, .. }) = self.ops.get(b + 1) else { return None };
         (leaves && c1.checked_add(c2).is_some()).then_some(Loop { h, b, c1, c2, edges })
     }
 }

@@ -81,13 +81,21 @@ macro_rules! define_op {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[repr(u8)]
 pub(crate) enum Op {
-    /// Pays `cost` for the segment that starts here (see `wes_meter::function_segments`) and
-    /// then counts its `ops` operators. With a `chain` (its index in [`Code::chains`] plus one;
-    /// 0: none), the check of a merged plan (`wes_meter::ChargePlan`): `cost` and `ops` are
-    /// the sums of the chain's segments, paid at once when the counter holds enough; when it
-    /// does not, the loop pays them one by one, exactly as a charge at each segment would
-    /// (the out-of-gas handler asked for each, a trap at the segment that cannot be paid).
+    /// Pays `cost` for the segment that starts here (see `wes_meter::function_segments`).
+    /// With a `chain` (its index in [`Code::chains`] plus one; 0: none), the check of a merged
+    /// plan (`wes_meter::ChargePlan`): `cost` is the sum of the chain's segments, paid at once
+    /// when the counter holds enough; when it does not, the loop pays them one by one, exactly
+    /// as a charge at each segment would (the out-of-gas handler asked for each, a trap at the
+    /// segment that cannot be paid). A branch, a call or a return landing on one pays it and
+    /// skips it (`land!` in `crate::exec::threaded`): one test of the tag tells.
     Charge {
+        cost: u64,
+        chain: u32,
+    },
+    /// [`Op::Charge`] of a segment whose `ops` operators are counted once it is paid
+    /// (`count_operators`); `ops` is the chain's sum with a `chain`. An op of its own so that
+    /// a landing's test of the tag leaves it alone: it runs, and counts.
+    ChargeCount {
         cost: u64,
         ops: u32,
         chain: u32,

@@ -60,7 +60,7 @@ impl Code {
             // the charge would. It stands at the charge's offset, so running out of gas there
             // reports the segment's first operator, as the charge and the JIT do.
             if let Some(&Op::Br(t)) = self.ops.get(at)
-                && let Some(&Op::Charge { cost, ops: 0, chain: 0 }) = self.ops.get(t.pc as usize)
+                && let Some(&Op::Charge { cost, chain: 0 }) = self.ops.get(t.pc as usize)
                 && matches!(self.ops.get(t.pc as usize + 1), Some(Op::Return { .. }))
                 && (t.dk.drop == 0 || t.dk.keep >= self.result_cells)
                 && let Some(&offset) = self.offsets.get(t.pc as usize)
@@ -73,7 +73,7 @@ impl Code {
             // fused op's handler never moves any.
             if let Some(&Op::Br(t)) = self.ops.get(at)
                 && t.dk.drop == 0
-                && let Some(&Op::Charge { cost, ops: 0, .. }) = self.ops.get(t.pc as usize)
+                && let Some(&Op::Charge { cost, .. }) = self.ops.get(t.pc as usize)
             {
                 self.ops[at] = Op::BrCharge { t, cost };
             }
@@ -88,7 +88,7 @@ impl Code {
         // A `br_if` on `eqz` pays the charge it falls through to (a loop's exit test, then
         // the segment of the loop's body).
         for at in 0..len.saturating_sub(1) {
-            if let Some(&Op::Charge { cost, ops: 0, .. }) = self.ops.get(at + 1)
+            if let Some(&Op::Charge { cost, .. }) = self.ops.get(at + 1)
                 && let Ok(cost) = u32::try_from(cost)
                 && let Some(Op::BrIfZ { cost: fused, .. }) = self.ops.get_mut(at)
             {
@@ -99,7 +99,7 @@ impl Code {
         for at in 1..len {
             // The return's own move goes with it (a charge does not read the height, so a
             // move may be carried past it to the return).
-            if let (Some(&Op::Charge { cost, ops: 0, chain: 0 }), Some(&Op::Return { sp })) =
+            if let (Some(&Op::Charge { cost, chain: 0 }), Some(&Op::Return { sp })) =
                 (self.ops.get(at - 1), self.ops.get(at))
             {
                 self.ops[at - 1] = Op::ChargeReturn { cost, sp };
@@ -115,7 +115,7 @@ impl Code {
         }
         let chains = self.chains.len();
         if let Some(at) =
-            self.ops.iter().position(|op| matches!(*op, Op::Charge { chain, .. } if chain as usize > chains))
+            self.ops.iter().position(|op| matches!(*op, Op::Charge { chain, .. } | Op::ChargeCount { chain, .. } if chain as usize > chains))
         {
             return Err(format!("the charge at op {at} names a chain past the {chains} of the body"));
         }
@@ -131,7 +131,7 @@ impl Code {
         };
         for at in 0..len {
             let jump = match self.ops[at] {
-                Op::Br(t) if t.dk.drop == 0 && !matches!(self.ops[t.pc as usize], Op::Charge { ops: 0, .. }) => {
+                Op::Br(t) if t.dk.drop == 0 && !matches!(self.ops[t.pc as usize], Op::Charge { .. }) => {
                     by(at, t.pc).map(|by| Op::Jump { by })
                 }
                 Op::BrCharge { t, cost } => by(at, t.pc).map(|by| Op::JumpCharge { by, cost }),

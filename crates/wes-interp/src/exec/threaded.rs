@@ -144,7 +144,7 @@ macro_rules! land {
         // The store read only here, not where the handler starts: a handler's first load
         // of it cannot move below its writes to cells (which may alias, as far as the
         // compiler knows), so every branch paid for it, taken or not, metered or not.
-        if let Op::Charge { cost, ops: 0, .. } = unsafe { (*to).op }
+        if let Op::Charge { cost, .. } = unsafe { (*to).op }
             && unsafe { pay((*$regs).store, cost) }
         {
             next!(unsafe { to.add(1) }, $fb, $sp, $mem0, $store, $regs)
@@ -308,15 +308,20 @@ unsafe extern "C" fn exit(ip: *const Slot, fb: *mut u64, sp: usize, mem0: *mut u
     bail!(ip, sp)
 }
 
-handler!(charge, Op::Charge { cost, ops, .. }, |ip, fb, sp, mem0, store, regs| {
+handler!(charge, Op::Charge { cost, .. }, |ip, fb, sp, mem0, store, regs| {
+    if !pay(store, cost) {
+        bail!(ip, sp)
+    }
+    next!(after!(ip), fb, sp, mem0, store, regs)
+});
+
+handler!(charge_count, Op::ChargeCount { cost, ops, .. }, |ip, fb, sp, mem0, store, regs| {
     if !pay(store, cost) {
         bail!(ip, sp)
     }
     // Counted once paid for, as the JIT counts.
-    if ops > 0 {
-        let n: u64 = rd(store, vm::STORE_OPERATORS);
-        wr(store, vm::STORE_OPERATORS, n.wrapping_add(u64::from(ops)));
-    }
+    let n: u64 = rd(store, vm::STORE_OPERATORS);
+    wr(store, vm::STORE_OPERATORS, n.wrapping_add(u64::from(ops)));
     next!(after!(ip), fb, sp, mem0, store, regs)
 });
 
@@ -674,7 +679,8 @@ static HANDLERS: [Handler; 256] = {
     let mut h: [Handler; 256] = [exit; 256];
     let t = Target { pc: 0, dk: DropKeep { drop: 0, keep: 0 } };
     let n = crate::num::NumOp::I32Add;
-    h[tag(&Op::Charge { cost: 0, ops: 0, chain: 0 })] = charge;
+    h[tag(&Op::Charge { cost: 0, chain: 0 })] = charge;
+    h[tag(&Op::ChargeCount { cost: 0, ops: 0, chain: 0 })] = charge_count;
     h[tag(&Op::Call { f: 0, sp: 0 })] = call;
     h[tag(&Op::CallImport { f: 0, sp: 0 })] = call_import;
     h[tag(&Op::Return { sp: 0 })] = ret;

@@ -30,7 +30,8 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
     let n = |k: usize| to(at + k);
     let half_imm = half as i32;
     let mut b = vec![
-        vec![Op::Charge { cost: 1, ops: 1, chain: 0 }],
+        vec![Op::Charge { cost: 1, chain: 0 }],
+        vec![Op::ChargeCount { cost: 1, ops: 1, chain: 0 }],
         vec![Op::Br(n(1))],
         vec![
             Op::Const(1),
@@ -46,17 +47,17 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
             Op::Br(Target { pc: (at + 5) as u32, dk: DropKeep { drop: 2, keep: 2 } }),
             Op::Drop2,
         ],
-        vec![Op::BrCharge { t: n(1), cost: 1 }, Op::Charge { cost: 1, ops: 0, chain: 0 }],
+        vec![Op::BrCharge { t: n(1), cost: 1 }, Op::Charge { cost: 1, chain: 0 }],
         // Relative to the op itself: one op on.
         vec![Op::Jump { by: std::mem::size_of::<Slot>() as i32 }],
         vec![
             Op::JumpCharge { by: std::mem::size_of::<Slot>() as i32, cost: 1 },
-            Op::Charge { cost: 1, ops: 0, chain: 0 },
+            Op::Charge { cost: 1, chain: 0 },
         ],
         vec![Op::BrAnd { sp: 0, wide: false, zero: true, a: CTR, imm: 1, t: n(1) }],
         vec![Op::LocalGet(PARITY), Op::BrIf(n(2))],
         vec![Op::BrIfZ { sp: 0, wide: true, a: PARITY, cost: 0, t: n(1) }],
-        vec![Op::BrIfZ { sp: 0, wide: false, a: PARITY, cost: 1, t: n(2) }, Op::Charge { cost: 1, ops: 0, chain: 0 }],
+        vec![Op::BrIfZ { sp: 0, wide: false, a: PARITY, cost: 1, t: n(2) }, Op::Charge { cost: 1, chain: 0 }],
         vec![Op::IfNez { sp: 0, wide: false, a: PARITY, to: (at + 1) as u32 }],
         vec![Op::LocalGet(PARITY), Op::BrIfEqz((at + 2) as u32)],
         vec![Op::Const(1), Op::Const(2), Op::Drop2],
@@ -64,7 +65,7 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
         vec![Op::Const(7), Op::LocalSet(SCRATCH)],
         vec![Op::Const(7), Op::LocalTee(SCRATCH), Op::Drop],
         vec![Op::StackMove(3), Op::StackMove(-3)],
-        vec![Op::Charge { cost: 2, ops: 0, chain: 0 }, Op::Refund { cost: 2 }],
+        vec![Op::Charge { cost: 2, chain: 0 }, Op::Refund { cost: 2 }],
         vec![Op::LocalGetMoved { i: PARITY, sp: 2 }, Op::ConstMoved { v: 7, sp: -2 }, Op::Drop2],
         vec![Op::Copy { d: SCRATCH, a: PARITY }],
         vec![Op::ConstTo { d: SCRATCH, v: 9 }],
@@ -183,6 +184,11 @@ fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64
     (returns, deepest, sp, u64::MAX - store[vm::STORE_GAS as usize / 8], store[vm::STORE_OPERATORS as usize / 8])
 }
 
+/// A segment's charge, counting `ops` operators when it is paid.
+fn charge(cost: u64, ops: u32) -> Op {
+    if ops == 0 { Op::Charge { cost, chain: 0 } } else { Op::ChargeCount { cost, ops, chain: 0 } }
+}
+
 /// A conditional branch pays the charge it lands on, taken or not, once; a charge that
 /// counts operators is left to run (and count).
 #[test]
@@ -192,8 +198,8 @@ fn a_conditional_branch_pays_the_charge_it_lands_on_once() {
         let body = move |at: usize| {
             vec![
                 Op::BrI32LtUSI { sp: 0, a: PARITY, imm: 1, t: to(at + 2) },
-                Op::Charge { cost: 3, ops, chain: 0 },
-                Op::Charge { cost: 3, ops, chain: 0 },
+                charge(3, ops),
+                charge(3, ops),
             ]
         };
         let (_, _, sp, gas, counted) = run(&body, 100);
@@ -211,7 +217,7 @@ fn a_branch_to_a_charge_pays_once() {
             let mut ops: Vec<Op> = (0..u64::from(drop + keep)).map(Op::Const).collect();
             let t = Target { pc: (at + ops.len() + 1) as u32, dk: DropKeep { drop, keep } };
             ops.push(if drop == 0 { Op::BrCharge { t, cost: 5 } } else { Op::Br(t) });
-            ops.push(Op::Charge { cost: 5, ops: 0, chain: 0 });
+            ops.push(Op::Charge { cost: 5, chain: 0 });
             ops.extend((0..keep).map(|_| Op::Drop));
             ops
         };
