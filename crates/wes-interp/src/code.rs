@@ -97,7 +97,7 @@ impl LoadKind {
 mod op;
 #[cfg(test)]
 pub(crate) use op::FAST_OPS;
-pub(crate) use op::Op;
+pub(crate) use op::{ImportSig, Op};
 pub(crate) use op::{for_each_branch_cmp, for_each_fast_op};
 
 /// An op as the interpreter runs it: the address of its threaded handler

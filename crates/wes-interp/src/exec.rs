@@ -332,8 +332,18 @@ impl Executor {
         // What the threaded handlers read besides their registers (refreshed before each
         // chain: a frame switch or a call changes it), and where their calls and returns
         // leave the frame they switched to.
-        let mut regs =
-            Regs { ops, canon, cells: 0, store, cur, frames: &raw mut self.frames, room: 0, switched: false };
+        let mut regs = Regs {
+            ops,
+            canon,
+            cells: 0,
+            store,
+            cur,
+            frames: &raw mut self.frames,
+            room: 0,
+            switched: false,
+            allowed: self.allowed,
+            made: None,
+        };
         loop {
             debug_assert!(pc!() < code.slots.len());
             regs.ops = ops;
@@ -485,13 +495,21 @@ impl Executor {
                 }
                 Op::Call { f, .. } | Op::CallImport { f, .. } => {
                     cur.ip = ip;
-                    // SAFETY: validated index; the record is live.
-                    let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
                     // Through a copy: a local whose address is taken lives in memory for the
                     // whole loop, and `sp` is the loop's hottest state.
                     let mut at = sp;
-                    // SAFETY: a live record of the store, of function `f`'s type.
-                    let r = unsafe { self.call(&mut cur, &mut at, funcref, Sig::Func(f), false) };
+                    let r = match regs.made.take() {
+                        // The handler made the array call, which did not simply return.
+                        // SAFETY: the status of a call of an import of `cur`'s instance,
+                        // `at` the height with its parameters popped.
+                        Some(status) => unsafe { self.finish_import(&mut cur, &mut at, f, status) },
+                        None => {
+                            // SAFETY: validated index; the record is live.
+                            let funcref = unsafe { vmctx_entry(vmctx, vm::VMCTX_FUNCS, f) };
+                            // SAFETY: a live record of the store, of function `f`'s type.
+                            unsafe { self.call(&mut cur, &mut at, funcref, Sig::Func(f), false) }
+                        }
+                    };
                     sp = at;
                     called!(r);
                     continue;

@@ -2,6 +2,8 @@
 //! operator lists ([`for_each_fast_op`], [`for_each_branch_cmp`]), and what the passes ask of
 //! an op (its targets, its stack move, whether it is pure).
 
+use wes_core::ValType;
+
 use super::{LoadKind, Operand, Target, VLoad, Width};
 
 /// Calls `$m!` with the integer operators that cannot trap, each with the names of its two
@@ -188,11 +190,12 @@ pub(crate) enum Op {
         sp: i8,
     },
     /// A call of an imported function `f` (native, or interpreted in another instance), which
-    /// goes through the instance's function record: the loop's, after its handler moved the
-    /// stack by `sp` cells (as [`Op::Call`]).
+    /// goes through the instance's function record, after moving the stack by `sp` cells (as
+    /// [`Op::Call`]). `sig` says whether the handler may make it itself (see [`ImportSig`]).
     CallImport {
         f: u32,
         sp: i8,
+        sig: ImportSig,
     },
     CallIndirect {
         type_index: u32,
@@ -696,3 +699,39 @@ pub(crate) const FAST_OPS: &[crate::num::NumOp] = &[$( crate::num::NumOp::$kind 
     };
 }
 for_each_branch_cmp!(define_op_with_branches);
+
+/// What the handler of [`Op::CallImport`] needs to make an array call of native code itself:
+/// the parameters' count, each a scalar (one cell, one slot), and the result's width. Other
+/// signatures (`v128`, more results or parameters) go to the loop's general call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum ImportSig {
+    /// Not made by the handler.
+    General,
+    /// `params` scalar parameters and no result.
+    Unit { params: u8 },
+    /// `params` scalar parameters and an `i32` or `f32` result (its slot's low 32 bits).
+    Narrow { params: u8 },
+    /// `params` scalar parameters and an `i64`, `f64` or reference result (64 bits).
+    Wide { params: u8 },
+}
+
+impl ImportSig {
+    /// The most parameters of a call the handler makes itself: its slots are on its frame.
+    pub(crate) const MAX_PARAMS: usize = 8;
+
+    /// The signature `params -> results` as the handler can make it.
+    pub(crate) fn of(params: &[ValType], results: &[ValType]) -> ImportSig {
+        let scalar = |t: &ValType| *t != ValType::V128;
+        let Ok(n) = u8::try_from(params.len()) else { return ImportSig::General };
+        if params.len() > Self::MAX_PARAMS || !params.iter().all(scalar) {
+            return ImportSig::General;
+        }
+        match results {
+            [] => ImportSig::Unit { params: n },
+            [ValType::I32 | ValType::F32] => ImportSig::Narrow { params: n },
+            [t] if scalar(t) => ImportSig::Wide { params: n },
+            _ => ImportSig::General,
+        }
+    }
+}

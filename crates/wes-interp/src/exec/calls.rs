@@ -222,7 +222,56 @@ impl Executor {
             super::probe::at_native_call();
             // Through `call_array`: a trap in native code unwinds to there, never over the
             // interpreter's frames.
-            let mut status = wes_core::unwind::call_array(store, f, ctx, caller_vmctx, self.buf.as_mut_ptr());
+            let status = wes_core::unwind::call_array(store, f, ctx, caller_vmctx, self.buf.as_mut_ptr());
+            self.after_native(cur, sp, status, frames_left, results, native)
+        }
+    }
+
+    /// Finishes the call of import `f` of `cur`'s instance that the `Op::CallImport` handler
+    /// made and that ended in `status`, not `CALL_RETURNED` (a trap the callee recorded, a
+    /// tail call it left to run), as [`Executor::native_call`] would have; `sp` is the height
+    /// with the parameters popped.
+    ///
+    /// # Safety
+    ///
+    /// As [`Executor::call`]: every frame's vmctx live; `status` that of an array call of the
+    /// import with the frame count this computes, made from `cur` at its call.
+    pub(super) unsafe fn finish_import(
+        &mut self,
+        cur: &mut Frame,
+        sp: &mut usize,
+        f: u32,
+        status: u8,
+    ) -> Result<Called, CallTrap> {
+        let shared = &cur.record().shared;
+        let type_index = shared.module.functions.get(f as usize).copied().ok_or(CallTrap::Recorded)?;
+        let ty = shared.module.types.get(type_index as usize).ok_or(CallTrap::Recorded)?;
+        let native = shared.native_sigs.get(type_index as usize).ok_or(CallTrap::Recorded)?;
+        let frames_left = self.frames_left().saturating_sub(1);
+        // SAFETY: by this function's contract.
+        unsafe { self.after_native(cur, sp, status, frames_left, ty.results(), native) }
+    }
+
+    /// What follows an array call from `cur` that ended in `status`: the tail calls it left
+    /// to run (an interpreted callee pushed as `cur`'s, native ones called here), then the
+    /// results, from `self.buf` or the store's tail-call slots, on `cur`'s stack at `sp`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Executor::native_call`], `frames_left` the count the call was given.
+    unsafe fn after_native(
+        &mut self,
+        cur: &mut Frame,
+        sp: &mut usize,
+        mut status: u8,
+        frames_left: u32,
+        results: &[ValType],
+        native: &crate::NativeSig,
+    ) -> Result<Called, CallTrap> {
+        // SAFETY: by this function's contract: the store context of a live instance, and the
+        // tail-call fields a `CALL_TAIL` status leaves in it.
+        unsafe {
+            let store = store_of(cur.vmctx);
             let mut out: *const ValRaw = self.buf.as_ptr();
             while status == CALL_TAIL {
                 wr(store, vm::STORE_FRAMES_LEFT, frames_left);

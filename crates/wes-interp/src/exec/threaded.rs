@@ -1,6 +1,7 @@
 //! Threaded dispatch: the ops that need nothing but the running frame's cells, memory 0 and
 //! the gas counter — and calls of the module's own functions and returns, which switch frames
-//! through [`Regs`] — run in handlers of their own, each ending in a jump to the next op's
+//! through [`Regs`], and array calls of native imports — run in handlers of their own, each
+//! ending in a jump to the next op's
 //! handler, whose address its slot holds ([`Slot::run`], from [`HANDLERS`] by the op's tag when
 //! the body is sealed). Every handler gets the same few values in registers (the op, the
 //! frame, the stack height, memory 0 and [`Regs`]) and has its own register allocation and its
@@ -10,8 +11,9 @@
 //! A handler that cannot finish its op — an operand that traps, an access out of bounds, a
 //! charge the counter cannot pay — and every op without a handler of its own return to the
 //! loop ([`super::Executor::run`]) with that op's address marked ([`Next`]), untouched: the
-//! loop runs it in full (traps, libcalls, imports, first calls, SIMD, tables) and enters the
-//! chain again at the op after.
+//! loop runs it in full (traps, libcalls, interpreted imports, first calls, SIMD, tables) and
+//! enters the chain again at the op after. (An import's call that the handler made and that
+//! did not return is finished by the loop: [`Regs::made`].)
 //!
 //! The jump is a tail call. Optimised builds on x86-64 and aarch64 (`wes_threaded`, set by
 //! the build script) rely on LLVM turning it into a jump, as wasmi's default dispatch does: a
@@ -51,6 +53,13 @@ pub(super) struct Regs {
     /// Set by a handler that switched frames (a call or a return): the loop reloads the
     /// running frame from `cur` when the chain ends.
     pub(super) switched: bool,
+    /// The loop's `Executor::allowed`: the frames its entry frame may open (an import's call
+    /// gives its callee what the loop's call would).
+    pub(super) allowed: u32,
+    /// The status of an array call the `Op::CallImport` handler made that did not simply
+    /// return (a trap, a tail call to run): the loop finishes that call, at the op the chain
+    /// stopped at, instead of making it.
+    pub(super) made: Option<u8>,
 }
 
 /// Where a chain stopped: the op to run next and the stack height (in cells from the frame's
@@ -682,7 +691,7 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::Charge { cost: 0, chain: 0 })] = charge;
     h[tag(&Op::ChargeCount { cost: 0, ops: 0, chain: 0 })] = charge_count;
     h[tag(&Op::Call { f: 0, sp: 0 })] = call;
-    h[tag(&Op::CallImport { f: 0, sp: 0 })] = call_import;
+    h[tag(&Op::CallImport { f: 0, sp: 0, sig: crate::code::ImportSig::General })] = call_import;
     h[tag(&Op::Return { sp: 0 })] = ret;
     h[tag(&Op::ChargeReturn { cost: 0, sp: 0 })] = charge_return;
     h[tag(&Op::Br(t))] = br;

@@ -183,7 +183,7 @@ impl Translator<'_> {
             O::Call { function_index } => {
                 let (p, r) = self.func_sig(function_index)?;
                 let op = if function_index < self.module.num_imported_functions {
-                    Op::CallImport { f: function_index, sp: 0 }
+                    Op::CallImport { f: function_index, sp: 0, sig: crate::code::ImportSig::of(p, r) }
                 } else {
                     Op::Call { f: function_index, sp: 0 }
                 };

@@ -150,3 +150,120 @@ fn a_pending_tail_call_from_native_code_runs_as_an_interpreted_frame() {
     let Err(RuntimeError::Trap(t)) = &got[1].0 else { panic!("{:?}", got[1]) };
     assert_eq!(t.code, TrapCode::IntegerDivideByZero);
 }
+
+/// Host functions of every signature form the interpreter's import call handles itself (no
+/// result, a 32-bit or a 64-bit one, up to `ImportSig::MAX_PARAMS` scalars) and of the forms
+/// it leaves to the loop (more parameters, two results), each returning or trapping, in a
+/// loop that carries their results: results, traps (code, backtrace) and gas as on the JIT,
+/// and the host sees the same arguments in the same order.
+#[test]
+fn host_functions_of_every_signature_match_the_jit() {
+    use std::sync::{Arc, Mutex};
+    use wes_core::{FuncType, ValType};
+    use wes_runtime::HostFunc;
+
+    const WAT: &str = r#"(module
+      (import "env" "unit" (func $unit (param i32 i64 f32 f64)))
+      (import "env" "narrow" (func $narrow (param i32) (result i32)))
+      (import "env" "fnarrow" (func $fnarrow (param f32) (result f32)))
+      (import "env" "wide" (func $wide (param i64 i64) (result i64)))
+      (import "env" "fwide" (func $fwide (param f64 i32) (result f64)))
+      (import "env" "eight" (func $eight (param i32 i32 i32 i32 i32 i32 i32 i64) (result i64)))
+      (import "env" "nine" (func $nine (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+      (import "env" "two" (func $two (param i32) (result i32 i64)))
+      (import "env" "none" (func $none))
+      (func (export "run") (param $n i32) (result i64) (local $acc i64) (local $f f64)
+        (block $done
+          (loop $l
+            (br_if $done (i32.eqz (local.get $n)))
+            (call $unit (local.get $n) (local.get $acc) (f32.convert_i32_u (local.get $n)) (local.get $f))
+            (call $none)
+            (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $narrow (local.get $n)))))
+            (local.set $acc (call $wide (local.get $acc) (i64.extend_i32_u (local.get $n))))
+            (local.set $f (call $fwide (local.get $f) (local.get $n)))
+            (local.set $acc (i64.add (local.get $acc)
+              (i64.extend_i32_u (i32.reinterpret_f32 (call $fnarrow (f32.convert_i32_u (local.get $n)))))))
+            (local.set $acc (i64.xor (local.get $acc)
+              (call $eight (local.get $n) (i32.const 2) (i32.const 3) (i32.const 4) (i32.const 5)
+                (i32.const 6) (i32.const 7) (local.get $acc))))
+            (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u
+              (call $nine (local.get $n) (i32.const 2) (i32.const 3) (i32.const 4) (i32.const 5)
+                (i32.const 6) (i32.const 7) (i32.const 8) (i32.const 9)))))
+            (call $two (local.get $n))
+            (local.set $acc (i64.add (local.get $acc)))
+            (i64.extend_i32_u) (local.get $acc) (i64.add) (local.set $acc)
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br $l)))
+        (i64.add (local.get $acc) (i64.reinterpret_f64 (local.get $f)))))"#;
+
+    // What each host function saw, in order; `trap_at`: the `n` at which `narrow` fails.
+    type Seen = Arc<Mutex<Vec<(&'static str, Vec<Value>)>>>;
+    let run = |interp: bool, trap_at: i32| {
+        let engine = engine(Kind::Jit, true, 10_000);
+        let m = if interp { interp_module(&engine, WAT) } else { module(&engine, WAT) };
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+        let mut linker = Linker::new();
+        let sigs: [(&'static str, Vec<ValType>, Vec<ValType>); 9] = {
+            use ValType::{F32, F64, I32, I64};
+            [
+                ("unit", vec![I32, I64, F32, F64], vec![]),
+                ("narrow", vec![I32], vec![I32]),
+                ("fnarrow", vec![F32], vec![F32]),
+                ("wide", vec![I64, I64], vec![I64]),
+                ("fwide", vec![F64, I32], vec![F64]),
+                ("eight", vec![I32, I32, I32, I32, I32, I32, I32, I64], vec![I64]),
+                ("nine", vec![I32; 9], vec![I32]),
+                ("two", vec![I32], vec![I32, I64]),
+                ("none", vec![], vec![]),
+            ]
+        };
+        for (name, params, results) in sigs {
+            let seen = Arc::clone(&seen);
+            let f = HostFunc::new(FuncType::new(params, results), move |_, args, out| {
+                seen.lock().unwrap().push((name, args.to_vec()));
+                let mix = args.iter().fold(0x9e37_79b9_u64, |h, v| {
+                    let bits = match *v {
+                        Value::I32(x) => u64::from(x as u32),
+                        Value::I64(x) => x as u64,
+                        Value::F32(x) => u64::from(x),
+                        Value::F64(x) => x,
+                        _ => 0,
+                    };
+                    (h ^ bits).wrapping_mul(0x100_0000_01b3)
+                });
+                if name == "narrow" && args.first() == Some(&Value::I32(trap_at)) {
+                    return Err(HostError::new("narrow refuses"));
+                }
+                for (i, o) in out.iter_mut().enumerate() {
+                    let h = mix.rotate_left(i as u32 * 7);
+                    *o = match *o {
+                        Value::I32(_) => Value::I32(h as i32),
+                        Value::I64(_) => Value::I64(h as i64),
+                        // A NaN payload through the slot, unchanged.
+                        Value::F32(_) => Value::F32(0x7fa0_0000 | (h as u32 & 0xffff)),
+                        Value::F64(_) => Value::F64(h >> 2),
+                        v => v,
+                    };
+                }
+                Ok(())
+            });
+            linker.func("env", name, f);
+        }
+        let mut store = Store::new(&engine);
+        let i = linker.instantiate(&mut store, &m).unwrap();
+        let out = call(&mut store, i, "run", &[Value::I32(40)], 1 << 40);
+        let seen = seen.lock().unwrap().clone();
+        (out, seen)
+    };
+    for trap_at in [0, 17] {
+        let (jit, jit_seen) = run(false, trap_at);
+        let (interp, interp_seen) = run(true, trap_at);
+        assert_same(std::slice::from_ref(&jit), std::slice::from_ref(&interp));
+        assert_eq!(jit_seen, interp_seen, "the host saw different calls");
+        assert_eq!(jit_seen.len(), if trap_at == 0 { 40 * 9 } else { 23 * 9 + 3 });
+        if trap_at == 17 {
+            let Err(RuntimeError::Trap(t)) = &interp.0 else { panic!("{interp:?}") };
+            assert_eq!(t.backtrace.len(), 1, "{t:?}");
+        }
+    }
+}

@@ -1,22 +1,26 @@
-//! Calls of the module's own functions and returns, in handlers: the frame switches that keep
-//! a chain of calls and returns inside the handlers (see the parent module), and give every
-//! other call (imports, first calls, the depth limit, a stack to grow) to the loop.
+//! Calls and returns in handlers: the frame switches that keep a chain of calls of the
+//! module's own functions and returns inside the handlers (see the parent module), the array
+//! calls of native imports of scalar signatures, and what gives every other call (interpreted
+//! imports, first calls, the depth limit, a stack to grow) to the loop.
 
+use std::mem::MaybeUninit;
+
+use wes_core::backend::{ArrayCallFn, CALL_RETURNED, ValRaw};
 use wes_core::vm;
 
 use super::super::Frame;
 use super::super::stack::cell;
-use super::super::vmctx::{is_interp, mem0_of, record_call, vmctx_entry};
+use super::super::vmctx::{is_interp, mem0_of, rd, record_call, vmctx_entry, wr};
 #[cfg(debug_assertions)]
 use super::broken;
 use super::{Next, Regs, pay, run};
-use crate::code::{Op, Slot};
+use crate::code::{ImportSig, Op, Slot};
 
 // A call of one of the module's own functions whose code is translated, when the frame stack
 // and the value stack have room without growing: pushes the caller and goes on at the
 // callee's first op (paying its first segment, as the loop's `prepay!` does), so that a chain
 // of calls and returns never leaves the handlers. Anything else — a first call that
-// translates, the depth limit, a stack to grow, and every import (`Op::CallImport`) — is the
+// translates, the depth limit, a stack to grow; imports are `Op::CallImport`'s — is the
 // loop's, which traps or calls in full.
 handler!(pub(super) call, Op::Call { f, sp: ds }, |ip, fb, sp, mem0, store, regs| {
     // The move carried to the call first; if the loop must make the call, it starts from
@@ -26,12 +30,120 @@ handler!(pub(super) call, Op::Call { f, sp: ds }, |ip, fb, sp, mem0, store, regs
     return call_frame(ip, fb, sp, mem0, regs, f);
 });
 
-// A call of an import is the loop's: this makes the move carried to it (so that the ops on
-// slots before it need not push in the general form) and gives up.
-handler!(pub(super) call_import, Op::CallImport { sp: ds, .. }, |ip, fb, sp, mem0, store, regs| {
+// A call of an import: makes the move carried to it (so that the ops on slots before it need
+// not push in the general form), then the call itself when its callee is native code (a host
+// function, another instance's compiled code) of a signature of scalars (`ImportSig`): the
+// same array call the loop makes, without leaving the chain. Anything else — an interpreted
+// callee, a `v128`, many parameters or results — is the loop's.
+handler!(pub(super) call_import, Op::CallImport { sp: ds, sig, .. }, |ip, fb, sp, mem0, store, regs| {
     sp = sp.wrapping_add_signed(isize::from(ds));
-    bail!(ip, sp)
+    if sig == ImportSig::General {
+        bail!(ip, sp)
+    }
+    return import_call(ip, fb, sp, mem0, regs);
 });
+
+/// The call of [`call_import`] whose signature the handler can make (the op at `ip`, `sp` the
+/// height after its move): when the callee's record runs native code, an array call with the
+/// frames a call from the loop would give it, its result pushed and the chain going on after
+/// the op (paying the segment there, as a return does). A call that does not simply return —
+/// a trap the callee recorded, a tail call it left to run — is finished by the loop
+/// (`Regs::made`), at this op with the parameters popped, as its own call would end. Out of
+/// line and shaped as a handler, as [`call_frame`] is.
+///
+/// # Safety
+///
+/// As a handler's, for an `Op::CallImport` at `ip` whose `sig` is not `General`, `sp` the
+/// height after its move.
+#[inline(never)]
+#[allow(unused_unsafe, unused_variables)] // `bail!` and `land!` are written for handlers' bodies
+unsafe extern "C" fn import_call(ip: *const Slot, fb: *mut u64, sp: usize, mem0: *mut u8, regs: *mut Regs) -> Next {
+    // SAFETY: by this function's contract: `regs` describes the running frame, whose
+    // instance's records are live, and the loop's frame stack; `fb` and `sp` its cells.
+    unsafe {
+        let Op::CallImport { f, sig, .. } = (*ip).op else { bail!(ip, sp) };
+        let params = match sig {
+            ImportSig::General => bail!(ip, sp),
+            ImportSig::Unit { params } | ImportSig::Narrow { params } | ImportSig::Wide { params } => params,
+        };
+        let vmctx = (*regs).cur.vmctx;
+        // A validated import of the running instance.
+        let funcref = vmctx_entry(vmctx, vm::VMCTX_FUNCS, f);
+        let call = record_call(funcref);
+        if is_interp(call) {
+            bail!(ip, sp)
+        }
+        let ctx: *mut u8 = rd(funcref, vm::FUNCREF_VMCTX);
+        // As the loop's call: the frames the running one may open (`Executor::frames_left`),
+        // less the callee's own.
+        let callers = u32::try_from((*(*regs).frames).len()).unwrap_or(u32::MAX);
+        let frames_left = (*regs).allowed.saturating_sub(callers).saturating_sub(1);
+        let args = sp - usize::from(params);
+        let store = (*regs).store;
+        // The parameters are cells `args..sp` of the frame.
+        let (status, result) =
+            call_scalar(store, call, ctx, vmctx, fb.add(args), params, frames_left);
+        if status != CALL_RETURNED {
+            (*regs).made = Some(status);
+            bail!(ip, args)
+        }
+        // The frame's operand stack has room for the result (it counts in its height).
+        let sp = match sig {
+            ImportSig::Narrow { .. } => {
+                *cell(fb, args, (*regs).cells) = u64::from(result as u32);
+                args + 1
+            }
+            ImportSig::Wide { .. } => {
+                *cell(fb, args, (*regs).cells) = result as u64;
+                args + 1
+            }
+            _ => args,
+        };
+        // SAFETY: the call falls through to another op.
+        land!(ip.add(1), fb, sp, mem0, store, regs)
+    }
+}
+
+/// The array call of [`import_call`]: `params` cells from `args` into slots on this frame,
+/// the frame count, the call (through `call_array`, where a trap in native code unwinds to),
+/// and the status with slot 0 (the result, if the callee returned one). Not inlined: the
+/// slots' address escapes, which would keep [`import_call`]'s frame alive across its jump to
+/// the next handler.
+///
+/// # Safety
+///
+/// `store` is the live store context, `call` and `ctx` the entry and context of a live record
+/// of native code whose signature takes `params` (at most `ImportSig::MAX_PARAMS`) scalars,
+/// `caller` the calling instance's context, `args` readable for `params` cells.
+#[inline(never)]
+unsafe fn call_scalar(
+    store: *mut u8,
+    call: usize,
+    ctx: *mut u8,
+    caller: *mut u8,
+    args: *const u64,
+    params: u8,
+    frames_left: u32,
+) -> (u8, ValRaw) {
+    let mut slots = [MaybeUninit::<ValRaw>::uninit(); ImportSig::MAX_PARAMS];
+    let n = usize::from(params).min(ImportSig::MAX_PARAMS);
+    // SAFETY: by this function's contract.
+    unsafe {
+        for (i, slot) in slots.iter_mut().enumerate().take(n) {
+            slot.write(ValRaw::from(args.add(i).read()));
+        }
+        // Slot 0 holds a parameter or this, then the result if there is one.
+        if n == 0 {
+            slots[0].write(0);
+        }
+        wr(store, vm::STORE_FRAMES_LEFT, frames_left);
+        #[cfg(test)]
+        crate::exec::probe::at_native_call();
+        let f = std::mem::transmute::<usize, ArrayCallFn>(call);
+        let status = wes_core::unwind::call_array(store, f, ctx, caller, slots.as_mut_ptr().cast::<ValRaw>());
+        (status, slots[0].assume_init())
+    }
+}
 
 // A return to an interpreted caller of this loop: moves the results to the frame's first
 // cells, pops the caller and goes on after its call (paying the segment there, as the loop's

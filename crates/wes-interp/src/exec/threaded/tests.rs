@@ -161,6 +161,8 @@ fn run(body: &dyn Fn(usize) -> Vec<Op>, turns: u64) -> (usize, usize, usize, u64
         frames: &raw mut frames,
         room: 0,
         switched: false,
+        allowed: 0,
+        made: None,
     };
 
     let outer = crate::exec::probe::enter();
@@ -250,7 +252,7 @@ fn every_handler_runs_in_constant_stack() {
         tag(&Op::GlobalGet(0, crate::code::Width::W32)),
         tag(&Op::GlobalSet(0, crate::code::Width::W32)),
         tag(&Op::Call { f: 0, sp: 0 }),
-        tag(&Op::CallImport { f: 0, sp: 0 }),
+        tag(&Op::CallImport { f: 0, sp: 0, sig: crate::code::ImportSig::General }),
         tag(&Op::Return { sp: 0 }),
         tag(&Op::ChargeReturn { cost: 0, sp: 0 }),
     ]);
