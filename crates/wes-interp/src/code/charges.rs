@@ -60,7 +60,8 @@ impl Code {
                     // The plan keeps a chain's sum within `u64`; a body has fewer operators
                     // than bytes, and the chain's segments are distinct.
                     let cost = links.iter().fold(0u64, |a, l| a.saturating_add(l.cost));
-                    let ops = u32::try_from(links.iter().fold(0u64, |a, l| a.saturating_add(l.ops))).unwrap_or(u32::MAX);
+                    let ops =
+                        u32::try_from(links.iter().fold(0u64, |a, l| a.saturating_add(l.ops))).unwrap_or(u32::MAX);
                     let span = (u32::try_from(first), u32::try_from(members.len()));
                     let (Ok(first), Ok(len)) = span else { return Err("too many merged checks".into()) };
                     self.chains.push((first, len));

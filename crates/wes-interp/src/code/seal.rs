@@ -114,9 +114,9 @@ impl Code {
             return Err(format!("op {at} branches past the end of the body ({len} ops)"));
         }
         let chains = self.chains.len();
-        if let Some(at) =
-            self.ops.iter().position(|op| matches!(*op, Op::Charge { chain, .. } | Op::ChargeCount { chain, .. } if chain as usize > chains))
-        {
+        if let Some(at) = self.ops.iter().position(
+            |op| matches!(*op, Op::Charge { chain, .. } | Op::ChargeCount { chain, .. } if chain as usize > chains),
+        ) {
             return Err(format!("the charge at op {at} names a chain past the {chains} of the body"));
         }
         if let Some(t) = self.tables.iter().find(|t| !lands(t.pc)) {

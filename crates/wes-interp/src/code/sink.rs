@@ -78,7 +78,9 @@ impl Code {
                 pending += i32::from(*sp);
                 *sp = 0;
                 last = Some(at);
-            } else if matches!(op, Op::Copy { .. } | Op::ConstTo { .. } | Op::Charge { .. } | Op::ChargeCount { .. }) || pending == 0 {
+            } else if matches!(op, Op::Copy { .. } | Op::ConstTo { .. } | Op::Charge { .. } | Op::ChargeCount { .. })
+                || pending == 0
+            {
                 // Slot to slot, or a segment's charge: no move, and the height may lag across
                 // it (a charge the counter cannot pay traps, or asks the store's out-of-gas
                 // handler, which cannot run wasm, and goes on at the same height). Or nothing

@@ -153,10 +153,37 @@ pub(crate) const CASES: &[(&str, &[Value])] = &[
     ("fused", &[Value::I32(0), Value::I64(7)]),
     ("xorshift", &[Value::I64(300)]),
     // 1 + 2^-30 squared less its rounding: exact in one rounding, 0 in two.
-    ("mul_add", &[Value::F64(0x3ff0_0000_4000_0000), Value::F64(0x3ff0_0000_4000_0000), Value::F64(0xbff0_0000_8000_0000), Value::F32(0x3f80_0001)]),
-    ("mul_add", &[Value::F64(0x7ff4_0000_0000_0001), Value::F64(0x4000_0000_0000_0000), Value::F64(0xfff8_0000_0000_0002), Value::F32(0x7fa0_0001)]),
-    ("mul_add", &[Value::F64(0x7ff0_0000_0000_0000), Value::F64(0), Value::F64(0x3ff0_0000_0000_0000), Value::F32(0xff80_0000)]),
-    ("mul_add", &[Value::F64(0xc000_0000_0000_0000), Value::F64(0x4010_0000_0000_0000), Value::F64(0x4020_0000_0000_0000), Value::F32(0x8000_0000)]),
+    (
+        "mul_add",
+        &[
+            Value::F64(0x3ff0_0000_4000_0000),
+            Value::F64(0x3ff0_0000_4000_0000),
+            Value::F64(0xbff0_0000_8000_0000),
+            Value::F32(0x3f80_0001),
+        ],
+    ),
+    (
+        "mul_add",
+        &[
+            Value::F64(0x7ff4_0000_0000_0001),
+            Value::F64(0x4000_0000_0000_0000),
+            Value::F64(0xfff8_0000_0000_0002),
+            Value::F32(0x7fa0_0001),
+        ],
+    ),
+    (
+        "mul_add",
+        &[Value::F64(0x7ff0_0000_0000_0000), Value::F64(0), Value::F64(0x3ff0_0000_0000_0000), Value::F32(0xff80_0000)],
+    ),
+    (
+        "mul_add",
+        &[
+            Value::F64(0xc000_0000_0000_0000),
+            Value::F64(0x4010_0000_0000_0000),
+            Value::F64(0x4020_0000_0000_0000),
+            Value::F32(0x8000_0000),
+        ],
+    ),
     ("oob_store", &[Value::I32(65528)]),
     ("oob_store", &[Value::I32(65531)]),
     ("oob_store2", &[Value::I32(0)]),

@@ -81,8 +81,7 @@ unsafe extern "C" fn import_call(ip: *const Slot, fb: *mut u64, sp: usize, mem0:
         let args = sp - usize::from(params);
         let store = (*regs).store;
         // The parameters are cells `args..sp` of the frame.
-        let (status, result) =
-            call_scalar(store, call, ctx, vmctx, fb.add(args), params, frames_left);
+        let (status, result) = call_scalar(store, call, ctx, vmctx, fb.add(args), params, frames_left);
         if status != CALL_RETURNED {
             (*regs).made = Some(status);
             bail!(ip, args)

@@ -50,10 +50,7 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
         vec![Op::BrCharge { t: n(1), cost: 1 }, Op::Charge { cost: 1, chain: 0 }],
         // Relative to the op itself: one op on.
         vec![Op::Jump { by: std::mem::size_of::<Slot>() as i32 }],
-        vec![
-            Op::JumpCharge { by: std::mem::size_of::<Slot>() as i32, cost: 1 },
-            Op::Charge { cost: 1, chain: 0 },
-        ],
+        vec![Op::JumpCharge { by: std::mem::size_of::<Slot>() as i32, cost: 1 }, Op::Charge { cost: 1, chain: 0 }],
         vec![Op::BrAnd { sp: 0, wide: false, zero: true, a: CTR, imm: 1, t: n(1) }],
         vec![Op::LocalGet(PARITY), Op::BrIf(n(2))],
         vec![Op::BrIfZ { sp: 0, wide: true, a: PARITY, cost: 0, t: n(1) }],
@@ -198,11 +195,7 @@ fn a_conditional_branch_pays_the_charge_it_lands_on_once() {
     for ops in [0, 2] {
         // Taken on even turns, to the second charge; on odd turns both charges run.
         let body = move |at: usize| {
-            vec![
-                Op::BrI32LtUSI { sp: 0, a: PARITY, imm: 1, t: to(at + 2) },
-                charge(3, ops),
-                charge(3, ops),
-            ]
+            vec![Op::BrI32LtUSI { sp: 0, a: PARITY, imm: 1, t: to(at + 2) }, charge(3, ops), charge(3, ops)]
         };
         let (_, _, sp, gas, counted) = run(&body, 100);
         assert_eq!((sp, gas, counted), (SP, 450, 150 * u64::from(ops)), "counting {ops}");
