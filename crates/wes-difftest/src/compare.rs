@@ -78,6 +78,8 @@ pub struct Summary {
     pub bulk_memory_modules: u64,
     /// Modules defining a table.
     pub table_modules: u64,
+    /// Modules importing host functions.
+    pub host_import_modules: u64,
 }
 
 impl Summary {
@@ -108,6 +110,7 @@ impl Summary {
         self.reference_type_modules += other.reference_type_modules;
         self.bulk_memory_modules += other.bulk_memory_modules;
         self.table_modules += other.table_modules;
+        self.host_import_modules += other.host_import_modules;
     }
 
     /// Traps of calls with this name (`TrapCode::name`), 0 if none.
@@ -176,6 +179,7 @@ pub fn compare(bytes: &[u8], engines: &[(&str, Engine)]) -> Result<Summary, Box<
     summary.reference_type_modules = u64::from(features.reference_types);
     summary.bulk_memory_modules = u64::from(features.bulk_memory);
     summary.table_modules = u64::from(features.tables);
+    summary.host_import_modules = u64::from(features.host_imports);
     let module = Arc::new(module);
     let id = {
         let mut h = DefaultHasher::new();

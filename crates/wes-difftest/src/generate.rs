@@ -20,7 +20,7 @@ pub enum GenerateError {
 
 /// What wasm-smith generates: everything the backends implement (WebAssembly 2.0 with SIMD,
 /// tail calls, reference types, bulk memory, multi-value), nothing they refuse (threads,
-/// memory64, exceptions, GC, relaxed SIMD), no imports.
+/// memory64, exceptions, GC, relaxed SIMD), no imports ([`smith_config_with_host`] adds them).
 ///
 /// Started from `wes-runtime`'s `tests/it/smith.rs`; fewer, smaller functions so that two
 /// thousand modules on five engines fit in a debug-build test.
@@ -57,13 +57,46 @@ pub fn smith_config() -> wasm_smith::Config {
     }
 }
 
-/// The module wasm-smith makes of `seed` under [`smith_config`], with [`FUEL`] inserted.
+/// The host functions a generated module may import (module `host`), which every engine's
+/// store defines alike (`crate::run::host_linker`): one of each signature form a backend may
+/// call by a path of its own — no result, a 32-bit or a 64-bit one, floats, references, up to
+/// eight parameters — and forms that take the general path (nine parameters, two results, a
+/// `v128`). Each returns a mix of its arguments, or fails (a host error, a trap) for some.
+pub const HOST_IMPORTS: &str = r#"(module
+  (import "host" "i32" (func (param i32) (result i32)))
+  (import "host" "i64" (func (param i64 i64) (result i64)))
+  (import "host" "f32" (func (param f32) (result f32)))
+  (import "host" "f64" (func (param f64 i32) (result f64)))
+  (import "host" "unit" (func (param i32 i64 f32 f64)))
+  (import "host" "none" (func))
+  (import "host" "ref" (func (param externref i32) (result externref)))
+  (import "host" "eight" (func (param i32 i64 i32 i64 i32 i64 i32 i64) (result i64)))
+  (import "host" "nine" (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "host" "pair" (func (param i32) (result i32 i64)))
+  (import "host" "v128" (func (param v128 i32) (result v128))))"#;
+
+/// [`smith_config`] with the imports of [`HOST_IMPORTS`] available: what [`generate`] uses.
+/// (The crates' own wasm-smith tests instantiate without a host and keep [`smith_config`].)
+pub fn smith_config_with_host() -> wasm_smith::Config {
+    let base = smith_config();
+    wasm_smith::Config {
+        // Imported functions count among the functions: room for every import beside the
+        // defined ones.
+        max_funcs: base.max_funcs + 8,
+        max_imports: 16,
+        available_imports: wat::parse_str(HOST_IMPORTS).ok(),
+        ..base
+    }
+}
+
+/// The module wasm-smith makes of `seed` under [`smith_config_with_host`], with [`FUEL`]
+/// inserted.
 ///
 /// # Errors
 ///
 /// [`GenerateError`] when the seed is too short for wasm-smith or the termination pass fails.
 pub fn generate(seed: &[u8]) -> Result<Vec<u8>, GenerateError> {
-    let mut module = wasm_smith::Module::new(smith_config(), &mut Unstructured::new(seed))?;
+    let mut module = wasm_smith::Module::new(smith_config_with_host(), &mut Unstructured::new(seed))?;
     module.ensure_termination(FUEL).map_err(|e| GenerateError::Termination(e.to_string()))?;
     Ok(module.to_bytes())
 }
@@ -80,8 +113,10 @@ pub struct ModuleFeatures {
     /// It has bulk memory or table operators (`memory.copy/fill/init`, `data.drop`,
     /// `table.copy/init`, `elem.drop`).
     pub bulk_memory: bool,
-    /// It defines a table (generated modules import nothing).
+    /// It defines a table (generated modules import none).
     pub tables: bool,
+    /// It imports host functions (and calls them, unless its code never reaches a call).
+    pub host_imports: bool,
 }
 
 /// Which proposals the code of `bytes` uses, by a scan of its operators; a module that does
@@ -92,6 +127,7 @@ pub fn module_features(bytes: &[u8]) -> ModuleFeatures {
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
         match payload {
             Ok(Payload::TableSection(s)) if s.count() > 0 => f.tables = true,
+            Ok(Payload::ImportSection(s)) if s.count() > 0 => f.host_imports = true,
             Ok(Payload::CodeSectionEntry(body)) => {
                 let Ok(reader) = body.get_operators_reader() else { continue };
                 for op in reader.into_iter().flatten() {

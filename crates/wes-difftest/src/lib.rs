@@ -2,7 +2,8 @@
 //!
 //! One generated corpus drives every engine. [`generate`] turns seed bytes into a valid module
 //! (wasm-smith, with SIMD, tail calls, reference types, bulk memory, multi-value and traps);
-//! [`compare`] runs it on every engine of a list, each in fresh stores, and checks that they
+//! [`compare`] runs it on every engine of a list, each in fresh stores whose host functions
+//! (which a module may import, [`HOST_IMPORTS`]) are the same, and checks that they
 //! agree on everything a call can observe:
 //!
 //! - the outcome of compiling and instantiating it (a trap or resource error included), with the
@@ -32,5 +33,8 @@ mod run;
 
 pub use compare::{Divergence, Summary, compare, compare_seed};
 pub use engines::{CALL_GAS, engine_config, rotation, standard_engines};
-pub use generate::{FUEL, GenerateError, ModuleFeatures, generate, module_features, smith_config};
+pub use generate::{
+    FUEL, GenerateError, HOST_IMPORTS, ModuleFeatures, generate, module_features, smith_config, smith_config_with_host,
+};
+pub use run::host_linker;
 pub use run::{Outcome, Step};
