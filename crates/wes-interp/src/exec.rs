@@ -386,14 +386,14 @@ impl Executor {
             let op: &Op = unsafe { &(*ip).op };
             // A load from memory 0 of `$size` bytes at slot `$a` plus `$offset`, read as `$ty`.
             macro_rules! load0 {
-                ($ty:ty, $d:expr, $a:expr, $offset:expr) => {
-                    load0!($ty as |v: $ty| u64::from(v), $d, $a, $offset)
+                ($ty:ty, $d:expr, $a:expr, $end:expr) => {
+                    load0!($ty as |v: $ty| u64::from(v), $d, $a, $end)
                 };
-                ($ty:ty as $widen:expr, $d:expr, $a:expr, $offset:expr) => {{
+                ($ty:ty as $widen:expr, $d:expr, $a:expr, $end:expr) => {{
                     let addr = s!($a as usize) as u32;
                     // SAFETY: the translator emits these ops only when the module has a memory,
-                    // so `mem0` is its live definition.
-                    let Some(p) = (unsafe { mem0_addr(mem0, addr, $offset, std::mem::size_of::<$ty>() as u64) }) else {
+                    // so `mem0` is its live definition; `end` counts the size (`Code::seal`).
+                    let Some(p) = (unsafe { mem0_end(mem0, addr, $end, std::mem::size_of::<$ty>()) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
@@ -401,11 +401,11 @@ impl Executor {
                 }};
             }
             macro_rules! store0 {
-                ($ty:ty, $a:expr, $v:expr, $offset:expr) => {{
+                ($ty:ty, $a:expr, $v:expr, $end:expr) => {{
                     let addr = s!($a as usize) as u32;
                     let v = s!($v as usize) as $ty;
                     // SAFETY: as `load0!`.
-                    let Some(p) = (unsafe { mem0_addr(mem0, addr, $offset, std::mem::size_of::<$ty>() as u64) }) else {
+                    let Some(p) = (unsafe { mem0_end(mem0, addr, $end, std::mem::size_of::<$ty>()) }) else {
                         trap!(Some(TrapCode::MemoryOutOfBounds))
                     };
                     // SAFETY: `p..p+size` is inside the memory (checked against its length).
@@ -656,16 +656,16 @@ impl Executor {
                         }
                     }
                 }
-                Op::Load32S { d, a, offset, .. } => load0!(u32, d, a, offset),
-                Op::Load64S { d, a, offset, .. } => load0!(u64, d, a, offset),
-                Op::Store32S { a, v, offset, .. } => store0!(u32, a, v, offset),
-                Op::Load8U { d, a, offset, .. } => load0!(u8, d, a, offset),
-                Op::Load16U { d, a, offset, .. } => load0!(u16, d, a, offset),
-                Op::Load8S { d, a, offset, .. } => load0!(i8 as |v: i8| u64::from(v as i32 as u32), d, a, offset),
-                Op::Load16S { d, a, offset, .. } => load0!(i16 as |v: i16| u64::from(v as i32 as u32), d, a, offset),
-                Op::Store8 { a, v, offset, .. } => store0!(u8, a, v, offset),
-                Op::Store16 { a, v, offset, .. } => store0!(u16, a, v, offset),
-                Op::Store64S { a, v, offset, .. } => store0!(u64, a, v, offset),
+                Op::Load32S { d, a, end, .. } => load0!(u32, d, a, end),
+                Op::Load64S { d, a, end, .. } => load0!(u64, d, a, end),
+                Op::Store32S { a, v, end, .. } => store0!(u32, a, v, end),
+                Op::Load8U { d, a, end, .. } => load0!(u8, d, a, end),
+                Op::Load16U { d, a, end, .. } => load0!(u16, d, a, end),
+                Op::Load8S { d, a, end, .. } => load0!(i8 as |v: i8| u64::from(v as i32 as u32), d, a, end),
+                Op::Load16S { d, a, end, .. } => load0!(i16 as |v: i16| u64::from(v as i32 as u32), d, a, end),
+                Op::Store8 { a, v, end, .. } => store0!(u8, a, v, end),
+                Op::Store16 { a, v, end, .. } => store0!(u16, a, v, end),
+                Op::Store64S { a, v, end, .. } => store0!(u64, a, v, end),
                 Op::LoadS { kind, sp: ds, d, a, mem, offset } => {
                     let addr = u64::from(s!(a as usize) as u32);
                     // SAFETY: `vmctx` is live, the memory index validated.

@@ -246,19 +246,23 @@ pub(crate) enum Op {
         mem: u32,
         offset: u64,
     },
-    /// [`Op::LoadS`] of 4 bytes (`i32.load`, `f32.load`) from memory 0.
+    /// [`Op::LoadS`] of 4 bytes (`i32.load`, `f32.load`) from memory 0. Its `end`, as every
+    /// memory-0 op's of its own (`Load*`, `Store*` without a memory), is the access's end past
+    /// the address: the static offset plus the size. The bounds check compares the address
+    /// plus `end` with the length, and the access addresses back from it, one sum where the
+    /// offset took two (an offset within 4 bytes of 2^32 keeps the general op).
     Load32S {
         sp: i8,
         d: u32,
         a: u32,
-        offset: u32,
+        end: u32,
     },
     /// [`Op::LoadS`] of 8 bytes (`i64.load`, `f64.load`) from memory 0.
     Load64S {
         sp: i8,
         d: u32,
         a: u32,
-        offset: u32,
+        end: u32,
     },
     /// [`Op::LoadS`] of 1 byte, zero-extended (`i32.load8_u`, `i64.load8_u`: the same cell),
     /// from memory 0. The narrow loads and stores are C's bytes and shorts.
@@ -266,28 +270,28 @@ pub(crate) enum Op {
         sp: i8,
         d: u32,
         a: u32,
-        offset: u32,
+        end: u32,
     },
     /// [`Op::LoadS`] of 1 byte, sign-extended to 32 bits (`i32.load8_s`), from memory 0.
     Load8S {
         sp: i8,
         d: u32,
         a: u32,
-        offset: u32,
+        end: u32,
     },
     /// [`Op::LoadS`] of 2 bytes, zero-extended (`i32.load16_u`, `i64.load16_u`), from memory 0.
     Load16U {
         sp: i8,
         d: u32,
         a: u32,
-        offset: u32,
+        end: u32,
     },
     /// [`Op::LoadS`] of 2 bytes, sign-extended to 32 bits (`i32.load16_s`), from memory 0.
     Load16S {
         sp: i8,
         d: u32,
         a: u32,
-        offset: u32,
+        end: u32,
     },
     /// A store of the low `size` bytes of slot `v` to memory `mem` at slot `a` plus `offset`,
     /// then the stack moves by `sp` cells (the stack form reads the top two cells, `sp` = -2).
@@ -304,28 +308,28 @@ pub(crate) enum Op {
         sp: i8,
         a: u32,
         v: u32,
-        offset: u32,
+        end: u32,
     },
     /// [`Op::StoreS`] of 8 bytes to memory 0.
     Store64S {
         sp: i8,
         a: u32,
         v: u32,
-        offset: u32,
+        end: u32,
     },
     /// [`Op::StoreS`] of 1 byte to memory 0.
     Store8 {
         sp: i8,
         a: u32,
         v: u32,
-        offset: u32,
+        end: u32,
     },
     /// [`Op::StoreS`] of 2 bytes to memory 0.
     Store16 {
         sp: i8,
         a: u32,
         v: u32,
-        offset: u32,
+        end: u32,
     },
     MemorySize(u32),
     MemoryGrow(u32),
@@ -640,34 +644,45 @@ impl Op {
         }
     }
 
+    /// The `end` and access size of an op of memory 0 of its own (`Load32S`...`Store16`).
+    pub(crate) fn mem0_end(&self) -> Option<(u32, u32)> {
+        match *self {
+            Op::Load64S { end, .. } | Op::Store64S { end, .. } => Some((end, 8)),
+            Op::Load32S { end, .. } | Op::Store32S { end, .. } => Some((end, 4)),
+            Op::Load16U { end, .. } | Op::Load16S { end, .. } | Op::Store16 { end, .. } => Some((end, 2)),
+            Op::Load8U { end, .. } | Op::Load8S { end, .. } | Op::Store8 { end, .. } => Some((end, 1)),
+            _ => None,
+        }
+    }
+
     /// An op of [`Op::slot_move_mut`] in the general form whose handler makes its move, with
     /// move `sp`: the same work, a few instructions slower, and one dispatch fewer than a
     /// [`Op::StackMove`] after it.
     pub(crate) fn moving(&self, sp: i8) -> Option<Op> {
         match *self {
-            Op::Load32S { d, a, offset, .. } => {
-                Some(Op::LoadS { kind: LoadKind::I32, sp, d, a, mem: 0, offset: u64::from(offset) })
+            Op::Load32S { d, a, end, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32, sp, d, a, mem: 0, offset: u64::from(end) - 4 })
             }
-            Op::Load64S { d, a, offset, .. } => {
-                Some(Op::LoadS { kind: LoadKind::I64, sp, d, a, mem: 0, offset: u64::from(offset) })
+            Op::Load64S { d, a, end, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I64, sp, d, a, mem: 0, offset: u64::from(end) - 8 })
             }
-            Op::Store32S { a, v, offset, .. } => Some(Op::StoreS { size: 4, sp, a, v, mem: 0, offset: u64::from(offset) }),
-            Op::Store64S { a, v, offset, .. } => Some(Op::StoreS { size: 8, sp, a, v, mem: 0, offset: u64::from(offset) }),
+            Op::Store32S { a, v, end, .. } => Some(Op::StoreS { size: 4, sp, a, v, mem: 0, offset: u64::from(end) - 4 }),
+            Op::Store64S { a, v, end, .. } => Some(Op::StoreS { size: 8, sp, a, v, mem: 0, offset: u64::from(end) - 8 }),
             Op::I32WrapS { d, a, .. } => Some(Op::UnS { n: crate::num::NumOp::I32WrapI64, sp, d, a }),
             Op::I64ExtendSS { d, a, .. } => Some(Op::UnS { n: crate::num::NumOp::I64ExtendI32S, sp, d, a }),
-            Op::Store8 { a, v, offset, .. } => Some(Op::StoreS { size: 1, sp, a, v, mem: 0, offset: u64::from(offset) }),
-            Op::Store16 { a, v, offset, .. } => Some(Op::StoreS { size: 2, sp, a, v, mem: 0, offset: u64::from(offset) }),
-            Op::Load8U { d, a, offset, .. } => {
-                Some(Op::LoadS { kind: LoadKind::I32U8, sp, d, a, mem: 0, offset: u64::from(offset) })
+            Op::Store8 { a, v, end, .. } => Some(Op::StoreS { size: 1, sp, a, v, mem: 0, offset: u64::from(end) - 1 }),
+            Op::Store16 { a, v, end, .. } => Some(Op::StoreS { size: 2, sp, a, v, mem: 0, offset: u64::from(end) - 2 }),
+            Op::Load8U { d, a, end, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32U8, sp, d, a, mem: 0, offset: u64::from(end) - 1 })
             }
-            Op::Load8S { d, a, offset, .. } => {
-                Some(Op::LoadS { kind: LoadKind::I32S8, sp, d, a, mem: 0, offset: u64::from(offset) })
+            Op::Load8S { d, a, end, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32S8, sp, d, a, mem: 0, offset: u64::from(end) - 1 })
             }
-            Op::Load16U { d, a, offset, .. } => {
-                Some(Op::LoadS { kind: LoadKind::I32U16, sp, d, a, mem: 0, offset: u64::from(offset) })
+            Op::Load16U { d, a, end, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32U16, sp, d, a, mem: 0, offset: u64::from(end) - 2 })
             }
-            Op::Load16S { d, a, offset, .. } => {
-                Some(Op::LoadS { kind: LoadKind::I32S16, sp, d, a, mem: 0, offset: u64::from(offset) })
+            Op::Load16S { d, a, end, .. } => {
+                Some(Op::LoadS { kind: LoadKind::I32S16, sp, d, a, mem: 0, offset: u64::from(end) - 2 })
             }
             $(
                 Op::$ss { d, a, b, .. } => Some(Op::BinSS { n: crate::num::NumOp::$kind, sp, d, a, b }),

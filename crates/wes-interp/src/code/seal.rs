@@ -10,7 +10,8 @@ impl Code {
     /// last op could fall through — the translator emits none past unreachable code) and
     /// checks that every branch lands on an op. The loop relies on both (see `exec::run`);
     /// a failure here is a translator bug, reported rather than run (so is a charge naming a
-    /// chain the body does not have). On the way, branches
+    /// chain the body does not have, and an access of memory 0 whose `end` does not count its
+    /// size, which the handlers rely on). On the way, branches
     /// fuse with what they land on, and the stack moves of ops on slots go to the ops that
     /// read the height ([`Code::sink_stack_moves`]).
     pub(crate) fn seal(&mut self) -> Result<(), String> {
@@ -118,6 +119,10 @@ impl Code {
             |op| matches!(*op, Op::Charge { chain, .. } | Op::ChargeCount { chain, .. } if chain as usize > chains),
         ) {
             return Err(format!("the charge at op {at} names a chain past the {chains} of the body"));
+        }
+        // The handlers address an access of memory 0 back from its end, by its size.
+        if let Some(at) = self.ops.iter().position(|op| op.mem0_end().is_some_and(|(end, size)| end < size)) {
+            return Err(format!("the access at op {at} ends before its size"));
         }
         if let Some(t) = self.tables.iter().find(|t| !lands(t.pc)) {
             return Err(format!("a br_table target ({}) lies past the end of the body ({len} ops)", t.pc));

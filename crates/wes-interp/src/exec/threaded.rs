@@ -26,7 +26,7 @@ use wes_core::vm;
 
 use super::Frame;
 use super::stack::{cell, copy_cells};
-use super::vmctx::{load_cell, mem0_addr, rd, store_cell, vmctx_entry, wr};
+use super::vmctx::{load_cell, mem0_addr, mem0_end, rd, store_cell, vmctx_entry, wr};
 use crate::code::{DropKeep, LoadKind, Op, Slot, Target, Width, for_each_branch_cmp, for_each_fast_op};
 
 /// What handlers read besides their registers; the loop refreshes it before it enters a chain.
@@ -554,11 +554,9 @@ macro_rules! load_handler {
         load_handler!($name, $variant, $ty as |v: $ty| u64::from(v));
     };
     ($name:ident, $variant:ident, $ty:ty as $widen:expr) => {
-        handler!($name, Op::$variant { d, a, offset, .. }, |ip, fb, sp, mem0, store, regs| {
-            let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), u64::from(offset), size_of::<$ty>() as u64)
-            else {
-                bail!(ip, sp)
-            };
+        handler!($name, Op::$variant { d, a, end, .. }, |ip, fb, sp, mem0, store, regs| {
+            // `end` counts the size (`Code::seal` checks it).
+            let Some(p) = mem0_end(mem0, s!(fb, regs, a) as u32, end, size_of::<$ty>()) else { bail!(ip, sp) };
             // SAFETY: `p..p+size` is inside the memory (checked against its length).
             s!(fb, regs, d) = $widen(rd::<$ty>(p, 0));
             next!(after!(ip), fb, sp, mem0, store, regs)
@@ -575,11 +573,9 @@ load_handler!(load16s, Load16S, i16 as |v: i16| u64::from(v as i32 as u32));
 /// A store of slot `v` to memory 0, as `$ty`.
 macro_rules! store_handler {
     ($name:ident, $variant:ident, $ty:ty) => {
-        handler!($name, Op::$variant { a, v, offset, .. }, |ip, fb, sp, mem0, store, regs| {
-            let Some(p) = at0(mem0, u64::from(s!(fb, regs, a) as u32), u64::from(offset), size_of::<$ty>() as u64)
-            else {
-                bail!(ip, sp)
-            };
+        handler!($name, Op::$variant { a, v, end, .. }, |ip, fb, sp, mem0, store, regs| {
+            // As for loads.
+            let Some(p) = mem0_end(mem0, s!(fb, regs, a) as u32, end, size_of::<$ty>()) else { bail!(ip, sp) };
             // SAFETY: `p..p+size` is inside the memory (checked against its length).
             wr::<$ty>(p, 0, s!(fb, regs, v) as $ty);
             next!(after!(ip), fb, sp, mem0, store, regs)
@@ -725,16 +721,16 @@ static HANDLERS: [Handler; 256] = {
     h[tag(&Op::BinSI { n, sp: 0, d: 0, a: 0, imm: 0 })] = bin_si;
     h[tag(&Op::F64MulAddSS { sp: 0, d: 0, a: 0, b: 0, c: 0 })] = f64_mul_add;
     h[tag(&Op::F32MulAddSS { sp: 0, d: 0, a: 0, b: 0, c: 0 })] = f32_mul_add;
-    h[tag(&Op::Load32S { sp: 0, d: 0, a: 0, offset: 0 })] = load32;
-    h[tag(&Op::Load64S { sp: 0, d: 0, a: 0, offset: 0 })] = load64;
-    h[tag(&Op::Store32S { sp: 0, a: 0, v: 0, offset: 0 })] = store32;
-    h[tag(&Op::Store64S { sp: 0, a: 0, v: 0, offset: 0 })] = store64;
-    h[tag(&Op::Load8U { sp: 0, d: 0, a: 0, offset: 0 })] = load8u;
-    h[tag(&Op::Load8S { sp: 0, d: 0, a: 0, offset: 0 })] = load8s;
-    h[tag(&Op::Load16U { sp: 0, d: 0, a: 0, offset: 0 })] = load16u;
-    h[tag(&Op::Load16S { sp: 0, d: 0, a: 0, offset: 0 })] = load16s;
-    h[tag(&Op::Store8 { sp: 0, a: 0, v: 0, offset: 0 })] = store8;
-    h[tag(&Op::Store16 { sp: 0, a: 0, v: 0, offset: 0 })] = store16;
+    h[tag(&Op::Load32S { sp: 0, d: 0, a: 0, end: 0 })] = load32;
+    h[tag(&Op::Load64S { sp: 0, d: 0, a: 0, end: 0 })] = load64;
+    h[tag(&Op::Store32S { sp: 0, a: 0, v: 0, end: 0 })] = store32;
+    h[tag(&Op::Store64S { sp: 0, a: 0, v: 0, end: 0 })] = store64;
+    h[tag(&Op::Load8U { sp: 0, d: 0, a: 0, end: 0 })] = load8u;
+    h[tag(&Op::Load8S { sp: 0, d: 0, a: 0, end: 0 })] = load8s;
+    h[tag(&Op::Load16U { sp: 0, d: 0, a: 0, end: 0 })] = load16u;
+    h[tag(&Op::Load16S { sp: 0, d: 0, a: 0, end: 0 })] = load16s;
+    h[tag(&Op::Store8 { sp: 0, a: 0, v: 0, end: 0 })] = store8;
+    h[tag(&Op::Store16 { sp: 0, a: 0, v: 0, end: 0 })] = store16;
     h[tag(&Op::LoadS { kind: LoadKind::I32, sp: 0, d: 0, a: 0, mem: 0, offset: 0 })] = load_s;
     h[tag(&Op::StoreS { size: 0, sp: 0, a: 0, v: 0, mem: 0, offset: 0 })] = store_s;
     macro_rules! fast_entries {

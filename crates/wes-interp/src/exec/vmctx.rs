@@ -209,6 +209,29 @@ pub(super) unsafe fn mem0_addr(def: *mut u8, addr: u32, offset: u32, size: u64) 
     }
 }
 
+/// The native address of a `size`-byte access of the memory defined at `def` that ends `end`
+/// bytes past `addr` (an op of memory 0's `end`: the static offset plus `size`), or `None`
+/// when it is out of bounds. One sum, checked and then addressed from: the access starts
+/// `size` bytes before it, which folds into the load's displacement.
+///
+/// # Safety
+///
+/// `def` must be a live memory definition, and `end >= size`.
+#[inline(always)]
+pub(super) unsafe fn mem0_end(def: *mut u8, addr: u32, end: u32, size: usize) -> Option<*mut u8> {
+    // SAFETY: by this function's contract.
+    unsafe {
+        let len: u64 = rd(def, vm::MEMORY_LENGTH);
+        let end = u64::from(addr) + u64::from(end);
+        if end > len {
+            return None;
+        }
+        let base: *mut u8 = rd(def, vm::MEMORY_BASE);
+        // `size <= end <= len`: both addresses lie in the memory or one past its end.
+        Some(base.add(end as usize).sub(size))
+    }
+}
+
 /// Reads a load of `kind` at `p`, extended to its cell.
 ///
 /// # Safety

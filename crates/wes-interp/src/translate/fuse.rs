@@ -277,14 +277,16 @@ impl Translator<'_> {
             }
             _ => (top, 0),
         };
-        let op = match (kind, u32::try_from(offset)) {
+        // The ops of memory 0 of their own take the access's end (offset plus size).
+        let end = offset.checked_add(kind.size()).map(u32::try_from);
+        let op = match (kind, end) {
             // `i64.load32_u` makes the cell `i32.load` makes.
-            (LoadKind::I32 | LoadKind::I64U32, Ok(offset)) if mem == 0 => Op::Load32S { sp, d: top, a, offset },
-            (LoadKind::I64, Ok(offset)) if mem == 0 => Op::Load64S { sp, d: top, a, offset },
-            (LoadKind::I32U8 | LoadKind::I64U8, Ok(offset)) if mem == 0 => Op::Load8U { sp, d: top, a, offset },
-            (LoadKind::I32U16 | LoadKind::I64U16, Ok(offset)) if mem == 0 => Op::Load16U { sp, d: top, a, offset },
-            (LoadKind::I32S8, Ok(offset)) if mem == 0 => Op::Load8S { sp, d: top, a, offset },
-            (LoadKind::I32S16, Ok(offset)) if mem == 0 => Op::Load16S { sp, d: top, a, offset },
+            (LoadKind::I32 | LoadKind::I64U32, Some(Ok(end))) if mem == 0 => Op::Load32S { sp, d: top, a, end },
+            (LoadKind::I64, Some(Ok(end))) if mem == 0 => Op::Load64S { sp, d: top, a, end },
+            (LoadKind::I32U8 | LoadKind::I64U8, Some(Ok(end))) if mem == 0 => Op::Load8U { sp, d: top, a, end },
+            (LoadKind::I32U16 | LoadKind::I64U16, Some(Ok(end))) if mem == 0 => Op::Load16U { sp, d: top, a, end },
+            (LoadKind::I32S8, Some(Ok(end))) if mem == 0 => Op::Load8S { sp, d: top, a, end },
+            (LoadKind::I32S16, Some(Ok(end))) if mem == 0 => Op::Load16S { sp, d: top, a, end },
             _ => Op::LoadS { kind, sp, d: top, a, mem, offset },
         };
         self.mem0 |= mem == 0;
@@ -323,11 +325,13 @@ impl Translator<'_> {
             a = y;
             sp += 1;
         }
-        let op = match (size, u32::try_from(offset)) {
-            (4, Ok(offset)) if mem == 0 => Op::Store32S { sp, a, v, offset },
-            (8, Ok(offset)) if mem == 0 => Op::Store64S { sp, a, v, offset },
-            (1, Ok(offset)) if mem == 0 => Op::Store8 { sp, a, v, offset },
-            (2, Ok(offset)) if mem == 0 => Op::Store16 { sp, a, v, offset },
+        // As for loads: the access's end.
+        let end = offset.checked_add(u64::from(size)).map(u32::try_from);
+        let op = match (size, end) {
+            (4, Some(Ok(end))) if mem == 0 => Op::Store32S { sp, a, v, end },
+            (8, Some(Ok(end))) if mem == 0 => Op::Store64S { sp, a, v, end },
+            (1, Some(Ok(end))) if mem == 0 => Op::Store8 { sp, a, v, end },
+            (2, Some(Ok(end))) if mem == 0 => Op::Store16 { sp, a, v, end },
             _ => Op::StoreS { size, sp, a, v, mem, offset },
         };
         self.mem0 |= mem == 0;

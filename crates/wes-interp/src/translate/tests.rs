@@ -57,8 +57,8 @@ fn the_matmul_loop_has_no_stack_copies() {
     assert!(!body.iter().any(|op| matches!(op, Op::LocalGet(_) | Op::LocalSet(_) | Op::BrIf(_))), "{body:#?}");
     // Sealed: no op of the loop moves the stack (what one pushes, the next pops).
     assert!(matches!(body[2], Op::BrI32GeUSS { sp: 0, a: 2, b: 6, .. }), "{body:#?}");
-    assert!(matches!(body[3], Op::Load64S { sp: 0, d: 6, a: 2, offset: 0 }), "{body:#?}");
-    assert!(matches!(body[4], Op::Load64S { sp: 0, d: 7, a: 3, offset: 8 }), "{body:#?}");
+    assert!(matches!(body[3], Op::Load64S { sp: 0, d: 6, a: 2, end: 8 }), "{body:#?}");
+    assert!(matches!(body[4], Op::Load64S { sp: 0, d: 7, a: 3, end: 16 }), "{body:#?}");
     // The multiply-add: `sum + a * k`, into `sum`.
     assert!(matches!(body[5], Op::F64MulAddSS { sp: 0, d: 4, a: 6, b: 7, c: 4 }), "{body:#?}");
     assert!(code.mem0);
@@ -336,4 +336,22 @@ fn an_add_of_a_product_fuses_with_the_mul() {
     // `c + a * b` fuses; `a * b + c`, its product on the left, does not.
     assert_eq!(count(|op| matches!(op, Op::F64MulAddSS { d: 6, a: 0, b: 1, c: 2, .. })), 1, "{:#?}", code.ops);
     assert_eq!(count(|op| matches!(op, Op::F64MulSS { .. })), 1, "{:#?}", code.ops);
+}
+
+/// An access of memory 0 with an op of its own carries its end (offset plus size), which must
+/// fit 32 bits: one ending past 2^32 - 1 keeps the general op, with its offset.
+#[test]
+fn memory_ops_carry_their_end() {
+    let code = translate_text(
+        r#"(module (memory 1)
+          (func (param $a i32) (result i64)
+            (i64.load offset=0xfffffff7 (local.get $a))
+            (i64.load offset=0xfffffff8 (local.get $a))
+            (i64.add)
+            (i64.store8 offset=0xfffffffe (local.get $a) (i64.const 1))))"#,
+        0,
+    );
+    assert!(code.ops.iter().any(|op| matches!(op, Op::Load64S { end: 0xffff_ffff, .. })), "{:#?}", code.ops);
+    assert!(code.ops.iter().any(|op| matches!(op, Op::LoadS { offset: 0xffff_fff8, .. })), "{:#?}", code.ops);
+    assert!(code.ops.iter().any(|op| matches!(op, Op::Store8 { end: 0xffff_ffff, .. })), "{:#?}", code.ops);
 }

@@ -73,24 +73,12 @@ fn bodies(at: usize, half: u64) -> Vec<Vec<Op>> {
         vec![Op::I64ExtendSS { sp: 0, d: SCRATCH, a: CTR }],
         vec![Op::BinSS { n: NumOp::I32DivU, sp: 0, d: SCRATCH, a: CTR, b: LIMIT }],
         vec![Op::BinSI { n: NumOp::I32DivU, sp: 0, d: SCRATCH, a: CTR, imm: 3 }],
-        vec![
-            Op::Store32S { sp: 0, a: ADDR, v: CTR, offset: 16 },
-            Op::Load32S { sp: 0, d: SCRATCH, a: ADDR, offset: 16 },
-        ],
-        vec![
-            Op::Store64S { sp: 0, a: ADDR, v: CTR, offset: 24 },
-            Op::Load64S { sp: 0, d: SCRATCH, a: ADDR, offset: 24 },
-        ],
-        vec![Op::Store8 { sp: 0, a: ADDR, v: CTR, offset: 48 }, Op::Load8U { sp: 0, d: SCRATCH, a: ADDR, offset: 48 }],
-        vec![Op::Store8 { sp: 0, a: ADDR, v: CTR, offset: 49 }, Op::Load8S { sp: 0, d: SCRATCH, a: ADDR, offset: 49 }],
-        vec![
-            Op::Store16 { sp: 0, a: ADDR, v: CTR, offset: 50 },
-            Op::Load16U { sp: 0, d: SCRATCH, a: ADDR, offset: 50 },
-        ],
-        vec![
-            Op::Store16 { sp: 0, a: ADDR, v: CTR, offset: 52 },
-            Op::Load16S { sp: 0, d: SCRATCH, a: ADDR, offset: 52 },
-        ],
+        vec![Op::Store32S { sp: 0, a: ADDR, v: CTR, end: 20 }, Op::Load32S { sp: 0, d: SCRATCH, a: ADDR, end: 20 }],
+        vec![Op::Store64S { sp: 0, a: ADDR, v: CTR, end: 32 }, Op::Load64S { sp: 0, d: SCRATCH, a: ADDR, end: 32 }],
+        vec![Op::Store8 { sp: 0, a: ADDR, v: CTR, end: 49 }, Op::Load8U { sp: 0, d: SCRATCH, a: ADDR, end: 49 }],
+        vec![Op::Store8 { sp: 0, a: ADDR, v: CTR, end: 50 }, Op::Load8S { sp: 0, d: SCRATCH, a: ADDR, end: 50 }],
+        vec![Op::Store16 { sp: 0, a: ADDR, v: CTR, end: 52 }, Op::Load16U { sp: 0, d: SCRATCH, a: ADDR, end: 52 }],
+        vec![Op::Store16 { sp: 0, a: ADDR, v: CTR, end: 54 }, Op::Load16S { sp: 0, d: SCRATCH, a: ADDR, end: 54 }],
         vec![
             Op::StoreS { size: 2, sp: 0, a: ADDR, v: CTR, mem: 0, offset: 40 },
             Op::LoadS { kind: LoadKind::I32S16, sp: 0, d: SCRATCH, a: ADDR, mem: 0, offset: 40 },
